@@ -1,0 +1,21 @@
+//! The ABI shared by vkernel and every userland tool: the "sys/sys" headers.
+//!
+//! Nothing here knows about the kernel's internals.  Every type that crosses the
+//! syscall boundary lives here, with a checked decoder (bad input yields
+//! `EINVAL`, never a panic) and an encoder, so both sides agree byte for byte.
+
+pub mod errno;
+pub mod ioccom;
+pub mod netgraph;
+pub mod net_if;
+pub mod sysctl;
+pub mod syscall;
+pub mod vimage;
+pub mod wire;
+
+pub use errno::Errno;
+
+/// Longest host or vimage name, including the terminating NUL (sys/param.h).
+pub const MAXHOSTNAMELEN: usize = 256;
+/// Longest interface name, including the terminating NUL (net/if.h).
+pub const IFNAMSIZ: usize = 16;
