@@ -6,10 +6,10 @@
 
 pub mod errno;
 pub mod ioccom;
-pub mod netgraph;
 pub mod net_if;
-pub mod sysctl;
+pub mod netgraph;
 pub mod syscall;
+pub mod sysctl;
 pub mod vimage;
 pub mod wire;
 

@@ -1,0 +1,534 @@
+//! The kernel object, boot, and the system call dispatcher.
+//!
+//! [`Kernel::syscall`] is the only door into the kernel: it runs one decoded
+//! [`Request`] for a process context ([`Td`]) with curvnet set to the process's
+//! vnet, and answers a [`Reply`] carrying a FreeBSD errno.  Bad requests get an errno;
+//! nothing a process sends can take the kernel down.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use vimage_abi::net_if::IfInfo;
+use vimage_abi::syscall::{Reply, Request};
+use vimage_abi::sysctl::{SysctlValue, CTLFLAG_RW, CTLFLAG_VNET};
+use vimage_abi::vimage::*;
+use vimage_abi::wire::Reader;
+use vimage_abi::Errno;
+
+use super::kern_linker::{KldModule, Linker};
+use super::kern_proc::{HostProcs, ProcTable};
+use super::kern_sysctl::{Oid, SysctlCtx, SysctlTree};
+use super::kern_vimage::Vimage;
+use super::uipc_socket::{Domain, FdTable, Socket};
+use super::vnet::{CurvnetGuard, ModRegistry, VnetModInfo};
+use crate::net::if_loop::{LoCloner, VNET_LOIF_MODINFO};
+use crate::net::r#if::{if_list_info, ifioctl, VNET_NET_MODINFO};
+
+/// What the embedding supplies at boot.
+pub struct KernelConfig {
+    /// The host's process table.
+    pub host: Arc<dyn HostProcs>,
+    /// Kernel ident (`VIMAGE`).
+    pub ident: String,
+    /// Version string for `kern.version`.
+    pub version: String,
+}
+
+/// A booted kernel.
+pub struct Kernel {
+    reg: Arc<ModRegistry>,
+    vimage0: Arc<Vimage>,
+    tree: Mutex<()>,
+    /// The sysctl tree.
+    pub sysctl: SysctlTree,
+    /// Loaded and loadable modules.
+    pub linker: Mutex<Linker>,
+    /// Process membership.
+    pub procs: ProcTable,
+    domains: RwLock<Vec<Arc<dyn Domain>>>,
+    halting: AtomicBool,
+    halt_hook: Mutex<Option<Box<dyn Fn() + Send>>>,
+    /// `kern.ident`.
+    pub ident: String,
+}
+
+/// A process context: who is calling, from which vimage, with which descriptors.
+pub struct Td {
+    /// Host pid (from the connection's credentials).
+    pub pid: u32,
+    /// The vimage the kernel decided the process is in.
+    pub vimage: Arc<Vimage>,
+    /// Its descriptors.
+    pub fds: FdTable,
+}
+
+/// The modules every kernel registers at boot, in order.
+pub static BUILTIN_MODULES: [&VnetModInfo; 3] = [
+    &VNET_NET_MODINFO,
+    &VNET_LOIF_MODINFO,
+    &crate::netinet::VNET_INET_MODINFO,
+];
+
+impl Kernel {
+    /// Boot: register the built-in vnet modules, create vimage "default" with vnet0,
+    /// build the sysctl tree.  Without VIMAGE only one kernel may be live per process
+    /// (its stack is the global one): a second boot fails with EBUSY.
+    pub fn boot(cfg: KernelConfig) -> Result<Arc<Kernel>, Errno> {
+        let reg = ModRegistry::new();
+        reg.register(&BUILTIN_MODULES)?;
+        reg.if_clone_attach(Arc::new(LoCloner))?;
+        let vnet0 = reg.vnet_alloc("default")?;
+        let vimage0 = Vimage::new(0, "default", None, vnet0);
+        let builtin = ["kernel", "if_lo", "inet", "vnet"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let k = Arc::new(Kernel {
+            reg,
+            vimage0,
+            tree: Mutex::new(()),
+            sysctl: SysctlTree::default(),
+            linker: Mutex::new(Linker::new(builtin)),
+            procs: ProcTable::new(cfg.host.clone()),
+            domains: RwLock::new(Vec::new()),
+            halting: AtomicBool::new(false),
+            halt_hook: Mutex::new(None),
+            ident: cfg.ident.clone(),
+        });
+        k.sysctl_init(&cfg);
+        k.domain_add(Arc::new(crate::kern::kern_syscall::InetCtlDomain(2)));
+        k.domain_add(Arc::new(crate::kern::kern_syscall::InetCtlDomain(28)));
+        Ok(k)
+    }
+
+    fn sysctl_init(&self, cfg: &KernelConfig) {
+        let t = &self.sysctl;
+        t.add_const_str("kern.ostype", "Operating system type", "FreeBSD".into());
+        t.add_const_str(
+            "kern.osrelease",
+            "Operating system release",
+            "7.0-CURRENT".into(),
+        );
+        t.add_const_str("kern.ident", "Kernel identifier", cfg.ident.clone());
+        t.add_const_str("kern.version", "Kernel version", cfg.version.clone());
+        let _ = t.add(
+            "kern.hostname",
+            Oid {
+                flags: CTLFLAG_RW | CTLFLAG_VNET,
+                descr: "Hostname",
+                handler: Arc::new(|ctx: &SysctlCtx<'_>, new: Option<&SysctlValue>| {
+                    let mut h = ctx.vimage.hostname.lock().map_err(|_| Errno::EDOOFUS)?;
+                    let old = h.clone();
+                    if let Some(n) = new {
+                        let SysctlValue::Str(s) = n else {
+                            return Err(Errno::EINVAL);
+                        };
+                        if s.len() >= vimage_abi::MAXHOSTNAMELEN {
+                            return Err(Errno::EINVAL);
+                        }
+                        *h = s.clone();
+                    }
+                    Ok(SysctlValue::Str(old))
+                }),
+            },
+        );
+        let _ = t.add(
+            "kern.vimage",
+            Oid {
+                flags: vimage_abi::sysctl::CTLFLAG_RD,
+                descr: "Name of the caller's vimage",
+                handler: Arc::new(|ctx: &SysctlCtx<'_>, _| {
+                    Ok(SysctlValue::Str(ctx.vimage.name().to_string()))
+                }),
+            },
+        );
+        let _ = t.add(
+            "net.link.iflist",
+            Oid {
+                flags: vimage_abi::sysctl::CTLFLAG_RD | CTLFLAG_VNET,
+                descr: "Interfaces of this vnet (getifaddrs)",
+                handler: Arc::new(|_, _| {
+                    Ok(SysctlValue::Opaque(
+                        "S,iflist".into(),
+                        IfInfo::encode_list(&if_list_info()),
+                    ))
+                }),
+            },
+        );
+        let _ = t.add(
+            "net.link.cloners",
+            Oid {
+                flags: vimage_abi::sysctl::CTLFLAG_RD,
+                descr: "Interface cloners (ifconfig -C)",
+                handler: {
+                    let reg = self.reg.clone();
+                    Arc::new(move |_, _| {
+                        Ok(SysctlValue::Str(
+                            reg.cloners()
+                                .iter()
+                                .map(|c| c.name().to_string())
+                                .collect::<Vec<_>>()
+                                .join(" "),
+                        ))
+                    })
+                },
+            },
+        );
+        crate::netinet::sysctl_init(t);
+    }
+
+    /// The kernel-wide module registry.
+    pub fn registry(&self) -> &Arc<ModRegistry> {
+        &self.reg
+    }
+    /// The root vimage.
+    pub fn vimage0(&self) -> &Arc<Vimage> {
+        &self.vimage0
+    }
+    pub(crate) fn tree_lock(&self) -> MutexGuard<'_, ()> {
+        match self.tree.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+    /// Every vimage, depth first.
+    pub fn all_vimages(&self) -> Vec<Arc<Vimage>> {
+        self.vimage0.subtree()
+    }
+
+    /// Add a protocol domain (kernel-wide).
+    pub fn domain_add(&self, d: Arc<dyn Domain>) {
+        if let Ok(mut g) = self.domains.write() {
+            g.retain(|x| x.family() != d.family());
+            g.push(d);
+        }
+    }
+
+    /// Make module `m` loadable with kldload.
+    pub fn kld_catalog_add(&self, m: Arc<dyn KldModule>) {
+        if let Ok(mut l) = self.linker.lock() {
+            l.add_to_catalog(m);
+        }
+    }
+
+    /// `kldload`: load `name` from the catalog (ENOENT unknown, EEXIST loaded).
+    pub fn kldload(self: &Arc<Self>, name: &str) -> Result<i32, Errno> {
+        let m = {
+            let l = self.linker.lock().map_err(|_| Errno::EDOOFUS)?;
+            if l.find(name).is_some() {
+                return Err(Errno::EEXIST);
+            }
+            l.find_catalog(name).ok_or(Errno::ENOENT)?
+        };
+        m.load(self)?;
+        let mut l = self.linker.lock().map_err(|_| Errno::EDOOFUS)?;
+        Ok(l.add_file(m))
+    }
+
+    /// `kldunload`.
+    pub fn kldunload(self: &Arc<Self>, id: i32) -> Result<(), Errno> {
+        let m = self
+            .linker
+            .lock()
+            .map_err(|_| Errno::EDOOFUS)?
+            .file_module(id)?;
+        m.unload(self)?;
+        self.linker
+            .lock()
+            .map_err(|_| Errno::EDOOFUS)?
+            .remove_file(id);
+        Ok(())
+    }
+
+    /// A process context for host process `pid`, in the vimage the kernel decides.
+    pub fn td_attach(&self, pid: u32) -> Td {
+        let vimage = match self.procs.resolve(pid) {
+            Some(v) => {
+                self.procs.remember(pid, &v);
+                v
+            }
+            None => self.vimage0.clone(),
+        };
+        Td {
+            pid,
+            vimage,
+            fds: FdTable::default(),
+        }
+    }
+
+    /// The process exits: its descriptors close.
+    pub fn td_exit(&self, td: &mut Td) {
+        td.fds.close_all();
+    }
+
+    /// Whether `reboot(RB_HALT)` was called.
+    pub fn halting(&self) -> bool {
+        self.halting.load(Ordering::Acquire)
+    }
+
+    /// Called once when a process halts the kernel.
+    pub fn set_halt_hook(&self, f: Box<dyn Fn() + Send>) {
+        if let Ok(mut g) = self.halt_hook.lock() {
+            *g = Some(f);
+        }
+    }
+
+    /// Halt: destroy every vimage below default (children first), then vnet0's
+    /// modules.  Nothing is left attached.
+    pub fn shutdown(&self) {
+        self.halting.store(true, Ordering::Release);
+        let all = self.all_vimages();
+        {
+            let _t = self.tree_lock();
+            for v in all.iter().rev() {
+                if v.parent().is_some() && !v.is_dead() {
+                    self.vi_free(v);
+                }
+            }
+        }
+        if !self.vimage0.is_dead() {
+            self.reg.vnet_destroy(&self.vimage0.vnet);
+        }
+    }
+
+    /// Run one system call for `td`.
+    pub fn syscall(self: &Arc<Self>, td: &mut Td, req: Request) -> Reply {
+        if td.vimage.is_dead() {
+            // Its vimage went away under it (cannot happen while it has processes,
+            // but a racing destroy is answered, not trusted).
+            return Reply::err(Errno::ESRCH);
+        }
+        let vnet = td.vimage.vnet.clone();
+        let _cv = CurvnetGuard::set(&vnet);
+        self.dispatch(td, req).into()
+    }
+
+    fn dispatch(self: &Arc<Self>, td: &mut Td, req: Request) -> Result<Reply, Errno> {
+        match req {
+            Request::Sysctl { name, new } => {
+                let new = match new {
+                    Some(b) => {
+                        let mut r = Reader::new(&b);
+                        let v = SysctlValue::decode(&mut r)?;
+                        r.end()?;
+                        Some(v)
+                    }
+                    None => None,
+                };
+                let ctx = SysctlCtx { vimage: &td.vimage };
+                let rep = self.sysctl.call(&ctx, &name, new.as_ref())?;
+                Ok(Reply::data(rep.to_bytes()))
+            }
+            Request::SysctlNext { name } => {
+                let n = self.sysctl.next(&name).ok_or(Errno::ENOENT)?;
+                Ok(Reply::data(n.into_bytes()))
+            }
+            Request::Socket { domain, ty, proto } => {
+                let d = self
+                    .domains
+                    .read()
+                    .map_err(|_| Errno::EDOOFUS)?
+                    .iter()
+                    .find(|d| d.family() == domain)
+                    .cloned()
+                    .ok_or(Errno::EAFNOSUPPORT)?;
+                let pcb = d.attach(ty, proto)?;
+                let so = Arc::new(Socket::new(&td.vimage.vnet, domain, ty, proto, pcb));
+                Ok(Reply::val(td.fds.alloc(so)? as i64))
+            }
+            Request::Close { fd } => {
+                td.fds.close(fd)?;
+                Ok(Reply::val(0))
+            }
+            Request::Ioctl { fd, cmd, data } => {
+                let so = td.fds.get(fd)?;
+                if vimage_abi::ioccom::iocparm_len(cmd) != data.len() {
+                    return Err(Errno::EINVAL);
+                }
+                // A socket keeps acting in the vnet it was created in.
+                let _cv = CurvnetGuard::set(&so.vnet);
+                self.ioctl(td, &so, cmd, &data).map(Reply::data)
+            }
+            Request::Bind { fd, addr } => {
+                let so = td.fds.get(fd)?;
+                let _cv = CurvnetGuard::set(&so.vnet);
+                let mut p = so.pcb.lock().map_err(|_| Errno::EDOOFUS)?;
+                p.bind(&addr).map(|_| Reply::val(0))
+            }
+            Request::Connect { fd, addr } => {
+                let so = td.fds.get(fd)?;
+                let _cv = CurvnetGuard::set(&so.vnet);
+                let mut p = so.pcb.lock().map_err(|_| Errno::EDOOFUS)?;
+                p.connect(&addr).map(|_| Reply::val(0))
+            }
+            Request::Sendto {
+                fd,
+                flags,
+                addr,
+                data,
+            } => {
+                let so = td.fds.get(fd)?;
+                let _cv = CurvnetGuard::set(&so.vnet);
+                let mut p = so.pcb.lock().map_err(|_| Errno::EDOOFUS)?;
+                p.sendto(&data, addr.as_deref(), flags)
+                    .map(|n| Reply::val(n as i64))
+            }
+            Request::Recvfrom { fd, len, flags } => {
+                let so = td.fds.get(fd)?;
+                let _cv = CurvnetGuard::set(&so.vnet);
+                let mut p = so.pcb.lock().map_err(|_| Errno::EDOOFUS)?;
+                let (data, addr) = p.recvfrom(len as usize, flags)?;
+                Ok(Reply {
+                    val: data.len() as i64,
+                    data,
+                    addr,
+                    errno: 0,
+                })
+            }
+            Request::Setsockopt {
+                fd,
+                level,
+                name,
+                val,
+            } => {
+                let so = td.fds.get(fd)?;
+                let _cv = CurvnetGuard::set(&so.vnet);
+                let mut p = so.pcb.lock().map_err(|_| Errno::EDOOFUS)?;
+                p.setsockopt(level, name, &val).map(|_| Reply::val(0))
+            }
+            Request::Getsockopt { fd, level, name } => {
+                let so = td.fds.get(fd)?;
+                let _cv = CurvnetGuard::set(&so.vnet);
+                let mut p = so.pcb.lock().map_err(|_| Errno::EDOOFUS)?;
+                p.getsockopt(level, name).map(Reply::data)
+            }
+            Request::Kldload { name } => {
+                self.require_top(td)?;
+                self.kldload(&name).map(|id| Reply::val(id as i64))
+            }
+            Request::Kldunload { fileid } => {
+                self.require_top(td)?;
+                self.kldunload(fileid).map(|_| Reply::val(0))
+            }
+            Request::Kldfind { name } => {
+                let l = self.linker.lock().map_err(|_| Errno::EDOOFUS)?;
+                l.find(&name)
+                    .map(|id| Reply::val(id as i64))
+                    .ok_or(Errno::ENOENT)
+            }
+            Request::Kldnext { fileid } => {
+                let l = self.linker.lock().map_err(|_| Errno::EDOOFUS)?;
+                match l.next(fileid) {
+                    Some(st) => Ok(Reply {
+                        val: st.id as i64,
+                        data: st.to_bytes(),
+                        ..Default::default()
+                    }),
+                    None => Ok(Reply::val(0)),
+                }
+            }
+            Request::Kldsym { name } => self
+                .reg
+                .symbol(&td.vimage.vnet, &name)
+                .map(|s| Reply::data(s.into_bytes()))
+                .ok_or(Errno::ENOENT),
+            Request::Reboot { howto: _ } => {
+                self.require_top(td)?;
+                self.halting.store(true, Ordering::Release);
+                if let Ok(g) = self.halt_hook.lock() {
+                    if let Some(f) = g.as_ref() {
+                        f();
+                    }
+                }
+                Ok(Reply::val(0))
+            }
+        }
+    }
+
+    /// Kernel-wide operations (module loading, halting) only from the default vimage.
+    fn require_top(&self, td: &Td) -> Result<(), Errno> {
+        if td.vimage.parent().is_some() {
+            Err(Errno::EPERM)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn ioctl(
+        self: &Arc<Self>,
+        td: &mut Td,
+        so: &Arc<Socket>,
+        cmd: u32,
+        data: &[u8],
+    ) -> Result<Vec<u8>, Errno> {
+        match cmd {
+            SIOCSPVIMAGE => {
+                let req = ViReq::from_bytes(data)?;
+                match req.action {
+                    VI_CREATE => {
+                        self.vi_create(&td.vimage, &req.name)?;
+                    }
+                    VI_DESTROY => self.vi_destroy(&td.vimage, &req.name)?,
+                    VI_SWITCHTO => self.vi_switchto(td, &req.name)?,
+                    _ => return Err(Errno::EINVAL),
+                }
+                req.to_bytes()
+            }
+            SIOCGPVIMAGE => {
+                let req = ViReq::from_bytes(data)?;
+                self.vi_get(&td.vimage, &req)?.to_bytes()
+            }
+            SIOCSIFVIMAGE => {
+                let req = ViReq::from_bytes(data)?;
+                if req.action != VI_IFACE {
+                    return Err(Errno::EINVAL);
+                }
+                let newname = (!req.if_newname.is_empty()).then_some(req.if_newname.as_str());
+                let (name, dest) = self.vi_iface(&td.vimage, &req.name, &req.if_xname, newname)?;
+                let mut rep = req.clone();
+                rep.if_xname = name;
+                rep.name = super::kern_vimage::relative_name(&td.vimage, &dest);
+                rep.to_bytes()
+            }
+            _ if (cmd >> 8) & 0xff == u32::from(b'i') => ifioctl(cmd, data),
+            _ => {
+                let mut p = so.pcb.lock().map_err(|_| Errno::EDOOFUS)?;
+                p.ioctl(cmd, data)
+            }
+        }
+    }
+}
+
+/// The INET/INET6 domain before its protocols exist: datagram sockets made for
+/// configuration ioctls (what ifconfig and vimage open).  Data transfer answers
+/// EOPNOTSUPP until the UDP layer takes these sockets over.
+pub struct InetCtlDomain(pub i32);
+
+struct CtlSocket;
+impl super::uipc_socket::ProtoSocket for CtlSocket {}
+
+impl Domain for InetCtlDomain {
+    fn family(&self) -> i32 {
+        self.0
+    }
+    fn attach(
+        &self,
+        ty: i32,
+        _proto: i32,
+    ) -> Result<Box<dyn super::uipc_socket::ProtoSocket>, Errno> {
+        if ty != 2 {
+            return Err(Errno::EPROTONOSUPPORT);
+        }
+        Ok(Box::new(CtlSocket))
+    }
+}
+
+/// Serializes tests that boot kernels when the single-stack (non-VIMAGE) build keeps
+/// its stack in a global.
+#[doc(hidden)]
+pub fn test_lock() -> MutexGuard<'static, ()> {
+    static L: Mutex<()> = Mutex::new(());
+    match L.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}

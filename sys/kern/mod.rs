@@ -1,0 +1,12 @@
+//! Kernel core services (FreeBSD's sys/kern).
+
+pub mod kern_linker;
+pub mod kern_proc;
+pub mod kern_syscall;
+pub mod kern_sysctl;
+pub mod kern_vimage;
+pub mod uipc_socket;
+pub mod vnet;
+
+#[cfg(test)]
+mod tests;

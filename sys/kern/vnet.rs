@@ -1,0 +1,721 @@
+//! `struct vnet`, per-module state registration and `curvnet`.
+//!
+//! Every stateful network module declares itself with a [`VnetModInfo`]: an id, the
+//! modules it depends on, an attach function that builds its state for one vnet and a
+//! detach function that tears it down.  Registering a module attaches it in every
+//! existing vnet; creating a vnet attaches every registered module in registration
+//! (dependency) order; destroying a vnet detaches them in reverse.
+//!
+//! Code reaches its state through [`curvnet`], the vnet the current thread works for,
+//! and the [`V`] accessor (the `V_` idea): `V::<VnetNet>(VNET_MOD_NET)` gives this
+//! vnet's network-interface state.  Entry points (a syscall, a packet arriving on an
+//! ifnet, a timer) set curvnet with [`CurvnetGuard::set`], which restores the previous
+//! value when dropped.
+//!
+//! Without `options VIMAGE` (the `vimage` Cargo feature off) there is exactly one
+//! vnet, `vnet0`; curvnet is a plain global and setting it is a no-op, so the same code
+//! runs on one global stack.
+
+use std::any::Any;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+use vimage_abi::Errno;
+
+use crate::net::if_clone::IfCloner;
+use crate::net::if_var::Ifnet;
+
+/// Magic number of a live vnet; checked on every curvnet switch in debug builds.
+pub const VNET_MAGIC_N: u32 = 0x3e0d_8f29;
+/// Magic number of a freed vnet.
+pub const VNET_MAGIC_DEAD: u32 = 0xdead_beef;
+
+/// Module ids (the 7.0 patch's `VNET_MOD_*`): stateful modules first.
+pub const VNET_MOD_NET: usize = 0;
+/// Netgraph's per-vnet name space.
+pub const VNET_MOD_NETGRAPH: usize = 1;
+/// IPv4.
+pub const VNET_MOD_INET: usize = 2;
+/// IPv6.
+pub const VNET_MOD_INET6: usize = 3;
+/// IPFW firewall.
+pub const VNET_MOD_IPFW: usize = 5;
+/// First id for modules registered at run time.
+pub const VNET_MOD_DYNAMIC_START: usize = 32;
+/// Number of module slots in a vnet.
+pub const VNET_MOD_MAX: usize = 64;
+
+/// Per-vnet state of one module, as stored in the vnet.
+pub type ModState = Arc<dyn Any + Send + Sync>;
+
+/// One virtualized symbol of a module, readable by name through `kldsym`
+/// (the tutorial's extension for netstat-style readers).
+pub struct VnetSymmap {
+    /// Symbol name (without the `V_` prefix).
+    pub name: &'static str,
+    /// Render the symbol's current value in this vnet.
+    pub get: fn(&(dyn Any + Send + Sync)) -> String,
+}
+
+/// A module's declaration (`VNET_MOD_DECLARE`).
+pub struct VnetModInfo {
+    /// Slot in [`Vnet`]'s module table.
+    pub id: usize,
+    /// Short name (`net`, `inet`, `netgraph`).
+    pub name: &'static str,
+    /// Modules that must be attached first (NET is implied for every other module).
+    pub depends: &'static [usize],
+    /// Build this module's state for the vnet curvnet points at.
+    pub iattach: fn(&Arc<Vnet>) -> Result<ModState, Errno>,
+    /// Tear the state down (curvnet is set); runs before the state is dropped.
+    pub idetach: fn(&Arc<Vnet>, &ModState),
+    /// Called with curvnet set when an interface leaves this vnet (moved or destroyed):
+    /// purge addresses, routes and caches that refer to it.
+    pub ifdetach: Option<fn(&Arc<Ifnet>)>,
+    /// Called with curvnet set when an interface arrives in this vnet (created or
+    /// moved in): e.g. ng_ether makes its node.
+    pub ifattach: Option<fn(&Arc<Ifnet>)>,
+    /// Virtualized symbols this module exports.
+    pub symmap: &'static [VnetSymmap],
+}
+
+impl std::fmt::Debug for VnetModInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "vnet module {}({})", self.name, self.id)
+    }
+}
+
+/// A network stack instance: one slot of state per registered module.
+pub struct Vnet {
+    id: u32,
+    magic: AtomicU32,
+    mod_data: RwLock<Vec<Option<ModState>>>,
+    /// Interfaces attached to this vnet.
+    pub ifcnt: AtomicU32,
+    /// Sockets created in this vnet.
+    pub sockcnt: AtomicU32,
+    /// Name of the vimage owning this vnet (for messages).
+    name: RwLock<String>,
+    /// Back pointer to the registry of modules (to run ifdetach hooks).
+    pub(crate) modules: Weak<ModRegistry>,
+}
+
+impl std::fmt::Debug for Vnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "vnet{}({})", self.id, self.name())
+    }
+}
+
+impl Vnet {
+    /// Numeric id (0 for the boot vnet).
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+    /// The owning vimage's name.
+    pub fn name(&self) -> String {
+        self.name.read().map(|n| n.clone()).unwrap_or_default()
+    }
+    /// Whether the vnet is still alive (not destroyed).
+    pub fn is_alive(&self) -> bool {
+        self.magic.load(Ordering::Acquire) == VNET_MAGIC_N
+    }
+    /// This vnet's state of module `id`, if attached.
+    pub fn mod_state(&self, id: usize) -> Option<ModState> {
+        self.mod_data.read().ok()?.get(id)?.clone()
+    }
+    /// Typed access to a module's state in this vnet.
+    pub fn state<T: Any + Send + Sync>(&self, id: usize) -> Option<Arc<T>> {
+        self.mod_state(id)?.downcast::<T>().ok()
+    }
+    fn set_mod_state(&self, id: usize, s: Option<ModState>) {
+        if let Ok(mut g) = self.mod_data.write() {
+            if g.len() <= id {
+                g.resize(id + 1, None);
+            }
+            g[id] = s;
+        }
+    }
+    /// Approximate kernel memory held by the vnet container itself.
+    pub fn footprint(&self) -> usize {
+        std::mem::size_of::<Vnet>()
+            + self.mod_data.read().map(|g| g.capacity()).unwrap_or(0)
+                * std::mem::size_of::<Option<ModState>>()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// curvnet
+
+#[cfg(feature = "vimage")]
+thread_local! {
+    static CURVNET: std::cell::RefCell<Option<Arc<Vnet>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Without VIMAGE the single stack is a plain global.
+#[cfg(not(feature = "vimage"))]
+static VNET0: RwLock<Option<Arc<Vnet>>> = RwLock::new(None);
+
+/// The vnet the current thread works for.
+///
+/// # Panics
+/// Using curvnet when none is set is a kernel bug: debug builds panic with a clear
+/// message (FreeBSD's `VNET_ASSERT`); release builds fall back to the boot vnet.
+pub fn curvnet() -> Arc<Vnet> {
+    match try_curvnet() {
+        Some(v) => v,
+        None => {
+            #[cfg(feature = "vimage")]
+            {
+                if let Some(v) = FALLBACK_VNET0.read().ok().and_then(|g| g.upgrade_any()) {
+                    debug_assert!(false, "curvnet used outside CURVNET_SET");
+                    return v;
+                }
+            }
+            panic!("curvnet used with no vnet set and no kernel booted")
+        }
+    }
+}
+
+/// The vnet the current thread works for, if any.
+pub fn try_curvnet() -> Option<Arc<Vnet>> {
+    #[cfg(feature = "vimage")]
+    {
+        CURVNET.with(|c| c.borrow().clone())
+    }
+    #[cfg(not(feature = "vimage"))]
+    {
+        VNET0.read().ok().and_then(|g| g.clone())
+    }
+}
+
+/// Weak handles to the boot vnets of live kernels (release-build fallback only).
+#[cfg(feature = "vimage")]
+static FALLBACK_VNET0: RwLock<Vec<Weak<Vnet>>> = RwLock::new(Vec::new());
+
+#[cfg(feature = "vimage")]
+trait UpgradeAny {
+    fn upgrade_any(&self) -> Option<Arc<Vnet>>;
+}
+#[cfg(feature = "vimage")]
+impl UpgradeAny for Vec<Weak<Vnet>> {
+    fn upgrade_any(&self) -> Option<Arc<Vnet>> {
+        self.iter().find_map(|w| w.upgrade())
+    }
+}
+
+/// `CURVNET_SET(vnet)` … `CURVNET_RESTORE()`: sets curvnet for a scope and restores
+/// the previous value when dropped.  Nesting is allowed.
+#[must_use = "curvnet is restored when the guard drops"]
+pub struct CurvnetGuard {
+    #[cfg(feature = "vimage")]
+    saved: Option<Arc<Vnet>>,
+}
+
+impl CurvnetGuard {
+    /// Make `vnet` current until the guard drops.
+    pub fn set(vnet: &Arc<Vnet>) -> CurvnetGuard {
+        debug_assert_eq!(
+            vnet.magic.load(Ordering::Acquire),
+            VNET_MAGIC_N,
+            "CURVNET_SET on a dead vnet {}",
+            vnet.id
+        );
+        #[cfg(feature = "vimage")]
+        {
+            let saved = CURVNET.with(|c| c.replace(Some(vnet.clone())));
+            CurvnetGuard { saved }
+        }
+        #[cfg(not(feature = "vimage"))]
+        {
+            let _ = vnet;
+            CurvnetGuard {}
+        }
+    }
+}
+
+impl Drop for CurvnetGuard {
+    fn drop(&mut self) {
+        #[cfg(feature = "vimage")]
+        {
+            let saved = self.saved.take();
+            CURVNET.with(|c| *c.borrow_mut() = saved);
+        }
+    }
+}
+
+/// `V_name`: module `id`'s state of type `T` in curvnet.
+///
+/// # Panics
+/// If the module is not attached in curvnet or has another type: a kernel bug
+/// (a module must declare its dependencies).
+#[allow(non_snake_case)]
+pub fn V<T: Any + Send + Sync>(id: usize) -> Arc<T> {
+    let v = curvnet();
+    match v.state::<T>(id) {
+        Some(s) => s,
+        None => panic!("V_: module {id} not attached in {v:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// module registry
+
+/// Registered modules in attach order, plus the live vnets they are attached to.
+///
+/// It also holds the other kernel-wide registries code deep in the stack needs
+/// (interface cloners), reached from any vnet.
+#[derive(Default)]
+pub struct ModRegistry {
+    inner: RwLock<RegInner>,
+    cloners: RwLock<Vec<Arc<dyn IfCloner>>>,
+}
+
+#[derive(Default)]
+struct RegInner {
+    mods: Vec<&'static VnetModInfo>,
+    vnets: Vec<Weak<Vnet>>,
+    next_id: u32,
+}
+
+impl ModRegistry {
+    /// A registry with no modules.
+    pub fn new() -> Arc<Self> {
+        Arc::new(ModRegistry::default())
+    }
+
+    /// Registered modules, in attach order.
+    pub fn modules(&self) -> Vec<&'static VnetModInfo> {
+        self.inner
+            .read()
+            .map(|g| g.mods.clone())
+            .unwrap_or_default()
+    }
+
+    /// Whether module `id` is registered.
+    pub fn is_registered(&self, id: usize) -> bool {
+        self.modules().iter().any(|m| m.id == id)
+    }
+
+    /// Live vnets.
+    pub fn vnets(&self) -> Vec<Arc<Vnet>> {
+        self.inner
+            .read()
+            .map(|g| g.vnets.iter().filter_map(|w| w.upgrade()).collect())
+            .unwrap_or_default()
+    }
+
+    /// `vnet_mod_register` for a set of modules: orders them by their dependencies,
+    /// refuses a duplicate (EEXIST), a missing dependency (ENOENT), a dependency cycle
+    /// (EDEADLK) or a bad id (EINVAL), then attaches each in every existing vnet.
+    pub fn register(&self, set: &[&'static VnetModInfo]) -> Result<(), Errno> {
+        let order = {
+            let g = self.inner.read().map_err(|_| Errno::EDOOFUS)?;
+            order_modules(&g.mods, set)?
+        };
+        for m in order {
+            let vnets = {
+                let mut g = self.inner.write().map_err(|_| Errno::EDOOFUS)?;
+                g.mods.push(m);
+                g.vnets.retain(|w| w.strong_count() > 0);
+                g.vnets
+                    .iter()
+                    .filter_map(|w| w.upgrade())
+                    .collect::<Vec<_>>()
+            };
+            for v in vnets {
+                let _cv = CurvnetGuard::set(&v);
+                match (m.iattach)(&v) {
+                    Ok(s) => v.set_mod_state(m.id, Some(s)),
+                    Err(e) => {
+                        // Undo: detach from the vnets already done, forget the module.
+                        let _ = self.deregister(m.id);
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `vnet_mod_deregister`: EBUSY while another registered module depends on it,
+    /// ENOENT if not registered; else detach it from every vnet.
+    pub fn deregister(&self, id: usize) -> Result<(), Errno> {
+        let (m, vnets) = {
+            let mut g = self.inner.write().map_err(|_| Errno::EDOOFUS)?;
+            let pos = g
+                .mods
+                .iter()
+                .position(|m| m.id == id)
+                .ok_or(Errno::ENOENT)?;
+            if g.mods
+                .iter()
+                .any(|o| o.id != id && (o.depends.contains(&id) || (id == VNET_MOD_NET)))
+            {
+                return Err(Errno::EBUSY);
+            }
+            let m = g.mods.remove(pos);
+            (
+                m,
+                g.vnets
+                    .iter()
+                    .filter_map(|w| w.upgrade())
+                    .collect::<Vec<_>>(),
+            )
+        };
+        for v in vnets {
+            if let Some(s) = v.mod_state(m.id) {
+                let _cv = CurvnetGuard::set(&v);
+                (m.idetach)(&v, &s);
+                v.set_mod_state(m.id, None);
+            }
+        }
+        Ok(())
+    }
+
+    /// `vnet_alloc`: a new vnet with every registered module attached in order.  On a
+    /// failing attach the modules already attached are detached again.
+    pub fn vnet_alloc(self: &Arc<Self>, name: &str) -> Result<Arc<Vnet>, Errno> {
+        let (id, mods) = {
+            let mut g = self.inner.write().map_err(|_| Errno::EDOOFUS)?;
+            let id = g.next_id;
+            #[cfg(not(feature = "vimage"))]
+            if id != 0 {
+                return Err(Errno::EOPNOTSUPP);
+            }
+            g.next_id += 1;
+            (id, g.mods.clone())
+        };
+        let vnet = Arc::new(Vnet {
+            id,
+            magic: AtomicU32::new(VNET_MAGIC_N),
+            mod_data: RwLock::new(vec![None; VNET_MOD_MAX.min(8)]),
+            ifcnt: AtomicU32::new(0),
+            sockcnt: AtomicU32::new(0),
+            name: RwLock::new(name.to_string()),
+            modules: Arc::downgrade(self),
+        });
+        #[cfg(not(feature = "vimage"))]
+        if let Ok(mut g) = VNET0.write() {
+            if g.as_ref().is_some_and(|v| v.is_alive()) {
+                return Err(Errno::EBUSY);
+            }
+            *g = Some(vnet.clone());
+        }
+        #[cfg(feature = "vimage")]
+        if id == 0 {
+            if let Ok(mut g) = FALLBACK_VNET0.write() {
+                g.retain(|w| w.strong_count() > 0);
+                g.push(Arc::downgrade(&vnet));
+            }
+        }
+        {
+            let _cv = CurvnetGuard::set(&vnet);
+            for (i, m) in mods.iter().enumerate() {
+                match (m.iattach)(&vnet) {
+                    Ok(s) => vnet.set_mod_state(m.id, Some(s)),
+                    Err(e) => {
+                        for m in mods[..i].iter().rev() {
+                            if let Some(s) = vnet.mod_state(m.id) {
+                                (m.idetach)(&vnet, &s);
+                                vnet.set_mod_state(m.id, None);
+                            }
+                        }
+                        vnet.magic.store(VNET_MAGIC_DEAD, Ordering::Release);
+                        #[cfg(not(feature = "vimage"))]
+                        if let Ok(mut g) = VNET0.write() {
+                            *g = None;
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        if let Ok(mut g) = self.inner.write() {
+            g.vnets.push(Arc::downgrade(&vnet));
+        }
+        Ok(vnet)
+    }
+
+    /// `vnet_destroy`: detach every module in reverse order and mark the vnet dead.
+    pub fn vnet_destroy(&self, vnet: &Arc<Vnet>) {
+        let mods = self.modules();
+        {
+            let _cv = CurvnetGuard::set(vnet);
+            for m in mods.iter().rev() {
+                if let Some(s) = vnet.mod_state(m.id) {
+                    (m.idetach)(vnet, &s);
+                    vnet.set_mod_state(m.id, None);
+                }
+            }
+        }
+        vnet.magic.store(VNET_MAGIC_DEAD, Ordering::Release);
+        if let Ok(mut g) = self.inner.write() {
+            g.vnets
+                .retain(|w| w.upgrade().is_some_and(|v| !Arc::ptr_eq(&v, vnet)));
+        }
+        #[cfg(not(feature = "vimage"))]
+        if let Ok(mut g) = VNET0.write() {
+            if g.as_ref().is_some_and(|v| Arc::ptr_eq(v, vnet)) {
+                *g = None;
+            }
+        }
+    }
+
+    /// Run every module's `ifattach` hook for `ifp` in `vnet` (registration order).
+    pub fn ifattach(&self, vnet: &Arc<Vnet>, ifp: &Arc<Ifnet>) {
+        let _cv = CurvnetGuard::set(vnet);
+        for m in self.modules() {
+            if let Some(f) = m.ifattach {
+                if vnet.mod_state(m.id).is_some() {
+                    f(ifp);
+                }
+            }
+        }
+    }
+
+    /// Register an interface cloner (kernel-wide); EEXIST for a duplicate name.
+    pub fn if_clone_attach(&self, c: Arc<dyn IfCloner>) -> Result<(), Errno> {
+        let mut g = self.cloners.write().map_err(|_| Errno::EDOOFUS)?;
+        if g.iter().any(|o| o.name() == c.name()) {
+            return Err(Errno::EEXIST);
+        }
+        g.push(c);
+        Ok(())
+    }
+
+    /// Remove a cloner by name.
+    pub fn if_clone_detach(&self, name: &str) {
+        if let Ok(mut g) = self.cloners.write() {
+            g.retain(|c| c.name() != name);
+        }
+    }
+
+    /// Registered cloners in registration order.
+    pub fn cloners(&self) -> Vec<Arc<dyn IfCloner>> {
+        self.cloners.read().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    /// Run every module's `ifdetach` hook for `ifp` in `vnet` (reverse order).
+    pub fn ifdetach(&self, vnet: &Arc<Vnet>, ifp: &Arc<Ifnet>) {
+        let _cv = CurvnetGuard::set(vnet);
+        for m in self.modules().iter().rev() {
+            if let Some(f) = m.ifdetach {
+                if vnet.mod_state(m.id).is_some() {
+                    f(ifp);
+                }
+            }
+        }
+    }
+
+    /// Look up a virtualized symbol in `vnet` (kldsym).
+    pub fn symbol(&self, vnet: &Vnet, name: &str) -> Option<String> {
+        let name = name.strip_prefix("V_").unwrap_or(name);
+        for m in self.modules() {
+            for s in m.symmap {
+                if s.name == name {
+                    let st = vnet.mod_state(m.id)?;
+                    return Some((s.get)(st.as_ref()));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Order `set` so that every module follows its dependencies, given the already
+/// registered `have`.
+fn order_modules(
+    have: &[&'static VnetModInfo],
+    set: &[&'static VnetModInfo],
+) -> Result<Vec<&'static VnetModInfo>, Errno> {
+    let known = |id: usize, done: &[&VnetModInfo]| {
+        have.iter().any(|m| m.id == id) || done.iter().any(|m| m.id == id)
+    };
+    for (i, m) in set.iter().enumerate() {
+        if m.id >= VNET_MOD_MAX {
+            return Err(Errno::EINVAL);
+        }
+        if have.iter().any(|h| h.id == m.id) || set[..i].iter().any(|o| o.id == m.id) {
+            return Err(Errno::EEXIST);
+        }
+        for d in m.depends.iter().chain(if m.id == VNET_MOD_NET {
+            [].iter()
+        } else {
+            [VNET_MOD_NET].iter()
+        }) {
+            if !have.iter().any(|h| h.id == *d) && !set.iter().any(|o| o.id == *d) {
+                return Err(Errno::ENOENT);
+            }
+        }
+    }
+    let mut done: Vec<&'static VnetModInfo> = Vec::new();
+    let mut left: Vec<&'static VnetModInfo> = set.to_vec();
+    while !left.is_empty() {
+        let before = left.len();
+        let mut i = 0;
+        while i < left.len() {
+            let m = left[i];
+            let deps_ok = m.depends.iter().all(|d| known(*d, &done))
+                && (m.id == VNET_MOD_NET || known(VNET_MOD_NET, &done));
+            if deps_ok {
+                done.push(m);
+                left.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        if left.len() == before {
+            return Err(Errno::EDEADLK);
+        }
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Mutex;
+
+    static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    static ATT: AtomicUsize = AtomicUsize::new(0);
+
+    struct NetS(u32);
+    struct AS(u32);
+
+    fn net_at(v: &Arc<Vnet>) -> Result<ModState, Errno> {
+        LOG.lock().unwrap().push(format!("net+{}", v.id()));
+        Ok(Arc::new(NetS(v.id())))
+    }
+    fn net_de(v: &Arc<Vnet>, _: &ModState) {
+        LOG.lock().unwrap().push(format!("net-{}", v.id()));
+    }
+    fn a_at(v: &Arc<Vnet>) -> Result<ModState, Errno> {
+        // The attach runs with curvnet set and may use its dependency's state.
+        let n = V::<NetS>(VNET_MOD_NET);
+        assert_eq!(n.0, curvnet().id());
+        ATT.fetch_add(1, Ordering::SeqCst);
+        LOG.lock().unwrap().push(format!("a+{}", v.id()));
+        Ok(Arc::new(AS(n.0 + 100)))
+    }
+    fn a_de(v: &Arc<Vnet>, _: &ModState) {
+        LOG.lock().unwrap().push(format!("a-{}", v.id()));
+    }
+    fn sym(s: &(dyn Any + Send + Sync)) -> String {
+        s.downcast_ref::<AS>()
+            .map(|a| a.0.to_string())
+            .unwrap_or_default()
+    }
+    static NET: VnetModInfo = VnetModInfo {
+        id: VNET_MOD_NET,
+        name: "net",
+        depends: &[],
+        iattach: net_at,
+        idetach: net_de,
+        ifdetach: None,
+        ifattach: None,
+        symmap: &[],
+    };
+    static A: VnetModInfo = VnetModInfo {
+        id: VNET_MOD_INET,
+        name: "a",
+        depends: &[VNET_MOD_NET],
+        iattach: a_at,
+        idetach: a_de,
+        ifdetach: None,
+        ifattach: None,
+        symmap: &[VnetSymmap {
+            name: "a_value",
+            get: sym,
+        }],
+    };
+    static B: VnetModInfo = VnetModInfo {
+        id: 40,
+        name: "b",
+        depends: &[41],
+        iattach: a_at,
+        idetach: a_de,
+        ifdetach: None,
+        ifattach: None,
+        symmap: &[],
+    };
+    static C: VnetModInfo = VnetModInfo {
+        id: 41,
+        name: "c",
+        depends: &[40],
+        iattach: a_at,
+        idetach: a_de,
+        ifdetach: None,
+        ifattach: None,
+        symmap: &[],
+    };
+
+    #[test]
+    fn registration_attach_detach_order() {
+        let _l = crate::kern::kern_syscall::test_lock();
+        LOG.lock().unwrap().clear();
+        let reg = ModRegistry::new();
+        // Dependencies are satisfied within one batch whatever the order given.
+        reg.register(&[&A, &NET]).unwrap();
+        let v0 = reg.vnet_alloc("default").unwrap();
+        assert_eq!(reg.symbol(&v0, "V_a_value").as_deref(), Some("100"));
+        assert_eq!(reg.register(&[&A]), Err(Errno::EEXIST));
+        assert_eq!(reg.register(&[&B]), Err(Errno::ENOENT));
+        assert_eq!(reg.register(&[&B, &C]), Err(Errno::EDEADLK));
+        assert_eq!(reg.deregister(VNET_MOD_NET), Err(Errno::EBUSY));
+        #[cfg(feature = "vimage")]
+        {
+            let v1 = reg.vnet_alloc("n1").unwrap();
+            assert_eq!(reg.symbol(&v1, "a_value").as_deref(), Some("101"));
+            reg.vnet_destroy(&v1);
+            assert!(!v1.is_alive());
+        }
+        #[cfg(not(feature = "vimage"))]
+        assert_eq!(reg.vnet_alloc("n1").err(), Some(Errno::EOPNOTSUPP));
+        reg.deregister(VNET_MOD_INET).unwrap();
+        assert!(v0.mod_state(VNET_MOD_INET).is_none());
+        reg.vnet_destroy(&v0);
+        let log = LOG.lock().unwrap().join(" ");
+        #[cfg(feature = "vimage")]
+        assert_eq!(log, "net+0 a+0 net+1 a+1 a-1 net-1 a-0 net-0");
+        #[cfg(not(feature = "vimage"))]
+        assert_eq!(log, "net+0 a+0 a-0 net-0");
+    }
+
+    #[cfg(feature = "vimage")]
+    #[test]
+    fn curvnet_nesting_restores() {
+        let reg = ModRegistry::new();
+        reg.register(&[&NET]).unwrap();
+        let a = reg.vnet_alloc("a").unwrap();
+        let b = reg.vnet_alloc("b").unwrap();
+        assert!(try_curvnet().is_none());
+        {
+            let _g = CurvnetGuard::set(&a);
+            assert_eq!(curvnet().id(), a.id());
+            {
+                let _g2 = CurvnetGuard::set(&b);
+                assert_eq!(V::<NetS>(VNET_MOD_NET).0, b.id());
+            }
+            assert_eq!(V::<NetS>(VNET_MOD_NET).0, a.id());
+        }
+        assert!(try_curvnet().is_none());
+        // Module registered late is attached in every existing vnet.
+        reg.register(&[&A]).unwrap();
+        assert!(a.state::<AS>(VNET_MOD_INET).is_some());
+        assert!(b.state::<AS>(VNET_MOD_INET).is_some());
+    }
+
+    #[cfg(all(feature = "vimage", debug_assertions))]
+    #[test]
+    #[should_panic(expected = "curvnet")]
+    fn curvnet_unset_is_caught() {
+        let _ = curvnet();
+    }
+}
+
+impl Vnet {
+    /// The kernel-wide registries this vnet belongs to.
+    pub fn registry(&self) -> Option<Arc<ModRegistry>> {
+        self.modules.upgrade()
+    }
+}

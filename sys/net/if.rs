@@ -1,0 +1,376 @@
+//! Interface lists and operations on curvnet (FreeBSD's sys/net/if.c).
+//!
+//! Every vnet has its own interface list, index space and loopback `lo0` (made when
+//! the NET module attaches).  An interface is in exactly one list at a time;
+//! [`if_vmove`] moves it between vnets, purging what the old stack knew of it.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+use vimage_abi::net_if::*;
+use vimage_abi::{Errno, IFNAMSIZ};
+
+use super::if_var::Ifnet;
+use super::mbuf::Mbuf;
+use crate::kern::vnet::{
+    curvnet, CurvnetGuard, ModState, Vnet, VnetModInfo, VnetSymmap, V, VNET_MOD_NET,
+};
+
+/// A protocol's input routine for one ethertype, called with curvnet set.
+pub type EtherInput = Arc<dyn Fn(&Arc<Ifnet>, Mbuf) + Send + Sync>;
+
+/// The NET module's per-vnet state (`struct vnet_net`).
+#[derive(Default)]
+pub struct VnetNet {
+    /// Attached interfaces in index order (`V_ifnet`).
+    pub ifnet: RwLock<Vec<Arc<Ifnet>>>,
+    /// This vnet's loopback (`V_loif`).
+    pub loif: RwLock<Option<Arc<Ifnet>>>,
+    /// Ethertype → protocol input (the netisr dispatch table).
+    pub ether_input: RwLock<HashMap<u16, EtherInput>>,
+}
+
+impl VnetNet {
+    /// Snapshot of the interface list.
+    pub fn list(&self) -> Vec<Arc<Ifnet>> {
+        self.ifnet.read().map(|g| g.clone()).unwrap_or_default()
+    }
+}
+
+fn net_iattach(v: &Arc<Vnet>) -> Result<ModState, Errno> {
+    let st = Arc::new(VnetNet::default());
+    // State must be reachable through V_ before lo0 attaches into it.
+    let tmp: ModState = st.clone();
+    let _ = v;
+    Ok(tmp)
+}
+
+fn net_idetach(v: &Arc<Vnet>, s: &ModState) {
+    let Ok(st) = s.clone().downcast::<VnetNet>() else {
+        return;
+    };
+    // Interfaces that came from elsewhere go back; the rest are destroyed.
+    for ifp in st.list().into_iter().rev() {
+        if let Some((home, name)) = ifp.came_from() {
+            if home.is_alive() && !Arc::ptr_eq(&home, v) {
+                let _ = if_vmove(&ifp, &home, Some(&name), true);
+                continue;
+            }
+        }
+        if_detach(&ifp);
+        ifp.driver.detached(&ifp);
+    }
+    let lo = st.loif.write().ok().and_then(|mut g| g.take());
+    drop(lo);
+}
+
+fn sym_if_index(s: &(dyn std::any::Any + Send + Sync)) -> String {
+    s.downcast_ref::<VnetNet>()
+        .map(|n| n.list().len().to_string())
+        .unwrap_or_default()
+}
+fn sym_ifnet(s: &(dyn std::any::Any + Send + Sync)) -> String {
+    s.downcast_ref::<VnetNet>()
+        .map(|n| {
+            n.list()
+                .iter()
+                .map(|i| i.name())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+/// `VNET_MOD_DECLARE(NET, net, ...)`.
+pub static VNET_NET_MODINFO: VnetModInfo = VnetModInfo {
+    id: VNET_MOD_NET,
+    name: "net",
+    depends: &[],
+    iattach: net_iattach,
+    idetach: net_idetach,
+    ifdetach: None,
+    ifattach: None,
+    symmap: &[
+        VnetSymmap {
+            name: "ifnet",
+            get: sym_ifnet,
+        },
+        VnetSymmap {
+            name: "if_index",
+            get: sym_if_index,
+        },
+    ],
+};
+
+/// `V_ifnet` and friends of curvnet.
+pub fn vnet_net() -> Arc<VnetNet> {
+    V::<VnetNet>(VNET_MOD_NET)
+}
+
+/// Check an interface name: 1..IFNAMSIZ-1 printable characters, no `/`, `:`, `.`
+/// only as in `em0.101`, no whitespace (EINVAL; ENAMETOOLONG when too long).
+pub fn ifname_valid(name: &str) -> Result<(), Errno> {
+    if name.is_empty() {
+        return Err(Errno::EINVAL);
+    }
+    if name.len() >= IFNAMSIZ {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    if !name
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+        || !name.as_bytes()[0].is_ascii_alphabetic()
+    {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
+/// `ifunit()`: the interface called `name` in curvnet.
+pub fn ifunit(name: &str) -> Option<Arc<Ifnet>> {
+    vnet_net().list().into_iter().find(|i| i.name() == name)
+}
+
+/// The interface with index `idx` in curvnet.
+pub fn ifnet_byindex(idx: u32) -> Option<Arc<Ifnet>> {
+    vnet_net()
+        .list()
+        .into_iter()
+        .find(|i| i.index.load(Ordering::Relaxed) == idx)
+}
+
+/// The lowest `prefixN` not used in curvnet.
+pub fn if_free_unit(prefix: &str) -> u32 {
+    let names: Vec<String> = vnet_net().list().iter().map(|i| i.name()).collect();
+    (0..)
+        .find(|n| !names.contains(&format!("{prefix}{n}")))
+        .unwrap_or(0)
+}
+
+/// `if_attach()`: add `ifp` to curvnet's list under its current name (EEXIST if the
+/// name is taken), give it the lowest free index, and tell interested modules.
+pub fn if_attach(ifp: &Arc<Ifnet>) -> Result<(), Errno> {
+    let vnet = curvnet();
+    let net = vnet_net();
+    {
+        let mut list = net.ifnet.write().map_err(|_| Errno::EDOOFUS)?;
+        let name = ifp.name();
+        if list.iter().any(|i| i.name() == name) {
+            return Err(Errno::EEXIST);
+        }
+        let mut idx = 1u32;
+        while list.iter().any(|i| i.index.load(Ordering::Relaxed) == idx) {
+            idx += 1;
+        }
+        ifp.index.store(idx, Ordering::Relaxed);
+        ifp.set_vnet(&vnet);
+        let pos = list
+            .iter()
+            .position(|i| i.index.load(Ordering::Relaxed) > idx)
+            .unwrap_or(list.len());
+        list.insert(pos, ifp.clone());
+    }
+    vnet.ifcnt.fetch_add(1, Ordering::Relaxed);
+    if let Some(reg) = vnet.registry() {
+        reg.ifattach(&vnet, ifp);
+    }
+    Ok(())
+}
+
+/// `if_detach()`: purge what curvnet's protocols know of `ifp` and unlink it.
+pub fn if_detach(ifp: &Arc<Ifnet>) {
+    let vnet = ifp.vnet();
+    let _cv = CurvnetGuard::set(&vnet);
+    if let Some(reg) = vnet.registry() {
+        reg.ifdetach(&vnet, ifp);
+    }
+    let net = vnet_net();
+    let removed = net
+        .ifnet
+        .write()
+        .map(|mut l| {
+            let n = l.len();
+            l.retain(|i| !Arc::ptr_eq(i, ifp));
+            n != l.len()
+        })
+        .unwrap_or(false);
+    if removed {
+        vnet.ifcnt.fetch_sub(1, Ordering::Relaxed);
+    }
+    if let Ok(mut g) = ifp.input_hook.write() {
+        *g = None;
+    }
+}
+
+/// `if_vmove()`: move `ifp` from its vnet into `target` under `newname` (or the
+/// lowest free `ethN`).  With `returning`, the move undoes an earlier one (pops the
+/// history) instead of recording a new step.  The old stack forgets the interface's
+/// addresses, routes and caches; the interface comes up in the target as new.
+pub fn if_vmove(
+    ifp: &Arc<Ifnet>,
+    target: &Arc<Vnet>,
+    newname: Option<&str>,
+    returning: bool,
+) -> Result<String, Errno> {
+    if !ifp.driver.movable() {
+        return Err(Errno::ENODEV);
+    }
+    let from = ifp.vnet();
+    if Arc::ptr_eq(&from, target) {
+        return Err(Errno::EEXIST);
+    }
+    if let Some(n) = newname {
+        ifname_valid(n)?;
+    }
+    let name = {
+        let _cv = CurvnetGuard::set(target);
+        match newname {
+            Some(n) => {
+                if ifunit(n).is_some() {
+                    return Err(Errno::EEXIST);
+                }
+                n.to_string()
+            }
+            None => format!("eth{}", if_free_unit("eth")),
+        }
+    };
+    let oldname = ifp.name();
+    if_detach(ifp);
+    // A moved interface starts down, without addresses, as on FreeBSD.
+    ifp.flags.fetch_and(!IFF_UP, Ordering::Relaxed);
+    if returning {
+        ifp.pop_history();
+    } else {
+        ifp.push_history(&from, oldname);
+    }
+    ifp.set_name(&name);
+    let _cv = CurvnetGuard::set(target);
+    if let Err(e) = if_attach(ifp) {
+        // Cannot happen after the name check unless raced; put it back.
+        let _cv = CurvnetGuard::set(&from);
+        let _ = if_attach(ifp);
+        return Err(e);
+    }
+    ifp.driver.vmoved(ifp);
+    Ok(name)
+}
+
+/// `if_input()`: a frame arrived on `ifp` from its driver.  Runs with curvnet set
+/// to the interface's vnet: counts it, offers it to an input hook (ng_ether), then
+/// dispatches it by ethertype; frames for no protocol are counted as dropped.
+pub fn if_input(ifp: &Arc<Ifnet>, m: Mbuf) {
+    let vnet = ifp.vnet();
+    let _cv = CurvnetGuard::set(&vnet);
+    ifp.counters.ipackets.fetch_add(1, Ordering::Relaxed);
+    ifp.counters
+        .ibytes
+        .fetch_add(m.len() as u64, Ordering::Relaxed);
+    if ifp.flags() & IFF_UP == 0 {
+        ifp.counters.iqdrops.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let hook = ifp.input_hook.read().ok().and_then(|g| g.clone());
+    let m = match hook {
+        Some(h) => match h(ifp, m) {
+            Some(m) => m,
+            None => return,
+        },
+        None => m,
+    };
+    ether_demux(ifp, m);
+}
+
+/// Hand an Ethernet frame to the protocol registered for its ethertype.
+pub fn ether_demux(ifp: &Arc<Ifnet>, m: Mbuf) {
+    let d = m.data();
+    if d.len() < 14 {
+        ifp.counters.ierrors.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let et = u16::from_be_bytes([d[12], d[13]]);
+    let f = vnet_net()
+        .ether_input
+        .read()
+        .ok()
+        .and_then(|t| t.get(&et).cloned());
+    match f {
+        Some(f) => f(ifp, m),
+        None => {
+            ifp.counters.iqdrops.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Interface ioctls on curvnet (`ifioctl`): flags, MTU, name, link address, clone
+/// create/destroy.  Returns the copied-out `ifreq`.
+pub fn ifioctl(cmd: u32, data: &[u8]) -> Result<Vec<u8>, Errno> {
+    let mut ifr = IfReq::from_bytes(data)?;
+    match cmd {
+        SIOCIFCREATE2 => {
+            let name = super::if_clone::if_clone_create(&ifr.name)?;
+            ifr.name = name;
+            return ifr.to_bytes();
+        }
+        SIOCIFDESTROY => {
+            super::if_clone::if_clone_destroy(&ifr.name)?;
+            return ifr.to_bytes();
+        }
+        _ => {}
+    }
+    let ifp = ifunit(&ifr.name).ok_or(Errno::ENXIO)?;
+    match cmd {
+        SIOCGIFFLAGS => ifr.set_flags(ifp.flags()),
+        SIOCSIFFLAGS => {
+            let new = ifr.flags();
+            let old = ifp.flags();
+            let f = (old & IFF_CANTCHANGE) | (new & !IFF_CANTCHANGE);
+            // Bringing an interface up or down also sets or clears RUNNING for
+            // software interfaces (they have no separate link state).
+            let f = if f & IFF_UP != 0 {
+                f | IFF_RUNNING
+            } else if ifp.iftype == IFT_LOOP || ifp.iftype == IFT_ETHER {
+                f & !IFF_RUNNING
+            } else {
+                f
+            };
+            ifp.flags.store(f, Ordering::Relaxed);
+        }
+        SIOCGIFMTU => ifr.set_int(ifp.mtu.load(Ordering::Relaxed) as i32),
+        SIOCSIFMTU => {
+            let mtu = ifr.int();
+            let max = if ifp.iftype == IFT_LOOP { 65536 } else { 9000 };
+            if !(72..=max).contains(&mtu) {
+                return Err(Errno::EINVAL);
+            }
+            ifp.mtu.store(mtu as u32, Ordering::Relaxed);
+        }
+        SIOCSIFNAME => {
+            let n = ifr.union_name()?.to_string();
+            ifname_valid(&n)?;
+            if ifunit(&n).is_some() {
+                return Err(Errno::EEXIST);
+            }
+            ifp.set_name(&n);
+        }
+        SIOCSIFLLADDR => {
+            if ifp.iftype != IFT_ETHER && ifp.iftype != IFT_L2VLAN {
+                return Err(Errno::EINVAL);
+            }
+            let a = ifr.lladdr();
+            if a[0] & 1 != 0 {
+                // A multicast source address is not a valid station address.
+                return Err(Errno::EINVAL);
+            }
+            if let Ok(mut g) = ifp.lladdr.write() {
+                *g = a.to_vec();
+            }
+        }
+        _ => return Err(Errno::ENOTTY),
+    }
+    ifr.to_bytes()
+}
+
+/// Everything ifconfig needs about curvnet's interfaces (`net.link.iflist`).
+pub fn if_list_info() -> Vec<IfInfo> {
+    vnet_net().list().iter().map(|i| i.info()).collect()
+}

@@ -1,0 +1,72 @@
+//! Interface cloning (FreeBSD's sys/net/if_clone.c): `ifconfig NAMEn create`.
+
+use std::sync::Arc;
+use vimage_abi::Errno;
+
+use super::if_var::Ifnet;
+use crate::kern::vnet::curvnet;
+
+/// A family of interfaces that can be created on demand (`lo`, `edsc`, `vlan`).
+pub trait IfCloner: Send + Sync {
+    /// Family name, the prefix of every interface it makes.
+    fn name(&self) -> &str;
+    /// Whether `ifname` is one of this cloner's names (`lo1`, or `em0.101` for vlan).
+    fn matches(&self, ifname: &str) -> bool {
+        match ifname.strip_prefix(self.name()) {
+            Some("") => true,
+            Some(u) => u.bytes().all(|c| c.is_ascii_digit()) && u.len() < 6,
+            None => false,
+        }
+    }
+    /// Create an interface called `ifname` (or, if it is the bare family name, the
+    /// lowest free unit) in curvnet and attach it; returns the name given.
+    fn create(&self, ifname: &str) -> Result<Arc<Ifnet>, Errno>;
+    /// Whether this interface may be destroyed (lo0 may not).
+    fn can_destroy(&self, _ifp: &Arc<Ifnet>) -> bool {
+        true
+    }
+}
+
+/// `SIOCIFCREATE2`: find the cloner for `ifname` (EINVAL if none) and create.
+pub fn if_clone_create(ifname: &str) -> Result<String, Errno> {
+    super::r#if::ifname_valid(ifname)?;
+    if super::r#if::ifunit(ifname).is_some() {
+        return Err(Errno::EEXIST);
+    }
+    let reg = curvnet().registry().ok_or(Errno::EDOOFUS)?;
+    let c = reg
+        .cloners()
+        .into_iter()
+        .find(|c| c.matches(ifname))
+        .ok_or(Errno::EINVAL)?;
+    Ok(c.create(ifname)?.name())
+}
+
+/// `SIOCIFDESTROY`: destroy a cloned interface of curvnet (ENXIO if absent, EINVAL
+/// if it was not cloned or may not be destroyed).
+pub fn if_clone_destroy(ifname: &str) -> Result<(), Errno> {
+    let ifp = super::r#if::ifunit(ifname).ok_or(Errno::ENXIO)?;
+    let cname = ifp.cloner.clone().ok_or(Errno::EINVAL)?;
+    let reg = curvnet().registry().ok_or(Errno::EDOOFUS)?;
+    let c = reg
+        .cloners()
+        .into_iter()
+        .find(|c| c.name() == cname)
+        .ok_or(Errno::EINVAL)?;
+    if !c.can_destroy(&ifp) {
+        return Err(Errno::EINVAL);
+    }
+    super::r#if::if_detach(&ifp);
+    ifp.driver.detached(&ifp);
+    Ok(())
+}
+
+/// The unit requested in `ifname` for family `prefix`: `Some(n)` for `prefixN`,
+/// `None` for the bare family name.
+pub fn requested_unit(prefix: &str, ifname: &str) -> Result<Option<u32>, Errno> {
+    match ifname.strip_prefix(prefix) {
+        Some("") => Ok(None),
+        Some(u) => u.parse().map(Some).map_err(|_| Errno::EINVAL),
+        None => Err(Errno::EINVAL),
+    }
+}

@@ -1,0 +1,216 @@
+//! `struct ifnet`: one network interface, owned by exactly one vnet at a time.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use vimage_abi::net_if::IfInfo;
+use vimage_abi::Errno;
+
+use super::mbuf::Mbuf;
+use crate::kern::vnet::Vnet;
+
+/// What an interface's driver provides.
+pub trait IfDriver: Send + Sync {
+    /// Put a frame on the wire (`if_transmit`).
+    fn transmit(&self, ifp: &Arc<Ifnet>, m: Mbuf) -> Result<(), Errno>;
+    /// Driver-specific status lines for ifconfig (`vlan: 101 parent interface: em0`).
+    fn status(&self, _ifp: &Arc<Ifnet>) -> Vec<String> {
+        Vec::new()
+    }
+    /// Whether the interface may move between vnets (loopback may not).
+    fn movable(&self) -> bool {
+        true
+    }
+    /// The interface has just moved to another vnet (curvnet is the new one).
+    fn vmoved(&self, _ifp: &Arc<Ifnet>) {}
+    /// The interface was detached for good.
+    fn detached(&self, _ifp: &Arc<Ifnet>) {}
+    /// Driver-private state, for the driver's own messages.
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+/// Per-interface counters (`netstat -i`).
+#[derive(Default, Debug)]
+pub struct IfCounters {
+    /// Packets received.
+    pub ipackets: AtomicU64,
+    /// Input errors.
+    pub ierrors: AtomicU64,
+    /// Packets sent.
+    pub opackets: AtomicU64,
+    /// Output errors.
+    pub oerrors: AtomicU64,
+    /// Bytes received.
+    pub ibytes: AtomicU64,
+    /// Bytes sent.
+    pub obytes: AtomicU64,
+    /// Packets dropped on input (no protocol, queue full).
+    pub iqdrops: AtomicU64,
+}
+
+/// A hook that sees frames arriving on an interface before the stack does
+/// (`ng_ether_input_p`): it returns the frame to continue normal input, or `None`
+/// if it took it.
+pub type InputHook = Arc<dyn Fn(&Arc<Ifnet>, Mbuf) -> Option<Mbuf> + Send + Sync>;
+
+/// A network interface.
+pub struct Ifnet {
+    xname: RwLock<String>,
+    /// Driver name (`lo`, `ngeth`, `edsc`).
+    pub dname: String,
+    /// Index in the owning vnet's interface list.
+    pub index: AtomicU32,
+    /// `IFF_*` flags.
+    pub flags: AtomicU32,
+    /// MTU.
+    pub mtu: AtomicU32,
+    /// Routing metric.
+    pub metric: AtomicU32,
+    /// `IFT_*` type.
+    pub iftype: u8,
+    /// Link-level address.
+    pub lladdr: RwLock<Vec<u8>>,
+    vnet: RwLock<Arc<Vnet>>,
+    /// Where the interface was moved from, innermost last: (vnet, name there).
+    history: Mutex<Vec<(Weak<Vnet>, String)>>,
+    /// The driver.
+    pub driver: Box<dyn IfDriver>,
+    /// Counters.
+    pub counters: IfCounters,
+    /// Name of the cloner that made it, if any (destroyable with SIOCIFDESTROY).
+    pub cloner: Option<String>,
+    /// Input interception (ng_ether).
+    pub input_hook: RwLock<Option<InputHook>>,
+}
+
+impl std::fmt::Debug for Ifnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ifnet({})", self.name())
+    }
+}
+
+impl Ifnet {
+    /// A new, not yet attached interface belonging to `vnet`.
+    pub fn new(
+        vnet: &Arc<Vnet>,
+        name: &str,
+        dname: &str,
+        iftype: u8,
+        flags: u32,
+        mtu: u32,
+        lladdr: Vec<u8>,
+        driver: Box<dyn IfDriver>,
+    ) -> Arc<Ifnet> {
+        Arc::new(Ifnet {
+            xname: RwLock::new(name.to_string()),
+            dname: dname.to_string(),
+            index: AtomicU32::new(0),
+            flags: AtomicU32::new(flags),
+            mtu: AtomicU32::new(mtu),
+            metric: AtomicU32::new(0),
+            iftype,
+            lladdr: RwLock::new(lladdr),
+            vnet: RwLock::new(vnet.clone()),
+            history: Mutex::new(Vec::new()),
+            driver,
+            counters: IfCounters::default(),
+            cloner: None,
+            input_hook: RwLock::new(None),
+        })
+    }
+
+    /// Same as [`Ifnet::new`] for an interface made by cloner `cloner`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new_cloned(
+        vnet: &Arc<Vnet>,
+        name: &str,
+        dname: &str,
+        iftype: u8,
+        flags: u32,
+        mtu: u32,
+        lladdr: Vec<u8>,
+        driver: Box<dyn IfDriver>,
+        cloner: &str,
+    ) -> Arc<Ifnet> {
+        let mut i = Arc::into_inner(Ifnet::new(
+            vnet, name, dname, iftype, flags, mtu, lladdr, driver,
+        ))
+        .expect("fresh Arc has one owner");
+        i.cloner = Some(cloner.to_string());
+        Arc::new(i)
+    }
+
+    /// Current name.
+    pub fn name(&self) -> String {
+        self.xname.read().map(|n| n.clone()).unwrap_or_default()
+    }
+    pub(crate) fn set_name(&self, n: &str) {
+        if let Ok(mut g) = self.xname.write() {
+            *g = n.to_string();
+        }
+    }
+    /// The vnet the interface belongs to now (`ifp->if_vnet`).
+    pub fn vnet(&self) -> Arc<Vnet> {
+        match self.vnet.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+    pub(crate) fn set_vnet(&self, v: &Arc<Vnet>) {
+        if let Ok(mut g) = self.vnet.write() {
+            *g = v.clone();
+        }
+    }
+    pub(crate) fn push_history(&self, v: &Arc<Vnet>, name: String) {
+        if let Ok(mut g) = self.history.lock() {
+            g.push((Arc::downgrade(v), name));
+        }
+    }
+    /// Where the interface came from: the vnet and the name it had there.
+    pub fn came_from(&self) -> Option<(Arc<Vnet>, String)> {
+        let g = self.history.lock().ok()?;
+        let (w, n) = g.last()?;
+        Some((w.upgrade()?, n.clone()))
+    }
+    pub(crate) fn pop_history(&self) {
+        if let Ok(mut g) = self.history.lock() {
+            g.pop();
+        }
+    }
+    /// Current `IFF_*` flags.
+    pub fn flags(&self) -> u32 {
+        self.flags.load(Ordering::Relaxed)
+    }
+    /// Link-level address.
+    pub fn lladdr(&self) -> Vec<u8> {
+        self.lladdr.read().map(|a| a.clone()).unwrap_or_default()
+    }
+    /// The record `net.link.iflist` reports for ifconfig.
+    pub fn info(self: &Arc<Self>) -> IfInfo {
+        IfInfo {
+            index: self.index.load(Ordering::Relaxed),
+            name: self.name(),
+            flags: self.flags(),
+            metric: self.metric.load(Ordering::Relaxed),
+            mtu: self.mtu.load(Ordering::Relaxed),
+            iftype: self.iftype,
+            lladdr: self.lladdr(),
+            status: self.driver.status(self),
+            addrs: Vec::new(),
+        }
+    }
+    /// Hand a frame to the driver, counting it.
+    pub fn transmit(self: &Arc<Self>, m: Mbuf) -> Result<(), Errno> {
+        let len = m.len() as u64;
+        match self.driver.transmit(self, m) {
+            Ok(()) => {
+                self.counters.opackets.fetch_add(1, Ordering::Relaxed);
+                self.counters.obytes.fetch_add(len, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                self.counters.oerrors.fetch_add(1, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! The link layer and interface framework (FreeBSD's sys/net).
+
+pub mod r#if;
+pub mod if_clone;
+pub mod if_loop;
+pub mod if_var;
+pub mod mbuf;

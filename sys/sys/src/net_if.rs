@@ -1,0 +1,393 @@
+//! Interface ABI (net/if.h, sys/sockio.h): flags, `struct ifreq`, the interface ioctls and
+//! the interface-list record returned by the `net.link.iflist` sysctl.
+
+use crate::ioccom::{iow, iowr};
+use crate::wire::{get_cstr, put_cstr, Reader, Writer};
+use crate::{Errno, IFNAMSIZ};
+
+/// Interface is up.
+pub const IFF_UP: u32 = 0x1;
+/// Broadcast address valid.
+pub const IFF_BROADCAST: u32 = 0x2;
+/// Turn on debugging.
+pub const IFF_DEBUG: u32 = 0x4;
+/// A loopback net.
+pub const IFF_LOOPBACK: u32 = 0x8;
+/// Point-to-point link.
+pub const IFF_POINTOPOINT: u32 = 0x10;
+/// Interface manages own routes.
+pub const IFF_SMART: u32 = 0x20;
+/// Resources allocated (IFF_DRV_RUNNING).
+pub const IFF_RUNNING: u32 = 0x40;
+/// No address resolution protocol.
+pub const IFF_NOARP: u32 = 0x80;
+/// Receive all packets.
+pub const IFF_PROMISC: u32 = 0x100;
+/// Receive all multicast packets.
+pub const IFF_ALLMULTI: u32 = 0x200;
+/// Transmission in progress (IFF_DRV_OACTIVE).
+pub const IFF_OACTIVE: u32 = 0x400;
+/// Can't hear own transmissions.
+pub const IFF_SIMPLEX: u32 = 0x800;
+/// Per link layer defined bit.
+pub const IFF_LINK0: u32 = 0x1000;
+/// Per link layer defined bit.
+pub const IFF_LINK1: u32 = 0x2000;
+/// Per link layer defined bit.
+pub const IFF_LINK2: u32 = 0x4000;
+/// Supports multicast.
+pub const IFF_MULTICAST: u32 = 0x8000;
+/// User-requested promiscuous mode.
+pub const IFF_PPROMISC: u32 = 0x20000;
+/// User-requested monitor mode.
+pub const IFF_MONITOR: u32 = 0x40000;
+/// Static ARP.
+pub const IFF_STATICARP: u32 = 0x80000;
+
+/// The flag names ifconfig prints, in bit order.
+pub const IFF_NAMES: &[(u32, &str)] = &[
+    (IFF_UP, "UP"),
+    (IFF_BROADCAST, "BROADCAST"),
+    (IFF_DEBUG, "DEBUG"),
+    (IFF_LOOPBACK, "LOOPBACK"),
+    (IFF_POINTOPOINT, "POINTOPOINT"),
+    (IFF_SMART, "SMART"),
+    (IFF_RUNNING, "RUNNING"),
+    (IFF_NOARP, "NOARP"),
+    (IFF_PROMISC, "PROMISC"),
+    (IFF_ALLMULTI, "ALLMULTI"),
+    (IFF_OACTIVE, "OACTIVE"),
+    (IFF_SIMPLEX, "SIMPLEX"),
+    (IFF_LINK0, "LINK0"),
+    (IFF_LINK1, "LINK1"),
+    (IFF_LINK2, "LINK2"),
+    (IFF_MULTICAST, "MULTICAST"),
+    (IFF_PPROMISC, "PPROMISC"),
+    (IFF_MONITOR, "MONITOR"),
+    (IFF_STATICARP, "STATICARP"),
+];
+
+/// Flags the user may change with SIOCSIFFLAGS; the rest belong to the driver.
+pub const IFF_CANTCHANGE: u32 = IFF_BROADCAST
+    | IFF_POINTOPOINT
+    | IFF_RUNNING
+    | IFF_OACTIVE
+    | IFF_SIMPLEX
+    | IFF_MULTICAST
+    | IFF_ALLMULTI
+    | IFF_PROMISC
+    | IFF_LOOPBACK;
+
+/// Interface types (net/if_types.h) the kernel reports.
+pub const IFT_ETHER: u8 = 0x6;
+/// Software loopback.
+pub const IFT_LOOP: u8 = 0x18;
+/// Point-to-point (ng_iface).
+pub const IFT_PROPVIRTUAL: u8 = 0x35;
+/// 802.1Q VLAN.
+pub const IFT_L2VLAN: u8 = 0x87;
+
+/// Size of `struct ifreq`: a name and a 16-byte union.
+pub const IFREQ_SIZE: usize = 32;
+
+/// `SIOCSIFFLAGS`.
+pub const SIOCSIFFLAGS: u32 = iow(b'i', 16, IFREQ_SIZE);
+/// `SIOCGIFFLAGS`.
+pub const SIOCGIFFLAGS: u32 = iowr(b'i', 17, IFREQ_SIZE);
+/// `SIOCSIFNAME` (the new name travels in the union, which holds IFNAMSIZ bytes).
+pub const SIOCSIFNAME: u32 = iow(b'i', 40, IFREQ_SIZE);
+/// `SIOCGIFMTU`.
+pub const SIOCGIFMTU: u32 = iowr(b'i', 51, IFREQ_SIZE);
+/// `SIOCSIFMTU`.
+pub const SIOCSIFMTU: u32 = iow(b'i', 52, IFREQ_SIZE);
+/// `SIOCSIFLLADDR`: set the link-level address (sockaddr in the union).
+pub const SIOCSIFLLADDR: u32 = iow(b'i', 60, IFREQ_SIZE);
+/// `SIOCIFDESTROY`: destroy a cloned interface.
+pub const SIOCIFDESTROY: u32 = iow(b'i', 121, IFREQ_SIZE);
+/// `SIOCIFCREATE2`: create a cloned interface; the reply carries the name given.
+pub const SIOCIFCREATE2: u32 = iowr(b'i', 124, IFREQ_SIZE);
+
+/// `struct ifreq`: an interface name and a 16-byte union interpreted per ioctl.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IfReq {
+    /// Interface name.
+    pub name: String,
+    /// The union's bytes.
+    pub data: [u8; 16],
+}
+
+impl IfReq {
+    /// A request naming `name` with a zeroed union.
+    pub fn new(name: &str) -> Self {
+        IfReq {
+            name: name.to_string(),
+            data: [0; 16],
+        }
+    }
+    /// `ifr_flags | ifr_flagshigh << 16`.
+    pub fn flags(&self) -> u32 {
+        let lo = u16::from_le_bytes([self.data[0], self.data[1]]) as u32;
+        let hi = u16::from_le_bytes([self.data[2], self.data[3]]) as u32;
+        lo | hi << 16
+    }
+    /// Set `ifr_flags` / `ifr_flagshigh`.
+    pub fn set_flags(&mut self, f: u32) {
+        self.data[0..2].copy_from_slice(&(f as u16).to_le_bytes());
+        self.data[2..4].copy_from_slice(&((f >> 16) as u16).to_le_bytes());
+    }
+    /// `ifr_mtu` (also `ifr_metric`).
+    pub fn int(&self) -> i32 {
+        i32::from_le_bytes([self.data[0], self.data[1], self.data[2], self.data[3]])
+    }
+    /// Set `ifr_mtu`.
+    pub fn set_int(&mut self, v: i32) {
+        self.data[0..4].copy_from_slice(&v.to_le_bytes());
+    }
+    /// The union read as a NUL-terminated name (SIOCSIFNAME).
+    pub fn union_name(&self) -> Result<&str, Errno> {
+        get_cstr(&self.data)
+    }
+    /// Store a name in the union (SIOCSIFNAME).
+    pub fn set_union_name(&mut self, n: &str) -> Result<(), Errno> {
+        put_cstr(&mut self.data, n)
+    }
+    /// The union read as a `sockaddr` holding a 6-byte link address
+    /// (`sa_len`, `sa_family`, then the address).
+    pub fn lladdr(&self) -> [u8; 6] {
+        let mut a = [0u8; 6];
+        a.copy_from_slice(&self.data[2..8]);
+        a
+    }
+    /// Store a link address as a `sockaddr` (AF_LINK).
+    pub fn set_lladdr(&mut self, a: [u8; 6]) {
+        self.data[0] = 8;
+        self.data[1] = AF_LINK;
+        self.data[2..8].copy_from_slice(&a);
+    }
+    /// Encode the 32-byte image.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, Errno> {
+        let mut b = vec![0u8; IFREQ_SIZE];
+        put_cstr(&mut b[..IFNAMSIZ], &self.name)?;
+        b[IFNAMSIZ..].copy_from_slice(&self.data);
+        Ok(b)
+    }
+    /// Decode a 32-byte image (`EINVAL` on a wrong size or an unterminated name).
+    pub fn from_bytes(b: &[u8]) -> Result<Self, Errno> {
+        if b.len() != IFREQ_SIZE {
+            return Err(Errno::EINVAL);
+        }
+        let name = get_cstr(&b[..IFNAMSIZ])?.to_string();
+        let mut data = [0u8; 16];
+        data.copy_from_slice(&b[IFNAMSIZ..]);
+        Ok(IfReq { name, data })
+    }
+}
+
+/// Address families (sys/sys/socket.h).
+pub const AF_UNSPEC: u8 = 0;
+/// Local to host (pipes, portals).
+pub const AF_LOCAL: u8 = 1;
+/// Internetwork: UDP, TCP, etc.
+pub const AF_INET: u8 = 2;
+/// Link layer interface.
+pub const AF_LINK: u8 = 18;
+/// Internal routing protocol (routing sockets).
+pub const AF_ROUTE: u8 = 17;
+/// IPv6.
+pub const AF_INET6: u8 = 28;
+/// Netgraph sockets.
+pub const AF_NETGRAPH: u8 = 32;
+
+/// One address of an interface, as `getifaddrs` would report it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IfAddrInfo {
+    /// `AF_INET` or `AF_INET6`.
+    pub family: u8,
+    /// The address (4 or 16 bytes).
+    pub addr: Vec<u8>,
+    /// Netmask (same length as `addr`).
+    pub mask: Vec<u8>,
+    /// Broadcast or point-to-point destination, if any.
+    pub dst: Vec<u8>,
+    /// Scope id (IPv6 link-local: the interface index).
+    pub scope: u32,
+    /// `IN6_IFF_*` flags (tentative, duplicated, ...).
+    pub flags: u32,
+}
+
+/// One interface as the `net.link.iflist` sysctl reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IfInfo {
+    /// Interface index within its vnet.
+    pub index: u32,
+    /// Current name.
+    pub name: String,
+    /// `IFF_*` flags.
+    pub flags: u32,
+    /// Metric.
+    pub metric: u32,
+    /// MTU.
+    pub mtu: u32,
+    /// `IFT_*` type.
+    pub iftype: u8,
+    /// Link-level address (empty when none).
+    pub lladdr: Vec<u8>,
+    /// Extra status lines the driver prints (`vlan: 101 parent interface: iwi0`).
+    pub status: Vec<String>,
+    /// Protocol addresses in the order they were added.
+    pub addrs: Vec<IfAddrInfo>,
+}
+
+impl IfInfo {
+    /// Append the encoding of `self`.
+    pub fn encode(&self, w: &mut Writer) {
+        w.u32(self.index)
+            .str(&self.name)
+            .u32(self.flags)
+            .u32(self.metric)
+            .u32(self.mtu)
+            .u8(self.iftype)
+            .bytes(&self.lladdr)
+            .u32(self.status.len() as u32);
+        for s in &self.status {
+            w.str(s);
+        }
+        w.u32(self.addrs.len() as u32);
+        for a in &self.addrs {
+            w.u8(a.family)
+                .bytes(&a.addr)
+                .bytes(&a.mask)
+                .bytes(&a.dst)
+                .u32(a.scope)
+                .u32(a.flags);
+        }
+    }
+    /// Decode one record.
+    pub fn decode(r: &mut Reader<'_>) -> Result<Self, Errno> {
+        let index = r.u32()?;
+        let name = r.str()?.to_string();
+        let flags = r.u32()?;
+        let metric = r.u32()?;
+        let mtu = r.u32()?;
+        let iftype = r.u8()?;
+        let lladdr = r.bytes()?.to_vec();
+        let n = r.u32()? as usize;
+        let mut status = Vec::new();
+        for _ in 0..n {
+            status.push(r.str()?.to_string());
+        }
+        let n = r.u32()? as usize;
+        let mut addrs = Vec::new();
+        for _ in 0..n {
+            addrs.push(IfAddrInfo {
+                family: r.u8()?,
+                addr: r.bytes()?.to_vec(),
+                mask: r.bytes()?.to_vec(),
+                dst: r.bytes()?.to_vec(),
+                scope: r.u32()?,
+                flags: r.u32()?,
+            });
+        }
+        Ok(IfInfo {
+            index,
+            name,
+            flags,
+            metric,
+            mtu,
+            iftype,
+            lladdr,
+            status,
+            addrs,
+        })
+    }
+    /// Encode a whole list (the sysctl's opaque value).
+    pub fn encode_list(list: &[IfInfo]) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u32(list.len() as u32);
+        for i in list {
+            i.encode(&mut w);
+        }
+        w.finish()
+    }
+    /// Decode a whole list.
+    pub fn decode_list(b: &[u8]) -> Result<Vec<IfInfo>, Errno> {
+        let mut r = Reader::new(b);
+        let n = r.u32()? as usize;
+        let mut v = Vec::new();
+        for _ in 0..n {
+            v.push(IfInfo::decode(&mut r)?);
+        }
+        r.end()?;
+        Ok(v)
+    }
+}
+
+/// Format `flags=HEX<LIST>` exactly as ifconfig does.
+pub fn format_flags(flags: u32) -> String {
+    let names: Vec<&str> = IFF_NAMES
+        .iter()
+        .filter(|(b, _)| flags & b != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    format!("flags={:x}<{}>", flags, names.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_strings() {
+        assert_eq!(
+            format_flags(0x8843),
+            "flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST>"
+        );
+        assert_eq!(
+            format_flags(0x8049),
+            "flags=8049<UP,LOOPBACK,RUNNING,MULTICAST>"
+        );
+        assert_eq!(format_flags(0x8008), "flags=8008<LOOPBACK,MULTICAST>");
+        assert_eq!(format_flags(0), "flags=0<>");
+    }
+
+    #[test]
+    fn ifreq_round_trip() {
+        let mut r = IfReq::new("eth0");
+        r.set_flags(0x18843);
+        assert_eq!(r.flags(), 0x18843);
+        let b = r.to_bytes().unwrap();
+        assert_eq!(IfReq::from_bytes(&b).unwrap(), r);
+        assert_eq!(IfReq::from_bytes(&b[1..]), Err(Errno::EINVAL));
+        r.set_lladdr([0x40, 0xa, 0xb, 0xc, 0xd, 1]);
+        assert_eq!(r.lladdr(), [0x40, 0xa, 0xb, 0xc, 0xd, 1]);
+        assert_eq!(
+            IfReq::new("0123456789abcdef").to_bytes(),
+            Err(Errno::ENAMETOOLONG)
+        );
+    }
+
+    #[test]
+    fn iflist_round_trip() {
+        let i = IfInfo {
+            index: 2,
+            name: "eth0".into(),
+            flags: 0x8843,
+            metric: 0,
+            mtu: 1500,
+            iftype: IFT_ETHER,
+            lladdr: vec![0x40, 0, 0xaa, 0xaa, 0, 3],
+            status: vec!["status: active".into()],
+            addrs: vec![IfAddrInfo {
+                family: AF_INET,
+                addr: vec![10, 0, 1, 2],
+                mask: vec![255, 255, 255, 0],
+                dst: vec![10, 0, 1, 255],
+                scope: 0,
+                flags: 0,
+            }],
+        };
+        let b = IfInfo::encode_list(std::slice::from_ref(&i));
+        assert_eq!(IfInfo::decode_list(&b).unwrap(), vec![i]);
+        assert!(IfInfo::decode_list(&b[..b.len() - 1]).is_err());
+    }
+}

@@ -1,0 +1,573 @@
+//! The system calls a process makes through the syscall socket, and their replies.
+//!
+//! A frame is a little-endian `u32` length followed by that many bytes: a
+//! [`Request`] from the process, a [`Reply`] from the kernel.  One request is in
+//! flight per connection; a process may open several connections (threads).
+
+use crate::wire::{Reader, Writer, MAX_FRAME};
+use crate::Errno;
+use std::io::{self, Read, Write};
+
+/// A system call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// `sysctlbyname(name, old, new)`: read and optionally write (`new` is the value
+    /// encoded as [`crate::sysctl::SysctlValue`]).
+    Sysctl {
+        /// Dotted name.
+        name: String,
+        /// New value, if writing.
+        new: Option<Vec<u8>>,
+    },
+    /// The leaf after `name` in the tree walk (`""` asks for the first); `sysctl -a`.
+    SysctlNext {
+        /// Previous leaf or subtree name.
+        name: String,
+    },
+    /// `socket(domain, type, protocol)`; the reply's `val` is the descriptor.
+    Socket {
+        /// Protocol family (`PF_*`).
+        domain: i32,
+        /// `SOCK_*`.
+        ty: i32,
+        /// Protocol number.
+        proto: i32,
+    },
+    /// `close(fd)`.
+    Close {
+        /// Descriptor.
+        fd: i32,
+    },
+    /// `ioctl(fd, cmd, data)`; the reply's `data` is the copied-out parameter.
+    Ioctl {
+        /// Descriptor.
+        fd: i32,
+        /// Command (see [`crate::ioccom`]).
+        cmd: u32,
+        /// Parameter image; its length must match the command's.
+        data: Vec<u8>,
+    },
+    /// `bind(fd, addr)`.
+    Bind {
+        /// Descriptor.
+        fd: i32,
+        /// Socket address image.
+        addr: Vec<u8>,
+    },
+    /// `connect(fd, addr)`.
+    Connect {
+        /// Descriptor.
+        fd: i32,
+        /// Socket address image.
+        addr: Vec<u8>,
+    },
+    /// `sendto(fd, data, flags, addr)`.
+    Sendto {
+        /// Descriptor.
+        fd: i32,
+        /// `MSG_*` flags.
+        flags: i32,
+        /// Destination, if any.
+        addr: Option<Vec<u8>>,
+        /// Payload.
+        data: Vec<u8>,
+    },
+    /// `recvfrom(fd, len, flags)`; reply `data` is the payload, `addr` the source.
+    Recvfrom {
+        /// Descriptor.
+        fd: i32,
+        /// Buffer size.
+        len: u32,
+        /// `MSG_*` flags.
+        flags: i32,
+    },
+    /// `setsockopt(fd, level, name, val)`.
+    Setsockopt {
+        /// Descriptor.
+        fd: i32,
+        /// Level (`SOL_SOCKET`, protocol).
+        level: i32,
+        /// Option name.
+        name: i32,
+        /// Option value image.
+        val: Vec<u8>,
+    },
+    /// `getsockopt(fd, level, name)`.
+    Getsockopt {
+        /// Descriptor.
+        fd: i32,
+        /// Level.
+        level: i32,
+        /// Option name.
+        name: i32,
+    },
+    /// `kldload(name)`; reply `val` is the file id.
+    Kldload {
+        /// Module file name (`ng_ether`).
+        name: String,
+    },
+    /// `kldunload(fileid)`.
+    Kldunload {
+        /// File id.
+        fileid: i32,
+    },
+    /// `kldfind(name)`; reply `val` is the file id.
+    Kldfind {
+        /// Module file name.
+        name: String,
+    },
+    /// `kldnext(fileid)` + `kldstat`: the file after `fileid` (0 = first);
+    /// reply `val` is its id (0 at the end), `data` its [`crate::syscall::KldStat`].
+    Kldnext {
+        /// Previous file id.
+        fileid: i32,
+    },
+    /// `kldsym(name)`: look up a (possibly virtualized) kernel symbol; a virtualized one
+    /// resolves in the caller's vnet.  Reply `data` is the symbol's value as text.
+    Kldsym {
+        /// Symbol name, e.g. `ifnet` or `rt_tables`.
+        name: String,
+    },
+    /// `reboot(howto)`: halt the kernel (only from the default vimage).
+    Reboot {
+        /// `RB_*` flags.
+        howto: i32,
+    },
+}
+
+/// `reboot(2)` flag: halt instead of rebooting.
+pub const RB_HALT: i32 = 0x8;
+
+const T_SYSCTL: u32 = 1;
+const T_SYSCTLNEXT: u32 = 2;
+const T_SOCKET: u32 = 3;
+const T_CLOSE: u32 = 4;
+const T_IOCTL: u32 = 5;
+const T_BIND: u32 = 6;
+const T_CONNECT: u32 = 7;
+const T_SENDTO: u32 = 8;
+const T_RECVFROM: u32 = 9;
+const T_SETSOCKOPT: u32 = 10;
+const T_GETSOCKOPT: u32 = 11;
+const T_KLDLOAD: u32 = 12;
+const T_KLDUNLOAD: u32 = 13;
+const T_KLDFIND: u32 = 14;
+const T_KLDNEXT: u32 = 15;
+const T_KLDSYM: u32 = 16;
+const T_REBOOT: u32 = 17;
+
+impl Request {
+    /// Encode the frame payload.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        match self {
+            Request::Sysctl { name, new } => {
+                w.u32(T_SYSCTL).str(name).opt_bytes(new.as_deref());
+            }
+            Request::SysctlNext { name } => {
+                w.u32(T_SYSCTLNEXT).str(name);
+            }
+            Request::Socket { domain, ty, proto } => {
+                w.u32(T_SOCKET).i32(*domain).i32(*ty).i32(*proto);
+            }
+            Request::Close { fd } => {
+                w.u32(T_CLOSE).i32(*fd);
+            }
+            Request::Ioctl { fd, cmd, data } => {
+                w.u32(T_IOCTL).i32(*fd).u32(*cmd).bytes(data);
+            }
+            Request::Bind { fd, addr } => {
+                w.u32(T_BIND).i32(*fd).bytes(addr);
+            }
+            Request::Connect { fd, addr } => {
+                w.u32(T_CONNECT).i32(*fd).bytes(addr);
+            }
+            Request::Sendto {
+                fd,
+                flags,
+                addr,
+                data,
+            } => {
+                w.u32(T_SENDTO)
+                    .i32(*fd)
+                    .i32(*flags)
+                    .opt_bytes(addr.as_deref())
+                    .bytes(data);
+            }
+            Request::Recvfrom { fd, len, flags } => {
+                w.u32(T_RECVFROM).i32(*fd).u32(*len).i32(*flags);
+            }
+            Request::Setsockopt {
+                fd,
+                level,
+                name,
+                val,
+            } => {
+                w.u32(T_SETSOCKOPT)
+                    .i32(*fd)
+                    .i32(*level)
+                    .i32(*name)
+                    .bytes(val);
+            }
+            Request::Getsockopt { fd, level, name } => {
+                w.u32(T_GETSOCKOPT).i32(*fd).i32(*level).i32(*name);
+            }
+            Request::Kldload { name } => {
+                w.u32(T_KLDLOAD).str(name);
+            }
+            Request::Kldunload { fileid } => {
+                w.u32(T_KLDUNLOAD).i32(*fileid);
+            }
+            Request::Kldfind { name } => {
+                w.u32(T_KLDFIND).str(name);
+            }
+            Request::Kldnext { fileid } => {
+                w.u32(T_KLDNEXT).i32(*fileid);
+            }
+            Request::Kldsym { name } => {
+                w.u32(T_KLDSYM).str(name);
+            }
+            Request::Reboot { howto } => {
+                w.u32(T_REBOOT).i32(*howto);
+            }
+        }
+        w.finish()
+    }
+
+    /// Decode a frame payload; any malformation is `EINVAL`.
+    pub fn from_bytes(b: &[u8]) -> Result<Self, Errno> {
+        let mut r = Reader::new(b);
+        let s = |r: &mut Reader<'_>| -> Result<String, Errno> { Ok(r.str()?.to_string()) };
+        let req = match r.u32()? {
+            T_SYSCTL => Request::Sysctl {
+                name: s(&mut r)?,
+                new: r.opt_bytes()?.map(|b| b.to_vec()),
+            },
+            T_SYSCTLNEXT => Request::SysctlNext { name: s(&mut r)? },
+            T_SOCKET => Request::Socket {
+                domain: r.i32()?,
+                ty: r.i32()?,
+                proto: r.i32()?,
+            },
+            T_CLOSE => Request::Close { fd: r.i32()? },
+            T_IOCTL => Request::Ioctl {
+                fd: r.i32()?,
+                cmd: r.u32()?,
+                data: r.bytes()?.to_vec(),
+            },
+            T_BIND => Request::Bind {
+                fd: r.i32()?,
+                addr: r.bytes()?.to_vec(),
+            },
+            T_CONNECT => Request::Connect {
+                fd: r.i32()?,
+                addr: r.bytes()?.to_vec(),
+            },
+            T_SENDTO => Request::Sendto {
+                fd: r.i32()?,
+                flags: r.i32()?,
+                addr: r.opt_bytes()?.map(|b| b.to_vec()),
+                data: r.bytes()?.to_vec(),
+            },
+            T_RECVFROM => Request::Recvfrom {
+                fd: r.i32()?,
+                len: r.u32()?,
+                flags: r.i32()?,
+            },
+            T_SETSOCKOPT => Request::Setsockopt {
+                fd: r.i32()?,
+                level: r.i32()?,
+                name: r.i32()?,
+                val: r.bytes()?.to_vec(),
+            },
+            T_GETSOCKOPT => Request::Getsockopt {
+                fd: r.i32()?,
+                level: r.i32()?,
+                name: r.i32()?,
+            },
+            T_KLDLOAD => Request::Kldload { name: s(&mut r)? },
+            T_KLDUNLOAD => Request::Kldunload { fileid: r.i32()? },
+            T_KLDFIND => Request::Kldfind { name: s(&mut r)? },
+            T_KLDNEXT => Request::Kldnext { fileid: r.i32()? },
+            T_KLDSYM => Request::Kldsym { name: s(&mut r)? },
+            T_REBOOT => Request::Reboot { howto: r.i32()? },
+            _ => return Err(Errno::EINVAL),
+        };
+        r.end()?;
+        Ok(req)
+    }
+}
+
+/// The kernel's answer to one [`Request`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reply {
+    /// 0 on success, else a FreeBSD errno.
+    pub errno: i32,
+    /// The call's integer result (a descriptor, a file id, a byte count).
+    pub val: i64,
+    /// Copied-out data.
+    pub data: Vec<u8>,
+    /// A copied-out socket address (recvfrom, getsockname).
+    pub addr: Vec<u8>,
+}
+
+impl Reply {
+    /// A successful reply carrying `val`.
+    pub fn val(val: i64) -> Self {
+        Reply {
+            val,
+            ..Default::default()
+        }
+    }
+    /// A successful reply carrying `data`.
+    pub fn data(data: Vec<u8>) -> Self {
+        Reply {
+            data,
+            ..Default::default()
+        }
+    }
+    /// A failed reply.
+    pub fn err(e: Errno) -> Self {
+        Reply {
+            errno: e.0,
+            val: -1,
+            ..Default::default()
+        }
+    }
+    /// `Ok(self)` or the errno.
+    pub fn result(self) -> Result<Reply, Errno> {
+        if self.errno == 0 {
+            Ok(self)
+        } else {
+            Err(Errno(self.errno))
+        }
+    }
+    /// Encode the frame payload.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.i32(self.errno)
+            .i64(self.val)
+            .bytes(&self.data)
+            .bytes(&self.addr);
+        w.finish()
+    }
+    /// Decode a frame payload.
+    pub fn from_bytes(b: &[u8]) -> Result<Self, Errno> {
+        let mut r = Reader::new(b);
+        let rep = Reply {
+            errno: r.i32()?,
+            val: r.i64()?,
+            data: r.bytes()?.to_vec(),
+            addr: r.bytes()?.to_vec(),
+        };
+        r.end()?;
+        Ok(rep)
+    }
+}
+
+impl From<Result<Reply, Errno>> for Reply {
+    fn from(r: Result<Reply, Errno>) -> Self {
+        r.unwrap_or_else(Reply::err)
+    }
+}
+
+/// What `kldstat` shows for one loaded file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KldStat {
+    /// File id.
+    pub id: i32,
+    /// Reference count.
+    pub refs: i32,
+    /// Load address (a stable per-file number here).
+    pub address: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// File name.
+    pub name: String,
+    /// Modules the file contains.
+    pub modules: Vec<(i32, String)>,
+}
+
+impl KldStat {
+    /// Encode.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.i32(self.id)
+            .i32(self.refs)
+            .u64(self.address)
+            .u64(self.size)
+            .str(&self.name)
+            .u32(self.modules.len() as u32);
+        for (id, n) in &self.modules {
+            w.i32(*id).str(n);
+        }
+        w.finish()
+    }
+    /// Decode.
+    pub fn from_bytes(b: &[u8]) -> Result<Self, Errno> {
+        let mut r = Reader::new(b);
+        let id = r.i32()?;
+        let refs = r.i32()?;
+        let address = r.u64()?;
+        let size = r.u64()?;
+        let name = r.str()?.to_string();
+        let n = r.u32()? as usize;
+        let mut modules = Vec::new();
+        for _ in 0..n {
+            modules.push((r.i32()?, r.str()?.to_string()));
+        }
+        r.end()?;
+        Ok(KldStat {
+            id,
+            refs,
+            address,
+            size,
+            name,
+            modules,
+        })
+    }
+}
+
+/// Write one frame.
+pub fn write_frame(w: &mut impl Write, payload: &[u8]) -> io::Result<()> {
+    let mut b = Vec::with_capacity(4 + payload.len());
+    b.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    b.extend_from_slice(payload);
+    w.write_all(&b)
+}
+
+/// Read one frame; `Ok(None)` on a clean end of stream, `InvalidData` on a length over
+/// [`MAX_FRAME`].
+pub fn read_frame(r: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let n = u32::from_le_bytes(len) as usize;
+    if n > MAX_FRAME {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame too long"));
+    }
+    let mut b = vec![0u8; n];
+    r.read_exact(&mut b)?;
+    Ok(Some(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> Vec<Request> {
+        vec![
+            Request::Sysctl {
+                name: "kern.hostname".into(),
+                new: Some(b"n1".to_vec()),
+            },
+            Request::SysctlNext { name: "".into() },
+            Request::Socket {
+                domain: 2,
+                ty: 2,
+                proto: 0,
+            },
+            Request::Close { fd: 3 },
+            Request::Ioctl {
+                fd: 3,
+                cmd: 0xc020_6911,
+                data: vec![1; 32],
+            },
+            Request::Bind {
+                fd: 1,
+                addr: vec![1],
+            },
+            Request::Connect {
+                fd: 1,
+                addr: vec![],
+            },
+            Request::Sendto {
+                fd: 1,
+                flags: 0,
+                addr: None,
+                data: vec![9],
+            },
+            Request::Recvfrom {
+                fd: 1,
+                len: 100,
+                flags: 0,
+            },
+            Request::Setsockopt {
+                fd: 1,
+                level: 0xffff,
+                name: 4,
+                val: vec![1, 0, 0, 0],
+            },
+            Request::Getsockopt {
+                fd: 1,
+                level: 0xffff,
+                name: 4,
+            },
+            Request::Kldload {
+                name: "ng_ether".into(),
+            },
+            Request::Kldunload { fileid: 2 },
+            Request::Kldfind { name: "x".into() },
+            Request::Kldnext { fileid: 0 },
+            Request::Kldsym {
+                name: "ifnet".into(),
+            },
+            Request::Reboot { howto: RB_HALT },
+        ]
+    }
+
+    #[test]
+    fn requests_round_trip() {
+        for r in all() {
+            let b = r.to_bytes();
+            assert_eq!(Request::from_bytes(&b).unwrap(), r);
+            // Every strict prefix is rejected, and so is trailing garbage.
+            for n in 0..b.len() {
+                assert_eq!(
+                    Request::from_bytes(&b[..n]),
+                    Err(Errno::EINVAL),
+                    "{r:?} {n}"
+                );
+            }
+            let mut long = b.clone();
+            long.push(0);
+            assert_eq!(Request::from_bytes(&long), Err(Errno::EINVAL));
+        }
+        assert_eq!(Request::from_bytes(&[99, 0, 0, 0]), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn replies_and_frames() {
+        let r = Reply {
+            errno: 0,
+            val: 7,
+            data: vec![1, 2],
+            addr: vec![3],
+        };
+        assert_eq!(Reply::from_bytes(&r.to_bytes()).unwrap(), r);
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &r.to_bytes()).unwrap();
+        let mut c = std::io::Cursor::new(buf);
+        assert_eq!(read_frame(&mut c).unwrap().unwrap(), r.to_bytes());
+        assert!(read_frame(&mut c).unwrap().is_none());
+        let mut c = std::io::Cursor::new(vec![0xff, 0xff, 0xff, 0xff]);
+        assert!(read_frame(&mut c).is_err());
+        assert_eq!(Reply::err(Errno::EBUSY).result(), Err(Errno::EBUSY));
+    }
+
+    #[test]
+    fn kldstat_round_trip() {
+        let k = KldStat {
+            id: 1,
+            refs: 3,
+            address: 0xffff_ffff_8020_0000,
+            size: 0x1000,
+            name: "kernel".into(),
+            modules: vec![(1, "if_lo".into())],
+        };
+        assert_eq!(KldStat::from_bytes(&k.to_bytes()).unwrap(), k);
+    }
+}
