@@ -138,7 +138,7 @@ pub fn relative_name(caller: &Arc<Vimage>, v: &Arc<Vimage>) -> String {
 
 /// Resolve `name` relative to `caller` (ENOENT if absent, EINVAL if malformed).
 pub fn vi_lookup(caller: &Arc<Vimage>, name: &str) -> Result<Arc<Vimage>, Errno> {
-    if name == "." || name.is_empty() {
+    if name == "." || name.is_empty() || (caller.parent().is_none() && name == caller.name()) {
         return Ok(caller.clone());
     }
     let mut cur = caller.clone();
@@ -184,6 +184,10 @@ impl Kernel {
     pub fn vi_destroy(&self, caller: &Arc<Vimage>, name: &str) -> Result<(), Errno> {
         let _tree = self.tree_lock();
         let v = vi_lookup(caller, name)?;
+        if v.parent().is_none() {
+            // "default" always exists.
+            return Err(Errno::EBUSY);
+        }
         if !v.is_strictly_within(caller) {
             return Err(Errno::EPERM);
         }

@@ -1,0 +1,232 @@
+//! vkernel: boots a FreeBSD-7-style VIMAGE network kernel as a user-space process.
+//!
+//! It owns the threads, the syscall server (a Unix socket), the host process table
+//! and the signal handling; all kernel logic is in the sans-IO `vimage-kern` crate.
+//! One thread serves each connected process.  SIGTERM, SIGINT or `halt` from the
+//! default vimage shut it down cleanly: every vimage is destroyed, the socket is
+//! removed.
+
+mod hostprocs;
+
+use std::io::{BufReader, BufWriter, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use clap::Parser;
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+use vimage_abi::syscall::{read_frame, write_frame, Reply, Request};
+use vimage_abi::Errno;
+use vimage_kern::{Kernel, KernelConfig};
+
+#[derive(Parser)]
+#[command(name = "vkernel", about = "Boot a VIMAGE network kernel in user space")]
+struct Args {
+    /// Control socket path (default: $VIMAGE_SOCKET, /var/run/vimage/kernel.sock for
+    /// root, else $XDG_RUNTIME_DIR/vimage/kernel.sock).
+    #[arg(short = 's', long = "socket")]
+    socket: Option<PathBuf>,
+    /// Print less at boot.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+}
+
+enum Event {
+    Signal(Signal),
+    Halt,
+}
+
+fn main() {
+    let args = Args::parse();
+    let path = args.socket.unwrap_or_else(libvimage::socket_path);
+
+    // Block the shutdown signals in every thread; one thread waits for them.
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGTERM);
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGHUP);
+    if let Err(e) = set.thread_block() {
+        eprintln!("vkernel: sigprocmask: {e}");
+        std::process::exit(1);
+    }
+    let _ =
+        unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn) };
+
+    let listener = match bind(&path) {
+        Ok(l) => l,
+        Err(msg) => {
+            eprintln!("vkernel: {}: {msg}", path.display());
+            std::process::exit(1);
+        }
+    };
+
+    let ident = env!("VKERNEL_IDENT");
+    let version = format!(
+        "FreeBSD 7.0-CURRENT #0 vimage-{} ({}): {}",
+        env!("CARGO_PKG_VERSION"),
+        env!("VKERNEL_REV"),
+        ident
+    );
+    let kernel = match Kernel::boot(KernelConfig {
+        host: Arc::new(hostprocs::ProcFs::new()),
+        ident: ident.into(),
+        version: version.clone(),
+    }) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("vkernel: boot failed: {e}");
+            let _ = std::fs::remove_file(&path);
+            std::process::exit(1);
+        }
+    };
+    for m in vimage_kmod::catalog() {
+        kernel.kld_catalog_add(m);
+    }
+    rc_default(&kernel);
+
+    if !args.quiet {
+        boot_log(&kernel, &version, &path);
+    }
+
+    let (tx, rx) = mpsc::channel::<Event>();
+    {
+        let tx = tx.clone();
+        std::thread::Builder::new()
+            .name("sigwait".into())
+            .spawn(move || loop {
+                if let Ok(sig) = set.wait() {
+                    let _ = tx.send(Event::Signal(sig));
+                }
+            })
+            .ok();
+    }
+    {
+        let tx = tx.clone();
+        kernel.set_halt_hook(Box::new(move || {
+            let _ = tx.send(Event::Halt);
+        }));
+    }
+    {
+        let kernel = kernel.clone();
+        std::thread::Builder::new()
+            .name("accept".into())
+            .spawn(move || {
+                for conn in listener.incoming() {
+                    let Ok(conn) = conn else { continue };
+                    if kernel.halting() {
+                        break;
+                    }
+                    let k = kernel.clone();
+                    let _ = std::thread::Builder::new()
+                        .name("syscall".into())
+                        .stack_size(256 * 1024)
+                        .spawn(move || serve(k, conn));
+                }
+            })
+            .ok();
+    }
+
+    let why = rx.recv();
+    match why {
+        Ok(Event::Signal(s)) => println!("vkernel: caught {s}, halting"),
+        Ok(Event::Halt) | Err(_) => println!("vkernel: halt requested"),
+    }
+    let _ = std::fs::remove_file(&path);
+    kernel.shutdown();
+    println!("The operating system has halted.");
+    let _ = std::io::stdout().flush();
+    std::process::exit(0);
+}
+
+/// Bind the control socket: refuse if a live kernel answers there, replace a stale
+/// socket, create the directory, and restrict the socket to owner and group (0660).
+fn bind(path: &Path) -> Result<UnixListener, String> {
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() && !dir.exists() {
+            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
+        }
+    }
+    if path.exists() {
+        if UnixStream::connect(path).is_ok() {
+            return Err("a kernel is already running on this socket".into());
+        }
+        std::fs::remove_file(path).map_err(|e| e.to_string())?;
+    }
+    let l = UnixListener::bind(path).map_err(|e| e.to_string())?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| e.to_string())?;
+    Ok(l)
+}
+
+/// What rc(8) does at boot in the default vimage: bring lo0 up.
+fn rc_default(k: &Arc<Kernel>) {
+    use std::sync::atomic::Ordering;
+    use vimage_abi::net_if::{IFF_RUNNING, IFF_UP};
+    let _cv = vimage_kern::CurvnetGuard::set(&k.vimage0().vnet);
+    if let Some(lo) = vimage_kern::net::r#if::ifunit("lo0") {
+        lo.flags.fetch_or(IFF_UP | IFF_RUNNING, Ordering::Relaxed);
+    }
+}
+
+fn boot_log(k: &Arc<Kernel>, version: &str, path: &Path) {
+    println!("Copyright (c) 2026 The vimage developers. All rights reserved.");
+    println!("Modelled on FreeBSD 7.0 with VIMAGE network stack virtualization.");
+    println!("{version}");
+    println!("kernel ident: {}", k.ident);
+    println!(
+        "options VIMAGE: {}",
+        if vimage_kern::VIMAGE { "yes" } else { "no" }
+    );
+    for m in k.registry().modules() {
+        println!("vnet: module {} (id {}) registered", m.name, m.id);
+    }
+    let cl: Vec<String> = k
+        .registry()
+        .cloners()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
+    println!("if_clone: {}", cl.join(" "));
+    println!("vimage: \"default\" created, vnet0 attached, lo0 up");
+    println!("syscall gate: {}", path.display());
+    let _ = std::io::stdout().flush();
+}
+
+/// Serve one process: read requests, run them, answer.  A malformed frame gets
+/// EINVAL and the connection goes on; a broken stream ends the process context,
+/// closing its descriptors.
+fn serve(k: Arc<Kernel>, conn: UnixStream) {
+    let pid = match getsockopt(&conn, PeerCredentials) {
+        Ok(c) => c.pid() as u32,
+        Err(_) => return,
+    };
+    let mut td = k.td_attach(pid);
+    let Ok(rd) = conn.try_clone() else { return };
+    let mut rd = BufReader::new(rd);
+    let mut wr = BufWriter::new(conn);
+    loop {
+        let frame = match read_frame(&mut rd) {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                // An oversized length: the stream cannot be resynchronised.
+                let _ = write_frame(&mut wr, &Reply::err(Errno::EINVAL).to_bytes());
+                let _ = wr.flush();
+                break;
+            }
+            Err(_) => break,
+        };
+        let reply = match Request::from_bytes(&frame) {
+            Ok(req) => k.syscall(&mut td, req),
+            Err(e) => Reply::err(e),
+        };
+        if write_frame(&mut wr, &reply.to_bytes()).is_err() || wr.flush().is_err() {
+            break;
+        }
+    }
+    k.td_exit(&mut td);
+}

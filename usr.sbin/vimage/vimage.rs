@@ -1,0 +1,361 @@
+//! vimage(8) as in FreeBSD 7.0's VIMAGE patch.
+//!
+//! ```text
+//! vimage                          name of the current vimage
+//! vimage -l [vname]               list vimages from here down (or one)
+//! vimage -c vname                 create
+//! vimage -d vname                 delete
+//! vimage -i vname ifname [newifname]   move an interface (vname "-": to the parent)
+//! vimage vname [command ...]      run a command (or $SHELL) inside vname
+//! ```
+//!
+//! Entering a vimage: the tool forks a *reaper* that asks the kernel to move it
+//! into the target (VI_SWITCHTO), makes itself a child subreaper, and forks the
+//! command.  The kernel places every descendant of the reaper in the vimage, and
+//! orphans (double-forked daemons) are reparented to the reaper, so nothing can
+//! slip out.  The reaper reports the command's exit status to the tool and lingers
+//! while daemons it adopted are alive.
+
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use libvimage::{err, errx, Errno, Sys};
+use nix::sys::signal::{signal, SigHandler, Signal};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{execvp, fork, pipe, ForkResult, Pid};
+use vimage_abi::vimage::*;
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: vimage [-c | -d] vname\n       vimage -l [vname]\n       vimage -i vname ifname [newifname]\n       vimage [vname [command ...]]"
+    );
+    std::process::exit(1)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None => {
+            let mut s = Sys::open_or_exit();
+            match s.vi_ioctl(SIOCGPVIMAGE, &ViReq::new(VI_GET, ".")) {
+                Ok(r) => println!("{}", r.name),
+                Err(e) => err(1, "get", e),
+            }
+        }
+        Some("-l") => {
+            if args.len() > 2 {
+                usage()
+            }
+            list(args.get(1).map(String::as_str));
+        }
+        Some("-c") => {
+            if args.len() != 2 {
+                usage()
+            }
+            let mut s = Sys::open_or_exit();
+            if let Err(e) = s.vi_ioctl(SIOCSPVIMAGE, &ViReq::new(VI_CREATE, &args[1])) {
+                if e == Errno::EOPNOTSUPP {
+                    errx(1, "kernel built without VIMAGE support")
+                }
+                err(1, &args[1], e)
+            }
+        }
+        Some("-d") => {
+            if args.len() != 2 {
+                usage()
+            }
+            let mut s = Sys::open_or_exit();
+            if let Err(e) = s.vi_ioctl(SIOCSPVIMAGE, &ViReq::new(VI_DESTROY, &args[1])) {
+                err(1, &args[1], e)
+            }
+        }
+        Some("-i") => {
+            if !(3..=4).contains(&args.len()) {
+                usage()
+            }
+            let mut q = ViReq::new(VI_IFACE, &args[1]);
+            q.if_xname = args[2].clone();
+            q.if_newname = args.get(3).cloned().unwrap_or_default();
+            if q.to_bytes().is_err() {
+                err(1, &args[2], Errno::ENAMETOOLONG)
+            }
+            let mut s = Sys::open_or_exit();
+            match s.vi_ioctl(SIOCSIFVIMAGE, &q) {
+                Ok(r) => println!("{}@{}", r.if_xname, r.name),
+                Err(Errno::ENODEV) => err(
+                    1,
+                    format!("{}: interface cannot be moved", args[2]),
+                    Errno::ENODEV,
+                ),
+                Err(Errno::ENOENT) => {
+                    // Tell which of the two names is missing.
+                    let known = s
+                        .vi_ioctl(SIOCGPVIMAGE, &ViReq::new(VI_GET, &args[1]))
+                        .is_ok()
+                        || args[1] == "-";
+                    err(1, if known { &args[2] } else { &args[1] }, Errno::ENOENT)
+                }
+                Err(e) => err(1, &args[2], e),
+            }
+        }
+        Some(a) if a.starts_with('-') => usage(),
+        Some(name) => {
+            let name = name.to_string();
+            enter(&name, &args[1..]);
+        }
+    }
+}
+
+/// `vimage -l [vname]`: the tutorial's block per vimage.
+fn list(one: Option<&str>) {
+    let mut s = Sys::open_or_exit();
+    let print = |r: &ViReq| {
+        println!("\"{}\":", r.name);
+        println!("  {} processes, load averages: nan, nan, nan", r.proc_count);
+        println!("  CPU usage: (0.00% user, 0.00% nice, 0.00% sys, 0.00% intr)");
+        println!("  CPU limits: min 0.00%, max 100.00%, weight 0, no intr limit");
+        println!("  No proc limit");
+        println!("  Sockets (current/max): {}/0", r.sock_count);
+        if r.parent_name.is_empty() {
+            println!("  {} network interfaces", r.if_count);
+        } else {
+            println!(
+                "  {} network interfaces, parent vimage: \"{}\"",
+                r.if_count, r.parent_name
+            );
+        }
+    };
+    if let Some(n) = one {
+        match s.vi_ioctl(SIOCGPVIMAGE, &ViReq::new(VI_GET, n)) {
+            Ok(r) => print(&r),
+            Err(e) => err(1, n, e),
+        }
+        return;
+    }
+    let mut cur = String::new();
+    loop {
+        match s.vi_ioctl(SIOCGPVIMAGE, &ViReq::new(VI_GETNEXT_RECURSE, &cur)) {
+            Ok(r) => {
+                print(&r);
+                cur = if cur.is_empty() { ".".into() } else { r.name };
+            }
+            Err(Errno::ESRCH) => break,
+            Err(e) => err(1, "list", e),
+        }
+    }
+}
+
+/// `vimage vname [command ...]`.
+fn enter(name: &str, cmd: &[String]) {
+    let (rd, wr) = pipe().unwrap_or_else(|e| err(1, "pipe", Errno::from_host(e as i32)));
+    // SAFETY: single-threaded here; the child only calls async-signal-safe code
+    // before exec or runs our own code to completion.
+    match unsafe { fork() } {
+        Err(e) => err(1, "fork", Errno::from_host(e as i32)),
+        Ok(ForkResult::Child) => {
+            drop(rd);
+            reaper(name, cmd, wr)
+        }
+        Ok(ForkResult::Parent { child }) => {
+            drop(wr);
+            // Like system(3): the command owns the terminal's signals now.
+            unsafe {
+                let _ = signal(Signal::SIGINT, SigHandler::SigIgn);
+                let _ = signal(Signal::SIGQUIT, SigHandler::SigIgn);
+            }
+            let mut f = std::fs::File::from(rd);
+            let mut msg = String::new();
+            let _ = f.read_to_string(&mut msg);
+            // Collect the reaper if it has already finished; otherwise it lingers
+            // for adopted daemons and is reparented when we exit.
+            let _ = waitpid(child, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+            let mut parts = msg.split_whitespace();
+            match (
+                parts.next(),
+                parts.next().and_then(|v| v.parse::<i32>().ok()),
+            ) {
+                (Some("E"), Some(e)) => {
+                    let e = Errno(e);
+                    if e == Errno::EOPNOTSUPP {
+                        errx(1, "kernel built without VIMAGE support")
+                    }
+                    err(1, name, e)
+                }
+                (Some("X"), Some(code)) => std::process::exit(code),
+                (Some("C"), Some(e)) => {
+                    let c = cmd.first().map(String::as_str).unwrap_or("sh");
+                    eprintln!(
+                        "vimage: {}: {}",
+                        c,
+                        libvimage::strerror(Errno::from_host(e))
+                    );
+                    std::process::exit(if e == libc::ENOENT { 127 } else { 126 })
+                }
+                _ => errx(1, format!("{name}: lost the command's exit status")),
+            }
+        }
+    }
+}
+
+fn report(wr: &OwnedFd, msg: &str) {
+    let mut f = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(wr.as_raw_fd()) });
+    let _ = f.write_all(msg.as_bytes());
+}
+
+/// The reaper: switch into `name`, become subreaper, run the command, report.
+fn reaper(name: &str, cmd: &[String], wr: OwnedFd) -> ! {
+    let mut s = match Sys::open() {
+        Ok(s) => s,
+        Err(e) => {
+            let p = libvimage::socket_path();
+            eprintln!("vimage: cannot reach kernel at {}: {}", p.display(), e);
+            report(&wr, "X 1");
+            std::process::exit(1)
+        }
+    };
+    if let Err(e) = s.vi_ioctl(SIOCSPVIMAGE, &ViReq::new(VI_SWITCHTO, name)) {
+        report(&wr, &format!("E {}", e.0));
+        std::process::exit(1);
+    }
+    let hostname = match s.sysctl("kern.hostname") {
+        Ok(r) => match r.value {
+            vimage_abi::sysctl::SysctlValue::Str(h) => h,
+            _ => String::new(),
+        },
+        Err(_) => String::new(),
+    };
+    drop(s);
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer flag.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        let _ = signal(Signal::SIGINT, SigHandler::SigIgn);
+        let _ = signal(Signal::SIGQUIT, SigHandler::SigIgn);
+    }
+    let interactive = cmd.is_empty();
+    if interactive {
+        println!("Switched to vimage {name}");
+        let _ = std::io::stdout().flush();
+    }
+    // The status pipe must not leak into the command: the tool waits for its EOF.
+    unsafe {
+        libc::fcntl(wr.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC);
+    }
+    let (argv, env_ps1) = command_line(cmd, &hostname);
+    let (erd, ewr) = match pipe() {
+        Ok(p) => p,
+        Err(_) => {
+            report(&wr, "X 1");
+            std::process::exit(1)
+        }
+    };
+    // SAFETY: see enter().
+    let child = match unsafe { fork() } {
+        Ok(ForkResult::Child) => {
+            drop(erd);
+            unsafe {
+                let _ = signal(Signal::SIGINT, SigHandler::SigDfl);
+                let _ = signal(Signal::SIGQUIT, SigHandler::SigDfl);
+                libc::fcntl(ewr.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC);
+            }
+            setup_env(env_ps1.as_deref());
+            let c: Vec<CString> = argv
+                .iter()
+                .filter_map(|a| CString::new(a.as_bytes()).ok())
+                .collect();
+            let e = match c.first() {
+                Some(p) => execvp(p, &c)
+                    .err()
+                    .map(|e| e as i32)
+                    .unwrap_or(libc::ENOEXEC),
+                None => libc::ENOENT,
+            };
+            report(&ewr, &e.to_string());
+            unsafe { libc::_exit(127) }
+        }
+        Ok(ForkResult::Parent { child }) => child,
+        Err(_) => {
+            report(&wr, "X 1");
+            std::process::exit(1)
+        }
+    };
+    drop(ewr);
+    let mut f = std::fs::File::from(erd);
+    let mut exec_err = String::new();
+    let _ = f.read_to_string(&mut exec_err);
+    let status = wait_for(child);
+    match exec_err.trim().parse::<i32>() {
+        Ok(e) => report(&wr, &format!("C {e}")),
+        Err(_) => report(&wr, &format!("X {status}")),
+    }
+    drop(wr);
+    // Linger while adopted descendants (daemons) live, keeping them inside.
+    loop {
+        match waitpid(Pid::from_raw(-1), None) {
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+    }
+    std::process::exit(0)
+}
+
+fn wait_for(child: Pid) -> i32 {
+    loop {
+        match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, c)) => return c,
+            Ok(WaitStatus::Signaled(_, s, _)) => return 128 + s as i32,
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return 1,
+        }
+    }
+}
+
+/// The argv to exec: the command, or `$SHELL` (interactive, prompt showing the
+/// vimage's hostname).
+fn command_line(cmd: &[String], hostname: &str) -> (Vec<String>, Option<String>) {
+    if !cmd.is_empty() {
+        return (cmd.to_vec(), None);
+    }
+    let shell = std::env::var("SHELL")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "/bin/sh".into());
+    let base = std::path::Path::new(&shell)
+        .file_name()
+        .map(|b| b.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if base == "bash" {
+        // bash re-evaluates the prompt: it follows `hostname NAME` typed inside.
+        (
+            vec![shell, "--norc".into(), "-i".into()],
+            Some("$(hostname)# ".into()),
+        )
+    } else {
+        (vec![shell, "-i".into()], Some(format!("{hostname}# ")))
+    }
+}
+
+/// Our tools first on PATH (so `ping` is ours, not the host's), the kernel socket
+/// pinned for nested tools, and the prompt.
+fn setup_env(ps1: Option<&str>) {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.to_path_buf()))
+    {
+        let old = std::env::var("PATH").unwrap_or_default();
+        let new = if old.is_empty() {
+            dir.display().to_string()
+        } else {
+            format!("{}:{}", dir.display(), old)
+        };
+        std::env::set_var("PATH", new);
+    }
+    let sock = libvimage::socket_path();
+    let sock = std::fs::canonicalize(&sock).unwrap_or(sock);
+    std::env::set_var(libvimage::VIMAGE_SOCKET, sock);
+    if let Some(p) = ps1 {
+        std::env::set_var("PS1", p);
+    }
+}
