@@ -1,0 +1,1494 @@
+//! The netgraph framework: node types, nodes, hooks, addressing, the generic
+//! control messages, the work queue and timers of one netgraph space.
+//!
+//! Sans-IO: nothing here reads a clock, spawns a thread or touches the host.  The
+//! kernel keeps one [`NgSpace`] per vnet, feeds it control messages and frames,
+//! tells it the time, and drains what nodes hand back through the outbox
+//! ([`NgSpace::take_output`]).
+
+use std::any::Any;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::sync::{Arc, RwLock};
+
+use vimage_abi::netgraph::*;
+use vimage_abi::Errno;
+
+use crate::ng_parse::{self, NgField, NgParseType};
+
+/// A node's ID: unique in its space, never reused, printed as `%08x`.
+pub type NodeId = u32;
+
+/// Default bound on queued data frames in one space.
+pub const NG_QUEUE_LIMIT: usize = 4096;
+/// Most work items processed by one [`NgSpace::run`] call (a storm cannot hang the kernel).
+pub const NG_RUN_BUDGET: usize = 100_000;
+
+/// One control command of a node type, with its ASCII argument/response layouts.
+#[derive(Debug)]
+pub struct NgCmd {
+    /// Type cookie of the command set.
+    pub cookie: u32,
+    /// Command number (with NGM_READONLY / NGM_HASREPLY bits as the type defines it).
+    pub cmd: u32,
+    /// Command name in ASCII.
+    pub name: &'static str,
+    /// Layout of the request argument, if any.
+    pub arg: Option<&'static NgParseType>,
+    /// Layout of the response, if any.
+    pub resp: Option<&'static NgParseType>,
+}
+
+/// A node type: registered once kernel-wide, instantiated per space.
+pub trait NgType: Send + Sync {
+    /// Type name (`"bridge"`).
+    fn name(&self) -> &'static str;
+    /// Type cookie of its command set.
+    fn cookie(&self) -> u32;
+    /// Create the private state of a new node; the node already has its ID.
+    fn constructor(&self, ctx: &mut NgCtx<'_>) -> Result<Box<dyn NgNode>, Errno>;
+    /// The type's commands, for ASCII conversion.
+    fn cmdlist(&self) -> &'static [NgCmd] {
+        &[]
+    }
+}
+
+/// The per-node behaviour of a type.  Every callback gets an [`NgCtx`] to act on
+/// the space (send data or messages, set timers, shut itself down, …).
+pub trait NgNode: Send {
+    /// Accept or refuse a new hook `name` (before it exists).
+    fn newhook(&mut self, ctx: &mut NgCtx<'_>, name: &str) -> Result<(), Errno>;
+    /// The hook `name` is now connected to its peer.
+    fn connect(&mut self, _ctx: &mut NgCtx<'_>, _hook: &str) -> Result<(), Errno> {
+        Ok(())
+    }
+    /// A control message for this node (type-specific, `textstatus`/`textconfig`,
+    /// or any response).  `Ok(Some(data))` sends a response carrying `data`.
+    fn rcvmsg(
+        &mut self,
+        _ctx: &mut NgCtx<'_>,
+        _msg: &NgMesg,
+        _from: NodeId,
+    ) -> Result<Option<Vec<u8>>, Errno> {
+        Err(Errno::EINVAL)
+    }
+    /// A frame arrived on `hook`.
+    fn rcvdata(&mut self, _ctx: &mut NgCtx<'_>, _hook: &str, _frame: Vec<u8>) {}
+    /// The hook `hook` was removed (it is already gone from the node).
+    fn disconnect(&mut self, _ctx: &mut NgCtx<'_>, _hook: &str) {}
+    /// The node is about to lose all its hooks on shutdown (tee bypasses here).
+    fn close(&mut self, _ctx: &mut NgCtx<'_>) {}
+    /// Last step of shutdown, hooks already gone.  Return `false` to keep the node
+    /// alive (persistent nodes such as ether), `true` to destroy it.
+    fn shutdown(&mut self, _ctx: &mut NgCtx<'_>) -> bool {
+        true
+    }
+    /// A timer set with [`NgCtx::set_timer`] expired.
+    fn timeout(&mut self, _ctx: &mut NgCtx<'_>, _tag: u64) {}
+    /// Access to the concrete state (the kernel downcasts its own node types).
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+/// What nodes hand to the kernel (typically socket nodes: replies, unsolicited
+/// messages and data for a process; or interface nodes: frames for an ifnet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NgOutput {
+    /// A control message that reached `node`, sent by node `from` (`[from]:`).
+    Msg {
+        /// The receiving node.
+        node: NodeId,
+        /// The sending node.
+        from: NodeId,
+        /// The message.
+        msg: NgMesg,
+    },
+    /// A frame that reached `node` on `hook`.
+    Data {
+        /// The receiving node.
+        node: NodeId,
+        /// The hook it arrived on.
+        hook: String,
+        /// The frame.
+        frame: Vec<u8>,
+    },
+    /// A node-defined event (e.g. a type telling the kernel to destroy its ifnet).
+    Event {
+        /// The node.
+        node: NodeId,
+        /// Type-defined code.
+        code: u32,
+        /// Type-defined payload.
+        data: Vec<u8>,
+    },
+}
+
+/// Counters of one space.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NgStats {
+    /// Frames dropped because the work queue was full.
+    pub queue_drops: u64,
+    /// Frames delivered to nodes.
+    pub frames: u64,
+    /// Messages delivered to nodes.
+    pub messages: u64,
+}
+
+/// The kernel-wide registry of node types.
+#[derive(Default)]
+pub struct NgTypeList {
+    types: RwLock<Vec<Arc<dyn NgType>>>,
+}
+
+impl NgTypeList {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A registry with the pure types of this crate installed (hub, tee,
+    /// one2many, bridge, pipe, vlan, socket).
+    pub fn with_builtin() -> Arc<Self> {
+        let l = Self::new();
+        for t in crate::builtin_types() {
+            // Names are distinct by construction.
+            let _ = l.register(t);
+        }
+        Arc::new(l)
+    }
+
+    /// Install a type; `EEXIST` if the name is taken, `EINVAL` for a bad name.
+    pub fn register(&self, t: Arc<dyn NgType>) -> Result<(), Errno> {
+        let name = t.name();
+        if name.is_empty() || name.len() >= NG_TYPESIZ || name.contains(['.', ':']) {
+            return Err(Errno::EINVAL);
+        }
+        let mut v = self.types.write().unwrap_or_else(|e| e.into_inner());
+        if v.iter().any(|x| x.name() == name) {
+            return Err(Errno::EEXIST);
+        }
+        v.push(t);
+        Ok(())
+    }
+
+    /// Remove a type; `live_nodes` is the number of its nodes summed over all
+    /// spaces ([`NgSpace::count_type`]).  `EBUSY` if any, `ENOENT` if unknown.
+    pub fn unregister(&self, name: &str, live_nodes: usize) -> Result<(), Errno> {
+        let mut v = self.types.write().unwrap_or_else(|e| e.into_inner());
+        let i = v
+            .iter()
+            .position(|x| x.name() == name)
+            .ok_or(Errno::ENOENT)?;
+        if live_nodes > 0 {
+            return Err(Errno::EBUSY);
+        }
+        v.remove(i);
+        Ok(())
+    }
+
+    /// Look a type up by name.
+    pub fn find(&self, name: &str) -> Option<Arc<dyn NgType>> {
+        let v = self.types.read().unwrap_or_else(|e| e.into_inner());
+        v.iter().find(|x| x.name() == name).cloned()
+    }
+
+    /// Names of all installed types, most recently installed first.
+    pub fn names(&self) -> Vec<&'static str> {
+        let v = self.types.read().unwrap_or_else(|e| e.into_inner());
+        v.iter().rev().map(|t| t.name()).collect()
+    }
+}
+
+struct HookEnd {
+    name: String,
+    peer_node: NodeId,
+    peer_hook: String,
+}
+
+struct Node {
+    name: Option<String>,
+    ty: Arc<dyn NgType>,
+    /// Hooks in creation order.
+    hooks: Vec<HookEnd>,
+    private: Option<Box<dyn NgNode>>,
+    dying: bool,
+}
+
+impl Node {
+    fn hook(&self, name: &str) -> Option<&HookEnd> {
+        self.hooks.iter().find(|h| h.name == name)
+    }
+}
+
+enum Work {
+    Data {
+        to: NodeId,
+        hook: String,
+        frame: Vec<u8>,
+    },
+    Msg {
+        to: NodeId,
+        from: NodeId,
+        msg: NgMesg,
+    },
+    Shutdown(NodeId),
+    Rmhook(NodeId, String),
+}
+
+/// Everything in a space except the private state of the node being called.
+struct Core {
+    types: Arc<NgTypeList>,
+    nodes: BTreeMap<NodeId, Node>,
+    names: HashMap<String, NodeId>,
+    next_id: NodeId,
+    queue: VecDeque<Work>,
+    queued_data: usize,
+    queue_limit: usize,
+    stats: NgStats,
+    timers: BinaryHeap<Reverse<(u64, u64, NodeId, u64)>>,
+    timer_seq: u64,
+    outbox: VecDeque<NgOutput>,
+    now_ns: u64,
+    rng: u64,
+    tag: u64,
+}
+
+impl Core {
+    fn push_data(&mut self, to: NodeId, hook: String, frame: Vec<u8>) -> Result<(), Errno> {
+        if self.queued_data >= self.queue_limit {
+            self.stats.queue_drops += 1;
+            return Err(Errno::ENOBUFS);
+        }
+        self.queued_data += 1;
+        self.queue.push_back(Work::Data { to, hook, frame });
+        Ok(())
+    }
+}
+
+/// What a node callback can do to its space.
+pub struct NgCtx<'a> {
+    core: &'a mut Core,
+    node: NodeId,
+}
+
+impl NgCtx<'_> {
+    /// This node's ID.
+    pub fn node_id(&self) -> NodeId {
+        self.node
+    }
+    /// The space's current time (ns), as last told by the kernel.
+    pub fn now_ns(&self) -> u64 {
+        self.core.now_ns
+    }
+    /// The tag the kernel gave the space (e.g. its vnet ID).
+    pub fn space_tag(&self) -> u64 {
+        self.core.tag
+    }
+    /// Next value of the space's deterministic xorshift generator.
+    pub fn random(&mut self) -> u64 {
+        xorshift(&mut self.core.rng)
+    }
+    /// This node's name, if any.
+    pub fn node_name(&self) -> Option<String> {
+        self.core.nodes.get(&self.node).and_then(|n| n.name.clone())
+    }
+    /// Number of hooks on this node.
+    pub fn num_hooks(&self) -> usize {
+        self.core.nodes.get(&self.node).map_or(0, |n| n.hooks.len())
+    }
+    /// Names of this node's hooks in creation order.
+    pub fn hooks(&self) -> Vec<String> {
+        self.core.nodes.get(&self.node).map_or_else(Vec::new, |n| {
+            n.hooks.iter().map(|h| h.name.clone()).collect()
+        })
+    }
+    /// Whether this node has a hook `name`.
+    pub fn has_hook(&self, name: &str) -> bool {
+        self.core
+            .nodes
+            .get(&self.node)
+            .is_some_and(|n| n.hook(name).is_some())
+    }
+    /// The peer node and peer hook name of our hook `name`.
+    pub fn hook_peer(&self, name: &str) -> Option<(NodeId, String)> {
+        let h = self.core.nodes.get(&self.node)?.hook(name)?;
+        Some((h.peer_node, h.peer_hook.clone()))
+    }
+    /// Whether the node is being shut down.
+    pub fn is_dying(&self) -> bool {
+        !alive(self.core, self.node)
+    }
+    /// Send a frame out of our hook `hook` (queued); `ENOTCONN` if there is no
+    /// such hook, `ENOBUFS` if the queue is full (the frame is dropped and counted).
+    pub fn send_data(&mut self, hook: &str, frame: Vec<u8>) -> Result<(), Errno> {
+        let (to, ph) = self.hook_peer(hook).ok_or(Errno::ENOTCONN)?;
+        self.core.push_data(to, ph, frame)
+    }
+    /// Queue a control message to node `to` (from this node).
+    pub fn send_msg(&mut self, to: NodeId, msg: NgMesg) {
+        self.core.queue.push_back(Work::Msg {
+            to,
+            from: self.node,
+            msg,
+        });
+    }
+    /// Queue a control message to the node at `path` (relative to this node).
+    pub fn send_msg_path(&mut self, path: &str, msg: NgMesg) -> Result<(), Errno> {
+        let (to, _) = resolve(self.core, self.node, path)?;
+        self.send_msg(to, msg);
+        Ok(())
+    }
+    /// Hand something to the kernel ([`NgSpace::take_output`]).
+    pub fn emit(&mut self, out: NgOutput) {
+        self.core.outbox.push_back(out);
+    }
+    /// Call this node's [`NgNode::timeout`] with `tag` once the time reaches `at_ns`.
+    pub fn set_timer(&mut self, at_ns: u64, tag: u64) {
+        self.core.timer_seq += 1;
+        let seq = self.core.timer_seq;
+        self.core.timers.push(Reverse((at_ns, seq, self.node, tag)));
+    }
+    /// Shut this node down once the current callback returns.
+    pub fn shutdown_self(&mut self) {
+        if !self.is_dying() {
+            self.core.queue.push_front(Work::Shutdown(self.node));
+        }
+    }
+    /// Remove our hook `hook` once the current callback returns.
+    pub fn rmhook(&mut self, hook: &str) {
+        self.core
+            .queue
+            .push_front(Work::Rmhook(self.node, hook.to_owned()));
+    }
+    /// Join the peers of our hooks `a` and `b` directly to each other and drop
+    /// both hooks from this node (neither peer sees a disconnect).
+    pub fn bypass(&mut self, a: &str, b: &str) {
+        let (Some((na, ha)), Some((nb, hb))) = (self.hook_peer(a), self.hook_peer(b)) else {
+            return;
+        };
+        for (n, h, pn, ph) in [(na, &ha, nb, &hb), (nb, &hb, na, &ha)] {
+            if let Some(node) = self.core.nodes.get_mut(&n) {
+                if let Some(e) = node.hooks.iter_mut().find(|e| e.name == *h) {
+                    e.peer_node = pn;
+                    e.peer_hook = ph.clone();
+                }
+            }
+        }
+        if let Some(me) = self.core.nodes.get_mut(&self.node) {
+            me.hooks.retain(|e| e.name != a && e.name != b);
+        }
+    }
+}
+
+/// Whether node `id` exists and is not being shut down.
+fn alive(core: &Core, id: NodeId) -> bool {
+    core.nodes.get(&id).is_some_and(|n| !n.dying)
+}
+
+fn xorshift(s: &mut u64) -> u64 {
+    let mut x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *s = x;
+    x
+}
+
+/// Check a node name: 1–31 bytes, no `.`/`:`, not shaped like an ID `[…]`.
+pub fn valid_node_name(s: &str) -> Result<(), Errno> {
+    if s.is_empty() || s.len() >= NG_NODESIZ || s.contains(['.', ':']) || s.contains('\0') {
+        return Err(Errno::EINVAL);
+    }
+    if s.starts_with('[') && s.ends_with(']') {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
+/// Check a hook name: 1–31 bytes, no `.`/`:`.
+pub fn valid_hook_name(s: &str) -> Result<(), Errno> {
+    if s.is_empty() || s.len() >= NG_HOOKSIZ || s.contains(['.', ':']) || s.contains('\0') {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
+/// Resolve `path` as seen from node `from`: the node, and the last hook walked
+/// (the destination's hook facing the path), if any.
+fn resolve(core: &Core, from: NodeId, path: &str) -> Result<(NodeId, Option<String>), Errno> {
+    if path.is_empty() || path.len() >= NG_PATHSIZ {
+        return Err(Errno::EINVAL);
+    }
+    let (start, hooks) = match path.split_once(':') {
+        Some((node, rest)) => {
+            if rest.contains(':') || node.is_empty() {
+                return Err(Errno::EINVAL);
+            }
+            let id = if node == "." {
+                from
+            } else if let Some(hex) = node.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+                if hex.is_empty() || hex.len() > 8 {
+                    return Err(Errno::ENOENT);
+                }
+                u32::from_str_radix(hex, 16).map_err(|_| Errno::ENOENT)?
+            } else {
+                *core.names.get(node).ok_or(Errno::ENOENT)?
+            };
+            (id, rest)
+        }
+        None => (from, path),
+    };
+    if !alive(core, start) {
+        return Err(Errno::ENOENT);
+    }
+    let mut hooks = hooks.strip_prefix('.').unwrap_or(hooks);
+    hooks = hooks.strip_suffix('.').unwrap_or(hooks);
+    let mut cur = start;
+    let mut last = None;
+    if !hooks.is_empty() {
+        for seg in hooks.split('.') {
+            if seg.is_empty() {
+                return Err(Errno::EINVAL);
+            }
+            let h = core
+                .nodes
+                .get(&cur)
+                .and_then(|n| n.hook(seg))
+                .ok_or(Errno::ENOENT)?;
+            last = Some(h.peer_hook.clone());
+            cur = h.peer_node;
+        }
+    }
+    Ok((cur, last))
+}
+
+macro_rules! s32 {
+    ($n:expr) => {
+        NgField {
+            name: $n,
+            ty: NgParseType::FixedString(32),
+        }
+    };
+}
+
+/// ASCII layout of `ngm_mkpeer`.
+pub static NG_MKPEER_TYPE: NgParseType =
+    NgParseType::Struct(&[s32!("type"), s32!("ourhook"), s32!("peerhook")]);
+/// ASCII layout of `ngm_connect`.
+pub static NG_CONNECT_TYPE: NgParseType = NgParseType::Struct(&[
+    NgField {
+        name: "path",
+        ty: NgParseType::FixedString(NG_PATHSIZ),
+    },
+    s32!("ourhook"),
+    s32!("peerhook"),
+]);
+/// ASCII layout of `ngm_name`.
+pub static NG_NAME_TYPE: NgParseType = NgParseType::Struct(&[s32!("name")]);
+/// ASCII layout of `ngm_rmhook`.
+pub static NG_RMHOOK_TYPE: NgParseType = NgParseType::Struct(&[s32!("hook")]);
+/// ASCII layout of `nodeinfo`.
+pub static NG_NODEINFO_TYPE: NgParseType = NgParseType::Struct(&[
+    s32!("name"),
+    s32!("type"),
+    NgField {
+        name: "id",
+        ty: NgParseType::X32,
+    },
+    NgField {
+        name: "hooks",
+        ty: NgParseType::U32,
+    },
+]);
+static NG_LINKINFO_TYPE: NgParseType = NgParseType::Struct(&[
+    s32!("ourhook"),
+    s32!("peerhook"),
+    NgField {
+        name: "nodeinfo",
+        ty: NgParseType::Struct(&[
+            s32!("name"),
+            s32!("type"),
+            NgField {
+                name: "id",
+                ty: NgParseType::X32,
+            },
+            NgField {
+                name: "hooks",
+                ty: NgParseType::U32,
+            },
+        ]),
+    },
+]);
+/// ASCII layout of `hooklist`.
+pub static NG_HOOKLIST_TYPE: NgParseType = NgParseType::Struct(&[
+    NgField {
+        name: "nodeinfo",
+        ty: NgParseType::Struct(&[
+            s32!("name"),
+            s32!("type"),
+            NgField {
+                name: "id",
+                ty: NgParseType::X32,
+            },
+            NgField {
+                name: "hooks",
+                ty: NgParseType::U32,
+            },
+        ]),
+    },
+    NgField {
+        name: "linkinfo",
+        ty: NgParseType::VarArray(&NG_LINKINFO_TYPE, "nodeinfo.hooks"),
+    },
+]);
+/// ASCII layout of `namelist`.
+pub static NG_NAMELIST_TYPE: NgParseType = NgParseType::Struct(&[
+    NgField {
+        name: "numnames",
+        ty: NgParseType::U32,
+    },
+    NgField {
+        name: "nodeinfo",
+        ty: NgParseType::VarArray(&NG_NODEINFO_TYPE, "numnames"),
+    },
+]);
+static NG_TYPEINFO_TYPE: NgParseType = NgParseType::Struct(&[
+    s32!("typename"),
+    NgField {
+        name: "numnodes",
+        ty: NgParseType::U32,
+    },
+]);
+/// ASCII layout of `typelist`.
+pub static NG_TYPELIST_TYPE: NgParseType = NgParseType::Struct(&[
+    NgField {
+        name: "numtypes",
+        ty: NgParseType::U32,
+    },
+    NgField {
+        name: "typeinfo",
+        ty: NgParseType::VarArray(&NG_TYPEINFO_TYPE, "numtypes"),
+    },
+]);
+
+macro_rules! gcmd {
+    ($cmd:expr, $name:expr, $arg:expr, $resp:expr) => {
+        NgCmd {
+            cookie: NGM_GENERIC_COOKIE,
+            cmd: $cmd,
+            name: $name,
+            arg: $arg,
+            resp: $resp,
+        }
+    };
+}
+
+/// The generic commands every node understands.
+pub static NG_GENERIC_CMDS: &[NgCmd] = &[
+    gcmd!(NGM_SHUTDOWN, "shutdown", None, None),
+    gcmd!(NGM_MKPEER, "mkpeer", Some(&NG_MKPEER_TYPE), None),
+    gcmd!(NGM_CONNECT, "connect", Some(&NG_CONNECT_TYPE), None),
+    gcmd!(NGM_NAME, "name", Some(&NG_NAME_TYPE), None),
+    gcmd!(NGM_RMHOOK, "rmhook", Some(&NG_RMHOOK_TYPE), None),
+    gcmd!(NGM_NODEINFO, "nodeinfo", None, Some(&NG_NODEINFO_TYPE)),
+    gcmd!(NGM_LISTHOOKS, "listhooks", None, Some(&NG_HOOKLIST_TYPE)),
+    gcmd!(NGM_LISTNAMES, "listnames", None, Some(&NG_NAMELIST_TYPE)),
+    gcmd!(NGM_LISTNODES, "listnodes", None, Some(&NG_NAMELIST_TYPE)),
+    gcmd!(NGM_LISTTYPES, "listtypes", None, Some(&NG_TYPELIST_TYPE)),
+    gcmd!(
+        NGM_TEXT_STATUS,
+        "textstatus",
+        None,
+        Some(&NgParseType::String)
+    ),
+    gcmd!(NGM_BINARY2ASCII, "binary2ascii", None, None),
+    gcmd!(NGM_ASCII2BINARY, "ascii2binary", None, None),
+    gcmd!(
+        NGM_TEXT_CONFIG,
+        "textconfig",
+        Some(&NgParseType::String),
+        Some(&NgParseType::String)
+    ),
+];
+
+/// One independent netgraph space (one per vnet).
+pub struct NgSpace {
+    core: Core,
+}
+
+impl NgSpace {
+    /// An empty space using the kernel-wide type list; `tag` is handed to nodes
+    /// ([`NgCtx::space_tag`]), e.g. the vnet's ID.  Node IDs start at 1.
+    pub fn new(types: Arc<NgTypeList>, tag: u64) -> Self {
+        NgSpace {
+            core: Core {
+                types,
+                nodes: BTreeMap::new(),
+                names: HashMap::new(),
+                next_id: 1,
+                queue: VecDeque::new(),
+                queued_data: 0,
+                queue_limit: NG_QUEUE_LIMIT,
+                stats: NgStats::default(),
+                timers: BinaryHeap::new(),
+                timer_seq: 0,
+                outbox: VecDeque::new(),
+                now_ns: 0,
+                rng: 0x2545_f491_4f6c_dd1d ^ tag.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                tag,
+            },
+        }
+    }
+
+    /// Reseed the space's random generator (link emulation draws from it).
+    pub fn set_seed(&mut self, seed: u64) {
+        self.core.rng = if seed == 0 {
+            0x2545_f491_4f6c_dd1d
+        } else {
+            seed
+        };
+    }
+
+    /// Change the bound on queued data frames.
+    pub fn set_queue_limit(&mut self, n: usize) {
+        self.core.queue_limit = n.max(1);
+    }
+
+    /// The space's counters.
+    pub fn stats(&self) -> NgStats {
+        self.core.stats
+    }
+
+    /// The shared type list.
+    pub fn types(&self) -> &Arc<NgTypeList> {
+        &self.core.types
+    }
+
+    /// Tell the space the current time (monotonic ns); it never goes backwards.
+    pub fn set_now(&mut self, now_ns: u64) {
+        self.core.now_ns = self.core.now_ns.max(now_ns);
+    }
+
+    /// The space's notion of the current time.
+    pub fn now_ns(&self) -> u64 {
+        self.core.now_ns
+    }
+
+    /// Number of live nodes.
+    pub fn node_count(&self) -> usize {
+        self.core.nodes.len()
+    }
+
+    /// Number of live nodes of type `type_name` (for [`NgTypeList::unregister`]).
+    pub fn count_type(&self, type_name: &str) -> usize {
+        self.core
+            .nodes
+            .values()
+            .filter(|n| n.ty.name() == type_name)
+            .count()
+    }
+
+    /// IDs of all nodes, newest first (the order `listnodes` reports).
+    pub fn node_ids(&self) -> Vec<NodeId> {
+        self.core.nodes.keys().rev().copied().collect()
+    }
+
+    /// Description of node `id`.
+    pub fn node_info(&self, id: NodeId) -> Option<NodeInfo> {
+        let n = self.core.nodes.get(&id)?;
+        Some(NodeInfo {
+            name: n.name.clone().unwrap_or_default(),
+            type_name: n.ty.name().to_owned(),
+            id,
+            hooks: n.hooks.len() as u32,
+        })
+    }
+
+    /// The node named `name`.
+    pub fn find_node(&self, name: &str) -> Option<NodeId> {
+        self.core.names.get(name).copied()
+    }
+
+    /// Resolve an address as seen from node `from` (0: absolute addresses only).
+    pub fn resolve(&self, from: NodeId, path: &str) -> Result<NodeId, Errno> {
+        resolve(&self.core, from, path).map(|r| r.0)
+    }
+
+    /// The peer (node, hook) of hook `hook` on node `id`.
+    pub fn hook_peer(&self, id: NodeId, hook: &str) -> Option<(NodeId, String)> {
+        let h = self.core.nodes.get(&id)?.hook(hook)?;
+        Some((h.peer_node, h.peer_hook.clone()))
+    }
+
+    /// Downcast the private state of node `id` to the kernel's own type `T`.
+    pub fn node_mut<T: Any>(&mut self, id: NodeId) -> Option<&mut T> {
+        self.core
+            .nodes
+            .get_mut(&id)?
+            .private
+            .as_mut()?
+            .as_any_mut()
+            .downcast_mut::<T>()
+    }
+
+    /// Call `f` with the private state of node `id` (as `T`) and a context, so the
+    /// kernel can act for its node (e.g. an interface sending a frame out a hook).
+    /// Queued work is run afterwards.
+    pub fn with_node<T: Any, R>(
+        &mut self,
+        id: NodeId,
+        f: impl FnOnce(&mut T, &mut NgCtx<'_>) -> R,
+    ) -> Result<R, Errno> {
+        let r = self
+            .call(id, |p, ctx| {
+                p.as_any_mut().downcast_mut::<T>().map(|t| f(t, ctx))
+            })
+            .flatten()
+            .ok_or(Errno::ENOENT)?;
+        self.run();
+        Ok(r)
+    }
+
+    /// Everything nodes handed to the kernel since the last call, in order.
+    pub fn take_output(&mut self) -> Vec<NgOutput> {
+        self.core.outbox.drain(..).collect()
+    }
+
+    /// Whether queued work remains (after a [`run`](Self::run) that hit its budget).
+    pub fn has_work(&self) -> bool {
+        !self.core.queue.is_empty()
+    }
+
+    fn call<R>(
+        &mut self,
+        id: NodeId,
+        f: impl FnOnce(&mut dyn NgNode, &mut NgCtx<'_>) -> R,
+    ) -> Option<R> {
+        let mut p = self.core.nodes.get_mut(&id)?.private.take()?;
+        let r = {
+            let mut ctx = NgCtx {
+                core: &mut self.core,
+                node: id,
+            };
+            f(&mut *p, &mut ctx)
+        };
+        if let Some(n) = self.core.nodes.get_mut(&id) {
+            n.private = Some(p);
+        }
+        Some(r)
+    }
+
+    /// Create a node of type `type_name` (`ENXIO` if the type is not installed).
+    pub fn make_node(&mut self, type_name: &str) -> Result<NodeId, Errno> {
+        let ty = self.core.types.find(type_name).ok_or(Errno::ENXIO)?;
+        let id = self.core.next_id;
+        self.core.next_id = id.checked_add(1).ok_or(Errno::ENOMEM)?;
+        self.core.nodes.insert(
+            id,
+            Node {
+                name: None,
+                ty: ty.clone(),
+                hooks: Vec::new(),
+                private: None,
+                dying: false,
+            },
+        );
+        let r = {
+            let mut ctx = NgCtx {
+                core: &mut self.core,
+                node: id,
+            };
+            ty.constructor(&mut ctx)
+        };
+        match r {
+            Ok(p) => {
+                if let Some(n) = self.core.nodes.get_mut(&id) {
+                    n.private = Some(p);
+                }
+                Ok(id)
+            }
+            Err(e) => {
+                self.core.nodes.remove(&id);
+                Err(e)
+            }
+        }
+    }
+
+    /// Name node `id`: `EINVAL` for a bad name, `EADDRINUSE` if taken.
+    pub fn name_node(&mut self, id: NodeId, name: &str) -> Result<(), Errno> {
+        valid_node_name(name)?;
+        if self.core.names.contains_key(name) {
+            return Err(Errno::EADDRINUSE);
+        }
+        let n = self.core.nodes.get_mut(&id).ok_or(Errno::ENOENT)?;
+        if let Some(old) = n.name.replace(name.to_owned()) {
+            self.core.names.remove(&old);
+        }
+        self.core.names.insert(name.to_owned(), id);
+        Ok(())
+    }
+
+    /// Connect hook `ha` of node `a` to hook `hb` of node `b`.
+    pub fn connect(&mut self, a: NodeId, ha: &str, b: NodeId, hb: &str) -> Result<(), Errno> {
+        let r = self.connect_inner(a, ha, b, hb);
+        self.run();
+        r
+    }
+
+    fn connect_inner(&mut self, a: NodeId, ha: &str, b: NodeId, hb: &str) -> Result<(), Errno> {
+        valid_hook_name(ha)?;
+        valid_hook_name(hb)?;
+        for (n, h) in [(a, ha), (b, hb)] {
+            let node = self
+                .core
+                .nodes
+                .get(&n)
+                .filter(|x| !x.dying)
+                .ok_or(Errno::ENOENT)?;
+            if node.hook(h).is_some() {
+                return Err(Errno::EEXIST);
+            }
+        }
+        if a == b && ha == hb {
+            return Err(Errno::EEXIST);
+        }
+        self.call(a, |p, ctx| p.newhook(ctx, ha))
+            .ok_or(Errno::ENOENT)??;
+        if let Some(n) = self.core.nodes.get_mut(&a) {
+            n.hooks.push(HookEnd {
+                name: ha.to_owned(),
+                peer_node: b,
+                peer_hook: hb.to_owned(),
+            });
+        }
+        let rb = self
+            .call(b, |p, ctx| p.newhook(ctx, hb))
+            .unwrap_or(Err(Errno::ENOENT));
+        if let Err(e) = rb {
+            if let Some(n) = self.core.nodes.get_mut(&a) {
+                n.hooks.retain(|h| h.name != ha);
+            }
+            self.call(a, |p, ctx| p.disconnect(ctx, ha));
+            return Err(e);
+        }
+        if let Some(n) = self.core.nodes.get_mut(&b) {
+            n.hooks.push(HookEnd {
+                name: hb.to_owned(),
+                peer_node: a,
+                peer_hook: ha.to_owned(),
+            });
+        }
+        let ca = self.call(a, |p, ctx| p.connect(ctx, ha)).unwrap_or(Ok(()));
+        let cb = self.call(b, |p, ctx| p.connect(ctx, hb)).unwrap_or(Ok(()));
+        if let Err(e) = ca.and(cb) {
+            self.destroy_hook(a, ha);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Remove hook `hook` of node `id` (and its peer end); both nodes see a
+    /// disconnect.  A missing hook is not an error.
+    pub fn rmhook(&mut self, id: NodeId, hook: &str) {
+        self.destroy_hook(id, hook);
+        self.run();
+    }
+
+    fn destroy_hook(&mut self, id: NodeId, hook: &str) {
+        let Some(h) = self.core.nodes.get_mut(&id).and_then(|n| {
+            let i = n.hooks.iter().position(|h| h.name == hook)?;
+            Some(n.hooks.remove(i))
+        }) else {
+            return;
+        };
+        let peer_had = self.core.nodes.get_mut(&h.peer_node).is_some_and(|n| {
+            let before = n.hooks.len();
+            n.hooks
+                .retain(|x| !(x.name == h.peer_hook && x.peer_node == id && x.peer_hook == hook));
+            n.hooks.len() != before
+        });
+        self.call(id, |p, ctx| p.disconnect(ctx, hook));
+        if peer_had {
+            self.call(h.peer_node, |p, ctx| p.disconnect(ctx, &h.peer_hook));
+        }
+    }
+
+    /// Shut node `id` down: its hooks go (peers see disconnects), then the type's
+    /// shutdown runs; the node is destroyed unless the type keeps it.
+    pub fn shutdown_node(&mut self, id: NodeId) -> Result<(), Errno> {
+        self.shutdown_inner(id)?;
+        self.run();
+        Ok(())
+    }
+
+    fn shutdown_inner(&mut self, id: NodeId) -> Result<(), Errno> {
+        let n = self.core.nodes.get_mut(&id).ok_or(Errno::ENOENT)?;
+        if n.dying {
+            return Ok(());
+        }
+        n.dying = true;
+        self.call(id, |p, ctx| p.close(ctx));
+        while let Some(h) = self
+            .core
+            .nodes
+            .get(&id)
+            .and_then(|n| n.hooks.first().map(|h| h.name.clone()))
+        {
+            self.destroy_hook(id, &h);
+        }
+        let destroy = self.call(id, |p, ctx| p.shutdown(ctx)).unwrap_or(true);
+        if destroy {
+            if let Some(n) = self.core.nodes.remove(&id) {
+                if let Some(name) = n.name {
+                    self.core.names.remove(&name);
+                }
+            }
+        } else if let Some(n) = self.core.nodes.get_mut(&id) {
+            n.dying = false;
+        }
+        Ok(())
+    }
+
+    /// Send a control message from node `from` (e.g. a socket node) to the node at
+    /// `path`.  Addressing and the target's handling errors are returned; replies go
+    /// back to `from` through its `rcvmsg` (a socket node emits them as
+    /// [`NgOutput::Msg`]).  Queued work is run before returning.
+    pub fn send_msg(&mut self, from: NodeId, path: &str, msg: NgMesg) -> Result<(), Errno> {
+        let (to, _) = resolve(&self.core, from, path)?;
+        let r = self.deliver_msg(to, from, msg);
+        self.run();
+        r
+    }
+
+    /// Send a frame out of hook `hook` of node `id` (a socket's data, an
+    /// interface's output); `ENOTCONN` if the node has no such hook.
+    pub fn send_data(&mut self, id: NodeId, hook: &str, frame: Vec<u8>) -> Result<(), Errno> {
+        let (to, ph) = self.hook_peer(id, hook).ok_or(Errno::ENOTCONN)?;
+        let r = self.core.push_data(to, ph, frame);
+        self.run();
+        r
+    }
+
+    /// Earliest pending timer, if any.
+    pub fn next_timer(&self) -> Option<u64> {
+        self.core.timers.peek().map(|Reverse((t, ..))| *t)
+    }
+
+    /// Advance the time to `now_ns`, fire every due timer in order, run the queue.
+    pub fn run_timers(&mut self, now_ns: u64) {
+        self.set_now(now_ns);
+        while let Some(Reverse((t, _, node, tag))) = self.core.timers.peek().copied() {
+            if t > self.core.now_ns {
+                break;
+            }
+            self.core.timers.pop();
+            self.call(node, |p, ctx| p.timeout(ctx, tag));
+            self.run();
+        }
+    }
+
+    /// Process queued work (frames, messages, shutdowns) until the queue is empty
+    /// or [`NG_RUN_BUDGET`] items were handled; returns the number handled.
+    pub fn run(&mut self) -> usize {
+        let mut n = 0;
+        while n < NG_RUN_BUDGET {
+            let Some(w) = self.core.queue.pop_front() else {
+                break;
+            };
+            n += 1;
+            match w {
+                Work::Data { to, hook, frame } => {
+                    self.core.queued_data = self.core.queued_data.saturating_sub(1);
+                    let ok = self
+                        .core
+                        .nodes
+                        .get(&to)
+                        .is_some_and(|x| !x.dying && x.hook(&hook).is_some());
+                    if ok {
+                        self.core.stats.frames += 1;
+                        self.call(to, |p, ctx| p.rcvdata(ctx, &hook, frame));
+                    }
+                }
+                Work::Msg { to, from, msg } => {
+                    let _ = self.deliver_msg(to, from, msg);
+                }
+                Work::Shutdown(id) => {
+                    let _ = self.shutdown_inner(id);
+                }
+                Work::Rmhook(id, h) => self.destroy_hook(id, &h),
+            }
+        }
+        n
+    }
+
+    fn deliver_msg(&mut self, to: NodeId, from: NodeId, msg: NgMesg) -> Result<(), Errno> {
+        if !alive(&self.core, to) {
+            return Err(Errno::ENOENT);
+        }
+        self.core.stats.messages += 1;
+        if msg.is_resp() {
+            return self
+                .call(to, |p, ctx| p.rcvmsg(ctx, &msg, from).map(|_| ()))
+                .unwrap_or(Err(Errno::ENOENT));
+        }
+        let generic = msg.header.typecookie == NGM_GENERIC_COOKIE
+            && msg.header.cmd != NGM_TEXT_STATUS
+            && msg.header.cmd != NGM_TEXT_CONFIG;
+        let reply = if generic {
+            self.generic_msg(to, from, &msg)
+        } else {
+            self.call(to, |p, ctx| p.rcvmsg(ctx, &msg, from))
+                .unwrap_or(Err(Errno::ENOENT))
+        }?;
+        if let Some(data) = reply {
+            if from != 0 && self.core.nodes.contains_key(&from) {
+                let mut h = msg.header.clone();
+                h.flags |= NGF_RESP;
+                h.arglen = data.len() as u32;
+                self.core.queue.push_back(Work::Msg {
+                    to: from,
+                    from: to,
+                    msg: NgMesg { header: h, data },
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn nodeinfo_of(&self, id: NodeId) -> NodeInfo {
+        self.node_info(id).unwrap_or_default()
+    }
+
+    fn find_cmd(&self, here: NodeId, by: impl Fn(&NgCmd) -> bool) -> Option<&'static NgCmd> {
+        let ty = self.core.nodes.get(&here)?.ty.clone();
+        ty.cmdlist()
+            .iter()
+            .find(|c| by(c))
+            .or_else(|| NG_GENERIC_CMDS.iter().find(|c| by(c)))
+    }
+
+    fn generic_msg(
+        &mut self,
+        here: NodeId,
+        _from: NodeId,
+        msg: &NgMesg,
+    ) -> Result<Option<Vec<u8>>, Errno> {
+        let d = &msg.data;
+        match msg.header.cmd {
+            NGM_SHUTDOWN => {
+                self.shutdown_inner(here)?;
+                Ok(None)
+            }
+            NGM_MKPEER => {
+                let m = NgmMkpeer::from_bytes(d)?;
+                valid_hook_name(&m.ourhook)?;
+                valid_hook_name(&m.peerhook)?;
+                if self
+                    .core
+                    .nodes
+                    .get(&here)
+                    .is_some_and(|n| n.hook(&m.ourhook).is_some())
+                {
+                    return Err(Errno::EEXIST);
+                }
+                let peer = self.make_node(&m.type_name)?;
+                if let Err(e) = self.connect_inner(here, &m.ourhook, peer, &m.peerhook) {
+                    let _ = self.shutdown_inner(peer);
+                    return Err(e);
+                }
+                Ok(None)
+            }
+            NGM_CONNECT => {
+                let m = NgmConnect::from_bytes(d)?;
+                let (peer, _) = resolve(&self.core, here, &m.path)?;
+                self.connect_inner(here, &m.ourhook, peer, &m.peerhook)?;
+                Ok(None)
+            }
+            NGM_NAME => {
+                let m = NgmName::from_bytes(d)?;
+                self.name_node(here, &m.name)?;
+                Ok(None)
+            }
+            NGM_RMHOOK => {
+                let m = NgmRmhook::from_bytes(d)?;
+                self.destroy_hook(here, &m.ourhook);
+                Ok(None)
+            }
+            NGM_NODEINFO => Ok(Some(self.nodeinfo_of(here).to_bytes()?)),
+            NGM_LISTHOOKS => {
+                let n = self.core.nodes.get(&here).ok_or(Errno::ENOENT)?;
+                let links = n
+                    .hooks
+                    .iter()
+                    .rev()
+                    .map(|h| LinkInfo {
+                        ourhook: h.name.clone(),
+                        peerhook: h.peer_hook.clone(),
+                        nodeinfo: self.nodeinfo_of(h.peer_node),
+                    })
+                    .collect();
+                let hl = HookList {
+                    nodeinfo: self.nodeinfo_of(here),
+                    links,
+                };
+                Ok(Some(hl.to_bytes()?))
+            }
+            NGM_LISTNAMES | NGM_LISTNODES => {
+                let named_only = msg.header.cmd == NGM_LISTNAMES;
+                let nodes = self
+                    .node_ids()
+                    .into_iter()
+                    .filter_map(|id| self.node_info(id))
+                    .filter(|i| !named_only || !i.name.is_empty())
+                    .collect();
+                Ok(Some(NameList { nodes }.to_bytes()?))
+            }
+            NGM_LISTTYPES => {
+                let types = self
+                    .core
+                    .types
+                    .names()
+                    .into_iter()
+                    .map(|t| TypeInfo {
+                        type_name: t.to_owned(),
+                        numnodes: self.count_type(t) as u32,
+                    })
+                    .collect();
+                Ok(Some(TypeList { types }.to_bytes()?))
+            }
+            NGM_BINARY2ASCII => {
+                let inner = NgMesg::from_bytes(d)?;
+                let h = &inner.header;
+                let cmd = self
+                    .find_cmd(here, |c| c.cookie == h.typecookie && c.cmd == h.cmd)
+                    .ok_or(Errno::EINVAL)?;
+                let ty = if inner.is_resp() { cmd.resp } else { cmd.arg };
+                let text = match ty {
+                    Some(t) => ng_parse::binary_to_ascii(t, &inner.data)?,
+                    None if inner.data.is_empty() => String::new(),
+                    None => return Err(Errno::EINVAL),
+                };
+                let mut out = text.into_bytes();
+                out.push(0);
+                let mut hdr = h.clone();
+                hdr.cmdstr = cmd.name.to_owned();
+                Ok(Some(
+                    NgMesg {
+                        header: hdr,
+                        data: out,
+                    }
+                    .to_bytes()?,
+                ))
+            }
+            NGM_ASCII2BINARY => {
+                let inner = NgMesg::from_bytes(d)?;
+                let h = &inner.header;
+                let cmd = self
+                    .find_cmd(here, |c| c.name == h.cmdstr)
+                    .ok_or(Errno::EINVAL)?;
+                let n = inner
+                    .data
+                    .iter()
+                    .position(|&c| c == 0)
+                    .unwrap_or(inner.data.len());
+                let text = std::str::from_utf8(&inner.data[..n]).map_err(|_| Errno::EINVAL)?;
+                let ty = if inner.is_resp() { cmd.resp } else { cmd.arg };
+                let bin = match ty {
+                    Some(t) => ng_parse::ascii_to_binary(t, text)?,
+                    None if text.trim().is_empty() => Vec::new(),
+                    None => return Err(Errno::EINVAL),
+                };
+                let mut hdr = h.clone();
+                hdr.typecookie = cmd.cookie;
+                hdr.cmd = cmd.cmd;
+                hdr.cmdstr = cmd.name.to_owned();
+                Ok(Some(
+                    NgMesg {
+                        header: hdr,
+                        data: bin,
+                    }
+                    .to_bytes()?,
+                ))
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::*;
+
+    fn info(s: &mut NgSpace, me: NodeId, path: &str) -> Result<NodeInfo, Errno> {
+        let r = generic(s, me, path, NGM_NODEINFO, vec![])?;
+        assert_eq!(r.len(), 1);
+        assert!(r[0].is_resp());
+        assert_eq!(r[0].header.token, 7);
+        NodeInfo::from_bytes(&r[0].data)
+    }
+
+    #[test]
+    fn mkpeer_name_and_addressing() {
+        let (mut s, me) = space();
+        assert_eq!(me, 1);
+        mkpeer(&mut s, me, ".", "hub", "h0", "a").unwrap();
+        let hub = s.hook_peer(me, "h0").unwrap().0;
+        assert_eq!(hub, 2);
+        // relative hook path, `.` and `.:`
+        assert_eq!(info(&mut s, me, "h0").unwrap().id, hub);
+        assert_eq!(info(&mut s, me, ".").unwrap().type_name, "socket");
+        assert_eq!(info(&mut s, me, ".:h0").unwrap().id, hub);
+        assert_eq!(info(&mut s, me, "h0.").unwrap().id, hub);
+        name(&mut s, me, "h0", "hub0").unwrap();
+        let i = info(&mut s, me, "hub0:").unwrap();
+        assert_eq!(
+            (i.name.as_str(), i.type_name.as_str(), i.hooks),
+            ("hub0", "hub", 1)
+        );
+        assert_eq!(info(&mut s, me, "[2]:").unwrap().name, "hub0");
+        assert_eq!(info(&mut s, me, "[00000002]:").unwrap().name, "hub0");
+        assert_eq!(info(&mut s, me, "hub0:a").unwrap().id, me);
+        assert_eq!(info(&mut s, me, "hub0:a.h0").unwrap().id, hub);
+        assert_eq!(info(&mut s, me, "ngctl:h0.a").unwrap().id, me);
+        // errors
+        assert_eq!(info(&mut s, me, "nosuch:").unwrap_err(), Errno::ENOENT);
+        assert_eq!(info(&mut s, me, "[99]:").unwrap_err(), Errno::ENOENT);
+        assert_eq!(info(&mut s, me, "hub0:nohook").unwrap_err(), Errno::ENOENT);
+        assert_eq!(info(&mut s, me, "h0..a").unwrap_err(), Errno::EINVAL);
+        assert_eq!(info(&mut s, me, "a:b:").unwrap_err(), Errno::EINVAL);
+        assert_eq!(info(&mut s, me, "").unwrap_err(), Errno::EINVAL);
+        assert_eq!(
+            info(&mut s, me, &"x".repeat(600)).unwrap_err(),
+            Errno::EINVAL
+        );
+    }
+
+    #[test]
+    fn name_and_hook_errors() {
+        let (mut s, me) = space();
+        mkpeer(&mut s, me, ".", "hub", "h0", "a").unwrap();
+        for bad in ["a.b", "a:b", "[12]", "", &"n".repeat(31)] {
+            let e = if bad.len() == 31 {
+                None
+            } else {
+                Some(Errno::EINVAL)
+            };
+            assert_eq!(name(&mut s, me, "h0", bad).err(), e, "{bad}");
+        }
+        assert_eq!(
+            name(&mut s, me, "h0", &"n".repeat(32)).unwrap_err(),
+            Errno::EINVAL
+        );
+        assert_eq!(
+            name(&mut s, me, "h0", "ngctl").unwrap_err(),
+            Errno::EADDRINUSE
+        );
+        // hook errors
+        assert_eq!(
+            mkpeer(&mut s, me, ".", "hub", "h0", "x").unwrap_err(),
+            Errno::EEXIST
+        );
+        assert_eq!(
+            mkpeer(&mut s, me, ".", "hub", "a.b", "x").unwrap_err(),
+            Errno::EINVAL
+        );
+        assert_eq!(
+            mkpeer(&mut s, me, ".", "nosuchtype", "h1", "x").unwrap_err(),
+            Errno::ENXIO
+        );
+        assert_eq!(
+            mkpeer(&mut s, me, ".", "tee", "h1", "bogus").unwrap_err(),
+            Errno::EINVAL
+        );
+        assert_eq!(s.node_count(), 2, "failed mkpeer leaves no node behind");
+        assert_eq!(
+            connect(&mut s, me, ".", "h0", "h2", "b.c").unwrap_err(),
+            Errno::EINVAL
+        );
+        assert_eq!(
+            connect(&mut s, me, ".", "h0", "h0", "b").unwrap_err(),
+            Errno::EEXIST
+        );
+        assert_eq!(
+            connect(&mut s, me, ".", "h0", "h2", "a").unwrap_err(),
+            Errno::EEXIST
+        );
+        assert_eq!(
+            connect(&mut s, me, ".", "nosuch:", "h2", "b").unwrap_err(),
+            Errno::ENOENT
+        );
+        connect(&mut s, me, ".", "h0", "h2", "b").unwrap();
+        assert_eq!(info(&mut s, me, "h2").unwrap().hooks, 2);
+        // truncated and unknown messages
+        assert_eq!(
+            generic(&mut s, me, ".", NGM_MKPEER, vec![0; 10]).unwrap_err(),
+            Errno::EINVAL
+        );
+        assert_eq!(
+            generic(&mut s, me, ".", NGM_NAME, vec![]).unwrap_err(),
+            Errno::EINVAL
+        );
+        assert_eq!(
+            generic(&mut s, me, ".", 99, vec![]).unwrap_err(),
+            Errno::EINVAL
+        );
+        assert_eq!(
+            msg(&mut s, me, "h0", 12345, 1, vec![]).unwrap_err(),
+            Errno::EINVAL
+        );
+    }
+
+    #[test]
+    fn lists_and_rmhook_shutdown() {
+        let (mut s, me) = space();
+        mkpeer(&mut s, me, ".", "hub", "h0", "a").unwrap();
+        mkpeer(&mut s, me, ".", "tee", "t", "left").unwrap();
+        name(&mut s, me, "h0", "hub0").unwrap();
+        let r = generic(&mut s, me, ".", NGM_LISTNODES, vec![]).unwrap();
+        let l = NameList::from_bytes(&r[0].data).unwrap();
+        let ids: Vec<u32> = l.nodes.iter().map(|n| n.id).collect();
+        assert_eq!(ids, vec![3, 2, 1], "newest first");
+        let r = generic(&mut s, me, ".", NGM_LISTNAMES, vec![]).unwrap();
+        assert_eq!(NameList::from_bytes(&r[0].data).unwrap().nodes.len(), 2);
+        let r = generic(&mut s, me, ".", NGM_LISTHOOKS, vec![]).unwrap();
+        let hl = HookList::from_bytes(&r[0].data).unwrap();
+        assert_eq!(hl.links.len(), 2);
+        assert_eq!(hl.links[1].ourhook, "h0");
+        assert_eq!(hl.links[1].peerhook, "a");
+        assert_eq!(hl.links[1].nodeinfo.name, "hub0");
+        let r = generic(&mut s, me, ".", NGM_LISTTYPES, vec![]).unwrap();
+        let tl = TypeList::from_bytes(&r[0].data).unwrap();
+        let hub = tl.types.iter().find(|t| t.type_name == "hub").unwrap();
+        assert_eq!(hub.numnodes, 1);
+        // rmhook of the hub's last hook shuts it down; the tee goes when left goes.
+        let rm = NgmRmhook {
+            ourhook: "h0".into(),
+        };
+        generic(&mut s, me, ".", NGM_RMHOOK, rm.to_bytes().unwrap()).unwrap();
+        assert_eq!(s.find_node("hub0"), None);
+        s.rmhook(me, "t");
+        assert_eq!(s.node_count(), 1);
+        // rmhook of a missing hook is not an error
+        generic(&mut s, me, ".", NGM_RMHOOK, rm.to_bytes().unwrap()).unwrap();
+        // persistent hub survives
+        mkpeer(&mut s, me, ".", "hub", "h0", "a").unwrap();
+        msg(&mut s, me, "h0", crate::ng_hub::NGM_HUB_COOKIE, 1, vec![]).unwrap();
+        s.rmhook(me, "h0");
+        assert_eq!(s.count_type("hub"), 1);
+        // explicit shutdown removes it and its name
+        name(&mut s, me, "[4]:", "p").unwrap();
+        generic(&mut s, me, "p:", NGM_SHUTDOWN, vec![]).unwrap();
+        assert_eq!(s.count_type("hub"), 0);
+        assert_eq!(s.find_node("p"), None);
+    }
+
+    #[test]
+    fn ascii_conversion_of_generic_messages() {
+        let (mut s, me) = space();
+        mkpeer(&mut s, me, ".", "hub", "h0", "a").unwrap();
+        let r = ascii(&mut s, me, ".", "nodeinfo", "").unwrap().unwrap();
+        assert_eq!(r, "{ name=\"ngctl\" type=\"socket\" id=0x1 hooks=1 }");
+        let r = ascii(&mut s, me, "h0", "listhooks", "").unwrap().unwrap();
+        assert!(
+            r.contains("linkinfo=[ { ourhook=\"a\" peerhook=\"h0\""),
+            "{r}"
+        );
+        assert_eq!(
+            ascii(
+                &mut s,
+                me,
+                ".",
+                "mkpeer",
+                "{ type=\"hub\" ourhook=\"x\" peerhook=\"y\" }"
+            )
+            .unwrap(),
+            None
+        );
+        assert_eq!(s.count_type("hub"), 2);
+        assert_eq!(
+            ascii(&mut s, me, ".", "name", "{ name=\"a b\" ").unwrap_err(),
+            Errno::EINVAL
+        );
+        assert_eq!(
+            ascii(&mut s, me, ".", "nosuchcmd", "").unwrap_err(),
+            Errno::EINVAL
+        );
+        assert_eq!(
+            ascii(&mut s, me, ".", "nodeinfo", "junk").unwrap_err(),
+            Errno::EINVAL
+        );
+        // a non-ng_mesg argument to binary2ascii
+        assert_eq!(
+            generic(&mut s, me, ".", NGM_BINARY2ASCII, vec![1, 2]).unwrap_err(),
+            Errno::EINVAL
+        );
+    }
+
+    #[test]
+    fn two_spaces_are_independent() {
+        let types = NgTypeList::with_builtin();
+        let mut a = NgSpace::new(types.clone(), 1);
+        let mut b = NgSpace::new(types, 2);
+        let na = a.make_node("hub").unwrap();
+        a.make_node("hub").unwrap();
+        let nb = b.make_node("hub").unwrap();
+        assert_eq!((na, nb), (1, 1));
+        a.name_node(na, "x").unwrap();
+        b.name_node(nb, "x").unwrap();
+        assert_eq!(a.count_type("hub"), 2);
+        assert_eq!(b.count_type("hub"), 1);
+        a.shutdown_node(na).unwrap();
+        assert_eq!(b.find_node("x"), Some(1));
+        assert_eq!(a.find_node("x"), None);
+    }
+
+    #[test]
+    fn type_registry() {
+        let l = NgTypeList::with_builtin();
+        assert_eq!(
+            l.register(Arc::new(crate::ng_hub::HubType)),
+            Err(Errno::EEXIST)
+        );
+        let mut s = NgSpace::new(l.clone(), 0);
+        s.make_node("hub").unwrap();
+        assert_eq!(l.unregister("hub", s.count_type("hub")), Err(Errno::EBUSY));
+        assert_eq!(l.unregister("nosuch", 0), Err(Errno::ENOENT));
+        assert_eq!(l.unregister("tee", s.count_type("tee")), Ok(()));
+        assert!(l.find("tee").is_none());
+        assert_eq!(s.make_node("tee"), Err(Errno::ENXIO));
+    }
+
+    #[test]
+    fn hub_storm_is_bounded() {
+        let (mut s, me) = space();
+        mkpeer(&mut s, me, ".", "hub", "h0", "a").unwrap();
+        mkpeer(&mut s, me, "h0", "hub", "b", "a").unwrap();
+        connect(&mut s, me, "h0", "b", "c", "c").unwrap();
+        connect(&mut s, me, "h0", "b", "d", "d").unwrap();
+        s.set_queue_limit(64);
+        s.send_data(me, "h0", vec![1, 2, 3]).unwrap();
+        // The loop never ends on its own: run is bounded, drops are counted.
+        assert!(s.has_work());
+        assert!(s.stats().queue_drops > 0);
+        for _ in 0..3 {
+            s.run();
+        }
+        s.shutdown_node(2).unwrap();
+        s.run();
+        s.run();
+        assert!(!s.has_work());
+        assert!(!s.take_output().is_empty());
+    }
+
+    #[test]
+    fn data_path_and_errors() {
+        let (mut s, me) = space();
+        assert_eq!(s.send_data(me, "nohook", vec![1]), Err(Errno::ENOTCONN));
+        mkpeer(&mut s, me, ".", "hub", "a", "1").unwrap();
+        connect(&mut s, me, ".", "a", "b", "2").unwrap();
+        s.send_data(me, "a", vec![9]).unwrap();
+        let out = s.take_output();
+        assert_eq!(frames(&out, me, "b"), vec![vec![9]]);
+        assert!(frames(&out, me, "a").is_empty());
+    }
+}

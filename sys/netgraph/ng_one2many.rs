@@ -1,0 +1,306 @@
+//! `one2many`: frames from `one` go out one (round robin) or all of the
+//! `manyN` links; frames from any `manyN` go out `one`.
+
+use std::any::Any;
+
+use vimage_abi::netgraph::{NgMesg, NGM_HASREPLY, NGM_READONLY};
+use vimage_abi::Errno;
+
+use crate::ng_base::{NgCmd, NgCtx, NgNode, NgType, NodeId};
+use crate::ng_parse::{self, NgField, NgParseType, NgValue};
+
+/// Type cookie of `one2many`.
+pub const NGM_ONE2MANY_COOKIE: u32 = 1_100_897_444;
+/// Most `manyN` links.
+pub const NG_ONE2MANY_MAX_LINKS: usize = 64;
+/// Command: set the configuration.
+pub const NGM_ONE2MANY_SET_CONFIG: u32 = 0;
+/// Command: get the configuration.
+pub const NGM_ONE2MANY_GET_CONFIG: u32 = 1 | NGM_READONLY | NGM_HASREPLY;
+/// Command: statistics of a link (-1: `one`).
+pub const NGM_ONE2MANY_GET_STATS: u32 = 2 | NGM_READONLY | NGM_HASREPLY;
+/// Command: clear statistics of a link.
+pub const NGM_ONE2MANY_CLR_STATS: u32 = 3;
+/// Command: statistics, then clear them.
+pub const NGM_ONE2MANY_GETCLR_STATS: u32 = 4 | NGM_HASREPLY;
+/// Transmit algorithm: round robin.
+pub const NG_ONE2MANY_XMIT_ROUNDROBIN: u32 = 1;
+/// Transmit algorithm: every link.
+pub const NG_ONE2MANY_XMIT_ALL: u32 = 2;
+/// Failure detection: manual (enabledLinks).
+pub const NG_ONE2MANY_FAIL_MANUAL: u32 = 1;
+/// Failure detection: link notifications.
+pub const NG_ONE2MANY_FAIL_NOTIFY: u32 = 2;
+
+/// ASCII layout of the configuration.
+pub static ONE2MANY_CONFIG_TYPE: NgParseType = NgParseType::Struct(&[
+    NgField {
+        name: "xmitAlg",
+        ty: NgParseType::U32,
+    },
+    NgField {
+        name: "failAlg",
+        ty: NgParseType::U32,
+    },
+    NgField {
+        name: "enabledLinks",
+        ty: NgParseType::FixedArray(&NgParseType::U8, NG_ONE2MANY_MAX_LINKS),
+    },
+]);
+/// ASCII layout of link statistics.
+pub static ONE2MANY_STATS_TYPE: NgParseType = NgParseType::Struct(&[
+    NgField {
+        name: "recvOctets",
+        ty: NgParseType::U64,
+    },
+    NgField {
+        name: "recvPackets",
+        ty: NgParseType::U64,
+    },
+    NgField {
+        name: "xmitOctets",
+        ty: NgParseType::U64,
+    },
+    NgField {
+        name: "xmitPackets",
+        ty: NgParseType::U64,
+    },
+    NgField {
+        name: "memoryFailures",
+        ty: NgParseType::U64,
+    },
+]);
+
+static CMDS: &[NgCmd] = &[
+    NgCmd {
+        cookie: NGM_ONE2MANY_COOKIE,
+        cmd: NGM_ONE2MANY_SET_CONFIG,
+        name: "setconfig",
+        arg: Some(&ONE2MANY_CONFIG_TYPE),
+        resp: None,
+    },
+    NgCmd {
+        cookie: NGM_ONE2MANY_COOKIE,
+        cmd: NGM_ONE2MANY_GET_CONFIG,
+        name: "getconfig",
+        arg: None,
+        resp: Some(&ONE2MANY_CONFIG_TYPE),
+    },
+    NgCmd {
+        cookie: NGM_ONE2MANY_COOKIE,
+        cmd: NGM_ONE2MANY_GET_STATS,
+        name: "getstats",
+        arg: Some(&NgParseType::I32),
+        resp: Some(&ONE2MANY_STATS_TYPE),
+    },
+    NgCmd {
+        cookie: NGM_ONE2MANY_COOKIE,
+        cmd: NGM_ONE2MANY_CLR_STATS,
+        name: "clrstats",
+        arg: Some(&NgParseType::I32),
+        resp: None,
+    },
+    NgCmd {
+        cookie: NGM_ONE2MANY_COOKIE,
+        cmd: NGM_ONE2MANY_GETCLR_STATS,
+        name: "getclrstats",
+        arg: Some(&NgParseType::I32),
+        resp: Some(&ONE2MANY_STATS_TYPE),
+    },
+];
+
+/// The `one2many` node type.
+pub struct One2ManyType;
+
+impl NgType for One2ManyType {
+    fn name(&self) -> &'static str {
+        "one2many"
+    }
+    fn cookie(&self) -> u32 {
+        NGM_ONE2MANY_COOKIE
+    }
+    fn constructor(&self, _ctx: &mut NgCtx<'_>) -> Result<Box<dyn NgNode>, Errno> {
+        Ok(Box::new(One2Many {
+            xmit_alg: NG_ONE2MANY_XMIT_ROUNDROBIN,
+            fail_alg: NG_ONE2MANY_FAIL_MANUAL,
+            enabled: [1; NG_ONE2MANY_MAX_LINKS],
+            stats: [Stats::default(); NG_ONE2MANY_MAX_LINKS + 1],
+            next: 0,
+        }))
+    }
+    fn cmdlist(&self) -> &'static [NgCmd] {
+        CMDS
+    }
+}
+
+#[derive(Default, Clone, Copy)]
+struct Stats {
+    recv_octets: u64,
+    recv_packets: u64,
+    xmit_octets: u64,
+    xmit_packets: u64,
+    memory_failures: u64,
+}
+
+struct One2Many {
+    xmit_alg: u32,
+    fail_alg: u32,
+    enabled: [u8; NG_ONE2MANY_MAX_LINKS],
+    /// Index 0..64 are manyN, 64 is `one`.
+    stats: [Stats; NG_ONE2MANY_MAX_LINKS + 1],
+    next: usize,
+}
+
+const ONE: usize = NG_ONE2MANY_MAX_LINKS;
+
+/// The link index of a hook name (`one` → 64, `manyN` → N).
+fn link_of(name: &str) -> Option<usize> {
+    if name == "one" {
+        return Some(ONE);
+    }
+    let n = name.strip_prefix("many")?;
+    if n.is_empty() || (n.len() > 1 && n.starts_with('0')) || !n.bytes().all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let i: usize = n.parse().ok()?;
+    (i < NG_ONE2MANY_MAX_LINKS).then_some(i)
+}
+
+impl One2Many {
+    fn link_index(msg: &NgMesg) -> Result<usize, Errno> {
+        let v = ng_parse::decode(&NgParseType::I32, &msg.data)?;
+        match v.int() {
+            Some(-1) => Ok(ONE),
+            Some(i) if (0..NG_ONE2MANY_MAX_LINKS as i128).contains(&i) => Ok(i as usize),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+    fn stats_reply(&self, i: usize) -> Result<Vec<u8>, Errno> {
+        let s = self.stats[i];
+        ng_parse::encode(
+            &ONE2MANY_STATS_TYPE,
+            &NgValue::record(vec![
+                ("recvOctets", NgValue::Int(s.recv_octets as i128)),
+                ("recvPackets", NgValue::Int(s.recv_packets as i128)),
+                ("xmitOctets", NgValue::Int(s.xmit_octets as i128)),
+                ("xmitPackets", NgValue::Int(s.xmit_packets as i128)),
+                ("memoryFailures", NgValue::Int(s.memory_failures as i128)),
+            ]),
+        )
+    }
+    fn xmit(&mut self, ctx: &mut NgCtx<'_>, i: usize, frame: Vec<u8>) {
+        let hook = if i == ONE {
+            "one".to_owned()
+        } else {
+            format!("many{i}")
+        };
+        let len = frame.len() as u64;
+        match ctx.send_data(&hook, frame) {
+            Ok(()) => {
+                self.stats[i].xmit_octets += len;
+                self.stats[i].xmit_packets += 1;
+            }
+            Err(_) => self.stats[i].memory_failures += 1,
+        }
+    }
+}
+
+impl NgNode for One2Many {
+    fn newhook(&mut self, _ctx: &mut NgCtx<'_>, name: &str) -> Result<(), Errno> {
+        let i = link_of(name).ok_or(Errno::EINVAL)?;
+        self.stats[i] = Stats::default();
+        Ok(())
+    }
+    fn rcvmsg(
+        &mut self,
+        _ctx: &mut NgCtx<'_>,
+        msg: &NgMesg,
+        _from: NodeId,
+    ) -> Result<Option<Vec<u8>>, Errno> {
+        if msg.header.typecookie != NGM_ONE2MANY_COOKIE {
+            return Err(Errno::EINVAL);
+        }
+        match msg.header.cmd {
+            NGM_ONE2MANY_SET_CONFIG => {
+                let v = ng_parse::decode(&ONE2MANY_CONFIG_TYPE, &msg.data)?;
+                let x = v.u64_at("xmitAlg") as u32;
+                let f = v.u64_at("failAlg") as u32;
+                if !(NG_ONE2MANY_XMIT_ROUNDROBIN..=NG_ONE2MANY_XMIT_ALL).contains(&x)
+                    || !(NG_ONE2MANY_FAIL_MANUAL..=NG_ONE2MANY_FAIL_NOTIFY).contains(&f)
+                {
+                    return Err(Errno::EINVAL);
+                }
+                self.xmit_alg = x;
+                self.fail_alg = f;
+                if let Some(NgValue::Array(a)) = v.get("enabledLinks") {
+                    for (slot, e) in self.enabled.iter_mut().zip(a.iter()) {
+                        *slot = e.int().unwrap_or(0) as u8;
+                    }
+                }
+                Ok(None)
+            }
+            NGM_ONE2MANY_GET_CONFIG => {
+                let links = self
+                    .enabled
+                    .iter()
+                    .map(|&e| NgValue::Int(e as i128))
+                    .collect();
+                Ok(Some(ng_parse::encode(
+                    &ONE2MANY_CONFIG_TYPE,
+                    &NgValue::record(vec![
+                        ("xmitAlg", NgValue::Int(self.xmit_alg as i128)),
+                        ("failAlg", NgValue::Int(self.fail_alg as i128)),
+                        ("enabledLinks", NgValue::Array(links)),
+                    ]),
+                )?))
+            }
+            NGM_ONE2MANY_GET_STATS | NGM_ONE2MANY_GETCLR_STATS => {
+                let i = Self::link_index(msg)?;
+                let r = self.stats_reply(i)?;
+                if msg.header.cmd == NGM_ONE2MANY_GETCLR_STATS {
+                    self.stats[i] = Stats::default();
+                }
+                Ok(Some(r))
+            }
+            NGM_ONE2MANY_CLR_STATS => {
+                let i = Self::link_index(msg)?;
+                self.stats[i] = Stats::default();
+                Ok(None)
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+    fn rcvdata(&mut self, ctx: &mut NgCtx<'_>, hook: &str, frame: Vec<u8>) {
+        let Some(i) = link_of(hook) else { return };
+        self.stats[i].recv_octets += frame.len() as u64;
+        self.stats[i].recv_packets += 1;
+        if i != ONE {
+            self.xmit(ctx, ONE, frame);
+            return;
+        }
+        let active: Vec<usize> = (0..NG_ONE2MANY_MAX_LINKS)
+            .filter(|&l| self.enabled[l] != 0 && ctx.has_hook(&format!("many{l}")))
+            .collect();
+        if active.is_empty() {
+            return;
+        }
+        if self.xmit_alg == NG_ONE2MANY_XMIT_ALL {
+            for l in active {
+                self.xmit(ctx, l, frame.clone());
+            }
+        } else {
+            let l = active[self.next % active.len()];
+            self.next = self.next.wrapping_add(1);
+            self.xmit(ctx, l, frame);
+        }
+    }
+    fn disconnect(&mut self, ctx: &mut NgCtx<'_>, _hook: &str) {
+        if ctx.num_hooks() == 0 {
+            ctx.shutdown_self();
+        }
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
