@@ -18,6 +18,7 @@
 use std::sync::Arc;
 
 pub mod ng_base;
+pub mod ng_bridge;
 pub mod ng_hub;
 pub mod ng_one2many;
 pub mod ng_parse;
@@ -34,6 +35,7 @@ pub fn builtin_types() -> Vec<Arc<dyn NgType>> {
         Arc::new(ng_hub::HubType),
         Arc::new(ng_tee::TeeType),
         Arc::new(ng_one2many::One2ManyType),
+        Arc::new(ng_bridge::BridgeType),
     ]
 }
 
