@@ -22,6 +22,7 @@ pub mod ng_bridge;
 pub mod ng_hub;
 pub mod ng_one2many;
 pub mod ng_parse;
+pub mod ng_pipe;
 pub mod ng_socket;
 pub mod ng_tee;
 
@@ -36,6 +37,7 @@ pub fn builtin_types() -> Vec<Arc<dyn NgType>> {
         Arc::new(ng_tee::TeeType),
         Arc::new(ng_one2many::One2ManyType),
         Arc::new(ng_bridge::BridgeType),
+        Arc::new(ng_pipe::PipeType),
     ]
 }
 

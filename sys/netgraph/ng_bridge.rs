@@ -6,7 +6,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 
-use vimage_abi::netgraph::{NgMesg, NGM_HASREPLY, NGM_READONLY};
+use vimage_abi::netgraph::NgMesg;
 use vimage_abi::Errno;
 
 use crate::ng_base::{NgCmd, NgCtx, NgNode, NgType, NodeId};
@@ -25,17 +25,17 @@ pub const DEFAULT_MIN_STABLE_AGE: u32 = 1;
 /// Command: set the configuration.
 pub const NGM_BRIDGE_SET_CONFIG: u32 = 1;
 /// Command: get the configuration.
-pub const NGM_BRIDGE_GET_CONFIG: u32 = 2 | NGM_READONLY | NGM_HASREPLY;
+pub const NGM_BRIDGE_GET_CONFIG: u32 = 2;
 /// Command: forget all hosts.
 pub const NGM_BRIDGE_RESET: u32 = 3;
 /// Command: link statistics.
-pub const NGM_BRIDGE_GET_STATS: u32 = 4 | NGM_READONLY | NGM_HASREPLY;
+pub const NGM_BRIDGE_GET_STATS: u32 = 4;
 /// Command: clear link statistics.
 pub const NGM_BRIDGE_CLR_STATS: u32 = 5;
 /// Command: link statistics, then clear them.
-pub const NGM_BRIDGE_GETCLR_STATS: u32 = 6 | NGM_HASREPLY;
+pub const NGM_BRIDGE_GETCLR_STATS: u32 = 6;
 /// Command: the host table.
-pub const NGM_BRIDGE_GET_TABLE: u32 = 7 | NGM_READONLY | NGM_HASREPLY;
+pub const NGM_BRIDGE_GET_TABLE: u32 = 7;
 /// Command: stay alive without hooks.
 pub const NGM_BRIDGE_SET_PERSISTENT: u32 = 8;
 

@@ -3,7 +3,7 @@
 
 use std::any::Any;
 
-use vimage_abi::netgraph::{NgMesg, NGM_HASREPLY, NGM_READONLY};
+use vimage_abi::netgraph::NgMesg;
 use vimage_abi::Errno;
 
 use crate::ng_base::{NgCmd, NgCtx, NgNode, NgType, NodeId};
@@ -16,13 +16,13 @@ pub const NG_ONE2MANY_MAX_LINKS: usize = 64;
 /// Command: set the configuration.
 pub const NGM_ONE2MANY_SET_CONFIG: u32 = 0;
 /// Command: get the configuration.
-pub const NGM_ONE2MANY_GET_CONFIG: u32 = 1 | NGM_READONLY | NGM_HASREPLY;
+pub const NGM_ONE2MANY_GET_CONFIG: u32 = 1;
 /// Command: statistics of a link (-1: `one`).
-pub const NGM_ONE2MANY_GET_STATS: u32 = 2 | NGM_READONLY | NGM_HASREPLY;
+pub const NGM_ONE2MANY_GET_STATS: u32 = 2;
 /// Command: clear statistics of a link.
 pub const NGM_ONE2MANY_CLR_STATS: u32 = 3;
 /// Command: statistics, then clear them.
-pub const NGM_ONE2MANY_GETCLR_STATS: u32 = 4 | NGM_HASREPLY;
+pub const NGM_ONE2MANY_GETCLR_STATS: u32 = 4;
 /// Transmit algorithm: round robin.
 pub const NG_ONE2MANY_XMIT_ROUNDROBIN: u32 = 1;
 /// Transmit algorithm: every link.

@@ -3,7 +3,7 @@
 
 use std::any::Any;
 
-use vimage_abi::netgraph::{NgMesg, NGM_HASREPLY, NGM_READONLY};
+use vimage_abi::netgraph::NgMesg;
 use vimage_abi::Errno;
 
 use crate::ng_base::{NgCmd, NgCtx, NgNode, NgType, NodeId};
@@ -12,11 +12,11 @@ use crate::ng_parse::{self, NgField, NgParseType, NgValue};
 /// Type cookie of `tee`.
 pub const NGM_TEE_COOKIE: u32 = 916_107_047;
 /// Command: statistics per hook.
-pub const NGM_TEE_GET_STATS: u32 = 1 | NGM_READONLY | NGM_HASREPLY;
+pub const NGM_TEE_GET_STATS: u32 = 1;
 /// Command: clear statistics.
 pub const NGM_TEE_CLR_STATS: u32 = 2;
 /// Command: statistics, then clear them.
-pub const NGM_TEE_GETCLR_STATS: u32 = 3 | NGM_HASREPLY;
+pub const NGM_TEE_GETCLR_STATS: u32 = 3;
 
 macro_rules! u64f {
     ($($n:expr),*) => { &[$(NgField { name: $n, ty: NgParseType::U64 }),*] };
