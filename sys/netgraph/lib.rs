@@ -25,6 +25,7 @@ pub mod ng_parse;
 pub mod ng_pipe;
 pub mod ng_socket;
 pub mod ng_tee;
+pub mod ng_vlan;
 
 pub use ng_base::{NgCmd, NgCtx, NgNode, NgOutput, NgSpace, NgStats, NgType, NgTypeList, NodeId};
 pub use vimage_abi::netgraph::NgMesg;
@@ -38,6 +39,7 @@ pub fn builtin_types() -> Vec<Arc<dyn NgType>> {
         Arc::new(ng_one2many::One2ManyType),
         Arc::new(ng_bridge::BridgeType),
         Arc::new(ng_pipe::PipeType),
+        Arc::new(ng_vlan::VlanType),
     ]
 }
 

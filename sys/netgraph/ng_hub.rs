@@ -76,3 +76,21 @@ impl NgNode for Hub {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::*;
+
+    #[test]
+    fn floods_to_other_hooks() {
+        let (mut s, me) = space();
+        mkpeer(&mut s, me, ".", "hub", "a", "x").unwrap();
+        connect(&mut s, me, ".", "a", "b", "anything").unwrap();
+        connect(&mut s, me, ".", "a", "c", "link7").unwrap();
+        s.send_data(me, "b", vec![1]).unwrap();
+        let out = s.take_output();
+        assert_eq!(frames(&out, me, "a"), vec![vec![1]]);
+        assert_eq!(frames(&out, me, "c"), vec![vec![1]]);
+        assert!(frames(&out, me, "b").is_empty());
+    }
+}

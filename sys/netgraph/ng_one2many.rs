@@ -304,3 +304,68 @@ impl NgNode for One2Many {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::*;
+
+    #[test]
+    fn round_robin_all_and_stats() {
+        let (mut s, me) = space();
+        mkpeer(&mut s, me, ".", "one2many", "o", "one").unwrap();
+        name(&mut s, me, "o", "m").unwrap();
+        connect(&mut s, me, ".", "m:", "a", "many0").unwrap();
+        connect(&mut s, me, ".", "m:", "b", "many1").unwrap();
+        for bad in ["many64", "many01", "two"] {
+            assert_eq!(
+                connect(&mut s, me, ".", "m:", "x", bad).unwrap_err(),
+                Errno::EINVAL
+            );
+        }
+        for i in 0..4u8 {
+            s.send_data(me, "o", vec![i]).unwrap();
+        }
+        let out = s.take_output();
+        assert_eq!(frames(&out, me, "a"), vec![vec![0], vec![2]]);
+        assert_eq!(frames(&out, me, "b"), vec![vec![1], vec![3]]);
+        s.send_data(me, "b", vec![9]).unwrap();
+        assert_eq!(frames(&s.take_output(), me, "o"), vec![vec![9]]);
+        ascii(
+            &mut s,
+            me,
+            "m:",
+            "setconfig",
+            "{ xmitAlg=2 failAlg=1 enabledLinks=[ 1 1 ] }",
+        )
+        .unwrap();
+        s.send_data(me, "o", vec![7]).unwrap();
+        let out = s.take_output();
+        assert_eq!(
+            (frames(&out, me, "a").len(), frames(&out, me, "b").len()),
+            (1, 1)
+        );
+        let cfg = ascii(&mut s, me, "m:", "getconfig", "").unwrap().unwrap();
+        assert!(
+            cfg.starts_with("{ xmitAlg=2 failAlg=1 enabledLinks=[ 1 1 "),
+            "{cfg}"
+        );
+        assert_eq!(
+            ascii(&mut s, me, "m:", "setconfig", "{ xmitAlg=9 failAlg=1 }").unwrap_err(),
+            Errno::EINVAL
+        );
+        let st = ascii(&mut s, me, "m:", "getstats", "-1").unwrap().unwrap();
+        assert_eq!(
+            st,
+            "{ recvOctets=5 recvPackets=5 xmitOctets=1 xmitPackets=1 }"
+        );
+        assert_eq!(
+            ascii(&mut s, me, "m:", "getstats", "64").unwrap_err(),
+            Errno::EINVAL
+        );
+        s.rmhook(me, "a");
+        s.rmhook(me, "b");
+        s.rmhook(me, "o");
+        assert_eq!(s.count_type("one2many"), 0);
+    }
+}

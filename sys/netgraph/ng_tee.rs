@@ -194,3 +194,46 @@ impl NgNode for Tee {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::*;
+
+    #[test]
+    fn copies_stats_and_bypass() {
+        let (mut s, me) = space();
+        mkpeer(&mut s, me, ".", "tee", "l", "left").unwrap();
+        name(&mut s, me, "l", "t").unwrap();
+        connect(&mut s, me, ".", "t:", "r", "right").unwrap();
+        connect(&mut s, me, ".", "t:", "l2r", "left2right").unwrap();
+        assert_eq!(
+            connect(&mut s, me, ".", "t:", "x", "middle").unwrap_err(),
+            Errno::EINVAL
+        );
+        s.send_data(me, "l", vec![1, 2]).unwrap();
+        let out = s.take_output();
+        assert_eq!(frames(&out, me, "r"), vec![vec![1, 2]]);
+        assert_eq!(frames(&out, me, "l2r"), vec![vec![1, 2]]);
+        s.send_data(me, "r", vec![3]).unwrap();
+        assert_eq!(frames(&s.take_output(), me, "l"), vec![vec![3]]);
+        s.send_data(me, "l2r", vec![4]).unwrap();
+        assert_eq!(frames(&s.take_output(), me, "r"), vec![vec![4]]);
+        let st = ascii(&mut s, me, "t:", "getstats", "").unwrap().unwrap();
+        assert_eq!(
+            st,
+            "{ right={ inOctets=1 inFrames=1 outOctets=3 outFrames=2 } left={ inOctets=2 inFrames=1 \
+             outOctets=1 outFrames=1 } left2right={ inOctets=1 inFrames=1 outOctets=2 outFrames=1 } }"
+        );
+        ascii(&mut s, me, "t:", "clrstats", "").unwrap();
+        assert_eq!(
+            ascii(&mut s, me, "t:", "getstats", "").unwrap().unwrap(),
+            "{ }"
+        );
+        // Shutdown joins left's and right's peers directly.
+        s.shutdown_node(s.find_node("t").unwrap()).unwrap();
+        assert_eq!(s.hook_peer(me, "l"), Some((me, "r".into())));
+        s.send_data(me, "l", vec![5]).unwrap();
+        assert_eq!(frames(&s.take_output(), me, "r"), vec![vec![5]]);
+    }
+}
