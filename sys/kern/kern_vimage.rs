@@ -118,9 +118,10 @@ pub fn vi_name_valid(name: &str) -> Result<(), Errno> {
 }
 
 /// `v`'s name as seen from `caller`: the path below it joined with `.`, or its own
-/// name for the caller itself.
+/// name for the caller itself and for vimages outside the caller's subtree (its
+/// parent, when an interface is handed back with `-`).
 pub fn relative_name(caller: &Arc<Vimage>, v: &Arc<Vimage>) -> String {
-    if Arc::ptr_eq(caller, v) {
+    if Arc::ptr_eq(caller, v) || !v.is_within(caller) {
         return v.name().to_string();
     }
     let mut parts = Vec::new();

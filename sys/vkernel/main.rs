@@ -104,13 +104,8 @@ fn main() {
             .ok();
     }
     {
-        let tx = tx.clone();
-        kernel.set_halt_hook(Box::new(move || {
-            let _ = tx.send(Event::Halt);
-        }));
-    }
-    {
         let kernel = kernel.clone();
+        let tx = tx.clone();
         std::thread::Builder::new()
             .name("accept".into())
             .spawn(move || {
@@ -120,10 +115,11 @@ fn main() {
                         break;
                     }
                     let k = kernel.clone();
+                    let tx = tx.clone();
                     let _ = std::thread::Builder::new()
                         .name("syscall".into())
                         .stack_size(256 * 1024)
-                        .spawn(move || serve(k, conn));
+                        .spawn(move || serve(k, conn, tx));
                 }
             })
             .ok();
@@ -199,7 +195,7 @@ fn boot_log(k: &Arc<Kernel>, version: &str, path: &Path) {
 /// Serve one process: read requests, run them, answer.  A malformed frame gets
 /// EINVAL and the connection goes on; a broken stream ends the process context,
 /// closing its descriptors.
-fn serve(k: Arc<Kernel>, conn: UnixStream) {
+fn serve(k: Arc<Kernel>, conn: UnixStream, tx: mpsc::Sender<Event>) {
     let pid = match getsockopt(&conn, PeerCredentials) {
         Ok(c) => c.pid() as u32,
         Err(_) => return,
@@ -224,7 +220,12 @@ fn serve(k: Arc<Kernel>, conn: UnixStream) {
             Ok(req) => k.syscall(&mut td, req),
             Err(e) => Reply::err(e),
         };
-        if write_frame(&mut wr, &reply.to_bytes()).is_err() || wr.flush().is_err() {
+        let sent = write_frame(&mut wr, &reply.to_bytes()).is_ok() && wr.flush().is_ok();
+        if k.halting() {
+            // reboot(2) succeeded and its caller has its answer: now halt.
+            let _ = tx.send(Event::Halt);
+        }
+        if !sent {
             break;
         }
     }

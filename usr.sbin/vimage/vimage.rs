@@ -289,6 +289,19 @@ fn reaper(name: &str, cmd: &[String], wr: OwnedFd) -> ! {
         Err(_) => report(&wr, &format!("X {status}")),
     }
     drop(wr);
+    // Let go of the caller's terminal and pipes: whoever reads our output must not
+    // wait for the daemons we keep.
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for fd in 0..3 {
+            unsafe {
+                libc::dup2(null.as_raw_fd(), fd);
+            }
+        }
+    }
     // Linger while adopted descendants (daemons) live, keeping them inside.
     loop {
         match waitpid(Pid::from_raw(-1), None) {

@@ -1,0 +1,36 @@
+# vimage: FreeBSD 7-style network stack virtualization in user space.
+CARGO ?= cargo
+REL := target/release
+SOCK ?= $(CURDIR)/target/demo.sock
+
+.PHONY: all build test demo bench fmt clippy clean
+
+all: build
+
+build:
+	$(CARGO) build --release --workspace
+
+# Every test, with and without `options VIMAGE` (the tools must be built before the
+# scenario tests run them).
+test:
+	$(CARGO) build --workspace
+	$(CARGO) test --workspace
+	$(CARGO) build --workspace --no-default-features
+	$(CARGO) test --workspace --no-default-features
+	$(CARGO) build --workspace
+
+# Boot a kernel, build vimages as the tutorial does, list them, halt.
+demo: build
+	@VIMAGE_SOCKET=$(SOCK) sh scripts/demo.sh $(REL)
+
+bench: build
+	$(CARGO) bench --bench vimage_create
+
+fmt:
+	$(CARGO) fmt --all
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean

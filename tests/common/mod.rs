@@ -1,0 +1,158 @@
+//! Scenario-test harness: boots a private vkernel on its own socket and runs the
+//! project's real tools against it, as a user would type them.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The directory holding vkernel and every tool.
+pub fn bindir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_vkernel"))
+        .parent()
+        .expect("bin dir")
+        .to_path_buf()
+}
+
+/// A booted private kernel.
+pub struct Vk {
+    child: Option<Child>,
+    /// Its socket.
+    pub sock: PathBuf,
+    dir: PathBuf,
+}
+
+impl Vk {
+    /// Boot a kernel on a fresh socket and wait until it answers.
+    pub fn boot(tag: &str) -> Vk {
+        let dir = std::env::temp_dir().join(format!("vk-{}-{}", tag, std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        let sock = dir.join("kernel.sock");
+        let child = Command::new(bindir().join("vkernel"))
+            .arg("-s")
+            .arg(&sock)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn vkernel");
+        let t0 = Instant::now();
+        while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "vkernel did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Vk {
+            child: Some(child),
+            sock,
+            dir,
+        }
+    }
+
+    /// A command for tool `tool` (found in our bin dir) aimed at this kernel.
+    pub fn cmd(&self, tool: &str) -> Command {
+        let mut c = Command::new(bindir().join(tool));
+        c.env("VIMAGE_SOCKET", &self.sock);
+        // Our tools first, as `vimage NAME cmd` arranges inside vimages.
+        let path = format!(
+            "{}:{}",
+            bindir().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        c.env("PATH", path);
+        c
+    }
+
+    /// Run `tool args…`; returns (status code, stdout, stderr).
+    pub fn run(&self, tool: &str, args: &[&str]) -> (i32, String, String) {
+        let out: Output = self.cmd(tool).args(args).output().expect("run tool");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Run and require success; returns stdout.
+    pub fn ok(&self, tool: &str, args: &[&str]) -> String {
+        let (c, o, e) = self.run(tool, args);
+        assert_eq!(c, 0, "{tool} {args:?} failed: {e}{o}");
+        o
+    }
+
+    /// Run and require failure with exactly `msg` on stderr.
+    pub fn fails(&self, tool: &str, args: &[&str], msg: &str) {
+        let (c, o, e) = self.run(tool, args);
+        assert_ne!(c, 0, "{tool} {args:?} should fail: {o}");
+        assert_eq!(e.trim_end(), msg, "{tool} {args:?}");
+    }
+
+    /// Run with `input` on stdin.
+    pub fn run_stdin(&self, tool: &str, args: &[&str], input: &str) -> (i32, String, String) {
+        let mut ch = self
+            .cmd(tool)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        ch.stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write");
+        let out = ch.wait_with_output().expect("wait");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Halt with `halt` and return the kernel's console output.
+    pub fn halt(mut self) -> String {
+        self.ok("halt", &[]);
+        let mut ch = self.child.take().expect("child");
+        let t0 = Instant::now();
+        loop {
+            if let Ok(Some(st)) = ch.try_wait() {
+                assert!(st.success(), "vkernel exit {st:?}");
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "vkernel did not halt"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut s = String::new();
+        if let Some(mut o) = ch.stdout.take() {
+            let _ = o.read_to_string(&mut s);
+        }
+        assert!(!self.sock.exists(), "socket left behind");
+        s
+    }
+}
+
+impl Drop for Vk {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The `vimage -l` blocks without the CPU and limit lines (the tutorial's filter).
+pub fn brief(l: &str) -> String {
+    l.lines()
+        .filter(|x| !x.contains("CPU") && !x.contains("limit"))
+        .map(|x| format!("{x}\n"))
+        .collect()
+}
