@@ -46,7 +46,6 @@ pub struct Kernel {
     pub procs: ProcTable,
     domains: RwLock<Vec<Arc<dyn Domain>>>,
     halting: AtomicBool,
-    halt_hook: Mutex<Option<Box<dyn Fn() + Send>>>,
     /// `kern.ident`.
     pub ident: String,
 }
@@ -91,7 +90,6 @@ impl Kernel {
             procs: ProcTable::new(cfg.host.clone()),
             domains: RwLock::new(Vec::new()),
             halting: AtomicBool::new(false),
-            halt_hook: Mutex::new(None),
             ident: cfg.ident.clone(),
         });
         k.sysctl_init(&cfg);
@@ -265,13 +263,6 @@ impl Kernel {
         self.halting.load(Ordering::Acquire)
     }
 
-    /// Called once when a process halts the kernel.
-    pub fn set_halt_hook(&self, f: Box<dyn Fn() + Send>) {
-        if let Ok(mut g) = self.halt_hook.lock() {
-            *g = Some(f);
-        }
-    }
-
     /// Halt: destroy every vimage below default (children first), then vnet0's
     /// modules.  Nothing is left attached.
     pub fn shutdown(&self) {
@@ -433,12 +424,8 @@ impl Kernel {
                 .ok_or(Errno::ENOENT),
             Request::Reboot { howto: _ } => {
                 self.require_top(td)?;
+                // The embedding sees `halting()` once the reply is on its way.
                 self.halting.store(true, Ordering::Release);
-                if let Ok(g) = self.halt_hook.lock() {
-                    if let Some(f) = g.as_ref() {
-                        f();
-                    }
-                }
                 Ok(Reply::val(0))
             }
         }

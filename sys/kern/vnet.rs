@@ -570,6 +570,13 @@ fn order_modules(
     Ok(done)
 }
 
+impl Vnet {
+    /// The kernel-wide registries this vnet belongs to.
+    pub fn registry(&self) -> Option<Arc<ModRegistry>> {
+        self.modules.upgrade()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -710,12 +717,5 @@ mod tests {
     #[should_panic(expected = "curvnet")]
     fn curvnet_unset_is_caught() {
         let _ = curvnet();
-    }
-}
-
-impl Vnet {
-    /// The kernel-wide registries this vnet belongs to.
-    pub fn registry(&self) -> Option<Arc<ModRegistry>> {
-        self.modules.upgrade()
     }
 }

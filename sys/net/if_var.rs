@@ -90,6 +90,7 @@ impl std::fmt::Debug for Ifnet {
 
 impl Ifnet {
     /// A new, not yet attached interface belonging to `vnet`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         vnet: &Arc<Vnet>,
         name: &str,
