@@ -116,13 +116,15 @@ fn main() {
             m
         );
     }
-    match via_tool(1_000) {
-        Some((c, d)) => println!(
-            "| vimage(8) | 1000 | {:.3} s | {:.1} µs | {:.1} µs | - |",
-            c,
-            c / 1000.0 * 1e6,
-            d / 1000.0 * 1e6
-        ),
-        None => println!("| vimage(8) | - | (build the workspace first: make) | | | |"),
+    for n in [1_000, 10_000] {
+        match via_tool(n) {
+            Some((c, d)) => println!(
+                "| vimage(8) | {n} | {:.3} s | {:.1} µs | {:.1} µs | - |",
+                c,
+                c / n as f64 * 1e6,
+                d / n as f64 * 1e6
+            ),
+            None => println!("| vimage(8) | - | (build the workspace first: make) | | | |"),
+        }
     }
 }
