@@ -291,6 +291,24 @@ impl NgCtx<'_> {
     pub fn node_name(&self) -> Option<String> {
         self.core.nodes.get(&self.node).and_then(|n| n.name.clone())
     }
+    /// Name this node (`ng_name_node` from inside a type, e.g. eiface naming its
+    /// node after its ifnet): `EINVAL` for a bad name, `EADDRINUSE` if taken.
+    pub fn name_self(&mut self, name: &str) -> Result<(), Errno> {
+        valid_node_name(name)?;
+        if self.core.names.contains_key(name) {
+            return Err(Errno::EADDRINUSE);
+        }
+        let n = self.core.nodes.get_mut(&self.node).ok_or(Errno::ENOENT)?;
+        if let Some(old) = n.name.replace(name.to_owned()) {
+            self.core.names.remove(&old);
+        }
+        self.core.names.insert(name.to_owned(), self.node);
+        Ok(())
+    }
+    /// Whether some node of the space is called `name`.
+    pub fn name_in_use(&self, name: &str) -> bool {
+        self.core.names.contains_key(name)
+    }
     /// Number of hooks on this node.
     pub fn num_hooks(&self) -> usize {
         self.core.nodes.get(&self.node).map_or(0, |n| n.hooks.len())
