@@ -69,6 +69,26 @@ pub fn warnx(msg: impl std::fmt::Display) {
     eprintln!("{}: {}", getprogname(), msg);
 }
 
+/// `recv*(2)` flag: do not block (`MSG_DONTWAIT`); mirrors FreeBSD's `sys/socket.h`.
+pub const MSG_DONTWAIT: i32 = 0x80;
+/// Socket option level of the socket layer itself (`SOL_SOCKET`); mirrors FreeBSD's
+/// `sys/socket.h`.
+pub const SOL_SOCKET: i32 = 0xffff;
+/// Socket option: receive timeout (`SO_RCVTIMEO`); mirrors FreeBSD's `sys/socket.h`.
+/// Its value is a [`timeval_bytes`] image.
+pub const SO_RCVTIMEO: i32 = 0x1006;
+
+/// The 16-byte `struct timeval` image (`i64` seconds, `i64` microseconds, little
+/// endian) that [`SO_RCVTIMEO`] takes; a zero duration means "no timeout".
+pub fn timeval_bytes(d: std::time::Duration) -> Vec<u8> {
+    let sec = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    let usec = i64::from(d.subsec_micros());
+    let mut v = Vec::with_capacity(16);
+    v.extend_from_slice(&sec.to_le_bytes());
+    v.extend_from_slice(&usec.to_le_bytes());
+    v
+}
+
 /// A connection to the kernel: the process's system call gate.
 pub struct Sys {
     stream: UnixStream,
@@ -147,6 +167,70 @@ impl Sys {
         self.call(&Request::Close { fd }).map(|_| ())
     }
 
+    /// `bind(2)`: `addr` is a socket address image (e.g. a `sockaddr_ng`).
+    pub fn bind(&mut self, fd: i32, addr: &[u8]) -> Result<(), Errno> {
+        self.call(&Request::Bind {
+            fd,
+            addr: addr.to_vec(),
+        })
+        .map(|_| ())
+    }
+
+    /// `connect(2)`: `addr` is a socket address image.
+    pub fn connect(&mut self, fd: i32, addr: &[u8]) -> Result<(), Errno> {
+        self.call(&Request::Connect {
+            fd,
+            addr: addr.to_vec(),
+        })
+        .map(|_| ())
+    }
+
+    /// `sendto(2)`: send `data` (to `addr`, if given); returns the bytes sent.
+    pub fn sendto(
+        &mut self,
+        fd: i32,
+        data: &[u8],
+        flags: i32,
+        addr: Option<&[u8]>,
+    ) -> Result<usize, Errno> {
+        let r = self.call(&Request::Sendto {
+            fd,
+            flags,
+            addr: addr.map(<[u8]>::to_vec),
+            data: data.to_vec(),
+        })?;
+        usize::try_from(r.val).map_err(|_| Errno::EINVAL)
+    }
+
+    /// `recvfrom(2)` with a buffer of `len` bytes: the data and the source address
+    /// image.  With [`MSG_DONTWAIT`] it fails with `EAGAIN` when nothing is queued.
+    pub fn recvfrom(
+        &mut self,
+        fd: i32,
+        len: usize,
+        flags: i32,
+    ) -> Result<(Vec<u8>, Vec<u8>), Errno> {
+        let len = u32::try_from(len).unwrap_or(u32::MAX);
+        let r = self.call(&Request::Recvfrom { fd, len, flags })?;
+        Ok((r.data, r.addr))
+    }
+
+    /// `setsockopt(2)`: `val` is the option value image.
+    pub fn setsockopt(&mut self, fd: i32, level: i32, name: i32, val: &[u8]) -> Result<(), Errno> {
+        self.call(&Request::Setsockopt {
+            fd,
+            level,
+            name,
+            val: val.to_vec(),
+        })
+        .map(|_| ())
+    }
+
+    /// `getsockopt(2)`: the option value image.
+    pub fn getsockopt(&mut self, fd: i32, level: i32, name: i32) -> Result<Vec<u8>, Errno> {
+        Ok(self.call(&Request::Getsockopt { fd, level, name })?.data)
+    }
+
     /// `ioctl(2)`: returns the copied-out parameter.
     pub fn ioctl(&mut self, fd: i32, cmd: u32, data: Vec<u8>) -> Result<Vec<u8>, Errno> {
         Ok(self.call(&Request::Ioctl { fd, cmd, data })?.data)
@@ -199,5 +283,19 @@ impl Sys {
     /// The raw stream, for tests that send malformed frames.
     pub fn stream(&mut self) -> &mut UnixStream {
         &mut self.stream
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeval_image() {
+        let b = timeval_bytes(std::time::Duration::from_micros(2_500_001));
+        assert_eq!(b.len(), 16);
+        assert_eq!(&b[..8], &2i64.to_le_bytes());
+        assert_eq!(&b[8..], &500_001i64.to_le_bytes());
+        assert_eq!(timeval_bytes(std::time::Duration::ZERO), vec![0; 16]);
     }
 }
