@@ -18,7 +18,8 @@ use super::kern_linker::{KldModule, Linker};
 use super::kern_proc::{HostProcs, ProcTable};
 use super::kern_sysctl::{Oid, SysctlCtx, SysctlTree};
 use super::kern_vimage::Vimage;
-use super::uipc_socket::{Domain, FdTable, Socket};
+use super::kern_timeout::{Callouts, Clock};
+use super::uipc_socket::{Domain, FdTable, Socket, SOL_SOCKET, SO_RCVTIMEO};
 use super::vnet::{CurvnetGuard, ModRegistry, VnetModInfo};
 use crate::net::if_loop::{LoCloner, VNET_LOIF_MODINFO};
 use crate::net::r#if::{if_list_info, ifioctl, VNET_NET_MODINFO};
@@ -31,6 +32,8 @@ pub struct KernelConfig {
     pub ident: String,
     /// Version string for `kern.version`.
     pub version: String,
+    /// The monotonic clock (vkernel: the host's; tests: a fake one).
+    pub clock: Arc<dyn Clock>,
 }
 
 /// A booted kernel.
@@ -48,6 +51,10 @@ pub struct Kernel {
     halting: AtomicBool,
     /// `kern.ident`.
     pub ident: String,
+    /// The clock everything in the kernel reads time from.
+    pub clock: Arc<dyn Clock>,
+    /// Pending callouts (driven by vkernel's softclock thread, or by tests).
+    pub callouts: Arc<Callouts>,
 }
 
 /// A process context: who is calling, from which vimage, with which descriptors.
@@ -58,6 +65,9 @@ pub struct Td {
     pub vimage: Arc<Vimage>,
     /// Its descriptors.
     pub fds: FdTable,
+    /// Tells a blocking call that the process went away (its connection closed),
+    /// so the call gives up with EINTR instead of sleeping forever.
+    pub intr: Arc<dyn Fn() -> bool + Send + Sync>,
 }
 
 /// The modules every kernel registers at boot, in order.
@@ -91,6 +101,8 @@ impl Kernel {
             domains: RwLock::new(Vec::new()),
             halting: AtomicBool::new(false),
             ident: cfg.ident.clone(),
+            clock: cfg.clock.clone(),
+            callouts: Arc::new(Callouts::default()),
         });
         k.sysctl_init(&cfg);
         k.domain_add(Arc::new(crate::kern::kern_syscall::InetCtlDomain(2)));
@@ -250,6 +262,7 @@ impl Kernel {
             pid,
             vimage,
             fds: FdTable::default(),
+            intr: Arc::new(|| false),
         }
     }
 
@@ -279,6 +292,19 @@ impl Kernel {
         if !self.vimage0.is_dead() {
             self.reg.vnet_destroy(&self.vimage0.vnet);
         }
+        self.callouts.clear();
+        self.callouts.wakeup();
+    }
+
+    /// Current kernel time in nanoseconds.
+    pub fn now_ns(&self) -> u64 {
+        self.clock.now_ns()
+    }
+
+    /// Run the callouts due now (softclock).
+    pub fn softclock(&self) -> usize {
+        let _ns = crate::net::netisr::netisr_enter();
+        self.callouts.run_due(self.clock.now_ns())
     }
 
     /// Run one system call for `td`.
@@ -290,6 +316,8 @@ impl Kernel {
         }
         let vnet = td.vimage.vnet.clone();
         let _cv = CurvnetGuard::set(&vnet);
+        // Frames a call sets in motion are processed before it returns.
+        let _ns = crate::net::netisr::netisr_enter();
         self.dispatch(td, req).into()
     }
 
@@ -366,8 +394,21 @@ impl Kernel {
             Request::Recvfrom { fd, len, flags } => {
                 let so = td.fds.get(fd)?;
                 let _cv = CurvnetGuard::set(&so.vnet);
-                let mut p = so.pcb.lock().map_err(|_| Errno::EDOOFUS)?;
-                let (data, addr) = p.recvfrom(len as usize, flags)?;
+                let len = (len as usize).min(vimage_abi::wire::MAX_FRAME);
+                let sb = so.pcb.lock().map_err(|_| Errno::EDOOFUS)?.rcvbuf();
+                let (data, addr) = match sb {
+                    // Sleep on the buffer, not under the protocol's lock.
+                    Some(sb) => {
+                        let us = so.rcvtimeo_us.load(Ordering::Relaxed);
+                        let timeout = (us != 0).then(|| std::time::Duration::from_micros(us));
+                        sb.recv(len, flags, timeout, &*td.intr)?
+                    }
+                    None => so
+                        .pcb
+                        .lock()
+                        .map_err(|_| Errno::EDOOFUS)?
+                        .recvfrom(len, flags)?,
+                };
                 Ok(Reply {
                     val: data.len() as i64,
                     data,
@@ -383,12 +424,31 @@ impl Kernel {
             } => {
                 let so = td.fds.get(fd)?;
                 let _cv = CurvnetGuard::set(&so.vnet);
+                if level == SOL_SOCKET && name == SO_RCVTIMEO {
+                    let mut r = Reader::new(&val);
+                    let sec = r.i64()?;
+                    let usec = r.i64()?;
+                    r.end()?;
+                    if sec < 0 || !(0..1_000_000).contains(&usec) {
+                        return Err(Errno::EDOM);
+                    }
+                    let us = (sec as u64).saturating_mul(1_000_000) + usec as u64;
+                    so.rcvtimeo_us.store(us, Ordering::Relaxed);
+                    return Ok(Reply::val(0));
+                }
                 let mut p = so.pcb.lock().map_err(|_| Errno::EDOOFUS)?;
                 p.setsockopt(level, name, &val).map(|_| Reply::val(0))
             }
             Request::Getsockopt { fd, level, name } => {
                 let so = td.fds.get(fd)?;
                 let _cv = CurvnetGuard::set(&so.vnet);
+                if level == SOL_SOCKET && name == SO_RCVTIMEO {
+                    let us = so.rcvtimeo_us.load(Ordering::Relaxed);
+                    let mut v = Vec::with_capacity(16);
+                    v.extend_from_slice(&((us / 1_000_000) as i64).to_le_bytes());
+                    v.extend_from_slice(&((us % 1_000_000) as i64).to_le_bytes());
+                    return Ok(Reply::data(v));
+                }
                 let mut p = so.pcb.lock().map_err(|_| Errno::EDOOFUS)?;
                 p.getsockopt(level, name).map(Reply::data)
             }

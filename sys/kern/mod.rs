@@ -4,6 +4,7 @@ pub mod kern_linker;
 pub mod kern_proc;
 pub mod kern_syscall;
 pub mod kern_sysctl;
+pub mod kern_timeout;
 pub mod kern_vimage;
 pub mod uipc_socket;
 pub mod vnet;

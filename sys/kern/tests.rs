@@ -27,6 +27,7 @@ fn boot() -> T {
         host: host.clone(),
         ident: "VIMAGE".into(),
         version: "test".into(),
+        clock: Arc::new(crate::kern::kern_timeout::FakeClock::default()),
     })
     .expect("boot");
     T { k, host }

@@ -267,6 +267,7 @@ pub fn V<T: Any + Send + Sync>(id: usize) -> Arc<T> {
 pub struct ModRegistry {
     inner: RwLock<RegInner>,
     cloners: RwLock<Vec<Arc<dyn IfCloner>>>,
+    globals: RwLock<Vec<(usize, ModState)>>,
 }
 
 #[derive(Default)]
@@ -487,6 +488,31 @@ impl ModRegistry {
         if let Ok(mut g) = self.cloners.write() {
             g.retain(|c| c.name() != name);
         }
+    }
+
+    /// Set (or with `None` clear) the kernel-wide state of module `id`: what one
+    /// module shares across all vnets (netgraph's type list), reachable from any
+    /// vnet through [`Vnet::registry`].
+    pub fn set_global(&self, id: usize, s: Option<ModState>) {
+        if let Ok(mut g) = self.globals.write() {
+            g.retain(|(i, _)| *i != id);
+            if let Some(s) = s {
+                g.push((id, s));
+            }
+        }
+    }
+
+    /// The kernel-wide state of module `id`, as `T`.
+    pub fn global<T: Any + Send + Sync>(&self, id: usize) -> Option<Arc<T>> {
+        let s = self
+            .globals
+            .read()
+            .ok()?
+            .iter()
+            .find(|(i, _)| *i == id)?
+            .1
+            .clone();
+        s.downcast::<T>().ok()
     }
 
     /// Registered cloners in registration order.

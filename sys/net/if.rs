@@ -16,8 +16,16 @@ use crate::kern::vnet::{
     curvnet, CurvnetGuard, ModState, Vnet, VnetModInfo, VnetSymmap, V, VNET_MOD_NET,
 };
 
-/// A protocol's input routine for one ethertype, called with curvnet set.
+/// A protocol's input routine, called with curvnet set and the mbuf starting at
+/// the protocol's header (the link header already stripped).
 pub type EtherInput = Arc<dyn Fn(&Arc<Ifnet>, Mbuf) + Send + Sync>;
+
+/// Ethertype of IPv4, the key IPv4 input registers under.
+pub const ETHERTYPE_IP: u16 = 0x0800;
+/// Ethertype of ARP.
+pub const ETHERTYPE_ARP: u16 = 0x0806;
+/// Ethertype of IPv6.
+pub const ETHERTYPE_IPV6: u16 = 0x86dd;
 
 /// The NET module's per-vnet state (`struct vnet_net`).
 #[derive(Default)]
@@ -26,7 +34,8 @@ pub struct VnetNet {
     pub ifnet: RwLock<Vec<Arc<Ifnet>>>,
     /// This vnet's loopback (`V_loif`).
     pub loif: RwLock<Option<Arc<Ifnet>>>,
-    /// Ethertype → protocol input (the netisr dispatch table).
+    /// Ethertype → protocol input (the netisr dispatch table); point-to-point
+    /// interfaces use the same keys for the protocol their hook carries.
     pub ether_input: RwLock<HashMap<u16, EtherInput>>,
 }
 
@@ -200,6 +209,9 @@ pub fn if_detach(ifp: &Arc<Ifnet>) {
     if let Ok(mut g) = ifp.input_hook.write() {
         *g = None;
     }
+    if let Ok(mut g) = ifp.output_hook.write() {
+        *g = None;
+    }
 }
 
 /// `if_vmove()`: move `ifp` from its vnet into `target` under `newname` (or the
@@ -280,25 +292,76 @@ pub fn if_input(ifp: &Arc<Ifnet>, m: Mbuf) {
     ether_demux(ifp, m);
 }
 
-/// Hand an Ethernet frame to the protocol registered for its ethertype.
-pub fn ether_demux(ifp: &Arc<Ifnet>, m: Mbuf) {
-    let d = m.data();
-    if d.len() < 14 {
-        ifp.counters.ierrors.fetch_add(1, Ordering::Relaxed);
-        return;
+/// Register curvnet's input routine for protocol `proto` (an ethertype).
+pub fn netisr_register(proto: u16, f: EtherInput) {
+    if let Ok(mut t) = vnet_net().ether_input.write() {
+        t.insert(proto, f);
     }
-    let et = u16::from_be_bytes([d[12], d[13]]);
+}
+
+/// Remove curvnet's input routine for `proto`.
+pub fn netisr_unregister(proto: u16) {
+    if let Ok(mut t) = vnet_net().ether_input.write() {
+        t.remove(&proto);
+    }
+}
+
+/// Whether curvnet has an input routine for `proto` (ng_ether's `orphans`).
+pub fn netisr_handles(proto: u16) -> bool {
+    vnet_net()
+        .ether_input
+        .read()
+        .is_ok_and(|t| t.contains_key(&proto))
+}
+
+/// Hand a packet (link header already stripped) to curvnet's routine for `proto`;
+/// without one it is counted as dropped.
+pub fn netisr_dispatch(proto: u16, ifp: &Arc<Ifnet>, m: Mbuf) {
     let f = vnet_net()
         .ether_input
         .read()
         .ok()
-        .and_then(|t| t.get(&et).cloned());
+        .and_then(|t| t.get(&proto).cloned());
     match f {
         Some(f) => f(ifp, m),
         None => {
             ifp.counters.iqdrops.fetch_add(1, Ordering::Relaxed);
         }
     }
+}
+
+/// Ethertype of an Ethernet frame (`None` if it is too short to have one).
+pub fn ether_type(frame: &[u8]) -> Option<u16> {
+    (frame.len() >= 14).then(|| u16::from_be_bytes([frame[12], frame[13]]))
+}
+
+/// Hand an Ethernet frame to the protocol registered for its ethertype, with the
+/// Ethernet header stripped.  Runs with curvnet set to the interface's vnet.
+pub fn ether_demux(ifp: &Arc<Ifnet>, mut m: Mbuf) {
+    let vnet = ifp.vnet();
+    let _cv = CurvnetGuard::set(&vnet);
+    let Some(et) = ether_type(m.data()) else {
+        ifp.counters.ierrors.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    m.adj(14);
+    netisr_dispatch(et, ifp, m);
+}
+
+/// Input on an interface without a link header (point-to-point, ng_iface): the
+/// packet is counted and handed to `proto`'s routine in the interface's vnet.
+pub fn if_input_proto(ifp: &Arc<Ifnet>, proto: u16, m: Mbuf) {
+    let vnet = ifp.vnet();
+    let _cv = CurvnetGuard::set(&vnet);
+    ifp.counters.ipackets.fetch_add(1, Ordering::Relaxed);
+    ifp.counters
+        .ibytes
+        .fetch_add(m.len() as u64, Ordering::Relaxed);
+    if ifp.flags() & IFF_UP == 0 {
+        ifp.counters.iqdrops.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    netisr_dispatch(proto, ifp, m);
 }
 
 /// Interface ioctls on curvnet (`ifioctl`): flags, MTU, name, link address, clone

@@ -52,6 +52,11 @@ pub struct IfCounters {
 /// if it took it.
 pub type InputHook = Arc<dyn Fn(&Arc<Ifnet>, Mbuf) -> Option<Mbuf> + Send + Sync>;
 
+/// A hook that sees frames the stack sends out an interface before its driver
+/// does (`ng_ether_output_p`): it returns the frame to continue to the driver, or
+/// `None` if it took it.
+pub type OutputHook = Arc<dyn Fn(&Arc<Ifnet>, Mbuf) -> Option<Mbuf> + Send + Sync>;
+
 /// A network interface.
 pub struct Ifnet {
     xname: RwLock<String>,
@@ -80,6 +85,8 @@ pub struct Ifnet {
     pub cloner: Option<String>,
     /// Input interception (ng_ether).
     pub input_hook: RwLock<Option<InputHook>>,
+    /// Output interception (ng_ether's `upper` hook).
+    pub output_hook: RwLock<Option<OutputHook>>,
 }
 
 impl std::fmt::Debug for Ifnet {
@@ -116,6 +123,7 @@ impl Ifnet {
             counters: IfCounters::default(),
             cloner: None,
             input_hook: RwLock::new(None),
+            output_hook: RwLock::new(None),
         })
     }
 
@@ -199,6 +207,19 @@ impl Ifnet {
             addrs: Vec::new(),
         }
     }
+    /// The stack's way out (`ether_output` → `if_transmit`): an output hook may
+    /// take the frame; otherwise it goes to the driver.
+    pub fn output(self: &Arc<Self>, m: Mbuf) -> Result<(), Errno> {
+        let hook = self.output_hook.read().ok().and_then(|g| g.clone());
+        match hook {
+            Some(h) => match h(self, m) {
+                Some(m) => self.transmit(m),
+                None => Ok(()),
+            },
+            None => self.transmit(m),
+        }
+    }
+
     /// Hand a frame to the driver, counting it.
     pub fn transmit(self: &Arc<Self>, m: Mbuf) -> Result<(), Errno> {
         let len = m.len() as u64;

@@ -5,3 +5,4 @@ pub mod if_clone;
 pub mod if_loop;
 pub mod if_var;
 pub mod mbuf;
+pub mod netisr;

@@ -9,6 +9,7 @@
 mod hostprocs;
 
 use std::io::{BufReader, BufWriter, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -74,6 +75,7 @@ fn main() {
         host: Arc::new(hostprocs::ProcFs::new()),
         ident: ident.into(),
         version: version.clone(),
+        clock: Arc::new(HostClock(std::time::Instant::now())),
     }) {
         Ok(k) => k,
         Err(e) => {
@@ -92,6 +94,22 @@ fn main() {
     }
 
     let (tx, rx) = mpsc::channel::<Event>();
+    {
+        // softclock: run callouts (link emulation delays, netgraph timers) as
+        // they fall due; sleeps until the earliest one.
+        let kernel = kernel.clone();
+        std::thread::Builder::new()
+            .name("softclock".into())
+            .spawn(move || {
+                while !kernel.halting() {
+                    kernel.softclock();
+                    kernel
+                        .callouts
+                        .wait(kernel.now_ns(), std::time::Duration::from_millis(500));
+                }
+            })
+            .ok();
+    }
     {
         let tx = tx.clone();
         std::thread::Builder::new()
@@ -135,6 +153,15 @@ fn main() {
     println!("The operating system has halted.");
     let _ = std::io::stdout().flush();
     std::process::exit(0);
+}
+
+/// The host's monotonic clock, counted from boot.
+struct HostClock(std::time::Instant);
+
+impl vimage_kern::kern::kern_timeout::Clock for HostClock {
+    fn now_ns(&self) -> u64 {
+        self.0.elapsed().as_nanos() as u64
+    }
 }
 
 /// Bind the control socket: refuse if a live kernel answers there, replace a stale
@@ -201,6 +228,22 @@ fn serve(k: Arc<Kernel>, conn: UnixStream, tx: mpsc::Sender<Event>) {
         Err(_) => return,
     };
     let mut td = k.td_attach(pid);
+    {
+        // A process blocked in recvfrom that dies must not pin its thread: the
+        // connection turning readable (EOF) while a call is in progress means the
+        // process went away.
+        let fd = conn.as_raw_fd();
+        td.intr = Arc::new(move || {
+            let mut p = libc::pollfd {
+                fd,
+                events: libc::POLLIN | libc::POLLRDHUP,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd, zero timeout; the fd outlives the closure's
+            // use (it is only called during a syscall on this connection).
+            unsafe { libc::poll(&mut p, 1, 0) > 0 }
+        });
+    }
     let Ok(rd) = conn.try_clone() else { return };
     let mut rd = BufReader::new(rd);
     let mut wr = BufWriter::new(conn);

@@ -22,6 +22,7 @@ fn in_kernel(n: usize) -> (f64, f64, f64) {
         host,
         ident: "VIMAGE".into(),
         version: "bench".into(),
+        clock: Arc::new(vimage_kern::kern::kern_timeout::FakeClock::default()),
     })
     .expect("boot");
     let mut td = k.td_attach(1);
