@@ -127,11 +127,13 @@ pub fn put_fixed(out: &mut Vec<u8>, s: &str, size: usize) -> Result<(), Errno> {
     Ok(())
 }
 
-/// Read a NUL-terminated string from a fixed field (a missing NUL is tolerated:
-/// the whole field is the string, as the kernel forces termination).
+/// Read a NUL-terminated string from a fixed field.  A missing NUL is tolerated
+/// the way the kernel forces termination (it stores a NUL in the last byte), so
+/// the string is at most `field.len() - 1` bytes and always fits back in the field.
 pub fn get_fixed(field: &[u8]) -> Result<String, Errno> {
-    let n = field.iter().position(|&c| c == 0).unwrap_or(field.len());
-    std::str::from_utf8(&field[..n])
+    let body = &field[..field.len().saturating_sub(1)];
+    let n = body.iter().position(|&c| c == 0).unwrap_or(body.len());
+    std::str::from_utf8(&body[..n])
         .map(str::to_owned)
         .map_err(|_| Errno::EINVAL)
 }
@@ -779,6 +781,23 @@ mod tests {
         assert_eq!(b.len(), 4 + 36);
         assert_eq!(TypeList::from_bytes(&b).unwrap(), tl);
         assert_eq!(TypeList::from_bytes(&b[..3]), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn unterminated_fields_are_cut_like_the_kernel_does() {
+        // Found by fuzzing: a 32-byte name without a NUL decoded to 32 bytes, which
+        // no longer fits its field (the message could not be encoded again).
+        let b = [b'x'; NG_NODESIZ];
+        let n = NgmName::from_bytes(&b).unwrap();
+        assert_eq!(n.name, "x".repeat(NG_NODESIZ - 1));
+        assert_eq!(NgmName::from_bytes(&n.to_bytes().unwrap()).unwrap(), n);
+        let mut h = NgMesg::new(1, 2, "", 0, vec![]).to_bytes().unwrap();
+        h[24..56].fill(b'c');
+        let m = NgMesg::from_bytes(&h).unwrap();
+        assert_eq!(m.header.cmdstr.len(), NG_CMDSTRSIZ - 1);
+        assert!(m.to_bytes().is_ok());
+        assert_eq!(get_fixed(&[]).unwrap(), "");
+        assert_eq!(get_fixed(b"ab\0cd").unwrap(), "ab");
     }
 
     #[test]
