@@ -561,7 +561,9 @@ pub fn parse_int(w: &str) -> Result<i128, Errno> {
         } else {
             (10, body)
         };
-    if digits.is_empty() || digits.len() > 40 {
+    // Only digits of the radix: `from_str_radix` would also take a second sign
+    // ("--5", "0x-5"), and "--" followed by 2^127 would overflow the negation.
+    if digits.is_empty() || digits.len() > 40 || !digits.chars().all(|c| c.is_digit(radix)) {
         return Err(Errno::EINVAL);
     }
     let v = i128::from_str_radix(digits, radix).map_err(|_| Errno::EINVAL)?;
@@ -1006,6 +1008,20 @@ mod tests {
         assert_eq!(parse_int("010"), Ok(8));
         assert_eq!(parse_int("0"), Ok(0));
         assert!(parse_int("-").is_err());
+        // Found by fuzzing against strtoll: a second sign was taken, and "--" with
+        // 2^127 overflowed the negation (a panic in debug builds).
+        for bad in [
+            "--5",
+            "-+5",
+            "+-5",
+            "0x-5",
+            "0-7",
+            "0x+1",
+            "--170141183460469231731687303715884105728",
+        ] {
+            assert_eq!(parse_int(bad), Err(Errno::EINVAL), "{bad}");
+        }
+        assert_eq!(parse_int("-0x10"), Ok(-16));
         assert_eq!(ascii_to_binary(&T::U32, "-1").unwrap(), vec![0xff; 4]);
         assert_eq!(binary_to_ascii(&T::I32, &[0xff; 4]).unwrap(), "-1");
         assert_eq!(binary_to_ascii(&T::X32, &[0x3f, 0, 0, 0]).unwrap(), "0x3f");

@@ -1,0 +1,520 @@
+//! Deterministic fuzzing of netgraph: the ASCII parser and binary codec of
+//! `ng_parse` for every layout the node types use, and whole netgraph spaces
+//! driven by random sequences of generic messages, type messages and frames.
+//!
+//! A seeded xorshift generator stands in for a fuzzing engine (no nightly
+//! toolchain, no extra crates).  `FUZZ_ITERS` sets the rounds per test (the
+//! defaults take a few seconds in a debug build); `FUZZ_SEED` changes the seed.
+//!
+//! Checked:
+//! * nothing panics, and every error is an errno (`EINVAL` for the codec);
+//! * accepted text round-trips: parse → encode → decode → format → parse gives
+//!   the same binary, and formatting is a fixpoint;
+//! * bytes the decoder accepts re-encode and convert to text and back;
+//! * after every operation on a space, [`NgSpace::check_invariants`] holds
+//!   (hooks point back, names match nodes, no half-dead node), the node lists
+//!   agree with the space, and the per-type counts sum to the node count.
+
+use std::collections::HashSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use vimage_abi::Errno;
+use vimage_netgraph::ng_base::NG_GENERIC_CMDS;
+use vimage_netgraph::ng_parse::{self, NgParseType};
+use vimage_netgraph::{builtin_types, NgCmd};
+
+// ---------------------------------------------------------------- harness
+
+/// A small deterministic generator (xorshift64).
+struct Rng(u64);
+
+impl Rng {
+    fn new(salt: u64) -> Self {
+        let seed = std::env::var("FUZZ_SEED")
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0x9e37_79b9_7f4a_7c15);
+        Rng((seed ^ salt.wrapping_mul(0x2545_f491_4f6c_dd1d)) | 1)
+    }
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    /// Uniform in `0..n` (`n > 0`).
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    /// True with probability `1/n`.
+    fn one_in(&mut self, n: usize) -> bool {
+        self.below(n) == 0
+    }
+    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
+        &v[self.below(v.len())]
+    }
+    fn bytes(&mut self, max: usize) -> Vec<u8> {
+        let n = self.below(max + 1);
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// Rounds per test: `FUZZ_ITERS`, else `default`.
+fn iters(default: usize) -> usize {
+    std::env::var("FUZZ_ITERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Every command of every builtin type, and the generic ones, with the type name.
+fn all_cmds() -> Vec<(&'static str, &'static NgCmd)> {
+    let mut v: Vec<(&'static str, &'static NgCmd)> =
+        NG_GENERIC_CMDS.iter().map(|c| ("generic", c)).collect();
+    for t in builtin_types() {
+        v.extend(t.cmdlist().iter().map(|c| (t.name(), c)));
+    }
+    v
+}
+
+/// Every distinct layout used by a command argument or response.
+fn all_layouts() -> Vec<(String, &'static NgParseType)> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for (t, c) in all_cmds() {
+        for (dir, l) in [("arg", c.arg), ("resp", c.resp)] {
+            if let Some(l) = l {
+                if seen.insert(l as *const NgParseType) {
+                    out.push((format!("{t} {} {dir}", c.name), l));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Hand-written inputs, by command name: what ngctl users and IMUNES send.
+const SEEDS: &[(&str, &str)] = &[
+    (
+        "setconfig",
+        "{ ipfw=[ 1 0 1 ] debugLevel=2 loopTimeout=60 maxStaleness=900 minStableAge=1 }",
+    ),
+    (
+        "setconfig",
+        "{ loopTimeout=2 maxStaleness=5 minStableAge=1 }",
+    ),
+    ("setconfig", "{ xmitAlg=2 failAlg=1 enabledLinks=[ 1 1 ] }"),
+    (
+        "setconfig",
+        "{ xmitAlg=1 failAlg=2 enabledLinks=[ 3=1 0 1 63=1 ] }",
+    ),
+    (
+        "setcfg",
+        "{bandwidth=-1 delay=-1 upstream={BER=-1 duplicate=-1} downstream={BER=-1 duplicate=-1}}",
+    ),
+    ("setcfg", "{bandwidth=10000000}"),
+    ("setcfg", "{delay=5000}"),
+    ("setcfg", "{upstream={BER=1000000}}"),
+    (
+        "setcfg",
+        "{ bandwidth=1000 downstream={ queuelen=5 drr=0x40 } }",
+    ),
+    (
+        "setcfg",
+        "{ header_offset=14 overhead=-1 upstream={ wfq=1 drophead=1 delaylen=010 } }",
+    ),
+    ("addfilter", "{ hook=\"vl101\" vlan=101 }"),
+    ("addfilter", "{ vlan=0xfff hook=v2 }"),
+    ("delfilter", "\"vl101\""),
+    ("getstats", "0"),
+    ("getstats", "-1"),
+    ("clrstats", "0x1f"),
+    ("mkpeer", "{ type=\"hub\" ourhook=\"x\" peerhook=\"y\" }"),
+    ("mkpeer", "{ peerhook=link0 type=bridge ourhook=\"a\\tb\" }"),
+    (
+        "connect",
+        "{ path=\"br0:\" ourhook=\"upper\" peerhook=\"link1\" }",
+    ),
+    ("connect", "{ path=\"[1f]:a.b\" ourhook=x }"),
+    ("name", "{ name=\"br0\" }"),
+    ("name", "{ name=\"\\101\\x42\" }"),
+    ("rmhook", "{ hook=\"link0\" }"),
+    ("textconfig", "\"a b c\""),
+];
+
+// ---------------------------------------------------------------- text generation
+
+fn int_bits(ty: &NgParseType) -> Option<(u32, bool)> {
+    use NgParseType::*;
+    Some(match ty {
+        I8 => (8, true),
+        I16 => (16, true),
+        I32 => (32, true),
+        I64 => (64, true),
+        U8 => (8, false),
+        U16 => (16, false),
+        U32 | X32 => (32, false),
+        U64 => (64, false),
+        _ => return None,
+    })
+}
+
+fn gen_int(r: &mut Rng, bits: u32, signed: bool) -> String {
+    let max: i128 = if signed {
+        (1i128 << (bits - 1)) - 1
+    } else {
+        (1i128 << bits) - 1
+    };
+    let min: i128 = -(1i128 << (bits - 1));
+    let v: i128 = match r.below(10) {
+        0 => 0,
+        1 => -1,
+        2 => max,
+        3 => min,
+        4 => max + 1,
+        5 => min - 1,
+        6 | 7 => r.below(300) as i128,
+        _ => (r.next() as i128) & max,
+    };
+    let (neg, a) = (v < 0, v.unsigned_abs());
+    let sign = if neg { "-" } else { "" };
+    match r.below(6) {
+        0 => format!("{sign}0x{a:x}"),
+        1 => format!("{sign}0X{a:X}"),
+        2 if a != 0 => format!("{sign}0{a:o}"),
+        3 if !neg => format!("+{a}"),
+        _ => format!("{sign}{a}"),
+    }
+}
+
+fn gen_string(r: &mut Rng, max: usize) -> String {
+    let n = r.below(max + 2);
+    if r.one_in(3) {
+        // A bare word.
+        let w: String = (0..n.max(1))
+            .map(|_| *r.pick(b"abcxyz019_-/,") as char)
+            .collect();
+        return w;
+    }
+    let mut s = String::from("\"");
+    for _ in 0..n {
+        match r.below(12) {
+            0 => s.push_str(r.pick::<&str>(&["\\n", "\\t", "\\\"", "\\\\", "\\r", "\\v", "\\f"])),
+            1 => s.push_str(&format!("\\{:o}", r.below(256))),
+            2 => s.push_str(&format!("\\x{:x}", r.below(256))),
+            3 => s.push(*r.pick(&['é', 'ж', '€', ' ', '{', '}', '[', ']', '=', ':'])),
+            _ => s.push((b'a' + r.below(26) as u8) as char),
+        }
+    }
+    s.push('"');
+    s
+}
+
+fn gen_ws(r: &mut Rng) -> &'static str {
+    r.pick::<&str>(&[" ", " ", " ", "  ", "\n", "\t", ""])
+}
+
+/// Random, mostly valid ASCII for `ty`.
+fn gen_text(r: &mut Rng, ty: &NgParseType, depth: usize) -> String {
+    use NgParseType::*;
+    if let Some((bits, signed)) = int_bits(ty) {
+        return gen_int(r, bits, signed);
+    }
+    match ty {
+        FixedString(n) => gen_string(r, (*n).min(40)),
+        String => gen_string(r, 40),
+        Ether => (0..6)
+            .map(|_| {
+                let b = r.below(256);
+                if r.one_in(2) {
+                    format!("{b:x}")
+                } else {
+                    format!("{b:02x}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(":"),
+        IpAddr => (0..4)
+            .map(|_| {
+                let top = if r.one_in(20) { 300 } else { 256 };
+                r.below(top).to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("."),
+        Struct(fields) => {
+            let mut s = std::string::String::from("{");
+            if depth < 6 {
+                for _ in 0..r.below(fields.len() + 2) {
+                    let f = r.pick(fields);
+                    s.push_str(gen_ws(r));
+                    s.push_str(f.name);
+                    s.push('=');
+                    s.push_str(&gen_text(r, &f.ty, depth + 1));
+                }
+            }
+            s.push_str(gen_ws(r));
+            s.push('}');
+            s
+        }
+        FixedArray(e, n) => gen_array(r, e, Some(*n), depth),
+        VarArray(e, _) => gen_array(r, e, None, depth),
+        I8 | I16 | I32 | I64 | U8 | U16 | U32 | U64 | X32 => unreachable!("integers above"),
+    }
+}
+
+fn gen_array(r: &mut Rng, e: &NgParseType, n: Option<usize>, depth: usize) -> String {
+    let mut s = String::from("[");
+    let count = if depth < 6 { r.below(5) } else { 0 };
+    for _ in 0..count {
+        s.push_str(gen_ws(r));
+        if r.one_in(4) {
+            let limit = n.unwrap_or(6);
+            s.push_str(&format!("{}=", r.below(limit + 1)));
+        }
+        s.push_str(&gen_text(r, e, depth + 1));
+    }
+    s.push_str(gen_ws(r));
+    s.push(']');
+    s
+}
+
+fn mutate_text(r: &mut Rng, t: &str) -> String {
+    const ALPHA: &[u8] = b"{}[]= \"\\0123456789abcdefxX:.-+n\t";
+    let mut b = t.as_bytes().to_vec();
+    for _ in 0..1 + r.below(4) {
+        let i = r.below(b.len() + 1);
+        match r.below(6) {
+            0 if i < b.len() => {
+                b.remove(i);
+            }
+            1 if i < b.len() => b[i] = *r.pick(ALPHA),
+            2 => b.insert(i, *r.pick(ALPHA)),
+            3 if i < b.len() => {
+                let j = i + r.below(b.len() - i);
+                let chunk = b[i..=j].to_vec();
+                b.splice(i..i, chunk);
+            }
+            4 => b.truncate(i),
+            _ => b.insert(i, r.next() as u8 & 0x7f),
+        }
+    }
+    String::from_utf8_lossy(&b).into_owned()
+}
+
+// ---------------------------------------------------------------- codec checks
+
+/// Parse `text` as `ty`; if accepted, check the round trips.
+fn check_text(what: &str, ty: &NgParseType, text: &str) {
+    let parsed = catch_unwind(AssertUnwindSafe(|| ng_parse::parse(ty, text)))
+        .unwrap_or_else(|_| panic!("{what}: parse panicked on {text:?}"));
+    let v = match parsed {
+        Err(e) => {
+            assert_eq!(e, Errno::EINVAL, "{what}: {text:?}");
+            return;
+        }
+        Ok(v) => v,
+    };
+    // Encoding may still refuse (a NUL inside a string, a string too long).
+    let b = match ng_parse::encode(ty, &v) {
+        Err(e) => {
+            assert_eq!(e, Errno::EINVAL, "{what}: {text:?}");
+            return;
+        }
+        Ok(b) => b,
+    };
+    assert_eq!(
+        ng_parse::ascii_to_binary(ty, text).as_deref(),
+        Ok(&b[..]),
+        "{what}: {text:?}"
+    );
+    let d = ng_parse::decode(ty, &b)
+        .unwrap_or_else(|e| panic!("{what}: encoding of {text:?} does not decode: {e:?}"));
+    assert_eq!(
+        ng_parse::encode(ty, &d).as_deref(),
+        Ok(&b[..]),
+        "{what}: {text:?}: encode(decode(x)) != x"
+    );
+    let t2 = ng_parse::format(ty, &d);
+    let v2 = ng_parse::parse(ty, &t2)
+        .unwrap_or_else(|e| panic!("{what}: {text:?} formats as {t2:?}, which fails: {e:?}"));
+    assert_eq!(
+        ng_parse::encode(ty, &v2).as_deref(),
+        Ok(&b[..]),
+        "{what}: {text:?} -> {t2:?} changes the binary"
+    );
+    assert_eq!(
+        ng_parse::format(ty, &v2),
+        t2,
+        "{what}: {text:?}: format is not a fixpoint"
+    );
+}
+
+/// Decode `b` as `ty`; if accepted, check it re-encodes and converts to ASCII and back.
+fn check_bytes(what: &str, ty: &NgParseType, b: &[u8]) {
+    let d = catch_unwind(AssertUnwindSafe(|| ng_parse::decode(ty, b)))
+        .unwrap_or_else(|_| panic!("{what}: decode panicked on {b:02x?}"));
+    let d = match d {
+        Err(e) => {
+            assert_eq!(e, Errno::EINVAL, "{what}: {b:02x?}");
+            return;
+        }
+        Ok(d) => d,
+    };
+    let canon = ng_parse::encode(ty, &d)
+        .unwrap_or_else(|e| panic!("{what}: decoded {b:02x?} does not re-encode: {e:?}"));
+    assert_eq!(canon.len(), b.len(), "{what}: {b:02x?}");
+    assert_eq!(ng_parse::decode(ty, &canon).as_ref(), Ok(&d), "{what}");
+    let text = ng_parse::binary_to_ascii(ty, b).expect("decoded once");
+    assert_eq!(
+        ng_parse::ascii_to_binary(ty, &text),
+        Ok(canon),
+        "{what}: {b:02x?} -> {text:?}"
+    );
+}
+
+fn mutate_bytes(r: &mut Rng, b: &[u8]) -> Vec<u8> {
+    let mut v = b.to_vec();
+    for _ in 0..1 + r.below(3) {
+        match r.below(5) {
+            0 => {
+                let n = r.below(v.len() + 1);
+                v.truncate(n);
+            }
+            1 if !v.is_empty() => {
+                let i = r.below(v.len());
+                v[i] ^= 1 << r.below(8);
+            }
+            2 if v.len() >= 4 => {
+                let i = r.below(v.len() / 4) * 4;
+                let x = *r.pick(&[0u32, 1, 3, 0xffff, u32::MAX, 65536, 65537]);
+                v[i..i + 4].copy_from_slice(&x.to_le_bytes());
+            }
+            3 if !v.is_empty() => {
+                let i = r.below(v.len());
+                v[i] = *r.pick(&[0, 0xff, b'a', 0x80]);
+            }
+            _ => v.extend(r.bytes(8)),
+        }
+    }
+    v
+}
+
+#[test]
+fn fuzz_ng_parse_text() {
+    let layouts = all_layouts();
+    let cmds = all_cmds();
+    let mut r = Rng::new(1);
+    // The hand-written seeds parse where they belong.
+    for (cmd, text) in SEEDS {
+        let fits = cmds
+            .iter()
+            .filter(|(_, c)| c.name == *cmd)
+            .filter_map(|(_, c)| c.arg)
+            .any(|ty| ng_parse::ascii_to_binary(ty, text).is_ok());
+        assert!(fits, "seed for {cmd} is rejected everywhere: {text}");
+    }
+    for _ in 0..iters(1500) {
+        for (what, ty) in &layouts {
+            let text = if r.one_in(3) {
+                let seeds: Vec<&str> = cmds
+                    .iter()
+                    .filter(|(_, c)| c.arg.is_some_and(|a| std::ptr::eq(a, *ty)))
+                    .flat_map(|(_, c)| SEEDS.iter().filter(|(n, _)| *n == c.name))
+                    .map(|(_, t)| *t)
+                    .collect();
+                if seeds.is_empty() {
+                    gen_text(&mut r, ty, 0)
+                } else {
+                    r.pick(&seeds).to_string()
+                }
+            } else {
+                gen_text(&mut r, ty, 0)
+            };
+            check_text(what, ty, &text);
+            for _ in 0..3 {
+                let m = mutate_text(&mut r, &text);
+                check_text(what, ty, &m);
+            }
+        }
+    }
+}
+
+#[test]
+fn fuzz_ng_parse_binary() {
+    let layouts = all_layouts();
+    let mut r = Rng::new(2);
+    for _ in 0..iters(1500) {
+        for (what, ty) in &layouts {
+            // A valid encoding from valid text, when the generator hits one.
+            let text = gen_text(&mut r, ty, 0);
+            let b = ng_parse::ascii_to_binary(ty, &text)
+                .unwrap_or_else(|_| r.bytes(ng_parse::fixed_size(ty).unwrap_or(64) + 8));
+            check_bytes(what, ty, &b);
+            for _ in 0..3 {
+                let m = mutate_bytes(&mut r, &b);
+                check_bytes(what, ty, &m);
+            }
+        }
+    }
+}
+
+/// What `strtoll(w, &end, 0)` accepts when the whole word must be used: one
+/// optional sign, then `0x` and hex digits, `0` and octal digits, or decimal.
+fn reference_int(w: &str) -> Option<i128> {
+    let (neg, body) = match w.as_bytes().first()? {
+        b'-' => (true, &w[1..]),
+        b'+' => (false, &w[1..]),
+        _ => (false, w),
+    };
+    let (radix, digits) = if let Some(h) = body.strip_prefix("0x").or(body.strip_prefix("0X")) {
+        (16, h)
+    } else if body.len() > 1 && body.starts_with('0') {
+        (8, &body[1..])
+    } else {
+        (10, body)
+    };
+    if digits.is_empty() || digits.len() > 40 || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let v = i128::from_str_radix(digits, radix).ok()?;
+    Some(if neg { -v } else { v })
+}
+
+#[test]
+fn fuzz_ng_parse_int_against_strtoll() {
+    let mut r = Rng::new(3);
+    let parts = [
+        "-",
+        "+",
+        "0",
+        "0x",
+        "0X",
+        "1",
+        "7",
+        "8",
+        "9",
+        "f",
+        "F",
+        "g",
+        "x",
+        "--",
+        "-+",
+        " ",
+        "170141183460469231731687303715884105728",
+        "170141183460469231731687303715884105727",
+        "18446744073709551615",
+        "7fffffffffffffffffffffffffffffff",
+        "80000000000000000000000000000000",
+    ];
+    for _ in 0..iters(1500) * 20 {
+        let w: String = (0..1 + r.below(4)).map(|_| *r.pick(&parts)).collect();
+        let got = catch_unwind(|| ng_parse::parse_int(&w))
+            .unwrap_or_else(|_| panic!("parse_int panicked on {w:?}"));
+        assert_eq!(got.ok(), reference_int(&w), "parse_int({w:?})");
+        for ty in [&NgParseType::U64, &NgParseType::I8, &NgParseType::X32] {
+            check_text("int", ty, &w);
+        }
+    }
+}
