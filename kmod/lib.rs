@@ -2,11 +2,14 @@
 //! becomes active with `kldload NAME` (or when something needs it).
 
 pub mod if_edsc;
+pub mod netgraph;
 
 use std::sync::Arc;
 use vimage_kern::kern::kern_linker::KldModule;
 
 /// Every module vkernel can load, for its linker catalog.
 pub fn catalog() -> Vec<Arc<dyn KldModule>> {
-    vec![Arc::new(if_edsc::EdscModule)]
+    let mut v: Vec<Arc<dyn KldModule>> = vec![Arc::new(if_edsc::EdscModule)];
+    v.extend(netgraph::catalog());
+    v
 }

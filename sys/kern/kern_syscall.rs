@@ -17,8 +17,8 @@ use vimage_abi::Errno;
 use super::kern_linker::{KldModule, Linker};
 use super::kern_proc::{HostProcs, ProcTable};
 use super::kern_sysctl::{Oid, SysctlCtx, SysctlTree};
-use super::kern_vimage::Vimage;
 use super::kern_timeout::{Callouts, Clock};
+use super::kern_vimage::Vimage;
 use super::uipc_socket::{Domain, FdTable, Socket, SOL_SOCKET, SO_RCVTIMEO};
 use super::vnet::{CurvnetGuard, ModRegistry, VnetModInfo};
 use crate::net::if_loop::{LoCloner, VNET_LOIF_MODINFO};
@@ -210,6 +210,14 @@ impl Kernel {
         if let Ok(mut g) = self.domains.write() {
             g.retain(|x| x.family() != d.family());
             g.push(d);
+        }
+    }
+
+    /// Remove protocol domain `family` (its module unloads); existing sockets keep
+    /// working until closed.
+    pub fn domain_remove(&self, family: i32) {
+        if let Ok(mut g) = self.domains.write() {
+            g.retain(|x| x.family() != family);
         }
     }
 

@@ -39,6 +39,12 @@ pub const VNET_MOD_INET: usize = 2;
 pub const VNET_MOD_INET6: usize = 3;
 /// IPFW firewall.
 pub const VNET_MOD_IPFW: usize = 5;
+/// ng_ether: one node per Ethernet interface.
+pub const VNET_MOD_NG_ETHER: usize = 20;
+/// ng_iface: point-to-point interfaces.
+pub const VNET_MOD_NG_IFACE: usize = 21;
+/// ng_eiface: virtual Ethernet interfaces.
+pub const VNET_MOD_NG_EIFACE: usize = 22;
 /// First id for modules registered at run time.
 pub const VNET_MOD_DYNAMIC_START: usize = 32;
 /// Number of module slots in a vnet.

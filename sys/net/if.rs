@@ -272,6 +272,10 @@ pub fn if_vmove(
 /// dispatches it by ethertype; frames for no protocol are counted as dropped.
 pub fn if_input(ifp: &Arc<Ifnet>, m: Mbuf) {
     let vnet = ifp.vnet();
+    if !vnet.is_alive() {
+        // Queued for an interface whose stack has gone away since.
+        return;
+    }
     let _cv = CurvnetGuard::set(&vnet);
     ifp.counters.ipackets.fetch_add(1, Ordering::Relaxed);
     ifp.counters
@@ -339,6 +343,9 @@ pub fn ether_type(frame: &[u8]) -> Option<u16> {
 /// Ethernet header stripped.  Runs with curvnet set to the interface's vnet.
 pub fn ether_demux(ifp: &Arc<Ifnet>, mut m: Mbuf) {
     let vnet = ifp.vnet();
+    if !vnet.is_alive() {
+        return;
+    }
     let _cv = CurvnetGuard::set(&vnet);
     let Some(et) = ether_type(m.data()) else {
         ifp.counters.ierrors.fetch_add(1, Ordering::Relaxed);
@@ -352,6 +359,9 @@ pub fn ether_demux(ifp: &Arc<Ifnet>, mut m: Mbuf) {
 /// packet is counted and handed to `proto`'s routine in the interface's vnet.
 pub fn if_input_proto(ifp: &Arc<Ifnet>, proto: u16, m: Mbuf) {
     let vnet = ifp.vnet();
+    if !vnet.is_alive() {
+        return;
+    }
     let _cv = CurvnetGuard::set(&vnet);
     ifp.counters.ipackets.fetch_add(1, Ordering::Relaxed);
     ifp.counters
@@ -409,11 +419,7 @@ pub fn ifioctl(cmd: u32, data: &[u8]) -> Result<Vec<u8>, Errno> {
         }
         SIOCSIFNAME => {
             let n = ifr.union_name()?.to_string();
-            ifname_valid(&n)?;
-            if ifunit(&n).is_some() {
-                return Err(Errno::EEXIST);
-            }
-            ifp.set_name(&n);
+            if_rename(&ifp, &n)?;
         }
         SIOCSIFLLADDR => {
             if ifp.iftype != IFT_ETHER && ifp.iftype != IFT_L2VLAN {
@@ -431,6 +437,19 @@ pub fn ifioctl(cmd: u32, data: &[u8]) -> Result<Vec<u8>, Errno> {
         _ => return Err(Errno::ENOTTY),
     }
     ifr.to_bytes()
+}
+
+/// Rename `ifp` in its vnet (`SIOCSIFNAME`): EINVAL/ENAMETOOLONG for a bad
+/// name, EEXIST if another interface there has it.
+pub fn if_rename(ifp: &Arc<Ifnet>, name: &str) -> Result<(), Errno> {
+    ifname_valid(name)?;
+    let vnet = ifp.vnet();
+    let _cv = CurvnetGuard::set(&vnet);
+    if ifunit(name).is_some() {
+        return Err(Errno::EEXIST);
+    }
+    ifp.set_name(name);
+    Ok(())
 }
 
 /// Everything ifconfig needs about curvnet's interfaces (`net.link.iflist`).

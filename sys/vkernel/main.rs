@@ -87,6 +87,13 @@ fn main() {
     for m in vimage_kmod::catalog() {
         kernel.kld_catalog_add(m);
     }
+    // loader.conf: netgraph and its sockets are there from boot; node types
+    // load on first use.
+    for m in ["netgraph", "ng_socket"] {
+        if let Err(e) = kernel.kldload(m) {
+            eprintln!("vkernel: cannot load {m}: {e}");
+        }
+    }
     rc_default(&kernel);
 
     if !args.quiet {

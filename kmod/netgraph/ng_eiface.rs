@@ -1,0 +1,190 @@
+//! ng_eiface.ko: a virtual Ethernet interface as a netgraph node (FreeBSD's
+//! sys/netgraph/ng_eiface.c).
+//!
+//! Each node makes an ifnet `ngethN` (lowest N free in its vnet) and is named like
+//! it.  Frames the stack sends on the interface leave through hook `ether`; frames
+//! arriving on `ether` are the interface's input.  The node stays in the vnet it
+//! was made in while its ifnet may be moved to another (`vimage -i`): that is how
+//! the tutorial wires vimages together.  Shutting the node down destroys the ifnet.
+
+use std::any::Any;
+use std::sync::{Arc, Weak};
+
+use vimage_abi::net_if::{IFF_BROADCAST, IFF_MULTICAST, IFF_SIMPLEX, IFT_ETHER};
+use vimage_abi::netgraph::NG_TEXTRESPONSE;
+use vimage_abi::Errno;
+use vimage_kern::curvnet;
+use vimage_kern::kern::vnet::Vnet;
+use vimage_kern::net::if_var::{IfDriver, Ifnet};
+use vimage_kern::net::mbuf::Mbuf;
+use vimage_kern::net::netisr::netisr_queue;
+use vimage_kern::net::r#if::{if_attach, if_detach, if_input, if_rename, ifunit};
+use vimage_netgraph::ng_parse::NgParseType;
+use vimage_netgraph::{NgCmd, NgCtx, NgMesg, NgNode, NgType, NodeId};
+
+use super::ng_base::ng_run;
+use super::{c_string, from_c_string};
+
+/// `NGM_EIFACE_COOKIE`.
+pub const NGM_EIFACE_COOKIE: u32 = 948_105_892;
+/// Get the interface name.
+pub const NGM_EIFACE_GET_IFNAME: u32 = 1;
+/// Get the interface's addresses.
+pub const NGM_EIFACE_GET_IFADDRS: u32 = 2;
+/// Set the Ethernet address.
+pub const NGM_EIFACE_SET: u32 = 3;
+/// Rename the interface (vimage extension: tools that build topologies name the
+/// interfaces they make).
+pub const NGM_EIFACE_SET_IFNAME: u32 = 4;
+/// The hook.
+pub const NG_EIFACE_HOOK_ETHER: &str = "ether";
+
+static CMDS: &[NgCmd] = &[
+    NgCmd {
+        cookie: NGM_EIFACE_COOKIE,
+        cmd: NGM_EIFACE_GET_IFNAME,
+        name: "getifname",
+        arg: None,
+        resp: Some(&NgParseType::String),
+    },
+    NgCmd {
+        cookie: NGM_EIFACE_COOKIE,
+        cmd: NGM_EIFACE_GET_IFADDRS,
+        name: "getifaddrs",
+        arg: None,
+        resp: None,
+    },
+    NgCmd {
+        cookie: NGM_EIFACE_COOKIE,
+        cmd: NGM_EIFACE_SET,
+        name: "set",
+        arg: Some(&NgParseType::Ether),
+        resp: None,
+    },
+    NgCmd {
+        cookie: NGM_EIFACE_COOKIE,
+        cmd: NGM_EIFACE_SET_IFNAME,
+        name: "setifname",
+        arg: Some(&NgParseType::String),
+        resp: None,
+    },
+];
+
+/// The `eiface` type.
+pub struct EifaceType;
+
+/// The interface side: frames the stack sends go out the node's hook.
+struct EifaceDriver {
+    home: Weak<Vnet>,
+    node: NodeId,
+}
+
+impl IfDriver for EifaceDriver {
+    fn transmit(&self, _ifp: &Arc<Ifnet>, m: Mbuf) -> Result<(), Errno> {
+        let home = self.home.upgrade().ok_or(Errno::ENETDOWN)?;
+        let node = self.node;
+        let frame = m.into_vec();
+        // No hook connected: the frame is lost on the unplugged wire.
+        ng_run(&home, move |s| {
+            let _ = s.send_data(node, NG_EIFACE_HOOK_ETHER, frame);
+        });
+        Ok(())
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// One eiface node.
+pub struct EifaceNode {
+    /// Its interface.
+    pub ifp: Arc<Ifnet>,
+}
+
+impl NgType for EifaceType {
+    fn name(&self) -> &'static str {
+        "eiface"
+    }
+    fn cookie(&self) -> u32 {
+        NGM_EIFACE_COOKIE
+    }
+    fn constructor(&self, ctx: &mut NgCtx<'_>) -> Result<Box<dyn NgNode>, Errno> {
+        // Runs with curvnet set to the space's vnet.
+        let vnet = curvnet();
+        let name = (0u32..65_536)
+            .map(|n| format!("ngeth{n}"))
+            .find(|n| ifunit(n).is_none() && !ctx.name_in_use(n))
+            .ok_or(Errno::ENOSPC)?;
+        let ifp = Ifnet::new(
+            &vnet,
+            &name,
+            "ngeth",
+            IFT_ETHER,
+            IFF_BROADCAST | IFF_SIMPLEX | IFF_MULTICAST,
+            1500,
+            vec![0; 6],
+            Box::new(EifaceDriver {
+                home: Arc::downgrade(&vnet),
+                node: ctx.node_id(),
+            }),
+        );
+        if_attach(&ifp)?;
+        let _ = ctx.name_self(&name);
+        Ok(Box::new(EifaceNode { ifp }))
+    }
+    fn cmdlist(&self) -> &'static [NgCmd] {
+        CMDS
+    }
+}
+
+impl NgNode for EifaceNode {
+    fn newhook(&mut self, _ctx: &mut NgCtx<'_>, name: &str) -> Result<(), Errno> {
+        if name != NG_EIFACE_HOOK_ETHER {
+            return Err(Errno::EPFNOSUPPORT);
+        }
+        Ok(())
+    }
+    fn rcvmsg(
+        &mut self,
+        _ctx: &mut NgCtx<'_>,
+        msg: &NgMesg,
+        _from: NodeId,
+    ) -> Result<Option<Vec<u8>>, Errno> {
+        if msg.header.typecookie != NGM_EIFACE_COOKIE {
+            return Err(Errno::EINVAL);
+        }
+        match msg.header.cmd {
+            NGM_EIFACE_GET_IFNAME => Ok(Some(c_string(&self.ifp.name()))),
+            // No protocol addresses are kept on the interface yet: an empty list.
+            NGM_EIFACE_GET_IFADDRS => Ok(Some(Vec::new())),
+            NGM_EIFACE_SET => {
+                let a: [u8; 6] = msg.data.as_slice().try_into().map_err(|_| Errno::EINVAL)?;
+                if a[0] & 1 != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                if let Ok(mut g) = self.ifp.lladdr.write() {
+                    *g = a.to_vec();
+                }
+                Ok(None)
+            }
+            NGM_EIFACE_SET_IFNAME => {
+                let n = from_c_string(&msg.data, NG_TEXTRESPONSE)?;
+                if_rename(&self.ifp, &n)?;
+                Ok(None)
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+    fn rcvdata(&mut self, _ctx: &mut NgCtx<'_>, _hook: &str, frame: Vec<u8>) {
+        let ifp = self.ifp.clone();
+        netisr_queue(move || if_input(&ifp, Mbuf::from_vec(frame)));
+    }
+    fn shutdown(&mut self, _ctx: &mut NgCtx<'_>) -> bool {
+        if_detach(&self.ifp);
+        self.ifp.driver.detached(&self.ifp);
+        true
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}

@@ -1,0 +1,744 @@
+//! Netgraph in a booted kernel, several vnets in one process on fake time:
+//! sockets through the syscall door, eifaces wired back to back and through
+//! bridges and pipes, ng_ether on an interface, module load/unload rules.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use vimage_abi::net_if::{IfReq, IFF_UP, SIOCIFCREATE2, SIOCSIFFLAGS};
+use vimage_abi::netgraph::*;
+use vimage_abi::syscall::Request;
+use vimage_abi::Errno;
+use vimage_kern::kern::kern_proc::FakeHost;
+use vimage_kern::kern::kern_syscall::{test_lock, Td};
+use vimage_kern::kern::kern_timeout::FakeClock;
+use vimage_kern::kern::uipc_socket::MSG_DONTWAIT;
+use vimage_kern::net::mbuf::Mbuf;
+use vimage_kern::net::r#if::{ifunit, netisr_register};
+use vimage_kern::{CurvnetGuard, Kernel, KernelConfig, Vnet};
+
+use super::ng_base::ng_with;
+
+const ET_TEST: u16 = 0x88b5;
+
+struct K {
+    k: Arc<Kernel>,
+    clock: Arc<FakeClock>,
+    _l: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Drop for K {
+    fn drop(&mut self) {
+        self.k.shutdown();
+    }
+}
+
+fn boot() -> K {
+    let l = test_lock();
+    let clock = Arc::new(FakeClock::new(1_000_000));
+    let k = Kernel::boot(KernelConfig {
+        host: Arc::new(FakeHost::default()),
+        ident: "VIMAGE".into(),
+        version: "test".into(),
+        clock: clock.clone(),
+    })
+    .expect("boot");
+    for m in crate::catalog() {
+        k.kld_catalog_add(m);
+    }
+    k.kldload("netgraph").expect("netgraph");
+    k.kldload("ng_socket").expect("ng_socket");
+    K { k, clock, _l: l }
+}
+
+/// A process with an ngctl-like pair of sockets.
+struct Ng {
+    td: Td,
+    cs: i32,
+    ds: i32,
+    id: u32,
+}
+
+fn call(k: &Arc<Kernel>, td: &mut Td, r: Request) -> Result<vimage_abi::syscall::Reply, Errno> {
+    k.syscall(td, r).result()
+}
+
+impl Ng {
+    fn open(k: &Arc<Kernel>, pid: u32) -> Ng {
+        let mut td = k.td_attach(pid);
+        let sock = |td: &mut Td, proto| {
+            call(
+                k,
+                td,
+                Request::Socket {
+                    domain: PF_NETGRAPH,
+                    ty: 2,
+                    proto,
+                },
+            )
+            .expect("socket")
+            .val as i32
+        };
+        let cs = sock(&mut td, NG_CONTROL);
+        let name = format!("ngctl{pid}");
+        call(
+            k,
+            &mut td,
+            Request::Bind {
+                fd: cs,
+                addr: SockaddrNg { data: name }.to_bytes().unwrap(),
+            },
+        )
+        .expect("bind");
+        let mut ng = Ng {
+            td,
+            cs,
+            ds: -1,
+            id: 0,
+        };
+        let r = ng
+            .req(k, ".", NGM_GENERIC_COOKIE, NGM_NODEINFO, vec![])
+            .unwrap();
+        ng.id = NodeInfo::from_bytes(&r.unwrap().data).unwrap().id;
+        let ds = sock(&mut ng.td, NG_DATA);
+        call(
+            k,
+            &mut ng.td,
+            Request::Connect {
+                fd: ds,
+                addr: SockaddrNg {
+                    data: format!("[{:x}]:", ng.id),
+                }
+                .to_bytes()
+                .unwrap(),
+            },
+        )
+        .expect("connect data socket");
+        ng.ds = ds;
+        ng
+    }
+
+    /// Send a message; return the reply waiting, if any.
+    fn req(
+        &mut self,
+        k: &Arc<Kernel>,
+        path: &str,
+        cookie: u32,
+        cmd: u32,
+        data: Vec<u8>,
+    ) -> Result<Option<NgMesg>, Errno> {
+        let m = NgMesg::new(cookie, cmd, "", 1, data).to_bytes()?;
+        call(
+            k,
+            &mut self.td,
+            Request::Sendto {
+                fd: self.cs,
+                flags: 0,
+                addr: Some(SockaddrNg { data: path.into() }.to_bytes()?),
+                data: m,
+            },
+        )?;
+        match call(
+            k,
+            &mut self.td,
+            Request::Recvfrom {
+                fd: self.cs,
+                len: 65536,
+                flags: MSG_DONTWAIT,
+            },
+        ) {
+            Ok(r) => Ok(Some(NgMesg::from_bytes(&r.data)?)),
+            Err(Errno::EAGAIN) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn mkpeer(
+        &mut self,
+        k: &Arc<Kernel>,
+        path: &str,
+        t: &str,
+        h: &str,
+        p: &str,
+    ) -> Result<(), Errno> {
+        let a = NgmMkpeer {
+            type_name: t.into(),
+            ourhook: h.into(),
+            peerhook: p.into(),
+        };
+        self.req(k, path, NGM_GENERIC_COOKIE, NGM_MKPEER, a.to_bytes()?)
+            .map(|_| ())
+    }
+
+    fn connect(
+        &mut self,
+        k: &Arc<Kernel>,
+        path: &str,
+        rel: &str,
+        h: &str,
+        p: &str,
+    ) -> Result<(), Errno> {
+        let a = NgmConnect {
+            path: rel.into(),
+            ourhook: h.into(),
+            peerhook: p.into(),
+        };
+        self.req(k, path, NGM_GENERIC_COOKIE, NGM_CONNECT, a.to_bytes()?)
+            .map(|_| ())
+    }
+
+    fn name(&mut self, k: &Arc<Kernel>, path: &str, n: &str) -> Result<(), Errno> {
+        let a = NgmName { name: n.into() };
+        self.req(k, path, NGM_GENERIC_COOKIE, NGM_NAME, a.to_bytes()?)
+            .map(|_| ())
+    }
+
+    fn rmhook(&mut self, k: &Arc<Kernel>, hook: &str) {
+        let a = NgmRmhook {
+            ourhook: hook.into(),
+        };
+        self.req(
+            k,
+            ".",
+            NGM_GENERIC_COOKIE,
+            NGM_RMHOOK,
+            a.to_bytes().unwrap(),
+        )
+        .unwrap();
+    }
+
+    fn shutdown(&mut self, k: &Arc<Kernel>, path: &str) -> Result<(), Errno> {
+        self.req(k, path, NGM_GENERIC_COOKIE, NGM_SHUTDOWN, vec![])
+            .map(|_| ())
+    }
+
+    /// ngctl msg: ascii2binary at the target, then the binary message.
+    fn ascii(&mut self, k: &Arc<Kernel>, path: &str, cmd: &str, args: &str) -> Result<(), Errno> {
+        let mut text = args.as_bytes().to_vec();
+        text.push(0);
+        let req = NgMesg::new(0, 0, cmd, 0, text).to_bytes()?;
+        let r = self
+            .req(k, path, NGM_GENERIC_COOKIE, NGM_ASCII2BINARY, req)?
+            .ok_or(Errno::EIO)?;
+        let bin = NgMesg::from_bytes(&r.data)?;
+        self.req(k, path, bin.header.typecookie, bin.header.cmd, bin.data)
+            .map(|_| ())
+    }
+
+    fn list(&mut self, k: &Arc<Kernel>) -> Vec<(String, String, u32)> {
+        let r = self
+            .req(k, ".", NGM_GENERIC_COOKIE, NGM_LISTNODES, vec![])
+            .unwrap()
+            .unwrap();
+        NameList::from_bytes(&r.data)
+            .unwrap()
+            .nodes
+            .into_iter()
+            .map(|n| (n.name, n.type_name, n.hooks))
+            .collect()
+    }
+
+    fn close(mut self, k: &Arc<Kernel>) {
+        for fd in [self.cs, self.ds] {
+            let _ = call(k, &mut self.td, Request::Close { fd });
+        }
+    }
+}
+
+/// Frames with our test ethertype that reached vnet `v`'s stack, by interface.
+fn sniff(v: &Arc<Vnet>) -> Arc<Mutex<Vec<(String, Vec<u8>)>>> {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    let _cv = CurvnetGuard::set(v);
+    netisr_register(
+        ET_TEST,
+        Arc::new(move |ifp, m: Mbuf| g.lock().unwrap().push((ifp.name(), m.data().to_vec()))),
+    );
+    got
+}
+
+fn frame(dst: [u8; 6], src: [u8; 6], payload: &[u8]) -> Vec<u8> {
+    let mut f = dst.to_vec();
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&ET_TEST.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// Send `f` out interface `name` of vnet `v` as the stack would.
+fn send(v: &Arc<Vnet>, name: &str, f: Vec<u8>) {
+    let _cv = CurvnetGuard::set(v);
+    let _ns = vimage_kern::net::netisr::netisr_enter();
+    let ifp = ifunit(name).expect("ifnet");
+    ifp.output(Mbuf::from_vec(f)).expect("output");
+}
+
+fn up(v: &Arc<Vnet>, name: &str) {
+    let _cv = CurvnetGuard::set(v);
+    ifunit(name)
+        .expect("ifnet")
+        .flags
+        .fetch_or(IFF_UP, Ordering::Relaxed);
+}
+
+fn mkvimage(k: &K, name: &str) -> Arc<Vnet> {
+    let vi = k.k.vi_create(k.k.vimage0(), name).expect("vi_create");
+    vi.vnet.clone()
+}
+
+#[cfg(feature = "vimage")]
+#[test]
+fn exercise1_two_eifaces_back_to_back_across_vimages() {
+    let k = boot();
+    let mut ng = Ng::open(&k.k, 100);
+    assert_eq!(ng.list(&k.k), vec![("ngctl100".into(), "socket".into(), 0)]);
+    ng.mkpeer(&k.k, ".", "eiface", "ether", "ether").unwrap();
+    ng.mkpeer(&k.k, ".", "eiface", "ether", "ether")
+        .expect_err("our hook `ether` is taken");
+    ng.mkpeer(&k.k, ".", "eiface", "e1", "ether").unwrap();
+    // Autoloaded on first use.
+    assert!(k.k.linker.lock().unwrap().find("ng_eiface").is_some());
+    let l = ng.list(&k.k);
+    assert_eq!(l[0].0, "ngeth1");
+    assert_eq!(l[1].0, "ngeth0");
+    ng.close(&k.k);
+    // The socket node went with its sockets, cutting both hooks.
+    let mut ng = Ng::open(&k.k, 101);
+    let l = ng.list(&k.k);
+    assert_eq!(l.len(), 3);
+    assert!(
+        l.iter().all(|(n, _, h)| n == "ngctl101" || *h == 0),
+        "{l:?}"
+    );
+    ng.connect(&k.k, "ngeth0:", "ngeth1:", "ether", "ether")
+        .unwrap();
+    assert_eq!(
+        ng.connect(&k.k, "ngeth0:", "ngeth1:", "ether", "ether"),
+        Err(Errno::EEXIST)
+    );
+    // vimage -i n0 ngeth0; vimage -i n1 ngeth1
+    let n0 = mkvimage(&k, "n0");
+    let n1 = mkvimage(&k, "n1");
+    let v0 = k.k.vimage0().clone();
+    assert_eq!(k.k.vi_iface(&v0, "n0", "ngeth0", None).unwrap().0, "eth0");
+    assert_eq!(k.k.vi_iface(&v0, "n1", "ngeth1", None).unwrap().0, "eth0");
+    // The nodes stay in the default vimage's graph under their old names.
+    let l = ng.list(&k.k);
+    assert!(l
+        .iter()
+        .any(|(n, t, h)| n == "ngeth0" && t == "eiface" && *h == 1));
+    up(&n0, "eth0");
+    up(&n1, "eth0");
+    let g0 = sniff(&n0);
+    let g1 = sniff(&n1);
+    send(
+        &n0,
+        "eth0",
+        frame([0xff; 6], [2, 0, 0, 0, 0, 1], b"hello n1"),
+    );
+    send(
+        &n1,
+        "eth0",
+        frame([0xff; 6], [2, 0, 0, 0, 0, 2], b"hello n0"),
+    );
+    assert_eq!(
+        g1.lock().unwrap().as_slice(),
+        &[("eth0".into(), b"hello n1".to_vec())]
+    );
+    assert_eq!(
+        g0.lock().unwrap().as_slice(),
+        &[("eth0".into(), b"hello n0".to_vec())]
+    );
+    // Independent netgraph space: n1 sees no node of default's graph.
+    let cnt = ng_with(&n1, |s| s.node_count()).unwrap();
+    assert_eq!(cnt, 0);
+    // Deleting the vimages returns the interfaces; shutting the nodes down
+    // destroys them.
+    k.k.vi_destroy(&v0, "n0").unwrap();
+    k.k.vi_destroy(&v0, "n1").unwrap();
+    {
+        let _cv = CurvnetGuard::set(&v0.vnet);
+        assert!(ifunit("ngeth0").is_some() && ifunit("ngeth1").is_some());
+    }
+    ng.shutdown(&k.k, "ngeth0:").unwrap();
+    ng.shutdown(&k.k, "ngeth1:").unwrap();
+    {
+        let _cv = CurvnetGuard::set(&v0.vnet);
+        assert!(ifunit("ngeth0").is_none() && ifunit("ngeth1").is_none());
+    }
+    assert_eq!(ng.list(&k.k).len(), 1);
+    ng.close(&k.k);
+}
+
+#[test]
+fn socket_data_hooks_and_errors() {
+    let k = boot();
+    let mut a = Ng::open(&k.k, 200);
+    let mut b = Ng::open(&k.k, 201);
+    // Name clash, bad names, unknown nodes and types.
+    assert_eq!(
+        call(
+            &k.k,
+            &mut b.td,
+            Request::Bind {
+                fd: b.cs,
+                addr: SockaddrNg {
+                    data: "ngctl200".into()
+                }
+                .to_bytes()
+                .unwrap()
+            }
+        )
+        .err(),
+        Some(Errno::EADDRINUSE)
+    );
+    assert_eq!(a.shutdown(&k.k, "nosuch:"), Err(Errno::ENOENT));
+    assert_eq!(
+        a.mkpeer(&k.k, ".", "nosuchtype", "x", "y"),
+        Err(Errno::ENXIO)
+    );
+    assert_eq!(a.name(&k.k, ".", "bad.name"), Err(Errno::EINVAL));
+    assert_eq!(a.ascii(&k.k, ".", "nosuchcmd", ""), Err(Errno::EINVAL));
+    // A truncated binary message.
+    assert_eq!(
+        call(
+            &k.k,
+            &mut a.td,
+            Request::Sendto {
+                fd: a.cs,
+                flags: 0,
+                addr: Some(SockaddrNg { data: ".".into() }.to_bytes().unwrap()),
+                data: vec![8, 0, 0],
+            }
+        )
+        .err(),
+        Some(Errno::EINVAL)
+    );
+    // Two processes' socket nodes joined by a hook pass data both ways.
+    a.connect(&k.k, ".", "ngctl201:", "toB", "toA").unwrap();
+    let hook = |h: &str| Some(SockaddrNg { data: h.into() }.to_bytes().unwrap());
+    call(
+        &k.k,
+        &mut a.td,
+        Request::Sendto {
+            fd: a.ds,
+            flags: 0,
+            addr: hook("toB"),
+            data: b"ping".to_vec(),
+        },
+    )
+    .unwrap();
+    let r = call(
+        &k.k,
+        &mut b.td,
+        Request::Recvfrom {
+            fd: b.ds,
+            len: 100,
+            flags: MSG_DONTWAIT,
+        },
+    )
+    .unwrap();
+    assert_eq!(r.data, b"ping");
+    assert_eq!(SockaddrNg::from_bytes(&r.addr).unwrap().data, "toA");
+    assert_eq!(
+        call(
+            &k.k,
+            &mut a.td,
+            Request::Sendto {
+                fd: a.ds,
+                flags: 0,
+                addr: hook("nohook"),
+                data: b"x".to_vec(),
+            },
+        )
+        .err(),
+        Some(Errno::ENOTCONN)
+    );
+    // Nothing waiting: EAGAIN without blocking.
+    assert_eq!(
+        call(
+            &k.k,
+            &mut a.td,
+            Request::Recvfrom {
+                fd: a.ds,
+                len: 100,
+                flags: MSG_DONTWAIT,
+            },
+        )
+        .err(),
+        Some(Errno::EAGAIN)
+    );
+    // The process dies: its node goes, b's hook with it.
+    k.k.td_exit(&mut a.td);
+    assert_eq!(
+        b.list(&k.k).iter().find(|n| n.0 == "ngctl201").unwrap().2,
+        0
+    );
+    assert_eq!(b.list(&k.k).len(), 1);
+    b.close(&k.k);
+}
+
+#[test]
+fn pipe_delays_and_drops_on_fake_time() {
+    let k = boot();
+    let mut ng = Ng::open(&k.k, 300);
+    let v0 = k.k.vimage0().vnet.clone();
+    ng.mkpeer(&k.k, ".", "eiface", "a", "ether").unwrap();
+    ng.mkpeer(&k.k, ".", "eiface", "b", "ether").unwrap();
+    ng.rmhook(&k.k, "a");
+    ng.rmhook(&k.k, "b");
+    ng.mkpeer(&k.k, "ngeth0:", "pipe", "ether", "upper")
+        .unwrap();
+    ng.name(&k.k, "ngeth0:ether", "p0").unwrap();
+    ng.connect(&k.k, "p0:", "ngeth1:", "lower", "ether")
+        .unwrap();
+    ng.ascii(
+        &k.k,
+        "p0:",
+        "setcfg",
+        "{bandwidth=-1 delay=-1 upstream={BER=-1 duplicate=-1} downstream={BER=-1 duplicate=-1}}",
+    )
+    .unwrap();
+    ng.ascii(&k.k, "p0:", "setcfg", "{delay=5000}").unwrap();
+    up(&v0, "ngeth0");
+    up(&v0, "ngeth1");
+    let got = sniff(&v0);
+    send(&v0, "ngeth0", frame([0xff; 6], [2; 6], b"delayed"));
+    assert!(got.lock().unwrap().is_empty(), "held for 5 ms");
+    k.clock.advance(4_000_000);
+    k.k.softclock();
+    assert!(got.lock().unwrap().is_empty(), "not yet at 4 ms");
+    k.clock.advance(1_000_000);
+    assert!(k.k.softclock() >= 1);
+    assert_eq!(got.lock().unwrap().len(), 1, "delivered at 5 ms");
+    assert_eq!(got.lock().unwrap()[0].0, "ngeth1");
+    // Link failure: a pipe that drops everything.
+    ng.ascii(
+        &k.k,
+        "p0:",
+        "setcfg",
+        "{delay=-1 downstream={BER=1} upstream={BER=1}}",
+    )
+    .unwrap();
+    for _ in 0..20 {
+        send(&v0, "ngeth0", frame([0xff; 6], [2; 6], b"lost"));
+        send(&v0, "ngeth1", frame([0xff; 6], [3; 6], b"lost"));
+    }
+    k.clock.advance(1_000_000_000);
+    k.k.softclock();
+    assert_eq!(got.lock().unwrap().len(), 1);
+    ng.close(&k.k);
+}
+
+#[test]
+fn bridge_learns_and_floods_between_three_eifaces() {
+    let k = boot();
+    let mut ng = Ng::open(&k.k, 400);
+    let v0 = k.k.vimage0().vnet.clone();
+    ng.mkpeer(&k.k, ".", "eiface", "e", "ether").unwrap();
+    ng.rmhook(&k.k, "e");
+    ng.mkpeer(&k.k, "ngeth0:", "bridge", "ether", "link0")
+        .unwrap();
+    ng.name(&k.k, "ngeth0:ether", "br").unwrap();
+    for i in 1..3 {
+        ng.mkpeer(&k.k, ".", "eiface", "e", "ether").unwrap();
+        ng.rmhook(&k.k, "e");
+        ng.connect(
+            &k.k,
+            &format!("ngeth{i}:"),
+            "br:",
+            "ether",
+            &format!("link{i}"),
+        )
+        .unwrap();
+    }
+    for i in 0..3 {
+        up(&v0, &format!("ngeth{i}"));
+    }
+    let got = sniff(&v0);
+    let (m0, m1) = ([2, 0, 0, 0, 0, 0xa0], [2, 0, 0, 0, 0, 0xa1]);
+    // Unknown destination: flooded to both other links.
+    send(&v0, "ngeth0", frame(m1, m0, b"flood"));
+    let mut seen: Vec<String> = got.lock().unwrap().iter().map(|x| x.0.clone()).collect();
+    seen.sort();
+    assert_eq!(seen, vec!["ngeth1", "ngeth2"]);
+    got.lock().unwrap().clear();
+    // ngeth1 answers: m1 learnt on link1, m0 known on link0: unicast only.
+    send(&v0, "ngeth1", frame(m0, m1, b"reply"));
+    assert_eq!(got.lock().unwrap().len(), 1);
+    assert_eq!(got.lock().unwrap()[0].0, "ngeth0");
+    got.lock().unwrap().clear();
+    send(&v0, "ngeth0", frame(m1, m0, b"direct"));
+    assert_eq!(
+        got.lock().unwrap().as_slice(),
+        &[("ngeth1".into(), b"direct".to_vec())]
+    );
+    ng.close(&k.k);
+}
+
+#[test]
+fn ng_ether_follows_its_interface_and_diverts_frames() {
+    let k = boot();
+    k.k.kldload("if_edsc").unwrap();
+    let mut td = k.k.td_attach(500);
+    let fd = call(
+        &k.k,
+        &mut td,
+        Request::Socket {
+            domain: 2,
+            ty: 2,
+            proto: 0,
+        },
+    )
+    .unwrap()
+    .val as i32;
+    let mut ifr = IfReq::new("edsc0");
+    call(
+        &k.k,
+        &mut td,
+        Request::Ioctl {
+            fd,
+            cmd: SIOCIFCREATE2,
+            data: ifr.to_bytes().unwrap(),
+        },
+    )
+    .unwrap();
+    ifr.set_flags(IFF_UP);
+    call(
+        &k.k,
+        &mut td,
+        Request::Ioctl {
+            fd,
+            cmd: SIOCSIFFLAGS,
+            data: ifr.to_bytes().unwrap(),
+        },
+    )
+    .unwrap();
+    let mut ng = Ng::open(&k.k, 501);
+    assert_eq!(ng.list(&k.k).len(), 1);
+    k.k.kldload("ng_ether").unwrap();
+    // Ether nodes cannot be made by hand.
+    assert_eq!(
+        ng.mkpeer(&k.k, ".", "ether", "x", "lower"),
+        Err(Errno::EOPNOTSUPP)
+    );
+    let l = ng.list(&k.k);
+    assert!(l.contains(&("edsc0".into(), "ether".into(), 0)), "{l:?}");
+    // A new eiface gets no ether node (it is a netgraph node already).
+    ng.mkpeer(&k.k, ".", "eiface", "e", "ether").unwrap();
+    assert_eq!(ng.list(&k.k).iter().filter(|n| n.1 == "ether").count(), 1);
+    // Divert: frames arriving on the wire go to `lower`, frames written there
+    // go out on the wire.
+    ng.connect(&k.k, ".", "edsc0:", "wire", "lower").unwrap();
+    let v0 = k.k.vimage0().vnet.clone();
+    let ifp = {
+        let _cv = CurvnetGuard::set(&v0);
+        ifunit("edsc0").unwrap()
+    };
+    vimage_kern::net::r#if::if_input(&ifp, Mbuf::from_vec(frame([0xff; 6], [4; 6], b"in")));
+    let r = call(
+        &k.k,
+        &mut ng.td,
+        Request::Recvfrom {
+            fd: ng.ds,
+            len: 100,
+            flags: MSG_DONTWAIT,
+        },
+    )
+    .unwrap();
+    assert_eq!(&r.data[14..], b"in");
+    let before = ifp.counters.opackets.load(Ordering::Relaxed);
+    call(
+        &k.k,
+        &mut ng.td,
+        Request::Sendto {
+            fd: ng.ds,
+            flags: 0,
+            addr: Some(
+                SockaddrNg {
+                    data: "wire".into(),
+                }
+                .to_bytes()
+                .unwrap(),
+            ),
+            data: frame([0xff; 6], [0; 6], b"out"),
+        },
+    )
+    .unwrap();
+    assert_eq!(ifp.counters.opackets.load(Ordering::Relaxed), before + 1);
+    // Messages.
+    ng.ascii(&k.k, "edsc0:", "setpromisc", "1").unwrap();
+    assert!(ifp.flags() & vimage_abi::net_if::IFF_PROMISC != 0);
+    // Shutdown only resets the node.
+    ng.shutdown(&k.k, "edsc0:").unwrap();
+    assert!(ifp.flags() & vimage_abi::net_if::IFF_PROMISC == 0);
+    assert!(ng.list(&k.k).iter().any(|n| n.0 == "edsc0"));
+    // kldunload is refused while ether nodes exist.
+    let id = k.k.linker.lock().unwrap().find("ng_ether").unwrap();
+    assert_eq!(k.k.kldunload(id), Err(Errno::EBUSY));
+    #[cfg(feature = "vimage")]
+    {
+        // The node follows its interface into another vimage.
+        let n1 = mkvimage(&k, "n1");
+        let v = k.k.vimage0().clone();
+        assert_eq!(k.k.vi_iface(&v, "n1", "edsc0", None).unwrap().0, "eth0");
+        assert!(!ng.list(&k.k).iter().any(|n| n.1 == "ether"));
+        let names = ng_with(&n1, |s| {
+            s.node_ids()
+                .into_iter()
+                .filter_map(|i| s.node_info(i))
+                .map(|i| (i.name, i.type_name))
+                .collect::<Vec<_>>()
+        })
+        .unwrap();
+        assert_eq!(names, vec![("eth0".to_string(), "ether".to_string())]);
+        k.k.vi_destroy(&v, "n1").unwrap();
+        assert!(ng
+            .list(&k.k)
+            .iter()
+            .any(|n| n.0 == "edsc0" && n.1 == "ether"));
+    }
+    ng.close(&k.k);
+}
+
+#[test]
+fn type_modules_refuse_unload_while_in_use() {
+    let k = boot();
+    let mut ng = Ng::open(&k.k, 600);
+    ng.mkpeer(&k.k, ".", "hub", "h", "x").unwrap();
+    let id =
+        k.k.linker
+            .lock()
+            .unwrap()
+            .find("ng_hub")
+            .expect("autoloaded");
+    assert_eq!(k.k.kldunload(id), Err(Errno::EBUSY));
+    let nid = k.k.linker.lock().unwrap().find("netgraph").unwrap();
+    assert_eq!(k.k.kldunload(nid), Err(Errno::EBUSY));
+    ng.close(&k.k);
+    // The hub lost its last hook and shut down.
+    k.k.kldunload(id).unwrap();
+}
+
+#[cfg(feature = "vimage")]
+#[test]
+fn destroying_a_vimage_takes_its_graph_and_eifaces() {
+    let k = boot();
+    let n1 = mkvimage(&k, "n1");
+    let made = ng_with(&n1, |s| {
+        let a = s.make_node("hub");
+        a
+    })
+    .unwrap();
+    assert_eq!(made, Err(Errno::ENXIO), "hub not loaded yet");
+    k.k.kldload("ng_eiface").unwrap();
+    ng_with(&n1, |s| s.make_node("eiface").unwrap()).unwrap();
+    {
+        let _cv = CurvnetGuard::set(&n1);
+        assert!(ifunit("ngeth0").is_some());
+    }
+    let v0 = k.k.vimage0().clone();
+    k.k.vi_destroy(&v0, "n1").unwrap();
+    assert!(!n1.is_alive());
+    assert!(super::ng_base::vnet_netgraph(&n1).is_none());
+}
