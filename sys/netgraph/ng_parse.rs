@@ -56,6 +56,9 @@ pub enum NgParseType {
     Ether,
     /// A 4-byte IPv4 address, `1.2.3.4`.
     IpAddr,
+    /// A 16-byte `struct sockaddr_in` (len, family, port, address, zero), written
+    /// `inet/1.2.3.4:5678` as ng_ksocket's messages take it.
+    SockaddrIn,
     /// A C struct: fields in order, each naturally aligned.
     Struct(&'static [NgField]),
     /// A fixed number of elements.
@@ -76,6 +79,8 @@ pub enum NgValue {
     Ether([u8; 6]),
     /// An IPv4 address.
     Ip([u8; 4]),
+    /// An IPv4 socket address: address and port.
+    Inet([u8; 4], u16),
     /// Struct members by name; members missing here take their default.
     Struct(Vec<(&'static str, NgValue)>),
     /// Array elements in order.
@@ -91,6 +96,7 @@ impl NgValue {
             FixedString(_) | String => NgValue::Str(Vec::new()),
             Ether => NgValue::Ether([0; 6]),
             IpAddr => NgValue::Ip([0; 4]),
+            SockaddrIn => NgValue::Inet([0; 4], 0),
             Struct(fields) => NgValue::Struct(
                 fields
                     .iter()
@@ -212,6 +218,7 @@ pub fn fixed_size(ty: &NgParseType) -> Option<usize> {
         String | VarArray(_, _) => None,
         Ether => Some(6),
         IpAddr => Some(4),
+        SockaddrIn => Some(16),
         Struct(fields) => {
             let mut off = 0usize;
             for f in fields.iter() {
@@ -272,6 +279,12 @@ fn enc(ty: &NgParseType, v: &NgValue, out: &mut Vec<u8>) -> Result<(), Errno> {
         }
         (Ether, NgValue::Ether(a)) => out.extend_from_slice(a),
         (IpAddr, NgValue::Ip(a)) => out.extend_from_slice(a),
+        (SockaddrIn, NgValue::Inet(a, port)) => {
+            out.extend_from_slice(&[16, 2]);
+            out.extend_from_slice(&port.to_be_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(&[0; 8]);
+        }
         (Struct(fields), NgValue::Struct(_)) => {
             for f in fields.iter() {
                 match v.get(f.name) {
@@ -368,6 +381,15 @@ fn dec(
             let mut a = [0u8; 4];
             a.copy_from_slice(s);
             NgValue::Ip(a)
+        }
+        SockaddrIn => {
+            let s = take(b, off, 16)?;
+            if s[1] != 2 {
+                return Err(Errno::EAFNOSUPPORT);
+            }
+            let mut a = [0u8; 4];
+            a.copy_from_slice(&s[4..8]);
+            NgValue::Inet(a, u16::from_be_bytes([s[2], s[3]]))
         }
         Struct(fields) => {
             let mut sv = NgValue::Struct(Vec::with_capacity(fields.len()));
@@ -642,6 +664,17 @@ fn parse_value(ty: &NgParseType, lx: &mut Lexer<'_>, depth: usize) -> Result<NgV
             Tok::Word(w) => Ok(NgValue::Ip(parse_ip(&w)?)),
             _ => Err(Errno::EINVAL),
         },
+        SockaddrIn => match lx.next()? {
+            Tok::Word(w) => {
+                let rest = w.strip_prefix("inet/").ok_or(Errno::EINVAL)?;
+                let (ip, port) = match rest.rsplit_once(':') {
+                    Some((ip, p)) => (ip, p.parse::<u16>().map_err(|_| Errno::EINVAL)?),
+                    None => (rest, 0),
+                };
+                Ok(NgValue::Inet(parse_ip(ip)?, port))
+            }
+            _ => Err(Errno::EINVAL),
+        },
         Struct(fields) => {
             if lx.next()? != Tok::Open('{') {
                 return Err(Errno::EINVAL);
@@ -803,6 +836,10 @@ fn fmt_value(ty: &NgParseType, v: &NgValue, s: &mut String) {
             a[0], a[1], a[2], a[3], a[4], a[5]
         )),
         (IpAddr, NgValue::Ip(a)) => s.push_str(&format!("{}.{}.{}.{}", a[0], a[1], a[2], a[3])),
+        (SockaddrIn, NgValue::Inet(a, p)) => s.push_str(&format!(
+            "inet/{}.{}.{}.{}:{}",
+            a[0], a[1], a[2], a[3], p
+        )),
         (Struct(fields), NgValue::Struct(_)) => {
             s.push('{');
             for f in fields.iter() {
@@ -1081,5 +1118,30 @@ mod tests {
                 let _ = format(&OUTER, &v);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod sockaddr_tests {
+    use super::*;
+
+    #[test]
+    fn sockaddr_in_round_trips_in_ksocket_syntax() {
+        let b = ascii_to_binary(&NgParseType::SockaddrIn, "inet/127.0.0.1:5000").unwrap();
+        assert_eq!(b, [16, 2, 0x13, 0x88, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            binary_to_ascii(&NgParseType::SockaddrIn, &b).unwrap(),
+            "inet/127.0.0.1:5000"
+        );
+        for bad in ["127.0.0.1:5", "inet/1.2.3:4", "inet/1.2.3.4:70000", "local/x"] {
+            assert_eq!(
+                ascii_to_binary(&NgParseType::SockaddrIn, bad),
+                Err(Errno::EINVAL),
+                "{bad}"
+            );
+        }
+        let mut b6 = b.clone();
+        b6[1] = 28;
+        assert!(binary_to_ascii(&NgParseType::SockaddrIn, &b6).is_err());
     }
 }
