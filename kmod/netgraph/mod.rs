@@ -7,6 +7,7 @@ pub mod ng_base;
 pub mod ng_eiface;
 pub mod ng_ether;
 pub mod ng_iface;
+pub mod ng_ksocket;
 pub mod ng_socket;
 
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub fn catalog() -> Vec<Arc<dyn KldModule>> {
         Arc::new(ng_base::NetgraphModule),
         Arc::new(ng_socket::NgSocketModule),
         Arc::new(ng_ether::NgEtherModule),
+        Arc::new(ng_ksocket::NgKsocketModule),
         Arc::new(ng_base::NgTypeModule {
             file: "ng_eiface".into(),
             ty: Arc::new(ng_eiface::EifaceType),

@@ -7,6 +7,7 @@
 //! removed.
 
 mod hostprocs;
+mod ksock;
 
 use std::io::{BufReader, BufWriter, Write};
 use std::os::fd::AsRawFd;
@@ -87,6 +88,7 @@ fn main() {
     for m in vimage_kmod::catalog() {
         kernel.kld_catalog_add(m);
     }
+    vimage_kmod::netgraph::ng_ksocket::set_ksock_host(&kernel, Arc::new(ksock::HostUdp));
     // loader.conf: netgraph and its sockets are there from boot; node types
     // load on first use.
     for m in ["netgraph", "ng_socket"] {
