@@ -157,7 +157,7 @@ fn main() {
             _ => usage(None),
         }
     }
-    let words = &av[opts.optind..];
+    let words = av.get(opts.optind..).unwrap_or_default();
 
     let sys = Sys::open_or_exit();
     let ng = match NgSock::mk_sock_node_debug(sys, Some(&name), debug) {
