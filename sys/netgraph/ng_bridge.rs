@@ -195,7 +195,7 @@ impl NgType for BridgeType {
         NGM_BRIDGE_COOKIE
     }
     fn constructor(&self, ctx: &mut NgCtx<'_>) -> Result<Box<dyn NgNode>, Errno> {
-        ctx.set_timer(ctx.now_ns() + SEC, 0);
+        ctx.set_timer(ctx.now_ns().saturating_add(SEC), 0);
         Ok(Box::new(Bridge {
             ipfw: [0; NG_BRIDGE_MAX_LINKS],
             debug_level: 0,
@@ -510,7 +510,10 @@ impl NgNode for Bridge {
                 .loop_count
                 .saturating_sub(secs.min(u32::MAX as u64) as u32);
         }
-        ctx.set_timer(self.last_tick + SEC, 0);
+        // At the end of time (u64 ns) there is no next tick to wait for.
+        if let Some(next) = self.last_tick.checked_add(SEC) {
+            ctx.set_timer(next, 0);
+        }
     }
 
     fn as_any_mut(&mut self) -> &mut dyn Any {
@@ -613,6 +616,22 @@ mod tests {
         s.run_timers(70 * SEC);
         let t = ascii(&mut s, me, "l0", "gettable", "").unwrap().unwrap();
         assert_eq!(t, "{ }");
+    }
+
+    #[test]
+    fn ageing_survives_the_end_of_time() {
+        // Found by fuzzing: the next tick overflowed u64 near the largest time
+        // (a panic in debug builds), and a saturated tick would re-fire forever.
+        let (mut s, me) = space();
+        mkpeer(&mut s, me, ".", "bridge", "l0", "link0").unwrap();
+        s.send_data(me, "l0", frame(B, A)).unwrap();
+        s.run_timers(u64::MAX - 1);
+        s.run_timers(u64::MAX);
+        assert_eq!(s.next_timer(), None);
+        mkpeer(&mut s, me, ".", "bridge", "l1", "link0").unwrap();
+        s.run_timers(u64::MAX);
+        assert_eq!(s.next_timer(), None);
+        assert_eq!(s.count_type("bridge"), 2);
     }
 
     #[test]
