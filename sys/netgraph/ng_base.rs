@@ -243,6 +243,7 @@ struct Core {
     queue: VecDeque<Work>,
     queued_data: usize,
     queue_limit: usize,
+    run_budget: usize,
     stats: NgStats,
     timers: BinaryHeap<Reverse<(u64, u64, NodeId, u64)>>,
     timer_seq: u64,
@@ -646,6 +647,7 @@ impl NgSpace {
                 queue: VecDeque::new(),
                 queued_data: 0,
                 queue_limit: NG_QUEUE_LIMIT,
+                run_budget: NG_RUN_BUDGET,
                 stats: NgStats::default(),
                 timers: BinaryHeap::new(),
                 timer_seq: 0,
@@ -669,6 +671,12 @@ impl NgSpace {
     /// Change the bound on queued data frames.
     pub fn set_queue_limit(&mut self, n: usize) {
         self.core.queue_limit = n.max(1);
+    }
+
+    /// Change the most work items one [`run`](Self::run) handles (default
+    /// [`NG_RUN_BUDGET`]); a forwarding loop costs at most this much per call.
+    pub fn set_run_budget(&mut self, n: usize) {
+        self.core.run_budget = n.max(1);
     }
 
     /// The space's counters.
@@ -776,6 +784,64 @@ impl NgSpace {
         !self.core.queue.is_empty()
     }
 
+    /// Check the space's structural invariants between calls (for tests and
+    /// debugging): every hook has a valid, unique name and a live peer whose hook
+    /// points back; the name table and the nodes' names agree; no node is left
+    /// half shut down or without its private state; IDs are below the next ID;
+    /// the queued-frame count is right.  Returns the first violation found.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let c = &self.core;
+        for (&id, n) in &c.nodes {
+            if id == 0 || id >= c.next_id {
+                return Err(format!("node [{id:x}] outside 1..{:x}", c.next_id));
+            }
+            if n.dying {
+                return Err(format!("node [{id:x}] left dying"));
+            }
+            if n.private.is_none() {
+                return Err(format!("node [{id:x}] lost its private state"));
+            }
+            if let Some(name) = &n.name {
+                if c.names.get(name) != Some(&id) {
+                    return Err(format!(
+                        "node [{id:x}] named {name:?} missing from the names"
+                    ));
+                }
+            }
+            for (i, h) in n.hooks.iter().enumerate() {
+                valid_hook_name(&h.name)
+                    .map_err(|_| format!("node [{id:x}] has bad hook name {:?}", h.name))?;
+                if n.hooks[..i].iter().any(|o| o.name == h.name) {
+                    return Err(format!("node [{id:x}] has hook {:?} twice", h.name));
+                }
+                let back = c.nodes.get(&h.peer_node).and_then(|p| p.hook(&h.peer_hook));
+                match back {
+                    Some(b) if b.peer_node == id && b.peer_hook == h.name => {}
+                    _ => {
+                        return Err(format!(
+                            "hook [{id:x}]:{} -> [{:x}]:{} does not point back",
+                            h.name, h.peer_node, h.peer_hook
+                        ))
+                    }
+                }
+            }
+        }
+        for (name, id) in &c.names {
+            if c.nodes.get(id).and_then(|n| n.name.as_deref()) != Some(name.as_str()) {
+                return Err(format!("name {name:?} -> [{id:x}] is stale"));
+            }
+        }
+        let data = c
+            .queue
+            .iter()
+            .filter(|w| matches!(w, Work::Data { .. }))
+            .count();
+        if data != c.queued_data {
+            return Err(format!("{data} frames queued, counted {}", c.queued_data));
+        }
+        Ok(())
+    }
+
     fn call<R>(
         &mut self,
         id: NodeId,
@@ -825,7 +891,10 @@ impl NgSpace {
                 Ok(id)
             }
             Err(e) => {
-                self.core.nodes.remove(&id);
+                // The constructor may have named the node before failing.
+                if let Some(name) = self.core.nodes.remove(&id).and_then(|n| n.name) {
+                    self.core.names.remove(&name);
+                }
                 Err(e)
             }
         }
@@ -992,12 +1061,17 @@ impl NgSpace {
     }
 
     /// Advance the time to `now_ns`, fire every due timer in order, run the queue.
+    /// At most the run budget of timers fire in one call (a node that keeps
+    /// re-arming for the current time cannot hang the kernel); what is left is
+    /// still due ([`next_timer`](Self::next_timer)).
     pub fn run_timers(&mut self, now_ns: u64) {
         self.set_now(now_ns);
+        let mut fired = 0;
         while let Some(Reverse((t, _, node, tag))) = self.core.timers.peek().copied() {
-            if t > self.core.now_ns {
+            if t > self.core.now_ns || fired >= self.core.run_budget {
                 break;
             }
+            fired += 1;
             self.core.timers.pop();
             self.call(node, |p, ctx| p.timeout(ctx, tag));
             self.run();
@@ -1005,10 +1079,11 @@ impl NgSpace {
     }
 
     /// Process queued work (frames, messages, shutdowns) until the queue is empty
-    /// or [`NG_RUN_BUDGET`] items were handled; returns the number handled.
+    /// or the run budget ([`NG_RUN_BUDGET`] unless [`set_run_budget`](Self::set_run_budget)
+    /// changed it) is spent; returns the number handled.
     pub fn run(&mut self) -> usize {
         let mut n = 0;
-        while n < NG_RUN_BUDGET {
+        while n < self.core.run_budget {
             let Some(w) = self.core.queue.pop_front() else {
                 break;
             };
@@ -1496,6 +1571,70 @@ mod tests {
         s.run();
         assert!(!s.has_work());
         assert!(!s.take_output().is_empty());
+    }
+
+    /// A type for framework corner cases: its constructor names the node and
+    /// fails when told to, and its timer re-arms for the current time.
+    struct Odd {
+        fail: bool,
+    }
+    struct OddNode;
+    impl NgType for Odd {
+        fn name(&self) -> &'static str {
+            if self.fail {
+                "oddfail"
+            } else {
+                "odd"
+            }
+        }
+        fn cookie(&self) -> u32 {
+            1
+        }
+        fn constructor(&self, ctx: &mut NgCtx<'_>) -> Result<Box<dyn NgNode>, Errno> {
+            ctx.name_self("odd0")?;
+            if self.fail {
+                return Err(Errno::ENOMEM);
+            }
+            ctx.set_timer(ctx.now_ns(), 0);
+            Ok(Box::new(OddNode))
+        }
+    }
+    impl NgNode for OddNode {
+        fn newhook(&mut self, _ctx: &mut NgCtx<'_>, _name: &str) -> Result<(), Errno> {
+            Ok(())
+        }
+        fn timeout(&mut self, ctx: &mut NgCtx<'_>, _tag: u64) {
+            ctx.set_timer(ctx.now_ns(), 0);
+        }
+        fn as_any_mut(&mut self) -> &mut dyn Any {
+            self
+        }
+    }
+
+    #[test]
+    fn failed_constructor_leaves_no_name() {
+        let types = NgTypeList::with_builtin();
+        types.register(Arc::new(Odd { fail: true })).unwrap();
+        let mut s = NgSpace::new(types, 0);
+        assert_eq!(s.make_node("oddfail"), Err(Errno::ENOMEM));
+        assert_eq!(s.find_node("odd0"), None);
+        s.check_invariants().unwrap();
+        let h = s.make_node("hub").unwrap();
+        s.name_node(h, "odd0").unwrap();
+    }
+
+    #[test]
+    fn timer_storm_is_bounded() {
+        let types = NgTypeList::with_builtin();
+        types.register(Arc::new(Odd { fail: false })).unwrap();
+        let mut s = NgSpace::new(types, 0);
+        s.make_node("odd").unwrap();
+        s.set_run_budget(1000);
+        // Re-arming for "now" forever: each call returns, the timer stays due.
+        s.run_timers(5);
+        s.run_timers(5);
+        assert_eq!(s.next_timer(), Some(5));
+        s.check_invariants().unwrap();
     }
 
     #[test]

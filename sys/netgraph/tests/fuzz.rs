@@ -4,7 +4,8 @@
 //!
 //! A seeded xorshift generator stands in for a fuzzing engine (no nightly
 //! toolchain, no extra crates).  `FUZZ_ITERS` sets the rounds per test (the
-//! defaults take a few seconds in a debug build); `FUZZ_SEED` changes the seed.
+//! defaults take a few seconds in a debug build); `FUZZ_SEED` changes the seed;
+//! `FUZZ_TRACE` prints every space operation with its time (`--nocapture`).
 //!
 //! Checked:
 //! * nothing panics, and every error is an errno (`EINVAL` for the codec);
@@ -18,10 +19,11 @@
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use vimage_abi::netgraph::*;
 use vimage_abi::Errno;
 use vimage_netgraph::ng_base::NG_GENERIC_CMDS;
 use vimage_netgraph::ng_parse::{self, NgParseType};
-use vimage_netgraph::{builtin_types, NgCmd};
+use vimage_netgraph::{builtin_types, NgCmd, NgOutput, NgSpace, NgTypeList, NodeId};
 
 // ---------------------------------------------------------------- harness
 
@@ -243,6 +245,17 @@ fn gen_text(r: &mut Rng, ty: &NgParseType, depth: usize) -> String {
             })
             .collect::<Vec<_>>()
             .join("."),
+        SockaddrIn => {
+            let top = if r.one_in(20) { 70_000 } else { 65_536 };
+            format!(
+                "inet/{}.{}.{}.{}:{}",
+                r.below(256),
+                r.below(256),
+                r.below(256),
+                r.below(256),
+                r.below(top)
+            )
+        }
         Struct(fields) => {
             let mut s = std::string::String::from("{");
             if depth < 6 {
@@ -515,6 +528,537 @@ fn fuzz_ng_parse_int_against_strtoll() {
         assert_eq!(got.ok(), reference_int(&w), "parse_int({w:?})");
         for ty in [&NgParseType::U64, &NgParseType::I8, &NgParseType::X32] {
             check_text("int", ty, &w);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- whole spaces
+
+/// Hook names worth trying: what each type accepts, and what none accepts.
+const HOOKS: &[&str] = &[
+    "a",
+    "b",
+    "c",
+    "x",
+    "link0",
+    "link1",
+    "link2",
+    "link31",
+    "link32",
+    "link01",
+    "left",
+    "right",
+    "left2right",
+    "right2left",
+    "one",
+    "many0",
+    "many1",
+    "many2",
+    "many64",
+    "upper",
+    "lower",
+    "downstream",
+    "nomatch",
+    "vl1",
+    "vl2",
+    "ether",
+    "",
+    "a.b",
+    "a:b",
+    "hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh",
+];
+/// Node names worth trying, valid and not.
+const NAMES: &[&str] = &[
+    "n0", "n1", "n2", "br0", "ngctl", "", "[1]", "a.b", "a:b", "[x",
+];
+const MACS: [[u8; 6]; 6] = [
+    [0x40, 0, 0, 0, 0, 1],
+    [0x40, 0, 0, 0, 0, 2],
+    [0x40, 0, 0, 0, 0, 3],
+    [0x42, 0, 0, 0, 0, 4],
+    [0xff; 6],
+    [0x01, 0, 0x5e, 0, 0, 1],
+];
+
+/// One fuzzed space, driven by a socket node as ngctl would.
+struct SpaceFuzz {
+    s: NgSpace,
+    me: NodeId,
+    r: Rng,
+    token: u32,
+    log: Vec<String>,
+}
+
+impl SpaceFuzz {
+    fn new(salt: u64) -> Self {
+        let mut s = NgSpace::new(NgTypeList::with_builtin(), salt);
+        // Forwarding loops (hubs joined twice, ...) are legal and never end on
+        // their own: keep what each call spends on them small.
+        s.set_queue_limit(64);
+        s.set_run_budget(500);
+        let me = s.make_node("socket").expect("socket type");
+        s.name_node(me, "ngctl").expect("fresh name");
+        SpaceFuzz {
+            s,
+            me,
+            r: Rng::new(100 + salt),
+            token: 0,
+            log: Vec::new(),
+        }
+    }
+
+    /// Our socket node, recreated if a fuzzed shutdown took it away.
+    fn me(&mut self) -> NodeId {
+        if self.s.node_info(self.me).is_none() {
+            self.me = self.s.make_node("socket").expect("socket type");
+        }
+        self.me
+    }
+
+    fn random_node(&mut self) -> Option<NodeId> {
+        let ids = self.s.node_ids();
+        (!ids.is_empty()).then(|| *self.r.pick(&ids))
+    }
+
+    /// An address for some node, in one of the forms ngctl accepts (or not).
+    fn address(&mut self) -> String {
+        let Some(id) = self.random_node() else {
+            return ".".into();
+        };
+        match self.r.below(12) {
+            0 => ".".into(),
+            1 => {
+                // A hook path from our socket node.
+                let me = self.me();
+                match self.hooks_of(me).as_slice() {
+                    [] => ".".into(),
+                    hs => self.r.pick(hs).clone(),
+                }
+            }
+            2 => {
+                let hooks = self.hooks_of(id);
+                let h = if hooks.is_empty() {
+                    self.r.pick(HOOKS).to_string()
+                } else {
+                    self.r.pick(&hooks).clone()
+                };
+                format!("[{id:x}]:{h}")
+            }
+            3 => match self.s.node_info(id) {
+                Some(i) if !i.name.is_empty() => format!("{}:", i.name),
+                _ => format!("[{id:x}]:"),
+            },
+            4 => self
+                .r
+                .pick(&[
+                    "nosuch:",
+                    "[0]:",
+                    "a..b",
+                    ":",
+                    "..",
+                    "[ffffffff]:",
+                    "",
+                    "[1f]",
+                ])
+                .to_string(),
+            _ => format!("[{id:x}]:"),
+        }
+    }
+
+    /// A hook name for a node of type `ty`: mostly one the type accepts.
+    fn hook_for(&mut self, ty: &str) -> String {
+        let own: &[&str] = match ty {
+            "bridge" => &["link0", "link1", "link2", "link3", "link31"],
+            "tee" => &["left", "right", "left2right", "right2left"],
+            "one2many" => &["one", "many0", "many1", "many2", "many63"],
+            "pipe" => &["upper", "lower"],
+            "vlan" => &["downstream", "nomatch", "vl1", "vl2", "vl3"],
+            _ => &["a", "b", "c", "x", "y"],
+        };
+        if self.r.one_in(5) {
+            self.r.pick(HOOKS).to_string()
+        } else {
+            self.r.pick(own).to_string()
+        }
+    }
+
+    /// A hook name for the node at `path` (as far as it resolves now).
+    fn hook_at(&mut self, path: &str) -> String {
+        let me = self.me();
+        match self
+            .s
+            .resolve(me, path)
+            .ok()
+            .and_then(|id| self.s.node_info(id))
+        {
+            Some(i) => self.hook_for(&i.type_name),
+            None => self.hook_name(),
+        }
+    }
+
+    /// Hooks of node `id` (through `listhooks`, as ngctl show does).
+    fn hooks_of(&mut self, id: NodeId) -> Vec<String> {
+        let me = self.me();
+        let Ok(replies) = self.generic(me, &format!("[{id:x}]:"), NGM_LISTHOOKS, vec![]) else {
+            return Vec::new();
+        };
+        let Some(rep) = replies.first() else {
+            return Vec::new();
+        };
+        let hl = HookList::from_bytes(&rep.data).expect("listhooks reply decodes");
+        assert_eq!(hl.nodeinfo.id, id);
+        for l in &hl.links {
+            assert_eq!(
+                self.s.hook_peer(id, &l.ourhook),
+                Some((l.nodeinfo.id, l.peerhook.clone())),
+                "listhooks of [{id:x}]"
+            );
+        }
+        hl.links.into_iter().map(|l| l.ourhook).collect()
+    }
+
+    /// Send a message from `from` and collect the replies that reached it.
+    fn send(&mut self, from: NodeId, path: &str, msg: NgMesg) -> Result<Vec<NgMesg>, Errno> {
+        let r = self.s.send_msg(from, path, msg);
+        let out = self.s.take_output();
+        r.map(|()| {
+            out.into_iter()
+                .filter_map(|o| match o {
+                    NgOutput::Msg { node, msg, .. } if node == from && msg.is_resp() => Some(msg),
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+
+    fn generic(
+        &mut self,
+        from: NodeId,
+        path: &str,
+        cmd: u32,
+        data: Vec<u8>,
+    ) -> Result<Vec<NgMesg>, Errno> {
+        self.token = self.token.wrapping_add(1);
+        let m = NgMesg::new(NGM_GENERIC_COOKIE, cmd, "", self.token, data);
+        self.send(from, path, m)
+    }
+
+    fn hook_name(&mut self) -> String {
+        self.r.pick(HOOKS).to_string()
+    }
+
+    fn frame(&mut self) -> Vec<u8> {
+        if self.r.one_in(4) {
+            return self.r.bytes(24);
+        }
+        let mut f = self.r.pick(&MACS).to_vec();
+        let src = *self.r.pick(&MACS[..4]);
+        f.extend_from_slice(&src);
+        if self.r.one_in(3) {
+            f.extend_from_slice(&[0x81, 0x00, 0, self.r.below(4) as u8]);
+        }
+        f.extend_from_slice(&[0x08, 0x00]);
+        let body = self.r.bytes(40);
+        f.extend(body);
+        f
+    }
+
+    /// One random operation.
+    fn step(&mut self) -> String {
+        let me = self.me();
+        match self.r.below(20) {
+            0..=3 => {
+                let types = self.s.types().names();
+                let t = if self.r.one_in(10) {
+                    "nosuch"
+                } else {
+                    *self.r.pick(&types)
+                };
+                let from = if self.r.one_in(3) {
+                    self.address()
+                } else {
+                    ".".into()
+                };
+                let (h, p) = (self.hook_at(&from), self.hook_for(t));
+                let a = NgmMkpeer {
+                    type_name: t.into(),
+                    ourhook: h.clone(),
+                    peerhook: p.clone(),
+                };
+                let r = a.to_bytes().map(|b| self.generic(me, &from, NGM_MKPEER, b));
+                format!("mkpeer {from} {t} {h} {p}: {r:?}")
+            }
+            4..=6 => {
+                let (from, to) = (self.address(), self.address());
+                let h = self.hook_at(&from);
+                // `to` is relative to `from`.
+                let p = match self.s.resolve(me, &from) {
+                    Ok(f) => match self
+                        .s
+                        .resolve(f, &to)
+                        .ok()
+                        .and_then(|t| self.s.node_info(t))
+                    {
+                        Some(i) => self.hook_for(&i.type_name),
+                        None => self.hook_name(),
+                    },
+                    Err(_) => self.hook_name(),
+                };
+                let a = NgmConnect {
+                    path: to.clone(),
+                    ourhook: h.clone(),
+                    peerhook: p.clone(),
+                };
+                let r = a
+                    .to_bytes()
+                    .map(|b| self.generic(me, &from, NGM_CONNECT, b));
+                format!("connect {from} {to} {h} {p}: {r:?}")
+            }
+            7 => {
+                let (at, n) = (self.address(), self.r.pick(NAMES).to_string());
+                let r = NgmName { name: n.clone() }
+                    .to_bytes()
+                    .map(|b| self.generic(me, &at, NGM_NAME, b));
+                format!("name {at} {n}: {r:?}")
+            }
+            8 => {
+                let Some(id) = self.random_node() else {
+                    return "rmhook: no node".into();
+                };
+                let hooks = self.hooks_of(id);
+                let h = if hooks.is_empty() || self.r.one_in(5) {
+                    self.hook_name()
+                } else {
+                    self.r.pick(&hooks).clone()
+                };
+                let r = NgmRmhook { ourhook: h.clone() }
+                    .to_bytes()
+                    .map(|b| self.generic(me, &format!("[{id:x}]:"), NGM_RMHOOK, b));
+                format!("rmhook [{id:x}]: {h}: {r:?}")
+            }
+            9 => {
+                let at = self.address();
+                let r = self.generic(me, &at, NGM_SHUTDOWN, vec![]);
+                format!("shutdown {at}: {r:?}")
+            }
+            10 => self.lists(),
+            11 | 12 => self.type_msg_ascii(),
+            13 => self.type_msg_binary(),
+            14..=16 => {
+                let Some(mut id) = self.random_node() else {
+                    return "data: no node".into();
+                };
+                let mut hooks = self.hooks_of(id);
+                for _ in 0..3 {
+                    if !hooks.is_empty() {
+                        break;
+                    }
+                    id = self.random_node().unwrap_or(id);
+                    hooks = self.hooks_of(id);
+                }
+                if hooks.is_empty() {
+                    let r = self.s.send_data(id, "nohook", vec![1]);
+                    return format!("data [{id:x}]:nohook: {r:?}");
+                }
+                let h = self.r.pick(&hooks).clone();
+                let mut n = 0;
+                for _ in 0..1 + self.r.below(4) {
+                    let f = self.frame();
+                    n += usize::from(self.s.send_data(id, &h, f).is_ok());
+                }
+                self.s.take_output();
+                format!("data [{id:x}]:{h} x{n}")
+            }
+            17 => {
+                let dt = *self
+                    .r
+                    .pick(&[1_000_000, 1_000_000_000, 10_000_000_000, 1 << 40]);
+                let t = if self.r.one_in(50) {
+                    u64::MAX - self.r.below(3) as u64
+                } else {
+                    self.s.now_ns().saturating_add(dt)
+                };
+                self.s.run_timers(t);
+                self.s.take_output();
+                format!("time {t}")
+            }
+            18 => {
+                let types = self.s.types().names();
+                let t = *self.r.pick(&types);
+                let r = self.s.make_node(t);
+                format!("make_node {t}: {r:?}")
+            }
+            _ => {
+                let n = 1 + self.r.below(100);
+                self.s.set_queue_limit(n);
+                let ran = self.s.run();
+                format!("queue limit {n}, ran {ran}")
+            }
+        }
+    }
+
+    /// The list messages, checked against the space.
+    fn lists(&mut self) -> String {
+        let me = self.me();
+        let r = self
+            .generic(me, ".", NGM_LISTNODES, vec![])
+            .expect("listnodes");
+        let l = NameList::from_bytes(&r[0].data).expect("namelist decodes");
+        assert_eq!(l.nodes.len(), self.s.node_count(), "listnodes");
+        let r = self
+            .generic(me, ".", NGM_LISTNAMES, vec![])
+            .expect("listnames");
+        let named = NameList::from_bytes(&r[0].data).expect("namelist decodes");
+        for n in &named.nodes {
+            assert_eq!(self.s.find_node(&n.name), Some(n.id), "listnames {n:?}");
+        }
+        let r = self
+            .generic(me, ".", NGM_LISTTYPES, vec![])
+            .expect("listtypes");
+        let tl = TypeList::from_bytes(&r[0].data).expect("typelist decodes");
+        let total: u32 = tl.types.iter().map(|t| t.numnodes).sum();
+        assert_eq!(total as usize, self.s.node_count(), "listtypes");
+        let at = self.address();
+        let info = self.generic(me, &at, NGM_NODEINFO, vec![]);
+        if let Ok(r) = &info {
+            let i = NodeInfo::from_bytes(&r[0].data).expect("nodeinfo decodes");
+            assert_eq!(self.s.node_info(i.id).as_ref(), Some(&i));
+            assert_eq!(self.hooks_of(i.id).len(), i.hooks as usize);
+        }
+        format!("lists; nodeinfo {at}: {:?}", info.map(|_| ()))
+    }
+
+    /// A type command in ASCII, the libnetgraph way: ascii2binary at the target,
+    /// the binary message, binary2ascii of the reply.
+    fn type_msg_ascii(&mut self) -> String {
+        let me = self.me();
+        let Some(id) = self.random_node() else {
+            return "msg: no node".into();
+        };
+        let ty = self.s.node_info(id).expect("listed").type_name;
+        let cmds = self.s.types().find(&ty).expect("installed").cmdlist();
+        let cmd = if cmds.is_empty() || self.r.one_in(4) {
+            self.r.pick(NG_GENERIC_CMDS)
+        } else {
+            self.r.pick(cmds)
+        };
+        let args = match cmd.arg {
+            Some(a) if self.r.one_in(4) => {
+                let t = gen_text(&mut self.r, a, 0);
+                mutate_text(&mut self.r, &t)
+            }
+            Some(a) => gen_text(&mut self.r, a, 0),
+            None => String::new(),
+        };
+        let path = format!("[{id:x}]:");
+        let mut text = args.clone().into_bytes();
+        text.push(0);
+        let req = NgMesg::new(0, 0, cmd.name, 0, text);
+        let res = (|| -> Result<Option<String>, Errno> {
+            let r = self.generic(me, &path, NGM_ASCII2BINARY, req.to_bytes()?)?;
+            let bin = NgMesg::from_bytes(&r.first().ok_or(Errno::EIO)?.data)?;
+            assert_eq!(bin.header.cmdstr, cmd.name);
+            let replies = self.send(me, &path, bin)?;
+            let Some(rep) = replies.into_iter().next() else {
+                return Ok(None);
+            };
+            // The reply converts to ASCII at a live node of the same type.
+            if self.s.node_info(id).is_none() {
+                return Ok(None);
+            }
+            let r = self.generic(me, &path, NGM_BINARY2ASCII, rep.to_bytes()?)?;
+            let txt = NgMesg::from_bytes(&r.first().ok_or(Errno::EIO)?.data)?;
+            Ok(Some(String::from_utf8_lossy(&txt.data).into_owned()))
+        })();
+        format!("msg {path} {} {args:?}: {res:?}", cmd.name)
+    }
+
+    /// A random binary message (right or wrong cookie, command, flags, length).
+    fn type_msg_binary(&mut self) -> String {
+        let me = self.me();
+        let Some(id) = self.random_node() else {
+            return "binmsg: no node".into();
+        };
+        let ty = self.s.node_info(id).expect("listed").type_name;
+        let t = self.s.types().find(&ty).expect("installed");
+        let cmds = t.cmdlist();
+        let (cookie, cmd, data) = if !cmds.is_empty() && !self.r.one_in(3) {
+            let c = self.r.pick(cmds);
+            let data = match c.arg {
+                Some(a) if !self.r.one_in(4) => {
+                    let text = gen_text(&mut self.r, a, 0);
+                    ng_parse::ascii_to_binary(a, &text).unwrap_or_default()
+                }
+                _ => self.r.bytes(40),
+            };
+            let data = if self.r.one_in(4) {
+                mutate_bytes(&mut self.r, &data)
+            } else {
+                data
+            };
+            (c.cookie, c.cmd, data)
+        } else {
+            let cookie = *self
+                .r
+                .pick(&[t.cookie(), NGM_GENERIC_COOKIE, NGM_FLOW_COOKIE, 7]);
+            (cookie, self.r.below(16) as u32, self.r.bytes(80))
+        };
+        self.token = self.token.wrapping_add(1);
+        let mut m = NgMesg::new(cookie, cmd, "", self.token, data);
+        if self.r.one_in(6) {
+            m.header.flags = NGF_RESP;
+        }
+        let path = format!("[{id:x}]:");
+        let r = self.send(me, &path, m).map(|v| v.len());
+        format!("binmsg {path} {cookie}/{cmd}: {r:?}")
+    }
+
+    /// The invariants that must hold between any two operations.
+    fn check(&mut self) {
+        if let Err(e) = self.s.check_invariants() {
+            panic!("invariant broken: {e}");
+        }
+        let ids = self.s.node_ids();
+        assert_eq!(ids.len(), self.s.node_count());
+        let types = self.s.types().names();
+        let by_type: usize = types.iter().map(|t| self.s.count_type(t)).sum();
+        assert_eq!(by_type, self.s.node_count(), "count_type sums");
+        for id in ids {
+            let i = self.s.node_info(id).expect("listed node has info");
+            if !i.name.is_empty() {
+                assert_eq!(self.s.find_node(&i.name), Some(id));
+                assert_eq!(self.s.resolve(0, &format!("{}:", i.name)), Ok(id));
+            }
+            assert_eq!(self.s.resolve(0, &format!("[{id:x}]:")), Ok(id));
+        }
+    }
+}
+
+#[test]
+fn fuzz_space() {
+    let rounds = iters(1500) * 6;
+    let per_space = 300;
+    for seq in 0..rounds.div_ceil(per_space) as u64 {
+        let mut f = SpaceFuzz::new(seq);
+        for _ in 0..per_space.min(rounds) {
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                let t0 = std::time::Instant::now();
+                let what = f.step();
+                if std::env::var("FUZZ_TRACE").is_ok() {
+                    eprintln!("{:?} {what}", t0.elapsed());
+                }
+                f.log.push(what);
+                f.s.take_output();
+                f.check();
+            }));
+            if r.is_err() {
+                let from = f.log.len().saturating_sub(40);
+                panic!(
+                    "space {seq}, step {}: last operations:\n{}",
+                    f.log.len(),
+                    f.log[from..].join("\n")
+                );
+            }
         }
     }
 }
