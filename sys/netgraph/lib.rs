@@ -24,6 +24,7 @@ pub mod ng_one2many;
 pub mod ng_parse;
 pub mod ng_pipe;
 pub mod ng_socket;
+pub mod ng_stats;
 pub mod ng_tee;
 pub mod ng_vlan;
 

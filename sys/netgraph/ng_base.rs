@@ -505,8 +505,8 @@ pub static NG_CONNECT_TYPE: NgParseType = NgParseType::Struct(&[
 pub static NG_NAME_TYPE: NgParseType = NgParseType::Struct(&[s32!("name")]);
 /// ASCII layout of `ngm_rmhook`.
 pub static NG_RMHOOK_TYPE: NgParseType = NgParseType::Struct(&[s32!("hook")]);
-/// ASCII layout of `nodeinfo`.
-pub static NG_NODEINFO_TYPE: NgParseType = NgParseType::Struct(&[
+/// Members of `struct nodeinfo`.
+const NODEINFO_FIELDS: &[NgField] = &[
     s32!("name"),
     s32!("type"),
     NgField {
@@ -517,42 +517,22 @@ pub static NG_NODEINFO_TYPE: NgParseType = NgParseType::Struct(&[
         name: "hooks",
         ty: NgParseType::U32,
     },
-]);
+];
+/// ASCII layout of `nodeinfo`.
+pub static NG_NODEINFO_TYPE: NgParseType = NgParseType::Struct(NODEINFO_FIELDS);
 static NG_LINKINFO_TYPE: NgParseType = NgParseType::Struct(&[
     s32!("ourhook"),
     s32!("peerhook"),
     NgField {
         name: "nodeinfo",
-        ty: NgParseType::Struct(&[
-            s32!("name"),
-            s32!("type"),
-            NgField {
-                name: "id",
-                ty: NgParseType::X32,
-            },
-            NgField {
-                name: "hooks",
-                ty: NgParseType::U32,
-            },
-        ]),
+        ty: NgParseType::Struct(NODEINFO_FIELDS),
     },
 ]);
 /// ASCII layout of `hooklist`.
 pub static NG_HOOKLIST_TYPE: NgParseType = NgParseType::Struct(&[
     NgField {
         name: "nodeinfo",
-        ty: NgParseType::Struct(&[
-            s32!("name"),
-            s32!("type"),
-            NgField {
-                name: "id",
-                ty: NgParseType::X32,
-            },
-            NgField {
-                name: "hooks",
-                ty: NgParseType::U32,
-            },
-        ]),
+        ty: NgParseType::Struct(NODEINFO_FIELDS),
     },
     NgField {
         name: "linkinfo",

@@ -11,6 +11,7 @@ use vimage_abi::Errno;
 
 use crate::ng_base::{NgCmd, NgCtx, NgNode, NgType, NodeId};
 use crate::ng_parse::{self, NgField, NgParseType, NgValue};
+use crate::ng_stats::{encode_counters, u64_fields, StatsCmd};
 
 /// Type cookie of `bridge`.
 pub const NGM_BRIDGE_COOKIE: u32 = 967_239_368;
@@ -34,6 +35,11 @@ pub const NGM_BRIDGE_GET_STATS: u32 = 4;
 pub const NGM_BRIDGE_CLR_STATS: u32 = 5;
 /// Command: link statistics, then clear them.
 pub const NGM_BRIDGE_GETCLR_STATS: u32 = 6;
+const STATS_CMDS: [u32; 3] = [
+    NGM_BRIDGE_GET_STATS,
+    NGM_BRIDGE_CLR_STATS,
+    NGM_BRIDGE_GETCLR_STATS,
+];
 /// Command: the host table.
 pub const NGM_BRIDGE_GET_TABLE: u32 = 7;
 /// Command: stay alive without hooks.
@@ -66,10 +72,8 @@ pub static BRIDGE_CONFIG_TYPE: NgParseType = NgParseType::Struct(&[
     },
 ]);
 
-macro_rules! u64f {
-    ($($n:expr),*) => { &[$(NgField { name: $n, ty: NgParseType::U64 }),*] };
-}
-const STAT_NAMES: [&str; 14] = [
+/// ASCII layout of link statistics.
+pub static BRIDGE_STATS_TYPE: NgParseType = NgParseType::Struct(u64_fields!(
     "recvOctets",
     "recvPackets",
     "recvMulticast",
@@ -84,23 +88,6 @@ const STAT_NAMES: [&str; 14] = [
     "loopDrops",
     "loopDetects",
     "memoryFailures",
-];
-/// ASCII layout of link statistics.
-pub static BRIDGE_STATS_TYPE: NgParseType = NgParseType::Struct(u64f!(
-    "recvOctets",
-    "recvPackets",
-    "recvMulticast",
-    "recvBroadcast",
-    "recvUnknown",
-    "recvRunts",
-    "recvInvalid",
-    "xmitOctets",
-    "xmitPackets",
-    "xmitMulticasts",
-    "xmitBroadcasts",
-    "loopDrops",
-    "loopDetects",
-    "memoryFailures"
 ));
 static HOST_TYPE: NgParseType = NgParseType::Struct(&[
     NgField {
@@ -240,7 +227,7 @@ struct Bridge {
     last_tick: u64,
 }
 
-// Indices into Link::stats, in STAT_NAMES order.
+// Indices into Link::stats, in BRIDGE_STATS_TYPE order.
 const RECV_OCTETS: usize = 0;
 const RECV_PACKETS: usize = 1;
 const RECV_MULTICAST: usize = 2;
@@ -282,16 +269,6 @@ impl Bridge {
         Ok(n)
     }
 
-    fn stats_reply(&self, n: usize) -> Result<Vec<u8>, Errno> {
-        let st = self.links[n].as_ref().map(|l| l.stats).unwrap_or_default();
-        let members = STAT_NAMES
-            .iter()
-            .zip(st.iter())
-            .map(|(k, v)| (*k, NgValue::Int(*v as i128)))
-            .collect();
-        ng_parse::encode(&BRIDGE_STATS_TYPE, &NgValue::record(members))
-    }
-
     fn xmit(&mut self, ctx: &mut NgCtx<'_>, n: usize, frame: Vec<u8>, mcast: bool, bcast: bool) {
         let len = frame.len() as u64;
         let ok = ctx.send_data(&format!("link{n}"), frame).is_ok();
@@ -330,25 +307,25 @@ impl NgNode for Bridge {
         if msg.header.typecookie != NGM_BRIDGE_COOKIE {
             return Err(Errno::EINVAL);
         }
+        if let Some(op) = StatsCmd::of(msg.header.cmd, STATS_CMDS) {
+            let n = self.link_arg(msg)?;
+            let l = self.links[n].as_mut().ok_or(Errno::ENOTCONN)?;
+            return op.apply(&mut l.stats, |s| encode_counters(&BRIDGE_STATS_TYPE, s));
+        }
         match msg.header.cmd {
             NGM_BRIDGE_GET_CONFIG => {
-                let ipfw = self.ipfw.iter().map(|&x| NgValue::Int(x as i128)).collect();
                 let v = NgValue::record(vec![
-                    ("ipfw", NgValue::Array(ipfw)),
-                    ("debugLevel", NgValue::Int(self.debug_level as i128)),
-                    ("loopTimeout", NgValue::Int(self.loop_timeout as i128)),
-                    ("maxStaleness", NgValue::Int(self.max_staleness as i128)),
-                    ("minStableAge", NgValue::Int(self.min_stable_age as i128)),
+                    ("ipfw", NgValue::u8_array(&self.ipfw)),
+                    ("debugLevel", NgValue::num(self.debug_level)),
+                    ("loopTimeout", NgValue::num(self.loop_timeout)),
+                    ("maxStaleness", NgValue::num(self.max_staleness)),
+                    ("minStableAge", NgValue::num(self.min_stable_age)),
                 ]);
                 Ok(Some(ng_parse::encode(&BRIDGE_CONFIG_TYPE, &v)?))
             }
             NGM_BRIDGE_SET_CONFIG => {
                 let v = ng_parse::decode(&BRIDGE_CONFIG_TYPE, &msg.data)?;
-                if let Some(NgValue::Array(a)) = v.get("ipfw") {
-                    for (slot, x) in self.ipfw.iter_mut().zip(a) {
-                        *slot = x.int().unwrap_or(0) as u8;
-                    }
-                }
+                v.u8s_at("ipfw", &mut self.ipfw);
                 self.debug_level = v.u64_at("debugLevel") as u8;
                 self.loop_timeout = v.u64_at("loopTimeout") as u32;
                 self.max_staleness = v.u64_at("maxStaleness") as u32;
@@ -359,23 +336,6 @@ impl NgNode for Bridge {
                 self.hosts.clear();
                 for l in self.links.iter_mut().flatten() {
                     l.loop_count = 0;
-                }
-                Ok(None)
-            }
-            NGM_BRIDGE_GET_STATS | NGM_BRIDGE_GETCLR_STATS => {
-                let n = self.link_arg(msg)?;
-                let r = self.stats_reply(n)?;
-                if msg.header.cmd == NGM_BRIDGE_GETCLR_STATS {
-                    if let Some(l) = self.links[n].as_mut() {
-                        l.stats = [0; 14];
-                    }
-                }
-                Ok(Some(r))
-            }
-            NGM_BRIDGE_CLR_STATS => {
-                let n = self.link_arg(msg)?;
-                if let Some(l) = self.links[n].as_mut() {
-                    l.stats = [0; 14];
                 }
                 Ok(None)
             }

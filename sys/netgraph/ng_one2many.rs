@@ -8,6 +8,7 @@ use vimage_abi::Errno;
 
 use crate::ng_base::{NgCmd, NgCtx, NgNode, NgType, NodeId};
 use crate::ng_parse::{self, NgField, NgParseType, NgValue};
+use crate::ng_stats::{encode_counters, u64_fields, StatsCmd};
 
 /// Type cookie of `one2many`.
 pub const NGM_ONE2MANY_COOKIE: u32 = 1_100_897_444;
@@ -23,6 +24,11 @@ pub const NGM_ONE2MANY_GET_STATS: u32 = 2;
 pub const NGM_ONE2MANY_CLR_STATS: u32 = 3;
 /// Command: statistics, then clear them.
 pub const NGM_ONE2MANY_GETCLR_STATS: u32 = 4;
+const STATS_CMDS: [u32; 3] = [
+    NGM_ONE2MANY_GET_STATS,
+    NGM_ONE2MANY_CLR_STATS,
+    NGM_ONE2MANY_GETCLR_STATS,
+];
 /// Transmit algorithm: round robin.
 pub const NG_ONE2MANY_XMIT_ROUNDROBIN: u32 = 1;
 /// Transmit algorithm: every link.
@@ -48,28 +54,13 @@ pub static ONE2MANY_CONFIG_TYPE: NgParseType = NgParseType::Struct(&[
     },
 ]);
 /// ASCII layout of link statistics.
-pub static ONE2MANY_STATS_TYPE: NgParseType = NgParseType::Struct(&[
-    NgField {
-        name: "recvOctets",
-        ty: NgParseType::U64,
-    },
-    NgField {
-        name: "recvPackets",
-        ty: NgParseType::U64,
-    },
-    NgField {
-        name: "xmitOctets",
-        ty: NgParseType::U64,
-    },
-    NgField {
-        name: "xmitPackets",
-        ty: NgParseType::U64,
-    },
-    NgField {
-        name: "memoryFailures",
-        ty: NgParseType::U64,
-    },
-]);
+pub static ONE2MANY_STATS_TYPE: NgParseType = NgParseType::Struct(u64_fields!(
+    "recvOctets",
+    "recvPackets",
+    "xmitOctets",
+    "xmitPackets",
+    "memoryFailures",
+));
 
 static CMDS: &[NgCmd] = &[
     NgCmd {
@@ -133,14 +124,13 @@ impl NgType for One2ManyType {
     }
 }
 
-#[derive(Default, Clone, Copy)]
-struct Stats {
-    recv_octets: u64,
-    recv_packets: u64,
-    xmit_octets: u64,
-    xmit_packets: u64,
-    memory_failures: u64,
-}
+/// Counters of one link, in [`ONE2MANY_STATS_TYPE`] order.
+type Stats = [u64; 5];
+const RECV_OCTETS: usize = 0;
+const RECV_PACKETS: usize = 1;
+const XMIT_OCTETS: usize = 2;
+const XMIT_PACKETS: usize = 3;
+const MEMORY_FAILURES: usize = 4;
 
 struct One2Many {
     xmit_alg: u32,
@@ -176,19 +166,6 @@ impl One2Many {
             _ => Err(Errno::EINVAL),
         }
     }
-    fn stats_reply(&self, i: usize) -> Result<Vec<u8>, Errno> {
-        let s = self.stats[i];
-        ng_parse::encode(
-            &ONE2MANY_STATS_TYPE,
-            &NgValue::record(vec![
-                ("recvOctets", NgValue::Int(s.recv_octets as i128)),
-                ("recvPackets", NgValue::Int(s.recv_packets as i128)),
-                ("xmitOctets", NgValue::Int(s.xmit_octets as i128)),
-                ("xmitPackets", NgValue::Int(s.xmit_packets as i128)),
-                ("memoryFailures", NgValue::Int(s.memory_failures as i128)),
-            ]),
-        )
-    }
     fn xmit(&mut self, ctx: &mut NgCtx<'_>, i: usize, frame: Vec<u8>) {
         let hook = if i == ONE {
             "one".to_owned()
@@ -198,10 +175,10 @@ impl One2Many {
         let len = frame.len() as u64;
         match ctx.send_data(&hook, frame) {
             Ok(()) => {
-                self.stats[i].xmit_octets += len;
-                self.stats[i].xmit_packets += 1;
+                self.stats[i][XMIT_OCTETS] += len;
+                self.stats[i][XMIT_PACKETS] += 1;
             }
-            Err(_) => self.stats[i].memory_failures += 1,
+            Err(_) => self.stats[i][MEMORY_FAILURES] += 1,
         }
     }
 }
@@ -221,6 +198,12 @@ impl NgNode for One2Many {
         if msg.header.typecookie != NGM_ONE2MANY_COOKIE {
             return Err(Errno::EINVAL);
         }
+        if let Some(op) = StatsCmd::of(msg.header.cmd, STATS_CMDS) {
+            let i = Self::link_index(msg)?;
+            return op.apply(&mut self.stats[i], |s| {
+                encode_counters(&ONE2MANY_STATS_TYPE, s)
+            });
+        }
         match msg.header.cmd {
             NGM_ONE2MANY_SET_CONFIG => {
                 let v = ng_parse::decode(&ONE2MANY_CONFIG_TYPE, &msg.data)?;
@@ -233,48 +216,24 @@ impl NgNode for One2Many {
                 }
                 self.xmit_alg = x;
                 self.fail_alg = f;
-                if let Some(NgValue::Array(a)) = v.get("enabledLinks") {
-                    for (slot, e) in self.enabled.iter_mut().zip(a.iter()) {
-                        *slot = e.int().unwrap_or(0) as u8;
-                    }
-                }
+                v.u8s_at("enabledLinks", &mut self.enabled);
                 Ok(None)
             }
             NGM_ONE2MANY_GET_CONFIG => {
-                let links = self
-                    .enabled
-                    .iter()
-                    .map(|&e| NgValue::Int(e as i128))
-                    .collect();
-                Ok(Some(ng_parse::encode(
-                    &ONE2MANY_CONFIG_TYPE,
-                    &NgValue::record(vec![
-                        ("xmitAlg", NgValue::Int(self.xmit_alg as i128)),
-                        ("failAlg", NgValue::Int(self.fail_alg as i128)),
-                        ("enabledLinks", NgValue::Array(links)),
-                    ]),
-                )?))
-            }
-            NGM_ONE2MANY_GET_STATS | NGM_ONE2MANY_GETCLR_STATS => {
-                let i = Self::link_index(msg)?;
-                let r = self.stats_reply(i)?;
-                if msg.header.cmd == NGM_ONE2MANY_GETCLR_STATS {
-                    self.stats[i] = Stats::default();
-                }
-                Ok(Some(r))
-            }
-            NGM_ONE2MANY_CLR_STATS => {
-                let i = Self::link_index(msg)?;
-                self.stats[i] = Stats::default();
-                Ok(None)
+                let v = NgValue::record(vec![
+                    ("xmitAlg", NgValue::num(self.xmit_alg)),
+                    ("failAlg", NgValue::num(self.fail_alg)),
+                    ("enabledLinks", NgValue::u8_array(&self.enabled)),
+                ]);
+                Ok(Some(ng_parse::encode(&ONE2MANY_CONFIG_TYPE, &v)?))
             }
             _ => Err(Errno::EINVAL),
         }
     }
     fn rcvdata(&mut self, ctx: &mut NgCtx<'_>, hook: &str, frame: Vec<u8>) {
         let Some(i) = link_of(hook) else { return };
-        self.stats[i].recv_octets += frame.len() as u64;
-        self.stats[i].recv_packets += 1;
+        self.stats[i][RECV_OCTETS] += frame.len() as u64;
+        self.stats[i][RECV_PACKETS] += 1;
         if i != ONE {
             self.xmit(ctx, ONE, frame);
             return;

@@ -156,6 +156,27 @@ impl NgValue {
         NgValue::Str(s.as_bytes().to_vec())
     }
 
+    /// An integer value from any primitive integer.
+    pub fn num(x: impl Into<i128>) -> NgValue {
+        NgValue::Int(x.into())
+    }
+
+    /// An array of byte-sized integers (a `u8` array member of a config).
+    pub fn u8_array(b: &[u8]) -> NgValue {
+        NgValue::Array(b.iter().map(|&x| NgValue::num(x)).collect())
+    }
+
+    /// Copy the integer array at `path` into `out`, element by element, each
+    /// truncated to a byte; a non-integer element stores 0, `out` beyond the
+    /// array and a missing array are left alone.
+    pub fn u8s_at(&self, path: &str, out: &mut [u8]) {
+        if let Some(NgValue::Array(a)) = self.get_path(path) {
+            for (slot, x) in out.iter_mut().zip(a) {
+                *slot = x.int().unwrap_or(0) as u8;
+            }
+        }
+    }
+
     fn set_member(&mut self, name: &'static str, v: NgValue) {
         if let NgValue::Struct(m) = self {
             if let Some(slot) = m.iter_mut().find(|(n, _)| *n == name) {
@@ -836,10 +857,9 @@ fn fmt_value(ty: &NgParseType, v: &NgValue, s: &mut String) {
             a[0], a[1], a[2], a[3], a[4], a[5]
         )),
         (IpAddr, NgValue::Ip(a)) => s.push_str(&format!("{}.{}.{}.{}", a[0], a[1], a[2], a[3])),
-        (SockaddrIn, NgValue::Inet(a, p)) => s.push_str(&format!(
-            "inet/{}.{}.{}.{}:{}",
-            a[0], a[1], a[2], a[3], p
-        )),
+        (SockaddrIn, NgValue::Inet(a, p)) => {
+            s.push_str(&format!("inet/{}.{}.{}.{}:{}", a[0], a[1], a[2], a[3], p))
+        }
         (Struct(fields), NgValue::Struct(_)) => {
             s.push('{');
             for f in fields.iter() {
@@ -1133,7 +1153,12 @@ mod sockaddr_tests {
             binary_to_ascii(&NgParseType::SockaddrIn, &b).unwrap(),
             "inet/127.0.0.1:5000"
         );
-        for bad in ["127.0.0.1:5", "inet/1.2.3:4", "inet/1.2.3.4:70000", "local/x"] {
+        for bad in [
+            "127.0.0.1:5",
+            "inet/1.2.3:4",
+            "inet/1.2.3.4:70000",
+            "local/x",
+        ] {
             assert_eq!(
                 ascii_to_binary(&NgParseType::SockaddrIn, bad),
                 Err(Errno::EINVAL),

@@ -12,6 +12,7 @@ use vimage_abi::Errno;
 
 use crate::ng_base::{NgCmd, NgCtx, NgNode, NgType, NodeId};
 use crate::ng_parse::{self, NgField, NgParseType, NgValue};
+use crate::ng_stats::{counters, u64_fields, StatsCmd};
 
 /// Type cookie of `pipe`.
 pub const NGM_PIPE_COOKIE: u32 = 200_708_191;
@@ -21,6 +22,11 @@ pub const NGM_PIPE_GET_STATS: u32 = 1;
 pub const NGM_PIPE_CLR_STATS: u32 = 2;
 /// Command: statistics, then clear them.
 pub const NGM_PIPE_GETCLR_STATS: u32 = 3;
+const STATS_CMDS: [u32; 3] = [
+    NGM_PIPE_GET_STATS,
+    NGM_PIPE_CLR_STATS,
+    NGM_PIPE_GETCLR_STATS,
+];
 /// Command: run-time queue state.
 pub const NGM_PIPE_GET_RUN: u32 = 4;
 /// Command: get the configuration.
@@ -41,83 +47,68 @@ macro_rules! f {
         }
     };
 }
-macro_rules! hookcfg {
-    () => {
+/// Per-direction configuration (`struct ng_pipe_hookcfg`).
+const HOOKCFG: &[NgField] = &[
+    f!("bandwidth", U64),
+    f!("BER", U64),
+    f!("queuelen", U32),
+    f!("delaylen", U32),
+    f!("duplicate", U32),
+    f!("fifo", U32),
+    f!("drr", U32),
+    f!("wfq", U32),
+    f!("droptail", U32),
+    f!("drophead", U32),
+];
+/// Per-direction counters (`struct ng_pipe_hookstat`), in `Pipe::stats` order.
+const HOOKSTAT: &[NgField] = u64_fields!(
+    "fwd_octets",
+    "fwd_frames",
+    "in_disc_octets",
+    "in_disc_frames",
+    "out_disc_octets",
+    "out_disc_frames",
+);
+/// Per-direction queue state (`struct ng_pipe_hookrun`).
+const HOOKRUN: &[NgField] = &[
+    f!("fifo_queues", U32),
+    f!("qin_octets", U32),
+    f!("qin_frames", U32),
+    f!("qout_octets", U32),
+    f!("qout_frames", U32),
+];
+/// A struct of the `first` members, then `downstream` and `upstream` of layout
+/// `fields`.
+macro_rules! updown {
+    ($fields:expr $(, $first:expr)*) => {
         NgParseType::Struct(&[
-            f!("bandwidth", U64),
-            f!("BER", U64),
-            f!("queuelen", U32),
-            f!("delaylen", U32),
-            f!("duplicate", U32),
-            f!("fifo", U32),
-            f!("drr", U32),
-            f!("wfq", U32),
-            f!("droptail", U32),
-            f!("drophead", U32),
-        ])
-    };
-}
-macro_rules! hookstat {
-    () => {
-        NgParseType::Struct(&[
-            f!("fwd_octets", U64),
-            f!("fwd_frames", U64),
-            f!("in_disc_octets", U64),
-            f!("in_disc_frames", U64),
-            f!("out_disc_octets", U64),
-            f!("out_disc_frames", U64),
-        ])
-    };
-}
-macro_rules! hookrun {
-    () => {
-        NgParseType::Struct(&[
-            f!("fifo_queues", U32),
-            f!("qin_octets", U32),
-            f!("qin_frames", U32),
-            f!("qout_octets", U32),
-            f!("qout_frames", U32),
+            $($first,)*
+            NgField {
+                name: "downstream",
+                ty: NgParseType::Struct($fields),
+            },
+            NgField {
+                name: "upstream",
+                ty: NgParseType::Struct($fields),
+            },
         ])
     };
 }
 
 /// ASCII layout of the configuration (`struct ng_pipe_cfg`).
-pub static PIPE_CFG_TYPE: NgParseType = NgParseType::Struct(&[
+pub static PIPE_CFG_TYPE: NgParseType = updown!(
+    HOOKCFG,
     f!("bandwidth", U64),
     f!("delay", U64),
     f!("header_offset", U32),
-    f!("overhead", U32),
-    NgField {
-        name: "downstream",
-        ty: hookcfg!(),
-    },
-    NgField {
-        name: "upstream",
-        ty: hookcfg!(),
-    },
-]);
+    f!("overhead", U32)
+);
+/// ASCII layout of one direction's counters.
+pub static PIPE_HOOKSTAT_TYPE: NgParseType = NgParseType::Struct(HOOKSTAT);
 /// ASCII layout of the statistics.
-pub static PIPE_STATS_TYPE: NgParseType = NgParseType::Struct(&[
-    NgField {
-        name: "downstream",
-        ty: hookstat!(),
-    },
-    NgField {
-        name: "upstream",
-        ty: hookstat!(),
-    },
-]);
+pub static PIPE_STATS_TYPE: NgParseType = updown!(HOOKSTAT);
 /// ASCII layout of the run-time state.
-pub static PIPE_RUN_TYPE: NgParseType = NgParseType::Struct(&[
-    NgField {
-        name: "downstream",
-        ty: hookrun!(),
-    },
-    NgField {
-        name: "upstream",
-        ty: hookrun!(),
-    },
-]);
+pub static PIPE_RUN_TYPE: NgParseType = updown!(HOOKRUN);
 
 macro_rules! cmd {
     ($c:expr, $n:expr, $a:expr, $r:expr) => {
@@ -186,7 +177,6 @@ struct Dir {
     busy_until: u64,
     /// Frames waiting for their delivery time.
     qout: VecDeque<(u64, Vec<u8>)>,
-    stats: [u64; 6],
 }
 
 const FWD_OCTETS: usize = 0;
@@ -195,14 +185,6 @@ const IN_DISC_OCTETS: usize = 2;
 const IN_DISC_FRAMES: usize = 3;
 const OUT_DISC_OCTETS: usize = 4;
 const OUT_DISC_FRAMES: usize = 5;
-const STAT_NAMES: [&str; 6] = [
-    "fwd_octets",
-    "fwd_frames",
-    "in_disc_octets",
-    "in_disc_frames",
-    "out_disc_octets",
-    "out_disc_frames",
-];
 
 #[derive(Default)]
 struct Pipe {
@@ -211,6 +193,18 @@ struct Pipe {
     overhead: u32,
     /// 0: downstream (frames from `upper`), 1: upstream (frames from `lower`).
     dirs: [Dir; 2],
+    /// Counters per direction (indexed like `dirs`), in [`HOOKSTAT`] order.
+    stats: Stats,
+}
+
+type Stats = [[u64; 6]; 2];
+
+fn encode_stats(stats: &Stats) -> Result<Vec<u8>, Errno> {
+    let v = NgValue::record(vec![
+        ("downstream", counters(&PIPE_HOOKSTAT_TYPE, &stats[0])),
+        ("upstream", counters(&PIPE_HOOKSTAT_TYPE, &stats[1])),
+    ]);
+    ng_parse::encode(&PIPE_STATS_TYPE, &v)
 }
 
 /// Direction index of the hook a frame arrives on, and the hook it leaves by.
@@ -275,7 +269,7 @@ impl Dir {
     }
 
     fn cfg_value(&self) -> NgValue {
-        let i = |x: u64| NgValue::Int(x as i128);
+        let i = |x: u64| NgValue::num(x);
         NgValue::record(vec![
             ("bandwidth", i(self.bandwidth)),
             ("BER", i(self.ber)),
@@ -295,16 +289,6 @@ impl Dir {
             ("droptail", i((!self.drophead) as u64)),
             ("drophead", i(self.drophead as u64)),
         ])
-    }
-
-    fn stats_value(&self) -> NgValue {
-        NgValue::record(
-            STAT_NAMES
-                .iter()
-                .zip(self.stats.iter())
-                .map(|(k, v)| (*k, NgValue::Int(*v as i128)))
-                .collect(),
-        )
     }
 
     fn run_value(&self, now: u64) -> NgValue {
@@ -330,7 +314,7 @@ impl Pipe {
 
     fn forward(&mut self, ctx: &mut NgCtx<'_>, d: usize, out: &str, frame: Vec<u8>) {
         let len = frame.len() as u64;
-        let st = &mut self.dirs[d].stats;
+        let st = &mut self.stats[d];
         if ctx.send_data(out, frame).is_ok() {
             st[FWD_OCTETS] += len;
             st[FWD_FRAMES] += 1;
@@ -353,6 +337,7 @@ impl Pipe {
             unit(ctx) >= p_ok
         };
         let dir = &mut self.dirs[d];
+        let st = &mut self.stats[d];
         while dir.qin.front().is_some_and(|(t, _)| *t <= now) {
             dir.qin.pop_front();
         }
@@ -362,8 +347,8 @@ impl Pipe {
             dir.qin_limit as usize
         };
         if dir.bandwidth != 0 && dir.qin.len() >= limit {
-            dir.stats[IN_DISC_OCTETS] += len as u64;
-            dir.stats[IN_DISC_FRAMES] += 1;
+            st[IN_DISC_OCTETS] += len as u64;
+            st[IN_DISC_FRAMES] += 1;
             return;
         }
         let depart = if dir.bandwidth != 0 {
@@ -377,8 +362,8 @@ impl Pipe {
             now
         };
         if lost {
-            dir.stats[OUT_DISC_OCTETS] += len as u64;
-            dir.stats[OUT_DISC_FRAMES] += 1;
+            st[OUT_DISC_OCTETS] += len as u64;
+            st[OUT_DISC_FRAMES] += 1;
             return;
         }
         let due = depart.saturating_add(delay_ns);
@@ -392,8 +377,8 @@ impl Pipe {
             dir.qout_limit as usize
         };
         if dir.qout.len() >= qlimit {
-            dir.stats[OUT_DISC_OCTETS] += len as u64;
-            dir.stats[OUT_DISC_FRAMES] += 1;
+            st[OUT_DISC_OCTETS] += len as u64;
+            st[OUT_DISC_FRAMES] += 1;
             return;
         }
         dir.qout.push_back((due, frame));
@@ -415,24 +400,10 @@ impl NgNode for Pipe {
         if msg.header.typecookie != NGM_PIPE_COOKIE {
             return Err(Errno::EINVAL);
         }
-        let stats = |p: &Pipe| {
-            ng_parse::encode(
-                &PIPE_STATS_TYPE,
-                &NgValue::record(vec![
-                    ("downstream", p.dirs[0].stats_value()),
-                    ("upstream", p.dirs[1].stats_value()),
-                ]),
-            )
-        };
+        if let Some(op) = StatsCmd::of(msg.header.cmd, STATS_CMDS) {
+            return op.apply(&mut self.stats, encode_stats);
+        }
         match msg.header.cmd {
-            NGM_PIPE_GET_STATS => Ok(Some(stats(self)?)),
-            NGM_PIPE_CLR_STATS | NGM_PIPE_GETCLR_STATS => {
-                let r = stats(self)?;
-                for d in self.dirs.iter_mut() {
-                    d.stats = [0; 6];
-                }
-                Ok((msg.header.cmd == NGM_PIPE_GETCLR_STATS).then_some(r))
-            }
             NGM_PIPE_GET_RUN => {
                 let now = ctx.now_ns();
                 let v = NgValue::record(vec![
@@ -447,7 +418,7 @@ impl NgNode for Pipe {
                 } else {
                     0
                 };
-                let i = |x: u64| NgValue::Int(x as i128);
+                let i = |x: u64| NgValue::num(x);
                 let v = NgValue::record(vec![
                     ("bandwidth", i(bw)),
                     ("delay", i(self.delay_us)),

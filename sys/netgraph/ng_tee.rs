@@ -8,6 +8,7 @@ use vimage_abi::Errno;
 
 use crate::ng_base::{NgCmd, NgCtx, NgNode, NgType, NodeId};
 use crate::ng_parse::{self, NgField, NgParseType, NgValue};
+use crate::ng_stats::{counters, u64_fields, StatsCmd};
 
 /// Type cookie of `tee`.
 pub const NGM_TEE_COOKIE: u32 = 916_107_047;
@@ -17,28 +18,29 @@ pub const NGM_TEE_GET_STATS: u32 = 1;
 pub const NGM_TEE_CLR_STATS: u32 = 2;
 /// Command: statistics, then clear them.
 pub const NGM_TEE_GETCLR_STATS: u32 = 3;
+const STATS_CMDS: [u32; 3] = [NGM_TEE_GET_STATS, NGM_TEE_CLR_STATS, NGM_TEE_GETCLR_STATS];
 
-macro_rules! u64f {
-    ($($n:expr),*) => { &[$(NgField { name: $n, ty: NgParseType::U64 }),*] };
-}
-
+/// Counters of one hook, in the order of [`TEE_HOOKSTAT_TYPE`].
+const HOOKSTAT: &[NgField] = u64_fields!("inOctets", "inFrames", "outOctets", "outFrames");
+/// ASCII layout of one hook's counters.
+pub static TEE_HOOKSTAT_TYPE: NgParseType = NgParseType::Struct(HOOKSTAT);
 /// ASCII layout of the `getstats` reply.
 pub static TEE_STATS_TYPE: NgParseType = NgParseType::Struct(&[
     NgField {
         name: "right",
-        ty: NgParseType::Struct(u64f!("inOctets", "inFrames", "outOctets", "outFrames")),
+        ty: NgParseType::Struct(HOOKSTAT),
     },
     NgField {
         name: "left",
-        ty: NgParseType::Struct(u64f!("inOctets", "inFrames", "outOctets", "outFrames")),
+        ty: NgParseType::Struct(HOOKSTAT),
     },
     NgField {
         name: "right2left",
-        ty: NgParseType::Struct(u64f!("inOctets", "inFrames", "outOctets", "outFrames")),
+        ty: NgParseType::Struct(HOOKSTAT),
     },
     NgField {
         name: "left2right",
-        ty: NgParseType::Struct(u64f!("inOctets", "inFrames", "outOctets", "outFrames")),
+        ty: NgParseType::Struct(HOOKSTAT),
     },
 ]);
 
@@ -86,22 +88,30 @@ impl NgType for TeeType {
     }
 }
 
-#[derive(Default, Clone, Copy)]
-struct HookStats {
-    in_octets: u64,
-    in_frames: u64,
-    out_octets: u64,
-    out_frames: u64,
-}
+const IN_OCTETS: usize = 0;
+const IN_FRAMES: usize = 1;
+const OUT_OCTETS: usize = 2;
+const OUT_FRAMES: usize = 3;
+
+/// Counters of the four hooks, indexed like [`HOOKS`], each in [`HOOKSTAT`] order.
+type Stats = [[u64; 4]; 4];
 
 #[derive(Default)]
 struct Tee {
-    /// Indexed like [`HOOKS`].
-    stats: [HookStats; 4],
+    stats: Stats,
 }
 
 fn idx(hook: &str) -> Option<usize> {
     HOOKS.iter().position(|h| *h == hook)
+}
+
+fn encode_stats(stats: &Stats) -> Result<Vec<u8>, Errno> {
+    let members = HOOKS
+        .iter()
+        .zip(stats)
+        .map(|(h, s)| (*h, counters(&TEE_HOOKSTAT_TYPE, s)))
+        .collect();
+    ng_parse::encode(&TEE_STATS_TYPE, &NgValue::record(members))
 }
 
 impl Tee {
@@ -109,35 +119,17 @@ impl Tee {
         let len = frame.len() as u64;
         if ctx.send_data(hook, frame).is_ok() {
             if let Some(i) = idx(hook) {
-                self.stats[i].out_octets += len;
-                self.stats[i].out_frames += 1;
+                self.stats[i][OUT_OCTETS] += len;
+                self.stats[i][OUT_FRAMES] += 1;
             }
         }
-    }
-    fn stats_reply(&self) -> Result<Vec<u8>, Errno> {
-        let members = HOOKS
-            .iter()
-            .zip(self.stats.iter())
-            .map(|(h, s)| {
-                (
-                    *h,
-                    NgValue::record(vec![
-                        ("inOctets", NgValue::Int(s.in_octets as i128)),
-                        ("inFrames", NgValue::Int(s.in_frames as i128)),
-                        ("outOctets", NgValue::Int(s.out_octets as i128)),
-                        ("outFrames", NgValue::Int(s.out_frames as i128)),
-                    ]),
-                )
-            })
-            .collect();
-        ng_parse::encode(&TEE_STATS_TYPE, &NgValue::record(members))
     }
 }
 
 impl NgNode for Tee {
     fn newhook(&mut self, _ctx: &mut NgCtx<'_>, name: &str) -> Result<(), Errno> {
         let i = idx(name).ok_or(Errno::EINVAL)?;
-        self.stats[i] = HookStats::default();
+        self.stats[i] = [0; 4];
         Ok(())
     }
     fn rcvmsg(
@@ -149,24 +141,13 @@ impl NgNode for Tee {
         if msg.header.typecookie != NGM_TEE_COOKIE {
             return Err(Errno::EINVAL);
         }
-        match msg.header.cmd {
-            NGM_TEE_GET_STATS => Ok(Some(self.stats_reply()?)),
-            NGM_TEE_CLR_STATS => {
-                self.stats = Default::default();
-                Ok(None)
-            }
-            NGM_TEE_GETCLR_STATS => {
-                let r = self.stats_reply()?;
-                self.stats = Default::default();
-                Ok(Some(r))
-            }
-            _ => Err(Errno::EINVAL),
-        }
+        let op = StatsCmd::of(msg.header.cmd, STATS_CMDS).ok_or(Errno::EINVAL)?;
+        op.apply(&mut self.stats, encode_stats)
     }
     fn rcvdata(&mut self, ctx: &mut NgCtx<'_>, hook: &str, frame: Vec<u8>) {
         if let Some(i) = idx(hook) {
-            self.stats[i].in_octets += frame.len() as u64;
-            self.stats[i].in_frames += 1;
+            self.stats[i][IN_OCTETS] += frame.len() as u64;
+            self.stats[i][IN_FRAMES] += 1;
         }
         let (dup, dest) = match hook {
             "left" => (Some("left2right"), "right"),
