@@ -19,6 +19,8 @@ use std::sync::Arc;
 
 pub mod ng_base;
 pub mod ng_bridge;
+pub mod ng_echo;
+pub mod ng_hole;
 pub mod ng_hub;
 pub mod ng_one2many;
 pub mod ng_parse;
@@ -41,6 +43,8 @@ pub fn builtin_types() -> Vec<Arc<dyn NgType>> {
         Arc::new(ng_bridge::BridgeType),
         Arc::new(ng_pipe::PipeType),
         Arc::new(ng_vlan::VlanType),
+        Arc::new(ng_echo::EchoType),
+        Arc::new(ng_hole::HoleType),
     ]
 }
 

@@ -145,8 +145,8 @@ impl NgTypeList {
         Self::default()
     }
 
-    /// A registry with the pure types of this crate installed (hub, tee,
-    /// one2many, bridge, pipe, vlan, socket).
+    /// A registry with the pure types of this crate installed (socket, hub,
+    /// tee, one2many, bridge, pipe, vlan, echo, hole).
     pub fn with_builtin() -> Arc<Self> {
         let l = Self::new();
         for t in crate::builtin_types() {
