@@ -1,5 +1,7 @@
 //! IPv4 (FreeBSD's sys/netinet): the INET module's per-vnet state.
 
+pub mod ip;
+
 use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 use vimage_abi::Errno;
