@@ -1,5 +1,6 @@
 //! The link layer and interface framework (FreeBSD's sys/net).
 
+pub mod ethernet;
 pub mod r#if;
 pub mod if_clone;
 pub mod if_loop;
