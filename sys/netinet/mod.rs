@@ -1,5 +1,6 @@
 //! IPv4 (FreeBSD's sys/netinet): the INET module's per-vnet state.
 
+pub mod if_ether;
 pub mod ip;
 
 use std::sync::atomic::AtomicI64;
