@@ -2,6 +2,7 @@
 
 pub mod if_ether;
 pub mod ip;
+pub mod ip_icmp;
 
 use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
