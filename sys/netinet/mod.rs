@@ -3,6 +3,7 @@
 pub mod if_ether;
 pub mod ip;
 pub mod ip_icmp;
+pub mod tcp;
 pub mod udp;
 
 use std::sync::atomic::AtomicI64;
