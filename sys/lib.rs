@@ -4,6 +4,7 @@
 //!   linker, processes and the syscall dispatcher.
 //! * [`net`]: interfaces (ifnet), cloners, loopback.
 //! * [`netinet`]: per-vnet IPv4 state.
+//! * [`netinet6`]: IPv6 wire formats.
 //!
 //! Nothing here starts a thread, reads the wall clock or touches a host device: time,
 //! the host's process table and devices are injected by the embedding (vkernel, or a
@@ -12,6 +13,7 @@
 pub mod kern;
 pub mod net;
 pub mod netinet;
+pub mod netinet6;
 
 pub use kern::kern_syscall::{Kernel, KernelConfig};
 pub use kern::vnet::{curvnet, CurvnetGuard, Vnet};

@@ -1,0 +1,4 @@
+//! IPv6 (FreeBSD's sys/netinet6): wire formats of the IPv6 header, ICMPv6 and
+//! neighbour discovery.
+
+pub mod ip6;
