@@ -240,7 +240,7 @@ impl EtherRepr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netinet::ip::fuzz::{hex, mutate, Rng};
+    use crate::netinet::ip::fuzz::{hex, mutate, rounds, Rng};
 
     #[test]
     fn addr_text() {
@@ -316,6 +316,29 @@ mod tests {
         assert_eq!(f.payload(), &[0xaa, 0xbb]);
     }
 
+    /// Frames from a Linux veth pair: an ARP reply to 40:0a:0b:0c:0d:01, and a
+    /// neighbour solicitation for fe80::420a:bff:fe0c:d02 (header only).
+    const ARP_REPLY: &str = "400a0b0c0d01 400a0b0c0d02 0806\
+        0001080006040002400a0b0c0d020a000002400a0b0c0d010a000001";
+    const NS_HDR: &str = "3333ff0c0d02 400a0b0c0d01 86dd";
+
+    #[test]
+    fn captured_frames() {
+        let b = hex(ARP_REPLY);
+        let f = EtherFrame::new_checked(&b[..]).unwrap();
+        let r = EtherRepr::parse(&f).unwrap();
+        assert_eq!(r.dst_addr.to_string(), "40:0a:0b:0c:0d:01");
+        assert_eq!(r.src_addr.to_string(), "40:0a:0b:0c:0d:02");
+        assert_eq!(r.ethertype, ETHERTYPE_ARP);
+        assert_eq!(f.payload().len(), 28);
+        let b = hex(NS_HDR);
+        let f = EtherFrame::new_checked(&b[..]).unwrap();
+        assert_eq!(f.ethertype(), ETHERTYPE_IPV6);
+        let group: Ipv6Addr = "ff02::1:ff0c:d02".parse().unwrap();
+        assert_eq!(f.dst_addr(), EtherAddr::from_ipv6_multicast(&group));
+        assert!(f.payload().is_empty());
+    }
+
     #[test]
     fn truncation() {
         let b = hex(CAPTURED);
@@ -336,7 +359,7 @@ mod tests {
     fn fuzz() {
         let good = hex(CAPTURED);
         let mut rng = Rng::new(0xe7);
-        for _ in 0..20_000 {
+        for _ in 0..rounds() {
             let v = mutate(&mut rng, &good, &[(12, 2)]);
             if let Ok(f) = EtherFrame::new_checked(&v[..]) {
                 let r = EtherRepr::parse(&f).unwrap();

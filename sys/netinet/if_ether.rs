@@ -223,10 +223,14 @@ impl ArpRepr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netinet::ip::fuzz::{hex, mutate, Rng};
+    use crate::netinet::ip::fuzz::{hex, mutate, rounds, Rng};
 
-    /// "who-has 10.0.0.2 tell 10.0.0.1" from 40:0a:0b:0c:0d:01.
+    // Captured on a Linux veth pair between 40:0a:0b:0c:0d:01 and :02.
+
+    /// "who-has 10.0.0.2 tell 10.0.0.1".
     const REQUEST: &str = "0001 0800 06 04 0001 400a0b0c0d01 0a000001 000000000000 0a000002";
+    /// "10.0.0.2 is-at 40:0a:0b:0c:0d:02".
+    const REPLY: &str = "0001 0800 06 04 0002 400a0b0c0d02 0a000002 400a0b0c0d01 0a000001";
 
     #[test]
     fn request_bytes() {
@@ -238,6 +242,19 @@ mod tests {
         assert_eq!(r.spa, Ipv4Addr::new(10, 0, 0, 1));
         assert_eq!(r.tha, EtherAddr::ZERO);
         assert_eq!(r.tpa, Ipv4Addr::new(10, 0, 0, 2));
+        let mut out = vec![0u8; r.buffer_len()];
+        r.emit(&mut ArpPacket::new_unchecked(&mut out[..]));
+        assert_eq!(out, b);
+    }
+
+    #[test]
+    fn reply_bytes() {
+        let b = hex(REPLY);
+        let r = ArpRepr::parse(&ArpPacket::new_checked(&b[..]).unwrap()).unwrap();
+        assert_eq!(r.op, ArpOp::Reply);
+        assert_eq!(r.sha.to_string(), "40:0a:0b:0c:0d:02");
+        assert_eq!(r.spa, Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(r.tha.to_string(), "40:0a:0b:0c:0d:01");
         let mut out = vec![0u8; r.buffer_len()];
         r.emit(&mut ArpPacket::new_unchecked(&mut out[..]));
         assert_eq!(out, b);
@@ -283,18 +300,21 @@ mod tests {
 
     #[test]
     fn fuzz() {
-        let good = hex(REQUEST);
+        let seeds = [hex(REQUEST), hex(REPLY)];
         let mut rng = Rng::new(0xa2);
-        for _ in 0..20_000 {
-            let v = mutate(&mut rng, &good, &[(4, 1), (5, 1), (6, 2)]);
+        let mut parsed = 0;
+        for i in 0..rounds() {
+            let v = mutate(&mut rng, &seeds[i % 2], &[(4, 1), (5, 1), (6, 2)]);
             let Ok(p) = ArpPacket::new_checked(&v[..]) else {
                 continue;
             };
             if let Ok(r) = ArpRepr::parse(&p) {
+                parsed += 1;
                 let mut out = vec![0u8; r.buffer_len()];
                 r.emit(&mut ArpPacket::new_unchecked(&mut out[..]));
                 assert_eq!(out[..], v[..ETHER_ARP_LEN]);
             }
         }
+        assert!(parsed > rounds() / 20, "only {parsed} parsed");
     }
 }

@@ -508,8 +508,13 @@ pub(crate) mod fuzz {
     pub(crate) struct Rng(u64);
 
     impl Rng {
-        pub(crate) fn new(seed: u64) -> Self {
-            Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+        /// A generator for one test (`salt`), varied by `FUZZ_SEED` if set.
+        pub(crate) fn new(salt: u64) -> Self {
+            let seed = std::env::var("FUZZ_SEED")
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(0);
+            Rng((seed ^ salt).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
         }
         pub(crate) fn next(&mut self) -> u64 {
             let mut x = self.0;
@@ -526,6 +531,15 @@ pub(crate) mod fuzz {
         pub(crate) fn byte(&mut self) -> u8 {
             self.next() as u8
         }
+    }
+
+    /// Rounds per fuzz test: `FUZZ_ITERS`, else 100,000 (well under a second
+    /// each in a debug build).
+    pub(crate) fn rounds() -> usize {
+        std::env::var("FUZZ_ITERS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(100_000)
     }
 
     /// A mutation of `valid`: random bytes, bit flips, truncation, extension, or a
@@ -597,7 +611,7 @@ pub(crate) mod fuzz {
 
 #[cfg(test)]
 mod tests {
-    use super::fuzz::{hex, mutate, Rng};
+    use super::fuzz::{hex, mutate, rounds, Rng};
     use super::*;
 
     /// The worked example of RFC 1071 section 3.
@@ -750,9 +764,10 @@ mod tests {
         }
     }
 
-    fn exercise(b: &[u8]) {
+    /// Run a buffer through view and repr; whether it parsed.
+    fn exercise(b: &[u8]) -> bool {
         let Ok(p) = Ipv4Packet::new_checked(b) else {
-            return;
+            return false;
         };
         let _ = (
             p.options(),
@@ -760,19 +775,22 @@ mod tests {
             p.verify_checksum(),
             p.frag_offset(),
         );
-        if let Ok(r) = Ipv4Repr::parse(&p) {
-            let mut out = vec![0u8; r.buffer_len() + r.payload_len];
-            r.emit(&mut Ipv4Packet::new_unchecked(&mut out[..]));
-            let q = Ipv4Packet::new_checked(&out[..]).unwrap();
-            assert_eq!(Ipv4Repr::parse(&q).unwrap(), r);
-        }
+        let Ok(r) = Ipv4Repr::parse(&p) else {
+            return false;
+        };
+        let mut out = vec![0u8; r.buffer_len() + r.payload_len];
+        r.emit(&mut Ipv4Packet::new_unchecked(&mut out[..]));
+        let q = Ipv4Packet::new_checked(&out[..]).unwrap();
+        assert_eq!(Ipv4Repr::parse(&q).unwrap(), r);
+        true
     }
 
     #[test]
     fn fuzz() {
         let good = hex(ECHO_V4);
         let mut rng = Rng::new(0x1b4);
-        for _ in 0..20_000 {
+        let mut parsed = 0;
+        for _ in 0..rounds() {
             let mut v = mutate(&mut rng, &good, &[(0, 1), (2, 2), (6, 2)]);
             if rng.below(2) == 0 && v.len() >= IP_HDR_LEN {
                 // Often keep the checksum right so parsing goes deeper.
@@ -781,8 +799,9 @@ mod tests {
                 let c = in_cksum(&v[..hl]);
                 wr16(&mut v, field::SUM, c);
             }
-            exercise(&v);
+            parsed += usize::from(exercise(&v));
             let _ = cksum_sum(&v);
         }
+        assert!(parsed > rounds() / 20, "only {parsed} parsed");
     }
 }
