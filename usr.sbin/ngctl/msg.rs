@@ -97,14 +97,18 @@ pub fn print_msg(ctx: &mut Ctx, m: &NgMesg, path: &str) {
 }
 
 /// Show the next waiting control message, if any; whether there was one.
-pub fn msg_read(ctx: &mut Ctx) -> bool {
+/// `before` runs before anything is printed.
+pub fn msg_read(ctx: &mut Ctx, before: &mut dyn FnMut()) -> bool {
     match ctx.ng.recv_msg(MSG_DONTWAIT) {
         Ok((m, path)) => {
-            print_msg(ctx, &m, &path);
+            let ascii = ctx.ng.to_ascii(&path, &m).ok();
+            before();
+            print!("{}", format_msg(&m, ascii.as_ref(), &path));
             true
         }
         Err(Errno::EAGAIN) => false,
         Err(e) => {
+            before();
             libvimage::warn("recv incoming message", e);
             false
         }

@@ -3,11 +3,13 @@
 //! `ngctl [-d] [-f file] [-n name] [command ...]` creates a socket node (named
 //! `ngctlPID` unless `-n` says otherwise) in the caller's vimage and runs one
 //! command, a script (`-f file`, `-f -` for standard input), or commands read
-//! interactively.  Commands are matched by unambiguous prefix; their output and
+//! interactively (with line editing and history on a terminal, see
+//! [`editline`]).  Commands are matched by unambiguous prefix; their output and
 //! messages are those of FreeBSD's ngctl.
 
 mod cmds;
 mod dot;
+mod editline;
 mod generic;
 mod list;
 mod msg;
@@ -67,12 +69,14 @@ fn node_name(s: &str) -> String {
     s[..n].to_string()
 }
 
-/// Print every unsolicited message and frame waiting on the sockets.
-fn read_sockets(ctx: &mut Ctx) {
+/// Print every unsolicited message and frame waiting on the sockets; `before`
+/// runs before anything is printed.
+fn read_sockets(ctx: &mut Ctx, before: &mut dyn FnMut()) {
     loop {
-        let got_msg = msg::msg_read(ctx);
+        let got_msg = msg::msg_read(ctx, before);
         let got_data = match ctx.ng.recv_data(MSG_DONTWAIT) {
             Ok((data, hook)) => {
+                before();
                 if data.is_empty() {
                     libvimage::errx(EX_OSERR, format!("EOF from hook \"{hook}\"?"));
                 }
@@ -83,7 +87,10 @@ fn read_sockets(ctx: &mut Ctx) {
                 true
             }
             Err(Errno::EAGAIN) => false,
-            Err(e) => libvimage::err(EX_OSERR, "reading hook \"\"", e),
+            Err(e) => {
+                before();
+                libvimage::err(EX_OSERR, "reading hook \"\"", e)
+            }
         };
         if !got_msg && !got_data {
             break;
@@ -93,17 +100,23 @@ fn read_sockets(ctx: &mut Ctx) {
 }
 
 /// Commands from standard input until EOF or `quit`; a prompt and the command
-/// summary only when it is a terminal.
+/// summary only when it is a terminal, and line editing when standard output
+/// is one too.
 fn do_interactive(ctx: &mut Ctx) -> Rtn {
     let tty = io::stdin().is_terminal();
     if tty {
         print!("{}", cmds::help_summary());
+        if io::stdout().is_terminal() {
+            if let Ok(ed) = editline::LineEditor::new() {
+                return do_interactive_edit(ctx, ed);
+            }
+        }
     }
     let stdin = io::stdin();
     let mut input = stdin.lock();
     let mut buf = Vec::new();
     loop {
-        read_sockets(ctx);
+        read_sockets(ctx, &mut || {});
         if tty {
             print!("{PROMPT}");
             let _ = io::stdout().flush();
@@ -123,6 +136,33 @@ fn do_interactive(ctx: &mut Ctx) -> Rtn {
             break;
         }
         let _ = io::stdout().flush();
+    }
+    Rtn::Quit
+}
+
+/// Interactive mode with line editing: what arrives on the sockets is printed
+/// before each prompt and, while a line is being typed, above it.
+fn do_interactive_edit(ctx: &mut Ctx, mut ed: editline::LineEditor) -> Rtn {
+    loop {
+        read_sockets(ctx, &mut || {});
+        let line = ed.read_line(PROMPT, &mut |clear| read_sockets(ctx, clear));
+        match line {
+            Ok(Some(line)) => {
+                if do_parse_command(ctx, &line) == Rtn::Quit {
+                    break;
+                }
+                let _ = io::stdout().flush();
+            }
+            Ok(None) => {
+                println!();
+                break;
+            }
+            Err(e) => {
+                println!();
+                libvimage::warnx(format!("stdin: {}", io_strerror(&e)));
+                break;
+            }
+        }
     }
     Rtn::Quit
 }
