@@ -25,6 +25,7 @@ demo: build
 
 bench: build
 	$(CARGO) bench --bench vimage_create
+	$(CARGO) bench --bench netgraph_chain
 
 fmt:
 	$(CARGO) fmt --all

@@ -6,7 +6,9 @@ BIN=$(cd "$1" && pwd)
 : "${VIMAGE_SOCKET:?}"
 export VIMAGE_SOCKET
 run() { echo "tpx32# $*"; "$@"; }
-v() { run "$BIN/vimage" "$@"; }
+v() { echo "tpx32# vimage $*"; "$BIN/vimage" "$@"; }
+# t TOOL ARGS: run one of our tools, echoed as the tutorial types it.
+t() { c=$1; shift; echo "tpx32# $c $*"; "$BIN/$c" "$@"; }
 
 "$BIN/vkernel" -s "$VIMAGE_SOCKET" &
 KPID=$!
@@ -22,9 +24,9 @@ v -l
 v -c n0
 v -c n1
 v -c n2
-run "$BIN/kldload" if_edsc
-run "$BIN/ifconfig" edsc create
-run "$BIN/ifconfig" edsc create
+t kldload if_edsc
+t ifconfig edsc create
+t ifconfig edsc create
 v -i n0 edsc0
 v -i n1 edsc1
 v n1 hostname n1
@@ -32,7 +34,7 @@ v n1 hostname
 v n1 ifconfig
 v -i n1 lo0 || true
 v n1 sysctl net.inet.ip.forwarding=1
-run "$BIN/sysctl" net.inet.ip.forwarding
+t sysctl net.inet.ip.forwarding
 echo "tpx32# vimage n1   (interactive shell, fed: vimage -c n3; vimage -l; exit)"
 printf 'vimage -c n3\nvimage -l\nexit\n' | SHELL=/bin/sh "$BIN/vimage" n1
 run sh -c "$BIN/vimage -l | fgrep -v CPU | fgrep -v limit"
@@ -41,6 +43,74 @@ v -d n0
 v -d n1
 v -d n2
 v -l
-run "$BIN/halt"
+
+echo
+echo "### Exercise 1: create, connect and assign virtual interfaces (netgraph)"
+t ngctl l
+t ngctl mkpeer eiface ether ether
+t ngctl mkpeer eiface ether ether
+t ngctl l
+t ifconfig ngeth0
+t ifconfig ngeth1
+t ngctl connect ngeth0: ngeth1: ether ether
+t ngctl l
+v -c n0
+v -c n1
+v -i n0 ngeth0
+v -i n1 ngeth1
+v n1 ifconfig
+v n1 ifconfig lo0 up
+v n1 ifconfig eth0 link 40:a:b:c:d:01
+v n1 ifconfig eth0
+echo "tpx32# vimage n1 ngctl l      (independent netgraph space!)"
+"$BIN/vimage" n1 ngctl l
+
+echo
+echo "### Exercise 2: clean up, then a bridge with a physical interface"
+v -d n0
+v -d n1
+t ngctl shutdown ngeth0:
+t ngctl shutdown ngeth1:
+t ngctl l
+v -c n1
+v -c n2
+t ngctl mkpeer eiface ether ether
+t ngctl mkpeer eiface ether ether
+echo "# (this laptop's em0 and iwi0: the edsc interfaces that came home from n0 and n1)"
+t ifconfig edsc0 name em0
+t ifconfig edsc1 name iwi0
+t kldload ng_ether
+t ngctl l
+t ngctl mkpeer em0: bridge lower link0
+t ngctl l
+t ngctl name em0:lower bridge0
+t ngctl connect em0: bridge0: upper link1
+t ngctl connect ngeth0: bridge0: ether link2
+t ngctl connect ngeth1: bridge0: ether link3
+t ngctl l
+t ngctl show bridge0:
+v n1 ifconfig
+v -i n1 ngeth0 e0
+v n1 ifconfig e0 link 40:a:b:c:d:01
+t ngctl msg bridge0: getconfig
+
+echo
+echo "### A link as IMUNES builds it: ngctl -f - with a pipe"
+script='rmhook ngeth1: ether
+mkpeer ngeth1: pipe ether upper
+name ngeth1:ether e0_n2-br
+connect e0_n2-br: bridge0: lower link3
+msg e0_n2-br: setcfg {bandwidth=-1 delay=-1 upstream={BER=-1 duplicate=-1} downstream={BER=-1 duplicate=-1}}
+msg e0_n2-br: setcfg {bandwidth=10000000}
+msg e0_n2-br: setcfg {delay=5000}'
+echo "tpx32# ngctl -f - <<EOF"
+echo "$script"
+echo "EOF"
+echo "$script" | "$BIN/ngctl" -f -
+t ngctl msg e0_n2-br: getcfg
+t ngctl types
+v -d n1
+v -d n2
+t halt
 wait $KPID
 trap - EXIT

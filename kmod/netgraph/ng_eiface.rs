@@ -18,7 +18,7 @@ use vimage_kern::kern::vnet::Vnet;
 use vimage_kern::net::if_var::{IfDriver, Ifnet};
 use vimage_kern::net::mbuf::Mbuf;
 use vimage_kern::net::netisr::netisr_queue;
-use vimage_kern::net::r#if::{if_attach, if_detach, if_input, if_rename, ifunit};
+use vimage_kern::net::r#if::{if_attach, if_detach, if_free_unit_where, if_input, if_rename};
 use vimage_netgraph::ng_parse::NgParseType;
 use vimage_netgraph::{NgCmd, NgCtx, NgMesg, NgNode, NgType, NodeId};
 
@@ -111,10 +111,8 @@ impl NgType for EifaceType {
     fn constructor(&self, ctx: &mut NgCtx<'_>) -> Result<Box<dyn NgNode>, Errno> {
         // Runs with curvnet set to the space's vnet.
         let vnet = curvnet();
-        let name = (0u32..65_536)
-            .map(|n| format!("ngeth{n}"))
-            .find(|n| ifunit(n).is_none() && !ctx.name_in_use(n))
-            .ok_or(Errno::ENOSPC)?;
+        let unit = if_free_unit_where("ngeth", |n| !ctx.name_in_use(n));
+        let name = format!("ngeth{unit}");
         let ifp = Ifnet::new(
             &vnet,
             &name,

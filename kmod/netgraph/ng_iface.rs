@@ -19,7 +19,7 @@ use vimage_kern::net::if_var::{IfDriver, Ifnet};
 use vimage_kern::net::mbuf::Mbuf;
 use vimage_kern::net::netisr::netisr_queue;
 use vimage_kern::net::r#if::{
-    if_attach, if_detach, if_input_proto, ifunit, ETHERTYPE_IP, ETHERTYPE_IPV6,
+    if_attach, if_detach, if_free_unit_where, if_input_proto, ETHERTYPE_IP, ETHERTYPE_IPV6,
 };
 use vimage_netgraph::ng_parse::NgParseType;
 use vimage_netgraph::{NgCmd, NgCtx, NgMesg, NgNode, NgType, NodeId};
@@ -124,10 +124,8 @@ impl NgType for IfaceType {
     }
     fn constructor(&self, ctx: &mut NgCtx<'_>) -> Result<Box<dyn NgNode>, Errno> {
         let vnet = curvnet();
-        let name = (0u32..65_536)
-            .map(|n| format!("ng{n}"))
-            .find(|n| ifunit(n).is_none() && !ctx.name_in_use(n))
-            .ok_or(Errno::ENOSPC)?;
+        let unit = if_free_unit_where("ng", |n| !ctx.name_in_use(n));
+        let name = format!("ng{unit}");
         let ifp = Ifnet::new(
             &vnet,
             &name,

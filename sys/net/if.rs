@@ -150,9 +150,19 @@ pub fn ifnet_byindex(idx: u32) -> Option<Arc<Ifnet>> {
 
 /// The lowest `prefixN` not used in curvnet.
 pub fn if_free_unit(prefix: &str) -> u32 {
-    let names: Vec<String> = vnet_net().list().iter().map(|i| i.name()).collect();
-    (0..)
-        .find(|n| !names.contains(&format!("{prefix}{n}")))
+    if_free_unit_where(prefix, |_| true)
+}
+
+/// The lowest `prefixN` not used by an interface of curvnet for which `ok(name)`
+/// also holds (e.g. no netgraph node has that name).
+pub fn if_free_unit_where(prefix: &str, ok: impl Fn(&str) -> bool) -> u32 {
+    let used: std::collections::HashSet<u32> = vnet_net()
+        .list()
+        .iter()
+        .filter_map(|i| i.name().strip_prefix(prefix)?.parse().ok())
+        .collect();
+    (0..u32::MAX)
+        .find(|n| !used.contains(n) && ok(&format!("{prefix}{n}")))
         .unwrap_or(0)
 }
 
@@ -167,9 +177,16 @@ pub fn if_attach(ifp: &Arc<Ifnet>) -> Result<(), Errno> {
         if list.iter().any(|i| i.name() == name) {
             return Err(Errno::EEXIST);
         }
+        // The list is in index order: the lowest free index is the first gap.
         let mut idx = 1u32;
-        while list.iter().any(|i| i.index.load(Ordering::Relaxed) == idx) {
-            idx += 1;
+        for i in list.iter() {
+            let x = i.index.load(Ordering::Relaxed);
+            if x > idx {
+                break;
+            }
+            if x == idx {
+                idx += 1;
+            }
         }
         ifp.index.store(idx, Ordering::Relaxed);
         ifp.set_vnet(&vnet);
