@@ -246,7 +246,9 @@ impl Ng {
 }
 
 /// Frames with our test ethertype that reached vnet `v`'s stack, by interface.
-fn sniff(v: &Arc<Vnet>) -> Arc<Mutex<Vec<(String, Vec<u8>)>>> {
+type Sniffed = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+fn sniff(v: &Arc<Vnet>) -> Sniffed {
     let got = Arc::new(Mutex::new(Vec::new()));
     let g = got.clone();
     let _cv = CurvnetGuard::set(v);
@@ -725,11 +727,7 @@ fn type_modules_refuse_unload_while_in_use() {
 fn destroying_a_vimage_takes_its_graph_and_eifaces() {
     let k = boot();
     let n1 = mkvimage(&k, "n1");
-    let made = ng_with(&n1, |s| {
-        let a = s.make_node("hub");
-        a
-    })
-    .unwrap();
+    let made = ng_with(&n1, |s| s.make_node("hub")).unwrap();
     assert_eq!(made, Err(Errno::ENXIO), "hub not loaded yet");
     k.k.kldload("ng_eiface").unwrap();
     ng_with(&n1, |s| s.make_node("eiface").unwrap()).unwrap();

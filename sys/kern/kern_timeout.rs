@@ -70,7 +70,7 @@ impl Callouts {
         let seq = w.seq;
         w.heap.push(Reverse((at_ns, seq)));
         w.fns.insert(seq, f);
-        if earliest.map_or(true, |e| at_ns < e) {
+        if !matches!(earliest, Some(e) if e <= at_ns) {
             self.cv.notify_all();
         }
     }
