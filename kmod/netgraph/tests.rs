@@ -17,6 +17,7 @@ use vimage_kern::net::mbuf::Mbuf;
 use vimage_kern::net::r#if::{ifunit, netisr_register};
 use vimage_kern::{CurvnetGuard, Kernel, KernelConfig, Vnet};
 
+#[cfg(feature = "vimage")]
 use super::ng_base::ng_with;
 
 const ET_TEST: u16 = 0x88b5;
@@ -283,6 +284,7 @@ fn up(v: &Arc<Vnet>, name: &str) {
         .fetch_or(IFF_UP, Ordering::Relaxed);
 }
 
+#[cfg(feature = "vimage")]
 fn mkvimage(k: &K, name: &str) -> Arc<Vnet> {
     let vi = k.k.vi_create(k.k.vimage0(), name).expect("vi_create");
     vi.vnet.clone()
