@@ -742,3 +742,149 @@ fn destroying_a_vimage_takes_its_graph_and_eifaces() {
     assert!(!n1.is_alive());
     assert!(super::ng_base::vnet_netgraph(&n1).is_none());
 }
+
+#[test]
+fn iface_carries_packets_per_family_hook_and_answers_its_messages() {
+    use vimage_abi::net_if::{IFF_BROADCAST, IFF_POINTOPOINT};
+    use vimage_kern::net::r#if::ETHERTYPE_IP;
+    let k = boot();
+    let mut ng = Ng::open(&k.k, 700);
+    ng.mkpeer(&k.k, ".", "iface", "inet", "inet").unwrap();
+    let v0 = k.k.vimage0().vnet.clone();
+    let ifp = {
+        let _cv = CurvnetGuard::set(&v0);
+        ifunit("ng0").expect("ng0")
+    };
+    assert_eq!(ifp.flags() & IFF_POINTOPOINT, IFF_POINTOPOINT);
+    up(&v0, "ng0");
+    let got = Arc::new(Mutex::new(Vec::new()));
+    {
+        let g = got.clone();
+        let _cv = CurvnetGuard::set(&v0);
+        netisr_register(
+            ETHERTYPE_IP,
+            Arc::new(move |ifp, m: Mbuf| g.lock().unwrap().push((ifp.name(), m.data().to_vec()))),
+        );
+    }
+    let mut pkt = vec![0x45u8; 20];
+    pkt[1] = 0;
+    let hook = |h: &str| Some(SockaddrNg { data: h.into() }.to_bytes().unwrap());
+    // Into the stack through the `inet` hook: no link header.
+    call(
+        &k.k,
+        &mut ng.td,
+        Request::Sendto {
+            fd: ng.ds,
+            flags: 0,
+            addr: hook("inet"),
+            data: pkt.clone(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        got.lock().unwrap().as_slice(),
+        &[("ng0".into(), pkt.clone())]
+    );
+    // Out of the stack: the version nibble picks the hook.
+    {
+        let _cv = CurvnetGuard::set(&v0);
+        let _ns = vimage_kern::net::netisr::netisr_enter();
+        ifp.output(Mbuf::from_slice(&pkt)).unwrap();
+        // No inet6 hook: lost on the unplugged wire, not an error.
+        ifp.output(Mbuf::from_slice(&[0x60; 40])).unwrap();
+        assert_eq!(
+            ifp.output(Mbuf::from_slice(&[0x10; 20])),
+            Err(Errno::EAFNOSUPPORT)
+        );
+    }
+    let r = call(
+        &k.k,
+        &mut ng.td,
+        Request::Recvfrom {
+            fd: ng.ds,
+            len: 100,
+            flags: MSG_DONTWAIT,
+        },
+    )
+    .unwrap();
+    assert_eq!(r.data, pkt);
+    assert_eq!(SockaddrNg::from_bytes(&r.addr).unwrap().data, "inet");
+    assert_eq!(
+        call(
+            &k.k,
+            &mut ng.td,
+            Request::Recvfrom {
+                fd: ng.ds,
+                len: 100,
+                flags: MSG_DONTWAIT
+            }
+        )
+        .err(),
+        Some(Errno::EAGAIN)
+    );
+    // Messages.
+    let r = ng
+        .req(&k.k, "ng0:", super::ng_iface::NGM_IFACE_COOKIE, 1, vec![])
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.data, b"ng0\0");
+    ng.ascii(&k.k, "ng0:", "broadcast", "").unwrap();
+    assert_eq!(
+        ifp.flags() & (IFF_BROADCAST | IFF_POINTOPOINT),
+        IFF_BROADCAST
+    );
+    ng.ascii(&k.k, "ng0:", "point2point", "").unwrap();
+    assert_eq!(
+        ifp.flags() & (IFF_BROADCAST | IFF_POINTOPOINT),
+        IFF_POINTOPOINT
+    );
+    let r = ng
+        .req(&k.k, "ng0:", super::ng_iface::NGM_IFACE_COOKIE, 4, vec![])
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.data, 2u32.to_ne_bytes(), "index 2 after lo0");
+    // Only protocol family hooks.
+    assert_eq!(
+        ng.mkpeer(&k.k, "ng0:", "hub", "bogus", "x"),
+        Err(Errno::EPFNOSUPPORT)
+    );
+    ng.shutdown(&k.k, "ng0:").unwrap();
+    let _cv = CurvnetGuard::set(&v0);
+    assert!(ifunit("ng0").is_none());
+}
+
+#[test]
+fn eiface_messages_name_and_address_its_interface() {
+    let k = boot();
+    let mut ng = Ng::open(&k.k, 800);
+    ng.mkpeer(&k.k, ".", "eiface", "e", "ether").unwrap();
+    let cookie = super::ng_eiface::NGM_EIFACE_COOKIE;
+    let r = ng.req(&k.k, "ngeth0:", cookie, 1, vec![]).unwrap().unwrap();
+    assert_eq!(r.data, b"ngeth0\0");
+    ng.ascii(&k.k, "ngeth0:", "set", "40:a:b:c:d:1").unwrap();
+    ng.ascii(&k.k, "ngeth0:", "setifname", "\"veth7\"").unwrap();
+    let v0 = k.k.vimage0().vnet.clone();
+    {
+        let _cv = CurvnetGuard::set(&v0);
+        let ifp = ifunit("veth7").expect("renamed");
+        assert_eq!(ifp.lladdr(), vec![0x40, 0xa, 0xb, 0xc, 0xd, 1]);
+    }
+    assert_eq!(
+        ng.ascii(&k.k, "ngeth0:", "setifname", "\"lo0\""),
+        Err(Errno::EEXIST)
+    );
+    assert_eq!(
+        ng.ascii(&k.k, "ngeth0:", "set", "01:00:00:00:00:01"),
+        Err(Errno::EINVAL)
+    );
+    // The node keeps its name; a new eiface takes the lowest free unit again.
+    ng.mkpeer(&k.k, ".", "eiface", "f", "ether").unwrap();
+    let names: Vec<String> = ng.list(&k.k).into_iter().map(|n| n.0).collect();
+    assert!(names.contains(&"ngeth0".to_string()) && names.contains(&"ngeth1".to_string()));
+    // Hook names other than `ether` are refused.
+    assert_eq!(
+        ng.mkpeer(&k.k, "ngeth0:", "hub", "x", "y"),
+        Err(Errno::EPFNOSUPPORT)
+    );
+    ng.close(&k.k);
+}

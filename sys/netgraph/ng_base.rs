@@ -459,6 +459,10 @@ fn resolve(core: &Core, from: NodeId, path: &str) -> Result<(NodeId, Option<Stri
     if !alive(core, start) {
         return Err(Errno::ENOENT);
     }
+    if hooks.contains("..") {
+        // No "parent" in a graph: `..` is malformed, not "here".
+        return Err(Errno::EINVAL);
+    }
     let mut hooks = hooks.strip_prefix('.').unwrap_or(hooks);
     hooks = hooks.strip_suffix('.').unwrap_or(hooks);
     let mut cur = start;
@@ -1328,6 +1332,8 @@ mod tests {
         assert_eq!(info(&mut s, me, "[99]:").unwrap_err(), Errno::ENOENT);
         assert_eq!(info(&mut s, me, "hub0:nohook").unwrap_err(), Errno::ENOENT);
         assert_eq!(info(&mut s, me, "h0..a").unwrap_err(), Errno::EINVAL);
+        assert_eq!(info(&mut s, me, "..").unwrap_err(), Errno::EINVAL);
+        assert_eq!(info(&mut s, me, "ngctl:..").unwrap_err(), Errno::EINVAL);
         assert_eq!(info(&mut s, me, "a:b:").unwrap_err(), Errno::EINVAL);
         assert_eq!(info(&mut s, me, "").unwrap_err(), Errno::EINVAL);
         assert_eq!(
