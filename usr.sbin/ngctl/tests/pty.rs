@@ -277,8 +277,9 @@ fn line_editing_on_a_terminal() {
     s.send(&format!("{UP}{UP}{DOWN}\r"));
     s.expect("usage:    types");
     // Ctrl-C discards the line; Ctrl-L clears the screen.
-    s.send("garbage\x03");
+    s.send("garbage");
     s.expect("garbage");
+    s.send("\x03");
     s.expect("^C\r");
     s.expect(PROMPT);
     s.send("\x0c");
