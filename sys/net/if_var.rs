@@ -57,6 +57,20 @@ pub type InputHook = Arc<dyn Fn(&Arc<Ifnet>, Mbuf) -> Option<Mbuf> + Send + Sync
 /// `None` if it took it.
 pub type OutputHook = Arc<dyn Fn(&Arc<Ifnet>, Mbuf) -> Option<Mbuf> + Send + Sync>;
 
+/// One protocol address of an interface (`struct ifaddr`): the generic part every
+/// family shares; the family's module keeps the rest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IfAddr {
+    /// The address.
+    pub addr: std::net::IpAddr,
+    /// Prefix length of its netmask.
+    pub plen: u8,
+    /// Broadcast (IPv4 broadcast interfaces) or point-to-point destination.
+    pub dst: Option<std::net::IpAddr>,
+    /// Family-specific flags (`IN6_IFF_*` for IPv6).
+    pub flags: u32,
+}
+
 /// A network interface.
 pub struct Ifnet {
     xname: RwLock<String>,
@@ -87,6 +101,8 @@ pub struct Ifnet {
     pub input_hook: RwLock<Option<InputHook>>,
     /// Output interception (ng_ether's `upper` hook).
     pub output_hook: RwLock<Option<OutputHook>>,
+    /// Protocol addresses in the order they were added (`if_addrhead`).
+    pub addrs: RwLock<Vec<IfAddr>>,
 }
 
 impl std::fmt::Debug for Ifnet {
@@ -124,6 +140,7 @@ impl Ifnet {
             cloner: None,
             input_hook: RwLock::new(None),
             output_hook: RwLock::new(None),
+            addrs: RwLock::new(Vec::new()),
         })
     }
 
@@ -204,7 +221,7 @@ impl Ifnet {
             iftype: self.iftype,
             lladdr: self.lladdr(),
             status: self.driver.status(self),
-            addrs: Vec::new(),
+            addrs: self.addr_info(),
         }
     }
     /// The stack's way out (`ether_output` → `if_transmit`): an output hook may
@@ -218,6 +235,50 @@ impl Ifnet {
             },
             None => self.transmit(m),
         }
+    }
+
+    /// Snapshot of the protocol addresses.
+    pub fn addr_list(&self) -> Vec<IfAddr> {
+        self.addrs.read().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    fn addr_info(&self) -> Vec<vimage_abi::net_if::IfAddrInfo> {
+        use std::net::IpAddr;
+        fn bytes(a: &IpAddr) -> Vec<u8> {
+            match a {
+                IpAddr::V4(a) => a.octets().to_vec(),
+                IpAddr::V6(a) => a.octets().to_vec(),
+            }
+        }
+        self.addr_list()
+            .iter()
+            .map(|a| {
+                let (family, width) = match a.addr {
+                    IpAddr::V4(_) => (vimage_abi::net_if::AF_INET, 32u32),
+                    IpAddr::V6(_) => (vimage_abi::net_if::AF_INET6, 128u32),
+                };
+                let plen = u32::from(a.plen).min(width);
+                let mut mask = vec![0u8; (width / 8) as usize];
+                for (i, b) in mask.iter_mut().enumerate() {
+                    let bits = plen.saturating_sub(i as u32 * 8).min(8);
+                    *b = (0xff00u16 >> bits) as u8;
+                }
+                let scope = match a.addr {
+                    IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => {
+                        self.index.load(Ordering::Relaxed)
+                    }
+                    _ => 0,
+                };
+                vimage_abi::net_if::IfAddrInfo {
+                    family,
+                    addr: bytes(&a.addr),
+                    mask,
+                    dst: a.dst.as_ref().map(bytes).unwrap_or_default(),
+                    scope,
+                    flags: a.flags,
+                }
+            })
+            .collect()
     }
 
     /// Hand a frame to the driver, counting it.
@@ -234,5 +295,49 @@ impl Ifnet {
                 Err(e)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Null;
+    impl IfDriver for Null {
+        fn transmit(&self, _: &Arc<Ifnet>, _: Mbuf) -> Result<(), Errno> {
+            Ok(())
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+
+    #[test]
+    fn addresses_are_reported_with_masks_and_scope() {
+        let reg = crate::kern::vnet::ModRegistry::new();
+        reg.register(&[&crate::net::r#if::VNET_NET_MODINFO]).unwrap();
+        let _l = crate::kern::kern_syscall::test_lock();
+        let v = reg.vnet_alloc("t").unwrap();
+        let ifp = Ifnet::new(&v, "eth0", "x", 6, 0, 1500, vec![0; 6], Box::new(Null));
+        ifp.index.store(2, Ordering::Relaxed);
+        ifp.addrs.write().unwrap().push(IfAddr {
+            addr: "10.0.0.20".parse().unwrap(),
+            plen: 24,
+            dst: Some("10.0.0.255".parse().unwrap()),
+            flags: 0,
+        });
+        ifp.addrs.write().unwrap().push(IfAddr {
+            addr: "fe80::4200:aaff:feaa:3".parse().unwrap(),
+            plen: 64,
+            dst: None,
+            flags: 0,
+        });
+        let i = ifp.info();
+        assert_eq!(i.addrs[0].mask, vec![255, 255, 255, 0]);
+        assert_eq!(i.addrs[0].dst, vec![10, 0, 0, 255]);
+        assert_eq!(i.addrs[0].scope, 0);
+        assert_eq!(i.addrs[1].mask, [vec![0xff; 8], vec![0; 8]].concat());
+        assert_eq!(i.addrs[1].scope, 2);
+        reg.vnet_destroy(&v);
     }
 }
