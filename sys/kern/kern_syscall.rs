@@ -104,6 +104,13 @@ impl Kernel {
             clock: cfg.clock.clone(),
             callouts: Arc::new(Callouts::default()),
         });
+        k.reg.set_global(
+            super::kern_timeout::KERN_TIME_SLOT,
+            Some(Arc::new(super::kern_timeout::KernTime {
+                clock: k.clock.clone(),
+                callouts: k.callouts.clone(),
+            })),
+        );
         k.sysctl_init(&cfg);
         k.domain_add(Arc::new(crate::kern::kern_syscall::InetCtlDomain(2)));
         k.domain_add(Arc::new(crate::kern::kern_syscall::InetCtlDomain(28)));
