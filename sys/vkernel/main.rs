@@ -7,6 +7,7 @@
 //! removed.
 
 mod hostprocs;
+mod if_tap;
 mod ksock;
 
 use std::io::{BufReader, BufWriter, Write};
@@ -34,6 +35,15 @@ struct Args {
     /// Print less at boot.
     #[arg(short = 'q', long)]
     quiet: bool,
+    /// Attach a host interface as an Ethernet ifnet of the default vimage:
+    /// NAME=tap[:HOSTIF] creates a TAP device, NAME=packet:HOSTIF opens an existing
+    /// interface with AF_PACKET.  Repeatable; needs root.
+    #[arg(
+        short = 'a',
+        long = "attach",
+        value_name = "NAME=tap[:HOSTIF]|NAME=packet:HOSTIF"
+    )]
+    attach: Vec<if_tap::AttachSpec>,
 }
 
 enum Event {
@@ -97,9 +107,25 @@ fn main() {
         }
     }
     rc_default(&kernel);
+    let mut attached = Vec::new();
+    for a in &args.attach {
+        match if_tap::attach(&kernel, a) {
+            Ok(line) => attached.push(line),
+            Err(e) => {
+                eprintln!("vkernel: attach {}: {e}", a.name);
+                kernel.shutdown();
+                let _ = std::fs::remove_file(&path);
+                std::process::exit(1);
+            }
+        }
+    }
 
     if !args.quiet {
         boot_log(&kernel, &version, &path);
+        for l in &attached {
+            println!("{l}");
+        }
+        let _ = std::io::stdout().flush();
     }
 
     let (tx, rx) = mpsc::channel::<Event>();

@@ -27,6 +27,11 @@ pub struct Vk {
 impl Vk {
     /// Boot a kernel on a fresh socket and wait until it answers.
     pub fn boot(tag: &str) -> Vk {
+        Vk::boot_with(tag, &[])
+    }
+
+    /// Same as [`Vk::boot`] with extra vkernel arguments (`--attach …`).
+    pub fn boot_with(tag: &str, extra: &[&str]) -> Vk {
         let dir = std::env::temp_dir().join(format!("vk-{}-{}", tag, std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("tmp dir");
@@ -34,12 +39,21 @@ impl Vk {
         let child = Command::new(bindir().join("vkernel"))
             .arg("-s")
             .arg(&sock)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn vkernel");
         let t0 = Instant::now();
+        let mut child = child;
         while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+            if let Ok(Some(st)) = child.try_wait() {
+                let mut e = String::new();
+                if let Some(mut x) = child.stderr.take() {
+                    let _ = x.read_to_string(&mut e);
+                }
+                panic!("vkernel exited at boot ({st}): {e}");
+            }
             assert!(
                 t0.elapsed() < Duration::from_secs(20),
                 "vkernel did not come up"

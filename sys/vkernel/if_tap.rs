@@ -1,0 +1,328 @@
+//! Host interfaces as Ethernet ifnets (the tutorial's `em0`/`iwi0`): a TAP device
+//! this kernel creates, or an existing host interface opened with AF_PACKET
+//! (e.g. one end of a veth pair).  `vkernel --attach NAME=tap[:HOSTIF]` or
+//! `--attach NAME=packet:HOSTIF` attaches one at boot in the default vimage;
+//! like any other interface it moves between vimages with `vimage -i`.
+//!
+//! One reader thread per interface hands received frames to `if_input`; the
+//! driver's transmit writes frames to the host.  Both need root (CAP_NET_ADMIN /
+//! CAP_NET_RAW).
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use vimage_abi::net_if::{IFF_BROADCAST, IFF_MULTICAST, IFF_SIMPLEX, IFT_ETHER};
+use vimage_abi::Errno;
+use vimage_kern::net::if_var::{IfDriver, Ifnet};
+use vimage_kern::net::mbuf::Mbuf;
+use vimage_kern::net::netisr::netisr_enter;
+use vimage_kern::net::r#if::{if_attach, if_input, ifname_valid};
+use vimage_kern::{CurvnetGuard, Kernel};
+
+/// What `--attach` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachSpec {
+    /// The ifnet's name in the kernel (`em0`).
+    pub name: String,
+    /// TAP (created) or AF_PACKET (opened).
+    pub kind: HostKind,
+}
+
+/// The host side of an attached interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostKind {
+    /// A TAP device; its host name (`None`: the host picks `tapN`).
+    Tap(Option<String>),
+    /// An existing host interface read and written with AF_PACKET.
+    Packet(String),
+}
+
+impl std::str::FromStr for AttachSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, what) = s
+            .split_once('=')
+            .ok_or_else(|| format!("{s}: expected NAME=tap[:HOSTIF] or NAME=packet:HOSTIF"))?;
+        ifname_valid(name).map_err(|e| format!("{name}: bad interface name: {e}"))?;
+        let host_ok = |h: &str| !h.is_empty() && h.len() < 16 && !h.contains(['/', ' ', '\0']);
+        let kind = match what.split_once(':') {
+            None if what == "tap" => HostKind::Tap(None),
+            Some(("tap", h)) if host_ok(h) => HostKind::Tap(Some(h.to_string())),
+            Some(("packet", h)) if host_ok(h) => HostKind::Packet(h.to_string()),
+            _ => {
+                return Err(format!(
+                    "{s}: expected NAME=tap[:HOSTIF] or NAME=packet:HOSTIF"
+                ))
+            }
+        };
+        Ok(AttachSpec {
+            name: name.to_string(),
+            kind,
+        })
+    }
+}
+
+fn last_errno() -> Errno {
+    Errno::from_host(std::io::Error::last_os_error().raw_os_error().unwrap_or(5))
+}
+
+const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+
+/// Create (or open) TAP device `host`; returns the fd and the host's name for it.
+fn open_tap(host: Option<&str>) -> Result<(OwnedFd, String), Errno> {
+    // SAFETY: plain open(2) of a constant path.
+    let fd = unsafe { libc::open(c"/dev/net/tun".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(last_errno());
+    }
+    // SAFETY: fd was just returned by open and is owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut ifr = [0u8; 40];
+    if let Some(h) = host {
+        ifr[..h.len()].copy_from_slice(h.as_bytes());
+    }
+    let flags = (libc::IFF_TAP | libc::IFF_NO_PI) as u16;
+    ifr[16..18].copy_from_slice(&flags.to_ne_bytes());
+    // SAFETY: TUNSETIFF reads and writes a struct ifreq (40 bytes) we own.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF as _, ifr.as_mut_ptr()) } < 0 {
+        return Err(last_errno());
+    }
+    let n = ifr[..16].iter().position(|&c| c == 0).unwrap_or(16);
+    Ok((fd, String::from_utf8_lossy(&ifr[..n]).into_owned()))
+}
+
+/// Open host interface `host` with AF_PACKET, promiscuous (frames for our own
+/// MAC must come in).
+fn open_packet(host: &str) -> Result<(OwnedFd, i32), Errno> {
+    let cname = std::ffi::CString::new(host).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: valid NUL-terminated string.
+    let ifindex = unsafe { libc::if_nametoindex(cname.as_ptr()) } as i32;
+    if ifindex == 0 {
+        return Err(Errno::ENXIO);
+    }
+    let proto = (libc::ETH_P_ALL as u16).to_be();
+    // SAFETY: plain socket(2).
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            i32::from(proto),
+        )
+    };
+    if fd < 0 {
+        return Err(last_errno());
+    }
+    // SAFETY: fresh fd owned here.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: zeroed sockaddr_ll is a valid value; fields set below.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = proto;
+    sll.sll_ifindex = ifindex;
+    // SAFETY: pointer and length describe `sll`.
+    let r = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            &sll as *const _ as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    if r < 0 {
+        return Err(last_errno());
+    }
+    // struct packet_mreq { int ifindex; u16 type; u16 alen; u8 address[8]; }
+    let mut mreq = [0u8; 16];
+    mreq[..4].copy_from_slice(&ifindex.to_ne_bytes());
+    mreq[4..6].copy_from_slice(&1u16.to_ne_bytes()); // PACKET_MR_PROMISC
+                                                     // SAFETY: setsockopt with a 16-byte packet_mreq we own.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_ADD_MEMBERSHIP,
+            mreq.as_ptr() as *const libc::c_void,
+            16,
+        )
+    };
+    if r < 0 {
+        return Err(last_errno());
+    }
+    Ok((fd, ifindex))
+}
+
+/// The driver: frames out go to the host fd.
+struct HostDriver {
+    fd: Arc<OwnedFd>,
+    closed: Arc<AtomicBool>,
+    host: String,
+    kind: &'static str,
+}
+
+impl IfDriver for HostDriver {
+    fn transmit(&self, _ifp: &Arc<Ifnet>, m: Mbuf) -> Result<(), Errno> {
+        let d = m.data();
+        // SAFETY: writes `d.len()` bytes from a live slice to an fd we own.
+        let n = unsafe { libc::write(self.fd.as_raw_fd(), d.as_ptr() as *const _, d.len()) };
+        if n < 0 {
+            return Err(last_errno());
+        }
+        Ok(())
+    }
+    fn status(&self, _ifp: &Arc<Ifnet>) -> Vec<String> {
+        vec![format!("{}: {}", self.kind, self.host)]
+    }
+    fn detached(&self, _ifp: &Arc<Ifnet>) {
+        self.closed.store(true, Ordering::Release);
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// Hand every frame the host gives us to the interface's input, until detached.
+fn reader(ifp: Arc<Ifnet>, fd: Arc<OwnedFd>, closed: Arc<AtomicBool>, packet: bool) {
+    let mut buf = vec![0u8; 65_536];
+    while !closed.load(Ordering::Acquire) {
+        let mut p = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd we own.
+        if unsafe { libc::poll(&mut p, 1, 200) } <= 0 {
+            continue;
+        }
+        // SAFETY: zeroed sockaddr_ll is valid; recvfrom fills at most its size.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        let mut sl = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        // SAFETY: buffer and address pointers are valid for the given lengths.
+        let n = unsafe {
+            if packet {
+                libc::recvfrom(
+                    fd.as_raw_fd(),
+                    buf.as_mut_ptr() as *mut _,
+                    buf.len(),
+                    0,
+                    &mut sll as *mut _ as *mut libc::sockaddr,
+                    &mut sl,
+                )
+            } else {
+                libc::read(fd.as_raw_fd(), buf.as_mut_ptr() as *mut _, buf.len())
+            }
+        };
+        if n <= 0 {
+            if n < 0 && last_errno() == Errno::EAGAIN {
+                continue;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            continue;
+        }
+        // Our own transmissions come back on a packet socket: skip them.
+        if packet && sll.sll_pkttype == libc::PACKET_OUTGOING {
+            continue;
+        }
+        let _ns = netisr_enter();
+        if_input(&ifp, Mbuf::from_slice(&buf[..n as usize]));
+    }
+}
+
+/// A locally administered address for an attached interface.
+fn make_mac(seed: &str) -> Vec<u8> {
+    let mut r = [0u8; 4];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut r);
+    }
+    let h = seed
+        .bytes()
+        .fold(0u8, |a, b| a.wrapping_mul(31).wrapping_add(b));
+    vec![0x02, h, r[0], r[1], r[2], r[3]]
+}
+
+/// Attach `spec` in the default vimage; returns a line for the boot log.
+pub fn attach(k: &Arc<Kernel>, spec: &AttachSpec) -> Result<String, Errno> {
+    let (fd, host, kind, packet) = match &spec.kind {
+        HostKind::Tap(h) => {
+            let (fd, name) = open_tap(h.as_deref())?;
+            (fd, name, "tap", false)
+        }
+        HostKind::Packet(h) => {
+            let (fd, _) = open_packet(h)?;
+            (fd, h.clone(), "packet", true)
+        }
+    };
+    let fd = Arc::new(fd);
+    let closed = Arc::new(AtomicBool::new(false));
+    let vnet = k.vimage0().vnet.clone();
+    let _cv = CurvnetGuard::set(&vnet);
+    let ifp = Ifnet::new(
+        &vnet,
+        &spec.name,
+        kind,
+        IFT_ETHER,
+        IFF_BROADCAST | IFF_SIMPLEX | IFF_MULTICAST,
+        1500,
+        make_mac(&spec.name),
+        Box::new(HostDriver {
+            fd: fd.clone(),
+            closed: closed.clone(),
+            host: host.clone(),
+            kind,
+        }),
+    );
+    if_attach(&ifp)?;
+    let i2 = ifp.clone();
+    std::thread::Builder::new()
+        .name(format!("if_{kind}:{}", spec.name))
+        .stack_size(256 * 1024)
+        .spawn(move || reader(i2, fd, closed, packet))
+        .map_err(|_| Errno::ENOMEM)?;
+    Ok(format!(
+        "{}: attached to host {kind} interface {host}",
+        spec.name
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attach_specs_parse_as_documented() {
+        let p = |s: &str| s.parse::<AttachSpec>();
+        assert_eq!(
+            p("em0=tap").unwrap(),
+            AttachSpec {
+                name: "em0".into(),
+                kind: HostKind::Tap(None)
+            }
+        );
+        assert_eq!(
+            p("em0=tap:vk0").unwrap().kind,
+            HostKind::Tap(Some("vk0".into()))
+        );
+        assert_eq!(
+            p("iwi0=packet:veth1").unwrap().kind,
+            HostKind::Packet("veth1".into())
+        );
+        for bad in [
+            "em0",
+            "em0=",
+            "em0=packet",
+            "em0=packet:",
+            "0bad=tap",
+            "em0=wifi:x",
+        ] {
+            assert!(p(bad).is_err(), "{bad}");
+        }
+        assert!(p("em0=tap:waytoolonghostname0").is_err());
+    }
+
+    #[test]
+    fn macs_are_locally_administered_unicast() {
+        let m = make_mac("em0");
+        assert_eq!(m.len(), 6);
+        assert_eq!(m[0] & 3, 2);
+    }
+}

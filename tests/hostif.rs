@@ -1,0 +1,277 @@
+//! Host interfaces attached as ifnets (`vkernel --attach`): frames cross between a
+//! Linux network namespace the test creates and the kernel's graph.  Needs root
+//! (CAP_NET_ADMIN, CAP_NET_RAW) and iproute2; skips with a reason otherwise.
+
+mod common;
+use common::*;
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn skip_reason() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root (attaching host interfaces needs CAP_NET_ADMIN)".into());
+    }
+    if Command::new("ip").arg("-V").output().is_err() {
+        return Some("iproute2 `ip` not installed".into());
+    }
+    if !std::path::Path::new("/dev/net/tun").exists() {
+        return Some("/dev/net/tun missing".into());
+    }
+    None
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("ip");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A network namespace and a veth pair: `host` stays in our namespace for the
+/// kernel to open, `peer` lives in the namespace.  Removed on drop.
+struct Netns {
+    ns: String,
+    host: String,
+    peer: String,
+}
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        let id = std::process::id() % 100_000;
+        let n = Netns {
+            ns: format!("vkt{tag}{id}"),
+            host: format!("vkh{tag}{id}"),
+            peer: format!("vkp{tag}{id}"),
+        };
+        let _ = Command::new("ip").args(["netns", "del", &n.ns]).output();
+        ip(&["netns", "add", &n.ns]);
+        ip(&[
+            "link", "add", &n.host, "type", "veth", "peer", "name", &n.peer,
+        ]);
+        ip(&["link", "set", &n.peer, "netns", &n.ns]);
+        ip(&["link", "set", &n.host, "up"]);
+        ip(&["netns", "exec", &n.ns, "ip", "link", "set", &n.peer, "up"]);
+        ip(&["netns", "exec", &n.ns, "ip", "link", "set", "lo", "up"]);
+        n
+    }
+
+    /// A raw AF_PACKET socket on `ifname` inside the namespace.
+    fn raw_socket(&self, ifname: &str) -> OwnedFd {
+        let ns = self.ns.clone();
+        let ifname = ifname.to_string();
+        // setns affects only the calling thread: do it in a thread of our own.
+        std::thread::spawn(move || {
+            let f = std::fs::File::open(format!("/var/run/netns/{ns}")).expect("netns file");
+            // SAFETY: a valid netns fd; only this thread changes namespace.
+            assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+            let proto = (libc::ETH_P_ALL as u16).to_be();
+            // SAFETY: plain socket(2).
+            let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) };
+            assert!(fd >= 0, "packet socket");
+            // SAFETY: fresh fd.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            let c = std::ffi::CString::new(ifname).unwrap();
+            // SAFETY: valid C string.
+            let idx = unsafe { libc::if_nametoindex(c.as_ptr()) } as i32;
+            assert!(idx > 0);
+            // SAFETY: zeroed sockaddr_ll is valid.
+            let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            sll.sll_family = libc::AF_PACKET as u16;
+            sll.sll_protocol = proto;
+            sll.sll_ifindex = idx;
+            // SAFETY: pointer/length describe sll.
+            let r = unsafe {
+                libc::bind(
+                    fd.as_raw_fd(),
+                    &sll as *const _ as *const libc::sockaddr,
+                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
+                )
+            };
+            assert_eq!(r, 0, "bind");
+            fd
+        })
+        .join()
+        .expect("netns thread")
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host])
+            .output();
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
+    }
+}
+
+fn send(fd: &OwnedFd, frame: &[u8]) {
+    // SAFETY: writes a live slice.
+    let n = unsafe { libc::send(fd.as_raw_fd(), frame.as_ptr() as *const _, frame.len(), 0) };
+    assert_eq!(n as usize, frame.len());
+}
+
+/// Wait for a frame whose payload contains `marker`.
+fn recv_marker(fd: &OwnedFd, marker: &[u8]) -> bool {
+    let t0 = Instant::now();
+    let mut buf = [0u8; 2048];
+    while t0.elapsed() < Duration::from_secs(10) {
+        let mut p = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd.
+        if unsafe { libc::poll(&mut p, 1, 200) } <= 0 {
+            continue;
+        }
+        // SAFETY: buffer valid for its length.
+        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr() as *mut _, buf.len(), 0) };
+        if n > 0 && buf[..n as usize].windows(marker.len()).any(|w| w == marker) {
+            return true;
+        }
+    }
+    false
+}
+
+fn frame(marker: &[u8]) -> Vec<u8> {
+    let mut f = vec![0xff; 6];
+    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x99]);
+    f.extend_from_slice(&0x88b5u16.to_be_bytes());
+    f.extend_from_slice(marker);
+    f.resize(60, 0);
+    f
+}
+
+/// Boot a kernel with `--attach em0=SPEC`, wire em0's ether node to an ngctl
+/// socket hook, and pass one frame each way between the namespace and ngctl.
+fn frames_cross(spec: &str, ns: &Netns, host_side: &str) {
+    let vk = Vk::boot_with("hostif", &["--attach", spec]);
+    let ifc = vk.ok("ifconfig", &["em0"]);
+    assert!(
+        ifc.starts_with("em0: flags=8802<BROADCAST,SIMPLEX,MULTICAST>"),
+        "{ifc}"
+    );
+    vk.ok("ifconfig", &["em0", "up"]);
+    vk.ok("kldload", &["ng_ether"]);
+    let raw = ns.raw_socket(host_side);
+    // ngctl holds its socket node while we talk to it through stdin.
+    let mut ng = vk
+        .cmd("ngctl")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("ngctl");
+    let mut w = ng.stdin.take().unwrap();
+    use std::io::Write;
+    writeln!(w, "connect . em0: wire lower").unwrap();
+    writeln!(
+        w,
+        "write wire {}",
+        frame(b"from-vimage")
+            .iter()
+            .map(|b| b.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+    .unwrap();
+    w.flush().unwrap();
+    assert!(
+        recv_marker(&raw, b"from-vimage"),
+        "frame never reached the host side"
+    );
+    send(&raw, &frame(b"from-linux"));
+    std::thread::sleep(Duration::from_millis(300));
+    writeln!(w, "types").unwrap();
+    drop(w);
+    let out = ng.wait_with_output().expect("ngctl");
+    let so = String::from_utf8_lossy(&out.stdout);
+    assert!(so.contains("Rec'd data packet on hook \"wire\":"), "{so}");
+    vk.halt();
+}
+
+#[test]
+fn af_packet_interface_carries_frames_both_ways() {
+    if let Some(r) = skip_reason() {
+        eprintln!("skipping: {r}");
+        return;
+    }
+    let ns = Netns::new("p");
+    let spec = format!("em0=packet:{}", ns.host);
+    frames_cross(&spec, &ns, &ns.peer);
+}
+
+#[test]
+fn tap_interface_carries_frames_both_ways() {
+    if let Some(r) = skip_reason() {
+        eprintln!("skipping: {r}");
+        return;
+    }
+    let ns = Netns::new("t");
+    // The kernel creates the TAP device; once it exists, move it into the
+    // namespace (the kernel keeps its file descriptor).
+    let tap = format!("vktap{}", std::process::id() % 100_000);
+    let spec = format!("em0=tap:{tap}");
+    let vk = Vk::boot_with("tap", &["--attach", &spec]);
+    ip(&["link", "set", &tap, "netns", &ns.ns]);
+    ip(&["netns", "exec", &ns.ns, "ip", "link", "set", &tap, "up"]);
+    let ifc = vk.ok("ifconfig", &["em0"]);
+    assert!(ifc.contains(&format!("tap: {tap}")), "{ifc}");
+    vk.ok("ifconfig", &["em0", "up"]);
+    vk.ok("kldload", &["ng_ether"]);
+    let raw = ns.raw_socket(&tap);
+    let mut ng = vk
+        .cmd("ngctl")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("ngctl");
+    let mut w = ng.stdin.take().unwrap();
+    use std::io::Write;
+    writeln!(w, "connect . em0: wire lower").unwrap();
+    writeln!(
+        w,
+        "write wire {}",
+        frame(b"tap-out")
+            .iter()
+            .map(|b| b.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+    .unwrap();
+    w.flush().unwrap();
+    assert!(recv_marker(&raw, b"tap-out"), "frame never reached the tap");
+    send(&raw, &frame(b"tap-in"));
+    std::thread::sleep(Duration::from_millis(300));
+    writeln!(w, "types").unwrap();
+    drop(w);
+    let out = ng.wait_with_output().expect("ngctl");
+    let so = String::from_utf8_lossy(&out.stdout);
+    assert!(so.contains("Rec'd data packet on hook \"wire\":"), "{so}");
+    // Moved into a vimage like any interface.
+    if cfg!(feature = "vimage") {
+        vk.ok("vimage", &["-c", "n1"]);
+        assert_eq!(vk.ok("vimage", &["-i", "n1", "em0"]), "eth0@n1\n");
+        vk.ok("vimage", &["-d", "n1"]);
+    }
+    vk.halt();
+}
+
+#[test]
+fn bad_attach_specs_are_refused() {
+    let vk_bin = bindir().join("vkernel");
+    let out = Command::new(&vk_bin)
+        .args(["-s", "/nonexistent/x.sock", "--attach", "em0=wifi:x"])
+        .output()
+        .expect("vkernel");
+    assert!(!out.status.success());
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("expected NAME=tap[:HOSTIF] or NAME=packet:HOSTIF"),
+        "{e}"
+    );
+}
