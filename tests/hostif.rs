@@ -147,18 +147,11 @@ fn frame(marker: &[u8]) -> Vec<u8> {
     f
 }
 
-/// Boot a kernel with `--attach em0=SPEC`, wire em0's ether node to an ngctl
-/// socket hook, and pass one frame each way between the namespace and ngctl.
-fn frames_cross(spec: &str, ns: &Netns, host_side: &str) {
-    let vk = Vk::boot_with("hostif", &["--attach", spec]);
-    let ifc = vk.ok("ifconfig", &["em0"]);
-    assert!(
-        ifc.starts_with("em0: flags=8802<BROADCAST,SIMPLEX,MULTICAST>"),
-        "{ifc}"
-    );
+/// Wire em0's ether node to an ngctl socket hook and pass one frame each way
+/// between `raw` (the host side, in the namespace) and ngctl.
+fn exchange(vk: &Vk, raw: &OwnedFd, tag: &str) {
     vk.ok("ifconfig", &["em0", "up"]);
     vk.ok("kldload", &["ng_ether"]);
-    let raw = ns.raw_socket(host_side);
     // ngctl holds its socket node while we talk to it through stdin.
     let mut ng = vk
         .cmd("ngctl")
@@ -168,30 +161,26 @@ fn frames_cross(spec: &str, ns: &Netns, host_side: &str) {
         .expect("ngctl");
     let mut w = ng.stdin.take().unwrap();
     use std::io::Write;
+    let out_marker = format!("{tag}-out");
+    let bytes: Vec<String> = frame(out_marker.as_bytes())
+        .iter()
+        .map(|b| b.to_string())
+        .collect();
     writeln!(w, "connect . em0: wire lower").unwrap();
-    writeln!(
-        w,
-        "write wire {}",
-        frame(b"from-vimage")
-            .iter()
-            .map(|b| b.to_string())
-            .collect::<Vec<_>>()
-            .join(" ")
-    )
-    .unwrap();
+    writeln!(w, "write wire {}", bytes.join(" ")).unwrap();
     w.flush().unwrap();
     assert!(
-        recv_marker(&raw, b"from-vimage"),
+        recv_marker(raw, out_marker.as_bytes()),
         "frame never reached the host side"
     );
-    send(&raw, &frame(b"from-linux"));
+    send(raw, &frame(format!("{tag}-in").as_bytes()));
     std::thread::sleep(Duration::from_millis(300));
+    // Any command makes the non-interactive loop report what arrived.
     writeln!(w, "types").unwrap();
     drop(w);
     let out = ng.wait_with_output().expect("ngctl");
     let so = String::from_utf8_lossy(&out.stdout);
     assert!(so.contains("Rec'd data packet on hook \"wire\":"), "{so}");
-    vk.halt();
 }
 
 #[test]
@@ -202,7 +191,15 @@ fn af_packet_interface_carries_frames_both_ways() {
     }
     let ns = Netns::new("p");
     let spec = format!("em0=packet:{}", ns.host);
-    frames_cross(&spec, &ns, &ns.peer);
+    let vk = Vk::boot_with("hostif", &["--attach", &spec]);
+    let ifc = vk.ok("ifconfig", &["em0"]);
+    assert!(
+        ifc.starts_with("em0: flags=8802<BROADCAST,SIMPLEX,MULTICAST>"),
+        "{ifc}"
+    );
+    let raw = ns.raw_socket(&ns.peer);
+    exchange(&vk, &raw, "packet");
+    vk.halt();
 }
 
 #[test]
@@ -221,37 +218,8 @@ fn tap_interface_carries_frames_both_ways() {
     ip(&["netns", "exec", &ns.ns, "ip", "link", "set", &tap, "up"]);
     let ifc = vk.ok("ifconfig", &["em0"]);
     assert!(ifc.contains(&format!("tap: {tap}")), "{ifc}");
-    vk.ok("ifconfig", &["em0", "up"]);
-    vk.ok("kldload", &["ng_ether"]);
     let raw = ns.raw_socket(&tap);
-    let mut ng = vk
-        .cmd("ngctl")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("ngctl");
-    let mut w = ng.stdin.take().unwrap();
-    use std::io::Write;
-    writeln!(w, "connect . em0: wire lower").unwrap();
-    writeln!(
-        w,
-        "write wire {}",
-        frame(b"tap-out")
-            .iter()
-            .map(|b| b.to_string())
-            .collect::<Vec<_>>()
-            .join(" ")
-    )
-    .unwrap();
-    w.flush().unwrap();
-    assert!(recv_marker(&raw, b"tap-out"), "frame never reached the tap");
-    send(&raw, &frame(b"tap-in"));
-    std::thread::sleep(Duration::from_millis(300));
-    writeln!(w, "types").unwrap();
-    drop(w);
-    let out = ng.wait_with_output().expect("ngctl");
-    let so = String::from_utf8_lossy(&out.stdout);
-    assert!(so.contains("Rec'd data packet on hook \"wire\":"), "{so}");
+    exchange(&vk, &raw, "tap");
     // Moved into a vimage like any interface.
     if cfg!(feature = "vimage") {
         vk.ok("vimage", &["-c", "n1"]);

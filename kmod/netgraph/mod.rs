@@ -14,6 +14,45 @@ use std::sync::Arc;
 use vimage_abi::Errno;
 use vimage_kern::kern::kern_linker::KldModule;
 
+/// Make the interface of an interface node (eiface, iface) in curvnet: the lowest
+/// `prefixN` free as an interface name and as a node name, attached, with the node
+/// named like it.  `driver` gets the node's vnet and ID.
+pub(crate) fn node_ifnet(
+    ctx: &mut vimage_netgraph::NgCtx<'_>,
+    prefix: &str,
+    iftype: u8,
+    flags: u32,
+    lladdr: Vec<u8>,
+    driver: impl FnOnce(
+        std::sync::Weak<vimage_kern::Vnet>,
+        vimage_netgraph::NodeId,
+    ) -> Box<dyn vimage_kern::net::if_var::IfDriver>,
+) -> Result<Arc<vimage_kern::net::if_var::Ifnet>, Errno> {
+    use vimage_kern::net::r#if::{if_attach, if_free_unit_where};
+    let vnet = vimage_kern::curvnet();
+    let unit = if_free_unit_where(prefix, |n| !ctx.name_in_use(n));
+    let name = format!("{prefix}{unit}");
+    let ifp = vimage_kern::net::if_var::Ifnet::new(
+        &vnet,
+        &name,
+        prefix,
+        iftype,
+        flags,
+        1500,
+        lladdr,
+        driver(Arc::downgrade(&vnet), ctx.node_id()),
+    );
+    if_attach(&ifp)?;
+    let _ = ctx.name_self(&name);
+    Ok(ifp)
+}
+
+/// Shutdown of an interface node: its interface goes with it.
+pub(crate) fn node_ifnet_gone(ifp: &Arc<vimage_kern::net::if_var::Ifnet>) {
+    vimage_kern::net::r#if::if_detach(ifp);
+    ifp.driver.detached(ifp);
+}
+
 /// A NUL-terminated string reply.
 pub(crate) fn c_string(s: &str) -> Vec<u8> {
     let mut v = s.as_bytes().to_vec();

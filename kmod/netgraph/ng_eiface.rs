@@ -13,17 +13,16 @@ use std::sync::{Arc, Weak};
 use vimage_abi::net_if::{IFF_BROADCAST, IFF_MULTICAST, IFF_SIMPLEX, IFT_ETHER};
 use vimage_abi::netgraph::NG_TEXTRESPONSE;
 use vimage_abi::Errno;
-use vimage_kern::curvnet;
 use vimage_kern::kern::vnet::Vnet;
 use vimage_kern::net::if_var::{IfDriver, Ifnet};
 use vimage_kern::net::mbuf::Mbuf;
 use vimage_kern::net::netisr::netisr_queue;
-use vimage_kern::net::r#if::{if_attach, if_detach, if_free_unit_where, if_input, if_rename};
+use vimage_kern::net::r#if::{if_input, if_rename};
 use vimage_netgraph::ng_parse::NgParseType;
 use vimage_netgraph::{NgCmd, NgCtx, NgMesg, NgNode, NgType, NodeId};
 
 use super::ng_base::ng_run;
-use super::{c_string, from_c_string};
+use super::{c_string, from_c_string, node_ifnet, node_ifnet_gone};
 
 /// `NGM_EIFACE_COOKIE`.
 pub const NGM_EIFACE_COOKIE: u32 = 948_105_892;
@@ -110,24 +109,14 @@ impl NgType for EifaceType {
     }
     fn constructor(&self, ctx: &mut NgCtx<'_>) -> Result<Box<dyn NgNode>, Errno> {
         // Runs with curvnet set to the space's vnet.
-        let vnet = curvnet();
-        let unit = if_free_unit_where("ngeth", |n| !ctx.name_in_use(n));
-        let name = format!("ngeth{unit}");
-        let ifp = Ifnet::new(
-            &vnet,
-            &name,
+        let ifp = node_ifnet(
+            ctx,
             "ngeth",
             IFT_ETHER,
             IFF_BROADCAST | IFF_SIMPLEX | IFF_MULTICAST,
-            1500,
             vec![0; 6],
-            Box::new(EifaceDriver {
-                home: Arc::downgrade(&vnet),
-                node: ctx.node_id(),
-            }),
-        );
-        if_attach(&ifp)?;
-        let _ = ctx.name_self(&name);
+            |home, node| Box::new(EifaceDriver { home, node }),
+        )?;
         Ok(Box::new(EifaceNode { ifp }))
     }
     fn cmdlist(&self) -> &'static [NgCmd] {
@@ -178,8 +167,7 @@ impl NgNode for EifaceNode {
         netisr_queue(move || if_input(&ifp, Mbuf::from_vec(frame)));
     }
     fn shutdown(&mut self, _ctx: &mut NgCtx<'_>) -> bool {
-        if_detach(&self.ifp);
-        self.ifp.driver.detached(&self.ifp);
+        node_ifnet_gone(&self.ifp);
         true
     }
     fn as_any_mut(&mut self) -> &mut dyn Any {

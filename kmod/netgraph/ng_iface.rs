@@ -13,19 +13,16 @@ use vimage_abi::net_if::{
     IFF_BROADCAST, IFF_MULTICAST, IFF_POINTOPOINT, IFF_SIMPLEX, IFT_PROPVIRTUAL,
 };
 use vimage_abi::Errno;
-use vimage_kern::curvnet;
 use vimage_kern::kern::vnet::Vnet;
 use vimage_kern::net::if_var::{IfDriver, Ifnet};
 use vimage_kern::net::mbuf::Mbuf;
 use vimage_kern::net::netisr::netisr_queue;
-use vimage_kern::net::r#if::{
-    if_attach, if_detach, if_free_unit_where, if_input_proto, ETHERTYPE_IP, ETHERTYPE_IPV6,
-};
+use vimage_kern::net::r#if::{if_input_proto, ETHERTYPE_IP, ETHERTYPE_IPV6};
 use vimage_netgraph::ng_parse::NgParseType;
 use vimage_netgraph::{NgCmd, NgCtx, NgMesg, NgNode, NgType, NodeId};
 
-use super::c_string;
 use super::ng_base::ng_run;
+use super::{c_string, node_ifnet, node_ifnet_gone};
 
 /// `NGM_IFACE_COOKIE`.
 pub const NGM_IFACE_COOKIE: u32 = 1_108_312_559;
@@ -123,24 +120,14 @@ impl NgType for IfaceType {
         NGM_IFACE_COOKIE
     }
     fn constructor(&self, ctx: &mut NgCtx<'_>) -> Result<Box<dyn NgNode>, Errno> {
-        let vnet = curvnet();
-        let unit = if_free_unit_where("ng", |n| !ctx.name_in_use(n));
-        let name = format!("ng{unit}");
-        let ifp = Ifnet::new(
-            &vnet,
-            &name,
+        let ifp = node_ifnet(
+            ctx,
             "ng",
             IFT_PROPVIRTUAL,
             IFF_POINTOPOINT | IFF_SIMPLEX | IFF_MULTICAST,
-            1500,
             Vec::new(),
-            Box::new(IfaceDriver {
-                home: Arc::downgrade(&vnet),
-                node: ctx.node_id(),
-            }),
-        );
-        if_attach(&ifp)?;
-        let _ = ctx.name_self(&name);
+            |home, node| Box::new(IfaceDriver { home, node }),
+        )?;
         Ok(Box::new(IfaceNode { ifp }))
     }
     fn cmdlist(&self) -> &'static [NgCmd] {
@@ -199,8 +186,7 @@ impl NgNode for IfaceNode {
         netisr_queue(move || if_input_proto(&ifp, proto, Mbuf::from_vec(pkt)));
     }
     fn shutdown(&mut self, _ctx: &mut NgCtx<'_>) -> bool {
-        if_detach(&self.ifp);
-        self.ifp.driver.detached(&self.ifp);
+        node_ifnet_gone(&self.ifp);
         true
     }
     fn as_any_mut(&mut self) -> &mut dyn Any {
