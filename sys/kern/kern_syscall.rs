@@ -71,10 +71,11 @@ pub struct Td {
 }
 
 /// The modules every kernel registers at boot, in order.
-pub static BUILTIN_MODULES: [&VnetModInfo; 3] = [
+pub static BUILTIN_MODULES: [&VnetModInfo; 4] = [
     &VNET_NET_MODINFO,
     &VNET_LOIF_MODINFO,
     &crate::netinet::VNET_INET_MODINFO,
+    &crate::net::route::VNET_ROUTE_MODINFO,
 ];
 
 impl Kernel {

@@ -7,3 +7,6 @@ pub mod if_loop;
 pub mod if_var;
 pub mod mbuf;
 pub mod netisr;
+pub mod radix;
+pub mod route;
+pub mod rtsock;

@@ -8,6 +8,7 @@ pub mod errno;
 pub mod ioccom;
 pub mod net_if;
 pub mod netgraph;
+pub mod route;
 pub mod syscall;
 pub mod sysctl;
 pub mod vimage;

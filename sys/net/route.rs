@@ -1,0 +1,465 @@
+//! Per-vnet routing tables (FreeBSD's sys/net/route.c).
+//!
+//! Every vnet has one table per address family (IPv4, IPv6) in the ROUTE module's
+//! state, reached through curvnet.  The lookup structure is a
+//! [`PrefixTable`](super::radix::PrefixTable) (one hash per prefix length; see
+//! radix.rs for why).  Entries are immutable apart from their counters: a change
+//! replaces the entry, so a holder of an `Arc<RtEntry>` always sees a consistent
+//! route.  Changes are announced on the vnet's routing sockets (rtsock.rs).
+//!
+//! IPv6 link-local destinations (fe80::/10, ff02::/16) are scoped, KAME style: the
+//! table key carries the interface index in the address's second 16-bit word, so
+//! `fe80::/64` may exist once per interface.  [`rtalloc`] takes such an address
+//! either with the index embedded (`fe80:2::1`) or through [`rtalloc_scoped`].
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use vimage_abi::route::*;
+use vimage_abi::Errno;
+
+use super::if_var::Ifnet;
+use super::radix::PrefixTable;
+use crate::kern::vnet::{try_curvnet, ModState, Vnet, VnetModInfo, VnetSymmap, VNET_MOD_NET};
+
+/// Module id of the routing tables (`VNET_MOD_ROUTE`).
+pub const VNET_MOD_ROUTE: usize = 4;
+
+/// Where a route sends packets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RtGateway {
+    /// Directly out of an interface (an interface route: `link#N`).
+    Link {
+        /// Index of the interface in its vnet.
+        ifindex: u32,
+    },
+    /// Through a next-hop router.
+    Inet(IpAddr),
+}
+
+/// One route (`struct rtentry`).
+#[derive(Debug)]
+pub struct RtEntry {
+    /// Destination network (host bits clear) or host.
+    pub dst: IpAddr,
+    /// Prefix length (32/128: host route).
+    pub plen: u8,
+    /// Next hop.
+    pub gateway: RtGateway,
+    /// Interface packets leave by.
+    pub ifp: Arc<Ifnet>,
+    /// Source address to use (`rt_ifa`).
+    pub ifa: Option<IpAddr>,
+    /// `RTF_*` flags.
+    pub flags: u32,
+    /// References held on the route (`rt_refcnt`, netstat's Refs).
+    pub refcnt: AtomicU32,
+    /// Lookups that returned it (`rt_use`, netstat's Use).
+    pub used: AtomicU64,
+    /// Expiry in kernel uptime seconds (`rmx_expire`); 0: never.
+    pub expire: AtomicU64,
+    /// Path MTU (`rmx_mtu`); 0: the interface's.
+    pub mtu: AtomicU32,
+}
+
+impl RtEntry {
+    /// Whether the route is a host route.
+    pub fn is_host(&self) -> bool {
+        self.flags & RTF_HOST != 0
+    }
+    /// The MTU to use: the route's, else the interface's.
+    pub fn path_mtu(&self) -> u32 {
+        match self.mtu.load(Ordering::Relaxed) {
+            0 => self.ifp.mtu.load(Ordering::Relaxed),
+            m => m,
+        }
+    }
+    fn with(&self, gateway: RtGateway, ifp: Arc<Ifnet>, flags: u32) -> RtEntry {
+        RtEntry {
+            dst: self.dst,
+            plen: self.plen,
+            gateway,
+            ifp,
+            ifa: self.ifa,
+            flags,
+            refcnt: AtomicU32::new(self.refcnt.load(Ordering::Relaxed)),
+            used: AtomicU64::new(self.used.load(Ordering::Relaxed)),
+            expire: AtomicU64::new(self.expire.load(Ordering::Relaxed)),
+            mtu: AtomicU32::new(self.mtu.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// Route statistics (`struct rtstat`, netstat -rs).
+#[derive(Default, Debug)]
+pub struct RtStat {
+    /// Bogus redirect calls.
+    pub badredirect: AtomicU64,
+    /// Routes created by redirects.
+    pub dynamic: AtomicU64,
+    /// Routes modified by redirects.
+    pub newgateway: AtomicU64,
+    /// Lookups that failed.
+    pub unreach: AtomicU64,
+    /// Lookups satisfied by a wildcard (default) route.
+    pub wildcard: AtomicU64,
+}
+
+/// The ROUTE module's per-vnet state: the tables and the routing sockets to tell.
+pub struct VnetRoute {
+    /// IPv4 table.
+    pub inet: RwLock<PrefixTable<Arc<RtEntry>>>,
+    /// IPv6 table.
+    pub inet6: RwLock<PrefixTable<Arc<RtEntry>>>,
+    /// Statistics.
+    pub stat: RtStat,
+    /// Open routing sockets of this vnet.
+    pub(crate) socks: super::rtsock::RtSockList,
+}
+
+impl VnetRoute {
+    fn new() -> Self {
+        VnetRoute {
+            inet: RwLock::new(PrefixTable::new(32)),
+            inet6: RwLock::new(PrefixTable::new(128)),
+            stat: RtStat::default(),
+            socks: Default::default(),
+        }
+    }
+    fn table(&self, v6: bool) -> &RwLock<PrefixTable<Arc<RtEntry>>> {
+        if v6 {
+            &self.inet6
+        } else {
+            &self.inet
+        }
+    }
+}
+
+fn route_iattach(_v: &Arc<Vnet>) -> Result<ModState, Errno> {
+    Ok(Arc::new(VnetRoute::new()))
+}
+
+fn route_idetach(_v: &Arc<Vnet>, s: &ModState) {
+    if let Ok(st) = s.clone().downcast::<VnetRoute>() {
+        for t in [&st.inet, &st.inet6] {
+            if let Ok(mut g) = t.write() {
+                g.drain_where(|_, _, _| true);
+            }
+        }
+        st.socks.shutdown();
+    }
+}
+
+fn sym_rtcount(s: &(dyn std::any::Any + Send + Sync)) -> String {
+    s.downcast_ref::<VnetRoute>()
+        .map(|r| {
+            let n4 = r.inet.read().map(|t| t.len()).unwrap_or(0);
+            let n6 = r.inet6.read().map(|t| t.len()).unwrap_or(0);
+            format!("{n4} {n6}")
+        })
+        .unwrap_or_default()
+}
+
+/// `VNET_MOD_DECLARE(ROUTE, route, ...)`: the routing tables, purged of an
+/// interface's routes when it leaves the vnet.
+pub static VNET_ROUTE_MODINFO: VnetModInfo = VnetModInfo {
+    id: VNET_MOD_ROUTE,
+    name: "route",
+    depends: &[VNET_MOD_NET],
+    iattach: route_iattach,
+    idetach: route_idetach,
+    ifdetach: Some(rt_purge_ifp),
+    ifattach: None,
+    symmap: &[VnetSymmap {
+        name: "rt_tables",
+        get: sym_rtcount,
+    }],
+};
+
+/// The routing state of curvnet, if the ROUTE module is attached.
+pub fn vnet_route() -> Option<Arc<VnetRoute>> {
+    try_curvnet()?.state::<VnetRoute>(VNET_MOD_ROUTE)
+}
+
+// ---------------------------------------------------------------------------
+// keys
+
+fn is_scoped6(a: &Ipv6Addr) -> bool {
+    let s = a.segments();
+    s[0] & 0xffc0 == 0xfe80 || s[0] == 0xff02 || s[0] == 0xff01
+}
+
+/// The table key of `a` (left-aligned); scoped IPv6 addresses get `scope` embedded
+/// in their second word unless one is there already.
+fn key_of(a: &IpAddr, scope: u32) -> u128 {
+    match a {
+        IpAddr::V4(a) => u128::from(u32::from(*a)) << 96,
+        IpAddr::V6(a) => {
+            let mut k = u128::from(*a);
+            if is_scoped6(a) && a.segments()[1] == 0 {
+                k |= u128::from(scope & 0xffff) << 96;
+            }
+            k
+        }
+    }
+}
+
+fn width(a: &IpAddr) -> u8 {
+    if a.is_ipv6() {
+        128
+    } else {
+        32
+    }
+}
+
+/// `dst` with the bits beyond `plen` cleared.
+pub fn rt_mask_addr(dst: IpAddr, plen: u8) -> IpAddr {
+    let m = super::radix::mask128(plen);
+    match dst {
+        IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(u32::from(a) & (m >> 96) as u32)),
+        IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a) & m)),
+    }
+}
+
+fn ifindex(ifp: &Ifnet) -> u32 {
+    ifp.index.load(Ordering::Relaxed)
+}
+
+// ---------------------------------------------------------------------------
+// the API
+
+/// Add a route in curvnet (`rtrequest(RTM_ADD)`): `dst/plen` via `gw` out of `ifp`,
+/// with `RTF_UP` added (and `RTF_HOST` for a full-length prefix).  EEXIST if the
+/// prefix is present, EINVAL for a prefix longer than the address or a gateway of
+/// the other family, ENETUNREACH when the vnet has no routing tables.  Routing
+/// sockets hear an RTM_ADD.
+pub fn rt_add(
+    dst: IpAddr,
+    plen: u8,
+    gw: RtGateway,
+    ifp: &Arc<Ifnet>,
+    ifa: Option<IpAddr>,
+    flags: u32,
+) -> Result<Arc<RtEntry>, Errno> {
+    let rt = rt_add_quiet(dst, plen, gw, ifp, ifa, flags)?;
+    super::rtsock::rt_notify_route(RTM_ADD, &rt, 0, None);
+    Ok(rt)
+}
+
+/// [`rt_add`] without the routing-socket message (the socket's own write path
+/// answers with the request it performed).
+pub(crate) fn rt_add_quiet(
+    dst: IpAddr,
+    plen: u8,
+    gw: RtGateway,
+    ifp: &Arc<Ifnet>,
+    ifa: Option<IpAddr>,
+    flags: u32,
+) -> Result<Arc<RtEntry>, Errno> {
+    let w = width(&dst);
+    if plen > w {
+        return Err(Errno::EINVAL);
+    }
+    if let RtGateway::Inet(g) = &gw {
+        if g.is_ipv6() != dst.is_ipv6() {
+            return Err(Errno::EINVAL);
+        }
+    }
+    let st = vnet_route().ok_or(Errno::ENETUNREACH)?;
+    let dst = rt_mask_addr(dst, plen);
+    let mut flags = flags | RTF_UP;
+    if plen == w {
+        flags |= RTF_HOST;
+    } else {
+        flags &= !RTF_HOST;
+    }
+    let rt = Arc::new(RtEntry {
+        dst,
+        plen,
+        gateway: gw,
+        ifp: ifp.clone(),
+        ifa,
+        flags,
+        refcnt: AtomicU32::new(0),
+        used: AtomicU64::new(0),
+        expire: AtomicU64::new(0),
+        mtu: AtomicU32::new(0),
+    });
+    let key = key_of(&dst, ifindex(ifp));
+    let mut t = st
+        .table(dst.is_ipv6())
+        .write()
+        .map_err(|_| Errno::EDOOFUS)?;
+    t.insert(key, plen, rt.clone()).map_err(|_| Errno::EEXIST)?;
+    Ok(rt)
+}
+
+/// Delete `dst/plen` from curvnet (`rtrequest(RTM_DELETE)`); ESRCH if absent.
+/// Routing sockets hear an RTM_DELETE.
+pub fn rt_delete(dst: IpAddr, plen: u8) -> Result<Arc<RtEntry>, Errno> {
+    let rt = rt_delete_quiet(dst, plen, None)?;
+    super::rtsock::rt_notify_route(RTM_DELETE, &rt, 0, None);
+    Ok(rt)
+}
+
+/// [`rt_delete`] without the message; `scope` picks the interface of a scoped
+/// IPv6 destination.
+pub(crate) fn rt_delete_quiet(
+    dst: IpAddr,
+    plen: u8,
+    scope: Option<u32>,
+) -> Result<Arc<RtEntry>, Errno> {
+    let st = vnet_route().ok_or(Errno::ESRCH)?;
+    let mut t = st
+        .table(dst.is_ipv6())
+        .write()
+        .map_err(|_| Errno::EDOOFUS)?;
+    let key = find_key(&t, &dst, plen, scope).ok_or(Errno::ESRCH)?;
+    t.remove(key, plen).ok_or(Errno::ESRCH)
+}
+
+/// The key of an existing `dst/plen`: for a scoped IPv6 destination without an
+/// embedded index, the one route of that prefix on `scope` (or on any interface
+/// when no scope is given).
+fn find_key(
+    t: &PrefixTable<Arc<RtEntry>>,
+    dst: &IpAddr,
+    plen: u8,
+    scope: Option<u32>,
+) -> Option<u128> {
+    let k = key_of(dst, scope.unwrap_or(0));
+    if t.get(k, plen).is_some() {
+        return Some(k);
+    }
+    match dst {
+        IpAddr::V6(a) if is_scoped6(a) && a.segments()[1] == 0 && scope.is_none() => {
+            let m = super::radix::mask128(plen);
+            let want = u128::from(*a) & m;
+            t.iter()
+                .find(|(_, l, rt)| {
+                    *l == plen && matches!(rt.dst, IpAddr::V6(d) if u128::from(d) & m == want)
+                })
+                .map(|(k, _, _)| k)
+        }
+        _ => None,
+    }
+}
+
+/// Change the gateway, interface or flags of `dst/plen` (`RTM_CHANGE`); ESRCH if
+/// absent.  The entry is replaced (counters carried over); the new one is returned.
+/// Routing sockets hear an RTM_CHANGE.
+pub fn rt_change(
+    dst: IpAddr,
+    plen: u8,
+    gw: Option<RtGateway>,
+    ifp: Option<&Arc<Ifnet>>,
+    flags: Option<u32>,
+) -> Result<Arc<RtEntry>, Errno> {
+    let rt = rt_change_quiet(dst, plen, gw, ifp, flags, None)?;
+    super::rtsock::rt_notify_route(RTM_CHANGE, &rt, 0, None);
+    Ok(rt)
+}
+
+/// [`rt_change`] without the message.
+pub(crate) fn rt_change_quiet(
+    dst: IpAddr,
+    plen: u8,
+    gw: Option<RtGateway>,
+    ifp: Option<&Arc<Ifnet>>,
+    flags: Option<u32>,
+    scope: Option<u32>,
+) -> Result<Arc<RtEntry>, Errno> {
+    if let Some(RtGateway::Inet(g)) = &gw {
+        if g.is_ipv6() != dst.is_ipv6() {
+            return Err(Errno::EINVAL);
+        }
+    }
+    let st = vnet_route().ok_or(Errno::ESRCH)?;
+    let mut t = st
+        .table(dst.is_ipv6())
+        .write()
+        .map_err(|_| Errno::EDOOFUS)?;
+    let key = find_key(&t, &dst, plen, scope).ok_or(Errno::ESRCH)?;
+    let old = t.get(key, plen).cloned().ok_or(Errno::ESRCH)?;
+    let gw = gw.unwrap_or_else(|| old.gateway.clone());
+    let ifp = ifp.cloned().unwrap_or_else(|| old.ifp.clone());
+    let mut f = flags.unwrap_or(old.flags) | RTF_UP;
+    f = (f & !RTF_HOST) | (old.flags & RTF_HOST);
+    let new = Arc::new(old.with(gw, ifp, f));
+    t.replace(key, plen, new.clone());
+    Ok(new)
+}
+
+/// Longest-prefix match for `dst` in curvnet (`rtalloc1`): bumps the route's use
+/// count.  `None` when nothing matches (counted as unreachable).
+pub fn rtalloc(dst: IpAddr) -> Option<Arc<RtEntry>> {
+    rtalloc_scoped(dst, 0)
+}
+
+/// [`rtalloc`] for a destination whose scope (interface index, for IPv6
+/// link-local and link-scope multicast addresses) is `scope`.
+pub fn rtalloc_scoped(dst: IpAddr, scope: u32) -> Option<Arc<RtEntry>> {
+    let st = vnet_route()?;
+    let t = st.table(dst.is_ipv6()).read().ok()?;
+    match t.lookup(key_of(&dst, scope)) {
+        Some((l, rt)) => {
+            rt.used.fetch_add(1, Ordering::Relaxed);
+            if l == 0 {
+                st.stat.wildcard.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(rt.clone())
+        }
+        None => {
+            st.stat.unreach.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
+/// Exactly `dst/plen` in curvnet (no use count).
+pub fn rt_lookup_exact(dst: IpAddr, plen: u8) -> Option<Arc<RtEntry>> {
+    let st = vnet_route()?;
+    let t = st.table(dst.is_ipv6()).read().ok()?;
+    let k = find_key(&t, &dst, plen, None)?;
+    t.get(k, plen).cloned()
+}
+
+/// Every route of one family in curvnet in the order `netstat -r` prints them
+/// (a radix walk: by address, the more specific prefix first for one address).
+pub fn rt_dump(v6: bool) -> Vec<Arc<RtEntry>> {
+    let Some(st) = vnet_route() else {
+        return Vec::new();
+    };
+    let Ok(t) = st.table(v6).read() else {
+        return Vec::new();
+    };
+    t.sorted()
+        .into_iter()
+        .map(|(_, _, rt)| rt.clone())
+        .collect()
+}
+
+/// Remove every route of curvnet that goes out of `ifp` or through its link
+/// (the interface leaves the vnet or is destroyed).  Routing sockets hear an
+/// RTM_DELETE for each.
+pub fn rt_purge_ifp(ifp: &Arc<Ifnet>) {
+    let Some(st) = vnet_route() else { return };
+    let idx = ifindex(ifp);
+    let mut gone = Vec::new();
+    for t in [&st.inet, &st.inet6] {
+        if let Ok(mut g) = t.write() {
+            gone.extend(g.drain_where(|_, _, rt| {
+                Arc::ptr_eq(&rt.ifp, ifp) || rt.gateway == RtGateway::Link { ifindex: idx }
+            }));
+        }
+    }
+    for (_, _, rt) in gone {
+        super::rtsock::rt_notify_route(RTM_DELETE, &rt, 0, None);
+    }
+}
+
+/// Announce that `addr/plen` was added to (`RTM_NEWADDR`) or removed from
+/// (`RTM_DELADDR`) `ifp` on curvnet's routing sockets.
+pub fn rt_newaddrmsg(cmd: u8, ifp: &Arc<Ifnet>, addr: IpAddr, plen: u8) {
+    super::rtsock::rt_notify_addr(cmd, ifp, addr, plen);
+}
