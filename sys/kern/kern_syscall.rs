@@ -115,6 +115,7 @@ impl Kernel {
         k.sysctl_init(&cfg);
         k.domain_add(Arc::new(crate::kern::kern_syscall::InetCtlDomain(2)));
         k.domain_add(Arc::new(crate::kern::kern_syscall::InetCtlDomain(28)));
+        k.domain_add(Arc::new(crate::net::rtsock::RouteDomain));
         Ok(k)
     }
 
@@ -192,6 +193,7 @@ impl Kernel {
             },
         );
         crate::netinet::sysctl_init(t);
+        crate::net::route::sysctl_init(t);
     }
 
     /// The kernel-wide module registry.

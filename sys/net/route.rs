@@ -463,3 +463,377 @@ pub fn rt_purge_ifp(ifp: &Arc<Ifnet>) {
 pub fn rt_newaddrmsg(cmd: u8, ifp: &Arc<Ifnet>, addr: IpAddr, plen: u8) {
     super::rtsock::rt_notify_addr(cmd, ifp, addr, plen);
 }
+
+// ---------------------------------------------------------------------------
+// net.route.dump
+
+/// curvnet's routes of both families (IPv4 first) as `net.route.dump` reports
+/// them; `now_s` is the kernel uptime in seconds, for the time left to expiry.
+pub fn rt_dump_info(now_s: u64) -> vimage_abi::route::RouteDump {
+    use vimage_abi::route::{DumpGateway, RouteEntryInfo};
+    let routes = [false, true]
+        .into_iter()
+        .flat_map(rt_dump)
+        .map(|r| RouteEntryInfo {
+            dst: r.dst,
+            plen: r.plen,
+            gateway: match &r.gateway {
+                RtGateway::Link { ifindex } => DumpGateway::Link(*ifindex),
+                RtGateway::Inet(a) => DumpGateway::Inet(*a),
+            },
+            ifindex: ifindex(&r.ifp),
+            ifname: r.ifp.name(),
+            flags: r.flags,
+            refs: r.refcnt.load(Ordering::Relaxed),
+            used: r.used.load(Ordering::Relaxed),
+            expire: match r.expire.load(Ordering::Relaxed) {
+                0 => 0,
+                e => e.saturating_sub(now_s).max(1),
+            },
+            mtu: r.mtu.load(Ordering::Relaxed),
+        })
+        .collect();
+    vimage_abi::route::RouteDump { routes }
+}
+
+/// Register `net.route.dump` (opaque, virtualized: the caller's vnet's routes).
+pub fn sysctl_init(t: &crate::kern::kern_sysctl::SysctlTree) {
+    use crate::kern::kern_sysctl::Oid;
+    use vimage_abi::sysctl::{SysctlValue, CTLFLAG_RD, CTLFLAG_VNET};
+    let _ = t.add(
+        NET_ROUTE_DUMP,
+        Oid {
+            flags: CTLFLAG_RD | CTLFLAG_VNET,
+            descr: "Routing tables of this vnet",
+            handler: Arc::new(|_, new| {
+                if new.is_some() {
+                    return Err(Errno::EPERM);
+                }
+                let now = crate::kern::kern_timeout::getnow_ns() / 1_000_000_000;
+                Ok(SysctlValue::Opaque(
+                    ROUTE_DUMP_FMT.into(),
+                    rt_dump_info(now).to_bytes(),
+                ))
+            }),
+        },
+    );
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::kern::vnet::{CurvnetGuard, ModRegistry};
+    use crate::net::if_var::IfAddr;
+    use crate::net::mbuf::Mbuf;
+
+    struct Null;
+    impl crate::net::if_var::IfDriver for Null {
+        fn transmit(&self, _: &Arc<Ifnet>, _: Mbuf) -> Result<(), Errno> {
+            Ok(())
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+
+    /// A registry with NET and ROUTE and one vnet.
+    pub(crate) fn setup() -> (Arc<ModRegistry>, Arc<Vnet>) {
+        let reg = ModRegistry::new();
+        reg.register(&[&crate::net::r#if::VNET_NET_MODINFO, &VNET_ROUTE_MODINFO])
+            .unwrap();
+        let v = reg.vnet_alloc("t").unwrap();
+        (reg, v)
+    }
+
+    /// An attached Ethernet-like interface in curvnet with `addr/plen`.
+    pub(crate) fn ifp(name: &str, addr: Option<(&str, u8)>) -> Arc<Ifnet> {
+        let v = crate::kern::vnet::curvnet();
+        let i = Ifnet::new(
+            &v,
+            name,
+            "t",
+            6,
+            0x8843,
+            1500,
+            vec![2, 0, 0, 0, 0, 1],
+            Box::new(Null),
+        );
+        crate::net::r#if::if_attach(&i).unwrap();
+        if let Some((a, l)) = addr {
+            i.addrs.write().unwrap().push(IfAddr {
+                addr: a.parse().unwrap(),
+                plen: l,
+                dst: None,
+                flags: 0,
+            });
+        }
+        i
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn longest_prefix_host_net_and_default() {
+        let _l = crate::kern::kern_syscall::test_lock();
+        let (reg, v) = setup();
+        {
+            let _cv = CurvnetGuard::set(&v);
+            let e0 = ifp("eth0", Some(("10.0.0.20", 24)));
+            let e1 = ifp("eth1", Some(("10.0.2.1", 24)));
+            let link0 = RtGateway::Link { ifindex: 1 };
+            rt_add(
+                ip("10.0.0.0"),
+                24,
+                link0.clone(),
+                &e0,
+                Some(ip("10.0.0.20")),
+                RTF_CLONING,
+            )
+            .unwrap();
+            let d = rt_add(
+                ip("0.0.0.0"),
+                0,
+                RtGateway::Inet(ip("10.0.0.1")),
+                &e0,
+                None,
+                RTF_GATEWAY | RTF_STATIC,
+            )
+            .unwrap();
+            assert_eq!(d.flags, RTF_UP | RTF_GATEWAY | RTF_STATIC);
+            // Host bits of a network are cleared; a full-length prefix is a host.
+            let n = rt_add(
+                ip("10.0.3.77"),
+                24,
+                RtGateway::Inet(ip("10.0.2.2")),
+                &e1,
+                None,
+                RTF_GATEWAY,
+            )
+            .unwrap();
+            assert_eq!(n.dst, ip("10.0.3.0"));
+            let h = rt_add(
+                ip("10.0.3.5"),
+                32,
+                RtGateway::Inet(ip("10.0.2.3")),
+                &e1,
+                None,
+                RTF_GATEWAY,
+            )
+            .unwrap();
+            assert!(h.is_host());
+            assert_eq!(rtalloc(ip("10.0.3.5")).unwrap().plen, 32);
+            assert_eq!(rtalloc(ip("10.0.3.6")).unwrap().plen, 24);
+            assert_eq!(rtalloc(ip("10.0.0.9")).unwrap().gateway, link0);
+            let r = rtalloc(ip("192.0.2.1")).unwrap();
+            assert_eq!(r.plen, 0);
+            assert_eq!(r.used.load(Ordering::Relaxed), 1);
+            // Errors: EEXIST, ESRCH, a prefix longer than the address.
+            assert_eq!(
+                rt_add(
+                    ip("10.0.3.0"),
+                    24,
+                    RtGateway::Inet(ip("10.0.2.2")),
+                    &e1,
+                    None,
+                    0
+                )
+                .err(),
+                Some(Errno::EEXIST)
+            );
+            assert_eq!(rt_delete(ip("10.9.0.0"), 16).err(), Some(Errno::ESRCH));
+            assert_eq!(
+                rt_add(ip("10.0.3.0"), 33, link0.clone(), &e1, None, 0).err(),
+                Some(Errno::EINVAL)
+            );
+            assert!(rt_lookup_exact(ip("10.0.3.0"), 24).is_some());
+            assert!(rt_lookup_exact(ip("10.0.3.0"), 25).is_none());
+            // netstat order: by address, more specific first.
+            let order: Vec<String> = rt_dump(false)
+                .iter()
+                .map(|r| format!("{}/{}", r.dst, r.plen))
+                .collect();
+            assert_eq!(
+                order,
+                ["0.0.0.0/0", "10.0.0.0/24", "10.0.3.0/24", "10.0.3.5/32"]
+            );
+            // Change keeps counters, replaces gateway.
+            let c = rt_change(
+                ip("0.0.0.0"),
+                0,
+                Some(RtGateway::Inet(ip("10.0.0.2"))),
+                None,
+                None,
+            )
+            .unwrap();
+            assert_eq!(c.gateway, RtGateway::Inet(ip("10.0.0.2")));
+            assert_eq!(c.used.load(Ordering::Relaxed), 1);
+            assert_eq!(rt_delete(ip("0.0.0.0"), 0).unwrap().dst, ip("0.0.0.0"));
+            assert!(rtalloc(ip("192.0.2.1")).is_none());
+            assert_eq!(
+                vnet_route().unwrap().stat.unreach.load(Ordering::Relaxed),
+                1
+            );
+        }
+        reg.vnet_destroy(&v);
+    }
+
+    #[test]
+    fn ipv6_routes_and_scoped_link_local() {
+        let _l = crate::kern::kern_syscall::test_lock();
+        let (reg, v) = setup();
+        {
+            let _cv = CurvnetGuard::set(&v);
+            let e0 = ifp("eth0", None);
+            let e1 = ifp("eth1", None);
+            let (i0, i1) = (ifindex(&e0), ifindex(&e1));
+            rt_add(
+                ip("fe80::"),
+                64,
+                RtGateway::Link { ifindex: i0 },
+                &e0,
+                None,
+                0,
+            )
+            .unwrap();
+            rt_add(
+                ip("fe80::"),
+                64,
+                RtGateway::Link { ifindex: i1 },
+                &e1,
+                None,
+                0,
+            )
+            .unwrap();
+            rt_add(
+                ip("2001:db8::"),
+                32,
+                RtGateway::Inet(ip("fe80::1")),
+                &e1,
+                None,
+                RTF_GATEWAY,
+            )
+            .unwrap();
+            assert!(rt_add(
+                ip("::1"),
+                128,
+                RtGateway::Inet(ip("10.0.0.1")),
+                &e0,
+                None,
+                0
+            )
+            .is_err());
+            let r = rtalloc_scoped(ip("fe80::99"), i1).unwrap();
+            assert!(Arc::ptr_eq(&r.ifp, &e1));
+            let r = rtalloc_scoped(ip("fe80::99"), i0).unwrap();
+            assert!(Arc::ptr_eq(&r.ifp, &e0));
+            assert!(rtalloc(ip("2001:db8:1::5")).unwrap().flags & RTF_GATEWAY != 0);
+            assert_eq!(rt_dump(true).len(), 3);
+            // Deleting an unscoped link-local prefix removes one of them.
+            rt_delete(ip("fe80::"), 64).unwrap();
+            assert_eq!(rt_dump(true).len(), 2);
+        }
+        reg.vnet_destroy(&v);
+    }
+
+    #[test]
+    fn interface_leaving_purges_its_routes() {
+        let _l = crate::kern::kern_syscall::test_lock();
+        let (reg, v) = setup();
+        {
+            let _cv = CurvnetGuard::set(&v);
+            let e0 = ifp("eth0", Some(("10.0.0.20", 24)));
+            let e1 = ifp("eth1", Some(("10.0.1.20", 24)));
+            let g = RtGateway::Inet(ip("10.0.0.1"));
+            rt_add(
+                ip("10.0.0.0"),
+                24,
+                RtGateway::Link {
+                    ifindex: ifindex(&e0),
+                },
+                &e0,
+                None,
+                0,
+            )
+            .unwrap();
+            rt_add(ip("0.0.0.0"), 0, g, &e0, None, RTF_GATEWAY).unwrap();
+            rt_add(
+                ip("10.0.1.0"),
+                24,
+                RtGateway::Link {
+                    ifindex: ifindex(&e1),
+                },
+                &e1,
+                None,
+                0,
+            )
+            .unwrap();
+            crate::net::r#if::if_detach(&e0);
+            let left: Vec<IpAddr> = rt_dump(false).iter().map(|r| r.dst).collect();
+            assert_eq!(left, [ip("10.0.1.0")]);
+        }
+        reg.vnet_destroy(&v);
+    }
+
+    #[cfg(feature = "vimage")]
+    #[test]
+    fn tables_are_per_vnet() {
+        let _l = crate::kern::kern_syscall::test_lock();
+        let (reg, v) = setup();
+        let w = reg.vnet_alloc("u").unwrap();
+        {
+            let _cv = CurvnetGuard::set(&v);
+            let e0 = ifp("eth0", None);
+            rt_add(
+                ip("10.0.0.0"),
+                8,
+                RtGateway::Link { ifindex: 1 },
+                &e0,
+                None,
+                0,
+            )
+            .unwrap();
+        }
+        {
+            let _cv = CurvnetGuard::set(&w);
+            assert!(rtalloc(ip("10.1.1.1")).is_none());
+            assert!(rt_dump(false).is_empty());
+        }
+        reg.vnet_destroy(&w);
+        reg.vnet_destroy(&v);
+    }
+
+    #[test]
+    fn hundred_thousand_routes_insert_and_lookup() {
+        let _l = crate::kern::kern_syscall::test_lock();
+        let (reg, v) = setup();
+        {
+            let _cv = CurvnetGuard::set(&v);
+            let e0 = ifp("eth0", None);
+            let gw = RtGateway::Inet(ip("10.0.0.1"));
+            let t0 = std::time::Instant::now();
+            let mut x: u32 = 0x2545_f491;
+            let mut added = Vec::with_capacity(100_000);
+            while added.len() < 100_000 {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                let plen = [16u8, 20, 22, 24, 24, 24, 28, 32][(x & 7) as usize];
+                let a = IpAddr::V4(Ipv4Addr::from(x));
+                if rt_add_quiet(a, plen, gw.clone(), &e0, None, RTF_GATEWAY).is_ok() {
+                    added.push((rt_mask_addr(a, plen), plen));
+                }
+            }
+            for (a, plen) in &added {
+                let r = rtalloc(*a).unwrap();
+                assert!(r.plen >= *plen);
+            }
+            assert_eq!(rt_dump(false).len(), 100_000);
+            let took = t0.elapsed();
+            // Generous even for an unoptimized build on a loaded machine.
+            assert!(took.as_secs() < 20, "100k routes took {took:?}");
+        }
+        reg.vnet_destroy(&v);
+    }
+}

@@ -2,6 +2,12 @@
 //! types, address and flag bits, `struct rt_msghdr` and its sockaddrs, and the
 //! `net.route.dump` record netstat reads.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::net_if::{AF_INET, AF_INET6, AF_LINK};
+use crate::wire::{Reader, Writer};
+use crate::Errno;
+
 /// `PF_ROUTE`: the routing socket's protocol family.
 pub const PF_ROUTE: i32 = 17;
 /// `SOCK_RAW`.
@@ -127,3 +133,898 @@ pub const RTV_SSTHRESH: u64 = 0x20;
 pub const RTV_RTT: u64 = 0x40;
 /// Initialize or lock the round trip time variance.
 pub const RTV_RTTVAR: u64 = 0x80;
+
+/// `sizeof(long)` on amd64: sockaddrs in routing messages are padded to it.
+pub const SA_ALIGN: usize = 8;
+/// `sizeof(struct sockaddr_in)`.
+pub const SOCKADDR_IN_LEN: u8 = 16;
+/// `sizeof(struct sockaddr_in6)`.
+pub const SOCKADDR_IN6_LEN: u8 = 28;
+/// `sizeof(struct sockaddr_dl)`: the smallest link sockaddr the kernel hands out.
+pub const SOCKADDR_DL_LEN: u8 = 54;
+/// `sizeof(struct rt_metrics)` (14 `u_long`s).
+pub const RT_METRICS_SIZE: usize = 112;
+/// `sizeof(struct rt_msghdr)`.
+pub const RT_MSGHDR_SIZE: usize = 152;
+/// `sizeof(struct ifa_msghdr)`.
+pub const IFA_MSGHDR_SIZE: usize = 20;
+/// `sizeof(struct if_data)` (7.x, LP64).
+pub const IF_DATA_SIZE: usize = 152;
+/// `sizeof(struct if_msghdr)`.
+pub const IF_MSGHDR_SIZE: usize = 16 + IF_DATA_SIZE;
+/// `sizeof(struct if_announcemsghdr)`.
+pub const IF_ANNOUNCEMSGHDR_SIZE: usize = 24;
+/// `if_announcemsghdr.ifan_what`: the interface arrived.
+pub const IFAN_ARRIVAL: u16 = 0;
+/// `if_announcemsghdr.ifan_what`: the interface left.
+pub const IFAN_DEPARTURE: u16 = 1;
+/// Link state unknown (`LINK_STATE_UNKNOWN`).
+pub const LINK_STATE_UNKNOWN: u8 = 0;
+/// Link down.
+pub const LINK_STATE_DOWN: u8 = 1;
+/// Link up.
+pub const LINK_STATE_UP: u8 = 2;
+
+/// `SA_SIZE`: the room a sockaddr of length `sa_len` takes in a message (a
+/// zero-length one still takes a `long`).
+pub fn sa_size(sa_len: u8) -> usize {
+    if sa_len == 0 {
+        SA_ALIGN
+    } else {
+        1 + ((usize::from(sa_len) - 1) | (SA_ALIGN - 1))
+    }
+}
+
+/// `struct rt_metrics`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RtMetrics {
+    /// Metrics the kernel must leave alone (`RTV_*`).
+    pub locks: u64,
+    /// MTU for this path.
+    pub mtu: u64,
+    /// Maximum hops expected.
+    pub hopcount: u64,
+    /// Lifetime of the route (uptime seconds).
+    pub expire: u64,
+    /// Inbound delay-bandwidth product.
+    pub recvpipe: u64,
+    /// Outbound delay-bandwidth product.
+    pub sendpipe: u64,
+    /// Outbound gateway buffer limit.
+    pub ssthresh: u64,
+    /// Estimated round trip time (µs).
+    pub rtt: u64,
+    /// Estimated rtt variance (µs).
+    pub rttvar: u64,
+    /// Packets sent using this route.
+    pub pksent: u64,
+    /// Reserved (`rmx_filler`).
+    pub filler: [u64; 4],
+}
+
+impl RtMetrics {
+    fn encode(&self, w: &mut Writer) {
+        for v in [
+            self.locks,
+            self.mtu,
+            self.hopcount,
+            self.expire,
+            self.recvpipe,
+            self.sendpipe,
+            self.ssthresh,
+            self.rtt,
+            self.rttvar,
+            self.pksent,
+        ]
+        .iter()
+        .chain(self.filler.iter())
+        {
+            w.u64(*v);
+        }
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, Errno> {
+        let mut v = [0u64; 14];
+        for x in v.iter_mut() {
+            *x = r.u64()?;
+        }
+        Ok(RtMetrics {
+            locks: v[0],
+            mtu: v[1],
+            hopcount: v[2],
+            expire: v[3],
+            recvpipe: v[4],
+            sendpipe: v[5],
+            ssthresh: v[6],
+            rtt: v[7],
+            rttvar: v[8],
+            pksent: v[9],
+            filler: [v[10], v[11], v[12], v[13]],
+        })
+    }
+}
+
+/// `struct sockaddr_dl`: a link-level address (an interface's name and address,
+/// or an empty one with only the index: `link#N`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SockaddrDl {
+    /// `sdl_len`: at least 8 + name + address; 0 picks [`SOCKADDR_DL_LEN`] or more.
+    pub len: u8,
+    /// Interface index.
+    pub index: u16,
+    /// `IFT_*` type.
+    pub iftype: u8,
+    /// Interface name (`sdl_nlen` bytes).
+    pub name: String,
+    /// Link address (`sdl_alen` bytes).
+    pub lladdr: Vec<u8>,
+    /// Link-layer selector (`sdl_slen` bytes).
+    pub sel: Vec<u8>,
+}
+
+/// One sockaddr of a routing message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sockaddr {
+    /// `sockaddr_in` (port ignored).
+    Inet(Ipv4Addr),
+    /// `sockaddr_in6` with its scope id (port and flow info ignored).
+    Inet6 {
+        /// The address.
+        addr: Ipv6Addr,
+        /// `sin6_scope_id`.
+        scope_id: u32,
+    },
+    /// `sockaddr_dl`.
+    Link(SockaddrDl),
+    /// Anything else, netmasks in compact form included: `sa_len`, `sa_family`
+    /// and the bytes after them (`sa_len - 2` of them, fewer if `sa_len < 2`).
+    Raw {
+        /// `sa_len`.
+        len: u8,
+        /// `sa_family`.
+        family: u8,
+        /// The rest.
+        data: Vec<u8>,
+    },
+}
+
+impl Sockaddr {
+    /// `sa_len`.
+    pub fn sa_len(&self) -> u8 {
+        match self {
+            Sockaddr::Inet(_) => SOCKADDR_IN_LEN,
+            Sockaddr::Inet6 { .. } => SOCKADDR_IN6_LEN,
+            Sockaddr::Link(d) => {
+                let min = 8 + d.name.len() + d.lladdr.len() + d.sel.len();
+                let want = if d.len == 0 {
+                    usize::from(SOCKADDR_DL_LEN)
+                } else {
+                    usize::from(d.len)
+                };
+                want.max(min).min(255) as u8
+            }
+            Sockaddr::Raw { len, .. } => *len,
+        }
+    }
+
+    /// `sa_family`.
+    pub fn family(&self) -> u8 {
+        match self {
+            Sockaddr::Inet(_) => AF_INET,
+            Sockaddr::Inet6 { .. } => AF_INET6,
+            Sockaddr::Link(_) => AF_LINK,
+            Sockaddr::Raw { family, .. } => *family,
+        }
+    }
+
+    /// The sockaddr image (`sa_len` bytes, no padding).  EINVAL for a link
+    /// sockaddr whose parts do not fit.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, Errno> {
+        let len = self.sa_len();
+        let mut b = vec![0u8; usize::from(len)];
+        if len >= 2 {
+            b[0] = len;
+            b[1] = self.family();
+        } else if len == 1 {
+            b[0] = 1;
+        }
+        match self {
+            Sockaddr::Inet(a) => b[4..8].copy_from_slice(&a.octets()),
+            Sockaddr::Inet6 { addr, scope_id } => {
+                b[8..24].copy_from_slice(&addr.octets());
+                b[24..28].copy_from_slice(&scope_id.to_le_bytes());
+            }
+            Sockaddr::Link(d) => {
+                let (n, a, s) = (d.name.len(), d.lladdr.len(), d.sel.len());
+                if n > 255 || a > 255 || s > 255 || 8 + n + a + s > 255 {
+                    return Err(Errno::EINVAL);
+                }
+                b[2..4].copy_from_slice(&d.index.to_le_bytes());
+                b[4] = d.iftype;
+                b[5] = n as u8;
+                b[6] = a as u8;
+                b[7] = s as u8;
+                b[8..8 + n].copy_from_slice(d.name.as_bytes());
+                b[8 + n..8 + n + a].copy_from_slice(&d.lladdr);
+                b[8 + n + a..8 + n + a + s].copy_from_slice(&d.sel);
+            }
+            Sockaddr::Raw { data, .. } => {
+                if len >= 2 {
+                    let n = data.len().min(usize::from(len) - 2);
+                    b[2..2 + n].copy_from_slice(&data[..n]);
+                }
+            }
+        }
+        Ok(b)
+    }
+
+    /// Decode one sockaddr at the start of `b` (whose length bounds it); returns
+    /// it and the bytes it takes in a message ([`sa_size`]).  EINVAL when it runs
+    /// past `b`.  Known families shorter than their struct decode as [`Sockaddr::Raw`].
+    pub fn decode(b: &[u8]) -> Result<(Sockaddr, usize), Errno> {
+        let len = *b.first().ok_or(Errno::EINVAL)?;
+        let l = usize::from(len);
+        if l > b.len() {
+            return Err(Errno::EINVAL);
+        }
+        let family = if l >= 2 { b[1] } else { 0 };
+        let sa = match family {
+            AF_INET if len == SOCKADDR_IN_LEN => {
+                Sockaddr::Inet(Ipv4Addr::new(b[4], b[5], b[6], b[7]))
+            }
+            AF_INET6 if len == SOCKADDR_IN6_LEN => {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(&b[8..24]);
+                Sockaddr::Inet6 {
+                    addr: Ipv6Addr::from(a),
+                    scope_id: u32::from_le_bytes([b[24], b[25], b[26], b[27]]),
+                }
+            }
+            AF_LINK if l >= 8 => {
+                let (n, a, s) = (usize::from(b[5]), usize::from(b[6]), usize::from(b[7]));
+                if 8 + n + a + s > l {
+                    return Err(Errno::EINVAL);
+                }
+                let name = std::str::from_utf8(&b[8..8 + n])
+                    .map_err(|_| Errno::EINVAL)?
+                    .to_string();
+                Sockaddr::Link(SockaddrDl {
+                    len,
+                    index: u16::from_le_bytes([b[2], b[3]]),
+                    iftype: b[4],
+                    name,
+                    lladdr: b[8 + n..8 + n + a].to_vec(),
+                    sel: b[8 + n + a..8 + n + a + s].to_vec(),
+                })
+            }
+            _ => Sockaddr::Raw {
+                len,
+                family,
+                data: b[2.min(l)..l].to_vec(),
+            },
+        };
+        let used = sa_size(len).min(b.len().max(l));
+        Ok((sa, used))
+    }
+
+    /// The sockaddr of an address (scope id 0).
+    pub fn from_ip(a: IpAddr) -> Sockaddr {
+        match a {
+            IpAddr::V4(a) => Sockaddr::Inet(a),
+            IpAddr::V6(addr) => Sockaddr::Inet6 { addr, scope_id: 0 },
+        }
+    }
+
+    /// The address of an inet or inet6 sockaddr.
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self {
+            Sockaddr::Inet(a) => Some(IpAddr::V4(*a)),
+            Sockaddr::Inet6 { addr, .. } => Some(IpAddr::V6(*addr)),
+            _ => None,
+        }
+    }
+
+    /// A netmask of `plen` bits in the kernel's compact form (as `rn_addmask`
+    /// stores them): the address-family header bytes set, trailing zero bytes cut
+    /// and `sa_len` up to the last non-zero byte; `/0` has length 0.
+    pub fn netmask(v6: bool, plen: u8) -> Sockaddr {
+        let (skip, width) = if v6 {
+            (8usize, 128u32)
+        } else {
+            (4usize, 32u32)
+        };
+        let plen = u32::from(plen).min(width);
+        if plen == 0 {
+            return Sockaddr::Raw {
+                len: 0,
+                family: 0,
+                data: Vec::new(),
+            };
+        }
+        let nbytes = plen.div_ceil(8) as usize;
+        let mut data = vec![0xffu8; skip - 2];
+        for i in 0..nbytes {
+            let bits = (plen - (i as u32) * 8).min(8);
+            data.push((0xff00u16 >> bits) as u8);
+        }
+        Sockaddr::Raw {
+            len: (skip + nbytes) as u8,
+            family: 0xff,
+            data,
+        }
+    }
+
+    /// A netmask as route(8) sends it: family 0 (inet) or AF_INET6 (full
+    /// sockaddr_in6), inet trimmed after the last non-zero byte.
+    pub fn user_netmask(v6: bool, plen: u8) -> Sockaddr {
+        if v6 {
+            let m = if plen == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(plen.min(128)))
+            };
+            return Sockaddr::Inet6 {
+                addr: Ipv6Addr::from(m),
+                scope_id: 0,
+            };
+        }
+        let plen = u32::from(plen.min(32));
+        let m = if plen == 0 {
+            0
+        } else {
+            u32::MAX << (32 - plen)
+        };
+        let o = m.to_be_bytes();
+        let last = o.iter().rposition(|&x| x != 0).map(|i| i + 5).unwrap_or(1);
+        let mut data = vec![0u8, 0];
+        data.extend_from_slice(&o);
+        data.truncate(last.saturating_sub(2));
+        Sockaddr::Raw {
+            len: last as u8,
+            family: 0,
+            data,
+        }
+    }
+
+    /// The prefix length of a netmask sockaddr for family `v6`/inet, whatever its
+    /// form (compact, family 0 or 0xff, or full): the mask bytes start at the
+    /// address offset and missing bytes are zero.  EINVAL for a non-contiguous mask.
+    pub fn mask_plen(&self, v6: bool) -> Result<u8, Errno> {
+        let img = self.to_bytes()?;
+        let (off, n) = if v6 { (8, 16) } else { (4, 4) };
+        let mut m = [0u8; 16];
+        for (i, x) in m.iter_mut().enumerate().take(n) {
+            *x = img.get(off + i).copied().unwrap_or(0);
+        }
+        let v = u128::from_be_bytes(m);
+        let plen = v.leading_ones();
+        if v.checked_shl(plen).unwrap_or(0) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        Ok(plen.min(n as u32 * 8) as u8)
+    }
+}
+
+/// `struct rt_msghdr`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RtMsghdr {
+    /// `rtm_msglen` (filled in by [`RtMsg::to_bytes`]).
+    pub msglen: u16,
+    /// `rtm_version`.
+    pub version: u8,
+    /// `rtm_type` (`RTM_*`).
+    pub rtm_type: u8,
+    /// Index of the interface concerned.
+    pub index: u16,
+    /// `RTF_*` flags.
+    pub flags: i32,
+    /// `RTA_*` bits of the sockaddrs that follow.
+    pub addrs: i32,
+    /// Sender's pid.
+    pub pid: i32,
+    /// Sender's sequence number.
+    pub seq: i32,
+    /// Why the request failed.
+    pub errno: i32,
+    /// `rtm_fmask` (`rtm_use` in 7.x dumps).
+    pub fmask: i32,
+    /// Metrics being initialized (`RTV_*`).
+    pub inits: u64,
+    /// The metrics.
+    pub rmx: RtMetrics,
+}
+
+/// A route message: header and its sockaddrs, indexed by `RTAX_*`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RtMsg {
+    /// The header (`addrs` is recomputed from `sa` when encoding).
+    pub hdr: RtMsghdr,
+    /// Sockaddrs by `RTAX_*` slot.
+    pub sa: [Option<Sockaddr>; RTAX_MAX],
+}
+
+fn put_addrs(w: &mut Writer, sa: &[Option<Sockaddr>; RTAX_MAX]) -> Result<(), Errno> {
+    for s in sa.iter().flatten() {
+        let img = s.to_bytes()?;
+        let n = sa_size(s.sa_len());
+        let mut pad = img;
+        pad.resize(n, 0);
+        w.raw(&pad);
+    }
+    Ok(())
+}
+
+fn addrs_bits(sa: &[Option<Sockaddr>; RTAX_MAX]) -> i32 {
+    sa.iter()
+        .enumerate()
+        .filter(|(_, s)| s.is_some())
+        .fold(0, |a, (i, _)| a | (1 << i))
+}
+
+/// Parse the sockaddrs announced by `addrs` from `b`.
+pub fn parse_addrs(mut b: &[u8], addrs: i32) -> Result<[Option<Sockaddr>; RTAX_MAX], Errno> {
+    let mut sa: [Option<Sockaddr>; RTAX_MAX] = Default::default();
+    for (i, slot) in sa.iter_mut().enumerate() {
+        if addrs & (1 << i) == 0 {
+            continue;
+        }
+        if b.is_empty() {
+            return Err(Errno::EINVAL);
+        }
+        let (s, used) = Sockaddr::decode(b)?;
+        *slot = Some(s);
+        b = &b[used.min(b.len())..];
+    }
+    if addrs & !0xff != 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(sa)
+}
+
+impl RtMsg {
+    /// A message of `rtm_type` with version [`RTM_VERSION`].
+    pub fn new(rtm_type: u8) -> Self {
+        RtMsg {
+            hdr: RtMsghdr {
+                version: RTM_VERSION,
+                rtm_type,
+                ..Default::default()
+            },
+            sa: Default::default(),
+        }
+    }
+
+    /// Encode: header, then each present sockaddr padded to `SA_SIZE`;
+    /// `msglen` and `addrs` are set from the contents.  EINVAL if too long.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, Errno> {
+        let mut body = Writer::new();
+        put_addrs(&mut body, &self.sa)?;
+        let body = body.finish();
+        let len = RT_MSGHDR_SIZE + body.len();
+        let len16 = u16::try_from(len).map_err(|_| Errno::EINVAL)?;
+        let h = &self.hdr;
+        let mut w = Writer::new();
+        w.u16(len16)
+            .u8(h.version)
+            .u8(h.rtm_type)
+            .u16(h.index)
+            .u16(0);
+        w.i32(h.flags)
+            .i32(addrs_bits(&self.sa))
+            .i32(h.pid)
+            .i32(h.seq)
+            .i32(h.errno)
+            .i32(h.fmask)
+            .u64(h.inits);
+        h.rmx.encode(&mut w);
+        w.raw(&body);
+        Ok(w.finish())
+    }
+
+    /// Decode one message from the start of `b`: EINVAL when shorter than the
+    /// header or than `rtm_msglen`, or a sockaddr runs past `rtm_msglen`;
+    /// EPROTONOSUPPORT for another `rtm_version`.  Bytes past `msglen` are ignored.
+    pub fn from_bytes(b: &[u8]) -> Result<Self, Errno> {
+        if b.len() < RT_MSGHDR_SIZE {
+            return Err(Errno::EINVAL);
+        }
+        let mut r = Reader::new(b);
+        let msglen = r.u16()?;
+        if usize::from(msglen) < RT_MSGHDR_SIZE || usize::from(msglen) > b.len() {
+            return Err(Errno::EINVAL);
+        }
+        let version = r.u8()?;
+        if version != RTM_VERSION {
+            return Err(Errno::EPROTONOSUPPORT);
+        }
+        let rtm_type = r.u8()?;
+        let index = r.u16()?;
+        r.u16()?;
+        let flags = r.i32()?;
+        let addrs = r.i32()?;
+        let pid = r.i32()?;
+        let seq = r.i32()?;
+        let errno = r.i32()?;
+        let fmask = r.i32()?;
+        let inits = r.u64()?;
+        let rmx = RtMetrics::decode(&mut r)?;
+        let sa = parse_addrs(&b[RT_MSGHDR_SIZE..usize::from(msglen)], addrs)?;
+        Ok(RtMsg {
+            hdr: RtMsghdr {
+                msglen,
+                version,
+                rtm_type,
+                index,
+                flags,
+                addrs,
+                pid,
+                seq,
+                errno,
+                fmask,
+                inits,
+                rmx,
+            },
+            sa,
+        })
+    }
+}
+
+/// `struct ifa_msghdr` and its sockaddrs (RTM_NEWADDR, RTM_DELADDR).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IfaMsg {
+    /// `RTM_NEWADDR` or `RTM_DELADDR`.
+    pub rtm_type: u8,
+    /// `ifam_flags` (the address's route flags).
+    pub flags: i32,
+    /// Interface index.
+    pub index: u16,
+    /// Interface metric.
+    pub metric: i32,
+    /// Sockaddrs: IFA (the address), NETMASK, IFP (the interface), BRD.
+    pub sa: [Option<Sockaddr>; RTAX_MAX],
+}
+
+impl IfaMsg {
+    /// Encode (`ifam_msglen`/`ifam_addrs` from the contents).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, Errno> {
+        let mut body = Writer::new();
+        put_addrs(&mut body, &self.sa)?;
+        let body = body.finish();
+        let len = u16::try_from(IFA_MSGHDR_SIZE + body.len()).map_err(|_| Errno::EINVAL)?;
+        let mut w = Writer::new();
+        w.u16(len).u8(RTM_VERSION).u8(self.rtm_type);
+        w.i32(addrs_bits(&self.sa))
+            .i32(self.flags)
+            .u16(self.index)
+            .u16(0)
+            .i32(self.metric)
+            .raw(&body);
+        Ok(w.finish())
+    }
+
+    fn decode(b: &[u8], len: usize) -> Result<Self, Errno> {
+        if len < IFA_MSGHDR_SIZE {
+            return Err(Errno::EINVAL);
+        }
+        let mut r = Reader::new(&b[3..IFA_MSGHDR_SIZE]);
+        let rtm_type = r.u8()?;
+        let addrs = r.i32()?;
+        let flags = r.i32()?;
+        let index = r.u16()?;
+        r.u16()?;
+        let metric = r.i32()?;
+        Ok(IfaMsg {
+            rtm_type,
+            flags,
+            index,
+            metric,
+            sa: parse_addrs(&b[IFA_MSGHDR_SIZE..len], addrs)?,
+        })
+    }
+}
+
+/// `struct if_msghdr` (RTM_IFINFO): the parts route monitor shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IfMsg {
+    /// `ifm_flags` (`IFF_*`).
+    pub flags: i32,
+    /// Interface index.
+    pub index: u16,
+    /// `if_data.ifi_type`.
+    pub iftype: u8,
+    /// `if_data.ifi_link_state` (`LINK_STATE_*`).
+    pub link_state: u8,
+    /// `if_data.ifi_mtu`.
+    pub mtu: u64,
+    /// `if_data.ifi_metric`.
+    pub metric: u64,
+    /// Sockaddrs (IFP: the interface's link address), usually none.
+    pub sa: [Option<Sockaddr>; RTAX_MAX],
+}
+
+impl IfMsg {
+    /// Encode (the other `if_data` fields zero).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, Errno> {
+        let mut body = Writer::new();
+        put_addrs(&mut body, &self.sa)?;
+        let body = body.finish();
+        let len = u16::try_from(IF_MSGHDR_SIZE + body.len()).map_err(|_| Errno::EINVAL)?;
+        let mut w = Writer::new();
+        w.u16(len).u8(RTM_VERSION).u8(RTM_IFINFO);
+        w.i32(addrs_bits(&self.sa))
+            .i32(self.flags)
+            .u16(self.index)
+            .u16(0);
+        let mut d = [0u8; IF_DATA_SIZE];
+        d[0] = self.iftype;
+        d[4] = self.link_state;
+        d[8..16].copy_from_slice(&self.mtu.to_le_bytes());
+        d[16..24].copy_from_slice(&self.metric.to_le_bytes());
+        w.raw(&d).raw(&body);
+        Ok(w.finish())
+    }
+
+    fn decode(b: &[u8], len: usize) -> Result<Self, Errno> {
+        if len < IF_MSGHDR_SIZE {
+            return Err(Errno::EINVAL);
+        }
+        let mut r = Reader::new(&b[4..16]);
+        let addrs = r.i32()?;
+        let flags = r.i32()?;
+        let index = r.u16()?;
+        let d = &b[16..16 + IF_DATA_SIZE];
+        let mut q = Reader::new(&d[8..24]);
+        let mtu = q.u64()?;
+        let metric = q.u64()?;
+        Ok(IfMsg {
+            flags,
+            index,
+            iftype: d[0],
+            link_state: d[4],
+            mtu,
+            metric,
+            sa: parse_addrs(&b[IF_MSGHDR_SIZE..len], addrs)?,
+        })
+    }
+}
+
+/// `struct if_announcemsghdr` (RTM_IFANNOUNCE).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IfAnnounceMsg {
+    /// Interface index.
+    pub index: u16,
+    /// Interface name.
+    pub name: String,
+    /// `IFAN_ARRIVAL` or `IFAN_DEPARTURE`.
+    pub what: u16,
+}
+
+impl IfAnnounceMsg {
+    /// Encode.  EINVAL for a name of 16 bytes or more.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, Errno> {
+        let mut name = [0u8; crate::IFNAMSIZ];
+        crate::wire::put_cstr(&mut name, &self.name)?;
+        let mut w = Writer::new();
+        w.u16(IF_ANNOUNCEMSGHDR_SIZE as u16)
+            .u8(RTM_VERSION)
+            .u8(RTM_IFANNOUNCE)
+            .u16(self.index)
+            .raw(&name)
+            .u16(self.what);
+        Ok(w.finish())
+    }
+
+    fn decode(b: &[u8], len: usize) -> Result<Self, Errno> {
+        if len < IF_ANNOUNCEMSGHDR_SIZE {
+            return Err(Errno::EINVAL);
+        }
+        Ok(IfAnnounceMsg {
+            index: u16::from_le_bytes([b[4], b[5]]),
+            name: crate::wire::get_cstr(&b[6..22])?.to_string(),
+            what: u16::from_le_bytes([b[22], b[23]]),
+        })
+    }
+}
+
+/// Any message read from a routing socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RtSockMsg {
+    /// RTM_ADD … RTM_RESOLVE.
+    Route(RtMsg),
+    /// RTM_NEWADDR / RTM_DELADDR.
+    Addr(IfaMsg),
+    /// RTM_IFINFO.
+    Ifinfo(IfMsg),
+    /// RTM_IFANNOUNCE.
+    Announce(IfAnnounceMsg),
+    /// A type this decoder does not know (its header only).
+    Other {
+        /// `rtm_type`.
+        rtm_type: u8,
+        /// `rtm_msglen`.
+        len: u16,
+    },
+}
+
+impl RtSockMsg {
+    /// Decode one message from `b` (at least its 4-byte common header;
+    /// `msglen` bytes).  EINVAL/EPROTONOSUPPORT as [`RtMsg::from_bytes`].
+    pub fn decode(b: &[u8]) -> Result<Self, Errno> {
+        if b.len() < 4 {
+            return Err(Errno::EINVAL);
+        }
+        let len = usize::from(u16::from_le_bytes([b[0], b[1]]));
+        if len < 4 || len > b.len() {
+            return Err(Errno::EINVAL);
+        }
+        if b[2] != RTM_VERSION {
+            return Err(Errno::EPROTONOSUPPORT);
+        }
+        Ok(match b[3] {
+            RTM_ADD..=RTM_RESOLVE => RtSockMsg::Route(RtMsg::from_bytes(&b[..len])?),
+            RTM_NEWADDR | RTM_DELADDR => RtSockMsg::Addr(IfaMsg::decode(b, len)?),
+            RTM_IFINFO => RtSockMsg::Ifinfo(IfMsg::decode(b, len)?),
+            RTM_IFANNOUNCE => RtSockMsg::Announce(IfAnnounceMsg::decode(b, len)?),
+            t => RtSockMsg::Other {
+                rtm_type: t,
+                len: len as u16,
+            },
+        })
+    }
+
+    /// Encode (the `Other` variant as its bare 4-byte header padded to `len`).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, Errno> {
+        match self {
+            RtSockMsg::Route(m) => m.to_bytes(),
+            RtSockMsg::Addr(m) => m.to_bytes(),
+            RtSockMsg::Ifinfo(m) => m.to_bytes(),
+            RtSockMsg::Announce(m) => m.to_bytes(),
+            RtSockMsg::Other { rtm_type, len } => {
+                let mut v = vec![0u8; usize::from((*len).max(4))];
+                let n = v.len() as u16;
+                v[..2].copy_from_slice(&n.to_le_bytes());
+                v[2] = RTM_VERSION;
+                v[3] = *rtm_type;
+                Ok(v)
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// net.route.dump
+
+/// Name of the sysctl that lists curvnet's routes (opaque, [`RouteDump`]).
+pub const NET_ROUTE_DUMP: &str = "net.route.dump";
+/// Format string of `net.route.dump`.
+pub const ROUTE_DUMP_FMT: &str = "S,rt_dump";
+
+/// A route's next hop as netstat shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DumpGateway {
+    /// Out of interface `ifindex` (`link#N`).
+    Link(u32),
+    /// Via an address.
+    Inet(IpAddr),
+}
+
+/// One route of `net.route.dump`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteEntryInfo {
+    /// Destination.
+    pub dst: IpAddr,
+    /// Prefix length.
+    pub plen: u8,
+    /// Next hop.
+    pub gateway: DumpGateway,
+    /// Interface index (scope of link-local destinations).
+    pub ifindex: u32,
+    /// Interface name.
+    pub ifname: String,
+    /// `RTF_*`.
+    pub flags: u32,
+    /// References.
+    pub refs: u32,
+    /// Lookups.
+    pub used: u64,
+    /// Seconds left before expiry (0: never).
+    pub expire: u64,
+    /// Route MTU (0: the interface's).
+    pub mtu: u32,
+}
+
+fn put_ip(w: &mut Writer, a: &IpAddr) {
+    match a {
+        IpAddr::V4(a) => {
+            w.u8(4).raw(&a.octets());
+        }
+        IpAddr::V6(a) => {
+            w.u8(6).raw(&a.octets());
+        }
+    }
+}
+
+fn get_ip(r: &mut Reader<'_>) -> Result<IpAddr, Errno> {
+    Ok(match r.u8()? {
+        4 => {
+            let b = r.take(4)?;
+            IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+        }
+        6 => {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(r.take(16)?);
+            IpAddr::V6(Ipv6Addr::from(a))
+        }
+        _ => return Err(Errno::EINVAL),
+    })
+}
+
+/// The whole `net.route.dump` answer: routes of both families in netstat order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RouteDump {
+    /// The routes.
+    pub routes: Vec<RouteEntryInfo>,
+}
+
+impl RouteDump {
+    /// Encode.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u32(self.routes.len() as u32);
+        for e in &self.routes {
+            put_ip(&mut w, &e.dst);
+            w.u8(e.plen);
+            match &e.gateway {
+                DumpGateway::Link(i) => {
+                    w.u8(0).u32(*i);
+                }
+                DumpGateway::Inet(a) => {
+                    w.u8(1);
+                    put_ip(&mut w, a);
+                }
+            }
+            w.u32(e.ifindex)
+                .str(&e.ifname)
+                .u32(e.flags)
+                .u32(e.refs)
+                .u64(e.used)
+                .u64(e.expire)
+                .u32(e.mtu);
+        }
+        w.finish()
+    }
+
+    /// Decode; EINVAL on anything malformed (a prefix longer than its address,
+    /// truncation, trailing bytes, an unknown tag).
+    pub fn from_bytes(b: &[u8]) -> Result<Self, Errno> {
+        let mut r = Reader::new(b);
+        let n = r.u32()? as usize;
+        // Each record takes at least 40 bytes: bound the allocation by the input.
+        let mut routes = Vec::with_capacity(n.min(b.len() / 40));
+        for _ in 0..n {
+            let dst = get_ip(&mut r)?;
+            let plen = r.u8()?;
+            if plen > if dst.is_ipv6() { 128 } else { 32 } {
+                return Err(Errno::EINVAL);
+            }
+            let gateway = match r.u8()? {
+                0 => DumpGateway::Link(r.u32()?),
+                1 => DumpGateway::Inet(get_ip(&mut r)?),
+                _ => return Err(Errno::EINVAL),
+            };
+            routes.push(RouteEntryInfo {
+                dst,
+                plen,
+                gateway,
+                ifindex: r.u32()?,
+                ifname: r.str()?.to_string(),
+                flags: r.u32()?,
+                refs: r.u32()?,
+                used: r.u64()?,
+                expire: r.u64()?,
+                mtu: r.u32()?,
+            });
+        }
+        r.end()?;
+        Ok(RouteDump { routes })
+    }
+}
