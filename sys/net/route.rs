@@ -204,6 +204,19 @@ fn key_of(a: &IpAddr, scope: u32) -> u128 {
     }
 }
 
+/// `a` without a KAME-embedded scope (the interface index some callers put in
+/// the second word of a link-local IPv6 address); other addresses unchanged.
+pub fn rt_unembed(a: IpAddr) -> IpAddr {
+    match a {
+        IpAddr::V6(v) if is_scoped6(&v) && v.segments()[1] != 0 => {
+            let mut s = v.segments();
+            s[1] = 0;
+            IpAddr::V6(Ipv6Addr::from(s))
+        }
+        a => a,
+    }
+}
+
 fn width(a: &IpAddr) -> u8 {
     if a.is_ipv6() {
         128
@@ -475,11 +488,11 @@ pub fn rt_dump_info(now_s: u64) -> vimage_abi::route::RouteDump {
         .into_iter()
         .flat_map(rt_dump)
         .map(|r| RouteEntryInfo {
-            dst: r.dst,
+            dst: rt_unembed(r.dst),
             plen: r.plen,
             gateway: match &r.gateway {
                 RtGateway::Link { ifindex } => DumpGateway::Link(*ifindex),
-                RtGateway::Inet(a) => DumpGateway::Inet(*a),
+                RtGateway::Inet(a) => DumpGateway::Inet(rt_unembed(*a)),
             },
             ifindex: ifindex(&r.ifp),
             ifname: r.ifp.name(),

@@ -120,7 +120,7 @@ pub fn ifp_sockaddr(ifp: &Ifnet) -> Sockaddr {
 /// An address as a sockaddr; IPv6 link-local ones carry their interface as the
 /// scope id.
 fn ip_sockaddr(a: IpAddr, scope: u32) -> Sockaddr {
-    match a {
+    match rt::rt_unembed(a) {
         IpAddr::V6(addr) if addr.segments()[0] & 0xffc0 == 0xfe80 => Sockaddr::Inet6 {
             addr,
             scope_id: scope,

@@ -1028,3 +1028,190 @@ impl RouteDump {
         Ok(RouteDump { routes })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sa_size_rounds_to_long() {
+        assert_eq!(sa_size(0), 8);
+        assert_eq!(sa_size(1), 8);
+        assert_eq!(sa_size(7), 8);
+        assert_eq!(sa_size(8), 8);
+        assert_eq!(sa_size(16), 16);
+        assert_eq!(sa_size(28), 32);
+        assert_eq!(sa_size(54), 56);
+    }
+
+    #[test]
+    fn header_layout_is_freebsd_amd64() {
+        let mut m = RtMsg::new(RTM_GET);
+        m.hdr.index = 0x0102;
+        m.hdr.flags = 0x0304;
+        m.hdr.pid = 0x0506;
+        m.hdr.seq = 0x0708;
+        m.hdr.errno = 0x090a;
+        m.hdr.fmask = 0x0b0c;
+        m.hdr.inits = 0x0d0e;
+        m.hdr.rmx.mtu = 1500;
+        m.hdr.rmx.filler[3] = 9;
+        m.sa[0] = Some(Sockaddr::Inet(Ipv4Addr::new(10, 0, 0, 1)));
+        m.sa[2] = Some(Sockaddr::netmask(false, 24));
+        let b = m.to_bytes().unwrap();
+        assert_eq!(b.len(), 152 + 16 + 8);
+        assert_eq!(&b[0..4], &[176, 0, RTM_VERSION, RTM_GET]);
+        assert_eq!(&b[4..6], &[2, 1]);
+        assert_eq!(b[8], 4);
+        assert_eq!(b[12], (RTA_DST | RTA_NETMASK) as u8);
+        assert_eq!((b[16], b[20], b[24], b[28], b[32]), (6, 8, 10, 12, 14));
+        assert_eq!(u64::from_le_bytes(b[48..56].try_into().unwrap()), 1500);
+        assert_eq!(b[144], 9);
+        assert_eq!(&b[152..160], &[16, AF_INET, 0, 0, 10, 0, 0, 1]);
+        // The kernel's compact /24 mask: len 7, family and port bytes all ones.
+        assert_eq!(&b[168..176], &[7, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0]);
+        let back = RtMsg::from_bytes(&b).unwrap();
+        assert_eq!(back.sa, m.sa);
+        assert_eq!(back.hdr.msglen, 176);
+        assert_eq!(back.hdr.addrs, RTA_DST | RTA_NETMASK);
+    }
+
+    #[test]
+    fn netmask_forms_give_the_prefix_length() {
+        for l in [0u8, 1, 7, 8, 9, 16, 23, 24, 31, 32] {
+            assert_eq!(Sockaddr::netmask(false, l).mask_plen(false), Ok(l));
+            assert_eq!(Sockaddr::user_netmask(false, l).mask_plen(false), Ok(l));
+        }
+        for l in [0u8, 10, 48, 64, 127, 128] {
+            assert_eq!(Sockaddr::netmask(true, l).mask_plen(true), Ok(l));
+            assert_eq!(Sockaddr::user_netmask(true, l).mask_plen(true), Ok(l));
+        }
+        // route(8)'s /24: family 0, length up to the last non-zero byte.
+        assert_eq!(
+            Sockaddr::user_netmask(false, 24).to_bytes().unwrap(),
+            vec![7, 0, 0, 0, 255, 255, 255]
+        );
+        assert_eq!(Sockaddr::netmask(true, 64).sa_len(), 16);
+        let odd = Sockaddr::Inet(Ipv4Addr::new(255, 0, 255, 0));
+        assert_eq!(odd.mask_plen(false), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn link_sockaddrs() {
+        let d = Sockaddr::Link(SockaddrDl {
+            len: 0,
+            index: 2,
+            iftype: 6,
+            name: "eth0".into(),
+            lladdr: vec![0x40, 0xa, 0xb, 0xc, 0xd, 1],
+            sel: vec![],
+        });
+        let b = d.to_bytes().unwrap();
+        assert_eq!(b.len(), 54);
+        assert_eq!(&b[..8], &[54, AF_LINK, 2, 0, 6, 4, 6, 0]);
+        assert_eq!(&b[8..12], b"eth0");
+        let (back, used) = Sockaddr::decode(&b).unwrap();
+        assert_eq!(used, 54);
+        match back {
+            Sockaddr::Link(x) => {
+                assert_eq!((x.len, x.name.as_str(), x.lladdr.len()), (54, "eth0", 6))
+            }
+            o => panic!("{o:?}"),
+        }
+        // Lengths that lie are refused.
+        let mut bad = b.clone();
+        bad[5] = 60;
+        assert_eq!(Sockaddr::decode(&bad), Err(Errno::EINVAL));
+        assert_eq!(Sockaddr::decode(&b[..20]), Err(Errno::EINVAL));
+        assert_eq!(Sockaddr::decode(&[]), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn other_messages_round_trip() {
+        let mut a = IfaMsg {
+            rtm_type: RTM_NEWADDR,
+            flags: 1,
+            index: 3,
+            metric: 0,
+            sa: Default::default(),
+        };
+        a.sa[2] = Some(Sockaddr::netmask(false, 24));
+        a.sa[5] = Some(Sockaddr::Inet(Ipv4Addr::new(10, 0, 0, 20)));
+        let b = a.to_bytes().unwrap();
+        assert_eq!(b.len(), 20 + 8 + 16);
+        assert_eq!(RtSockMsg::decode(&b), Ok(RtSockMsg::Addr(a)));
+        let i = IfMsg {
+            flags: 0x8843,
+            index: 2,
+            iftype: 6,
+            link_state: LINK_STATE_UP,
+            mtu: 1500,
+            metric: 0,
+            sa: Default::default(),
+        };
+        let b = i.to_bytes().unwrap();
+        assert_eq!(b.len(), 168);
+        assert_eq!(RtSockMsg::decode(&b), Ok(RtSockMsg::Ifinfo(i)));
+        let n = IfAnnounceMsg {
+            index: 5,
+            name: "eth3".into(),
+            what: IFAN_DEPARTURE,
+        };
+        let b = n.to_bytes().unwrap();
+        assert_eq!(b.len(), 24);
+        assert_eq!(RtSockMsg::decode(&b), Ok(RtSockMsg::Announce(n)));
+        assert_eq!(
+            RtSockMsg::decode(&[4, 0, 4, 1]),
+            Err(Errno::EPROTONOSUPPORT)
+        );
+        assert_eq!(RtSockMsg::decode(&[8, 0, 5, 1]), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn route_dump_round_trip_and_refusals() {
+        let d = RouteDump {
+            routes: vec![
+                RouteEntryInfo {
+                    dst: "0.0.0.0".parse().unwrap(),
+                    plen: 0,
+                    gateway: DumpGateway::Inet("10.0.0.1".parse().unwrap()),
+                    ifindex: 2,
+                    ifname: "eth0".into(),
+                    flags: RTF_UP | RTF_GATEWAY | RTF_STATIC,
+                    refs: 0,
+                    used: 5,
+                    expire: 0,
+                    mtu: 0,
+                },
+                RouteEntryInfo {
+                    dst: "fe80::".parse().unwrap(),
+                    plen: 64,
+                    gateway: DumpGateway::Link(2),
+                    ifindex: 2,
+                    ifname: "eth0".into(),
+                    flags: RTF_UP,
+                    refs: 1,
+                    used: 0,
+                    expire: 30,
+                    mtu: 1280,
+                },
+            ],
+        };
+        let b = d.to_bytes();
+        assert_eq!(RouteDump::from_bytes(&b), Ok(d.clone()));
+        for n in 0..b.len() {
+            assert_eq!(RouteDump::from_bytes(&b[..n]), Err(Errno::EINVAL));
+        }
+        let mut long = b.clone();
+        long.push(0);
+        assert_eq!(RouteDump::from_bytes(&long), Err(Errno::EINVAL));
+        let mut bad = b.clone();
+        bad[9] = 33; // plen of the first route
+        assert_eq!(RouteDump::from_bytes(&bad), Err(Errno::EINVAL));
+        // A huge count with no records behind it fails without allocating it.
+        assert_eq!(
+            RouteDump::from_bytes(&u32::MAX.to_le_bytes()),
+            Err(Errno::EINVAL)
+        );
+    }
+}
