@@ -1,10 +1,15 @@
-//! ifconfig(8), the link-level part: list interfaces (all, one, `-l`, `-a`, `-u`,
-//! `-d`, `-C`), `create`/`destroy`, `up`/`down`, `mtu`, `name`, `link`/`ether`/`lladdr`.
-//! Output follows FreeBSD 7's layout.  (Protocol addresses come with the IPv4/IPv6
-//! stack.)
+//! ifconfig(8): list interfaces (all, one, `-l`, `-a`, `-u`, `-d`, `-C`, optionally
+//! one address family), `create`/`destroy`, `up`/`down`, `mtu`, `name`,
+//! `link`/`ether`/`lladdr`, `arp`/`-arp`, and IPv4 addresses: `IF [inet] ADDR[/LEN]
+//! [netmask M] [broadcast B] [alias | -alias]`.  Output follows FreeBSD 7's layout.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use libvimage::{err, errx, Errno, Sys};
 use vimage_abi::net_if::*;
+use vimage_abi::netinet_in::{
+    in_mask2plen, in_plen2mask, InAliasReq, SockaddrIn, SIOCAIFADDR, SIOCDIFADDR,
+};
 use vimage_abi::sysctl::SysctlValue;
 
 fn usage() -> ! {
@@ -26,7 +31,88 @@ fn iflist(s: &mut Sys) -> Vec<IfInfo> {
     }
 }
 
-fn status(i: &IfInfo) {
+/// The address family a listing is restricted to (`ifconfig -a inet`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Af {
+    Inet,
+    Inet6,
+    Link,
+}
+
+fn af_of(word: &str) -> Option<Af> {
+    match word {
+        "inet" => Some(Af::Inet),
+        "inet6" => Some(Af::Inet6),
+        "link" | "ether" | "lladdr" => Some(Af::Link),
+        _ => None,
+    }
+}
+
+fn has_link(i: &IfInfo) -> bool {
+    i.lladdr.len() == 6 && (i.iftype == IFT_ETHER || i.iftype == IFT_L2VLAN)
+}
+
+/// One address line (`in_status` / `in6_status`).
+fn addr_line(i: &IfInfo, a: &IfAddrInfo) -> Option<String> {
+    match a.family {
+        AF_INET => {
+            let addr = Ipv4Addr::from(<[u8; 4]>::try_from(a.addr.as_slice()).ok()?);
+            let mask = <[u8; 4]>::try_from(a.mask.as_slice())
+                .map(u32::from_be_bytes)
+                .unwrap_or(0);
+            let mut l = format!("\tinet {addr} ");
+            let dst = <[u8; 4]>::try_from(a.dst.as_slice())
+                .ok()
+                .map(Ipv4Addr::from);
+            if i.flags & IFF_POINTOPOINT != 0 {
+                if let Some(d) = dst {
+                    l.push_str(&format!("--> {d} "));
+                }
+            }
+            l.push_str(&format!("netmask 0x{mask:x} "));
+            if i.flags & IFF_BROADCAST != 0 {
+                if let Some(b) = dst.filter(|b| !b.is_unspecified()) {
+                    l.push_str(&format!("broadcast {b}"));
+                }
+            }
+            Some(l)
+        }
+        AF_INET6 => {
+            let addr = Ipv6Addr::from(<[u8; 16]>::try_from(a.addr.as_slice()).ok()?);
+            let plen: u32 = a.mask.iter().map(|b| b.count_ones()).sum();
+            let mut l = if a.scope != 0 {
+                format!("\tinet6 {addr}%{} ", i.name)
+            } else {
+                format!("\tinet6 {addr} ")
+            };
+            if let Ok(d) = <[u8; 16]>::try_from(a.dst.as_slice()) {
+                l.push_str(&format!("--> {} ", Ipv6Addr::from(d)));
+            }
+            l.push_str(&format!("prefixlen {plen} "));
+            for (bit, name) in [
+                (0x01, "anycast"),
+                (0x02, "tentative"),
+                (0x04, "duplicated"),
+                (0x08, "detached"),
+                (0x10, "deprecated"),
+                (0x40, "autoconf"),
+                (0x80, "temporary"),
+            ] {
+                if a.flags & bit != 0 {
+                    l.push_str(name);
+                    l.push(' ');
+                }
+            }
+            if a.scope != 0 {
+                l.push_str(&format!("scopeid 0x{:x} ", a.scope));
+            }
+            Some(l)
+        }
+        _ => None,
+    }
+}
+
+fn status(i: &IfInfo, af: Option<Af>) {
     println!(
         "{}: {} metric {} mtu {}",
         i.name,
@@ -34,12 +120,79 @@ fn status(i: &IfInfo) {
         i.metric,
         i.mtu
     );
-    if i.lladdr.len() == 6 && (i.iftype == IFT_ETHER || i.iftype == IFT_L2VLAN) {
+    if has_link(i) && (af.is_none() || af == Some(Af::Link)) {
         let m: Vec<String> = i.lladdr.iter().map(|b| format!("{b:02x}")).collect();
         println!("\tether {}", m.join(":"));
     }
-    for l in &i.status {
-        println!("\t{l}");
+    for a in &i.addrs {
+        let want = match af {
+            None => true,
+            Some(Af::Inet) => a.family == AF_INET,
+            Some(Af::Inet6) => a.family == AF_INET6,
+            Some(Af::Link) => false,
+        };
+        if want {
+            if let Some(l) = addr_line(i, a) {
+                println!("{l}");
+            }
+        }
+    }
+    if af.is_none() {
+        for l in &i.status {
+            println!("\t{l}");
+        }
+    }
+}
+
+/// Whether `i` has an address of family `af` (`ifconfig -l inet`).
+fn has_af(i: &IfInfo, af: Af) -> bool {
+    match af {
+        Af::Inet => i.addrs.iter().any(|a| a.family == AF_INET),
+        Af::Inet6 => i.addrs.iter().any(|a| a.family == AF_INET6),
+        Af::Link => has_link(i),
+    }
+}
+
+/// An IPv4 address as ifconfig takes it: dotted quad or `localhost`.
+fn inet_addr(s: &str) -> Option<Ipv4Addr> {
+    if s == "localhost" {
+        return Some(Ipv4Addr::LOCALHOST);
+    }
+    s.parse().ok()
+}
+
+/// `ADDR[/LEN]`: the address and the mask the width gives.
+fn inet_cidr(s: &str) -> (Ipv4Addr, Option<Ipv4Addr>) {
+    match s.split_once('/') {
+        Some((a, w)) => {
+            let Some(addr) = inet_addr(a) else {
+                errx(1, format!("{s}: bad value"))
+            };
+            let Ok(n) = w.parse::<u32>() else {
+                errx(1, format!("{s}: bad value (width invalid)"))
+            };
+            if n > 32 {
+                errx(1, format!("{s}: bad value (width too large)"))
+            }
+            (addr, Some(in_plen2mask(n as u8)))
+        }
+        None => match inet_addr(s) {
+            Some(a) => (a, None),
+            None => errx(1, format!("{s}: bad value")),
+        },
+    }
+}
+
+/// A netmask: dotted quad, or `0x` followed by hex digits.
+fn inet_mask(s: &str) -> Ipv4Addr {
+    let m = if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        u32::from_str_radix(h, 16).ok().map(Ipv4Addr::from)
+    } else {
+        s.parse().ok()
+    };
+    match m.filter(|m| in_mask2plen(*m).is_some()) {
+        Some(m) => m,
+        None => errx(1, format!("{s}: bad value")),
     }
 }
 
@@ -96,18 +249,23 @@ fn main() {
     }
     let keep =
         |i: &IfInfo| (!up_only || i.flags & IFF_UP != 0) && (!down_only || i.flags & IFF_UP == 0);
-    if list {
-        let names: Vec<String> = iflist(&mut s)
+    if list || all || rest.is_empty() {
+        let af = match rest {
+            [] => None,
+            [f] => Some(af_of(f).unwrap_or_else(|| usage())),
+            _ => usage(),
+        };
+        let ifs: Vec<IfInfo> = iflist(&mut s)
             .into_iter()
-            .filter(|i| keep(i))
-            .map(|i| i.name)
+            .filter(|i| keep(i) && af.is_none_or(|f| has_af(i, f)))
             .collect();
-        println!("{}", names.join(" "));
-        return;
-    }
-    if rest.is_empty() || all {
-        for i in iflist(&mut s).iter().filter(|i| keep(i)) {
-            status(i);
+        if list {
+            let names: Vec<&str> = ifs.iter().map(|i| i.name.as_str()).collect();
+            println!("{}", names.join(" "));
+        } else {
+            for i in &ifs {
+                status(i, af);
+            }
         }
         return;
     }
@@ -140,11 +298,24 @@ fn main() {
         errx(1, format!("interface {ifname} does not exist"))
     };
     if params.is_empty() {
-        status(&info);
+        status(&info, None);
         return;
+    }
+    if params.len() == 1 {
+        if let Some(af) = af_of(&params[0]) {
+            status(&info, Some(af));
+            return;
+        }
     }
     let mut name = ifname.clone();
     let mut k = 0;
+    // Address changes are made after every other parameter, as ifconfig does.
+    let mut addr: Option<Ipv4Addr> = None;
+    let mut dstaddr: Option<Ipv4Addr> = None;
+    let mut mask: Option<Ipv4Addr> = None;
+    let mut broad: Option<Ipv4Addr> = None;
+    let mut alias = false;
+    let mut delete = false;
     let perror = |cmd: &str, e: Errno| -> ! {
         match e {
             Errno::ENXIO => errx(1, format!("{cmd}: no such interface")),
@@ -220,8 +391,108 @@ fn main() {
                     err(1, "ioctl (SIOCSIFLLADDR)", e)
                 }
             }
-            other => errx(1, format!("{other}: bad value")),
+            "inet" => {}
+            "inet6" => errx(1, "inet6: address family not supported here yet"),
+            "alias" | "add" => alias = true,
+            "-alias" | "delete" | "remove" => delete = true,
+            "netmask" => {
+                let v = arg(k);
+                k += 1;
+                mask = Some(inet_mask(&v));
+            }
+            "broadcast" => {
+                let v = arg(k);
+                k += 1;
+                broad = Some(inet_addr(&v).unwrap_or_else(|| errx(1, format!("{v}: bad value"))));
+            }
+            "metric" => {
+                let v = arg(k);
+                k += 1;
+                if v.parse::<i32>().is_err() {
+                    errx(1, format!("{v}: bad value"))
+                }
+            }
+            "arp" | "-arp" => {
+                let cur = s
+                    .ioctl(fd, SIOCGIFFLAGS, ifr.to_bytes().unwrap_or_default())
+                    .and_then(|b| IfReq::from_bytes(&b))
+                    .unwrap_or_else(|e| perror("ioctl (SIOCGIFFLAGS)", e));
+                let f = if p == "arp" {
+                    cur.flags() & !IFF_NOARP
+                } else {
+                    cur.flags() | IFF_NOARP
+                };
+                ifr.set_flags(f);
+                if let Err(e) = s.ioctl(fd, SIOCSIFFLAGS, ifr.to_bytes().unwrap_or_default()) {
+                    perror(p, e)
+                }
+            }
+            word => {
+                if addr.is_none() {
+                    let (a, m) = inet_cidr(word);
+                    addr = Some(a);
+                    if m.is_some() {
+                        mask = m;
+                    }
+                } else if dstaddr.is_none() {
+                    dstaddr = Some(
+                        inet_addr(word).unwrap_or_else(|| errx(1, format!("{word}: bad value"))),
+                    );
+                } else {
+                    errx(1, format!("{word}: bad value"))
+                }
+            }
         }
         k += 1;
+    }
+    if delete {
+        let Some(a) = addr else {
+            errx(1, "-alias: address required")
+        };
+        let mut ifr = IfReq::new(&name);
+        ifr.data = SockaddrIn::new(a, 0).to_bytes();
+        if let Err(e) = s.ioctl(fd, SIOCDIFADDR, ifr.to_bytes().unwrap_or_default()) {
+            perror("ioctl (SIOCDIFADDR)", e)
+        }
+        return;
+    }
+    if addr.is_none() && (mask.is_some() || broad.is_some()) {
+        // A new mask or broadcast for the first address.
+        addr = info
+            .addrs
+            .iter()
+            .find(|a| a.family == AF_INET)
+            .and_then(|a| {
+                <[u8; 4]>::try_from(a.addr.as_slice())
+                    .ok()
+                    .map(Ipv4Addr::from)
+            });
+        alias = true;
+    }
+    if let Some(a) = addr {
+        if !alias {
+            // Replace the first address: delete it (nothing there is fine).
+            let ifr = IfReq::new(&name);
+            match s.ioctl(fd, SIOCDIFADDR, ifr.to_bytes().unwrap_or_default()) {
+                Ok(_) | Err(Errno::EADDRNOTAVAIL) => {}
+                Err(e) => perror("ioctl (SIOCDIFADDR)", e),
+            }
+        }
+        let req = InAliasReq {
+            name: name.clone(),
+            addr: Some(a),
+            broadaddr: if info.flags & IFF_POINTOPOINT != 0 {
+                dstaddr
+            } else {
+                broad
+            },
+            mask,
+        };
+        let b = req
+            .to_bytes()
+            .unwrap_or_else(|e| perror("ioctl (SIOCAIFADDR)", e));
+        if let Err(e) = s.ioctl(fd, SIOCAIFADDR, b) {
+            perror("ioctl (SIOCAIFADDR)", e)
+        }
     }
 }

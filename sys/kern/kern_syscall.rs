@@ -113,7 +113,7 @@ impl Kernel {
             })),
         );
         k.sysctl_init(&cfg);
-        k.domain_add(Arc::new(crate::kern::kern_syscall::InetCtlDomain(2)));
+        k.domain_add(Arc::new(crate::netinet::in_proto::InetDomain));
         k.domain_add(Arc::new(crate::kern::kern_syscall::InetCtlDomain(28)));
         k.domain_add(Arc::new(crate::net::rtsock::RouteDomain));
         Ok(k)
@@ -553,6 +553,9 @@ impl Kernel {
                 rep.if_xname = name;
                 rep.name = super::kern_vimage::relative_name(&td.vimage, &dest);
                 rep.to_bytes()
+            }
+            _ if so.domain == 2 && crate::netinet::r#in::in_control_handles(cmd) => {
+                crate::netinet::r#in::in_control(cmd, data)
             }
             _ if (cmd >> 8) & 0xff == u32::from(b'i') => ifioctl(cmd, data),
             _ => {

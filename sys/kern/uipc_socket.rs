@@ -118,6 +118,11 @@ impl SockBuf {
         self.inner.lock().map(|g| g.q.len()).unwrap_or(0)
     }
 
+    /// Bytes waiting (`sb_cc`, netstat's Recv-Q).
+    pub fn cc(&self) -> usize {
+        self.inner.lock().map(|g| g.bytes).unwrap_or(0)
+    }
+
     /// Whether nothing is waiting.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -3,6 +3,7 @@
 pub mod ethernet;
 pub mod r#if;
 pub mod if_clone;
+pub mod if_ethersubr;
 pub mod if_loop;
 pub mod if_var;
 pub mod mbuf;

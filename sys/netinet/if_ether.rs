@@ -2,12 +2,28 @@
 //!
 //! [`ArpPacket`] is a zero-copy view of the 28-byte message; [`ArpRepr`] accepts
 //! only Ethernet/IPv4 requests and replies.
+//!
+//! The protocol (FreeBSD's sys/netinet/if_ether.c) follows: a per-vnet cache
+//! ([`ArpTable`]) whose complete entries live `net.link.ether.inet.max_age`
+//! (1200 s) and incomplete ones 20 s, each holding the latest packet waiting for
+//! it; [`arpresolve`] for output, [`arp_input`] for what arrives.
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use vimage_abi::net_if::{IFF_NOARP, IFF_UP};
+use vimage_abi::netinet_in::{ArpEntryInfo, ARPF_COMPLETE, ARPF_PERMANENT};
 use vimage_abi::Errno;
 
 use super::ip::{rd16, rd_v4, wr16};
+use super::ip_var::inc;
+use super::r#in::in_addrs;
+use crate::kern::kern_timeout::{getnow_ns, timeout};
 use crate::net::ethernet::{EtherAddr, ETHERTYPE_IP, ETHER_ADDR_LEN};
+use crate::net::if_ethersubr::ether_output_frame;
+use crate::net::if_var::Ifnet;
+use crate::net::mbuf::Mbuf;
 
 /// `ar_hrd` for Ethernet.
 pub const ARPHRD_ETHER: u16 = 1;
@@ -218,6 +234,351 @@ impl ArpRepr {
         packet.set_tha(self.tha);
         packet.set_tpa(self.tpa);
     }
+}
+
+// ---------------------------------------------------------------- the ARP cache
+
+/// How long an incomplete entry lives (`arpt_down`, 20 s).
+pub const ARPT_DOWN_NS: u64 = 20_000_000_000;
+/// Least time between two requests for the same address (1 s).
+pub const ARP_REQ_INTERVAL_NS: u64 = 1_000_000_000;
+
+/// One ARP cache entry (`struct llinfo_arp`).
+#[derive(Debug)]
+struct LlEntry {
+    ifp: Arc<Ifnet>,
+    lladdr: Option<EtherAddr>,
+    /// Kernel time it expires at (0: never).
+    expire_ns: u64,
+    /// The latest packet waiting for resolution (`la_hold`).
+    hold: Option<Mbuf>,
+    /// Requests sent since the last resolution (`la_asked`).
+    asked: u32,
+    last_req_ns: u64,
+    /// Bumped on every change; a timer only acts on the generation it was set for.
+    gen: u64,
+}
+
+/// A vnet's ARP cache.
+#[derive(Default)]
+pub struct ArpTable {
+    entries: Mutex<HashMap<Ipv4Addr, LlEntry>>,
+    gen: AtomicU64,
+}
+
+impl ArpTable {
+    /// Drop every entry (and the packets they hold).
+    pub fn clear(&self) {
+        if let Ok(mut g) = self.entries.lock() {
+            g.clear();
+        }
+    }
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.lock().map(|g| g.len()).unwrap_or(0)
+    }
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn next_gen(&self) -> u64 {
+        self.gen.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+fn ifp_mac(ifp: &Ifnet) -> EtherAddr {
+    EtherAddr::from_bytes(&ifp.lladdr()).unwrap_or(EtherAddr::ZERO)
+}
+
+/// Arm the expiry timer of entry `addr` at generation `gen`.
+fn arp_settimer(addr: Ipv4Addr, gen: u64, at_ns: u64) {
+    timeout(at_ns, move || arptimer(addr, gen));
+}
+
+/// An entry's timer fired (`arptimer`): remove it if it was not refreshed since.
+fn arptimer(addr: Ipv4Addr, gen: u64) {
+    let Some(inet) = super::try_vnet_inet() else {
+        return;
+    };
+    let now = getnow_ns();
+    let dropped = {
+        let Ok(mut g) = inet.arp.entries.lock() else {
+            return;
+        };
+        match g.get(&addr) {
+            Some(e) if e.gen == gen && e.expire_ns != 0 && e.expire_ns <= now => g.remove(&addr),
+            _ => None,
+        }
+    };
+    if dropped.is_some() {
+        inc(&inet.arpstat.timeouts);
+    }
+}
+
+/// Build and send an ARP message out `ifp`.
+fn arp_send(
+    ifp: &Arc<Ifnet>,
+    op: ArpOp,
+    spa: Ipv4Addr,
+    tpa: Ipv4Addr,
+    tha: EtherAddr,
+    dst: EtherAddr,
+) {
+    let repr = ArpRepr {
+        op,
+        sha: ifp_mac(ifp),
+        spa,
+        tha,
+        tpa,
+    };
+    let mut m = Mbuf::from_slice(&[0u8; ETHER_ARP_LEN]);
+    repr.emit(&mut ArpPacket::new_unchecked(m.data_mut()));
+    let _ = ether_output_frame(ifp, m, dst, crate::net::ethernet::ETHERTYPE_ARP);
+}
+
+/// `arprequest`: broadcast "who has `tip`, tell `sip`".
+pub fn arprequest(ifp: &Arc<Ifnet>, sip: Ipv4Addr, tip: Ipv4Addr) {
+    if let Some(inet) = super::try_vnet_inet() {
+        inc(&inet.arpstat.txrequests);
+    }
+    arp_send(
+        ifp,
+        ArpOp::Request,
+        sip,
+        tip,
+        EtherAddr::ZERO,
+        EtherAddr::BROADCAST,
+    );
+}
+
+/// `arp_ifinit`: announce `addr` on `ifp` with a gratuitous ARP if it is up.
+pub fn arp_ifinit(ifp: &Arc<Ifnet>, addr: Ipv4Addr) {
+    if ifp.flags() & IFF_UP != 0 && ifp.flags() & IFF_NOARP == 0 {
+        arprequest(ifp, addr, addr);
+    }
+}
+
+/// The source address for a request about `dst` on `ifp`: the interface address
+/// on `dst`'s subnet, else its first.
+fn arp_srcaddr(ifp: &Ifnet, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+    let list = in_addrs(ifp);
+    list.iter()
+        .find(|a| a.contains(dst))
+        .or(list.first())
+        .map(|a| a.addr)
+}
+
+/// `arpresolve`: the MAC of `dst` on `ifp`.  On a miss the packet is held (only
+/// the latest one) and a request goes out (at most one a second, `maxtries` in a
+/// row); `Ok(None)` then means "sent when resolved".  After `maxtries`
+/// unanswered requests the sender sees `EHOSTDOWN` until the entry expires.
+pub fn arpresolve(
+    ifp: &Arc<Ifnet>,
+    dst: Ipv4Addr,
+    m: Mbuf,
+) -> Result<Option<(EtherAddr, Mbuf)>, Errno> {
+    if ifp.flags() & IFF_NOARP != 0 {
+        return Err(Errno::EHOSTUNREACH);
+    }
+    let inet = super::vnet_inet();
+    let now = getnow_ns();
+    let maxtries = inet.arp_maxtries.load(Ordering::Relaxed).max(1) as u32;
+    let mut request = None;
+    {
+        let mut g = inet.arp.entries.lock().map_err(|_| Errno::EDOOFUS)?;
+        let stale = g
+            .get(&dst)
+            .is_some_and(|e| !Arc::ptr_eq(&e.ifp, ifp) || (e.expire_ns != 0 && e.expire_ns <= now));
+        if stale {
+            g.remove(&dst);
+        }
+        if let Some(e) = g.get(&dst) {
+            if let Some(mac) = e.lladdr {
+                return Ok(Some((mac, m)));
+            }
+        }
+        let gen = inet.arp.next_gen();
+        let e = g.entry(dst).or_insert_with(|| {
+            arp_settimer(dst, gen, now + ARPT_DOWN_NS);
+            LlEntry {
+                ifp: ifp.clone(),
+                lladdr: None,
+                expire_ns: now + ARPT_DOWN_NS,
+                hold: None,
+                asked: 0,
+                last_req_ns: 0,
+                gen,
+            }
+        });
+        if e.asked >= maxtries {
+            inc(&inet.arpstat.dropped);
+            return Err(Errno::EHOSTDOWN);
+        }
+        if e.hold.replace(m).is_some() {
+            inc(&inet.arpstat.dropped);
+        }
+        if e.asked == 0 || now.saturating_sub(e.last_req_ns) >= ARP_REQ_INTERVAL_NS {
+            e.asked += 1;
+            e.last_req_ns = now;
+            request = arp_srcaddr(ifp, dst);
+        }
+    }
+    if let Some(src) = request {
+        arprequest(ifp, src, dst);
+    }
+    Ok(None)
+}
+
+/// ARP input (`in_arpinput`), registered for `ETHERTYPE_ARP`: learn the sender
+/// if the message is for one of our addresses (or refreshes an entry we have),
+/// answer requests for our addresses, send packets that waited.  Messages for
+/// someone else are counted and dropped.
+pub fn arp_input(ifp: &Arc<Ifnet>, m: Mbuf) {
+    let Some(inet) = super::try_vnet_inet() else {
+        return;
+    };
+    inc(&inet.arpstat.received);
+    let repr = match ArpPacket::new_checked(m.data()).and_then(|p| ArpRepr::parse(&p)) {
+        Ok(r) => r,
+        Err(_) => {
+            inc(&inet.arpstat.bad);
+            return;
+        }
+    };
+    match repr.op {
+        ArpOp::Request => inc(&inet.arpstat.rxrequests),
+        ArpOp::Reply => inc(&inet.arpstat.rxreplies),
+    }
+    if ifp.flags() & IFF_NOARP != 0 {
+        return;
+    }
+    let mine = ifp_mac(ifp);
+    if repr.sha == mine {
+        // Our own message came back (a loop in the link).
+        return;
+    }
+    if repr.sha.is_multicast() {
+        inc(&inet.arpstat.bad);
+        return;
+    }
+    let addrs = in_addrs(ifp);
+    let itaddr = addrs.iter().find(|a| a.addr == repr.tpa).map(|a| a.addr);
+    if addrs.iter().any(|a| a.addr == repr.spa) {
+        // Someone else claims one of our addresses: defend it.
+        inc(&inet.arpstat.dupips);
+        if repr.op == ArpOp::Request {
+            arp_send(ifp, ArpOp::Reply, repr.spa, repr.spa, repr.sha, repr.sha);
+            inc(&inet.arpstat.txreplies);
+        }
+        return;
+    }
+    let now = getnow_ns();
+    let maxage = inet.arp_maxage.load(Ordering::Relaxed).max(1) as u64 * 1_000_000_000;
+    let mut held = None;
+    if !repr.spa.is_unspecified() {
+        let Ok(mut g) = inet.arp.entries.lock() else {
+            return;
+        };
+        let exists = g.contains_key(&repr.spa);
+        if exists || itaddr.is_some() {
+            let gen = inet.arp.next_gen();
+            let e = g.entry(repr.spa).or_insert_with(|| LlEntry {
+                ifp: ifp.clone(),
+                lladdr: None,
+                expire_ns: 0,
+                hold: None,
+                asked: 0,
+                last_req_ns: 0,
+                gen,
+            });
+            if e.expire_ns == 0 && e.lladdr.is_some() {
+                // A permanent entry is not overwritten by the wire.
+            } else if !Arc::ptr_eq(&e.ifp, ifp) {
+                // FreeBSD logs "arp: X is on eth0 but got reply from Y on eth1".
+                inc(&inet.arpstat.ignored);
+            } else {
+                if e.lladdr.is_some_and(|l| l != repr.sha) {
+                    inc(&inet.arpstat.movedaddr);
+                }
+                e.lladdr = Some(repr.sha);
+                e.expire_ns = now + maxage;
+                e.asked = 0;
+                e.gen = gen;
+                arp_settimer(repr.spa, gen, e.expire_ns);
+                held = e.hold.take();
+            }
+        }
+    }
+    if let Some(h) = held {
+        let _ = ether_output_frame(ifp, h, repr.sha, crate::net::ethernet::ETHERTYPE_IP);
+    }
+    match (repr.op, itaddr) {
+        (ArpOp::Request, Some(me)) => {
+            arp_send(ifp, ArpOp::Reply, me, repr.spa, repr.sha, repr.sha);
+            inc(&inet.arpstat.txreplies);
+        }
+        (_, None) => inc(&inet.arpstat.ignored),
+        _ => {}
+    }
+}
+
+/// The cache for `arp -a` (`net.link.ether.inet.dump`), sorted by address.
+pub fn arp_dump() -> Vec<u8> {
+    let inet = super::vnet_inet();
+    let now = getnow_ns();
+    let mut v: Vec<ArpEntryInfo> = match inet.arp.entries.lock() {
+        Ok(g) => g
+            .iter()
+            .map(|(a, e)| ArpEntryInfo {
+                addr: *a,
+                lladdr: e.lladdr.map(|l| l.0.to_vec()).unwrap_or_default(),
+                ifindex: e.ifp.index.load(Ordering::Relaxed),
+                ifname: e.ifp.name(),
+                iftype: e.ifp.iftype,
+                expire: if e.expire_ns == 0 {
+                    0
+                } else {
+                    (e.expire_ns.saturating_sub(now) / 1_000_000_000) as i64
+                },
+                flags: if e.lladdr.is_some() { ARPF_COMPLETE } else { 0 }
+                    | if e.expire_ns == 0 { ARPF_PERMANENT } else { 0 },
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort_by_key(|e| u32::from(e.addr));
+    ArpEntryInfo::encode_list(&v)
+}
+
+/// `arp -d`: delete the entry for `addr` (on interface `ifname` if not empty);
+/// `ENOENT` if there is none.
+pub fn arp_delete(addr: Ipv4Addr, ifname: &str) -> Result<(), Errno> {
+    let inet = super::vnet_inet();
+    let mut g = inet.arp.entries.lock().map_err(|_| Errno::EDOOFUS)?;
+    match g.get(&addr) {
+        Some(e) if ifname.is_empty() || e.ifp.name() == ifname => {
+            g.remove(&addr);
+            Ok(())
+        }
+        _ => Err(Errno::ENOENT),
+    }
+}
+
+/// Forget the entries on `ifp` (only those within `prefix`, if given): the
+/// interface or one of its addresses went away.
+pub fn arp_purge(ifp: &Arc<Ifnet>, prefix: Option<(Ipv4Addr, u8)>) {
+    let Some(inet) = super::try_vnet_inet() else {
+        return;
+    };
+    if let Ok(mut g) = inet.arp.entries.lock() {
+        g.retain(|a, e| {
+            let inside = prefix.is_none_or(|(net, plen)| {
+                let m = u32::from(vimage_abi::netinet_in::in_plen2mask(plen));
+                u32::from(*a) & m == u32::from(net) & m
+            });
+            !(Arc::ptr_eq(&e.ifp, ifp) && inside)
+        });
+    };
 }
 
 #[cfg(test)]

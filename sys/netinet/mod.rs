@@ -1,17 +1,41 @@
-//! IPv4 (FreeBSD's sys/netinet): the INET module's per-vnet state.
+//! IPv4 (FreeBSD's sys/netinet): the INET module's per-vnet state, its sysctls,
+//! and the protocols: ARP ([`if_ether`]), addresses ([`r#in`]), IP input and
+//! output, ICMP, UDP and raw sockets.
+//!
+//! Everything a vnet's IPv4 knows lives in its [`VnetInet`]: addresses are on the
+//! interfaces (`ifp.addrs`), everything else (ARP cache, reassembly queue, protocol
+//! control blocks, statistics) here.  The module attaches after NET, registers its
+//! input routines for the IP and ARP ethertypes in the vnet, and purges what it
+//! knows of an interface that leaves.
 
+pub mod icmp_input;
 pub mod if_ether;
+pub mod r#in;
+pub mod in_pcb;
+pub mod in_proto;
+pub mod in_rt;
 pub mod ip;
 pub mod ip_icmp;
+pub mod ip_input;
+pub mod ip_output;
+pub mod ip_var;
+pub mod raw_ip;
 pub mod tcp;
 pub mod udp;
+pub mod udp_usrreq;
 
-use std::sync::atomic::AtomicI64;
-use std::sync::Arc;
+#[cfg(test)]
+mod tests;
+
+use std::sync::atomic::{AtomicI64, AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use vimage_abi::sysctl::{SysctlValue, CTLFLAG_RD, CTLFLAG_VNET};
 use vimage_abi::Errno;
 
-use crate::kern::kern_sysctl::SysctlTree;
-use crate::kern::vnet::{ModState, Vnet, VnetModInfo, VnetSymmap, VNET_MOD_INET, VNET_MOD_NET};
+use crate::kern::kern_sysctl::{Oid, SysctlTree};
+use crate::kern::vnet::{ModState, Vnet, VnetModInfo, VnetSymmap, V, VNET_MOD_INET, VNET_MOD_NET};
+use crate::net::r#if::{netisr_register, netisr_unregister, ETHERTYPE_ARP, ETHERTYPE_IP};
+use ip_var::{ArpStat, IcmpStats, IpStat, UdpStat};
 
 /// IPDEFTTL.
 pub const IPDEFTTL: i64 = 64;
@@ -24,25 +48,110 @@ pub struct VnetInet {
     pub ip_defttl: AtomicI64,
     /// `V_ipsendredirects`.
     pub ipsendredirects: AtomicI64,
+    /// `V_icmplim`: ICMP error responses per second (0: no limit).
+    pub icmplim: AtomicI64,
+    /// `V_icmpbmcastecho`: answer echo requests sent to broadcast addresses.
+    pub icmp_bmcastecho: AtomicI64,
+    /// `V_udp_blackhole`: no port unreachable for closed UDP ports.
+    pub udp_blackhole: AtomicI64,
+    /// `net.link.ether.inet.max_age`: lifetime of a complete ARP entry (s).
+    pub arp_maxage: AtomicI64,
+    /// `net.link.ether.inet.maxtries`: ARP requests before giving up for a while.
+    pub arp_maxtries: AtomicI64,
+    /// `net.inet.ip.maxfragpackets`: datagrams being reassembled at once.
+    pub maxfragpackets: AtomicI64,
+    /// `net.inet.ip.maxfragsperpacket`.
+    pub maxfragsperpacket: AtomicI64,
+    /// `net.inet.ip.portrange.first` / `last`: the ephemeral port range.
+    pub portfirst: AtomicI64,
+    /// See [`VnetInet::portfirst`].
+    pub portlast: AtomicI64,
+    /// `ipstat`.
+    pub ipstat: IpStat,
+    /// `icmpstat`.
+    pub icmpstat: IcmpStats,
+    /// `udpstat`.
+    pub udpstat: UdpStat,
+    /// ARP counters.
+    pub arpstat: ArpStat,
+    /// The ARP cache.
+    pub arp: if_ether::ArpTable,
+    /// Datagrams being reassembled (`ipq`).
+    pub reass: ip_input::ReassQueue,
+    /// UDP control blocks (`udbinfo`).
+    pub udb: in_pcb::PcbTable<udp_usrreq::UdpCb>,
+    /// Raw IP control blocks (`ripcbinfo`).
+    pub ripcb: raw_ip::RipTable,
+    /// `ip_id`: identification of the next datagram sent.
+    pub ip_id: AtomicU16,
+    /// ICMP error rate limiter: (second, responses in it).
+    pub icmp_rate: Mutex<(u64, u64)>,
+}
+
+impl VnetInet {
+    fn new() -> Self {
+        VnetInet {
+            ipforwarding: AtomicI64::new(0),
+            ip_defttl: AtomicI64::new(IPDEFTTL),
+            ipsendredirects: AtomicI64::new(1),
+            icmplim: AtomicI64::new(200),
+            icmp_bmcastecho: AtomicI64::new(0),
+            udp_blackhole: AtomicI64::new(0),
+            arp_maxage: AtomicI64::new(1200),
+            arp_maxtries: AtomicI64::new(5),
+            maxfragpackets: AtomicI64::new(800),
+            maxfragsperpacket: AtomicI64::new(16),
+            portfirst: AtomicI64::new(49152),
+            portlast: AtomicI64::new(65535),
+            ipstat: IpStat::default(),
+            icmpstat: IcmpStats::default(),
+            udpstat: UdpStat::default(),
+            arpstat: ArpStat::default(),
+            arp: if_ether::ArpTable::default(),
+            reass: ip_input::ReassQueue::default(),
+            udb: in_pcb::PcbTable::default(),
+            ripcb: raw_ip::RipTable::default(),
+            ip_id: AtomicU16::new(1),
+            icmp_rate: Mutex::new((0, 0)),
+        }
+    }
+
+    /// The default TTL as a byte.
+    pub fn defttl(&self) -> u8 {
+        self.ip_defttl.load(Ordering::Relaxed).clamp(1, 255) as u8
+    }
+}
+
+/// `V_` access to curvnet's IPv4 state.
+pub fn vnet_inet() -> Arc<VnetInet> {
+    V::<VnetInet>(VNET_MOD_INET)
+}
+
+/// curvnet's IPv4 state, if the module is attached there.
+pub fn try_vnet_inet() -> Option<Arc<VnetInet>> {
+    crate::kern::vnet::try_curvnet()?.state::<VnetInet>(VNET_MOD_INET)
 }
 
 fn inet_iattach(_v: &Arc<Vnet>) -> Result<ModState, Errno> {
-    Ok(Arc::new(VnetInet {
-        ipforwarding: AtomicI64::new(0),
-        ip_defttl: AtomicI64::new(IPDEFTTL),
-        ipsendredirects: AtomicI64::new(1),
-    }))
+    netisr_register(ETHERTYPE_IP, Arc::new(ip_input::ip_input));
+    netisr_register(ETHERTYPE_ARP, Arc::new(if_ether::arp_input));
+    Ok(Arc::new(VnetInet::new()))
 }
 
-fn inet_idetach(_v: &Arc<Vnet>, _s: &ModState) {}
+fn inet_idetach(_v: &Arc<Vnet>, s: &ModState) {
+    netisr_unregister(ETHERTYPE_IP);
+    netisr_unregister(ETHERTYPE_ARP);
+    if let Some(st) = s.downcast_ref::<VnetInet>() {
+        st.arp.clear();
+        st.reass.clear();
+        st.udb.shutdown();
+        st.ripcb.shutdown();
+    }
+}
 
 fn sym_fwd(s: &(dyn std::any::Any + Send + Sync)) -> String {
     s.downcast_ref::<VnetInet>()
-        .map(|i| {
-            i.ipforwarding
-                .load(std::sync::atomic::Ordering::Relaxed)
-                .to_string()
-        })
+        .map(|i| i.ipforwarding.load(Ordering::Relaxed).to_string())
         .unwrap_or_default()
 }
 
@@ -53,7 +162,7 @@ pub static VNET_INET_MODINFO: VnetModInfo = VnetModInfo {
     depends: &[VNET_MOD_NET],
     iattach: inet_iattach,
     idetach: inet_idetach,
-    ifdetach: None,
+    ifdetach: Some(r#in::in_ifdetach),
     ifattach: None,
     symmap: &[VnetSymmap {
         name: "ipforwarding",
@@ -61,30 +170,152 @@ pub static VNET_INET_MODINFO: VnetModInfo = VnetModInfo {
     }],
 };
 
-/// The `net.inet.ip.*` sysctls (virtualized).
+/// A read-only virtualized opaque leaf whose value `f` builds in curvnet.
+fn add_vnet_opaque(
+    t: &SysctlTree,
+    name: &str,
+    descr: &'static str,
+    fmt: &'static str,
+    f: fn() -> Vec<u8>,
+) {
+    let _ = t.add(
+        name,
+        Oid {
+            flags: CTLFLAG_RD | CTLFLAG_VNET,
+            descr,
+            handler: Arc::new(move |_, new| {
+                if new.is_some() {
+                    return Err(Errno::EPERM);
+                }
+                Ok(SysctlValue::Opaque(fmt.to_string(), f()))
+            }),
+        },
+    );
+}
+
+/// The `net.inet.*` and `net.link.ether.inet.*` sysctls (virtualized).
 pub fn sysctl_init(t: &SysctlTree) {
-    t.add_vnet_int::<VnetInet>(
-        "net.inet.ip.forwarding",
-        "Enable IP forwarding between interfaces",
-        VNET_MOD_INET,
-        |s| &s.ipforwarding,
-        0,
-        1,
+    type Field = fn(&VnetInet) -> &AtomicI64;
+    let ints: [(&str, &'static str, Field, i64, i64); 12] = [
+        (
+            "net.inet.ip.forwarding",
+            "Enable IP forwarding between interfaces",
+            |s| &s.ipforwarding,
+            0,
+            1,
+        ),
+        (
+            "net.inet.ip.ttl",
+            "Maximum TTL on IP packets",
+            |s| &s.ip_defttl,
+            1,
+            255,
+        ),
+        (
+            "net.inet.ip.redirect",
+            "Enable sending IP redirects",
+            |s| &s.ipsendredirects,
+            0,
+            1,
+        ),
+        (
+            "net.inet.ip.maxfragpackets",
+            "Maximum number of IPv4 fragment reassembly queue entries",
+            |s| &s.maxfragpackets,
+            0,
+            1 << 20,
+        ),
+        (
+            "net.inet.ip.maxfragsperpacket",
+            "Maximum number of IPv4 fragments allowed per packet",
+            |s| &s.maxfragsperpacket,
+            0,
+            1 << 16,
+        ),
+        (
+            "net.inet.ip.portrange.first",
+            "",
+            |s| &s.portfirst,
+            1,
+            65535,
+        ),
+        ("net.inet.ip.portrange.last", "", |s| &s.portlast, 1, 65535),
+        (
+            "net.inet.icmp.icmplim",
+            "Maximum number of ICMP responses per second",
+            |s| &s.icmplim,
+            0,
+            i64::from(i32::MAX),
+        ),
+        ("net.inet.icmp.bmcastecho", "", |s| &s.icmp_bmcastecho, 0, 1),
+        (
+            "net.inet.udp.blackhole",
+            "Do not send port unreachables for refused connects",
+            |s| &s.udp_blackhole,
+            0,
+            1,
+        ),
+        (
+            "net.link.ether.inet.max_age",
+            "",
+            |s| &s.arp_maxage,
+            1,
+            i64::from(i32::MAX),
+        ),
+        (
+            "net.link.ether.inet.maxtries",
+            "",
+            |s| &s.arp_maxtries,
+            1,
+            1000,
+        ),
+    ];
+    for (name, descr, field, min, max) in ints {
+        t.add_vnet_int::<VnetInet>(name, descr, VNET_MOD_INET, field, min, max);
+    }
+    add_vnet_opaque(t, "net.inet.ip.stats", "IP statistics", "S,ipstat", || {
+        vnet_inet().ipstat.snapshot().to_bytes()
+    });
+    add_vnet_opaque(
+        t,
+        "net.inet.icmp.stats",
+        "ICMP statistics",
+        "S,icmpstat",
+        || vnet_inet().icmpstat.snapshot().to_bytes(),
     );
-    t.add_vnet_int::<VnetInet>(
-        "net.inet.ip.ttl",
-        "Maximum TTL on IP packets",
-        VNET_MOD_INET,
-        |s| &s.ip_defttl,
-        1,
-        255,
+    add_vnet_opaque(
+        t,
+        "net.inet.udp.stats",
+        "UDP statistics",
+        "S,udpstat",
+        || vnet_inet().udpstat.snapshot().to_bytes(),
     );
-    t.add_vnet_int::<VnetInet>(
-        "net.inet.ip.redirect",
-        "Enable sending IP redirects",
-        VNET_MOD_INET,
-        |s| &s.ipsendredirects,
-        0,
-        1,
+    add_vnet_opaque(
+        t,
+        "net.link.ether.inet.stats",
+        "ARP statistics",
+        "S,arpstat",
+        || vnet_inet().arpstat.snapshot().to_bytes(),
+    );
+    add_vnet_opaque(
+        t,
+        "net.inet.udp.pcblist",
+        "List of active UDP sockets",
+        "S,xinpcb",
+        udp_usrreq::udp_pcblist,
+    );
+    add_vnet_opaque(
+        t,
+        "net.inet.raw.pcblist",
+        "List of active raw IP sockets",
+        "S,xinpcb",
+        raw_ip::rip_pcblist,
+    );
+    add_vnet_opaque(
+        t,
+        "net.link.ether.inet.dump",
+        "ARP cache (arp -a)",
+        "S,llinfo_arp",
+        if_ether::arp_dump,
     );
 }

@@ -7,6 +7,7 @@
 pub mod errno;
 pub mod ioccom;
 pub mod net_if;
+pub mod netinet_in;
 pub mod netgraph;
 pub mod route;
 pub mod syscall;

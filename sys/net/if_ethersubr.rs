@@ -1,0 +1,124 @@
+//! Link-layer output (FreeBSD's sys/net/if_ethersubr.c `ether_output`, and
+//! `if_simloop` of if_loop.c): a packet the stack sends to a next hop gets the
+//! link header its interface needs and leaves through `ifp.output`.
+//!
+//! * Ethernet: the destination MAC comes from ARP (IPv4), from the neighbour
+//!   cache through the [`ND6_RESOLVE`] hook (IPv6), or from the broadcast and
+//!   multicast mappings; then the Ethernet header is prepended.
+//! * Loopback: the packet is queued back to the same vnet's input for its family
+//!   (deferred through netisr, never recursing).
+//! * Point-to-point interfaces take the bare packet.
+
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+use vimage_abi::net_if::{IFF_UP, IFT_ETHER, IFT_L2VLAN, IFT_LOOP};
+use vimage_abi::Errno;
+
+use super::ethernet::{EtherAddr, ETHERTYPE_IP, ETHERTYPE_IPV6, ETHER_HDR_LEN};
+use super::if_var::Ifnet;
+use super::mbuf::Mbuf;
+use super::netisr::netisr_queue;
+use super::r#if::if_input_proto;
+
+/// IPv6 neighbour resolution for Ethernet output: given the interface, the
+/// next hop and the packet, either the MAC to send to (and the packet back), or
+/// `None` when the packet was queued while resolution goes on.  An error is
+/// what the sender sees (`EHOSTDOWN`…).
+pub type Nd6ResolveFn = fn(&Arc<Ifnet>, Ipv6Addr, Mbuf) -> Result<Option<(EtherAddr, Mbuf)>, Errno>;
+
+/// Where IPv6 plugs its neighbour discovery in (`nd6_storelladdr` /
+/// `nd6_resolve`); unset, unicast IPv6 cannot leave an Ethernet interface.
+pub static ND6_RESOLVE: RwLock<Option<Nd6ResolveFn>> = RwLock::new(None);
+
+/// Send `m` (a network-layer packet) out `ifp` towards `nexthop`, adding the
+/// link header the interface type needs (`ifp->if_output`).
+pub fn if_output(ifp: &Arc<Ifnet>, m: Mbuf, nexthop: IpAddr) -> Result<(), Errno> {
+    match ifp.iftype {
+        IFT_LOOP => looutput(ifp, m),
+        IFT_ETHER | IFT_L2VLAN => ether_output(ifp, m, nexthop),
+        _ => {
+            if ifp.flags() & IFF_UP == 0 {
+                return Err(Errno::ENETDOWN);
+            }
+            ifp.output(m)
+        }
+    }
+}
+
+/// Loop `m` back to the input of `ifp`'s own vnet (`looutput` / `if_simloop`),
+/// through netisr so the sender's call returns first.
+pub fn looutput(ifp: &Arc<Ifnet>, m: Mbuf) -> Result<(), Errno> {
+    if ifp.flags() & IFF_UP == 0 {
+        return Err(Errno::ENETDOWN);
+    }
+    let proto = match m.data().first().map(|b| b >> 4) {
+        Some(4) => ETHERTYPE_IP,
+        Some(6) => ETHERTYPE_IPV6,
+        _ => return Err(Errno::EAFNOSUPPORT),
+    };
+    ifp.counters.opackets.fetch_add(1, Ordering::Relaxed);
+    ifp.counters
+        .obytes
+        .fetch_add(m.len() as u64, Ordering::Relaxed);
+    let ifp = ifp.clone();
+    if !netisr_queue(move || if_input_proto(&ifp, proto, m)) {
+        return Err(Errno::ENOBUFS);
+    }
+    Ok(())
+}
+
+/// `ether_output`: resolve the destination MAC of `nexthop` and send.  A packet
+/// waiting for ARP or neighbour discovery counts as sent.
+pub fn ether_output(ifp: &Arc<Ifnet>, m: Mbuf, nexthop: IpAddr) -> Result<(), Errno> {
+    if ifp.flags() & IFF_UP == 0 {
+        return Err(Errno::ENETDOWN);
+    }
+    let (dst, m, ty) = match nexthop {
+        IpAddr::V4(a) => {
+            if crate::netinet::r#in::in_broadcast(a, ifp) {
+                (EtherAddr::BROADCAST, m, ETHERTYPE_IP)
+            } else if a.is_multicast() {
+                (EtherAddr::from_ipv4_multicast(a), m, ETHERTYPE_IP)
+            } else {
+                match crate::netinet::if_ether::arpresolve(ifp, a, m)? {
+                    Some((mac, m)) => (mac, m, ETHERTYPE_IP),
+                    None => return Ok(()),
+                }
+            }
+        }
+        IpAddr::V6(a) => {
+            if a.is_multicast() {
+                (EtherAddr::from_ipv6_multicast(&a), m, ETHERTYPE_IPV6)
+            } else {
+                let f = ND6_RESOLVE.read().ok().and_then(|g| *g);
+                let Some(f) = f else {
+                    return Err(Errno::EAFNOSUPPORT);
+                };
+                match f(ifp, a, m)? {
+                    Some((mac, m)) => (mac, m, ETHERTYPE_IPV6),
+                    None => return Ok(()),
+                }
+            }
+        }
+    };
+    ether_output_frame(ifp, m, dst, ty)
+}
+
+/// Prepend an Ethernet header (`dst`, the interface's address, `ethertype`) and
+/// hand the frame to the interface.
+pub fn ether_output_frame(
+    ifp: &Arc<Ifnet>,
+    mut m: Mbuf,
+    dst: EtherAddr,
+    ethertype: u16,
+) -> Result<(), Errno> {
+    let src = ifp.lladdr();
+    let h = m.prepend(ETHER_HDR_LEN);
+    h[0..6].copy_from_slice(dst.as_bytes());
+    if src.len() == 6 {
+        h[6..12].copy_from_slice(&src);
+    }
+    h[12..14].copy_from_slice(&ethertype.to_be_bytes());
+    ifp.output(m)
+}

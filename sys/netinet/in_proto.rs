@@ -1,0 +1,35 @@
+//! The Internet domain (FreeBSD's sys/netinet/in_proto.c): which protocol a
+//! `socket(PF_INET, type, protocol)` gets.
+//!
+//! | type | protocol | gets |
+//! |---|---|---|
+//! | `SOCK_DGRAM` | 0, `IPPROTO_UDP` | UDP |
+//! | `SOCK_RAW` | any 0..=255 | raw IP of that protocol |
+//!
+//! Any AF_INET socket also carries the interface and address ioctls (ifconfig
+//! opens a datagram socket for them).
+
+use vimage_abi::netinet_in::{IPPROTO_UDP, PF_INET, SOCK_DGRAM, SOCK_RAW};
+use vimage_abi::Errno;
+
+use super::raw_ip::RawSocket;
+use super::udp_usrreq::UdpSocket;
+use crate::kern::uipc_socket::{Domain, ProtoSocket};
+
+/// `inetdomain`.
+pub struct InetDomain;
+
+impl Domain for InetDomain {
+    fn family(&self) -> i32 {
+        PF_INET
+    }
+    fn attach(&self, ty: i32, proto: i32) -> Result<Box<dyn ProtoSocket>, Errno> {
+        match ty {
+            SOCK_DGRAM if proto == 0 || proto == IPPROTO_UDP => Ok(Box::new(UdpSocket::attach())),
+            SOCK_DGRAM => Err(Errno::EPROTONOSUPPORT),
+            SOCK_RAW => Ok(Box::new(RawSocket::attach(proto)?)),
+            1 => Err(Errno::EPROTONOSUPPORT),
+            _ => Err(Errno::ESOCKTNOSUPPORT),
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! IPv4 output (FreeBSD's sys/netinet/ip_output.c): route the datagram, choose
+//! its source address, fragment it to the interface MTU, hand it to the link
+//! layer.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use vimage_abi::net_if::{IFF_BROADCAST, IFF_LOOPBACK, IFF_UP};
+use vimage_abi::Errno;
+
+use super::in_rt::in_rtalloc;
+use super::ip::{Ipv4Packet, IP_DF, IP_HDR_LEN, IP_MF, IP_OFFMASK};
+use super::ip_var::inc;
+use super::r#in::{ifa_ifwithaddr, in_addrs, in_broadcast, in_first_addr};
+use crate::kern::vnet::CurvnetGuard;
+use crate::net::if_ethersubr::if_output;
+use crate::net::if_var::Ifnet;
+use crate::net::mbuf::Mbuf;
+use crate::net::netisr::netisr_queue;
+use crate::net::r#if::vnet_net;
+
+/// The datagram is being forwarded: keep its identification and source.
+pub const IP_FORWARDING: u32 = 0x1;
+/// The caller built the whole header (`IP_HDRINCL`): keep a non-zero id.
+pub const IP_RAWOUTPUT: u32 = 0x2;
+/// Broadcasts are allowed (`SO_BROADCAST`).
+pub const IP_ALLOWBROADCAST: u32 = 0x20;
+
+/// Identification for the next datagram of curvnet.
+pub fn ip_newid() -> u16 {
+    let inet = super::vnet_inet();
+    let id = inet.ip_id.fetch_add(1, Ordering::Relaxed);
+    if id == 0 {
+        inet.ip_id.fetch_add(1, Ordering::Relaxed)
+    } else {
+        id
+    }
+}
+
+/// Build a datagram: a 20-byte header for `proto` from `src` to `dst` in front of
+/// `payload` (identification and checksum are filled by [`ip_output`]).
+pub fn ip_build(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, ttl: u8, tos: u8, payload: &[u8]) -> Mbuf {
+    let mut m = Mbuf::from_slice(payload);
+    let h = m.prepend(IP_HDR_LEN);
+    let total = (IP_HDR_LEN + payload.len()).min(usize::from(u16::MAX)) as u16;
+    let mut p = Ipv4Packet::new_unchecked(h);
+    p.set_version(4);
+    p.set_header_len(IP_HDR_LEN);
+    p.set_tos(tos);
+    p.set_total_len(total);
+    p.set_ttl(ttl);
+    p.set_protocol(proto);
+    p.set_src_addr(src);
+    p.set_dst_addr(dst);
+    m
+}
+
+/// Where a datagram to `dst` goes: the interface, the next hop, the source
+/// address to use, the MTU.
+struct Hop {
+    ifp: Arc<Ifnet>,
+    nexthop: Ipv4Addr,
+    src: Option<Ipv4Addr>,
+    mtu: usize,
+    local: bool,
+}
+
+fn route(dst: Ipv4Addr, src: Ipv4Addr) -> Result<Hop, Errno> {
+    // One of our own addresses (not on a loopback): looped back as the
+    // interface's own simplex copy would be.
+    if let Some(ifp) = ifa_ifwithaddr(dst) {
+        if ifp.flags() & IFF_LOOPBACK == 0 {
+            return Ok(Hop {
+                mtu: ifp.mtu.load(Ordering::Relaxed) as usize,
+                ifp,
+                nexthop: dst,
+                src: Some(dst),
+                local: true,
+            });
+        }
+    }
+    if dst == Ipv4Addr::BROADCAST {
+        // The limited broadcast leaves the interface of the source address, or
+        // the first broadcast interface that is up and has one.
+        let ifp = if src.is_unspecified() {
+            None
+        } else {
+            ifa_ifwithaddr(src)
+        };
+        let ifp = ifp.or_else(|| {
+            vnet_net().list().into_iter().find(|i| {
+                i.flags() & (IFF_BROADCAST | IFF_UP) == IFF_BROADCAST | IFF_UP
+                    && in_first_addr(i).is_some()
+            })
+        });
+        if let Some(ifp) = ifp {
+            return Ok(Hop {
+                mtu: ifp.mtu.load(Ordering::Relaxed) as usize,
+                src: in_first_addr(&ifp),
+                ifp,
+                nexthop: dst,
+                local: false,
+            });
+        }
+    }
+    let rt = in_rtalloc(dst).ok_or(Errno::EHOSTUNREACH)?;
+    let src = rt
+        .ifa
+        .filter(|a| in_addrs(&rt.ifp).iter().any(|x| x.addr == *a))
+        .or_else(|| {
+            let list = in_addrs(&rt.ifp);
+            list.iter()
+                .find(|a| a.contains(rt.nexthop(dst)))
+                .or(list.first())
+                .map(|a| a.addr)
+        });
+    Ok(Hop {
+        nexthop: rt.nexthop(dst),
+        mtu: rt.mtu as usize,
+        ifp: rt.ifp,
+        src,
+        local: false,
+    })
+}
+
+/// The source address curvnet would use towards `dst` (`in_pcbladdr`):
+/// `EHOSTUNREACH` without a route, `EADDRNOTAVAIL` without an address on the way.
+pub fn ip_srcaddr(dst: Ipv4Addr) -> Result<Ipv4Addr, Errno> {
+    route(dst, Ipv4Addr::UNSPECIFIED)?
+        .src
+        .ok_or(Errno::EADDRNOTAVAIL)
+}
+
+/// Queue `m` to curvnet's IP input as if it arrived on `ifp` (a datagram to one
+/// of our own addresses).
+fn ip_loopback(ifp: &Arc<Ifnet>, m: Mbuf) -> Result<(), Errno> {
+    let ifp = ifp.clone();
+    let vnet = ifp.vnet();
+    let ok = netisr_queue(move || {
+        if vnet.is_alive() {
+            let _cv = CurvnetGuard::set(&vnet);
+            super::ip_input::ip_input(&ifp, m);
+        }
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(Errno::ENOBUFS)
+    }
+}
+
+/// `ip_output`: send the datagram in `m` (a complete IPv4 header and payload).
+/// Sets identification (unless forwarding, or a raw header that has one), fills
+/// an unspecified source from the route, and fragments to the MTU.  Errors:
+/// `EHOSTUNREACH` (no route), `EACCES` (broadcast without `SO_BROADCAST`),
+/// `EMSGSIZE` (too big with DF), `ENETDOWN`, `EHOSTDOWN` (ARP gave up).
+pub fn ip_output(mut m: Mbuf, flags: u32) -> Result<(), Errno> {
+    let inet = super::vnet_inet();
+    let (dst, src, hl, id) = {
+        let p = Ipv4Packet::new_checked(m.data()).map_err(|_| Errno::EINVAL)?;
+        (p.dst_addr(), p.src_addr(), p.header_len(), p.ident())
+    };
+    if flags & IP_FORWARDING == 0 {
+        inc(&inet.ipstat.ips_localout);
+        if flags & IP_RAWOUTPUT == 0 || id == 0 {
+            let nid = ip_newid();
+            Ipv4Packet::new_unchecked(m.data_mut()).set_ident(nid);
+        }
+    }
+    let hop = match route(dst, src) {
+        Ok(h) => h,
+        Err(e) => {
+            inc(&inet.ipstat.ips_noroute);
+            return Err(e);
+        }
+    };
+    if in_broadcast(dst, &hop.ifp) && flags & (IP_ALLOWBROADCAST | IP_FORWARDING) == 0 {
+        return Err(Errno::EACCES);
+    }
+    if src.is_unspecified() {
+        let s = hop.src.ok_or(Errno::EADDRNOTAVAIL)?;
+        Ipv4Packet::new_unchecked(m.data_mut()).set_src_addr(s);
+    }
+    if hop.ifp.flags() & IFF_UP == 0 && !hop.local {
+        inc(&inet.ipstat.ips_odropped);
+        return Err(Errno::ENETDOWN);
+    }
+    Ipv4Packet::new_unchecked(m.data_mut()).fill_checksum();
+    if hop.local {
+        return ip_loopback(&hop.ifp, m);
+    }
+    if m.len() <= hop.mtu {
+        return if_output(&hop.ifp, m, IpAddr::V4(hop.nexthop));
+    }
+    if Ipv4Packet::new_unchecked(m.data()).dont_frag() {
+        inc(&inet.ipstat.ips_cantfrag);
+        return Err(Errno::EMSGSIZE);
+    }
+    let frags = ip_fragment(&m, hl, hop.mtu)?;
+    inc(&inet.ipstat.ips_fragmented);
+    for f in frags {
+        inc(&inet.ipstat.ips_ofragments);
+        if_output(&hop.ifp, f, IpAddr::V4(hop.nexthop))?;
+    }
+    Ok(())
+}
+
+/// Cut datagram `m` (header length `hl`) into fragments of at most `mtu` bytes
+/// (`ip_fragment`).  The first keeps the options; the others carry the bare
+/// header.  A datagram that is itself a fragment keeps its offset and MF.
+pub fn ip_fragment(m: &Mbuf, hl: usize, mtu: usize) -> Result<Vec<Mbuf>, Errno> {
+    let d = m.data();
+    let p = Ipv4Packet::new_checked(d).map_err(|_| Errno::EINVAL)?;
+    let total = usize::from(p.total_len());
+    let payload = &d[hl..total];
+    let first_room = mtu.saturating_sub(hl) & !7;
+    let other_room = mtu.saturating_sub(IP_HDR_LEN) & !7;
+    if first_room < 8 || other_room < 8 {
+        return Err(Errno::EMSGSIZE);
+    }
+    let orig_off = usize::from(p.flags_offset() & IP_OFFMASK) * 8;
+    let orig_mf = p.flags_offset() & IP_MF != 0;
+    let df = p.flags_offset() & IP_DF;
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < payload.len() {
+        let first = off == 0;
+        let room = if first { first_room } else { other_room };
+        let n = room.min(payload.len() - off);
+        let last = off + n == payload.len();
+        let h = if first { hl } else { IP_HDR_LEN };
+        let mut f = Mbuf::from_slice(&payload[off..off + n]);
+        let hb = f.prepend(h);
+        hb[..IP_HDR_LEN].copy_from_slice(&d[..IP_HDR_LEN]);
+        if first {
+            hb[IP_HDR_LEN..hl].copy_from_slice(&d[IP_HDR_LEN..hl]);
+        }
+        let mut q = Ipv4Packet::new_unchecked(hb);
+        q.set_header_len(h);
+        q.set_total_len((h + n) as u16);
+        let mf = if last { orig_mf } else { true };
+        let fo = (((orig_off + off) / 8) as u16 & IP_OFFMASK) | df | if mf { IP_MF } else { 0 };
+        q.set_flags_offset(fo);
+        q.fill_checksum();
+        out.push(f);
+        off += n;
+    }
+    Ok(out)
+}

@@ -1,0 +1,228 @@
+//! Raw IP sockets (FreeBSD's sys/netinet/raw_ip.c): `SOCK_RAW` sockets of a
+//! protocol receive a copy of every datagram of that protocol addressed to the
+//! vnet (header included), filtered by their bound and connected addresses; what
+//! they send gets an IP header unless `IP_HDRINCL`.  This is what ping and
+//! traceroute use.
+
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use vimage_abi::netinet_in::{InPcbInfo, SockaddrIn, IPPROTO_RAW};
+use vimage_abi::Errno;
+
+use super::in_pcb::InpOpts;
+use super::ip::{Ipv4Packet, IPVERSION, IP_HDR_LEN, IP_MAXPACKET};
+use super::ip_output::{ip_build, ip_output, IP_ALLOWBROADCAST, IP_RAWOUTPUT};
+use super::ip_var::inc;
+use super::r#in::in_localaddr;
+use crate::kern::uipc_socket::{ProtoSocket, SockBuf};
+use crate::net::if_var::Ifnet;
+use crate::net::mbuf::Mbuf;
+
+/// `net.inet.raw.recvspace`.
+pub const RIP_RECVSPACE: usize = 9216 * 8;
+
+/// A raw socket's shared half.
+pub struct RipCb {
+    /// Protocol (0: every protocol).
+    pub proto: u8,
+    /// (bound local address, connected foreign address).
+    pub addrs: Mutex<(Ipv4Addr, Ipv4Addr)>,
+    /// Receive buffer.
+    pub rcv: Arc<SockBuf>,
+}
+
+impl RipCb {
+    /// (bound local address, connected foreign address).
+    pub fn addrs(&self) -> (Ipv4Addr, Ipv4Addr) {
+        self.addrs
+            .lock()
+            .map(|g| *g)
+            .unwrap_or((Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED))
+    }
+}
+
+/// The raw sockets of a vnet (`ripcbinfo`).
+#[derive(Default)]
+pub struct RipTable {
+    list: Mutex<Vec<Arc<RipCb>>>,
+}
+
+impl RipTable {
+    /// The vnet goes away: wake every raw socket's sleepers for good.
+    pub fn shutdown(&self) {
+        let all = self.list.lock().map(|mut g| std::mem::take(&mut *g));
+        for cb in all.unwrap_or_default() {
+            cb.rcv.cantrcvmore();
+        }
+    }
+    fn snapshot(&self) -> Vec<Arc<RipCb>> {
+        self.list.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+}
+
+/// `rip_input`: offer datagram `m` to every raw socket that wants it; whether
+/// any took it.
+pub fn rip_input(_ifp: &Arc<Ifnet>, m: &Mbuf) -> bool {
+    let Some(inet) = super::try_vnet_inet() else {
+        return false;
+    };
+    let d = m.data();
+    let p = Ipv4Packet::new_unchecked(d);
+    let (proto, src, dst) = (p.protocol(), p.src_addr(), p.dst_addr());
+    let from = SockaddrIn::new(src, 0).to_bytes().to_vec();
+    let mut any = false;
+    for cb in inet.ripcb.snapshot() {
+        if cb.proto != 0 && cb.proto != proto {
+            continue;
+        }
+        let (laddr, faddr) = cb.addrs();
+        if (!laddr.is_unspecified() && laddr != dst) || (!faddr.is_unspecified() && faddr != src) {
+            continue;
+        }
+        any = true;
+        let _ = cb.rcv.append(d.to_vec(), from.clone());
+    }
+    any
+}
+
+/// A raw IP socket.
+pub struct RawSocket {
+    cb: Arc<RipCb>,
+    opts: InpOpts,
+}
+
+impl RawSocket {
+    /// `rip_attach` for protocol `proto` in curvnet (`IPPROTO_RAW` implies
+    /// `IP_HDRINCL`).
+    pub fn attach(proto: i32) -> Result<Self, Errno> {
+        let proto = u8::try_from(proto).map_err(|_| Errno::EPROTONOSUPPORT)?;
+        let cb = Arc::new(RipCb {
+            proto,
+            addrs: Mutex::new((Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED)),
+            rcv: Arc::new(SockBuf::new(RIP_RECVSPACE)),
+        });
+        if let Ok(mut g) = super::vnet_inet().ripcb.list.lock() {
+            g.push(cb.clone());
+        }
+        let opts = InpOpts {
+            hdrincl: i32::from(proto) == IPPROTO_RAW,
+            ..Default::default()
+        };
+        Ok(RawSocket { cb, opts })
+    }
+}
+
+impl ProtoSocket for RawSocket {
+    fn bind(&mut self, addr: &[u8]) -> Result<(), Errno> {
+        let sin = SockaddrIn::from_bytes(addr)?;
+        if !sin.addr.is_unspecified() && !in_localaddr(sin.addr) {
+            return Err(Errno::EADDRNOTAVAIL);
+        }
+        if let Ok(mut g) = self.cb.addrs.lock() {
+            g.0 = sin.addr;
+        }
+        Ok(())
+    }
+
+    fn connect(&mut self, addr: &[u8]) -> Result<(), Errno> {
+        let sin = SockaddrIn::from_bytes(addr)?;
+        if let Ok(mut g) = self.cb.addrs.lock() {
+            g.1 = sin.addr;
+        }
+        Ok(())
+    }
+
+    fn sendto(&mut self, data: &[u8], addr: Option<&[u8]>, _flags: i32) -> Result<usize, Errno> {
+        let inet = super::vnet_inet();
+        let (laddr, faddr) = self.cb.addrs();
+        let dst = match addr {
+            Some(a) => {
+                if !faddr.is_unspecified() {
+                    return Err(Errno::EISCONN);
+                }
+                SockaddrIn::from_bytes(a)?.addr
+            }
+            None if !faddr.is_unspecified() => faddr,
+            None => return Err(Errno::ENOTCONN),
+        };
+        let bflag = if self.opts.broadcast {
+            IP_ALLOWBROADCAST
+        } else {
+            0
+        };
+        let m = if self.opts.hdrincl {
+            if data.len() < IP_HDR_LEN || data.len() > IP_MAXPACKET {
+                return Err(Errno::EINVAL);
+            }
+            let p = Ipv4Packet::new_unchecked(data);
+            let hl = p.header_len();
+            if p.version() != IPVERSION
+                || hl < IP_HDR_LEN
+                || hl > data.len()
+                || usize::from(p.total_len()) != data.len()
+            {
+                return Err(Errno::EINVAL);
+            }
+            let mut m = Mbuf::from_slice(data);
+            let mut q = Ipv4Packet::new_unchecked(m.data_mut());
+            if q.src_addr().is_unspecified() && !laddr.is_unspecified() {
+                q.set_src_addr(laddr);
+            }
+            m
+        } else {
+            if data.len() + IP_HDR_LEN > IP_MAXPACKET {
+                return Err(Errno::EMSGSIZE);
+            }
+            let ttl = self.opts.ttl.unwrap_or_else(|| inet.defttl());
+            ip_build(laddr, dst, self.cb.proto, ttl, self.opts.tos, data)
+        };
+        inc(&inet.ipstat.ips_rawout);
+        let flags = if self.opts.hdrincl { IP_RAWOUTPUT } else { 0 } | bflag;
+        ip_output(m, flags)?;
+        Ok(data.len())
+    }
+
+    fn setsockopt(&mut self, level: i32, name: i32, val: &[u8]) -> Result<(), Errno> {
+        self.opts.set(level, name, val, true)
+    }
+
+    fn getsockopt(&mut self, level: i32, name: i32) -> Result<Vec<u8>, Errno> {
+        let ttl = super::vnet_inet().defttl();
+        self.opts.get(level, name, ttl, true)
+    }
+
+    fn close(&mut self) {
+        if let Some(inet) = super::try_vnet_inet() {
+            if let Ok(mut g) = inet.ripcb.list.lock() {
+                g.retain(|c| !Arc::ptr_eq(c, &self.cb));
+            }
+        }
+        self.cb.rcv.cantrcvmore();
+    }
+
+    fn rcvbuf(&self) -> Option<Arc<SockBuf>> {
+        Some(self.cb.rcv.clone())
+    }
+}
+
+/// `net.inet.raw.pcblist` of curvnet.
+pub fn rip_pcblist() -> Vec<u8> {
+    let v: Vec<InPcbInfo> = super::vnet_inet()
+        .ripcb
+        .snapshot()
+        .iter()
+        .map(|cb| {
+            let (laddr, faddr) = cb.addrs();
+            InPcbInfo {
+                proto: cb.proto,
+                laddr,
+                lport: 0,
+                faddr,
+                fport: 0,
+                rcv_cc: cb.rcv.cc() as u32,
+                snd_cc: 0,
+            }
+        })
+        .collect();
+    InPcbInfo::encode_list(&v)
+}

@@ -1,0 +1,485 @@
+//! IPv4 ABI (netinet/in.h, netinet/in_var.h, net/if_arp.h, netinet/*_var.h):
+//! `struct sockaddr_in`, `struct in_aliasreq`, the address ioctls, IPv4 socket
+//! options, and the records the IPv4 sysctls return (`arp -a`, `netstat -a`,
+//! `netstat -s`).
+//!
+//! Fixed C structs travel as their FreeBSD byte images (network byte order inside a
+//! `sockaddr_in`); variable-length sysctl records use [`crate::wire`].
+
+use std::net::Ipv4Addr;
+
+use crate::ioccom::{iow, iowr};
+use crate::net_if::{AF_INET, IFREQ_SIZE};
+use crate::wire::{get_cstr, put_cstr, Reader, Writer};
+use crate::{Errno, IFNAMSIZ};
+
+/// `PF_INET` as `socket(2)` takes it.
+pub const PF_INET: i32 = AF_INET as i32;
+/// `SOCK_STREAM`.
+pub const SOCK_STREAM: i32 = 1;
+/// `SOCK_DGRAM`.
+pub const SOCK_DGRAM: i32 = 2;
+/// `SOCK_RAW`.
+pub const SOCK_RAW: i32 = 3;
+
+/// `IPPROTO_IP`: dummy protocol, and the socket-option level of IP.
+pub const IPPROTO_IP: i32 = 0;
+/// `IPPROTO_ICMP`.
+pub const IPPROTO_ICMP: i32 = 1;
+/// `IPPROTO_TCP`.
+pub const IPPROTO_TCP: i32 = 6;
+/// `IPPROTO_UDP`.
+pub const IPPROTO_UDP: i32 = 17;
+/// `IPPROTO_RAW`: raw IP packets (implies `IP_HDRINCL`).
+pub const IPPROTO_RAW: i32 = 255;
+
+/// `IP_OPTIONS` (level `IPPROTO_IP`).
+pub const IP_OPTIONS: i32 = 1;
+/// `IP_HDRINCL`: the caller supplies the IP header (int).
+pub const IP_HDRINCL: i32 = 2;
+/// `IP_TOS`: type of service of sent packets (int).
+pub const IP_TOS: i32 = 3;
+/// `IP_TTL`: time to live of sent packets (int).
+pub const IP_TTL: i32 = 4;
+/// `IP_RECVDSTADDR`.
+pub const IP_RECVDSTADDR: i32 = 7;
+/// `IP_MULTICAST_TTL`.
+pub const IP_MULTICAST_TTL: i32 = 10;
+/// `IP_PORTRANGE`.
+pub const IP_PORTRANGE: i32 = 19;
+
+/// `SO_REUSEADDR` (level `SOL_SOCKET`).
+pub const SO_REUSEADDR: i32 = 0x4;
+/// `SO_BROADCAST`: permit sending broadcasts.
+pub const SO_BROADCAST: i32 = 0x20;
+/// `SO_REUSEPORT`.
+pub const SO_REUSEPORT: i32 = 0x200;
+/// `SO_SNDBUF`.
+pub const SO_SNDBUF: i32 = 0x1001;
+/// `SO_RCVBUF`.
+pub const SO_RCVBUF: i32 = 0x1002;
+
+/// `INADDR_LOOPBACK`.
+pub const INADDR_LOOPBACK: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
+
+/// Size of `struct sockaddr_in`.
+pub const SOCKADDR_IN_SIZE: usize = 16;
+
+/// `struct sockaddr_in`: `sin_len`, `sin_family`, the port and address in network
+/// byte order, eight zero bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SockaddrIn {
+    /// Port (host order here; network order in the image).
+    pub port: u16,
+    /// Address.
+    pub addr: Ipv4Addr,
+}
+
+impl SockaddrIn {
+    /// `addr:port`.
+    pub fn new(addr: Ipv4Addr, port: u16) -> Self {
+        SockaddrIn { port, addr }
+    }
+    /// The 16-byte image.
+    pub fn to_bytes(&self) -> [u8; SOCKADDR_IN_SIZE] {
+        let mut b = [0u8; SOCKADDR_IN_SIZE];
+        b[0] = SOCKADDR_IN_SIZE as u8;
+        b[1] = AF_INET;
+        b[2..4].copy_from_slice(&self.port.to_be_bytes());
+        b[4..8].copy_from_slice(&self.addr.octets());
+        b
+    }
+    /// Decode an image as `bind`/`connect`/`sendto` take it: `EINVAL` when shorter
+    /// than 16 bytes, `EAFNOSUPPORT` for another family.  `sin_len` is not
+    /// trusted (FreeBSD overwrites it with the length passed).
+    pub fn from_bytes(b: &[u8]) -> Result<Self, Errno> {
+        if b.len() < SOCKADDR_IN_SIZE {
+            return Err(Errno::EINVAL);
+        }
+        if b[1] != AF_INET {
+            return Err(Errno::EAFNOSUPPORT);
+        }
+        Ok(SockaddrIn {
+            port: u16::from_be_bytes([b[2], b[3]]),
+            addr: Ipv4Addr::new(b[4], b[5], b[6], b[7]),
+        })
+    }
+    /// Decode an address-only field of an ioctl struct: a zero `sin_family` /
+    /// `sin_len` means "no address" (`None`); another family is `EAFNOSUPPORT`.
+    pub fn field(b: &[u8]) -> Result<Option<Ipv4Addr>, Errno> {
+        if b.len() < SOCKADDR_IN_SIZE {
+            return Err(Errno::EINVAL);
+        }
+        if b[0] == 0 && b[1] == 0 {
+            return Ok(None);
+        }
+        if b[1] != AF_INET {
+            return Err(Errno::EAFNOSUPPORT);
+        }
+        Ok(Some(Ipv4Addr::new(b[4], b[5], b[6], b[7])))
+    }
+}
+
+/// Size of `struct in_aliasreq`: a name and three `sockaddr_in`.
+pub const IN_ALIASREQ_SIZE: usize = IFNAMSIZ + 3 * SOCKADDR_IN_SIZE;
+
+/// `SIOCDIFADDR`: delete an interface address (`struct ifreq`, address in the union;
+/// an empty address deletes the interface's first IPv4 address).
+pub const SIOCDIFADDR: u32 = iow(b'i', 25, IFREQ_SIZE);
+/// `SIOCAIFADDR`: add or change an interface address (`struct in_aliasreq`).
+pub const SIOCAIFADDR: u32 = iow(b'i', 26, IN_ALIASREQ_SIZE);
+/// `SIOCGIFADDR`: the interface's first IPv4 address.
+pub const SIOCGIFADDR: u32 = iowr(b'i', 33, IFREQ_SIZE);
+/// `SIOCGIFBRDADDR`: its broadcast address.
+pub const SIOCGIFBRDADDR: u32 = iowr(b'i', 35, IFREQ_SIZE);
+/// `SIOCGIFNETMASK`: its netmask.
+pub const SIOCGIFNETMASK: u32 = iowr(b'i', 37, IFREQ_SIZE);
+
+/// `struct in_aliasreq`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InAliasReq {
+    /// Interface name.
+    pub name: String,
+    /// The address (`ifra_addr`).
+    pub addr: Option<Ipv4Addr>,
+    /// Broadcast or point-to-point destination (`ifra_broadaddr`).
+    pub broadaddr: Option<Ipv4Addr>,
+    /// Netmask (`ifra_mask`); `None` lets the kernel pick the classful mask.
+    pub mask: Option<Ipv4Addr>,
+}
+
+impl InAliasReq {
+    /// The 64-byte image.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, Errno> {
+        let mut b = vec![0u8; IN_ALIASREQ_SIZE];
+        put_cstr(&mut b[..IFNAMSIZ], &self.name)?;
+        for (i, a) in [self.addr, self.broadaddr, self.mask].iter().enumerate() {
+            if let Some(a) = a {
+                let at = IFNAMSIZ + i * SOCKADDR_IN_SIZE;
+                b[at..at + SOCKADDR_IN_SIZE].copy_from_slice(&SockaddrIn::new(*a, 0).to_bytes());
+            }
+        }
+        Ok(b)
+    }
+    /// Decode a 64-byte image (`EINVAL` on a wrong size or unterminated name).
+    pub fn from_bytes(b: &[u8]) -> Result<Self, Errno> {
+        if b.len() != IN_ALIASREQ_SIZE {
+            return Err(Errno::EINVAL);
+        }
+        let f = |i: usize| SockaddrIn::field(&b[IFNAMSIZ + i * SOCKADDR_IN_SIZE..]);
+        Ok(InAliasReq {
+            name: get_cstr(&b[..IFNAMSIZ])?.to_string(),
+            addr: f(0)?,
+            broadaddr: f(1)?,
+            mask: f(2)?,
+        })
+    }
+}
+
+/// `SIOCDARP` (vimage extension, the role FreeBSD 7 gives an `RTM_DELETE` of an
+/// `RTF_LLINFO` route): delete the ARP entry for an address.  The parameter is a
+/// [`SockaddrIn`] image of the address followed by an interface name (empty:
+/// any interface).  `ENOENT` if there is no such entry.
+pub const SIOCDARP: u32 = iow(b'i', 180, ARPREQ_SIZE);
+/// Size of the `SIOCDARP` parameter.
+pub const ARPREQ_SIZE: usize = SOCKADDR_IN_SIZE + IFNAMSIZ;
+
+/// The `SIOCDARP` parameter.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ArpReq {
+    /// Protocol address of the entry.
+    pub addr: Option<Ipv4Addr>,
+    /// Interface the entry must be on (empty: any).
+    pub ifname: String,
+}
+
+impl ArpReq {
+    /// The image.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, Errno> {
+        let mut b = vec![0u8; ARPREQ_SIZE];
+        if let Some(a) = self.addr {
+            b[..SOCKADDR_IN_SIZE].copy_from_slice(&SockaddrIn::new(a, 0).to_bytes());
+        }
+        put_cstr(&mut b[SOCKADDR_IN_SIZE..], &self.ifname)?;
+        Ok(b)
+    }
+    /// Decode an image.
+    pub fn from_bytes(b: &[u8]) -> Result<Self, Errno> {
+        if b.len() != ARPREQ_SIZE {
+            return Err(Errno::EINVAL);
+        }
+        Ok(ArpReq {
+            addr: SockaddrIn::field(b)?,
+            ifname: get_cstr(&b[SOCKADDR_IN_SIZE..])?.to_string(),
+        })
+    }
+}
+
+/// `llinfo_arp` entry is complete (has a link-level address).
+pub const ARPF_COMPLETE: u32 = 0x1;
+/// The entry never expires (`-s` entries).
+pub const ARPF_PERMANENT: u32 = 0x2;
+/// Proxy entry (`pub`).
+pub const ARPF_PUBLISHED: u32 = 0x4;
+
+/// One ARP cache entry as `net.link.ether.inet.dump` reports it (`arp -a`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArpEntryInfo {
+    /// Protocol address.
+    pub addr: Ipv4Addr,
+    /// Link-level address (empty while incomplete).
+    pub lladdr: Vec<u8>,
+    /// Interface index.
+    pub ifindex: u32,
+    /// Interface name.
+    pub ifname: String,
+    /// Interface type (`IFT_*`), for the `[ethernet]` / `[vlan]` tag.
+    pub iftype: u8,
+    /// Seconds left before the entry expires (0: expired; meaningless if permanent).
+    pub expire: i64,
+    /// `ARPF_*`.
+    pub flags: u32,
+}
+
+impl ArpEntryInfo {
+    /// Encode a list (the sysctl's opaque value): a count, then the records.
+    pub fn encode_list(list: &[ArpEntryInfo]) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u32(list.len() as u32);
+        for e in list {
+            w.raw(&e.addr.octets())
+                .bytes(&e.lladdr)
+                .u32(e.ifindex)
+                .str(&e.ifname)
+                .u8(e.iftype)
+                .i64(e.expire)
+                .u32(e.flags);
+        }
+        w.finish()
+    }
+    /// Decode a list.
+    pub fn decode_list(b: &[u8]) -> Result<Vec<ArpEntryInfo>, Errno> {
+        let mut r = Reader::new(b);
+        let n = r.u32()? as usize;
+        let mut v = Vec::new();
+        for _ in 0..n {
+            let a = r.take(4)?;
+            v.push(ArpEntryInfo {
+                addr: Ipv4Addr::new(a[0], a[1], a[2], a[3]),
+                lladdr: r.bytes()?.to_vec(),
+                ifindex: r.u32()?,
+                ifname: r.str()?.to_string(),
+                iftype: r.u8()?,
+                expire: r.i64()?,
+                flags: r.u32()?,
+            });
+        }
+        r.end()?;
+        Ok(v)
+    }
+}
+
+/// One IPv4 protocol control block as `net.inet.udp.pcblist` / `net.inet.raw.pcblist`
+/// report it (`netstat -a`, `sockstat`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InPcbInfo {
+    /// `IPPROTO_*` (17 for UDP; the raw socket's protocol for raw).
+    pub proto: u8,
+    /// Local address (0.0.0.0: wildcard).
+    pub laddr: Ipv4Addr,
+    /// Local port (0: none).
+    pub lport: u16,
+    /// Foreign address (0.0.0.0: not connected).
+    pub faddr: Ipv4Addr,
+    /// Foreign port.
+    pub fport: u16,
+    /// Bytes waiting in the receive buffer (`Recv-Q`).
+    pub rcv_cc: u32,
+    /// Bytes waiting to be sent (`Send-Q`).
+    pub snd_cc: u32,
+}
+
+impl InPcbInfo {
+    /// Encode a list: a count, then the records.
+    pub fn encode_list(list: &[InPcbInfo]) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u32(list.len() as u32);
+        for p in list {
+            w.u8(p.proto)
+                .raw(&p.laddr.octets())
+                .u16(p.lport)
+                .raw(&p.faddr.octets())
+                .u16(p.fport)
+                .u32(p.rcv_cc)
+                .u32(p.snd_cc);
+        }
+        w.finish()
+    }
+    /// Decode a list.
+    pub fn decode_list(b: &[u8]) -> Result<Vec<InPcbInfo>, Errno> {
+        let mut r = Reader::new(b);
+        let n = r.u32()? as usize;
+        let mut v = Vec::new();
+        let addr = |r: &mut Reader<'_>| -> Result<Ipv4Addr, Errno> {
+            let a = r.take(4)?;
+            Ok(Ipv4Addr::new(a[0], a[1], a[2], a[3]))
+        };
+        for _ in 0..n {
+            v.push(InPcbInfo {
+                proto: r.u8()?,
+                laddr: addr(&mut r)?,
+                lport: r.u16()?,
+                faddr: addr(&mut r)?,
+                fport: r.u16()?,
+                rcv_cc: r.u32()?,
+                snd_cc: r.u32()?,
+            });
+        }
+        r.end()?;
+        Ok(v)
+    }
+}
+
+/// Protocol statistics (`net.inet.ip.stats`, `net.inet.icmp.stats`,
+/// `net.inet.udp.stats`): named counters in the kernel's order.  The names are the
+/// FreeBSD `struct ipstat` / `icmpstat` / `udpstat` field names (`ips_total`,
+/// `icps_error`, `udps_noport`…); ICMP histograms are `icps_outhist.N` /
+/// `icps_inhist.N` for type N.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProtoStats(pub Vec<(String, u64)>);
+
+impl ProtoStats {
+    /// The counter called `name`, if reported.
+    pub fn get(&self, name: &str) -> Option<u64> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+    }
+    /// Encode: a count, then (name, value) pairs.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u32(self.0.len() as u32);
+        for (n, v) in &self.0 {
+            w.str(n).u64(*v);
+        }
+        w.finish()
+    }
+    /// Decode.
+    pub fn from_bytes(b: &[u8]) -> Result<Self, Errno> {
+        let mut r = Reader::new(b);
+        let n = r.u32()? as usize;
+        let mut v = Vec::new();
+        for _ in 0..n {
+            v.push((r.str()?.to_string(), r.u64()?));
+        }
+        r.end()?;
+        Ok(ProtoStats(v))
+    }
+}
+
+/// Contiguous netmask of prefix length `plen` (0..=32).
+pub fn in_plen2mask(plen: u8) -> Ipv4Addr {
+    let p = u32::from(plen.min(32));
+    Ipv4Addr::from(if p == 0 { 0 } else { u32::MAX << (32 - p) })
+}
+
+/// Prefix length of a netmask, or `None` if its ones are not contiguous.
+pub fn in_mask2plen(mask: Ipv4Addr) -> Option<u8> {
+    let m = u32::from(mask);
+    let plen = m.leading_ones();
+    (m.checked_shl(plen).unwrap_or(0) == 0).then_some(plen as u8)
+}
+
+/// The classful netmask FreeBSD 7 gives an address configured without one
+/// (`IN_CLASSA/B/C`).
+pub fn in_classful_plen(a: Ipv4Addr) -> u8 {
+    match a.octets()[0] {
+        0..=127 => 8,
+        128..=191 => 16,
+        _ => 24,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sockaddr_in_image() {
+        let s = SockaddrIn::new(Ipv4Addr::new(10, 0, 0, 20), 33434);
+        let b = s.to_bytes();
+        assert_eq!(b, [16, 2, 0x82, 0x9a, 10, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(SockaddrIn::from_bytes(&b).unwrap(), s);
+        assert_eq!(SockaddrIn::from_bytes(&b[..15]), Err(Errno::EINVAL));
+        let mut b6 = b;
+        b6[1] = 28;
+        assert_eq!(SockaddrIn::from_bytes(&b6), Err(Errno::EAFNOSUPPORT));
+        assert_eq!(SockaddrIn::field(&[0; 16]), Ok(None));
+    }
+
+    #[test]
+    fn aliasreq_matches_freebsd_numbers() {
+        // FreeBSD: SIOCAIFADDR = 0x8040691a, SIOCDIFADDR = 0x80206919.
+        assert_eq!(SIOCAIFADDR, 0x8040_691a);
+        assert_eq!(SIOCDIFADDR, 0x8020_6919);
+        assert_eq!(SIOCGIFADDR, 0xc020_6921);
+        let r = InAliasReq {
+            name: "eth0".into(),
+            addr: Some(Ipv4Addr::new(10, 0, 0, 20)),
+            broadaddr: None,
+            mask: Some(Ipv4Addr::new(255, 255, 255, 0)),
+        };
+        let b = r.to_bytes().unwrap();
+        assert_eq!(b.len(), 64);
+        assert_eq!(&b[16..20], &[16, 2, 0, 0]);
+        assert_eq!(InAliasReq::from_bytes(&b).unwrap(), r);
+        assert_eq!(InAliasReq::from_bytes(&b[1..]), Err(Errno::EINVAL));
+        let a = ArpReq {
+            addr: Some(Ipv4Addr::new(10, 0, 0, 1)),
+            ifname: "eth0".into(),
+        };
+        assert_eq!(ArpReq::from_bytes(&a.to_bytes().unwrap()).unwrap(), a);
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let e = ArpEntryInfo {
+            addr: Ipv4Addr::new(10, 0, 0, 1),
+            lladdr: vec![0x40, 0xa, 0xb, 0xc, 0xd, 1],
+            ifindex: 2,
+            ifname: "eth0".into(),
+            iftype: 6,
+            expire: 1199,
+            flags: ARPF_COMPLETE,
+        };
+        let b = ArpEntryInfo::encode_list(std::slice::from_ref(&e));
+        assert_eq!(ArpEntryInfo::decode_list(&b).unwrap(), vec![e]);
+        assert!(ArpEntryInfo::decode_list(&b[..b.len() - 1]).is_err());
+        let p = InPcbInfo {
+            proto: 17,
+            laddr: Ipv4Addr::UNSPECIFIED,
+            lport: 520,
+            faddr: Ipv4Addr::UNSPECIFIED,
+            fport: 0,
+            rcv_cc: 0,
+            snd_cc: 0,
+        };
+        let b = InPcbInfo::encode_list(std::slice::from_ref(&p));
+        assert_eq!(InPcbInfo::decode_list(&b).unwrap(), vec![p]);
+        let s = ProtoStats(vec![("ips_total".into(), 3), ("ips_badsum".into(), 1)]);
+        let b = s.to_bytes();
+        assert_eq!(ProtoStats::from_bytes(&b).unwrap(), s);
+        assert_eq!(s.get("ips_badsum"), Some(1));
+        assert!(ProtoStats::from_bytes(&b[..5]).is_err());
+    }
+
+    #[test]
+    fn masks() {
+        assert_eq!(in_plen2mask(24), Ipv4Addr::new(255, 255, 255, 0));
+        assert_eq!(in_plen2mask(0), Ipv4Addr::UNSPECIFIED);
+        assert_eq!(in_plen2mask(32), Ipv4Addr::BROADCAST);
+        assert_eq!(in_mask2plen(Ipv4Addr::new(255, 255, 240, 0)), Some(20));
+        assert_eq!(in_mask2plen(Ipv4Addr::new(255, 0, 255, 0)), None);
+        assert_eq!(in_mask2plen(Ipv4Addr::BROADCAST), Some(32));
+        assert_eq!(in_classful_plen(Ipv4Addr::new(127, 0, 0, 1)), 8);
+        assert_eq!(in_classful_plen(Ipv4Addr::new(192, 168, 1, 1)), 24);
+    }
+}
