@@ -431,9 +431,15 @@ pub fn rtalloc_scoped(dst: IpAddr, scope: u32) -> Option<Arc<RtEntry>> {
 
 /// Exactly `dst/plen` in curvnet (no use count).
 pub fn rt_lookup_exact(dst: IpAddr, plen: u8) -> Option<Arc<RtEntry>> {
+    rt_lookup_scoped(dst, plen, None)
+}
+
+/// [`rt_lookup_exact`] of a scoped IPv6 prefix on interface `scope` (any
+/// interface's when `None`).
+pub(crate) fn rt_lookup_scoped(dst: IpAddr, plen: u8, scope: Option<u32>) -> Option<Arc<RtEntry>> {
     let st = vnet_route()?;
     let t = st.table(dst.is_ipv6()).read().ok()?;
-    let k = find_key(&t, &dst, plen, None)?;
+    let k = find_key(&t, &dst, plen, scope)?;
     t.get(k, plen).cloned()
 }
 

@@ -169,8 +169,16 @@ fn fill_route(m: &mut RtMsg, r: &RtEntry, ifp_ifa: bool) {
     m.hdr.index = ifindex(&r.ifp) as u16;
     m.hdr.flags = r.flags as i32;
     m.hdr.fmask = r.used.load(Ordering::Relaxed).min(i32::MAX as u64) as i32;
-    m.hdr.rmx.mtu = u64::from(r.mtu.load(Ordering::Relaxed));
-    m.hdr.rmx.expire = r.expire.load(Ordering::Relaxed);
+    m.hdr.rmx.mtu = u64::from(r.path_mtu());
+    // Reported as seconds left.
+    m.hdr.rmx.expire = match r.expire.load(Ordering::Relaxed) {
+        0 => 0,
+        e => e.saturating_sub(uptime_s()).max(1),
+    };
+}
+
+fn uptime_s() -> u64 {
+    crate::kern::kern_timeout::getnow_ns() / 1_000_000_000
 }
 
 /// Announce a route change made by the stack (`rt_missmsg`) on curvnet's
@@ -344,7 +352,9 @@ fn rt_getifa(
             ))
         }
         s => {
-            let g = s.ip().ok_or(Errno::EINVAL)?;
+            let g = rt::rt_unembed(s.ip().ok_or(Errno::EINVAL)?);
+            // A scoped IPv6 gateway names its interface.
+            let want_ifp = want_ifp.or_else(|| sockaddr_scope(s).and_then(ifnet_byindex));
             if g.is_ipv6() != dst.is_ipv6() {
                 return Err(Errno::EINVAL);
             }
@@ -387,14 +397,24 @@ fn rt_getifa(
     }
 }
 
+/// The interface a link-local IPv6 sockaddr is scoped to: its `sin6_scope_id`,
+/// else the index embedded in its second word (KAME).
+fn sockaddr_scope(s: &Sockaddr) -> Option<u32> {
+    match s {
+        Sockaddr::Inet6 { addr, scope_id } if addr.segments()[0] & 0xffc0 == 0xfe80 => {
+            let embedded = u32::from(addr.segments()[1]);
+            [*scope_id, embedded].into_iter().find(|&x| x != 0)
+        }
+        _ => None,
+    }
+}
+
 /// The destination, prefix length and scope a request names.
 fn request_dst(m: &RtMsg) -> Result<(IpAddr, u8, Option<u32>), Errno> {
     let dst_sa = m.sa[0].as_ref().ok_or(Errno::EINVAL)?;
     let dst = dst_sa.ip().ok_or(Errno::EAFNOSUPPORT)?;
-    let scope = match dst_sa {
-        Sockaddr::Inet6 { scope_id, .. } if *scope_id != 0 => Some(*scope_id),
-        _ => None,
-    };
+    let scope = sockaddr_scope(dst_sa);
+    let dst = rt::rt_unembed(dst);
     let width = if dst.is_ipv6() { 128 } else { 32 };
     let plen = match &m.sa[2] {
         Some(mask) if m.hdr.flags as u32 & RTF_HOST == 0 => mask.mask_plen(dst.is_ipv6())?,
@@ -432,7 +452,7 @@ fn route_output(m: &mut RtMsg) -> Result<(), Errno> {
         }
         RTM_GET => {
             let r = if m.sa[2].is_some() || flags & RTF_HOST != 0 {
-                rt::rt_lookup_exact(dst, plen)
+                rt::rt_lookup_scoped(dst, plen, scope)
             } else {
                 match scope {
                     Some(s) => rt::rtalloc_scoped(dst, s),
@@ -444,7 +464,7 @@ fn route_output(m: &mut RtMsg) -> Result<(), Errno> {
             Ok(())
         }
         RTM_CHANGE | RTM_LOCK => {
-            let old = rt::rt_lookup_exact(dst, plen).ok_or(Errno::ESRCH)?;
+            let old = rt::rt_lookup_scoped(dst, plen, scope).ok_or(Errno::ESRCH)?;
             if m.hdr.rtm_type == RTM_LOCK {
                 return Ok(());
             }
@@ -482,7 +502,12 @@ fn set_metrics(r: &RtEntry, m: &RtMsg) {
         );
     }
     if m.hdr.inits & RTV_EXPIRE != 0 {
-        r.expire.store(m.hdr.rmx.expire, Ordering::Relaxed);
+        // Given as seconds from now (0: never), kept as uptime seconds.
+        let e = match m.hdr.rmx.expire {
+            0 => 0,
+            s => uptime_s().saturating_add(s),
+        };
+        r.expire.store(e, Ordering::Relaxed);
     }
 }
 
