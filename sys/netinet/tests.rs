@@ -1,1 +1,801 @@
-//! Kernel-level IPv4 tests: several vnets wired back to back on fake time.
+//! Kernel-level IPv4 tests: vnets wired back to back with a test Ethernet
+//! "cable" (a driver that hands each frame to its peer through netisr, as
+//! ng_eiface does), on fake time, driven through the syscall door.
+
+#![cfg_attr(not(feature = "vimage"), allow(dead_code, unused_imports))]
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use vimage_abi::net_if::*;
+use vimage_abi::netinet_in::*;
+use vimage_abi::syscall::Request;
+use vimage_abi::sysctl::SysctlValue;
+use vimage_abi::Errno;
+
+use super::in_rt::{in_rt_add, InGateway, RTF_GATEWAY, RTF_STATIC};
+use super::ip::{in_cksum, Ipv4Packet};
+use super::ip_icmp::*;
+use super::r#in::{in_aifaddr, in_control};
+use super::VnetInet;
+use crate::kern::kern_proc::FakeHost;
+use crate::kern::kern_syscall::{test_lock, Kernel, KernelConfig, Td};
+use crate::kern::kern_timeout::FakeClock;
+use crate::kern::uipc_socket::{FdTable, MSG_DONTWAIT};
+use crate::kern::vnet::{CurvnetGuard, Vnet, VNET_MOD_INET};
+use crate::net::if_var::{IfDriver, Ifnet};
+use crate::net::mbuf::Mbuf;
+use crate::net::netisr::{netisr_enter, netisr_queue};
+use crate::net::r#if::{if_attach, if_input};
+
+/// One end of a cable: what it sends arrives on the peer.
+struct Cable {
+    peer: Mutex<Weak<Ifnet>>,
+    /// Frames seen leaving this end (for tests that look at the wire).
+    log: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl IfDriver for Cable {
+    fn transmit(&self, _ifp: &Arc<Ifnet>, m: Mbuf) -> Result<(), Errno> {
+        if let Ok(mut l) = self.log.lock() {
+            l.push(m.data().to_vec());
+        }
+        let peer = self.peer.lock().map_err(|_| Errno::EIO)?.upgrade();
+        if let Some(p) = peer {
+            netisr_queue(move || if_input(&p, m));
+        }
+        Ok(())
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+struct Net {
+    k: Arc<Kernel>,
+    clock: Arc<FakeClock>,
+    _l: MutexGuard<'static, ()>,
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        self.k.shutdown();
+    }
+}
+
+fn boot() -> Net {
+    let l = test_lock();
+    let clock = Arc::new(FakeClock::new(1_000_000_000));
+    let k = Kernel::boot(KernelConfig {
+        host: Arc::new(FakeHost::default()),
+        ident: "VIMAGE".into(),
+        version: "test".into(),
+        clock: clock.clone(),
+    })
+    .expect("boot");
+    Net { k, clock, _l: l }
+}
+
+/// A host: a vimage and a process in it.
+struct Host {
+    td: Td,
+}
+
+impl Net {
+    fn host(&self, name: &str) -> Host {
+        let v = if name == "default" {
+            self.k.vimage0().clone()
+        } else {
+            self.k.vi_create(self.k.vimage0(), name).expect("vi_create")
+        };
+        Host {
+            td: Td {
+                pid: 1,
+                vimage: v,
+                fds: FdTable::default(),
+                intr: Arc::new(|| false),
+            },
+        }
+    }
+
+    /// Wire `a` and `b` with a cable: interfaces `ia` in `a`, `ib` in `b`, with MACs
+    /// 40:0a:0b:0c:0d:NN.
+    fn wire(
+        &self,
+        a: &Host,
+        ia: &str,
+        ma: u8,
+        b: &Host,
+        ib: &str,
+        mb: u8,
+    ) -> (Arc<Ifnet>, Arc<Ifnet>) {
+        let mk = |h: &Host, n: &str, mac: u8| {
+            let v = h.td.vimage.vnet.clone();
+            let _cv = CurvnetGuard::set(&v);
+            let ifp = Ifnet::new(
+                &v,
+                n,
+                "cable",
+                IFT_ETHER,
+                IFF_BROADCAST | IFF_SIMPLEX | IFF_MULTICAST,
+                1500,
+                vec![0x40, 0x0a, 0x0b, 0x0c, 0x0d, mac],
+                Box::new(Cable {
+                    peer: Mutex::new(Weak::new()),
+                    log: Arc::new(Mutex::new(Vec::new())),
+                }),
+            );
+            if_attach(&ifp).expect("if_attach");
+            ifp
+        };
+        let x = mk(a, ia, ma);
+        let y = mk(b, ib, mb);
+        let cx = x.driver.as_any().downcast_ref::<Cable>().expect("cable");
+        *cx.peer.lock().unwrap() = Arc::downgrade(&y);
+        let cy = y.driver.as_any().downcast_ref::<Cable>().expect("cable");
+        *cy.peer.lock().unwrap() = Arc::downgrade(&x);
+        (x, y)
+    }
+
+    fn call(&self, h: &mut Host, r: Request) -> Result<vimage_abi::syscall::Reply, Errno> {
+        self.k.syscall(&mut h.td, r).result()
+    }
+
+    fn advance(&self, secs: u64) {
+        self.clock.advance(secs * 1_000_000_000);
+        self.k.softclock();
+    }
+}
+
+impl Host {
+    fn vnet(&self) -> Arc<Vnet> {
+        self.td.vimage.vnet.clone()
+    }
+    fn inet(&self) -> Arc<VnetInet> {
+        self.vnet().state::<VnetInet>(VNET_MOD_INET).expect("inet")
+    }
+    /// Run `f` in this host's vnet, inside a netisr section.
+    fn with<R>(&self, f: impl FnOnce() -> R) -> R {
+        let v = self.vnet();
+        let _cv = CurvnetGuard::set(&v);
+        let _ns = netisr_enter();
+        f()
+    }
+    fn addr(&self, ifp: &Arc<Ifnet>, cidr: &str) {
+        let (a, l) = cidr.split_once('/').unwrap();
+        let a: Ipv4Addr = a.parse().unwrap();
+        let m = in_plen2mask(l.parse().unwrap());
+        self.with(|| in_aifaddr(ifp, a, Some(m), None))
+            .expect("address");
+    }
+    fn route(&self, dst: &str, plen: u8, gw: &str) {
+        let gw: Ipv4Addr = gw.parse().unwrap();
+        self.with(|| {
+            let rt = super::in_rt::in_rtalloc(gw).expect("gateway on link");
+            in_rt_add(
+                dst.parse().unwrap(),
+                plen,
+                InGateway::Inet(gw),
+                &rt.ifp,
+                rt.ifa,
+                RTF_GATEWAY | RTF_STATIC,
+            )
+        })
+        .expect("route");
+    }
+    fn stat(&self, name: &str) -> u64 {
+        let i = self.inet();
+        [
+            i.ipstat.snapshot(),
+            i.icmpstat.snapshot(),
+            i.udpstat.snapshot(),
+            i.arpstat.snapshot(),
+        ]
+        .iter()
+        .find_map(|s| s.get(name))
+        .unwrap_or(0)
+    }
+}
+
+fn socket(n: &Net, h: &mut Host, ty: i32, proto: i32) -> i32 {
+    n.call(
+        h,
+        Request::Socket {
+            domain: PF_INET,
+            ty,
+            proto,
+        },
+    )
+    .expect("socket")
+    .val as i32
+}
+
+fn sin(a: &str, port: u16) -> Vec<u8> {
+    SockaddrIn::new(a.parse().unwrap(), port)
+        .to_bytes()
+        .to_vec()
+}
+
+fn echo(seq: u16, len: usize) -> Vec<u8> {
+    let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
+    let r = IcmpRepr::EchoRequest {
+        ident: 0x4242,
+        seq_no: seq,
+        data: &data,
+    };
+    let mut b = vec![0u8; r.buffer_len()];
+    r.emit(&mut IcmpPacket::new_unchecked(&mut b[..]));
+    b
+}
+
+fn sendto(
+    n: &Net,
+    h: &mut Host,
+    fd: i32,
+    data: Vec<u8>,
+    to: &str,
+    port: u16,
+) -> Result<usize, Errno> {
+    n.call(
+        h,
+        Request::Sendto {
+            fd,
+            flags: 0,
+            addr: Some(sin(to, port)),
+            data,
+        },
+    )
+    .map(|r| r.val as usize)
+}
+
+/// Every datagram waiting on `fd`: (bytes, source address).
+fn drain(n: &Net, h: &mut Host, fd: i32) -> Vec<(Vec<u8>, SockaddrIn)> {
+    let mut v = Vec::new();
+    while let Ok(r) = n.call(
+        h,
+        Request::Recvfrom {
+            fd,
+            len: 65535,
+            flags: MSG_DONTWAIT,
+        },
+    ) {
+        v.push((r.data, SockaddrIn::from_bytes(&r.addr).expect("sockaddr")));
+    }
+    v
+}
+
+/// (type, code, TTL of the carrying datagram, source) of each ICMP datagram.
+fn icmp_summary(v: &[(Vec<u8>, SockaddrIn)]) -> Vec<(u8, u8, u8, Ipv4Addr)> {
+    v.iter()
+        .map(|(d, from)| {
+            let ip = Ipv4Packet::new_unchecked(&d[..]);
+            let hl = ip.header_len();
+            (d[hl], d[hl + 1], ip.ttl(), from.addr)
+        })
+        .collect()
+}
+
+fn sysctl(n: &Net, h: &mut Host, name: &str, v: Option<i64>) -> SysctlValue {
+    let new = v.map(|x| {
+        let mut w = vimage_abi::wire::Writer::new();
+        SysctlValue::Int(x).encode(&mut w);
+        w.finish()
+    });
+    let r = n
+        .call(
+            h,
+            Request::Sysctl {
+                name: name.into(),
+                new,
+            },
+        )
+        .expect("sysctl");
+    vimage_abi::sysctl::SysctlReply::from_bytes(&r.data)
+        .expect("reply")
+        .value
+}
+
+#[test]
+fn loopback_addresses_and_their_routes() {
+    let n = boot();
+    let h = n.host("default");
+    h.with(|| {
+        let lo = crate::net::r#if::ifunit("lo0").unwrap();
+        // No mask: the classful one.
+        in_aifaddr(&lo, INADDR_LOOPBACK, None, None).unwrap();
+        assert_eq!(lo.flags() & IFF_UP, IFF_UP);
+        let a = super::r#in::in_addrs(&lo);
+        assert_eq!(a[0].plen, 8);
+        assert_eq!(a[0].dst, None);
+        use crate::net::route::rt_lookup_exact;
+        use std::net::IpAddr;
+        let host = rt_lookup_exact(IpAddr::V4(INADDR_LOOPBACK), 32).expect("host route");
+        assert_eq!(
+            host.flags & (RTF_GATEWAY | vimage_abi::route::RTF_HOST),
+            vimage_abi::route::RTF_HOST
+        );
+        let mc = rt_lookup_exact("224.0.0.0".parse().unwrap(), 4).expect("multicast route");
+        assert_eq!(mc.flags & RTF_STATIC, RTF_STATIC);
+        // SIOCGIFADDR / SIOCGIFNETMASK through in_control.
+        let r = in_control(SIOCGIFNETMASK, &IfReq::new("lo0").to_bytes().unwrap()).unwrap();
+        let r = IfReq::from_bytes(&r).unwrap();
+        assert_eq!(
+            SockaddrIn::field(&r.data).unwrap(),
+            Some(Ipv4Addr::new(255, 0, 0, 0))
+        );
+        // Delete what is not there; delete the first address; nothing left.
+        let mut ifr = IfReq::new("lo0");
+        ifr.data = SockaddrIn::new(Ipv4Addr::new(127, 0, 0, 2), 0).to_bytes();
+        assert_eq!(
+            in_control(SIOCDIFADDR, &ifr.to_bytes().unwrap()),
+            Err(Errno::EADDRNOTAVAIL)
+        );
+        in_control(SIOCDIFADDR, &IfReq::new("lo0").to_bytes().unwrap()).unwrap();
+        assert!(rt_lookup_exact(IpAddr::V4(INADDR_LOOPBACK), 32).is_none());
+        assert_eq!(
+            in_control(SIOCGIFADDR, &IfReq::new("lo0").to_bytes().unwrap()),
+            Err(Errno::EADDRNOTAVAIL)
+        );
+        // Unknown interface.
+        let bad = InAliasReq {
+            name: "nope0".into(),
+            addr: Some(INADDR_LOOPBACK),
+            ..Default::default()
+        };
+        assert_eq!(
+            in_control(SIOCAIFADDR, &bad.to_bytes().unwrap()),
+            Err(Errno::ENXIO)
+        );
+    });
+}
+
+#[test]
+fn ping_own_addresses_through_loopback() {
+    let n = boot();
+    let mut h = n.host("default");
+    h.with(|| {
+        let lo = crate::net::r#if::ifunit("lo0").unwrap();
+        in_aifaddr(&lo, INADDR_LOOPBACK, None, None).unwrap();
+    });
+    let fd = socket(&n, &mut h, SOCK_RAW, IPPROTO_ICMP);
+    sendto(&n, &mut h, fd, echo(0, 56), "127.0.0.1", 0).unwrap();
+    let got = drain(&n, &mut h, fd);
+    // A raw ICMP socket sees both the request and the reply on lo0.
+    let s = icmp_summary(&got);
+    assert!(
+        s.contains(&(ICMP_ECHOREPLY, 0, 64, INADDR_LOOPBACK)),
+        "{s:?}"
+    );
+    assert_eq!(h.stat("icps_reflect"), 1);
+    // Nothing routes 10/8 here.
+    assert_eq!(
+        sendto(&n, &mut h, fd, echo(1, 56), "10.9.9.9", 0),
+        Err(Errno::EHOSTUNREACH)
+    );
+    assert_eq!(h.stat("ips_noroute"), 1);
+}
+
+#[cfg(feature = "vimage")]
+mod multi {
+    use super::*;
+
+    /// n0 — n1 (router) — n2, as in the tutorial's Exercise 1.
+    struct Topo {
+        n0: Host,
+        n1: Host,
+        n2: Host,
+        e00: Arc<Ifnet>,
+        e20: Arc<Ifnet>,
+        // Last: the kernel halts after the hosts' sockets closed.
+        n: Net,
+    }
+
+    fn topo() -> Topo {
+        let n = boot();
+        let n0 = n.host("n0");
+        let n1 = n.host("n1");
+        let n2 = n.host("n2");
+        let (e00, e10) = n.wire(&n0, "eth0", 1, &n1, "eth0", 2);
+        let (e11, e20) = n.wire(&n1, "eth1", 3, &n2, "eth0", 4);
+        n0.addr(&e00, "10.0.0.20/24");
+        n1.addr(&e10, "10.0.0.1/24");
+        n1.addr(&e11, "10.0.1.1/24");
+        n2.addr(&e20, "10.0.1.20/24");
+        n0.route("0.0.0.0", 0, "10.0.0.1");
+        n2.route("0.0.0.0", 0, "10.0.1.1");
+        n1.inet().ipforwarding.store(1, Ordering::Relaxed);
+        Topo {
+            n,
+            n0,
+            n1,
+            n2,
+            e00,
+            e20,
+        }
+    }
+
+    #[test]
+    fn arp_resolves_then_expires() {
+        let mut t = topo();
+        let fd = socket(&t.n, &mut t.n0, SOCK_RAW, IPPROTO_ICMP);
+        sendto(&t.n, &mut t.n0, fd, echo(0, 56), "10.0.0.1", 0).unwrap();
+        let s = icmp_summary(&drain(&t.n, &mut t.n0, fd));
+        assert_eq!(s, vec![(ICMP_ECHOREPLY, 0, 64, Ipv4Addr::new(10, 0, 0, 1))]);
+        // Both sides learned the other: n0 from the reply, n1 from the request.
+        let dump = t.n0.with(super::super::if_ether::arp_dump);
+        let e = ArpEntryInfo::decode_list(&dump).unwrap();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].addr, Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(e[0].lladdr, vec![0x40, 0x0a, 0x0b, 0x0c, 0x0d, 2]);
+        assert_eq!(e[0].expire, 1200);
+        assert_eq!(e[0].ifname, "eth0");
+        assert_eq!(t.n1.inet().arp.len(), 1);
+        assert_eq!(t.n0.stat("txrequests"), 2, "gratuitous + one request");
+        // A second ping needs no request.
+        sendto(&t.n, &mut t.n0, fd, echo(1, 56), "10.0.0.1", 0).unwrap();
+        assert_eq!(t.n0.stat("txrequests"), 2);
+        t.n.advance(1199);
+        assert_eq!(t.n0.inet().arp.len(), 1);
+        t.n.advance(2);
+        assert!(t.n0.inet().arp.is_empty());
+        assert_eq!(t.n0.stat("timeouts"), 1);
+        // arp -d on an entry that is gone.
+        let r =
+            t.n0.with(|| super::super::if_ether::arp_delete(Ipv4Addr::new(10, 0, 0, 1), ""));
+        assert_eq!(r, Err(Errno::ENOENT));
+    }
+
+    #[test]
+    fn unanswered_arp_holds_one_packet_then_host_is_down() {
+        let mut t = topo();
+        let fd = socket(&t.n, &mut t.n0, SOCK_RAW, IPPROTO_ICMP);
+        // Nobody has 10.0.0.99: requests once a second, five in all.
+        for i in 0..5 {
+            sendto(&t.n, &mut t.n0, fd, echo(i, 56), "10.0.0.99", 0).unwrap();
+            t.n.advance(1);
+        }
+        assert_eq!(
+            sendto(&t.n, &mut t.n0, fd, echo(9, 56), "10.0.0.99", 0),
+            Err(Errno::EHOSTDOWN)
+        );
+        assert_eq!(t.n0.stat("txrequests"), 1 + 5);
+        // Only the latest packet is held; the earlier ones count as dropped.
+        assert!(t.n0.stat("dropped") >= 4);
+        let e = ArpEntryInfo::decode_list(&t.n0.with(super::super::if_ether::arp_dump)).unwrap();
+        assert!(e[0].lladdr.is_empty());
+        // The incomplete entry goes after 20 s.
+        t.n.advance(20);
+        assert!(t.n0.inet().arp.is_empty());
+        // n1 heard requests for someone else.
+        assert!(t.n1.stat("ignored") >= 5);
+    }
+
+    #[test]
+    fn ping_through_a_router_and_ttl_expiry() {
+        let mut t = topo();
+        let fd = socket(&t.n, &mut t.n0, SOCK_RAW, IPPROTO_ICMP);
+        sendto(&t.n, &mut t.n0, fd, echo(0, 56), "10.0.1.20", 0).unwrap();
+        let s = icmp_summary(&drain(&t.n, &mut t.n0, fd));
+        assert_eq!(
+            s,
+            vec![(ICMP_ECHOREPLY, 0, 63, Ipv4Addr::new(10, 0, 1, 20))]
+        );
+        assert_eq!(t.n1.stat("ips_forward"), 2);
+        // TTL 1: the router answers with time exceeded, quoting our datagram.
+        let ttl1 = 1i32.to_le_bytes().to_vec();
+        t.n.call(
+            &mut t.n0,
+            Request::Setsockopt {
+                fd,
+                level: IPPROTO_IP,
+                name: IP_TTL,
+                val: ttl1,
+            },
+        )
+        .unwrap();
+        sendto(&t.n, &mut t.n0, fd, echo(1, 56), "10.0.1.20", 0).unwrap();
+        let got = drain(&t.n, &mut t.n0, fd);
+        let s = icmp_summary(&got);
+        assert_eq!(
+            s,
+            vec![(
+                ICMP_TIMXCEED,
+                ICMP_TIMXCEED_INTRANS,
+                64,
+                Ipv4Addr::new(10, 0, 0, 1)
+            )]
+        );
+        let d = &got[0].0;
+        let q = IcmpQuote::parse(&d[28..]).unwrap();
+        assert_eq!(q.dst_addr, Ipv4Addr::new(10, 0, 1, 20));
+        assert_eq!(q.data.len(), 8);
+        assert_eq!(t.n1.stat("ips_timeexceeded"), 1);
+        // Forwarding off: dropped and counted, no answer.
+        let mut n1 = Host {
+            td: Td {
+                pid: 1,
+                vimage: t.n1.td.vimage.clone(),
+                fds: FdTable::default(),
+                intr: Arc::new(|| false),
+            },
+        };
+        assert_eq!(
+            sysctl(&t.n, &mut n1, "net.inet.ip.forwarding", Some(0)),
+            SysctlValue::Int(1)
+        );
+        let ttl = 64i32.to_le_bytes().to_vec();
+        t.n.call(
+            &mut t.n0,
+            Request::Setsockopt {
+                fd,
+                level: IPPROTO_IP,
+                name: IP_TTL,
+                val: ttl,
+            },
+        )
+        .unwrap();
+        sendto(&t.n, &mut t.n0, fd, echo(2, 56), "10.0.1.20", 0).unwrap();
+        assert!(drain(&t.n, &mut t.n0, fd).is_empty());
+        assert_eq!(t.n1.stat("ips_cantforward"), 1);
+        // No route in the router: host unreachable back to the sender.
+        sysctl(&t.n, &mut n1, "net.inet.ip.forwarding", Some(1));
+        sendto(&t.n, &mut t.n0, fd, echo(3, 56), "192.0.2.1", 0).unwrap();
+        let s = icmp_summary(&drain(&t.n, &mut t.n0, fd));
+        assert_eq!(
+            s,
+            vec![(
+                ICMP_UNREACH,
+                ICMP_UNREACH_HOST,
+                64,
+                Ipv4Addr::new(10, 0, 0, 1)
+            )]
+        );
+    }
+
+    #[test]
+    fn udp_datagrams_and_port_unreachable() {
+        let mut t = topo();
+        let srv = socket(&t.n, &mut t.n2, SOCK_DGRAM, 0);
+        t.n.call(
+            &mut t.n2,
+            Request::Bind {
+                fd: srv,
+                addr: sin("0.0.0.0", 7777),
+            },
+        )
+        .unwrap();
+        // A second bind of the port fails.
+        let dup = socket(&t.n, &mut t.n2, SOCK_DGRAM, 0);
+        assert_eq!(
+            t.n.call(
+                &mut t.n2,
+                Request::Bind {
+                    fd: dup,
+                    addr: sin("10.0.1.20", 7777)
+                }
+            )
+            .err(),
+            Some(Errno::EADDRINUSE)
+        );
+        assert_eq!(
+            t.n.call(
+                &mut t.n2,
+                Request::Bind {
+                    fd: dup,
+                    addr: sin("10.9.9.9", 0)
+                }
+            )
+            .err(),
+            Some(Errno::EADDRNOTAVAIL)
+        );
+        let cli = socket(&t.n, &mut t.n0, SOCK_DGRAM, 0);
+        assert_eq!(
+            sendto(&t.n, &mut t.n0, cli, b"hello".to_vec(), "10.0.1.20", 7777),
+            Ok(5)
+        );
+        let got = drain(&t.n, &mut t.n2, srv);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, b"hello");
+        assert_eq!(got[0].1.addr, Ipv4Addr::new(10, 0, 0, 20));
+        assert_eq!(got[0].1.port, 49152, "first ephemeral port");
+        // The server answers to the source it saw.
+        sendto(&t.n, &mut t.n2, srv, b"world".to_vec(), "10.0.0.20", 49152).unwrap();
+        let back = drain(&t.n, &mut t.n0, cli);
+        assert_eq!(back[0].0, b"world");
+        assert_eq!(
+            back[0].1,
+            SockaddrIn::new(Ipv4Addr::new(10, 0, 1, 20), 7777)
+        );
+        // A closed port: ICMP port unreachable, seen by a raw ICMP socket; a
+        // connected socket learns ECONNREFUSED on its next send.
+        let raw = socket(&t.n, &mut t.n0, SOCK_RAW, IPPROTO_ICMP);
+        let c2 = socket(&t.n, &mut t.n0, SOCK_DGRAM, 0);
+        t.n.call(
+            &mut t.n0,
+            Request::Connect {
+                fd: c2,
+                addr: sin("10.0.1.20", 9),
+            },
+        )
+        .unwrap();
+        t.n.call(
+            &mut t.n0,
+            Request::Sendto {
+                fd: c2,
+                flags: 0,
+                addr: None,
+                data: b"x".to_vec(),
+            },
+        )
+        .unwrap();
+        let s = icmp_summary(&drain(&t.n, &mut t.n0, raw));
+        assert_eq!(
+            s,
+            vec![(
+                ICMP_UNREACH,
+                ICMP_UNREACH_PORT,
+                63,
+                Ipv4Addr::new(10, 0, 1, 20)
+            )]
+        );
+        assert_eq!(t.n2.stat("udps_noport"), 1);
+        assert_eq!(
+            t.n.call(
+                &mut t.n0,
+                Request::Sendto {
+                    fd: c2,
+                    flags: 0,
+                    addr: None,
+                    data: b"x".to_vec()
+                }
+            )
+            .err(),
+            Some(Errno::ECONNREFUSED)
+        );
+        // pcblist shows the bound server.
+        let list = t.n2.with(super::super::udp_usrreq::udp_pcblist);
+        let l = InPcbInfo::decode_list(&list).unwrap();
+        assert!(l
+            .iter()
+            .any(|p| p.lport == 7777 && p.laddr.is_unspecified()));
+    }
+
+    #[test]
+    fn fragmentation_and_reassembly() {
+        let mut t = topo();
+        let fd = socket(&t.n, &mut t.n0, SOCK_RAW, IPPROTO_ICMP);
+        // ARP holds one packet per destination: resolve first, as a first
+        // fragmented datagram would lose all but its last fragment.
+        sendto(&t.n, &mut t.n0, fd, echo(9, 8), "10.0.1.20", 0).unwrap();
+        assert_eq!(drain(&t.n, &mut t.n0, fd).len(), 1);
+        sendto(&t.n, &mut t.n0, fd, echo(0, 4000), "10.0.1.20", 0).unwrap();
+        let got = drain(&t.n, &mut t.n0, fd);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0.len(), 20 + 8 + 4000);
+        assert_eq!(&got[0].0[28..], &echo(0, 4000)[8..]);
+        assert_eq!(t.n0.stat("ips_fragmented"), 1);
+        assert_eq!(t.n0.stat("ips_ofragments"), 3);
+        assert_eq!(t.n2.stat("ips_reassembled"), 1);
+        assert_eq!(t.n0.stat("ips_reassembled"), 1);
+        // The router forwarded the fragments without reassembling them.
+        assert_eq!(t.n1.stat("ips_forward"), 2 + 6);
+        // DF and too big: EMSGSIZE at the sender (hdrincl raw socket).
+        let raw = socket(&t.n, &mut t.n0, SOCK_RAW, IPPROTO_RAW);
+        let body = echo(1, 2000);
+        let m = super::super::ip_output::ip_build(
+            Ipv4Addr::UNSPECIFIED,
+            "10.0.1.20".parse().unwrap(),
+            1,
+            64,
+            0,
+            &body,
+        );
+        let mut d = m.data().to_vec();
+        Ipv4Packet::new_unchecked(&mut d[..]).set_dont_frag(true);
+        assert_eq!(
+            sendto(&t.n, &mut t.n0, raw, d, "10.0.1.20", 0),
+            Err(Errno::EMSGSIZE)
+        );
+        // A lone fragment waits, then times out.
+        let m = super::super::ip_output::ip_build(
+            "10.0.1.20".parse().unwrap(),
+            "10.0.0.20".parse().unwrap(),
+            17,
+            64,
+            0,
+            &[0u8; 16],
+        );
+        let mut d = m.data().to_vec();
+        {
+            let mut p = Ipv4Packet::new_unchecked(&mut d[..]);
+            p.set_ident(777);
+            p.set_more_frags(true);
+            p.fill_checksum();
+        }
+        t.n0.with(|| super::super::ip_input::ip_input(&t.e00, Mbuf::from_slice(&d)));
+        assert_eq!(t.n0.inet().reass.len(), 1);
+        t.n.advance(31);
+        assert!(t.n0.inet().reass.is_empty());
+        assert_eq!(t.n0.stat("ips_fragtimeout"), 1);
+    }
+
+    #[test]
+    fn bad_datagrams_are_dropped_and_counted() {
+        let t = topo();
+        let good = {
+            let m = super::super::ip_output::ip_build(
+                "10.0.1.1".parse().unwrap(),
+                "10.0.1.20".parse().unwrap(),
+                1,
+                64,
+                0,
+                &echo(0, 8),
+            );
+            let mut d = m.data().to_vec();
+            Ipv4Packet::new_unchecked(&mut d[..]).fill_checksum();
+            d
+        };
+        let inject = |d: Vec<u8>| {
+            t.n2.with(|| super::super::ip_input::ip_input(&t.e20, Mbuf::from_vec(d)));
+        };
+        inject(good.clone());
+        assert_eq!(t.n2.stat("ips_delivered"), 1);
+        let mut bad = good.clone();
+        bad[10] ^= 0xff;
+        inject(bad);
+        assert_eq!(t.n2.stat("ips_badsum"), 1);
+        let mut bad = good.clone();
+        bad[0] = 0x65;
+        inject(bad);
+        assert_eq!(t.n2.stat("ips_badvers"), 1);
+        inject(good[..12].to_vec());
+        assert_eq!(t.n2.stat("ips_toosmall"), 1);
+        let mut bad = good.clone();
+        bad[2..4].copy_from_slice(&100u16.to_be_bytes());
+        bad[10..12].copy_from_slice(&[0, 0]);
+        let c = in_cksum(&bad[..20]);
+        bad[10..12].copy_from_slice(&c.to_be_bytes());
+        inject(bad);
+        assert_eq!(t.n2.stat("ips_tooshort"), 1);
+        // A bad ICMP checksum.
+        let mut bad = good.clone();
+        bad[22] ^= 1;
+        inject(bad);
+        assert_eq!(t.n2.stat("icps_checksum"), 1);
+        // From the loopback net, off the wire.
+        let mut bad = good.clone();
+        bad[12..16].copy_from_slice(&[127, 0, 0, 1]);
+        bad[10..12].copy_from_slice(&[0, 0]);
+        let c = in_cksum(&bad[..20]);
+        bad[10..12].copy_from_slice(&c.to_be_bytes());
+        inject(bad);
+        assert_eq!(t.n2.stat("ips_badaddr"), 1);
+        assert_eq!(t.n2.stat("ips_total"), 7);
+    }
+
+    #[test]
+    fn interface_leaving_takes_its_addresses_routes_and_arp_entries() {
+        let mut t = topo();
+        let fd = socket(&t.n, &mut t.n0, SOCK_RAW, IPPROTO_ICMP);
+        sendto(&t.n, &mut t.n0, fd, echo(0, 56), "10.0.0.1", 0).unwrap();
+        assert_eq!(t.n0.inet().arp.len(), 1);
+        let v0 = t.n0.vnet();
+        crate::net::r#if::if_vmove(&t.e00, &t.n.k.vimage0().vnet, Some("moved0"), false).unwrap();
+        assert!(t.n0.inet().arp.is_empty());
+        assert!(t.e00.addr_list().is_empty());
+        let _cv = CurvnetGuard::set(&v0);
+        assert!(super::super::in_rt::in_rtalloc("10.0.0.1".parse().unwrap()).is_none());
+        drop(_cv);
+        // Destroying a vimage with pending ARP entries, held packets and
+        // timers is clean; its callouts find it gone.
+        t.n.call(&mut t.n0, Request::Close { fd }).unwrap();
+        let raw = socket(&t.n, &mut t.n2, SOCK_RAW, IPPROTO_ICMP);
+        sendto(&t.n, &mut t.n2, raw, echo(0, 56), "10.0.1.77", 0).unwrap();
+        t.n.call(&mut t.n2, Request::Close { fd: raw }).unwrap();
+        assert_eq!(t.n2.inet().arp.len(), 1);
+        let v2 = t.n2.td.vimage.clone();
+        t.n.k.vi_free(&v2);
+        t.n.advance(60);
+    }
+}
