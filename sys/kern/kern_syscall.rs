@@ -71,11 +71,12 @@ pub struct Td {
 }
 
 /// The modules every kernel registers at boot, in order.
-pub static BUILTIN_MODULES: [&VnetModInfo; 4] = [
+pub static BUILTIN_MODULES: [&VnetModInfo; 5] = [
     &VNET_NET_MODINFO,
     &VNET_LOIF_MODINFO,
     &crate::netinet::VNET_INET_MODINFO,
     &crate::net::route::VNET_ROUTE_MODINFO,
+    &crate::netinet6::VNET_INET6_MODINFO,
 ];
 
 impl Kernel {
@@ -114,7 +115,7 @@ impl Kernel {
         );
         k.sysctl_init(&cfg);
         k.domain_add(Arc::new(crate::netinet::in_proto::InetDomain));
-        k.domain_add(Arc::new(crate::kern::kern_syscall::InetCtlDomain(28)));
+        k.domain_add(Arc::new(crate::netinet6::raw_ip6::In6Domain));
         k.domain_add(Arc::new(crate::net::rtsock::RouteDomain));
         Ok(k)
     }
@@ -194,6 +195,7 @@ impl Kernel {
         );
         crate::netinet::sysctl_init(t);
         crate::net::route::sysctl_init(t);
+        crate::netinet6::sysctl_init(t);
     }
 
     /// The kernel-wide module registry.
@@ -556,6 +558,9 @@ impl Kernel {
             }
             _ if so.domain == 2 && crate::netinet::r#in::in_control_handles(cmd) => {
                 crate::netinet::r#in::in_control(cmd, data)
+            }
+            _ if so.domain == 28 && vimage_abi::netinet6_in6::is_in6_ioctl(cmd) => {
+                crate::netinet6::in6::in6_control(cmd, data)
             }
             _ if (cmd >> 8) & 0xff == u32::from(b'i') => ifioctl(cmd, data),
             _ => {

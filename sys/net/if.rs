@@ -424,6 +424,10 @@ pub fn ifioctl(cmd: u32, data: &[u8]) -> Result<Vec<u8>, Errno> {
                 f
             };
             ifp.flags.store(f, Ordering::Relaxed);
+            if old & IFF_UP == 0 && f & IFF_UP != 0 {
+                // `if_up()`: IPv6 gives the interface its link-local address.
+                crate::netinet6::in6::in6_if_up(&ifp);
+            }
         }
         SIOCGIFMTU => ifr.set_int(ifp.mtu.load(Ordering::Relaxed) as i32),
         SIOCSIFMTU => {

@@ -449,6 +449,239 @@ impl<'a> Icmp6Repr<'a> {
     }
 }
 
+// ===========================================================================
+// ICMPv6 proper (FreeBSD's netinet6/icmp6.c): input, echo replies, errors
+// about other packets (never about ICMPv6 errors, rate limited), and the
+// hand-off of neighbour discovery to nd6.
+
+use std::sync::atomic::Ordering as AtomicOrdering;
+use std::sync::Arc;
+
+use super::in6::{in6_ifawithaddr, in6_route, in6_selectsrc, inc, vnet_inet6};
+use super::ip6_input::Ip6In;
+use super::ip6_output::{ip6_build, ip6_output, Ip6OutOpts};
+use super::nd6::NdIn;
+use crate::kern::kern_timeout::getnow_ns;
+use crate::net::if_var::Ifnet;
+
+/// A whole IPv6 packet from `src` to `dst` carrying `repr` (checksum filled).
+pub fn icmp6_build(src: Ipv6Addr, dst: Ipv6Addr, hlim: u8, repr: &Icmp6Repr<'_>) -> Vec<u8> {
+    let mut body = vec![0u8; repr.buffer_len()];
+    repr.emit(&src, &dst, &mut Icmp6Packet::new_unchecked(&mut body[..]));
+    ip6_build(src, dst, IPPROTO_ICMPV6, hlim, &body)
+}
+
+/// `icmp6_input`: the ICMPv6 message at `off` of the packet `inp` describes.
+/// Bad ones (too short, bad checksum or code, malformed ND) are counted and
+/// dropped; echo requests are answered; ND goes to nd6; every good message is
+/// then offered to the raw ICMPv6 sockets.
+pub fn icmp6_input(inp: &Ip6In<'_>, off: usize) {
+    let st = vnet_inet6();
+    let data = sub(inp.pkt, off, inp.pkt.len());
+    let Ok(p) = Icmp6Packet::new_checked(data) else {
+        inc(&st.icmp6stat.icp6s_tooshort);
+        return;
+    };
+    if !p.verify_checksum(&inp.src, &inp.dst) {
+        inc(&st.icmp6stat.icp6s_checksum);
+        return;
+    }
+    let t = p.msg_type();
+    let code = p.msg_code();
+    inc(&st.icmp6_inhist[usize::from(t)]);
+    let ndin = NdIn {
+        src: inp.src,
+        dst: inp.dst,
+        hlim: inp.hlim,
+    };
+    match t {
+        ICMP6_ECHO_REQUEST => {
+            if code != 0 {
+                inc(&st.icmp6stat.icp6s_badcode);
+                return;
+            }
+            icmp6_reflect_echo(inp, p.echo_ident(), p.echo_seq_no(), p.data());
+        }
+        ICMP6_ECHO_REPLY if code != 0 => {
+            inc(&st.icmp6stat.icp6s_badcode);
+            return;
+        }
+        ICMP6_DST_UNREACH | ICMP6_PACKET_TOO_BIG | ICMP6_TIME_EXCEEDED | ICMP6_PARAM_PROB
+            if data.len() < ICMP6_HDR_LEN + IP6_HDR_LEN =>
+        {
+            inc(&st.icmp6stat.icp6s_tooshort);
+            return;
+        }
+        ND_NEIGHBOR_SOLICIT | ND_NEIGHBOR_ADVERT | ND_ROUTER_SOLICIT | ND_ROUTER_ADVERT => {
+            let Ok(nd) = NdiscRepr::parse(&p) else {
+                match t {
+                    ND_NEIGHBOR_SOLICIT => inc(&st.icmp6stat.icp6s_badns),
+                    ND_NEIGHBOR_ADVERT => inc(&st.icmp6stat.icp6s_badna),
+                    ND_ROUTER_SOLICIT => inc(&st.icmp6stat.icp6s_badrs),
+                    _ => inc(&st.icmp6stat.icp6s_badra),
+                }
+                return;
+            };
+            match nd {
+                NdiscRepr::NeighborSolicit { target, lladdr } => {
+                    super::nd6::nd6_ns_input(inp.ifp, &ndin, target, lladdr)
+                }
+                NdiscRepr::NeighborAdvert {
+                    flags,
+                    target,
+                    lladdr,
+                } => super::nd6::nd6_na_input(inp.ifp, &ndin, flags, target, lladdr),
+                _ => super::nd6::nd6_rtr_input(t, &ndin),
+            }
+        }
+        ND_REDIRECT => super::nd6::nd6_rtr_input(t, &ndin),
+        _ => {}
+    }
+    super::raw_ip6::rip6_input(inp, off, IPPROTO_ICMPV6);
+}
+
+/// Answer an echo request (`icmp6_reflect`): from the address it was sent to
+/// (or, for a multicast destination, one chosen for the asker), with the
+/// default hop limit, echoing identifier, sequence number and data.
+fn icmp6_reflect_echo(inp: &Ip6In<'_>, ident: u16, seq_no: u16, data: &[u8]) {
+    let st = vnet_inet6();
+    if inp.src.is_multicast() || inp.src.is_unspecified() {
+        return;
+    }
+    let src = if inp.dst.is_multicast() {
+        match in6_selectsrc(&inp.src, inp.ifp) {
+            Ok(s) => s,
+            Err(_) => return,
+        }
+    } else {
+        inp.dst
+    };
+    let pkt = icmp6_build(
+        src,
+        inp.src,
+        st.defhlim(),
+        &Icmp6Repr::EchoReply {
+            ident,
+            seq_no,
+            data,
+        },
+    );
+    inc(&st.icmp6stat.icp6s_reflect);
+    inc(&st.icmp6_outhist[usize::from(ICMP6_ECHO_REPLY)]);
+    let _ = ip6_output(
+        pkt,
+        &Ip6OutOpts {
+            scope: inp.zone,
+            dontfrag: false,
+        },
+    );
+}
+
+/// Whether an error may go out now (`icmp6_ratelimit`: at most
+/// `net.inet6.icmp6.errppslimit` per second; negative: no limit).
+fn icmp6_ratelimit_ok() -> bool {
+    let st = vnet_inet6();
+    let lim = st.icmp6errppslim.load(AtomicOrdering::Relaxed);
+    if lim < 0 {
+        return true;
+    }
+    let sec = getnow_ns() / 1_000_000_000;
+    let Ok(mut g) = st.errrate.lock() else {
+        return false;
+    };
+    if g.0 != sec {
+        *g = (sec, 0);
+    }
+    if g.1 >= lim {
+        return false;
+    }
+    g.1 += 1;
+    true
+}
+
+/// `icmp6_error`: tell the source of `orig` (a whole IPv6 packet that arrived on
+/// `ifp`, zone `zone`) about a problem with it (RFC 4443 2.4): never about an
+/// ICMPv6 error or redirect, nor to a multicast or unspecified source, nor
+/// about a multicast destination except packet-too-big and unknown options;
+/// at most `errppslimit` a second.  The quote is as much of `orig` as fits the
+/// minimum MTU.
+pub fn icmp6_error(ifp: &Arc<Ifnet>, zone: u32, orig: &[u8], t: u8, code: u8, param: u32) {
+    let st = vnet_inet6();
+    inc(&st.icmp6stat.icp6s_error);
+    if orig.len() < IP6_HDR_LEN {
+        return;
+    }
+    let ip = Ipv6Packet::new_unchecked(orig);
+    let (osrc, odst) = (ip.src_addr(), ip.dst_addr());
+    if odst.is_multicast()
+        && !(t == ICMP6_PACKET_TOO_BIG || (t == ICMP6_PARAM_PROB && code == ICMP6_PARAMPROB_OPTION))
+    {
+        return;
+    }
+    if osrc.is_unspecified() || osrc.is_multicast() {
+        return;
+    }
+    let payload = sub(orig, IP6_HDR_LEN, orig.len());
+    if let Ok(Ipv6Upper {
+        next_header: IPPROTO_ICMPV6,
+        offset,
+    }) = ip6_upper(ip.next_header(), payload)
+    {
+        let it = payload.get(offset).copied().unwrap_or(0);
+        if it < 128 || it == ND_REDIRECT {
+            inc(&st.icmp6stat.icp6s_canterror);
+            return;
+        }
+    }
+    if !icmp6_ratelimit_ok() {
+        inc(&st.icmp6stat.icp6s_toofreq);
+        return;
+    }
+    let scope = if super::in6::in6_is_scoped(&osrc) {
+        zone
+    } else {
+        0
+    };
+    let src = match in6_ifawithaddr(&odst, zone) {
+        Some((_, ia)) if !odst.is_multicast() && ia.ready() => odst,
+        _ => {
+            let Ok(rt) = in6_route(&osrc, scope) else {
+                return;
+            };
+            let out = if rt.ifp.flags() & vimage_abi::net_if::IFF_LOOPBACK != 0 {
+                ifp.clone()
+            } else {
+                rt.ifp
+            };
+            match in6_selectsrc(&osrc, &out) {
+                Ok(s) => s,
+                Err(_) => return,
+            }
+        }
+    };
+    let quote = Icmp6Quote::of(orig);
+    let repr = match t {
+        ICMP6_DST_UNREACH => Icmp6Repr::DstUnreach { code, quote },
+        ICMP6_PACKET_TOO_BIG => Icmp6Repr::PacketTooBig { mtu: param, quote },
+        ICMP6_TIME_EXCEEDED => Icmp6Repr::TimeExceeded { code, quote },
+        ICMP6_PARAM_PROB => Icmp6Repr::ParamProblem {
+            code,
+            pointer: param,
+            quote,
+        },
+        _ => return,
+    };
+    let pkt = icmp6_build(src, osrc, st.defhlim(), &repr);
+    inc(&st.icmp6_outhist[usize::from(t)]);
+    let _ = ip6_output(
+        pkt,
+        &Ip6OutOpts {
+            scope,
+            dontfrag: false,
+        },
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -446,6 +446,777 @@ impl NdiscRepr {
     }
 }
 
+// ===========================================================================
+// Neighbour discovery proper (FreeBSD's nd6.c, nd6_nbr.c): the per-vnet
+// neighbour cache, address resolution with one packet held while it runs,
+// neighbour unreachability detection (simplified), NS/NA input and output, and
+// duplicate address detection.
+//
+// All state sits behind the vnet's `nd6` lock; nothing is sent while it is
+// held: the locked sections collect what to send and it goes out afterwards.
+
+/// How long a confirmation keeps a neighbour reachable (REACHABLE_TIME).
+pub const ND6_REACHABLE_TIME_NS: u64 = 30_000_000_000;
+/// Time between solicitations (RETRANS_TIMER).
+pub const ND6_RETRANS_TIMER_NS: u64 = 1_000_000_000;
+/// Wait before probing a stale neighbour in use (DELAY_FIRST_PROBE_TIME).
+pub const ND6_DELAY_NS: u64 = 5_000_000_000;
+/// How long an unused stale entry is kept (`net.inet6.icmp6.nd6_gctimer`).
+pub const ND6_GCTIMER_NS: u64 = 86_400_000_000_000;
+/// Multicast solicitations before a resolution gives up (MAX_MULTICAST_SOLICIT).
+pub const ND6_MAX_MULTICAST_SOLICIT: u32 = 3;
+/// Unicast probes before an entry is dropped (MAX_UNICAST_SOLICIT).
+pub const ND6_MAX_UNICAST_SOLICIT: u32 = 3;
+/// Entries kept per vnet at most; beyond it new resolutions fail (ENOBUFS).
+pub const ND6_MAXENTRIES: usize = 8192;
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering as AtomicOrdering;
+use std::sync::Arc;
+use vimage_abi::netinet6_in6::{
+    Nd6Dump, IN6_IFF_DUPLICATED, IN6_IFF_TENTATIVE, ND6_LLINFO_DELAY, ND6_LLINFO_INCOMPLETE,
+    ND6_LLINFO_PROBE, ND6_LLINFO_REACHABLE, ND6_LLINFO_STALE,
+};
+
+use super::icmp6::{
+    icmp6_build, icmp6_error, Icmp6Repr, ICMP6_DST_UNREACH, ICMP6_DST_UNREACH_ADDR,
+};
+use super::in6::{
+    in6_addrs, in6_selectsrc, in6_setflags, in6_solicited_node, in6ifa_ifpwithaddr, inc,
+    nd6_need_ll, try_vnet_inet6, vnet_inet6, IN6ADDR_LINKLOCAL_ALLNODES,
+};
+use crate::kern::kern_timeout::{getnow_ns, timeout};
+use crate::net::ethernet::ETHERTYPE_IPV6;
+use crate::net::if_var::Ifnet;
+use crate::net::mbuf::Mbuf;
+use vimage_abi::net_if::IFF_UP;
+
+/// One neighbour (`struct llinfo_nd6`).
+struct LlInfo {
+    ifp: Arc<Ifnet>,
+    lladdr: Option<EtherAddr>,
+    state: i32,
+    asked: u32,
+    /// When the state times out (kernel ns); 0: never.
+    expire: u64,
+    isrouter: bool,
+    /// The one packet waiting for resolution (`ln_hold`).
+    hold: Option<Mbuf>,
+}
+
+/// An address going through duplicate address detection (`struct dadq`).
+struct Dad {
+    ifp: Arc<Ifnet>,
+    addr: Ipv6Addr,
+    ns_sent: u32,
+    deadline: u64,
+}
+
+/// The ND state of one vnet: the neighbour cache keyed by (interface index,
+/// address) and the DAD queue.
+#[derive(Default)]
+pub struct Nd6State {
+    cache: HashMap<(u32, Ipv6Addr), LlInfo>,
+    dad: Vec<Dad>,
+    timer_at: Option<u64>,
+}
+
+/// Something to send once the ND lock is released.
+enum NdOut {
+    /// A neighbour solicitation for `target` (DAD when `src` is `None`), to its
+    /// solicited-node group or, for a probe, to `unicast`'s link address.
+    Ns {
+        ifp: Arc<Ifnet>,
+        src: Option<Ipv6Addr>,
+        target: Ipv6Addr,
+        unicast: Option<EtherAddr>,
+    },
+    /// A packet that was waiting, now resolved.
+    Frame {
+        ifp: Arc<Ifnet>,
+        mac: EtherAddr,
+        m: Mbuf,
+    },
+    /// A packet whose next hop never answered: address unreachable.
+    Unreach { ifp: Arc<Ifnet>, m: Mbuf },
+}
+
+fn ifidx(ifp: &Ifnet) -> u32 {
+    ifp.index.load(AtomicOrdering::Relaxed)
+}
+
+fn if_mac(ifp: &Ifnet) -> Option<EtherAddr> {
+    EtherAddr::from_bytes(&ifp.lladdr()).ok()
+}
+
+/// Arm the vnet's ND timer for `at` unless an earlier one is pending.
+fn nd6_arm(st: &mut Nd6State, at: u64) {
+    let now = getnow_ns();
+    if st.timer_at.is_some_and(|t| t > now && t <= at) {
+        return;
+    }
+    st.timer_at = Some(at);
+    timeout(at, nd6_timer);
+}
+
+fn run(outs: Vec<NdOut>) {
+    for o in outs {
+        match o {
+            NdOut::Ns {
+                ifp,
+                src,
+                target,
+                unicast,
+            } => nd6_ns_output(&ifp, src, &target, unicast),
+            NdOut::Frame { ifp, mac, m } => {
+                let _ = nd6_frame(&ifp, mac, m);
+            }
+            NdOut::Unreach { ifp, m } => {
+                icmp6_error(
+                    &ifp,
+                    ifidx(&ifp),
+                    m.data(),
+                    ICMP6_DST_UNREACH,
+                    ICMP6_DST_UNREACH_ADDR,
+                    0,
+                );
+            }
+        }
+    }
+}
+
+/// The source of a solicitation for `target` on `ifp`: the held packet's source
+/// if it is one of our usable addresses there (RFC 4861 7.2.2), else one chosen
+/// for the target.
+fn ns_source(ifp: &Arc<Ifnet>, target: &Ipv6Addr, held: Option<&Mbuf>) -> Option<Ipv6Addr> {
+    if let Some(m) = held {
+        if let Ok(p) = super::ip6::Ipv6Packet::new_checked(m.data()) {
+            let s = p.src_addr();
+            if in6ifa_ifpwithaddr(ifp, &s).is_some_and(|ia| ia.ready()) {
+                return Some(s);
+            }
+        }
+    }
+    in6_selectsrc(target, ifp).ok()
+}
+
+/// The ND timer (`nd6_timer`, `nd6_dad_timer`): time out states, solicit
+/// again, probe, finish DAD.
+fn nd6_timer() {
+    let Some(st) = try_vnet_inet6() else { return };
+    let now = getnow_ns();
+    let mut outs = Vec::new();
+    let mut dad_done = Vec::new();
+    {
+        let Ok(mut nd) = st.nd6.lock() else { return };
+        nd.timer_at = None;
+        let mut gone = Vec::new();
+        for (k, ln) in nd.cache.iter_mut() {
+            if ln.expire == 0 || ln.expire > now {
+                continue;
+            }
+            match ln.state {
+                ND6_LLINFO_INCOMPLETE => {
+                    if ln.asked < ND6_MAX_MULTICAST_SOLICIT {
+                        ln.asked += 1;
+                        ln.expire = now + ND6_RETRANS_TIMER_NS;
+                        outs.push(NdOut::Ns {
+                            ifp: ln.ifp.clone(),
+                            src: ns_source(&ln.ifp, &k.1, ln.hold.as_ref()),
+                            target: k.1,
+                            unicast: None,
+                        });
+                    } else {
+                        gone.push(*k);
+                    }
+                }
+                ND6_LLINFO_REACHABLE => {
+                    ln.state = ND6_LLINFO_STALE;
+                    ln.expire = now + ND6_GCTIMER_NS;
+                }
+                ND6_LLINFO_DELAY => {
+                    ln.state = ND6_LLINFO_PROBE;
+                    ln.asked = 1;
+                    ln.expire = now + ND6_RETRANS_TIMER_NS;
+                    outs.push(NdOut::Ns {
+                        ifp: ln.ifp.clone(),
+                        src: ns_source(&ln.ifp, &k.1, None),
+                        target: k.1,
+                        unicast: ln.lladdr,
+                    });
+                }
+                ND6_LLINFO_PROBE if ln.asked < ND6_MAX_UNICAST_SOLICIT => {
+                    ln.asked += 1;
+                    ln.expire = now + ND6_RETRANS_TIMER_NS;
+                    outs.push(NdOut::Ns {
+                        ifp: ln.ifp.clone(),
+                        src: ns_source(&ln.ifp, &k.1, None),
+                        target: k.1,
+                        unicast: ln.lladdr,
+                    });
+                }
+                _ => gone.push(*k),
+            }
+        }
+        for k in gone {
+            if let Some(ln) = nd.cache.remove(&k) {
+                if let Some(m) = ln.hold {
+                    outs.push(NdOut::Unreach { ifp: ln.ifp, m });
+                }
+            }
+        }
+        let count = st.ip6_dad_count.load(AtomicOrdering::Relaxed).max(0) as u32;
+        nd.dad.retain_mut(|d| {
+            if d.deadline > now {
+                return true;
+            }
+            if d.ns_sent < count {
+                d.ns_sent += 1;
+                d.deadline = now + ND6_RETRANS_TIMER_NS;
+                outs.push(NdOut::Ns {
+                    ifp: d.ifp.clone(),
+                    src: None,
+                    target: d.addr,
+                    unicast: None,
+                });
+                return true;
+            }
+            dad_done.push((d.ifp.clone(), d.addr));
+            false
+        });
+        let next = nd
+            .cache
+            .values()
+            .filter(|l| l.expire != 0)
+            .map(|l| l.expire)
+            .chain(nd.dad.iter().map(|d| d.deadline))
+            .min();
+        if let Some(at) = next {
+            nd6_arm(&mut nd, at.max(now + 1));
+        }
+    }
+    for (ifp, a) in dad_done {
+        // DAD passed: the address is ours to use (`nd6_dad_timer`).
+        in6_setflags(&ifp, &a, |f| f & !IN6_IFF_TENTATIVE);
+    }
+    run(outs);
+}
+
+/// `nd6_resolve`: the link address of next hop `dst` on `ifp` for packet `m`.
+/// Known: the address and the packet back (a stale entry starts its delay).
+/// Unknown: `None`; the packet is held (replacing any held before) and a
+/// solicitation goes out.  ENOBUFS when the cache is full.
+pub fn nd6_resolve(
+    ifp: &Arc<Ifnet>,
+    dst: Ipv6Addr,
+    m: Mbuf,
+) -> Result<Option<(EtherAddr, Mbuf)>, Errno> {
+    if dst.is_multicast() {
+        return Ok(Some((EtherAddr::from_ipv6_multicast(&dst), m)));
+    }
+    let st = vnet_inet6();
+    let now = getnow_ns();
+    let mut outs = Vec::new();
+    let res = {
+        let mut nd = st.nd6.lock().map_err(|_| Errno::EDOOFUS)?;
+        let key = (ifidx(ifp), dst);
+        let full = nd.cache.len() >= ND6_MAXENTRIES;
+        match nd.cache.get_mut(&key) {
+            Some(ln) => match ln.lladdr {
+                Some(mac) if ln.state != ND6_LLINFO_INCOMPLETE => {
+                    if ln.state == ND6_LLINFO_STALE {
+                        ln.state = ND6_LLINFO_DELAY;
+                        ln.asked = 0;
+                        ln.expire = now + ND6_DELAY_NS;
+                        let at = ln.expire;
+                        nd6_arm(&mut nd, at);
+                    }
+                    Some((mac, m))
+                }
+                _ => {
+                    ln.hold = Some(m);
+                    None
+                }
+            },
+            None if full => return Err(Errno::ENOBUFS),
+            None => {
+                let src = ns_source(ifp, &dst, Some(&m));
+                nd.cache.insert(
+                    key,
+                    LlInfo {
+                        ifp: ifp.clone(),
+                        lladdr: None,
+                        state: ND6_LLINFO_INCOMPLETE,
+                        asked: 1,
+                        expire: now + ND6_RETRANS_TIMER_NS,
+                        isrouter: false,
+                        hold: Some(m),
+                    },
+                );
+                nd6_arm(&mut nd, now + ND6_RETRANS_TIMER_NS);
+                outs.push(NdOut::Ns {
+                    ifp: ifp.clone(),
+                    src,
+                    target: dst,
+                    unicast: None,
+                });
+                None
+            }
+        }
+    };
+    run(outs);
+    Ok(res)
+}
+
+/// Prepend an Ethernet header to IPv6 packet `m` for `mac` and send it.
+pub fn nd6_frame(ifp: &Arc<Ifnet>, mac: EtherAddr, m: Mbuf) -> Result<(), Errno> {
+    crate::net::if_ethersubr::ether_output_frame(ifp, m, mac, ETHERTYPE_IPV6)
+}
+
+/// `nd6_output`: hand IPv6 packet `m` to `ifp` for next hop `nexthop` through
+/// the link layer's `if_output`: looped back through netisr on the loopback,
+/// resolved with [`nd6_resolve`] on Ethernet (held while resolution runs,
+/// which counts as sent), bare on point-to-point links.
+pub fn nd6_output(ifp: &Arc<Ifnet>, nexthop: Ipv6Addr, m: Mbuf) -> Result<(), Errno> {
+    if ifp.flags() & IFF_UP == 0 {
+        if let Some(st) = try_vnet_inet6() {
+            inc(&st.ip6stat.ip6s_odropped);
+        }
+        return Err(Errno::ENETDOWN);
+    }
+    crate::net::if_ethersubr::if_output(ifp, m, std::net::IpAddr::V6(nexthop))
+}
+
+/// `nd6_cache_lladdr`: `from` on `ifp` told us its link address (in an NS, RS,
+/// or unsolicited NA): create a stale entry, or update a changed one (RFC 4861
+/// 7.2.3); a resolution that was waiting completes.
+fn nd6_cache_lladdr(
+    nd: &mut Nd6State,
+    ifp: &Arc<Ifnet>,
+    from: Ipv6Addr,
+    lladdr: EtherAddr,
+    outs: &mut Vec<NdOut>,
+) {
+    if from.is_unspecified() || from.is_multicast() {
+        return;
+    }
+    let now = getnow_ns();
+    let key = (ifidx(ifp), from);
+    if !nd.cache.contains_key(&key) && nd.cache.len() >= ND6_MAXENTRIES {
+        return;
+    }
+    let ln = nd.cache.entry(key).or_insert_with(|| LlInfo {
+        ifp: ifp.clone(),
+        lladdr: None,
+        state: ND6_LLINFO_STALE,
+        asked: 0,
+        expire: now + ND6_GCTIMER_NS,
+        isrouter: false,
+        hold: None,
+    });
+    if ln.lladdr != Some(lladdr) {
+        ln.lladdr = Some(lladdr);
+        ln.state = ND6_LLINFO_STALE;
+        ln.asked = 0;
+        ln.expire = now + ND6_GCTIMER_NS;
+        if let Some(m) = ln.hold.take() {
+            outs.push(NdOut::Frame {
+                ifp: ifp.clone(),
+                mac: lladdr,
+                m,
+            });
+        }
+    }
+}
+
+/// What the IP layer knows of an ND message besides its body.
+#[derive(Clone, Copy, Debug)]
+pub struct NdIn {
+    /// Source address.
+    pub src: Ipv6Addr,
+    /// Destination address.
+    pub dst: Ipv6Addr,
+    /// Hop limit it arrived with (must be 255: it never crossed a router).
+    pub hlim: u8,
+}
+
+/// `nd6_ns_input`: a neighbour solicitation arrived on `ifp`.  Bad ones (hop
+/// limit not 255, DAD probes to a unicast address or with a link-layer option)
+/// are counted in `icp6s_badns` and dropped.
+pub fn nd6_ns_input(ifp: &Arc<Ifnet>, ip: &NdIn, target: Ipv6Addr, lladdr: Option<EtherAddr>) {
+    let st = vnet_inet6();
+    let dad = ip.src.is_unspecified();
+    if ip.hlim != 255
+        || (dad && (ip.dst != in6_solicited_node(&target) || lladdr.is_some()))
+        || target.is_multicast()
+    {
+        inc(&st.icmp6stat.icp6s_badns);
+        return;
+    }
+    let Some(ia) = in6ifa_ifpwithaddr(ifp, &target) else {
+        // Not ours (no proxy ND).
+        return;
+    };
+    if ia.flags & IN6_IFF_TENTATIVE != 0 {
+        // Someone else is checking the address we are checking: it is in use
+        // (RFC 4862 5.4.3).  From a unicast source: discard.
+        if dad {
+            nd6_dad_duplicated(ifp, &target);
+        }
+        return;
+    }
+    if ia.flags & IN6_IFF_DUPLICATED != 0 {
+        return;
+    }
+    let mut outs = Vec::new();
+    if !dad {
+        if let Some(l) = lladdr {
+            if let Ok(mut nd) = st.nd6.lock() {
+                nd6_cache_lladdr(&mut nd, ifp, ip.src, l, &mut outs);
+            }
+        }
+    }
+    run(outs);
+    let router = if st.forwarding() {
+        ND_NA_FLAG_ROUTER
+    } else {
+        0
+    };
+    if dad {
+        nd6_na_output(
+            ifp,
+            IN6ADDR_LINKLOCAL_ALLNODES,
+            &target,
+            router | ND_NA_FLAG_OVERRIDE,
+            None,
+        );
+    } else {
+        nd6_na_output(
+            ifp,
+            ip.src,
+            &target,
+            router | ND_NA_FLAG_SOLICITED | ND_NA_FLAG_OVERRIDE,
+            lladdr,
+        );
+    }
+}
+
+/// `nd6_na_input`: a neighbour advertisement arrived on `ifp` (RFC 4861 7.2.5).
+/// Bad ones (hop limit, solicited to a multicast group) count in `icp6s_badna`.
+pub fn nd6_na_input(
+    ifp: &Arc<Ifnet>,
+    ip: &NdIn,
+    flags: u32,
+    target: Ipv6Addr,
+    lladdr: Option<EtherAddr>,
+) {
+    let st = vnet_inet6();
+    if ip.hlim != 255
+        || (ip.dst.is_multicast() && flags & ND_NA_FLAG_SOLICITED != 0)
+        || target.is_multicast()
+    {
+        inc(&st.icmp6stat.icp6s_badna);
+        return;
+    }
+    if let Some(ia) = in6ifa_ifpwithaddr(ifp, &target) {
+        if ia.flags & IN6_IFF_TENTATIVE != 0 {
+            nd6_dad_duplicated(ifp, &target);
+        }
+        // Someone claims an address of ours: nothing to learn.
+        return;
+    }
+    let now = getnow_ns();
+    let mut outs = Vec::new();
+    {
+        let Ok(mut nd) = st.nd6.lock() else { return };
+        let key = (ifidx(ifp), target);
+        let Some(ln) = nd.cache.get_mut(&key) else {
+            return;
+        };
+        let solicited = flags & ND_NA_FLAG_SOLICITED != 0;
+        let override_ = flags & ND_NA_FLAG_OVERRIDE != 0;
+        if ln.state == ND6_LLINFO_INCOMPLETE {
+            let Some(l) = lladdr else { return };
+            ln.lladdr = Some(l);
+            ln.asked = 0;
+            if solicited {
+                ln.state = ND6_LLINFO_REACHABLE;
+                ln.expire = now + ND6_REACHABLE_TIME_NS;
+            } else {
+                ln.state = ND6_LLINFO_STALE;
+                ln.expire = now + ND6_GCTIMER_NS;
+            }
+            ln.isrouter = flags & ND_NA_FLAG_ROUTER != 0;
+            if let Some(m) = ln.hold.take() {
+                outs.push(NdOut::Frame {
+                    ifp: ifp.clone(),
+                    mac: l,
+                    m,
+                });
+            }
+        } else {
+            let changed = lladdr.is_some_and(|l| Some(l) != ln.lladdr);
+            if !override_ && changed {
+                if ln.state == ND6_LLINFO_REACHABLE {
+                    ln.state = ND6_LLINFO_STALE;
+                    ln.expire = now + ND6_GCTIMER_NS;
+                }
+            } else {
+                if let Some(l) = lladdr {
+                    ln.lladdr = Some(l);
+                }
+                if solicited {
+                    ln.state = ND6_LLINFO_REACHABLE;
+                    ln.asked = 0;
+                    ln.expire = now + ND6_REACHABLE_TIME_NS;
+                } else if changed {
+                    ln.state = ND6_LLINFO_STALE;
+                    ln.expire = now + ND6_GCTIMER_NS;
+                }
+                ln.isrouter = flags & ND_NA_FLAG_ROUTER != 0;
+            }
+        }
+        let at = ln.expire;
+        if at != 0 {
+            nd6_arm(&mut nd, at);
+        }
+    }
+    run(outs);
+}
+
+/// Router solicitations and advertisements and redirects are checked and
+/// counted, not acted on (this stack configures routes statically).
+pub fn nd6_rtr_input(msg_type: u8, ip: &NdIn) {
+    let st = vnet_inet6();
+    if ip.hlim != 255 {
+        match msg_type {
+            ND_ROUTER_SOLICIT => inc(&st.icmp6stat.icp6s_badrs),
+            ND_ROUTER_ADVERT => inc(&st.icmp6stat.icp6s_badra),
+            _ => inc(&st.icmp6stat.icp6s_badredirect),
+        }
+    }
+}
+
+fn nd_send(ifp: &Arc<Ifnet>, src: Ipv6Addr, dst: Ipv6Addr, nd: NdiscRepr, mac: EtherAddr) {
+    let st = vnet_inet6();
+    let t = match nd {
+        NdiscRepr::NeighborSolicit { .. } => ND_NEIGHBOR_SOLICIT,
+        NdiscRepr::NeighborAdvert { .. } => ND_NEIGHBOR_ADVERT,
+        NdiscRepr::RouterSolicit { .. } => ND_ROUTER_SOLICIT,
+        NdiscRepr::RouterAdvert { .. } => ND_ROUTER_ADVERT,
+    };
+    let pkt = icmp6_build(src, dst, 255, &Icmp6Repr::Ndisc(nd));
+    inc(&st.icmp6_outhist[usize::from(t)]);
+    inc(&st.ip6stat.ip6s_localout);
+    if ifp.flags() & IFF_UP == 0 {
+        inc(&st.ip6stat.ip6s_odropped);
+        return;
+    }
+    let _ = nd6_frame(ifp, mac, Mbuf::from_slice(&pkt));
+}
+
+/// `nd6_ns_output`: solicit `target`'s link address on `ifp`, from `src` (DAD
+/// when `None`: from the unspecified address, without our link address) to its
+/// solicited-node group, or to `unicast` for a reachability probe.
+fn nd6_ns_output(
+    ifp: &Arc<Ifnet>,
+    src: Option<Ipv6Addr>,
+    target: &Ipv6Addr,
+    unicast: Option<EtherAddr>,
+) {
+    let (src, lladdr) = match src {
+        Some(s) => (s, if_mac(ifp)),
+        None => (Ipv6Addr::UNSPECIFIED, None),
+    };
+    let (dst, mac) = match unicast {
+        Some(m) => (*target, m),
+        None => {
+            let g = in6_solicited_node(target);
+            (g, EtherAddr::from_ipv6_multicast(&g))
+        }
+    };
+    nd_send(
+        ifp,
+        src,
+        dst,
+        NdiscRepr::NeighborSolicit {
+            target: *target,
+            lladdr,
+        },
+        mac,
+    );
+}
+
+/// `nd6_na_output`: advertise our `target` on `ifp` to `dst` with our link
+/// address; `dst_lladdr` is the solicitor's link address when it gave one.
+fn nd6_na_output(
+    ifp: &Arc<Ifnet>,
+    dst: Ipv6Addr,
+    target: &Ipv6Addr,
+    flags: u32,
+    dst_lladdr: Option<EtherAddr>,
+) {
+    let nd = NdiscRepr::NeighborAdvert {
+        flags,
+        target: *target,
+        lladdr: if_mac(ifp),
+    };
+    // The advertisement comes from the target itself when it can.
+    let src = match in6ifa_ifpwithaddr(ifp, target) {
+        Some(ia) if ia.ready() => *target,
+        _ => match in6_selectsrc(&dst, ifp) {
+            Ok(s) => s,
+            Err(_) => return,
+        },
+    };
+    if dst.is_multicast() {
+        nd_send(ifp, src, dst, nd, EtherAddr::from_ipv6_multicast(&dst));
+        return;
+    }
+    let mac = dst_lladdr.or_else(|| {
+        let st = vnet_inet6();
+        let g = st.nd6.lock().ok()?;
+        g.cache.get(&(ifidx(ifp), dst)).and_then(|l| l.lladdr)
+    });
+    match mac {
+        Some(m) => nd_send(ifp, src, dst, nd, m),
+        None => {
+            // Resolve the solicitor like any other next hop.
+            let st = vnet_inet6();
+            let pkt = icmp6_build(src, dst, 255, &Icmp6Repr::Ndisc(nd));
+            inc(&st.icmp6_outhist[usize::from(ND_NEIGHBOR_ADVERT)]);
+            inc(&st.ip6stat.ip6s_localout);
+            let _ = nd6_output(ifp, dst, Mbuf::from_slice(&pkt));
+        }
+    }
+}
+
+/// `nd6_dad_start`: check that nobody on `ifp`'s link uses `addr` (tentative
+/// until then): one solicitation now, `net.inet6.ip6.dad_count` in all, one
+/// retransmission time apart; silence for the last one makes the address ours.
+pub fn nd6_dad_start(ifp: &Arc<Ifnet>, addr: Ipv6Addr) {
+    let st = vnet_inet6();
+    let now = getnow_ns();
+    {
+        let Ok(mut nd) = st.nd6.lock() else { return };
+        nd.dad
+            .retain(|d| !(Arc::ptr_eq(&d.ifp, ifp) && d.addr == addr));
+        nd.dad.push(Dad {
+            ifp: ifp.clone(),
+            addr,
+            ns_sent: 1,
+            deadline: now + ND6_RETRANS_TIMER_NS,
+        });
+        nd6_arm(&mut nd, now + ND6_RETRANS_TIMER_NS);
+    }
+    nd6_ns_output(ifp, None, &addr, None);
+}
+
+/// Stop DAD of `addr` on `ifp` (the address was removed).
+pub fn nd6_dad_stop(ifp: &Arc<Ifnet>, addr: &Ipv6Addr) {
+    let Some(st) = try_vnet_inet6() else { return };
+    if let Ok(mut nd) = st.nd6.lock() {
+        nd.dad
+            .retain(|d| !(Arc::ptr_eq(&d.ifp, ifp) && d.addr == *addr));
+    };
+}
+
+/// `nd6_dad_duplicated`: another node uses `addr`: it is marked duplicated and
+/// never used.
+fn nd6_dad_duplicated(ifp: &Arc<Ifnet>, addr: &Ipv6Addr) {
+    let st = vnet_inet6();
+    inc(&st.icmp6stat.icp6s_dupaddr);
+    nd6_dad_stop(ifp, addr);
+    in6_setflags(ifp, addr, |f| (f & !IN6_IFF_TENTATIVE) | IN6_IFF_DUPLICATED);
+}
+
+/// `nd6_purge`: forget every neighbour and DAD of `ifp` (held packets drop).
+pub fn nd6_purge(ifp: &Arc<Ifnet>) {
+    let Some(st) = try_vnet_inet6() else { return };
+    if let Ok(mut nd) = st.nd6.lock() {
+        nd.cache.retain(|_, l| !Arc::ptr_eq(&l.ifp, ifp));
+        nd.dad.retain(|d| !Arc::ptr_eq(&d.ifp, ifp));
+    };
+}
+
+fn dump_entry(addr: &Ipv6Addr, ln: &LlInfo, now: u64) -> Nd6Dump {
+    Nd6Dump {
+        addr: *addr,
+        ifindex: ifidx(&ln.ifp),
+        ifname: ln.ifp.name(),
+        lladdr: ln.lladdr.map(|m| m.0.to_vec()).unwrap_or_default(),
+        state: ln.state,
+        isrouter: ln.isrouter,
+        asked: ln.asked,
+        permanent: false,
+        expire: if ln.expire == 0 {
+            0
+        } else {
+            (ln.expire as i128 - now as i128).div_euclid(1_000_000_000) as i64
+        },
+    }
+}
+
+fn own_entries() -> Vec<Nd6Dump> {
+    let mut v = Vec::new();
+    for ifp in crate::net::r#if::vnet_net().list() {
+        if !nd6_need_ll(&ifp) {
+            continue;
+        }
+        for ia in in6_addrs(&ifp) {
+            v.push(Nd6Dump {
+                addr: ia.addr,
+                ifindex: ifidx(&ifp),
+                ifname: ifp.name(),
+                lladdr: ifp.lladdr(),
+                state: ND6_LLINFO_REACHABLE,
+                isrouter: false,
+                asked: 0,
+                permanent: true,
+                expire: 0,
+            });
+        }
+    }
+    v
+}
+
+/// The neighbour cache of curvnet as `ndp -a` shows it: learned neighbours and
+/// the host's own addresses on ND links (permanent), by address.
+pub fn nd6_dump() -> Vec<Nd6Dump> {
+    let Some(st) = try_vnet_inet6() else {
+        return Vec::new();
+    };
+    let now = getnow_ns();
+    let mut v = own_entries();
+    if let Ok(nd) = st.nd6.lock() {
+        v.extend(nd.cache.iter().map(|((_, a), ln)| dump_entry(a, ln, now)));
+    }
+    v.sort_by_key(|e| (e.addr, e.ifindex));
+    v
+}
+
+/// One entry of the cache (`SIOCGNBRINFO_IN6`).
+pub fn nd6_lookup_info(ifp: &Arc<Ifnet>, addr: &Ipv6Addr) -> Option<Nd6Dump> {
+    let st = try_vnet_inet6()?;
+    let now = getnow_ns();
+    {
+        let nd = st.nd6.lock().ok()?;
+        if let Some(ln) = nd.cache.get(&(ifidx(ifp), *addr)) {
+            return Some(dump_entry(addr, ln, now));
+        }
+    }
+    own_entries()
+        .into_iter()
+        .find(|e| e.addr == *addr && e.ifindex == ifidx(ifp))
+}
+
+/// Number of neighbour cache entries of curvnet (tests, statistics).
+pub fn nd6_count() -> usize {
+    try_vnet_inet6()
+        .and_then(|st| st.nd6.lock().ok().map(|n| n.cache.len()))
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

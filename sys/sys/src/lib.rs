@@ -8,6 +8,7 @@ pub mod errno;
 pub mod ioccom;
 pub mod net_if;
 pub mod netinet_in;
+pub mod netinet6_in6;
 pub mod netgraph;
 pub mod route;
 pub mod syscall;
