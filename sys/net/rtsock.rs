@@ -451,7 +451,9 @@ fn route_output(m: &mut RtMsg) -> Result<(), Errno> {
             Ok(())
         }
         RTM_GET => {
-            let r = if m.sa[2].is_some() || flags & RTF_HOST != 0 {
+            // With a netmask the exact prefix (rn_lookup), else the longest
+            // match (rn_match), whatever RTF_HOST says.
+            let r = if m.sa[2].is_some() {
                 rt::rt_lookup_scoped(dst, plen, scope)
             } else {
                 match scope {
