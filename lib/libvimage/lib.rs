@@ -215,6 +215,11 @@ impl Sys {
         Ok((r.data, r.addr))
     }
 
+    /// `getsockname(2)`: the socket's local address image.
+    pub fn getsockname(&mut self, fd: i32) -> Result<Vec<u8>, Errno> {
+        Ok(self.call(&Request::Getsockname { fd })?.addr)
+    }
+
     /// `setsockopt(2)`: `val` is the option value image.
     pub fn setsockopt(&mut self, fd: i32, level: i32, name: i32, val: &[u8]) -> Result<(), Errno> {
         self.call(&Request::Setsockopt {

@@ -472,6 +472,15 @@ impl Kernel {
                 let mut p = so.pcb.lock().map_err(|_| Errno::EDOOFUS)?;
                 p.getsockopt(level, name).map(Reply::data)
             }
+            Request::Getsockname { fd } => {
+                let so = td.fds.get(fd)?;
+                let _cv = CurvnetGuard::set(&so.vnet);
+                let p = so.pcb.lock().map_err(|_| Errno::EDOOFUS)?;
+                Ok(Reply {
+                    addr: p.sockname()?,
+                    ..Default::default()
+                })
+            }
             Request::Kldload { name } => {
                 self.require_top(td)?;
                 self.kldload(&name).map(|id| Reply::val(id as i64))

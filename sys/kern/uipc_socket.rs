@@ -31,6 +31,10 @@ pub trait ProtoSocket: Send {
     fn recvfrom(&mut self, _len: usize, _flags: i32) -> Result<(Vec<u8>, Vec<u8>), Errno> {
         Err(Errno::EOPNOTSUPP)
     }
+    /// `getsockname`: the local address image.
+    fn sockname(&self) -> Result<Vec<u8>, Errno> {
+        Err(Errno::EOPNOTSUPP)
+    }
     /// `setsockopt`.
     fn setsockopt(&mut self, _level: i32, _name: i32, _val: &[u8]) -> Result<(), Errno> {
         Err(Errno::ENOPROTOOPT)

@@ -149,7 +149,7 @@ impl Rip6Socket {
     }
 
     /// The local address (`getsockname`): bound, or chosen by `connect`.
-    pub fn sockname(&self) -> Result<SockaddrIn6, Errno> {
+    pub fn local(&self) -> Result<SockaddrIn6, Errno> {
         let o = self.opts()?;
         let a = o.laddr.unwrap_or(Ipv6Addr::UNSPECIFIED);
         let scope = match (o.faddr, in6_is_scoped(&a)) {
@@ -339,6 +339,10 @@ impl ProtoSocket for Rip6Socket {
             (IPPROTO_ICMPV6, ICMP6_FILTER) if icmp => Ok(o.filter.to_bytes()),
             _ => Err(Errno::ENOPROTOOPT),
         }
+    }
+
+    fn sockname(&self) -> Result<Vec<u8>, Errno> {
+        Ok(self.local()?.to_bytes().to_vec())
     }
 
     fn close(&mut self) {

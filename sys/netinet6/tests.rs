@@ -461,6 +461,22 @@ fn link_local_autoconf_dad_and_neighbour_resolution() {
     let idx = a.with(|| ifunit("eth0").unwrap().index.load(Ordering::Relaxed));
     n.send_echo(&mut a, fd, &ll(4).to_string(), idx, 0, 8);
     let got = n.recv_all(&mut a, fd);
+    // getsockname of a socket connected to the neighbour: the source the
+    // kernel picks (what ping6 prints).
+    let c = n.icmp_sock(&mut a);
+    n.call(
+        &mut a,
+        Request::Connect {
+            fd: c,
+            addr: SockaddrIn6::new(ll(4), idx).to_bytes().to_vec(),
+        },
+    )
+    .unwrap();
+    let r = n.call(&mut a, Request::Getsockname { fd: c }).unwrap();
+    assert_eq!(
+        SockaddrIn6::from_bytes(&r.addr).unwrap(),
+        SockaddrIn6::new(ll(3), idx)
+    );
     assert_eq!(echo_reply_seqs(&got), vec![0]);
     let r = got.iter().find(|(d, _)| d[0] == ICMP6_ECHO_REPLY).unwrap();
     assert_eq!(r.1.from, Some(SockaddrIn6::new(ll(4), idx)));

@@ -133,6 +133,11 @@ pub enum Request {
         /// `RB_*` flags.
         howto: i32,
     },
+    /// `getsockname(fd)`: reply `addr` is the socket's local address image.
+    Getsockname {
+        /// Descriptor.
+        fd: i32,
+    },
 }
 
 /// `reboot(2)` flag: halt instead of rebooting.
@@ -155,6 +160,7 @@ const T_KLDFIND: u32 = 14;
 const T_KLDNEXT: u32 = 15;
 const T_KLDSYM: u32 = 16;
 const T_REBOOT: u32 = 17;
+const T_GETSOCKNAME: u32 = 18;
 
 impl Request {
     /// Encode the frame payload.
@@ -230,6 +236,9 @@ impl Request {
             Request::Reboot { howto } => {
                 w.u32(T_REBOOT).i32(*howto);
             }
+            Request::Getsockname { fd } => {
+                w.u32(T_GETSOCKNAME).i32(*fd);
+            }
         }
         w.finish()
     }
@@ -291,6 +300,7 @@ impl Request {
             T_KLDNEXT => Request::Kldnext { fileid: r.i32()? },
             T_KLDSYM => Request::Kldsym { name: s(&mut r)? },
             T_REBOOT => Request::Reboot { howto: r.i32()? },
+            T_GETSOCKNAME => Request::Getsockname { fd: r.i32()? },
             _ => return Err(Errno::EINVAL),
         };
         r.end()?;
@@ -516,6 +526,7 @@ mod tests {
                 name: "ifnet".into(),
             },
             Request::Reboot { howto: RB_HALT },
+            Request::Getsockname { fd: 3 },
         ]
     }
 
