@@ -427,6 +427,8 @@ pub fn ifioctl(cmd: u32, data: &[u8]) -> Result<Vec<u8>, Errno> {
             if old & IFF_UP == 0 && f & IFF_UP != 0 {
                 // `if_up()`: IPv6 gives the interface its link-local address.
                 crate::netinet6::in6::in6_if_up(&ifp);
+                // ARP announces the interface's IPv4 addresses.
+                crate::netinet::if_ether::arp_ifup(&ifp);
             }
         }
         SIOCGIFMTU => ifr.set_int(ifp.mtu.load(Ordering::Relaxed) as i32),

@@ -358,6 +358,17 @@ pub fn arp_ifinit(ifp: &Arc<Ifnet>, addr: Ipv4Addr) {
     }
 }
 
+/// The interface came up: announce each of its IPv4 addresses with a
+/// gratuitous ARP (Ethernet interfaces only).
+pub fn arp_ifup(ifp: &Arc<Ifnet>) {
+    if ifp.iftype != vimage_abi::net_if::IFT_ETHER && ifp.iftype != vimage_abi::net_if::IFT_L2VLAN {
+        return;
+    }
+    for a in in_addrs(ifp) {
+        arp_ifinit(ifp, a.addr);
+    }
+}
+
 /// The source address for a request about `dst` on `ifp`: the interface address
 /// on `dst`'s subnet, else its first.
 fn arp_srcaddr(ifp: &Ifnet, dst: Ipv4Addr) -> Option<Ipv4Addr> {

@@ -447,6 +447,39 @@ mod multi {
     }
 
     #[test]
+    fn interface_up_announces_its_addresses() {
+        let t = topo();
+        let before = t.n0.stat("txrequests");
+        let flags = |up: bool| {
+            let mut r = IfReq::new("eth0");
+            r.set_flags(if up { IFF_UP } else { 0 });
+            r.to_bytes().unwrap()
+        };
+        t.n0.with(|| crate::net::r#if::ifioctl(SIOCSIFFLAGS, &flags(false)))
+            .unwrap();
+        // Down: nothing leaves.
+        let mut n0 = Host {
+            td: Td {
+                pid: 1,
+                vimage: t.n0.td.vimage.clone(),
+                fds: FdTable::default(),
+                intr: Arc::new(|| false),
+            },
+        };
+        let fd = socket(&t.n, &mut n0, SOCK_RAW, IPPROTO_ICMP);
+        assert_eq!(
+            sendto(&t.n, &mut n0, fd, echo(0, 8), "10.0.0.1", 0),
+            Err(Errno::ENETDOWN)
+        );
+        t.n0.with(|| crate::net::r#if::ifioctl(SIOCSIFFLAGS, &flags(true)))
+            .unwrap();
+        assert_eq!(t.n0.stat("txrequests"), before + 1);
+        // The router heard a gratuitous ARP for someone else's address.
+        assert!(t.n1.stat("ignored") >= 1);
+        t.n.call(&mut n0, Request::Close { fd }).unwrap();
+    }
+
+    #[test]
     fn unanswered_arp_holds_one_packet_then_host_is_down() {
         let mut t = topo();
         let fd = socket(&t.n, &mut t.n0, SOCK_RAW, IPPROTO_ICMP);
