@@ -282,3 +282,59 @@ fn exercise1_routes_are_per_vimage() {
     assert!(rows(&vk, &[]).iter().all(|x| !x.starts_with("default")));
     vk.ok("vimage", &["-d", "n1"]);
 }
+
+#[test]
+fn inet6_routes_and_the_internet6_table() {
+    let vk = with_edsc("rt-v6");
+    assert_eq!(
+        vk.ok(
+            "route",
+            &["add", "-inet6", "2001:db8:5::/48", "-interface", "edsc0"]
+        ),
+        "add net 2001:db8:5::/48: gateway edsc0\n"
+    );
+    // A global prefix with zero low 64 bits is a /64.
+    assert_eq!(
+        vk.ok(
+            "route",
+            &["add", "-inet6", "2001:db8:6::", "-iface", "edsc0"]
+        ),
+        "add net 2001:db8:6::: gateway edsc0\n"
+    );
+    let out = vk.ok("netstat", &["-rnf", "inet6"]);
+    let mut l = out.lines();
+    assert_eq!(l.next(), Some("Routing tables"));
+    assert_eq!(l.next(), Some(""));
+    assert_eq!(l.next(), Some("Internet6:"));
+    assert_eq!(
+        l.next(),
+        Some("Destination                       Gateway                       Flags      Netif Expire")
+    );
+    let rows: Vec<&str> = l.collect();
+    for want in [
+        "2001:db8:5::/48                   link#2                        US        edsc0",
+        "2001:db8:6::/64                   link#2                        US        edsc0",
+    ] {
+        assert!(rows.contains(&want), "missing {want:?} in {out}");
+    }
+    let get = vk.ok("route", &["-n", "get", "-inet6", "2001:db8:5::1"]);
+    assert_eq!(
+        get.lines().take(5).collect::<Vec<_>>(),
+        [
+            "   route to: 2001:db8:5::1",
+            "destination: 2001:db8:5::",
+            "       mask: ffff:ffff:ffff::",
+            "  interface: edsc0",
+            "      flags: <UP,DONE,STATIC>",
+        ]
+    );
+    assert_eq!(
+        vk.ok("route", &["delete", "-inet6", "2001:db8:5::/48"]),
+        "delete net 2001:db8:5::/48\n"
+    );
+    let (c, o, _) = vk.run("route", &["delete", "-inet6", "2001:db8:5::/48"]);
+    assert_eq!(
+        (c, o.as_str()),
+        (1, "delete net 2001:db8:5::/48: not in table\n")
+    );
+}

@@ -905,6 +905,26 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // An interface leaving: its routes are deleted (the address modules
+        // report their addresses going too).
+        {
+            let _cv = CurvnetGuard::set(&k.td.vimage.vnet);
+            let e0 = crate::net::r#if::ifunit("eth0").unwrap();
+            crate::net::r#if::if_detach(&e0);
+        }
+        let mut seen = Vec::new();
+        while let Some(m) = k.recv(a) {
+            seen.push(match m {
+                RtSockMsg::Route(r) => format!("route {}", r.hdr.rtm_type),
+                _ => continue,
+            });
+        }
+        // The default route and 10.0.0.0/24 at least (others' modules may
+        // have routes of their own on eth0).
+        assert!(
+            seen.len() >= 2 && seen.iter().all(|x| x == "route 2"),
+            "{seen:?}"
+        );
     }
 
     #[test]
