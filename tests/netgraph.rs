@@ -484,3 +484,45 @@ fn ksocket_links_two_kernels() {
     a.halt();
     b.halt();
 }
+
+/// Two kernels, an eiface in each, joined by a ksocket UDP link: ping crosses.
+#[test]
+fn ping_crosses_a_ksocket_link_between_two_kernels() {
+    let a = Vk::boot("kpa");
+    let b = Vk::boot("kpb");
+    let free = || {
+        std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .map(|a| a.port())
+            .expect("port")
+    };
+    let (pa, pb) = (free(), free());
+    for (vk, me, peer, mac, addr) in [
+        (&a, pa, pb, "40:a:b:c:d:1", "10.99.0.1/24"),
+        (&b, pb, pa, "40:a:b:c:d:2", "10.99.0.2/24"),
+    ] {
+        let script = format!(
+            "mkpeer eiface ether ether\n\
+             rmhook ether\n\
+             mkpeer ngeth0: ksocket ether inet/dgram/udp\n\
+             msg ngeth0:ether bind inet/127.0.0.1:{me}\n\
+             msg ngeth0:ether connect inet/127.0.0.1:{peer}\n"
+        );
+        let (c, o, e) = vk.run_stdin("ngctl", &["-f", "-"], &script);
+        assert_eq!(c, 0, "{o}{e}");
+        vk.ok("ifconfig", &["ngeth0", "link", mac]);
+        vk.ok("ifconfig", &["ngeth0", addr, "up"]);
+    }
+    let out = a.ok("ping", &["-c", "2", "10.99.0.2"]);
+    assert!(
+        out.contains("2 packets transmitted, 2 packets received, 0.0% packet loss"),
+        "{out}"
+    );
+    let out = b.ok("ping", &["-c", "1", "10.99.0.1"]);
+    assert!(
+        out.contains("64 bytes from 10.99.0.1: icmp_seq=0 ttl=64"),
+        "{out}"
+    );
+    a.halt();
+    b.halt();
+}
