@@ -3,6 +3,7 @@
 //! in the same run; prints a table.  `cargo bench --bench forwarding_chain`.
 
 mod linux_chain;
+mod vimage_chain;
 
 const DATAGRAMS: u32 = 100_000;
 const LEN: usize = 64;
@@ -11,6 +12,8 @@ fn main() {
     println!("| chain | K | datagrams/s ({LEN}-byte UDP) | UDP round trip (median) |");
     println!("|---|---|---|---|");
     for k in [1usize, 8, 32] {
+        let (pps, rtt) = vimage_chain::measure(k, DATAGRAMS, LEN);
+        println!("| vimages + eifaces | {k} | {pps:.0} | {rtt:.1} µs |");
         match linux_chain::unavailable() {
             Some(why) => println!("| Linux netns + veth | {k} | ({why}) | |"),
             None => match linux_chain::measure(k, DATAGRAMS, LEN) {

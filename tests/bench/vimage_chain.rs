@@ -1,0 +1,220 @@
+//! The vimage side of the forwarding benchmark: K router vimages in a chain,
+//! joined by eifaces wired back to back, between a sender and a receiver
+//! vimage — in one booted kernel, driven through the syscall door as processes
+//! would (one thread, real clock).  Measured like the Linux chain: UDP datagrams
+//! per second delivered one way, and the median UDP request/response time.
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use vimage_abi::net_if::IFF_UP;
+use vimage_abi::netinet_in::{in_plen2mask, SockaddrIn, IPPROTO_UDP, PF_INET, SOCK_DGRAM};
+use vimage_abi::syscall::{Reply, Request};
+use vimage_abi::Errno;
+use vimage_kern::kern::kern_proc::FakeHost;
+use vimage_kern::kern::kern_syscall::Td;
+use vimage_kern::kern::kern_timeout::Clock;
+use vimage_kern::kern::uipc_socket::{FdTable, MSG_DONTWAIT};
+use vimage_kern::kern::vnet::VNET_MOD_INET;
+use vimage_kern::net::netisr::netisr_enter;
+use vimage_kern::net::r#if::ifunit;
+use vimage_kern::netinet::in_rt::{in_rt_add, in_rtalloc, InGateway, RTF_GATEWAY, RTF_STATIC};
+use vimage_kern::netinet::r#in::in_aifaddr;
+use vimage_kern::netinet::VnetInet;
+use vimage_kern::{CurvnetGuard, Kernel, KernelConfig};
+use vimage_kmod::netgraph::ng_base::ng_with;
+
+struct HostClock(Instant);
+impl Clock for HostClock {
+    fn now_ns(&self) -> u64 {
+        self.0.elapsed().as_nanos() as u64
+    }
+}
+
+fn call(k: &Arc<Kernel>, td: &mut Td, r: Request) -> Result<Reply, Errno> {
+    k.syscall(td, r).result()
+}
+
+/// (datagrams per second delivered, median round trip in µs) through `k` routers.
+pub fn measure(k: usize, datagrams: u32, len: usize) -> (f64, f64) {
+    let kern = Kernel::boot(KernelConfig {
+        host: Arc::new(FakeHost::default()),
+        ident: "VIMAGE".into(),
+        version: "bench".into(),
+        clock: Arc::new(HostClock(Instant::now())),
+    })
+    .expect("boot");
+    for m in vimage_kmod::catalog() {
+        kern.kld_catalog_add(m);
+    }
+    kern.kldload("netgraph").expect("netgraph");
+    kern.kldload("ng_eiface").expect("ng_eiface");
+    let v0 = kern.vimage0().clone();
+    // Vimages h0 (sender) … h{k+1} (receiver); link i joins h{i} and h{i+1}.
+    let hosts: Vec<_> = (0..k + 2)
+        .map(|i| kern.vi_create(&v0, &format!("h{i}")).expect("vimage"))
+        .collect();
+    ng_with(&v0.vnet, |s| {
+        for _ in 0..=k {
+            let a = s.make_node("eiface").expect("eiface");
+            let b = s.make_node("eiface").expect("eiface");
+            s.connect(a, "ether", b, "ether").expect("connect");
+        }
+    })
+    .expect("netgraph");
+    for i in 0..=k {
+        let (a, b) = (format!("ngeth{}", 2 * i), format!("ngeth{}", 2 * i + 1));
+        kern.vi_iface(&v0, &format!("h{i}"), &a, Some(&format!("r{i}")))
+            .expect("move");
+        kern.vi_iface(&v0, &format!("h{}", i + 1), &b, Some(&format!("l{i}")))
+            .expect("move");
+    }
+    for (i, h) in hosts.iter().enumerate() {
+        let _cv = CurvnetGuard::set(&h.vnet);
+        let _ns = netisr_enter();
+        let mut mac = 1u8;
+        for (name, addr) in [
+            (format!("r{i}"), Ipv4Addr::new(10, 77, i as u8, 1)),
+            (
+                format!("l{}", i.wrapping_sub(1)),
+                Ipv4Addr::new(10, 77, (i as u8).wrapping_sub(1), 2),
+            ),
+        ] {
+            let Some(ifp) = ifunit(&name) else { continue };
+            if let Ok(mut g) = ifp.lladdr.write() {
+                *g = vec![0x02, 0, i as u8, mac, 0, 1];
+            }
+            mac += 1;
+            ifp.flags.fetch_or(IFF_UP, Ordering::Relaxed);
+            in_aifaddr(&ifp, addr, Some(in_plen2mask(24)), None).expect("address");
+        }
+        if i > 0 && i < k + 1 {
+            if let Some(inet) = h.vnet.state::<VnetInet>(VNET_MOD_INET) {
+                inet.ipforwarding.store(1, Ordering::Relaxed);
+            }
+        }
+        let mut route = |dst: Ipv4Addr, gw: Ipv4Addr| {
+            let rt = in_rtalloc(gw).expect("gateway on link");
+            in_rt_add(
+                dst,
+                24,
+                InGateway::Inet(gw),
+                &rt.ifp,
+                rt.ifa,
+                RTF_GATEWAY | RTF_STATIC,
+            )
+            .expect("route");
+        };
+        // Directly connected at the ends: the interface route is there already.
+        if i < k {
+            route(
+                Ipv4Addr::new(10, 77, k as u8, 0),
+                Ipv4Addr::new(10, 77, i as u8, 2),
+            );
+        }
+        if i > 1 {
+            route(
+                Ipv4Addr::new(10, 77, 0, 0),
+                Ipv4Addr::new(10, 77, (i - 1) as u8, 1),
+            );
+        }
+    }
+    let td = |v: &Arc<vimage_kern::kern::kern_vimage::Vimage>| Td {
+        pid: 1,
+        vimage: v.clone(),
+        fds: FdTable::default(),
+        intr: Arc::new(|| false),
+    };
+    let mut tx = td(&hosts[0]);
+    let mut rx = td(&hosts[k + 1]);
+    let sock = |t: &mut Td| {
+        call(
+            &kern,
+            t,
+            Request::Socket {
+                domain: PF_INET,
+                ty: SOCK_DGRAM,
+                proto: IPPROTO_UDP,
+            },
+        )
+        .expect("socket")
+        .val as i32
+    };
+    let (s_tx, s_rx) = (sock(&mut tx), sock(&mut rx));
+    let any9 = SockaddrIn::new(Ipv4Addr::UNSPECIFIED, 9)
+        .to_bytes()
+        .to_vec();
+    call(
+        &kern,
+        &mut rx,
+        Request::Bind {
+            fd: s_rx,
+            addr: any9,
+        },
+    )
+    .expect("bind");
+    let dst = SockaddrIn::new(Ipv4Addr::new(10, 77, k as u8, 2), 9)
+        .to_bytes()
+        .to_vec();
+    let send = |t: &mut Td, data: Vec<u8>| {
+        call(
+            &kern,
+            t,
+            Request::Sendto {
+                fd: s_tx,
+                flags: 0,
+                addr: Some(dst.clone()),
+                data,
+            },
+        )
+    };
+    let recv = |t: &mut Td, fd: i32| {
+        call(
+            &kern,
+            t,
+            Request::Recvfrom {
+                fd,
+                len: 65_536,
+                flags: MSG_DONTWAIT,
+            },
+        )
+    };
+    // Round trips: the receiver answers each probe (ARP warms up on the first).
+    let mut rtts = Vec::new();
+    for _ in 0..200 {
+        let t0 = Instant::now();
+        send(&mut tx, b"P".to_vec()).expect("send probe");
+        let Ok(r) = recv(&mut rx, s_rx) else { continue };
+        call(
+            &kern,
+            &mut rx,
+            Request::Sendto {
+                fd: s_rx,
+                flags: 0,
+                addr: Some(r.addr),
+                data: r.data,
+            },
+        )
+        .expect("answer");
+        if recv(&mut tx, s_tx).is_ok() {
+            rtts.push(t0.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    rtts.sort_by(|a, b| a.total_cmp(b));
+    let rtt = rtts.get(rtts.len() / 2).copied().unwrap_or(f64::NAN);
+    let payload = vec![b'D'; len];
+    let mut got = 0u32;
+    let t0 = Instant::now();
+    for _ in 0..datagrams {
+        let _ = send(&mut tx, payload.clone());
+        // Drain as we go, as a receiving process keeps up with its socket.
+        while recv(&mut rx, s_rx).is_ok() {
+            got += 1;
+        }
+    }
+    let dt = t0.elapsed().as_secs_f64();
+    kern.shutdown();
+    (f64::from(got) / dt, rtt)
+}
