@@ -243,3 +243,65 @@ fn bad_attach_specs_are_refused() {
         "{e}"
     );
 }
+
+/// The Linux stack and a vimage ping each other over an attached veth end.
+#[test]
+fn linux_and_a_vimage_ping_each_other() {
+    if let Some(r) = skip_reason() {
+        eprintln!("skipping: {r}");
+        return;
+    }
+    if Command::new("ping").arg("-V").output().is_err() {
+        eprintln!("skipping: Linux ping (iputils-ping) not installed");
+        return;
+    }
+    let ns = Netns::new("i");
+    ip(&["-n", &ns.ns, "addr", "add", "10.88.0.1/24", "dev", &ns.peer]);
+    let spec = format!("em0=packet:{}", ns.host);
+    let vk = Vk::boot_with("ping", &["--attach", &spec]);
+    // In a vimage of its own when the kernel has VIMAGE, else in the one stack.
+    let (pre, ifname): (Vec<&str>, &str) = if cfg!(feature = "vimage") {
+        vk.ok("vimage", &["-c", "n1"]);
+        assert_eq!(vk.ok("vimage", &["-i", "n1", "em0"]), "eth0@n1\n");
+        (vec!["n1"], "eth0")
+    } else {
+        (vec![], "em0")
+    };
+    let tool = |t: &str, args: &[&str]| {
+        let mut a: Vec<&str> = pre.clone();
+        if pre.is_empty() {
+            return vk.run(t, args);
+        }
+        a.push(t);
+        a.extend_from_slice(args);
+        vk.run("vimage", &a)
+    };
+    let (c, o, e) = tool("ifconfig", &[ifname, "10.88.0.2/24", "up"]);
+    assert_eq!(c, 0, "{o}{e}");
+    // Linux → vimage.
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.ns,
+            "ping",
+            "-c",
+            "2",
+            "-W",
+            "2",
+            "10.88.0.2",
+        ])
+        .output()
+        .expect("linux ping");
+    let so = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "Linux ping failed: {so}");
+    assert!(so.contains("2 received"), "{so}");
+    // vimage → Linux, with our ping.
+    let (c, o, e) = tool("ping", &["-c", "2", "10.88.0.1"]);
+    assert_eq!(c, 0, "{o}{e}");
+    assert!(
+        o.contains("64 bytes from 10.88.0.1: icmp_seq=0 ttl=64"),
+        "{o}"
+    );
+    vk.halt();
+}
