@@ -220,6 +220,8 @@ fn address_configuration_and_errors() {
     assert_eq!(
         vk.ok("ifconfig", &["lo0"]),
         "lo0: flags=8049<UP,LOOPBACK,RUNNING,MULTICAST> metric 0 mtu 16384\n\
+         \tinet6 ::1 prefixlen 128 \n\
+         \tinet6 fe80::1%lo0 prefixlen 64 scopeid 0x1 \n\
          \tinet 127.0.0.1 netmask 0xff000000 \n\
          \tinet 127.0.0.2 netmask 0xff000000 \n"
     );

@@ -316,6 +316,11 @@ fn main() {
     let mut broad: Option<Ipv4Addr> = None;
     let mut alias = false;
     let mut delete = false;
+    // inet6: the address (with its /prefixlen), `prefixlen`, IN6_IFF_* flags.
+    let mut af6 = false;
+    let mut addr6: Option<(Ipv6Addr, Option<u8>)> = None;
+    let mut plen6: Option<u8> = None;
+    let mut flags6 = 0u32;
     let perror = |cmd: &str, e: Errno| -> ! {
         match e {
             Errno::ENXIO => errx(1, format!("{cmd}: no such interface")),
@@ -392,7 +397,23 @@ fn main() {
                 }
             }
             "inet" => {}
-            "inet6" => errx(1, "inet6: address family not supported here yet"),
+            "inet6" => af6 = true,
+            "prefixlen" => {
+                let v = arg(k);
+                k += 1;
+                plen6 = Some(
+                    v.parse::<u8>()
+                        .ok()
+                        .filter(|l| *l <= 128)
+                        .unwrap_or_else(|| errx(1, format!("{v}: bad value"))),
+                );
+            }
+            "anycast" | "tentative" | "deprecated" | "autoconf" => {
+                flags6 |= in6_flag(p);
+            }
+            "-anycast" | "-tentative" | "-deprecated" | "-autoconf" => {
+                flags6 &= !in6_flag(&p[1..]);
+            }
             "alias" | "add" => alias = true,
             "-alias" | "delete" | "remove" => delete = true,
             "netmask" => {
@@ -427,6 +448,12 @@ fn main() {
                     perror(p, e)
                 }
             }
+            word if af6 => {
+                if addr6.is_some() {
+                    errx(1, format!("{word}: bad value"))
+                }
+                addr6 = Some(inet6_cidr(word, &name));
+            }
             word => {
                 if addr.is_none() {
                     let (a, m) = inet_cidr(word);
@@ -444,6 +471,10 @@ fn main() {
             }
         }
         k += 1;
+    }
+    if af6 {
+        inet6_apply(&mut s, &name, addr6, plen6, flags6, delete);
+        return;
     }
     if delete {
         let Some(a) = addr else {
@@ -494,5 +525,90 @@ fn main() {
         if let Err(e) = s.ioctl(fd, SIOCAIFADDR, b) {
             perror("ioctl (SIOCAIFADDR)", e)
         }
+    }
+}
+
+/// The `IN6_IFF_*` bit an ifconfig flag word sets.
+fn in6_flag(w: &str) -> u32 {
+    use vimage_abi::netinet6_in6::*;
+    match w {
+        "anycast" => IN6_IFF_ANYCAST,
+        "tentative" => IN6_IFF_TENTATIVE,
+        "deprecated" => IN6_IFF_DEPRECATED,
+        "autoconf" => IN6_IFF_AUTOCONF,
+        _ => 0,
+    }
+}
+
+/// An inet6 address word: `ADDR`, `ADDR%IF` (the interface being configured)
+/// or `ADDR/LEN`.
+fn inet6_cidr(w: &str, ifname: &str) -> (Ipv6Addr, Option<u8>) {
+    let (a, len) = match w.split_once('/') {
+        Some((a, l)) => {
+            let l: u8 = l
+                .parse()
+                .ok()
+                .filter(|l| *l <= 128)
+                .unwrap_or_else(|| errx(1, format!("{w}: bad value")));
+            (a, Some(l))
+        }
+        None => (w, None),
+    };
+    let a = match a.split_once('%') {
+        Some((a, scope)) if scope == ifname => a,
+        Some(_) => errx(1, format!("{w}: bad value")),
+        None => a,
+    };
+    match a.parse() {
+        Ok(x) => (x, len),
+        Err(_) => errx(1, format!("{w}: bad value")),
+    }
+}
+
+/// `ifconfig IF inet6 ADDR [prefixlen N] [alias]` (SIOCAIFADDR_IN6, prefix
+/// length 64 by default) or `... -alias` (SIOCDIFADDR_IN6), on an AF_INET6
+/// socket.  Adding never removes another address.
+fn inet6_apply(
+    s: &mut Sys,
+    name: &str,
+    addr: Option<(Ipv6Addr, Option<u8>)>,
+    plen: Option<u8>,
+    flags: u32,
+    delete: bool,
+) {
+    use vimage_abi::netinet6_in6::*;
+    let Some((a, len)) = addr else {
+        if delete {
+            errx(1, "-alias: address required")
+        }
+        return;
+    };
+    let fd6 = s
+        .socket(i32::from(AF_INET6), SOCK_DGRAM, 0)
+        .unwrap_or_else(|e| err(1, "socket", e));
+    let perror = |cmd: &str, e: Errno| -> ! {
+        match e {
+            Errno::ENXIO => errx(1, format!("{cmd}: no such interface")),
+            Errno::EPERM => errx(1, format!("{cmd}: permission denied")),
+            e => err(1, cmd, e),
+        }
+    };
+    if delete {
+        let r = In6IfReq::with_addr(name, SockaddrIn6::new(a, 0));
+        let b = r
+            .to_bytes()
+            .unwrap_or_else(|e| perror("ioctl (SIOCDIFADDR)", e));
+        if let Err(e) = s.ioctl(fd6, SIOCDIFADDR_IN6, b) {
+            perror("ioctl (SIOCDIFADDR)", e)
+        }
+        return;
+    }
+    let mut r = In6AliasReq::new(name, a, plen.or(len).unwrap_or(64));
+    r.flags = flags;
+    let b = r
+        .to_bytes()
+        .unwrap_or_else(|e| perror("ioctl (SIOCAIFADDR)", e));
+    if let Err(e) = s.ioctl(fd6, SIOCAIFADDR_IN6, b) {
+        perror("ioctl (SIOCAIFADDR)", e)
     }
 }

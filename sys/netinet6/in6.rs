@@ -603,7 +603,8 @@ pub fn in6_if_up(ifp: &Arc<Ifnet>) {
 
 /// The ioctls of an `AF_INET6` socket on curvnet (`in6_control`):
 /// `SIOCAIFADDR_IN6`, `SIOCDIFADDR_IN6`, `SIOCGIFADDR_IN6`, `SIOCGIFAFLAG_IN6`,
-/// `SIOCSNDFLUSH_IN6` and `SIOCGNBRINFO_IN6`.  ENXIO for an unknown interface,
+/// `SIOCSNDFLUSH_IN6` (with an address: that one neighbour) and
+/// `SIOCGNBRINFO_IN6`.  ENXIO for an unknown interface,
 /// EADDRNOTAVAIL for an address it does not have.
 pub fn in6_control(cmd: u32, data: &[u8]) -> Result<Vec<u8>, Errno> {
     try_vnet_inet6().ok_or(Errno::EAFNOSUPPORT)?;
@@ -661,9 +662,14 @@ pub fn in6_control(cmd: u32, data: &[u8]) -> Result<Vec<u8>, Errno> {
             In6IfReq::with_addr(&r.name, SockaddrIn6::new(ia.addr, scope)).to_bytes()
         }
         SIOCSNDFLUSH_IN6 => {
+            // With an address in the union only that neighbour goes (what
+            // `ndp -d` asks; ESRCH if unknown), else every one of the link.
             let r = In6IfReq::from_bytes(data)?;
             let ifp = crate::net::r#if::ifunit(&r.name).ok_or(Errno::ENXIO)?;
-            super::nd6::nd6_purge(&ifp);
+            match r.addr().ok().filter(|a| !a.addr.is_unspecified()) {
+                Some(a) => super::nd6::nd6_delete(&ifp, &a.addr)?,
+                None => super::nd6::nd6_flush(&ifp),
+            }
             Ok(data.to_vec())
         }
         SIOCGNBRINFO_IN6 => {

@@ -321,8 +321,8 @@ fn ip6_deliver(
 }
 
 /// UDP over IPv6 as far as this stack goes: check the length and the
-/// (mandatory) checksum, give raw sockets of protocol UDP their copy, and
-/// answer port unreachable (no UDP/IPv6 sockets yet).
+/// (mandatory) checksum and answer port unreachable (no UDP/IPv6 sockets yet;
+/// like FreeBSD, UDP never goes to raw sockets).
 fn udp6_input(inp: &Ip6In<'_>, off: usize) {
     let d = &inp.pkt[off.min(inp.pkt.len())..];
     if d.len() < 8 {
@@ -337,9 +337,6 @@ fn udp6_input(inp: &Ip6In<'_>, off: usize) {
         dst: inp.dst,
     };
     if !ph.verify(IPPROTO_UDP, d) {
-        return;
-    }
-    if super::raw_ip6::rip6_input(inp, off, IPPROTO_UDP) > 0 {
         return;
     }
     if !inp.dst.is_multicast() {

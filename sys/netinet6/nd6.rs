@@ -1139,6 +1139,25 @@ pub fn nd6_purge(ifp: &Arc<Ifnet>) {
     };
 }
 
+/// `nd6_flush`: forget the neighbours learned on `ifp` (DAD goes on).
+pub fn nd6_flush(ifp: &Arc<Ifnet>) {
+    let Some(st) = try_vnet_inet6() else { return };
+    if let Ok(mut nd) = st.nd6.lock() {
+        nd.cache.retain(|_, l| !Arc::ptr_eq(&l.ifp, ifp));
+    };
+}
+
+/// `nd6_free` of one entry: forget neighbour `addr` of `ifp` (ESRCH if it is
+/// not in the cache).
+pub fn nd6_delete(ifp: &Arc<Ifnet>, addr: &Ipv6Addr) -> Result<(), Errno> {
+    let st = vnet_inet6();
+    let mut nd = st.nd6.lock().map_err(|_| Errno::EDOOFUS)?;
+    nd.cache
+        .remove(&(ifidx(ifp), *addr))
+        .map(|_| ())
+        .ok_or(Errno::ESRCH)
+}
+
 fn dump_entry(addr: &Ipv6Addr, ln: &LlInfo, now: u64) -> Nd6Dump {
     Nd6Dump {
         addr: *addr,

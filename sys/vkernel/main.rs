@@ -220,13 +220,15 @@ fn bind(path: &Path) -> Result<UnixListener, String> {
     Ok(l)
 }
 
-/// What rc(8) does at boot in the default vimage: bring lo0 up.
+/// What rc(8) does at boot in the default vimage: bring lo0 up (which gives it
+/// ::1 and fe80::1, as `if_up` does).
 fn rc_default(k: &Arc<Kernel>) {
     use std::sync::atomic::Ordering;
     use vimage_abi::net_if::{IFF_RUNNING, IFF_UP};
     let _cv = vimage_kern::CurvnetGuard::set(&k.vimage0().vnet);
     if let Some(lo) = vimage_kern::net::r#if::ifunit("lo0") {
         lo.flags.fetch_or(IFF_UP | IFF_RUNNING, Ordering::Relaxed);
+        vimage_kern::netinet6::in6::in6_if_up(&lo);
     }
 }
 

@@ -176,7 +176,8 @@ pub const SIOCAIFADDR_IN6: u32 = iow(b'i', 26, IN6_ALIASREQ_SIZE);
 pub const SIOCGIFADDR_IN6: u32 = iowr(b'i', 33, IN6_IFREQ_SIZE);
 /// `SIOCGIFAFLAG_IN6`: an address's `IN6_IFF_*` flags.
 pub const SIOCGIFAFLAG_IN6: u32 = iowr(b'i', 73, IN6_IFREQ_SIZE);
-/// `SIOCSNDFLUSH_IN6`: flush the neighbour cache entries learned on an interface.
+/// `SIOCSNDFLUSH_IN6`: flush the neighbour cache entries learned on an interface
+/// (with an address in the union: only that neighbour, which `ndp -d` uses).
 pub const SIOCSNDFLUSH_IN6: u32 = iowr(b'i', 77, IN6_IFREQ_SIZE);
 /// `SIOCGNBRINFO_IN6`: one neighbour cache entry.
 pub const SIOCGNBRINFO_IN6: u32 = iowr(b'i', 78, IN6_NBRINFO_SIZE);

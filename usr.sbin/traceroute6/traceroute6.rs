@@ -1,0 +1,629 @@
+//! traceroute6(8): probes with growing hop limits, listening on a raw ICMPv6
+//! socket for the time-exceeded messages of the routers on the way and the
+//! destination's port unreachable (UDP probes, the default), echo reply (`-I`)
+//! or nothing (`-N`).  Output as FreeBSD's: the header on stderr
+//! (`traceroute6 to HOST (ADDR) from SRC, 64 hops max, 12 byte packets`), then
+//! `%2d ` and per probe the answering address (when it changes), `  T ms`, or
+//! ` *`; marks `!N !P !S !A` for unreachables and ` !` when the reply arrived
+//! with hop limit 1 or less.
+//!
+//! UDP probes go out through a raw IPv6 socket of protocol UDP (the kernel
+//! fills the checksum, `IPV6_CHECKSUM`), from source port `pid | 0x8000` to
+//! ports 33435, 33436, ...  Options: `-d -f firsthop -I -l -m hoplimit -n -N
+//! -p port -q probes -r -s src -U -v -w waittime`, `target [datalen]`.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::Ipv6Addr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use libvimage::{strerror, timeval_bytes, Errno, Sys, SOL_SOCKET, SO_RCVTIMEO};
+use vimage_abi::net_if::IfInfo;
+use vimage_abi::netinet6_in6::*;
+use vimage_abi::sysctl::SysctlValue;
+
+const ICMP6_DST_UNREACH: u8 = 1;
+const ICMP6_TIME_EXCEEDED: u8 = 3;
+const ICMP6_ECHO_REQUEST: u8 = 128;
+const ICMP6_ECHO_REPLY: u8 = 129;
+const ICMP6ECHOLEN: usize = 8;
+const IPPROTO_NONE: i32 = 59;
+const MAXPACKET: usize = 65535;
+/// `sizeof(struct opacket)`: seq, hops, pad, tv32.
+const OPACKET_LEN: usize = 12;
+/// `sizeof(struct udphdr)`.
+const UDPHDR_LEN: usize = 8;
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: traceroute6 [-dIlnNrUv] [-f firsthop] [-g gateway] [-m hoplimit]
+       [-p port] [-q probes] [-s src] [-w waittime] target [datalen]"
+    );
+    std::process::exit(1)
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("traceroute6: {msg}");
+    std::process::exit(1)
+}
+
+/// `perror(3)`: `MSG: STRERROR` on stderr.
+fn perror(msg: &str, e: Errno) {
+    eprintln!("{msg}: {}", strerror(e));
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Proto {
+    Udp,
+    Icmp,
+    None,
+}
+
+struct Opts {
+    first_hop: u64,
+    max_hops: Option<u64>,
+    nprobes: u64,
+    port: u16,
+    proto: Proto,
+    source: Option<String>,
+    verbose: bool,
+    waittime: u64,
+    target: String,
+    datalen: Option<usize>,
+}
+
+fn strtoul(s: &str) -> Option<u64> {
+    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        return u64::from_str_radix(h, 16).ok();
+    }
+    if s.len() > 1 && s.starts_with('0') {
+        return u64::from_str_radix(&s[1..], 8).ok();
+    }
+    s.parse().ok()
+}
+
+fn parse_args() -> Opts {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut o = Opts {
+        first_hop: 1,
+        max_hops: None,
+        nprobes: 3,
+        port: 32768 + 666,
+        proto: Proto::Udp,
+        source: None,
+        verbose: false,
+        waittime: 5,
+        target: String::new(),
+        datalen: None,
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if !a.starts_with('-') || a == "-" {
+            break;
+        }
+        if a == "--" {
+            i += 1;
+            break;
+        }
+        for (pos, c) in a[1..].char_indices() {
+            let takes = matches!(c, 'A' | 'f' | 'g' | 'm' | 'p' | 'q' | 's' | 'w');
+            let v = if takes {
+                let rest = &a[1 + pos + c.len_utf8()..];
+                if rest.is_empty() {
+                    i += 1;
+                    args.get(i).cloned().unwrap_or_else(|| usage())
+                } else {
+                    rest.to_string()
+                }
+            } else {
+                String::new()
+            };
+            match c {
+                'a' | 'A' | 'd' | 'l' | 'n' | 'r' => {}
+                'f' => match strtoul(&v) {
+                    Some(n) if n <= 255 => o.first_hop = n,
+                    _ => fail("invalid min hoplimit."),
+                },
+                'g' => fail(&format!("unknown host {v}")),
+                'I' => o.proto = Proto::Icmp,
+                'm' => match strtoul(&v) {
+                    Some(n) if n <= 255 => o.max_hops = Some(n),
+                    _ => fail("invalid max hoplimit."),
+                },
+                'N' => o.proto = Proto::None,
+                'p' => match strtoul(&v) {
+                    None => fail("invalid port."),
+                    Some(n) if n == 0 || n > 0xffff => fail("port out of range."),
+                    Some(n) => o.port = n as u16,
+                },
+                'q' => match strtoul(&v) {
+                    None => fail("invalid nprobes."),
+                    Some(0) => fail("nprobes must be >0."),
+                    Some(n) => o.nprobes = n,
+                },
+                's' => o.source = Some(v),
+                'U' => o.proto = Proto::Udp,
+                'v' => o.verbose = true,
+                'w' => match strtoul(&v) {
+                    None => fail("invalid wait time."),
+                    Some(0) => fail("wait must be >= 1 sec."),
+                    Some(n) => o.waittime = n,
+                },
+                _ => usage(),
+            }
+            if takes {
+                break;
+            }
+        }
+        i += 1;
+    }
+    let rest = &args[i..];
+    if rest.is_empty() || rest.len() > 2 {
+        usage()
+    }
+    o.target = rest[0].clone();
+    if let Some(l) = rest.get(1) {
+        match strtoul(l) {
+            Some(n) => o.datalen = Some(n as usize),
+            None => fail("invalid packet length."),
+        }
+    }
+    o
+}
+
+fn ifnames(s: &mut Sys) -> HashMap<u32, String> {
+    match s.sysctl("net.link.iflist") {
+        Ok(r) => match r.value {
+            SysctlValue::Opaque(_, b) => IfInfo::decode_list(&b)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|i| (i.index, i.name))
+                .collect(),
+            _ => HashMap::new(),
+        },
+        Err(_) => HashMap::new(),
+    }
+}
+
+fn resolve(h: &str, names: &HashMap<u32, String>) -> Option<SockaddrIn6> {
+    let (a, scope) = match h.split_once('%') {
+        Some((a, s)) => (a, Some(s)),
+        None => (h, None),
+    };
+    let addr: Ipv6Addr = a.parse().ok()?;
+    let scope_id = match scope {
+        None => 0,
+        Some(s) => match names.iter().find(|(_, n)| n.as_str() == s) {
+            Some((i, _)) => *i,
+            None => s.parse().ok()?,
+        },
+    };
+    Some(SockaddrIn6::new(addr, scope_id))
+}
+
+fn pr_addr(sa: &SockaddrIn6, names: &HashMap<u32, String>) -> String {
+    let n = names
+        .get(&sa.scope_id)
+        .cloned()
+        .or_else(|| (sa.scope_id != 0).then(|| sa.scope_id.to_string()));
+    in6_ntoa_scoped(&sa.addr, n.as_deref())
+}
+
+/// The upper-layer header of the packet an error quotes (`get_uphdr`).
+fn get_uphdr(q: &[u8], want: u8) -> Option<&[u8]> {
+    if q.len() < 40 {
+        return None;
+    }
+    let mut nh = q[6];
+    let mut cp = 40usize;
+    loop {
+        let left = q.len().saturating_sub(cp);
+        if left < if nh == IPPROTO_NONE as u8 { 0 } else { 8 } {
+            return None;
+        }
+        let hlen = match nh {
+            50 | 6 => return None,
+            58 | 17 | 59 => return (nh == want).then(|| &q[cp..]),
+            44 => 8,
+            51 => (usize::from(q[cp + 1]) + 2) * 4,
+            _ => (usize::from(q[cp + 1]) + 1) * 8,
+        };
+        nh = q[cp];
+        cp += hlen;
+    }
+}
+
+fn pr_type(t: u8) -> &'static str {
+    match t {
+        1 => "Destination Unreachable",
+        2 => "Packet Too Big",
+        3 => "Time Exceeded",
+        4 => "Parameter Problem",
+        128 => "Echo Request",
+        129 => "Echo Reply",
+        130 => "Group Membership Query",
+        131 => "Group Membership Report",
+        132 => "Group Membership Reduction",
+        133 => "Router Solicitation",
+        134 => "Router Advertisement",
+        135 => "Neighbor Solicitation",
+        136 => "Neighbor Advertisement",
+        137 => "Redirect",
+        _ => "Unknown",
+    }
+}
+
+struct Tr {
+    o: Opts,
+    s: Sys,
+    rcv: i32,
+    snd: i32,
+    dst: SockaddrIn6,
+    src: SockaddrIn6,
+    names: HashMap<u32, String>,
+    srcport: u16,
+    ident: u16,
+    datalen: usize,
+}
+
+impl Tr {
+    fn send_probe(&mut self, seq: u16, hops: u64) {
+        if let Err(e) = self.s.setsockopt(
+            self.snd,
+            IPPROTO_IPV6,
+            IPV6_UNICAST_HOPS,
+            &(hops as i32).to_le_bytes(),
+        ) {
+            perror("setsockopt IPV6_UNICAST_HOPS", e);
+        }
+        let d = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let mut tv = [0u8; 8];
+        tv[..4].copy_from_slice(&(d.as_secs() as u32).to_be_bytes());
+        tv[4..].copy_from_slice(&d.subsec_micros().to_be_bytes());
+        let pkt = match self.o.proto {
+            Proto::Icmp => {
+                let mut p = vec![0u8; self.datalen];
+                p[0] = ICMP6_ECHO_REQUEST;
+                p[4..6].copy_from_slice(&self.ident.to_be_bytes());
+                p[6..8].copy_from_slice(&seq.to_be_bytes());
+                p[ICMP6ECHOLEN..ICMP6ECHOLEN + 8].copy_from_slice(&tv);
+                p
+            }
+            Proto::Udp => {
+                let mut p = vec![0u8; UDPHDR_LEN + self.datalen];
+                p[0..2].copy_from_slice(&self.srcport.to_be_bytes());
+                let dport = self.o.port.wrapping_add(seq);
+                p[2..4].copy_from_slice(&dport.to_be_bytes());
+                let ulen = (UDPHDR_LEN + self.datalen) as u16;
+                p[4..6].copy_from_slice(&ulen.to_be_bytes());
+                p[8] = seq as u8;
+                p[9] = hops as u8;
+                p[12..20].copy_from_slice(&tv);
+                p
+            }
+            Proto::None => Vec::new(),
+        };
+        let want = pkt.len();
+        match self.s.sendto(self.snd, &pkt, 0, Some(&self.dst.to_bytes())) {
+            Ok(n) if n == want => {}
+            r => {
+                let ret = match r {
+                    Ok(n) => n as i64,
+                    Err(e) => {
+                        perror("sendto", e);
+                        -1
+                    }
+                };
+                println!(
+                    "traceroute6: wrote {} {} chars, ret={ret}",
+                    self.o.target, self.datalen
+                );
+                let _ = std::io::stdout().flush();
+            }
+        }
+    }
+
+    /// `packet_ok`: 0 not ours, -1 time exceeded, code+1 unreachable (an echo
+    /// reply counts as port unreachable).
+    fn packet_ok(&self, buf: &[u8], info: &Ip6RecvInfo, seq: u16) -> i32 {
+        if buf.len() < ICMP6ECHOLEN {
+            return 0;
+        }
+        let (t, code) = (buf[0], buf[1]);
+        if (t == ICMP6_TIME_EXCEEDED && code == 0) || t == ICMP6_DST_UNREACH {
+            let want = match self.o.proto {
+                Proto::Icmp => 58,
+                Proto::Udp => 17,
+                Proto::None => 59,
+            };
+            let Some(up) = get_uphdr(&buf[8..], want) else {
+                if self.o.verbose {
+                    eprintln!("traceroute6: failed to get upper layer header");
+                }
+                return 0;
+            };
+            let ok = match self.o.proto {
+                Proto::Icmp => {
+                    up.len() >= 8
+                        && up[4..6] == self.ident.to_be_bytes()
+                        && up[6..8] == seq.to_be_bytes()
+                }
+                Proto::Udp => {
+                    up.len() >= 4
+                        && up[0..2] == self.srcport.to_be_bytes()
+                        && up[2..4] == self.o.port.wrapping_add(seq).to_be_bytes()
+                }
+                Proto::None => true,
+            };
+            if ok {
+                return if t == ICMP6_TIME_EXCEEDED {
+                    -1
+                } else {
+                    i32::from(code) + 1
+                };
+            }
+        } else if self.o.proto == Proto::Icmp
+            && t == ICMP6_ECHO_REPLY
+            && buf[4..6] == self.ident.to_be_bytes()
+            && buf[6..8] == seq.to_be_bytes()
+        {
+            return 4 + 1;
+        }
+        if self.o.verbose {
+            let from = info
+                .from
+                .map(|f| pr_addr(&f, &self.names))
+                .unwrap_or_else(|| "invalid".into());
+            let to = info
+                .pktinfo
+                .map(|(a, _)| a.to_string())
+                .unwrap_or_else(|| "?".into());
+            let mut out = format!("\n{} bytes from {from} to {to}", buf.len());
+            out.push_str(&format!(": icmp type {t} ({}) code {code}\n", pr_type(t)));
+            let p = &buf[8..];
+            for (i, b) in p.iter().enumerate().take(buf.len()) {
+                if i % 16 == 0 {
+                    out.push_str(&format!("{i:04x}:"));
+                }
+                if i % 4 == 0 {
+                    out.push(' ');
+                }
+                out.push_str(&format!("{b:02x}"));
+                if i % 16 == 15 {
+                    out.push('\n');
+                }
+            }
+            if !p.len().is_multiple_of(16) {
+                out.push('\n');
+            }
+            print!("{out}");
+        }
+        0
+    }
+
+    /// Wait up to `waittime` for an ICMPv6 message on the receive socket.
+    fn wait_for_reply(&mut self, deadline: Instant) -> Option<(Vec<u8>, Ip6RecvInfo)> {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            let t = left.max(Duration::from_millis(1));
+            let _ = self
+                .s
+                .setsockopt(self.rcv, SOL_SOCKET, SO_RCVTIMEO, &timeval_bytes(t));
+            match self.s.recvfrom(self.rcv, 512, 0) {
+                Ok((b, a)) => {
+                    let info = Ip6RecvInfo::from_bytes(&a).unwrap_or_default();
+                    return Some((b, info));
+                }
+                Err(Errno::EAGAIN) | Err(Errno::EINTR) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+fn main() {
+    let o = parse_args();
+    let mut s = Sys::open_or_exit();
+    let rcv = match s.socket(i32::from(AF_INET6), SOCK_RAW, IPPROTO_ICMPV6) {
+        Ok(f) => f,
+        Err(e) => {
+            perror("socket(ICMPv6)", e);
+            std::process::exit(5)
+        }
+    };
+    let defhlim = match s.sysctl("net.inet6.ip6.hlim").map(|r| r.value) {
+        Ok(SysctlValue::Int(n)) => n.max(0) as u64,
+        _ => 64,
+    };
+    for opt in [IPV6_RECVPKTINFO, IPV6_RECVHOPLIMIT] {
+        if let Err(e) = s.setsockopt(rcv, IPPROTO_IPV6, opt, &1i32.to_le_bytes()) {
+            let n = if opt == IPV6_RECVPKTINFO {
+                "setsockopt(IPV6_RECVPKTINFO)"
+            } else {
+                "setsockopt(IPV6_RECVHOPLIMIT)"
+            };
+            libvimage::err(1, n, e)
+        }
+    }
+    let max_hops = o.max_hops.unwrap_or(defhlim);
+    let snd = match o.proto {
+        Proto::Icmp => rcv,
+        Proto::Udp => match s.socket(i32::from(AF_INET6), SOCK_RAW, IPPROTO_UDP) {
+            Ok(f) => {
+                let _ = s.setsockopt(f, IPPROTO_IPV6, IPV6_CHECKSUM, &6i32.to_le_bytes());
+                f
+            }
+            Err(e) => {
+                perror("socket(SOCK_DGRAM)", e);
+                std::process::exit(5)
+            }
+        },
+        Proto::None => match s.socket(i32::from(AF_INET6), SOCK_RAW, IPPROTO_NONE) {
+            Ok(f) => f,
+            Err(e) => {
+                perror("socket(SOCK_RAW)", e);
+                std::process::exit(5)
+            }
+        },
+    };
+    if max_hops < o.first_hop {
+        fail("max hoplimit must be larger than first hoplimit.");
+    }
+    let names = ifnames(&mut s);
+    let Some(dst) = resolve(&o.target, &names) else {
+        fail("hostname nor servname provided, or not known")
+    };
+    let minlen = match o.proto {
+        Proto::Icmp => ICMP6ECHOLEN + 8,
+        Proto::Udp => OPACKET_LEN,
+        Proto::None => 0,
+    };
+    let datalen = match (o.proto, o.datalen) {
+        (Proto::None, _) => 0,
+        (_, None) => minlen,
+        (_, Some(l)) if l < minlen => minlen,
+        (_, Some(l)) if l >= MAXPACKET => {
+            fail(&format!("packet size must be {minlen} <= s < {MAXPACKET}."))
+        }
+        (_, Some(l)) => l,
+    };
+    let src = match &o.source {
+        Some(sa) => match resolve(sa, &names) {
+            Some(a) => a,
+            None => {
+                println!("traceroute6: {sa}: hostname nor servname provided, or not known");
+                std::process::exit(1)
+            }
+        },
+        None => {
+            let d = s
+                .socket(i32::from(AF_INET6), SOCK_RAW, IPPROTO_ICMPV6)
+                .unwrap_or_else(|e| {
+                    perror("socket", e);
+                    std::process::exit(1)
+                });
+            if let Err(e) = s.connect(d, &dst.to_bytes()) {
+                perror("connect", e);
+                std::process::exit(1)
+            }
+            let a = match s.getsockname(d).and_then(|b| SockaddrIn6::from_bytes(&b)) {
+                Ok(a) => a,
+                Err(e) => {
+                    perror("getsockname", e);
+                    std::process::exit(1)
+                }
+            };
+            let _ = s.close(d);
+            a
+        }
+    };
+    if let Err(e) = s.bind(snd, &src.to_bytes()) {
+        perror("bind", e);
+        std::process::exit(1)
+    }
+    let pid = std::process::id();
+    let mut tr = Tr {
+        srcport: ((pid & 0xffff) | 0x8000) as u16,
+        ident: (pid & 0xffff) as u16,
+        o,
+        s,
+        rcv,
+        snd,
+        dst,
+        src,
+        names,
+        datalen,
+    };
+    eprintln!(
+        "traceroute6 to {} ({}) from {}, {max_hops} hops max, {datalen} byte packets",
+        tr.o.target,
+        pr_addr(&tr.dst, &tr.names),
+        pr_addr(&tr.src, &tr.names)
+    );
+    if tr.o.first_hop > 1 {
+        println!("Skipping {} intermediate hops", tr.o.first_hop - 1);
+    }
+    let mut seq: u16 = 0;
+    for hops in tr.o.first_hop..=max_hops {
+        let mut lastaddr: Option<Ipv6Addr> = None;
+        let mut got_there = false;
+        let mut unreachable = 0u64;
+        let mut line = format!("{hops:2} ");
+        for probe in 0..tr.o.nprobes {
+            seq = seq.wrapping_add(1);
+            let t1 = Instant::now();
+            tr.send_probe(seq, hops);
+            let deadline = t1 + Duration::from_secs(tr.o.waittime);
+            let mut answered = false;
+            while let Some((buf, info)) = tr.wait_for_reply(deadline) {
+                let i = tr.packet_ok(&buf, &info, seq);
+                if i == 0 {
+                    continue;
+                }
+                let from = info
+                    .from
+                    .unwrap_or(SockaddrIn6::new(Ipv6Addr::UNSPECIFIED, 0));
+                if lastaddr != Some(from.addr) {
+                    if probe > 0 {
+                        line.push_str("\n   ");
+                    }
+                    line.push_str(&format!(" {}", pr_addr(&from, &tr.names)));
+                    if tr.o.verbose {
+                        let to = info
+                            .pktinfo
+                            .map(|(a, _)| a.to_string())
+                            .unwrap_or_else(|| "?".into());
+                        line.push_str(&format!(" {} bytes of data to {to}", buf.len()));
+                    }
+                    lastaddr = Some(from.addr);
+                }
+                let ms = t1.elapsed().as_secs_f64() * 1000.0;
+                line.push_str(&format!("  {ms:.3} ms"));
+                match i - 1 {
+                    0 => {
+                        unreachable += 1;
+                        line.push_str(" !N");
+                    }
+                    1 => {
+                        unreachable += 1;
+                        line.push_str(" !P");
+                    }
+                    2 => {
+                        unreachable += 1;
+                        line.push_str(" !S");
+                    }
+                    3 => {
+                        unreachable += 1;
+                        line.push_str(" !A");
+                    }
+                    4 => {
+                        if info.hoplimit.is_some_and(|h| (0..=1).contains(&h)) {
+                            line.push_str(" !");
+                        }
+                        got_there = true;
+                    }
+                    _ => {}
+                }
+                answered = true;
+                break;
+            }
+            if !answered {
+                line.push_str(" *");
+            }
+            print!("{line}");
+            line.clear();
+            let _ = std::io::stdout().flush();
+        }
+        println!();
+        if got_there || (unreachable > 0 && unreachable >= tr.o.nprobes.div_ceil(2)) {
+            std::process::exit(0);
+        }
+    }
+    std::process::exit(0)
+}
