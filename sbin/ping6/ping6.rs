@@ -37,6 +37,8 @@ const IP6LEN: usize = 40;
 const MAXDATALEN: usize = MAXPACKETLEN - IP6LEN - ICMP6ECHOLEN;
 const MAXWAIT_S: u64 = 10;
 const MAX_DUP_CHK: usize = 8 * 8192;
+/// The port the source-finding UDP socket connects to.
+const DUMMY_PORT: u16 = 10101;
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -655,24 +657,29 @@ fn main() {
     if let Err(e) = s.setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &filt.to_bytes()) {
         err(1, "setsockopt(ICMP6_FILTER)", e)
     }
-    // The source the kernel will use: connect a second socket and ask it.
+    // The source the kernel will use: connect a UDP socket and ask it.
     let src = match src {
         Some(a) => a,
         None => {
             let d = s
-                .socket(i32::from(AF_INET6), SOCK_RAW, IPPROTO_ICMPV6)
+                .socket(i32::from(AF_INET6), SOCK_DGRAM, 0)
                 .unwrap_or_else(|e| err(1, "UDP socket", e));
             if let Some(h) = o.hoplimit {
-                let _ = s.setsockopt(d, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &h.to_le_bytes());
+                if let Err(e) = s.setsockopt(d, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &h.to_le_bytes()) {
+                    err(1, "UDP setsockopt(IPV6_UNICAST_HOPS)", e)
+                }
             }
-            if let Err(e) = s.connect(d, &dst.to_bytes()) {
+            let mut nxt = dst;
+            nxt.port = DUMMY_PORT;
+            if let Err(e) = s.connect(d, &nxt.to_bytes()) {
                 err(1, "UDP connect", e)
             }
-            let a = s
+            let mut a = s
                 .getsockname(d)
                 .and_then(|b| SockaddrIn6::from_bytes(&b))
                 .unwrap_or_else(|e| err(1, "getsockname", e));
             let _ = s.close(d);
+            a.port = 0;
             a
         }
     };

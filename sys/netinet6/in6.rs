@@ -113,6 +113,8 @@ pub struct VnetInet6 {
     pub frag6: Mutex<Frag6Queue>,
     /// Raw IPv6 sockets of this vnet.
     pub rip6: Rip6List,
+    /// UDP/IPv6 sockets of this vnet (`udbinfo` for IPv6).
+    pub udb6: super::udp6_usrreq::Udp6Table,
     /// Next fragment identification.
     pub ip6_id: AtomicU32,
     /// ICMPv6 error rate limit: (second, errors sent in it).
@@ -135,6 +137,7 @@ impl VnetInet6 {
             nd6: Mutex::new(Nd6State::default()),
             frag6: Mutex::new(Frag6Queue::default()),
             rip6: Rip6List::default(),
+            udb6: Default::default(),
             ip6_id: AtomicU32::new(0x5eed_0000 ^ vnet_id.wrapping_mul(0x9e37_79b9)),
             errrate: Mutex::new((0, 0)),
         }
@@ -190,6 +193,7 @@ fn inet6_idetach(_v: &Arc<Vnet>, s: &ModState) {
             *f = Frag6Queue::default();
         }
         st.rip6.close_all();
+        st.udb6.close_all();
     }
 }
 

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use vimage_abi::net_if::IFF_LOOPBACK;
 
 use super::icmp6::{
-    icmp6_error, icmp6_input, ICMP6_DST_UNREACH, ICMP6_DST_UNREACH_NOPORT, ICMP6_PARAMPROB_HEADER,
-    ICMP6_PARAMPROB_NEXTHEADER, ICMP6_PARAMPROB_OPTION, ICMP6_PARAM_PROB,
+    icmp6_error, icmp6_input, ICMP6_PARAMPROB_HEADER, ICMP6_PARAMPROB_NEXTHEADER,
+    ICMP6_PARAMPROB_OPTION, ICMP6_PARAM_PROB,
 };
 use super::in6::{
     in6_ifawithaddr, in6_is_linklocal, in6_is_v4mapped, in6_localaddr, in6_mcast_member, inc,
@@ -27,7 +27,7 @@ use super::ip6::{
 use crate::net::if_var::Ifnet;
 use crate::net::mbuf::Mbuf;
 use crate::netinet::ip::{
-    PseudoHdr, IPPROTO_DSTOPTS, IPPROTO_FRAGMENT, IPPROTO_HOPOPTS, IPPROTO_ICMPV6, IPPROTO_NONE,
+    IPPROTO_DSTOPTS, IPPROTO_FRAGMENT, IPPROTO_HOPOPTS, IPPROTO_ICMPV6, IPPROTO_NONE,
     IPPROTO_ROUTING, IPPROTO_UDP,
 };
 
@@ -295,7 +295,7 @@ fn ip6_deliver(
                     }
                     IPPROTO_UDP => {
                         inc(&st.ip6stat.ip6s_delivered);
-                        udp6_input(&inp, off);
+                        super::udp6_usrreq::udp6_input(&inp, off);
                     }
                     _ => {
                         if super::raw_ip6::rip6_input(&inp, off, nxt) > 0 {
@@ -318,35 +318,4 @@ fn ip6_deliver(
         }
     }
     inc(&st.ip6stat.ip6s_toomanyhdr);
-}
-
-/// UDP over IPv6 as far as this stack goes: check the length and the
-/// (mandatory) checksum and answer port unreachable (no UDP/IPv6 sockets yet;
-/// like FreeBSD, UDP never goes to raw sockets).
-fn udp6_input(inp: &Ip6In<'_>, off: usize) {
-    let d = &inp.pkt[off.min(inp.pkt.len())..];
-    if d.len() < 8 {
-        return;
-    }
-    let ulen = usize::from(u16::from_be_bytes([d[4], d[5]]));
-    if ulen != d.len() || d[6..8] == [0, 0] {
-        return;
-    }
-    let ph = PseudoHdr::V6 {
-        src: inp.src,
-        dst: inp.dst,
-    };
-    if !ph.verify(IPPROTO_UDP, d) {
-        return;
-    }
-    if !inp.dst.is_multicast() {
-        icmp6_error(
-            inp.ifp,
-            inp.zone,
-            inp.pkt,
-            ICMP6_DST_UNREACH,
-            ICMP6_DST_UNREACH_NOPORT,
-            0,
-        );
-    }
 }

@@ -12,6 +12,7 @@ pub mod ip6_input;
 pub mod ip6_output;
 pub mod nd6;
 pub mod raw_ip6;
+pub mod udp6_usrreq;
 
 #[cfg(test)]
 mod tests;

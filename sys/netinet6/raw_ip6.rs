@@ -9,8 +9,8 @@
 //! `IPV6_RECVPKTINFO` add `recvmsg`-style control data after the source
 //! address `recvfrom` reports ([`Ip6RecvInfo`]).
 //!
-//! `SOCK_DGRAM` sockets exist for configuration ioctls (ifconfig, ndp); UDP
-//! over IPv6 is not there yet, so their data calls answer EOPNOTSUPP.
+//! `SOCK_DGRAM` sockets are UDP ([`super::udp6_usrreq`]); configuration
+//! ioctls (ifconfig, ndp) go through them too.
 
 use std::net::Ipv6Addr;
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -354,10 +354,6 @@ impl ProtoSocket for Rip6Socket {
     }
 }
 
-/// A datagram socket of the domain: configuration ioctls only for now.
-struct In6DgramSocket;
-impl ProtoSocket for In6DgramSocket {}
-
 /// The `AF_INET6` protocol family (`inet6domain`).
 pub struct In6Domain;
 
@@ -367,7 +363,10 @@ impl Domain for In6Domain {
     }
     fn attach(&self, ty: i32, proto: i32) -> Result<Box<dyn ProtoSocket>, Errno> {
         match ty {
-            SOCK_DGRAM if proto == 0 || proto == IPPROTO_UDP => Ok(Box::new(In6DgramSocket)),
+            SOCK_DGRAM if proto == 0 || proto == IPPROTO_UDP => {
+                super::in6::try_vnet_inet6().ok_or(Errno::EAFNOSUPPORT)?;
+                Ok(Box::new(super::udp6_usrreq::Udp6Socket::attach()))
+            }
             SOCK_RAW => {
                 let proto = u8::try_from(proto).map_err(|_| Errno::EINVAL)?;
                 let st = super::in6::try_vnet_inet6().ok_or(Errno::EAFNOSUPPORT)?;

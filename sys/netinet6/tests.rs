@@ -1055,3 +1055,143 @@ fn update_ifa_without_dad_on_point_to_point_links() {
         assert_eq!(in6_addrs(&lo).len(), 1);
     });
 }
+
+#[cfg(feature = "vimage")]
+#[test]
+fn udp_over_ipv6_between_two_vimages() {
+    let n = boot();
+    let mut a = n.host("a");
+    let mut b = n.host("b");
+    n.wire(&a, "eth0", 3, &b, "eth0", 4);
+    n.up(&mut a, "eth0");
+    n.up(&mut b, "eth0");
+    n.addr(&mut a, "eth0", "a:1::2", 64).unwrap();
+    n.addr(&mut b, "eth0", "a:1::3", 64).unwrap();
+    n.advance_ms(1000);
+    let sa = |a: &str, port: u16| {
+        let mut s = SockaddrIn6::new(a6(a), 0);
+        s.port = port;
+        s.to_bytes().to_vec()
+    };
+    let srv = n.sock(&mut b, SOCK_DGRAM, 0);
+    n.call(
+        &mut b,
+        Request::Bind {
+            fd: srv,
+            addr: sa("::", 7777),
+        },
+    )
+    .unwrap();
+    let dup = n.sock(&mut b, SOCK_DGRAM, 0);
+    assert_eq!(
+        n.call(
+            &mut b,
+            Request::Bind {
+                fd: dup,
+                addr: sa("::", 7777)
+            }
+        )
+        .err(),
+        Some(Errno::EADDRINUSE)
+    );
+    assert_eq!(
+        n.call(
+            &mut b,
+            Request::Bind {
+                fd: dup,
+                addr: sa("a:1::9", 0)
+            }
+        )
+        .err(),
+        Some(Errno::EADDRNOTAVAIL)
+    );
+    let cli = n.sock(&mut a, SOCK_DGRAM, 0);
+    n.call(
+        &mut a,
+        Request::Connect {
+            fd: cli,
+            addr: sa("a:1::3", 7777),
+        },
+    )
+    .unwrap();
+    let me = n.call(&mut a, Request::Getsockname { fd: cli }).unwrap();
+    let me = SockaddrIn6::from_bytes(&me.addr).unwrap();
+    assert_eq!(me.addr, a6("a:1::2"));
+    assert_eq!(me.port, 49152, "first ephemeral port");
+    n.call(
+        &mut a,
+        Request::Sendto {
+            fd: cli,
+            flags: 0,
+            addr: None,
+            data: b"hello six".to_vec(),
+        },
+    )
+    .unwrap();
+    let r = n
+        .call(
+            &mut b,
+            Request::Recvfrom {
+                fd: srv,
+                len: 100,
+                flags: MSG_DONTWAIT,
+            },
+        )
+        .unwrap();
+    assert_eq!(r.data, b"hello six");
+    let from = SockaddrIn6::from_bytes(&r.addr).unwrap();
+    assert_eq!((from.addr, from.port), (a6("a:1::2"), 49152));
+    // The answer reaches the connected client.
+    n.call(
+        &mut b,
+        Request::Sendto {
+            fd: srv,
+            flags: 0,
+            addr: Some(r.addr.clone()),
+            data: b"back".to_vec(),
+        },
+    )
+    .unwrap();
+    let r = n
+        .call(
+            &mut a,
+            Request::Recvfrom {
+                fd: cli,
+                len: 100,
+                flags: MSG_DONTWAIT,
+            },
+        )
+        .unwrap();
+    assert_eq!(r.data, b"back");
+    // Connected sockets refuse another destination; a closed port answers
+    // port unreachable (seen by a raw ICMPv6 socket).
+    assert_eq!(
+        n.call(
+            &mut a,
+            Request::Sendto {
+                fd: cli,
+                flags: 0,
+                addr: Some(sa("a:1::3", 9)),
+                data: vec![1],
+            },
+        )
+        .err(),
+        Some(Errno::EISCONN)
+    );
+    let raw = n.icmp_sock(&mut a);
+    let other = n.sock(&mut a, SOCK_DGRAM, 0);
+    n.call(
+        &mut a,
+        Request::Sendto {
+            fd: other,
+            flags: 0,
+            addr: Some(sa("a:1::3", 9)),
+            data: vec![1],
+        },
+    )
+    .unwrap();
+    let got = n.recv_all(&mut a, raw);
+    assert!(got
+        .iter()
+        .any(|(d, _)| d[0] == ICMP6_DST_UNREACH && d[1] == ICMP6_DST_UNREACH_NOPORT));
+}

@@ -7,8 +7,7 @@
 //! ` *`; marks `!N !P !S !A` for unreachables and ` !` when the reply arrived
 //! with hop limit 1 or less.
 //!
-//! UDP probes go out through a raw IPv6 socket of protocol UDP (the kernel
-//! fills the checksum, `IPV6_CHECKSUM`), from source port `pid | 0x8000` to
+//! UDP probes leave a UDP socket bound to the source (an ephemeral port) for
 //! ports 33435, 33436, ...  Options: `-d -f firsthop -I -l -m hoplimit -n -N
 //! -p port -q probes -r -s src -U -v -w waittime`, `target [datalen]`.
 
@@ -31,8 +30,8 @@ const IPPROTO_NONE: i32 = 59;
 const MAXPACKET: usize = 65535;
 /// `sizeof(struct opacket)`: seq, hops, pad, tv32.
 const OPACKET_LEN: usize = 12;
-/// `sizeof(struct udphdr)`.
-const UDPHDR_LEN: usize = 8;
+/// The port the source-finding socket connects to.
+const DUMMY_PORT: u16 = 10010;
 
 fn usage() -> ! {
     eprintln!(
@@ -293,21 +292,19 @@ impl Tr {
                 p
             }
             Proto::Udp => {
-                let mut p = vec![0u8; UDPHDR_LEN + self.datalen];
-                p[0..2].copy_from_slice(&self.srcport.to_be_bytes());
-                let dport = self.o.port.wrapping_add(seq);
-                p[2..4].copy_from_slice(&dport.to_be_bytes());
-                let ulen = (UDPHDR_LEN + self.datalen) as u16;
-                p[4..6].copy_from_slice(&ulen.to_be_bytes());
-                p[8] = seq as u8;
-                p[9] = hops as u8;
-                p[12..20].copy_from_slice(&tv);
+                // struct opacket: seq, hops, pad, the send time.
+                let mut p = vec![0u8; self.datalen];
+                p[0] = seq as u8;
+                p[1] = hops as u8;
+                p[4..12].copy_from_slice(&tv);
                 p
             }
             Proto::None => Vec::new(),
         };
         let want = pkt.len();
-        match self.s.sendto(self.snd, &pkt, 0, Some(&self.dst.to_bytes())) {
+        let mut dst = self.dst;
+        dst.port = self.o.port.wrapping_add(seq);
+        match self.s.sendto(self.snd, &pkt, 0, Some(&dst.to_bytes())) {
             Ok(n) if n == want => {}
             r => {
                 let ret = match r {
@@ -454,11 +451,8 @@ fn main() {
     let max_hops = o.max_hops.unwrap_or(defhlim);
     let snd = match o.proto {
         Proto::Icmp => rcv,
-        Proto::Udp => match s.socket(i32::from(AF_INET6), SOCK_RAW, IPPROTO_UDP) {
-            Ok(f) => {
-                let _ = s.setsockopt(f, IPPROTO_IPV6, IPV6_CHECKSUM, &6i32.to_le_bytes());
-                f
-            }
+        Proto::Udp => match s.socket(i32::from(AF_INET6), SOCK_DGRAM, 0) {
+            Ok(f) => f,
             Err(e) => {
                 perror("socket(SOCK_DGRAM)", e);
                 std::process::exit(5)
@@ -503,12 +497,14 @@ fn main() {
         },
         None => {
             let d = s
-                .socket(i32::from(AF_INET6), SOCK_RAW, IPPROTO_ICMPV6)
+                .socket(i32::from(AF_INET6), SOCK_DGRAM, 0)
                 .unwrap_or_else(|e| {
                     perror("socket", e);
                     std::process::exit(1)
                 });
-            if let Err(e) = s.connect(d, &dst.to_bytes()) {
+            let mut nxt = dst;
+            nxt.port = DUMMY_PORT;
+            if let Err(e) = s.connect(d, &nxt.to_bytes()) {
                 perror("connect", e);
                 std::process::exit(1)
             }
@@ -523,13 +519,26 @@ fn main() {
             a
         }
     };
+    let mut src = src;
+    src.port = 0;
     if let Err(e) = s.bind(snd, &src.to_bytes()) {
         perror("bind", e);
         std::process::exit(1)
     }
+    // The port the probes leave from.
+    let srcport = match o.proto {
+        Proto::Udp => match s.getsockname(snd).and_then(|b| SockaddrIn6::from_bytes(&b)) {
+            Ok(a) => a.port,
+            Err(e) => {
+                perror("getsockname", e);
+                std::process::exit(1)
+            }
+        },
+        _ => 0,
+    };
     let pid = std::process::id();
     let mut tr = Tr {
-        srcport: ((pid & 0xffff) | 0x8000) as u16,
+        srcport,
         ident: (pid & 0xffff) as u16,
         o,
         s,

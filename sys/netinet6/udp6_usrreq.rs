@@ -1,0 +1,482 @@
+//! UDP over IPv6 (FreeBSD's netinet6/udp6_usrreq.c): `socket(AF_INET6,
+//! SOCK_DGRAM, 0)` with bind, connect, sendto, recvfrom, getsockname and the
+//! hop-limit and receive-information socket options; input demultiplexed to
+//! the best matching socket (connected before wildcard), port unreachable when
+//! none listens.  Ephemeral ports come from the vnet's
+//! `net.inet.ip.portrange.first..last`, as IPv4's do; the UDP header and its
+//! checksum are [`crate::netinet::udp`]'s.
+
+use std::collections::HashMap;
+use std::net::Ipv6Addr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Weak};
+use vimage_abi::netinet6_in6::*;
+use vimage_abi::Errno;
+
+use super::icmp6::{icmp6_error, ICMP6_DST_UNREACH, ICMP6_DST_UNREACH_NOPORT};
+use super::in6::{
+    in6_ifawithaddr, in6_is_scoped, in6_route, in6_selectsrc, try_vnet_inet6, vnet_inet6,
+};
+use super::ip6_input::Ip6In;
+use super::ip6_output::{ip6_build, ip6_output, Ip6OutOpts, IPV6_MAXPACKET};
+use crate::kern::uipc_socket::{ProtoSocket, SockBuf};
+use crate::kern::vnet::{try_curvnet, VNET_MOD_INET};
+use crate::net::r#if::ifnet_byindex;
+use crate::netinet::ip::{PseudoHdr, IPPROTO_UDP as PROTO_UDP};
+
+/// `sizeof(struct udphdr)`.
+const UDP_HDR_LEN: usize = 8;
+
+/// Addresses and ports of one socket.
+#[derive(Clone, Copy, Debug, Default)]
+struct Ep {
+    laddr: Option<Ipv6Addr>,
+    lport: u16,
+    faddr: Option<(Ipv6Addr, u32)>,
+    fport: u16,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Opts {
+    hlim: i32,
+    mhlim: i32,
+    recvhoplimit: bool,
+    recvpktinfo: bool,
+}
+
+/// One UDP/IPv6 socket's protocol block.
+pub struct Udp6Pcb {
+    ep: Mutex<Ep>,
+    opts: Mutex<Opts>,
+    sb: Arc<SockBuf>,
+}
+
+/// The UDP/IPv6 sockets of one vnet, by local port.
+#[derive(Default)]
+pub struct Udp6Table {
+    by_port: Mutex<HashMap<u16, Vec<Weak<Udp6Pcb>>>>,
+    lastport: Mutex<u16>,
+}
+
+impl Udp6Table {
+    fn bound(&self, port: u16) -> Vec<Arc<Udp6Pcb>> {
+        self.by_port
+            .lock()
+            .map(|g| {
+                g.get(&port)
+                    .map(|v| v.iter().filter_map(|w| w.upgrade()).collect())
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default()
+    }
+    fn remove(&self, p: &Arc<Udp6Pcb>, port: u16) {
+        if let Ok(mut g) = self.by_port.lock() {
+            if let Some(v) = g.get_mut(&port) {
+                v.retain(|w| w.upgrade().is_some_and(|x| !Arc::ptr_eq(&x, p)));
+                if v.is_empty() {
+                    g.remove(&port);
+                }
+            }
+        }
+    }
+    /// Every socket sees end of file (the vnet goes away).
+    pub fn close_all(&self) {
+        let all: Vec<Arc<Udp6Pcb>> = self
+            .by_port
+            .lock()
+            .map(|g| {
+                g.values()
+                    .flat_map(|v| v.iter().filter_map(|w| w.upgrade()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for p in all {
+            p.sb.cantrcvmore();
+        }
+        if let Ok(mut g) = self.by_port.lock() {
+            g.clear();
+        }
+    }
+}
+
+/// The ephemeral port range of curvnet (IPv4's sysctls), else the IANA one.
+fn port_range() -> (u16, u16) {
+    let r = try_curvnet()
+        .and_then(|v| v.state::<crate::netinet::VnetInet>(VNET_MOD_INET))
+        .map(|i| {
+            (
+                i.portfirst.load(Ordering::Relaxed),
+                i.portlast.load(Ordering::Relaxed),
+            )
+        })
+        .unwrap_or((49152, 65535));
+    let (a, b) = (r.0.clamp(1, 65535) as u16, r.1.clamp(1, 65535) as u16);
+    (a.min(b), a.max(b))
+}
+
+/// `in6_pcbbind`: put `p` on `port` (0: the next free ephemeral one) for
+/// `laddr`.  EADDRINUSE if another socket has the port on an overlapping
+/// address; EADDRNOTAVAIL if the ephemeral range is used up.
+fn pcb_bind(p: &Arc<Udp6Pcb>, laddr: Option<Ipv6Addr>, port: u16) -> Result<u16, Errno> {
+    let st = vnet_inet6();
+    let t = &st.udb6;
+    let busy = |port: u16| {
+        t.bound(port).iter().any(|o| {
+            let l = o.ep.lock().map(|e| e.laddr).unwrap_or(None);
+            l.is_none() || laddr.is_none() || l == laddr
+        })
+    };
+    let port = if port != 0 {
+        if busy(port) {
+            return Err(Errno::EADDRINUSE);
+        }
+        port
+    } else {
+        let (lo, hi) = port_range();
+        let mut last = t.lastport.lock().map_err(|_| Errno::EDOOFUS)?;
+        let mut cand = *last;
+        let mut found = None;
+        for _ in 0..=u32::from(hi - lo) {
+            cand = if cand < lo || cand >= hi {
+                lo
+            } else {
+                cand + 1
+            };
+            if !busy(cand) {
+                found = Some(cand);
+                break;
+            }
+        }
+        let c = found.ok_or(Errno::EADDRNOTAVAIL)?;
+        *last = c;
+        c
+    };
+    {
+        let mut e = p.ep.lock().map_err(|_| Errno::EDOOFUS)?;
+        e.laddr = laddr;
+        e.lport = port;
+    }
+    t.by_port
+        .lock()
+        .map_err(|_| Errno::EDOOFUS)?
+        .entry(port)
+        .or_default()
+        .push(Arc::downgrade(p));
+    Ok(port)
+}
+
+fn zone_of(sa: &SockaddrIn6) -> Result<u32, Errno> {
+    if in6_is_scoped(&sa.addr) {
+        if sa.scope_id == 0 {
+            return Err(Errno::EINVAL);
+        }
+        ifnet_byindex(sa.scope_id).ok_or(Errno::ENXIO)?;
+        Ok(sa.scope_id)
+    } else {
+        Ok(0)
+    }
+}
+
+/// The source for `dst` in zone `zone` as `ip6_output` would route it.
+fn select_source(dst: &Ipv6Addr, zone: u32) -> Result<Ipv6Addr, Errno> {
+    let rt = in6_route(dst, zone)?;
+    if !dst.is_multicast() && rt.ifp.flags() & vimage_abi::net_if::IFF_LOOPBACK != 0 {
+        return Ok(rt.ifa.unwrap_or(*dst));
+    }
+    in6_selectsrc(dst, &rt.ifp)
+}
+
+fn int_opt(val: &[u8]) -> Result<i32, Errno> {
+    let b: [u8; 4] = val.try_into().map_err(|_| Errno::EINVAL)?;
+    Ok(i32::from_le_bytes(b))
+}
+
+/// A UDP/IPv6 socket.
+pub struct Udp6Socket {
+    pcb: Arc<Udp6Pcb>,
+}
+
+impl Udp6Socket {
+    /// A new unbound socket.
+    pub fn attach() -> Self {
+        Udp6Socket {
+            pcb: Arc::new(Udp6Pcb {
+                ep: Mutex::new(Ep::default()),
+                opts: Mutex::new(Opts {
+                    hlim: -1,
+                    mhlim: -1,
+                    recvhoplimit: false,
+                    recvpktinfo: false,
+                }),
+                sb: Arc::new(SockBuf::default()),
+            }),
+        }
+    }
+    fn ep(&self) -> Result<Ep, Errno> {
+        self.pcb.ep.lock().map(|e| *e).map_err(|_| Errno::EDOOFUS)
+    }
+}
+
+impl ProtoSocket for Udp6Socket {
+    fn bind(&mut self, addr: &[u8]) -> Result<(), Errno> {
+        let sa = SockaddrIn6::from_bytes(addr)?;
+        if self.ep()?.lport != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let laddr = (!sa.addr.is_unspecified()).then_some(sa.addr);
+        if let Some(a) = laddr {
+            if !a.is_multicast() {
+                let scope = if in6_is_scoped(&a) { sa.scope_id } else { 0 };
+                match in6_ifawithaddr(&a, scope) {
+                    Some((_, ia)) if ia.ready() => {}
+                    _ => return Err(Errno::EADDRNOTAVAIL),
+                }
+            }
+        }
+        pcb_bind(&self.pcb, laddr, sa.port).map(|_| ())
+    }
+
+    fn connect(&mut self, addr: &[u8]) -> Result<(), Errno> {
+        let sa = SockaddrIn6::from_bytes(addr)?;
+        if sa.addr.is_unspecified() || sa.port == 0 {
+            return Err(Errno::EADDRNOTAVAIL);
+        }
+        let zone = zone_of(&sa)?;
+        let ep = self.ep()?;
+        let src = match ep.laddr {
+            Some(l) => l,
+            None => select_source(&sa.addr, zone)?,
+        };
+        if ep.lport == 0 {
+            pcb_bind(&self.pcb, None, 0)?;
+        }
+        let mut e = self.pcb.ep.lock().map_err(|_| Errno::EDOOFUS)?;
+        e.laddr = Some(src);
+        e.faddr = Some((sa.addr, zone));
+        e.fport = sa.port;
+        Ok(())
+    }
+
+    fn sendto(&mut self, data: &[u8], addr: Option<&[u8]>, _flags: i32) -> Result<usize, Errno> {
+        let st = vnet_inet6();
+        let ep = self.ep()?;
+        let (dst, zone, dport) = match (addr, ep.faddr) {
+            (Some(_), Some(_)) => return Err(Errno::EISCONN),
+            (Some(a), None) => {
+                let sa = SockaddrIn6::from_bytes(a)?;
+                (sa.addr, zone_of(&sa)?, sa.port)
+            }
+            (None, Some((f, z))) => (f, z, ep.fport),
+            (None, None) => return Err(Errno::EDESTADDRREQ),
+        };
+        if dst.is_unspecified() || dport == 0 {
+            return Err(Errno::EADDRNOTAVAIL);
+        }
+        if data.len() + UDP_HDR_LEN > IPV6_MAXPACKET {
+            return Err(Errno::EMSGSIZE);
+        }
+        let src = match ep.laddr {
+            Some(l) if !l.is_multicast() => l,
+            _ => select_source(&dst, zone)?,
+        };
+        let sport = if ep.lport == 0 {
+            pcb_bind(&self.pcb, ep.laddr, 0)?
+        } else {
+            ep.lport
+        };
+        let o = *self.pcb.opts.lock().map_err(|_| Errno::EDOOFUS)?;
+        let hlim = if dst.is_multicast() {
+            if o.mhlim < 0 {
+                1
+            } else {
+                o.mhlim as u8
+            }
+        } else if o.hlim < 0 {
+            st.defhlim()
+        } else {
+            o.hlim as u8
+        };
+        let mut u = Vec::with_capacity(UDP_HDR_LEN + data.len());
+        u.extend_from_slice(&sport.to_be_bytes());
+        u.extend_from_slice(&dport.to_be_bytes());
+        u.extend_from_slice(&((UDP_HDR_LEN + data.len()) as u16).to_be_bytes());
+        u.extend_from_slice(&[0, 0]);
+        u.extend_from_slice(data);
+        let ph = PseudoHdr::V6 { src, dst };
+        let c = match ph.checksum(PROTO_UDP, &u) {
+            // A zero sum goes out as all ones (RFC 8200 8.1).
+            0 => 0xffff,
+            c => c,
+        };
+        u[6..8].copy_from_slice(&c.to_be_bytes());
+        let pkt = ip6_build(src, dst, PROTO_UDP, hlim, &u);
+        ip6_output(
+            pkt,
+            &Ip6OutOpts {
+                scope: zone,
+                dontfrag: false,
+            },
+        )?;
+        Ok(data.len())
+    }
+
+    fn sockname(&self) -> Result<Vec<u8>, Errno> {
+        let ep = self.ep()?;
+        let a = ep.laddr.unwrap_or(Ipv6Addr::UNSPECIFIED);
+        let scope = match (ep.faddr, in6_is_scoped(&a)) {
+            (Some((_, z)), true) => z,
+            (None, true) => in6_ifawithaddr(&a, 0)
+                .map(|(i, _)| i.index.load(Ordering::Relaxed))
+                .unwrap_or(0),
+            _ => 0,
+        };
+        let mut sa = SockaddrIn6::new(a, scope);
+        sa.port = ep.lport;
+        Ok(sa.to_bytes().to_vec())
+    }
+
+    fn setsockopt(&mut self, level: i32, name: i32, val: &[u8]) -> Result<(), Errno> {
+        let mut o = self.pcb.opts.lock().map_err(|_| Errno::EDOOFUS)?;
+        match (level, name) {
+            (IPPROTO_IPV6, IPV6_UNICAST_HOPS) | (IPPROTO_IPV6, IPV6_MULTICAST_HOPS) => {
+                let v = int_opt(val)?;
+                if !(-1..=255).contains(&v) {
+                    return Err(Errno::EINVAL);
+                }
+                if name == IPV6_UNICAST_HOPS {
+                    o.hlim = v;
+                } else {
+                    o.mhlim = v;
+                }
+            }
+            (IPPROTO_IPV6, IPV6_RECVHOPLIMIT) => o.recvhoplimit = int_opt(val)? != 0,
+            (IPPROTO_IPV6, IPV6_RECVPKTINFO) => o.recvpktinfo = int_opt(val)? != 0,
+            (IPPROTO_IPV6, IPV6_V6ONLY) => {
+                int_opt(val)?;
+            }
+            _ => return Err(Errno::ENOPROTOOPT),
+        }
+        Ok(())
+    }
+
+    fn getsockopt(&mut self, level: i32, name: i32) -> Result<Vec<u8>, Errno> {
+        let o = *self.pcb.opts.lock().map_err(|_| Errno::EDOOFUS)?;
+        let v = match (level, name) {
+            (IPPROTO_IPV6, IPV6_UNICAST_HOPS) => {
+                if o.hlim < 0 {
+                    i32::from(vnet_inet6().defhlim())
+                } else {
+                    o.hlim
+                }
+            }
+            (IPPROTO_IPV6, IPV6_MULTICAST_HOPS) => o.mhlim.max(1),
+            (IPPROTO_IPV6, IPV6_RECVHOPLIMIT) => i32::from(o.recvhoplimit),
+            (IPPROTO_IPV6, IPV6_RECVPKTINFO) => i32::from(o.recvpktinfo),
+            (IPPROTO_IPV6, IPV6_V6ONLY) => 1,
+            _ => return Err(Errno::ENOPROTOOPT),
+        };
+        Ok(v.to_le_bytes().to_vec())
+    }
+
+    fn close(&mut self) {
+        self.pcb.sb.cantrcvmore();
+        if let (Some(st), Ok(ep)) = (try_vnet_inet6(), self.ep()) {
+            if ep.lport != 0 {
+                st.udb6.remove(&self.pcb, ep.lport);
+            }
+        }
+    }
+
+    fn rcvbuf(&self) -> Option<Arc<SockBuf>> {
+        Some(self.pcb.sb.clone())
+    }
+}
+
+/// `udp6_input`: the checked datagram at `off` of the packet; true if a socket
+/// took it (to a multicast group: every matching one).
+pub fn udp6_deliver(inp: &Ip6In<'_>, off: usize) -> bool {
+    let Some(st) = try_vnet_inet6() else {
+        return false;
+    };
+    let d = &inp.pkt[off..];
+    let sport = u16::from_be_bytes([d[0], d[1]]);
+    let dport = u16::from_be_bytes([d[2], d[3]]);
+    let cands = st.udb6.bound(dport);
+    // Best match first: connected sockets, then bound address, then wildcard.
+    let score = |p: &Arc<Udp6Pcb>| -> Option<u8> {
+        let e = p.ep.lock().ok()?;
+        if let Some(l) = e.laddr {
+            if l != inp.dst && !inp.dst.is_multicast() {
+                return None;
+            }
+        }
+        match e.faddr {
+            Some((f, _)) if f != inp.src || e.fport != sport => None,
+            Some(_) => Some(2),
+            None => Some(u8::from(e.laddr.is_some())),
+        }
+    };
+    let mut scored: Vec<(u8, Arc<Udp6Pcb>)> = cands
+        .into_iter()
+        .filter_map(|p| score(&p).map(|s| (s, p)))
+        .collect();
+    if scored.is_empty() {
+        return false;
+    }
+    scored.sort_by_key(|s| std::cmp::Reverse(s.0));
+    let take = if inp.dst.is_multicast() {
+        scored.len()
+    } else {
+        1
+    };
+    let scope = if in6_is_scoped(&inp.src) { inp.zone } else { 0 };
+    for (_, p) in scored.into_iter().take(take) {
+        let Ok(o) = p.opts.lock().map(|g| *g) else {
+            continue;
+        };
+        let mut from = SockaddrIn6::new(inp.src, scope);
+        from.port = sport;
+        let info = Ip6RecvInfo {
+            from: Some(from),
+            hoplimit: o.recvhoplimit.then_some(i32::from(inp.hlim)),
+            pktinfo: o
+                .recvpktinfo
+                .then(|| (inp.dst, inp.ifp.index.load(Ordering::Relaxed))),
+        };
+        let _ = p.sb.append(d[UDP_HDR_LEN..].to_vec(), info.to_bytes());
+    }
+    true
+}
+
+/// UDP input after the IP layer: length and (mandatory) checksum checks, then
+/// a socket, or port unreachable.
+pub fn udp6_input(inp: &Ip6In<'_>, off: usize) {
+    let d = &inp.pkt[off.min(inp.pkt.len())..];
+    if d.len() < UDP_HDR_LEN {
+        return;
+    }
+    let ulen = usize::from(u16::from_be_bytes([d[4], d[5]]));
+    if ulen != d.len() || d[6..8] == [0, 0] {
+        return;
+    }
+    let ph = PseudoHdr::V6 {
+        src: inp.src,
+        dst: inp.dst,
+    };
+    if !ph.verify(PROTO_UDP, d) {
+        return;
+    }
+    if udp6_deliver(inp, off) {
+        return;
+    }
+    if !inp.dst.is_multicast() {
+        icmp6_error(
+            inp.ifp,
+            inp.zone,
+            inp.pkt,
+            ICMP6_DST_UNREACH,
+            ICMP6_DST_UNREACH_NOPORT,
+            0,
+        );
+    }
+}
