@@ -248,3 +248,118 @@ fn ping6_errors_are_freebsds() {
     assert!(o.starts_with("usage: ndp [-nt] hostname\n"), "{o}");
     vk.halt();
 }
+
+#[test]
+fn ping6_and_traceroute6_across_a_router_vimage() {
+    if !cfg!(feature = "vimage") {
+        eprintln!("skipping: needs options VIMAGE");
+        return;
+    }
+    let vk = Vk::boot("in6-rtr");
+    for _ in 0..4 {
+        vk.ok("ngctl", &["mkpeer", "eiface", "ether", "ether"]);
+    }
+    vk.ok(
+        "ngctl",
+        &["connect", "ngeth0:", "ngeth1:", "ether", "ether"],
+    );
+    vk.ok(
+        "ngctl",
+        &["connect", "ngeth2:", "ngeth3:", "ether", "ether"],
+    );
+    for n in ["h0", "r", "h1"] {
+        vk.ok("vimage", &["-c", n]);
+        vk.ok("vimage", &[n, "ifconfig", "lo0", "up"]);
+    }
+    for (n, e) in [
+        ("h0", "ngeth0"),
+        ("r", "ngeth1"),
+        ("r", "ngeth2"),
+        ("h1", "ngeth3"),
+    ] {
+        vk.ok("vimage", &["-i", n, e]);
+    }
+    for (n, i, m, a) in [
+        ("h0", "eth0", "10", "a:1::2"),
+        ("r", "eth0", "11", "a:1::1"),
+        ("r", "eth1", "12", "a:2::1"),
+        ("h1", "eth0", "13", "a:2::2"),
+    ] {
+        vk.ok(
+            "vimage",
+            &[n, "ifconfig", i, "link", &format!("40:00:aa:aa:00:{m}")],
+        );
+        vk.ok("vimage", &[n, "ifconfig", i, "up"]);
+        vk.ok("vimage", &[n, "ifconfig", i, "inet6", a, "prefixlen", "64"]);
+    }
+    for n in ["h0", "r", "h1"] {
+        settle(&vk, n);
+    }
+    vk.ok(
+        "vimage",
+        &["h0", "route", "add", "-inet6", "default", "a:1::1"],
+    );
+    vk.ok(
+        "vimage",
+        &["h1", "route", "add", "-inet6", "default", "a:2::1"],
+    );
+    // Not a router yet: nothing comes back (ping6 then waits 10 s, so it
+    // runs in the background while the rest goes on).
+    let lonely = vk
+        .cmd("vimage")
+        .args(["h0", "ping6", "-c", "1", "a:2::2"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("ping6");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        vk.ok("vimage", &["r", "sysctl", "net.inet6.ip6.forwarding=1"]),
+        "net.inet6.ip6.forwarding: 0 -> 1\n"
+    );
+    let out = vk.ok("vimage", &["h0", "ping6", "-c", "1", "a:2::2"]);
+    assert!(
+        out.starts_with("PING6(56=40+8+8 bytes) a:1::2 --> a:2::2\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("16 bytes from a:2::2, icmp_seq=0 hlim=63 time="),
+        "{out}"
+    );
+    // With -v the router's time exceeded shows.
+    let expiring = vk
+        .cmd("vimage")
+        .args(["h0", "ping6", "-v", "-c", "1", "-h", "1", "a:2::2"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("ping6");
+    // Two hops to h1.
+    let (c, o, e) = vk.run("vimage", &["h0", "traceroute6", "-n", "-q", "1", "a:2::2"]);
+    assert_eq!(c, 0, "{e}");
+    let l = lines(&o);
+    assert_eq!(l.len(), 2, "{o}");
+    assert!(
+        l[0].starts_with(" 1  a:1::1  ") && l[0].ends_with(" ms"),
+        "{o}"
+    );
+    assert!(
+        l[1].starts_with(" 2  a:2::2  ") && l[1].ends_with(" ms"),
+        "{o}"
+    );
+    // The router's neighbours on both sides.
+    let out = vk.ok("vimage", &["r", "ndp", "-an"]);
+    assert!(out.contains("\na:1::2 "), "{out}");
+    assert!(out.contains("\na:2::2 "), "{out}");
+    let o = lonely.wait_with_output().expect("ping6");
+    let o = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.contains("1 packets transmitted, 0 packets received, 100.0% packet loss"),
+        "{o}"
+    );
+    let o = expiring.wait_with_output().expect("ping6");
+    let o = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.contains("bytes from a:1::1: Time to live exceeded"),
+        "{o}"
+    );
+    vk.halt();
+}
