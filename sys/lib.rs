@@ -4,7 +4,7 @@
 //!   linker, processes and the syscall dispatcher.
 //! * [`net`]: interfaces (ifnet), cloners, loopback.
 //! * [`netinet`]: per-vnet IPv4 state.
-//! * [`netinet6`]: IPv6 wire formats.
+//! * [`netinet6`]: IPv6 wire formats and the per-vnet IPv6 stack.
 //!
 //! Nothing here starts a thread, reads the wall clock or touches a host device: time,
 //! the host's process table and devices are injected by the embedding (vkernel, or a
