@@ -153,7 +153,7 @@ pub fn ip6_input(ifp: &Arc<Ifnet>, m: Mbuf) {
     let mut nxt = nxt;
     let mut nxt_at = 6usize;
     if nxt == IPPROTO_HOPOPTS {
-        let Ok(h) = Ipv6ExtHeader::new_checked(&pkt[off..]) else {
+        let Ok(h) = Ipv6ExtHeader::new_checked(pkt.get(off..).unwrap_or(&[])) else {
             inc(&st.ip6stat.ip6s_toosmall);
             return;
         };
@@ -230,7 +230,7 @@ fn ip6_deliver(
                 return;
             }
             IPPROTO_DSTOPTS | IPPROTO_ROUTING => {
-                let Ok(h) = Ipv6ExtHeader::new_checked(&pkt[off..]) else {
+                let Ok(h) = Ipv6ExtHeader::new_checked(pkt.get(off..).unwrap_or(&[])) else {
                     inc(&st.ip6stat.ip6s_toosmall);
                     return;
                 };

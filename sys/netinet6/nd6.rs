@@ -1,6 +1,8 @@
-//! Neighbour discovery messages (RFC 4861): router and neighbour solicitation and
-//! advertisement bodies, and their options (link-layer address, prefix
-//! information, MTU).
+//! Neighbour discovery (RFC 4861, RFC 4862): the messages — router and
+//! neighbour solicitation and advertisement bodies and their options
+//! (link-layer address, prefix information, MTU) — and, after them, the
+//! per-vnet neighbour cache, address resolution and duplicate address
+//! detection.
 //!
 //! The messages are ICMPv6 ([`Icmp6Packet`] gains `nd_*` accessors here);
 //! [`NdiscRepr`] is reached through [`super::icmp6::Icmp6Repr::Ndisc`], which

@@ -398,7 +398,9 @@ pub fn udp6_deliver(inp: &Ip6In<'_>, off: usize) -> bool {
     let Some(st) = try_vnet_inet6() else {
         return false;
     };
-    let d = &inp.pkt[off..];
+    let Some(d) = inp.pkt.get(off..).filter(|d| d.len() >= UDP_HDR_LEN) else {
+        return false;
+    };
     let sport = u16::from_be_bytes([d[0], d[1]]);
     let dport = u16::from_be_bytes([d[2], d[3]]);
     let cands = st.udb6.bound(dport);
