@@ -402,7 +402,12 @@ mod with_vimage {
         );
         let all = vk.ok("sysctl", &["-a"]);
         assert!(all.contains("kern.ostype: FreeBSD\n"), "{all}");
-        assert_eq!(vk.ok("sysctl", &["net.inet.ip"]).lines().count(), 3);
+        // A subtree lists its leaves, and only those.
+        let ip = vk.ok("sysctl", &["net.inet.ip"]);
+        assert!(ip.lines().all(|l| l.starts_with("net.inet.ip.")), "{ip}");
+        for leaf in ["forwarding: 0", "redirect: 1", "ttl: 64"] {
+            assert!(ip.contains(&format!("net.inet.ip.{leaf}\n")), "{ip}");
+        }
         vk.halt();
     }
 }
