@@ -257,6 +257,16 @@ fn linux_and_a_vimage_ping_each_other() {
     }
     let ns = Netns::new("i");
     ip(&["-n", &ns.ns, "addr", "add", "10.88.0.1/24", "dev", &ns.peer]);
+    ip(&[
+        "-n",
+        &ns.ns,
+        "addr",
+        "add",
+        "fd88::1/64",
+        "dev",
+        &ns.peer,
+        "nodad",
+    ]);
     let spec = format!("em0=packet:{}", ns.host);
     let vk = Vk::boot_with("ping", &["--attach", &spec]);
     // In a vimage of its own when the kernel has VIMAGE, else in the one stack.
