@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use vimage_abi::net_if::IfInfo;
+use vimage_abi::net_if::{IfInfo, IfStats};
 use vimage_abi::Errno;
 
 use super::mbuf::Mbuf;
@@ -45,6 +45,23 @@ pub struct IfCounters {
     pub obytes: AtomicU64,
     /// Packets dropped on input (no protocol, queue full).
     pub iqdrops: AtomicU64,
+}
+
+impl IfCounters {
+    /// The counters as `net.link.iflist` reports them (no collisions on these links).
+    pub fn snapshot(&self) -> IfStats {
+        let ld = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        IfStats {
+            ipackets: ld(&self.ipackets),
+            ierrors: ld(&self.ierrors),
+            opackets: ld(&self.opackets),
+            oerrors: ld(&self.oerrors),
+            ibytes: ld(&self.ibytes),
+            obytes: ld(&self.obytes),
+            iqdrops: ld(&self.iqdrops),
+            collisions: 0,
+        }
+    }
 }
 
 /// A hook that sees frames arriving on an interface before the stack does
@@ -222,6 +239,7 @@ impl Ifnet {
             lladdr: self.lladdr(),
             status: self.driver.status(self),
             addrs: self.addr_info(),
+            stats: self.counters.snapshot(),
         }
     }
     /// The stack's way out (`ether_output` → `if_transmit`): an output hook may
@@ -338,6 +356,26 @@ mod tests {
         assert_eq!(i.addrs[0].scope, 0);
         assert_eq!(i.addrs[1].mask, [vec![0xff; 8], vec![0; 8]].concat());
         assert_eq!(i.addrs[1].scope, 2);
+        reg.vnet_destroy(&v);
+    }
+
+    #[test]
+    fn counters_are_reported() {
+        let reg = crate::kern::vnet::ModRegistry::new();
+        reg.register(&[&crate::net::r#if::VNET_NET_MODINFO])
+            .unwrap();
+        let _l = crate::kern::kern_syscall::test_lock();
+        let v = reg.vnet_alloc("t").unwrap();
+        let ifp = Ifnet::new(&v, "eth0", "x", 6, 0, 1500, vec![0; 6], Box::new(Null));
+        assert_eq!(ifp.info().stats, IfStats::default());
+        ifp.transmit(Mbuf::from_vec(vec![0; 60])).unwrap();
+        ifp.counters.ipackets.fetch_add(3, Ordering::Relaxed);
+        ifp.counters.ibytes.fetch_add(300, Ordering::Relaxed);
+        ifp.counters.iqdrops.fetch_add(1, Ordering::Relaxed);
+        let s = ifp.info().stats;
+        assert_eq!((s.opackets, s.obytes, s.oerrors), (1, 60, 0));
+        assert_eq!((s.ipackets, s.ibytes, s.iqdrops), (3, 300, 1));
+        assert_eq!((s.ierrors, s.collisions), (0, 0));
         reg.vnet_destroy(&v);
     }
 }

@@ -236,6 +236,61 @@ pub struct IfInfo {
     pub status: Vec<String>,
     /// Protocol addresses in the order they were added.
     pub addrs: Vec<IfAddrInfo>,
+    /// Traffic counters (`netstat -i`).
+    pub stats: IfStats,
+}
+
+/// An interface's traffic counters, the statistics part of `struct if_data`
+/// that `netstat -i` prints; encoded at the end of each [`IfInfo`] record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IfStats {
+    /// Packets received (`ifi_ipackets`).
+    pub ipackets: u64,
+    /// Input errors (`ifi_ierrors`).
+    pub ierrors: u64,
+    /// Packets sent (`ifi_opackets`).
+    pub opackets: u64,
+    /// Output errors (`ifi_oerrors`).
+    pub oerrors: u64,
+    /// Bytes received (`ifi_ibytes`).
+    pub ibytes: u64,
+    /// Bytes sent (`ifi_obytes`).
+    pub obytes: u64,
+    /// Packets dropped on input (`ifi_iqdrops`).
+    pub iqdrops: u64,
+    /// Collisions (`ifi_collisions`; always 0 on these links).
+    pub collisions: u64,
+}
+
+impl IfStats {
+    /// Append the eight counters in field order.
+    pub fn encode(&self, w: &mut Writer) {
+        for v in [
+            self.ipackets,
+            self.ierrors,
+            self.opackets,
+            self.oerrors,
+            self.ibytes,
+            self.obytes,
+            self.iqdrops,
+            self.collisions,
+        ] {
+            w.u64(v);
+        }
+    }
+    /// Decode the eight counters.
+    pub fn decode(r: &mut Reader<'_>) -> Result<Self, Errno> {
+        Ok(IfStats {
+            ipackets: r.u64()?,
+            ierrors: r.u64()?,
+            opackets: r.u64()?,
+            oerrors: r.u64()?,
+            ibytes: r.u64()?,
+            obytes: r.u64()?,
+            iqdrops: r.u64()?,
+            collisions: r.u64()?,
+        })
+    }
 }
 
 impl IfInfo {
@@ -261,6 +316,7 @@ impl IfInfo {
                 .u32(a.scope)
                 .u32(a.flags);
         }
+        self.stats.encode(w);
     }
     /// Decode one record.
     pub fn decode(r: &mut Reader<'_>) -> Result<Self, Errno> {
@@ -288,6 +344,7 @@ impl IfInfo {
                 flags: r.u32()?,
             });
         }
+        let stats = IfStats::decode(r)?;
         Ok(IfInfo {
             index,
             name,
@@ -298,6 +355,7 @@ impl IfInfo {
             lladdr,
             status,
             addrs,
+            stats,
         })
     }
     /// Encode a whole list (the sysctl's opaque value).
@@ -385,9 +443,56 @@ mod tests {
                 scope: 0,
                 flags: 0,
             }],
+            stats: IfStats {
+                ipackets: 12,
+                ierrors: 1,
+                opackets: 7,
+                oerrors: 2,
+                ibytes: 1176,
+                obytes: 686,
+                iqdrops: 3,
+                collisions: 0,
+            },
         };
         let b = IfInfo::encode_list(std::slice::from_ref(&i));
         assert_eq!(IfInfo::decode_list(&b).unwrap(), vec![i]);
         assert!(IfInfo::decode_list(&b[..b.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn counters_close_each_record() {
+        let mut a = IfInfo {
+            index: 1,
+            name: "lo0".into(),
+            flags: 0x8049,
+            metric: 0,
+            mtu: 16384,
+            iftype: IFT_LOOP,
+            lladdr: Vec::new(),
+            status: Vec::new(),
+            addrs: Vec::new(),
+            stats: IfStats::default(),
+        };
+        let mut b = a.clone();
+        b.index = 2;
+        b.name = "eth0".into();
+        a.stats.ipackets = u64::MAX;
+        b.stats.collisions = 5;
+        b.stats.obytes = 1 << 40;
+        let list = vec![a.clone(), b];
+        let bytes = IfInfo::encode_list(&list);
+        assert_eq!(IfInfo::decode_list(&bytes).unwrap(), list);
+        // The eight counters are the record's last 64 bytes.
+        let one = IfInfo::encode_list(std::slice::from_ref(&a));
+        assert_eq!(
+            &one[one.len() - 64..one.len() - 56],
+            &u64::MAX.to_le_bytes()
+        );
+        assert!(one[one.len() - 56..].iter().all(|&x| x == 0));
+        // A record cut inside its counters does not decode.
+        assert_eq!(
+            IfInfo::decode_list(&one[..one.len() - 8]),
+            Err(Errno::EINVAL)
+        );
     }
 }

@@ -16,7 +16,7 @@
 use std::fmt::Debug;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use vimage_abi::net_if::{IfAddrInfo, IfInfo, IfReq, IFREQ_SIZE};
+use vimage_abi::net_if::{IfAddrInfo, IfInfo, IfReq, IfStats, IFREQ_SIZE};
 use vimage_abi::netgraph::*;
 use vimage_abi::syscall::{read_frame, write_frame, KldStat, Reply, Request};
 use vimage_abi::sysctl::{SysctlReply, SysctlValue};
@@ -341,6 +341,16 @@ fn gen_ifinfo(r: &mut Rng) -> IfInfo {
                 flags: r.u32(),
             })
             .collect(),
+        stats: IfStats {
+            ipackets: r.u64(),
+            ierrors: r.u64(),
+            opackets: r.u64(),
+            oerrors: r.u64(),
+            ibytes: r.u64(),
+            obytes: r.u64(),
+            iqdrops: r.u64(),
+            collisions: r.u64(),
+        },
     }
 }
 
