@@ -1,353 +1,654 @@
-//! netstat(1) routing tables: `netstat -r [-anW] [-f inet|inet6]`, laid out as
-//! in the tutorial's FreeBSD 7 transcript (`Routing tables`, `Internet:`, the
-//! `Destination Gateway Flags Refs Use Netif Expire` columns) and `Internet6:`.
-//! The routes come from the caller's vimage through `net.route.dump`.
+//! netstat(1): show the network status of the caller's vimage, as FreeBSD 7
+//! prints it.
+//!
+//! * `netstat [-anW] [-f family | -p protocol]`: the `Active Internet
+//!   connections` listing of the UDP and raw sockets (`net.inet.udp.pcblist`,
+//!   `net.inet.raw.pcblist`; TCP's `net.inet.tcp.pcblist` when the kernel has
+//!   one).  Without `-a` sockets bound to a wildcard address are left out.
+//! * `netstat -i | -I interface [-bdnW] [-f family]`: the interface table with
+//!   the kernel's counters (`net.link.iflist`).
+//! * `netstat -s [-s] [-z] [-f family | -p protocol]`: protocol statistics
+//!   (`net.inet.{ip,icmp,udp}.stats`, `net.inet6.{ip6,icmp6}.stats`); `-s -s`
+//!   leaves out zero counters.
+//! * `netstat -r [-anW] [-f family]`: the routing tables (`net.route.dump`).
+//!
+//! Everything comes from the kernel through sysctls; names come from built-in
+//! copies of FreeBSD's services and networks databases and from `/etc/hosts`
+//! (never from DNS).  See [`names`].
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+mod r#if;
+mod inet;
+mod inet6;
+mod names;
+mod route;
+mod stats;
 
-use libvimage::{err, errx, Sys};
+use std::io::Write;
+use std::net::IpAddr;
+
+use libvimage::{err, errx, warn, warnx, Errno, Sys};
 use vimage_abi::net_if::IfInfo;
-use vimage_abi::route::*;
+use vimage_abi::netinet6_in6::{Icmp6Stat, Ip6Stat};
+use vimage_abi::netinet_in::{InPcbInfo, ProtoStats};
+use vimage_abi::route::{RouteDump, NET_ROUTE_DUMP};
 use vimage_abi::sysctl::SysctlValue;
 
-/// Flag letters in netstat's order (`bits[]` of FreeBSD 7's route.c).
-const BITS: &[(u32, char)] = &[
-    (RTF_UP, 'U'),
-    (RTF_GATEWAY, 'G'),
-    (RTF_HOST, 'H'),
-    (RTF_REJECT, 'R'),
-    (RTF_DYNAMIC, 'D'),
-    (RTF_MODIFIED, 'M'),
-    (RTF_DONE, 'd'),
-    (RTF_CLONING, 'C'),
-    (RTF_XRESOLVE, 'X'),
-    (RTF_LLINFO, 'L'),
-    (RTF_STATIC, 'S'),
-    (RTF_PROTO1, '1'),
-    (RTF_PROTO2, '2'),
-    (RTF_WASCLONED, 'W'),
-    (RTF_PRCLONING, 'c'),
-    (RTF_PROTO3, '3'),
-    (RTF_BLACKHOLE, 'B'),
-    (RTF_BROADCAST, 'b'),
-];
+use inet::Pcb;
+use stats::{Counters, Item};
 
-/// The tutorial's IPv4 header (non-wide).
-const INET_HEADER: &str = "Destination      Gateway          Flags    Refs      Use  Netif  Expire";
-
-/// `p_flags`: the letters of the bits set.
-fn flags_str(f: u32) -> String {
-    BITS.iter()
-        .filter(|(b, _)| f & b != 0)
-        .map(|(_, c)| *c)
-        .collect()
-}
-
-/// An address family named by `-f`.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Fam {
+/// An address family named by `-f` (`AF_UNSPEC` when none was).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Af {
+    /// No `-f`: every family.
+    #[default]
+    Unspec,
+    /// `inet`.
     Inet,
+    /// `inet6`.
     Inet6,
+    /// `unix` / `local`.
+    Unix,
+    /// `link`.
+    Link,
+    /// A family this kernel has nothing of (`ipx`, `atalk`, `netgraph`, ...).
     Other,
 }
 
-struct Opts {
-    rflag: bool,
-    numeric: bool,
-    wide: bool,
-    all: bool,
-    /// `-f`: the one family to show (None: all).
-    af: Option<Fam>,
+/// The command line.
+#[derive(Clone, Debug)]
+pub struct Opts {
+    /// `-a`: include servers (and, with `-i`, nothing more here).
+    pub aflag: bool,
+    /// `-b`: byte counters in the interface table.
+    pub bflag: bool,
+    /// `-d`: the drop counter in the interface table.
+    pub dflag: bool,
+    /// `-i` / `-I`: the interface table.
+    pub iflag: bool,
+    /// `-n`: numeric addresses and ports.
+    pub numeric: bool,
+    /// `-r`: the routing tables.
+    pub rflag: bool,
+    /// `-s`, counted: statistics (twice: without zero counters).
+    pub sflag: u32,
+    /// `-W`: wide columns, nothing cut.
+    pub wide: bool,
+    /// `-z`: zero the statistics as they are read.
+    pub zflag: bool,
+    /// `-f`.
+    pub af: Af,
+    /// `-I`: the one interface to show.
+    pub interface: Option<String>,
+    /// `-p`: the one protocol to show.
+    pub proto: Option<String>,
+    /// Host name lookup (`gethostbyaddr`); [`names::host_name`] outside tests.
+    pub resolve: fn(IpAddr) -> Option<String>,
 }
 
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            aflag: false,
+            bflag: false,
+            dflag: false,
+            iflag: false,
+            numeric: false,
+            rflag: false,
+            sflag: 0,
+            wide: false,
+            zflag: false,
+            af: Af::Unspec,
+            interface: None,
+            proto: None,
+            resolve: names::host_name,
+        }
+    }
+}
+
+/// Where a protocol's statistics come from.
+#[derive(Clone, Copy)]
+enum Stats {
+    /// No statistics routine.
+    None,
+    /// Named counters (`ProtoStats`) at a sysctl, printed through a table.
+    Named(&'static str, &'static [Item]),
+    /// `net.inet6.ip6.stats`.
+    Ip6,
+    /// `net.inet6.icmp6.stats`.
+    Icmp6,
+}
+
+/// One entry of netstat's protocol switch (`struct protox`).
+struct Protox {
+    /// `pr_name`.
+    name: &'static str,
+    /// `pr_protocol`: whose control blocks the listing shows.
+    proto: u8,
+    /// The control block list's sysctl (`None`: no PCB routine).
+    pcblist: Option<&'static str>,
+    /// The statistics routine.
+    stats: Stats,
+}
+
+const UDP_PCBLIST: &str = "net.inet.udp.pcblist";
+const TCP_PCBLIST: &str = "net.inet.tcp.pcblist";
+const RAW_PCBLIST: &str = "net.inet.raw.pcblist";
+
+/// `protox[]`: the IPv4 protocols in FreeBSD's order.
+const PROTOX: &[Protox] = &[
+    Protox {
+        name: "tcp",
+        proto: 6,
+        pcblist: Some(TCP_PCBLIST),
+        stats: Stats::Named("net.inet.tcp.stats", inet::TCP_STATS),
+    },
+    Protox {
+        name: "udp",
+        proto: 17,
+        pcblist: Some(UDP_PCBLIST),
+        stats: Stats::Named("net.inet.udp.stats", inet::UDP_STATS),
+    },
+    Protox {
+        name: "divert",
+        proto: 254,
+        pcblist: Some("net.inet.divert.pcblist"),
+        stats: Stats::None,
+    },
+    Protox {
+        name: "ip",
+        proto: 255,
+        pcblist: Some(RAW_PCBLIST),
+        stats: Stats::Named("net.inet.ip.stats", inet::IP_STATS),
+    },
+    Protox {
+        name: "icmp",
+        proto: 1,
+        pcblist: Some(RAW_PCBLIST),
+        stats: Stats::Named("net.inet.icmp.stats", inet::ICMP_STATS),
+    },
+    Protox {
+        name: "igmp",
+        proto: 2,
+        pcblist: Some(RAW_PCBLIST),
+        stats: Stats::Named("net.inet.igmp.stats", &[]),
+    },
+    Protox {
+        name: "rsvp",
+        proto: 46,
+        pcblist: Some(RAW_PCBLIST),
+        stats: Stats::None,
+    },
+    Protox {
+        name: "pim",
+        proto: 103,
+        pcblist: Some(RAW_PCBLIST),
+        stats: Stats::Named("net.inet.pim.stats", &[]),
+    },
+    Protox {
+        name: "carp",
+        proto: 0,
+        pcblist: None,
+        stats: Stats::Named("net.inet.carp.stats", &[]),
+    },
+    Protox {
+        name: "pfsync",
+        proto: 0,
+        pcblist: None,
+        stats: Stats::Named("net.inet.pfsync.stats", &[]),
+    },
+];
+
+/// `ip6protox[]`: the IPv6 protocols.
+const IP6PROTOX: &[Protox] = &[
+    Protox {
+        name: "tcp",
+        proto: 6,
+        pcblist: Some(TCP_PCBLIST),
+        stats: Stats::Named("net.inet.tcp.stats", inet::TCP_STATS),
+    },
+    Protox {
+        name: "udp",
+        proto: 17,
+        pcblist: Some(UDP_PCBLIST),
+        stats: Stats::Named("net.inet.udp.stats", inet::UDP_STATS),
+    },
+    Protox {
+        name: "ip6",
+        proto: 255,
+        pcblist: Some(RAW_PCBLIST),
+        stats: Stats::Ip6,
+    },
+    Protox {
+        name: "icmp6",
+        proto: 58,
+        pcblist: Some(RAW_PCBLIST),
+        stats: Stats::Icmp6,
+    },
+    Protox {
+        name: "pim6",
+        proto: 0,
+        pcblist: None,
+        stats: Stats::Named("net.inet6.pim.stats", &[]),
+    },
+    Protox {
+        name: "rip6",
+        proto: 0,
+        pcblist: None,
+        stats: Stats::Named("net.inet6.ip6.rip6stats", &[]),
+    },
+];
+
 fn usage() -> ! {
-    eprintln!("usage: netstat -r [-anW] [-f address_family]");
+    eprintln!(
+        "usage: netstat [-anW] [-f protocol_family | -p protocol]\n\
+         \x20      netstat -i | -I interface [-abdnW] [-f address_family]\n\
+         \x20      netstat -s [-s] [-z] [-f protocol_family | -p protocol]\n\
+         \x20      netstat -r [-anW] [-f address_family]"
+    );
     std::process::exit(1)
 }
 
-/// /etc/hosts reverse lookup (`gethostbyaddr` without a resolver).
-fn host_name(a: IpAddr) -> Option<String> {
-    let t = std::fs::read_to_string("/etc/hosts").ok()?;
-    t.lines().find_map(|l| {
-        let l = l.split('#').next()?;
-        let mut w = l.split_whitespace();
-        let x: IpAddr = w.next()?.parse().ok()?;
-        if x != a {
-            return None;
+/// Option letters FreeBSD's netstat knows that this one does not implement.
+const UNSUPPORTED: &str = "ABghLlmMNqStTuwx";
+
+/// `getopt(argc, argv, "abdf:iI:np:rsWz")` with FreeBSD's diagnostics.
+fn parse_args(args: &[String]) -> Opts {
+    let mut o = Opts::default();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if a == "--" {
+            i += 1;
+            break;
         }
-        // trimdomain: the short name.
-        w.next()
-            .map(|n| n.split('.').next().unwrap_or(n).to_string())
-    })
-}
-
-struct Netstat {
-    o: Opts,
-    ifs: Vec<IfInfo>,
-}
-
-impl Netstat {
-    fn ifname(&self, index: u32) -> String {
-        self.ifs
-            .iter()
-            .find(|i| i.index == index)
-            .map(|i| i.name.clone())
-            .unwrap_or_else(|| index.to_string())
-    }
-
-    /// `routename`: a host address.
-    fn routename(&self, a: IpAddr, scope: u32) -> String {
-        match a {
-            IpAddr::V4(v) => {
-                if !self.o.numeric {
-                    if let Some(n) = host_name(a) {
-                        return n;
+        let Some(flags) = a.strip_prefix('-').filter(|f| !f.is_empty()) else {
+            break;
+        };
+        for (pos, c) in flags.char_indices() {
+            let mut optarg = || -> String {
+                let rest = &flags[pos + c.len_utf8()..];
+                if !rest.is_empty() {
+                    return rest.to_string();
+                }
+                i += 1;
+                match args.get(i) {
+                    Some(v) => v.clone(),
+                    None => {
+                        warnx(format!("option requires an argument -- {c}"));
+                        usage()
                     }
                 }
-                v.to_string()
-            }
-            IpAddr::V6(v) => self.name6(v, scope),
-        }
-    }
-
-    fn name6(&self, v: Ipv6Addr, scope: u32) -> String {
-        if !self.o.numeric {
-            if let Some(n) = host_name(IpAddr::V6(v)) {
-                return n;
-            }
-        }
-        let s = v.segments();
-        if (s[0] & 0xffc0 == 0xfe80 || s[0] == 0xff02) && scope != 0 {
-            format!("{v}%{}", self.ifname(scope))
-        } else {
-            v.to_string()
-        }
-    }
-
-    /// `netname`: a network with its prefix (the numeric form with -n; without
-    /// it /8, /16 and /24 go unsaid).
-    fn netname(&self, a: Ipv4Addr, plen: u8) -> String {
-        let mut s = a.to_string();
-        if plen != 0 && (self.o.numeric || !matches!(plen, 8 | 16 | 24)) {
-            s.push_str(&format!("/{plen}"));
-        }
-        s
-    }
-
-    fn dst_str(&self, e: &RouteEntryInfo) -> String {
-        match e.dst {
-            IpAddr::V4(a) => {
-                if a.is_unspecified() && e.plen == 0 {
-                    "default".into()
-                } else if e.flags & RTF_HOST != 0 {
-                    self.routename(e.dst, 0)
-                } else {
-                    self.netname(a, e.plen)
-                }
-            }
-            IpAddr::V6(a) => {
-                if a.is_unspecified() && e.plen == 0 {
-                    "default".into()
-                } else if e.flags & RTF_HOST != 0 || e.plen == 128 {
-                    self.name6(a, e.ifindex)
-                } else {
-                    let mut s = self.name6(a, e.ifindex);
-                    if self.o.numeric {
-                        s.push_str(&format!("/{}", e.plen));
-                    }
-                    s
-                }
-            }
-        }
-    }
-
-    fn gw_str(&self, e: &RouteEntryInfo) -> String {
-        match &e.gateway {
-            DumpGateway::Link(i) => format!("link#{i}"),
-            DumpGateway::Inet(a) => self.routename(*a, e.ifindex),
-        }
-    }
-
-    /// `pr_family` + `pr_rthdr` + the rows of one family.
-    fn print_family(&self, v6: bool, routes: &[&RouteEntryInfo]) {
-        println!();
-        println!("{}", if v6 { "Internet6:" } else { "Internet:" });
-        let rows: Vec<(String, String, &RouteEntryInfo)> = routes
-            .iter()
-            .map(|e| (self.dst_str(e), self.gw_str(e), *e))
-            .collect();
-        if self.o.wide {
-            let wd = rows
-                .iter()
-                .map(|r| r.0.len())
-                .max()
-                .unwrap_or(0)
-                .max(if v6 { 39 } else { 18 });
-            let wg = rows
-                .iter()
-                .map(|r| r.1.len())
-                .max()
-                .unwrap_or(0)
-                .max(if v6 { 31 } else { 18 });
-            let wi = if v6 { 8 } else { 6 };
-            println!(
-                "{:<wd$} {:<wg$} {:<6} {:>6} {:>8} {:>6} {:>wi$} {:>6}",
-                "Destination", "Gateway", "Flags", "Refs", "Use", "Mtu", "Netif", "Expire"
-            );
-            for (d, g, e) in rows {
-                let mtu = if e.mtu != 0 {
-                    e.mtu.to_string()
-                } else {
-                    String::new()
-                };
-                let mut l = format!(
-                    "{:<wd$} {:<wg$} {:<6} {:>6} {:>8} {:>6} {:>wi$}",
-                    d,
-                    g,
-                    trunc(&flags_str(e.flags), 6),
-                    e.refs,
-                    e.used,
-                    mtu,
-                    e.ifname
-                );
-                if e.expire != 0 {
-                    l.push_str(&format!(" {:>6}", e.expire));
-                }
-                println!("{l}");
-            }
-            return;
-        }
-        if v6 {
-            let (wd, wg) = if self.o.numeric { (33, 29) } else { (18, 18) };
-            println!(
-                "{:<wd$} {:<wg$} {:<6}  {:>8} {:>6}",
-                "Destination", "Gateway", "Flags", "Netif", "Expire"
-            );
-            for (d, g, e) in rows {
-                let (d, g) = if self.o.numeric {
-                    (d, g)
-                } else {
-                    (trunc(&d, wd), trunc(&g, wg))
-                };
-                let mut l = format!(
-                    "{:<wd$} {:<wg$} {:<6} {:>8}",
-                    d,
-                    g,
-                    trunc(&flags_str(e.flags), 6),
-                    trunc(&e.ifname, 8)
-                );
-                if e.expire != 0 {
-                    l.push_str(&format!(" {:>6}", e.expire));
-                }
-                println!("{l}");
-            }
-            return;
-        }
-        println!("{INET_HEADER}");
-        for (d, g, e) in rows {
-            let (d, g) = if self.o.numeric {
-                (d, g)
-            } else {
-                (trunc(&d, 17), trunc(&g, 15))
             };
-            let mut l = format!(
-                "{:<17} {:<15} {:<6} {:>4} {:>9}    ",
-                d,
-                g,
-                trunc(&flags_str(e.flags), 6),
-                e.refs,
-                e.used
-            );
-            if e.expire != 0 {
-                l.push_str(&format!("{:<5} {:>6}", e.ifname, e.expire));
-            } else {
-                l.push_str(&e.ifname);
+            match c {
+                'a' => o.aflag = true,
+                'b' => o.bflag = true,
+                'd' => o.dflag = true,
+                'i' => o.iflag = true,
+                'n' => o.numeric = true,
+                'r' => o.rflag = true,
+                's' => o.sflag += 1,
+                'W' => o.wide = true,
+                'z' => o.zflag = true,
+                'f' => {
+                    let v = optarg();
+                    o.af = match v.as_str() {
+                        "inet" => Af::Inet,
+                        "inet6" => Af::Inet6,
+                        "unix" | "local" => Af::Unix,
+                        "link" => Af::Link,
+                        "ipx" | "pfkey" | "atalk" | "ng" | "netgraph" => Af::Other,
+                        _ => errx(1, format!("{v}: unknown address family")),
+                    };
+                    break;
+                }
+                'I' => {
+                    o.interface = Some(optarg());
+                    o.iflag = true;
+                    break;
+                }
+                'p' => {
+                    let v = optarg();
+                    if name2protox(&v).is_none() {
+                        errx(1, format!("{v}: unknown or uninstrumented protocol"));
+                    }
+                    o.proto = Some(v);
+                    break;
+                }
+                c if UNSUPPORTED.contains(c) => usage(),
+                c => {
+                    warnx(format!("illegal option -- {c}"));
+                    usage()
+                }
             }
-            println!("{l}");
+        }
+        i += 1;
+    }
+    if i < args.len() {
+        usage();
+    }
+    o
+}
+
+/// `name2protox`: the protocol called `name`, IPv4 table first.
+fn name2protox(name: &str) -> Option<&'static Protox> {
+    PROTOX
+        .iter()
+        .chain(IP6PROTOX.iter())
+        .find(|p| p.name == name)
+}
+
+/// The kernel, for one run.
+struct Kern {
+    sys: Sys,
+}
+
+impl Kern {
+    /// An opaque sysctl's bytes.
+    fn opaque(&mut self, name: &str) -> Result<Vec<u8>, Errno> {
+        match self.sys.sysctl(name)?.value {
+            SysctlValue::Opaque(_, b) => Ok(b),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// An integer sysctl.
+    fn int(&mut self, name: &str) -> Option<i64> {
+        match self.sys.sysctl(name).ok()?.value {
+            SysctlValue::Int(v) => Some(v),
+            SysctlValue::UInt(v) => i64::try_from(v).ok(),
+            _ => None,
+        }
+    }
+
+    /// A statistics sysctl, zeroed after reading when `zero` (`-z`); `None`
+    /// when the kernel has no such counters (silently) or refused (warned).
+    fn stats(&mut self, name: &str, zero: bool) -> Option<Vec<u8>> {
+        let r = match self.sys.sysctl(name) {
+            Ok(r) => r,
+            Err(Errno::ENOENT) => return None,
+            Err(e) => {
+                warn(format!("sysctl: {name}"), e);
+                return None;
+            }
+        };
+        let SysctlValue::Opaque(fmt, b) = r.value else {
+            warn(format!("sysctl: {name}"), Errno::EINVAL);
+            return None;
+        };
+        if zero {
+            let zeros = match ProtoStats::from_bytes(&b) {
+                Ok(p) => ProtoStats(p.0.into_iter().map(|(n, _)| (n, 0)).collect()).to_bytes(),
+                Err(_) => vec![0; b.len()],
+            };
+            if let Err(e) = self.sys.sysctl_set(name, &SysctlValue::Opaque(fmt, zeros)) {
+                warn(format!("sysctl: {name}"), e);
+                return None;
+            }
+        }
+        Some(b)
+    }
+
+    /// `pcblist_sysctl`: the blocks at `mib`; nothing (silently) when the
+    /// kernel has no such list.
+    fn pcblist(&mut self, mib: &str) -> Option<Vec<Pcb>> {
+        let b = match self.opaque(mib) {
+            Ok(b) => b,
+            Err(Errno::ENOENT) => return None,
+            Err(e) => {
+                warn(format!("sysctl: {mib}"), e);
+                return None;
+            }
+        };
+        let list = match InPcbInfo::decode_list(&b) {
+            Ok(l) => l,
+            Err(e) => {
+                warn(format!("sysctl: {mib}"), e);
+                return None;
+            }
+        };
+        // INP_ANONPORT: the kernel chose ports from its ephemeral range.
+        let first = self.int("net.inet.ip.portrange.first").unwrap_or(49152);
+        let last = self.int("net.inet.ip.portrange.last").unwrap_or(65535);
+        let (lo, hi) = (first.min(last), first.max(last));
+        let anon = |p: u16| (lo..=hi).contains(&i64::from(p));
+        Some(list.iter().map(|p| Pcb::from_inpcb(p, anon)).collect())
+    }
+
+    /// The interfaces of the caller's vimage.
+    fn iflist(&mut self) -> Vec<IfInfo> {
+        match self.opaque("net.link.iflist") {
+            Ok(b) => {
+                IfInfo::decode_list(&b).unwrap_or_else(|e| err(1, "sysctl: net.link.iflist", e))
+            }
+            Err(e) => err(1, "sysctl: net.link.iflist", e),
         }
     }
 }
 
-fn trunc(s: &str, w: usize) -> String {
-    s.chars().take(w).collect()
+/// Write to stdout; a closed pipe ends the program quietly.
+fn emit(s: &str) {
+    let mut out = std::io::stdout().lock();
+    if out
+        .write_all(s.as_bytes())
+        .and_then(|_| out.flush())
+        .is_err()
+    {
+        std::process::exit(1);
+    }
+}
+
+/// The state of one run through the protocol switch.
+struct Run {
+    k: Kern,
+    o: Opts,
+    /// `tcp_done` / `udp_done`: TCP and UDP lists cover both families.
+    tcp_done: bool,
+    udp_done: bool,
+    /// The listing's header is still to be printed.
+    first: bool,
+}
+
+impl Run {
+    /// `printproto`: one protocol's listing or statistics block.
+    fn printproto(&mut self, tp: &Protox) {
+        let pflag = self.o.proto.is_some();
+        if self.o.sflag > 0 {
+            if matches!(tp.stats, Stats::None) {
+                if pflag {
+                    emit(&format!("{}: no stats routine\n", tp.name));
+                }
+                return;
+            }
+            if self.done(tp) {
+                return;
+            }
+            self.stats(tp);
+        } else {
+            let Some(mib) = tp.pcblist else {
+                if pflag {
+                    emit(&format!("{}: no PCB routine\n", tp.name));
+                }
+                return;
+            };
+            if self.done(tp) {
+                return;
+            }
+            let Some(pcbs) = self.k.pcblist(mib) else {
+                return;
+            };
+            let s = inet::protopr(
+                &self.o,
+                &pcbs,
+                tp.name,
+                self.o.af,
+                tp.proto,
+                &mut self.first,
+            );
+            emit(&s);
+        }
+    }
+
+    /// Whether TCP or UDP was already shown (and mark it shown).
+    fn done(&mut self, tp: &Protox) -> bool {
+        let flag = match tp.name {
+            "tcp" => &mut self.tcp_done,
+            "udp" => &mut self.udp_done,
+            _ => return false,
+        };
+        std::mem::replace(flag, true)
+    }
+
+    /// One statistics block.
+    fn stats(&mut self, tp: &Protox) {
+        let s = self.o.sflag;
+        match tp.stats {
+            Stats::None => {}
+            Stats::Named(mib, items) => {
+                let Some(b) = self.k.stats(mib, self.o.zflag) else {
+                    return;
+                };
+                let c = match ProtoStats::from_bytes(&b) {
+                    Ok(p) => Counters(p.0),
+                    Err(e) => return warn(format!("sysctl: {mib}"), e),
+                };
+                let mut out = stats::render(tp.name, items, &c, s);
+                if tp.name == "icmp" {
+                    if let Some(v) = self.k.int("net.inet.icmp.maskrepl") {
+                        out.push_str(&inet::maskrepl_line(v != 0));
+                    }
+                }
+                emit(&out);
+            }
+            Stats::Ip6 => {
+                let mib = "net.inet6.ip6.stats";
+                let Some(b) = self.k.stats(mib, false) else {
+                    return;
+                };
+                match Ip6Stat::from_bytes(&b) {
+                    Ok(st) => emit(&stats::render(
+                        tp.name,
+                        inet6::IP6_STATS,
+                        &inet6::ip6_counters(&st),
+                        s,
+                    )),
+                    Err(e) => warn(format!("sysctl: {mib}"), e),
+                }
+            }
+            Stats::Icmp6 => {
+                let mib = "net.inet6.icmp6.stats";
+                let Some(b) = self.k.stats(mib, false) else {
+                    return;
+                };
+                match Icmp6Stat::from_bytes(&b) {
+                    Ok(st) => emit(&stats::render(
+                        tp.name,
+                        inet6::ICMP6_STATS,
+                        &inet6::icmp6_counters(&st),
+                        s,
+                    )),
+                    Err(e) => warn(format!("sysctl: {mib}"), e),
+                }
+            }
+        }
+    }
 }
 
 fn main() {
-    let mut o = Opts {
-        rflag: false,
-        numeric: false,
-        wide: false,
-        all: false,
-        af: None,
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let o = parse_args(&args);
+    if o.iflag && o.sflag > 0 {
+        // Per-interface protocol statistics are not kept by this kernel.
+        usage();
+    }
+    let mut k = Kern {
+        sys: Sys::open_or_exit(),
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let Some(f) = a.strip_prefix('-').filter(|f| !f.is_empty()) else {
-            usage();
+    if o.iflag {
+        let ifs = k.iflist();
+        emit(&r#if::intpr(&o, &ifs));
+        return;
+    }
+    if o.rflag {
+        if o.sflag > 0 {
+            emit("rtstat: symbol not in namelist\n");
+            return;
+        }
+        let dump = match k.opaque(NET_ROUTE_DUMP) {
+            Ok(b) => RouteDump::from_bytes(&b)
+                .unwrap_or_else(|e| err(1, format!("sysctl: {NET_ROUTE_DUMP}"), e)),
+            Err(e) => err(1, format!("sysctl: {NET_ROUTE_DUMP}"), e),
         };
-        let mut chars = f.chars();
-        while let Some(c) = chars.next() {
-            match c {
-                'r' => o.rflag = true,
-                'n' => o.numeric = true,
-                'W' => o.wide = true,
-                'a' => o.all = true,
-                'f' => {
-                    let rest: String = chars.by_ref().collect();
-                    let v = if rest.is_empty() {
-                        args.next().unwrap_or_else(|| usage())
-                    } else {
-                        rest
-                    };
-                    o.af = Some(match v.as_str() {
-                        "inet" => Fam::Inet,
-                        "inet6" => Fam::Inet6,
-                        // Families without a routing table here.
-                        "unix" | "local" | "link" | "netgraph" | "ng" => Fam::Other,
-                        _ => errx(1, format!("{v}: unknown address family")),
-                    });
-                }
-                _ => usage(),
-            }
+        let ifs = k
+            .opaque("net.link.iflist")
+            .ok()
+            .and_then(|b| IfInfo::decode_list(&b).ok());
+        let ifs = ifs.unwrap_or_default();
+        emit(&route::Routes::new(&o, &ifs).routepr(&dump));
+        return;
+    }
+    let proto = o.proto.clone();
+    let af = o.af;
+    let mut run = Run {
+        k,
+        o,
+        tcp_done: false,
+        udp_done: false,
+        first: true,
+    };
+    if let Some(tp) = proto.as_deref().and_then(name2protox) {
+        run.printproto(tp);
+        return;
+    }
+    if matches!(af, Af::Inet | Af::Unspec) {
+        for tp in PROTOX {
+            run.printproto(tp);
         }
     }
-    if !o.rflag {
-        errx(1, "only the routing tables (-r) are available");
+    if matches!(af, Af::Inet6 | Af::Unspec) {
+        for tp in IP6PROTOX {
+            run.printproto(tp);
+        }
     }
-    let _ = o.all;
-    let mut s = Sys::open_or_exit();
-    let dump = match s.sysctl(NET_ROUTE_DUMP) {
-        Ok(r) => match r.value {
-            SysctlValue::Opaque(_, b) => {
-                RouteDump::from_bytes(&b).unwrap_or_else(|e| err(1, "sysctl: net.route.dump", e))
-            }
-            _ => errx(1, "sysctl: net.route.dump: bad reply"),
-        },
-        Err(e) => err(1, "sysctl: net.route.dump", e),
-    };
-    let ifs = match s.sysctl("net.link.iflist") {
-        Ok(r) => match r.value {
-            SysctlValue::Opaque(_, b) => IfInfo::decode_list(&b).unwrap_or_default(),
-            _ => Vec::new(),
-        },
-        Err(_) => Vec::new(),
-    };
-    let n = Netstat { o, ifs };
-    println!("Routing tables");
-    for v6 in [false, true] {
-        let fam = if v6 { Fam::Inet6 } else { Fam::Inet };
-        let wanted = n.o.af.map(|f| f == fam);
-        if wanted == Some(false) {
-            continue;
-        }
-        let routes: Vec<&RouteEntryInfo> = dump
-            .routes
-            .iter()
-            .filter(|e| e.dst.is_ipv6() == v6)
-            .collect();
-        if routes.is_empty() && wanted.is_none() {
-            continue;
-        }
-        n.print_family(v6, &routes);
+    // Active UNIX domain sockets: this kernel has no local-domain sockets.
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn options_combine_like_getopt() {
+        let o = parse_args(&args(&["-anf", "inet"]));
+        assert!(o.aflag && o.numeric && o.af == Af::Inet);
+        let o = parse_args(&args(&["-rnfinet6"]));
+        assert!(o.rflag && o.numeric && o.af == Af::Inet6);
+        let o = parse_args(&args(&["-ss", "-z", "-p", "icmp"]));
+        assert_eq!(
+            (o.sflag, o.zflag, o.proto.as_deref()),
+            (2, true, Some("icmp"))
+        );
+        let o = parse_args(&args(&["-Ieth0", "-bdW"]));
+        assert!(o.iflag && o.bflag && o.dflag && o.wide);
+        assert_eq!(o.interface.as_deref(), Some("eth0"));
+        let o = parse_args(&args(&["-i", "-f", "link"]));
+        assert!(o.iflag && o.af == Af::Link);
+    }
+
+    #[test]
+    fn protocol_switch() {
+        assert_eq!(name2protox("udp").map(|p| p.proto), Some(17));
+        assert_eq!(name2protox("icmp6").map(|p| p.proto), Some(58));
+        assert_eq!(name2protox("ip").map(|p| p.proto), Some(255));
+        assert!(name2protox("xyz").is_none());
+        // IPv4 order as FreeBSD lists it.
+        let names: Vec<&str> = PROTOX.iter().map(|p| p.name).collect();
+        assert_eq!(
+            names,
+            ["tcp", "udp", "divert", "ip", "icmp", "igmp", "rsvp", "pim", "carp", "pfsync"]
+        );
     }
 }
