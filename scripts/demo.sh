@@ -59,9 +59,18 @@ v -c n1
 v -i n0 ngeth0
 v -i n1 ngeth1
 v n1 ifconfig
-v n1 ifconfig lo0 up
+v n0 ifconfig lo0 localhost
+v n0 ifconfig eth0 link 40:a:b:c:d:00
+v n0 ifconfig eth0 10.0.0.1/24
+v n1 ifconfig lo0 localhost
 v n1 ifconfig eth0 link 40:a:b:c:d:01
-v n1 ifconfig eth0
+v n1 ifconfig eth0 10.0.0.20/24
+v n1 route add default 10.0.0.1
+v n1 hostname n1
+v n1 ping -c 3 10.0.0.1
+v n1 ifconfig
+v n1 netstat -rnf inet
+v n1 arp -an
 echo "tpx32# vimage n1 ngctl l      (independent netgraph space!)"
 "$BIN/vimage" n1 ngctl l
 
