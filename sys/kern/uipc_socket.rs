@@ -55,6 +55,105 @@ pub trait ProtoSocket: Send {
     fn rcvbuf(&self) -> Option<Arc<SockBuf>> {
         None
     }
+    /// `listen`: make the socket accept connections, queueing at most `backlog`
+    /// completed ones (`somaxconn`-bounded by the protocol).
+    fn listen(&mut self, _backlog: i32) -> Result<(), Errno> {
+        Err(Errno::EOPNOTSUPP)
+    }
+    /// `accept`: take one completed connection off the listen queue, with the
+    /// peer's address image.  Never blocks: `EWOULDBLOCK` when the queue is
+    /// empty (the socket layer then sleeps on [`ProtoSocket::wakeup`] without the
+    /// protocol's lock and retries); `EINVAL` when not listening.
+    fn accept(&mut self) -> Result<(Box<dyn ProtoSocket>, Vec<u8>), Errno> {
+        Err(Errno::EOPNOTSUPP)
+    }
+    /// `shutdown`: `how` is `SHUT_RD` (0), `SHUT_WR` (1) or `SHUT_RDWR` (2).
+    fn shutdown(&mut self, _how: i32) -> Result<(), Errno> {
+        Err(Errno::EOPNOTSUPP)
+    }
+    /// `getpeername`: the foreign address image (`ENOTCONN` when unconnected).
+    fn peername(&self) -> Result<Vec<u8>, Errno> {
+        Err(Errno::ENOTCONN)
+    }
+    /// Readiness for `poll`/`select`: a mask of [`POLLIN`], [`POLLOUT`],
+    /// [`POLLERR`], [`POLLHUP`].  Default: readable when the receive buffer
+    /// holds data or can receive no more, always writable.
+    fn poll(&self) -> u32 {
+        let mut m = POLLOUT;
+        if let Some(sb) = self.rcvbuf() {
+            if !sb.is_empty() || sb.is_cantrcvmore() {
+                m |= POLLIN;
+            }
+        }
+        m
+    }
+    /// The socket's send buffer, for protocols that keep one (stream sockets).
+    fn sndbuf(&self) -> Option<Arc<SockBuf>> {
+        None
+    }
+    /// What a blocked `accept`/`connect`/`send`/`recv` sleeps on: the protocol
+    /// calls [`SoWakeup::wakeup`] whenever [`ProtoSocket::poll`] may have
+    /// changed.  The socket layer reads [`SoWakeup::generation`] under the
+    /// protocol's lock before trying the operation, drops the lock, and waits
+    /// with [`SoWakeup::wait`] for a newer generation, so no wakeup is lost.
+    /// `None`: the protocol never blocks.
+    fn wakeup(&self) -> Option<Arc<SoWakeup>> {
+        None
+    }
+    /// `SO_ERROR`: the pending asynchronous error, cleared by reading it (a
+    /// non-blocking `connect` that failed reports `ECONNREFUSED`/`ETIMEDOUT`
+    /// here).
+    fn soerror(&mut self) -> Option<Errno> {
+        None
+    }
+}
+
+/// `POLLIN`: data (or EOF, or a connection to accept) is waiting.
+pub const POLLIN: u32 = 0x1;
+/// `POLLOUT`: a send would not block (stream: connected and buffer space).
+pub const POLLOUT: u32 = 0x4;
+/// `POLLERR`: an error is pending ([`ProtoSocket::soerror`]).
+pub const POLLERR: u32 = 0x8;
+/// `POLLHUP`: the connection is gone in both directions.
+pub const POLLHUP: u32 = 0x10;
+/// `shutdown(SHUT_RD)`.
+pub const SHUT_RD: i32 = 0;
+/// `shutdown(SHUT_WR)`.
+pub const SHUT_WR: i32 = 1;
+/// `shutdown(SHUT_RDWR)`.
+pub const SHUT_RDWR: i32 = 2;
+
+/// A socket's sleep channel (`so_rcv.sb_cc`/`so_snd` wakeups, `soisconnected`,
+/// `sonewconn`): a generation counter bumped on every state change.
+#[derive(Default)]
+pub struct SoWakeup {
+    gen: Mutex<u64>,
+    cv: Condvar,
+}
+
+impl SoWakeup {
+    /// The current generation.
+    pub fn generation(&self) -> u64 {
+        self.gen.lock().map(|g| *g).unwrap_or(0)
+    }
+    /// Something changed: wake every sleeper.
+    pub fn wakeup(&self) {
+        if let Ok(mut g) = self.gen.lock() {
+            *g = g.wrapping_add(1);
+        }
+        self.cv.notify_all();
+    }
+    /// Sleep until the generation differs from `seen` or `timeout` passes;
+    /// whether it changed.
+    pub fn wait(&self, seen: u64, timeout: Duration) -> bool {
+        let Ok(g) = self.gen.lock() else {
+            return true;
+        };
+        match self.cv.wait_timeout_while(g, timeout, |g| *g == seen) {
+            Ok((g, _)) => *g != seen,
+            Err(_) => true,
+        }
+    }
 }
 
 /// `MSG_DONTWAIT`: do not block.
@@ -71,9 +170,15 @@ pub const SB_DEFAULT_HIWAT: usize = 256 * 1024;
 #[derive(Default)]
 struct SbInner {
     q: VecDeque<(Vec<u8>, Vec<u8>)>,
+    /// Stream buffers: the bytes themselves.
+    s: VecDeque<u8>,
     bytes: usize,
     cantrcvmore: bool,
+    error: Option<Errno>,
 }
+
+/// Called after a stream buffer was read from (`pru_rcvd`), outside its lock.
+pub type SbUpcall = Box<dyn Fn() + Send + Sync>;
 
 /// A datagram receive buffer (`struct sockbuf` for atomic protocols): records of
 /// (payload, source address), bounded in bytes, with sleepers woken on append.
@@ -83,6 +188,8 @@ pub struct SockBuf {
     hiwat: usize,
     /// Records dropped because the buffer was full.
     pub drops: AtomicU64,
+    stream: bool,
+    upcall: Mutex<Option<SbUpcall>>,
 }
 
 impl Default for SockBuf {
@@ -99,7 +206,100 @@ impl SockBuf {
             cv: Condvar::new(),
             hiwat,
             drops: AtomicU64::new(0),
+            stream: false,
+            upcall: Mutex::new(None),
         }
+    }
+
+    /// An empty byte-stream buffer (`SOCK_STREAM`) holding at most `hiwat`
+    /// bytes: [`SockBuf::recv`] returns up to `len` bytes across appends and an
+    /// empty read at EOF.
+    pub fn new_stream(hiwat: usize) -> Self {
+        SockBuf {
+            stream: true,
+            ..SockBuf::new(hiwat)
+        }
+    }
+
+    /// Whether this is a byte-stream buffer.
+    pub fn is_stream(&self) -> bool {
+        self.stream
+    }
+
+    /// The byte limit (`sb_hiwat`).
+    pub fn hiwat(&self) -> usize {
+        self.hiwat
+    }
+
+    /// Free space in bytes (`sbspace`).
+    pub fn space(&self) -> usize {
+        self.hiwat.saturating_sub(self.cc())
+    }
+
+    /// Set the function called after every stream read (the protocol's
+    /// `pru_rcvd`, e.g. to send a window update).
+    pub fn set_upcall(&self, f: Option<SbUpcall>) {
+        if let Ok(mut g) = self.upcall.lock() {
+            *g = f;
+        }
+    }
+
+    /// Stream `sbappend`: copy as much of `data` as fits; how much was taken.
+    pub fn append_stream(&self, data: &[u8]) -> usize {
+        let Ok(mut g) = self.inner.lock() else {
+            return 0;
+        };
+        let n = data.len().min(self.hiwat.saturating_sub(g.bytes));
+        g.s.extend(&data[..n]);
+        g.bytes += n;
+        drop(g);
+        if n > 0 {
+            self.cv.notify_all();
+        }
+        n
+    }
+
+    /// Stream: copy `len` bytes starting `off` bytes into the buffer (fewer at
+    /// its end) without consuming them.
+    pub fn copy_out(&self, off: usize, len: usize) -> Vec<u8> {
+        let Ok(g) = self.inner.lock() else {
+            return Vec::new();
+        };
+        g.s.iter().skip(off).take(len).copied().collect()
+    }
+
+    /// Stream `sbdrop`: discard the first `n` bytes.
+    pub fn drop_front(&self, n: usize) {
+        if let Ok(mut g) = self.inner.lock() {
+            let n = n.min(g.s.len());
+            g.s.drain(..n);
+            g.bytes -= n;
+        }
+        self.cv.notify_all();
+    }
+
+    /// Discard everything queued.
+    pub fn flush(&self) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.q.clear();
+            g.s.clear();
+            g.bytes = 0;
+        }
+        self.cv.notify_all();
+    }
+
+    /// Whether [`SockBuf::cantrcvmore`] was called.
+    pub fn is_cantrcvmore(&self) -> bool {
+        self.inner.lock().map(|g| g.cantrcvmore).unwrap_or(true)
+    }
+
+    /// Post an error (`so_error`) that the next receive on an empty buffer
+    /// returns once (e.g. `ECONNRESET`); wakes sleepers.
+    pub fn set_error(&self, e: Errno) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.error = Some(e);
+        }
+        self.cv.notify_all();
     }
 
     /// `sbappendaddr`: queue a record; `ENOBUFS` (and counted) when full or when
@@ -117,9 +317,12 @@ impl SockBuf {
         Ok(())
     }
 
-    /// Records waiting.
+    /// Records waiting (stream buffers: bytes waiting).
     pub fn len(&self) -> usize {
-        self.inner.lock().map(|g| g.q.len()).unwrap_or(0)
+        self.inner
+            .lock()
+            .map(|g| if self.stream { g.s.len() } else { g.q.len() })
+            .unwrap_or(0)
     }
 
     /// Bytes waiting (`sb_cc`, netstat's Recv-Q).
@@ -153,6 +356,31 @@ impl SockBuf {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut g = self.inner.lock().map_err(|_| Errno::EDOOFUS)?;
         loop {
+            if self.stream && !g.s.is_empty() {
+                let n = len.min(g.s.len());
+                let d: Vec<u8> = if flags & MSG_PEEK != 0 {
+                    g.s.iter().take(n).copied().collect()
+                } else {
+                    g.bytes -= n;
+                    g.s.drain(..n).collect()
+                };
+                drop(g);
+                if flags & MSG_PEEK == 0 {
+                    self.cv.notify_all();
+                    if let Ok(u) = self.upcall.lock() {
+                        if let Some(f) = u.as_ref() {
+                            f();
+                        }
+                    }
+                }
+                return Ok((d, Vec::new()));
+            }
+            if let Some(e) = g.error.take() {
+                return Err(e);
+            }
+            if self.stream && (g.cantrcvmore || len == 0) {
+                return Ok((Vec::new(), Vec::new()));
+            }
             if let Some((d, a)) = g.q.front() {
                 let rec = if flags & MSG_PEEK != 0 {
                     (d.clone(), a.clone())
