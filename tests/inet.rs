@@ -195,6 +195,32 @@ fn exercise1_configure_and_check_connectivity() {
         }
         let out = vok(&vk, "n1", "traceroute", &["-n", "-q", "1", "10.0.1.20"]);
         assert!(out.starts_with(" 1  10.0.0.1  "), "{out}");
+        // n1's routing table in the tutorial's layout (Use masked: it counts).
+        if bindir().join("netstat").exists() {
+            let out = vok(&vk, "n1", "netstat", &["-rnf", "inet"]);
+            let mask = |l: &str| {
+                let mut w: Vec<&str> = l.split_whitespace().collect();
+                if w.len() >= 6 && w[3].parse::<u64>().is_ok() {
+                    w[4] = "N";
+                }
+                w.join(" ")
+            };
+            let got: Vec<String> = out.lines().map(mask).collect();
+            assert_eq!(
+                got,
+                [
+                    "Routing tables",
+                    "",
+                    "Internet:",
+                    "Destination Gateway Flags Refs Use Netif Expire",
+                    "default 10.0.0.1 UGS 0 N eth0",
+                    "10.0.0.0/24 link#2 UC 0 N eth0",
+                    "127.0.0.1 127.0.0.1 UH 0 N lo0",
+                    "224.0.0.0/4 127.0.0.1 UGS 0 N lo0",
+                ],
+                "{out}"
+            );
+        }
         // The router's counters moved.
         let s = vok(&vk, "n0", "sysctl", &["-n", "net.inet.ip.forwarding"]);
         assert_eq!(s, "1\n");

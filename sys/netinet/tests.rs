@@ -587,6 +587,31 @@ mod multi {
     }
 
     #[test]
+    fn forwarding_back_out_the_same_link_sends_a_redirect() {
+        let mut t = topo();
+        // The router sends 192.0.2/24 back to n0's own link.
+        t.n1.route("192.0.2.0", 24, "10.0.0.20");
+        let fd = socket(&t.n, &mut t.n0, SOCK_RAW, IPPROTO_ICMP);
+        sendto(&t.n, &mut t.n0, fd, echo(0, 8), "192.0.2.1", 0).unwrap();
+        let got = drain(&t.n, &mut t.n0, fd);
+        let s = icmp_summary(&got);
+        assert!(
+            s.contains(&(
+                ICMP_REDIRECT,
+                ICMP_REDIRECT_HOST,
+                64,
+                Ipv4Addr::new(10, 0, 0, 1)
+            )),
+            "{s:?}"
+        );
+        let r = got.iter().find(|(d, _)| d[20] == ICMP_REDIRECT).unwrap();
+        assert_eq!(&r.0[24..28], &[10, 0, 0, 20], "the better first hop");
+        assert_eq!(t.n1.stat("ips_redirectsent"), 1);
+        // n0 is no router: the datagram sent back to it is dropped.
+        assert_eq!(t.n0.stat("ips_cantforward"), 1);
+    }
+
+    #[test]
     fn udp_datagrams_and_port_unreachable() {
         let mut t = topo();
         let srv = socket(&t.n, &mut t.n2, SOCK_DGRAM, 0);
