@@ -11,6 +11,7 @@ pub mod netinet_in;
 pub mod netinet6_in6;
 pub mod netgraph;
 pub mod route;
+pub mod socket;
 pub mod syscall;
 pub mod sysctl;
 pub mod vimage;

@@ -138,6 +138,50 @@ pub enum Request {
         /// Descriptor.
         fd: i32,
     },
+    /// `listen(fd, backlog)`.
+    Listen {
+        /// Descriptor.
+        fd: i32,
+        /// Queue limit for completed connections.
+        backlog: i32,
+    },
+    /// `accept4(fd, flags)`: reply `val` is the new descriptor, `addr` the peer's
+    /// address image.  Blocks unless the listening socket is non-blocking.
+    Accept {
+        /// Listening descriptor.
+        fd: i32,
+        /// [`crate::socket::SOCK_NONBLOCK`] makes the new socket non-blocking.
+        flags: i32,
+    },
+    /// `shutdown(fd, how)`.
+    Shutdown {
+        /// Descriptor.
+        fd: i32,
+        /// `SHUT_RD`, `SHUT_WR` or `SHUT_RDWR`.
+        how: i32,
+    },
+    /// `getpeername(fd)`: reply `addr` is the peer's address image.
+    Getpeername {
+        /// Descriptor.
+        fd: i32,
+    },
+    /// `poll(fds, timeout)`: reply `val` is how many descriptors are ready, `data`
+    /// their `revents`, one little-endian `u32` per entry in order.
+    Poll {
+        /// (descriptor, `POLL*` events) pairs.
+        fds: Vec<(i32, u32)>,
+        /// Milliseconds to wait; negative waits forever (`INFTIM`), 0 never.
+        timeout_ms: i32,
+    },
+    /// `fcntl(fd, cmd, arg)` for `F_GETFL`/`F_SETFL` (`O_NONBLOCK`); reply `val`.
+    Fcntl {
+        /// Descriptor.
+        fd: i32,
+        /// `F_*` command.
+        cmd: i32,
+        /// Argument.
+        arg: i32,
+    },
 }
 
 /// `reboot(2)` flag: halt instead of rebooting.
@@ -161,6 +205,12 @@ const T_KLDNEXT: u32 = 15;
 const T_KLDSYM: u32 = 16;
 const T_REBOOT: u32 = 17;
 const T_GETSOCKNAME: u32 = 18;
+const T_LISTEN: u32 = 19;
+const T_ACCEPT: u32 = 20;
+const T_SHUTDOWN: u32 = 21;
+const T_GETPEERNAME: u32 = 22;
+const T_POLL: u32 = 23;
+const T_FCNTL: u32 = 24;
 
 impl Request {
     /// Encode the frame payload.
@@ -239,6 +289,27 @@ impl Request {
             Request::Getsockname { fd } => {
                 w.u32(T_GETSOCKNAME).i32(*fd);
             }
+            Request::Listen { fd, backlog } => {
+                w.u32(T_LISTEN).i32(*fd).i32(*backlog);
+            }
+            Request::Accept { fd, flags } => {
+                w.u32(T_ACCEPT).i32(*fd).i32(*flags);
+            }
+            Request::Shutdown { fd, how } => {
+                w.u32(T_SHUTDOWN).i32(*fd).i32(*how);
+            }
+            Request::Getpeername { fd } => {
+                w.u32(T_GETPEERNAME).i32(*fd);
+            }
+            Request::Poll { fds, timeout_ms } => {
+                w.u32(T_POLL).i32(*timeout_ms).u32(fds.len() as u32);
+                for (fd, ev) in fds {
+                    w.i32(*fd).u32(*ev);
+                }
+            }
+            Request::Fcntl { fd, cmd, arg } => {
+                w.u32(T_FCNTL).i32(*fd).i32(*cmd).i32(*arg);
+            }
         }
         w.finish()
     }
@@ -301,6 +372,36 @@ impl Request {
             T_KLDSYM => Request::Kldsym { name: s(&mut r)? },
             T_REBOOT => Request::Reboot { howto: r.i32()? },
             T_GETSOCKNAME => Request::Getsockname { fd: r.i32()? },
+            T_LISTEN => Request::Listen {
+                fd: r.i32()?,
+                backlog: r.i32()?,
+            },
+            T_ACCEPT => Request::Accept {
+                fd: r.i32()?,
+                flags: r.i32()?,
+            },
+            T_SHUTDOWN => Request::Shutdown {
+                fd: r.i32()?,
+                how: r.i32()?,
+            },
+            T_GETPEERNAME => Request::Getpeername { fd: r.i32()? },
+            T_POLL => {
+                let timeout_ms = r.i32()?;
+                let n = r.u32()? as usize;
+                if n > crate::socket::POLL_MAX {
+                    return Err(Errno::EINVAL);
+                }
+                let mut fds = Vec::with_capacity(n);
+                for _ in 0..n {
+                    fds.push((r.i32()?, r.u32()?));
+                }
+                Request::Poll { fds, timeout_ms }
+            }
+            T_FCNTL => Request::Fcntl {
+                fd: r.i32()?,
+                cmd: r.i32()?,
+                arg: r.i32()?,
+            },
             _ => return Err(Errno::EINVAL),
         };
         r.end()?;
@@ -527,6 +628,26 @@ mod tests {
             },
             Request::Reboot { howto: RB_HALT },
             Request::Getsockname { fd: 3 },
+            Request::Listen { fd: 3, backlog: 5 },
+            Request::Accept {
+                fd: 3,
+                flags: crate::socket::SOCK_NONBLOCK,
+            },
+            Request::Shutdown { fd: 4, how: 1 },
+            Request::Getpeername { fd: 4 },
+            Request::Poll {
+                fds: vec![(3, 1), (4, 5), (-1, 4)],
+                timeout_ms: -1,
+            },
+            Request::Poll {
+                fds: vec![],
+                timeout_ms: 0,
+            },
+            Request::Fcntl {
+                fd: 3,
+                cmd: crate::socket::F_SETFL,
+                arg: crate::socket::O_NONBLOCK,
+            },
         ]
     }
 
@@ -548,6 +669,29 @@ mod tests {
             assert_eq!(Request::from_bytes(&long), Err(Errno::EINVAL));
         }
         assert_eq!(Request::from_bytes(&[99, 0, 0, 0]), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn old_wire_format_is_unchanged() {
+        // Tools built before the socket calls still talk to the kernel.
+        assert_eq!(
+            Request::Close { fd: 3 }.to_bytes(),
+            vec![4, 0, 0, 0, 3, 0, 0, 0]
+        );
+        assert_eq!(
+            Request::Getsockname { fd: 3 }.to_bytes(),
+            vec![18, 0, 0, 0, 3, 0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn poll_list_is_bounded() {
+        let mut w = Writer::new();
+        w.u32(T_POLL).i32(0).u32(u32::MAX);
+        assert_eq!(Request::from_bytes(&w.finish()), Err(Errno::EINVAL));
+        let fds = vec![(3, 1); crate::socket::POLL_MAX + 1];
+        let b = Request::Poll { fds, timeout_ms: 0 }.to_bytes();
+        assert_eq!(Request::from_bytes(&b), Err(Errno::EINVAL));
     }
 
     #[test]
