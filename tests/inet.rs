@@ -313,3 +313,39 @@ fn address_configuration_and_errors() {
     );
     vk.halt();
 }
+
+#[test]
+fn ping_prints_its_statistics_on_sigint() {
+    let vk = Vk::boot("inet-sigint");
+    vk.ok("ifconfig", &["lo0", "localhost"]);
+    let child = vk
+        .cmd("ping")
+        .arg("127.0.0.1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn ping");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: signalling our own child by its pid.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let out = child.wait_with_output().expect("wait");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let l: Vec<&str> = text.lines().collect();
+    assert_eq!(l[0], "PING 127.0.0.1 (127.0.0.1): 56 data bytes");
+    assert!(l.len() >= 6, "{text}");
+    let n = l.len();
+    assert_eq!(l[n - 4], "");
+    assert_eq!(l[n - 3], "--- 127.0.0.1 ping statistics ---");
+    assert!(
+        l[n - 2].ends_with(" packets received, 0.0% packet loss"),
+        "{text}"
+    );
+    assert!(
+        l[n - 1].starts_with("round-trip min/avg/max/stddev = "),
+        "{text}"
+    );
+    vk.halt();
+}
