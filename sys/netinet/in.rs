@@ -44,27 +44,38 @@ impl InIfaddr {
     }
 }
 
+fn to_in(a: &IfAddr) -> Option<InIfaddr> {
+    match a.addr {
+        IpAddr::V4(addr) => Some(InIfaddr {
+            addr,
+            plen: a.plen,
+            dst: match a.dst {
+                Some(IpAddr::V4(d)) => Some(d),
+                _ => None,
+            },
+        }),
+        IpAddr::V6(_) => None,
+    }
+}
+
+/// The first of `ifp`'s IPv4 addresses for which `f` answers, visited in order
+/// under the list's read lock (no copies: this is on every packet's path).
+pub fn in_find<R>(ifp: &Ifnet, mut f: impl FnMut(&InIfaddr) -> Option<R>) -> Option<R> {
+    let g = ifp.addrs.read().ok()?;
+    g.iter().filter_map(to_in).find_map(|ia| f(&ia))
+}
+
 /// The IPv4 addresses of `ifp`, in order.
 pub fn in_addrs(ifp: &Ifnet) -> Vec<InIfaddr> {
-    ifp.addr_list()
-        .into_iter()
-        .filter_map(|a| match (a.addr, a.dst) {
-            (IpAddr::V4(addr), dst) => Some(InIfaddr {
-                addr,
-                plen: a.plen,
-                dst: match dst {
-                    Some(IpAddr::V4(d)) => Some(d),
-                    _ => None,
-                },
-            }),
-            _ => None,
-        })
-        .collect()
+    ifp.addrs
+        .read()
+        .map(|g| g.iter().filter_map(to_in).collect())
+        .unwrap_or_default()
 }
 
 /// The first IPv4 address of `ifp` (`IFP_TO_IA`).
 pub fn in_first_addr(ifp: &Ifnet) -> Option<Ipv4Addr> {
-    in_addrs(ifp).first().map(|a| a.addr)
+    in_find(ifp, |a| Some(a.addr))
 }
 
 /// Every (interface, address) pair of curvnet (`in_ifaddrhead`).
@@ -80,10 +91,11 @@ pub fn in_ifaddrs() -> Vec<(Arc<Ifnet>, InIfaddr)> {
 
 /// The interface holding address `a` in curvnet (`ifa_ifwithaddr`).
 pub fn ifa_ifwithaddr(a: Ipv4Addr) -> Option<Arc<Ifnet>> {
-    in_ifaddrs()
-        .into_iter()
-        .find(|(_, ia)| ia.addr == a)
-        .map(|(i, _)| i)
+    let net = vnet_net();
+    let list = net.ifnet.read().ok()?;
+    list.iter()
+        .find(|ifp| in_find(ifp, |ia| (ia.addr == a).then_some(())).is_some())
+        .cloned()
 }
 
 /// Whether `a` is one of curvnet's own addresses.
@@ -101,14 +113,20 @@ pub fn in_broadcast(a: Ipv4Addr, ifp: &Ifnet) -> bool {
     if ifp.flags() & IFF_BROADCAST == 0 {
         return false;
     }
-    in_addrs(ifp)
-        .iter()
-        .any(|ia| ia.plen < 31 && (Some(a) == ia.dst || (ia.contains(a) && (a == ia.net()))))
+    in_find(ifp, |ia| {
+        (ia.plen < 31 && (Some(a) == ia.dst || (ia.contains(a) && (a == ia.net())))).then_some(())
+    })
+    .is_some()
 }
 
 /// Whether `a` is a broadcast address on any interface of curvnet.
 pub fn in_broadcast_any(a: Ipv4Addr) -> bool {
-    a == Ipv4Addr::BROADCAST || vnet_net().list().iter().any(|i| in_broadcast(a, i))
+    if a == Ipv4Addr::BROADCAST {
+        return true;
+    }
+    let net = vnet_net();
+    let list = net.ifnet.read();
+    list.is_ok_and(|l| l.iter().any(|i| in_broadcast(a, i)))
 }
 
 /// Whether the ioctl is an IPv4 address ioctl [`in_control`] handles.

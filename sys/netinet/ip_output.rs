@@ -11,7 +11,7 @@ use vimage_abi::Errno;
 use super::in_rt::in_rtalloc;
 use super::ip::{Ipv4Packet, IP_DF, IP_HDR_LEN, IP_MF, IP_OFFMASK};
 use super::ip_var::inc;
-use super::r#in::{ifa_ifwithaddr, in_addrs, in_broadcast, in_first_addr};
+use super::r#in::{ifa_ifwithaddr, in_broadcast, in_find, in_first_addr};
 use crate::kern::vnet::CurvnetGuard;
 use crate::net::if_ethersubr::if_output;
 use crate::net::if_var::Ifnet;
@@ -104,16 +104,14 @@ fn route(dst: Ipv4Addr, src: Ipv4Addr) -> Result<Hop, Errno> {
         }
     }
     let rt = in_rtalloc(dst).ok_or(Errno::EHOSTUNREACH)?;
+    // The route's own address if it is still on the interface, else the
+    // interface's address on the next hop's subnet, else its first.
+    let nh = rt.nexthop(dst);
     let src = rt
         .ifa
-        .filter(|a| in_addrs(&rt.ifp).iter().any(|x| x.addr == *a))
-        .or_else(|| {
-            let list = in_addrs(&rt.ifp);
-            list.iter()
-                .find(|a| a.contains(rt.nexthop(dst)))
-                .or(list.first())
-                .map(|a| a.addr)
-        });
+        .and_then(|a| in_find(&rt.ifp, |x| (x.addr == a).then_some(a)))
+        .or_else(|| in_find(&rt.ifp, |x| x.contains(nh).then_some(x.addr)))
+        .or_else(|| in_first_addr(&rt.ifp));
     Ok(Hop {
         nexthop: rt.nexthop(dst),
         mtu: rt.mtu as usize,
