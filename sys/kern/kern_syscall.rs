@@ -5,9 +5,11 @@
 //! vnet, and answers a [`Reply`] carrying a FreeBSD errno.  Bad requests get an errno;
 //! nothing a process sends can take the kernel down.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use vimage_abi::net_if::IfInfo;
+use vimage_abi::socket::XFile;
 use vimage_abi::syscall::{Reply, Request};
 use vimage_abi::sysctl::{SysctlValue, CTLFLAG_RW, CTLFLAG_VNET};
 use vimage_abi::vimage::*;
@@ -19,7 +21,8 @@ use super::kern_proc::{HostProcs, ProcTable};
 use super::kern_sysctl::{Oid, SysctlCtx, SysctlTree};
 use super::kern_timeout::{Callouts, Clock};
 use super::kern_vimage::Vimage;
-use super::uipc_socket::{Domain, FdTable, Socket, SOL_SOCKET, SO_RCVTIMEO};
+use super::uipc_socket::{Domain, FdTable, Socket, WeakFdTable};
+use super::uipc_syscalls as so_calls;
 use super::vnet::{CurvnetGuard, ModRegistry, VnetModInfo};
 use crate::net::if_loop::{LoCloner, VNET_LOIF_MODINFO};
 use crate::net::r#if::{if_list_info, ifioctl, VNET_NET_MODINFO};
@@ -55,6 +58,9 @@ pub struct Kernel {
     pub clock: Arc<dyn Clock>,
     /// Pending callouts (driven by vkernel's softclock thread, or by tests).
     pub callouts: Arc<Callouts>,
+    /// Descriptor tables by host pid (held by the process's contexts, not by
+    /// this index).
+    files: Arc<Mutex<HashMap<u32, WeakFdTable>>>,
 }
 
 /// A process context: who is calling, from which vimage, with which descriptors.
@@ -63,7 +69,8 @@ pub struct Td {
     pub pid: u32,
     /// The vimage the kernel decided the process is in.
     pub vimage: Arc<Vimage>,
-    /// Its descriptors.
+    /// Its descriptors: one table per host process, shared by all of its
+    /// connections (threads); it closes when the last of them goes away.
     pub fds: FdTable,
     /// Tells a blocking call that the process went away (its connection closed),
     /// so the call gives up with EINTR instead of sleeping forever.
@@ -71,12 +78,13 @@ pub struct Td {
 }
 
 /// The modules every kernel registers at boot, in order.
-pub static BUILTIN_MODULES: [&VnetModInfo; 5] = [
+pub static BUILTIN_MODULES: [&VnetModInfo; 6] = [
     &VNET_NET_MODINFO,
     &VNET_LOIF_MODINFO,
     &crate::netinet::VNET_INET_MODINFO,
     &crate::net::route::VNET_ROUTE_MODINFO,
     &crate::netinet6::VNET_INET6_MODINFO,
+    &crate::netinet::tcp_var::VNET_TCP_MODINFO,
 ];
 
 impl Kernel {
@@ -105,6 +113,7 @@ impl Kernel {
             ident: cfg.ident.clone(),
             clock: cfg.clock.clone(),
             callouts: Arc::new(Callouts::default()),
+            files: Arc::new(Mutex::new(HashMap::new())),
         });
         k.reg.set_global(
             super::kern_timeout::KERN_TIME_SLOT,
@@ -193,6 +202,20 @@ impl Kernel {
                 },
             },
         );
+        let files = self.files.clone();
+        let _ = t.add(
+            "kern.file",
+            Oid {
+                flags: vimage_abi::sysctl::CTLFLAG_RD | CTLFLAG_VNET,
+                descr: "Open socket descriptors of this vnet and their owners (sockstat)",
+                handler: Arc::new(move |ctx: &SysctlCtx<'_>, _| {
+                    Ok(SysctlValue::Opaque(
+                        "S,xfile".into(),
+                        XFile::encode_list(&kern_file(&files, &ctx.vimage.vnet)),
+                    ))
+                }),
+            },
+        );
         crate::netinet::sysctl_init(t);
         crate::net::route::sysctl_init(t);
         crate::netinet6::sysctl_init(t);
@@ -278,17 +301,49 @@ impl Kernel {
             }
             None => self.vimage0.clone(),
         };
+        let fds = {
+            let mut g = match self.files.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            match g.get(&pid).and_then(WeakFdTable::upgrade) {
+                Some(t) => t,
+                None => {
+                    // Forget the tables of processes that are gone.
+                    g.retain(|_, w| w.upgrade().is_some());
+                    let t = FdTable::default();
+                    g.insert(pid, t.downgrade());
+                    t
+                }
+            }
+        };
         Td {
             pid,
             vimage,
-            fds: FdTable::default(),
+            fds,
             intr: Arc::new(|| false),
         }
     }
 
-    /// The process exits: its descriptors close.
+    /// One connection of the process is gone; when it was the last, the process
+    /// has exited and its descriptors close (peers see the connections end).
     pub fn td_exit(&self, td: &mut Td) {
-        td.fds.close_all();
+        let mut g = match self.files.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        // Under the index lock no other connection of the pid can attach, so a
+        // lone handle is the last one.
+        if td.fds.handles() == 1 {
+            if g.get(&td.pid)
+                .and_then(WeakFdTable::upgrade)
+                .is_some_and(|t| t.same(&td.fds))
+            {
+                g.remove(&td.pid);
+            }
+            drop(g);
+            td.fds.close_all();
+        }
     }
 
     /// Whether `reboot(RB_HALT)` was called.
@@ -370,8 +425,10 @@ impl Kernel {
                     .find(|d| d.family() == domain)
                     .cloned()
                     .ok_or(Errno::EAFNOSUPPORT)?;
+                let (ty, nonblock) = so_calls::socket_type(ty);
                 let pcb = d.attach(ty, proto)?;
                 let so = Arc::new(Socket::new(&td.vimage.vnet, domain, ty, proto, pcb));
+                so.nonblock.store(nonblock, Ordering::Relaxed);
                 Ok(Reply::val(td.fds.alloc(so)? as i64))
             }
             Request::Close { fd } => {
@@ -396,8 +453,7 @@ impl Kernel {
             Request::Connect { fd, addr } => {
                 let so = td.fds.get(fd)?;
                 let _cv = CurvnetGuard::set(&so.vnet);
-                let mut p = so.pcb.lock().map_err(|_| Errno::EDOOFUS)?;
-                p.connect(&addr).map(|_| Reply::val(0))
+                so_calls::connect(td, &so, &addr)
             }
             Request::Sendto {
                 fd,
@@ -407,34 +463,13 @@ impl Kernel {
             } => {
                 let so = td.fds.get(fd)?;
                 let _cv = CurvnetGuard::set(&so.vnet);
-                let mut p = so.pcb.lock().map_err(|_| Errno::EDOOFUS)?;
-                p.sendto(&data, addr.as_deref(), flags)
-                    .map(|n| Reply::val(n as i64))
+                so_calls::send(td, &so, &data, addr.as_deref(), flags)
             }
             Request::Recvfrom { fd, len, flags } => {
                 let so = td.fds.get(fd)?;
                 let _cv = CurvnetGuard::set(&so.vnet);
                 let len = (len as usize).min(vimage_abi::wire::MAX_FRAME);
-                let sb = so.pcb.lock().map_err(|_| Errno::EDOOFUS)?.rcvbuf();
-                let (data, addr) = match sb {
-                    // Sleep on the buffer, not under the protocol's lock.
-                    Some(sb) => {
-                        let us = so.rcvtimeo_us.load(Ordering::Relaxed);
-                        let timeout = (us != 0).then(|| std::time::Duration::from_micros(us));
-                        sb.recv(len, flags, timeout, &*td.intr)?
-                    }
-                    None => so
-                        .pcb
-                        .lock()
-                        .map_err(|_| Errno::EDOOFUS)?
-                        .recvfrom(len, flags)?,
-                };
-                Ok(Reply {
-                    val: data.len() as i64,
-                    data,
-                    addr,
-                    errno: 0,
-                })
+                so_calls::recv(td, &so, len, flags)
             }
             Request::Setsockopt {
                 fd,
@@ -444,33 +479,12 @@ impl Kernel {
             } => {
                 let so = td.fds.get(fd)?;
                 let _cv = CurvnetGuard::set(&so.vnet);
-                if level == SOL_SOCKET && name == SO_RCVTIMEO {
-                    let mut r = Reader::new(&val);
-                    let sec = r.i64()?;
-                    let usec = r.i64()?;
-                    r.end()?;
-                    if sec < 0 || !(0..1_000_000).contains(&usec) {
-                        return Err(Errno::EDOM);
-                    }
-                    let us = (sec as u64).saturating_mul(1_000_000) + usec as u64;
-                    so.rcvtimeo_us.store(us, Ordering::Relaxed);
-                    return Ok(Reply::val(0));
-                }
-                let mut p = so.pcb.lock().map_err(|_| Errno::EDOOFUS)?;
-                p.setsockopt(level, name, &val).map(|_| Reply::val(0))
+                so_calls::setsockopt(&so, level, name, &val)
             }
             Request::Getsockopt { fd, level, name } => {
                 let so = td.fds.get(fd)?;
                 let _cv = CurvnetGuard::set(&so.vnet);
-                if level == SOL_SOCKET && name == SO_RCVTIMEO {
-                    let us = so.rcvtimeo_us.load(Ordering::Relaxed);
-                    let mut v = Vec::with_capacity(16);
-                    v.extend_from_slice(&((us / 1_000_000) as i64).to_le_bytes());
-                    v.extend_from_slice(&((us % 1_000_000) as i64).to_le_bytes());
-                    return Ok(Reply::data(v));
-                }
-                let mut p = so.pcb.lock().map_err(|_| Errno::EDOOFUS)?;
-                p.getsockopt(level, name).map(Reply::data)
+                so_calls::getsockopt(&so, level, name)
             }
             Request::Getsockname { fd } => {
                 let so = td.fds.get(fd)?;
@@ -480,6 +494,31 @@ impl Kernel {
                     addr: p.sockname()?,
                     ..Default::default()
                 })
+            }
+            Request::Listen { fd, backlog } => {
+                let so = td.fds.get(fd)?;
+                let _cv = CurvnetGuard::set(&so.vnet);
+                so_calls::listen(&so, backlog)
+            }
+            Request::Accept { fd, flags } => {
+                let so = td.fds.get(fd)?;
+                let _cv = CurvnetGuard::set(&so.vnet);
+                so_calls::accept(td, &so, flags)
+            }
+            Request::Shutdown { fd, how } => {
+                let so = td.fds.get(fd)?;
+                let _cv = CurvnetGuard::set(&so.vnet);
+                so_calls::shutdown(&so, how)
+            }
+            Request::Getpeername { fd } => {
+                let so = td.fds.get(fd)?;
+                let _cv = CurvnetGuard::set(&so.vnet);
+                so_calls::getpeername(&so)
+            }
+            Request::Poll { fds, timeout_ms } => so_calls::poll(td, &fds, timeout_ms),
+            Request::Fcntl { fd, cmd, arg } => {
+                let so = td.fds.get(fd)?;
+                so_calls::fcntl(&so, cmd, arg)
             }
             Request::Kldload { name } => {
                 self.require_top(td)?;
@@ -536,6 +575,9 @@ impl Kernel {
         cmd: u32,
         data: &[u8],
     ) -> Result<Vec<u8>, Errno> {
+        if let Some(r) = so_calls::ioctl(so, cmd, data) {
+            return r;
+        }
         match cmd {
             SIOCSPVIMAGE => {
                 let req = ViReq::from_bytes(data)?;
@@ -578,6 +620,51 @@ impl Kernel {
             }
         }
     }
+}
+
+/// `kern.file`: every socket descriptor whose socket lives in `vnet`, with its
+/// owner's pid, ordered by pid and descriptor.
+fn kern_file(
+    files: &Mutex<HashMap<u32, WeakFdTable>>,
+    vnet: &Arc<super::vnet::Vnet>,
+) -> Vec<XFile> {
+    let tables: Vec<(u32, FdTable)> = {
+        let g = match files.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        g.iter()
+            .filter_map(|(p, w)| w.upgrade().map(|t| (*p, t)))
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (pid, t) in tables {
+        for (fd, so) in t.entries() {
+            if !Arc::ptr_eq(&so.vnet, vnet) {
+                continue;
+            }
+            let _cv = CurvnetGuard::set(&so.vnet);
+            let (laddr, faddr) = match so.pcb.lock() {
+                Ok(p) => (
+                    p.sockname().unwrap_or_default(),
+                    p.peername().unwrap_or_default(),
+                ),
+                Err(_) => (Vec::new(), Vec::new()),
+            };
+            out.push(XFile {
+                pid,
+                fd,
+                domain: so.domain,
+                ty: so.ty,
+                proto: so.proto,
+                listening: so.listening.load(Ordering::Relaxed),
+                laddr,
+                faddr,
+            });
+        }
+    }
+    out.sort_by_key(|x| (x.pid, x.fd));
+    out
 }
 
 /// The INET/INET6 domain before its protocols exist: datagram sockets made for

@@ -7,7 +7,10 @@ pub mod kern_sysctl;
 pub mod kern_timeout;
 pub mod kern_vimage;
 pub mod uipc_socket;
+pub mod uipc_syscalls;
 pub mod vnet;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod uipc_tests;

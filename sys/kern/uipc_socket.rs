@@ -5,7 +5,7 @@
 //! `vimage -l` reports.  Protocol domains plug in through [`Domain`].
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use vimage_abi::Errno;
@@ -142,6 +142,7 @@ impl SoWakeup {
             *g = g.wrapping_add(1);
         }
         self.cv.notify_all();
+        selwakeup();
     }
     /// Sleep until the generation differs from `seen` or `timeout` passes;
     /// whether it changed.
@@ -154,6 +155,57 @@ impl SoWakeup {
             Err(_) => true,
         }
     }
+}
+
+/// The kernel-wide `poll`/`select` channel (FreeBSD's `selwakeup`): a
+/// generation bumped whenever any socket buffer or [`SoWakeup`] changes, so one
+/// `poll` over many sockets can sleep on a single channel.  Waking costs an
+/// atomic increment unless someone is polling.
+struct SelInfo {
+    gen: AtomicU64,
+    waiters: AtomicUsize,
+    m: Mutex<()>,
+    cv: Condvar,
+}
+
+static SEL: SelInfo = SelInfo {
+    gen: AtomicU64::new(0),
+    waiters: AtomicUsize::new(0),
+    m: Mutex::new(()),
+    cv: Condvar::new(),
+};
+
+/// Something a poller may be waiting for changed (`selwakeup`).
+pub fn selwakeup() {
+    SEL.gen.fetch_add(1, Ordering::SeqCst);
+    if SEL.waiters.load(Ordering::SeqCst) > 0 {
+        let _g = SEL.m.lock();
+        SEL.cv.notify_all();
+    }
+}
+
+/// The current `selwakeup` generation: read it before checking readiness.
+pub fn selgen() -> u64 {
+    SEL.gen.load(Ordering::SeqCst)
+}
+
+/// Sleep until [`selwakeup`] moves the generation past `seen`, or `timeout`
+/// passes; whether it moved.
+pub fn selwait(seen: u64, timeout: Duration) -> bool {
+    SEL.waiters.fetch_add(1, Ordering::SeqCst);
+    let moved = match SEL.m.lock() {
+        Ok(g) => {
+            if SEL.gen.load(Ordering::SeqCst) != seen {
+                true
+            } else {
+                let _ = SEL.cv.wait_timeout(g, timeout);
+                SEL.gen.load(Ordering::SeqCst) != seen
+            }
+        }
+        Err(_) => true,
+    };
+    SEL.waiters.fetch_sub(1, Ordering::SeqCst);
+    moved
 }
 
 /// `MSG_DONTWAIT`: do not block.
@@ -199,6 +251,12 @@ impl Default for SockBuf {
 }
 
 impl SockBuf {
+    /// Wake sleepers on the buffer and every `poll`/`select` (`sowakeup`).
+    fn wake(&self) {
+        self.cv.notify_all();
+        selwakeup();
+    }
+
     /// An empty buffer holding at most `hiwat` bytes.
     pub fn new(hiwat: usize) -> Self {
         SockBuf {
@@ -254,7 +312,7 @@ impl SockBuf {
         g.bytes += n;
         drop(g);
         if n > 0 {
-            self.cv.notify_all();
+            self.wake();
         }
         n
     }
@@ -275,7 +333,7 @@ impl SockBuf {
             g.s.drain(..n);
             g.bytes -= n;
         }
-        self.cv.notify_all();
+        self.wake();
     }
 
     /// Discard everything queued.
@@ -285,7 +343,7 @@ impl SockBuf {
             g.s.clear();
             g.bytes = 0;
         }
-        self.cv.notify_all();
+        self.wake();
     }
 
     /// Whether [`SockBuf::cantrcvmore`] was called.
@@ -299,7 +357,7 @@ impl SockBuf {
         if let Ok(mut g) = self.inner.lock() {
             g.error = Some(e);
         }
-        self.cv.notify_all();
+        self.wake();
     }
 
     /// `sbappendaddr`: queue a record; `ENOBUFS` (and counted) when full or when
@@ -313,7 +371,7 @@ impl SockBuf {
         g.bytes += data.len();
         g.q.push_back((data, addr));
         drop(g);
-        self.cv.notify_all();
+        self.wake();
         Ok(())
     }
 
@@ -340,7 +398,7 @@ impl SockBuf {
         if let Ok(mut g) = self.inner.lock() {
             g.cantrcvmore = true;
         }
-        self.cv.notify_all();
+        self.wake();
     }
 
     /// `soreceive` for one datagram: truncated to `len` bytes.  Waits unless
@@ -366,7 +424,7 @@ impl SockBuf {
                 };
                 drop(g);
                 if flags & MSG_PEEK == 0 {
-                    self.cv.notify_all();
+                    self.wake();
                     if let Ok(u) = self.upcall.lock() {
                         if let Some(f) = u.as_ref() {
                             f();
@@ -440,6 +498,27 @@ pub struct Socket {
     pub pcb: Mutex<Box<dyn ProtoSocket>>,
     /// `SO_RCVTIMEO` in microseconds (0: wait forever).
     pub rcvtimeo_us: AtomicU64,
+    /// `SO_SNDTIMEO` in microseconds (0: wait forever).
+    pub sndtimeo_us: AtomicU64,
+    /// `so_options`: the boolean `SO_*` options set on it (`SO_REUSEADDR`,
+    /// `SO_REUSEPORT`, `SO_KEEPALIVE`, `SO_LINGER`, `SO_BROADCAST` bits).
+    pub options: AtomicU32,
+    /// `so_linger`: seconds (meaningful with the `SO_LINGER` bit).
+    pub linger: AtomicI32,
+    /// `SO_RCVBUF` as set (0: the protocol's default).
+    pub rcvbuf_sz: AtomicU32,
+    /// `SO_SNDBUF` as set (0: the protocol's default).
+    pub sndbuf_sz: AtomicU32,
+    /// `O_NONBLOCK` (`FIONBIO`, `fcntl(F_SETFL)`).
+    pub nonblock: AtomicBool,
+    /// A non-blocking `connect` is in progress (`SS_ISCONNECTING` as the socket
+    /// layer sees it: the next `connect` answers `EALREADY`).
+    pub connecting: AtomicBool,
+    /// `listen` succeeded (`SO_ACCEPTCONN`).
+    pub listening: AtomicBool,
+    /// `shutdown(SHUT_WR)` done by the socket layer for a protocol without its
+    /// own shutdown (datagram sockets): sends fail with `EPIPE`.
+    pub cantsendmore: AtomicBool,
 }
 
 impl Socket {
@@ -459,7 +538,21 @@ impl Socket {
             proto,
             pcb: Mutex::new(pcb),
             rcvtimeo_us: AtomicU64::new(0),
+            sndtimeo_us: AtomicU64::new(0),
+            options: AtomicU32::new(0),
+            linger: AtomicI32::new(0),
+            rcvbuf_sz: AtomicU32::new(0),
+            sndbuf_sz: AtomicU32::new(0),
+            nonblock: AtomicBool::new(false),
+            connecting: AtomicBool::new(false),
+            listening: AtomicBool::new(false),
+            cantsendmore: AtomicBool::new(false),
         }
+    }
+
+    /// Whether calls on it never block (`O_NONBLOCK`).
+    pub fn is_nonblock(&self) -> bool {
+        self.nonblock.load(Ordering::Relaxed)
     }
 }
 
@@ -476,39 +569,81 @@ impl Drop for Socket {
 /// Highest descriptor number handed out per process (`kern.maxfilesperproc`-ish).
 pub const MAXFILES: i32 = 4096;
 
-/// A process's descriptor table.
-#[derive(Default)]
+/// A process's descriptor table (`struct filedesc`).  A cheap handle: clones
+/// share one table, which is how every connection of one host process (its
+/// threads) sees the same descriptors.
+#[derive(Clone, Default)]
 pub struct FdTable {
-    fds: BTreeMap<i32, Arc<Socket>>,
+    fds: Arc<Mutex<BTreeMap<i32, Arc<Socket>>>>,
 }
 
 impl FdTable {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<i32, Arc<Socket>>> {
+        match self.fds.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
     /// Install `so` at the lowest free descriptor ≥ 3 (0–2 are the host's stdio).
-    pub fn alloc(&mut self, so: Arc<Socket>) -> Result<i32, Errno> {
+    pub fn alloc(&self, so: Arc<Socket>) -> Result<i32, Errno> {
+        let mut g = self.lock();
         let fd = (3..MAXFILES)
-            .find(|f| !self.fds.contains_key(f))
+            .find(|f| !g.contains_key(f))
             .ok_or(Errno::EMFILE)?;
-        self.fds.insert(fd, so);
+        g.insert(fd, so);
         Ok(fd)
     }
     /// The socket at `fd` (EBADF).
     pub fn get(&self, fd: i32) -> Result<Arc<Socket>, Errno> {
-        self.fds.get(&fd).cloned().ok_or(Errno::EBADF)
+        self.lock().get(&fd).cloned().ok_or(Errno::EBADF)
     }
-    /// Close `fd` (EBADF).
-    pub fn close(&mut self, fd: i32) -> Result<(), Errno> {
-        self.fds.remove(&fd).map(|_| ()).ok_or(Errno::EBADF)
+    /// Close `fd` (EBADF).  The socket itself closes when the last call using
+    /// it returns.
+    pub fn close(&self, fd: i32) -> Result<(), Errno> {
+        let so = self.lock().remove(&fd).ok_or(Errno::EBADF)?;
+        // Dropped outside the table's lock: closing may take protocol locks.
+        drop(so);
+        Ok(())
     }
     /// Close everything (process exit).
-    pub fn close_all(&mut self) {
-        self.fds.clear();
+    pub fn close_all(&self) {
+        let all = std::mem::take(&mut *self.lock());
+        drop(all);
+    }
+    /// Every open descriptor with its socket, in order.
+    pub fn entries(&self) -> Vec<(i32, Arc<Socket>)> {
+        self.lock().iter().map(|(f, s)| (*f, s.clone())).collect()
+    }
+    /// Whether `self` and `other` are the same table.
+    pub fn same(&self, other: &FdTable) -> bool {
+        Arc::ptr_eq(&self.fds, &other.fds)
+    }
+    /// How many handles share the table (the process's live connections,
+    /// plus transient users).
+    pub fn handles(&self) -> usize {
+        Arc::strong_count(&self.fds)
+    }
+    /// A handle that does not keep the table open.
+    pub fn downgrade(&self) -> WeakFdTable {
+        WeakFdTable(Arc::downgrade(&self.fds))
     }
     /// Number of open descriptors.
     pub fn len(&self) -> usize {
-        self.fds.len()
+        self.lock().len()
     }
     /// Whether no descriptor is open.
     pub fn is_empty(&self) -> bool {
-        self.fds.is_empty()
+        self.lock().is_empty()
+    }
+}
+
+/// A [`FdTable`] handle that does not keep it open (the kernel's pid index).
+#[derive(Clone, Default)]
+pub struct WeakFdTable(std::sync::Weak<Mutex<BTreeMap<i32, Arc<Socket>>>>);
+
+impl WeakFdTable {
+    /// The table, while some process context still holds it.
+    pub fn upgrade(&self) -> Option<FdTable> {
+        self.0.upgrade().map(|fds| FdTable { fds })
     }
 }

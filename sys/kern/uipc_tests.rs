@@ -1,0 +1,463 @@
+//! Socket system call tests through the syscall door: per-process descriptor
+//! tables, poll, non-blocking mode, generic options, shutdown, `kern.file`,
+//! and interrupted waits, on UDP sockets over lo0.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use vimage_abi::netinet_in::{SockaddrIn, INADDR_LOOPBACK};
+use vimage_abi::socket::*;
+use vimage_abi::syscall::{Reply, Request};
+use vimage_abi::sysctl::{SysctlReply, SysctlValue};
+use vimage_abi::Errno;
+
+use super::kern_proc::FakeHost;
+use super::kern_syscall::{test_lock, Kernel, KernelConfig, Td};
+use super::vnet::CurvnetGuard;
+
+struct T {
+    k: Arc<Kernel>,
+}
+
+impl Drop for T {
+    fn drop(&mut self) {
+        self.k.shutdown();
+    }
+}
+
+fn boot() -> T {
+    let k = Kernel::boot(KernelConfig {
+        host: Arc::new(FakeHost::default()),
+        ident: "VIMAGE".into(),
+        version: "test".into(),
+        clock: Arc::new(crate::kern::kern_timeout::FakeClock::default()),
+    })
+    .expect("boot");
+    {
+        let _cv = CurvnetGuard::set(&k.vimage0().vnet);
+        let lo = crate::net::r#if::ifunit("lo0").expect("lo0");
+        crate::netinet::r#in::in_aifaddr(&lo, INADDR_LOOPBACK, None, None).expect("127.0.0.1");
+    }
+    T { k }
+}
+
+fn call(k: &Arc<Kernel>, td: &mut Td, r: Request) -> Result<Reply, Errno> {
+    k.syscall(td, r).result()
+}
+
+fn udp(k: &Arc<Kernel>, td: &mut Td, port: u16) -> i32 {
+    let fd = call(
+        k,
+        td,
+        Request::Socket {
+            domain: 2,
+            ty: 2,
+            proto: 0,
+        },
+    )
+    .expect("socket")
+    .val as i32;
+    if port != 0 {
+        call(
+            k,
+            td,
+            Request::Bind {
+                fd,
+                addr: SockaddrIn::new(INADDR_LOOPBACK, port).to_bytes().to_vec(),
+            },
+        )
+        .expect("bind");
+    }
+    fd
+}
+
+fn send(k: &Arc<Kernel>, td: &mut Td, fd: i32, port: u16, data: &[u8]) -> Result<Reply, Errno> {
+    call(
+        k,
+        td,
+        Request::Sendto {
+            fd,
+            flags: 0,
+            addr: Some(SockaddrIn::new(INADDR_LOOPBACK, port).to_bytes().to_vec()),
+            data: data.to_vec(),
+        },
+    )
+}
+
+fn revents(r: &Reply) -> Vec<u32> {
+    r.data
+        .chunks(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+fn socks(k: &Arc<Kernel>) -> u32 {
+    k.vimage0().vnet.sockcnt.load(Ordering::Relaxed)
+}
+
+#[test]
+fn one_table_per_process_closed_with_its_last_connection() {
+    let _l = test_lock();
+    let t = boot();
+    let k = &t.k;
+    let mut a = k.td_attach(100);
+    let mut b = k.td_attach(100);
+    let mut other = k.td_attach(200);
+    let fd = udp(k, &mut a, 7000);
+    // The second connection of pid 100 sees the descriptor; pid 200 does not.
+    let ty = |td: &mut Td| {
+        call(
+            k,
+            td,
+            Request::Getsockopt {
+                fd,
+                level: SOL_SOCKET,
+                name: SO_TYPE,
+            },
+        )
+        .map(|r| r.data)
+    };
+    assert_eq!(ty(&mut b), Ok(2i32.to_le_bytes().to_vec()));
+    assert_eq!(ty(&mut other), Err(Errno::EBADF));
+    assert_eq!(udp(k, &mut b, 0), fd + 1, "lowest free descriptor, shared");
+    assert_eq!(socks(k), 2);
+    k.td_exit(&mut a);
+    drop(a);
+    assert_eq!(socks(k), 2, "another connection of the process remains");
+    k.td_exit(&mut b);
+    drop(b);
+    assert_eq!(socks(k), 0, "the process exited: its sockets closed");
+    // A new process with the same pid starts with an empty table.
+    let mut c = k.td_attach(100);
+    assert_eq!(ty(&mut c), Err(Errno::EBADF));
+    k.td_exit(&mut other);
+}
+
+#[test]
+fn poll_over_many_udp_sockets() {
+    let _l = test_lock();
+    let t = boot();
+    let k = &t.k;
+    let mut td = k.td_attach(100);
+    let fds: Vec<i32> = (0..20).map(|i| udp(k, &mut td, 7100 + i)).collect();
+    let list: Vec<(i32, u32)> = fds.iter().map(|&f| (f, POLLIN)).collect();
+    let r = call(
+        k,
+        &mut td,
+        Request::Poll {
+            fds: list.clone(),
+            timeout_ms: 0,
+        },
+    )
+    .unwrap();
+    assert_eq!(r.val, 0);
+    assert_eq!(revents(&r), vec![0; 20]);
+    // A timeout passes with nothing ready.
+    let t0 = Instant::now();
+    let r = call(
+        k,
+        &mut td,
+        Request::Poll {
+            fds: list.clone(),
+            timeout_ms: 120,
+        },
+    )
+    .unwrap();
+    assert_eq!(r.val, 0);
+    assert!(t0.elapsed() >= Duration::from_millis(100));
+    // Writable at once; a closed descriptor is POLLNVAL, a negative one skipped.
+    let r = call(
+        k,
+        &mut td,
+        Request::Poll {
+            fds: vec![(fds[0], POLLOUT), (999, POLLIN), (-1, POLLIN)],
+            timeout_ms: -1,
+        },
+    )
+    .unwrap();
+    assert_eq!((r.val, revents(&r)), (2, vec![POLLOUT, POLLNVAL, 0]));
+    // A datagram to the 13th wakes a poll sleeping in another thread.
+    let k2 = k.clone();
+    let h = std::thread::spawn(move || {
+        let mut p = k2.td_attach(100);
+        let r = call(
+            &k2,
+            &mut p,
+            Request::Poll {
+                fds: list,
+                timeout_ms: 5000,
+            },
+        );
+        k2.td_exit(&mut p);
+        r
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let s = udp(k, &mut td, 0);
+    send(k, &mut td, s, 7112, b"hi").unwrap();
+    let r = h.join().unwrap().unwrap();
+    assert_eq!(r.val, 1);
+    let ev = revents(&r);
+    assert_eq!(ev[12], POLLIN);
+    assert_eq!(ev.iter().filter(|&&e| e != 0).count(), 1);
+    k.td_exit(&mut td);
+}
+
+#[test]
+fn non_blocking_mode_and_fcntl() {
+    let _l = test_lock();
+    let t = boot();
+    let k = &t.k;
+    let mut td = k.td_attach(100);
+    let fd = udp(k, &mut td, 7200);
+    let fl = |td: &mut Td| {
+        call(
+            k,
+            td,
+            Request::Fcntl {
+                fd,
+                cmd: F_GETFL,
+                arg: 0,
+            },
+        )
+        .unwrap()
+        .val as i32
+    };
+    assert_eq!(fl(&mut td), O_RDWR);
+    call(
+        k,
+        &mut td,
+        Request::Ioctl {
+            fd,
+            cmd: FIONBIO,
+            data: 1i32.to_le_bytes().to_vec(),
+        },
+    )
+    .unwrap();
+    assert_eq!(fl(&mut td), O_RDWR | O_NONBLOCK);
+    let recv = |td: &mut Td, flags| {
+        call(
+            k,
+            td,
+            Request::Recvfrom {
+                fd,
+                len: 100,
+                flags,
+            },
+        )
+    };
+    assert_eq!(recv(&mut td, 0), Err(Errno::EAGAIN));
+    call(
+        k,
+        &mut td,
+        Request::Fcntl {
+            fd,
+            cmd: F_SETFL,
+            arg: 0,
+        },
+    )
+    .unwrap();
+    assert_eq!(fl(&mut td), O_RDWR);
+    assert_eq!(recv(&mut td, MSG_DONTWAIT), Err(Errno::EAGAIN));
+    // FIONREAD and MSG_PEEK.
+    let s = udp(k, &mut td, 0);
+    send(k, &mut td, s, 7200, b"hello").unwrap();
+    let n = call(
+        k,
+        &mut td,
+        Request::Ioctl {
+            fd,
+            cmd: FIONREAD,
+            data: vec![0; 4],
+        },
+    )
+    .unwrap();
+    assert_eq!(n.data, 5i32.to_le_bytes());
+    assert_eq!(recv(&mut td, MSG_PEEK).unwrap().data, b"hello");
+    assert_eq!(recv(&mut td, 0).unwrap().data, b"hello");
+    // SOCK_NONBLOCK at socket().
+    let nb = call(
+        k,
+        &mut td,
+        Request::Socket {
+            domain: 2,
+            ty: 2 | SOCK_NONBLOCK,
+            proto: 0,
+        },
+    )
+    .unwrap()
+    .val as i32;
+    assert_eq!(
+        call(
+            k,
+            &mut td,
+            Request::Getsockopt {
+                fd: nb,
+                level: SOL_SOCKET,
+                name: SO_TYPE
+            }
+        )
+        .unwrap()
+        .data,
+        2i32.to_le_bytes()
+    );
+    assert_eq!(
+        call(
+            k,
+            &mut td,
+            Request::Fcntl {
+                fd: nb,
+                cmd: F_GETFL,
+                arg: 0
+            }
+        )
+        .unwrap()
+        .val as i32,
+        O_RDWR | O_NONBLOCK
+    );
+    k.td_exit(&mut td);
+}
+
+#[test]
+fn generic_socket_options() {
+    let _l = test_lock();
+    let t = boot();
+    let k = &t.k;
+    let mut td = k.td_attach(100);
+    let fd = udp(k, &mut td, 0);
+    let set = |td: &mut Td, name, val: Vec<u8>| {
+        call(
+            k,
+            td,
+            Request::Setsockopt {
+                fd,
+                level: SOL_SOCKET,
+                name,
+                val,
+            },
+        )
+        .map(|_| ())
+    };
+    let one = 1i32.to_le_bytes().to_vec();
+    for o in [SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE] {
+        set(&mut td, o, one.clone()).unwrap();
+    }
+    set(&mut td, SO_LINGER, linger_bytes(true, 7)).unwrap();
+    set(&mut td, SO_RCVBUF, 65536i32.to_le_bytes().to_vec()).unwrap();
+    set(&mut td, SO_SNDBUF, 32768i32.to_le_bytes().to_vec()).unwrap();
+    assert_eq!(
+        set(&mut td, SO_RCVBUF, 0i32.to_le_bytes().to_vec()),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        set(&mut td, SO_SNDBUF, i32::MAX.to_le_bytes().to_vec()),
+        Err(Errno::ENOBUFS)
+    );
+    assert_eq!(set(&mut td, SO_LINGER, one.clone()), Err(Errno::EINVAL));
+    assert_eq!(set(&mut td, SO_ERROR, one.clone()), Err(Errno::ENOPROTOOPT));
+    let get = |td: &mut Td, name| {
+        call(
+            k,
+            td,
+            Request::Getsockopt {
+                fd,
+                level: SOL_SOCKET,
+                name,
+            },
+        )
+        .map(|r| r.data)
+    };
+    let int = |v: i32| v.to_le_bytes().to_vec();
+    assert_eq!(get(&mut td, SO_REUSEADDR), Ok(int(SO_REUSEADDR)));
+    assert_eq!(get(&mut td, SO_REUSEPORT), Ok(int(SO_REUSEPORT)));
+    assert_eq!(get(&mut td, SO_KEEPALIVE), Ok(int(SO_KEEPALIVE)));
+    assert_eq!(get(&mut td, SO_LINGER), Ok(linger_bytes(true, 7)));
+    assert_eq!(get(&mut td, SO_RCVBUF), Ok(int(65536)));
+    assert_eq!(get(&mut td, SO_SNDBUF), Ok(int(32768)));
+    assert_eq!(get(&mut td, SO_ERROR), Ok(int(0)));
+    assert_eq!(get(&mut td, SO_ACCEPTCONN), Ok(int(0)));
+    set(&mut td, SO_KEEPALIVE, int(0)).unwrap();
+    assert_eq!(get(&mut td, SO_KEEPALIVE), Ok(int(0)));
+    // Not a stream protocol.
+    assert_eq!(
+        call(k, &mut td, Request::Listen { fd, backlog: 5 }),
+        Err(Errno::EOPNOTSUPP)
+    );
+    assert_eq!(
+        call(k, &mut td, Request::Accept { fd, flags: 0 }),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        call(k, &mut td, Request::Getpeername { fd }),
+        Err(Errno::ENOTCONN)
+    );
+    k.td_exit(&mut td);
+}
+
+#[test]
+fn udp_shutdown_and_kern_file() {
+    let _l = test_lock();
+    let t = boot();
+    let k = &t.k;
+    let mut td = k.td_attach(4242);
+    let fd = udp(k, &mut td, 7300);
+    assert_eq!(
+        call(k, &mut td, Request::Shutdown { fd, how: 3 }),
+        Err(Errno::EINVAL)
+    );
+    call(k, &mut td, Request::Shutdown { fd, how: SHUT_WR }).unwrap();
+    assert_eq!(send(k, &mut td, fd, 7300, b"x"), Err(Errno::EPIPE));
+    let r = call(
+        k,
+        &mut td,
+        Request::Sysctl {
+            name: "kern.file".into(),
+            new: None,
+        },
+    )
+    .unwrap();
+    let SysctlValue::Opaque(_, b) = SysctlReply::from_bytes(&r.data).unwrap().value else {
+        panic!("kern.file is opaque");
+    };
+    let l = XFile::decode_list(&b).unwrap();
+    assert_eq!(l.len(), 1);
+    assert_eq!((l[0].pid, l[0].fd, l[0].domain, l[0].ty), (4242, fd, 2, 2));
+    k.td_exit(&mut td);
+}
+
+#[test]
+fn blocked_receive_gives_up_when_the_process_dies() {
+    let _l = test_lock();
+    let t = boot();
+    let k = t.k.clone();
+    let dead = Arc::new(AtomicBool::new(false));
+    let mut td = k.td_attach(100);
+    let d = dead.clone();
+    td.intr = Arc::new(move || d.load(Ordering::Relaxed));
+    let fd = udp(&k, &mut td, 7400);
+    let h = std::thread::spawn(move || {
+        let r = call(
+            &k,
+            &mut td,
+            Request::Recvfrom {
+                fd,
+                len: 10,
+                flags: 0,
+            },
+        );
+        let p = call(
+            &k,
+            &mut td,
+            Request::Poll {
+                fds: vec![(fd, POLLIN)],
+                timeout_ms: -1,
+            },
+        );
+        k.td_exit(&mut td);
+        (r, p)
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    dead.store(true, Ordering::Relaxed);
+    let (r, p) = h.join().unwrap();
+    assert_eq!(r, Err(Errno::EINTR));
+    assert_eq!(p, Err(Errno::EINTR));
+}
