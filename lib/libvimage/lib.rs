@@ -6,13 +6,21 @@
 //! change that.  Every call returns the kernel's FreeBSD errno on failure.
 
 use std::io;
+use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use vimage_abi::net_if::AF_INET;
+use vimage_abi::netinet6_in6::{SockaddrIn6, AF_INET6};
+use vimage_abi::netinet_in::{SockaddrIn, PF_INET, SOCK_STREAM};
+pub use vimage_abi::socket::*;
 use vimage_abi::syscall::{read_frame, write_frame, KldStat, Reply, Request};
 use vimage_abi::sysctl::{SysctlReply, SysctlValue};
 use vimage_abi::vimage::*;
 use vimage_abi::wire::Writer;
 pub use vimage_abi::{errno::strerror, Errno};
+
+/// `PF_INET6`.
+pub const PF_INET6: i32 = AF_INET6 as i32;
 
 /// Environment variable naming the kernel's socket.
 pub const VIMAGE_SOCKET: &str = "VIMAGE_SOCKET";
@@ -68,15 +76,6 @@ pub fn warn(msg: impl std::fmt::Display, e: Errno) {
 pub fn warnx(msg: impl std::fmt::Display) {
     eprintln!("{}: {}", getprogname(), msg);
 }
-
-/// `recv*(2)` flag: do not block (`MSG_DONTWAIT`); mirrors FreeBSD's `sys/socket.h`.
-pub const MSG_DONTWAIT: i32 = 0x80;
-/// Socket option level of the socket layer itself (`SOL_SOCKET`); mirrors FreeBSD's
-/// `sys/socket.h`.
-pub const SOL_SOCKET: i32 = 0xffff;
-/// Socket option: receive timeout (`SO_RCVTIMEO`); mirrors FreeBSD's `sys/socket.h`.
-/// Its value is a [`timeval_bytes`] image.
-pub const SO_RCVTIMEO: i32 = 0x1006;
 
 /// The 16-byte `struct timeval` image (`i64` seconds, `i64` microseconds, little
 /// endian) that [`SO_RCVTIMEO`] takes; a zero duration means "no timeout".
@@ -285,15 +284,255 @@ impl Sys {
         self.call(&Request::Reboot { howto }).map(|_| ())
     }
 
+    /// `listen(2)`.
+    pub fn listen(&mut self, fd: i32, backlog: i32) -> Result<(), Errno> {
+        self.call(&Request::Listen { fd, backlog }).map(|_| ())
+    }
+
+    /// `accept4(2)`: the new descriptor and the peer's address image.  Blocks
+    /// unless the listening socket is non-blocking (then `EAGAIN`).
+    pub fn accept(&mut self, fd: i32, flags: i32) -> Result<(i32, Vec<u8>), Errno> {
+        let r = self.call(&Request::Accept { fd, flags })?;
+        Ok((r.val as i32, r.addr))
+    }
+
+    /// `shutdown(2)`: `how` is [`SHUT_RD`], [`SHUT_WR`] or [`SHUT_RDWR`].
+    pub fn shutdown(&mut self, fd: i32, how: i32) -> Result<(), Errno> {
+        self.call(&Request::Shutdown { fd, how }).map(|_| ())
+    }
+
+    /// `getpeername(2)`: the peer's address image.
+    pub fn getpeername(&mut self, fd: i32) -> Result<Vec<u8>, Errno> {
+        Ok(self.call(&Request::Getpeername { fd })?.addr)
+    }
+
+    /// `send(2)` on a connected socket: the bytes taken.  A blocking stream send
+    /// takes everything; with [`MSG_DONTWAIT`] or `O_NONBLOCK` it may take less.
+    pub fn send(&mut self, fd: i32, data: &[u8], flags: i32) -> Result<usize, Errno> {
+        self.sendto(fd, data, flags, None)
+    }
+
+    /// `recv(2)`: up to `len` bytes (streams: an empty result is EOF).
+    pub fn recv(&mut self, fd: i32, len: usize, flags: i32) -> Result<Vec<u8>, Errno> {
+        self.recvfrom(fd, len, flags).map(|(d, _)| d)
+    }
+
+    /// `poll(2)`: `revents` for each (descriptor, events) entry; `timeout_ms`
+    /// negative waits forever ([`INFTIM`]).
+    pub fn poll(&mut self, fds: &[(i32, u32)], timeout_ms: i32) -> Result<Vec<u32>, Errno> {
+        let r = self.call(&Request::Poll {
+            fds: fds.to_vec(),
+            timeout_ms,
+        })?;
+        if r.data.len() != fds.len() * 4 {
+            return Err(Errno::EINVAL);
+        }
+        Ok(r.data
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+
+    /// `select(2)` over read and write sets: the ready descriptors of each.
+    /// `timeout` `None` waits forever.
+    pub fn select(
+        &mut self,
+        rd: &[i32],
+        wr: &[i32],
+        timeout: Option<std::time::Duration>,
+    ) -> Result<(Vec<i32>, Vec<i32>), Errno> {
+        let mut fds: Vec<(i32, u32)> = rd.iter().map(|&f| (f, POLLIN)).collect();
+        fds.extend(wr.iter().map(|&f| (f, POLLOUT)));
+        let ms = timeout.map_or(INFTIM, |t| i32::try_from(t.as_millis()).unwrap_or(i32::MAX));
+        let rev = self.poll(&fds, ms)?;
+        if rev.iter().any(|r| r & POLLNVAL != 0) {
+            return Err(Errno::EBADF);
+        }
+        let pick = |range: std::ops::Range<usize>, want: u32| -> Vec<i32> {
+            range
+                .filter(|&i| rev[i] & (want | POLLERR | POLLHUP) != 0)
+                .map(|i| fds[i].0)
+                .collect()
+        };
+        Ok((
+            pick(0..rd.len(), POLLIN),
+            pick(rd.len()..fds.len(), POLLOUT),
+        ))
+    }
+
+    /// `fcntl(2)`: returns the call's value.
+    pub fn fcntl(&mut self, fd: i32, cmd: i32, arg: i32) -> Result<i32, Errno> {
+        Ok(self.call(&Request::Fcntl { fd, cmd, arg })?.val as i32)
+    }
+
+    /// Set or clear `O_NONBLOCK` on `fd`.
+    pub fn set_nonblock(&mut self, fd: i32, on: bool) -> Result<(), Errno> {
+        let fl = self.fcntl(fd, F_GETFL, 0)?;
+        let fl = if on {
+            fl | O_NONBLOCK
+        } else {
+            fl & !O_NONBLOCK
+        };
+        self.fcntl(fd, F_SETFL, fl).map(|_| ())
+    }
+
+    /// `setsockopt(2)` with an `int` value.
+    pub fn setsockopt_int(&mut self, fd: i32, level: i32, name: i32, v: i32) -> Result<(), Errno> {
+        self.setsockopt(fd, level, name, &v.to_le_bytes())
+    }
+
+    /// `getsockopt(2)` of an `int` option.
+    pub fn getsockopt_int(&mut self, fd: i32, level: i32, name: i32) -> Result<i32, Errno> {
+        let v = self.getsockopt(fd, level, name)?;
+        let b: [u8; 4] = v.as_slice().try_into().map_err(|_| Errno::EINVAL)?;
+        Ok(i32::from_le_bytes(b))
+    }
+
     /// The raw stream, for tests that send malformed frames.
     pub fn stream(&mut self) -> &mut UnixStream {
         &mut self.stream
     }
 }
 
+/// The `sockaddr_in`/`sockaddr_in6` image of `a`.
+pub fn sockaddr(a: &SocketAddr) -> Vec<u8> {
+    match a {
+        SocketAddr::V4(v) => SockaddrIn::new(*v.ip(), v.port()).to_bytes().to_vec(),
+        SocketAddr::V6(v) => {
+            let mut s = SockaddrIn6::new(*v.ip(), v.scope_id());
+            s.port = v.port();
+            s.flowinfo = v.flowinfo();
+            s.to_bytes().to_vec()
+        }
+    }
+}
+
+/// Decode a `sockaddr_in`/`sockaddr_in6` image (`None`: empty or another
+/// family).
+pub fn parse_sockaddr(b: &[u8]) -> Option<SocketAddr> {
+    match b.get(1).copied()? {
+        AF_INET => SockaddrIn::from_bytes(b)
+            .ok()
+            .map(|s| SocketAddr::V4(SocketAddrV4::new(s.addr, s.port))),
+        AF_INET6 => SockaddrIn6::from_bytes(b)
+            .ok()
+            .map(|s| SocketAddr::V6(SocketAddrV6::new(s.addr, s.port, s.flowinfo, s.scope_id))),
+        _ => None,
+    }
+}
+
+/// A connected stream socket on its own kernel connection: what a tool reads
+/// and writes (`std::io::Read`/`Write`); closed when dropped.  Clones made
+/// with [`Stream::try_clone`] share the descriptor from another connection of
+/// the same process, so two threads can read and write at once.
+pub struct Stream {
+    sys: Sys,
+    fd: i32,
+    owner: bool,
+}
+
+impl Stream {
+    /// `socket` + `connect` to `to` (`SOCK_STREAM`, the family of `to`).
+    pub fn connect(to: &SocketAddr) -> Result<Stream, Errno> {
+        let mut sys = Sys::open().map_err(|_| Errno::EIO)?;
+        let dom = if to.is_ipv4() { PF_INET } else { PF_INET6 };
+        let fd = sys.socket(dom, SOCK_STREAM, 0)?;
+        let mut s = Stream::from_fd(sys, fd);
+        s.sys.connect(fd, &sockaddr(to))?;
+        Ok(s)
+    }
+
+    /// Wrap descriptor `fd` of `sys`'s process (closed on drop).
+    pub fn from_fd(sys: Sys, fd: i32) -> Stream {
+        Stream {
+            sys,
+            fd,
+            owner: true,
+        }
+    }
+
+    /// The descriptor.
+    pub fn fd(&self) -> i32 {
+        self.fd
+    }
+
+    /// The system call gate this stream uses.
+    pub fn sys(&mut self) -> &mut Sys {
+        &mut self.sys
+    }
+
+    /// Another handle on the same descriptor over a new kernel connection (for
+    /// another thread); it does not close the descriptor when dropped.
+    pub fn try_clone(&self) -> Result<Stream, Errno> {
+        Ok(Stream {
+            sys: Sys::open().map_err(|_| Errno::EIO)?,
+            fd: self.fd,
+            owner: false,
+        })
+    }
+
+    /// `shutdown(2)`.
+    pub fn shutdown(&mut self, how: i32) -> Result<(), Errno> {
+        self.sys.shutdown(self.fd, how)
+    }
+
+    /// Local address.
+    pub fn local_addr(&mut self) -> Result<SocketAddr, Errno> {
+        parse_sockaddr(&self.sys.getsockname(self.fd)?).ok_or(Errno::EAFNOSUPPORT)
+    }
+
+    /// Peer address.
+    pub fn peer_addr(&mut self) -> Result<SocketAddr, Errno> {
+        parse_sockaddr(&self.sys.getpeername(self.fd)?).ok_or(Errno::EAFNOSUPPORT)
+    }
+}
+
+/// A kernel errno as an `io::Error` (its FreeBSD text).
+pub fn io_error(e: Errno) -> io::Error {
+    io::Error::other(strerror(e))
+}
+
+impl io::Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let d = self.sys.recv(self.fd, buf.len(), 0).map_err(io_error)?;
+        let n = d.len().min(buf.len());
+        buf[..n].copy_from_slice(&d[..n]);
+        Ok(n)
+    }
+}
+
+impl io::Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // One frame carries at most MAX_FRAME bytes; stay well below.
+        let n = buf.len().min(64 * 1024);
+        self.sys.send(self.fd, &buf[..n], 0).map_err(io_error)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        if self.owner {
+            let _ = self.sys.close(self.fd);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sockaddr_images_round_trip() {
+        for a in ["10.0.0.1:80", "[fe80::1%2]:22", "[::1]:5001"] {
+            let a: SocketAddr = a.parse().unwrap();
+            assert_eq!(parse_sockaddr(&sockaddr(&a)), Some(a));
+        }
+        assert_eq!(parse_sockaddr(&[]), None);
+        assert_eq!(parse_sockaddr(&[16, 99, 0, 0]), None);
+    }
 
     #[test]
     fn timeval_image() {
