@@ -4,6 +4,7 @@
 //! | type | protocol | gets |
 //! |---|---|---|
 //! | `SOCK_DGRAM` | 0, `IPPROTO_UDP` | UDP |
+//! | `SOCK_STREAM` | 0, `IPPROTO_TCP` | TCP |
 //! | `SOCK_RAW` | any 0..=255 | raw IP of that protocol |
 //!
 //! Any AF_INET socket also carries the interface and address ioctls (ifconfig
@@ -27,6 +28,9 @@ impl Domain for InetDomain {
         match ty {
             SOCK_DGRAM if proto == 0 || proto == IPPROTO_UDP => Ok(Box::new(UdpSocket::attach())),
             SOCK_DGRAM => Err(Errno::EPROTONOSUPPORT),
+            1 if proto == 0 || proto == 6 => Ok(Box::new(
+                super::tcp_usrreq::TcpSocket::attach(false)?,
+            )),
             SOCK_RAW => Ok(Box::new(RawSocket::attach(proto)?)),
             1 => Err(Errno::EPROTONOSUPPORT),
             _ => Err(Errno::ESOCKTNOSUPPORT),

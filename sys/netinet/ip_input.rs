@@ -140,6 +140,7 @@ pub fn ip_input(ifp: &Arc<Ifnet>, mut m: Mbuf) {
     match Ipv4Packet::new_unchecked(m.data()).protocol() {
         IPPROTO_ICMP => super::icmp_input::icmp_input(ifp, m, hl),
         IPPROTO_UDP => super::udp_usrreq::udp_input(ifp, m, hl),
+        super::ip::IPPROTO_TCP => super::tcp_input::tcp_input(ifp, m, hl),
         _ => {
             if !super::raw_ip::rip_input(ifp, &m) {
                 // Nobody speaks this protocol here.

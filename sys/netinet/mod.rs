@@ -21,9 +21,18 @@ pub mod ip_output;
 pub mod ip_var;
 pub mod raw_ip;
 pub mod tcp;
+pub mod tcp_input;
+pub mod tcp_output;
+pub mod tcp_subr;
+pub mod tcp_syncache;
+pub mod tcp_timer;
+pub mod tcp_usrreq;
+pub mod tcp_var;
 pub mod udp;
 pub mod udp_usrreq;
 
+#[cfg(test)]
+mod tcp_tests;
 #[cfg(test)]
 mod tests;
 
@@ -318,4 +327,5 @@ pub fn sysctl_init(t: &SysctlTree) {
         "S,llinfo_arp",
         if_ether::arp_dump,
     );
+    tcp_var::sysctl_init(t);
 }

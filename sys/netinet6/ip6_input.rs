@@ -297,6 +297,10 @@ fn ip6_deliver(
                         inc(&st.ip6stat.ip6s_delivered);
                         super::udp6_usrreq::udp6_input(&inp, off);
                     }
+                    crate::netinet::ip::IPPROTO_TCP => {
+                        inc(&st.ip6stat.ip6s_delivered);
+                        crate::netinet::tcp_input::tcp6_input(&inp, off);
+                    }
                     _ => {
                         if super::raw_ip6::rip6_input(&inp, off, nxt) > 0 {
                             inc(&st.ip6stat.ip6s_delivered);

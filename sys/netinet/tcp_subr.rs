@@ -1,0 +1,355 @@
+//! TCP support routines (FreeBSD's sys/netinet/tcp_subr.c): the connection
+//! table shared by IPv4 and IPv6, initial sequence numbers, `tcp_respond`,
+//! segment emission through `ip_output`/`ip6_output`, `tcp_close`/`tcp_drop`.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+use vimage_abi::Errno;
+
+use super::ip::{PseudoHdr, IPPROTO_TCP};
+use super::ip_output::{ip_build, ip_output};
+use super::ip_var::inc;
+use super::tcp::{TcpPacket, TcpRepr, TH_ACK, TH_RST};
+use super::tcp_var::{
+    try_vnet_tcp, vnet_tcp, TcpEndpoints, TcpState, Tcpcb, TcpcbRef, TF_NOFDREF, TT_NTIMERS,
+};
+use crate::kern::kern_timeout::getnow_ns;
+use crate::netinet6::ip6_output::{ip6_build, ip6_output, Ip6OutOpts};
+
+struct Ent {
+    ep: TcpEndpoints,
+    cb: TcpcbRef,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_id: u64,
+    all: BTreeMap<u64, Ent>,
+    lastport: u16,
+}
+
+/// `tcbinfo`: every TCP control block of a vnet, IPv4 and IPv6 in one port
+/// space.
+#[derive(Default)]
+pub struct TcpTable {
+    inner: Mutex<Inner>,
+}
+
+fn unspec(a: IpAddr) -> bool {
+    a.is_unspecified()
+}
+
+impl TcpTable {
+    /// Enter `cb` with endpoints `ep`; its id.
+    pub fn insert(&self, ep: TcpEndpoints, cb: TcpcbRef) -> u64 {
+        let Ok(mut g) = self.inner.lock() else {
+            return 0;
+        };
+        g.next_id += 1;
+        let id = g.next_id;
+        g.all.insert(id, Ent { ep, cb });
+        id
+    }
+
+    /// Forget block `id`.
+    pub fn remove(&self, id: u64) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.all.remove(&id);
+        }
+    }
+
+    /// Update block `id`'s endpoints.
+    pub fn set_endpoints(&self, id: u64, ep: TcpEndpoints) {
+        if let Ok(mut g) = self.inner.lock() {
+            if let Some(e) = g.all.get_mut(&id) {
+                e.ep = ep;
+            }
+        }
+    }
+
+    /// `in_pcbbind`: a local port for `ep` (ephemeral from `first..=last` when
+    /// `ep.lport` is 0).  `EADDRINUSE` when another block holds it on an
+    /// overlapping address of the same family (unless `reuse` and the other is
+    /// not listening), `EADDRNOTAVAIL` when the range is exhausted.
+    pub fn bind_port(
+        &self,
+        id: u64,
+        ep: TcpEndpoints,
+        first: u16,
+        last: u16,
+        reuse: bool,
+    ) -> Result<u16, Errno> {
+        let mut g = self.inner.lock().map_err(|_| Errno::EDOOFUS)?;
+        let conflicts = |g: &Inner, port: u16| {
+            g.all.iter().any(|(oid, o)| {
+                *oid != id
+                    && o.ep.lport == port
+                    && o.ep.laddr.is_ipv4() == ep.laddr.is_ipv4()
+                    && (unspec(o.ep.laddr) || unspec(ep.laddr) || o.ep.laddr == ep.laddr)
+                    && (!reuse || unspec(o.ep.faddr))
+            })
+        };
+        let port = if ep.lport != 0 {
+            if conflicts(&g, ep.lport) {
+                return Err(Errno::EADDRINUSE);
+            }
+            ep.lport
+        } else {
+            let (lo, hi) = if first <= last {
+                (first, last)
+            } else {
+                (last, first)
+            };
+            let n = u32::from(hi - lo) + 1;
+            let mut p = g.lastport;
+            let mut found = None;
+            for _ in 0..n {
+                p = if p < lo || p >= hi { lo } else { p + 1 };
+                if !conflicts(&g, p) {
+                    found = Some(p);
+                    break;
+                }
+            }
+            let p = found.ok_or(Errno::EADDRNOTAVAIL)?;
+            g.lastport = p;
+            p
+        };
+        if let Some(e) = g.all.get_mut(&id) {
+            e.ep = TcpEndpoints { lport: port, ..ep };
+        }
+        Ok(port)
+    }
+
+    /// Whether a connected block already uses this exact four-tuple.
+    pub fn tuple_in_use(&self, ep: &TcpEndpoints) -> bool {
+        self.inner
+            .lock()
+            .map(|g| {
+                g.all.values().any(|o| {
+                    o.ep.lport == ep.lport
+                        && o.ep.fport == ep.fport
+                        && o.ep.laddr == ep.laddr
+                        && o.ep.faddr == ep.faddr
+                })
+            })
+            .unwrap_or(false)
+    }
+
+    /// `in_pcblookup_hash` with wildcard: the connection for a segment from
+    /// `faddr:fport` to `laddr:lport`, else the most specific listener.
+    pub fn lookup(&self, laddr: IpAddr, lport: u16, faddr: IpAddr, fport: u16) -> Option<TcpcbRef> {
+        let g = self.inner.lock().ok()?;
+        let mut best: Option<(u32, &Ent)> = None;
+        for e in g.all.values() {
+            if e.ep.lport != lport || e.ep.laddr.is_ipv4() != laddr.is_ipv4() {
+                continue;
+            }
+            let mut score = 0;
+            if !unspec(e.ep.faddr) {
+                if e.ep.faddr != faddr || e.ep.fport != fport {
+                    continue;
+                }
+                score += 2;
+            }
+            if !unspec(e.ep.laddr) {
+                if e.ep.laddr != laddr {
+                    continue;
+                }
+                score += 1;
+            }
+            if best.as_ref().is_none_or(|(s, _)| score > *s) {
+                best = Some((score, e));
+            }
+        }
+        best.map(|(_, e)| e.cb.clone())
+    }
+
+    /// Every block with its endpoints, in creation order.
+    pub fn list(&self) -> Vec<(TcpEndpoints, TcpcbRef)> {
+        self.inner
+            .lock()
+            .map(|g| g.all.values().map(|e| (e.ep, e.cb.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    /// The vnet goes away: wake every socket for good and forget the blocks.
+    pub fn shutdown(&self) {
+        let all: Vec<TcpcbRef> = match self.inner.lock() {
+            Ok(mut g) => std::mem::take(&mut g.all)
+                .into_values()
+                .map(|e| e.cb)
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        for cb in all {
+            if let Ok(mut tp) = cb.lock() {
+                tp.state = TcpState::Closed;
+                tp.timers = [None; TT_NTIMERS];
+                tp.listen = None;
+                tp.rcv.cantrcvmore();
+                tp.wake.wakeup();
+            }
+        }
+    }
+}
+
+/// `tcp_new_isn`: a fresh initial sequence number (RFC 6528 in spirit: a
+/// per-vnet secret stream plus a 4 µs clock).
+pub fn tcp_new_isn() -> u32 {
+    let t = vnet_tcp();
+    let mut x = t.iss_seed.load(Ordering::Relaxed);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    t.iss_seed.store(x, Ordering::Relaxed);
+    (x as u32).wrapping_add((getnow_ns() / 4000) as u32)
+}
+
+/// One segment to emit.
+pub struct SegOut<'a> {
+    /// Endpoints (local is the source).
+    pub ep: &'a TcpEndpoints,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgment number.
+    pub ack: u32,
+    /// Flags.
+    pub flags: u8,
+    /// Window field.
+    pub win: u16,
+    /// Options (at most 40 bytes).
+    pub opts: &'a [u8],
+    /// Data.
+    pub data: &'a [u8],
+}
+
+/// Build the segment and hand it to `ip_output` / `ip6_output`.
+pub fn tcp_emit(s: &SegOut<'_>) -> Result<(), Errno> {
+    let repr = TcpRepr {
+        src_port: s.ep.lport,
+        dst_port: s.ep.fport,
+        seq: s.seq,
+        ack: s.ack,
+        flags: s.flags,
+        window: s.win,
+        urgent: 0,
+        options: s.opts,
+        payload_len: s.data.len(),
+    };
+    let mut b = vec![0u8; repr.buffer_len()];
+    let hl = repr.header_len();
+    b[hl..].copy_from_slice(s.data);
+    if let Some(t) = try_vnet_tcp() {
+        inc(&t.stat.tcps_sndtotal);
+    }
+    match (s.ep.laddr, s.ep.faddr) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => {
+            let ph = PseudoHdr::V4 { src, dst };
+            repr.emit(&mut TcpPacket::new_unchecked(&mut b[..]), &ph);
+            let ttl = super::vnet_inet().defttl();
+            ip_output(ip_build(src, dst, IPPROTO_TCP, ttl, 0, &b), 0)
+        }
+        (IpAddr::V6(src), IpAddr::V6(dst)) => {
+            let ph = PseudoHdr::V6 { src, dst };
+            repr.emit(&mut TcpPacket::new_unchecked(&mut b[..]), &ph);
+            let hlim = crate::netinet6::in6::try_vnet_inet6()
+                .map(|s| s.defhlim())
+                .unwrap_or(64);
+            let opts = Ip6OutOpts {
+                scope: s.ep.zone,
+                dontfrag: false,
+            };
+            ip6_output(ip6_build(src, dst, IPPROTO_TCP, hlim, &b), &opts)
+        }
+        _ => Err(Errno::EAFNOSUPPORT),
+    }
+}
+
+/// `tcp_respond` without a control block: a RST (or ACK) answering a segment
+/// from `faddr:fport` to `laddr:lport`.
+pub fn tcp_respond(ep: &TcpEndpoints, seq: u32, ack: u32, flags: u8) {
+    let _ = tcp_emit(&SegOut {
+        ep,
+        seq,
+        ack,
+        flags,
+        win: 0,
+        opts: &[],
+        data: &[],
+    });
+}
+
+/// Answer a segment that found no connection with a RST (RFC 9293 3.10.7.1).
+pub fn tcp_reset_for(ep: &TcpEndpoints, th_flags: u8, seq: u32, ack: u32, seglen: u32) {
+    if th_flags & TH_RST != 0 {
+        return;
+    }
+    if ep.faddr.is_unspecified() || multicast(ep.faddr) || multicast(ep.laddr) {
+        return;
+    }
+    if th_flags & TH_ACK != 0 {
+        tcp_respond(ep, ack, 0, TH_RST);
+    } else {
+        tcp_respond(ep, 0, seq.wrapping_add(seglen), TH_RST | TH_ACK);
+    }
+}
+
+fn multicast(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(a) => a.is_multicast() || a == Ipv4Addr::BROADCAST,
+        IpAddr::V6(a) => a.is_multicast(),
+    }
+}
+
+/// `tcp_close`: the connection is gone; forget it unless a socket still
+/// holds it (then the socket sees the state), wake its sleepers.
+pub fn tcp_close(tp: &mut Tcpcb) {
+    if tp.state != TcpState::Closed {
+        if let Some(t) = try_vnet_tcp() {
+            inc(&t.stat.tcps_closed);
+        }
+    }
+    tp.state = TcpState::Closed;
+    tp.timers = [None; TT_NTIMERS];
+    tp.segq.clear();
+    tp.rcv.cantrcvmore();
+    if let Some(l) = tp.listen.take() {
+        for c in l.comp {
+            if let Ok(mut ctp) = c.lock() {
+                tcp_drop(&mut ctp, Errno::ECONNABORTED);
+            }
+        }
+    }
+    if tp.flags & TF_NOFDREF != 0 {
+        if let Some(t) = try_vnet_tcp() {
+            t.tcb.remove(tp.id);
+        }
+    }
+    tp.wake.wakeup();
+}
+
+/// `tcp_drop`: abort with a RST if synchronized, record `err` for the socket.
+pub fn tcp_drop(tp: &mut Tcpcb, err: Errno) {
+    if tp.state.have_rcvd_syn() {
+        tcp_respond(&tp.ep, tp.snd_nxt, tp.rcv_nxt, TH_RST | TH_ACK);
+        if let Some(t) = try_vnet_tcp() {
+            inc(&t.stat.tcps_drops);
+        }
+    } else if let Some(t) = try_vnet_tcp() {
+        inc(&t.stat.tcps_conndrops);
+    }
+    tp.so_error = Some(err);
+    tp.rcv.set_error(err);
+    tcp_close(tp);
+}
+
+/// The address family's unspecified address.
+pub fn any_addr(v6: bool) -> IpAddr {
+    if v6 {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    }
+}
