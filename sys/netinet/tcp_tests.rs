@@ -2,7 +2,7 @@
 //! can drop frames by rule and delay them on fake time; sockets driven
 //! through their [`ProtoSocket`] halves in their vnet.
 
-#![cfg_attr(not(feature = "vimage"), allow(dead_code, unused_imports))]
+#![cfg(feature = "vimage")]
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -907,4 +907,79 @@ fn fuzzed_segments_against_live_connections() {
         sent.len()
     );
     assert!(b.stat("tcps_rcvbadsum") + b.stat("tcps_rcvbadoff") + b.stat("tcps_rcvshort") > 0);
+}
+
+#[test]
+fn tcp_over_ipv6_handshake_and_data() {
+    use crate::netinet6::in6::{in6_update_ifa, In6Ifaddr};
+    use std::net::Ipv6Addr;
+    use vimage_abi::netinet6_in6::SockaddrIn6;
+    let n = boot();
+    let (a, b) = n.pair();
+    let add = |h: &Host, x: &str| {
+        h.with(|| {
+            let ifp = crate::net::r#if::ifunit("eth0").unwrap();
+            in6_update_ifa(
+                &ifp,
+                In6Ifaddr {
+                    addr: x.parse().unwrap(),
+                    plen: 64,
+                    dst: None,
+                    flags: 0,
+                },
+            )
+        })
+        .unwrap();
+    };
+    add(&a, "2001:db8::1");
+    add(&b, "2001:db8::2");
+    n.run(2_000);
+    let sa6 = |x: &str, port: u16| {
+        let mut s = SockaddrIn6::new(x.parse::<Ipv6Addr>().unwrap(), 0);
+        s.port = port;
+        s.to_bytes().to_vec()
+    };
+    let d6 = crate::netinet6::raw_ip6::In6Domain;
+    let mut l = b.with(|| d6.attach(1, 0)).unwrap();
+    b.with(|| l.bind(&sa6("::", 443))).unwrap();
+    b.with(|| l.listen(5)).unwrap();
+    let mut c = a.with(|| d6.attach(1, 0)).unwrap();
+    assert_eq!(
+        a.with(|| c.connect(&sa6("2001:db8::2", 443))),
+        Err(Errno::EINPROGRESS)
+    );
+    n.run(10);
+    assert_eq!(c.poll() & POLLOUT, POLLOUT);
+    let (mut s, peer) = b.with(|| l.accept()).unwrap();
+    assert_eq!(
+        SockaddrIn6::from_bytes(&peer).unwrap().addr,
+        "2001:db8::1".parse::<Ipv6Addr>().unwrap()
+    );
+    let data: Vec<u8> = (0..50_000u32).map(|i| (i % 253) as u8).collect();
+    let got = transfer(&n, &a, &mut c, &b, &*s, &data, 20_000);
+    assert_eq!(got, data);
+    send_all(&n, &b, &mut s, b"pong6", 10);
+    n.run(200);
+    assert_eq!(recv_some(&a, &*c).unwrap(), b"pong6");
+    let v6 = a
+        .conns()
+        .iter()
+        .filter(|(ep, st, ..)| ep.faddr.is_ipv6() && *st == TcpState::Established)
+        .count();
+    assert_eq!(v6, 1);
+}
+
+#[test]
+fn sysctls_and_pcblist_are_per_vnet() {
+    let n = boot();
+    let (a, b) = n.pair();
+    let (_l, _c, _s) = connect_pair(&n, &a, &b, 22);
+    let list = a.with(tcp_pcblist);
+    let v = InPcbInfo::decode_list(&list).unwrap();
+    assert_eq!(v.len(), 1);
+    assert_eq!((v[0].proto, v[0].fport), (6, 22));
+    let lb = InPcbInfo::decode_list(&b.with(tcp_pcblist)).unwrap();
+    assert_eq!(lb.len(), 2, "listener and connection");
+    a.set(|t| t.mssdflt.store(1000, Ordering::Relaxed));
+    assert_eq!(b.with(|| vnet_tcp().mssdflt.load(Ordering::Relaxed)), 536);
 }
