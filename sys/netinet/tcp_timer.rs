@@ -2,8 +2,6 @@
 //! exponential backoff (RFC 6298), persist probes of a zero window, keepalive,
 //! 2*MSL and delayed ACK, run as `kern_timeout` callouts on the kernel clock.
 
-use std::sync::atomic::Ordering;
-
 use super::ip_var::inc;
 use super::tcp_output::tcp_output;
 use super::tcp_subr::{tcp_close, tcp_drop, tcp_respond};
@@ -212,5 +210,4 @@ fn tcp_timer_keep(tp: &mut Tcpcb) {
         tcp_timer_activate(tp, TT_KEEP, left.max(MS));
         return;
     }
-    let _ = t.keepidle.load(Ordering::Relaxed);
 }
