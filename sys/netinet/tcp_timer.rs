@@ -208,6 +208,5 @@ fn tcp_timer_keep(tp: &mut Tcpcb) {
         }
         let left = idle - now.saturating_sub(tp.t_rcvtime);
         tcp_timer_activate(tp, TT_KEEP, left.max(MS));
-        return;
     }
 }
