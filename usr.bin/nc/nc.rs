@@ -1,0 +1,512 @@
+//! nc(1): OpenBSD's netcat through the vimage socket API.
+//!
+//! ```text
+//! nc [-46lNnuvz] [-p source_port] [-s sourceaddr] [-w timeout] [destination] [port]
+//! ```
+//!
+//! * `nc HOST PORT`: connect (TCP, or UDP with `-u`), copy stdin to the
+//!   connection and the connection to stdout.
+//! * `nc -l [HOST] PORT` (or `-l -p PORT`): listen, take one connection (UDP:
+//!   the first sender) and copy the same way.
+//! * `nc -z HOST PORT[-PORT]`: only check that something listens (`-v` says so).
+//! * `-N` shuts the connection down for writing after EOF on stdin; `-w`
+//!   bounds connecting and idleness; `-4`/`-6` pick the family; `-n` never
+//!   looks names up (there is no resolver here: only literal addresses and
+//!   `localhost` are accepted anyway).
+//!
+//! Messages are OpenBSD's: `Connection to 10.0.0.1 80 port [tcp/http]
+//! succeeded!`, `nc: connect to 10.0.0.1 port 81 (tcp) failed: Connection
+//! refused`, `Listening on 0.0.0.0 1234`, `Connection received on 10.0.0.2
+//! 51234`.  Two threads (two kernel connections of this one process, sharing
+//! its descriptor table) move the two directions.
+
+#[allow(dead_code)]
+#[path = "../netstat/names.rs"]
+mod names;
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use libvimage::{
+    errx, parse_sockaddr, sockaddr, strerror, timeval_bytes, Errno, Sys, PF_INET6, POLLOUT,
+    SHUT_WR, SOL_SOCKET, SO_ERROR, SO_RCVTIMEO, SO_REUSEADDR, SO_REUSEPORT,
+};
+use vimage_abi::netinet_in::{PF_INET, SOCK_DGRAM, SOCK_STREAM};
+
+const USAGE: &str =
+    "usage: nc [-46lNnuvz] [-p source_port] [-s sourceaddr] [-w timeout]\n\t  [destination] [port]";
+
+/// Command line options.
+#[derive(Debug, Default)]
+struct Opts {
+    family: Option<i32>,
+    listen: bool,
+    nshut: bool,
+    numeric: bool,
+    udp: bool,
+    verbose: bool,
+    zero: bool,
+    sport: Option<u16>,
+    saddr: Option<String>,
+    timeout: Option<u64>,
+    args: Vec<String>,
+}
+
+fn usage() -> ! {
+    eprintln!("{USAGE}");
+    std::process::exit(1)
+}
+
+fn parse_args(argv: &[String]) -> Result<Opts, String> {
+    let mut o = Opts::default();
+    let mut i = 0;
+    while i < argv.len() {
+        let a = &argv[i];
+        if a == "--" {
+            o.args.extend(argv[i + 1..].iter().cloned());
+            break;
+        }
+        if !a.starts_with('-') || a.len() == 1 {
+            o.args.push(a.clone());
+            i += 1;
+            continue;
+        }
+        let chars: Vec<char> = a[1..].chars().collect();
+        let mut j = 0;
+        while j < chars.len() {
+            let c = chars[j];
+            match c {
+                '4' => o.family = Some(PF_INET),
+                '6' => o.family = Some(PF_INET6),
+                'l' => o.listen = true,
+                'N' => o.nshut = true,
+                'n' => o.numeric = true,
+                'u' => o.udp = true,
+                'v' => o.verbose = true,
+                'z' => o.zero = true,
+                'p' | 's' | 'w' => {
+                    let rest: String = chars[j + 1..].iter().collect();
+                    let val = if !rest.is_empty() {
+                        rest
+                    } else {
+                        i += 1;
+                        argv.get(i).cloned().ok_or_else(String::new)?
+                    };
+                    match c {
+                        'p' => o.sport = Some(port_number(&val)?),
+                        's' => o.saddr = Some(val),
+                        _ => {
+                            let t: u64 =
+                                val.parse().map_err(|_| format!("timeout {val}: invalid"))?;
+                            o.timeout = Some(t);
+                        }
+                    }
+                    j = chars.len();
+                    continue;
+                }
+                _ => return Err(String::new()),
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    Ok(o)
+}
+
+/// A port number as OpenBSD's `strtonum` checks it.
+fn port_number(s: &str) -> Result<u16, String> {
+    match s.parse::<i64>() {
+        Ok(n) if n < 0 => Err(format!("port number {s}: too small")),
+        Ok(n) if n > 65535 => Err(format!("port number {s}: too large")),
+        Ok(n) => Ok(n as u16),
+        Err(_) => Err(format!("port number {s}: invalid")),
+    }
+}
+
+/// `PORT` or `LO-HI`.
+fn port_list(s: &str) -> Result<Vec<u16>, String> {
+    if let Some((a, b)) = s.split_once('-') {
+        let (a, b) = (port_number(a)?, port_number(b)?);
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        if lo == 0 {
+            return Err("port range not valid".into());
+        }
+        Ok((lo..=hi).collect())
+    } else {
+        let p = port_number(s)?;
+        if p == 0 {
+            return Err(format!("port number {s}: too small"));
+        }
+        Ok(vec![p])
+    }
+}
+
+/// The addresses `host` stands for, in `family` if one was asked for.
+fn resolve(host: &str, family: Option<i32>) -> Result<Vec<IpAddr>, String> {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    let cands: Vec<IpAddr> = if h == "localhost" {
+        vec![
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ]
+    } else if let Ok(a) = h.parse::<IpAddr>() {
+        vec![a]
+    } else if let Some((a, _scope)) = h.split_once('%') {
+        // Scoped link-local addresses need an interface index; only the
+        // literal form "fe80::1%2" is understood.
+        let a: IpAddr = a.parse().map_err(|_| String::new())?;
+        vec![a]
+    } else {
+        vec![]
+    };
+    let v: Vec<IpAddr> = cands
+        .into_iter()
+        .filter(|a| match family {
+            Some(f) if f == PF_INET => a.is_ipv4(),
+            Some(_) => a.is_ipv6(),
+            None => true,
+        })
+        .collect();
+    if v.is_empty() {
+        Err(String::new())
+    } else {
+        Ok(v)
+    }
+}
+
+fn scope_of(host: &str) -> u32 {
+    host.split_once('%')
+        .and_then(|(_, s)| s.trim_end_matches(']').parse().ok())
+        .unwrap_or(0)
+}
+
+fn sa(ip: IpAddr, port: u16, scope: u32) -> SocketAddr {
+    match ip {
+        IpAddr::V4(a) => SocketAddr::new(IpAddr::V4(a), port),
+        IpAddr::V6(a) => SocketAddr::V6(std::net::SocketAddrV6::new(a, port, 0, scope)),
+    }
+}
+
+fn proto_name(o: &Opts) -> &'static str {
+    if o.udp {
+        "udp"
+    } else {
+        "tcp"
+    }
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let o = match parse_args(&argv) {
+        Ok(o) => o,
+        Err(m) if m.is_empty() => usage(),
+        Err(m) => errx(1, m),
+    };
+    if o.listen && o.zero {
+        errx(1, "cannot use -z and -l");
+    }
+    let code = if o.listen {
+        listen_mode(&o)
+    } else {
+        connect_mode(&o)
+    };
+    std::process::exit(code)
+}
+
+fn socket_for(sys: &mut Sys, o: &Opts, ip: &IpAddr) -> Result<i32, Errno> {
+    let dom = if ip.is_ipv4() { PF_INET } else { PF_INET6 };
+    let ty = if o.udp { SOCK_DGRAM } else { SOCK_STREAM };
+    sys.socket(dom, ty, 0)
+}
+
+/// `nc -l`: bind, listen, accept one connection (UDP: wait for the first
+/// datagram and connect to its sender), then copy.
+fn listen_mode(o: &Opts) -> i32 {
+    let (host, port) = match o.args.as_slice() {
+        [] => match o.sport {
+            Some(p) => (None, p),
+            None => usage(),
+        },
+        [p] => (None, port_number(p).unwrap_or_else(|m| errx(1, m))),
+        [h, p] => (
+            Some(h.clone()),
+            port_number(p).unwrap_or_else(|m| errx(1, m)),
+        ),
+        _ => usage(),
+    };
+    let ip = match &host {
+        Some(h) => match resolve(h, o.family) {
+            Ok(v) => v[0],
+            Err(_) => errx(
+                1,
+                format!(
+                    "getaddrinfo for host \"{h}\" port {port}: hostname nor servname provided, or not known"
+                ),
+            ),
+        },
+        None if o.family == Some(PF_INET6) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    };
+    let scope = host.as_deref().map(scope_of).unwrap_or(0);
+    let mut sys = Sys::open_or_exit();
+    let s = socket_for(&mut sys, o, &ip).unwrap_or_else(|e| libvimage::err(1, "socket", e));
+    let _ = sys.setsockopt_int(s, SOL_SOCKET, SO_REUSEADDR, 1);
+    let _ = sys.setsockopt_int(s, SOL_SOCKET, SO_REUSEPORT, 1);
+    let local = sa(ip, port, scope);
+    if let Err(e) = sys.bind(s, &sockaddr(&local)) {
+        libvimage::err(1, "bind failed", e);
+    }
+    if !o.udp {
+        if let Err(e) = sys.listen(s, 1) {
+            libvimage::err(1, "listen", e);
+        }
+    }
+    if o.verbose {
+        let shown = sys
+            .getsockname(s)
+            .ok()
+            .and_then(|b| parse_sockaddr(&b))
+            .unwrap_or(local);
+        report("Listening", "Bound", o, &shown);
+    }
+    let fd = if o.udp {
+        let (_, from) = match sys.recvfrom(s, 2048, libvimage::MSG_PEEK) {
+            Ok(x) => x,
+            Err(e) => libvimage::err(1, "recvfrom", e),
+        };
+        if let Err(e) = sys.connect(s, &from) {
+            libvimage::err(1, "connect", e);
+        }
+        if o.verbose {
+            if let Some(a) = parse_sockaddr(&from) {
+                eprintln!("Connection received on {} {}", a.ip(), a.port());
+            }
+        }
+        s
+    } else {
+        let (c, from) = match sys.accept(s, 0) {
+            Ok(x) => x,
+            Err(e) => libvimage::err(1, "accept", e),
+        };
+        let _ = sys.close(s);
+        if o.verbose {
+            if let Some(a) = parse_sockaddr(&from) {
+                eprintln!("Connection received on {} {}", a.ip(), a.port());
+            }
+        }
+        c
+    };
+    readwrite(sys, fd, o, true)
+}
+
+fn report(tcp: &str, udp: &str, o: &Opts, a: &SocketAddr) {
+    let what = if o.udp { udp } else { tcp };
+    eprintln!("{what} on {} {}", a.ip(), a.port());
+}
+
+/// `connect(2)` bounded by `-w`: non-blocking connect, poll for writability,
+/// then `SO_ERROR`.
+fn connect_timeout(sys: &mut Sys, s: i32, to: &[u8], secs: Option<u64>) -> Result<(), Errno> {
+    let Some(t) = secs else {
+        return sys.connect(s, to);
+    };
+    sys.set_nonblock(s, true)?;
+    match sys.connect(s, to) {
+        Ok(()) => {}
+        Err(Errno::EINPROGRESS) => {
+            let ms = i32::try_from(t.saturating_mul(1000)).unwrap_or(i32::MAX);
+            let r = sys.poll(&[(s, POLLOUT)], ms)?;
+            if r[0] == 0 {
+                return Err(Errno::ETIMEDOUT);
+            }
+            let e = sys.getsockopt_int(s, SOL_SOCKET, SO_ERROR)?;
+            if e != 0 {
+                return Err(Errno(e));
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    sys.set_nonblock(s, false)
+}
+
+/// Connect to each port in turn (`-z`: just report), else copy on the first
+/// connection made.
+fn connect_mode(o: &Opts) -> i32 {
+    let (host, ports) = match o.args.as_slice() {
+        [h, p] => (h.clone(), port_list(p).unwrap_or_else(|m| errx(1, m))),
+        _ => usage(),
+    };
+    let ips = match resolve(&host, o.family) {
+        Ok(v) => v,
+        Err(_) => errx(
+            1,
+            format!(
+                "getaddrinfo for host \"{host}\" port {}: hostname nor servname provided, or not known",
+                ports[0]
+            ),
+        ),
+    };
+    let scope = scope_of(&host);
+    let shown = host.trim_start_matches('[').trim_end_matches(']');
+    let mut sys = Sys::open_or_exit();
+    let mut ret = 0;
+    for port in ports {
+        let mut connected = None;
+        for ip in &ips {
+            let s = match socket_for(&mut sys, o, ip) {
+                Ok(s) => s,
+                Err(e) => libvimage::err(1, "socket", e),
+            };
+            if o.sport.is_some() || o.saddr.is_some() {
+                let lip = match &o.saddr {
+                    Some(a) => {
+                        match resolve(a, Some(if ip.is_ipv4() { PF_INET } else { PF_INET6 })) {
+                            Ok(v) => v[0],
+                            Err(_) => errx(
+                                1,
+                                format!(
+                                "getaddrinfo: {a}: hostname nor servname provided, or not known"
+                            ),
+                            ),
+                        }
+                    }
+                    None if ip.is_ipv4() => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                    None => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                };
+                let _ = sys.setsockopt_int(s, SOL_SOCKET, SO_REUSEPORT, 1);
+                if let Err(e) = sys.bind(s, &sockaddr(&sa(lip, o.sport.unwrap_or(0), 0))) {
+                    libvimage::err(1, "bind failed", e);
+                }
+            }
+            let to = sockaddr(&sa(*ip, port, scope));
+            match connect_timeout(&mut sys, s, &to, o.timeout) {
+                Ok(()) => {
+                    connected = Some(s);
+                    break;
+                }
+                Err(e) => {
+                    if o.verbose {
+                        eprintln!(
+                            "nc: connect to {} port {} ({}) failed: {}",
+                            shown,
+                            port,
+                            proto_name(o),
+                            strerror(e)
+                        );
+                    }
+                    let _ = sys.close(s);
+                }
+            }
+        }
+        let Some(s) = connected else {
+            ret = 1;
+            continue;
+        };
+        if o.udp && o.zero && udptest(&mut sys, s).is_err() {
+            ret = 1;
+            let _ = sys.close(s);
+            continue;
+        }
+        if o.verbose || o.zero {
+            let serv = names::service(port, proto_name(o)).unwrap_or("*");
+            if o.verbose {
+                eprintln!(
+                    "Connection to {} {} port [{}/{}] succeeded!",
+                    shown,
+                    port,
+                    proto_name(o),
+                    serv
+                );
+            }
+        }
+        if o.zero {
+            let _ = sys.close(s);
+            continue;
+        }
+        return readwrite(sys, s, o, false);
+    }
+    ret
+}
+
+/// OpenBSD's `udptest`: in scan mode write a few bytes; a refusal (ICMP port
+/// unreachable) shows up as an error on a later write.
+fn udptest(sys: &mut Sys, s: i32) -> Result<(), Errno> {
+    let mut r = Ok(());
+    for _ in 0..4 {
+        r = sys.send(s, b"X", 0).map(|_| ());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    r
+}
+
+/// Copy stdin to `fd` on this thread and `fd` to stdout on another (its own
+/// kernel connection, same descriptor table).  Done when the network side
+/// ends; `-N` shuts the socket down for writing at EOF on stdin.
+fn readwrite(mut sys: Sys, fd: i32, o: &Opts, listening: bool) -> i32 {
+    if let Some(t) = o.timeout {
+        if !listening {
+            let _ = sys.setsockopt(
+                fd,
+                SOL_SOCKET,
+                SO_RCVTIMEO,
+                &timeval_bytes(Duration::from_secs(t.max(1))),
+            );
+        }
+    }
+    let mut rsys = Sys::open_or_exit();
+    let udp = o.udp;
+    let reader = std::thread::spawn(move || {
+        let mut out = std::io::stdout().lock();
+        loop {
+            match rsys.recv(fd, 64 * 1024, 0) {
+                Ok(d) if d.is_empty() && !udp => return 0,
+                Ok(d) => {
+                    if out.write_all(&d).and_then(|_| out.flush()).is_err() {
+                        return 0;
+                    }
+                }
+                // -w: idle too long; a reset or refusal ends it too.
+                Err(Errno::EAGAIN) => return 0,
+                Err(Errno::ECONNREFUSED) if udp => return 1,
+                Err(_) => return 0,
+            }
+        }
+    });
+    let (tx, rx) = std::sync::mpsc::channel::<i32>();
+    {
+        // Whichever finishes the session first ends it: the network side
+        // closing ends nc even while stdin is still open.
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let r = reader.join().unwrap_or(1);
+            let _ = tx.send(r);
+        });
+    }
+    let nshut = o.nshut;
+    std::thread::spawn(move || {
+        let mut inp = std::io::stdin().lock();
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            match inp.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let mut off = 0;
+                    while off < n {
+                        match sys.send(fd, &buf[off..n], 0) {
+                            Ok(k) => off += k.max(1),
+                            Err(Errno::EAGAIN) => {
+                                let _ = sys.poll(&[(fd, POLLOUT)], 100);
+                            }
+                            Err(_) => return,
+                        }
+                    }
+                }
+            }
+        }
+        if nshut {
+            let _ = sys.shutdown(fd, SHUT_WR);
+        }
+    });
+    rx.recv().unwrap_or(0)
+}
