@@ -52,6 +52,8 @@ fn pcb(so: &Socket) -> Result<MutexGuard<'_, Box<dyn ProtoSocket>>, Errno> {
 /// One sleep of a blocking call: until `w` moves past `gen`, a slice passes or
 /// the deadline; `EINTR` when the process went away, `EAGAIN` past the deadline.
 fn sleep(w: &SoWakeup, gen: u64, td: &Td, deadline: Option<Instant>) -> Result<(), Errno> {
+    // What this call queued (a SYN, data) goes out before it sleeps.
+    crate::net::netisr::netisr_drain();
     if (td.intr)() {
         return Err(Errno::EINTR);
     }
@@ -292,6 +294,8 @@ pub fn recv(td: &Td, so: &Arc<Socket>, len: usize, flags: i32) -> Result<Reply, 
             if waitall {
                 let mut out = Vec::with_capacity(len.min(64 * 1024));
                 while out.len() < len {
+                    // Window updates from the previous read go out first.
+                    crate::net::netisr::netisr_drain();
                     match sb.recv(len - out.len(), flags, timeout, &*td.intr) {
                         Ok((d, _)) if d.is_empty() => break,
                         Ok((d, _)) => out.extend_from_slice(&d),
@@ -403,6 +407,10 @@ pub fn poll(td: &Td, fds: &[(i32, u32)], timeout_ms: i32) -> Result<Reply, Errno
         }
         if (td.intr)() {
             return Err(Errno::EINTR);
+        }
+        crate::net::netisr::netisr_drain();
+        if selgen() != gen {
+            continue;
         }
         selwait(gen, slice);
     }

@@ -44,6 +44,19 @@ pub fn netisr_queue(f: impl FnOnce() + 'static) -> bool {
     })
 }
 
+/// Run the work queued on this thread now, as the end of its outermost
+/// section would, when exactly one section is open and the caller holds no
+/// lock: a system call about to sleep (a blocking `connect`/`send` waiting for
+/// the segments it just queued to be answered) must not keep them queued.
+pub fn netisr_drain() {
+    if DEPTH.with(|d| d.get()) != 1 {
+        return;
+    }
+    while let Some(w) = QUEUE.with(|q| q.borrow_mut().pop_front()) {
+        w();
+    }
+}
+
 /// Work dropped on this thread because its queue was full.
 pub fn netisr_drops() -> u64 {
     DROPS.with(|d| d.get())
