@@ -98,7 +98,22 @@ impl Sys {
     pub fn open() -> io::Result<Sys> {
         let p = socket_path();
         let stream = UnixStream::connect(&p)?;
-        Ok(Sys { stream })
+        let mut sys = Sys { stream };
+        // One round trip: once it is answered the kernel has attached this
+        // connection to the process, so it shares the process's descriptor
+        // table even if another connection of the process closes right away
+        // (a descriptor is never lost between a thread's two connections).
+        match sys.call(&Request::Fcntl {
+            fd: -1,
+            cmd: F_GETFL,
+            arg: 0,
+        }) {
+            Err(Errno::EIO) => Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "kernel closed the connection",
+            )),
+            _ => Ok(sys),
+        }
     }
 
     /// Connect, or print `prog: cannot reach kernel at PATH: REASON` and exit 1.
