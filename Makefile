@@ -3,7 +3,7 @@ CARGO ?= cargo
 REL := target/release
 SOCK ?= $(CURDIR)/target/demo.sock
 
-.PHONY: all build test demo bench fmt clippy clean
+.PHONY: all build test demo bench bench-tcp fmt clippy clean
 
 all: build
 
@@ -28,6 +28,11 @@ bench: build
 	$(CARGO) bench --bench netgraph_chain
 	$(CARGO) bench --bench forwarding_chain
 	$(CARGO) bench --bench route_table
+
+# The tutorial's experiment: TCP over lo0 with and without options VIMAGE, side by side.
+bench-tcp:
+	$(CARGO) bench --bench tcp_loopback
+	$(CARGO) bench --no-default-features --bench tcp_loopback
 
 fmt:
 	$(CARGO) fmt --all
