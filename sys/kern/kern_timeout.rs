@@ -144,6 +144,50 @@ impl Callouts {
     }
 }
 
+/// The kernel's clock and callouts, reachable from any vnet (protocol timers:
+/// ARP and neighbour cache expiry, reassembly timeouts).
+pub struct KernTime {
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// The callout queue.
+    pub callouts: Arc<Callouts>,
+}
+
+/// Registry slot holding [`KernTime`] (kernel-wide state, not a vnet module).
+pub const KERN_TIME_SLOT: usize = 63;
+
+/// The kernel time services of curvnet's kernel.
+pub fn kern_time() -> Option<Arc<KernTime>> {
+    crate::kern::vnet::try_curvnet()?
+        .registry()?
+        .global::<KernTime>(KERN_TIME_SLOT)
+}
+
+/// Current kernel time in ns (0 if no kernel is reachable from curvnet).
+pub fn getnow_ns() -> u64 {
+    kern_time().map(|t| t.clock.now_ns()).unwrap_or(0)
+}
+
+/// Run `f` at kernel time `at_ns` with curvnet set to the vnet that is current
+/// now (`callout_reset` for protocol timers).  The callout is dropped if that
+/// vnet has gone away by then.
+pub fn timeout(at_ns: u64, f: impl FnOnce() + Send + 'static) {
+    let Some(t) = kern_time() else { return };
+    let Some(v) = crate::kern::vnet::try_curvnet() else {
+        return;
+    };
+    let w = Arc::downgrade(&v);
+    t.callouts.schedule(
+        at_ns,
+        Box::new(move |_| {
+            if let Some(v) = w.upgrade().filter(|v| v.is_alive()) {
+                let _cv = crate::kern::vnet::CurvnetGuard::set(&v);
+                f();
+            }
+        }),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,48 +231,4 @@ mod tests {
         k.set(3);
         assert_eq!(k.now_ns(), 15);
     }
-}
-
-/// The kernel's clock and callouts, reachable from any vnet (protocol timers:
-/// ARP and neighbour cache expiry, reassembly timeouts).
-pub struct KernTime {
-    /// The clock.
-    pub clock: Arc<dyn Clock>,
-    /// The callout queue.
-    pub callouts: Arc<Callouts>,
-}
-
-/// Registry slot holding [`KernTime`] (kernel-wide state, not a vnet module).
-pub const KERN_TIME_SLOT: usize = 63;
-
-/// The kernel time services of curvnet's kernel.
-pub fn kern_time() -> Option<Arc<KernTime>> {
-    crate::kern::vnet::try_curvnet()?
-        .registry()?
-        .global::<KernTime>(KERN_TIME_SLOT)
-}
-
-/// Current kernel time in ns (0 if no kernel is reachable from curvnet).
-pub fn getnow_ns() -> u64 {
-    kern_time().map(|t| t.clock.now_ns()).unwrap_or(0)
-}
-
-/// Run `f` at kernel time `at_ns` with curvnet set to the vnet that is current
-/// now (`callout_reset` for protocol timers).  The callout is dropped if that
-/// vnet has gone away by then.
-pub fn timeout(at_ns: u64, f: impl FnOnce() + Send + 'static) {
-    let Some(t) = kern_time() else { return };
-    let Some(v) = crate::kern::vnet::try_curvnet() else {
-        return;
-    };
-    let w = Arc::downgrade(&v);
-    t.callouts.schedule(
-        at_ns,
-        Box::new(move |_| {
-            if let Some(v) = w.upgrade().filter(|v| v.is_alive()) {
-                let _cv = crate::kern::vnet::CurvnetGuard::set(&v);
-                f();
-            }
-        }),
-    );
 }

@@ -333,7 +333,8 @@ mod tests {
     #[test]
     fn addresses_are_reported_with_masks_and_scope() {
         let reg = crate::kern::vnet::ModRegistry::new();
-        reg.register(&[&crate::net::r#if::VNET_NET_MODINFO]).unwrap();
+        reg.register(&[&crate::net::r#if::VNET_NET_MODINFO])
+            .unwrap();
         let _l = crate::kern::kern_syscall::test_lock();
         let v = reg.vnet_alloc("t").unwrap();
         let ifp = Ifnet::new(&v, "eth0", "x", 6, 0, 1500, vec![0; 6], Box::new(Null));

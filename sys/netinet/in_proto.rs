@@ -28,9 +28,9 @@ impl Domain for InetDomain {
         match ty {
             SOCK_DGRAM if proto == 0 || proto == IPPROTO_UDP => Ok(Box::new(UdpSocket::attach())),
             SOCK_DGRAM => Err(Errno::EPROTONOSUPPORT),
-            1 if proto == 0 || proto == 6 => Ok(Box::new(
-                super::tcp_usrreq::TcpSocket::attach(false)?,
-            )),
+            1 if proto == 0 || proto == 6 => {
+                Ok(Box::new(super::tcp_usrreq::TcpSocket::attach(false)?))
+            }
             SOCK_RAW => Ok(Box::new(RawSocket::attach(proto)?)),
             1 => Err(Errno::EPROTONOSUPPORT),
             _ => Err(Errno::ESOCKTNOSUPPORT),

@@ -369,7 +369,9 @@ impl Domain for In6Domain {
             }
             1 if proto == 0 || proto == 6 => {
                 super::in6::try_vnet_inet6().ok_or(Errno::EAFNOSUPPORT)?;
-                Ok(Box::new(crate::netinet::tcp_usrreq::TcpSocket::attach(true)?))
+                Ok(Box::new(crate::netinet::tcp_usrreq::TcpSocket::attach(
+                    true,
+                )?))
             }
             SOCK_RAW => {
                 let proto = u8::try_from(proto).map_err(|_| Errno::EINVAL)?;

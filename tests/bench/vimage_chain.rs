@@ -95,7 +95,7 @@ pub fn measure(k: usize, datagrams: u32, len: usize) -> (f64, f64) {
                 inet.ipforwarding.store(1, Ordering::Relaxed);
             }
         }
-        let mut route = |dst: Ipv4Addr, gw: Ipv4Addr| {
+        let route = |dst: Ipv4Addr, gw: Ipv4Addr| {
             let rt = in_rtalloc(gw).expect("gateway on link");
             in_rt_add(
                 dst,

@@ -7,9 +7,9 @@
 pub mod errno;
 pub mod ioccom;
 pub mod net_if;
-pub mod netinet_in;
-pub mod netinet6_in6;
 pub mod netgraph;
+pub mod netinet6_in6;
+pub mod netinet_in;
 pub mod route;
 pub mod socket;
 pub mod syscall;
