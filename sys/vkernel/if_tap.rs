@@ -148,7 +148,77 @@ fn open_packet(host: &str) -> Result<(OwnedFd, i32), Errno> {
     if r < 0 {
         return Err(last_errno());
     }
+    // Ask for each frame's status: Linux hands frames from local senders (a veth
+    // peer) to packet sockets before their TCP/UDP checksum is filled in.
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt with an int we own.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_AUXDATA,
+            &one as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as u32,
+        )
+    };
     Ok((fd, ifindex))
+}
+
+/// `TP_STATUS_CSUMNOTREADY`: the frame's transport checksum is only partial.
+const TP_STATUS_CSUMNOTREADY: u32 = 8;
+
+/// Finish the TCP/UDP checksum of an Ethernet frame whose sender left it to
+/// "hardware" (checksum offload): what a NIC would have done on the wire.
+pub fn fix_l4_checksum(f: &mut [u8]) {
+    use vimage_kern::netinet::ip::{cksum_add, cksum_sum, in6_pseudo, in_pseudo};
+    if f.len() < 14 {
+        return;
+    }
+    let et = u16::from_be_bytes([f[12], f[13]]);
+    let (l4, proto, pseudo) = match et {
+        0x0800 if f.len() >= 34 => {
+            let ihl = usize::from(f[14] & 0x0f) * 4;
+            let tot = usize::from(u16::from_be_bytes([f[16], f[17]]));
+            if ihl < 20 || tot < ihl || 14 + tot > f.len() {
+                return;
+            }
+            let src = std::net::Ipv4Addr::new(f[26], f[27], f[28], f[29]);
+            let dst = std::net::Ipv4Addr::new(f[30], f[31], f[32], f[33]);
+            let proto = f[23];
+            let l4 = 14 + ihl..14 + tot;
+            (l4.clone(), proto, in_pseudo(src, dst, proto, l4.len()))
+        }
+        0x86dd if f.len() >= 54 => {
+            let plen = usize::from(u16::from_be_bytes([f[18], f[19]]));
+            if 54 + plen > f.len() {
+                return;
+            }
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&f[22..38]);
+            let src = std::net::Ipv6Addr::from(a);
+            a.copy_from_slice(&f[38..54]);
+            let dst = std::net::Ipv6Addr::from(a);
+            let proto = f[20];
+            (54..54 + plen, proto, in6_pseudo(&src, &dst, proto, plen))
+        }
+        _ => return,
+    };
+    let off = match proto {
+        6 => 16,
+        17 => 6,
+        _ => return,
+    };
+    if l4.len() < off + 2 {
+        return;
+    }
+    let seg = &mut f[l4];
+    seg[off] = 0;
+    seg[off + 1] = 0;
+    let mut c = !cksum_add(pseudo, cksum_sum(seg));
+    if proto == 17 && c == 0 {
+        c = 0xffff;
+    }
+    seg[off..off + 2].copy_from_slice(&c.to_be_bytes());
 }
 
 /// The driver: frames out go to the host fd.
@@ -193,20 +263,25 @@ fn reader(ifp: Arc<Ifnet>, fd: Arc<OwnedFd>, closed: Arc<AtomicBool>, packet: bo
         if unsafe { libc::poll(&mut p, 1, 200) } <= 0 {
             continue;
         }
-        // SAFETY: zeroed sockaddr_ll is valid; recvfrom fills at most its size.
+        // SAFETY: zeroed sockaddr_ll is valid; recvmsg fills at most its size.
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        let mut sl = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-        // SAFETY: buffer and address pointers are valid for the given lengths.
+        let mut cbuf = [0u64; 16];
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr() as *mut _,
+            iov_len: buf.len(),
+        };
+        // SAFETY: zeroed msghdr is valid; pointers set below stay live for the call.
+        let mut mh: libc::msghdr = unsafe { std::mem::zeroed() };
+        mh.msg_name = &mut sll as *mut _ as *mut libc::c_void;
+        mh.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+        mh.msg_iov = &mut iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
+        mh.msg_controllen = std::mem::size_of_val(&cbuf) as _;
+        // SAFETY: buffers described by `mh` are valid for their lengths.
         let n = unsafe {
             if packet {
-                libc::recvfrom(
-                    fd.as_raw_fd(),
-                    buf.as_mut_ptr() as *mut _,
-                    buf.len(),
-                    0,
-                    &mut sll as *mut _ as *mut libc::sockaddr,
-                    &mut sl,
-                )
+                libc::recvmsg(fd.as_raw_fd(), &mut mh, 0)
             } else {
                 libc::read(fd.as_raw_fd(), buf.as_mut_ptr() as *mut _, buf.len())
             }
@@ -222,9 +297,29 @@ fn reader(ifp: Arc<Ifnet>, fd: Arc<OwnedFd>, closed: Arc<AtomicBool>, packet: bo
         if packet && sll.sll_pkttype == libc::PACKET_OUTGOING {
             continue;
         }
+        let frame = &mut buf[..n as usize];
+        if packet && csum_not_ready(&mh) {
+            fix_l4_checksum(frame);
+        }
         let _ns = netisr_enter();
-        if_input(&ifp, Mbuf::from_slice(&buf[..n as usize]));
+        if_input(&ifp, Mbuf::from_slice(frame));
     }
+}
+
+/// Whether the packet socket's auxiliary data says the checksum is partial.
+fn csum_not_ready(mh: &libc::msghdr) -> bool {
+    // SAFETY: walking the control buffer recvmsg filled, with libc's macros.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(mh);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_PACKET && (*c).cmsg_type == libc::PACKET_AUXDATA {
+                let status = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const u32);
+                return status & TP_STATUS_CSUMNOTREADY != 0;
+            }
+            c = libc::CMSG_NXTHDR(mh, c);
+        }
+    }
+    false
 }
 
 /// A locally administered address for an attached interface.
@@ -317,6 +412,33 @@ mod tests {
             assert!(p(bad).is_err(), "{bad}");
         }
         assert!(p("em0=tap:waytoolonghostname0").is_err());
+    }
+
+    #[test]
+    fn partial_checksums_are_finished() {
+        use vimage_kern::netinet::ip::{cksum_add, cksum_sum, in_pseudo};
+        // Ethernet + IPv4 + UDP (8 + 4 bytes payload) with a bogus checksum.
+        let mut f = vec![0u8; 14];
+        f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+        f.extend_from_slice(&[
+            0x45, 0, 0, 32, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ]);
+        f.extend_from_slice(&[
+            0x13, 0x88, 0x00, 0x35, 0, 12, 0xde, 0xad, b'a', b'b', b'c', b'd',
+        ]);
+        fix_l4_checksum(&mut f);
+        let seg = &f[34..];
+        let p = in_pseudo(
+            "10.0.0.1".parse().unwrap(),
+            "10.0.0.2".parse().unwrap(),
+            17,
+            12,
+        );
+        assert_eq!(cksum_add(p, cksum_sum(seg)), 0xffff, "verifies");
+        // Truncated or foreign frames are left alone.
+        let mut short = f[..20].to_vec();
+        fix_l4_checksum(&mut short);
+        assert_eq!(short, f[..20]);
     }
 
     #[test]
