@@ -9,18 +9,20 @@ const DATAGRAMS: u32 = 100_000;
 const LEN: usize = 64;
 
 fn main() {
-    println!("| chain | K | datagrams/s ({LEN}-byte UDP) | UDP round trip (median) |");
-    println!("|---|---|---|---|");
+    println!(
+        "| chain | K | datagrams/s ({LEN}-byte UDP) | UDP round trip (median) | ping round trip |"
+    );
+    println!("|---|---|---|---|---|");
     for k in [1usize, 8, 32] {
-        let (pps, rtt) = vimage_chain::measure(k, DATAGRAMS, LEN);
-        println!("| vimages + eifaces | {k} | {pps:.0} | {rtt:.1} µs |");
+        let (pps, rtt, ping) = vimage_chain::measure(k, DATAGRAMS, LEN);
+        println!("| vimages + eifaces | {k} | {pps:.0} | {rtt:.1} µs | {ping:.1} µs (median) |");
         match linux_chain::unavailable() {
-            Some(why) => println!("| Linux netns + veth | {k} | ({why}) | |"),
+            Some(why) => println!("| Linux netns + veth | {k} | ({why}) | | |"),
             None => match linux_chain::measure(k, DATAGRAMS, LEN) {
-                Some((pps, rtt)) => {
-                    println!("| Linux netns + veth | {k} | {pps:.0} | {rtt:.1} µs |")
-                }
-                None => println!("| Linux netns + veth | {k} | (setup failed) | |"),
+                Some((pps, rtt, ping)) => println!(
+                    "| Linux netns + veth | {k} | {pps:.0} | {rtt:.1} µs | {ping:.1} µs (avg) |"
+                ),
+                None => println!("| Linux netns + veth | {k} | (setup failed) | | |"),
             },
         }
     }

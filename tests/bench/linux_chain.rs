@@ -144,8 +144,9 @@ fn in_ns<T: Send + 'static>(
     })
 }
 
-/// (datagrams per second delivered end to end, median UDP round trip in µs).
-pub fn measure(k: usize, datagrams: u32, len: usize) -> Option<(f64, f64)> {
+/// (datagrams per second delivered end to end, median UDP round trip in µs,
+/// ping's average round trip in µs).
+pub fn measure(k: usize, datagrams: u32, len: usize) -> Option<(f64, f64, f64)> {
     let chain = build(k)?;
     let dst = format!("10.77.{k}.2:9");
     let rx_ns = chain.names[k + 1].clone();
@@ -201,6 +202,34 @@ pub fn measure(k: usize, datagrams: u32, len: usize) -> Option<(f64, f64)> {
     });
     let rtt = tx.join().ok()?;
     let (n, dt) = rx.join().ok()?;
+    // Linux's own ping, inside the sender namespace (traffic stays in the chain).
+    let ping = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &chain.names[0],
+            "ping",
+            "-q",
+            "-c",
+            "50",
+            "-i",
+            "0.01",
+        ])
+        .arg(format!("10.77.{k}.2"))
+        .output()
+        .ok()
+        .and_then(|o| {
+            let s = String::from_utf8_lossy(&o.stdout).into_owned();
+            let avg = s
+                .split(" = ")
+                .nth(1)?
+                .split('/')
+                .nth(1)?
+                .parse::<f64>()
+                .ok()?;
+            Some(avg * 1000.0)
+        })
+        .unwrap_or(f64::NAN);
     drop(chain);
-    Some((if dt > 0.0 { f64::from(n) / dt } else { 0.0 }, rtt))
+    Some((if dt > 0.0 { f64::from(n) / dt } else { 0.0 }, rtt, ping))
 }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use vimage_abi::net_if::IFF_UP;
-use vimage_abi::netinet_in::{in_plen2mask, SockaddrIn, IPPROTO_UDP, PF_INET, SOCK_DGRAM};
+use vimage_abi::netinet_in::{
+    in_plen2mask, SockaddrIn, IPPROTO_ICMP, IPPROTO_UDP, PF_INET, SOCK_DGRAM, SOCK_RAW,
+};
 use vimage_abi::syscall::{Reply, Request};
 use vimage_abi::Errno;
 use vimage_kern::kern::kern_proc::FakeHost;
@@ -21,6 +23,7 @@ use vimage_kern::kern::vnet::VNET_MOD_INET;
 use vimage_kern::net::netisr::netisr_enter;
 use vimage_kern::net::r#if::ifunit;
 use vimage_kern::netinet::in_rt::{in_rt_add, in_rtalloc, InGateway, RTF_GATEWAY, RTF_STATIC};
+use vimage_kern::netinet::ip_icmp::{IcmpPacket, IcmpRepr};
 use vimage_kern::netinet::r#in::in_aifaddr;
 use vimage_kern::netinet::VnetInet;
 use vimage_kern::{CurvnetGuard, Kernel, KernelConfig};
@@ -37,8 +40,9 @@ fn call(k: &Arc<Kernel>, td: &mut Td, r: Request) -> Result<Reply, Errno> {
     k.syscall(td, r).result()
 }
 
-/// (datagrams per second delivered, median round trip in µs) through `k` routers.
-pub fn measure(k: usize, datagrams: u32, len: usize) -> (f64, f64) {
+/// (datagrams per second delivered, median UDP round trip in µs, median ping
+/// round trip in µs) through `k` routers.
+pub fn measure(k: usize, datagrams: u32, len: usize) -> (f64, f64, f64) {
     let kern = Kernel::boot(KernelConfig {
         host: Arc::new(FakeHost::default()),
         ident: "VIMAGE".into(),
@@ -204,6 +208,56 @@ pub fn measure(k: usize, datagrams: u32, len: usize) -> (f64, f64) {
     }
     rtts.sort_by(|a, b| a.total_cmp(b));
     let rtt = rtts.get(rtts.len() / 2).copied().unwrap_or(f64::NAN);
+    // ping: ICMP echo from a raw socket, as ping(8) does.
+    let icmp = call(
+        &kern,
+        &mut tx,
+        Request::Socket {
+            domain: PF_INET,
+            ty: SOCK_RAW,
+            proto: IPPROTO_ICMP,
+        },
+    )
+    .expect("raw socket")
+    .val as i32;
+    let target = SockaddrIn::new(Ipv4Addr::new(10, 77, k as u8, 2), 0)
+        .to_bytes()
+        .to_vec();
+    let mut pings = Vec::new();
+    for seq in 0..100u16 {
+        let r = IcmpRepr::EchoRequest {
+            ident: 0x7777,
+            seq_no: seq,
+            data: &[0u8; 56],
+        };
+        let mut b = vec![0u8; r.buffer_len()];
+        r.emit(&mut IcmpPacket::new_unchecked(&mut b[..]));
+        let t0 = Instant::now();
+        call(
+            &kern,
+            &mut tx,
+            Request::Sendto {
+                fd: icmp,
+                flags: 0,
+                addr: Some(target.clone()),
+                data: b,
+            },
+        )
+        .expect("ping");
+        while t0.elapsed().as_secs() < 1 {
+            if let Ok(r) = recv(&mut tx, icmp) {
+                // The raw socket sees our own request on the way out only on
+                // loopback; an echo reply has type 0 after the IP header.
+                let ihl = usize::from(r.data.first().copied().unwrap_or(0) & 0xf) * 4;
+                if r.data.get(ihl) == Some(&0) {
+                    pings.push(t0.elapsed().as_secs_f64() * 1e6);
+                    break;
+                }
+            }
+        }
+    }
+    pings.sort_by(|a, b| a.total_cmp(b));
+    let ping = pings.get(pings.len() / 2).copied().unwrap_or(f64::NAN);
     let payload = vec![b'D'; len];
     let mut got = 0u32;
     let t0 = Instant::now();
@@ -216,5 +270,5 @@ pub fn measure(k: usize, datagrams: u32, len: usize) -> (f64, f64) {
     }
     let dt = t0.elapsed().as_secs_f64();
     kern.shutdown();
-    (f64::from(got) / dt, rtt)
+    (f64::from(got) / dt, rtt, ping)
 }
