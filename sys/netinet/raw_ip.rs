@@ -221,6 +221,7 @@ pub fn rip_pcblist() -> Vec<u8> {
                 fport: 0,
                 rcv_cc: cb.rcv.cc() as u32,
                 snd_cc: 0,
+                tcp_state: None,
             }
         })
         .collect();

@@ -978,8 +978,15 @@ fn sysctls_and_pcblist_are_per_vnet() {
     let v = InPcbInfo::decode_list(&list).unwrap();
     assert_eq!(v.len(), 1);
     assert_eq!((v[0].proto, v[0].fport), (6, 22));
+    assert_eq!(v[0].tcp_state, Some(TcpState::Established as u8));
     let lb = InPcbInfo::decode_list(&b.with(tcp_pcblist)).unwrap();
     assert_eq!(lb.len(), 2, "listener and connection");
+    let mut states: Vec<_> = lb.iter().filter_map(|p| p.tcp_state).collect();
+    states.sort_unstable();
+    assert_eq!(
+        states,
+        vec![TcpState::Listen as u8, TcpState::Established as u8]
+    );
     a.set(|t| t.mssdflt.store(1000, Ordering::Relaxed));
     assert_eq!(b.with(|| vnet_tcp().mssdflt.load(Ordering::Relaxed)), 536);
 }

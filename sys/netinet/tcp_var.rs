@@ -438,11 +438,12 @@ pub static VNET_TCP_MODINFO: VnetModInfo = VnetModInfo {
     symmap: &[],
 };
 
-/// `net.inet.tcp.pcblist` of curvnet: the IPv4 connections in the encoding of
-/// `net.inet.udp.pcblist` ([`InPcbInfo`], protocol 6), which netstat decodes.
+/// `net.inet.tcp.pcblist` of curvnet: the IPv4 connections as a version 2
+/// [`InPcbInfo`] list (protocol 6, with each connection's `t_state`), which
+/// netstat decodes.
 pub fn tcp_pcblist() -> Vec<u8> {
     let Some(t) = try_vnet_tcp() else {
-        return InPcbInfo::encode_list(&[]);
+        return InPcbInfo::encode_list_v2(&[]);
     };
     let v: Vec<InPcbInfo> = t
         .tcb
@@ -452,10 +453,10 @@ pub fn tcp_pcblist() -> Vec<u8> {
             let (IpAddr::V4(laddr), IpAddr::V4(faddr)) = (ep.laddr, ep.faddr) else {
                 return None;
             };
-            let (rcv_cc, snd_cc) = cb
+            let (rcv_cc, snd_cc, tcp_state) = cb
                 .lock()
-                .map(|tp| (tp.rcv.cc() as u32, tp.snd.cc() as u32))
-                .unwrap_or((0, 0));
+                .map(|tp| (tp.rcv.cc() as u32, tp.snd.cc() as u32, Some(tp.state as u8)))
+                .unwrap_or((0, 0, None));
             Some(InPcbInfo {
                 proto: 6,
                 laddr,
@@ -464,10 +465,11 @@ pub fn tcp_pcblist() -> Vec<u8> {
                 fport: ep.fport,
                 rcv_cc,
                 snd_cc,
+                tcp_state,
             })
         })
         .collect();
-    InPcbInfo::encode_list(&v)
+    InPcbInfo::encode_list_v2(&v)
 }
 
 /// Every connection of curvnet with its state (IPv4 and IPv6), for tests and

@@ -346,6 +346,7 @@ pub fn udp_pcblist() -> Vec<u8> {
             fport: ep.fport,
             rcv_cc: cb.rcv.cc() as u32,
             snd_cc: 0,
+            tcp_state: None,
         })
         .collect();
     InPcbInfo::encode_list(&v)

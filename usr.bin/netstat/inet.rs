@@ -59,7 +59,7 @@ pub struct Pcb {
 }
 
 impl Pcb {
-    /// A block of `net.inet.udp.pcblist` / `net.inet.raw.pcblist`; `anon` says
+    /// A block of `net.inet.{tcp,udp,raw}.pcblist`; `anon` says
     /// whether a local port is one the kernel hands out by itself.
     pub fn from_inpcb(p: &InPcbInfo, anon: impl Fn(u16) -> bool) -> Pcb {
         Pcb {
@@ -72,7 +72,7 @@ impl Pcb {
             rcv_cc: p.rcv_cc,
             snd_cc: p.snd_cc,
             anonport: p.lport != 0 && anon(p.lport),
-            tcp_state: None,
+            tcp_state: p.tcp_state,
         }
     }
 }
@@ -564,6 +564,7 @@ mod tests {
                 fport: fp,
                 rcv_cc: 0,
                 snd_cc: 0,
+                tcp_state: None,
             },
             |p| p >= 49152,
         )
@@ -610,6 +611,61 @@ mod tests {
             more,
             "udp4       0      0 *.domain               *.*                    \n"
         );
+    }
+
+    #[test]
+    fn tcp_rows_carry_the_state() {
+        let o = Opts {
+            aflag: true,
+            numeric: true,
+            ..opts()
+        };
+        let tcp = |l: &str, lp: u16, f: &str, fp: u16, st: u8, rq: u32, sq: u32| {
+            Pcb::from_inpcb(
+                &InPcbInfo {
+                    proto: 6,
+                    laddr: l.parse().unwrap(),
+                    lport: lp,
+                    faddr: f.parse().unwrap(),
+                    fport: fp,
+                    rcv_cc: rq,
+                    snd_cc: sq,
+                    tcp_state: Some(st),
+                },
+                |p| p >= 49152,
+            )
+        };
+        let pcbs = [
+            tcp("10.0.0.1", 5001, "10.0.0.2", 49152, 4, 0, 0),
+            tcp("0.0.0.0", 22, "0.0.0.0", 0, 1, 0, 0),
+            tcp("10.0.0.1", 49153, "10.0.0.2", 80, 2, 0, 1),
+            tcp("10.0.0.1", 5001, "10.0.0.3", 49154, 10, 17, 0),
+        ];
+        let mut first = true;
+        let out = protopr(&o, &pcbs, "tcp", Af::Unspec, 6, &mut first);
+        assert_eq!(
+            out,
+            "Active Internet connections (including servers)\n\
+             Proto Recv-Q Send-Q  Local Address          Foreign Address        (state)\n\
+             tcp4       0      0 10.0.0.1.5001          10.0.0.2.49152         ESTABLISHED\n\
+             tcp4       0      0 *.22                   *.*                    LISTEN\n\
+             tcp4       0      1 10.0.0.1.49153         10.0.0.2.80            SYN_SENT\n\
+             tcp4      17      0 10.0.0.1.5001          10.0.0.3.49154         TIME_WAIT\n"
+        );
+        // Without -a the listener is a server and left out.
+        let mut first = true;
+        let out = protopr(&opts(), &pcbs[1..2], "tcp", Af::Inet, 6, &mut first);
+        assert_eq!(out, "");
+        // Every state by name; unknown states by number.
+        for (i, name) in TCPSTATES.iter().enumerate() {
+            let p = tcp("10.0.0.1", 1, "10.0.0.2", 2, i as u8, 0, 0);
+            let mut first = false;
+            let row = protopr(&o, &[p], "tcp", Af::Inet, 6, &mut first);
+            assert!(row.ends_with(&format!(" {name}\n")), "{row:?}");
+        }
+        let p = tcp("10.0.0.1", 1, "10.0.0.2", 2, 42, 0, 0);
+        let mut first = false;
+        assert!(protopr(&o, &[p], "tcp", Af::Inet, 6, &mut first).ends_with(" 42\n"));
     }
 
     #[test]

@@ -297,28 +297,57 @@ pub struct InPcbInfo {
     pub rcv_cc: u32,
     /// Bytes waiting to be sent (`Send-Q`).
     pub snd_cc: u32,
+    /// TCP only: the connection's `t_state` (`TCPS_*`, 0 CLOSED .. 10
+    /// TIME_WAIT).  Carried only by the version 2 list
+    /// ([`InPcbInfo::encode_list_v2`]); `None` in a version 1 list.
+    pub tcp_state: Option<u8>,
 }
 
+/// First word of a version 2 `InPcbInfo` list (a version 1 list starts with
+/// its record count, which can never be this large).
+pub const INPCB_LIST_V2: u32 = 0xffff_0002;
+
+/// `tcp_state` on the wire for "no state" in a version 2 list.
+const INPCB_NO_STATE: u8 = 0xff;
+
 impl InPcbInfo {
-    /// Encode a list: a count, then the records.
+    /// Write the fields common to both list versions.
+    fn encode_common(w: &mut Writer, p: &InPcbInfo) {
+        w.u8(p.proto)
+            .raw(&p.laddr.octets())
+            .u16(p.lport)
+            .raw(&p.faddr.octets())
+            .u16(p.fport)
+            .u32(p.rcv_cc)
+            .u32(p.snd_cc);
+    }
+    /// Encode a version 1 list (UDP, raw): a count, then the records
+    /// (`tcp_state` is not carried).
     pub fn encode_list(list: &[InPcbInfo]) -> Vec<u8> {
         let mut w = Writer::new();
         w.u32(list.len() as u32);
         for p in list {
-            w.u8(p.proto)
-                .raw(&p.laddr.octets())
-                .u16(p.lport)
-                .raw(&p.faddr.octets())
-                .u16(p.fport)
-                .u32(p.rcv_cc)
-                .u32(p.snd_cc);
+            Self::encode_common(&mut w, p);
         }
         w.finish()
     }
-    /// Decode a list.
+    /// Encode a version 2 list (TCP): [`INPCB_LIST_V2`], a count, then the
+    /// records, each followed by one byte of `tcp_state` (0xff: none).
+    pub fn encode_list_v2(list: &[InPcbInfo]) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u32(INPCB_LIST_V2).u32(list.len() as u32);
+        for p in list {
+            Self::encode_common(&mut w, p);
+            w.u8(p.tcp_state.unwrap_or(INPCB_NO_STATE));
+        }
+        w.finish()
+    }
+    /// Decode a list of either version.
     pub fn decode_list(b: &[u8]) -> Result<Vec<InPcbInfo>, Errno> {
         let mut r = Reader::new(b);
-        let n = r.u32()? as usize;
+        let first = r.u32()?;
+        let v2 = first == INPCB_LIST_V2;
+        let n = if v2 { r.u32()? } else { first } as usize;
         let mut v = Vec::new();
         let addr = |r: &mut Reader<'_>| -> Result<Ipv4Addr, Errno> {
             let a = r.take(4)?;
@@ -333,7 +362,14 @@ impl InPcbInfo {
                 fport: r.u16()?,
                 rcv_cc: r.u32()?,
                 snd_cc: r.u32()?,
+                tcp_state: None,
             });
+            if v2 {
+                let st = r.u8()?;
+                if let Some(p) = v.last_mut() {
+                    p.tcp_state = (st != INPCB_NO_STATE).then_some(st);
+                }
+            }
         }
         r.end()?;
         Ok(v)
@@ -461,6 +497,7 @@ mod tests {
             fport: 0,
             rcv_cc: 0,
             snd_cc: 0,
+            tcp_state: None,
         };
         let b = InPcbInfo::encode_list(std::slice::from_ref(&p));
         assert_eq!(InPcbInfo::decode_list(&b).unwrap(), vec![p]);
@@ -469,6 +506,66 @@ mod tests {
         assert_eq!(ProtoStats::from_bytes(&b).unwrap(), s);
         assert_eq!(s.get("ips_badsum"), Some(1));
         assert!(ProtoStats::from_bytes(&b[..5]).is_err());
+    }
+
+    #[test]
+    fn inpcb_list_versions() {
+        let udp = InPcbInfo {
+            proto: 17,
+            laddr: Ipv4Addr::new(127, 0, 0, 1),
+            lport: 53,
+            faddr: Ipv4Addr::UNSPECIFIED,
+            fport: 0,
+            rcv_cc: 12,
+            snd_cc: 0,
+            tcp_state: None,
+        };
+        // Version 1 is byte for byte what it was: count, then 21-byte records.
+        let b1 = InPcbInfo::encode_list(std::slice::from_ref(&udp));
+        assert_eq!(b1.len(), 4 + 21);
+        assert_eq!(&b1[..4], &1u32.to_le_bytes());
+        assert_eq!(InPcbInfo::decode_list(&b1).unwrap(), vec![udp.clone()]);
+        // A state given to a version 1 list is not carried.
+        let with_state = InPcbInfo {
+            tcp_state: Some(4),
+            ..udp.clone()
+        };
+        let b = InPcbInfo::encode_list(std::slice::from_ref(&with_state));
+        assert_eq!(b, b1);
+        // Version 2 carries the state, and "none".
+        let tcp = vec![
+            InPcbInfo {
+                proto: 6,
+                laddr: Ipv4Addr::new(10, 0, 0, 1),
+                lport: 5001,
+                faddr: Ipv4Addr::new(10, 0, 0, 2),
+                fport: 49152,
+                rcv_cc: 1,
+                snd_cc: 2,
+                tcp_state: Some(4),
+            },
+            InPcbInfo {
+                proto: 6,
+                laddr: Ipv4Addr::UNSPECIFIED,
+                lport: 22,
+                faddr: Ipv4Addr::UNSPECIFIED,
+                fport: 0,
+                rcv_cc: 0,
+                snd_cc: 0,
+                tcp_state: Some(0),
+            },
+            udp.clone(),
+        ];
+        let b2 = InPcbInfo::encode_list_v2(&tcp);
+        assert_eq!(b2.len(), 8 + 3 * 22);
+        assert_eq!(&b2[..4], &INPCB_LIST_V2.to_le_bytes());
+        assert_eq!(InPcbInfo::decode_list(&b2).unwrap(), tcp);
+        assert_eq!(
+            InPcbInfo::decode_list(&InPcbInfo::encode_list_v2(&[])).unwrap(),
+            vec![]
+        );
+        assert!(InPcbInfo::decode_list(&b2[..b2.len() - 1]).is_err());
+        assert!(InPcbInfo::decode_list(&b2[..6]).is_err());
     }
 
     #[test]
