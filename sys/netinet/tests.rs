@@ -711,6 +711,35 @@ mod multi {
             .err(),
             Some(Errno::ECONNREFUSED)
         );
+        // getsockname / getpeername: the bound wildcard server; the connected
+        // client with the source address connect chose; ENOTCONN unconnected.
+        let name = |h: &mut Host, fd: i32, peer: bool| {
+            let req = if peer {
+                Request::Getpeername { fd }
+            } else {
+                Request::Getsockname { fd }
+            };
+            t.n.call(h, req)
+                .map(|r| SockaddrIn::from_bytes(&r.addr).unwrap())
+        };
+        assert_eq!(
+            name(&mut t.n2, srv, false),
+            Ok(SockaddrIn::new(Ipv4Addr::UNSPECIFIED, 7777))
+        );
+        assert_eq!(name(&mut t.n2, srv, true), Err(Errno::ENOTCONN));
+        assert_eq!(
+            name(&mut t.n0, c2, true),
+            Ok(SockaddrIn::new(Ipv4Addr::new(10, 0, 1, 20), 9))
+        );
+        let me = name(&mut t.n0, c2, false).unwrap();
+        assert_eq!(me.addr, Ipv4Addr::new(10, 0, 0, 20));
+        assert_ne!(me.port, 0);
+        // An unbound socket: the wildcard, port 0.
+        let fresh = socket(&t.n, &mut t.n0, SOCK_DGRAM, 0);
+        assert_eq!(
+            name(&mut t.n0, fresh, false),
+            Ok(SockaddrIn::new(Ipv4Addr::UNSPECIFIED, 0))
+        );
         // pcblist shows the bound server.
         let list = t.n2.with(super::super::udp_usrreq::udp_pcblist);
         let l = InPcbInfo::decode_list(&list).unwrap();

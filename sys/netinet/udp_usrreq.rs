@@ -138,6 +138,19 @@ impl ProtoSocket for UdpSocket {
         Ok(())
     }
 
+    fn sockname(&self) -> Result<Vec<u8>, Errno> {
+        let ep = super::vnet_inet().udb.endpoints(self.id);
+        Ok(SockaddrIn::new(ep.laddr, ep.lport).to_bytes().to_vec())
+    }
+
+    fn peername(&self) -> Result<Vec<u8>, Errno> {
+        let ep = super::vnet_inet().udb.endpoints(self.id);
+        if ep.fport == 0 || ep.faddr.is_unspecified() {
+            return Err(Errno::ENOTCONN);
+        }
+        Ok(SockaddrIn::new(ep.faddr, ep.fport).to_bytes().to_vec())
+    }
+
     fn sendto(&mut self, data: &[u8], addr: Option<&[u8]>, _flags: i32) -> Result<usize, Errno> {
         let inet = super::vnet_inet();
         if let Some(e) = self.cb.so_error.lock().ok().and_then(|mut g| g.take()) {
