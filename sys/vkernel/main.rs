@@ -229,6 +229,14 @@ fn rc_default(k: &Arc<Kernel>) {
     if let Some(lo) = vimage_kern::net::r#if::ifunit("lo0") {
         lo.flags.fetch_or(IFF_UP | IFF_RUNNING, Ordering::Relaxed);
         vimage_kern::netinet6::in6::in6_if_up(&lo);
+        // rc.conf's ifconfig_lo0="inet 127.0.0.1".
+        let _ns = vimage_kern::net::netisr::netisr_enter();
+        let _ = vimage_kern::netinet::r#in::in_aifaddr(
+            &lo,
+            std::net::Ipv4Addr::LOCALHOST,
+            Some(std::net::Ipv4Addr::new(255, 0, 0, 0)),
+            None,
+        );
     }
 }
 
