@@ -388,10 +388,14 @@ fn install_hooks(ifp: &Arc<Ifnet>, vnet: &Weak<Vnet>, id: NodeId, wired: Arc<Wir
         let v = vi.upgrade()?;
         let frame = m.into_vec();
         ng_run(&v, move |s| {
-            // `lower` may be connected under its alias.
-            if s.send_data(id, hook, frame.clone()) == Err(Errno::ENOTCONN) && hook == "lower" {
-                let _ = s.send_data(id, "divert", frame);
-            }
+            // `lower` may be connected under its alias: pick the name in use
+            // rather than copying the frame to try both.
+            let hook = if hook == "lower" && s.hook_peer(id, "lower").is_none() {
+                "divert"
+            } else {
+                hook
+            };
+            let _ = s.send_data(id, hook, frame);
         });
         None
     });
