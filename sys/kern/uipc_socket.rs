@@ -129,6 +129,8 @@ pub const SHUT_RDWR: i32 = 2;
 pub struct SoWakeup {
     gen: Mutex<u64>,
     cv: Condvar,
+    /// Threads asleep in [`SoWakeup::wait`]: waking nobody costs no futex call.
+    sleepers: AtomicUsize,
 }
 
 impl SoWakeup {
@@ -141,7 +143,9 @@ impl SoWakeup {
         if let Ok(mut g) = self.gen.lock() {
             *g = g.wrapping_add(1);
         }
-        self.cv.notify_all();
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            self.cv.notify_all();
+        }
         selwakeup();
     }
     /// Sleep until the generation differs from `seen` or `timeout` passes;
@@ -150,10 +154,15 @@ impl SoWakeup {
         let Ok(g) = self.gen.lock() else {
             return true;
         };
-        match self.cv.wait_timeout_while(g, timeout, |g| *g == seen) {
+        // Counted under the lock, so a waker that changes the generation after
+        // our check sees us.
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        let r = match self.cv.wait_timeout_while(g, timeout, |g| *g == seen) {
             Ok((g, _)) => *g != seen,
             Err(_) => true,
-        }
+        };
+        self.sleepers.fetch_sub(1, Ordering::SeqCst);
+        r
     }
 }
 
@@ -229,6 +238,25 @@ struct SbInner {
     error: Option<Errno>,
 }
 
+/// Copy from `q` starting `off` bytes in into `dst`, a memcpy per contiguous
+/// half of the ring; how many bytes were copied.
+fn stream_copy(q: &VecDeque<u8>, off: usize, dst: &mut [u8]) -> usize {
+    let (a, b) = q.as_slices();
+    let mut n = 0;
+    if off < a.len() {
+        let k = dst.len().min(a.len() - off);
+        dst[..k].copy_from_slice(&a[off..off + k]);
+        n = k;
+    }
+    let boff = off.saturating_sub(a.len());
+    if n < dst.len() && boff < b.len() {
+        let k = (dst.len() - n).min(b.len() - boff);
+        dst[n..n + k].copy_from_slice(&b[boff..boff + k]);
+        n += k;
+    }
+    n
+}
+
 /// Called after a stream buffer was read from (`pru_rcvd`), outside its lock.
 pub type SbUpcall = Box<dyn Fn() + Send + Sync>;
 
@@ -242,6 +270,8 @@ pub struct SockBuf {
     pub drops: AtomicU64,
     stream: bool,
     upcall: Mutex<Option<SbUpcall>>,
+    /// Threads asleep in [`SockBuf::recv`] (counted under `inner`'s lock).
+    sleepers: AtomicUsize,
 }
 
 impl Default for SockBuf {
@@ -253,7 +283,9 @@ impl Default for SockBuf {
 impl SockBuf {
     /// Wake sleepers on the buffer and every `poll`/`select` (`sowakeup`).
     fn wake(&self) {
-        self.cv.notify_all();
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            self.cv.notify_all();
+        }
         selwakeup();
     }
 
@@ -266,6 +298,7 @@ impl SockBuf {
             drops: AtomicU64::new(0),
             stream: false,
             upcall: Mutex::new(None),
+            sleepers: AtomicUsize::new(0),
         }
     }
 
@@ -323,7 +356,20 @@ impl SockBuf {
         let Ok(g) = self.inner.lock() else {
             return Vec::new();
         };
-        g.s.iter().skip(off).take(len).copied().collect()
+        let n = len.min(g.s.len().saturating_sub(off));
+        let mut v = vec![0; n];
+        stream_copy(&g.s, off, &mut v);
+        v
+    }
+
+    /// Stream `m_copydata`: fill `dst` from the bytes starting `off` bytes into
+    /// the buffer, without consuming them; how many were copied (fewer at its
+    /// end).
+    pub fn copy_into(&self, off: usize, dst: &mut [u8]) -> usize {
+        match self.inner.lock() {
+            Ok(g) => stream_copy(&g.s, off, dst),
+            Err(_) => 0,
+        }
     }
 
     /// Stream `sbdrop`: discard the first `n` bytes.
@@ -416,12 +462,12 @@ impl SockBuf {
         loop {
             if self.stream && !g.s.is_empty() {
                 let n = len.min(g.s.len());
-                let d: Vec<u8> = if flags & MSG_PEEK != 0 {
-                    g.s.iter().take(n).copied().collect()
-                } else {
+                let mut d = vec![0; n];
+                stream_copy(&g.s, 0, &mut d);
+                if flags & MSG_PEEK == 0 {
                     g.bytes -= n;
-                    g.s.drain(..n).collect()
-                };
+                    g.s.drain(..n);
+                }
                 drop(g);
                 if flags & MSG_PEEK == 0 {
                     self.wake();
@@ -468,7 +514,10 @@ impl SockBuf {
             if intr() {
                 return Err(Errno::EINTR);
             }
-            g = match self.cv.wait_timeout(g, slice) {
+            self.sleepers.fetch_add(1, Ordering::SeqCst);
+            let w = self.cv.wait_timeout(g, slice);
+            self.sleepers.fetch_sub(1, Ordering::SeqCst);
+            g = match w {
                 Ok((g, _)) => g,
                 Err(_) => return Err(Errno::EDOOFUS),
             };

@@ -17,7 +17,7 @@ use vimage_abi::Errno;
 
 use super::ethernet::{EtherAddr, ETHERTYPE_IP, ETHERTYPE_IPV6, ETHER_HDR_LEN};
 use super::if_var::Ifnet;
-use super::mbuf::Mbuf;
+use super::mbuf::{Mbuf, CSUM_DATA_VALID, CSUM_DELAY_DATA};
 use super::netisr::netisr_queue;
 use super::r#if::if_input_proto;
 
@@ -48,9 +48,14 @@ pub fn if_output(ifp: &Arc<Ifnet>, m: Mbuf, nexthop: IpAddr) -> Result<(), Errno
 
 /// Loop `m` back to the input of `ifp`'s own vnet (`looutput` / `if_simloop`),
 /// through netisr so the sender's call returns first.
-pub fn looutput(ifp: &Arc<Ifnet>, m: Mbuf) -> Result<(), Errno> {
+pub fn looutput(ifp: &Arc<Ifnet>, mut m: Mbuf) -> Result<(), Errno> {
     if ifp.flags() & IFF_UP == 0 {
         return Err(Errno::ENETDOWN);
+    }
+    // lo's `if_hwassist`/`IFCAP_RXCSUM`: a transport checksum ip_output left
+    // undone is valid on the way back in, as the data never left memory.
+    if m.csum_flags & CSUM_DELAY_DATA != 0 {
+        m.csum_flags = CSUM_DATA_VALID;
     }
     let proto = match m.data().first().map(|b| b >> 4) {
         Some(4) => ETHERTYPE_IP,

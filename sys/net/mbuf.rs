@@ -5,11 +5,23 @@
 /// IPv6 + TCP headers.
 pub const MBUF_HEADROOM: usize = 128;
 
+/// `csum_flags`: the transport checksum is not computed yet (`CSUM_TCP`,
+/// `CSUM_UDP`); `csum_data` holds the offset of its field within the
+/// transport header, which starts right after the IP header.
+pub const CSUM_DELAY_DATA: u32 = 0x0001;
+/// `csum_flags`: the transport checksum needs no check (`CSUM_DATA_VALID |
+/// CSUM_PSEUDO_HDR`): the packet never left this host's memory.
+pub const CSUM_DATA_VALID: u32 = 0x0400;
+
 /// One packet.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Mbuf {
     buf: Vec<u8>,
     start: usize,
+    /// `m_pkthdr.csum_flags` (`CSUM_*`).
+    pub csum_flags: u32,
+    /// `m_pkthdr.csum_data`: see [`CSUM_DELAY_DATA`].
+    pub csum_data: u32,
 }
 
 impl Mbuf {
@@ -21,11 +33,25 @@ impl Mbuf {
         Mbuf {
             buf,
             start: MBUF_HEADROOM,
+            ..Mbuf::default()
+        }
+    }
+    /// A zeroed packet of `len` bytes with `headroom` bytes in front, for a
+    /// protocol to fill in place (`m_getm` + `m_copydata`).
+    pub fn with_len(headroom: usize, len: usize) -> Self {
+        Mbuf {
+            buf: vec![0; headroom + len],
+            start: headroom,
+            ..Mbuf::default()
         }
     }
     /// Take ownership of `v` as packet data (no headroom).
     pub fn from_vec(v: Vec<u8>) -> Self {
-        Mbuf { buf: v, start: 0 }
+        Mbuf {
+            buf: v,
+            start: 0,
+            ..Mbuf::default()
+        }
     }
     /// The packet's bytes.
     pub fn data(&self) -> &[u8] {

@@ -9,13 +9,13 @@ use vimage_abi::net_if::{IFF_BROADCAST, IFF_LOOPBACK, IFF_UP};
 use vimage_abi::Errno;
 
 use super::in_rt::in_rtalloc;
-use super::ip::{Ipv4Packet, IP_DF, IP_HDR_LEN, IP_MF, IP_OFFMASK};
+use super::ip::{Ipv4Packet, PseudoHdr, IP_DF, IP_HDR_LEN, IP_MF, IP_OFFMASK};
 use super::ip_var::inc;
 use super::r#in::{ifa_ifwithaddr, in_broadcast, in_find, in_first_addr};
 use crate::kern::vnet::CurvnetGuard;
 use crate::net::if_ethersubr::if_output;
 use crate::net::if_var::Ifnet;
-use crate::net::mbuf::Mbuf;
+use crate::net::mbuf::{Mbuf, CSUM_DATA_VALID, CSUM_DELAY_DATA};
 use crate::net::netisr::netisr_queue;
 use crate::net::r#if::vnet_net;
 
@@ -40,9 +40,14 @@ pub fn ip_newid() -> u16 {
 /// Build a datagram: a 20-byte header for `proto` from `src` to `dst` in front of
 /// `payload` (identification and checksum are filled by [`ip_output`]).
 pub fn ip_build(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, ttl: u8, tos: u8, payload: &[u8]) -> Mbuf {
-    let mut m = Mbuf::from_slice(payload);
+    ip_prepend(Mbuf::from_slice(payload), src, dst, proto, ttl, tos)
+}
+
+/// [`ip_build`] around a payload already in `m` (no copy while it has headroom).
+pub fn ip_prepend(mut m: Mbuf, src: Ipv4Addr, dst: Ipv4Addr, proto: u8, ttl: u8, tos: u8) -> Mbuf {
+    let plen = m.len();
     let h = m.prepend(IP_HDR_LEN);
-    let total = (IP_HDR_LEN + payload.len()).min(usize::from(u16::MAX)) as u16;
+    let total = (IP_HDR_LEN + plen).min(usize::from(u16::MAX)) as u16;
     let mut p = Ipv4Packet::new_unchecked(h);
     p.set_version(4);
     p.set_header_len(IP_HDR_LEN);
@@ -121,6 +126,17 @@ fn route(dst: Ipv4Addr, src: Ipv4Addr) -> Result<Hop, Errno> {
     })
 }
 
+/// The MTU of curvnet's path to `dst` (`tcp_maxmtu`): the route's, or
+/// loopback's for one of our own addresses, as FreeBSD routes those via lo0.
+pub fn ip_pathmtu(dst: Ipv4Addr) -> Option<u32> {
+    let h = route(dst, Ipv4Addr::UNSPECIFIED).ok()?;
+    Some(if h.local {
+        crate::net::if_loop::LOMTU
+    } else {
+        h.mtu as u32
+    })
+}
+
 /// The source address curvnet would use towards `dst` (`in_pcbladdr`):
 /// `EHOSTUNREACH` without a route, `EADDRNOTAVAIL` without an address on the way.
 pub fn ip_srcaddr(dst: Ipv4Addr) -> Result<Ipv4Addr, Errno> {
@@ -131,7 +147,10 @@ pub fn ip_srcaddr(dst: Ipv4Addr) -> Result<Ipv4Addr, Errno> {
 
 /// Queue `m` to curvnet's IP input as if it arrived on `ifp` (a datagram to one
 /// of our own addresses).
-fn ip_loopback(ifp: &Arc<Ifnet>, m: Mbuf) -> Result<(), Errno> {
+fn ip_loopback(ifp: &Arc<Ifnet>, mut m: Mbuf) -> Result<(), Errno> {
+    if m.csum_flags & CSUM_DELAY_DATA != 0 {
+        m.csum_flags = CSUM_DATA_VALID;
+    }
     let ifp = ifp.clone();
     let vnet = ifp.vnet();
     let ok = netisr_queue(move || {
@@ -184,6 +203,16 @@ pub fn ip_output(mut m: Mbuf, flags: u32) -> Result<(), Errno> {
         return Err(Errno::ENETDOWN);
     }
     Ipv4Packet::new_unchecked(m.data_mut()).fill_checksum();
+    if m.csum_flags & CSUM_DELAY_DATA != 0 {
+        // The transport left its checksum to us (`CSUM_TCP`).  A datagram
+        // that stays in this host's memory (looped to an own address, or out
+        // of a loopback, whose `if_hwassist` covers it) never needs it: the
+        // input side is told the data is valid.
+        let stays = hop.local || (hop.ifp.flags() & IFF_LOOPBACK != 0 && m.len() <= hop.mtu);
+        if !stays {
+            in_delayed_cksum(&mut m, hl);
+        }
+    }
     if hop.local {
         return ip_loopback(&hop.ifp, m);
     }
@@ -201,6 +230,29 @@ pub fn ip_output(mut m: Mbuf, flags: u32) -> Result<(), Errno> {
         if_output(&hop.ifp, f, IpAddr::V4(hop.nexthop))?;
     }
     Ok(())
+}
+
+/// `in_delayed_cksum`: compute the transport checksum the protocol left to
+/// output (its field `m.csum_data` bytes into the payload after the `hl`-byte
+/// IP header) and clear the request.
+pub fn in_delayed_cksum(m: &mut Mbuf, hl: usize) {
+    let off = m.csum_data as usize;
+    m.csum_flags &= !CSUM_DELAY_DATA;
+    let d = m.data_mut();
+    let Ok(p) = Ipv4Packet::new_checked(&d[..]) else {
+        return;
+    };
+    let (src, dst, proto) = (p.src_addr(), p.dst_addr(), p.protocol());
+    let end = usize::from(p.total_len()).min(d.len());
+    let Some(seg) = d.get_mut(hl..end) else {
+        return;
+    };
+    if off + 2 > seg.len() {
+        return;
+    }
+    seg[off..off + 2].fill(0);
+    let c = PseudoHdr::V4 { src, dst }.checksum(proto, seg);
+    seg[off..off + 2].copy_from_slice(&c.to_be_bytes());
 }
 
 /// Cut datagram `m` (header length `hl`) into fragments of at most `mtu` bytes

@@ -324,6 +324,13 @@ impl<'a> TcpRepr<'a> {
     /// place after the header (the buffer must be exactly [`Self::buffer_len`]).
     /// To write the data after, call [`TcpPacket::fill_checksum`] again.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut TcpPacket<T>, ph: &PseudoHdr) {
+        self.emit_header(packet);
+        packet.fill_checksum(ph);
+    }
+    /// Write the header and options only, leaving the checksum field zero (for
+    /// a checksum computed later, `CSUM_TCP`).
+    pub fn emit_header<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut TcpPacket<T>) {
+        packet.set_checksum(0);
         packet.set_src_port(self.src_port);
         packet.set_dst_port(self.dst_port);
         packet.set_seq_number(self.seq);
@@ -335,7 +342,6 @@ impl<'a> TcpRepr<'a> {
         let o = packet.options_mut();
         o.fill(TCPOPT_EOL);
         o[..self.options.len()].copy_from_slice(self.options);
-        packet.fill_checksum(ph);
     }
 }
 

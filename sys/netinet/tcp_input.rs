@@ -14,13 +14,13 @@ use super::ip::{Ipv4Packet, PseudoHdr};
 use super::ip_var::inc;
 use super::tcp::*;
 use super::tcp_output::{tcp_output, tcp_rcv_window, tcp_ts_now};
-use super::tcp_subr::{tcp_close, tcp_new_isn, tcp_reset_for, tcp_respond};
+use super::tcp_subr::{tcp_close, tcp_mssopt, tcp_new_isn, tcp_reset_for, tcp_respond};
 use super::tcp_syncache::{syncache_add, syncache_chkrst, syncache_expand, SynEnt};
 use super::tcp_timer::*;
 use super::tcp_var::*;
 use crate::kern::kern_timeout::getnow_ns;
 use crate::net::if_var::Ifnet;
-use crate::net::mbuf::Mbuf;
+use crate::net::mbuf::{Mbuf, CSUM_DATA_VALID};
 use crate::netinet6::ip6_input::Ip6In;
 use vimage_abi::Errno;
 
@@ -108,6 +108,7 @@ pub fn tcp_input(ifp: &Arc<Ifnet>, m: Mbuf, hl: usize) {
         0,
         seg,
         &PseudoHdr::V4 { src, dst },
+        m.csum_flags & CSUM_DATA_VALID != 0,
     );
 }
 
@@ -131,10 +132,18 @@ pub fn tcp6_input(inp: &Ip6In<'_>, off: usize) {
             src: inp.src,
             dst: inp.dst,
         },
+        false,
     );
 }
 
-fn tcp_input_common(src: IpAddr, dst: IpAddr, zone: u32, seg: &[u8], ph: &PseudoHdr) {
+fn tcp_input_common(
+    src: IpAddr,
+    dst: IpAddr,
+    zone: u32,
+    seg: &[u8],
+    ph: &PseudoHdr,
+    csum_valid: bool,
+) {
     let Some(t) = try_vnet_tcp() else { return };
     inc(&t.stat.tcps_rcvtotal);
     if seg.len() < TCP_HDR_LEN {
@@ -146,7 +155,7 @@ fn tcp_input_common(src: IpAddr, dst: IpAddr, zone: u32, seg: &[u8], ph: &Pseudo
         inc(&t.stat.tcps_rcvbadoff);
         return;
     }
-    if !pkt.verify_checksum(ph) {
+    if !csum_valid && !pkt.verify_checksum(ph) {
         inc(&t.stat.tcps_rcvbadsum);
         return;
     }
@@ -238,13 +247,15 @@ fn tcp_listen_input(lp: &mut Tcpcb, ep: &TcpEndpoints, s: &Seg<'_>, seglen: u32)
             if sc.sack {
                 c.flags |= TF_SACK_PERMIT;
             }
-            if sc.peer_mss != 0 {
-                c.t_maxseg = c.t_maxseg.min(sc.peer_mss).max(64);
+            // `tcp_mss`: our route's MSS, lowered by the peer's offer (or the
+            // default when it made none), and by the listener's TCP_MAXSEG.
+            let ours = lp.t_maxseg_user.unwrap_or(u32::MAX).min(tcp_mssopt(ep));
+            c.t_maxseg_user = lp.t_maxseg_user;
+            c.t_maxseg = if sc.peer_mss != 0 {
+                ours.min(sc.peer_mss).max(64)
             } else {
-                c.t_maxseg = c
-                    .t_maxseg
-                    .min(t.mssdflt.load(Ordering::Relaxed).max(64) as u32);
-            }
+                ours.min(t.mssdflt.load(Ordering::Relaxed).max(64) as u32)
+            };
             c.snd_cwnd = initial_cwnd(c.t_maxseg);
             c.snd_wnd = u32::from(s.wnd) << c.snd_scale;
             c.max_sndwnd = c.snd_wnd;

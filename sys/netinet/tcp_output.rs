@@ -6,7 +6,7 @@
 
 use super::ip_var::inc;
 use super::tcp::*;
-use super::tcp_subr::{tcp_emit, SegOut};
+use super::tcp_subr::{tcp_emit_with, SegOut};
 use super::tcp_timer::{tcp_rexmtval, tcp_setpersist, tcp_timer_activate, tcp_timer_stop};
 use super::tcp_var::*;
 use crate::kern::kern_timeout::getnow_ns;
@@ -196,12 +196,8 @@ pub fn tcp_output(tp: &mut Tcpcb) {
             }
             return;
         }
-        let data = if len > 0 {
-            tp.snd.copy_out(off as usize, len as usize)
-        } else {
-            Vec::new()
-        };
-        let len = data.len() as u32;
+        // What the buffer really holds from `off` (it may have shrunk).
+        let len = len.min(cc.saturating_sub(off));
         let seq = if flags & TH_SYN != 0 {
             tp.iss
         } else {
@@ -238,15 +234,22 @@ pub fn tcp_output(tp: &mut Tcpcb) {
         } else {
             inc(&t.stat.tcps_sndwinup);
         }
-        let _ = tcp_emit(&SegOut {
-            ep: &tp.ep,
-            seq,
-            ack,
-            flags,
-            win: wfield as u16,
-            opts: &opts,
-            data: &data,
-        });
+        let snd = &tp.snd;
+        let _ = tcp_emit_with(
+            &SegOut {
+                ep: &tp.ep,
+                seq,
+                ack,
+                flags,
+                win: wfield as u16,
+                opts: &opts,
+                data: &[],
+            },
+            len as usize,
+            |b| {
+                snd.copy_into(off as usize, b);
+            },
+        );
         // Advance.
         let startseq = seq;
         let mut adv = len;

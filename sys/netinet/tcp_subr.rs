@@ -9,13 +9,14 @@ use std::sync::Mutex;
 use vimage_abi::Errno;
 
 use super::ip::{PseudoHdr, IPPROTO_TCP};
-use super::ip_output::{ip_build, ip_output};
+use super::ip_output::{ip_output, ip_prepend};
 use super::ip_var::inc;
 use super::tcp::{TcpPacket, TcpRepr, TH_ACK, TH_RST};
 use super::tcp_var::{
     try_vnet_tcp, vnet_tcp, TcpEndpoints, TcpState, Tcpcb, TcpcbRef, TF_NOFDREF, TT_NTIMERS,
 };
 use crate::kern::kern_timeout::getnow_ns;
+use crate::net::mbuf::{Mbuf, CSUM_DELAY_DATA, MBUF_HEADROOM};
 use crate::netinet6::ip6_output::{ip6_build, ip6_output, Ip6OutOpts};
 
 struct Ent {
@@ -227,6 +228,14 @@ pub struct SegOut<'a> {
 
 /// Build the segment and hand it to `ip_output` / `ip6_output`.
 pub fn tcp_emit(s: &SegOut<'_>) -> Result<(), Errno> {
+    tcp_emit_with(s, s.data.len(), |b| b.copy_from_slice(s.data))
+}
+
+/// [`tcp_emit`] with `len` bytes of data that `fill` writes straight into the
+/// packet (from the send buffer, `m_copydata`): over IPv4 the segment is built
+/// in place behind headroom for the IP header, and its checksum is left to
+/// `ip_output` (`CSUM_TCP`), which skips it on loopback.
+pub fn tcp_emit_with(s: &SegOut<'_>, len: usize, fill: impl FnOnce(&mut [u8])) -> Result<(), Errno> {
     let repr = TcpRepr {
         src_port: s.ep.lport,
         dst_port: s.ep.fport,
@@ -236,22 +245,25 @@ pub fn tcp_emit(s: &SegOut<'_>) -> Result<(), Errno> {
         window: s.win,
         urgent: 0,
         options: s.opts,
-        payload_len: s.data.len(),
+        payload_len: len,
     };
-    let mut b = vec![0u8; repr.buffer_len()];
     let hl = repr.header_len();
-    b[hl..].copy_from_slice(s.data);
     if let Some(t) = try_vnet_tcp() {
         inc(&t.stat.tcps_sndtotal);
     }
     match (s.ep.laddr, s.ep.faddr) {
         (IpAddr::V4(src), IpAddr::V4(dst)) => {
-            let ph = PseudoHdr::V4 { src, dst };
-            repr.emit(&mut TcpPacket::new_unchecked(&mut b[..]), &ph);
+            let mut m = Mbuf::with_len(MBUF_HEADROOM, repr.buffer_len());
+            fill(&mut m.data_mut()[hl..]);
+            repr.emit_header(&mut TcpPacket::new_unchecked(m.data_mut()));
+            m.csum_flags |= CSUM_DELAY_DATA;
+            m.csum_data = TCP_CSUM_OFF;
             let ttl = super::vnet_inet().defttl();
-            ip_output(ip_build(src, dst, IPPROTO_TCP, ttl, 0, &b), 0)
+            ip_output(ip_prepend(m, src, dst, IPPROTO_TCP, ttl, 0), 0)
         }
         (IpAddr::V6(src), IpAddr::V6(dst)) => {
+            let mut b = vec![0u8; repr.buffer_len()];
+            fill(&mut b[hl..]);
             let ph = PseudoHdr::V6 { src, dst };
             repr.emit(&mut TcpPacket::new_unchecked(&mut b[..]), &ph);
             let hlim = crate::netinet6::in6::try_vnet_inet6()
@@ -266,6 +278,36 @@ pub fn tcp_emit(s: &SegOut<'_>) -> Result<(), Errno> {
         _ => Err(Errno::EAFNOSUPPORT),
     }
 }
+
+/// `tcp_maxmtu`/`tcp_maxmtu6`: the MTU of curvnet's route to the foreign
+/// address, if it has one.
+pub fn tcp_maxmtu(ep: &TcpEndpoints) -> Option<u32> {
+    match ep.faddr {
+        IpAddr::V4(a) => super::ip_output::ip_pathmtu(a),
+        IpAddr::V6(a) => crate::netinet6::in6::in6_route(&a, ep.zone)
+            .ok()
+            .map(|r| r.mtu),
+    }
+}
+
+/// `tcp_mssopt`: the MSS to offer towards `ep`'s foreign address, and to start
+/// from: the route's MTU less the IP and TCP headers (16344 over lo0, 1460 over
+/// Ethernet); `net.inet.tcp.mssdflt` (`v6mssdflt` for IPv6) without a route.
+pub fn tcp_mssopt(ep: &TcpEndpoints) -> u32 {
+    let v6 = ep.faddr.is_ipv6();
+    let protoh = if v6 { 60 } else { 40 };
+    match tcp_maxmtu(ep) {
+        Some(mtu) if mtu >= protoh + 64 => (mtu - protoh).min(65535),
+        _ => {
+            let t = vnet_tcp();
+            let d = if v6 { &t.v6mssdflt } else { &t.mssdflt };
+            d.load(Ordering::Relaxed).clamp(64, 65535) as u32
+        }
+    }
+}
+
+/// Offset of the checksum field in the TCP header (`th_sum`).
+const TCP_CSUM_OFF: u32 = 16;
 
 /// `tcp_respond` without a control block: a RST (or ACK) answering a segment
 /// from `faddr:fport` to `laddr:lport`.

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use super::ip_var::inc;
 use super::tcp::*;
 use super::tcp_output::tcp_ts_now;
-use super::tcp_subr::{tcp_emit, SegOut};
+use super::tcp_subr::{tcp_emit, tcp_mssopt, SegOut};
 use super::tcp_timer::{tcp_timer_activate, TCPTV_RTOBASE};
 use super::tcp_var::*;
 use crate::kern::kern_timeout::getnow_ns;
@@ -51,7 +51,8 @@ pub struct SynCache {
 }
 
 /// Send (or resend) the SYN-ACK of `sc`.
-pub fn syncache_respond(sc: &SynEnt, mss: u32, win: u32) {
+pub fn syncache_respond(sc: &SynEnt, mss_cap: Option<u32>, win: u32) {
+    let mss = mss_cap.unwrap_or(u32::MAX).min(tcp_mssopt(&sc.ep));
     let mut o = Vec::with_capacity(40);
     o.extend_from_slice(&[TCPOPT_MAXSEG, 4]);
     o.extend_from_slice(&(mss.min(65535) as u16).to_be_bytes());
@@ -82,7 +83,7 @@ pub fn syncache_respond(sc: &SynEnt, mss: u32, win: u32) {
 pub fn syncache_add(lp: &mut Tcpcb, sc: SynEnt) {
     let Some(t) = try_vnet_tcp() else { return };
     let limit = t.sc_limit.load(Ordering::Relaxed).max(1) as usize;
-    let mss = lp.t_maxseg;
+    let mss = lp.t_maxseg_user;
     let win = lp.rcv.hiwat() as u32;
     let Some(l) = lp.listen.as_mut() else { return };
     if let Some(e) = l
@@ -139,7 +140,7 @@ pub fn syncache_chkrst(lp: &mut Tcpcb, ep: &TcpEndpoints, seq: u32) {
 pub fn syncache_timer(lp: &mut Tcpcb) {
     let Some(t) = try_vnet_tcp() else { return };
     let now = getnow_ns();
-    let mss = lp.t_maxseg;
+    let mss = lp.t_maxseg_user;
     let win = lp.rcv.hiwat() as u32;
     let Some(l) = lp.listen.as_mut() else { return };
     l.syncache.ents.retain_mut(|e| {

@@ -20,7 +20,7 @@ use vimage_abi::Errno;
 
 use super::ip_var::inc;
 use super::tcp_output::tcp_output;
-use super::tcp_subr::{any_addr, tcp_close, tcp_drop, tcp_new_isn};
+use super::tcp_subr::{any_addr, tcp_close, tcp_drop, tcp_mssopt, tcp_new_isn};
 use super::tcp_syncache::SynCache;
 use super::tcp_timer::{tcp_timer_activate, TCPTV_FINWAIT2, TCPTV_RTOBASE};
 use super::tcp_var::*;
@@ -86,6 +86,7 @@ pub fn tcp_newtcpcb(v6: bool, ep: &TcpEndpoints, tflags: u32) -> TcpcbRef {
             rcv_nxt: 0,
             rcv_adv: 0,
             t_maxseg: if v6 { 1440 } else { 1460 },
+            t_maxseg_user: None,
             snd_scale: 0,
             rcv_scale: 0,
             request_r_scale: scale,
@@ -399,6 +400,9 @@ impl ProtoSocket for TcpSocket {
         }
         tp.ep = ep;
         t.tcb.set_endpoints(tp.id, ep);
+        // The MSS we offer, before the peer's lowers it (`tcp_mss`); a
+        // `TCP_MAXSEG` set earlier stays the ceiling.
+        tp.t_maxseg = tp.t_maxseg_user.unwrap_or(u32::MAX).min(tcp_mssopt(&ep));
         inc(&t.stat.tcps_connattempt);
         tp.iss = tcp_new_isn();
         tp.snd_una = tp.iss;
@@ -508,6 +512,7 @@ impl ProtoSocket for TcpSocket {
                     return Err(Errno::EINVAL);
                 }
                 tp.t_maxseg = tp.t_maxseg.min(v as u32);
+                tp.t_maxseg_user = Some(v as u32);
             }
             (SOL_SOCKET, SO_KEEPALIVE) => {
                 tp.keepalive = v != 0;

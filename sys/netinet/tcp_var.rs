@@ -204,6 +204,8 @@ pub struct Tcpcb {
     pub rcv_adv: u32,
     /// `t_maxseg`.
     pub t_maxseg: u32,
+    /// `TCP_MAXSEG` as set by the user: a ceiling on [`Tcpcb::t_maxseg`].
+    pub t_maxseg_user: Option<u32>,
     /// `snd_scale`.
     pub snd_scale: u8,
     /// `rcv_scale`.
@@ -352,6 +354,8 @@ tcpstats! {
 pub struct VnetTcp {
     /// `net.inet.tcp.mssdflt`.
     pub mssdflt: AtomicI64,
+    /// `net.inet.tcp.v6mssdflt`.
+    pub v6mssdflt: AtomicI64,
     /// `net.inet.tcp.rfc1323`: window scaling and timestamps.
     pub rfc1323: AtomicI64,
     /// `net.inet.tcp.sack.enable`.
@@ -384,6 +388,7 @@ impl VnetTcp {
     fn new() -> Self {
         VnetTcp {
             mssdflt: AtomicI64::new(536),
+            v6mssdflt: AtomicI64::new(1220),
             rfc1323: AtomicI64::new(1),
             sack_enable: AtomicI64::new(1),
             delayed_ack: AtomicI64::new(1),
@@ -491,11 +496,18 @@ pub fn tcp_conns() -> Vec<(TcpEndpoints, TcpState, usize, usize)> {
 /// The `net.inet.tcp.*` sysctls (virtualized).
 pub fn sysctl_init(t: &SysctlTree) {
     type Field = fn(&VnetTcp) -> &AtomicI64;
-    let ints: [(&str, &'static str, Field, i64, i64); 11] = [
+    let ints: [(&str, &'static str, Field, i64, i64); 12] = [
         (
             "net.inet.tcp.mssdflt",
             "Default TCP Maximum Segment Size",
             |s| &s.mssdflt,
+            64,
+            65535,
+        ),
+        (
+            "net.inet.tcp.v6mssdflt",
+            "Default TCP Maximum Segment Size for IPv6",
+            |s| &s.v6mssdflt,
             64,
             65535,
         ),
