@@ -13,7 +13,7 @@ use vimage_abi::net_if::AF_INET;
 use vimage_abi::netinet6_in6::{SockaddrIn6, AF_INET6};
 use vimage_abi::netinet_in::{SockaddrIn, PF_INET, SOCK_STREAM};
 pub use vimage_abi::socket::*;
-use vimage_abi::syscall::{read_frame, write_frame, KldStat, Reply, Request};
+use vimage_abi::syscall::{write_frame, write_sendto, KldStat, Reply, Request};
 use vimage_abi::sysctl::{SysctlReply, SysctlValue};
 use vimage_abi::vimage::*;
 use vimage_abi::wire::Writer;
@@ -134,10 +134,15 @@ impl Sys {
     /// Make one system call.  A broken connection is reported as `EIO`.
     pub fn call(&mut self, req: &Request) -> Result<Reply, Errno> {
         write_frame(&mut self.stream, &req.to_bytes()).map_err(|_| Errno::EIO)?;
-        let b = read_frame(&mut self.stream)
+        self.reply()
+    }
+
+    /// Read the kernel's answer to the call just written.
+    fn reply(&mut self) -> Result<Reply, Errno> {
+        Reply::read_frame(&mut self.stream)
             .map_err(|_| Errno::EIO)?
-            .ok_or(Errno::EIO)?;
-        Reply::from_bytes(&b)?.result()
+            .ok_or(Errno::EIO)?
+            .result()
     }
 
     /// `sysctlbyname` read.
@@ -207,12 +212,9 @@ impl Sys {
         flags: i32,
         addr: Option<&[u8]>,
     ) -> Result<usize, Errno> {
-        let r = self.call(&Request::Sendto {
-            fd,
-            flags,
-            addr: addr.map(<[u8]>::to_vec),
-            data: data.to_vec(),
-        })?;
+        // Straight from the caller's buffer into the socket.
+        write_sendto(&mut self.stream, fd, flags, addr, data).map_err(|_| Errno::EIO)?;
+        let r = self.reply()?;
         usize::try_from(r.val).map_err(|_| Errno::EINVAL)
     }
 

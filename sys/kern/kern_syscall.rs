@@ -384,6 +384,33 @@ impl Kernel {
 
     /// Run one system call for `td`.
     pub fn syscall(self: &Arc<Self>, td: &mut Td, req: Request) -> Reply {
+        self.enter(td, |k, td| k.dispatch(td, req))
+    }
+
+    /// `sendto(2)` with the payload borrowed from the caller's frame: the
+    /// same call as [`Request::Sendto`], without copying the data first.
+    pub fn sys_sendto(
+        self: &Arc<Self>,
+        td: &mut Td,
+        fd: i32,
+        flags: i32,
+        addr: Option<&[u8]>,
+        data: &[u8],
+    ) -> Reply {
+        self.enter(td, |_, td| {
+            let so = td.fds.get(fd)?;
+            let _cv = CurvnetGuard::set(&so.vnet);
+            so_calls::send(td, &so, data, addr, flags)
+        })
+    }
+
+    /// The system call prologue: the caller's vimage is curvnet, and frames the
+    /// call sets in motion are processed before it returns.
+    fn enter(
+        self: &Arc<Self>,
+        td: &mut Td,
+        f: impl FnOnce(&Arc<Self>, &mut Td) -> Result<Reply, Errno>,
+    ) -> Reply {
         if td.vimage.is_dead() {
             // Its vimage went away under it (cannot happen while it has processes,
             // but a racing destroy is answered, not trusted).
@@ -391,9 +418,8 @@ impl Kernel {
         }
         let vnet = td.vimage.vnet.clone();
         let _cv = CurvnetGuard::set(&vnet);
-        // Frames a call sets in motion are processed before it returns.
         let _ns = crate::net::netisr::netisr_enter();
-        self.dispatch(td, req).into()
+        f(self, td).into()
     }
 
     fn dispatch(self: &Arc<Self>, td: &mut Td, req: Request) -> Result<Reply, Errno> {

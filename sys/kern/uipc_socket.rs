@@ -265,7 +265,10 @@ pub type SbUpcall = Box<dyn Fn() + Send + Sync>;
 pub struct SockBuf {
     inner: Mutex<SbInner>,
     cv: Condvar,
-    hiwat: usize,
+    hiwat: AtomicUsize,
+    /// `SB_AUTOSIZE`: the protocol may grow `hiwat` (cleared by `SO_SNDBUF` /
+    /// `SO_RCVBUF`).
+    autosize: AtomicBool,
     /// Records dropped because the buffer was full.
     pub drops: AtomicU64,
     stream: bool,
@@ -294,7 +297,8 @@ impl SockBuf {
         SockBuf {
             inner: Mutex::new(SbInner::default()),
             cv: Condvar::new(),
-            hiwat,
+            hiwat: AtomicUsize::new(hiwat),
+            autosize: AtomicBool::new(false),
             drops: AtomicU64::new(0),
             stream: false,
             upcall: Mutex::new(None),
@@ -319,12 +323,28 @@ impl SockBuf {
 
     /// The byte limit (`sb_hiwat`).
     pub fn hiwat(&self) -> usize {
-        self.hiwat
+        self.hiwat.load(Ordering::Relaxed)
+    }
+
+    /// `sbreserve`: set the byte limit (what is queued stays).
+    pub fn set_hiwat(&self, n: usize) {
+        self.hiwat.store(n, Ordering::Relaxed);
+        self.wake();
+    }
+
+    /// Whether the protocol may grow the limit (`SB_AUTOSIZE`).
+    pub fn autosize(&self) -> bool {
+        self.autosize.load(Ordering::Relaxed)
+    }
+
+    /// Set or clear `SB_AUTOSIZE`.
+    pub fn set_autosize(&self, on: bool) {
+        self.autosize.store(on, Ordering::Relaxed);
     }
 
     /// Free space in bytes (`sbspace`).
     pub fn space(&self) -> usize {
-        self.hiwat.saturating_sub(self.cc())
+        self.hiwat().saturating_sub(self.cc())
     }
 
     /// Set the function called after every stream read (the protocol's
@@ -340,7 +360,7 @@ impl SockBuf {
         let Ok(mut g) = self.inner.lock() else {
             return 0;
         };
-        let n = data.len().min(self.hiwat.saturating_sub(g.bytes));
+        let n = data.len().min(self.hiwat().saturating_sub(g.bytes));
         g.s.extend(&data[..n]);
         g.bytes += n;
         drop(g);
@@ -410,7 +430,7 @@ impl SockBuf {
     /// the socket can receive no more.
     pub fn append(&self, data: Vec<u8>, addr: Vec<u8>) -> Result<(), Errno> {
         let mut g = self.inner.lock().map_err(|_| Errno::EDOOFUS)?;
-        if g.cantrcvmore || (g.bytes + data.len() > self.hiwat && !g.q.is_empty()) {
+        if g.cantrcvmore || (g.bytes + data.len() > self.hiwat() && !g.q.is_empty()) {
             self.drops.fetch_add(1, Ordering::Relaxed);
             return Err(Errno::ENOBUFS);
         }

@@ -225,6 +225,11 @@ fn tcp_listen_input(lp: &mut Tcpcb, ep: &TcpEndpoints, s: &Seg<'_>, seglen: u32)
         let child = super::tcp_usrreq::tcp_newtcpcb(lp.v6, ep, lp.flags & TF_NODELAY);
         {
             let Ok(mut c) = child.lock() else { return };
+            // `sonewconn`: the listener's buffer sizes and autosizing.
+            for (cb, lb) in [(&c.snd, &lp.snd), (&c.rcv, &lp.rcv)] {
+                cb.set_hiwat(lb.hiwat());
+                cb.set_autosize(lb.autosize());
+            }
             c.state = TcpState::Established;
             c.iss = sc.iss;
             c.snd_una = sc.iss.wrapping_add(1);
@@ -288,13 +293,7 @@ fn tcp_listen_input(lp: &mut Tcpcb, ep: &TcpEndpoints, s: &Seg<'_>, seglen: u32)
         return;
     }
     let rfc1323 = t.rfc1323.load(Ordering::Relaxed) != 0;
-    let rscale = {
-        let mut sc = 0u8;
-        while sc < TCP_MAX_WINSHIFT && (65535usize << sc) < lp.rcv.hiwat() {
-            sc += 1;
-        }
-        sc
-    };
+    let rscale = super::tcp_usrreq::tcp_rscale(&t, &lp.rcv);
     let sc = SynEnt {
         ep: *ep,
         irs: s.seq,
@@ -661,6 +660,9 @@ pub fn tcp_do_segment(tp: &mut Tcpcb, s: &Seg<'_>) {
         tp.state,
         TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2
     );
+    if can_rcv && !data.is_empty() && seq == tp.rcv_nxt && tp.segq.is_empty() {
+        tcp_autorcvbuf(tp, &t, s.opts.ts.map(|(_, ecr)| ecr), data.len());
+    }
     if can_rcv && (!data.is_empty() || fin) {
         tcp_reass(tp, seq, data, fin);
     } else if fin && tp.state.have_rcvd_fin() {
@@ -893,6 +895,38 @@ pub fn tcp_twstart(tp: &mut Tcpcb) {
     let msl = t.ms(&t.msl);
     tcp_timer_activate(tp, TT_2MSL, 2 * msl);
     tp.wake.wakeup();
+}
+
+/// Receive buffer autosizing (FreeBSD 7's `tcp_do_autorcvbuf`): count the
+/// in-order bytes received over one round trip, measured by the timestamp the
+/// peer echoes (`tsecr`); when a round brought more than 7/8 of the buffer,
+/// the sender is limited by it, so grow it by `recvbuf_inc` up to
+/// `recvbuf_max`.
+fn tcp_autorcvbuf(tp: &mut Tcpcb, t: &VnetTcp, tsecr: Option<u32>, len: usize) {
+    let Some(ecr) = tsecr.filter(|&e| e != 0) else {
+        return;
+    };
+    if t.recvbuf_auto.load(Ordering::Relaxed) == 0 || !tp.rcv.autosize() {
+        return;
+    }
+    if tp.rfbuf_ts == 0 {
+        tp.rfbuf_ts = ecr;
+        tp.rfbuf_cnt = 0;
+    }
+    // The round is over once the echo moved past its start (within 1 s).
+    let age = ecr.wrapping_sub(tp.rfbuf_ts) as i32;
+    if age > 0 && age < 1000 {
+        let hiwat = tp.rcv.hiwat();
+        let max = t.recvbuf_max.load(Ordering::Relaxed).max(0) as usize;
+        if tp.rfbuf_cnt as usize > hiwat / 8 * 7 && hiwat < max {
+            let inc = t.recvbuf_inc.load(Ordering::Relaxed).max(1) as usize;
+            tp.rcv.set_hiwat((hiwat + inc).min(max));
+        }
+        tp.rfbuf_ts = 0;
+        tp.rfbuf_cnt = 0;
+    } else {
+        tp.rfbuf_cnt = tp.rfbuf_cnt.saturating_add(len as u32);
+    }
 }
 
 /// `tcp_reass`: place data (and FIN) at `seq`; deliver what is now in order.

@@ -43,6 +43,40 @@ pub fn tcp_rcv_window(tp: &Tcpcb) -> u32 {
     space.min(max).max(adv)
 }
 
+/// Send buffer autosizing (FreeBSD 7's `tcp_do_autosndbuf`): while the buffer
+/// is nearly full of data the window could already take, grow it by
+/// `sendbuf_inc` up to `sendbuf_max`, so the application can stay ahead of a
+/// large window.
+fn tcp_autosndbuf(tp: &mut Tcpcb) {
+    if !tp.snd.autosize() || !tp.state.have_established() {
+        return;
+    }
+    let Some(t) = try_vnet_tcp() else { return };
+    if t.sendbuf_auto.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        return;
+    }
+    let hiwat = tp.snd.hiwat() as u32;
+    let cc = tp.snd.cc() as u32;
+    let max = t
+        .sendbuf_max
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .max(0) as u32;
+    let sendwin = tp.snd_wnd.min(tp.snd_cwnd);
+    let inflight = tp.snd_nxt.wrapping_sub(tp.snd_una);
+    if (tp.snd_wnd / 4).saturating_mul(5) >= hiwat
+        && cc >= hiwat / 8 * 7
+        && cc < max
+        && sendwin >= cc.saturating_sub(inflight)
+    {
+        let inc = t
+            .sendbuf_inc
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(1) as u32;
+        tp.snd
+            .set_hiwat(hiwat.saturating_add(inc).min(max) as usize);
+    }
+}
+
 /// Options for a segment with `flags`.
 fn build_options(tp: &Tcpcb, flags: u8) -> Vec<u8> {
     let mut o = Vec::with_capacity(40);
@@ -110,6 +144,7 @@ pub fn tcp_output(tp: &mut Tcpcb) {
             }
         }
         let mut flags = outflags(tp.state);
+        tcp_autosndbuf(tp);
         let cc = tp.snd.cc() as u32;
         let synced = tp.state.have_established();
         let off = tp.snd_nxt.wrapping_sub(tp.snd_una);

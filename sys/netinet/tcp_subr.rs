@@ -235,7 +235,11 @@ pub fn tcp_emit(s: &SegOut<'_>) -> Result<(), Errno> {
 /// packet (from the send buffer, `m_copydata`): over IPv4 the segment is built
 /// in place behind headroom for the IP header, and its checksum is left to
 /// `ip_output` (`CSUM_TCP`), which skips it on loopback.
-pub fn tcp_emit_with(s: &SegOut<'_>, len: usize, fill: impl FnOnce(&mut [u8])) -> Result<(), Errno> {
+pub fn tcp_emit_with(
+    s: &SegOut<'_>,
+    len: usize,
+    fill: impl FnOnce(&mut [u8]),
+) -> Result<(), Errno> {
     let repr = TcpRepr {
         src_port: s.ep.lport,
         dst_port: s.ep.fport,

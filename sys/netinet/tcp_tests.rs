@@ -586,8 +586,10 @@ fn window_scaling_timestamps_and_sack_are_negotiated() {
         })
     };
     let all = TF_RCVD_SCALE | TF_RCVD_TSTMP | TF_SACK_PERMIT;
-    assert_eq!(ok(&a, 84), vec![(all, 1, 1, true)]);
-    assert_eq!(ok(&b, 84), vec![(all, 1, 1, true)]);
+    // Scale 3: enough for the 256 KiB an autosized receive buffer may reach
+    // (net.inet.tcp.recvbuf_max), as FreeBSD requests.
+    assert_eq!(ok(&a, 84), vec![(all, 3, 3, true)]);
+    assert_eq!(ok(&b, 84), vec![(all, 3, 3, true)]);
     // With rfc1323 off on one side, neither scaling nor timestamps.
     b.set(|t| t.rfc1323.store(0, Ordering::Relaxed));
     a.set(|t| t.sack_enable.store(0, Ordering::Relaxed));
@@ -989,4 +991,164 @@ fn sysctls_and_pcblist_are_per_vnet() {
     );
     a.set(|t| t.mssdflt.store(1000, Ordering::Relaxed));
     assert_eq!(b.with(|| vnet_tcp().mssdflt.load(Ordering::Relaxed)), 536);
+}
+
+/// `TCP_MAXSEG` as getsockopt answers it.
+fn maxseg(h: &Host, so: &mut Box<dyn ProtoSocket>) -> i32 {
+    let v = h.with(|| so.getsockopt(6, 2)).unwrap();
+    i32::from_le_bytes([v[0], v[1], v[2], v[3]])
+}
+
+/// lo0 up with 127.0.0.1/8 in `h`.
+fn lo_up(h: &Host) {
+    h.with(|| {
+        let lo = crate::net::r#if::ifunit("lo0").unwrap();
+        lo.flags.fetch_or(IFF_UP, Ordering::Relaxed);
+        in_aifaddr(&lo, Ipv4Addr::LOCALHOST, Some(in_plen2mask(8)), None).unwrap();
+    });
+}
+
+#[test]
+fn mss_follows_the_route_mtu_and_tcp_maxseg() {
+    let n = boot();
+    let (a, b) = n.pair();
+    // The SYN and SYN-ACK offer the Ethernet MSS (1500 - 40).
+    let offers = Arc::new(Mutex::new(Vec::new()));
+    let o = offers.clone();
+    n.drop_if(move |f| {
+        if let Some((fl, .., opts)) = tcp_of(f) {
+            if fl & 0x02 != 0 && opts.len() >= 4 && opts[0] == 2 {
+                o.lock()
+                    .unwrap()
+                    .push(u16::from_be_bytes([opts[2], opts[3]]));
+            }
+        }
+        false
+    });
+    let (_l, mut c, mut s) = connect_pair(&n, &a, &b, 120);
+    assert_eq!(*offers.lock().unwrap(), vec![1460, 1460]);
+    assert_eq!((maxseg(&a, &mut c), maxseg(&b, &mut s)), (1460, 1460));
+    // Over lo0, and to one of our own addresses (routed via loopback), the
+    // loopback MTU of 16384 gives 16344.
+    lo_up(&a);
+    for dst in ["127.0.0.1", "10.0.0.1"] {
+        let mut l = a.socket();
+        a.with(|| l.bind(&sa("0.0.0.0", 121))).unwrap();
+        a.with(|| l.listen(5)).unwrap();
+        let mut c = a.socket();
+        assert_eq!(a.with(|| c.connect(&sa(dst, 121))), Err(Errno::EINPROGRESS));
+        n.run(2);
+        let (mut s, _) = a.with(|| l.accept()).expect("accept");
+        assert_eq!(
+            (maxseg(&a, &mut c), maxseg(&a, &mut s)),
+            (16344, 16344),
+            "{dst}"
+        );
+        // A megabyte crosses lo0 in 16 KiB segments intact, with no checksum
+        // computed or checked (loopback's offload) and none found bad.
+        let data: Vec<u8> = (0..(1u32 << 20)).map(|i| (i * 7 + i / 251) as u8).collect();
+        let before = a.stat("tcps_sndpack");
+        let got = transfer(&n, &a, &mut c, &a, &*s, &data, 10_000);
+        assert!(got == data, "stream over {dst} corrupted");
+        let segs = a.stat("tcps_sndpack") - before;
+        assert!(segs <= (1 << 20) / 16_000 + 8, "{segs} segments");
+        assert_eq!(a.stat("tcps_rcvbadsum"), 0);
+        a.with(|| c.close());
+        a.with(|| s.close());
+        a.with(|| l.close());
+        n.run(70_000);
+    }
+    // TCP_MAXSEG set before connect is a ceiling on what we offer and use.
+    let mut c = a.socket();
+    a.with(|| c.setsockopt(6, 2, &1000i32.to_le_bytes()))
+        .unwrap();
+    offers.lock().unwrap().clear();
+    let mut l = b.socket();
+    b.with(|| l.bind(&sa("0.0.0.0", 122))).unwrap();
+    b.with(|| l.listen(5)).unwrap();
+    assert_eq!(
+        a.with(|| c.connect(&sa("10.0.0.2", 122))),
+        Err(Errno::EINPROGRESS)
+    );
+    n.run(5);
+    let (mut s, _) = b.with(|| l.accept()).expect("accept");
+    assert_eq!(*offers.lock().unwrap(), vec![1000, 1460]);
+    assert_eq!((maxseg(&a, &mut c), maxseg(&b, &mut s)), (1000, 1000));
+}
+
+#[test]
+fn checksums_are_computed_for_the_wire() {
+    let n = boot();
+    let (a, b) = n.pair();
+    // Every TCP segment on the cable sums correctly: ip_output finishes the
+    // checksum tcp_output left to it on every non-loopback interface.
+    let bad = Arc::new(AtomicU64::new(0));
+    let seen = Arc::new(AtomicU64::new(0));
+    let (b2, s2) = (bad.clone(), seen.clone());
+    n.drop_if(move |f| {
+        if f.len() > 34 && f[12..14] == [8, 0] && f[14 + 9] == 6 {
+            let ip = super::ip::Ipv4Packet::new_checked(&f[14..]).unwrap();
+            let ph = super::ip::PseudoHdr::V4 {
+                src: ip.src_addr(),
+                dst: ip.dst_addr(),
+            };
+            s2.fetch_add(1, Ordering::Relaxed);
+            if !ph.verify(6, ip.payload()) {
+                b2.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        false
+    });
+    let (_l, mut c, s) = connect_pair(&n, &a, &b, 123);
+    let data = vec![0xa5u8; 200_000];
+    let got = transfer(&n, &a, &mut c, &b, &*s, &data, 10_000);
+    assert_eq!(got.len(), data.len());
+    assert!(seen.load(Ordering::Relaxed) > 100);
+    assert_eq!(bad.load(Ordering::Relaxed), 0);
+}
+
+#[test]
+fn buffers_autosize_unless_the_user_sized_them() {
+    let n = boot();
+    let (a, b) = n.pair();
+    let data: Vec<u8> = (0..(4u32 << 20)).map(|i| (i >> 3) as u8).collect();
+    let (_l, mut c, s) = connect_pair(&n, &a, &b, 124);
+    n.delay.store(2_000_000, Ordering::Relaxed);
+    let (snd0, rcv0) = (c.sndbuf().unwrap().hiwat(), s.rcvbuf().unwrap().hiwat());
+    assert_eq!((snd0, rcv0), (32_768, 65_536));
+    let got = transfer(&n, &a, &mut c, &b, &*s, &data, 60_000);
+    assert!(got == data);
+    let (snd, rcv) = (c.sndbuf().unwrap().hiwat(), s.rcvbuf().unwrap().hiwat());
+    assert!(snd > snd0 && snd <= 256 * 1024, "send buffer {snd}");
+    assert!(rcv > rcv0 && rcv <= 256 * 1024, "receive buffer {rcv}");
+    // SO_RCVBUF/SO_SNDBUF set the sizes (the accepted socket inherits the
+    // listener's) and stop the growth.
+    let mut l = b.socket();
+    b.with(|| l.setsockopt(0xffff, 0x1002, &40_000i32.to_le_bytes()))
+        .unwrap();
+    b.with(|| l.bind(&sa("0.0.0.0", 125))).unwrap();
+    b.with(|| l.listen(5)).unwrap();
+    let mut c = a.socket();
+    a.with(|| c.setsockopt(0xffff, 0x1001, &20_000i32.to_le_bytes()))
+        .unwrap();
+    assert_eq!(
+        a.with(|| c.connect(&sa("10.0.0.2", 125))),
+        Err(Errno::EINPROGRESS)
+    );
+    n.run(10);
+    let (s, _) = b.with(|| l.accept()).expect("accept");
+    let got = transfer(&n, &a, &mut c, &b, &*s, &data[..1 << 20], 60_000);
+    assert_eq!(got.len(), 1 << 20);
+    assert_eq!(c.sndbuf().unwrap().hiwat(), 20_000);
+    assert_eq!(s.rcvbuf().unwrap().hiwat(), 40_000);
+    // net.inet.tcp.recvbuf_auto=0 and sendbuf_auto=0: no growth either.
+    a.set(|t| t.sendbuf_auto.store(0, Ordering::Relaxed));
+    b.set(|t| t.recvbuf_auto.store(0, Ordering::Relaxed));
+    n.delay.store(0, Ordering::Relaxed);
+    let (_l, mut c, s) = connect_pair(&n, &a, &b, 126);
+    n.delay.store(2_000_000, Ordering::Relaxed);
+    let got = transfer(&n, &a, &mut c, &b, &*s, &data[..1 << 20], 60_000);
+    assert_eq!(got.len(), 1 << 20);
+    assert_eq!(c.sndbuf().unwrap().hiwat(), 32_768);
+    assert_eq!(s.rcvbuf().unwrap().hiwat(), 65_536);
 }

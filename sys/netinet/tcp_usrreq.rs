@@ -40,6 +40,20 @@ pub const SO_ERROR: i32 = 0x1007;
 pub const SOMAXCONN: i32 = 128;
 const IPPROTO_TCP: i32 = 6;
 
+/// The window scale to request for receive buffer `rcv`: enough for its
+/// limit, or for `net.inet.tcp.recvbuf_max` when it may grow (`SB_AUTOSIZE`).
+pub fn tcp_rscale(t: &VnetTcp, rcv: &SockBuf) -> u8 {
+    let mut want = rcv.hiwat();
+    if rcv.autosize() {
+        want = want.max(t.recvbuf_max.load(Ordering::Relaxed).max(0) as usize);
+    }
+    let mut sc = 0u8;
+    while sc < super::tcp_input::TCP_MAX_WINSHIFT && (65535usize << sc) < want {
+        sc += 1;
+    }
+    sc
+}
+
 /// `tcp_newtcpcb`: a fresh CLOSED block for endpoints `ep`, entered in
 /// curvnet's table.
 pub fn tcp_newtcpcb(v6: bool, ep: &TcpEndpoints, tflags: u32) -> TcpcbRef {
@@ -49,10 +63,11 @@ pub fn tcp_newtcpcb(v6: bool, ep: &TcpEndpoints, tflags: u32) -> TcpcbRef {
         .unwrap_or_default();
     let rcvspace = t.recvspace.load(Ordering::Relaxed).max(512) as usize;
     let sndspace = t.sendspace.load(Ordering::Relaxed).max(512) as usize;
-    let mut scale = 0u8;
-    while scale < 14 && (65535usize << scale) < rcvspace {
-        scale += 1;
-    }
+    let rcv = Arc::new(SockBuf::new_stream(rcvspace));
+    let snd = Arc::new(SockBuf::new_stream(sndspace));
+    rcv.set_autosize(t.recvbuf_auto.load(Ordering::Relaxed) != 0);
+    snd.set_autosize(t.sendbuf_auto.load(Ordering::Relaxed) != 0);
+    let scale = tcp_rscale(&t, &rcv);
     let mut flags = tflags;
     if t.rfc1323.load(Ordering::Relaxed) != 0 {
         flags |= TF_REQ_SCALE | TF_REQ_TSTMP;
@@ -69,8 +84,8 @@ pub fn tcp_newtcpcb(v6: bool, ep: &TcpEndpoints, tflags: u32) -> TcpcbRef {
             ep: *ep,
             state: TcpState::Closed,
             flags,
-            snd: Arc::new(SockBuf::new_stream(sndspace)),
-            rcv: Arc::new(SockBuf::new_stream(rcvspace)),
+            snd,
+            rcv,
             wake: Arc::new(SoWakeup::default()),
             so_error: None,
             listen: None,
@@ -107,6 +122,8 @@ pub fn tcp_newtcpcb(v6: bool, ep: &TcpEndpoints, tflags: u32) -> TcpcbRef {
             keepalive: false,
             timers: [None; TT_NTIMERS],
             callout_at: None,
+            rfbuf_ts: 0,
+            rfbuf_cnt: 0,
             segq: Vec::new(),
             sackhint: Vec::new(),
             sack_blocks: Vec::new(),
@@ -525,6 +542,13 @@ impl ProtoSocket for TcpSocket {
             (SOL_SOCKET, 0x1001) | (SOL_SOCKET, 0x1002) => {
                 if v <= 0 {
                     return Err(Errno::EINVAL);
+                }
+                // `sbreserve`; a size the user chose is no longer grown.
+                let sb = if name == 0x1001 { &tp.snd } else { &tp.rcv };
+                sb.set_hiwat(v as usize);
+                sb.set_autosize(false);
+                if name == 0x1002 && tp.state == TcpState::Closed {
+                    tp.request_r_scale = tcp_rscale(&vnet_tcp(), &tp.rcv);
                 }
             }
             (IPPROTO_TCP, _) | (SOL_SOCKET, _) => return Err(Errno::ENOPROTOOPT),

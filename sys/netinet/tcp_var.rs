@@ -246,6 +246,11 @@ pub struct Tcpcb {
     pub timers: [Option<u64>; TT_NTIMERS],
     /// Earliest callout scheduled for this block.
     pub callout_at: Option<u64>,
+    /// Receive autosizing: when this measurement round began (a timestamp
+    /// echo, `rfbuf_ts`; 0: none running) and the bytes received since.
+    pub rfbuf_ts: u32,
+    /// Bytes received in the current autosizing round (`rfbuf_cnt`).
+    pub rfbuf_cnt: u32,
     /// Out-of-order segments (`t_segq`): (seq, data, fin).
     pub segq: Vec<(u32, Vec<u8>, bool)>,
     /// SACK blocks the peer reported (the scoreboard), as (start, end).
@@ -376,6 +381,18 @@ pub struct VnetTcp {
     pub recvspace: AtomicI64,
     /// `net.inet.tcp.syncache.cachelimit`.
     pub sc_limit: AtomicI64,
+    /// `net.inet.tcp.sendbuf_auto`: grow send buffers with the window.
+    pub sendbuf_auto: AtomicI64,
+    /// `net.inet.tcp.sendbuf_inc`.
+    pub sendbuf_inc: AtomicI64,
+    /// `net.inet.tcp.sendbuf_max`.
+    pub sendbuf_max: AtomicI64,
+    /// `net.inet.tcp.recvbuf_auto`: grow receive buffers with the data rate.
+    pub recvbuf_auto: AtomicI64,
+    /// `net.inet.tcp.recvbuf_inc`.
+    pub recvbuf_inc: AtomicI64,
+    /// `net.inet.tcp.recvbuf_max`.
+    pub recvbuf_max: AtomicI64,
     /// `tcpstat`.
     pub stat: TcpStat,
     /// Control blocks (`tcbinfo`), IPv4 and IPv6 sharing one port space.
@@ -399,6 +416,12 @@ impl VnetTcp {
             sendspace: AtomicI64::new(32_768),
             recvspace: AtomicI64::new(65_536),
             sc_limit: AtomicI64::new(512),
+            sendbuf_auto: AtomicI64::new(1),
+            sendbuf_inc: AtomicI64::new(8 * 1024),
+            sendbuf_max: AtomicI64::new(256 * 1024),
+            recvbuf_auto: AtomicI64::new(1),
+            recvbuf_inc: AtomicI64::new(16 * 1024),
+            recvbuf_max: AtomicI64::new(256 * 1024),
             stat: TcpStat::default(),
             tcb: TcpTable::default(),
             iss_seed: AtomicU64::new(0x9e37_79b9_7f4a_7c15),
@@ -496,7 +519,7 @@ pub fn tcp_conns() -> Vec<(TcpEndpoints, TcpState, usize, usize)> {
 /// The `net.inet.tcp.*` sysctls (virtualized).
 pub fn sysctl_init(t: &SysctlTree) {
     type Field = fn(&VnetTcp) -> &AtomicI64;
-    let ints: [(&str, &'static str, Field, i64, i64); 12] = [
+    let ints: [(&str, &'static str, Field, i64, i64); 18] = [
         (
             "net.inet.tcp.mssdflt",
             "Default TCP Maximum Segment Size",
@@ -571,6 +594,48 @@ pub fn sysctl_init(t: &SysctlTree) {
             "net.inet.tcp.recvspace",
             "Maximum incoming TCP datagram size",
             |s| &s.recvspace,
+            512,
+            1 << 24,
+        ),
+        (
+            "net.inet.tcp.sendbuf_auto",
+            "Enable automatic send buffer sizing",
+            |s| &s.sendbuf_auto,
+            0,
+            1,
+        ),
+        (
+            "net.inet.tcp.sendbuf_inc",
+            "Incrementor step size of automatic send buffer",
+            |s| &s.sendbuf_inc,
+            1,
+            1 << 24,
+        ),
+        (
+            "net.inet.tcp.sendbuf_max",
+            "Max size of automatic send buffer",
+            |s| &s.sendbuf_max,
+            512,
+            1 << 24,
+        ),
+        (
+            "net.inet.tcp.recvbuf_auto",
+            "Enable automatic receive buffer sizing",
+            |s| &s.recvbuf_auto,
+            0,
+            1,
+        ),
+        (
+            "net.inet.tcp.recvbuf_inc",
+            "Incrementor step size of automatic receive buffer",
+            |s| &s.recvbuf_inc,
+            1,
+            1 << 24,
+        ),
+        (
+            "net.inet.tcp.recvbuf_max",
+            "Max size of automatic receive buffer",
+            |s| &s.recvbuf_max,
             512,
             1 << 24,
         ),

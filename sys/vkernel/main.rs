@@ -21,7 +21,7 @@ use std::sync::Arc;
 use clap::Parser;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
-use vimage_abi::syscall::{read_frame, write_frame, Reply, Request};
+use vimage_abi::syscall::{read_frame_into, write_frame, Reply, Request, SendtoView};
 use vimage_abi::Errno;
 use vimage_kern::{Kernel, KernelConfig};
 
@@ -292,10 +292,13 @@ fn serve(k: Arc<Kernel>, conn: UnixStream, tx: mpsc::Sender<Event>) {
     let Ok(rd) = conn.try_clone() else { return };
     let mut rd = BufReader::new(rd);
     let mut wr = BufWriter::new(conn);
+    // One frame buffer per connection: a 256 KiB write is not a fresh
+    // allocation (and fresh pages) per call.
+    let mut frame = Vec::new();
     loop {
-        let frame = match read_frame(&mut rd) {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
+        match read_frame_into(&mut rd, &mut frame) {
+            Ok(true) => {}
+            Ok(false) => break,
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
                 // An oversized length: the stream cannot be resynchronised.
                 let _ = write_frame(&mut wr, &Reply::err(Errno::EINVAL).to_bytes());
@@ -303,12 +306,17 @@ fn serve(k: Arc<Kernel>, conn: UnixStream, tx: mpsc::Sender<Event>) {
                 break;
             }
             Err(_) => break,
+        }
+        // The data-moving call is served from the frame in place.
+        let reply = if let Some(v) = SendtoView::parse(&frame) {
+            k.sys_sendto(&mut td, v.fd, v.flags, v.addr, v.data)
+        } else {
+            match Request::from_bytes(&frame) {
+                Ok(req) => k.syscall(&mut td, req),
+                Err(e) => Reply::err(e),
+            }
         };
-        let reply = match Request::from_bytes(&frame) {
-            Ok(req) => k.syscall(&mut td, req),
-            Err(e) => Reply::err(e),
-        };
-        let sent = write_frame(&mut wr, &reply.to_bytes()).is_ok() && wr.flush().is_ok();
+        let sent = reply.write_frame(&mut wr).is_ok() && wr.flush().is_ok();
         if k.halting() {
             // reboot(2) succeeded and its caller has its answer: now halt.
             let _ = tx.send(Event::Halt);

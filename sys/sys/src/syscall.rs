@@ -244,11 +244,8 @@ impl Request {
                 addr,
                 data,
             } => {
-                w.u32(T_SENDTO)
-                    .i32(*fd)
-                    .i32(*flags)
-                    .opt_bytes(addr.as_deref())
-                    .bytes(data);
+                sendto_head(&mut w, *fd, *flags, addr.as_deref(), data.len());
+                w.raw(data);
             }
             Request::Recvfrom { fd, len, flags } => {
                 w.u32(T_RECVFROM).i32(*fd).u32(*len).i32(*flags);
@@ -541,10 +538,155 @@ impl KldStat {
 
 /// Write one frame.
 pub fn write_frame(w: &mut impl Write, payload: &[u8]) -> io::Result<()> {
-    let mut b = Vec::with_capacity(4 + payload.len());
-    b.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    b.extend_from_slice(payload);
-    w.write_all(&b)
+    write_frame_parts(w, &[payload])
+}
+
+/// Write one frame whose payload is `parts` back to back, without joining
+/// them first (one `writev` when the writer takes it whole).
+pub fn write_frame_parts(w: &mut impl Write, parts: &[&[u8]]) -> io::Result<()> {
+    let n: usize = parts.iter().map(|p| p.len()).sum();
+    let len = (n as u32).to_le_bytes();
+    let mut bufs: Vec<io::IoSlice<'_>> = Vec::with_capacity(parts.len() + 1);
+    bufs.push(io::IoSlice::new(&len));
+    bufs.extend(parts.iter().map(|p| io::IoSlice::new(p)));
+    let mut slices = &mut bufs[..];
+    while !slices.is_empty() {
+        match w.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(k) => io::IoSlice::advance_slices(&mut slices, k),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Encode a `sendto` request up to its payload: the frame is this head
+/// followed by the `len` payload bytes ([`Request::to_bytes`] writes the same).
+fn sendto_head(w: &mut Writer, fd: i32, flags: i32, addr: Option<&[u8]>, len: usize) {
+    w.u32(T_SENDTO)
+        .i32(fd)
+        .i32(flags)
+        .opt_bytes(addr)
+        .u32(len as u32);
+}
+
+/// Write a `sendto` request frame straight from the caller's buffer (no copy
+/// of `data` into an owned [`Request`]).
+pub fn write_sendto(
+    w: &mut impl Write,
+    fd: i32,
+    flags: i32,
+    addr: Option<&[u8]>,
+    data: &[u8],
+) -> io::Result<()> {
+    let mut h = Writer::new();
+    sendto_head(&mut h, fd, flags, addr, data.len());
+    write_frame_parts(w, &[&h.finish(), data])
+}
+
+/// A `sendto` request frame viewed in place: the data-moving call decoded
+/// without copying its payload.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SendtoView<'a> {
+    /// Descriptor.
+    pub fd: i32,
+    /// `MSG_*` flags.
+    pub flags: i32,
+    /// Destination, if any.
+    pub addr: Option<&'a [u8]>,
+    /// Payload.
+    pub data: &'a [u8],
+}
+
+impl<'a> SendtoView<'a> {
+    /// The view of `frame` if it is a well-formed `sendto` request, `None`
+    /// for any other (decode those with [`Request::from_bytes`]).
+    pub fn parse(frame: &'a [u8]) -> Option<Self> {
+        let mut r = Reader::new(frame);
+        if r.u32().ok()? != T_SENDTO {
+            return None;
+        }
+        let v = SendtoView {
+            fd: r.i32().ok()?,
+            flags: r.i32().ok()?,
+            addr: r.opt_bytes().ok()?,
+            data: r.bytes().ok()?,
+        };
+        r.end().ok()?;
+        Some(v)
+    }
+}
+
+impl Reply {
+    /// Write this reply as one frame, its data and address straight from
+    /// their buffers (same bytes as `write_frame(w, &self.to_bytes())`).
+    pub fn write_frame(&self, w: &mut impl Write) -> io::Result<()> {
+        let mut h = Writer::new();
+        h.i32(self.errno).i64(self.val).u32(self.data.len() as u32);
+        let mut t = Writer::new();
+        t.bytes(&self.addr);
+        write_frame_parts(w, &[&h.finish(), &self.data, &t.finish()])
+    }
+
+    /// Read one reply frame, filling its data straight from the stream (no
+    /// intermediate frame buffer).  `Ok(None)` on a clean end of stream;
+    /// `InvalidData` for an oversized or inconsistent frame.
+    pub fn read_frame(r: &mut impl Read) -> io::Result<Option<Reply>> {
+        let bad = || io::Error::new(io::ErrorKind::InvalidData, "bad reply frame");
+        let mut len = [0u8; 4];
+        match r.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let n = u32::from_le_bytes(len) as usize;
+        if n > MAX_FRAME || n < 20 {
+            return Err(bad());
+        }
+        let mut h = [0u8; 16];
+        r.read_exact(&mut h)?;
+        let mut rd = Reader::new(&h);
+        let errno = rd.i32().map_err(|_| bad())?;
+        let val = rd.i64().map_err(|_| bad())?;
+        let dlen = rd.u32().map_err(|_| bad())? as usize;
+        if dlen > n - 20 {
+            return Err(bad());
+        }
+        let mut data = vec![0u8; dlen];
+        r.read_exact(&mut data)?;
+        let mut al = [0u8; 4];
+        r.read_exact(&mut al)?;
+        let alen = u32::from_le_bytes(al) as usize;
+        if alen != n - 20 - dlen {
+            return Err(bad());
+        }
+        let mut addr = vec![0u8; alen];
+        r.read_exact(&mut addr)?;
+        Ok(Some(Reply {
+            errno,
+            val,
+            data,
+            addr,
+        }))
+    }
+}
+
+/// [`read_frame`] into a reused buffer: `Ok(false)` on a clean end of stream.
+pub fn read_frame_into(r: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<bool> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    let n = u32::from_le_bytes(len) as usize;
+    if n > MAX_FRAME {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame too long"));
+    }
+    buf.resize(n, 0);
+    r.read_exact(buf)?;
+    Ok(true)
 }
 
 /// Read one frame; `Ok(None)` on a clean end of stream, `InvalidData` on a length over
