@@ -16,7 +16,6 @@ use vimage_abi::Errno;
 use vimage_kern::kern::vnet::Vnet;
 use vimage_kern::net::if_var::{IfDriver, Ifnet};
 use vimage_kern::net::mbuf::Mbuf;
-use vimage_kern::net::netisr::netisr_queue;
 use vimage_kern::net::r#if::{if_input, if_rename};
 use vimage_netgraph::ng_parse::NgParseType;
 use vimage_netgraph::{NgCmd, NgCtx, NgMesg, NgNode, NgType, NodeId};
@@ -163,8 +162,11 @@ impl NgNode for EifaceNode {
         }
     }
     fn rcvdata(&mut self, _ctx: &mut NgCtx<'_>, _hook: &str, frame: Vec<u8>) {
+        // In order through the interface's input queue, whichever thread
+        // delivered it.
         let ifp = self.ifp.clone();
-        netisr_queue(move || if_input(&ifp, Mbuf::from_vec(frame)));
+        let inq = ifp.inq.clone();
+        inq.enqueue(move || if_input(&ifp, Mbuf::from_vec(frame)));
     }
     fn shutdown(&mut self, _ctx: &mut NgCtx<'_>) -> bool {
         node_ifnet_gone(&self.ifp);

@@ -304,7 +304,8 @@ impl NgNode for EtherNode {
                 });
             }
             "upper" => {
-                netisr_queue(move || ether_demux(&ifp, m));
+                let inq = ifp.inq.clone();
+                inq.enqueue(move || ether_demux(&ifp, m));
             }
             _ => {}
         }

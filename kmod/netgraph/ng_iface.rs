@@ -16,7 +16,6 @@ use vimage_abi::Errno;
 use vimage_kern::kern::vnet::Vnet;
 use vimage_kern::net::if_var::{IfDriver, Ifnet};
 use vimage_kern::net::mbuf::Mbuf;
-use vimage_kern::net::netisr::netisr_queue;
 use vimage_kern::net::r#if::{if_input_proto, ETHERTYPE_IP, ETHERTYPE_IPV6};
 use vimage_netgraph::ng_parse::NgParseType;
 use vimage_netgraph::{NgCmd, NgCtx, NgMesg, NgNode, NgType, NodeId};
@@ -183,7 +182,8 @@ impl NgNode for IfaceNode {
             return;
         }
         let ifp = self.ifp.clone();
-        netisr_queue(move || if_input_proto(&ifp, proto, Mbuf::from_vec(pkt)));
+        let inq = ifp.inq.clone();
+        inq.enqueue(move || if_input_proto(&ifp, proto, Mbuf::from_vec(pkt)));
     }
     fn shutdown(&mut self, _ctx: &mut NgCtx<'_>) -> bool {
         node_ifnet_gone(&self.ifp);

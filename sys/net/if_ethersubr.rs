@@ -18,7 +18,6 @@ use vimage_abi::Errno;
 use super::ethernet::{EtherAddr, ETHERTYPE_IP, ETHERTYPE_IPV6, ETHER_HDR_LEN};
 use super::if_var::Ifnet;
 use super::mbuf::{Mbuf, CSUM_DATA_VALID, CSUM_DELAY_DATA};
-use super::netisr::netisr_queue;
 use super::r#if::if_input_proto;
 
 /// IPv6 neighbour resolution for Ethernet output: given the interface, the
@@ -66,8 +65,9 @@ pub fn looutput(ifp: &Arc<Ifnet>, mut m: Mbuf) -> Result<(), Errno> {
     ifp.counters
         .obytes
         .fetch_add(m.len() as u64, Ordering::Relaxed);
+    let inq = ifp.inq.clone();
     let ifp = ifp.clone();
-    if !netisr_queue(move || if_input_proto(&ifp, proto, m)) {
+    if !inq.enqueue(move || if_input_proto(&ifp, proto, m)) {
         return Err(Errno::ENOBUFS);
     }
     Ok(())

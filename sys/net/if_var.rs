@@ -120,6 +120,9 @@ pub struct Ifnet {
     pub output_hook: RwLock<Option<OutputHook>>,
     /// Protocol addresses in the order they were added (`if_addrhead`).
     pub addrs: RwLock<Vec<IfAddr>>,
+    /// Input queue: what this interface receives is processed in order,
+    /// whichever thread delivered it.
+    pub inq: Arc<super::netisr::IfInq>,
 }
 
 impl std::fmt::Debug for Ifnet {
@@ -158,6 +161,7 @@ impl Ifnet {
             input_hook: RwLock::new(None),
             output_hook: RwLock::new(None),
             addrs: RwLock::new(Vec::new()),
+            inq: Arc::default(),
         })
     }
 

@@ -11,6 +11,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
 /// Most items one thread may have queued; beyond it new work is dropped (a
 /// forwarding loop or broadcast storm cannot exhaust memory).
@@ -54,6 +55,86 @@ pub fn netisr_drain() {
     }
     while let Some(w) = QUEUE.with(|q| q.borrow_mut().pop_front()) {
         w();
+    }
+}
+
+type SendWork = Box<dyn FnOnce() + Send>;
+
+#[derive(Default)]
+struct InqInner {
+    q: VecDeque<SendWork>,
+    /// A thread is draining the queue now.
+    busy: bool,
+}
+
+/// An interface's input queue (`if_snd`/netisr's per-source ordering): packets
+/// handed to one interface by any thread are processed in the order they were
+/// handed over, by one thread at a time.  Without it, two threads each
+/// draining its own [`netisr_queue`] would reorder a TCP flow whose segments
+/// are sent from both (the writer's system call, and the reader's, whose
+/// window update makes the sender transmit from there).
+#[derive(Default)]
+pub struct IfInq {
+    inner: Mutex<InqInner>,
+}
+
+impl IfInq {
+    /// Queue `f` behind everything queued before it, and have this thread's
+    /// netisr drain the queue unless another thread already is.  `false` if
+    /// the queue was full and `f` dropped.
+    pub fn enqueue(self: &Arc<Self>, f: impl FnOnce() + Send + 'static) -> bool {
+        {
+            let Ok(mut g) = self.inner.lock() else {
+                return false;
+            };
+            if g.q.len() >= NETISR_MAXQLEN {
+                DROPS.with(|d| d.set(d.get() + 1));
+                return false;
+            }
+            g.q.push_back(Box::new(f));
+            if g.busy {
+                // The draining thread will get to it, in order.
+                return true;
+            }
+        }
+        let me = self.clone();
+        netisr_queue(move || me.drain())
+    }
+
+    /// Process the queue until it is empty, unless another thread is on it.
+    fn drain(&self) {
+        {
+            let Ok(mut g) = self.inner.lock() else { return };
+            if g.busy {
+                return;
+            }
+            g.busy = true;
+        }
+        loop {
+            let w = {
+                let Ok(mut g) = self.inner.lock() else { return };
+                match g.q.pop_front() {
+                    Some(w) => w,
+                    None => {
+                        // Cleared under the lock that enqueue checks, so no
+                        // packet is left without a drainer.
+                        g.busy = false;
+                        return;
+                    }
+                }
+            };
+            w();
+        }
+    }
+
+    /// Packets waiting.
+    pub fn len(&self) -> usize {
+        self.inner.lock().map(|g| g.q.len()).unwrap_or(0)
+    }
+
+    /// Whether nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -124,5 +205,54 @@ mod tests {
             netisr_queue(|| {});
         }
         assert_eq!(netisr_drops() - before, 10);
+    }
+
+    #[test]
+    fn an_interface_queue_keeps_order_across_threads() {
+        use std::sync::mpsc;
+        let inq = Arc::new(IfInq::default());
+        let log = Arc::new(Mutex::new(Vec::new()));
+        // Thread A drains; its first packet waits until B has queued one.
+        let (hold_tx, hold_rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        let a = {
+            let (inq, log) = (inq.clone(), log.clone());
+            std::thread::spawn(move || {
+                let _s = netisr_enter();
+                let l = log.clone();
+                inq.enqueue(move || {
+                    started_tx.send(()).unwrap();
+                    hold_rx.recv().unwrap();
+                    l.lock().unwrap().push(1);
+                });
+                let l = log.clone();
+                inq.enqueue(move || l.lock().unwrap().push(2));
+            })
+        };
+        started_rx.recv().unwrap();
+        {
+            // B's packet lands behind A's; B does not run it out of turn.
+            let _s = netisr_enter();
+            let l = log.clone();
+            inq.enqueue(move || l.lock().unwrap().push(3));
+        }
+        assert!(log.lock().unwrap().is_empty());
+        assert_eq!(inq.len(), 2);
+        hold_tx.send(()).unwrap();
+        a.join().unwrap();
+        assert_eq!(*log.lock().unwrap(), vec![1, 2, 3]);
+        assert!(inq.is_empty());
+        // Queued from inside its own drain: appended, run by the same drainer.
+        let l = log.clone();
+        let q2 = inq.clone();
+        {
+            let _s = netisr_enter();
+            inq.enqueue(move || {
+                let l2 = l.clone();
+                q2.enqueue(move || l2.lock().unwrap().push(5));
+                l.lock().unwrap().push(4);
+            });
+        }
+        assert_eq!(*log.lock().unwrap(), vec![1, 2, 3, 4, 5]);
     }
 }

@@ -16,7 +16,6 @@ use crate::kern::vnet::CurvnetGuard;
 use crate::net::if_ethersubr::if_output;
 use crate::net::if_var::Ifnet;
 use crate::net::mbuf::{Mbuf, CSUM_DATA_VALID, CSUM_DELAY_DATA};
-use crate::net::netisr::netisr_queue;
 use crate::net::r#if::vnet_net;
 
 /// The datagram is being forwarded: keep its identification and source.
@@ -151,9 +150,10 @@ fn ip_loopback(ifp: &Arc<Ifnet>, mut m: Mbuf) -> Result<(), Errno> {
     if m.csum_flags & CSUM_DELAY_DATA != 0 {
         m.csum_flags = CSUM_DATA_VALID;
     }
+    let inq = ifp.inq.clone();
     let ifp = ifp.clone();
     let vnet = ifp.vnet();
-    let ok = netisr_queue(move || {
+    let ok = inq.enqueue(move || {
         if vnet.is_alive() {
             let _cv = CurvnetGuard::set(&vnet);
             super::ip_input::ip_input(&ifp, m);
