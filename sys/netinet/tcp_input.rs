@@ -342,8 +342,43 @@ fn challenge_ack(tp: &mut Tcpcb) {
     if let Some(t) = try_vnet_tcp() {
         inc(&t.stat.tcps_challenge_ack);
     }
-    tp.flags |= TF_ACKNOW;
-    tcp_output(tp);
+    dropafterack_limited(tp);
+}
+
+/// Whether another ACK answering a bad segment may go out now: at most
+/// `net.inet.tcp.ack_war_cnt` per `ack_war_timewindow` ms per connection
+/// (RFC 5961 section 7).  Two ends that disagree about the sequence space (an
+/// injected segment, a desynchronized peer) would otherwise answer each
+/// other's ACKs forever: an ACK war that keeps a thread spinning.
+fn tcp_ack_war_ok(tp: &mut Tcpcb) -> bool {
+    let Some(t) = try_vnet_tcp() else {
+        return true;
+    };
+    let window = t.ms(&t.ack_war_timewindow);
+    let cnt = t.ack_war_cnt.load(Ordering::Relaxed);
+    if t.ack_war_timewindow.load(Ordering::Relaxed) == 0 || cnt == 0 {
+        return true;
+    }
+    let now = getnow_ns();
+    if now.saturating_sub(tp.ack_war_start) >= window {
+        tp.ack_war_start = now;
+        tp.ack_war_cnt = 0;
+    }
+    if i64::from(tp.ack_war_cnt) < cnt {
+        tp.ack_war_cnt += 1;
+        true
+    } else {
+        false
+    }
+}
+
+/// `dropafterack` for a segment that carried nothing we take: ACK, unless
+/// the connection used up its ACK-war allowance.
+fn dropafterack_limited(tp: &mut Tcpcb) {
+    if tcp_ack_war_ok(tp) {
+        tp.flags |= TF_ACKNOW;
+        tcp_output(tp);
+    }
 }
 
 /// Close with `err` for the socket (a RST arrived): no RST back.
@@ -521,8 +556,14 @@ pub fn tcp_do_segment(tp: &mut Tcpcb, s: &Seg<'_>) {
             } else {
                 inc(&t.stat.tcps_rcvpackafterwin);
             }
-            tp.flags |= TF_ACKNOW;
-            tcp_output(tp);
+            if data.is_empty() {
+                // A bare ACK out of the window: answered at a limited rate.
+                dropafterack_limited(tp);
+            } else {
+                // Duplicate data: the peer is retransmitting; ACK at once.
+                tp.flags |= TF_ACKNOW;
+                tcp_output(tp);
+            }
         }
         return;
     }
@@ -694,8 +735,7 @@ fn tcp_ack_input(
     let now = getnow_ns();
     if seq_gt(ack, tp.snd_max) {
         inc(&t.stat.tcps_rcvacktoomuch);
-        tp.flags |= TF_ACKNOW;
-        tcp_output(tp);
+        dropafterack_limited(tp);
         return false;
     }
     // RFC 5961 5.2: far too old an ACK.
@@ -951,10 +991,14 @@ fn tcp_reass(tp: &mut Tcpcb, seq: u32, data: &[u8], fin: bool) {
         tp.wake.wakeup();
         return;
     }
-    // Out of order: queue (bounded by the receive buffer), ACK at once.
+    // Out of order: queue (bounded by the receive buffer), ACK at once.  The
+    // segment that fills the hole at rcv_nxt is always taken, however full
+    // the queue: refusing it would stall the connection for good, as every
+    // retransmission of it would be refused too.
     if !data.is_empty() || fin {
         let queued: usize = tp.segq.iter().map(|(_, d, _)| d.len()).sum();
-        if queued + data.len() <= tp.rcv.hiwat() && tp.segq.len() < 1024 {
+        let fills_hole = seq_leq(seq, tp.rcv_nxt);
+        if fills_hole || (queued + data.len() <= tp.rcv.hiwat() && tp.segq.len() < 1024) {
             inc(&t.stat.tcps_rcvoopack);
             t.stat
                 .tcps_rcvoobyte
@@ -988,6 +1032,9 @@ fn tcp_reass(tp: &mut Tcpcb, seq: u32, data: &[u8], fin: bool) {
         let n = tp.rcv.append_stream(part);
         tp.rcv_nxt = tp.rcv_nxt.wrapping_add(n as u32);
         if n < part.len() {
+            // The buffer is full: keep the rest for when it drains.
+            let rest = part[n..].to_vec();
+            tp.segq.push((tp.rcv_nxt, rest, f));
             break;
         }
         if f {

@@ -317,6 +317,18 @@ pub fn tcp_output(tp: &mut Tcpcb) {
                 tp.snd_max = tp.snd_nxt;
             }
         }
+        if adv == 0
+            && cc > 0
+            && synced
+            && tp.timers[TT_REXMT].is_none()
+            && tp.timers[TT_PERSIST].is_none()
+        {
+            // A bare ACK went out while data waits behind a closed window:
+            // without this, nothing would ever probe the window (the case
+            // FreeBSD's tcp_output comments as "A -> B: ACK for #2, 0 len").
+            tp.t_rxtshift = 0;
+            tcp_setpersist(tp);
+        }
         let w = if flags & TH_SYN != 0 {
             wfield
         } else {

@@ -1152,3 +1152,51 @@ fn buffers_autosize_unless_the_user_sized_them() {
     assert_eq!(c.sndbuf().unwrap().hiwat(), 32_768);
     assert_eq!(s.rcvbuf().unwrap().hiwat(), 65_536);
 }
+
+#[test]
+fn the_segment_filling_the_hole_is_taken_when_the_reassembly_queue_is_full() {
+    let n = boot();
+    let (a, b) = n.pair();
+    let (_l, _c, s) = connect_pair(&n, &a, &b, 127);
+    let cb = cb_of(&b, 127);
+    let (ep, rcv_nxt, snd_nxt, hiwat) = {
+        let tp = cb.lock().unwrap();
+        (tp.ep, tp.rcv_nxt, tp.snd_nxt, tp.rcv.hiwat())
+    };
+    use super::tcp::TH_ACK;
+    // Out-of-order data right up to the buffer's size behind a 1000-byte hole.
+    let seg = 1000usize;
+    let mut off = seg;
+    while off + seg <= hiwat {
+        let d = vec![(off / seg) as u8; seg];
+        inject(
+            &b,
+            &ep,
+            rcv_nxt.wrapping_add(off as u32),
+            snd_nxt,
+            TH_ACK,
+            &d,
+        );
+        off += seg;
+    }
+    assert!(recv_some(&b, &*s).is_err(), "nothing in order yet");
+    // Then the hole: taken, and everything behind it delivered in order.
+    inject(&b, &ep, rcv_nxt, snd_nxt, TH_ACK, &vec![0u8; seg]);
+    let got = recv_some(&b, &*s).expect("data");
+    assert_eq!(got.len(), off);
+    assert!(got
+        .chunks(seg)
+        .enumerate()
+        .all(|(i, c)| c.iter().all(|&x| x == i as u8)));
+    // The injected data desynchronized the pair: b now ACKs bytes a never
+    // sent, and a answers with ACKs that b finds out of its window.  That ACK
+    // war stops at the per-connection limit (5 per second each way) instead
+    // of spinning forever.
+    n.run(10);
+    let bad = |h: &Host| h.stat("tcps_rcvduppack") + h.stat("tcps_rcvpackafterwin");
+    let (x, y) = (a.stat("tcps_rcvacktoomuch"), bad(&b));
+    assert!(y > 0);
+    n.run(10);
+    assert_eq!((a.stat("tcps_rcvacktoomuch"), bad(&b)), (x, y));
+    assert!(x <= 12, "{x} ACKs for unsent data answered");
+}

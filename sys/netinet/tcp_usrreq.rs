@@ -122,6 +122,8 @@ pub fn tcp_newtcpcb(v6: bool, ep: &TcpEndpoints, tflags: u32) -> TcpcbRef {
             keepalive: false,
             timers: [None; TT_NTIMERS],
             callout_at: None,
+            ack_war_start: 0,
+            ack_war_cnt: 0,
             rfbuf_ts: 0,
             rfbuf_cnt: 0,
             segq: Vec::new(),

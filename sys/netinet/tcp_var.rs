@@ -246,6 +246,11 @@ pub struct Tcpcb {
     pub timers: [Option<u64>; TT_NTIMERS],
     /// Earliest callout scheduled for this block.
     pub callout_at: Option<u64>,
+    /// Start (ns) of the current ACK-war window, and the rate-limited ACKs
+    /// sent in it (see `tcp_ack_war_ok`).
+    pub ack_war_start: u64,
+    /// Rate-limited ACKs sent since [`Tcpcb::ack_war_start`].
+    pub ack_war_cnt: u32,
     /// Receive autosizing: when this measurement round began (a timestamp
     /// echo, `rfbuf_ts`; 0: none running) and the bytes received since.
     pub rfbuf_ts: u32,
@@ -381,6 +386,10 @@ pub struct VnetTcp {
     pub recvspace: AtomicI64,
     /// `net.inet.tcp.syncache.cachelimit`.
     pub sc_limit: AtomicI64,
+    /// `net.inet.tcp.ack_war_timewindow` (ms).
+    pub ack_war_timewindow: AtomicI64,
+    /// `net.inet.tcp.ack_war_cnt`: rate-limited ACKs allowed per window.
+    pub ack_war_cnt: AtomicI64,
     /// `net.inet.tcp.sendbuf_auto`: grow send buffers with the window.
     pub sendbuf_auto: AtomicI64,
     /// `net.inet.tcp.sendbuf_inc`.
@@ -416,6 +425,8 @@ impl VnetTcp {
             sendspace: AtomicI64::new(32_768),
             recvspace: AtomicI64::new(65_536),
             sc_limit: AtomicI64::new(512),
+            ack_war_timewindow: AtomicI64::new(1000),
+            ack_war_cnt: AtomicI64::new(5),
             sendbuf_auto: AtomicI64::new(1),
             sendbuf_inc: AtomicI64::new(8 * 1024),
             sendbuf_max: AtomicI64::new(256 * 1024),
@@ -519,7 +530,7 @@ pub fn tcp_conns() -> Vec<(TcpEndpoints, TcpState, usize, usize)> {
 /// The `net.inet.tcp.*` sysctls (virtualized).
 pub fn sysctl_init(t: &SysctlTree) {
     type Field = fn(&VnetTcp) -> &AtomicI64;
-    let ints: [(&str, &'static str, Field, i64, i64); 18] = [
+    let ints: [(&str, &'static str, Field, i64, i64); 20] = [
         (
             "net.inet.tcp.mssdflt",
             "Default TCP Maximum Segment Size",
@@ -596,6 +607,20 @@ pub fn sysctl_init(t: &SysctlTree) {
             |s| &s.recvspace,
             512,
             1 << 24,
+        ),
+        (
+            "net.inet.tcp.ack_war_timewindow",
+            "Time interval in ms used to limit the number of ACKs in response to bad segments",
+            |s| &s.ack_war_timewindow,
+            0,
+            i64::from(i32::MAX),
+        ),
+        (
+            "net.inet.tcp.ack_war_cnt",
+            "Maximum number of ACKs in response to bad segments per time interval",
+            |s| &s.ack_war_cnt,
+            0,
+            i64::from(i32::MAX),
         ),
         (
             "net.inet.tcp.sendbuf_auto",
