@@ -91,6 +91,9 @@ pub fn timeval_bytes(d: std::time::Duration) -> Vec<u8> {
 /// A connection to the kernel: the process's system call gate.
 pub struct Sys {
     stream: UnixStream,
+    /// The same connection, buffered for reading: a reply's small header
+    /// pieces cost no system call each (its bulk data bypasses the buffer).
+    rd: io::BufReader<UnixStream>,
 }
 
 impl Sys {
@@ -98,7 +101,8 @@ impl Sys {
     pub fn open() -> io::Result<Sys> {
         let p = socket_path();
         let stream = UnixStream::connect(&p)?;
-        let mut sys = Sys { stream };
+        let rd = io::BufReader::with_capacity(16 * 1024, stream.try_clone()?);
+        let mut sys = Sys { stream, rd };
         // One round trip: once it is answered the kernel has attached this
         // connection to the process, so it shares the process's descriptor
         // table even if another connection of the process closes right away
@@ -139,7 +143,7 @@ impl Sys {
 
     /// Read the kernel's answer to the call just written.
     fn reply(&mut self) -> Result<Reply, Errno> {
-        Reply::read_frame(&mut self.stream)
+        Reply::read_frame(&mut self.rd)
             .map_err(|_| Errno::EIO)?
             .ok_or(Errno::EIO)?
             .result()
