@@ -30,8 +30,13 @@ bench: build
 	$(CARGO) bench --bench forwarding_chain
 	$(CARGO) bench --bench route_table
 
-# The tutorial's experiment: TCP over lo0 with and without options VIMAGE, side by side.
-bench-tcp:
+# The tutorial's experiment: TCP over lo0 with and without options VIMAGE, side by
+# side (tcpbench processes through the syscall door; Linux's iperf3 alongside),
+# then the same engine without the door (in-process bench).
+NOVIMAGE := target/novimage
+bench-tcp: build
+	$(CARGO) build --release --workspace --no-default-features --target-dir $(NOVIMAGE)
+	bash scripts/bench-tcp.sh $(REL) $(NOVIMAGE)/release
 	$(CARGO) bench --bench tcp_loopback
 	$(CARGO) bench --no-default-features --bench tcp_loopback
 
