@@ -458,7 +458,9 @@ impl Kernel {
                 Ok(Reply::val(td.fds.alloc(so)? as i64))
             }
             Request::Close { fd } => {
+                let so = td.fds.get(fd)?;
                 td.fds.close(fd)?;
+                so_calls::soclose_linger(td, so);
                 Ok(Reply::val(0))
             }
             Request::Ioctl { fd, cmd, data } => {

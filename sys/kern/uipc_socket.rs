@@ -49,6 +49,18 @@ pub trait ProtoSocket: Send {
     }
     /// The socket is being closed.
     fn close(&mut self) {}
+    /// The socket is being closed with `SO_LINGER` on and a zero linger time:
+    /// drop the connection at once (TCP sends a RST, no TIME_WAIT).  Default:
+    /// an ordinary [`ProtoSocket::close`].
+    fn abort(&mut self) {
+        self.close()
+    }
+    /// For a lingering close: a test of whether the connection has finished
+    /// disconnecting (`SS_ISCONNECTED` cleared: what was sent is acknowledged
+    /// and our FIN with it).  `None`: nothing to wait for.
+    fn disconnected(&self) -> Option<Box<dyn Fn() -> bool + Send + Sync>> {
+        None
+    }
     /// The socket's receive buffer, if the protocol queues what it receives there
     /// (then `recvfrom` is served by the socket layer and may block without the
     /// protocol's lock held).
@@ -627,13 +639,22 @@ impl Socket {
 
 impl Drop for Socket {
     fn drop(&mut self) {
+        let opts = self.options.load(Ordering::Relaxed);
+        let hard = opts & SO_LINGER_BIT != 0 && self.linger.load(Ordering::Relaxed) == 0;
         if let Ok(mut p) = self.pcb.lock() {
             let _cv = super::vnet::CurvnetGuard::set(&self.vnet);
-            p.close();
+            if hard {
+                p.abort();
+            } else {
+                p.close();
+            }
         }
         self.vnet.sockcnt.fetch_sub(1, Ordering::Relaxed);
     }
 }
+
+/// `SO_LINGER`'s bit in [`Socket::options`].
+const SO_LINGER_BIT: u32 = 0x80;
 
 /// Highest descriptor number handed out per process (`kern.maxfilesperproc`-ish).
 pub const MAXFILES: i32 = 4096;

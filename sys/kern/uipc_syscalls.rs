@@ -261,6 +261,39 @@ pub fn send(
     }
 }
 
+/// The last `close(2)` of a socket with `SO_LINGER` on and a positive linger
+/// time (`soclose`): close the protocol, then wait up to that many seconds
+/// for the connection to finish disconnecting (its data and FIN acknowledged).
+/// A non-blocking socket does not wait.  `so` is the caller's reference,
+/// taken before the descriptor went away.
+pub fn soclose_linger(td: &Td, so: Arc<Socket>) {
+    let r = Ordering::Relaxed;
+    let secs = so.linger.load(r);
+    if so.options.load(r) & SO_LINGER as u32 == 0
+        || secs <= 0
+        || so.is_nonblock()
+        || Arc::strong_count(&so) > 1
+    {
+        // Another descriptor still refers to it, or nothing to wait for.
+        return;
+    }
+    let (w, done) = match pcb(&so) {
+        Ok(p) => (p.wakeup(), p.disconnected()),
+        Err(_) => return,
+    };
+    drop(so);
+    let (Some(w), Some(done)) = (w, done) else {
+        return;
+    };
+    let deadline = Some(Instant::now() + Duration::from_secs(secs as u64));
+    loop {
+        let gen = w.generation();
+        if done() || sleep(&w, gen, td, deadline).is_err() {
+            return;
+        }
+    }
+}
+
 /// `recvfrom(2)`/`recv(2)`: `MSG_PEEK`, `MSG_DONTWAIT` (or `O_NONBLOCK`), and
 /// for streams `MSG_WAITALL` (wait for all `len` bytes, EOF or an error) and
 /// `ENOTCONN` on a socket that was never connected.

@@ -461,3 +461,182 @@ fn blocked_receive_gives_up_when_the_process_dies() {
     assert_eq!(r, Err(Errno::EINTR));
     assert_eq!(p, Err(Errno::EINTR));
 }
+
+/// A connected TCP pair over lo0 on `port`: (client fd in `c`, accepted fd in
+/// `s`); `rcvbuf` sizes the listener's (and so the accepted socket's) buffer.
+fn tcp_pair(k: &Arc<Kernel>, c: &mut Td, s: &mut Td, port: u16, rcvbuf: Option<i32>) -> (i32, i32) {
+    let sock = |td: &mut Td| {
+        call(
+            k,
+            td,
+            Request::Socket {
+                domain: 2,
+                ty: 1,
+                proto: 0,
+            },
+        )
+        .expect("socket")
+        .val as i32
+    };
+    let sa = SockaddrIn::new(INADDR_LOOPBACK, port).to_bytes().to_vec();
+    let l = sock(s);
+    if let Some(v) = rcvbuf {
+        call(
+            k,
+            s,
+            Request::Setsockopt {
+                fd: l,
+                level: SOL_SOCKET,
+                name: SO_RCVBUF,
+                val: v.to_le_bytes().to_vec(),
+            },
+        )
+        .expect("SO_RCVBUF");
+    }
+    call(
+        k,
+        s,
+        Request::Bind {
+            fd: l,
+            addr: sa.clone(),
+        },
+    )
+    .expect("bind");
+    call(k, s, Request::Listen { fd: l, backlog: 5 }).expect("listen");
+    let cfd = sock(c);
+    call(k, c, Request::Connect { fd: cfd, addr: sa }).expect("connect");
+    let sfd = call(k, s, Request::Accept { fd: l, flags: 0 })
+        .expect("accept")
+        .val as i32;
+    call(k, s, Request::Close { fd: l }).expect("close listener");
+    (cfd, sfd)
+}
+
+fn tcp_states(k: &Arc<Kernel>, port: u16) -> Vec<crate::netinet::tcp_var::TcpState> {
+    let _cv = CurvnetGuard::set(&k.vimage0().vnet);
+    crate::netinet::tcp_var::vnet_tcp()
+        .tcb
+        .list()
+        .into_iter()
+        .filter(|(ep, _)| ep.lport == port || ep.fport == port)
+        .map(|(_, cb)| cb.lock().unwrap().state)
+        .collect()
+}
+
+#[test]
+fn so_linger_zero_resets_and_a_linger_time_waits_for_the_close() {
+    use crate::netinet::tcp_var::TcpState;
+    let _l = test_lock();
+    let t = boot();
+    let k = &t.k;
+    let mut c = k.td_attach(200);
+    let mut s = k.td_attach(201);
+    let linger = |td: &mut Td, fd, on, secs| {
+        call(
+            k,
+            td,
+            Request::Setsockopt {
+                fd,
+                level: SOL_SOCKET,
+                name: SO_LINGER,
+                val: linger_bytes(on, secs),
+            },
+        )
+        .expect("SO_LINGER");
+    };
+    // l_onoff 1, l_linger 0: close drops the connection with a RST (the peer
+    // reads ECONNRESET), and nothing is left in TIME_WAIT.
+    let (cfd, sfd) = tcp_pair(k, &mut c, &mut s, 7001, None);
+    linger(&mut c, cfd, true, 0);
+    call(k, &mut c, Request::Close { fd: cfd }).unwrap();
+    let r = call(
+        k,
+        &mut s,
+        Request::Recvfrom {
+            fd: sfd,
+            len: 100,
+            flags: 0,
+        },
+    );
+    assert_eq!(r.map(|r| r.data), Err(Errno::ECONNRESET));
+    call(k, &mut s, Request::Close { fd: sfd }).unwrap();
+    assert!(!tcp_states(k, 7001).contains(&TcpState::TimeWait));
+    // A linger time, everything acknowledged at once (lo0): close returns as
+    // soon as our FIN is, in FIN_WAIT_2.
+    let (cfd, sfd) = tcp_pair(k, &mut c, &mut s, 7002, None);
+    linger(&mut c, cfd, true, 5);
+    send_tcp(k, &mut c, cfd, &[7; 1000]);
+    let t0 = Instant::now();
+    call(k, &mut c, Request::Close { fd: cfd }).unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(2));
+    assert!(tcp_states(k, 7002).contains(&TcpState::FinWait2));
+    call(k, &mut s, Request::Close { fd: sfd }).unwrap();
+    // Data stuck behind a closed window: close waits out the linger time.
+    let (cfd, sfd) = tcp_pair(k, &mut c, &mut s, 7003, Some(1024));
+    linger(&mut c, cfd, true, 1);
+    let _ = call(
+        k,
+        &mut c,
+        Request::Sendto {
+            fd: cfd,
+            flags: MSG_DONTWAIT,
+            addr: None,
+            data: vec![1; 16 * 1024],
+        },
+    )
+    .expect("send");
+    let t0 = Instant::now();
+    call(k, &mut c, Request::Close { fd: cfd }).unwrap();
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+    assert!(tcp_states(k, 7003).contains(&TcpState::FinWait1));
+    call(k, &mut s, Request::Close { fd: sfd }).unwrap();
+    // The same on a non-blocking socket: no wait at all.
+    let (cfd, sfd) = tcp_pair(k, &mut c, &mut s, 7004, Some(1024));
+    linger(&mut c, cfd, true, 1);
+    call(
+        k,
+        &mut c,
+        Request::Fcntl {
+            fd: cfd,
+            cmd: F_SETFL,
+            arg: O_NONBLOCK,
+        },
+    )
+    .unwrap();
+    let _ = call(
+        k,
+        &mut c,
+        Request::Sendto {
+            fd: cfd,
+            flags: 0,
+            addr: None,
+            data: vec![1; 16 * 1024],
+        },
+    )
+    .expect("send");
+    let t0 = Instant::now();
+    call(k, &mut c, Request::Close { fd: cfd }).unwrap();
+    assert!(t0.elapsed() < Duration::from_millis(500));
+    call(k, &mut s, Request::Close { fd: sfd }).unwrap();
+    k.td_exit(&mut c);
+    k.td_exit(&mut s);
+}
+
+fn send_tcp(k: &Arc<Kernel>, td: &mut Td, fd: i32, data: &[u8]) {
+    let r = call(
+        k,
+        td,
+        Request::Sendto {
+            fd,
+            flags: 0,
+            addr: None,
+            data: data.to_vec(),
+        },
+    )
+    .expect("send");
+    assert_eq!(r.val as usize, data.len());
+}

@@ -595,6 +595,35 @@ impl ProtoSocket for TcpSocket {
         }
     }
 
+    fn abort(&mut self) {
+        let _ns = netisr_enter();
+        let Ok(mut tp) = self.cb.lock() else { return };
+        tp.flags |= TF_NOFDREF;
+        match tp.state {
+            TcpState::Closed => {
+                tcp_close(&mut tp);
+                if let Some(t) = try_vnet_tcp() {
+                    t.tcb.remove(tp.id);
+                }
+            }
+            TcpState::Listen => tcp_close(&mut tp),
+            // `tcp_drop`: a RST to the peer, no TIME_WAIT.
+            _ => tcp_drop(&mut tp, Errno::ECONNABORTED),
+        }
+    }
+
+    fn disconnected(&self) -> Option<Box<dyn Fn() -> bool + Send + Sync>> {
+        let cb = self.cb.clone();
+        Some(Box::new(move || {
+            cb.lock().map_or(true, |tp| {
+                matches!(
+                    tp.state,
+                    TcpState::Closed | TcpState::FinWait2 | TcpState::TimeWait
+                )
+            })
+        }))
+    }
+
     fn rcvbuf(&self) -> Option<Arc<SockBuf>> {
         self.cb.lock().ok().map(|tp| tp.rcv.clone())
     }
