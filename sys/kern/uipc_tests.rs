@@ -640,3 +640,52 @@ fn send_tcp(k: &Arc<Kernel>, td: &mut Td, fd: i32, data: &[u8]) {
     .expect("send");
     assert_eq!(r.val as usize, data.len());
 }
+
+#[test]
+fn ipv6_v6only_is_on_and_cannot_be_cleared() {
+    let _l = test_lock();
+    let t = boot();
+    let k = &t.k;
+    let mut td = k.td_attach(300);
+    use vimage_abi::netinet6_in6::IPV6_V6ONLY;
+    for (domain, ty) in [(28, 1), (28, 2)] {
+        let fd = call(
+            k,
+            &mut td,
+            Request::Socket {
+                domain,
+                ty,
+                proto: 0,
+            },
+        )
+        .expect("socket")
+        .val as i32;
+        let set = |td: &mut Td, v: i32| {
+            call(
+                k,
+                td,
+                Request::Setsockopt {
+                    fd,
+                    level: 41,
+                    name: IPV6_V6ONLY,
+                    val: v.to_le_bytes().to_vec(),
+                },
+            )
+            .map(|_| ())
+        };
+        assert_eq!(set(&mut td, 1), Ok(()));
+        assert_eq!(set(&mut td, 0), Err(Errno::EOPNOTSUPP));
+        let got = call(
+            k,
+            &mut td,
+            Request::Getsockopt {
+                fd,
+                level: 41,
+                name: IPV6_V6ONLY,
+            },
+        )
+        .map(|r| r.data);
+        assert_eq!(got, Ok(1i32.to_le_bytes().to_vec()));
+    }
+    k.td_exit(&mut td);
+}

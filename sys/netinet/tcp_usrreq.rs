@@ -39,6 +39,8 @@ pub const SO_ERROR: i32 = 0x1007;
 /// `SOMAXCONN`: the largest listen backlog.
 pub const SOMAXCONN: i32 = 128;
 const IPPROTO_TCP: i32 = 6;
+const IPPROTO_IPV6: i32 = 41;
+use vimage_abi::netinet6_in6::IPV6_V6ONLY;
 
 /// The window scale to request for receive buffer `rcv`: enough for its
 /// limit, or for `net.inet.tcp.recvbuf_max` when it may grow (`SB_AUTOSIZE`).
@@ -553,7 +555,16 @@ impl ProtoSocket for TcpSocket {
                     tp.request_r_scale = tcp_rscale(&vnet_tcp(), &tp.rcv);
                 }
             }
-            (IPPROTO_TCP, _) | (SOL_SOCKET, _) => return Err(Errno::ENOPROTOOPT),
+            (IPPROTO_IPV6, IPV6_V6ONLY) if tp.v6 => {
+                // IPv6 sockets only ever carry IPv6 here (no IPv4-mapped
+                // addresses: net.inet6.ip6.v6only is 1 and fixed).
+                if v == 0 {
+                    return Err(Errno::EOPNOTSUPP);
+                }
+            }
+            (IPPROTO_TCP, _) | (SOL_SOCKET, _) | (IPPROTO_IPV6, _) => {
+                return Err(Errno::ENOPROTOOPT)
+            }
             _ => return Err(Errno::EINVAL),
         }
         Ok(())
@@ -569,6 +580,7 @@ impl ProtoSocket for TcpSocket {
             (SOL_SOCKET, SO_ERROR) => tp.so_error.take().map(|e| e.0).unwrap_or(0),
             (SOL_SOCKET, 0x1001) => tp.snd.hiwat() as i32,
             (SOL_SOCKET, 0x1002) => tp.rcv.hiwat() as i32,
+            (IPPROTO_IPV6, IPV6_V6ONLY) if tp.v6 => 1,
             (IPPROTO_TCP, _) | (SOL_SOCKET, _) => return Err(Errno::ENOPROTOOPT),
             _ => return Err(Errno::EINVAL),
         };

@@ -299,7 +299,10 @@ impl ProtoSocket for Rip6Socket {
             (IPPROTO_IPV6, IPV6_RECVHOPLIMIT) => o.recvhoplimit = int_opt(val)? != 0,
             (IPPROTO_IPV6, IPV6_RECVPKTINFO) => o.recvpktinfo = int_opt(val)? != 0,
             (IPPROTO_IPV6, IPV6_V6ONLY) => {
-                int_opt(val)?;
+                // Always IPv6 only: no IPv4-mapped addresses here.
+                if int_opt(val)? == 0 {
+                    return Err(Errno::EOPNOTSUPP);
+                }
             }
             (IPPROTO_IPV6, IPV6_CHECKSUM) => {
                 // The ICMPv6 checksum is always the kernel's (RFC 3542 3.1).
