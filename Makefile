@@ -32,13 +32,14 @@ bench: build
 
 # The tutorial's experiment: TCP over lo0 with and without options VIMAGE, side by
 # side (tcpbench processes through the syscall door; Linux's iperf3 alongside),
-# then the same engine without the door (in-process bench).
+# and the kernel's CPU cost per MB on one thread from both builds.
 NOVIMAGE := target/novimage
+BENCHEXE := sed -n 's/.*Executable.*(\(.*\))/\1/p'
 bench-tcp: build
 	$(CARGO) build --release --workspace --no-default-features --target-dir $(NOVIMAGE)
-	bash scripts/bench-tcp.sh $(REL) $(NOVIMAGE)/release
-	$(CARGO) bench --bench tcp_loopback
-	$(CARGO) bench --no-default-features --bench tcp_loopback
+	VB=$$($(CARGO) bench --bench tcp_loopback --no-run 2>&1 | $(BENCHEXE)); \
+	NB=$$($(CARGO) bench --no-default-features --bench tcp_loopback --no-run --target-dir $(NOVIMAGE) 2>&1 | $(BENCHEXE)); \
+	bash scripts/bench-tcp.sh $(REL) $(NOVIMAGE)/release "$$VB" "$$NB"
 
 fmt:
 	$(CARGO) fmt --all

@@ -7,10 +7,18 @@
 # own stack (iperf3 over loopback, and over a veth pair between two network
 # namespaces when root).  Prints one markdown table.
 #
-# usage: bench-tcp.sh VIMAGE_BINDIR NOVIMAGE_BINDIR   (env: SECS, ROUNDS)
+# With the two builds' tcp_loopback bench binaries as 3rd and 4th arguments,
+# also the kernel's CPU cost per MB over lo0 measured on one thread (no
+# scheduler noise), alternating the builds, best of ROUNDS each: the figure
+# that shows the VIMAGE overhead itself.
+#
+# usage: bench-tcp.sh VIMAGE_BINDIR NOVIMAGE_BINDIR [VIMAGE_BENCH NOVIMAGE_BENCH]
+#        (env: SECS, ROUNDS)
 set -eu
 VBIN=$(cd "$1" && pwd)
 NBIN=$(cd "$2" && pwd)
+VBENCH=${3:-}
+NBENCH=${4:-}
 SECS=${SECS:-4}
 ROUNDS=${ROUNDS:-5}
 TMP=$(mktemp -d)
@@ -102,6 +110,33 @@ nc=$(printf '%s\n' "${NC[@]}" | median)
 rmin=$(printf '%s\n' "${R[@]}" | sort -n | head -1)
 rmax=$(printf '%s\n' "${R[@]}" | sort -n | tail -1)
 
+# One-thread CPU cost per MB: many short runs, the builds alternating (and
+# which goes first alternating too), compared pair by pair, so that the
+# machine's slow and fast spells hit both sides of a pair alike.
+vcost=
+ncost=
+PAIRS=${PAIRS:-15}
+if [ -n "$VBENCH" ] && [ -n "$NBENCH" ]; then
+  VK=()
+  NK=()
+  KR=()
+  for r in $(seq 1 "$PAIRS"); do
+    if [ $((r % 2)) = 1 ]; then
+      v=$("$VBENCH" cost | sed -n 's/^cost //p'); n=$("$NBENCH" cost | sed -n 's/^cost //p')
+    else
+      n=$("$NBENCH" cost | sed -n 's/^cost //p'); v=$("$VBENCH" cost | sed -n 's/^cost //p')
+    fi
+    VK+=("$v"); NK+=("$n")
+    KR+=("$(awk -v v="$v" -v n="$n" 'BEGIN {printf "%.4f", v / n}')")
+    echo "cost pair $r: VIMAGE $v, no VIMAGE $n us/MB" >&2
+  done
+  vcost=$(printf '%s\n' "${VK[@]}" | median)
+  ncost=$(printf '%s\n' "${NK[@]}" | median)
+  kratio=$(printf '%s\n' "${KR[@]}" | median)
+  kq1=$(printf '%s\n' "${KR[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+3)/4)]}')
+  kq3=$(printf '%s\n' "${KR[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((3*NR+3)/4)]}')
+fi
+
 # Two vimages joined by a pair of eifaces.
 boot "$VBIN"
 "$VBIN/ngctl" mkpeer eiface ether ether
@@ -161,6 +196,15 @@ echo "| Linux | veth pair between two netns, iperf3 | $lnx_veth | |"
 echo
 echo "VIMAGE / no VIMAGE throughput: $(awk -v v="$vm" -v n="$nm" 'BEGIN {printf "%.3f", v / n}') (medians; per round $rmin .. $rmax)"
 echo "VIMAGE / no VIMAGE kernel CPU per MB: $(awk -v v="$vc" -v n="$nc" 'BEGIN {printf "%.3f", v / n}') (medians)"
+if [ -n "$vcost" ]; then
+  echo
+  echo "| kernel | one thread, lo0, 64 KiB writes | kernel CPU µs/MB (median of $PAIRS) |"
+  echo "|---|---|---|"
+  echo "| vkernel, VIMAGE | in one vimage | $vcost |"
+  echo "| vkernel, no VIMAGE | the only stack | $ncost |"
+  echo
+  echo "VIMAGE overhead (CPU per MB, median of $PAIRS paired runs): $(awk -v r="$kratio" 'BEGIN {printf "%+.1f %%", 100 * (r - 1)}') (quartiles $(awk -v r="$kq1" 'BEGIN {printf "%+.1f", 100 * (r - 1)}') .. $(awk -v r="$kq3" 'BEGIN {printf "%+.1f", 100 * (r - 1)}') %)"
+fi
 case $lnx_lo in
   [0-9]*) echo "vkernel lo0 (VIMAGE) / Linux loopback: $(pct "$vm" "$lnx_lo")" ;;
 esac

@@ -250,23 +250,22 @@ struct SbInner {
     error: Option<Errno>,
 }
 
-/// Copy from `q` starting `off` bytes in into `dst`, a memcpy per contiguous
-/// half of the ring; how many bytes were copied.
-fn stream_copy(q: &VecDeque<u8>, off: usize, dst: &mut [u8]) -> usize {
+/// Append up to `len` bytes of `q` starting `off` bytes in to `out`, a
+/// memcpy per contiguous half of the ring; how many were appended.
+fn stream_extend(q: &VecDeque<u8>, off: usize, len: usize, out: &mut Vec<u8>) -> usize {
     let (a, b) = q.as_slices();
-    let mut n = 0;
+    let start = out.len();
     if off < a.len() {
-        let k = dst.len().min(a.len() - off);
-        dst[..k].copy_from_slice(&a[off..off + k]);
-        n = k;
+        let k = len.min(a.len() - off);
+        out.extend_from_slice(&a[off..off + k]);
     }
+    let done = out.len() - start;
     let boff = off.saturating_sub(a.len());
-    if n < dst.len() && boff < b.len() {
-        let k = (dst.len() - n).min(b.len() - boff);
-        dst[n..n + k].copy_from_slice(&b[boff..boff + k]);
-        n += k;
+    if done < len && boff < b.len() {
+        let k = (len - done).min(b.len() - boff);
+        out.extend_from_slice(&b[boff..boff + k]);
     }
-    n
+    out.len() - start
 }
 
 /// Called after a stream buffer was read from (`pru_rcvd`), outside its lock.
@@ -388,18 +387,17 @@ impl SockBuf {
         let Ok(g) = self.inner.lock() else {
             return Vec::new();
         };
-        let n = len.min(g.s.len().saturating_sub(off));
-        let mut v = vec![0; n];
-        stream_copy(&g.s, off, &mut v);
+        let mut v = Vec::with_capacity(len.min(g.s.len().saturating_sub(off)));
+        stream_extend(&g.s, off, len, &mut v);
         v
     }
 
-    /// Stream `m_copydata`: fill `dst` from the bytes starting `off` bytes into
-    /// the buffer, without consuming them; how many were copied (fewer at its
-    /// end).
-    pub fn copy_into(&self, off: usize, dst: &mut [u8]) -> usize {
+    /// Stream `m_copydata` onto the end of `out`: up to `len` bytes starting
+    /// `off` bytes into the buffer, without consuming them (no zero-filled
+    /// staging); how many were appended.
+    pub fn extend_into(&self, off: usize, len: usize, out: &mut Vec<u8>) -> usize {
         match self.inner.lock() {
-            Ok(g) => stream_copy(&g.s, off, dst),
+            Ok(g) => stream_extend(&g.s, off, len, out),
             Err(_) => 0,
         }
     }
@@ -494,8 +492,8 @@ impl SockBuf {
         loop {
             if self.stream && !g.s.is_empty() {
                 let n = len.min(g.s.len());
-                let mut d = vec![0; n];
-                stream_copy(&g.s, 0, &mut d);
+                let mut d = Vec::with_capacity(n);
+                stream_extend(&g.s, 0, n, &mut d);
                 if flags & MSG_PEEK == 0 {
                     g.bytes -= n;
                     g.s.drain(..n);

@@ -36,12 +36,13 @@ impl Mbuf {
             ..Mbuf::default()
         }
     }
-    /// A zeroed packet of `len` bytes with `headroom` bytes in front, for a
-    /// protocol to fill in place (`m_getm` + `m_copydata`).
-    pub fn with_len(headroom: usize, len: usize) -> Self {
+    /// Take ownership of `v` as a packet starting `start` bytes in (what is
+    /// before is headroom).
+    pub fn from_vec_at(v: Vec<u8>, start: usize) -> Self {
+        let start = start.min(v.len());
         Mbuf {
-            buf: vec![0; headroom + len],
-            start: headroom,
+            buf: v,
+            start,
             ..Mbuf::default()
         }
     }

@@ -282,7 +282,7 @@ pub fn tcp_output(tp: &mut Tcpcb) {
             },
             len as usize,
             |b| {
-                snd.copy_into(off as usize, b);
+                snd.extend_into(off as usize, len as usize, b);
             },
         );
         // Advance.

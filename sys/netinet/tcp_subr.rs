@@ -228,17 +228,18 @@ pub struct SegOut<'a> {
 
 /// Build the segment and hand it to `ip_output` / `ip6_output`.
 pub fn tcp_emit(s: &SegOut<'_>) -> Result<(), Errno> {
-    tcp_emit_with(s, s.data.len(), |b| b.copy_from_slice(s.data))
+    tcp_emit_with(s, s.data.len(), |b| b.extend_from_slice(s.data))
 }
 
-/// [`tcp_emit`] with `len` bytes of data that `fill` writes straight into the
-/// packet (from the send buffer, `m_copydata`): over IPv4 the segment is built
-/// in place behind headroom for the IP header, and its checksum is left to
-/// `ip_output` (`CSUM_TCP`), which skips it on loopback.
+/// [`tcp_emit`] with `len` bytes of data that `fill` appends straight to the
+/// packet (from the send buffer, `m_copydata`; never zero-filled first): over
+/// IPv4 the segment is built in place behind headroom for the IP header, and
+/// its checksum is left to `ip_output` (`CSUM_TCP`), which skips it on
+/// loopback.
 pub fn tcp_emit_with(
     s: &SegOut<'_>,
     len: usize,
-    fill: impl FnOnce(&mut [u8]),
+    fill: impl FnOnce(&mut Vec<u8>),
 ) -> Result<(), Errno> {
     let repr = TcpRepr {
         src_port: s.ep.lport,
@@ -257,8 +258,11 @@ pub fn tcp_emit_with(
     }
     match (s.ep.laddr, s.ep.faddr) {
         (IpAddr::V4(src), IpAddr::V4(dst)) => {
-            let mut m = Mbuf::with_len(MBUF_HEADROOM, repr.buffer_len());
-            fill(&mut m.data_mut()[hl..]);
+            let mut b = Vec::with_capacity(MBUF_HEADROOM + hl + len);
+            b.resize(MBUF_HEADROOM + hl, 0);
+            fill(&mut b);
+            b.resize(MBUF_HEADROOM + hl + len, 0);
+            let mut m = Mbuf::from_vec_at(b, MBUF_HEADROOM);
             repr.emit_header(&mut TcpPacket::new_unchecked(m.data_mut()));
             m.csum_flags |= CSUM_DELAY_DATA;
             m.csum_data = TCP_CSUM_OFF;
@@ -266,8 +270,10 @@ pub fn tcp_emit_with(
             ip_output(ip_prepend(m, src, dst, IPPROTO_TCP, ttl, 0), 0)
         }
         (IpAddr::V6(src), IpAddr::V6(dst)) => {
-            let mut b = vec![0u8; repr.buffer_len()];
-            fill(&mut b[hl..]);
+            let mut b = Vec::with_capacity(repr.buffer_len());
+            b.resize(hl, 0);
+            fill(&mut b);
+            b.resize(hl + len, 0);
             let ph = PseudoHdr::V6 { src, dst };
             repr.emit(&mut TcpPacket::new_unchecked(&mut b[..]), &ph);
             let hlim = crate::netinet6::in6::try_vnet_inet6()
