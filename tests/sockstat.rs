@@ -88,7 +88,20 @@ fn listen_then_established_in_netstat_and_sockstat() {
     // Bad option: usage, exit 1.
     let (c, _, e) = vk.run("sockstat", &["-x"]);
     assert_eq!(c, 1);
-    assert!(e.ends_with("Usage: sockstat [-46clu]\n"), "{e}");
+    assert!(
+        e.ends_with("usage: sockstat [-46clu] [-p ports] [-P protocols]\n"),
+        "{e}"
+    );
+    // -p and -P: by port (local or foreign) and by protocol.
+    assert!(vk.ok("sockstat", &["-p", "9000-9200"]).contains("*:9100"));
+    assert!(!vk.ok("sockstat", &["-p", "22,80"]).contains("*:9100"));
+    assert!(vk.ok("sockstat", &["-P", "tcp"]).contains("*:9100"));
+    assert!(!vk.ok("sockstat", &["-Pudp"]).contains("*:9100"));
+    let (c, _, e) = vk.run("sockstat", &["-P", "icmp"]);
+    assert_eq!(
+        (c, e.lines().next()),
+        (1, Some("sockstat: unknown protocol: icmp"))
+    );
 
     let cli = spawn(&vk, "nc", &["127.0.0.1", "9100"]);
     let o = until(&vk, "netstat", &["-an", "-p", "tcp"], |o| {

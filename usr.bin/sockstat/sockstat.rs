@@ -7,10 +7,13 @@
 //! The user and command are those of the host process, read from
 //! `/proc/PID`; `?` when it is gone.
 //!
-//! `sockstat [-46clu]`: `-4` IPv4, `-6` IPv6, `-u` local (unix) sockets
-//! (none unless given, and this kernel has none: it is accepted for
-//! compatibility); without any of them all families.  `-c` connected, `-l`
-//! listening (an Internet socket without a foreign port); without either both.
+//! `sockstat [-46clu] [-p ports] [-P protocols]`: `-4` IPv4, `-6` IPv6, `-u`
+//! local (unix) sockets (none unless given, and this kernel has none: it is
+//! accepted for compatibility); without any of them all families.  `-c`
+//! connected, `-l` listening (an Internet socket without a foreign port);
+//! without either both.  `-p` keeps sockets whose local or foreign port is in a
+//! comma-separated list of ports and `first-last` ranges; `-P` keeps the named
+//! protocols (`tcp`, `udp`, comma-separated).
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -26,10 +29,10 @@ use vimage_abi::sysctl::SysctlValue;
 const PF_INET6: i32 = AF_INET6 as i32;
 
 /// The usage line (printed to stderr, exit 1).
-pub const USAGE: &str = "Usage: sockstat [-46clu]";
+pub const USAGE: &str = "usage: sockstat [-46clu] [-p ports] [-P protocols]";
 
 /// Command-line options.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Opts {
     /// `-4`: IPv4 sockets.
     pub inet4: bool,
@@ -41,6 +44,40 @@ pub struct Opts {
     pub connected: bool,
     /// `-l`: listening sockets.
     pub listening: bool,
+    /// `-p`: inclusive port ranges (empty: any port).
+    pub ports: Vec<(u16, u16)>,
+    /// `-P`: protocol numbers (empty: any protocol).
+    pub protos: Vec<i32>,
+}
+
+/// `-p`'s list: ports and `first-last` ranges, comma-separated.
+fn parse_ports(s: &str) -> Result<Vec<(u16, u16)>, String> {
+    let bad = || "syntax error in port range".to_string();
+    let port = |p: &str| p.trim().parse::<u16>().map_err(|_| bad());
+    s.split(',')
+        .map(|r| match r.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (port(a)?, port(b)?);
+                if a > b {
+                    Err(bad())
+                } else {
+                    Ok((a, b))
+                }
+            }
+            None => port(r).map(|p| (p, p)),
+        })
+        .collect()
+}
+
+/// `-P`'s list: protocol names, as `/etc/protocols` spells them.
+fn parse_protos(s: &str) -> Result<Vec<i32>, String> {
+    s.split(',')
+        .map(|p| match p.trim() {
+            "tcp" | "TCP" => Ok(IPPROTO_TCP),
+            "udp" | "UDP" => Ok(IPPROTO_UDP),
+            other => Err(format!("unknown protocol: {other}")),
+        })
+        .collect()
 }
 
 impl Opts {
@@ -48,20 +85,37 @@ impl Opts {
     /// bundled or apart); the defaults FreeBSD fills in when a group is empty.
     pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Opts, String> {
         let mut o = Opts::default();
-        for a in args {
+        let mut args = args.into_iter();
+        while let Some(a) = args.next() {
             let Some(flags) = a.strip_prefix('-').filter(|f| !f.is_empty()) else {
                 return Err(format!("unexpected argument: {a}"));
             };
             if flags == "-" {
                 continue;
             }
-            for c in flags.chars() {
+            for (i, c) in flags.char_indices() {
                 match c {
                     '4' => o.inet4 = true,
                     '6' => o.inet6 = true,
                     'u' => o.unix = true,
                     'c' => o.connected = true,
                     'l' => o.listening = true,
+                    'p' | 'P' => {
+                        // The value: the rest of this word, or the next one.
+                        let rest = &flags[i + 1..];
+                        let v = if rest.is_empty() {
+                            args.next()
+                                .ok_or_else(|| format!("option requires an argument -- {c}"))?
+                        } else {
+                            rest.to_string()
+                        };
+                        if c == 'p' {
+                            o.ports.extend(parse_ports(&v)?);
+                        } else {
+                            o.protos.extend(parse_protos(&v)?);
+                        }
+                        break;
+                    }
                     _ => return Err(format!("illegal option -- {c}")),
                 }
             }
@@ -114,16 +168,26 @@ pub fn select(o: &Opts, x: &XFile) -> Option<Sock> {
         PF_INET6 if o.inet6 => "6",
         _ => return None,
     };
-    let proto = match (x.ty, x.proto) {
-        (SOCK_STREAM, 0 | IPPROTO_TCP) => "tcp",
-        (SOCK_DGRAM, 0 | IPPROTO_UDP) => "udp",
+    let (proto, pnum) = match (x.ty, x.proto) {
+        (SOCK_STREAM, 0 | IPPROTO_TCP) => ("tcp", IPPROTO_TCP),
+        (SOCK_DGRAM, 0 | IPPROTO_UDP) => ("udp", IPPROTO_UDP),
         _ => return None,
     };
+    if !o.protos.is_empty() && !o.protos.contains(&pnum) {
+        return None;
+    }
     let laddr = sockaddr(x.domain, &x.laddr);
     let faddr = sockaddr(x.domain, &x.faddr);
     let fport = faddr.map(|(_, p)| p).unwrap_or(0);
     if (fport == 0 && !o.listening) || (fport != 0 && !o.connected) {
         return None;
+    }
+    if !o.ports.is_empty() {
+        let lport = laddr.map(|(_, p)| p).unwrap_or(0);
+        let listed = |p: u16| o.ports.iter().any(|&(a, b)| (a..=b).contains(&p));
+        if !listed(lport) && !listed(fport) {
+            return None;
+        }
     }
     Some(Sock {
         pid: x.pid,
@@ -299,6 +363,7 @@ mod tests {
             unix: true,
             connected: true,
             listening: true,
+            ..Opts::default()
         };
         assert_eq!(args(&[]), Ok(all));
         let o = args(&["-4l"]).unwrap();
@@ -309,6 +374,41 @@ mod tests {
         assert!(args(&["-x"]).is_err());
         assert!(args(&["foo"]).is_err());
         assert!(args(&["-"]).is_err());
+        // -p and -P take a value, attached or as the next word.
+        let o = args(&["-4p", "22,6000-6010", "-P", "tcp"]).unwrap();
+        assert_eq!(o.ports, vec![(22, 22), (6000, 6010)]);
+        assert_eq!(o.protos, vec![IPPROTO_TCP]);
+        assert_eq!(
+            args(&["-p80", "-Pudp,tcp"]).unwrap().protos,
+            vec![IPPROTO_UDP, IPPROTO_TCP]
+        );
+        assert_eq!(
+            args(&["-p", "9-8"]),
+            Err("syntax error in port range".into())
+        );
+        assert_eq!(args(&["-p", "x"]), Err("syntax error in port range".into()));
+        assert_eq!(args(&["-P", "icmp"]), Err("unknown protocol: icmp".into()));
+        assert_eq!(
+            args(&["-p"]),
+            Err("option requires an argument -- p".into())
+        );
+    }
+
+    #[test]
+    fn ports_and_protocols_select() {
+        let tcp = x(
+            PF_INET,
+            SOCK_STREAM,
+            sin("10.0.0.1", 40000),
+            sin("10.0.0.2", 22),
+        );
+        let udp = x(PF_INET, SOCK_DGRAM, sin("0.0.0.0", 53), vec![]);
+        let pick = |a: &[&str], f: &XFile| select(&args(a).unwrap(), f).is_some();
+        assert!(pick(&["-p", "22"], &tcp), "the foreign port counts");
+        assert!(pick(&["-p", "39000-41000"], &tcp), "and the local one");
+        assert!(!pick(&["-p", "53"], &tcp) && pick(&["-p", "53"], &udp));
+        assert!(pick(&["-P", "tcp"], &tcp) && !pick(&["-P", "tcp"], &udp));
+        assert!(pick(&["-P", "udp", "-p", "53"], &udp));
     }
 
     #[test]
