@@ -641,7 +641,7 @@ impl Reply {
             Err(e) => return Err(e),
         }
         let n = u32::from_le_bytes(len) as usize;
-        if n > MAX_FRAME || n < 20 {
+        if !(20..=MAX_FRAME).contains(&n) {
             return Err(bad());
         }
         let mut h = [0u8; 16];
