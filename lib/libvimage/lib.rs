@@ -88,6 +88,25 @@ pub fn timeval_bytes(d: std::time::Duration) -> Vec<u8> {
     v
 }
 
+/// Ask for socket buffers that hold a whole frame
+/// ([`vimage_abi::syscall::DOOR_SOCKBUF`]); best effort.
+pub fn door_buffers(s: &UnixStream) {
+    use std::os::fd::AsRawFd;
+    let v = vimage_abi::syscall::DOOR_SOCKBUF as libc::c_int;
+    for opt in [libc::SO_SNDBUF, libc::SO_RCVBUF] {
+        // SAFETY: a valid socket descriptor and an int-sized option value.
+        unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&v as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+}
+
 /// A connection to the kernel: the process's system call gate.
 pub struct Sys {
     stream: UnixStream,
@@ -101,6 +120,7 @@ impl Sys {
     pub fn open() -> io::Result<Sys> {
         let p = socket_path();
         let stream = UnixStream::connect(&p)?;
+        door_buffers(&stream);
         let rd = io::BufReader::with_capacity(16 * 1024, stream.try_clone()?);
         let mut sys = Sys { stream, rd };
         // One round trip: once it is answered the kernel has attached this

@@ -268,6 +268,12 @@ fn boot_log(k: &Arc<Kernel>, version: &str, path: &Path) {
 /// EINVAL and the connection goes on; a broken stream ends the process context,
 /// closing its descriptors.
 fn serve(k: Arc<Kernel>, conn: UnixStream, tx: mpsc::Sender<Event>) {
+    {
+        // Room for a whole frame each way (best effort).
+        use nix::sys::socket::{setsockopt, sockopt};
+        let _ = setsockopt(&conn, sockopt::SndBuf, &vimage_abi::syscall::DOOR_SOCKBUF);
+        let _ = setsockopt(&conn, sockopt::RcvBuf, &vimage_abi::syscall::DOOR_SOCKBUF);
+    }
     let pid = match getsockopt(&conn, PeerCredentials) {
         Ok(c) => c.pid() as u32,
         Err(_) => return,

@@ -536,6 +536,11 @@ impl KldStat {
     }
 }
 
+/// Socket buffer size each end of a syscall connection asks for: room for a
+/// whole `MAX_FRAME`-sized request or reply, so a large write is not split
+/// into round trips (the host may cap it at its `net.core.wmem_max`).
+pub const DOOR_SOCKBUF: usize = MAX_FRAME + 64 * 1024;
+
 /// Write one frame.
 pub fn write_frame(w: &mut impl Write, payload: &[u8]) -> io::Result<()> {
     write_frame_parts(w, &[payload])
