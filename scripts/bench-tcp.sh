@@ -152,6 +152,11 @@ boot "$VBIN"
 "$VBIN/vimage" b ifconfig eth0 10.55.0.2/24
 eif=$(tcpbench "$VBIN" "$VBIN/vimage b" "$VBIN/vimage a" 10.55.0.2)
 eif=${eif% *}
+# The same with jumbo frames (ifconfig eth0 mtu 9000 on both ends).
+"$VBIN/vimage" a ifconfig eth0 mtu 9000
+"$VBIN/vimage" b ifconfig eth0 mtu 9000
+eifj=$(tcpbench "$VBIN" "$VBIN/vimage b" "$VBIN/vimage a" 10.55.0.2)
+eifj=${eifj% *}
 halt
 
 # Linux's own stack, same write size as tcpbench (256 KiB).
@@ -191,6 +196,7 @@ echo "|---|---|---|---|"
 echo "| vkernel, VIMAGE | lo0 in one vimage, tcpbench (median of $ROUNDS) | $vm | $vc |"
 echo "| vkernel, no VIMAGE | lo0, tcpbench (median of $ROUNDS) | $nm | $nc |"
 echo "| vkernel, VIMAGE | two vimages joined by eifaces, tcpbench | $eif | |"
+echo "| vkernel, VIMAGE | the same eifaces at MTU 9000 | $eifj | |"
 echo "| Linux | loopback, iperf3 | $lnx_lo | |"
 echo "| Linux | veth pair between two netns, iperf3 | $lnx_veth | |"
 echo
