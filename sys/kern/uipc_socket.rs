@@ -492,12 +492,22 @@ impl SockBuf {
         loop {
             if self.stream && !g.s.is_empty() {
                 let n = len.min(g.s.len());
-                let mut d = Vec::with_capacity(n);
-                stream_extend(&g.s, 0, n, &mut d);
-                if flags & MSG_PEEK == 0 {
+                let d = if flags & MSG_PEEK == 0 && n == g.s.len() {
+                    // The reader takes everything: hand it the buffer itself
+                    // (no copy while the ring has not wrapped) and start a
+                    // fresh one.
                     g.bytes -= n;
-                    g.s.drain(..n);
-                }
+                    let cap = self.hiwat().min(1 << 20);
+                    Vec::from(std::mem::replace(&mut g.s, VecDeque::with_capacity(cap)))
+                } else {
+                    let mut d = Vec::with_capacity(n);
+                    stream_extend(&g.s, 0, n, &mut d);
+                    if flags & MSG_PEEK == 0 {
+                        g.bytes -= n;
+                        g.s.drain(..n);
+                    }
+                    d
+                };
                 drop(g);
                 if flags & MSG_PEEK == 0 {
                     self.wake();
@@ -733,5 +743,58 @@ impl WeakFdTable {
     /// The table, while some process context still holds it.
     pub fn upgrade(&self) -> Option<FdTable> {
         self.0.upgrade().map(|fds| FdTable { fds })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recv(sb: &SockBuf, len: usize, flags: i32) -> Vec<u8> {
+        sb.recv(len, flags | MSG_DONTWAIT, None, &|| false)
+            .map(|(d, _)| d)
+            .unwrap_or_default()
+    }
+
+    /// Whole-buffer reads hand the buffer over; partial reads, peeks and
+    /// wrapped rings copy; the byte stream comes out the same either way.
+    #[test]
+    fn stream_reads_whole_partial_peeked_and_wrapped() {
+        let sb = SockBuf::new_stream(64);
+        let mut next = 0u8;
+        let mut want = std::collections::VecDeque::new();
+        let mut put = |sb: &SockBuf, n: usize, want: &mut std::collections::VecDeque<u8>| {
+            let d: Vec<u8> = (0..n)
+                .map(|_| {
+                    next = next.wrapping_add(1);
+                    next
+                })
+                .collect();
+            let k = sb.append_stream(&d);
+            want.extend(&d[..k]);
+            k
+        };
+        assert_eq!(put(&sb, 100, &mut want), 64, "bounded by hiwat");
+        assert_eq!(sb.space(), 0);
+        // Peek leaves it; a partial read takes the front.
+        assert_eq!(
+            recv(&sb, 10, MSG_PEEK),
+            want.iter().take(10).copied().collect::<Vec<_>>()
+        );
+        let got = recv(&sb, 40, 0);
+        assert_eq!(got, want.drain(..40).collect::<Vec<_>>());
+        // Refill past the ring's end, then read all of it at once.
+        put(&sb, 30, &mut want);
+        assert_eq!(sb.cc(), 54);
+        assert_eq!(
+            sb.copy_out(50, 10),
+            want.iter().skip(50).copied().collect::<Vec<_>>()
+        );
+        let got = recv(&sb, 1000, 0);
+        assert_eq!(got, want.drain(..).collect::<Vec<_>>());
+        assert_eq!((sb.cc(), sb.space()), (0, 64));
+        // The fresh buffer takes data again.
+        put(&sb, 5, &mut want);
+        assert_eq!(recv(&sb, 5, 0), want.drain(..).collect::<Vec<_>>());
     }
 }

@@ -52,6 +52,15 @@ enum Event {
 }
 
 fn main() {
+    // Packet and socket buffers of up to a MiB come and go all the time: keep
+    // them in the heap (no mmap, page faults and zeroing per buffer) and do
+    // not hand freed memory back to the host at every turn, as a kernel's
+    // own allocator caches its buffers.
+    // SAFETY: mallopt only tunes glibc's allocator; called before any thread.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+    }
     let args = Args::parse();
     let path = args.socket.unwrap_or_else(libvimage::socket_path);
 

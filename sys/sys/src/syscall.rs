@@ -658,8 +658,11 @@ impl Reply {
         if dlen > n - 20 {
             return Err(bad());
         }
-        let mut data = vec![0u8; dlen];
-        r.read_exact(&mut data)?;
+        // Straight into uninitialized capacity: no zero-fill of a large reply.
+        let mut data = Vec::with_capacity(dlen);
+        if r.take(dlen as u64).read_to_end(&mut data)? != dlen {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
         let mut al = [0u8; 4];
         r.read_exact(&mut al)?;
         let alen = u32::from_le_bytes(al) as usize;
