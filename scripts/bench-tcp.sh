@@ -86,6 +86,15 @@ lo_run() {
   halt
 }
 
+# Linux's own stack, same write size as tcpbench (256 KiB).
+iperf() {
+  local sp=$1 cp=$2 host=$3
+  $sp iperf3 -s -1 -p 5299 >/dev/null 2>&1 &
+  sleep 0.3
+  $cp iperf3 -c "$host" -p 5299 -t "$SECS" -l 262144 -f m 2>/dev/null |
+    awk '/receiver/ {for (i = 1; i <= NF; i++) if ($(i+1) == "Mbits/sec") print $i}'
+  wait 2>/dev/null || true
+}
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 V=()
@@ -93,7 +102,13 @@ N=()
 VC=()
 NC=()
 R=()
+L=()
+have_iperf=$(command -v iperf3 || true)
 for r in $(seq 1 "$ROUNDS"); do
+  # Linux's loopback in every round too: its own figure swings as much.
+  if [ -n "$have_iperf" ]; then
+    L+=("$(iperf "" "" 127.0.0.1)")
+  fi
   if [ $((r % 2)) = 1 ]; then
     n=$(lo_run "$NBIN"); v=$(lo_run "$VBIN")
   else
@@ -101,7 +116,7 @@ for r in $(seq 1 "$ROUNDS"); do
   fi
   V+=("${v% *}"); N+=("${n% *}"); VC+=("${v#* }"); NC+=("${n#* }")
   R+=("$(awk -v v="${v% *}" -v n="${n% *}" 'BEGIN {printf "%.3f", v / n}')")
-  echo "round $r: VIMAGE ${v% *} Mbit/s ${v#* } us/MB, no VIMAGE ${n% *} Mbit/s ${n#* } us/MB" >&2
+  echo "round $r: VIMAGE ${v% *} Mbit/s ${v#* } us/MB, no VIMAGE ${n% *} Mbit/s ${n#* } us/MB, Linux ${L[-1]:-?} Mbit/s" >&2
 done
 vm=$(printf '%s\n' "${V[@]}" | median)
 nm=$(printf '%s\n' "${N[@]}" | median)
@@ -159,19 +174,10 @@ eifj=$(tcpbench "$VBIN" "$VBIN/vimage b" "$VBIN/vimage a" 10.55.0.2)
 eifj=${eifj% *}
 halt
 
-# Linux's own stack, same write size as tcpbench (256 KiB).
-iperf() {
-  local sp=$1 cp=$2 host=$3
-  $sp iperf3 -s -1 -p 5299 >/dev/null 2>&1 &
-  sleep 0.3
-  $cp iperf3 -c "$host" -p 5299 -t "$SECS" -l 262144 -f m 2>/dev/null |
-    awk '/receiver/ {for (i = 1; i <= NF; i++) if ($(i+1) == "Mbits/sec") print $i}'
-  wait 2>/dev/null || true
-}
 lnx_lo="(iperf3 not installed)"
 lnx_veth="(iperf3 not installed)"
-if command -v iperf3 >/dev/null; then
-  lnx_lo=$(iperf "" "" 127.0.0.1)
+if [ -n "$have_iperf" ]; then
+  lnx_lo=$(printf '%s\n' "${L[@]}" | median)
   if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
     NS=1
     ip netns add vbench-a
@@ -197,7 +203,7 @@ echo "| vkernel, VIMAGE | lo0 in one vimage, tcpbench (median of $ROUNDS) | $vm 
 echo "| vkernel, no VIMAGE | lo0, tcpbench (median of $ROUNDS) | $nm | $nc |"
 echo "| vkernel, VIMAGE | two vimages joined by eifaces, tcpbench | $eif | |"
 echo "| vkernel, VIMAGE | the same eifaces at MTU 9000 | $eifj | |"
-echo "| Linux | loopback, iperf3 | $lnx_lo | |"
+echo "| Linux | loopback, iperf3 (median of $ROUNDS) | $lnx_lo | |"
 echo "| Linux | veth pair between two netns, iperf3 | $lnx_veth | |"
 echo
 echo "VIMAGE / no VIMAGE throughput: $(awk -v v="$vm" -v n="$nm" 'BEGIN {printf "%.3f", v / n}') (medians; per round $rmin .. $rmax)"
