@@ -220,6 +220,7 @@ pub fn icmp_input(ifp: &Arc<Ifnet>, m: Mbuf, hl: usize) {
                 inc(&st.icps_badcode);
             } else if let Ok(q) = IcmpQuote::parse(pkt.data()) {
                 super::udp_usrreq::udp_ctlinput(ty, pkt.msg_code(), &q);
+                super::tcp_subr::tcp_ctlinput(ty, pkt.msg_code(), &q);
             } else {
                 inc(&st.icps_badlen);
             }

@@ -319,6 +319,53 @@ pub fn tcp_mssopt(ep: &TcpEndpoints) -> u32 {
 /// Offset of the checksum field in the TCP header (`th_sum`).
 const TCP_CSUM_OFF: u32 = 16;
 
+/// An ICMP error about a segment we sent (`tcp_ctlinput` / `tcp_notify`).
+/// The quoted sequence number must lie in what is in flight (a blind forger
+/// does not know it).  An established connection ignores unreachables (routes
+/// come back); one still connecting remembers the error (`t_softerror`, what a
+/// timeout then reports instead of `ETIMEDOUT`), and gives up at once with it
+/// when a second error arrives after several retransmissions.
+pub fn tcp_ctlinput(ty: u8, code: u8, q: &super::ip_icmp::IcmpQuote<'_>) {
+    use super::ip_icmp::*;
+    if q.protocol != IPPROTO_TCP || q.data.len() < 8 {
+        return;
+    }
+    let error = match (ty, code) {
+        // Path MTU discovery is not done: routers fragment for us.
+        (ICMP_UNREACH, ICMP_UNREACH_NEEDFRAG) => return,
+        (ICMP_UNREACH, ICMP_UNREACH_PROTOCOL | ICMP_UNREACH_PORT) => Errno::ECONNREFUSED,
+        (ICMP_UNREACH, _) | (ICMP_TIMXCEED, _) => Errno::EHOSTUNREACH,
+        (ICMP_PARAMPROB, _) => Errno::ENOPROTOOPT,
+        _ => return,
+    };
+    let sport = u16::from_be_bytes([q.data[0], q.data[1]]);
+    let dport = u16::from_be_bytes([q.data[2], q.data[3]]);
+    let seq = u32::from_be_bytes([q.data[4], q.data[5], q.data[6], q.data[7]]);
+    use super::tcp_var::{seq_geq, seq_lt};
+    let Some(t) = try_vnet_tcp() else { return };
+    let Some(cb) = t
+        .tcb
+        .lookup(IpAddr::V4(q.src_addr), sport, IpAddr::V4(q.dst_addr), dport)
+    else {
+        return;
+    };
+    let Ok(mut tp) = cb.lock() else { return };
+    if tp.ep.faddr != IpAddr::V4(q.dst_addr)
+        || tp.ep.fport != dport
+        || !(seq_geq(seq, tp.snd_una) && seq_lt(seq, tp.snd_max))
+    {
+        return;
+    }
+    if tp.state == TcpState::Established && error == Errno::EHOSTUNREACH {
+        return;
+    }
+    if !tp.state.have_established() && tp.t_rxtshift > 3 && tp.t_softerror.is_some() {
+        tcp_drop(&mut tp, error);
+        return;
+    }
+    tp.t_softerror = Some(error);
+}
+
 /// `tcp_respond` without a control block: a RST (or ACK) answering a segment
 /// from `faddr:fport` to `laddr:lport`.
 pub fn tcp_respond(ep: &TcpEndpoints, seq: u32, ack: u32, flags: u8) {

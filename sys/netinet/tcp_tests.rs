@@ -1200,3 +1200,72 @@ fn the_segment_filling_the_hole_is_taken_when_the_reassembly_queue_is_full() {
     assert_eq!((a.stat("tcps_rcvacktoomuch"), bad(&b)), (x, y));
     assert!(x <= 12, "{x} ACKs for unsent data answered");
 }
+
+#[test]
+fn icmp_unreachables_end_a_hopeless_connect_and_spare_an_established_one() {
+    use super::ip_icmp::{ICMP_UNREACH, ICMP_UNREACH_HOST};
+    let n = boot();
+    let (a, b) = n.pair();
+    // b never answers a's SYNs; each one draws a host unreachable from b
+    // (as a router on the way would), quoting the SYN.
+    let syns: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let s2 = syns.clone();
+    n.drop_if(move |f| {
+        if let Some((fl, ..)) = tcp_of(f) {
+            if fl & 0x02 != 0 {
+                s2.lock().unwrap().push(f[14..].to_vec());
+                return true;
+            }
+        }
+        false
+    });
+    let mut c = a.socket();
+    assert_eq!(
+        a.with(|| c.connect(&sa("10.0.0.2", 130))),
+        Err(Errno::EINPROGRESS)
+    );
+    let b_if = b.with(|| crate::net::r#if::ifunit("eth0").unwrap());
+    let mut answered = 0;
+    let mut ms = 0;
+    while c.poll() & POLLERR == 0 && c.poll() & POLLHUP == 0 {
+        n.run(10);
+        ms += 10;
+        for d in std::mem::take(&mut *syns.lock().unwrap()) {
+            b.with(|| {
+                super::icmp_input::icmp_error(&d, Some(&b_if), ICMP_UNREACH, ICMP_UNREACH_HOST, 0)
+            });
+            answered += 1;
+        }
+        assert!(
+            ms < 60_000,
+            "still connecting after {answered} unreachables"
+        );
+    }
+    // Given up after the fourth retransmission's error, long before the
+    // 75 s connection timer, with the ICMP error rather than ETIMEDOUT.
+    assert!((4..=7).contains(&answered), "{answered} SYNs");
+    assert_eq!(a.with(|| c.soerror()), Some(Errno::EHOSTUNREACH));
+    // An established connection ignores a host unreachable about its data,
+    // and one quoting a sequence number outside what is in flight.
+    n.no_drop();
+    let (_l, mut c, s) = connect_pair(&n, &a, &b, 131);
+    let seen: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let s3 = seen.clone();
+    n.drop_if(move |f| {
+        if tcp_of(f).is_some_and(|t| t.4 > 0) {
+            s3.lock().unwrap().push(f[14..].to_vec());
+        }
+        false
+    });
+    let got = transfer(&n, &a, &mut c, &b, &*s, b"still here", 1000);
+    assert_eq!(got, b"still here");
+    for d in seen.lock().unwrap().iter() {
+        b.with(|| {
+            super::icmp_input::icmp_error(d, Some(&b_if), ICMP_UNREACH, ICMP_UNREACH_HOST, 0)
+        });
+    }
+    n.run(10);
+    assert_eq!(a.with(|| c.soerror()), None);
+    let got = transfer(&n, &a, &mut c, &b, &*s, b"and still", 1000);
+    assert_eq!(got, b"and still");
+}

@@ -122,7 +122,7 @@ fn tcp_timer_rexmt(tp: &mut Tcpcb) {
     if tp.t_rxtshift > TCP_MAXRXTSHIFT {
         tp.t_rxtshift = TCP_MAXRXTSHIFT;
         inc(&t.stat.tcps_timeoutdrop);
-        let e = tp.so_error.unwrap_or(Errno::ETIMEDOUT);
+        let e = tp.so_error.or(tp.t_softerror).unwrap_or(Errno::ETIMEDOUT);
         tcp_drop(tp, e);
         return;
     }

@@ -90,6 +90,7 @@ pub fn tcp_newtcpcb(v6: bool, ep: &TcpEndpoints, tflags: u32) -> TcpcbRef {
             rcv,
             wake: Arc::new(SoWakeup::default()),
             so_error: None,
+            t_softerror: None,
             listen: None,
             iss: 0,
             snd_una: 0,

@@ -178,6 +178,9 @@ pub struct Tcpcb {
     pub wake: Arc<SoWakeup>,
     /// `so_error`.
     pub so_error: Option<Errno>,
+    /// `t_softerror`: the last ICMP error about this connection, reported if
+    /// it times out (instead of `ETIMEDOUT`).
+    pub t_softerror: Option<Errno>,
     /// Listen state.
     pub listen: Option<ListenQ>,
     /// `iss`.
