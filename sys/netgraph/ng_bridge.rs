@@ -17,6 +17,10 @@ use crate::ng_stats::{encode_counters, u64_fields, StatsCmd};
 pub const NGM_BRIDGE_COOKIE: u32 = 967_239_368;
 /// Most links.
 pub const NG_BRIDGE_MAX_LINKS: usize = 32;
+/// Most hosts remembered: a flood of forged source addresses cannot grow the
+/// table without bound; beyond it new hosts are not learned (their frames are
+/// still forwarded, by flooding) until ageing makes room.
+pub const NG_BRIDGE_MAX_HOSTS: usize = 16_384;
 /// Default `loopTimeout` (s).
 pub const DEFAULT_LOOP_TIMEOUT: u32 = 60;
 /// Default `maxStaleness` (s).
@@ -400,6 +404,7 @@ impl NgNode for Bridge {
             link.stats[RECV_MULTICAST] += 1;
         }
         // Learn the source.
+        let room = self.hosts.len() < NG_BRIDGE_MAX_HOSTS;
         match self.hosts.get_mut(&src) {
             Some(h) if h.link != n => {
                 if u32::from(h.age) < min_stable {
@@ -415,7 +420,7 @@ impl NgNode for Bridge {
                 h.staleness = 0;
             }
             Some(h) => h.staleness = 0,
-            None => {
+            None if room => {
                 self.hosts.insert(
                     src,
                     Host {
@@ -425,6 +430,7 @@ impl NgNode for Bridge {
                     },
                 );
             }
+            None => {}
         }
         if !mcast {
             if let Some(h) = self.hosts.get(&dst).copied() {
@@ -544,6 +550,29 @@ mod tests {
         // Runts are counted and dropped.
         s.send_data(me, "l0", vec![1, 2, 3]).unwrap();
         assert!(s.take_output().is_empty());
+    }
+
+    #[test]
+    fn the_host_table_is_bounded() {
+        let (mut s, me) = space();
+        mkpeer(&mut s, me, ".", "bridge", "l0", "link0").unwrap();
+        connect(&mut s, me, ".", "l0", "l1", "link1").unwrap();
+        // A storm of forged sources: the table stops at its limit.
+        for i in 0..(NG_BRIDGE_MAX_HOSTS as u32 + 100) {
+            let b = i.to_be_bytes();
+            s.send_data(me, "l0", frame(B, [0x02, 0, b[0], b[1], b[2], b[3]]))
+                .unwrap();
+            s.take_output();
+        }
+        let t = ascii(&mut s, me, "l0", "gettable", "").unwrap().unwrap();
+        assert!(
+            t.starts_with(&format!("{{ numHosts={NG_BRIDGE_MAX_HOSTS} ")),
+            "{}",
+            &t[..40]
+        );
+        // An unlearned host's frames still get through (flooded).
+        s.send_data(me, "l0", frame(B, C)).unwrap();
+        assert_eq!(frames(&s.take_output(), me, "l1").len(), 1);
     }
 
     #[test]
