@@ -20,7 +20,6 @@ use vimage_kern::kern::kern_linker::KldModule;
 use vimage_kern::kern::vnet::{ModState, Vnet, VnetModInfo, VNET_MOD_NETGRAPH, VNET_MOD_NG_ETHER};
 use vimage_kern::net::if_var::Ifnet;
 use vimage_kern::net::mbuf::Mbuf;
-use vimage_kern::net::netisr::netisr_queue;
 use vimage_kern::net::r#if::{ether_demux, ether_type, netisr_handles, vnet_net};
 use vimage_kern::{curvnet, Kernel};
 use vimage_netgraph::ng_parse::NgParseType;
@@ -299,7 +298,10 @@ impl NgNode for EtherNode {
                         m.data_mut()[6..12].copy_from_slice(&mac);
                     }
                 }
-                netisr_queue(move || {
+                // In order through the interface's queue: frames from two
+                // threads must not pass each other on the wire.
+                let inq = ifp.inq.clone();
+                inq.enqueue(move || {
                     let _ = ifp.transmit(m);
                 });
             }
