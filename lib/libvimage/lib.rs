@@ -161,6 +161,103 @@ impl Sys {
         self.reply()
     }
 
+    /// Connect to the kernel at `path` (a supervisor opening the door for
+    /// a program it captured) without the first round trip.
+    pub fn connect_at(path: &std::path::Path) -> io::Result<Sys> {
+        let stream = UnixStream::connect(path)?;
+        door_buffers(&stream);
+        let rd = io::BufReader::with_capacity(16 * 1024, stream.try_clone()?);
+        Ok(Sys { stream, rd })
+    }
+
+    /// The connection itself (to hand to another process).
+    pub fn into_stream(self) -> UnixStream {
+        self.stream
+    }
+
+    /// `Export`: the host descriptor a program will own for kernel socket
+    /// `fd`, and the inodes of exports that ended since the last call.
+    pub fn export(&mut self, fd: i32) -> Result<(std::os::fd::OwnedFd, Vec<u32>), Errno> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        write_frame(&mut self.stream, &Request::Export { fd }.to_bytes())
+            .map_err(|_| Errno::EIO)?;
+        // The descriptor rides on the reply's first bytes: read them with
+        // recvmsg, never through the buffer (which would drop it).
+        if !self.rd.buffer().is_empty() {
+            return Err(Errno::EIO);
+        }
+        let sock = self.stream.as_raw_fd();
+        let mut head = [0u8; 4096];
+        let mut cmsg = [0u8; 64];
+        let mut iov = libc::iovec {
+            iov_base: head.as_mut_ptr().cast(),
+            iov_len: head.len(),
+        };
+        // SAFETY: a zeroed msghdr pointing at our own buffers.
+        let (n, fd) = unsafe {
+            let mut m: libc::msghdr = std::mem::zeroed();
+            m.msg_iov = &mut iov;
+            m.msg_iovlen = 1;
+            m.msg_control = cmsg.as_mut_ptr().cast();
+            m.msg_controllen = cmsg.len();
+            let n = loop {
+                let n = libc::recvmsg(sock, &mut m, libc::MSG_CMSG_CLOEXEC);
+                if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                break n;
+            };
+            if n <= 0 {
+                return Err(Errno::EIO);
+            }
+            let mut got = None;
+            let mut c = libc::CMSG_FIRSTHDR(&m);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                    let p = libc::CMSG_DATA(c) as *const libc::c_int;
+                    got = Some(OwnedFd::from_raw_fd(std::ptr::read_unaligned(p)));
+                }
+                c = libc::CMSG_NXTHDR(&m, c);
+            }
+            (n as usize, got)
+        };
+        // The rest of the frame (an error reply carries no descriptor).
+        let mut frame = head[..n].to_vec();
+        while frame.len() < 4 {
+            let mut b = [0u8; 4];
+            let m = io::Read::read(&mut self.stream, &mut b[..4 - frame.len()])
+                .map_err(|_| Errno::EIO)?;
+            if m == 0 {
+                return Err(Errno::EIO);
+            }
+            frame.extend_from_slice(&b[..m]);
+        }
+        let len = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
+        if len > vimage_abi::wire::MAX_FRAME {
+            return Err(Errno::EIO);
+        }
+        if frame.len() < 4 + len {
+            let have = frame.len();
+            frame.resize(4 + len, 0);
+            io::Read::read_exact(&mut self.stream, &mut frame[have..]).map_err(|_| Errno::EIO)?;
+        }
+        let rep = Reply::from_bytes(&frame[4..4 + len]).map_err(|_| Errno::EIO)?;
+        let rep = rep.result()?;
+        let fd = fd.ok_or(Errno::EIO)?;
+        let reaped = rep
+            .data
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        Ok((fd, reaped))
+    }
+
+    /// `SetOwner`: this connection acts for host process `pid` (of the
+    /// caller's vimage) from now on.
+    pub fn set_owner(&mut self, pid: u32) -> Result<(), Errno> {
+        self.call(&Request::SetOwner { pid }).map(|_| ())
+    }
+
     /// Read the kernel's answer to the call just written.
     fn reply(&mut self) -> Result<Reply, Errno> {
         Reply::read_frame(&mut self.rd)

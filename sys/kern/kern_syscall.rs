@@ -301,28 +301,78 @@ impl Kernel {
             }
             None => self.vimage0.clone(),
         };
-        let fds = {
-            let mut g = match self.files.lock() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
-            match g.get(&pid).and_then(WeakFdTable::upgrade) {
-                Some(t) => t,
-                None => {
-                    // Forget the tables of processes that are gone.
-                    g.retain(|_, w| w.upgrade().is_some());
-                    let t = FdTable::default();
-                    g.insert(pid, t.downgrade());
-                    t
-                }
-            }
-        };
         Td {
             pid,
             vimage,
-            fds,
+            fds: self.fd_table(pid),
             intr: Arc::new(|| false),
         }
+    }
+
+    /// The descriptor table of host process `pid` (made on first use).
+    fn fd_table(&self, pid: u32) -> FdTable {
+        let mut g = match self.files.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        match g.get(&pid).and_then(WeakFdTable::upgrade) {
+            Some(t) => t,
+            None => {
+                // Forget the tables of processes that are gone.
+                g.retain(|_, w| w.upgrade().is_some());
+                let t = FdTable::default();
+                g.insert(pid, t.downgrade());
+                t
+            }
+        }
+    }
+
+    /// `SetOwner`: the connection acts for `pid` from now on (its descriptor
+    /// table), staying in the caller's vimage.  Only a process of the same
+    /// vimage may be named: a supervisor opening the door for a program it
+    /// captured, never a way into another vimage's descriptors.
+    fn td_setowner(&self, td: &mut Td, pid: u32) -> Result<(), Errno> {
+        let theirs = self
+            .procs
+            .resolve(pid)
+            .unwrap_or_else(|| self.vimage0.clone());
+        // The process must be in the caller's vimage or below it (a nested
+        // `vimage` anchored deeper).
+        let mut v = Some(theirs.clone());
+        let mut inside = false;
+        while let Some(x) = v {
+            if Arc::ptr_eq(&x, &td.vimage) {
+                inside = true;
+                break;
+            }
+            v = x.parent();
+        }
+        if !inside || self.procs.host().start_time(pid).is_none() {
+            return Err(Errno::EPERM);
+        }
+        let fds = self.fd_table(pid);
+        // Let go of the old table as an exiting connection would.
+        self.td_exit(td);
+        td.fds = fds;
+        td.pid = pid;
+        td.vimage = theirs;
+        self.procs.remember(pid, &td.vimage);
+        Ok(())
+    }
+
+    /// Run `f` on socket `so` as a system call of `td` would (curvnet set to
+    /// the socket's vnet, frames it sets in motion processed before it
+    /// returns): vkernel's splice pumps move data this way.
+    pub fn sock_call(
+        self: &Arc<Self>,
+        td: &mut Td,
+        so: &Arc<Socket>,
+        f: impl FnOnce(&Td, &Arc<Socket>) -> Result<Reply, Errno>,
+    ) -> Reply {
+        self.enter(td, |_, td| {
+            let _cv = CurvnetGuard::set(&so.vnet);
+            f(td, so)
+        })
     }
 
     /// One connection of the process is gone; when it was the last, the process
@@ -548,6 +598,9 @@ impl Kernel {
                 let so = td.fds.get(fd)?;
                 so_calls::fcntl(&so, cmd, arg)
             }
+            // Host descriptors are the booted kernel's business.
+            Request::Export { .. } => Err(Errno::EOPNOTSUPP),
+            Request::SetOwner { pid } => self.td_setowner(td, pid).map(|_| Reply::val(0)),
             Request::Kldload { name } => {
                 self.require_top(td)?;
                 self.kldload(&name).map(|id| Reply::val(id as i64))

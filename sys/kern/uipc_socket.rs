@@ -725,6 +725,11 @@ impl FdTable {
     pub fn downgrade(&self) -> WeakFdTable {
         WeakFdTable(Arc::downgrade(&self.fds))
     }
+    /// An identity for the table, the same for every handle (and weak
+    /// handle) of it while it lives.
+    pub fn key(&self) -> usize {
+        Arc::as_ptr(&self.fds) as *const () as usize
+    }
     /// Number of open descriptors.
     pub fn len(&self) -> usize {
         self.lock().len()
@@ -743,6 +748,10 @@ impl WeakFdTable {
     /// The table, while some process context still holds it.
     pub fn upgrade(&self) -> Option<FdTable> {
         self.0.upgrade().map(|fds| FdTable { fds })
+    }
+    /// The table's [`FdTable::key`].
+    pub fn key(&self) -> usize {
+        self.0.as_ptr() as *const () as usize
     }
 }
 

@@ -209,10 +209,24 @@ pub fn send(
     addr: Option<&[u8]>,
     flags: i32,
 ) -> Result<Reply, Errno> {
+    send_as(td, so, data, addr, flags, so.is_nonblock())
+}
+
+/// [`send`] with the socket's `O_NONBLOCK` replaced by `nonblock`: vkernel's
+/// splice pumps block whatever mode the owning program chose (the program's
+/// own descriptor carries its mode).
+pub fn send_as(
+    td: &Td,
+    so: &Arc<Socket>,
+    data: &[u8],
+    addr: Option<&[u8]>,
+    flags: i32,
+    nonblock: bool,
+) -> Result<Reply, Errno> {
     if so.cantsendmore.load(Ordering::Relaxed) {
         return Err(Errno::EPIPE);
     }
-    let dontwait = flags & MSG_DONTWAIT != 0 || so.is_nonblock();
+    let dontwait = flags & MSG_DONTWAIT != 0 || nonblock;
     let w = {
         let mut p = pcb(so)?;
         match p.wakeup() {
@@ -298,7 +312,19 @@ pub fn soclose_linger(td: &Td, so: Arc<Socket>) {
 /// for streams `MSG_WAITALL` (wait for all `len` bytes, EOF or an error) and
 /// `ENOTCONN` on a socket that was never connected.
 pub fn recv(td: &Td, so: &Arc<Socket>, len: usize, flags: i32) -> Result<Reply, Errno> {
-    let flags = if so.is_nonblock() {
+    recv_as(td, so, len, flags, so.is_nonblock())
+}
+
+/// [`recv`] with the socket's `O_NONBLOCK` replaced by `nonblock` (see
+/// [`send_as`]).
+pub fn recv_as(
+    td: &Td,
+    so: &Arc<Socket>,
+    len: usize,
+    flags: i32,
+    nonblock: bool,
+) -> Result<Reply, Errno> {
+    let flags = if nonblock {
         flags | MSG_DONTWAIT
     } else {
         flags

@@ -9,6 +9,7 @@
 mod hostprocs;
 mod if_tap;
 mod ksock;
+mod sosplice;
 
 use std::io::{BufReader, BufWriter, Write};
 use std::os::fd::AsRawFd;
@@ -62,6 +63,16 @@ fn main() {
         libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
     }
     let args = Args::parse();
+    // Exported sockets (two host descriptors each, and the datagram tokens in
+    // flight) need more than the usual 1024 descriptors.
+    // SAFETY: get/setrlimit on our own process with a valid struct.
+    unsafe {
+        let mut rl: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) == 0 && rl.rlim_cur < rl.rlim_max {
+            rl.rlim_cur = rl.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+        }
+    }
     let path = args.socket.unwrap_or_else(libvimage::socket_path);
 
     // Block the shutdown signals in every thread; one thread waits for them.
@@ -138,6 +149,7 @@ fn main() {
     }
 
     let (tx, rx) = mpsc::channel::<Event>();
+    let exports = Arc::new(sosplice::Exports::default());
     {
         // softclock: run callouts (link emulation delays, netgraph timers) as
         // they fall due; sleeps until the earliest one.
@@ -178,10 +190,11 @@ fn main() {
                     }
                     let k = kernel.clone();
                     let tx = tx.clone();
+                    let ex = exports.clone();
                     let _ = std::thread::Builder::new()
                         .name("syscall".into())
                         .stack_size(256 * 1024)
-                        .spawn(move || serve(k, conn, tx));
+                        .spawn(move || serve(k, conn, tx, ex));
                 }
             })
             .ok();
@@ -276,7 +289,12 @@ fn boot_log(k: &Arc<Kernel>, version: &str, path: &Path) {
 /// Serve one process: read requests, run them, answer.  A malformed frame gets
 /// EINVAL and the connection goes on; a broken stream ends the process context,
 /// closing its descriptors.
-fn serve(k: Arc<Kernel>, conn: UnixStream, tx: mpsc::Sender<Event>) {
+fn serve(
+    k: Arc<Kernel>,
+    conn: UnixStream,
+    tx: mpsc::Sender<Event>,
+    exports: Arc<sosplice::Exports>,
+) {
     {
         // Room for a whole frame each way (best effort).
         use nix::sys::socket::{setsockopt, sockopt};
@@ -327,6 +345,27 @@ fn serve(k: Arc<Kernel>, conn: UnixStream, tx: mpsc::Sender<Event>) {
             k.sys_sendto(&mut td, v.fd, v.flags, v.addr, v.data)
         } else {
             match Request::from_bytes(&frame) {
+                Ok(Request::Export { fd }) => {
+                    // The reply carries a host descriptor: sent here, by hand.
+                    let r = sosplice::export(&k, &exports, &td, fd);
+                    let ok = match r {
+                        Ok((prog, reaped)) => {
+                            let data = reaped.iter().flat_map(|i| i.to_le_bytes()).collect();
+                            wr.flush().is_ok()
+                                && sosplice::send_reply_with_fd(
+                                    wr.get_ref().as_raw_fd(),
+                                    &Reply::data(data),
+                                    &prog,
+                                )
+                                .is_ok()
+                        }
+                        Err(e) => Reply::err(e).write_frame(&mut wr).is_ok() && wr.flush().is_ok(),
+                    };
+                    if !ok {
+                        break;
+                    }
+                    continue;
+                }
                 Ok(req) => k.syscall(&mut td, req),
                 Err(e) => Reply::err(e),
             }

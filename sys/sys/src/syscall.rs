@@ -182,6 +182,25 @@ pub enum Request {
         /// Argument.
         arg: i32,
     },
+    /// Export socket `fd` to the host: the kernel makes a host socket pair,
+    /// serves one end with the socket's data and passes the other back with
+    /// the reply (`SCM_RIGHTS`).  A Linux program then owns the socket as an
+    /// ordinary descriptor.  Reply `data`: the host inode numbers (`u32` each)
+    /// of earlier exports whose host ends have all been closed since the last
+    /// export (their kernel sockets are closed and their descriptors freed).
+    /// Served by the booted kernel (vkernel), not the sans-IO core.
+    Export {
+        /// Descriptor.
+        fd: i32,
+    },
+    /// Make this connection act for host process `pid` of the caller's own
+    /// vimage: its descriptor table becomes that process's (a supervisor
+    /// opening the door on behalf of a process it captured).  `EPERM` when
+    /// `pid` is not in the caller's vimage.
+    SetOwner {
+        /// Host pid.
+        pid: u32,
+    },
 }
 
 /// `reboot(2)` flag: halt instead of rebooting.
@@ -211,6 +230,8 @@ const T_SHUTDOWN: u32 = 21;
 const T_GETPEERNAME: u32 = 22;
 const T_POLL: u32 = 23;
 const T_FCNTL: u32 = 24;
+const T_EXPORT: u32 = 25;
+const T_SETOWNER: u32 = 26;
 
 impl Request {
     /// Encode the frame payload.
@@ -307,6 +328,12 @@ impl Request {
             Request::Fcntl { fd, cmd, arg } => {
                 w.u32(T_FCNTL).i32(*fd).i32(*cmd).i32(*arg);
             }
+            Request::Export { fd } => {
+                w.u32(T_EXPORT).i32(*fd);
+            }
+            Request::SetOwner { pid } => {
+                w.u32(T_SETOWNER).u32(*pid);
+            }
         }
         w.finish()
     }
@@ -399,6 +426,8 @@ impl Request {
                 cmd: r.i32()?,
                 arg: r.i32()?,
             },
+            T_EXPORT => Request::Export { fd: r.i32()? },
+            T_SETOWNER => Request::SetOwner { pid: r.u32()? },
             _ => return Err(Errno::EINVAL),
         };
         r.end()?;
@@ -798,6 +827,8 @@ mod tests {
                 cmd: crate::socket::F_SETFL,
                 arg: crate::socket::O_NONBLOCK,
             },
+            Request::Export { fd: 7 },
+            Request::SetOwner { pid: 4242 },
         ]
     }
 
