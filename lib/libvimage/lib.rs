@@ -258,6 +258,12 @@ impl Sys {
         self.call(&Request::SetOwner { pid }).map(|_| ())
     }
 
+    /// `ActAs`: this connection works in the vimage of host process `pid`
+    /// (its own vimage's or below); `true` when that is another vimage.
+    pub fn act_as(&mut self, pid: u32) -> Result<bool, Errno> {
+        self.call(&Request::ActAs { pid }).map(|r| r.val != 0)
+    }
+
     /// Read the kernel's answer to the call just written.
     fn reply(&mut self) -> Result<Reply, Errno> {
         Reply::read_frame(&mut self.rd)

@@ -332,24 +332,7 @@ impl Kernel {
     /// vimage may be named: a supervisor opening the door for a program it
     /// captured, never a way into another vimage's descriptors.
     fn td_setowner(&self, td: &mut Td, pid: u32) -> Result<(), Errno> {
-        let theirs = self
-            .procs
-            .resolve(pid)
-            .unwrap_or_else(|| self.vimage0.clone());
-        // The process must be in the caller's vimage or below it (a nested
-        // `vimage` anchored deeper).
-        let mut v = Some(theirs.clone());
-        let mut inside = false;
-        while let Some(x) = v {
-            if Arc::ptr_eq(&x, &td.vimage) {
-                inside = true;
-                break;
-            }
-            v = x.parent();
-        }
-        if !inside || self.procs.host().start_time(pid).is_none() {
-            return Err(Errno::EPERM);
-        }
+        let theirs = self.vimage_below(&td.vimage, pid)?;
         let fds = self.fd_table(pid);
         // Let go of the old table as an exiting connection would.
         self.td_exit(td);
@@ -358,6 +341,38 @@ impl Kernel {
         td.vimage = theirs;
         self.procs.remember(pid, &td.vimage);
         Ok(())
+    }
+
+    /// `ActAs`: the connection works in `pid`'s vimage, which must be its
+    /// own process's vimage or below it.
+    fn td_actas(&self, td: &mut Td, pid: u32) -> Result<Reply, Errno> {
+        let home = self
+            .procs
+            .resolve(td.pid)
+            .unwrap_or_else(|| self.vimage0.clone());
+        let theirs = self.vimage_below(&home, pid)?;
+        let other = !Arc::ptr_eq(&theirs, &home);
+        td.vimage = theirs;
+        Ok(Reply::val(i64::from(other)))
+    }
+
+    /// The vimage of live host process `pid` if it is `top` or below it.
+    fn vimage_below(&self, top: &Arc<Vimage>, pid: u32) -> Result<Arc<Vimage>, Errno> {
+        let theirs = self
+            .procs
+            .resolve(pid)
+            .unwrap_or_else(|| self.vimage0.clone());
+        let mut v = Some(theirs.clone());
+        while let Some(x) = v {
+            if Arc::ptr_eq(&x, top) {
+                if self.procs.host().start_time(pid).is_none() {
+                    return Err(Errno::ESRCH);
+                }
+                return Ok(theirs);
+            }
+            v = x.parent();
+        }
+        Err(Errno::EPERM)
     }
 
     /// Run `f` on socket `so` as a system call of `td` would (curvnet set to
@@ -601,6 +616,7 @@ impl Kernel {
             // Host descriptors are the booted kernel's business.
             Request::Export { .. } => Err(Errno::EOPNOTSUPP),
             Request::SetOwner { pid } => self.td_setowner(td, pid).map(|_| Reply::val(0)),
+            Request::ActAs { pid } => self.td_actas(td, pid),
             Request::Kldload { name } => {
                 self.require_top(td)?;
                 self.kldload(&name).map(|id| Reply::val(id as i64))

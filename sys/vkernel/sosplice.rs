@@ -102,7 +102,7 @@ impl Splice {
             pid: 0,
             vimage,
             fds: FdTable::default(),
-            intr: Arc::new(move || me.upgrade().map_or(true, |s| s.should_stop())),
+            intr: Arc::new(move || me.upgrade().is_none_or(|s| s.should_stop())),
         }
     }
 

@@ -16,6 +16,9 @@
 //! slip out.  The reaper reports the command's exit status to the tool and lingers
 //! while daemons it adopted are alive.
 
+mod seccomp;
+mod supervisor;
+
 use std::ffi::CString;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -229,6 +232,7 @@ fn reaper(name: &str, cmd: &[String], wr: OwnedFd) -> ! {
     // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer flag.
     unsafe {
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        let _ = signal(Signal::SIGPIPE, SigHandler::SigIgn);
         let _ = signal(Signal::SIGINT, SigHandler::SigIgn);
         let _ = signal(Signal::SIGQUIT, SigHandler::SigIgn);
     }
@@ -249,6 +253,11 @@ fn reaper(name: &str, cmd: &[String], wr: OwnedFd) -> ! {
             std::process::exit(1)
         }
     };
+    // The listener's number (child to us) and our acknowledgement.
+    let (Ok((lrd, lwr)), Ok((ard, awr))) = (pipe(), pipe()) else {
+        report(&wr, "X 1");
+        std::process::exit(1)
+    };
     // SAFETY: see enter().
     let child = match unsafe { fork() } {
         Ok(ForkResult::Child) => {
@@ -256,6 +265,7 @@ fn reaper(name: &str, cmd: &[String], wr: OwnedFd) -> ! {
             unsafe {
                 let _ = signal(Signal::SIGINT, SigHandler::SigDfl);
                 let _ = signal(Signal::SIGQUIT, SigHandler::SigDfl);
+                let _ = signal(Signal::SIGPIPE, SigHandler::SigDfl);
                 libc::fcntl(ewr.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC);
             }
             setup_env(env_ps1.as_deref());
@@ -263,6 +273,34 @@ fn reaper(name: &str, cmd: &[String], wr: OwnedFd) -> ! {
                 .iter()
                 .filter_map(|a| CString::new(a.as_bytes()).ok())
                 .collect();
+            // The capture: from here on this process's socket calls (and its
+            // descendants') belong to the supervisor.
+            drop(lrd);
+            match seccomp::install() {
+                Ok(lfd) => {
+                    report(&lwr, &lfd.to_string());
+                    drop(lwr);
+                    // Wait until the supervisor holds the listener, then let go
+                    // of ours: the supervisor's must be the only one.
+                    let mut ack = [0u8; 1];
+                    let _ = std::io::Read::read(&mut std::fs::File::from(ard), &mut ack);
+                    unsafe {
+                        libc::close(lfd);
+                    }
+                }
+                // Already captured (a `vimage` run inside a vimage: seccomp
+                // allows one listener per filter stack): the outer supervisor
+                // serves this process too, in the vimage it is anchored in.
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    report(&lwr, "-");
+                    drop(lwr);
+                    drop(ard);
+                }
+                Err(e) => {
+                    report(&ewr, &e.raw_os_error().unwrap_or(libc::EPERM).to_string());
+                    unsafe { libc::_exit(126) }
+                }
+            }
             let e = match c.first() {
                 Some(p) => execvp(p, &c)
                     .err()
@@ -280,6 +318,9 @@ fn reaper(name: &str, cmd: &[String], wr: OwnedFd) -> ! {
         }
     };
     drop(ewr);
+    drop(lwr);
+    drop(ard);
+    supervise(child, lrd, awr);
     let mut f = std::fs::File::from(erd);
     let mut exec_err = String::new();
     let _ = f.read_to_string(&mut exec_err);
@@ -311,6 +352,36 @@ fn reaper(name: &str, cmd: &[String], wr: OwnedFd) -> ! {
         }
     }
     std::process::exit(0)
+}
+
+/// Take the child's seccomp listener and serve it on a thread of ours for as
+/// long as any captured process lives.
+fn supervise(child: Pid, lrd: OwnedFd, awr: OwnedFd) {
+    let mut num = String::new();
+    let _ = std::fs::File::from(lrd).read_to_string(&mut num);
+    let Ok(lfd) = num.trim().parse::<i32>() else {
+        // The child failed before installing (it reports through the exec
+        // pipe) or died.
+        return;
+    };
+    let listener = seccomp::pidfd_open(child.as_raw()).and_then(|p| seccomp::pidfd_getfd(&p, lfd));
+    let listener = match listener {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("vimage: cannot take the seccomp listener: {e}");
+            // The child must not run uncaptured.
+            let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
+            return;
+        }
+    };
+    report(&awr, "1");
+    drop(awr);
+    let path = libvimage::socket_path();
+    let path = std::fs::canonicalize(&path).unwrap_or(path);
+    let sup = supervisor::Supervisor::new(seccomp::Listener::new(listener), path);
+    let _ = std::thread::Builder::new()
+        .name("supervisor".into())
+        .spawn(move || sup.run());
 }
 
 fn wait_for(child: Pid) -> i32 {

@@ -201,6 +201,14 @@ pub enum Request {
         /// Host pid.
         pid: u32,
     },
+    /// Make this connection act in the vimage of host process `pid` (its
+    /// own, or one nested below it: a `vimage` run inside a vimage), keeping
+    /// its descriptor table.  Reply `val` is 1 when that is not the
+    /// connection's own vimage.  `EPERM` for a process outside it.
+    ActAs {
+        /// Host pid.
+        pid: u32,
+    },
 }
 
 /// `reboot(2)` flag: halt instead of rebooting.
@@ -232,6 +240,7 @@ const T_POLL: u32 = 23;
 const T_FCNTL: u32 = 24;
 const T_EXPORT: u32 = 25;
 const T_SETOWNER: u32 = 26;
+const T_ACTAS: u32 = 27;
 
 impl Request {
     /// Encode the frame payload.
@@ -334,6 +343,9 @@ impl Request {
             Request::SetOwner { pid } => {
                 w.u32(T_SETOWNER).u32(*pid);
             }
+            Request::ActAs { pid } => {
+                w.u32(T_ACTAS).u32(*pid);
+            }
         }
         w.finish()
     }
@@ -428,6 +440,7 @@ impl Request {
             },
             T_EXPORT => Request::Export { fd: r.i32()? },
             T_SETOWNER => Request::SetOwner { pid: r.u32()? },
+            T_ACTAS => Request::ActAs { pid: r.u32()? },
             _ => return Err(Errno::EINVAL),
         };
         r.end()?;
@@ -829,6 +842,7 @@ mod tests {
             },
             Request::Export { fd: 7 },
             Request::SetOwner { pid: 4242 },
+            Request::ActAs { pid: 4243 },
         ]
     }
 

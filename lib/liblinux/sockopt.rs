@@ -1,0 +1,446 @@
+//! Socket options: Linux `(level, name)` → the kernel's, and their values.
+
+use vimage_abi::netinet6_in6 as in6;
+use vimage_abi::netinet_in as inet;
+use vimage_abi::socket as so;
+use vimage_abi::Errno;
+
+use crate::errno::errno_to_linux;
+use crate::linux as l;
+
+/// FreeBSD's `TCP_MAXSEG` (netinet/tcp.h; the kernel implements it but the
+/// ABI crate does not name it).
+pub const BSD_TCP_MAXSEG: i32 = 2;
+/// The kernel's `kern.ipc.maxsockbuf` (2 MiB, fixed): larger `SO_SNDBUF` /
+/// `SO_RCVBUF` requests are clamped to it, as Linux clamps to `wmem_max` /
+/// `rmem_max` instead of failing.
+pub const KERNEL_MAXSOCKBUF: i32 = 2 * 1024 * 1024;
+/// The smallest buffer a zero `SO_SNDBUF`/`SO_RCVBUF` request gets (Linux
+/// rounds small requests up to its `SOCK_MIN_RCVBUF`, about 2 KiB).
+pub const MIN_SOCKBUF: i32 = 2048;
+
+/// How an option's value is converted.  Values are Linux's x86_64 images on
+/// one side and the kernel's on the other; integers are little-endian on both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptKind {
+    /// An `int`.  Linux (`SOL_SOCKET`, `IPPROTO_TCP`, `IPPROTO_IPV6`) takes
+    /// `optlen >= 4` and reads the first 4 bytes; shorter is `EINVAL`.
+    Int,
+    /// An `int` or a single byte (Linux's `IPPROTO_IP` rule: `optlen >= 4`
+    /// reads an int, 1..=3 the first byte).  `optlen` 0 is `EINVAL` here
+    /// (Linux reads 0 for some options).
+    IntOrByte,
+    /// A boolean `int`: set as [`OptKind::Int`]; the kernel answers
+    /// FreeBSD-style (the option's bit when set), Linux programs get 0 or 1.
+    Bool,
+    /// `SO_SNDBUF`/`SO_RCVBUF`: an `int`, clamped to
+    /// [`MIN_SOCKBUF`]..=[`KERNEL_MAXSOCKBUF`] (a negative one counts as
+    /// huge, as Linux's unsigned comparison does) instead of failing.  Not
+    /// doubled as Linux does: the kernel counts payload bytes.
+    BufSize,
+    /// `struct linger` (`int l_onoff; int l_linger`, 8 bytes, the same on
+    /// both); `optlen < 8` is `EINVAL`.  `l_onoff` is answered as 0 or 1.
+    Linger,
+    /// `struct timeval` (`i64 tv_sec; i64 tv_usec`, 16 bytes, the same on
+    /// both; also `SO_*TIMEO_NEW`'s `__kernel_sock_timeval`).  `optlen < 16`
+    /// is `EINVAL`, `tv_usec` outside 0..1000000 `EDOM`; a negative `tv_sec`
+    /// (Linux: time out at once) becomes 1 µs, the kernel's shortest timeout
+    /// (its 0 means "never").
+    Timeval,
+    /// `SO_ERROR`: a read-only `int` holding a FreeBSD errno, answered as the
+    /// Linux errno.
+    Error,
+    /// `ICMPV6_FILTER` (level `SOL_ICMPV6`): a 32-byte `struct icmp6_filter`
+    /// whose bits mean "block" on Linux and "pass" on FreeBSD, so every bit
+    /// is inverted.  `optlen < 32` is `EINVAL` (Linux overwrites only the
+    /// first `optlen` bytes, which would need the current filter).
+    Icmp6Filter,
+    /// `SO_DOMAIN`: no kernel option; the supervisor answers the socket's
+    /// Linux family (`AF_INET` 2 / `AF_INET6` 10) as an `int`.  Read-only.
+    Domain,
+    /// `SO_PROTOCOL`: no kernel option; the supervisor answers the protocol
+    /// [`crate::socket_protocol`] resolved at creation as an `int`.  Read-only.
+    Protocol,
+}
+
+/// An option as the kernel names it.  For [`OptKind::Domain`] and
+/// [`OptKind::Protocol`], `level`/`name` stay Linux's: there is nothing to
+/// ask the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SockOpt {
+    /// Kernel (FreeBSD) level: `SOL_SOCKET` 0xffff or an `IPPROTO_*`.
+    pub level: i32,
+    /// Kernel (FreeBSD) option name.
+    pub name: i32,
+    /// How the value converts.
+    pub kind: OptKind,
+}
+
+const fn opt(level: i32, name: i32, kind: OptKind) -> SockOpt {
+    SockOpt { level, name, kind }
+}
+
+/// Every Linux option the kernel implements: (Linux level, Linux name, the
+/// kernel's option).  Anything else is `ENOPROTOOPT`.
+#[rustfmt::skip]
+pub const SOCKOPT_TABLE: &[(i32, i32, SockOpt)] = {
+    use OptKind::*;
+    const S: i32 = so::SOL_SOCKET;
+    const IP: i32 = inet::IPPROTO_IP;
+    const TCP: i32 = inet::IPPROTO_TCP;
+    const V6: i32 = in6::IPPROTO_IPV6;
+    &[
+        (l::SOL_SOCKET, l::SO_REUSEADDR,        opt(S, so::SO_REUSEADDR, Bool)),
+        (l::SOL_SOCKET, l::SO_TYPE,             opt(S, so::SO_TYPE, Int)),
+        (l::SOL_SOCKET, l::SO_ERROR,            opt(S, so::SO_ERROR, Error)),
+        (l::SOL_SOCKET, l::SO_BROADCAST,        opt(S, so::SO_BROADCAST, Bool)),
+        (l::SOL_SOCKET, l::SO_SNDBUF,           opt(S, so::SO_SNDBUF, BufSize)),
+        (l::SOL_SOCKET, l::SO_RCVBUF,           opt(S, so::SO_RCVBUF, BufSize)),
+        (l::SOL_SOCKET, l::SO_KEEPALIVE,        opt(S, so::SO_KEEPALIVE, Bool)),
+        (l::SOL_SOCKET, l::SO_LINGER,           opt(S, so::SO_LINGER, Linger)),
+        (l::SOL_SOCKET, l::SO_REUSEPORT,        opt(S, so::SO_REUSEPORT, Bool)),
+        (l::SOL_SOCKET, l::SO_RCVTIMEO_OLD,     opt(S, so::SO_RCVTIMEO, Timeval)),
+        (l::SOL_SOCKET, l::SO_SNDTIMEO_OLD,     opt(S, so::SO_SNDTIMEO, Timeval)),
+        (l::SOL_SOCKET, l::SO_ACCEPTCONN,       opt(S, so::SO_ACCEPTCONN, Bool)),
+        (l::SOL_SOCKET, l::SO_PROTOCOL,         opt(l::SOL_SOCKET, l::SO_PROTOCOL, Protocol)),
+        (l::SOL_SOCKET, l::SO_DOMAIN,           opt(l::SOL_SOCKET, l::SO_DOMAIN, Domain)),
+        (l::SOL_SOCKET, l::SO_RCVTIMEO_NEW,     opt(S, so::SO_RCVTIMEO, Timeval)),
+        (l::SOL_SOCKET, l::SO_SNDTIMEO_NEW,     opt(S, so::SO_SNDTIMEO, Timeval)),
+        (l::SOL_IP,     l::IP_TOS,              opt(IP, inet::IP_TOS, IntOrByte)),
+        (l::SOL_IP,     l::IP_TTL,              opt(IP, inet::IP_TTL, IntOrByte)),
+        (l::SOL_IP,     l::IP_HDRINCL,          opt(IP, inet::IP_HDRINCL, IntOrByte)),
+        (l::SOL_TCP,    l::TCP_NODELAY,         opt(TCP, so::TCP_NODELAY, Bool)),
+        (l::SOL_TCP,    l::TCP_MAXSEG,          opt(TCP, BSD_TCP_MAXSEG, Int)),
+        (l::SOL_IPV6,   l::IPV6_CHECKSUM,       opt(V6, in6::IPV6_CHECKSUM, Int)),
+        (l::SOL_RAW,    l::IPV6_CHECKSUM,       opt(V6, in6::IPV6_CHECKSUM, Int)),
+        (l::SOL_IPV6,   l::IPV6_UNICAST_HOPS,   opt(V6, in6::IPV6_UNICAST_HOPS, Int)),
+        (l::SOL_IPV6,   l::IPV6_MULTICAST_IF,   opt(V6, in6::IPV6_MULTICAST_IF, Int)),
+        (l::SOL_IPV6,   l::IPV6_MULTICAST_HOPS, opt(V6, in6::IPV6_MULTICAST_HOPS, Int)),
+        (l::SOL_IPV6,   l::IPV6_V6ONLY,         opt(V6, in6::IPV6_V6ONLY, Bool)),
+        (l::SOL_IPV6,   l::IPV6_RECVPKTINFO,    opt(V6, in6::IPV6_RECVPKTINFO, Bool)),
+        (l::SOL_IPV6,   l::IPV6_RECVHOPLIMIT,   opt(V6, in6::IPV6_RECVHOPLIMIT, Bool)),
+        (l::SOL_ICMPV6, l::ICMPV6_FILTER,       opt(in6::IPPROTO_ICMPV6, in6::ICMP6_FILTER, Icmp6Filter)),
+    ]
+};
+
+/// The kernel's option for Linux `(level, name)`; `ENOPROTOOPT` (what Linux
+/// answers for an option it does not know) when the kernel has none.
+pub fn sockopt_to_kernel(level: i32, name: i32) -> Result<SockOpt, i32> {
+    SOCKOPT_TABLE
+        .iter()
+        .find(|(lv, n, _)| *lv == level && *n == name)
+        .map(|(_, _, o)| *o)
+        .ok_or(l::ENOPROTOOPT)
+}
+
+fn int_at(b: &[u8], at: usize) -> Option<i32> {
+    let s = b.get(at..at + 4)?;
+    Some(i32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+fn i64_at(b: &[u8], at: usize) -> Option<i64> {
+    let s = b.get(at..at + 8)?;
+    let mut a = [0u8; 8];
+    a.copy_from_slice(s);
+    Some(i64::from_le_bytes(a))
+}
+
+fn invert(b: &[u8]) -> Vec<u8> {
+    b.iter().map(|x| !x).collect()
+}
+
+/// A `setsockopt` value as the program passed it (`val.len()` being its
+/// `optlen`) → the kernel's image, or the Linux errno `setsockopt` fails with.
+/// Read-only kinds ([`OptKind::Error`], [`OptKind::Domain`],
+/// [`OptKind::Protocol`]) are `ENOPROTOOPT`, as on Linux.
+pub fn opt_value_to_kernel(kind: OptKind, val: &[u8]) -> Result<Vec<u8>, i32> {
+    let int = |n: Option<i32>| n.map(|v| v.to_le_bytes().to_vec()).ok_or(l::EINVAL);
+    match kind {
+        OptKind::Int | OptKind::Bool => int(int_at(val, 0)),
+        OptKind::IntOrByte => int(int_at(val, 0).or(val.first().map(|b| i32::from(*b)))),
+        OptKind::BufSize => int(int_at(val, 0).map(|v| {
+            if v < 0 {
+                KERNEL_MAXSOCKBUF
+            } else {
+                v.clamp(MIN_SOCKBUF, KERNEL_MAXSOCKBUF)
+            }
+        })),
+        OptKind::Linger => val.get(..8).map(<[u8]>::to_vec).ok_or(l::EINVAL),
+        OptKind::Timeval => {
+            let (sec, usec) = i64_at(val, 0).zip(i64_at(val, 8)).ok_or(l::EINVAL)?;
+            if !(0..1_000_000).contains(&usec) {
+                return Err(l::EDOM);
+            }
+            let (sec, usec) = if sec < 0 { (0, 1) } else { (sec, usec) };
+            Ok([sec.to_le_bytes(), usec.to_le_bytes()].concat())
+        }
+        OptKind::Icmp6Filter => val.get(..32).map(invert).ok_or(l::EINVAL),
+        OptKind::Error | OptKind::Domain | OptKind::Protocol => Err(l::ENOPROTOOPT),
+    }
+}
+
+/// A `getsockopt` answer from the kernel → the value a Linux program gets.
+/// The caller copies at most the program's `optlen` bytes and reports the
+/// length copied, as Linux does.  A kernel answer of an unexpected size is
+/// passed on unchanged.
+pub fn opt_value_to_linux(kind: OptKind, kernel: &[u8]) -> Vec<u8> {
+    let int = |v: i32| v.to_le_bytes().to_vec();
+    match (kind, int_at(kernel, 0)) {
+        (OptKind::Bool, Some(v)) if kernel.len() == 4 => int(i32::from(v != 0)),
+        (OptKind::Error, Some(v)) if kernel.len() == 4 => int(errno_to_linux(Errno(v))),
+        (OptKind::Linger, Some(on)) if kernel.len() == 8 => {
+            let mut b = int(i32::from(on != 0));
+            b.extend_from_slice(&kernel[4..]);
+            b
+        }
+        (OptKind::Icmp6Filter, _) => invert(kernel),
+        _ => kernel.to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_entries_are_unique_and_resolve() {
+        for (i, (lv, n, o)) in SOCKOPT_TABLE.iter().enumerate() {
+            assert_eq!(sockopt_to_kernel(*lv, *n), Ok(*o), "row {i}");
+            let dup = SOCKOPT_TABLE
+                .iter()
+                .filter(|(a, b, _)| a == lv && b == n)
+                .count();
+            assert_eq!(dup, 1, "row {i}");
+            match o.kind {
+                OptKind::Domain | OptKind::Protocol => {
+                    assert_eq!((o.level, o.name), (*lv, *n))
+                }
+                _ => assert!(
+                    [0xffff, 0, 6, 41, 58].contains(&o.level),
+                    "row {i}: kernel level {}",
+                    o.level
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn linux_numbers_from_usr_include() {
+        // asm-generic/socket.h, linux/in.h, linux/in6.h, linux/tcp.h,
+        // linux/icmpv6.h against FreeBSD's sys/socket.h, netinet/in.h,
+        // netinet6/in6.h, netinet/tcp.h, netinet/icmp6.h.
+        let cases = [
+            ((1, 2), (0xffff, 0x4, OptKind::Bool)),        // SO_REUSEADDR
+            ((1, 3), (0xffff, 0x1008, OptKind::Int)),      // SO_TYPE
+            ((1, 4), (0xffff, 0x1007, OptKind::Error)),    // SO_ERROR
+            ((1, 6), (0xffff, 0x20, OptKind::Bool)),       // SO_BROADCAST
+            ((1, 7), (0xffff, 0x1001, OptKind::BufSize)),  // SO_SNDBUF
+            ((1, 8), (0xffff, 0x1002, OptKind::BufSize)),  // SO_RCVBUF
+            ((1, 9), (0xffff, 0x8, OptKind::Bool)),        // SO_KEEPALIVE
+            ((1, 13), (0xffff, 0x80, OptKind::Linger)),    // SO_LINGER
+            ((1, 15), (0xffff, 0x200, OptKind::Bool)),     // SO_REUSEPORT
+            ((1, 20), (0xffff, 0x1006, OptKind::Timeval)), // SO_RCVTIMEO
+            ((1, 21), (0xffff, 0x1005, OptKind::Timeval)), // SO_SNDTIMEO
+            ((1, 66), (0xffff, 0x1006, OptKind::Timeval)), // SO_RCVTIMEO_NEW
+            ((1, 67), (0xffff, 0x1005, OptKind::Timeval)), // SO_SNDTIMEO_NEW
+            ((1, 30), (0xffff, 0x2, OptKind::Bool)),       // SO_ACCEPTCONN
+            ((1, 38), (1, 38, OptKind::Protocol)),         // SO_PROTOCOL
+            ((1, 39), (1, 39, OptKind::Domain)),           // SO_DOMAIN
+            ((0, 1), (0, 3, OptKind::IntOrByte)),          // IP_TOS
+            ((0, 2), (0, 4, OptKind::IntOrByte)),          // IP_TTL
+            ((0, 3), (0, 2, OptKind::IntOrByte)),          // IP_HDRINCL
+            ((6, 1), (6, 1, OptKind::Bool)),               // TCP_NODELAY
+            ((6, 2), (6, 2, OptKind::Int)),                // TCP_MAXSEG
+            ((41, 7), (41, 26, OptKind::Int)),             // IPV6_CHECKSUM
+            ((255, 7), (41, 26, OptKind::Int)),            // SOL_RAW IPV6_CHECKSUM
+            ((41, 16), (41, 4, OptKind::Int)),             // IPV6_UNICAST_HOPS
+            ((41, 17), (41, 9, OptKind::Int)),             // IPV6_MULTICAST_IF
+            ((41, 18), (41, 10, OptKind::Int)),            // IPV6_MULTICAST_HOPS
+            ((41, 26), (41, 27, OptKind::Bool)),           // IPV6_V6ONLY
+            ((41, 49), (41, 36, OptKind::Bool)),           // IPV6_RECVPKTINFO
+            ((41, 51), (41, 37, OptKind::Bool)),           // IPV6_RECVHOPLIMIT
+            ((58, 1), (58, 18, OptKind::Icmp6Filter)),     // ICMPV6_FILTER
+        ];
+        for ((lv, n), (kl, kn, kind)) in cases {
+            let o = sockopt_to_kernel(lv, n).unwrap();
+            assert_eq!((o.level, o.name, o.kind), (kl, kn, kind), "({lv}, {n})");
+        }
+        assert_eq!(cases.len(), SOCKOPT_TABLE.len());
+    }
+
+    #[test]
+    fn refused_options() {
+        let refused = [
+            (1, l::SO_DEBUG),
+            (1, l::SO_DONTROUTE),
+            (1, l::SO_OOBINLINE),
+            (1, l::SO_PRIORITY),
+            (1, l::SO_RCVLOWAT),
+            (1, l::SO_SNDLOWAT),
+            (1, l::SO_BINDTODEVICE),
+            (1, l::SO_PASSCRED),
+            (1, l::SO_PEERCRED),
+            (1, l::SO_TIMESTAMP_OLD),
+            (1, l::SO_SNDBUFFORCE),
+            (1, l::SO_MARK),
+            (1, l::SO_ZEROCOPY),
+            (0, l::IP_OPTIONS),
+            (0, l::IP_PKTINFO),
+            (0, l::IP_RECVERR),
+            (0, l::IP_MTU_DISCOVER),
+            (0, l::IP_MULTICAST_IF),
+            (0, l::IP_MULTICAST_TTL),
+            (0, l::IP_MULTICAST_LOOP),
+            (0, l::IP_ADD_MEMBERSHIP),
+            (6, l::TCP_CORK),
+            (6, l::TCP_KEEPIDLE),
+            (6, l::TCP_KEEPINTVL),
+            (6, l::TCP_KEEPCNT),
+            (6, l::TCP_INFO),
+            (6, l::TCP_QUICKACK),
+            (6, l::TCP_CONGESTION),
+            (6, l::TCP_USER_TIMEOUT),
+            (6, l::TCP_FASTOPEN),
+            (41, l::IPV6_MULTICAST_LOOP),
+            (41, l::IPV6_ADD_MEMBERSHIP),
+            (41, l::IPV6_RECVERR),
+            (41, l::IPV6_TCLASS),
+            (41, l::IPV6_MTU_DISCOVER),
+            (l::SOL_NETLINK, 1),
+            (0xffff, 0x4), // FreeBSD's numbers are not Linux's
+            (999, 1),
+            (-1, -1),
+        ];
+        for (lv, n) in refused {
+            assert_eq!(sockopt_to_kernel(lv, n), Err(92), "({lv}, {n})");
+        }
+    }
+
+    #[test]
+    fn int_values() {
+        let one = 1i32.to_le_bytes();
+        assert_eq!(opt_value_to_kernel(OptKind::Int, &one), Ok(one.to_vec()));
+        assert_eq!(
+            opt_value_to_kernel(OptKind::Int, &[1, 0, 0, 0, 9, 9]),
+            Ok(one.to_vec())
+        );
+        assert_eq!(opt_value_to_kernel(OptKind::Int, &[1, 0, 0]), Err(22));
+        assert_eq!(opt_value_to_kernel(OptKind::Bool, &[]), Err(22));
+        assert_eq!(
+            opt_value_to_kernel(OptKind::IntOrByte, &[64]),
+            Ok(64i32.to_le_bytes().to_vec())
+        );
+        assert_eq!(
+            opt_value_to_kernel(OptKind::IntOrByte, &[200, 1]),
+            Ok(200i32.to_le_bytes().to_vec())
+        );
+        assert_eq!(
+            opt_value_to_kernel(OptKind::IntOrByte, &(-1i32).to_le_bytes()),
+            Ok((-1i32).to_le_bytes().to_vec())
+        );
+        assert_eq!(opt_value_to_kernel(OptKind::IntOrByte, &[]), Err(22));
+        // FreeBSD answers a set SO_REUSEADDR as 4, SO_ACCEPTCONN as 2.
+        assert_eq!(opt_value_to_linux(OptKind::Bool, &4i32.to_le_bytes()), one);
+        assert_eq!(opt_value_to_linux(OptKind::Bool, &2i32.to_le_bytes()), one);
+        assert_eq!(opt_value_to_linux(OptKind::Bool, &[0; 4]), [0; 4]);
+        assert_eq!(
+            opt_value_to_linux(OptKind::Int, &1500i32.to_le_bytes()),
+            1500i32.to_le_bytes()
+        );
+        assert_eq!(opt_value_to_linux(OptKind::Bool, &[1, 2]), [1, 2]);
+    }
+
+    #[test]
+    fn buffer_sizes_clamp_like_linux() {
+        let k = |v: i32| opt_value_to_kernel(OptKind::BufSize, &v.to_le_bytes());
+        assert_eq!(k(65536), Ok(65536i32.to_le_bytes().to_vec()));
+        assert_eq!(k(8 << 20), Ok(KERNEL_MAXSOCKBUF.to_le_bytes().to_vec()));
+        assert_eq!(k(-1), Ok(KERNEL_MAXSOCKBUF.to_le_bytes().to_vec()));
+        assert_eq!(k(0), Ok(MIN_SOCKBUF.to_le_bytes().to_vec()));
+        assert_eq!(opt_value_to_kernel(OptKind::BufSize, &[1]), Err(22));
+    }
+
+    #[test]
+    fn linger_and_timeval() {
+        let lin = [1, 0, 0, 0, 5, 0, 0, 0];
+        assert_eq!(
+            opt_value_to_kernel(OptKind::Linger, &lin),
+            Ok(so::linger_bytes(true, 5))
+        );
+        assert_eq!(opt_value_to_kernel(OptKind::Linger, &lin[..7]), Err(22));
+        assert_eq!(
+            opt_value_to_kernel(OptKind::Linger, &[lin, lin].concat()),
+            Ok(lin.to_vec())
+        );
+        assert_eq!(
+            opt_value_to_linux(OptKind::Linger, &so::linger_bytes(true, 7)),
+            vec![1, 0, 0, 0, 7, 0, 0, 0]
+        );
+        let mut bsd = so::linger_bytes(false, 3);
+        bsd[0] = 0x80;
+        assert_eq!(
+            opt_value_to_linux(OptKind::Linger, &bsd),
+            vec![1, 0, 0, 0, 3, 0, 0, 0]
+        );
+
+        let tv = |s: i64, u: i64| [s.to_le_bytes(), u.to_le_bytes()].concat();
+        assert_eq!(
+            opt_value_to_kernel(OptKind::Timeval, &tv(2, 500_001)),
+            Ok(tv(2, 500_001))
+        );
+        assert_eq!(
+            opt_value_to_kernel(OptKind::Timeval, &tv(0, 0)),
+            Ok(tv(0, 0))
+        );
+        assert_eq!(
+            opt_value_to_kernel(OptKind::Timeval, &tv(1, 1_000_000)),
+            Err(33)
+        );
+        assert_eq!(opt_value_to_kernel(OptKind::Timeval, &tv(1, -1)), Err(33));
+        assert_eq!(
+            opt_value_to_kernel(OptKind::Timeval, &tv(-5, 0)),
+            Ok(tv(0, 1))
+        );
+        assert_eq!(
+            opt_value_to_kernel(OptKind::Timeval, &tv(1, 0)[..15]),
+            Err(22)
+        );
+        assert_eq!(opt_value_to_linux(OptKind::Timeval, &tv(3, 4)), tv(3, 4));
+    }
+
+    #[test]
+    fn error_and_read_only() {
+        // FreeBSD ECONNREFUSED 61 is Linux 111.
+        assert_eq!(
+            opt_value_to_linux(OptKind::Error, &61i32.to_le_bytes()),
+            111i32.to_le_bytes()
+        );
+        assert_eq!(opt_value_to_linux(OptKind::Error, &[0; 4]), [0; 4]);
+        for k in [OptKind::Error, OptKind::Domain, OptKind::Protocol] {
+            assert_eq!(opt_value_to_kernel(k, &[0; 4]), Err(92));
+        }
+    }
+
+    #[test]
+    fn icmp6_filter_inverts() {
+        // Linux: ICMP6_FILTER_SETBLOCKALL is all ones; FreeBSD's "block all" is zeros.
+        let block_all = [0xffu8; 32];
+        let k = opt_value_to_kernel(OptKind::Icmp6Filter, &block_all).unwrap();
+        assert_eq!(
+            in6::Icmp6Filter::from_bytes(&k),
+            Ok(in6::Icmp6Filter::BLOCK_ALL)
+        );
+        let mut f = in6::Icmp6Filter::BLOCK_ALL;
+        f.set_pass(129); // echo reply
+        let lin = opt_value_to_linux(OptKind::Icmp6Filter, &f.to_bytes());
+        assert_eq!(lin.len(), 32);
+        // glibc ICMP6_FILTER_WILLPASS: bit clear.
+        assert_eq!(lin[129 / 8] & (1 << (129 % 8)), 0);
+        assert_eq!(lin[128 / 8] & (1 << (128 % 8)), 1);
+        assert_eq!(
+            opt_value_to_kernel(OptKind::Icmp6Filter, &lin),
+            Ok(f.to_bytes())
+        );
+        assert_eq!(opt_value_to_kernel(OptKind::Icmp6Filter, &[0; 31]), Err(22));
+    }
+}
