@@ -234,6 +234,27 @@ pub const ICMPV6_FILTER: i32 = 1;
 pub const TCP_NODELAY: i32 = 1;
 /// `TCP_MAXSEG`.
 pub const TCP_MAXSEG: i32 = 2;
+/// `TCP_INFO` (read only: `struct tcp_info`).
+pub const TCP_INFO: i32 = 11;
+/// `sizeof(struct tcp_info)` in linux/tcp.h (6.x, up to `tcpi_snd_wnd`).
+pub const TCP_INFO_LEN: usize = 232;
+/// `TCP_INFINITE_SSTHRESH`.
+pub const TCP_INFINITE_SSTHRESH: u32 = 0x7fff_ffff;
+/// `TCP_ESTABLISHED` … `TCP_CLOSING` (include/net/tcp_states.h), by
+/// FreeBSD `TCPS_*` number (`CLOSED` 0 … `TIME_WAIT` 10).
+pub const TCP_STATES_BY_BSD: [u8; 11] = [
+    7,  // TCPS_CLOSED → TCP_CLOSE
+    10, // TCPS_LISTEN → TCP_LISTEN
+    2,  // TCPS_SYN_SENT → TCP_SYN_SENT
+    3,  // TCPS_SYN_RECEIVED → TCP_SYN_RECV
+    1,  // TCPS_ESTABLISHED → TCP_ESTABLISHED
+    8,  // TCPS_CLOSE_WAIT → TCP_CLOSE_WAIT
+    4,  // TCPS_FIN_WAIT_1 → TCP_FIN_WAIT1
+    11, // TCPS_CLOSING → TCP_CLOSING
+    9,  // TCPS_LAST_ACK → TCP_LAST_ACK
+    5,  // TCPS_FIN_WAIT_2 → TCP_FIN_WAIT2
+    6,  // TCPS_TIME_WAIT → TCP_TIME_WAIT
+];
 /// `TCP_CORK`.
 pub const TCP_CORK: i32 = 3;
 /// `TCP_KEEPIDLE`.
@@ -246,8 +267,6 @@ pub const TCP_KEEPCNT: i32 = 6;
 pub const TCP_SYNCNT: i32 = 7;
 /// `TCP_DEFER_ACCEPT`.
 pub const TCP_DEFER_ACCEPT: i32 = 9;
-/// `TCP_INFO`.
-pub const TCP_INFO: i32 = 11;
 /// `TCP_QUICKACK`.
 pub const TCP_QUICKACK: i32 = 12;
 /// `TCP_CONGESTION`.

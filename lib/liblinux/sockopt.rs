@@ -58,6 +58,12 @@ pub enum OptKind {
     /// `SO_DOMAIN`: no kernel option; the supervisor answers the socket's
     /// Linux family (`AF_INET` 2 / `AF_INET6` 10) as an `int`.  Read-only.
     Domain,
+    /// `TCP_INFO`: FreeBSD's `struct tcp_info` → Linux's (the first 100
+    /// bytes share a layout; states are renumbered, the congestion window and
+    /// slow-start threshold go from bytes to segments, `tcpi_last_data_recv`
+    /// from µs to ms; retransmissions land in `tcpi_total_retrans`).
+    /// Read-only.
+    TcpInfo,
     /// `SO_PROTOCOL`: no kernel option; the supervisor answers the protocol
     /// [`crate::socket_protocol`] resolved at creation as an `int`.  Read-only.
     Protocol,
@@ -111,6 +117,7 @@ pub const SOCKOPT_TABLE: &[(i32, i32, SockOpt)] = {
         (l::SOL_IP,     l::IP_HDRINCL,          opt(IP, inet::IP_HDRINCL, IntOrByte)),
         (l::SOL_TCP,    l::TCP_NODELAY,         opt(TCP, so::TCP_NODELAY, Bool)),
         (l::SOL_TCP,    l::TCP_MAXSEG,          opt(TCP, BSD_TCP_MAXSEG, Int)),
+        (l::SOL_TCP,    l::TCP_INFO,            opt(TCP, so::TCP_INFO, TcpInfo)),
         (l::SOL_IPV6,   l::IPV6_CHECKSUM,       opt(V6, in6::IPV6_CHECKSUM, Int)),
         (l::SOL_RAW,    l::IPV6_CHECKSUM,       opt(V6, in6::IPV6_CHECKSUM, Int)),
         (l::SOL_IPV6,   l::IPV6_UNICAST_HOPS,   opt(V6, in6::IPV6_UNICAST_HOPS, Int)),
@@ -175,7 +182,9 @@ pub fn opt_value_to_kernel(kind: OptKind, val: &[u8]) -> Result<Vec<u8>, i32> {
             Ok([sec.to_le_bytes(), usec.to_le_bytes()].concat())
         }
         OptKind::Icmp6Filter => val.get(..32).map(invert).ok_or(l::EINVAL),
-        OptKind::Error | OptKind::Domain | OptKind::Protocol => Err(l::ENOPROTOOPT),
+        OptKind::Error | OptKind::Domain | OptKind::Protocol | OptKind::TcpInfo => {
+            Err(l::ENOPROTOOPT)
+        }
     }
 }
 
@@ -194,13 +203,104 @@ pub fn opt_value_to_linux(kind: OptKind, kernel: &[u8]) -> Vec<u8> {
             b
         }
         (OptKind::Icmp6Filter, _) => invert(kernel),
+        (OptKind::TcpInfo, _) => match so::TcpInfo::from_bytes(kernel) {
+            Some(i) => tcp_info_to_linux(&i),
+            None => kernel.to_vec(),
+        },
         _ => kernel.to_vec(),
     }
+}
+
+/// FreeBSD's `struct tcp_info` → Linux's image ([`l::TCP_INFO_LEN`] bytes).
+pub fn tcp_info_to_linux(i: &so::TcpInfo) -> Vec<u8> {
+    let mut b = vec![0u8; l::TCP_INFO_LEN];
+    let mss = i.snd_mss.max(1);
+    b[0] = l::TCP_STATES_BY_BSD
+        .get(usize::from(i.state))
+        .copied()
+        .unwrap_or(7);
+    b[5] = i.options;
+    b[6] = (i.snd_wscale & 0xf) | (i.rcv_wscale << 4);
+    // FreeBSD starts ssthresh at the largest window (`TCP_MAXWIN <<
+    // TCP_MAX_WINSHIFT`): "not yet set", Linux's infinite threshold.
+    let ssthresh = if i.snd_ssthresh >= 65535 << 14 {
+        l::TCP_INFINITE_SSTHRESH
+    } else {
+        i.snd_ssthresh / mss
+    };
+    for (off, v) in [
+        (8, i.rto),
+        (16, i.snd_mss),
+        (20, i.rcv_mss),
+        (52, i.last_data_recv / 1000),
+        (60, i.snd_mss + 40),
+        (68, i.rtt),
+        (72, i.rttvar),
+        (76, ssthresh),
+        (80, i.snd_cwnd.div_ceil(mss)),
+        (84, i.snd_mss),
+        (96, i.rcv_space),
+        (100, i.snd_rexmitpack),
+        (228, i.snd_wnd),
+    ] {
+        b[off..off + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    b
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tcp_info_translates_units_and_states() {
+        let i = so::TcpInfo {
+            state: 4,
+            options: 7,
+            snd_wscale: 7,
+            rcv_wscale: 9,
+            rto: 230_000,
+            snd_mss: 1448,
+            rcv_mss: 1448,
+            last_data_recv: 25_000,
+            rtt: 1200,
+            rttvar: 300,
+            snd_ssthresh: 65535 << 14,
+            snd_cwnd: 14480,
+            rcv_space: 65536,
+            snd_wnd: 131072,
+            snd_nxt: 1,
+            rcv_nxt: 2,
+            snd_rexmitpack: 3,
+        };
+        let k = i.to_bytes();
+        let b = opt_value_to_linux(OptKind::TcpInfo, &k);
+        let u = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+        assert_eq!(b.len(), 232);
+        assert_eq!(b[0], 1, "TCP_ESTABLISHED");
+        assert_eq!((b[5], b[6]), (7, 0x97));
+        assert_eq!((u(8), u(16), u(20)), (230_000, 1448, 1448));
+        assert_eq!(u(52), 25, "ms");
+        assert_eq!((u(68), u(72)), (1200, 300));
+        assert_eq!(u(76), 0x7fff_ffff);
+        assert_eq!(u(80), 10, "segments");
+        assert_eq!((u(96), u(100), u(228)), (65536, 3, 131072));
+        let closed = so::TcpInfo {
+            state: 0,
+            snd_ssthresh: 2896,
+            ..i
+        };
+        let b = opt_value_to_linux(OptKind::TcpInfo, &closed.to_bytes());
+        assert_eq!((b[0], b[76]), (7, 2));
+        for st in 0..11u8 {
+            let b = tcp_info_to_linux(&so::TcpInfo { state: st, ..i });
+            assert!((1..=11).contains(&b[0]));
+        }
+        assert_eq!(
+            opt_value_to_kernel(OptKind::TcpInfo, &[0; 4]),
+            Err(l::ENOPROTOOPT)
+        );
+    }
 
     #[test]
     fn table_entries_are_unique_and_resolve() {
@@ -251,6 +351,7 @@ mod tests {
             ((0, 3), (0, 2, OptKind::IntOrByte)),          // IP_HDRINCL
             ((6, 1), (6, 1, OptKind::Bool)),               // TCP_NODELAY
             ((6, 2), (6, 2, OptKind::Int)),                // TCP_MAXSEG
+            ((6, 11), (6, 0x20, OptKind::TcpInfo)),        // TCP_INFO
             ((41, 7), (41, 26, OptKind::Int)),             // IPV6_CHECKSUM
             ((255, 7), (41, 26, OptKind::Int)),            // SOL_RAW IPV6_CHECKSUM
             ((41, 16), (41, 4, OptKind::Int)),             // IPV6_UNICAST_HOPS
@@ -296,7 +397,6 @@ mod tests {
             (6, l::TCP_KEEPIDLE),
             (6, l::TCP_KEEPINTVL),
             (6, l::TCP_KEEPCNT),
-            (6, l::TCP_INFO),
             (6, l::TCP_QUICKACK),
             (6, l::TCP_CONGESTION),
             (6, l::TCP_USER_TIMEOUT),

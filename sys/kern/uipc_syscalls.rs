@@ -110,6 +110,11 @@ pub fn accept(td: &Td, so: &Arc<Socket>, flags: i32) -> Result<Reply, Errno> {
         };
         match r {
             Ok((np, addr)) => {
+                // The queue shrank: whoever mirrors the listener's readiness
+                // (an exported descriptor's pump) looks again.
+                if let Some(w) = &w {
+                    w.wakeup();
+                }
                 let nso = Arc::new(Socket::new(&so.vnet, so.domain, so.ty, so.proto, np));
                 inherit(so, &nso);
                 nso.nonblock

@@ -641,51 +641,298 @@ fn send_tcp(k: &Arc<Kernel>, td: &mut Td, fd: i32, data: &[u8]) {
     assert_eq!(r.val as usize, data.len());
 }
 
+fn sock6(k: &Arc<Kernel>, td: &mut Td, ty: i32) -> i32 {
+    call(
+        k,
+        td,
+        Request::Socket {
+            domain: 28,
+            ty,
+            proto: 0,
+        },
+    )
+    .expect("socket")
+    .val as i32
+}
+
+fn v6only(k: &Arc<Kernel>, td: &mut Td, fd: i32, v: Option<i32>) -> Result<Vec<u8>, Errno> {
+    use vimage_abi::netinet6_in6::IPV6_V6ONLY;
+    let r = match v {
+        Some(v) => Request::Setsockopt {
+            fd,
+            level: 41,
+            name: IPV6_V6ONLY,
+            val: v.to_le_bytes().to_vec(),
+        },
+        None => Request::Getsockopt {
+            fd,
+            level: 41,
+            name: IPV6_V6ONLY,
+        },
+    };
+    call(k, td, r).map(|r| r.data)
+}
+
+fn sin6(a: std::net::Ipv6Addr, port: u16) -> Vec<u8> {
+    let mut s = vimage_abi::netinet6_in6::SockaddrIn6::new(a, 0);
+    s.port = port;
+    s.to_bytes().to_vec()
+}
+
 #[test]
-fn ipv6_v6only_is_on_and_cannot_be_cleared() {
+fn ipv6_v6only_defaults_on_and_clears_only_before_bind() {
     let _l = test_lock();
     let t = boot();
     let k = &t.k;
     let mut td = k.td_attach(300);
-    use vimage_abi::netinet6_in6::IPV6_V6ONLY;
-    for (domain, ty) in [(28, 1), (28, 2)] {
-        let fd = call(
-            k,
-            &mut td,
-            Request::Socket {
-                domain,
-                ty,
-                proto: 0,
-            },
-        )
-        .expect("socket")
-        .val as i32;
-        let set = |td: &mut Td, v: i32| {
-            call(
-                k,
-                td,
-                Request::Setsockopt {
-                    fd,
-                    level: 41,
-                    name: IPV6_V6ONLY,
-                    val: v.to_le_bytes().to_vec(),
-                },
-            )
-            .map(|_| ())
-        };
-        assert_eq!(set(&mut td, 1), Ok(()));
-        assert_eq!(set(&mut td, 0), Err(Errno::EOPNOTSUPP));
-        let got = call(
-            k,
-            &mut td,
-            Request::Getsockopt {
-                fd,
-                level: 41,
-                name: IPV6_V6ONLY,
-            },
-        )
-        .map(|r| r.data);
-        assert_eq!(got, Ok(1i32.to_le_bytes().to_vec()));
+    for ty in [1, 2] {
+        let fd = sock6(k, &mut td, ty);
+        assert_eq!(
+            v6only(k, &mut td, fd, None),
+            Ok(1i32.to_le_bytes().to_vec())
+        );
+        assert_eq!(v6only(k, &mut td, fd, Some(0)), Ok(vec![]));
+        assert_eq!(
+            v6only(k, &mut td, fd, None),
+            Ok(0i32.to_le_bytes().to_vec())
+        );
+        let any = sin6(std::net::Ipv6Addr::UNSPECIFIED, 0);
+        call(k, &mut td, Request::Bind { fd, addr: any }).expect("bind");
+        assert_eq!(v6only(k, &mut td, fd, Some(1)), Err(Errno::EINVAL));
+        // An IPv6-only socket has no IPv4-mapped peers.
+        let fd = sock6(k, &mut td, ty);
+        let to = sin6(INADDR_LOOPBACK.to_ipv6_mapped(), 9);
+        assert_eq!(
+            call(k, &mut td, Request::Connect { fd, addr: to }).map(|_| ()),
+            Err(Errno::EINVAL)
+        );
     }
+    k.td_exit(&mut td);
+}
+
+#[test]
+fn dual_stack_tcp_listener_takes_ipv4_with_mapped_addresses() {
+    let _l = test_lock();
+    let t = boot();
+    let k = &t.k;
+    let (mut s, mut c) = (k.td_attach(301), k.td_attach(302));
+    let l = sock6(k, &mut s, 1);
+    v6only(k, &mut s, l, Some(0)).expect("V6ONLY 0");
+    let any = sin6(std::net::Ipv6Addr::UNSPECIFIED, 5201);
+    call(k, &mut s, Request::Bind { fd: l, addr: any }).expect("bind ::");
+    call(k, &mut s, Request::Listen { fd: l, backlog: 5 }).expect("listen");
+    // The port is taken for IPv4 as well.
+    let v4 = call(
+        k,
+        &mut c,
+        Request::Socket {
+            domain: 2,
+            ty: 1,
+            proto: 0,
+        },
+    )
+    .expect("socket")
+    .val as i32;
+    let sa = SockaddrIn::new(INADDR_LOOPBACK, 5201).to_bytes().to_vec();
+    assert_eq!(
+        call(
+            k,
+            &mut c,
+            Request::Bind {
+                fd: v4,
+                addr: sa.clone()
+            }
+        )
+        .map(|_| ()),
+        Err(Errno::EADDRINUSE)
+    );
+    let cfd = call(
+        k,
+        &mut c,
+        Request::Socket {
+            domain: 2,
+            ty: 1,
+            proto: 0,
+        },
+    )
+    .expect("socket")
+    .val as i32;
+    call(k, &mut c, Request::Connect { fd: cfd, addr: sa }).expect("connect over IPv4");
+    let r = call(k, &mut s, Request::Accept { fd: l, flags: 0 }).expect("accept");
+    let peer = vimage_abi::netinet6_in6::SockaddrIn6::from_bytes(&r.addr).expect("sockaddr_in6");
+    assert_eq!(peer.addr, INADDR_LOOPBACK.to_ipv6_mapped());
+    let sfd = r.val as i32;
+    let me = call(k, &mut s, Request::Getsockname { fd: sfd }).expect("getsockname");
+    let me = vimage_abi::netinet6_in6::SockaddrIn6::from_bytes(&me.addr).expect("sockaddr_in6");
+    assert_eq!((me.addr, me.port), (INADDR_LOOPBACK.to_ipv6_mapped(), 5201));
+    send_tcp(k, &mut c, cfd, b"over v4");
+    let got = call(
+        k,
+        &mut s,
+        Request::Recvfrom {
+            fd: sfd,
+            len: 64,
+            flags: 0,
+        },
+    )
+    .expect("recv");
+    assert_eq!(got.data, b"over v4");
+    // And an AF_INET6 client reaches an IPv4 listener through a mapped address.
+    let l4 = call(
+        k,
+        &mut c,
+        Request::Socket {
+            domain: 2,
+            ty: 1,
+            proto: 0,
+        },
+    )
+    .expect("socket")
+    .val as i32;
+    let sa = SockaddrIn::new(INADDR_LOOPBACK, 5202).to_bytes().to_vec();
+    call(k, &mut c, Request::Bind { fd: l4, addr: sa }).expect("bind");
+    call(k, &mut c, Request::Listen { fd: l4, backlog: 5 }).expect("listen");
+    let c6 = sock6(k, &mut s, 1);
+    v6only(k, &mut s, c6, Some(0)).expect("V6ONLY 0");
+    let to = sin6(INADDR_LOOPBACK.to_ipv6_mapped(), 5202);
+    call(k, &mut s, Request::Connect { fd: c6, addr: to }).expect("connect mapped");
+    let r = call(k, &mut c, Request::Accept { fd: l4, flags: 0 }).expect("accept");
+    assert_eq!(
+        SockaddrIn::from_bytes(&r.addr).expect("sockaddr_in").addr,
+        INADDR_LOOPBACK
+    );
+    k.td_exit(&mut s);
+    k.td_exit(&mut c);
+}
+
+#[test]
+fn dual_stack_udp_socket_exchanges_with_ipv4() {
+    let _l = test_lock();
+    let t = boot();
+    let k = &t.k;
+    let mut td = k.td_attach(303);
+    let d = sock6(k, &mut td, 2);
+    v6only(k, &mut td, d, Some(0)).expect("V6ONLY 0");
+    let any = sin6(std::net::Ipv6Addr::UNSPECIFIED, 5301);
+    call(k, &mut td, Request::Bind { fd: d, addr: any }).expect("bind ::");
+    // The IPv4 port is held too.
+    let other = udp(k, &mut td, 0);
+    let sa = SockaddrIn::new(INADDR_LOOPBACK, 5301).to_bytes().to_vec();
+    assert_eq!(
+        call(
+            k,
+            &mut td,
+            Request::Bind {
+                fd: other,
+                addr: sa
+            }
+        )
+        .map(|_| ()),
+        Err(Errno::EADDRINUSE)
+    );
+    let u4 = udp(k, &mut td, 5302);
+    send(k, &mut td, u4, 5301, b"ping4").expect("send");
+    let got = call(
+        k,
+        &mut td,
+        Request::Recvfrom {
+            fd: d,
+            len: 64,
+            flags: 0,
+        },
+    )
+    .expect("recv");
+    assert_eq!(got.data, b"ping4");
+    let from = vimage_abi::netinet6_in6::SockaddrIn6::from_bytes(&got.addr).expect("mapped");
+    assert_eq!(
+        (from.addr, from.port),
+        (INADDR_LOOPBACK.to_ipv6_mapped(), 5302)
+    );
+    // The reply goes back over IPv4 to the mapped source.
+    call(
+        k,
+        &mut td,
+        Request::Sendto {
+            fd: d,
+            flags: 0,
+            addr: Some(got.addr.clone()),
+            data: b"pong".to_vec(),
+        },
+    )
+    .expect("sendto mapped");
+    let got = call(
+        k,
+        &mut td,
+        Request::Recvfrom {
+            fd: u4,
+            len: 64,
+            flags: 0,
+        },
+    )
+    .expect("recv");
+    assert_eq!(got.data, b"pong");
+    assert_eq!(SockaddrIn::from_bytes(&got.addr).expect("sin").port, 5301);
+    // iperf3's UDP server: with SO_REUSEADDR the connected socket leaves the
+    // port to a new wildcard one, which gets the next (IPv4) client.
+    let reuse = |td: &mut Td, fd: i32| {
+        call(
+            k,
+            td,
+            Request::Setsockopt {
+                fd,
+                level: SOL_SOCKET,
+                name: vimage_abi::socket::SO_REUSEADDR,
+                val: 1i32.to_le_bytes().to_vec(),
+            },
+        )
+        .expect("SO_REUSEADDR")
+    };
+    let r1 = sock6(k, &mut td, 2);
+    reuse(&mut td, r1);
+    v6only(k, &mut td, r1, Some(0)).expect("V6ONLY 0");
+    let any = sin6(std::net::Ipv6Addr::UNSPECIFIED, 5304);
+    call(
+        k,
+        &mut td,
+        Request::Bind {
+            fd: r1,
+            addr: any.clone(),
+        },
+    )
+    .expect("bind");
+    let peer = sin6(INADDR_LOOPBACK.to_ipv6_mapped(), 5302);
+    call(
+        k,
+        &mut td,
+        Request::Connect {
+            fd: r1,
+            addr: peer.clone(),
+        },
+    )
+    .expect("connect mapped");
+    let got = call(k, &mut td, Request::Getpeername { fd: r1 }).expect("getpeername");
+    assert_eq!(got.addr, peer);
+    let r2 = sock6(k, &mut td, 2);
+    reuse(&mut td, r2);
+    v6only(k, &mut td, r2, Some(0)).expect("V6ONLY 0");
+    call(k, &mut td, Request::Bind { fd: r2, addr: any }).expect("re-bind with SO_REUSEADDR");
+    let u5 = udp(k, &mut td, 5305);
+    send(k, &mut td, u5, 5304, b"second client").expect("send");
+    let got = call(
+        k,
+        &mut td,
+        Request::Recvfrom {
+            fd: r2,
+            len: 64,
+            flags: 0,
+        },
+    )
+    .expect("recv");
+    assert_eq!(got.data, b"second client");
+    // An IPv6-only wildcard leaves IPv4 alone.
+    let v6o = sock6(k, &mut td, 2);
+    let any = sin6(std::net::Ipv6Addr::UNSPECIFIED, 5303);
+    call(k, &mut td, Request::Bind { fd: v6o, addr: any }).expect("bind ::");
+    udp(k, &mut td, 5303);
     k.td_exit(&mut td);
 }

@@ -162,26 +162,35 @@ impl<T: InPcbCb> PcbTable<T> {
         if cur.lport != 0 {
             return Err(Errno::EINVAL);
         }
-        let conflicts = |g: &Inner<T>, port: u16| -> bool {
+        // `in_pcbbind_setup`: a socket without SO_REUSEADDR/SO_REUSEPORT
+        // collides with any block on an overlapping address (connected ones
+        // too); with one of them, only with an unconnected block bound to
+        // exactly the same address (so a connected UDP socket or a TIME_WAIT
+        // connection leaves the port to a new listener).  Both
+        // SO_REUSEPORT (or, for a group, either option on both) share fully.
+        let reuse_any = INP_REUSEADDR | INP_REUSEPORT;
+        let conflicts = |g: &Inner<T>, port: u16, exact: bool| -> bool {
             g.by_port.get(&port).is_some_and(|ids| {
                 ids.iter().any(|x| {
                     g.all.get(x).is_some_and(|o| {
-                        let overlap = o.ep.laddr.is_unspecified()
-                            || laddr.is_unspecified()
-                            || o.ep.laddr == laddr;
                         let share = (opts & o.opts & INP_REUSEPORT != 0)
-                            || (laddr.is_multicast() && opts & o.opts & INP_REUSEADDR != 0)
-                            || (o.ep.laddr != laddr
-                                && opts & INP_REUSEADDR != 0
-                                && !o.ep.laddr.is_unspecified()
-                                && !laddr.is_unspecified());
-                        overlap && !share
+                            || (laddr.is_multicast()
+                                && opts & reuse_any != 0
+                                && o.opts & reuse_any != 0);
+                        let hit = if exact {
+                            o.ep.faddr.is_unspecified() && o.ep.laddr == laddr
+                        } else {
+                            o.ep.laddr.is_unspecified()
+                                || laddr.is_unspecified()
+                                || o.ep.laddr == laddr
+                        };
+                        hit && !share
                     })
                 })
             })
         };
         let port = if lport != 0 {
-            if conflicts(&g, lport) {
+            if conflicts(&g, lport, opts & reuse_any != 0) {
                 return Err(Errno::EADDRINUSE);
             }
             lport
@@ -196,7 +205,7 @@ impl<T: InPcbCb> PcbTable<T> {
             let mut found = None;
             for _ in 0..n {
                 p = if p < lo || p >= hi { lo } else { p + 1 };
-                if !conflicts(&g, p) {
+                if !conflicts(&g, p, false) {
                     found = Some(p);
                     break;
                 }
@@ -358,9 +367,20 @@ mod tests {
         let f = t.attach(Arc::new(Cb));
         t.bind(f, any, 49153, 1, 1).unwrap_err();
         assert!(t.lookup(ten, 49153, ten, 53).is_some());
+        // With SO_REUSEADDR only an unconnected block on the very same
+        // address is in the way: a connected one is not (iperf3's UDP
+        // server re-binds its port after connecting the first socket).
+        t.set_opts(f, INP_REUSEADDR);
+        t.bind(f, any, 49153, 1, 1).unwrap();
+        let g2 = t.attach(Arc::new(Cb));
+        t.set_opts(g2, INP_REUSEADDR);
+        assert_eq!(t.bind(g2, any, 49153, 1, 1), Err(Errno::EADDRINUSE));
+        t.bind(g2, ten, 49153, 1, 1).unwrap();
+        t.detach(g2);
+        t.detach(f);
         assert!(t.lookup(ten, 49153, ten, 54).is_none());
         assert_eq!(t.lookup_all(Ipv4Addr::BROADCAST, 520, ten, 9).len(), 2);
-        assert_eq!(t.list().len(), 5);
+        assert_eq!(t.list().len(), 4);
     }
 }
 

@@ -250,6 +250,7 @@ pub fn tcp_output(tp: &mut Tcpcb) {
             }
             if seq_lt(tp.snd_nxt, tp.snd_max) {
                 inc(&t.stat.tcps_sndrexmitpack);
+                tp.t_sndrexmitpack = tp.t_sndrexmitpack.wrapping_add(1);
                 t.stat
                     .tcps_sndrexmitbyte
                     .fetch_add(u64::from(len), std::sync::atomic::Ordering::Relaxed);

@@ -21,7 +21,33 @@ use crate::netinet6::ip6_output::{ip6_build, ip6_output, Ip6OutOpts};
 
 struct Ent {
     ep: TcpEndpoints,
+    /// An AF_INET6 block bound to the IPv6 wildcard with `IPV6_V6ONLY` off:
+    /// it also holds the port for IPv4 (`INP_IPV4 | INP_IPV6`).
+    dual: bool,
     cb: TcpcbRef,
+}
+
+/// The IPv4 part of a binding: its IPv4 address, or the IPv4 wildcard for an
+/// IPv6 wildcard open to IPv4-mapped traffic.
+fn v4_part(ep: &TcpEndpoints, dual: bool) -> Option<IpAddr> {
+    match ep.laddr {
+        IpAddr::V4(_) => Some(ep.laddr),
+        IpAddr::V6(a) if dual && a.is_unspecified() => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        IpAddr::V6(_) => None,
+    }
+}
+
+/// The IPv6 part of a binding.
+fn v6_part(ep: &TcpEndpoints) -> Option<IpAddr> {
+    ep.laddr.is_ipv6().then_some(ep.laddr)
+}
+
+/// Whether two local addresses of one family overlap (either a wildcard).
+fn overlap(a: Option<IpAddr>, b: Option<IpAddr>) -> bool {
+    match (a, b) {
+        (Some(x), Some(y)) => unspec(x) || unspec(y) || x == y,
+        _ => false,
+    }
 }
 
 #[derive(Default)]
@@ -50,8 +76,24 @@ impl TcpTable {
         };
         g.next_id += 1;
         let id = g.next_id;
-        g.all.insert(id, Ent { ep, cb });
+        g.all.insert(
+            id,
+            Ent {
+                ep,
+                dual: false,
+                cb,
+            },
+        );
         id
+    }
+
+    /// Mark block `id` as open (or not) to IPv4-mapped traffic.
+    pub fn set_dual(&self, id: u64, dual: bool) {
+        if let Ok(mut g) = self.inner.lock() {
+            if let Some(e) = g.all.get_mut(&id) {
+                e.dual = dual;
+            }
+        }
     }
 
     /// Forget block `id`.
@@ -73,7 +115,9 @@ impl TcpTable {
     /// `in_pcbbind`: a local port for `ep` (ephemeral from `first..=last` when
     /// `ep.lport` is 0).  `EADDRINUSE` when another block holds it on an
     /// overlapping address of the same family (unless `reuse` and the other is
-    /// not listening), `EADDRNOTAVAIL` when the range is exhausted.
+    /// not listening), `EADDRNOTAVAIL` when the range is exhausted.  `dual`:
+    /// an IPv6 wildcard that also takes IPv4-mapped traffic, so it holds the
+    /// port for IPv4 as well.
     pub fn bind_port(
         &self,
         id: u64,
@@ -81,19 +125,28 @@ impl TcpTable {
         first: u16,
         last: u16,
         reuse: bool,
+        dual: bool,
     ) -> Result<u16, Errno> {
         let mut g = self.inner.lock().map_err(|_| Errno::EDOOFUS)?;
-        let conflicts = |g: &Inner, port: u16| {
+        let (my4, my6) = (v4_part(&ep, dual), v6_part(&ep));
+        // As `in_pcbbind_setup`: with SO_REUSEADDR only an unconnected block
+        // on exactly the same address collides (not a TIME_WAIT connection,
+        // nor a listener on the wildcard when a specific address is asked).
+        let conflicts = |g: &Inner, port: u16, exact: bool| {
             g.all.iter().any(|(oid, o)| {
+                let (o4, o6) = (v4_part(&o.ep, o.dual), v6_part(&o.ep));
                 *oid != id
                     && o.ep.lport == port
-                    && o.ep.laddr.is_ipv4() == ep.laddr.is_ipv4()
-                    && (unspec(o.ep.laddr) || unspec(ep.laddr) || o.ep.laddr == ep.laddr)
-                    && (!reuse || unspec(o.ep.faddr))
+                    && if exact {
+                        unspec(o.ep.faddr)
+                            && ((my4.is_some() && o4 == my4) || (my6.is_some() && o6 == my6))
+                    } else {
+                        overlap(o4, my4) || overlap(o6, my6)
+                    }
             })
         };
         let port = if ep.lport != 0 {
-            if conflicts(&g, ep.lport) {
+            if conflicts(&g, ep.lport, reuse) {
                 return Err(Errno::EADDRINUSE);
             }
             ep.lport
@@ -108,7 +161,7 @@ impl TcpTable {
             let mut found = None;
             for _ in 0..n {
                 p = if p < lo || p >= hi { lo } else { p + 1 };
-                if !conflicts(&g, p) {
+                if !conflicts(&g, p, false) {
                     found = Some(p);
                     break;
                 }
@@ -119,6 +172,7 @@ impl TcpTable {
         };
         if let Some(e) = g.all.get_mut(&id) {
             e.ep = TcpEndpoints { lport: port, ..ep };
+            e.dual = dual;
         }
         Ok(port)
     }
@@ -139,26 +193,32 @@ impl TcpTable {
     }
 
     /// `in_pcblookup_hash` with wildcard: the connection for a segment from
-    /// `faddr:fport` to `laddr:lport`, else the most specific listener.
+    /// `faddr:fport` to `laddr:lport`, else the most specific listener (for
+    /// IPv4, an IPv4 wildcard before an IPv6 one open to mapped traffic).
     pub fn lookup(&self, laddr: IpAddr, lport: u16, faddr: IpAddr, fport: u16) -> Option<TcpcbRef> {
         let g = self.inner.lock().ok()?;
         let mut best: Option<(u32, &Ent)> = None;
+        let v4 = laddr.is_ipv4();
         for e in g.all.values() {
-            if e.ep.lport != lport || e.ep.laddr.is_ipv4() != laddr.is_ipv4() {
+            if e.ep.lport != lport {
                 continue;
             }
-            let mut score = 0;
+            let native = e.ep.laddr.is_ipv4() == v4;
+            if !(native || (v4 && e.dual && unspec(e.ep.laddr) && unspec(e.ep.faddr))) {
+                continue;
+            }
+            let mut score = u32::from(native);
             if !unspec(e.ep.faddr) {
                 if e.ep.faddr != faddr || e.ep.fport != fport {
                     continue;
                 }
-                score += 2;
+                score += 4;
             }
             if !unspec(e.ep.laddr) {
                 if e.ep.laddr != laddr {
                     continue;
                 }
-                score += 1;
+                score += 2;
             }
             if best.as_ref().is_none_or(|(s, _)| score > *s) {
                 best = Some((score, e));

@@ -11,11 +11,13 @@
 //! Receives are served from the stream [`SockBuf`] (`rcvbuf`), which returns
 //! 0 bytes at EOF; reading it sends window updates through its upcall.
 
+use crate::kern::kern_timeout::getnow_ns;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use vimage_abi::netinet6_in6::SockaddrIn6;
 use vimage_abi::netinet_in::SockaddrIn;
+use vimage_abi::socket::{TcpInfo, TCPI_OPT_SACK, TCPI_OPT_TIMESTAMPS, TCPI_OPT_WSCALE, TCP_INFO};
 use vimage_abi::Errno;
 
 use super::ip_var::inc;
@@ -83,6 +85,7 @@ pub fn tcp_newtcpcb(v6: bool, ep: &TcpEndpoints, tflags: u32) -> TcpcbRef {
             me: me.clone(),
             vnet: vnet.clone(),
             v6,
+            v6only: true,
             ep: *ep,
             state: TcpState::Closed,
             flags,
@@ -114,6 +117,7 @@ pub fn tcp_newtcpcb(v6: bool, ep: &TcpEndpoints, tflags: u32) -> TcpcbRef {
             snd_ssthresh: 1 << 30,
             snd_recover: 0,
             t_dupacks: 0,
+            t_sndrexmitpack: 0,
             t_srtt: 0,
             t_rttvar: 0,
             t_rxtcur: TCPTV_RTOBASE,
@@ -196,6 +200,55 @@ fn parse_sa(v6: bool, b: &[u8]) -> Result<(IpAddr, u16, u32), Errno> {
     }
 }
 
+/// `tcp_fill_info`: the connection as `getsockopt(TCP_INFO)` reports it.
+fn tcp_fill_info(tp: &Tcpcb) -> TcpInfo {
+    let us = |ns: u64| u32::try_from(ns / 1000).unwrap_or(u32::MAX);
+    let mut options = 0;
+    if tp.flags & TF_RCVD_TSTMP != 0 && tp.flags & TF_REQ_TSTMP != 0 {
+        options |= TCPI_OPT_TIMESTAMPS;
+    }
+    if tp.flags & TF_SACK_PERMIT != 0 {
+        options |= TCPI_OPT_SACK;
+    }
+    let scaled = tp.flags & TF_RCVD_SCALE != 0 && tp.flags & TF_REQ_SCALE != 0;
+    if scaled {
+        options |= TCPI_OPT_WSCALE;
+    }
+    TcpInfo {
+        state: tp.state as u8,
+        options,
+        snd_wscale: if scaled { tp.snd_scale } else { 0 },
+        rcv_wscale: if scaled { tp.rcv_scale } else { 0 },
+        rto: us(tp.t_rxtcur),
+        snd_mss: tp.t_maxseg,
+        rcv_mss: tp.t_maxseg,
+        last_data_recv: us(getnow_ns().saturating_sub(tp.t_rcvtime)),
+        rtt: us(tp.t_srtt),
+        rttvar: us(tp.t_rttvar),
+        snd_ssthresh: tp.snd_ssthresh,
+        snd_cwnd: tp.snd_cwnd,
+        rcv_space: tp.rcv.hiwat() as u32,
+        snd_wnd: tp.snd_wnd,
+        snd_nxt: tp.snd_nxt,
+        rcv_nxt: tp.rcv_nxt,
+        snd_rexmitpack: tp.t_sndrexmitpack,
+    }
+}
+
+/// Whether `a` is an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`).
+fn is_mapped(a: IpAddr) -> bool {
+    matches!(a, IpAddr::V6(x) if x.to_ipv4_mapped().is_some())
+}
+
+/// The IPv4 address behind an IPv4-mapped one, for a socket that takes
+/// mapped traffic (`!v6only`); `None` otherwise.
+fn unmap(a: IpAddr, v6only: bool) -> Option<IpAddr> {
+    match a {
+        IpAddr::V6(x) if !v6only => x.to_ipv4_mapped().map(IpAddr::V4),
+        _ => None,
+    }
+}
+
 fn portrange() -> (u16, u16) {
     let inet = super::vnet_inet();
     (
@@ -266,7 +319,8 @@ impl TcpSocket {
         if tp.ep.lport == 0 {
             let (f, l) = portrange();
             let t = vnet_tcp();
-            tp.ep.lport = t.tcb.bind_port(tp.id, tp.ep, f, l, self.reuse)?;
+            let dual = tp.v6 && !tp.v6only;
+            tp.ep.lport = t.tcb.bind_port(tp.id, tp.ep, f, l, self.reuse, dual)?;
         }
         Ok(())
     }
@@ -293,6 +347,10 @@ fn tcp_usrclosed(tp: &mut Tcpcb) {
 impl ProtoSocket for TcpSocket {
     fn bind(&mut self, addr: &[u8]) -> Result<(), Errno> {
         let (a, port, zone) = parse_sa(self.v6, addr)?;
+        // `tcp6_usr_bind`: an IPv4-mapped address binds for IPv4 when the
+        // socket takes mapped traffic (else no interface has it).
+        let v6only = self.lock()?.v6only;
+        let a = unmap(a, v6only).unwrap_or(a);
         match a {
             IpAddr::V4(x) if !x.is_unspecified() && !super::r#in::in_localaddr(x) => {
                 return Err(Errno::EADDRNOTAVAIL)
@@ -315,7 +373,10 @@ impl ProtoSocket for TcpSocket {
             lport: port,
             ..tp.ep
         };
-        let p = vnet_tcp().tcb.bind_port(tp.id, ep, f, l, self.reuse)?;
+        let dual = tp.v6 && !tp.v6only;
+        let p = vnet_tcp()
+            .tcb
+            .bind_port(tp.id, ep, f, l, self.reuse, dual)?;
         tp.ep = TcpEndpoints { lport: p, ..ep };
         Ok(())
     }
@@ -374,6 +435,13 @@ impl ProtoSocket for TcpSocket {
         let (fa, fport, zone) = parse_sa(self.v6, addr)?;
         let t = vnet_tcp();
         let mut tp = self.lock()?;
+        // `tcp6_usr_connect`: an IPv4-mapped peer is reached over IPv4,
+        // unless the socket is IPv6 only.
+        let fa = match unmap(fa, tp.v6only) {
+            Some(a) => a,
+            None if is_mapped(fa) => return Err(Errno::EINVAL),
+            None => fa,
+        };
         match tp.state {
             TcpState::Closed => {}
             TcpState::SynSent | TcpState::SynReceived => return Err(Errno::EALREADY),
@@ -403,6 +471,10 @@ impl ProtoSocket for TcpSocket {
             }
             IpAddr::V6(a) if a.is_multicast() => return Err(Errno::EAFNOSUPPORT),
             _ => {}
+        }
+        if tp.ep.laddr.is_ipv4() != fa.is_ipv4() && !tp.ep.laddr.is_unspecified() {
+            // Bound to an address of the other family.
+            return Err(Errno::EAFNOSUPPORT);
         }
         let laddr = if tp.ep.laddr.is_unspecified() {
             select_src(fa, zone)?
@@ -557,11 +629,11 @@ impl ProtoSocket for TcpSocket {
                 }
             }
             (IPPROTO_IPV6, IPV6_V6ONLY) if tp.v6 => {
-                // IPv6 sockets only ever carry IPv6 here (no IPv4-mapped
-                // addresses: net.inet6.ip6.v6only is 1 and fixed).
-                if v == 0 {
-                    return Err(Errno::EOPNOTSUPP);
+                // Only before the socket has a port (`ip6_ctloutput`).
+                if tp.ep.lport != 0 {
+                    return Err(Errno::EINVAL);
                 }
+                tp.v6only = v != 0;
             }
             (IPPROTO_TCP, _) | (SOL_SOCKET, _) | (IPPROTO_IPV6, _) => {
                 return Err(Errno::ENOPROTOOPT)
@@ -573,6 +645,9 @@ impl ProtoSocket for TcpSocket {
 
     fn getsockopt(&mut self, level: i32, name: i32) -> Result<Vec<u8>, Errno> {
         let mut tp = self.lock()?;
+        if (level, name) == (IPPROTO_TCP, TCP_INFO) {
+            return Ok(tcp_fill_info(&tp).to_bytes());
+        }
         let v: i32 = match (level, name) {
             (IPPROTO_TCP, TCP_NODELAY) => i32::from(tp.flags & TF_NODELAY != 0),
             (IPPROTO_TCP, TCP_MAXSEG) => tp.t_maxseg as i32,
@@ -581,7 +656,7 @@ impl ProtoSocket for TcpSocket {
             (SOL_SOCKET, SO_ERROR) => tp.so_error.take().map(|e| e.0).unwrap_or(0),
             (SOL_SOCKET, 0x1001) => tp.snd.hiwat() as i32,
             (SOL_SOCKET, 0x1002) => tp.rcv.hiwat() as i32,
-            (IPPROTO_IPV6, IPV6_V6ONLY) if tp.v6 => 1,
+            (IPPROTO_IPV6, IPV6_V6ONLY) if tp.v6 => i32::from(tp.v6only),
             (IPPROTO_TCP, _) | (SOL_SOCKET, _) => return Err(Errno::ENOPROTOOPT),
             _ => return Err(Errno::EINVAL),
         };

@@ -164,6 +164,9 @@ pub struct Tcpcb {
     pub vnet: Weak<Vnet>,
     /// Whether this is an AF_INET6 connection.
     pub v6: bool,
+    /// `IN6P_IPV6_V6ONLY`: an AF_INET6 socket that never carries IPv4
+    /// (cleared by `IPV6_V6ONLY` 0 before bind: IPv4-mapped addresses).
+    pub v6only: bool,
     /// Addresses.
     pub ep: TcpEndpoints,
     /// `t_state`.
@@ -241,6 +244,8 @@ pub struct Tcpcb {
     pub t_rtseq: u32,
     /// `t_rcvtime`: last segment received (ns).
     pub t_rcvtime: u64,
+    /// `t_sndrexmitpack`: data segments this connection retransmitted.
+    pub t_sndrexmitpack: u32,
     /// Keepalive probes sent without answer.
     pub t_keepcnt: u32,
     /// `SO_KEEPALIVE`.

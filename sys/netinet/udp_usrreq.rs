@@ -5,6 +5,7 @@
 use std::net::Ipv4Addr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use vimage_abi::netinet6_in6::SockaddrIn6;
 use vimage_abi::netinet_in::{InPcbInfo, SockaddrIn};
 use vimage_abi::Errno;
 
@@ -31,6 +32,9 @@ pub struct UdpCb {
     pub rcv: Arc<SockBuf>,
     /// Error to report on the next send (`so_error`: ICMP said refused).
     pub so_error: Mutex<Option<Errno>>,
+    /// The IPv4 half of an AF_INET6 socket open to IPv4-mapped traffic:
+    /// sources are reported as `::ffff:a.b.c.d`.
+    pub mapped: bool,
 }
 
 impl InPcbCb for UdpCb {
@@ -49,9 +53,20 @@ pub struct UdpSocket {
 impl UdpSocket {
     /// `udp_attach`: a new unbound socket in curvnet.
     pub fn attach() -> Self {
+        Self::attach_with(Arc::new(SockBuf::new(UDP_RECVSPACE)), false)
+    }
+
+    /// The IPv4 half of a dual-stack AF_INET6 socket: datagrams land in the
+    /// IPv6 socket's buffer `rcv`, from IPv4-mapped addresses.
+    pub fn attach_mapped(rcv: Arc<SockBuf>) -> Self {
+        Self::attach_with(rcv, true)
+    }
+
+    fn attach_with(rcv: Arc<SockBuf>, mapped: bool) -> Self {
         let cb = Arc::new(UdpCb {
-            rcv: Arc::new(SockBuf::new(UDP_RECVSPACE)),
+            rcv,
             so_error: Mutex::new(None),
+            mapped,
         });
         let id = super::vnet_inet().udb.attach(cb.clone());
         UdpSocket {
@@ -59,6 +74,16 @@ impl UdpSocket {
             cb,
             opts: InpOpts::default(),
         }
+    }
+
+    /// The bound local port.
+    pub fn sockname_port(&self) -> Result<u16, Errno> {
+        Ok(super::vnet_inet().udb.endpoints(self.id).lport)
+    }
+
+    /// The local address (set by bind or connect).
+    pub fn sockname_addr(&self) -> Result<Ipv4Addr, Errno> {
+        Ok(super::vnet_inet().udb.endpoints(self.id).laddr)
     }
 
     fn autobind(&self) -> Result<(), Errno> {
@@ -286,6 +311,11 @@ pub fn udp_input(ifp: &Arc<Ifnet>, m: Mbuf, hl: usize) {
     let (sport, dport) = (u.src_port(), u.dst_port());
     let payload = &udp[UDP_HDR_LEN..];
     let from = SockaddrIn::new(src, sport).to_bytes().to_vec();
+    let from6 = || {
+        let mut s = SockaddrIn6::new(src.to_ipv6_mapped(), 0);
+        s.port = sport;
+        s.to_bytes().to_vec()
+    };
     let bcast = dst.is_multicast() || in_broadcast(dst, ifp);
     let targets = if bcast {
         inet.udb.lookup_all(dst, dport, src, sport)
@@ -307,7 +337,8 @@ pub fn udp_input(ifp: &Arc<Ifnet>, m: Mbuf, hl: usize) {
         return;
     }
     for cb in targets {
-        if cb.rcv.append(payload.to_vec(), from.clone()).is_err() {
+        let from = if cb.mapped { from6() } else { from.clone() };
+        if cb.rcv.append(payload.to_vec(), from).is_err() {
             inc(&st.udps_fullsock);
         }
     }

@@ -7,7 +7,7 @@
 //! checksum are [`crate::netinet::udp`]'s.
 
 use std::collections::HashMap;
-use std::net::Ipv6Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 use vimage_abi::netinet6_in6::*;
@@ -22,7 +22,11 @@ use super::ip6_output::{ip6_build, ip6_output, Ip6OutOpts, IPV6_MAXPACKET};
 use crate::kern::uipc_socket::{ProtoSocket, SockBuf};
 use crate::kern::vnet::{try_curvnet, VNET_MOD_INET};
 use crate::net::r#if::ifnet_byindex;
+use crate::netinet::in_pcb::{INP_REUSEADDR, INP_REUSEPORT};
 use crate::netinet::ip::{PseudoHdr, IPPROTO_UDP as PROTO_UDP};
+use crate::netinet::udp_usrreq::UdpSocket;
+use vimage_abi::netinet_in::SockaddrIn;
+use vimage_abi::socket::{SOL_SOCKET, SO_REUSEADDR, SO_REUSEPORT};
 
 /// `sizeof(struct udphdr)`.
 const UDP_HDR_LEN: usize = 8;
@@ -38,6 +42,8 @@ struct Ep {
 
 #[derive(Clone, Copy, Debug)]
 struct Opts {
+    /// `INP_REUSEADDR` | `INP_REUSEPORT`.
+    reuse: u32,
     hlim: i32,
     mhlim: i32,
     recvhoplimit: bool,
@@ -120,14 +126,31 @@ fn port_range() -> (u16, u16) {
 fn pcb_bind(p: &Arc<Udp6Pcb>, laddr: Option<Ipv6Addr>, port: u16) -> Result<u16, Errno> {
     let st = vnet_inet6();
     let t = &st.udb6;
-    let busy = |port: u16| {
+    // As IPv4's `in_pcbbind_setup`: with SO_REUSEADDR/SO_REUSEPORT only an
+    // unconnected socket on exactly the same address is in the way; both
+    // with SO_REUSEPORT share the port.
+    let reuse = p.opts.lock().map(|o| o.reuse).unwrap_or(0);
+    let busy = |port: u16, exact: bool| {
         t.bound(port).iter().any(|o| {
-            let l = o.ep.lock().map(|e| e.laddr).unwrap_or(None);
-            l.is_none() || laddr.is_none() || l == laddr
+            if Arc::ptr_eq(o, p) {
+                return false;
+            }
+            let oreuse = o.opts.lock().map(|x| x.reuse).unwrap_or(0);
+            if reuse & oreuse & INP_REUSEPORT != 0 {
+                return false;
+            }
+            let Ok(e) = o.ep.lock().map(|e| *e) else {
+                return true;
+            };
+            if exact {
+                e.faddr.is_none() && e.laddr == laddr
+            } else {
+                e.laddr.is_none() || laddr.is_none() || e.laddr == laddr
+            }
         })
     };
     let port = if port != 0 {
-        if busy(port) {
+        if busy(port, reuse & (INP_REUSEADDR | INP_REUSEPORT) != 0) {
             return Err(Errno::EADDRINUSE);
         }
         port
@@ -142,7 +165,7 @@ fn pcb_bind(p: &Arc<Udp6Pcb>, laddr: Option<Ipv6Addr>, port: u16) -> Result<u16,
             } else {
                 cand + 1
             };
-            if !busy(cand) {
+            if !busy(cand, false) {
                 found = Some(cand);
                 break;
             }
@@ -194,6 +217,20 @@ fn int_opt(val: &[u8]) -> Result<i32, Errno> {
 /// A UDP/IPv6 socket.
 pub struct Udp6Socket {
     pcb: Arc<Udp6Pcb>,
+    /// `IN6P_IPV6_V6ONLY` (cleared by `IPV6_V6ONLY` 0 before bind).
+    v6only: bool,
+    /// The IPv4 half once the socket carries IPv4-mapped traffic: bound to
+    /// the same port, delivering into this socket's buffer.
+    v4: Option<UdpSocket>,
+}
+
+/// The IPv4 address behind `::ffff:a.b.c.d`.
+fn mapped(a: &Ipv6Addr) -> Option<Ipv4Addr> {
+    a.to_ipv4_mapped()
+}
+
+fn sin(a: Ipv4Addr, port: u16) -> Vec<u8> {
+    SockaddrIn::new(a, port).to_bytes().to_vec()
 }
 
 impl Udp6Socket {
@@ -207,9 +244,66 @@ impl Udp6Socket {
                     mhlim: -1,
                     recvhoplimit: false,
                     recvpktinfo: false,
+                    reuse: 0,
                 }),
                 sb: Arc::new(SockBuf::default()),
             }),
+            v6only: true,
+            v4: None,
+        }
+    }
+
+    /// The IPv4 half, bound to `laddr:port` on first use.
+    fn v4_half(&mut self, laddr: Ipv4Addr, port: u16) -> Result<&mut UdpSocket, Errno> {
+        if self.v4.is_none() {
+            let mut s = UdpSocket::attach_mapped(self.pcb.sb.clone());
+            let reuse = self.pcb.opts.lock().map(|o| o.reuse).unwrap_or(0);
+            for (bit, name) in [(INP_REUSEADDR, SO_REUSEADDR), (INP_REUSEPORT, SO_REUSEPORT)] {
+                if reuse & bit != 0 {
+                    s.setsockopt(SOL_SOCKET, name, &1i32.to_le_bytes())?;
+                }
+            }
+            if let Err(e) = s.bind(&sin(laddr, port)) {
+                s.close();
+                return Err(e);
+            }
+            self.v4 = Some(s);
+        }
+        self.v4.as_mut().ok_or(Errno::EDOOFUS)
+    }
+
+    /// The IPv4 half for a mapped destination: `EINVAL` on an IPv6-only
+    /// socket; an unbound socket is first given a port on both halves.
+    fn v4_for_peer(&mut self) -> Result<&mut UdpSocket, Errno> {
+        if self.v6only {
+            return Err(Errno::EINVAL);
+        }
+        if self.v4.is_none() {
+            let ep = self.ep()?;
+            let port = if ep.lport == 0 {
+                pcb_bind(&self.pcb, None, 0)?
+            } else {
+                ep.lport
+            };
+            let l = ep
+                .laddr
+                .and_then(|a| mapped(&a))
+                .unwrap_or(Ipv4Addr::UNSPECIFIED);
+            if let Err(e) = self.v4_half(l, port) {
+                if ep.lport == 0 {
+                    self.unbind(port);
+                }
+                return Err(e);
+            }
+        }
+        self.v4.as_mut().ok_or(Errno::EDOOFUS)
+    }
+
+    /// Undo a bind to `port`.
+    fn unbind(&self, port: u16) {
+        vnet_inet6().udb6.remove(&self.pcb, port);
+        if let Ok(mut e) = self.pcb.ep.lock() {
+            *e = Ep::default();
         }
     }
     fn ep(&self) -> Result<Ep, Errno> {
@@ -223,6 +317,14 @@ impl ProtoSocket for Udp6Socket {
         if self.ep()?.lport != 0 {
             return Err(Errno::EINVAL);
         }
+        if let (Some(a4), false) = (mapped(&sa.addr), self.v6only) {
+            // `udp6_bind` of an IPv4-mapped address: an IPv4 binding only.
+            let port = self.v4_half(a4, sa.port)?.sockname_port()?;
+            let mut e = self.pcb.ep.lock().map_err(|_| Errno::EDOOFUS)?;
+            e.laddr = Some(sa.addr);
+            e.lport = port;
+            return Ok(());
+        }
         let laddr = (!sa.addr.is_unspecified()).then_some(sa.addr);
         if let Some(a) = laddr {
             if !a.is_multicast() {
@@ -233,13 +335,32 @@ impl ProtoSocket for Udp6Socket {
                 }
             }
         }
-        pcb_bind(&self.pcb, laddr, sa.port).map(|_| ())
+        let port = pcb_bind(&self.pcb, laddr, sa.port)?;
+        if laddr.is_none() && !self.v6only {
+            // The IPv6 wildcard open to IPv4 holds the port for IPv4 too.
+            if let Err(e) = self.v4_half(Ipv4Addr::UNSPECIFIED, port) {
+                self.unbind(port);
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     fn connect(&mut self, addr: &[u8]) -> Result<(), Errno> {
         let sa = SockaddrIn6::from_bytes(addr)?;
         if sa.addr.is_unspecified() || sa.port == 0 {
             return Err(Errno::EADDRNOTAVAIL);
+        }
+        if let Some(f4) = mapped(&sa.addr) {
+            // `udp6_connect` to an IPv4-mapped peer: over IPv4.
+            let v4 = self.v4_for_peer()?;
+            v4.connect(&sin(f4, sa.port))?;
+            let l4 = v4.sockname_addr()?;
+            let mut e = self.pcb.ep.lock().map_err(|_| Errno::EDOOFUS)?;
+            e.laddr = Some(l4.to_ipv6_mapped());
+            e.faddr = Some((sa.addr, 0));
+            e.fport = sa.port;
+            return Ok(());
         }
         let zone = zone_of(&sa)?;
         let ep = self.ep()?;
@@ -257,9 +378,20 @@ impl ProtoSocket for Udp6Socket {
         Ok(())
     }
 
-    fn sendto(&mut self, data: &[u8], addr: Option<&[u8]>, _flags: i32) -> Result<usize, Errno> {
+    fn sendto(&mut self, data: &[u8], addr: Option<&[u8]>, flags: i32) -> Result<usize, Errno> {
         let st = vnet_inet6();
         let ep = self.ep()?;
+        let to4 = match (addr, ep.faddr) {
+            (Some(a), None) => {
+                let sa = SockaddrIn6::from_bytes(a)?;
+                mapped(&sa.addr).map(|a4| Some(sin(a4, sa.port)))
+            }
+            (None, Some((f, _))) => mapped(&f).map(|_| None),
+            _ => None,
+        };
+        if let Some(to) = to4 {
+            return self.v4_for_peer()?.sendto(data, to.as_deref(), flags);
+        }
         let (dst, zone, dport) = match (addr, ep.faddr) {
             (Some(_), Some(_)) => return Err(Errno::EISCONN),
             (Some(a), None) => {
@@ -335,9 +467,34 @@ impl ProtoSocket for Udp6Socket {
         Ok(sa.to_bytes().to_vec())
     }
 
+    fn peername(&self) -> Result<Vec<u8>, Errno> {
+        let ep = self.ep()?;
+        let (a, zone) = ep.faddr.ok_or(Errno::ENOTCONN)?;
+        let mut sa = SockaddrIn6::new(a, zone);
+        sa.port = ep.fport;
+        Ok(sa.to_bytes().to_vec())
+    }
+
     fn setsockopt(&mut self, level: i32, name: i32, val: &[u8]) -> Result<(), Errno> {
         let mut o = self.pcb.opts.lock().map_err(|_| Errno::EDOOFUS)?;
         match (level, name) {
+            (SOL_SOCKET, SO_REUSEADDR) | (SOL_SOCKET, SO_REUSEPORT) => {
+                let bit = if name == SO_REUSEADDR {
+                    INP_REUSEADDR
+                } else {
+                    INP_REUSEPORT
+                };
+                if int_opt(val)? != 0 {
+                    o.reuse |= bit;
+                } else {
+                    o.reuse &= !bit;
+                }
+                drop(o);
+                if let Some(v4) = self.v4.as_mut() {
+                    v4.setsockopt(level, name, val)?;
+                }
+                return Ok(());
+            }
             (IPPROTO_IPV6, IPV6_UNICAST_HOPS) | (IPPROTO_IPV6, IPV6_MULTICAST_HOPS) => {
                 let v = int_opt(val)?;
                 if !(-1..=255).contains(&v) {
@@ -352,10 +509,12 @@ impl ProtoSocket for Udp6Socket {
             (IPPROTO_IPV6, IPV6_RECVHOPLIMIT) => o.recvhoplimit = int_opt(val)? != 0,
             (IPPROTO_IPV6, IPV6_RECVPKTINFO) => o.recvpktinfo = int_opt(val)? != 0,
             (IPPROTO_IPV6, IPV6_V6ONLY) => {
-                // Always IPv6 only: no IPv4-mapped addresses here.
-                if int_opt(val)? == 0 {
-                    return Err(Errno::EOPNOTSUPP);
+                // Only before the socket has a port (`ip6_ctloutput`).
+                let v = int_opt(val)?;
+                if self.pcb.ep.lock().map_err(|_| Errno::EDOOFUS)?.lport != 0 {
+                    return Err(Errno::EINVAL);
                 }
+                self.v6only = v != 0;
             }
             _ => return Err(Errno::ENOPROTOOPT),
         }
@@ -375,7 +534,7 @@ impl ProtoSocket for Udp6Socket {
             (IPPROTO_IPV6, IPV6_MULTICAST_HOPS) => o.mhlim.max(1),
             (IPPROTO_IPV6, IPV6_RECVHOPLIMIT) => i32::from(o.recvhoplimit),
             (IPPROTO_IPV6, IPV6_RECVPKTINFO) => i32::from(o.recvpktinfo),
-            (IPPROTO_IPV6, IPV6_V6ONLY) => 1,
+            (IPPROTO_IPV6, IPV6_V6ONLY) => i32::from(self.v6only),
             _ => return Err(Errno::ENOPROTOOPT),
         };
         Ok(v.to_le_bytes().to_vec())
@@ -383,8 +542,11 @@ impl ProtoSocket for Udp6Socket {
 
     fn close(&mut self) {
         self.pcb.sb.cantrcvmore();
+        if let Some(mut v4) = self.v4.take() {
+            v4.close();
+        }
         if let (Some(st), Ok(ep)) = (try_vnet_inet6(), self.ep()) {
-            if ep.lport != 0 {
+            if ep.lport != 0 && ep.laddr.is_none_or(|a| mapped(&a).is_none()) {
                 st.udb6.remove(&self.pcb, ep.lport);
             }
         }

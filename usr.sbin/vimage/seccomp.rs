@@ -88,18 +88,14 @@ fn off_arg_lo(i: u32) -> u32 {
 
 /// The filter program.
 pub fn filter() -> Vec<libc::sock_filter> {
-    let mut p = Vec::new();
     // x86_64 goes on; i386 socket calls are refused, the rest of i386 allowed;
     // any other architecture is refused outright.
-    p.push(stmt(LD_W_ABS, OFF_ARCH));
-    p.push(jump(
-        JEQ_K,
-        AUDIT_ARCH_X86_64,
-        (I386_NET.len() + 4) as u8,
-        0,
-    ));
-    p.push(jump(JEQ_K, AUDIT_ARCH_I386, 0, (I386_NET.len() + 2) as u8));
-    p.push(stmt(LD_W_ABS, OFF_NR));
+    let mut p = vec![
+        stmt(LD_W_ABS, OFF_ARCH),
+        jump(JEQ_K, AUDIT_ARCH_X86_64, (I386_NET.len() + 4) as u8, 0),
+        jump(JEQ_K, AUDIT_ARCH_I386, 0, (I386_NET.len() + 2) as u8),
+        stmt(LD_W_ABS, OFF_NR),
+    ];
     for (i, nr) in I386_NET.iter().enumerate() {
         let left = (I386_NET.len() - i) as u8;
         p.push(jump(JEQ_K, *nr, left, 0));

@@ -490,6 +490,10 @@ impl Supervisor {
                 Err(x) => return Err(kerr(x)),
             }
         };
+        // The readiness token stood for connections that may all be taken
+        // now: take it back (the listener's pump, woken by the accept, puts
+        // it back if more wait), so a poll does not promise another one.
+        drain(dup.as_raw_fd());
         let ent = Ent { kfd: nkfd, ..e };
         if let Err(x) = self.write_sockaddr(c, &kaddr, addr, lenp) {
             let _ = d.s().close(nkfd);

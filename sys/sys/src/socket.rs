@@ -49,6 +49,115 @@ pub const SO_TYPE: i32 = 0x1008;
 
 /// `IPPROTO_TCP` option: disable Nagle.
 pub const TCP_NODELAY: i32 = 0x1;
+/// `IPPROTO_TCP` option: the maximum segment size.
+pub const TCP_MAXSEG: i32 = 0x2;
+/// `IPPROTO_TCP` option (read only): a [`TcpInfo`] snapshot.
+pub const TCP_INFO: i32 = 0x20;
+
+/// `sizeof(struct tcp_info)` (netinet/tcp.h).
+pub const TCP_INFO_LEN: usize = 236;
+/// `TCPI_OPT_TIMESTAMPS`.
+pub const TCPI_OPT_TIMESTAMPS: u8 = 0x01;
+/// `TCPI_OPT_SACK`.
+pub const TCPI_OPT_SACK: u8 = 0x02;
+/// `TCPI_OPT_WSCALE`.
+pub const TCPI_OPT_WSCALE: u8 = 0x04;
+
+/// `struct tcp_info`: what `getsockopt(TCP_INFO)` reports (the fields the
+/// kernel fills; the rest of the image is zero).  Times are microseconds,
+/// windows and thresholds bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpInfo {
+    /// `tcpi_state`: the `TCPS_*` state.
+    pub state: u8,
+    /// `tcpi_options`: `TCPI_OPT_*`.
+    pub options: u8,
+    /// `tcpi_snd_wscale`.
+    pub snd_wscale: u8,
+    /// `tcpi_rcv_wscale`.
+    pub rcv_wscale: u8,
+    /// `tcpi_rto` (µs).
+    pub rto: u32,
+    /// `tcpi_snd_mss`.
+    pub snd_mss: u32,
+    /// `tcpi_rcv_mss`.
+    pub rcv_mss: u32,
+    /// `tcpi_last_data_recv`: µs since the last segment arrived.
+    pub last_data_recv: u32,
+    /// `tcpi_rtt`: smoothed round-trip time (µs).
+    pub rtt: u32,
+    /// `tcpi_rttvar` (µs).
+    pub rttvar: u32,
+    /// `tcpi_snd_ssthresh` (bytes).
+    pub snd_ssthresh: u32,
+    /// `tcpi_snd_cwnd` (bytes).
+    pub snd_cwnd: u32,
+    /// `tcpi_rcv_space`: the advertised receive window (bytes).
+    pub rcv_space: u32,
+    /// `tcpi_snd_wnd`: the peer's advertised window (bytes).
+    pub snd_wnd: u32,
+    /// `tcpi_snd_nxt`.
+    pub snd_nxt: u32,
+    /// `tcpi_rcv_nxt`.
+    pub rcv_nxt: u32,
+    /// `tcpi_snd_rexmitpack`: data segments retransmitted.
+    pub snd_rexmitpack: u32,
+}
+
+impl TcpInfo {
+    /// The `struct tcp_info` image ([`TCP_INFO_LEN`] bytes).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = vec![0u8; TCP_INFO_LEN];
+        b[0] = self.state;
+        b[5] = self.options;
+        b[6] = (self.snd_wscale & 0xf) | (self.rcv_wscale << 4);
+        for (off, v) in [
+            (8, self.rto),
+            (16, self.snd_mss),
+            (20, self.rcv_mss),
+            (52, self.last_data_recv),
+            (68, self.rtt),
+            (72, self.rttvar),
+            (76, self.snd_ssthresh),
+            (80, self.snd_cwnd),
+            (96, self.rcv_space),
+            (100, self.snd_wnd),
+            (108, self.snd_nxt),
+            (112, self.rcv_nxt),
+            (120, self.snd_rexmitpack),
+        ] {
+            b[off..off + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        b
+    }
+
+    /// Parse an image (at least [`TCP_INFO_LEN`] bytes).
+    pub fn from_bytes(b: &[u8]) -> Option<TcpInfo> {
+        if b.len() < TCP_INFO_LEN {
+            return None;
+        }
+        let u = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+        Some(TcpInfo {
+            state: b[0],
+            options: b[5],
+            snd_wscale: b[6] & 0xf,
+            rcv_wscale: b[6] >> 4,
+            rto: u(8),
+            snd_mss: u(16),
+            rcv_mss: u(20),
+            last_data_recv: u(52),
+            rtt: u(68),
+            rttvar: u(72),
+            snd_ssthresh: u(76),
+            snd_cwnd: u(80),
+            rcv_space: u(96),
+            snd_wnd: u(100),
+            snd_nxt: u(108),
+            rcv_nxt: u(112),
+            snd_rexmitpack: u(120),
+        })
+    }
+}
 
 /// `shutdown(SHUT_RD)`.
 pub const SHUT_RD: i32 = 0;
@@ -160,6 +269,33 @@ pub fn linger_bytes(onoff: bool, secs: i32) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn tcp_info_round_trips() {
+        let i = super::TcpInfo {
+            state: 4,
+            options: 7,
+            snd_wscale: 3,
+            rcv_wscale: 9,
+            rto: 1,
+            snd_mss: 2,
+            rcv_mss: 3,
+            last_data_recv: 4,
+            rtt: 5,
+            rttvar: 6,
+            snd_ssthresh: 7,
+            snd_cwnd: 8,
+            rcv_space: 9,
+            snd_wnd: 10,
+            snd_nxt: 11,
+            rcv_nxt: 12,
+            snd_rexmitpack: 13,
+        };
+        let b = i.to_bytes();
+        assert_eq!(b.len(), super::TCP_INFO_LEN);
+        assert_eq!(b[6], 0x93);
+        assert_eq!(super::TcpInfo::from_bytes(&b), Some(i));
+        assert_eq!(super::TcpInfo::from_bytes(&b[..100]), None);
+    }
     use super::*;
 
     #[test]
