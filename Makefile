@@ -3,7 +3,7 @@ CARGO ?= cargo
 REL := target/release
 SOCK ?= $(CURDIR)/target/demo.sock
 
-.PHONY: all build test demo bench bench-tcp fmt clippy clean
+.PHONY: all build test demo bench bench-tcp bench-apps fmt clippy clean
 
 all: build
 
@@ -40,6 +40,12 @@ bench-tcp: build
 	VB=$$($(CARGO) bench --bench tcp_loopback --no-run 2>&1 | $(BENCHEXE)); \
 	NB=$$($(CARGO) bench --no-default-features --bench tcp_loopback --no-run --target-dir $(NOVIMAGE) 2>&1 | $(BENCHEXE)); \
 	bash scripts/bench-tcp.sh $(REL) $(NOVIMAGE)/release "$$VB" "$$NB"
+
+# Unmodified programs (iperf3, busybox httpd, python3) in two vimages joined by
+# eifaces, next to the same in two network namespaces joined by a veth pair;
+# needs root (unshare -n, ip netns), else prints why each side was skipped.
+bench-apps: build
+	bash scripts/bench-apps.sh $(REL)
 
 fmt:
 	$(CARGO) fmt --all
