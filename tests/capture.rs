@@ -26,6 +26,11 @@ fn unable() -> Option<String> {
     if !cfg!(feature = "vimage") {
         return Some("needs options VIMAGE".into());
     }
+    unable_here()
+}
+
+/// Why unmodified programs cannot run here at all (either build).
+fn unable_here() -> Option<String> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return Some("needs root for a private network namespace (unshare -n)".into());
@@ -371,6 +376,14 @@ fn no_way_out() {
         None,
     );
     wait_netstat(&vk, "n1", ".7201 ");
+    // A new network namespace inside: the sockets still belong to n1.
+    let mut u = spawn_in(
+        &vk,
+        "n1",
+        &["unshare", "-n", "python3", "-c", "import socket,time;s=socket.socket(socket.AF_INET);s.bind(('0.0.0.0',7202));s.listen();time.sleep(60)"],
+        None,
+    );
+    wait_netstat(&vk, "n1", ".7202 ");
     let n2 = vk.ok("vimage", &["n2", &tool("netstat"), "-an"]);
     assert!(!n2.contains(".7200") && !n2.contains(".7201"), "{n2}");
     let def = vk.ok("netstat", &["-an"]);
@@ -385,4 +398,422 @@ fn no_way_out() {
     assert_eq!(o, "97\n");
     kill_tree(&mut a);
     kill_tree(&mut b);
+    kill_tree(&mut u);
+}
+
+/// Whether `prog` is on PATH.
+fn have(prog: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {prog}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Read the server's first stdout line (it prints when ready).
+fn first_line(ch: &mut Child) -> String {
+    let mut out = Vec::new();
+    let mut b = [0u8; 1];
+    let so = ch.stdout.as_mut().expect("stdout");
+    while let Ok(1) = so.read(&mut b) {
+        if b[0] == b'\n' {
+            break;
+        }
+        out.push(b[0]);
+    }
+    if out.is_empty() {
+        let mut err = String::new();
+        let _ = ch.stderr.as_mut().expect("stderr").read_to_string(&mut err);
+        panic!("server printed nothing: {err}");
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// iperf3, client in n2 and server in n1, over TCP (the server listens on
+/// `::` with IPV6_V6ONLY off: IPv4 reaches it mapped) and UDP.
+#[test]
+fn iperf3_between_vimages() {
+    let Some(vk) = setup("cap-iperf") else { return };
+    if !have("iperf3") {
+        eprintln!("skipping: iperf3 not installed");
+        return;
+    }
+    for mode in [&["-n", "16M"][..], &["-u", "-b", "40M", "-n", "4M"][..]] {
+        let mut srv = spawn_in(&vk, "n1", &["iperf3", "-s", "-1", "-p", "5201"], None);
+        prove_capture(&vk, "n1", &srv, 5201, "iperf3");
+        let mut argv = vec!["iperf3", "-c", "10.0.0.20", "-p", "5201"];
+        argv.extend_from_slice(mode);
+        let (c, o, e) = run_in(&vk, "n2", &argv);
+        assert_eq!(c, 0, "iperf3 {mode:?}: {o}{e}");
+        assert!(o.contains("receiver") && o.contains("iperf Done."), "{o}");
+        assert!(!o.contains("error") && !e.contains("error"), "{o}{e}");
+        if mode[0] == "-u" {
+            assert!(o.contains("(0%)"), "lost datagrams on a lossless link: {o}");
+        }
+        let st = srv.wait().expect("server");
+        assert!(st.success(), "iperf3 server failed");
+    }
+}
+
+/// ELF without a program interpreter: statically linked.
+fn is_static(path: &str) -> bool {
+    let Ok(b) = std::fs::read(path) else {
+        return false;
+    };
+    if b.len() < 64 || &b[..4] != b"\x7fELF" || b[4] != 2 {
+        return false;
+    }
+    let u16at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
+    let phoff = u64::from_le_bytes(b[0x20..0x28].try_into().unwrap_or([0; 8])) as usize;
+    let (phentsize, phnum) = (u16at(0x36), u16at(0x38));
+    (0..phnum).all(|i| {
+        let o = phoff + i * phentsize;
+        b.get(o..o + 4) != Some(&3u32.to_le_bytes()[..]) // PT_INTERP
+    })
+}
+
+/// Debian's busybox-static: httpd and nc serve in n1, wget and nc fetch
+/// from n2.  No libc to hook: only the system-call filter can catch it.
+#[test]
+fn busybox_static_httpd_wget_nc() {
+    let Some(vk) = setup("cap-bbox") else { return };
+    let bb = "/usr/bin/busybox";
+    if !is_static(bb) {
+        eprintln!(
+            "skipping: {bb} is missing or not statically linked (apt install busybox-static)"
+        );
+        return;
+    }
+    let www = std::env::temp_dir().join(format!("vk-bbox-{}", std::process::id()));
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("hello.txt"), "hello from busybox\n").unwrap();
+    let dir = www.display().to_string();
+    let mut httpd = spawn_in(
+        &vk,
+        "n1",
+        &[bb, "httpd", "-f", "-p", "8080", "-h", &dir],
+        None,
+    );
+    prove_capture(&vk, "n1", &httpd, 8080, "httpd");
+    let (c, o, e) = run_in(
+        &vk,
+        "n2",
+        &[
+            bb,
+            "wget",
+            "-q",
+            "-O",
+            "-",
+            "http://10.0.0.20:8080/hello.txt",
+        ],
+    );
+    assert_eq!((c, o.as_str()), (0, "hello from busybox\n"), "{e}");
+    kill_tree(&mut httpd);
+    let mut nc = spawn_in(&vk, "n1", &[bb, "nc", "-l", "-p", "9000"], None);
+    prove_capture(&vk, "n1", &nc, 9000, "nc");
+    let (c, _, e) = run_in(
+        &vk,
+        "n2",
+        &[
+            "sh",
+            "-c",
+            &format!("echo hi-from-n2 | {bb} nc 10.0.0.20 9000"),
+        ],
+    );
+    assert_eq!(c, 0, "{e}");
+    let out = nc.wait_with_output().expect("nc");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi-from-n2\n");
+    let _ = std::fs::remove_dir_all(&www);
+}
+
+const ASYNC_SERVER: &str = r#"import asyncio, resource, sys
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+N = int(sys.argv[1])
+cur = 0; peak = 0; done = 0
+async def handle(r, w):
+    global cur, peak, done
+    cur += 1; peak = max(peak, cur)
+    data = await r.readline()
+    w.write(b"echo " + data); await w.drain()
+    await r.read()          # until the client closes
+    w.close(); cur -= 1; done += 1
+    if done == N:
+        print("served", done, "peak", peak, flush=True)
+        stop.set()
+async def main():
+    global stop
+    stop = asyncio.Event()
+    srv = await asyncio.start_server(handle, "0.0.0.0", 7300, backlog=N)
+    print("ready", flush=True)
+    await stop.wait()
+asyncio.run(main())
+"#;
+const ASYNC_CLIENT: &str = r#"import asyncio, resource, sys
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+N = int(sys.argv[2])
+async def one(i, opened, go):
+    r, w = await asyncio.open_connection(sys.argv[1], 7300)
+    opened.append(w)
+    if len(opened) == N: go.set()
+    await go.wait()          # every connection is open at once
+    w.write(b"%d\n" % i); await w.drain()
+    line = await r.readline()
+    assert line == b"echo %d\n" % i, line
+    w.close(); await w.wait_closed()
+async def main():
+    opened = []; go = asyncio.Event()
+    await asyncio.wait_for(asyncio.gather(*(one(i, opened, go) for i in range(N))), 120)
+    print("ok", len(opened), flush=True)
+asyncio.run(main())
+"#;
+
+/// An asyncio (epoll) server in n1 holds 1,000 connections from n2 open at
+/// once, each echoing a line.
+#[test]
+fn asyncio_epoll_holds_1000_connections() {
+    let Some(vk) = setup("cap-aio") else { return };
+    let mut srv = spawn_in(&vk, "n1", &["python3", "-c", ASYNC_SERVER, "1000"], None);
+    assert_eq!(first_line(&mut srv), "ready");
+    prove_capture(&vk, "n1", &srv, 7300, "python3");
+    let (c, o, e) = run_in(
+        &vk,
+        "n2",
+        &["python3", "-c", ASYNC_CLIENT, "10.0.0.20", "1000"],
+    );
+    assert_eq!(c, 0, "client: {e}");
+    assert_eq!(o, "ok 1000\n");
+    assert_eq!(first_line(&mut srv), "served 1000 peak 1000");
+    assert!(srv.wait().expect("server").success());
+}
+
+const SENDFILE_SERVER: &str = r#"import socket, os, hashlib, subprocess, sys
+data = os.urandom(3 << 20)
+open(sys.argv[1], "wb").write(data)
+l = socket.socket(socket.AF_INET6); l.bind(("::", 7400)); l.listen()
+print("ready", hashlib.sha256(data).hexdigest(), flush=True)
+c, _ = l.accept()
+with open(sys.argv[1], "rb") as f:
+    off = 0
+    while off < len(data):
+        off += os.sendfile(c.fileno(), f.fileno(), off, len(data) - off)
+# splice: a pipe into the socket
+r, w = os.pipe()
+os.write(w, b"|spliced"); os.close(w)
+assert os.splice(r, c.fileno(), 8) == 8
+# exec: a new program writes on the inherited descriptor
+os.dup2(c.fileno(), 3)
+subprocess.run(["sh", "-c", "printf '|exec' >&3"], pass_fds=(3,), check=True)
+c.close(); os.close(3)
+"#;
+const SENDFILE_CLIENT: &str = r#"import socket, hashlib, sys
+s = socket.create_connection((sys.argv[1], 7400), timeout=20)
+got = bytearray()
+while True:
+    b = s.recv(1 << 16)
+    if not b: break
+    got += b
+n = 3 << 20
+print(hashlib.sha256(got[:n]).hexdigest(), got[n:].decode())
+"#;
+
+/// sendfile(2) and splice(2) into a vimage's TCP socket, then a program
+/// exec'd with the descriptor writes on it; the client in n2 gets it all.
+#[test]
+fn sendfile_splice_and_exec() {
+    let Some(vk) = setup("cap-sendfile") else {
+        return;
+    };
+    let f = std::env::temp_dir().join(format!("vk-sendfile-{}", std::process::id()));
+    let fs = f.display().to_string();
+    let mut srv = spawn_in(&vk, "n1", &["python3", "-c", SENDFILE_SERVER, &fs], None);
+    let ready = first_line(&mut srv);
+    let sum = ready
+        .strip_prefix("ready ")
+        .expect("ready line")
+        .to_string();
+    prove_capture(&vk, "n1", &srv, 7400, "python3");
+    let (c, o, e) = run_in(&vk, "n2", &["python3", "-c", SENDFILE_CLIENT, "10.0.0.20"]);
+    assert_eq!(c, 0, "client: {e}");
+    assert_eq!(o, format!("{sum} |spliced|exec\n"));
+    assert!(srv.wait().expect("server").success());
+    let _ = std::fs::remove_file(&f);
+}
+
+const HOSTILE: &str = r#"import ctypes, socket, os, errno
+libc = ctypes.CDLL(None, use_errno=True)
+V = ctypes.c_void_p
+def e(r):
+    return errno.errorcode.get(ctypes.get_errno(), ctypes.get_errno()) if r < 0 else r
+def sa4(port):
+    s = socket.socket(); s.close()
+    b = bytearray(16); b[0] = 2; b[2:4] = port.to_bytes(2, 'big'); b[4:8] = bytes([127,0,0,1])
+    return (ctypes.c_char * 16).from_buffer_copy(b)
+res = {}
+t = socket.socket(); fd = t.fileno()
+BAD = V(8)
+res['bind_badptr'] = e(libc.bind(fd, BAD, 16))
+res['bind_biglen'] = e(libc.bind(fd, sa4(0), 1000))
+res['bind_neglen'] = e(libc.bind(fd, sa4(0), -1))
+res['bind_shortlen'] = e(libc.bind(fd, sa4(0), 3))
+res['connect_badptr'] = e(libc.connect(fd, BAD, 16))
+buf = ctypes.create_string_buffer(128); ln = ctypes.c_uint(128)
+res['getsockname_badlenp'] = e(libc.getsockname(fd, buf, BAD))
+res['getsockname_badbuf'] = e(libc.getsockname(fd, BAD, ctypes.byref(ln)))
+res['getpeername_unconn'] = e(libc.getpeername(fd, buf, ctypes.byref(ln)))
+res['setsockopt_badval'] = e(libc.setsockopt(fd, 1, 2, BAD, 4))
+res['setsockopt_shortlen'] = e(libc.setsockopt(fd, 1, 2, ctypes.byref(ctypes.c_int(1)), 2))
+res['getsockopt_badlenp'] = e(libc.getsockopt(fd, 1, 3, buf, BAD))
+res['getsockopt_badval'] = e(libc.getsockopt(fd, 1, 3, BAD, ctypes.byref(ctypes.c_uint(4))))
+l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(); l.setblocking(False)
+res['accept4_badflags'] = e(libc.accept4(l.fileno(), None, None, 0x7fff0000))
+res['accept_badaddr'] = e(libc.accept(l.fileno(), BAD, ctypes.byref(ctypes.c_uint(16))))
+res['sendmsg_badmsg'] = e(libc.sendmsg(fd, BAD, 0))
+res['recvmsg_badmsg'] = e(libc.recvmsg(fd, BAD, 0))
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+res['sendto_badaddr'] = e(libc.sendto(u.fileno(), b"x", 1, 0, BAD, 16))
+res['sendto_badbuf'] = e(libc.sendto(u.fileno(), BAD, 10, 0, sa4(9), 16))
+res['recvfrom_badfromlen'] = e(libc.recvfrom(u.fileno(), buf, 10, 0x40, buf, BAD))
+res['ioctl_badarg'] = e(libc.ioctl(fd, 0x8915, BAD))
+res['socket_badtype'] = e(libc.socket(2, 99, 0))
+res['socket_badproto'] = e(libc.socket(2, 1, 99))
+res['shutdown_badhow'] = e(libc.shutdown(fd, 7))
+res['listen_unbound_udp'] = e(libc.listen(u.fileno(), 1))
+class IOV(ctypes.Structure):
+    _fields_ = [("base", V), ("len", ctypes.c_size_t)]
+class MSG(ctypes.Structure):
+    _fields_ = [("name", V), ("namelen", ctypes.c_uint), ("iov", V), ("iovlen", ctypes.c_size_t),
+                ("control", V), ("controllen", ctypes.c_size_t), ("flags", ctypes.c_int)]
+iov = IOV(BAD, 10)
+dst = sa4(9)
+m = MSG(ctypes.cast(dst, V), 16, ctypes.cast(ctypes.pointer(iov), V), 1, None, 0, 0)
+res['sendmsg_badiov'] = e(libc.sendmsg(u.fileno(), ctypes.byref(m), 0))
+m2 = MSG(None, 0, ctypes.cast(ctypes.pointer(iov), V), 1 << 40, None, 0, 0)
+res['sendmsg_hugeiovlen'] = e(libc.sendmsg(u.fileno(), ctypes.byref(m2), 0))
+c = socket.socket(); c.connect(l.getsockname())
+import time; time.sleep(0.2)
+res['accept_pending_badaddr'] = e(libc.accept(l.fileno(), BAD, ctypes.byref(ctypes.c_uint(16))))
+res['v6only_default'] = socket.socket(socket.AF_INET6).getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY)
+t2 = socket.socket(); t2.bind(('127.0.0.1', 0))
+print(sorted(res.items()))
+print("still-works", t2.getsockname()[0])
+"#;
+
+/// Bad pointers, lengths and flags get the errno Linux gives (EFAULT,
+/// EINVAL, …): the same script runs on the host's own stack (in an empty
+/// namespace with lo up) and in a vimage, and the answers must match; the
+/// program goes on working afterwards.
+#[test]
+fn hostile_arguments_get_linux_errnos() {
+    let Some(vk) = setup("cap-hostile") else {
+        return;
+    };
+    let host = Command::new("unshare")
+        .args([
+            "-n",
+            "--",
+            "sh",
+            "-c",
+            "ip link set lo up && exec python3 -c \"$0\"",
+            HOSTILE,
+        ])
+        .output()
+        .expect("host run");
+    let host_out = String::from_utf8_lossy(&host.stdout).into_owned();
+    assert!(
+        host.status.success(),
+        "reference run: {}",
+        String::from_utf8_lossy(&host.stderr)
+    );
+    let (c, o, e) = run_in(&vk, "n1", &["python3", "-c", HOSTILE]);
+    assert_eq!(c, 0, "{e}");
+    assert_eq!(o, host_out, "vimage (left) vs Linux (right)");
+    assert!(o.contains("('bind_badptr', 'EFAULT')"), "{o}");
+    assert!(o.ends_with("still-works 127.0.0.1\n"), "{o}");
+}
+
+const SHUT_SERVER: &str = r#"import socket
+l=socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR,1); l.bind(('0.0.0.0',7501)); l.listen(50)
+print('ready', flush=True)
+for i in range(200):
+    c,_=l.accept(); c.sendall(b"a"*213); c.sendall(b"b"*1024); c.shutdown(socket.SHUT_WR); c.close()
+"#;
+const SHUT_CLIENT: &str = r#"import socket, sys
+bad=0
+for i in range(200):
+    s=socket.create_connection((sys.argv[1], 7501)); got=b""
+    while True:
+        b=s.recv(4096)
+        if not b: break
+        got+=b
+    if len(got)!=1237: bad+=1
+    s.close()
+print("bad", bad)
+"#;
+
+/// Data written just before `shutdown(SHUT_WR)` is delivered before the
+/// FIN (busybox httpd writes, shuts down and exits), connection after
+/// connection.
+#[test]
+fn shutdown_after_write_delivers_everything() {
+    let Some(vk) = setup("cap-shut") else { return };
+    let mut srv = spawn_in(&vk, "n1", &["python3", "-c", SHUT_SERVER], None);
+    assert_eq!(first_line(&mut srv), "ready");
+    prove_capture(&vk, "n1", &srv, 7501, "python3");
+    let (c, o, e) = run_in(&vk, "n2", &["python3", "-c", SHUT_CLIENT, "10.0.0.20"]);
+    assert_eq!(c, 0, "client: {e}");
+    assert_eq!(o, "bad 0\n");
+    assert!(srv.wait().expect("server").success());
+}
+
+/// The one stack of a kernel without options VIMAGE (and the default
+/// vimage of one with it): `vimage default cmd` runs an unmodified program
+/// there, supervised; a server and a client in two empty namespaces talk
+/// over the kernel's lo0.
+#[test]
+fn single_stack_default() {
+    if let Some(why) = unable_here() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let vk = Vk::boot("cap-default");
+    vk.ok("ifconfig", &["lo0", "127.0.0.1"]);
+    let www = std::env::temp_dir().join(format!("vk-www-def-{}", std::process::id()));
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("one.txt"), "one stack\n").unwrap();
+    let mut srv = spawn_in(
+        &vk,
+        "default",
+        &[
+            "python3",
+            "-m",
+            "http.server",
+            "8081",
+            "--bind",
+            "127.0.0.1",
+        ],
+        Some(&www),
+    );
+    prove_capture(&vk, "default", &srv, 8081, "http.server");
+    let (c, o, e) = run_in(
+        &vk,
+        "default",
+        &[
+            "python3",
+            "-c",
+            "import urllib.request as u;print(u.urlopen('http://127.0.0.1:8081/one.txt').read().decode(),end='')",
+        ],
+    );
+    assert_eq!((c, o.as_str()), (0, "one stack\n"), "{e}");
+    // The program's hostname is the kernel's.
+    vk.ok("hostname", &["single"]);
+    let (_, o, _) = run_in(
+        &vk,
+        "default",
+        &["python3", "-c", "import socket;print(socket.gethostname())"],
+    );
+    assert_eq!(o, "single\n");
+    kill_tree(&mut srv);
+    let _ = std::fs::remove_dir_all(&www);
 }

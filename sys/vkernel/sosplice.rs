@@ -122,6 +122,14 @@ impl Splice {
             }
             self.exports.note_reaped(&self.owner, self.ino);
         }
+        // The protocol closes the socket when its last reference goes: the
+        // other pump holds one while it sleeps on the socket, so wake it now
+        // (a process that exits must free its ports at once, not a slice
+        // later: iperf3 binds its port again right after).
+        let w = self.so.pcb.lock().ok().and_then(|p| p.wakeup());
+        if let Some(w) = w {
+            w.wakeup();
+        }
     }
 
     /// Whether the program has closed its every descriptor of the pair.
@@ -301,6 +309,10 @@ fn stream_out(sp: Arc<Splice>, vimage: Arc<vimage_kern::kern::kern_vimage::Vimag
             }
             continue;
         }
+        // The generation before the call, so a connection completing between
+        // the call and the wait below is not missed.
+        let w = so.pcb.lock().ok().and_then(|p| p.wakeup());
+        let gen = w.as_ref().map(|w| w.generation());
         let r = sp.k.sock_call(&mut td, &so, |td, so| {
             so_calls::recv_as(td, so, CHUNK, 0, false)
         });
@@ -319,9 +331,17 @@ fn stream_out(sp: Arc<Splice>, vimage: Arc<vimage_kern::kern::kern_vimage::Vimag
                 }
             }
             Errno::ENOTCONN | Errno::EAGAIN => {
-                // Not connected yet (or not listening yet): wait for a change.
-                if sp.peer_gone(SLICE) {
+                // Not connected yet (or not listening yet): wait for the
+                // socket to change (the handshake completing wakes it), so
+                // the first data is passed on at once.
+                if sp.peer_gone(Duration::ZERO) {
                     break;
+                }
+                match (&w, gen) {
+                    (Some(w), Some(g)) => {
+                        w.wait(g, SLICE);
+                    }
+                    _ => std::thread::sleep(SLICE),
                 }
             }
             Errno::EINTR => {}

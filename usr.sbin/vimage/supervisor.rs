@@ -33,6 +33,8 @@ const L_AF_INET: i32 = 2;
 const L_AF_INET6: i32 = 10;
 /// Linux `SOCK_STREAM`.
 const L_SOCK_STREAM: i32 = 1;
+/// `SOCK_RAW` in the kernel's numbering.
+const K_SOCK_RAW: i32 = 3;
 /// Kernel (FreeBSD) `SOCK_NONBLOCK` and `SOL_SOCKET`/`SO_ERROR`.
 const K_SOCK_NONBLOCK: i32 = 0x2000_0000;
 const K_SOL_SOCKET: i32 = 0xffff;
@@ -342,6 +344,17 @@ impl Supervisor {
             .s()
             .socket(kdom, kty | K_SOCK_NONBLOCK, proto)
             .map_err(kerr)?;
+        if domain == L_AF_INET6 && kty != K_SOCK_RAW {
+            // Linux's default (net.ipv6.bindv6only 0): an AF_INET6 socket
+            // carries IPv4-mapped traffic too, where FreeBSD's is IPv6 only.
+            // Programs count on it (busybox httpd listens on :: for IPv4).
+            let _ = d.s().setsockopt_int(
+                kfd,
+                vimage_abi::netinet6_in6::IPPROTO_IPV6,
+                vimage_abi::netinet6_in6::IPV6_V6ONLY,
+                0,
+            );
+        }
         let ent = Ent {
             kfd,
             family: domain,
@@ -583,6 +596,22 @@ impl Supervisor {
         };
         if !(0..=2).contains(&how) {
             return Err(libc::EINVAL);
+        }
+        if e.ty == L_SOCK_STREAM && how != libc::SHUT_RD {
+            // What the program wrote may still be in the pair, not yet in the
+            // kernel socket: shutting the kernel's send side now would lose
+            // it.  Close the program's end for writing instead; the pump
+            // passes on what is left and then shuts the kernel socket.
+            let mut d = self.door()?;
+            d.s().getpeername(e.kfd).map_err(kerr)?;
+            if how == libc::SHUT_RDWR {
+                d.s().shutdown(e.kfd, libc::SHUT_RD).map_err(kerr)?;
+            }
+            // SAFETY: shutdown on our duplicate of the program's end.
+            unsafe {
+                libc::shutdown(dup.as_raw_fd(), how);
+            }
+            return Ok(Ans::Ret(0));
         }
         self.door()?.s().shutdown(e.kfd, how).map_err(kerr)?;
         // The program's own end follows: writes fail, reads see EOF.
