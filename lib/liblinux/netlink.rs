@@ -126,15 +126,29 @@ pub fn respond(
     routes: &[RouteEntryInfo],
     pid: u32,
 ) -> Vec<Vec<u8>> {
+    each_request(request, pid, |h, payload| {
+        handle(h, payload, ifs, routes, pid)
+    })
+}
+
+/// Answer `request` as [`respond`] would when the vimage's state cannot be
+/// read: every request message it would serve gets an `NLMSG_ERROR` with
+/// `-errno` (positive Linux `errno`), the rest what [`respond`] gives them
+/// (an ack if asked, or nothing).
+pub fn refuse(request: &[u8], pid: u32, errno: i32) -> Vec<Vec<u8>> {
+    each_request(request, pid, |_, _| Err(errno))
+}
+
+/// The messages of `request` in order, each served by `serve` (when it has
+/// `NLM_F_REQUEST`, a non-control type and a payload) and acked as Linux's
+/// `netlink_rcv_skb` does.
+fn each_request(
+    request: &[u8],
+    pid: u32,
+    mut serve: impl FnMut(Hdr, &[u8]) -> Result<Option<Vec<Vec<u8>>>, i32>,
+) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    let mut rest = request;
-    while rest.len() >= l::NLMSG_HDRLEN {
-        let len = u32_at(rest, 0).map_or(0, |n| n as usize);
-        if len < l::NLMSG_HDRLEN || len > rest.len() {
-            break;
-        }
-        let msg = &rest[..len];
-        rest = &rest[align4(len).min(rest.len())..];
+    for msg in messages(request) {
         let h = Hdr {
             ty: u16_at(msg, 4).unwrap_or(0),
             flags: u16_at(msg, 6).unwrap_or(0),
@@ -143,11 +157,7 @@ pub fn respond(
         let payload = &msg[l::NLMSG_HDRLEN..];
         let served =
             h.flags & l::NLM_F_REQUEST != 0 && h.ty >= l::NLMSG_MIN_TYPE && !payload.is_empty();
-        let result = if served {
-            handle(h, payload, ifs, routes, pid)
-        } else {
-            Ok(None)
-        };
+        let result = if served { serve(h, payload) } else { Ok(None) };
         // A dump is never acked separately (its NLMSG_DONE ends it).
         let dump = h.flags & l::NLM_F_DUMP == l::NLM_F_DUMP;
         let want_ack = h.flags & l::NLM_F_ACK != 0;
@@ -164,6 +174,27 @@ pub fn respond(
         }
     }
     out
+}
+
+/// The `nlmsghdr` messages of a request datagram, in order, as Linux's
+/// `netlink_rcv_skb` walks them: each as long as its `nlmsg_len`, the next
+/// at the 4-byte boundary after it; the walk stops at a length shorter than
+/// a header or longer than what is left (trailing bytes are ignored).
+pub fn messages(request: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = request;
+    std::iter::from_fn(move || {
+        if rest.len() < l::NLMSG_HDRLEN {
+            return None;
+        }
+        let len = u32_at(rest, 0).map_or(0, |n| n as usize);
+        if len < l::NLMSG_HDRLEN || len > rest.len() {
+            rest = &[];
+            return None;
+        }
+        let msg = &rest[..len];
+        rest = &rest[align4(len).min(rest.len())..];
+        Some(msg)
+    })
 }
 
 /// Pack reply messages into datagrams of at most `max` bytes (a larger
@@ -887,6 +918,47 @@ mod tests {
         bad[0] = 3;
         assert!(respond(&bad, &ifs, &[], 5).is_empty());
         assert!(respond(&[], &ifs, &[], 5).is_empty());
+    }
+
+    #[test]
+    fn message_walk_and_refusal() {
+        let ifs = sample();
+        let mut two = req(l::RTM_GETLINK, DUMP, 1, &[0]);
+        let first = two.len();
+        two.extend(req(l::RTM_GETADDR, DUMP | l::NLM_F_ACK, 2, &[2]));
+        two.extend_from_slice(&[1, 2, 3]);
+        let v: Vec<&[u8]> = messages(&two).collect();
+        assert_eq!(v.len(), 2);
+        // Each as long as its nlmsg_len (17), the next 4-byte aligned.
+        assert_eq!(v[0], &two[..17]);
+        assert_eq!(v[1], &two[first..first + 17]);
+        // A message cut short, or claiming less than a header: the walk ends.
+        assert_eq!(messages(&two[..first + 10]).count(), 1);
+        let mut bad = two.clone();
+        bad[first] = 4;
+        assert_eq!(messages(&bad).count(), 1);
+        assert_eq!(messages(&[0u8; 15]).count(), 0);
+        // Messages answered one at a time give what the whole datagram gives.
+        let whole = respond(&two, &ifs, &[], 7);
+        let each: Vec<Vec<u8>> = messages(&two)
+            .flat_map(|m| respond(m, &ifs, &[], 7))
+            .collect();
+        assert_eq!(whole, each);
+        // refuse: each served request gets the error with itself appended;
+        // a control message with NLM_F_ACK is still acked.
+        let mut three = two.clone();
+        three.truncate(first + 20);
+        three.extend(req(l::NLMSG_NOOP, l::NLM_F_REQUEST | l::NLM_F_ACK, 3, &[]));
+        let out = refuse(&three, 7, l::ENODEV);
+        assert_eq!(out.len(), 3);
+        for (m, seq) in out.iter().zip(1..) {
+            let (ty, _, s, pid, p) = hdr(m);
+            assert_eq!((ty, s, pid), (l::NLMSG_ERROR, seq, 7));
+            let want = if seq == 3 { 0 } else { -l::ENODEV };
+            assert_eq!(&p[..4], &want.to_le_bytes());
+        }
+        assert_eq!(&hdr(&out[0]).4[4..], &two[..first]);
+        assert!(refuse(&[0xff; 64], 7, l::EIO).is_empty());
     }
 
     #[test]

@@ -27,6 +27,9 @@ use vimage_abi::sysctl::SysctlValue;
 
 use crate::seccomp::{self, Listener, Mem, Notif};
 
+#[path = "netlink.rs"]
+mod netlink;
+
 /// Linux `AF_UNIX`, `AF_INET`, `AF_INET6`, `AF_NETLINK`.
 const L_AF_UNIX: i32 = 1;
 const L_AF_INET: i32 = 2;
@@ -334,7 +337,9 @@ impl Supervisor {
         match domain {
             L_AF_UNIX => return Ok(Ans::Cont),
             L_AF_INET | L_AF_INET6 => {}
-            // Netlink, packet and the rest would reach the host's stack.
+            // NETLINK_ROUTE is answered from the vimage (netlink.rs).
+            liblinux::linux::AF_NETLINK => return netlink::socket(self, c, ty, proto),
+            // Packet and the rest would reach the host's stack.
             _ => return Err(libc::EAFNOSUPPORT),
         }
         let (kty, nonblock, cloexec) = liblinux::socket_type(ty)?;
@@ -365,6 +370,9 @@ impl Supervisor {
     }
 
     fn sys_bind(&self, c: &Call, fd: i32, addr: u64, len: u64) -> R {
+        if let Some(r) = netlink::bind(c, fd, addr, len) {
+            return r;
+        }
         let Some((_, e)) = self.ours(c, fd)? else {
             return Ok(Ans::Cont);
         };
@@ -405,6 +413,9 @@ impl Supervisor {
     }
 
     fn sys_connect(&self, c: &Call, fd: i32, addr: u64, len: u64) -> R {
+        if let Some(r) = netlink::connect(c, fd, addr, len) {
+            return r;
+        }
         let (dup, e) = self.lookup(c, fd)?;
         let Some(e) = e else {
             return self.connect_host(c, fd, addr, len);
@@ -522,6 +533,9 @@ impl Supervisor {
     }
 
     fn sys_name(&self, c: &Call, fd: i32, addr: u64, lenp: u64, peer: bool) -> R {
+        if let Some(r) = netlink::name(c, fd, addr, lenp, peer) {
+            return r;
+        }
         let Some((_, e)) = self.ours(c, fd)? else {
             return Ok(Ans::Cont);
         };
@@ -540,6 +554,9 @@ impl Supervisor {
     }
 
     fn sys_setsockopt(&self, c: &Call, fd: i32, level: i32, name: i32, val: u64, len: u64) -> R {
+        if let Some(r) = netlink::setsockopt(c, fd, level, name, val, len) {
+            return r;
+        }
         let Some((_, e)) = self.ours(c, fd)? else {
             return Ok(Ans::Cont);
         };
@@ -564,6 +581,9 @@ impl Supervisor {
     }
 
     fn sys_getsockopt(&self, c: &Call, fd: i32, level: i32, name: i32, val: u64, lenp: u64) -> R {
+        if let Some(r) = netlink::getsockopt(c, fd, level, name, val, lenp) {
+            return r;
+        }
         let Some((_, e)) = self.ours(c, fd)? else {
             return Ok(Ans::Cont);
         };
@@ -624,6 +644,9 @@ impl Supervisor {
 
     /// `sendto`/`sendmsg` with an address (or on a datagram socket).
     fn sys_send(&self, c: &Call, fd: i32, v: &Vectored, flags: i32, addr: u64, alen: u32) -> R {
+        if let Some(r) = netlink::sendto(c, fd, flags, addr, alen) {
+            return r;
+        }
         let Some((dup, e)) = self.ours(c, fd)? else {
             return Ok(Ans::Cont);
         };
@@ -684,6 +707,9 @@ impl Supervisor {
         lenp: u64,
         namelen_at: Option<(u64, u32)>,
     ) -> Result<(usize, bool), i32> {
+        if let Some(r) = netlink::recvfrom(c, fd, v, flags, addr, lenp, namelen_at) {
+            return r;
+        }
         let Some((dup, e)) = self.ours(c, fd)? else {
             return Err(-1);
         };
@@ -742,6 +768,9 @@ impl Supervisor {
     }
 
     fn sys_sendmsg(&self, c: &Call, fd: i32, msg: u64, flags: i32) -> R {
+        if let Some(r) = netlink::sendmsg(c, fd, msg, flags) {
+            return r;
+        }
         let h = MsgHdr::read(&c.mem, msg)?;
         let (_, e) = self.lookup(c, fd)?;
         let Some(e) = e else {
@@ -759,6 +788,9 @@ impl Supervisor {
     }
 
     fn sys_recvmsg(&self, c: &Call, fd: i32, msg: u64, flags: i32) -> R {
+        if let Some(r) = netlink::recvmsg(c, fd, msg, flags) {
+            return r;
+        }
         let (_, e) = self.lookup(c, fd)?;
         let Some(e) = e else {
             return Ok(Ans::Cont);
@@ -806,6 +838,9 @@ impl Supervisor {
     }
 
     fn sys_recvmmsg(&self, c: &Call, fd: i32, vec: u64, vlen: u32, flags: i32) -> R {
+        if let Some(r) = netlink::recvmmsg(c, fd, vec, vlen, flags) {
+            return r;
+        }
         let (_, e) = self.lookup(c, fd)?;
         match e {
             None => return Ok(Ans::Cont),

@@ -299,5 +299,14 @@ fn decoders_never_panic() {
             );
         }
         let _ = netlink::batch(&out, r.below(400));
+        // The walk the supervisor serves message by message, and refusals.
+        let mut total = 0;
+        for m in netlink::messages(&q) {
+            assert!(m.len() >= 16 && total + m.len() <= q.len());
+            total += (m.len() + 3) & !3;
+        }
+        for m in netlink::refuse(&q, 1, 5) {
+            assert!(m.len() >= 16 && m.len() % 4 == 0);
+        }
     }
 }
