@@ -38,6 +38,10 @@
 //! not to plain `recv`/`read`, and a plain `recv` with `MSG_TRUNC` returns
 //! the bytes copied, not the datagram's length (`recvmsg` returns it);
 //! socket filters (`SO_ATTACH_FILTER`) are accepted and not applied.
+//! Answers are asynchronous: a plain `send` returns before the thread has
+//! answered, so a program that reads with `MSG_DONTWAIT` right after its
+//! request (musl's `getifaddrs`/`if_nameindex`: neither call is notified)
+//! finds nothing yet and fails, where Linux answers inside the `send`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
