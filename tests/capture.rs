@@ -296,12 +296,11 @@ print(d.decode(), src[1])
 
 fn echo_pair(vk: &Vk, fam: &str, addr: &str) {
     let mut srv = spawn_in(vk, "n1", &["python3", "-c", PY_SERVER, fam, addr], None);
-    let mut line = [0u8; 64];
-    let n = srv.stdout.as_mut().unwrap().read(&mut line).unwrap();
-    if !String::from_utf8_lossy(&line[..n]).starts_with("ready 7000") {
-        let mut err = String::new();
-        let _ = srv.stderr.as_mut().unwrap().read_to_string(&mut err);
-        panic!("server did not start: {err}");
+    // A whole line: with PYTHONUNBUFFERED, print writes it piece by piece.
+    let line = first_line(&mut srv);
+    if line != "ready 7000" {
+        kill_tree(&mut srv);
+        panic!("server did not start: {line:?}");
     }
     prove_capture(vk, "n1", &srv, 7000, "python3");
     let (c, o, e) = run_in(vk, "n2", &["python3", "-c", PY_CLIENT, fam, addr]);
@@ -422,8 +421,12 @@ fn first_line(ch: &mut Child) -> String {
         out.push(b[0]);
     }
     if out.is_empty() {
+        // The server ended (or closed its output): its error says why.
         let mut err = String::new();
-        let _ = ch.stderr.as_mut().expect("stderr").read_to_string(&mut err);
+        if ch.try_wait().ok().flatten().is_some() {
+            let _ = ch.stderr.as_mut().expect("stderr").read_to_string(&mut err);
+        }
+        kill_tree(ch);
         panic!("server printed nothing: {err}");
     }
     String::from_utf8_lossy(&out).into_owned()
@@ -509,7 +512,7 @@ fn busybox_static_httpd_wget_nc() {
     );
     assert_eq!((c, o.as_str()), (0, "hello from busybox\n"), "{e}");
     kill_tree(&mut httpd);
-    let mut nc = spawn_in(&vk, "n1", &[bb, "nc", "-l", "-p", "9000"], None);
+    let nc = spawn_in(&vk, "n1", &[bb, "nc", "-l", "-p", "9000"], None);
     prove_capture(&vk, "n1", &nc, 9000, "nc");
     let (c, _, e) = run_in(
         &vk,

@@ -385,6 +385,11 @@ impl Kernel {
         f: impl FnOnce(&Td, &Arc<Socket>) -> Result<Reply, Errno>,
     ) -> Reply {
         self.enter(td, |_, td| {
+            // The socket's vnet may be gone while a pump still holds it (a
+            // vimage destroyed, the kernel halting): the connection is over.
+            if !so.vnet.is_alive() {
+                return Err(Errno::ECONNABORTED);
+            }
             let _cv = CurvnetGuard::set(&so.vnet);
             f(td, so)
         })

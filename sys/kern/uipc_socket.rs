@@ -649,6 +649,12 @@ impl Drop for Socket {
     fn drop(&mut self) {
         let opts = self.options.load(Ordering::Relaxed);
         let hard = opts & SO_LINGER_BIT != 0 && self.linger.load(Ordering::Relaxed) == 0;
+        // A socket outliving its vnet (held by an export's pump while the
+        // vimage or the kernel went away) has nothing left to close there.
+        if !self.vnet.is_alive() {
+            self.vnet.sockcnt.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
         if let Ok(mut p) = self.pcb.lock() {
             let _cv = super::vnet::CurvnetGuard::set(&self.vnet);
             if hard {

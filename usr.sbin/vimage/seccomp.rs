@@ -379,6 +379,12 @@ impl Mem {
 
 /// The thread group (process) of task `tid`, from /proc.
 pub fn tgid_of(tid: u32) -> Option<u32> {
+    // Most calls come from a thread-group leader, which pidfd_open accepts
+    // (it refuses other threads): two system calls instead of reading
+    // /proc/TID/status.
+    if pidfd_open(tid as i32).is_ok() {
+        return Some(tid);
+    }
     let s = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
     s.lines()
         .find_map(|l| l.strip_prefix("Tgid:"))

@@ -15,11 +15,11 @@
 //! behind it (`pidfd_getfd` + `fstat`), so `dup`, `fork` and `exec` need no
 //! bookkeeping; the kernel tells it which inodes ended with each export.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use libvimage::{Errno, Sys};
@@ -86,9 +86,12 @@ pub struct Supervisor {
     door_id: (u64, u64),
     pool: Mutex<Vec<Sys>>,
     socks: Mutex<HashMap<u32, Ent>>,
-    queue: Mutex<VecDeque<Notif>>,
-    cv: Condvar,
-    idle: AtomicUsize,
+    /// Held by the one thread waiting for the next notification (the
+    /// leader); the others wait for their turn.
+    recv_lock: Mutex<()>,
+    /// Threads handling a notification.
+    busy: AtomicUsize,
+    /// Threads serving (leader, followers and busy ones).
     workers: AtomicUsize,
 }
 
@@ -102,61 +105,51 @@ impl Supervisor {
             door_id,
             pool: Mutex::new(Vec::new()),
             socks: Mutex::new(HashMap::new()),
-            queue: Mutex::new(VecDeque::new()),
-            cv: Condvar::new(),
-            idle: AtomicUsize::new(0),
+            recv_lock: Mutex::new(()),
+            busy: AtomicUsize::new(0),
             workers: AtomicUsize::new(0),
         })
     }
 
     /// Serve notifications until no captured process is left.
     pub fn run(self: &Arc<Self>) {
-        while let Some(n) = self.lis.recv() {
-            {
-                let mut q = match self.queue.lock() {
-                    Ok(q) => q,
+        self.workers.fetch_add(1, Ordering::AcqRel);
+        self.clone().serve();
+    }
+
+    /// Leader/followers: the thread that receives a notification handles it
+    /// itself (no hand-off, which would cost a wake-up per call); the next
+    /// thread in line receives meanwhile.  When every thread is busy (calls
+    /// that block: accept, connect, recv), one more is started, up to
+    /// `MAX_WORKERS`.  Each thread ends when the listener reports that no
+    /// captured process is left.
+    fn serve(self: Arc<Self>) {
+        loop {
+            let n = {
+                let _leader = match self.recv_lock.lock() {
+                    Ok(g) => g,
                     Err(p) => p.into_inner(),
                 };
-                q.push_back(n);
-            }
-            if self.idle.load(Ordering::Acquire) == 0
-                && self.workers.load(Ordering::Acquire) < MAX_WORKERS
-            {
+                self.lis.recv()
+            };
+            let Some(n) = n else { break };
+            let busy = self.busy.fetch_add(1, Ordering::AcqRel) + 1;
+            let workers = self.workers.load(Ordering::Acquire);
+            if busy >= workers && workers < MAX_WORKERS {
                 self.workers.fetch_add(1, Ordering::AcqRel);
                 let me = self.clone();
                 let spawned = std::thread::Builder::new()
                     .name("notif".into())
                     .stack_size(256 * 1024)
-                    .spawn(move || me.worker());
+                    .spawn(move || me.serve());
                 if spawned.is_err() {
                     self.workers.fetch_sub(1, Ordering::AcqRel);
                 }
             }
-            self.cv.notify_one();
-        }
-    }
-
-    fn worker(self: Arc<Self>) {
-        loop {
-            let n = {
-                let mut q = match self.queue.lock() {
-                    Ok(q) => q,
-                    Err(p) => p.into_inner(),
-                };
-                loop {
-                    if let Some(n) = q.pop_front() {
-                        break n;
-                    }
-                    self.idle.fetch_add(1, Ordering::AcqRel);
-                    q = match self.cv.wait(q) {
-                        Ok(q) => q,
-                        Err(p) => p.into_inner(),
-                    };
-                    self.idle.fetch_sub(1, Ordering::AcqRel);
-                }
-            };
             self.handle(&n);
+            self.busy.fetch_sub(1, Ordering::AcqRel);
         }
+        self.workers.fetch_sub(1, Ordering::AcqRel);
     }
 
     fn handle(&self, n: &Notif) {
