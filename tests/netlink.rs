@@ -11,136 +11,12 @@
 //! does not have).  `unshare -n` needs root: without it the tests skip.
 
 mod common;
+use common::apps::*;
 use common::*;
 
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn tool(t: &str) -> String {
-    bindir().join(t).display().to_string()
-}
-
-/// Whether `prog` is on PATH.
-fn have(prog: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {prog}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-/// Why these tests cannot run here, if they cannot.
-fn unable() -> Option<String> {
-    if !cfg!(feature = "vimage") {
-        return Some("needs options VIMAGE".into());
-    }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("needs root for a private network namespace (unshare -n)".into());
-    }
-    for p in ["unshare", "python3"] {
-        if !have(p) {
-            return Some(format!("{p} not installed"));
-        }
-    }
-    if Command::new("unshare")
-        .args(["-n", "true"])
-        .status()
-        .map(|s| !s.success())
-        .unwrap_or(true)
-    {
-        return Some("unshare -n does not work here".into());
-    }
-    None
-}
-
-/// Boot; n1 (10.0.0.20, a::20) and n2 (10.0.0.21, a::21) joined by two
-/// eifaces wired back to back; n3 with nothing but lo0; lo0 up in all.
-fn setup(tag: &str) -> Option<Vk> {
-    if let Some(why) = unable() {
-        eprintln!("skipping: {why}");
-        return None;
-    }
-    let vk = Vk::boot(tag);
-    for n in ["n1", "n2", "n3"] {
-        vk.ok("vimage", &["-c", n]);
-    }
-    vk.ok("ngctl", &["mkpeer", "eiface", "ether", "ether"]);
-    vk.ok("ngctl", &["mkpeer", "eiface", "ether", "ether"]);
-    vk.ok(
-        "ngctl",
-        &["connect", "ngeth0:", "ngeth1:", "ether", "ether"],
-    );
-    assert_eq!(vk.ok("vimage", &["-i", "n1", "ngeth0"]), "eth0@n1\n");
-    assert_eq!(vk.ok("vimage", &["-i", "n2", "ngeth1"]), "eth0@n2\n");
-    let ifc = tool("ifconfig");
-    for (n, mac, a4, a6) in [
-        ("n1", "40:a:b:c:d:01", "10.0.0.20/24", "a::20"),
-        ("n2", "40:a:b:c:d:02", "10.0.0.21/24", "a::21"),
-    ] {
-        vk.ok("vimage", &[n, &ifc, "lo0", "localhost"]);
-        vk.ok("vimage", &[n, &ifc, "eth0", "link", mac]);
-        vk.ok("vimage", &[n, &ifc, "eth0", a4]);
-        vk.ok("vimage", &[n, &ifc, "eth0", "inet6", a6, "prefixlen", "64"]);
-    }
-    vk.ok("vimage", &["n3", &ifc, "lo0", "localhost"]);
-    let t0 = Instant::now();
-    for n in ["n1", "n2"] {
-        while vk.ok("vimage", &[n, &ifc, "eth0"]).contains("tentative") {
-            assert!(t0.elapsed() < Duration::from_secs(20), "DAD never ended");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-    Some(vk)
-}
-
-/// `unshare -n vimage NAME argv…` in its own process group, to completion
-/// (killed after a minute): (status, stdout, stderr).
-fn run_in(vk: &Vk, name: &str, argv: &[&str]) -> (i32, String, String) {
-    let mut c = Command::new("unshare");
-    c.arg("-n")
-        .arg("--")
-        .arg(tool("vimage"))
-        .arg(name)
-        .args(argv)
-        .env("VIMAGE_SOCKET", &vk.sock)
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let ch: Child = c.spawn().expect("spawn");
-    let pg = ch.id() as i32;
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let d2 = done.clone();
-    let watchdog = std::thread::spawn(move || {
-        let t0 = Instant::now();
-        while !d2.load(std::sync::atomic::Ordering::Acquire) {
-            if t0.elapsed() > Duration::from_secs(60) {
-                // SAFETY: signalling the process group we created.
-                unsafe {
-                    libc::kill(-pg, libc::SIGKILL);
-                }
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    });
-    let out = ch.wait_with_output().expect("wait");
-    done.store(true, std::sync::atomic::Ordering::Release);
-    let _ = watchdog.join();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Run and require success; stdout.
-fn ok_in(vk: &Vk, name: &str, argv: &[&str]) -> String {
-    let (c, o, e) = run_in(vk, name, argv);
-    assert_eq!(c, 0, "{argv:?} in {name} failed: {e}{o}");
-    o
+/// The pair, and n3 with nothing but lo0.
+fn setup_with_n3(tag: &str) -> Option<Vk> {
+    setup_with(tag, &["n3"])
 }
 
 /// glibc's `getifaddrs()` through ctypes: "name address" lines (link
@@ -189,7 +65,9 @@ for fam, host in [(socket.AF_INET, "10.0.0.21"), (socket.AF_INET6, "a::21")]:
 
 #[test]
 fn glibc_sees_the_vimage() {
-    let Some(vk) = setup("nl-glibc") else { return };
+    let Some(vk) = setup_with_n3("nl-glibc") else {
+        return;
+    };
     // if_nameindex(): the vimage's names, not the namespace's `lo`.
     let o = ok_in(
         &vk,
@@ -233,7 +111,9 @@ fn glibc_sees_the_vimage() {
 
 #[test]
 fn iproute2_shows_the_vimage() {
-    let Some(vk) = setup("nl-ip") else { return };
+    let Some(vk) = setup_with_n3("nl-ip") else {
+        return;
+    };
     if !have("ip") {
         eprintln!("skipping: iproute2 (ip) not installed");
         return;
@@ -464,7 +344,7 @@ print("ok")
 
 #[test]
 fn hostile_client_and_the_supervisor_keeps_serving() {
-    let Some(vk) = setup("nl-hostile") else {
+    let Some(vk) = setup_with_n3("nl-hostile") else {
         return;
     };
     let script = std::env::temp_dir().join(format!("vk-nl-hostile-{}.py", std::process::id()));
