@@ -259,8 +259,7 @@ fn find(c: &Call, fd: i32) -> Option<(OwnedFd, Arc<Sock>)> {
     if nl.live.load(Ordering::Acquire) == 0 {
         return None;
     }
-    let pidfd = seccomp::pidfd_open(c.tgid as i32).ok()?;
-    let dup = seccomp::pidfd_getfd(&pidfd, fd).ok()?;
+    let dup = seccomp::pidfd_getfd(c.pidfd.as_ref()?, fd).ok()?;
     let (is_sock, ino) = stat_of(dup.as_raw_fd())?;
     if !is_sock {
         return None;

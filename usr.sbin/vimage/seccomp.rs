@@ -377,18 +377,23 @@ impl Mem {
     }
 }
 
-/// The thread group (process) of task `tid`, from /proc.
-pub fn tgid_of(tid: u32) -> Option<u32> {
-    // Most calls come from a thread-group leader, which pidfd_open accepts
-    // (it refuses other threads): two system calls instead of reading
-    // /proc/TID/status.
-    if pidfd_open(tid as i32).is_ok() {
-        return Some(tid);
+/// The process (thread group) of task `tid` and a pidfd of it.  Most calls
+/// come from a thread-group leader, which pidfd_open accepts (it refuses
+/// other threads): one system call, whose descriptor then serves the whole
+/// call, instead of reading /proc/TID/status.
+pub fn process_of(tid: u32) -> (u32, Option<OwnedFd>) {
+    if let Ok(p) = pidfd_open(tid as i32) {
+        return (tid, Some(p));
     }
-    let s = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
-    s.lines()
-        .find_map(|l| l.strip_prefix("Tgid:"))
-        .and_then(|v| v.trim().parse().ok())
+    let tgid = std::fs::read_to_string(format!("/proc/{tid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Tgid:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(tid);
+    (tgid, pidfd_open(tgid as i32).ok())
 }
 
 #[cfg(test)]

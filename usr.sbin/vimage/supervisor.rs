@@ -153,11 +153,12 @@ impl Supervisor {
     }
 
     fn handle(&self, n: &Notif) {
-        let tgid = seccomp::tgid_of(n.pid).unwrap_or(n.pid);
+        let (tgid, pidfd) = seccomp::process_of(n.pid);
         let c = Call {
             n,
             mem: Mem::new(n.pid),
             tgid,
+            pidfd,
             lis: &self.lis,
         };
         let r = self.dispatch(&c);
@@ -242,8 +243,8 @@ impl Supervisor {
     /// The program's descriptor `fd`: a duplicate of it, and the exported
     /// socket behind it if it is one of ours.
     fn lookup(&self, c: &Call, fd: i32) -> Result<(OwnedFd, Option<Ent>), i32> {
-        let pidfd = seccomp::pidfd_open(c.tgid as i32).map_err(|_| libc::ESRCH)?;
-        let dup = seccomp::pidfd_getfd(&pidfd, fd).map_err(|e| match e.raw_os_error() {
+        let pidfd = c.pidfd.as_ref().ok_or(libc::ESRCH)?;
+        let dup = seccomp::pidfd_getfd(pidfd, fd).map_err(|e| match e.raw_os_error() {
             Some(libc::EBADF) => libc::EBADF,
             Some(libc::EPERM) => libc::EPERM,
             _ => libc::EBADF,
@@ -977,6 +978,8 @@ struct Call<'a> {
     n: &'a Notif,
     mem: Mem,
     tgid: u32,
+    /// A pidfd of `tgid` (`None`: the process is gone).
+    pidfd: Option<OwnedFd>,
     lis: &'a Listener,
 }
 
