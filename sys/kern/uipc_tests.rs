@@ -699,8 +699,13 @@ fn ipv6_v6only_defaults_on_and_clears_only_before_bind() {
         let any = sin6(std::net::Ipv6Addr::UNSPECIFIED, 0);
         call(k, &mut td, Request::Bind { fd, addr: any }).expect("bind");
         assert_eq!(v6only(k, &mut td, fd, Some(1)), Err(Errno::EINVAL));
-        // An IPv6-only socket has no IPv4-mapped peers.
+        // An IPv6-only socket has no IPv4-mapped peers, nor addresses.
         let fd = sock6(k, &mut td, ty);
+        let mapped = sin6(INADDR_LOOPBACK.to_ipv6_mapped(), 0);
+        assert_eq!(
+            call(k, &mut td, Request::Bind { fd, addr: mapped }).map(|_| ()),
+            Err(Errno::EADDRNOTAVAIL)
+        );
         let to = sin6(INADDR_LOOPBACK.to_ipv6_mapped(), 9);
         assert_eq!(
             call(k, &mut td, Request::Connect { fd, addr: to }).map(|_| ()),
@@ -777,6 +782,26 @@ fn dual_stack_tcp_listener_takes_ipv4_with_mapped_addresses() {
     )
     .expect("recv");
     assert_eq!(got.data, b"over v4");
+    // A listener bound to an IPv4-mapped address takes IPv4.
+    let ml = sock6(k, &mut s, 1);
+    v6only(k, &mut s, ml, Some(0)).expect("V6ONLY 0");
+    let at = sin6(INADDR_LOOPBACK.to_ipv6_mapped(), 5203);
+    call(k, &mut s, Request::Bind { fd: ml, addr: at }).expect("bind mapped");
+    call(k, &mut s, Request::Listen { fd: ml, backlog: 5 }).expect("listen");
+    let c2 = call(
+        k,
+        &mut c,
+        Request::Socket {
+            domain: 2,
+            ty: 1,
+            proto: 0,
+        },
+    )
+    .expect("socket")
+    .val as i32;
+    let sa = SockaddrIn::new(INADDR_LOOPBACK, 5203).to_bytes().to_vec();
+    call(k, &mut c, Request::Connect { fd: c2, addr: sa }).expect("connect to mapped");
+    call(k, &mut s, Request::Accept { fd: ml, flags: 0 }).expect("accept");
     // And an AF_INET6 client reaches an IPv4 listener through a mapped address.
     let l4 = call(
         k,
@@ -929,6 +954,35 @@ fn dual_stack_udp_socket_exchanges_with_ipv4() {
     )
     .expect("recv");
     assert_eq!(got.data, b"second client");
+    // Bound to an IPv4-mapped address: an IPv4 binding.
+    let m = sock6(k, &mut td, 2);
+    v6only(k, &mut td, m, Some(0)).expect("V6ONLY 0");
+    let at = sin6(INADDR_LOOPBACK.to_ipv6_mapped(), 5306);
+    call(
+        k,
+        &mut td,
+        Request::Bind {
+            fd: m,
+            addr: at.clone(),
+        },
+    )
+    .expect("bind mapped");
+    assert_eq!(
+        call(k, &mut td, Request::Getsockname { fd: m }).map(|r| r.addr),
+        Ok(at)
+    );
+    send(k, &mut td, u5, 5306, b"to mapped").expect("send");
+    let got = call(
+        k,
+        &mut td,
+        Request::Recvfrom {
+            fd: m,
+            len: 64,
+            flags: 0,
+        },
+    )
+    .expect("recv");
+    assert_eq!(got.data, b"to mapped");
     // An IPv6-only wildcard leaves IPv4 alone.
     let v6o = sock6(k, &mut td, 2);
     let any = sin6(std::net::Ipv6Addr::UNSPECIFIED, 5303);

@@ -77,13 +77,13 @@ impl UdpSocket {
     }
 
     /// The bound local port.
-    pub fn sockname_port(&self) -> Result<u16, Errno> {
-        Ok(super::vnet_inet().udb.endpoints(self.id).lport)
+    pub fn sockname_port(&self) -> u16 {
+        super::vnet_inet().udb.endpoints(self.id).lport
     }
 
     /// The local address (set by bind or connect).
-    pub fn sockname_addr(&self) -> Result<Ipv4Addr, Errno> {
-        Ok(super::vnet_inet().udb.endpoints(self.id).laddr)
+    pub fn sockname_addr(&self) -> Ipv4Addr {
+        super::vnet_inet().udb.endpoints(self.id).laddr
     }
 
     fn autobind(&self) -> Result<(), Errno> {

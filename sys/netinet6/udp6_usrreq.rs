@@ -319,7 +319,7 @@ impl ProtoSocket for Udp6Socket {
         }
         if let (Some(a4), false) = (mapped(&sa.addr), self.v6only) {
             // `udp6_bind` of an IPv4-mapped address: an IPv4 binding only.
-            let port = self.v4_half(a4, sa.port)?.sockname_port()?;
+            let port = self.v4_half(a4, sa.port)?.sockname_port();
             let mut e = self.pcb.ep.lock().map_err(|_| Errno::EDOOFUS)?;
             e.laddr = Some(sa.addr);
             e.lport = port;
@@ -355,7 +355,7 @@ impl ProtoSocket for Udp6Socket {
             // `udp6_connect` to an IPv4-mapped peer: over IPv4.
             let v4 = self.v4_for_peer()?;
             v4.connect(&sin(f4, sa.port))?;
-            let l4 = v4.sockname_addr()?;
+            let l4 = v4.sockname_addr();
             let mut e = self.pcb.ep.lock().map_err(|_| Errno::EDOOFUS)?;
             e.laddr = Some(l4.to_ipv6_mapped());
             e.faddr = Some((sa.addr, 0));
