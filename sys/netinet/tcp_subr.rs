@@ -2,7 +2,7 @@
 //! table shared by IPv4 and IPv6, initial sequence numbers, `tcp_respond`,
 //! segment emission through `ip_output`/`ip6_output`, `tcp_close`/`tcp_drop`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
@@ -50,11 +50,86 @@ fn overlap(a: Option<IpAddr>, b: Option<IpAddr>) -> bool {
     }
 }
 
+/// A connection's four-tuple (`in_pcbhash` of a connected block).
+type Tuple = (IpAddr, u16, IpAddr, u16);
+
+/// Where a block is found by [`TcpTable::lookup`]: connected blocks by their
+/// four-tuple, bound unconnected ones (listeners) by their local port, so a
+/// segment never walks the vnet's other connections (a busy server's
+/// thousands of TIME_WAIT blocks).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Conn(Tuple),
+    Bound(u16),
+    Nowhere,
+}
+
+fn slot_of(ep: &TcpEndpoints) -> Slot {
+    if !unspec(ep.faddr) {
+        Slot::Conn((ep.laddr, ep.lport, ep.faddr, ep.fport))
+    } else if ep.lport != 0 {
+        Slot::Bound(ep.lport)
+    } else {
+        Slot::Nowhere
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     next_id: u64,
+    /// Every block, in creation order.
     all: BTreeMap<u64, Ent>,
+    conns: HashMap<Tuple, u64>,
+    bound: HashMap<u16, Vec<u64>>,
     lastport: u16,
+}
+
+impl Inner {
+    fn unindex(&mut self, id: u64, ep: &TcpEndpoints) {
+        match slot_of(ep) {
+            Slot::Conn(t) => {
+                if self.conns.get(&t) == Some(&id) {
+                    self.conns.remove(&t);
+                }
+            }
+            Slot::Bound(p) => {
+                if let Some(v) = self.bound.get_mut(&p) {
+                    v.retain(|x| *x != id);
+                    if v.is_empty() {
+                        self.bound.remove(&p);
+                    }
+                }
+            }
+            Slot::Nowhere => {}
+        }
+    }
+
+    fn index(&mut self, id: u64, ep: &TcpEndpoints) {
+        match slot_of(ep) {
+            Slot::Conn(t) => {
+                self.conns.insert(t, id);
+            }
+            Slot::Bound(p) => self.bound.entry(p).or_default().push(id),
+            Slot::Nowhere => {}
+        }
+    }
+
+    /// Give block `id` endpoints `ep` (and `dual`), keeping the indexes.
+    fn set(&mut self, id: u64, ep: TcpEndpoints, dual: Option<bool>) {
+        let Some(old) = self.all.get(&id).map(|e| e.ep) else {
+            return;
+        };
+        if slot_of(&old) != slot_of(&ep) {
+            self.unindex(id, &old);
+            self.index(id, &ep);
+        }
+        if let Some(e) = self.all.get_mut(&id) {
+            e.ep = ep;
+            if let Some(d) = dual {
+                e.dual = d;
+            }
+        }
+    }
 }
 
 /// `tcbinfo`: every TCP control block of a vnet, IPv4 and IPv6 in one port
@@ -84,31 +159,23 @@ impl TcpTable {
                 cb,
             },
         );
+        g.index(id, &ep);
         id
-    }
-
-    /// Mark block `id` as open (or not) to IPv4-mapped traffic.
-    pub fn set_dual(&self, id: u64, dual: bool) {
-        if let Ok(mut g) = self.inner.lock() {
-            if let Some(e) = g.all.get_mut(&id) {
-                e.dual = dual;
-            }
-        }
     }
 
     /// Forget block `id`.
     pub fn remove(&self, id: u64) {
         if let Ok(mut g) = self.inner.lock() {
-            g.all.remove(&id);
+            if let Some(e) = g.all.remove(&id) {
+                g.unindex(id, &e.ep);
+            }
         }
     }
 
     /// Update block `id`'s endpoints.
     pub fn set_endpoints(&self, id: u64, ep: TcpEndpoints) {
         if let Ok(mut g) = self.inner.lock() {
-            if let Some(e) = g.all.get_mut(&id) {
-                e.ep = ep;
-            }
+            g.set(id, ep, None);
         }
     }
 
@@ -170,10 +237,7 @@ impl TcpTable {
             g.lastport = p;
             p
         };
-        if let Some(e) = g.all.get_mut(&id) {
-            e.ep = TcpEndpoints { lport: port, ..ep };
-            e.dual = dual;
-        }
+        g.set(id, TcpEndpoints { lport: port, ..ep }, Some(dual));
         Ok(port)
     }
 
@@ -182,12 +246,8 @@ impl TcpTable {
         self.inner
             .lock()
             .map(|g| {
-                g.all.values().any(|o| {
-                    o.ep.lport == ep.lport
-                        && o.ep.fport == ep.fport
-                        && o.ep.laddr == ep.laddr
-                        && o.ep.faddr == ep.faddr
-                })
+                g.conns
+                    .contains_key(&(ep.laddr, ep.lport, ep.faddr, ep.fport))
             })
             .unwrap_or(false)
     }
@@ -197,23 +257,21 @@ impl TcpTable {
     /// IPv4, an IPv4 wildcard before an IPv6 one open to mapped traffic).
     pub fn lookup(&self, laddr: IpAddr, lport: u16, faddr: IpAddr, fport: u16) -> Option<TcpcbRef> {
         let g = self.inner.lock().ok()?;
-        let mut best: Option<(u32, &Ent)> = None;
+        if let Some(e) = g
+            .conns
+            .get(&(laddr, lport, faddr, fport))
+            .and_then(|id| g.all.get(id))
+        {
+            return Some(e.cb.clone());
+        }
         let v4 = laddr.is_ipv4();
-        for e in g.all.values() {
-            if e.ep.lport != lport {
-                continue;
-            }
+        let mut best: Option<(u32, &Ent)> = None;
+        for e in g.bound.get(&lport)?.iter().filter_map(|id| g.all.get(id)) {
             let native = e.ep.laddr.is_ipv4() == v4;
-            if !(native || (v4 && e.dual && unspec(e.ep.laddr) && unspec(e.ep.faddr))) {
+            if !(native || (v4 && e.dual && unspec(e.ep.laddr))) {
                 continue;
             }
             let mut score = u32::from(native);
-            if !unspec(e.ep.faddr) {
-                if e.ep.faddr != faddr || e.ep.fport != fport {
-                    continue;
-                }
-                score += 4;
-            }
             if !unspec(e.ep.laddr) {
                 if e.ep.laddr != laddr {
                     continue;
@@ -238,10 +296,14 @@ impl TcpTable {
     /// The vnet goes away: wake every socket for good and forget the blocks.
     pub fn shutdown(&self) {
         let all: Vec<TcpcbRef> = match self.inner.lock() {
-            Ok(mut g) => std::mem::take(&mut g.all)
-                .into_values()
-                .map(|e| e.cb)
-                .collect(),
+            Ok(mut g) => {
+                g.conns.clear();
+                g.bound.clear();
+                std::mem::take(&mut g.all)
+                    .into_values()
+                    .map(|e| e.cb)
+                    .collect()
+            }
             Err(_) => Vec::new(),
         };
         for cb in all {
