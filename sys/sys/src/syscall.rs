@@ -722,7 +722,17 @@ impl Reply {
     }
 }
 
+/// The first room a frame's buffer gets: it then grows with what arrives
+/// (at most as much again as has come), so a header announcing a large frame
+/// costs nothing until its bytes are there.
+pub const FRAME_CHUNK: usize = 4096;
+
 /// [`read_frame`] into a reused buffer: `Ok(false)` on a clean end of stream.
+///
+/// The buffer grows as the frame's bytes arrive, never past the announced
+/// length (itself at most [`MAX_FRAME`]): a peer that announces a megabyte
+/// and sends five bytes makes it hold [`FRAME_CHUNK`] bytes, not a megabyte.
+/// Memory already in `buf` is reused without being cleared again.
 pub fn read_frame_into(r: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<bool> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len) {
@@ -734,27 +744,31 @@ pub fn read_frame_into(r: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<bool>
     if n > MAX_FRAME {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "frame too long"));
     }
-    buf.resize(n, 0);
-    r.read_exact(buf)?;
+    let mut got = 0;
+    while got < n {
+        if got >= buf.len() {
+            // Room for what is still to come, at most as much again as came.
+            let more = (n - got).min(got.max(FRAME_CHUNK));
+            buf.reserve_exact(got + more - buf.len());
+            buf.resize(got + more, 0);
+        }
+        let end = buf.len().min(n);
+        match r.read(&mut buf[got..end]) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(k) => got += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(n);
     Ok(true)
 }
 
 /// Read one frame; `Ok(None)` on a clean end of stream, `InvalidData` on a length over
-/// [`MAX_FRAME`].
+/// [`MAX_FRAME`].  Memory grows with the bytes that arrive ([`read_frame_into`]).
 pub fn read_frame(r: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
-    let mut len = [0u8; 4];
-    match r.read_exact(&mut len) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
-    }
-    let n = u32::from_le_bytes(len) as usize;
-    if n > MAX_FRAME {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame too long"));
-    }
-    let mut b = vec![0u8; n];
-    r.read_exact(&mut b)?;
-    Ok(Some(b))
+    let mut b = Vec::new();
+    Ok(read_frame_into(r, &mut b)?.then_some(b))
 }
 
 #[cfg(test)]
@@ -906,6 +920,46 @@ mod tests {
         let mut c = std::io::Cursor::new(vec![0xff, 0xff, 0xff, 0xff]);
         assert!(read_frame(&mut c).is_err());
         assert_eq!(Reply::err(Errno::EBUSY).result(), Err(Errno::EBUSY));
+    }
+
+    #[test]
+    fn frame_memory_grows_with_what_arrives() {
+        // A header announcing MAX_FRAME and five bytes: the buffer must not
+        // take the megabyte the header claims.
+        let mut b = (MAX_FRAME as u32).to_le_bytes().to_vec();
+        b.extend_from_slice(b"hello");
+        let mut buf = Vec::new();
+        let e = read_frame_into(&mut std::io::Cursor::new(b), &mut buf).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof);
+        assert!(buf.capacity() <= FRAME_CHUNK, "{}", buf.capacity());
+        // A whole frame arriving a byte at a time: at most twice what came.
+        struct Trickle(std::io::Cursor<Vec<u8>>);
+        impl Read for Trickle {
+            fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+                let n = b.len().min(1000);
+                self.0.read(&mut b[..n])
+            }
+        }
+        let body: Vec<u8> = (0..300_000u32).map(|i| i as u8).collect();
+        let mut f = Vec::new();
+        write_frame(&mut f, &body).unwrap();
+        let mut buf = Vec::new();
+        assert!(read_frame_into(&mut Trickle(std::io::Cursor::new(f.clone())), &mut buf).unwrap());
+        assert_eq!(buf, body);
+        assert!(buf.capacity() <= body.len(), "{}", buf.capacity());
+        // A reused buffer keeps its room; a short frame after a long one.
+        let mut two = f.clone();
+        write_frame(&mut two, b"abc").unwrap();
+        let mut c = std::io::Cursor::new(two);
+        assert!(read_frame_into(&mut c, &mut buf).unwrap());
+        assert_eq!(buf, body);
+        assert!(read_frame_into(&mut c, &mut buf).unwrap());
+        assert_eq!(buf, b"abc");
+        assert!(!read_frame_into(&mut c, &mut buf).unwrap());
+        // The announced length caps it: nothing past MAX_FRAME.
+        let mut c = std::io::Cursor::new(((MAX_FRAME + 1) as u32).to_le_bytes().to_vec());
+        let e = read_frame_into(&mut c, &mut Vec::new()).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
     }
 
     #[test]
