@@ -519,6 +519,66 @@ fn hostile_arguments_get_linux_errnos() {
     assert!(o.ends_with("still-works 127.0.0.1\n"), "{o}");
 }
 
+const NBCONNECT: &str = r#"import socket, select, errno
+E = lambda n: errno.errorcode.get(n, n)
+srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(8)
+port = srv.getsockname()[1]
+c = socket.socket(); c.setblocking(False)
+ep = select.epoll(); ep.register(c.fileno(), select.EPOLLOUT)
+print('connect', E(c.connect_ex(('127.0.0.1', port))))
+ev = ep.poll(5)
+print('epoll', [(e & (select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP)) for _, e in ev])
+print('SO_ERROR', E(c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)))
+c.setblocking(True)
+a, _ = srv.accept()
+c.sendall(b'hello'); print('server got', a.recv(10))
+a.sendall(b'back'); print('client got', c.recv(10))
+r = socket.socket(); r.setblocking(False)
+print('connect', E(r.connect_ex(('127.0.0.1', 1))))
+p = select.poll(); p.register(r, select.POLLOUT | select.POLLIN)
+print('poll', [hex(e) for _, e in p.poll(5000)])
+print('SO_ERROR', E(r.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)))
+print('SO_ERROR again', E(r.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)))
+print('recv', r.recv(10))
+try:
+    r.send(b'x')
+except OSError as e:
+    print('send', E(e.errno))
+"#;
+
+/// A non-blocking `connect` answers `EINPROGRESS` at once; the descriptor
+/// polls writable only when the handshake is over; a refused one reports
+/// `POLLERR|POLLHUP` and `SO_ERROR` `ECONNREFUSED` (then cleared).  The
+/// same script runs on Linux in an empty namespace and the outputs must
+/// match.
+#[test]
+fn nonblocking_connect_matches_linux() {
+    let Some(vk) = setup("cap-nbconn") else {
+        return;
+    };
+    let host = Command::new("unshare")
+        .args([
+            "-n",
+            "--",
+            "sh",
+            "-c",
+            "ip link set lo up && exec python3 -c \"$0\"",
+            NBCONNECT,
+        ])
+        .output()
+        .expect("host run");
+    let host_out = String::from_utf8_lossy(&host.stdout).into_owned();
+    assert!(
+        host.status.success(),
+        "reference run: {}",
+        String::from_utf8_lossy(&host.stderr)
+    );
+    let (c, o, e) = run_in(&vk, "n1", &["python3", "-c", NBCONNECT]);
+    assert_eq!(c, 0, "{e}");
+    assert_eq!(o, host_out, "vimage (left) vs Linux (right)");
+    assert!(o.contains("SO_ERROR ECONNREFUSED"), "{o}");
+}
+
 const SHUT_SERVER: &str = r#"import socket
 l=socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR,1); l.bind(('0.0.0.0',7501)); l.listen(50)
 print('ready', flush=True)

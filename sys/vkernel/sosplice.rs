@@ -15,6 +15,17 @@
 //! * A listening stream socket carries a one-byte *token* while connections
 //!   wait to be accepted, so the program's descriptor polls readable; the
 //!   supervisor takes the token back when an `accept` finds the queue empty.
+//! * A stream socket that is not connected yet is exported *stopped up*: the
+//!   program's end already holds a filler (just over a quarter of its send
+//!   buffer, unread by us), so it does not poll writable, as a socket whose
+//!   handshake is under way must not.  When the handshake completes (or the
+//!   socket starts listening) the filler is read and dropped, the program's
+//!   end turns writable and what the program wrote meanwhile follows.  When
+//!   the handshake fails, our end is closed with the filler still unread:
+//!   Linux then marks the program's end `ECONNRESET` (`POLLERR`, `POLLHUP`,
+//!   and the error from `read`), and the kernel socket is kept a while
+//!   ([`LINGER_FAILED`]) so that `SO_ERROR` says why (`ECONNREFUSED`,
+//!   `ETIMEDOUT`).
 //! * Datagram and raw sockets use a `SOCK_SEQPACKET` pair (boundaries kept).
 //!   Each datagram for the program travels with an `SCM_RIGHTS` token: a small
 //!   memfd holding the source address, which a supervisor serving
@@ -29,13 +40,15 @@ use std::io::IoSlice;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use vimage_abi::syscall::Reply;
 use vimage_abi::Errno;
 use vimage_kern::kern::kern_syscall::Td;
-use vimage_kern::kern::uipc_socket::{FdTable, Socket, WeakFdTable, POLLIN};
+use vimage_kern::kern::uipc_socket::{
+    FdTable, Socket, WeakFdTable, POLLERR, POLLHUP, POLLIN, POLLOUT,
+};
 use vimage_kern::kern::uipc_syscalls as so_calls;
 use vimage_kern::Kernel;
 
@@ -47,15 +60,61 @@ const CHUNK: usize = 64 * 1024;
 const SLICE: Duration = Duration::from_millis(50);
 /// Source-address tokens kept for reuse (a server talks to few peers at once).
 const TOKEN_CACHE: usize = 64;
+/// How long the kernel socket of a failed connect outlives our end (so the
+/// program can still read `SO_ERROR`).
+const LINGER_FAILED: Duration = Duration::from_secs(30);
+/// Most failed connects kept at once (the oldest goes first beyond it).
+const LINGER_MAX: usize = 1024;
 
 /// What the kernel remembers of exports, kernel-wide: per owning descriptor
 /// table, the inode numbers of exports that ended since its owner last asked.
 #[derive(Default)]
 pub struct Exports {
     reaped: Mutex<HashMap<usize, (WeakFdTable, Vec<u32>)>>,
+    /// Failed connects whose kernel socket is kept for `SO_ERROR`, oldest
+    /// first, with when each goes.
+    lingering: Mutex<std::collections::VecDeque<(Instant, Arc<Splice>)>>,
 }
 
 impl Exports {
+    /// Keep `sp` (a failed connect) until `LINGER_FAILED` has passed.
+    fn linger(&self, sp: Arc<Splice>) {
+        let over = {
+            let Ok(mut l) = self.lingering.lock() else {
+                sp.finish();
+                return;
+            };
+            l.push_back((Instant::now() + LINGER_FAILED, sp));
+            if l.len() > LINGER_MAX {
+                l.pop_front()
+            } else {
+                None
+            }
+        };
+        if let Some((_, old)) = over {
+            old.finish();
+        }
+    }
+    /// Finish the failed connects whose time is up.
+    fn sweep(&self) {
+        let now = Instant::now();
+        let done: Vec<Arc<Splice>> = match self.lingering.lock() {
+            Ok(mut l) => {
+                let mut v = Vec::new();
+                while l.front().is_some_and(|(t, _)| *t <= now) {
+                    if let Some((_, sp)) = l.pop_front() {
+                        v.push(sp);
+                    }
+                }
+                v
+            }
+            Err(_) => Vec::new(),
+        };
+        for sp in done {
+            sp.finish();
+        }
+    }
+
     fn note_reaped(&self, t: &WeakFdTable, ino: u32) {
         if let Ok(mut g) = self.reaped.lock() {
             g.entry(t.key())
@@ -78,8 +137,14 @@ impl Exports {
 struct Splice {
     k: Arc<Kernel>,
     so: Arc<Socket>,
-    /// Our end of the pair.
-    end: OwnedFd,
+    /// Our end of the pair (its number, valid while `end_fd` holds it).
+    end: RawFd,
+    /// Our end, owned; taken (closed) only when a connect failed, by the
+    /// one pump then running, which uses `end` no more.
+    end_fd: Mutex<Option<OwnedFd>>,
+    /// Bytes of filler the program's end holds (a socket exported before it
+    /// was connected); read and dropped when the handshake completes.
+    filler: usize,
     /// The owner's table and the descriptor the socket has there.
     owner: WeakFdTable,
     fd: i32,
@@ -112,9 +177,13 @@ impl Splice {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        // SAFETY: shutdown on a descriptor we own.
-        unsafe {
-            libc::shutdown(self.end.as_raw_fd(), libc::SHUT_RDWR);
+        if let Ok(g) = self.end_fd.lock() {
+            if let Some(end) = g.as_ref() {
+                // SAFETY: shutdown on a descriptor we own.
+                unsafe {
+                    libc::shutdown(end.as_raw_fd(), libc::SHUT_RDWR);
+                }
+            }
         }
         if let Some(t) = self.owner.upgrade() {
             if t.get(self.fd).is_ok_and(|s| Arc::ptr_eq(&s, &self.so)) {
@@ -135,7 +204,7 @@ impl Splice {
     /// Whether the program has closed its every descriptor of the pair.
     fn peer_gone(&self, wait: Duration) -> bool {
         let mut p = libc::pollfd {
-            fd: self.end.as_raw_fd(),
+            fd: self.end,
             events: 0,
             revents: 0,
         };
@@ -175,10 +244,19 @@ pub fn export(
         }
         st.st_ino as u32
     };
+    exports.sweep();
+    // Not connected yet (nor listening): stop up the program's end.
+    let filler = if stream && !so.listening.load(Ordering::Relaxed) && !handshake_over(&so) {
+        stop_up(&prog)
+    } else {
+        0
+    };
     let sp = Arc::new(Splice {
         k: k.clone(),
         so,
-        end,
+        end: end.as_raw_fd(),
+        end_fd: Mutex::new(Some(end)),
+        filler,
         owner: td.fds.downgrade(),
         fd,
         ino,
@@ -196,7 +274,11 @@ pub fn export(
     };
     let (a, b) = (sp.clone(), sp.clone());
     let (va, vb) = (vimage.clone(), vimage);
-    let r = if stream {
+    let r = if stream && filler > 0 {
+        // The program-to-kernel pump starts once connected (stream_out).
+        drop((a, va));
+        spawn("splice-out", Box::new(move || stream_out(b, vb)))
+    } else if stream {
         spawn("splice-in", Box::new(move || stream_in(a, va)))
             .and_then(|_| spawn("splice-out", Box::new(move || stream_out(b, vb))))
     } else {
@@ -257,7 +339,7 @@ fn stream_in(sp: Arc<Splice>, vimage: Arc<vimage_kern::kern::kern_vimage::Vimage
     let mut buf = vec![0u8; CHUNK];
     loop {
         // SAFETY: reading into our buffer.
-        let n = unsafe { libc::read(sp.end.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        let n = unsafe { libc::read(sp.end, buf.as_mut_ptr().cast(), buf.len()) };
         if n < 0 {
             if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                 continue;
@@ -275,7 +357,7 @@ fn stream_in(sp: Arc<Splice>, vimage: Arc<vimage_kern::kern::kern_vimage::Vimage
             // The connection is gone: the program's writes fail from now on.
             // SAFETY: shutdown on our own descriptor.
             unsafe {
-                libc::shutdown(sp.end.as_raw_fd(), libc::SHUT_RD);
+                libc::shutdown(sp.end, libc::SHUT_RD);
             }
             break;
         }
@@ -291,12 +373,160 @@ fn stream_in(sp: Arc<Splice>, vimage: Arc<vimage_kern::kern::kern_vimage::Vimage
     sp.finish();
 }
 
+/// Whether a stream socket's handshake is over, either way: connected (it
+/// can be read or written) or failed (an error, or closed).
+fn handshake_over(so: &Socket) -> bool {
+    so.pcb
+        .lock()
+        .is_ok_and(|p| p.poll() & (POLLIN | POLLOUT | POLLERR | POLLHUP) != 0)
+}
+
+/// Zeros for fillers (read-only).
+static ZEROS: [u8; 16 * 1024] = [0; 16 * 1024];
+
+/// Stop up the program's end `prog` of a new pair: write, from its side, a
+/// filler just over a quarter of its send buffer, so that Linux does not
+/// report it writable (`unix_writable`) until we read the filler.  Returns
+/// the filler's length (0 if the buffer size cannot be read).
+fn stop_up(prog: &OwnedFd) -> usize {
+    let mut sndbuf: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: SO_SNDBUF writes one int into `sndbuf`.
+    let r = unsafe {
+        libc::getsockopt(
+            prog.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&mut sndbuf as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if r < 0 || sndbuf <= 0 {
+        return 0;
+    }
+    let want = sndbuf as usize / 4 + 1;
+    let mut off = 0;
+    while off < want {
+        let chunk = &ZEROS[..(want - off).min(ZEROS.len())];
+        // SAFETY: sending from a static slice.
+        let n = unsafe {
+            libc::send(
+                prog.as_raw_fd(),
+                chunk.as_ptr().cast(),
+                chunk.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        if n <= 0 {
+            break;
+        }
+        off += n as usize;
+    }
+    off
+}
+
+/// How the handshake of a stopped-up socket ended.
+enum Unstop {
+    /// Connected (or listening): the filler is gone, both pumps run.
+    Go,
+    /// The connect failed: our end is closed, the kernel socket kept.
+    Failed,
+    /// The program closed its end, or the splice is stopping.
+    Stop,
+}
+
+/// Wait for the handshake of a socket exported stopped up, then open it up
+/// (drop the filler, start the program-to-kernel pump) or, when the connect
+/// failed, close our end with the filler unread so the program's end reports
+/// `ECONNRESET`.
+fn unstop(
+    sp: &Arc<Splice>,
+    so: &Arc<Socket>,
+    vimage: Arc<vimage_kern::kern::kern_vimage::Vimage>,
+) -> Unstop {
+    loop {
+        if sp.should_stop() {
+            return Unstop::Stop;
+        }
+        let (w, gen, m) = match so.pcb.lock() {
+            Ok(p) => {
+                let w = p.wakeup();
+                let gen = w.as_ref().map(|w| w.generation());
+                (w, gen, p.poll())
+            }
+            Err(_) => return Unstop::Stop,
+        };
+        if so.listening.load(Ordering::Relaxed) {
+            break;
+        }
+        // A refused or timed-out handshake leaves an error and the receive
+        // side closed (readable): test for failure first.
+        if m & (POLLERR | POLLHUP) != 0 {
+            let end = sp.end_fd.lock().ok().and_then(|mut g| g.take());
+            drop(end);
+            return Unstop::Failed;
+        }
+        if m & (POLLIN | POLLOUT) != 0 {
+            break;
+        }
+        if sp.peer_gone(Duration::ZERO) {
+            return Unstop::Stop;
+        }
+        match (&w, gen) {
+            (Some(w), Some(g)) => {
+                w.wait(g, SLICE);
+            }
+            _ => std::thread::sleep(SLICE),
+        }
+    }
+    let mut buf = [0u8; 4096];
+    let mut left = sp.filler;
+    while left > 0 {
+        let want = left.min(buf.len());
+        // SAFETY: reading into our buffer.
+        let n = unsafe { libc::read(sp.end, buf.as_mut_ptr().cast(), want) };
+        if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        if n <= 0 {
+            return Unstop::Stop;
+        }
+        left -= n as usize;
+    }
+    let a = sp.clone();
+    let spawned = std::thread::Builder::new()
+        .name("splice-in".into())
+        .stack_size(128 * 1024)
+        .spawn(move || stream_in(a, vimage));
+    if spawned.is_err() {
+        return Unstop::Stop;
+    }
+    Unstop::Go
+}
+
 /// Kernel → program, stream: what the socket receives is written for the
 /// program; a listening socket keeps its token instead.
 fn stream_out(sp: Arc<Splice>, vimage: Arc<vimage_kern::kern::kern_vimage::Vimage>) {
-    let mut td = sp.td(vimage);
+    let mut td = sp.td(vimage.clone());
     let so = sp.so.clone();
-    let end = sp.end.as_raw_fd();
+    let end = sp.end;
+    if sp.filler > 0 {
+        match unstop(&sp, &so, vimage.clone()) {
+            Unstop::Go => {}
+            Unstop::Failed => {
+                // Our end is closed: keep the kernel socket for SO_ERROR.
+                sp.exports.clone().linger(sp);
+                return;
+            }
+            Unstop::Stop => {
+                sp.finish();
+                return;
+            }
+        }
+    }
     let mut eof = false;
     while !sp.should_stop() {
         if so.listening.load(Ordering::Relaxed) {
@@ -393,7 +623,7 @@ fn dgram_in(sp: Arc<Splice>, vimage: Arc<vimage_kern::kern::kern_vimage::Vimage>
     let mut buf = vec![0u8; CHUNK + 1];
     loop {
         // SAFETY: reading into our buffer.
-        let n = unsafe { libc::recv(sp.end.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        let n = unsafe { libc::recv(sp.end, buf.as_mut_ptr().cast(), buf.len(), 0) };
         if n < 0 {
             if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                 continue;
@@ -417,7 +647,7 @@ fn dgram_in(sp: Arc<Splice>, vimage: Arc<vimage_kern::kern::kern_vimage::Vimage>
 fn dgram_out(sp: Arc<Splice>, vimage: Arc<vimage_kern::kern::kern_vimage::Vimage>) {
     let mut td = sp.td(vimage);
     let so = sp.so.clone();
-    let end = sp.end.as_raw_fd();
+    let end = sp.end;
     let mut tokens: HashMap<Vec<u8>, OwnedFd> = HashMap::new();
     while !sp.should_stop() {
         let r = sp.k.sock_call(&mut td, &so, |td, so| {
