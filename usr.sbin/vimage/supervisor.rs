@@ -20,7 +20,6 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use libvimage::{Errno, Sys};
 use vimage_abi::sysctl::SysctlValue;
@@ -43,10 +42,6 @@ const K_SOCK_NONBLOCK: i32 = 0x2000_0000;
 const K_SOL_SOCKET: i32 = 0xffff;
 const K_SO_ERROR: i32 = 0x1007;
 const K_POLLOUT: u32 = 0x4;
-/// How long a non-blocking `connect` may wait for its handshake before it
-/// answers `EINPROGRESS` (see README: the program's descriptor is writable
-/// at once, so a short wait keeps `poll` + `SO_ERROR` exact in practice).
-const CONNECT_GRACE: Duration = Duration::from_millis(1000);
 /// How often a blocked call checks that its process is still waiting.
 const SLICE_MS: i32 = 100;
 /// Most worker threads serving calls at once.
@@ -118,21 +113,26 @@ impl Supervisor {
     }
 
     /// Leader/followers: the thread that receives a notification handles it
-    /// itself (no hand-off, which would cost a wake-up per call); the next
-    /// thread in line receives meanwhile.  When every thread is busy (calls
-    /// that block: accept, connect, recv), one more is started, up to
-    /// `MAX_WORKERS`.  Each thread ends when the listener reports that no
+    /// itself (no hand-off, which would cost a wake-up per call).  A call
+    /// that cannot block (`socket`, `bind`, names, options …) is handled
+    /// while still leading, so the followers sleep on; before a call that
+    /// may block (accept, connect, recv, send) the lead passes to the next
+    /// thread in line, and when every thread is busy one more is started, up
+    /// to `MAX_WORKERS`.  Each thread ends when the listener reports that no
     /// captured process is left.
     fn serve(self: Arc<Self>) {
         loop {
-            let n = {
-                let _leader = match self.recv_lock.lock() {
-                    Ok(g) => g,
-                    Err(p) => p.into_inner(),
-                };
-                self.lis.recv()
+            let leader = match self.recv_lock.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
             };
-            let Some(n) = n else { break };
+            let Some(n) = self.lis.recv() else { break };
+            if !may_block(&n) {
+                self.handle(&n);
+                drop(leader);
+                continue;
+            }
+            drop(leader);
             let busy = self.busy.fetch_add(1, Ordering::AcqRel) + 1;
             let workers = self.workers.load(Ordering::Acquire);
             if busy >= workers && workers < MAX_WORKERS {
@@ -424,9 +424,13 @@ impl Supervisor {
             Err(Errno::EINPROGRESS) => {}
             Err(x) => return Err(kerr(x)),
         }
-        // The handshake is under way: a blocking socket waits for it; a
-        // non-blocking one waits a little (see CONNECT_GRACE).
-        let deadline = (is_nonblock(dup.as_raw_fd())).then(|| Instant::now() + CONNECT_GRACE);
+        // The handshake is under way.  A non-blocking socket returns now: its
+        // descriptor was exported stopped up (sosplice), so it polls writable
+        // only once the handshake completes, and reports a failure with
+        // POLLERR and SO_ERROR.  A blocking one waits here.
+        if is_nonblock(dup.as_raw_fd()) {
+            return Err(libc::EINPROGRESS);
+        }
         loop {
             let ready = d.s().poll(&[(e.kfd, K_POLLOUT)], SLICE_MS).map_err(kerr)?;
             if ready.first().is_some_and(|r| *r != 0) {
@@ -439,9 +443,6 @@ impl Supervisor {
                 } else {
                     Err(kerr(Errno(err)))
                 };
-            }
-            if deadline.is_some_and(|dl| Instant::now() >= dl) {
-                return Err(libc::EINPROGRESS);
             }
             if !c.lis.valid(c.n.id) {
                 return Err(libc::EINTR);
@@ -578,11 +579,36 @@ impl Supervisor {
         if let Some(r) = netlink::getsockopt(c, fd, level, name, val, lenp) {
             return r;
         }
-        let Some((_, e)) = self.ours(c, fd)? else {
+        let Some((dup, e)) = self.ours(c, fd)? else {
             return Ok(Ans::Cont);
         };
         let o = liblinux::sockopt_to_kernel(level, name)?;
+        let so_error = level == libc::SOL_SOCKET && name == libc::SO_ERROR;
+        // A failed connect also marked the program's end (ECONNRESET, see
+        // sosplice): reading SO_ERROR clears both, as on Linux, and the
+        // kernel's reason comes first.
+        let host_err = if so_error {
+            host_so_error(dup.as_raw_fd())
+        } else {
+            0
+        };
         let out = match o.kind {
+            _ if so_error => {
+                let k = match self.door()?.s().getsockopt(e.kfd, o.level, o.name) {
+                    Ok(kv) => kv
+                        .get(..4)
+                        .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        .unwrap_or(0),
+                    Err(Errno::EBADF) => 0,
+                    Err(x) => return Err(kerr(x)),
+                };
+                let v = if k != 0 {
+                    liblinux::errno_to_linux(Errno(k))
+                } else {
+                    host_err
+                };
+                v.to_le_bytes().to_vec()
+            }
             liblinux::OptKind::Domain => e.family.to_le_bytes().to_vec(),
             liblinux::OptKind::Protocol => e.proto.to_le_bytes().to_vec(),
             kind => {
@@ -1111,6 +1137,47 @@ fn stat_of(fd: RawFd) -> Option<(bool, u32)> {
 fn file_id(p: &std::path::Path) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Whether serving `n` may wait for the network or the program (a blocking
+/// accept, connect, send or receive): such a call passes the lead on first.
+/// The others only ask the kernel and answer.
+fn may_block(n: &Notif) -> bool {
+    !matches!(
+        n.data.nr as i64,
+        libc::SYS_socket
+            | libc::SYS_bind
+            | libc::SYS_listen
+            | libc::SYS_getsockname
+            | libc::SYS_getpeername
+            | libc::SYS_setsockopt
+            | libc::SYS_getsockopt
+            | libc::SYS_shutdown
+            | libc::SYS_ioctl
+            | libc::SYS_uname
+            | libc::SYS_sethostname
+    )
+}
+
+/// `SO_ERROR` of a host socket (reading it clears it).
+fn host_so_error(fd: RawFd) -> i32 {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: SO_ERROR writes one int.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut v as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if r < 0 {
+        0
+    } else {
+        v
+    }
 }
 
 fn is_nonblock(fd: RawFd) -> bool {
