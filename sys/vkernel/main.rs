@@ -2,10 +2,11 @@
 //!
 //! It owns the threads, the syscall server (a Unix socket), the host process table
 //! and the signal handling; all kernel logic is in the sans-IO `vimage-kern` crate.
-//! One thread serves each connected process.  SIGTERM, SIGINT or `halt` from the
-//! default vimage shut it down cleanly: every vimage is destroyed, the socket is
-//! removed.
+//! One thread serves each connected process, within the limits of [`door`].
+//! SIGTERM, SIGINT or `halt` from the default vimage shut it down cleanly:
+//! every vimage is destroyed, the socket is removed.
 
+mod door;
 mod hostprocs;
 mod if_tap;
 mod ksock;
@@ -13,7 +14,7 @@ mod sosplice;
 
 use std::io::{BufReader, BufWriter, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -87,7 +88,7 @@ fn main() {
     let _ =
         unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn) };
 
-    let listener = match bind(&path) {
+    let (listener, sock_id) = match bind(&path) {
         Ok(l) => l,
         Err(msg) => {
             eprintln!("vkernel: {}: {msg}", path.display());
@@ -111,7 +112,7 @@ fn main() {
         Ok(k) => k,
         Err(e) => {
             eprintln!("vkernel: boot failed: {e}");
-            let _ = std::fs::remove_file(&path);
+            unbind(&path, sock_id);
             std::process::exit(1);
         }
     };
@@ -134,7 +135,7 @@ fn main() {
             Err(e) => {
                 eprintln!("vkernel: attach {}: {e}", a.name);
                 kernel.shutdown();
-                let _ = std::fs::remove_file(&path);
+                unbind(&path, sock_id);
                 std::process::exit(1);
             }
         }
@@ -150,6 +151,14 @@ fn main() {
 
     let (tx, rx) = mpsc::channel::<Event>();
     let exports = Arc::new(sosplice::Exports::default());
+    let limits = door::Door::new(&kernel);
+    {
+        let (l, k) = (limits.clone(), kernel.clone());
+        std::thread::Builder::new()
+            .name("memtrim".into())
+            .spawn(move || l.trimmer(k))
+            .ok();
+    }
     {
         // softclock: run callouts (link emulation delays, netgraph timers) as
         // they fall due; sleeps until the earliest one.
@@ -184,17 +193,59 @@ fn main() {
             .name("accept".into())
             .spawn(move || {
                 for conn in listener.incoming() {
-                    let Ok(conn) = conn else { continue };
+                    let conn = match conn {
+                        Ok(c) => c,
+                        Err(e) => {
+                            // Out of descriptors or memory: let some free
+                            // up rather than spin.
+                            if matches!(
+                                e.raw_os_error(),
+                                Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                            ) {
+                                std::thread::sleep(std::time::Duration::from_millis(100));
+                            }
+                            continue;
+                        }
+                    };
                     if kernel.halting() {
                         break;
                     }
+                    let Ok(cred) = getsockopt(&conn, PeerCredentials) else {
+                        continue;
+                    };
+                    let (uid, pid) = (cred.uid(), cred.pid() as u32);
+                    let slot = match limits.admit(uid, pid) {
+                        Ok(s) => s,
+                        Err(why) => {
+                            limits.refuse(conn, why, uid, pid);
+                            continue;
+                        }
+                    };
                     let k = kernel.clone();
                     let tx = tx.clone();
                     let ex = exports.clone();
-                    let _ = std::thread::Builder::new()
+                    let lim = limits.clone();
+                    // The connection goes to the thread once it exists: if
+                    // it cannot be made, the process hears EAGAIN.
+                    let (give, take) = mpsc::sync_channel::<(UnixStream, door::Slot)>(1);
+                    let spawned = std::thread::Builder::new()
                         .name("syscall".into())
                         .stack_size(256 * 1024)
-                        .spawn(move || serve(k, conn, tx, ex));
+                        .spawn(move || {
+                            if let Ok((conn, slot)) = take.recv() {
+                                serve(k, conn, pid, tx, ex, &lim);
+                                drop(slot);
+                            }
+                        });
+                    match spawned {
+                        Ok(_) => {
+                            let _ = give.send((conn, slot));
+                        }
+                        Err(_) => {
+                            drop(slot);
+                            limits.refuse(conn, "host thread", uid, pid);
+                        }
+                    }
                 }
             })
             .ok();
@@ -205,7 +256,7 @@ fn main() {
         Ok(Event::Signal(s)) => println!("vkernel: caught {s}, halting"),
         Ok(Event::Halt) | Err(_) => println!("vkernel: halt requested"),
     }
-    let _ = std::fs::remove_file(&path);
+    unbind(&path, sock_id);
     kernel.shutdown();
     println!("The operating system has halted.");
     let _ = std::io::stdout().flush();
@@ -221,25 +272,85 @@ impl vimage_kern::kern::kern_timeout::Clock for HostClock {
     }
 }
 
-/// Bind the control socket: refuse if a live kernel answers there, replace a stale
-/// socket, create the directory, and restrict the socket to owner and group (0660).
-fn bind(path: &Path) -> Result<UnixListener, String> {
-    if let Some(dir) = path.parent() {
-        if !dir.as_os_str().is_empty() && !dir.exists() {
-            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
-        }
+/// Whether a directory may hold the kernel's socket: it belongs to us or to
+/// root, and others cannot replace what is in it (not writable by all, unless
+/// sticky as `/tmp` is).
+fn dir_is_safe(dir: &Path) -> Result<(), String> {
+    let m = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if !m.is_dir() {
+        return Err(format!("{}: Not a directory", dir.display()));
     }
-    if path.exists() {
-        if UnixStream::connect(path).is_ok() {
-            return Err("a kernel is already running on this socket".into());
+    if m.uid() != me && m.uid() != 0 {
+        return Err(format!(
+            "{}: directory belongs to uid {}, not to us or root: refusing it",
+            dir.display(),
+            m.uid()
+        ));
+    }
+    if m.mode() & 0o1002 == 0o002 {
+        return Err(format!(
+            "{}: directory is writable by anyone: refusing it",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Bind the control socket.  A missing directory is made (0700, or 0755 for
+/// root, whose socket its group may share); an existing one must be safe
+/// ([`dir_is_safe`]).  A path that exists and is not a socket is refused, a
+/// live kernel's socket too; only a stale socket (nothing answers) is
+/// replaced.  The socket is restricted to owner and group (0660).  Returns
+/// the listener and the socket's (device, inode), to remove it at halt only
+/// if it is still ours.
+fn bind(path: &Path) -> Result<(UnixListener, (u64, u64)), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if std::fs::symlink_metadata(dir).is_err() {
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            let mode = if unsafe { libc::geteuid() } == 0 {
+                0o755
+            } else {
+                0o700
+            };
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(mode)
+                .create(dir)
+                .map_err(|e| e.to_string())?;
         }
-        std::fs::remove_file(path).map_err(|e| e.to_string())?;
+        dir_is_safe(dir)?;
+    }
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.to_string()),
+        Ok(m) if !m.file_type().is_socket() => {
+            return Err("File exists and is not a socket: not replacing it".into())
+        }
+        Ok(_) => match UnixStream::connect(path) {
+            Ok(_) => return Err("a kernel is already running on this socket".into()),
+            // Nothing listens: a kernel that did not halt cleanly left it.
+            Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => {
+                std::fs::remove_file(path).map_err(|e| e.to_string())?
+            }
+            Err(e) => return Err(format!("{e}: not replacing the socket")),
+        },
     }
     let l = UnixListener::bind(path).map_err(|e| e.to_string())?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
         .map_err(|e| e.to_string())?;
-    Ok(l)
+    let m = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
+    Ok((l, (m.dev(), m.ino())))
+}
+
+/// Remove our socket, if what is at `path` is still the socket we bound.
+fn unbind(path: &Path, id: (u64, u64)) {
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        if m.file_type().is_socket() && (m.dev(), m.ino()) == id {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// What rc(8) does at boot in the default vimage: bring lo0 up (which gives it
@@ -287,13 +398,16 @@ fn boot_log(k: &Arc<Kernel>, version: &str, path: &Path) {
 }
 
 /// Serve one process: read requests, run them, answer.  A malformed frame gets
-/// EINVAL and the connection goes on; a broken stream ends the process context,
+/// EINVAL and the connection goes on; a broken stream, or a request not
+/// arriving whole within `kern.door.frametimeout`, ends the process context,
 /// closing its descriptors.
 fn serve(
     k: Arc<Kernel>,
     conn: UnixStream,
+    pid: u32,
     tx: mpsc::Sender<Event>,
     exports: Arc<sosplice::Exports>,
+    limits: &door::Door,
 ) {
     {
         // Room for a whole frame each way (best effort).
@@ -301,10 +415,6 @@ fn serve(
         let _ = setsockopt(&conn, sockopt::SndBuf, &vimage_abi::syscall::DOOR_SOCKBUF);
         let _ = setsockopt(&conn, sockopt::RcvBuf, &vimage_abi::syscall::DOOR_SOCKBUF);
     }
-    let pid = match getsockopt(&conn, PeerCredentials) {
-        Ok(c) => c.pid() as u32,
-        Err(_) => return,
-    };
     let mut td = k.td_attach(pid);
     {
         // A process blocked in recvfrom that dies must not pin its thread: the
@@ -322,13 +432,20 @@ fn serve(
             unsafe { libc::poll(&mut p, 1, 0) > 0 }
         });
     }
-    let Ok(rd) = conn.try_clone() else { return };
-    let mut rd = BufReader::new(rd);
-    let mut wr = BufWriter::new(conn);
+    // One descriptor serves both directions.
+    let mut rd = BufReader::new(door::DoorReader::new(&conn));
+    let mut wr = BufWriter::new(&conn);
     // One frame buffer per connection: a 256 KiB write is not a fresh
-    // allocation (and fresh pages) per call.
+    // allocation (and fresh pages) per call.  It grows with what arrives
+    // and, past FRAME_KEEP, is let go once its request is served.
     let mut frame = Vec::new();
     loop {
+        if frame.capacity() > door::FRAME_KEEP {
+            frame = Vec::new();
+            limits.released();
+        }
+        let started = !rd.buffer().is_empty();
+        rd.get_mut().next_frame(limits.frame_timeout(), started);
         match read_frame_into(&mut rd, &mut frame) {
             Ok(true) => {}
             Ok(false) => break,
@@ -378,6 +495,9 @@ fn serve(
         if !sent {
             break;
         }
+    }
+    if frame.capacity() > vimage_abi::syscall::FRAME_CHUNK * 16 {
+        limits.released();
     }
     k.td_exit(&mut td);
 }
