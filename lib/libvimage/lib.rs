@@ -27,7 +27,9 @@ pub const VIMAGE_SOCKET: &str = "VIMAGE_SOCKET";
 
 /// The socket path tools and vkernel agree on: `$VIMAGE_SOCKET`, else
 /// `/var/run/vimage/kernel.sock` for root, else `$XDG_RUNTIME_DIR/vimage/kernel.sock`
-/// (or `/tmp/vimage-UID/kernel.sock` without XDG_RUNTIME_DIR).
+/// (or `/tmp/vimage-UID/kernel.sock` without XDG_RUNTIME_DIR, in a directory
+/// vkernel makes with mode 0700).  Tools connect only after
+/// [`check_socket`] found it is the user's (or root's).
 pub fn socket_path() -> PathBuf {
     if let Some(p) = std::env::var_os(VIMAGE_SOCKET).filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
@@ -107,6 +109,83 @@ pub fn door_buffers(s: &UnixStream) {
     }
 }
 
+/// Whether files and kernels owned by `uid` may be trusted: the user's own
+/// (real or effective) or root's.
+fn trusted_uid(uid: u32) -> bool {
+    // SAFETY: getuid and geteuid have no preconditions and cannot fail.
+    uid == 0 || uid == unsafe { libc::getuid() } || uid == unsafe { libc::geteuid() }
+}
+
+fn refused(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::PermissionDenied, msg)
+}
+
+/// Check that `path` is a kernel socket the user may trust before connecting
+/// to it: a socket owned by the user or root, in a directory owned by the
+/// user or root that others cannot write (unless sticky, as `/tmp`).
+/// Anyone could otherwise make the per-user default directory first and
+/// answer the user's tools with a kernel of their own.  A missing socket is
+/// reported as such (`ENOENT`).
+pub fn check_socket(path: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let m = std::fs::metadata(path)?;
+    let real = std::fs::canonicalize(path)?;
+    if let Some(dir) = real.parent() {
+        let d = std::fs::metadata(dir)?;
+        if !trusted_uid(d.uid()) {
+            return Err(refused(format!(
+                "{} belongs to uid {}, not to you or root: refusing it",
+                dir.display(),
+                d.uid()
+            )));
+        }
+        if d.mode() & 0o1002 == 0o002 {
+            return Err(refused(format!(
+                "{} is writable by anyone: refusing it",
+                dir.display()
+            )));
+        }
+    }
+    if !m.file_type().is_socket() {
+        return Err(refused(format!("{} is not a socket", path.display())));
+    }
+    if !trusted_uid(m.uid()) {
+        return Err(refused(format!(
+            "socket belongs to uid {}, not to you or root: refusing it",
+            m.uid()
+        )));
+    }
+    Ok(())
+}
+
+/// Check that the process at the other end of `s` (the kernel) runs as the
+/// user or as root.
+fn check_peer(s: &UnixStream) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a zeroed ucred and its exact length for SO_PEERCRED.
+    let uid = unsafe {
+        let mut c: libc::ucred = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+        if libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut c as *mut libc::ucred).cast(),
+            &mut len,
+        ) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        c.uid
+    };
+    if !trusted_uid(uid) {
+        return Err(refused(format!(
+            "the kernel runs as uid {uid}, not as you or root: refusing it"
+        )));
+    }
+    Ok(())
+}
+
 /// A connection to the kernel: the process's system call gate.
 pub struct Sys {
     stream: UnixStream,
@@ -116,10 +195,15 @@ pub struct Sys {
 }
 
 impl Sys {
-    /// Connect to the kernel at [`socket_path`].
+    /// Connect to the kernel at [`socket_path`], once [`check_socket`] and
+    /// the kernel's credentials show it is the user's or root's.  A kernel
+    /// at its connection limits turns the connection away with `EAGAIN`
+    /// (reported as "Resource temporarily unavailable").
     pub fn open() -> io::Result<Sys> {
         let p = socket_path();
+        check_socket(&p)?;
         let stream = UnixStream::connect(&p)?;
+        check_peer(&stream)?;
         door_buffers(&stream);
         let rd = io::BufReader::with_capacity(16 * 1024, stream.try_clone()?);
         let mut sys = Sys { stream, rd };
@@ -127,14 +211,22 @@ impl Sys {
         // connection to the process, so it shares the process's descriptor
         // table even if another connection of the process closes right away
         // (a descriptor is never lost between a thread's two connections).
-        match sys.call(&Request::Fcntl {
+        // A refusal may come before the request is even written: read the
+        // answer whatever the write did.
+        let req = Request::Fcntl {
             fd: -1,
             cmd: F_GETFL,
             arg: 0,
-        }) {
+        };
+        let _ = write_frame(&mut sys.stream, &req.to_bytes());
+        match sys.reply() {
             Err(Errno::EIO) => Err(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
                 "kernel closed the connection",
+            )),
+            Err(Errno::EAGAIN) => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                strerror(Errno::EAGAIN),
             )),
             _ => Ok(sys),
         }
@@ -162,9 +254,12 @@ impl Sys {
     }
 
     /// Connect to the kernel at `path` (a supervisor opening the door for
-    /// a program it captured) without the first round trip.
+    /// a program it captured) without the first round trip; the kernel must
+    /// run as the user or root.  Over the kernel's connection limits the
+    /// first call fails with `EAGAIN` and the connection is closed.
     pub fn connect_at(path: &std::path::Path) -> io::Result<Sys> {
         let stream = UnixStream::connect(path)?;
+        check_peer(&stream)?;
         door_buffers(&stream);
         let rd = io::BufReader::with_capacity(16 * 1024, stream.try_clone()?);
         Ok(Sys { stream, rd })
