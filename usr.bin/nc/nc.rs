@@ -469,6 +469,11 @@ fn readwrite(mut sys: Sys, fd: i32, o: &Opts, listening: bool) -> i32 {
                 // -w: idle too long; a reset or refusal ends it too.
                 Err(Errno::EAGAIN) => return 0,
                 Err(Errno::ECONNREFUSED) if udp => return 1,
+                // The kernel itself is gone (or failed): say so.
+                Err(e @ Errno::EIO) => {
+                    libvimage::warn("recv", e);
+                    return 1;
+                }
                 Err(_) => return 0,
             }
         }
