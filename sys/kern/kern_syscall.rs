@@ -20,7 +20,7 @@ use super::kern_linker::{KldModule, Linker};
 use super::kern_proc::{HostProcs, ProcTable};
 use super::kern_sysctl::{Oid, SysctlCtx, SysctlTree};
 use super::kern_timeout::{Callouts, Clock};
-use super::kern_vimage::Vimage;
+use super::kern_vimage::{ViLimits, Vimage};
 use super::uipc_socket::{Domain, FdTable, Socket, WeakFdTable};
 use super::uipc_syscalls as so_calls;
 use super::vnet::{CurvnetGuard, ModRegistry, VnetModInfo};
@@ -44,6 +44,7 @@ pub struct Kernel {
     reg: Arc<ModRegistry>,
     vimage0: Arc<Vimage>,
     tree: Mutex<()>,
+    vi_limits: ViLimits,
     /// The sysctl tree.
     pub sysctl: SysctlTree,
     /// Loaded and loadable modules.
@@ -105,6 +106,7 @@ impl Kernel {
             reg,
             vimage0,
             tree: Mutex::new(()),
+            vi_limits: ViLimits::default(),
             sysctl: SysctlTree::default(),
             linker: Mutex::new(Linker::new(builtin)),
             procs: ProcTable::new(cfg.host.clone()),
@@ -216,6 +218,9 @@ impl Kernel {
                 }),
             },
         );
+        if crate::VIMAGE {
+            self.vi_limits.sysctl_init(t);
+        }
         crate::netinet::sysctl_init(t);
         crate::net::route::sysctl_init(t);
         crate::netinet6::sysctl_init(t);
@@ -228,6 +233,10 @@ impl Kernel {
     /// The root vimage.
     pub fn vimage0(&self) -> &Arc<Vimage> {
         &self.vimage0
+    }
+    /// The bounds on the vimage tree (`security.vimage.*`).
+    pub fn vi_limits(&self) -> &ViLimits {
+        &self.vi_limits
     }
     pub(crate) fn tree_lock(&self) -> MutexGuard<'_, ()> {
         match self.tree.lock() {
@@ -425,13 +434,12 @@ impl Kernel {
     /// modules.  Nothing is left attached.
     pub fn shutdown(&self) {
         self.halting.store(true, Ordering::Release);
+        // Children before their parents; each is detached under the tree lock
+        // and torn down outside it.
         let all = self.all_vimages();
-        {
-            let _t = self.tree_lock();
-            for v in all.iter().rev() {
-                if v.parent().is_some() && !v.is_dead() {
-                    self.vi_free(v);
-                }
+        for v in all.iter().rev() {
+            if v.parent().is_some() {
+                self.vi_free(v);
             }
         }
         if !self.vimage0.is_dead() {

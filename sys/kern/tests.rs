@@ -472,3 +472,446 @@ mod vimage_tests {
         create(k, &mut td, "n1").unwrap();
     }
 }
+
+/// Hostile tenants and the vimage tree (issue 12): nesting bombs, reserved and
+/// overlong names, limits, listing cost, destroy outside the tree lock.
+#[cfg(feature = "vimage")]
+mod vimage_hostile {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use crate::kern::kern_proc::HostProcs;
+
+    /// The stack vkernel gives a syscall thread.
+    const SYSCALL_STACK: usize = 256 * 1024;
+
+    fn get(k: &Arc<Kernel>, td: &mut Td, name: &str) -> Result<ViReq, Errno> {
+        vi(k, td, SIOCGPVIMAGE, ViReq::new(VI_GET, name))
+    }
+
+    fn destroy(k: &Arc<Kernel>, td: &mut Td, name: &str) -> Result<(), Errno> {
+        vi(k, td, SIOCSPVIMAGE, ViReq::new(VI_DESTROY, name)).map(|_| ())
+    }
+
+    /// `vimage -l` as the tool walks it: every name, in order.
+    fn walk(k: &Arc<Kernel>, td: &mut Td) -> Result<Vec<String>, Errno> {
+        let mut names = Vec::new();
+        let mut cur = String::new();
+        loop {
+            match vi(k, td, SIOCGPVIMAGE, ViReq::new(VI_GETNEXT_RECURSE, &cur)) {
+                Ok(r) => {
+                    cur = if cur.is_empty() {
+                        ".".into()
+                    } else {
+                        r.name.clone()
+                    };
+                    names.push(r.name);
+                }
+                Err(Errno::ESRCH) => return Ok(names),
+                Err(e) => return Err(e),
+            }
+            // A walk that does not end is a failure, not a hang.
+            assert!(names.len() < 100_000, "listing does not end: {names:?}");
+        }
+    }
+
+    fn set(k: &Arc<Kernel>, td: &mut Td, name: &str, v: i64) -> Result<SysctlValue, Errno> {
+        sysctl(k, td, name, Some(SysctlValue::Int(v)))
+    }
+
+    /// A process of host pid `pid` (child of 100) switched into `name`.
+    fn inside(t: &T, pid: u32, name: &str) -> Td {
+        t.host.spawn(pid, 100, u64::from(pid));
+        let mut p = t.k.td_attach(pid);
+        vi(&t.k, &mut p, SIOCSPVIMAGE, ViReq::new(VI_SWITCHTO, name)).expect("switch");
+        p
+    }
+
+    #[test]
+    fn nesting_bomb_from_inside_is_refused_and_listing_survives() {
+        let _l = test_lock();
+        let t = boot();
+        let k = &t.k;
+        let mut td = k.td_attach(100);
+        // Create "a", switch into it, repeat: what a tenant can do with
+        // `vimage a vimage -c a …`.  Stops at security.vimage.max_depth.
+        let mut p = k.td_attach(100);
+        let mut depth = 0;
+        let refused = loop {
+            match create(k, &mut p, "a") {
+                Ok(()) => {
+                    depth += 1;
+                    k.vi_switchto(&mut p, "a").expect("switch into a");
+                }
+                Err(e) => break e,
+            }
+            assert!(depth <= 2_000, "no depth limit");
+        };
+        assert_eq!(refused, Errno::EPERM);
+        assert_eq!(depth, 32);
+        assert_eq!(
+            sysctl(k, &mut td, "security.vimage.max_depth", None),
+            Ok(SysctlValue::Int(32))
+        );
+        // Listing and the tree walks run on a syscall thread's stack.
+        let k2 = k.clone();
+        let names = std::thread::Builder::new()
+            .stack_size(SYSCALL_STACK)
+            .spawn(move || {
+                let mut td = k2.td_attach(100);
+                let names = walk(&k2, &mut td);
+                assert_eq!(k2.all_vimages().len(), 33);
+                names
+            })
+            .expect("thread")
+            .join()
+            .expect("walk on a small stack");
+        let names = names.expect("listing");
+        assert_eq!(names.len(), 33);
+        assert_eq!(names[32], vec!["a"; 32].join("."));
+        // Deleted from the bottom up, the tree empties.
+        for d in (1..=32).rev() {
+            destroy(k, &mut td, &vec!["a"; d].join(".")).expect("destroy");
+        }
+        assert_eq!(k.all_vimages().len(), 1);
+    }
+
+    #[test]
+    fn reserved_and_dotted_names_are_refused() {
+        let _l = test_lock();
+        let t = boot();
+        let k = &t.k;
+        let mut td = k.td_attach(100);
+        create(k, &mut td, "n1").unwrap();
+        for bad in [
+            "default",
+            ".",
+            "..",
+            ".x",
+            "..x",
+            "x.",
+            "a..b",
+            "n1.default",
+            "n1..x",
+            ".n1.x",
+        ] {
+            assert_eq!(create(k, &mut td, bad), Err(Errno::EINVAL), "{bad}");
+        }
+        let mut p = inside(&t, 600, "n1");
+        assert_eq!(create(k, &mut p, "default"), Err(Errno::EINVAL));
+        assert_eq!(create(k, &mut p, ".y"), Err(Errno::EINVAL));
+        // Nothing was made; the listing ends.
+        assert_eq!(walk(k, &mut td).unwrap(), vec!["default", "n1"]);
+        assert_eq!(get(k, &mut td, "x").err(), Some(Errno::ENOENT));
+        assert_eq!(get(k, &mut td, "n1.default").err(), Some(Errno::ENOENT));
+        t.host.exit(600, 1);
+        destroy(k, &mut td, "n1").unwrap();
+    }
+
+    #[test]
+    fn full_names_fit_in_maxhostnamelen() {
+        let _l = test_lock();
+        let t = boot();
+        let k = &t.k;
+        let mut td = k.td_attach(100);
+        let x = "x".repeat(200);
+        create(k, &mut td, &x).unwrap();
+        // From default: "xxx….yyy…" is 261 bytes.
+        let long = format!("{x}.{}", "y".repeat(60));
+        assert_eq!(create(k, &mut td, &long), Err(Errno::ENAMETOOLONG));
+        // From inside, the relative name is short but the full one is not.
+        let mut p = inside(&t, 601, &x);
+        assert_eq!(create(k, &mut p, &"y".repeat(60)), Err(Errno::ENAMETOOLONG));
+        assert_eq!(create(k, &mut p, &"y".repeat(55)), Err(Errno::ENAMETOOLONG));
+        create(k, &mut p, &"y".repeat(54)).unwrap();
+        // Exactly 255 bytes (200 + 1 + 54) is the longest; it lists.
+        let names = walk(k, &mut td).unwrap();
+        assert_eq!(names.len(), 3);
+        assert_eq!(names[2].len(), 255);
+        t.host.exit(601, 1);
+        destroy(k, &mut td, &format!("{x}.{}", "y".repeat(54))).unwrap();
+        // With the depth limit at its maximum a chain of one-byte names reaches
+        // the name bound: 128 levels, 255 bytes.
+        destroy(k, &mut td, &x).unwrap();
+        set(k, &mut td, "security.vimage.max_depth", 128).unwrap();
+        assert_eq!(
+            set(k, &mut td, "security.vimage.max_depth", 129),
+            Err(Errno::EINVAL)
+        );
+        let mut p = k.td_attach(100);
+        let mut depth = 0;
+        let refused = loop {
+            match create(k, &mut p, "a") {
+                Ok(()) => {
+                    depth += 1;
+                    k.vi_switchto(&mut p, "a").unwrap();
+                }
+                Err(e) => break e,
+            }
+            assert!(depth <= 200);
+        };
+        assert_eq!((depth, refused), (128, Errno::ENAMETOOLONG));
+        let names = walk(k, &mut td).unwrap();
+        assert_eq!(names.len(), 129);
+        assert_eq!(names[128].len(), 255);
+    }
+
+    #[test]
+    fn limits_are_sysctls_written_from_default() {
+        let _l = test_lock();
+        let t = boot();
+        let k = &t.k;
+        let mut td = k.td_attach(100);
+        let read = |td: &mut Td, n: &str| sysctl(k, td, n, None);
+        assert_eq!(
+            read(&mut td, "security.vimage.max"),
+            Ok(SysctlValue::Int(32768))
+        );
+        assert_eq!(
+            read(&mut td, "security.vimage.children.max"),
+            Ok(SysctlValue::Int(1024))
+        );
+        create(k, &mut td, "n1").unwrap();
+        create(k, &mut td, "n2").unwrap();
+        let mut p = inside(&t, 602, "n1");
+        // A tenant cannot raise (or touch) the limits.
+        for n in [
+            "security.vimage.max",
+            "security.vimage.max_depth",
+            "security.vimage.children.max",
+        ] {
+            assert_eq!(set(k, &mut p, n, 5), Err(Errno::EPERM), "{n}");
+        }
+        assert_eq!(
+            set(k, &mut td, "security.vimage.children.cur", 0),
+            Err(Errno::EPERM)
+        );
+        // children.max counts every descendant, however nested.
+        set(k, &mut td, "security.vimage.children.max", 2).unwrap();
+        create(k, &mut p, "c1").unwrap();
+        create(k, &mut p, "c1.c2").unwrap();
+        assert_eq!(create(k, &mut p, "c3"), Err(Errno::EPERM));
+        assert_eq!(create(k, &mut p, "c1.c2.c3"), Err(Errno::EPERM));
+        assert_eq!(
+            read(&mut p, "security.vimage.children.cur"),
+            Ok(SysctlValue::Int(2))
+        );
+        assert_eq!(
+            read(&mut td, "security.vimage.children.cur"),
+            Ok(SysctlValue::Int(4))
+        );
+        // Default is bound by security.vimage.max only.
+        create(k, &mut td, "n3").unwrap();
+        set(k, &mut td, "security.vimage.max", 5).unwrap();
+        assert_eq!(create(k, &mut td, "n4"), Err(Errno::EPERM));
+        // Destroying frees room.
+        destroy(k, &mut td, "n1.c1.c2").unwrap();
+        create(k, &mut p, "c4").unwrap();
+        assert_eq!(create(k, &mut td, "n4"), Err(Errno::EPERM));
+        destroy(k, &mut td, "n3").unwrap();
+        create(k, &mut td, "n4").unwrap();
+        t.host.exit(602, 1);
+    }
+
+    /// The host table, counting how often the kernel scans all of it.
+    struct CountingHost {
+        inner: FakeHost,
+        scans: AtomicUsize,
+    }
+
+    impl HostProcs for CountingHost {
+        fn ppid(&self, pid: u32) -> Option<u32> {
+            self.inner.ppid(pid)
+        }
+        fn start_time(&self, pid: u32) -> Option<u64> {
+            self.inner.start_time(pid)
+        }
+        fn pids(&self) -> Vec<u32> {
+            self.scans.fetch_add(1, Ordering::Relaxed);
+            self.inner.pids()
+        }
+        fn self_pid(&self) -> u32 {
+            self.inner.self_pid()
+        }
+    }
+
+    #[test]
+    fn listing_is_one_pass_in_tree_order() {
+        let _l = test_lock();
+        let host = Arc::new(CountingHost {
+            inner: FakeHost {
+                me: 1,
+                ..Default::default()
+            },
+            scans: AtomicUsize::new(0),
+        });
+        host.inner.spawn(1, 0, 1);
+        host.inner.spawn(100, 1, 2);
+        let k = Kernel::boot(KernelConfig {
+            host: host.clone(),
+            ident: "VIMAGE".into(),
+            version: "test".into(),
+            clock: Arc::new(crate::kern::kern_timeout::FakeClock::default()),
+        })
+        .expect("boot");
+        let mut td = k.td_attach(100);
+        // A wide level and a few nested ones.
+        for i in 0..300 {
+            create(&k, &mut td, &format!("v{i}")).unwrap();
+        }
+        for i in (0..300).step_by(50) {
+            create(&k, &mut td, &format!("v{i}.a")).unwrap();
+            create(&k, &mut td, &format!("v{i}.b")).unwrap();
+            create(&k, &mut td, &format!("v{i}.a.c")).unwrap();
+        }
+        // A process in v7 is counted in the listing.
+        host.inner.spawn(700, 100, 9);
+        let mut p = k.td_attach(700);
+        k.vi_switchto(&mut p, "v7").unwrap();
+        host.inner.spawn(701, 700, 10);
+        let _ = k.td_attach(701);
+        let expect: Vec<String> = k
+            .all_vimages()
+            .iter()
+            .map(|v| super::super::kern_vimage::relative_name(k.vimage0(), v))
+            .collect();
+        host.scans.store(0, Ordering::Relaxed);
+        let mut names = Vec::new();
+        let mut procs = Vec::new();
+        let mut cur = String::new();
+        while let Ok(r) = vi(
+            &k,
+            &mut td,
+            SIOCGPVIMAGE,
+            ViReq::new(VI_GETNEXT_RECURSE, &cur),
+        ) {
+            cur = if cur.is_empty() {
+                ".".into()
+            } else {
+                r.name.clone()
+            };
+            procs.push((r.name.clone(), r.proc_count));
+            names.push(r.name);
+        }
+        assert_eq!(names, expect);
+        assert_eq!(names.len(), 1 + 300 + 18);
+        assert_eq!(&names[..5], ["default", "v299", "v298", "v297", "v296"]);
+        let tail: Vec<&str> = names
+            .iter()
+            .rev()
+            .take(4)
+            .rev()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(tail, ["v0", "v0.b", "v0.a", "v0.a.c"]);
+        assert!(procs.contains(&("v7".into(), 1)), "{procs:?}");
+        // One scan of the host's processes for the whole listing, not one per
+        // vimage.
+        assert_eq!(host.scans.load(Ordering::Relaxed), 1);
+        // VI_GET of one vimage is always fresh.
+        assert_eq!(get(&k, &mut td, "v7").unwrap().proc_count, 1);
+        host.inner.exit(701, 700);
+        host.inner.exit(700, 100);
+        assert_eq!(get(&k, &mut td, "v7").unwrap().proc_count, 0);
+        k.shutdown();
+    }
+
+    /// A vnet module whose teardown of vnet "slow" waits until released: a
+    /// stand-in for a big netgraph graph.
+    mod gate {
+        use super::*;
+        use crate::kern::vnet::{ModState, Vnet, VnetModInfo};
+        use std::sync::Mutex;
+
+        pub struct Gate {
+            pub started: Mutex<Option<mpsc::Sender<()>>>,
+            pub release: Mutex<Option<mpsc::Receiver<()>>>,
+        }
+        pub static GATE: Gate = Gate {
+            started: Mutex::new(None),
+            release: Mutex::new(None),
+        };
+        fn iattach(_: &Arc<Vnet>) -> Result<ModState, Errno> {
+            Ok(Arc::new(()))
+        }
+        fn idetach(v: &Arc<Vnet>, _: &ModState) {
+            if v.name() != "slow" {
+                return;
+            }
+            if let Some(s) = GATE.started.lock().unwrap().take() {
+                let _ = s.send(());
+            }
+            let rx = GATE.release.lock().unwrap().take();
+            if let Some(rx) = rx {
+                let _ = rx.recv_timeout(Duration::from_secs(60));
+            }
+        }
+        pub static SLOW: VnetModInfo = VnetModInfo {
+            id: crate::kern::vnet::VNET_MOD_DYNAMIC_START + 7,
+            name: "slowdetach",
+            depends: &[],
+            iattach,
+            idetach,
+            ifdetach: None,
+            ifattach: None,
+            symmap: &[],
+        };
+    }
+
+    #[test]
+    fn destroy_tears_down_outside_the_tree_lock() {
+        let _l = test_lock();
+        let t = boot();
+        let k = &t.k;
+        k.registry().register(&[&gate::SLOW]).unwrap();
+        let mut td = k.td_attach(100);
+        create(k, &mut td, "p").unwrap();
+        create(k, &mut td, "p.slow").unwrap();
+        let (started_tx, started) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        *gate::GATE.started.lock().unwrap() = Some(started_tx);
+        *gate::GATE.release.lock().unwrap() = Some(release_rx);
+        let k1 = k.clone();
+        let destroyer = std::thread::spawn(move || {
+            let mut td = k1.td_attach(100);
+            destroy(&k1, &mut td, "p.slow")
+        });
+        started
+            .recv_timeout(Duration::from_secs(20))
+            .expect("teardown started");
+        // While p.slow's stack is being torn down, the tree is free.
+        let k2 = k.clone();
+        let (done_tx, done) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut td = k2.td_attach(100);
+            let r = (
+                create(&k2, &mut td, "other"),
+                get(&k2, &mut td, "p.slow").err(),
+                destroy(&k2, &mut td, "p"),
+                walk(&k2, &mut td),
+            );
+            let _ = done_tx.send(r);
+        });
+        let r = done.recv_timeout(Duration::from_secs(20));
+        let _ = release.send(());
+        let (created, gone, parent, names) = r.expect("vimage -c waited for a teardown");
+        assert_eq!(created, Ok(()));
+        // The dying vimage is out of the tree; its parent stays busy until the
+        // teardown hands its interfaces back.
+        assert_eq!(gone, Some(Errno::ENOENT));
+        assert_eq!(parent, Err(Errno::EBUSY));
+        assert_eq!(
+            names,
+            Ok(vec!["default".into(), "other".into(), "p".into()])
+        );
+        assert_eq!(destroyer.join().unwrap(), Ok(()));
+        destroy(k, &mut td, "p").unwrap();
+        destroy(k, &mut td, "other").unwrap();
+        assert_eq!(
+            sysctl(k, &mut td, "security.vimage.children.cur", None),
+            Ok(SysctlValue::Int(0))
+        );
+    }
+}
