@@ -113,39 +113,71 @@ fn main() {
 /// `vimage -l [vname]`: the tutorial's block per vimage.
 fn list(one: Option<&str>) {
     let mut s = Sys::open_or_exit();
-    let print = |r: &ViReq| {
-        println!("\"{}\":", r.name);
-        println!("  {} processes, load averages: nan, nan, nan", r.proc_count);
-        println!("  CPU usage: (0.00% user, 0.00% nice, 0.00% sys, 0.00% intr)");
-        println!("  CPU limits: min 0.00%, max 100.00%, weight 0, no intr limit");
-        println!("  No proc limit");
-        println!("  Sockets (current/max): {}/0", r.sock_count);
-        if r.parent_name.is_empty() {
-            println!("  {} network interfaces", r.if_count);
-        } else {
-            println!(
-                "  {} network interfaces, parent vimage: \"{}\"",
-                r.if_count, r.parent_name
-            );
-        }
-    };
+    // Buffered: thousands of blocks are written in a few large writes.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if let Some(n) = one {
         match s.vi_ioctl(SIOCGPVIMAGE, &ViReq::new(VI_GET, n)) {
-            Ok(r) => print(&r),
+            Ok(r) => print_block(&mut out, &r),
             Err(e) => err(1, n, e),
         }
+        let _ = out.flush();
         return;
     }
+    // One socket for the whole walk: a request per vimage, each answered from
+    // where the previous one left off.
+    let fd = match s.socket(2, 2, 0) {
+        Ok(fd) => fd,
+        Err(e) => err(1, "socket", e),
+    };
+    let mut seen = std::collections::HashSet::new();
     let mut cur = String::new();
     loop {
-        match s.vi_ioctl(SIOCGPVIMAGE, &ViReq::new(VI_GETNEXT_RECURSE, &cur)) {
+        let r = ViReq::new(VI_GETNEXT_RECURSE, &cur)
+            .to_bytes()
+            .and_then(|q| s.ioctl(fd, SIOCGPVIMAGE, q))
+            .and_then(|b| ViReq::from_bytes(&b));
+        match r {
             Ok(r) => {
-                print(&r);
-                cur = if cur.is_empty() { ".".into() } else { r.name };
+                print_block(&mut out, &r);
+                let next = if cur.is_empty() { ".".into() } else { r.name };
+                // A kernel answering in circles must not keep us printing.
+                if !seen.insert(next.clone()) {
+                    let _ = out.flush();
+                    errx(1, format!("list: \"{next}\" listed twice"))
+                }
+                cur = next;
             }
             Err(Errno::ESRCH) => break,
-            Err(e) => err(1, "list", e),
+            Err(e) => {
+                let _ = out.flush();
+                err(1, "list", e)
+            }
         }
+    }
+    let _ = out.flush();
+    let _ = s.close(fd);
+}
+
+/// One vimage's block of `vimage -l` (a closed output ends the tool, as
+/// SIGPIPE would).
+fn print_block(out: &mut impl Write, r: &ViReq) {
+    let parent = if r.parent_name.is_empty() {
+        String::new()
+    } else {
+        format!(", parent vimage: \"{}\"", r.parent_name)
+    };
+    let w = write!(
+        out,
+        "\"{}\":\n  {} processes, load averages: nan, nan, nan\n  \
+         CPU usage: (0.00% user, 0.00% nice, 0.00% sys, 0.00% intr)\n  \
+         CPU limits: min 0.00%, max 100.00%, weight 0, no intr limit\n  \
+         No proc limit\n  \
+         Sockets (current/max): {}/0\n  \
+         {} network interfaces{}\n",
+        r.name, r.proc_count, r.sock_count, r.if_count, parent
+    );
+    if w.is_err() {
+        std::process::exit(1)
     }
 }
 
