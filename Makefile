@@ -26,6 +26,7 @@ demo: build
 
 bench: build
 	$(CARGO) bench --bench vimage_create
+	$(CARGO) bench --bench vimage_list
 	$(CARGO) bench --bench netgraph_chain
 	$(CARGO) bench --bench forwarding_chain
 	$(CARGO) bench --bench route_table
