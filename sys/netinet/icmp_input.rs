@@ -182,7 +182,10 @@ pub fn icmp_input(ifp: &Arc<Ifnet>, m: Mbuf, hl: usize) {
                 }
             } else if src.is_unspecified() || src.is_multicast() || in_broadcast_any(src) {
                 inc(&st.icps_badaddr);
-            } else if icmp_ratelimit_ok() {
+            } else if !icmp_ratelimit_ok() {
+                // badport_bandlim: dropped, not offered to raw sockets.
+                return;
+            } else {
                 let mut body = icmp.to_vec();
                 if ty == ICMP_ECHO {
                     body[0] = ICMP_ECHOREPLY;
@@ -207,6 +210,10 @@ pub fn icmp_input(ifp: &Arc<Ifnet>, m: Mbuf, hl: usize) {
                     reflect_src(dst, Some(ifp))
                 };
                 icmp_send(from, src, body);
+                // Turned into the reply: a request that was answered is not
+                // also offered to raw sockets (ping's own socket would hold
+                // it beside the reply and a large reply would not fit).
+                return;
             }
         }
         ICMP_UNREACH | ICMP_TIMXCEED | ICMP_PARAMPROB | ICMP_SOURCEQUENCH => {
