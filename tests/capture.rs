@@ -579,6 +579,76 @@ fn nonblocking_connect_matches_linux() {
     assert!(o.contains("SO_ERROR ECONNREFUSED"), "{o}");
 }
 
+const POOL_SERVER: &str = r#"import socket, threading, errno
+ls = []
+for port in (7601, 7602, 7603):
+    l = socket.socket(); l.bind(('0.0.0.0', port)); l.listen(1); ls.append(l)
+res = []
+def acc(l):
+    try:
+        c, _ = l.accept(); res.append('ok'); c.close()
+    except OSError as e:
+        res.append(errno.errorcode.get(e.errno, e.errno))
+ts = []
+for l in ls:
+    t = threading.Thread(target=acc, args=(l,)); t.start(); ts.append(t)
+print('ready', flush=True)
+for t in ts: t.join()
+bad = 0
+for i in range(100):
+    try:
+        s = socket.socket(); s.bind(('127.0.0.1', 0)); s.getsockname(); s.close()
+    except OSError:
+        bad += 1
+print(sorted(map(str, res)), 'bad', bad, flush=True)
+"#;
+const POOL_CLIENT: &str = r#"import socket, sys, time
+t0 = time.time()
+while time.time() - t0 < 20:
+    for port in (7601, 7602, 7603):
+        try:
+            socket.create_connection((sys.argv[1], port), timeout=2).close()
+        except OSError:
+            pass
+    time.sleep(0.2)
+"#;
+
+/// The supervisor's connections to the kernel are pooled.  One the kernel
+/// turns away (past `kern.door.maxconnperproc`) fails its call with
+/// `ENOBUFS` (a blocking accept does not take the refusal for an empty
+/// queue and wait) and is never put back in the pool, so once the burst is
+/// over every call works again.
+#[test]
+fn refused_door_connections_are_not_pooled() {
+    let Some(vk) = setup("cap-pool") else {
+        return;
+    };
+    vk.ok("sysctl", &["kern.door.maxconnperproc=2"]);
+    let mut srv = spawn_in(&vk, "n1", &["python3", "-c", POOL_SERVER], None);
+    assert_eq!(first_line(&mut srv), "ready");
+    let mut cli = spawn_in(
+        &vk,
+        "n2",
+        &["python3", "-c", POOL_CLIENT, "10.0.0.20"],
+        None,
+    );
+    let pg = srv.id() as i32;
+    std::thread::spawn(move || {
+        // A hang is a failure, not a stuck test run.
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        // SAFETY: signalling the process group the test created.
+        unsafe { libc::kill(-pg, libc::SIGKILL) };
+    });
+    let last = first_line(&mut srv);
+    kill_tree(&mut cli);
+    let _ = srv.wait();
+    // Three blocked accepts need three connections, two are allowed: one
+    // accept was refused; every call after the burst worked.
+    assert!(last.contains("'ENOBUFS'"), "{last}");
+    assert!(last.contains("'ok'"), "{last}");
+    assert!(last.ends_with("bad 0"), "{last}");
+}
+
 const SHUT_SERVER: &str = r#"import socket
 l=socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR,1); l.bind(('0.0.0.0',7501)); l.listen(50)
 print('ready', flush=True)

@@ -265,6 +265,24 @@ impl Sys {
         Ok(Sys { stream, rd })
     }
 
+    /// Whether the connection can serve another call: nothing is left
+    /// unread and the kernel has not closed it (a pool of connections keeps
+    /// only those).
+    pub fn is_alive(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        if !self.rd.buffer().is_empty() {
+            return false;
+        }
+        let mut p = libc::pollfd {
+            fd: self.stream.as_raw_fd(),
+            events: libc::POLLIN | libc::POLLRDHUP,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, no timeout.
+        let n = unsafe { libc::poll(&mut p, 1, 0) };
+        n == 0
+    }
+
     /// The connection itself (to hand to another process).
     pub fn into_stream(self) -> UnixStream {
         self.stream

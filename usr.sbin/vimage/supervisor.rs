@@ -219,7 +219,17 @@ impl Supervisor {
     fn door(&self) -> Result<Door<'_>, i32> {
         let s = match self.pool.lock().ok().and_then(|mut p| p.pop()) {
             Some(s) => s,
-            None => Sys::connect_at(&self.door_path).map_err(|_| libc::ENETDOWN)?,
+            None => {
+                let mut s = Sys::connect_at(&self.door_path).map_err(|_| libc::ENETDOWN)?;
+                // One round trip first: a kernel at its connection limits
+                // (kern.door.*) turns the connection away, and the call must
+                // then fail as out of buffers, not read EAGAIN as its own
+                // answer (an accept would take it for an empty queue).
+                match s.fcntl(-1, vimage_abi::socket::F_GETFL, 0) {
+                    Err(Errno::EAGAIN) | Err(Errno::EIO) => return Err(libc::ENOBUFS),
+                    _ => s,
+                }
+            }
         };
         Ok(Door {
             s: Some(s),
@@ -1025,7 +1035,8 @@ impl Door<'_> {
 impl Drop for Door<'_> {
     fn drop(&mut self) {
         if let (Some(s), Ok(mut p)) = (self.s.take(), self.sup.pool.lock()) {
-            if self.keep && p.len() < 16 {
+            // A connection the kernel closed or refused is not reused.
+            if self.keep && p.len() < 16 && s.is_alive() {
                 p.push(s);
             }
         }
