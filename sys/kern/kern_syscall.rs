@@ -61,7 +61,9 @@ pub struct Kernel {
     pub callouts: Arc<Callouts>,
     /// Descriptor tables by host pid (held by the process's contexts, not by
     /// this index).
-    files: Arc<Mutex<HashMap<u32, WeakFdTable>>>,
+    /// Descriptor tables by host process: pid and start time, so a process
+    /// that reuses the pid of one that exited never finds its sockets.
+    files: Arc<Mutex<HashMap<(u32, u64), WeakFdTable>>>,
 }
 
 /// A process context: who is calling, from which vimage, with which descriptors.
@@ -324,13 +326,14 @@ impl Kernel {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        match g.get(&pid).and_then(WeakFdTable::upgrade) {
+        let key = (pid, self.procs.host().start_time(pid).unwrap_or(0));
+        match g.get(&key).and_then(WeakFdTable::upgrade) {
             Some(t) => t,
             None => {
                 // Forget the tables of processes that are gone.
                 g.retain(|_, w| w.upgrade().is_some());
                 let t = FdTable::default();
-                g.insert(pid, t.downgrade());
+                g.insert(key, t.downgrade());
                 t
             }
         }
@@ -414,12 +417,7 @@ impl Kernel {
         // Under the index lock no other connection of the pid can attach, so a
         // lone handle is the last one.
         if td.fds.handles() == 1 {
-            if g.get(&td.pid)
-                .and_then(WeakFdTable::upgrade)
-                .is_some_and(|t| t.same(&td.fds))
-            {
-                g.remove(&td.pid);
-            }
+            g.retain(|_, w| !w.upgrade().is_some_and(|t| t.same(&td.fds)));
             drop(g);
             td.fds.close_all();
         }
@@ -735,7 +733,7 @@ impl Kernel {
 /// `kern.file`: every socket descriptor whose socket lives in `vnet`, with its
 /// owner's pid, ordered by pid and descriptor.
 fn kern_file(
-    files: &Mutex<HashMap<u32, WeakFdTable>>,
+    files: &Mutex<HashMap<(u32, u64), WeakFdTable>>,
     vnet: &Arc<super::vnet::Vnet>,
 ) -> Vec<XFile> {
     let tables: Vec<(u32, FdTable)> = {
@@ -744,7 +742,7 @@ fn kern_file(
             Err(p) => p.into_inner(),
         };
         g.iter()
-            .filter_map(|(p, w)| w.upgrade().map(|t| (*p, t)))
+            .filter_map(|((p, _), w)| w.upgrade().map(|t| (*p, t)))
             .collect()
     };
     let mut out = Vec::new();

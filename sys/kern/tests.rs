@@ -915,3 +915,39 @@ mod vimage_hostile {
         );
     }
 }
+
+/// Descriptor tables are keyed by pid *and* start time: a process that
+/// reuses the pid of one that exited (while a connection inherited from it
+/// still holds its table) gets a table of its own, not the other's sockets.
+#[test]
+fn reused_pid_gets_a_fresh_descriptor_table() {
+    let _g = test_lock();
+    let t = boot();
+    t.host.spawn(500, 1, 10);
+    let mut old = t.k.td_attach(500);
+    let fd = sock(&t.k, &mut old);
+    assert!(t
+        .k
+        .syscall(&mut old, Request::Fcntl { fd, cmd: 3, arg: 0 })
+        .result()
+        .is_ok());
+    // The process exits, its connection lives on in a child; the pid is
+    // reused by an unrelated process.
+    t.host.exit(500, 1);
+    t.host.spawn(500, 1, 99);
+    let mut new = t.k.td_attach(500);
+    assert_eq!(
+        t.k.syscall(&mut new, Request::Fcntl { fd, cmd: 3, arg: 0 })
+            .result()
+            .err(),
+        Some(Errno::EBADF)
+    );
+    // The old table still works for its holder.
+    assert!(t
+        .k
+        .syscall(&mut old, Request::Fcntl { fd, cmd: 3, arg: 0 })
+        .result()
+        .is_ok());
+    t.k.td_exit(&mut new);
+    t.k.td_exit(&mut old);
+}
