@@ -649,6 +649,80 @@ fn refused_door_connections_are_not_pooled() {
     assert!(last.ends_with("bad 0"), "{last}");
 }
 
+const SIGNALS: &str = r#"import os, signal, subprocess, sys, errno, ctypes
+def t(name, f):
+    try:
+        f(); print(name, 'ok')
+    except OSError as e:
+        print(name, errno.errorcode.get(e.errno, e.errno))
+outside, sibling = int(sys.argv[1]), int(sys.argv[2])
+t('supervisor', lambda: os.kill(os.getppid(), 0))
+t('outside', lambda: os.kill(outside, signal.SIGKILL))
+t('sibling', lambda: os.kill(sibling, signal.SIGKILL))
+t('init', lambda: os.kill(1, 0))
+c = subprocess.Popen(['sleep', '30'])
+t('child', lambda: os.kill(c.pid, 0))
+t('pidfd_open outside', lambda: os.pidfd_open(outside))
+t('pidfd_open child', lambda: os.close(os.pidfd_open(c.pid)))
+fd = os.open(f'/proc/{outside}', os.O_RDONLY | os.O_DIRECTORY)
+t('pidfd_send_signal /proc/outside', lambda: signal.pidfd_send_signal(fd, signal.SIGKILL))
+libc = ctypes.CDLL(None, use_errno=True)
+for name, pid in (('outside', outside), ('supervisor', os.getppid())):
+    r = libc.ptrace(16, pid, 0, 0)
+    print('ptrace', name, 'ok' if r == 0 else errno.errorcode.get(ctypes.get_errno()))
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+t('kill -1', lambda: os.kill(-1, signal.SIGTERM))
+c.wait()
+print('child', c.returncode)
+"#;
+
+/// A process inside a vimage reaches only processes inside it: signals
+/// (`kill`, process groups, `kill(-1)`, `pidfd_send_signal` on a pidfd or a
+/// `/proc/PID` directory), `pidfd_open` and `ptrace` on its supervisor, a
+/// process outside or one in a sibling vimage answer `ESRCH`; its own
+/// children it may signal, and `kill(-1, SIGTERM)` ends them and nothing
+/// else.
+#[test]
+fn signals_and_ptrace_stay_inside() {
+    let Some(vk) = setup("cap-signals") else {
+        return;
+    };
+    let mut outside = Command::new("sleep").arg("60").spawn().expect("sleep");
+    let mut sib = spawn_in(&vk, "n2", &["sleep", "60"], None);
+    let sibling = (0..50)
+        .find_map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            pid_of(&sib, "sleep")
+        })
+        .expect("sleep in n2");
+    let (c, o, e) = run_in(
+        &vk,
+        "n1",
+        &[
+            "python3",
+            "-c",
+            SIGNALS,
+            &outside.id().to_string(),
+            &sibling.to_string(),
+        ],
+    );
+    assert_eq!(c, 0, "{e}");
+    assert_eq!(
+        o,
+        "supervisor ESRCH\noutside ESRCH\nsibling ESRCH\ninit ESRCH\nchild ok\n\
+         pidfd_open outside ESRCH\npidfd_open child ok\n\
+         pidfd_send_signal /proc/outside ESRCH\nptrace outside ESRCH\n\
+         ptrace supervisor ESRCH\nkill -1 ok\nchild -15\n"
+    );
+    // Both still alive.
+    assert!(outside.try_wait().expect("outside").is_none());
+    // SAFETY: signal 0 only checks the process exists.
+    assert_eq!(unsafe { libc::kill(sibling as i32, 0) }, 0);
+    let _ = outside.kill();
+    let _ = outside.wait();
+    kill_tree(&mut sib);
+}
+
 const SHUT_SERVER: &str = r#"import socket
 l=socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR,1); l.bind(('0.0.0.0',7501)); l.listen(50)
 print('ready', flush=True)

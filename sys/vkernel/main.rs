@@ -63,6 +63,10 @@ fn main() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
     }
+    // Tenants may run as our user: none of them may ptrace the kernel, read
+    // or write its memory through /proc, or take its descriptors.
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let args = Args::parse();
     // Exported sockets (two host descriptors each, and the datagram tokens in
     // flight) need more than the usual 1024 descriptors.

@@ -53,11 +53,31 @@ const NOTIFY: &[i64] = &[
     libc::SYS_recvmmsg,
     libc::SYS_uname,
     libc::SYS_sethostname,
+    // Reaching other processes: allowed only inside the vimage (the
+    // supervisor checks the target).
+    libc::SYS_kill,
+    libc::SYS_tkill,
+    libc::SYS_tgkill,
+    libc::SYS_rt_sigqueueinfo,
+    libc::SYS_rt_tgsigqueueinfo,
+    libc::SYS_pidfd_open,
+    libc::SYS_pidfd_send_signal,
+    libc::SYS_process_vm_readv,
+    libc::SYS_process_vm_writev,
 ];
 
-/// i386 socket calls (`socketcall` and the direct ones), refused.
+/// `ptrace` requests that take hold of another process (the others work
+/// only on a tracee already held).
+const PTRACE_ATTACH: u32 = 16;
+const PTRACE_SEIZE: u32 = 0x4206;
+
+/// i386 calls refused: the socket calls (`socketcall` and the direct ones),
+/// and those reaching other processes (ptrace, kill, tkill,
+/// rt_sigqueueinfo, tgkill, rt_tgsigqueueinfo, process_vm_readv/writev,
+/// pidfd_send_signal, pidfd_open), which only the x86_64 ABI has checked.
 const I386_NET: &[u32] = &[
     102, 122, 337, 345, 359, 360, 361, 362, 363, 364, 365, 366, 367, 368, 369, 370, 371, 372, 373,
+    26, 37, 238, 178, 270, 335, 347, 348, 424, 434,
 ];
 
 fn stmt(code: u16, k: u32) -> libc::sock_filter {
@@ -122,6 +142,13 @@ pub fn filter() -> Vec<libc::sock_filter> {
         p.push(stmt(RET_K, RET_NOTIFY));
         p.push(stmt(RET_K, RET_ALLOW));
     }
+    // ptrace: attaching (PTRACE_ATTACH, PTRACE_SEIZE) is checked.
+    p.push(jump(JEQ_K, libc::SYS_ptrace as u32, 0, 5));
+    p.push(stmt(LD_W_ABS, off_arg_lo(0)));
+    p.push(jump(JEQ_K, PTRACE_ATTACH, 1, 0));
+    p.push(jump(JEQ_K, PTRACE_SEIZE, 0, 1));
+    p.push(stmt(RET_K, RET_NOTIFY));
+    p.push(stmt(RET_K, RET_ALLOW));
     // ioctl: the SIOC* interface requests (0x89xx).
     p.push(jump(JEQ_K, libc::SYS_ioctl as u32, 0, 4));
     p.push(stmt(LD_W_ABS, off_arg_lo(1)));

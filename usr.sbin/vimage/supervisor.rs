@@ -107,7 +107,13 @@ impl Supervisor {
     }
 
     /// Serve notifications until no captured process is left.
+    ///
+    /// The supervisor holds the vimage's listener: it makes itself
+    /// non-dumpable first, so no process of the same user can ptrace it,
+    /// read its memory or take its descriptors (`pidfd_getfd`).
     pub fn run(self: &Arc<Self>) {
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
         self.workers.fetch_add(1, Ordering::AcqRel);
         self.clone().serve();
     }
@@ -208,8 +214,140 @@ impl Supervisor {
             libc::SYS_ioctl => self.sys_ioctl(c, a(0) as i32, a(1) as u32, a(2)),
             libc::SYS_uname => self.sys_uname(c, a(0)),
             libc::SYS_sethostname => self.sys_sethostname(c, a(0), a(1)),
+            libc::SYS_kill => self.sys_kill(c, a(0) as i32, a(1) as i32),
+            // The target's thread group (or thread) must be inside.
+            libc::SYS_tkill
+            | libc::SYS_tgkill
+            | libc::SYS_rt_sigqueueinfo
+            | libc::SYS_rt_tgsigqueueinfo
+            | libc::SYS_pidfd_open
+            | libc::SYS_process_vm_readv
+            | libc::SYS_process_vm_writev => self.only_inside(a(0) as i32),
+            // PTRACE_ATTACH/PTRACE_SEIZE (the filter sends no other request).
+            libc::SYS_ptrace => self.only_inside(a(1) as i32),
+            libc::SYS_pidfd_send_signal => self.sys_pidfd_send_signal(c, a(0) as i32),
             // Not in the filter: nothing to do but let it run.
             _ => Ok(Ans::Cont),
+        }
+    }
+
+    // ---- other processes ----
+
+    /// A call naming process (or thread) `pid`: it runs as the program made
+    /// it if `pid` is inside the vimage, else `ESRCH`, as for a process a
+    /// jail cannot see.
+    fn only_inside(&self, pid: i32) -> R {
+        if inside(pid) {
+            Ok(Ans::Cont)
+        } else {
+            Err(libc::ESRCH)
+        }
+    }
+
+    /// `kill(pid, sig)`.  One process: it must be inside.  A process group
+    /// (`0`, `-pgid`) entirely inside, as Linux does it; one that reaches
+    /// outside (the shell that started `vimage`), and `-1` (every process
+    /// one may signal), only to its members inside, sent here with Linux's
+    /// permission rule (`ESRCH` if none is inside, `EPERM` if none could be
+    /// signalled).
+    fn sys_kill(&self, c: &Call, pid: i32, sig: i32) -> R {
+        if !(0..=64).contains(&sig) {
+            return Err(libc::EINVAL);
+        }
+        if pid > 0 {
+            return self.only_inside(pid);
+        }
+        let procs = host_procs();
+        let caller = c.tgid as i32;
+        let targets: Vec<&HostProc> = match pid {
+            -1 => procs
+                .iter()
+                .filter(|p| p.pid != caller && inside(p.pid))
+                .collect(),
+            _ => {
+                let pg = if pid == 0 {
+                    match procs.iter().find(|p| p.pid == caller) {
+                        Some(p) => p.pgrp,
+                        None => return Err(libc::ESRCH),
+                    }
+                } else {
+                    pid.checked_neg().ok_or(libc::ESRCH)?
+                };
+                let members: Vec<&HostProc> = procs.iter().filter(|p| p.pgrp == pg).collect();
+                let ins: Vec<&HostProc> =
+                    members.iter().copied().filter(|p| inside(p.pid)).collect();
+                if ins.is_empty() {
+                    return Err(libc::ESRCH);
+                }
+                if ins.len() == members.len() {
+                    return Ok(Ans::Cont);
+                }
+                ins
+            }
+        };
+        if targets.is_empty() {
+            return Err(libc::ESRCH);
+        }
+        let me = Creds::of(caller).ok_or(libc::ESRCH)?;
+        let (mut sent, mut denied) = (0, 0);
+        for t in targets {
+            let Some(tc) = Creds::of(t.pid) else { continue };
+            if !me.may_kill(&tc) {
+                denied += 1;
+                continue;
+            }
+            if sig == 0 {
+                sent += 1;
+                continue;
+            }
+            let Ok(fd) = seccomp::pidfd_open(t.pid) else {
+                continue;
+            };
+            // SAFETY: pidfd_send_signal with a pidfd we own, no siginfo.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd.as_raw_fd(),
+                    sig,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                )
+            };
+            if r == 0 {
+                sent += 1;
+            }
+        }
+        if sent > 0 {
+            Ok(Ans::Ret(0))
+        } else if denied > 0 {
+            Err(libc::EPERM)
+        } else {
+            Err(libc::ESRCH)
+        }
+    }
+
+    /// `pidfd_send_signal(pidfd, …)`: the process behind `pidfd` (a pidfd,
+    /// or a `/proc/PID` directory) must be inside.
+    fn sys_pidfd_send_signal(&self, c: &Call, pidfd: i32) -> R {
+        let pidfd_of = c.pidfd.as_ref().ok_or(libc::ESRCH)?;
+        let Ok(dup) = seccomp::pidfd_getfd(pidfd_of, pidfd) else {
+            // Not a descriptor: the kernel says so.
+            return Ok(Ans::Cont);
+        };
+        let fdinfo = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", dup.as_raw_fd()))
+            .unwrap_or_default();
+        let pid = fdinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("Pid:"))
+            .and_then(|v| v.trim().parse::<i32>().ok())
+            .or_else(|| {
+                let l = std::fs::read_link(format!("/proc/self/fd/{}", dup.as_raw_fd())).ok()?;
+                l.to_str()?.strip_prefix("/proc/")?.parse::<i32>().ok()
+            });
+        match pid {
+            Some(p) => self.only_inside(p),
+            // Neither: not a process descriptor, which the kernel refuses.
+            None => Ok(Ans::Cont),
         }
     }
 
@@ -1167,7 +1305,108 @@ fn may_block(n: &Notif) -> bool {
             | libc::SYS_ioctl
             | libc::SYS_uname
             | libc::SYS_sethostname
+            | libc::SYS_kill
+            | libc::SYS_tkill
+            | libc::SYS_tgkill
+            | libc::SYS_rt_sigqueueinfo
+            | libc::SYS_rt_tgsigqueueinfo
+            | libc::SYS_pidfd_open
+            | libc::SYS_pidfd_send_signal
+            | libc::SYS_process_vm_readv
+            | libc::SYS_process_vm_writev
+            | libc::SYS_ptrace
     )
+}
+
+/// One host process, as `/proc/PID/stat` tells.
+struct HostProc {
+    pid: i32,
+    pgrp: i32,
+}
+
+/// `/proc/PID/stat` fields after the command name: (ppid, pgrp).
+fn stat_fields(pid: i32) -> Option<(i32, i32)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 1..];
+    let mut f = rest.split_whitespace();
+    let _state = f.next()?;
+    let ppid = f.next()?.parse().ok()?;
+    let pgrp = f.next()?.parse().ok()?;
+    Some((ppid, pgrp))
+}
+
+/// Every host process.
+fn host_procs() -> Vec<HostProc> {
+    let Ok(d) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    d.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            let (_, pgrp) = stat_fields(pid)?;
+            Some(HostProc { pid, pgrp })
+        })
+        .collect()
+}
+
+/// Whether host process (or thread) `pid` is inside the vimage: strictly
+/// below this supervisor, which every process of the vimage descends from
+/// (it is their subreaper, so orphans stay below it).
+fn inside(pid: i32) -> bool {
+    let me = std::process::id() as i32;
+    if pid <= 0 || pid == me {
+        return false;
+    }
+    let mut p = pid;
+    // A bound on the walk (pid chains are short; a loop is impossible).
+    for _ in 0..4096 {
+        match stat_fields(p) {
+            Some((pp, _)) if pp == me => return true,
+            Some((pp, _)) if pp > 0 && pp != p => p = pp,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// `CAP_KILL`'s bit in the capability sets.
+const CAP_KILL: u32 = 5;
+
+/// A process's credentials, for Linux's rule on who may signal whom.
+struct Creds {
+    /// Real, effective and saved user ids.
+    uid: [u32; 3],
+    /// `CAP_KILL` in the effective set.
+    cap_kill: bool,
+}
+
+impl Creds {
+    fn of(pid: i32) -> Option<Creds> {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let ids: Vec<u32> = s
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))?
+            .split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        let cap = s
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:"))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or(0);
+        Some(Creds {
+            uid: [*ids.first()?, *ids.get(1)?, *ids.get(2)?],
+            cap_kill: cap & (1 << CAP_KILL) != 0,
+        })
+    }
+
+    /// `kill_ok_by_cred`: our real or effective uid is the target's real or
+    /// saved one, or we hold `CAP_KILL`.
+    fn may_kill(&self, t: &Creds) -> bool {
+        let [ruid, euid, _] = self.uid;
+        let [truid, _, tsuid] = t.uid;
+        self.cap_kill || euid == tsuid || euid == truid || ruid == tsuid || ruid == truid
+    }
 }
 
 /// `SO_ERROR` of a host socket (reading it clears it).
