@@ -11,17 +11,20 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use vimage_abi::netgraph::SockaddrNg;
+use vimage_abi::sysctl::{SysctlValue, CTLFLAG_RD, CTLFLAG_VNET};
 use vimage_abi::Errno;
 use vimage_kern::kern::kern_linker::KldModule;
+use vimage_kern::kern::kern_sysctl::Oid;
 use vimage_kern::kern::kern_timeout::{Callouts, Clock};
 use vimage_kern::kern::uipc_socket::SockBuf;
 use vimage_kern::kern::vnet::{ModState, Vnet, VnetModInfo, VNET_MOD_NETGRAPH};
 use vimage_kern::net::netisr::netisr_enter;
 use vimage_kern::{CurvnetGuard, Kernel};
+use vimage_netgraph::ng_base::{NG_MAXHOPS, NG_MAXHOPS_LIMIT};
 use vimage_netgraph::{NgOutput, NgSpace, NgTypeList, NodeId};
 
 /// Kernel-wide netgraph state (the type list and what spaces need of the kernel).
@@ -32,6 +35,8 @@ pub struct NgGlobal {
     pub kernel: Weak<Kernel>,
     clock: Arc<dyn Clock>,
     callouts: Arc<Callouts>,
+    /// `net.graph.maxhops`: the hop budget of a frame in every space.
+    pub maxhops: Arc<AtomicI64>,
 }
 
 /// The receive buffers of a process's netgraph sockets on one socket node.
@@ -97,6 +102,7 @@ pub fn ng_with<R>(vnet: &Arc<Vnet>, f: impl FnOnce(&mut NgSpace) -> R) -> Result
         let mut s = lock(&st.space);
         HELD.with(|h| h.borrow_mut().push((vnet.id(), Vec::new())));
         s.set_now(g.clock.now_ns());
+        s.set_max_hops(maxhops(&g));
         let r = f(&mut s);
         // Work deferred by code the space itself called (an interface attaching
         // while a node is being built) runs before the lock is dropped.
@@ -174,6 +180,11 @@ fn deliver(st: &VnetNetgraph, out: Vec<NgOutput>) {
     }
 }
 
+/// The hop budget `net.graph.maxhops` says.
+fn maxhops(g: &NgGlobal) -> u32 {
+    u32::try_from(g.maxhops.load(Ordering::Relaxed)).unwrap_or(NG_MAXHOPS)
+}
+
 /// Make sure a callout runs the space's timers at `t`.
 fn arm(st: &VnetNetgraph, g: &NgGlobal, t: u64) {
     if st.armed.fetch_min(t, Ordering::AcqRel) <= t {
@@ -196,6 +207,7 @@ fn ng_iattach(v: &Arc<Vnet>) -> Result<ModState, Errno> {
     let g = ng_global(v).ok_or(Errno::ENXIO)?;
     let mut space = NgSpace::new(g.types.clone(), u64::from(v.id()));
     space.set_now(g.clock.now_ns());
+    space.set_max_hops(maxhops(&g));
     Ok(Arc::new(VnetNetgraph {
         space: Mutex::new(space),
         socks: Mutex::new(HashMap::new()),
@@ -267,6 +279,33 @@ pub fn count_type_everywhere(k: &Arc<Kernel>, name: &str) -> usize {
         .sum()
 }
 
+/// The framework's sysctls: `net.graph.maxhops` (kernel-wide, written from
+/// the default vimage only) and `net.graph.hopdrops` (the caller's vimage).
+fn sysctl_init(k: &Kernel, g: &NgGlobal) {
+    k.sysctl.add_int(
+        "net.graph.maxhops",
+        "Most hooks a frame and its copies may cross before it is dropped",
+        g.maxhops.clone(),
+        true,
+        1,
+        i64::from(NG_MAXHOPS_LIMIT),
+    );
+    let _ = k.sysctl.add(
+        "net.graph.hopdrops",
+        Oid {
+            flags: CTLFLAG_RD | CTLFLAG_VNET,
+            descr: "Frames dropped in this vimage's graph for exceeding net.graph.maxhops",
+            handler: Arc::new(|_, new| {
+                if new.is_some() {
+                    return Err(Errno::EPERM);
+                }
+                let n = ng_with(&vimage_kern::curvnet(), |s| s.stats().hop_drops).unwrap_or(0);
+                Ok(SysctlValue::UInt(n))
+            }),
+        },
+    );
+}
+
 /// `netgraph.ko`.
 pub struct NetgraphModule;
 
@@ -280,12 +319,14 @@ impl KldModule for NetgraphModule {
             kernel: Arc::downgrade(k),
             clock: k.clock.clone(),
             callouts: k.callouts.clone(),
+            maxhops: Arc::new(AtomicI64::new(i64::from(NG_MAXHOPS))),
         });
-        k.registry().set_global(VNET_MOD_NETGRAPH, Some(g));
+        k.registry().set_global(VNET_MOD_NETGRAPH, Some(g.clone()));
         if let Err(e) = k.registry().register(&[&VNET_NETGRAPH_MODINFO]) {
             k.registry().set_global(VNET_MOD_NETGRAPH, None);
             return Err(e);
         }
+        sysctl_init(k, &g);
         Ok(())
     }
     fn unload(&self, k: &Arc<Kernel>) -> Result<(), Errno> {
@@ -299,6 +340,8 @@ impl KldModule for NetgraphModule {
         }
         k.registry().deregister(VNET_MOD_NETGRAPH)?;
         k.registry().set_global(VNET_MOD_NETGRAPH, None);
+        k.sysctl.remove_prefix("net.graph.maxhops");
+        k.sysctl.remove_prefix("net.graph.hopdrops");
         Ok(())
     }
 }

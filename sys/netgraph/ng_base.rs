@@ -23,6 +23,14 @@ pub type NodeId = u32;
 pub const NG_QUEUE_LIMIT: usize = 4096;
 /// Most work items processed by one [`NgSpace::run`] call (a storm cannot hang the kernel).
 pub const NG_RUN_BUDGET: usize = 100_000;
+/// Default hop budget of a frame (`net.graph.maxhops`): how many hooks a frame
+/// and the copies made of it may cross, counted from where it entered the
+/// graph (a socket's write, an interface's output, a timer's delivery).  Past
+/// it the frame is dropped and counted ([`NgStats::hop_drops`]), so a loop
+/// (a hub joined to itself, hubs or tees wired in a ring) ends by itself.
+pub const NG_MAXHOPS: u32 = 128;
+/// Largest hop budget a space accepts ([`NgSpace::set_max_hops`]).
+pub const NG_MAXHOPS_LIMIT: u32 = 4096;
 
 /// One control command of a node type, with its ASCII argument/response layouts.
 #[derive(Debug)]
@@ -131,6 +139,9 @@ pub struct NgStats {
     pub frames: u64,
     /// Messages delivered to nodes.
     pub messages: u64,
+    /// Frames dropped because they had crossed more hooks than the hop budget
+    /// allows (a forwarding loop).
+    pub hop_drops: u64,
 }
 
 /// The kernel-wide registry of node types.
@@ -224,6 +235,8 @@ enum Work {
         to: NodeId,
         hook: String,
         frame: Vec<u8>,
+        /// Hooks crossed so far, this one included.
+        hops: u32,
     },
     Msg {
         to: NodeId,
@@ -244,6 +257,11 @@ struct Core {
     queued_data: usize,
     queue_limit: usize,
     run_budget: usize,
+    /// Hop budget of a frame.
+    max_hops: u32,
+    /// Hops of the frame the running callback handles (0 outside `rcvdata`,
+    /// unless the node set it with [`NgCtx::set_hops`]).
+    cur_hops: u32,
     stats: NgStats,
     timers: BinaryHeap<Reverse<(u64, u64, NodeId, u64)>>,
     timer_seq: u64,
@@ -254,13 +272,31 @@ struct Core {
 }
 
 impl Core {
-    fn push_data(&mut self, to: NodeId, hook: String, frame: Vec<u8>) -> Result<(), Errno> {
+    /// Queue `frame` for hook `hook` of node `to`, as the `hops`th hook it
+    /// crosses: `ELOOP` (dropped, counted) past the hop budget, `ENOBUFS`
+    /// (dropped, counted) when the queue is full.
+    fn push_data(
+        &mut self,
+        to: NodeId,
+        hook: String,
+        frame: Vec<u8>,
+        hops: u32,
+    ) -> Result<(), Errno> {
+        if hops > self.max_hops {
+            self.stats.hop_drops += 1;
+            return Err(Errno::ELOOP);
+        }
         if self.queued_data >= self.queue_limit {
             self.stats.queue_drops += 1;
             return Err(Errno::ENOBUFS);
         }
         self.queued_data += 1;
-        self.queue.push_back(Work::Data { to, hook, frame });
+        self.queue.push_back(Work::Data {
+            to,
+            hook,
+            frame,
+            hops,
+        });
         Ok(())
     }
 }
@@ -337,10 +373,25 @@ impl NgCtx<'_> {
         !alive(self.core, self.node)
     }
     /// Send a frame out of our hook `hook` (queued); `ENOTCONN` if there is no
-    /// such hook, `ENOBUFS` if the queue is full (the frame is dropped and counted).
+    /// such hook, `ENOBUFS` if the queue is full, `ELOOP` if the frame being
+    /// handled has used up its hop budget (the frame is dropped and counted).
+    /// The frame sent is one hop further than the one being handled
+    /// ([`hops`](Self::hops)).
     pub fn send_data(&mut self, hook: &str, frame: Vec<u8>) -> Result<(), Errno> {
         let (to, ph) = self.hook_peer(hook).ok_or(Errno::ENOTCONN)?;
-        self.core.push_data(to, ph, frame)
+        let hops = self.core.cur_hops.saturating_add(1);
+        self.core.push_data(to, ph, frame, hops)
+    }
+    /// Hooks crossed by the frame being handled (in `rcvdata`; 0 elsewhere): a
+    /// node that keeps frames to send them later (pipe) stores it with them.
+    pub fn hops(&self) -> u32 {
+        self.core.cur_hops
+    }
+    /// Count frames sent from now on in this callback as following one that has
+    /// crossed `hops` hooks: how a node that kept a frame (pipe, in `timeout`)
+    /// sends it on without resetting its hop budget.
+    pub fn set_hops(&mut self, hops: u32) {
+        self.core.cur_hops = hops;
     }
     /// Queue a control message to node `to` (from this node).
     pub fn send_msg(&mut self, to: NodeId, msg: NgMesg) {
@@ -632,6 +683,8 @@ impl NgSpace {
                 queued_data: 0,
                 queue_limit: NG_QUEUE_LIMIT,
                 run_budget: NG_RUN_BUDGET,
+                max_hops: NG_MAXHOPS,
+                cur_hops: 0,
                 stats: NgStats::default(),
                 timers: BinaryHeap::new(),
                 timer_seq: 0,
@@ -661,6 +714,17 @@ impl NgSpace {
     /// [`NG_RUN_BUDGET`]); a forwarding loop costs at most this much per call.
     pub fn set_run_budget(&mut self, n: usize) {
         self.core.run_budget = n.max(1);
+    }
+
+    /// Change the hop budget of frames (default [`NG_MAXHOPS`], clamped to
+    /// `1..=`[`NG_MAXHOPS_LIMIT`]).
+    pub fn set_max_hops(&mut self, n: u32) {
+        self.core.max_hops = n.clamp(1, NG_MAXHOPS_LIMIT);
+    }
+
+    /// The hop budget of frames.
+    pub fn max_hops(&self) -> u32 {
+        self.core.max_hops
     }
 
     /// The space's counters.
@@ -839,6 +903,8 @@ impl NgSpace {
             };
             f(&mut *p, &mut ctx)
         };
+        // A frame's hops count only within the callback that handles it.
+        self.core.cur_hops = 0;
         if let Some(n) = self.core.nodes.get_mut(&id) {
             n.private = Some(p);
         }
@@ -1031,10 +1097,11 @@ impl NgSpace {
     }
 
     /// Send a frame out of hook `hook` of node `id` (a socket's data, an
-    /// interface's output); `ENOTCONN` if the node has no such hook.
+    /// interface's output); `ENOTCONN` if the node has no such hook.  The frame
+    /// enters the graph here: its hop budget starts afresh.
     pub fn send_data(&mut self, id: NodeId, hook: &str, frame: Vec<u8>) -> Result<(), Errno> {
         let (to, ph) = self.hook_peer(id, hook).ok_or(Errno::ENOTCONN)?;
-        let r = self.core.push_data(to, ph, frame);
+        let r = self.core.push_data(to, ph, frame, 1);
         self.run();
         r
     }
@@ -1073,7 +1140,12 @@ impl NgSpace {
             };
             n += 1;
             match w {
-                Work::Data { to, hook, frame } => {
+                Work::Data {
+                    to,
+                    hook,
+                    frame,
+                    hops,
+                } => {
                     self.core.queued_data = self.core.queued_data.saturating_sub(1);
                     let ok = self
                         .core
@@ -1082,7 +1154,9 @@ impl NgSpace {
                         .is_some_and(|x| !x.dying && x.hook(&hook).is_some());
                     if ok {
                         self.core.stats.frames += 1;
+                        self.core.cur_hops = hops;
                         self.call(to, |p, ctx| p.rcvdata(ctx, &hook, frame));
+                        self.core.cur_hops = 0;
                     }
                 }
                 Work::Msg { to, from, msg } => {
@@ -1545,8 +1619,11 @@ mod tests {
         connect(&mut s, me, "h0", "b", "c", "c").unwrap();
         connect(&mut s, me, "h0", "b", "d", "d").unwrap();
         s.set_queue_limit(64);
+        // With the largest hop budget the storm outlasts one run: run is
+        // bounded, drops are counted.
+        s.set_max_hops(NG_MAXHOPS_LIMIT);
+        s.set_run_budget(10_000);
         s.send_data(me, "h0", vec![1, 2, 3]).unwrap();
-        // The loop never ends on its own: run is bounded, drops are counted.
         assert!(s.has_work());
         assert!(s.stats().queue_drops > 0);
         for _ in 0..3 {
@@ -1557,6 +1634,133 @@ mod tests {
         s.run();
         assert!(!s.has_work());
         assert!(!s.take_output().is_empty());
+    }
+
+    /// Run until the space is idle; the number of work items handled.
+    fn drain(s: &mut NgSpace) -> usize {
+        let mut n = 0;
+        for _ in 0..1000 {
+            if !s.has_work() {
+                return n;
+            }
+            n += s.run();
+        }
+        panic!("the graph never went idle");
+    }
+
+    #[test]
+    fn hub_joined_to_itself_ends_by_itself() {
+        let (mut s, me) = space();
+        mkpeer(&mut s, me, ".", "hub", "h0", "in").unwrap();
+        connect(&mut s, me, "h0", ".", "x", "y").unwrap();
+        s.send_data(me, "h0", vec![1, 2, 3]).unwrap();
+        // Two copies circle (x -> y and y -> x), each leaving a copy for us
+        // at every turn, until their hop budget is spent: within one run.
+        // The last turn's four copies (two round, two for us) are dropped.
+        assert!(!s.has_work(), "the loop outlived its hop budget");
+        let st = s.stats();
+        assert_eq!(st.hop_drops, 4, "{st:?}");
+        let back = frames(&s.take_output(), me, "h0");
+        assert_eq!(back.len(), 2 * (NG_MAXHOPS as usize - 2));
+        assert_eq!(st.frames, 1 + 2 + 4 * (u64::from(NG_MAXHOPS) - 2), "{st:?}");
+        // Later operations find nothing left to do.
+        assert_eq!(s.run(), 0);
+        assert_eq!(info_hooks(&mut s, me, "h0"), 3);
+        s.check_invariants().unwrap();
+    }
+
+    fn info_hooks(s: &mut NgSpace, me: NodeId, path: &str) -> u32 {
+        let r = generic(s, me, path, NGM_NODEINFO, vec![]).unwrap();
+        NodeInfo::from_bytes(&r[0].data).unwrap().hooks
+    }
+
+    #[test]
+    fn hub_pair_with_parallel_links_is_bounded() {
+        // Every turn doubles the frames (three links between two hubs): the
+        // queue bounds the width, the hop budget the depth.
+        let (mut s, me) = space();
+        mkpeer(&mut s, me, ".", "hub", "h0", "in").unwrap();
+        mkpeer(&mut s, me, "h0", "hub", "l0", "l0").unwrap();
+        connect(&mut s, me, "h0", "l0", "l1", "l1").unwrap();
+        connect(&mut s, me, "h0", "l0", "l2", "l2").unwrap();
+        s.set_max_hops(32);
+        s.send_data(me, "h0", vec![7; 60]).unwrap();
+        let n = drain(&mut s);
+        assert!(n <= NG_QUEUE_LIMIT * 32, "{n} items");
+        assert!(s.stats().hop_drops > 0);
+        assert_eq!(s.run(), 0);
+        s.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn tee_ring_is_bounded() {
+        // t1.right -> t2.left, t2.right -> t1.left: what enters goes round,
+        // copied to us out of t1's left2right each time.
+        let (mut s, me) = space();
+        mkpeer(&mut s, me, ".", "tee", "t", "left2right").unwrap();
+        name(&mut s, me, "t", "t1").unwrap();
+        mkpeer(&mut s, me, "t1:", "tee", "right", "left").unwrap();
+        name(&mut s, me, "t1:right", "t2").unwrap();
+        connect(&mut s, me, "t2:", "t1:", "right", "left").unwrap();
+        s.send_data(me, "t", vec![1]).unwrap();
+        drain(&mut s);
+        assert_eq!(s.stats().hop_drops, 1);
+        // In through left2right (hop 1), then t2 and t1 in turn, t1 leaving a
+        // copy for us each time.
+        let copies = frames(&s.take_output(), me, "t").len() as u64;
+        assert!(
+            copies > 0 && copies <= u64::from(NG_MAXHOPS) / 2,
+            "{copies}"
+        );
+        assert!(s.stats().frames <= u64::from(NG_MAXHOPS) + copies);
+        assert_eq!(s.run(), 0);
+    }
+
+    #[test]
+    fn pipe_keeps_the_hop_count_of_delayed_frames() {
+        // A hub whose two hooks are joined through a delaying pipe: frames go
+        // round on timers, and still run out of hops.
+        let (mut s, me) = space();
+        mkpeer(&mut s, me, ".", "hub", "h", "in").unwrap();
+        name(&mut s, me, "h", "h0").unwrap();
+        mkpeer(&mut s, me, "h0:", "pipe", "x", "upper").unwrap();
+        connect(&mut s, me, "h0:x", "h0:", "lower", "y").unwrap();
+        ascii(&mut s, me, "h0:x", "setcfg", "{ delay=1000 }").unwrap();
+        s.set_max_hops(20);
+        s.send_data(me, "h", vec![1; 20]).unwrap();
+        let mut now = s.now_ns();
+        for _ in 0..100 {
+            let Some(t) = s.next_timer() else { break };
+            now = now.max(t);
+            s.run_timers(now);
+        }
+        assert_eq!(s.next_timer(), None, "the pipe loop kept going");
+        assert!(s.stats().hop_drops > 0);
+    }
+
+    #[test]
+    fn hop_budget_is_per_frame_entering() {
+        // A long chain passes when within the budget, and each new frame gets
+        // the whole budget again.
+        let (mut s, me) = space();
+        s.set_max_hops(10);
+        mkpeer(&mut s, me, ".", "tee", "a", "left").unwrap();
+        let mut last = "a".to_string();
+        for _ in 0..8 {
+            mkpeer(&mut s, me, &last, "tee", "right", "left").unwrap();
+            last = format!("{last}.right");
+        }
+        connect(&mut s, me, ".", &last, "z", "right").unwrap();
+        // 9 tees then us: 10 hooks crossed.
+        for _ in 0..3 {
+            s.send_data(me, "a", vec![5]).unwrap();
+            assert_eq!(frames(&s.take_output(), me, "z"), vec![vec![5]]);
+        }
+        assert_eq!(s.stats().hop_drops, 0);
+        s.set_max_hops(9);
+        s.send_data(me, "a", vec![5]).unwrap();
+        assert!(frames(&s.take_output(), me, "z").is_empty());
+        assert_eq!(s.stats().hop_drops, 1);
     }
 
     /// A type for framework corner cases: its constructor names the node and

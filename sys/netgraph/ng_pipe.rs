@@ -175,8 +175,8 @@ struct Dir {
     qin: VecDeque<(u64, usize)>,
     /// When the transmitter is free again.
     busy_until: u64,
-    /// Frames waiting for their delivery time.
-    qout: VecDeque<(u64, Vec<u8>)>,
+    /// Frames waiting for their delivery time, with the hops they had crossed.
+    qout: VecDeque<(u64, u32, Vec<u8>)>,
 }
 
 const FWD_OCTETS: usize = 0;
@@ -294,7 +294,7 @@ impl Dir {
     fn run_value(&self, now: u64) -> NgValue {
         let qin: Vec<_> = self.qin.iter().filter(|(t, _)| *t > now).collect();
         let qin_octets: usize = qin.iter().map(|(_, l)| *l).sum();
-        let qout_octets: usize = self.qout.iter().map(|(_, f)| f.len()).sum();
+        let qout_octets: usize = self.qout.iter().map(|(_, _, f)| f.len()).sum();
         let i = |x: usize| NgValue::Int(x.min(u32::MAX as usize) as i128);
         NgValue::record(vec![
             ("fifo_queues", i((!qin.is_empty()) as usize)),
@@ -381,7 +381,7 @@ impl Pipe {
             st[OUT_DISC_FRAMES] += 1;
             return;
         }
-        dir.qout.push_back((due, frame));
+        dir.qout.push_back((due, ctx.hops(), frame));
         ctx.set_timer(due, d as u64);
     }
 }
@@ -490,8 +490,10 @@ impl NgNode for Pipe {
         let d = (tag as usize).min(1);
         let out = if d == 0 { "lower" } else { "upper" };
         let now = ctx.now_ns();
-        while self.dirs[d].qout.front().is_some_and(|(t, _)| *t <= now) {
-            if let Some((_, f)) = self.dirs[d].qout.pop_front() {
+        while self.dirs[d].qout.front().is_some_and(|(t, _, _)| *t <= now) {
+            if let Some((_, hops, f)) = self.dirs[d].qout.pop_front() {
+                // The frame goes on with the hops it had when it came in.
+                ctx.set_hops(hops);
                 self.forward(ctx, d, out, f);
             }
         }
