@@ -222,6 +222,9 @@ fn exercise2a_nested_bridge_inside_a_vimage() {
     let vk = Vk::boot("ex2a");
     vk.ok("kldload", &["if_edsc"]);
     vk.ok("kldload", &["ng_ether"]);
+    // Only the default vimage loads modules (n1's mkpeer cannot).
+    vk.ok("kldload", &["ng_eiface"]);
+    vk.ok("kldload", &["ng_bridge"]);
     vk.ok("vimage", &["-c", "n1"]);
     vk.ok("ifconfig", &["edsc0", "create"]);
     // The parent's Ethernet interface handed down to n1 becomes its eth0, and
@@ -384,7 +387,7 @@ fn bad_input_gets_freebsd_errors_and_the_kernel_keeps_going() {
     vk.fails(
         "ngctl",
         &["mkpeer", "nosuchtype", "a", "b"],
-        "ngctl: send msg: Device not configured",
+        "ngctl: send msg: No such file or directory",
     );
     vk.fails(
         "ngctl",

@@ -88,27 +88,48 @@ fn addr_of(b: &[u8]) -> Result<String, Errno> {
 }
 
 /// If `msg` is a mkpeer of a type not loaded, load `ng_TYPE` first (as FreeBSD's
-/// ng_socket does), outside any space lock.
-fn autoload_for(vnet: &Vnet, msg: &NgMesg) {
+/// ng_socket does), outside any space lock.  Loading a module acts on the whole
+/// kernel, so only the default vimage may (as only it may `kldload`): inside
+/// any other vimage a type not loaded is a type that does not exist, `ENOENT`
+/// as the linker gives for a module it cannot find.  A failed load is the
+/// mkpeer's error (`ENOENT` for `nosuchtype`, as FreeBSD's `ngctl mkpeer`).
+fn autoload_for(vnet: &Arc<Vnet>, msg: &NgMesg) -> Result<(), Errno> {
     if msg.header.typecookie != NGM_GENERIC_COOKIE || msg.header.cmd != NGM_MKPEER {
-        return;
+        return Ok(());
     }
     let Ok(mp) = NgmMkpeer::from_bytes(&msg.data) else {
-        return;
+        // Malformed: the framework answers it.
+        return Ok(());
     };
-    let Some(g) = ng_global(vnet) else { return };
+    let Some(g) = ng_global(vnet) else {
+        return Ok(());
+    };
     if g.types.find(&mp.type_name).is_some() {
-        return;
+        return Ok(());
     }
-    if let Some(k) = g.kernel.upgrade() {
-        if mp
+    let k = g.kernel.upgrade().ok_or(Errno::ENXIO)?;
+    if !Arc::ptr_eq(&k.vimage0().vnet, vnet) {
+        return Err(Errno::ENOENT);
+    }
+    if mp.type_name.is_empty()
+        || !mp
             .type_name
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || c == b'_')
-        {
-            let _ = k.kldload(&format!("ng_{}", mp.type_name));
-        }
+    {
+        // No module file can have such a name.
+        return Err(Errno::ENOENT);
     }
+    match k.kldload(&format!("ng_{}", mp.type_name)) {
+        // Loaded meanwhile by someone else: fine.
+        Ok(_) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err(e),
+    }
+    if g.types.find(&mp.type_name).is_none() {
+        // The module did not provide the type (FreeBSD unloads it again).
+        return Err(Errno::ENXIO);
+    }
+    Ok(())
 }
 
 impl ProtoSocket for NgPcb {
@@ -153,7 +174,7 @@ impl ProtoSocket for NgPcb {
         let to = addr_of(addr.ok_or(Errno::EDESTADDRREQ)?)?;
         if self.control {
             let msg = NgMesg::from_bytes(data)?;
-            autoload_for(&self.vnet, &msg);
+            autoload_for(&self.vnet, &msg)?;
             ng_with(&self.vnet, |s| s.send_msg(node, &to, msg))??;
         } else {
             let frame = data.to_vec();
