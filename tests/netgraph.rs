@@ -447,6 +447,11 @@ fn bad_input_gets_freebsd_errors_and_the_kernel_keeps_going() {
 fn ksocket_links_two_kernels() {
     let a = Vk::boot("ksa");
     let b = Vk::boot("ksb");
+    // Host sockets are an explicit choice of the default vimage.
+    for vk in [&a, &b] {
+        vk.ok("kldload", &["ng_ksocket"]);
+        vk.ok("sysctl", &["net.graph.ksocket.host=1"]);
+    }
     // A free UDP port for b's end.
     let port = std::net::UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
@@ -500,6 +505,10 @@ fn ping_crosses_a_ksocket_link_between_two_kernels() {
             .expect("port")
     };
     let (pa, pb) = (free(), free());
+    for vk in [&a, &b] {
+        vk.ok("kldload", &["ng_ksocket"]);
+        vk.ok("sysctl", &["net.graph.ksocket.host=1"]);
+    }
     for (vk, me, peer, mac, addr) in [
         (&a, pa, pb, "40:a:b:c:d:1", "10.99.0.1/24"),
         (&b, pb, pa, "40:a:b:c:d:2", "10.99.0.2/24"),

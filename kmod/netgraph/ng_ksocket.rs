@@ -1,19 +1,33 @@
 //! ng_ksocket.ko: a node whose hook is a socket (FreeBSD's
 //! sys/netgraph/ng_ksocket.c).
 //!
-//! Here the socket is a real host UDP socket, so two kernels — on one machine or
-//! on two — can be joined by a netgraph link (`mkpeer ksocket link inet/dgram/udp`,
-//! then `bind`/`connect` messages).  The host side is injected by the embedding
-//! ([`KsockHost`], installed with [`set_ksock_host`]); the core does no I/O.
+//! As in FreeBSD, the socket lives in the stack of the vimage the node was made
+//! in (`socreate` with curvnet set): `mkpeer ksocket link inet/dgram/udp`, then
+//! `bind`/`connect` messages, makes a UDP socket of that vimage, bound to its
+//! addresses and ports, and what it receives comes out of the hook.
+//!
+//! A *host* socket (a real UDP socket of the machine vkernel runs on, so two
+//! kernels can be joined by a netgraph link) is opened only when asked for
+//! explicitly, and only for a node of the default vimage: with the kernel-wide
+//! `net.graph.ksocket.host` set to 1 (writable from the default vimage only,
+//! where the kernel's owner works), ksocket nodes made in the default vimage
+//! get host sockets.  Nodes made in any other vimage always get sockets of
+//! their own stack: a tenant never binds or sends with vkernel's credentials.
+//! The host side is injected by the embedding ([`KsockHost`], installed with
+//! [`set_ksock_host`]); the core does no I/O.
 
 use std::any::Any;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
+use vimage_abi::netinet_in::SockaddrIn;
 use vimage_abi::Errno;
 use vimage_kern::kern::kern_linker::KldModule;
-use vimage_kern::kern::vnet::{Vnet, VNET_MOD_NG_EIFACE};
-use vimage_kern::net::netisr::netisr_enter;
+use vimage_kern::kern::uipc_socket::{ProtoSocket, SockBuf};
+use vimage_kern::kern::vnet::{CurvnetGuard, Vnet, VNET_MOD_NG_EIFACE};
+use vimage_kern::net::netisr::{netisr_enter, netisr_queue};
+use vimage_kern::netinet::udp_usrreq::UdpSocket;
 use vimage_kern::{curvnet, Kernel};
 use vimage_netgraph::ng_parse::NgParseType;
 use vimage_netgraph::{NgCmd, NgCtx, NgMesg, NgNode, NgType, NodeId};
@@ -62,12 +76,160 @@ pub trait KsockHost: Send + Sync {
     fn open_udp(&self, rx: KsockRx) -> Result<Box<dyn KsockConn>, Errno>;
 }
 
-struct HostSlot(Arc<dyn KsockHost>);
+/// The host socket provider and the switch that lets default's nodes use it.
+struct HostSlot {
+    host: Arc<dyn KsockHost>,
+    /// `net.graph.ksocket.host`.
+    enabled: Arc<AtomicI64>,
+}
 
 /// Install the host socket provider (vkernel does at boot; tests install a fake).
+/// It is used only for nodes of the default vimage, and only while
+/// `net.graph.ksocket.host` is 1 (it starts at 0).
 pub fn set_ksock_host(k: &Kernel, h: Arc<dyn KsockHost>) {
-    k.registry()
-        .set_global(KSOCK_HOST_SLOT, Some(Arc::new(HostSlot(h))));
+    let enabled = k
+        .registry()
+        .global::<HostSlot>(KSOCK_HOST_SLOT)
+        .map_or_else(|| Arc::new(AtomicI64::new(0)), |s| s.enabled.clone());
+    k.registry().set_global(
+        KSOCK_HOST_SLOT,
+        Some(Arc::new(HostSlot { host: h, enabled })),
+    );
+}
+
+/// Stack of the receive threads of sockets in a vimage's stack.
+const RX_STACK: usize = 128 * 1024;
+
+/// Largest datagram a ksocket hands to its hook.
+const RX_MAX: usize = 65_536;
+
+/// A UDP socket of a vimage's own stack, owned by a ksocket node (`so` of
+/// `struct ng_ksocket_private`).  Not a descriptor of any process: it goes with
+/// its node, so it does not count among the vimage's open sockets.
+struct VnetConn {
+    vnet: Weak<Vnet>,
+    pcb: Arc<Mutex<Box<dyn ProtoSocket>>>,
+    rcv: Arc<SockBuf>,
+    /// Tells the receive thread to stop.
+    closed: Arc<AtomicBool>,
+}
+
+impl VnetConn {
+    /// `socreate(PF_INET, SOCK_DGRAM, IPPROTO_UDP)` in `vnet`, with a thread
+    /// that hands what arrives to `rx` (`so_upcall`).
+    fn open(vnet: &Arc<Vnet>, rx: KsockRx) -> Result<Self, Errno> {
+        let pcb: Box<dyn ProtoSocket> = {
+            let _cv = CurvnetGuard::set(vnet);
+            Box::new(UdpSocket::attach())
+        };
+        let rcv = pcb.rcvbuf().ok_or(Errno::EPROTONOSUPPORT)?;
+        let conn = VnetConn {
+            vnet: Arc::downgrade(vnet),
+            pcb: Arc::new(Mutex::new(pcb)),
+            rcv: rcv.clone(),
+            closed: Arc::new(AtomicBool::new(false)),
+        };
+        let closed = conn.closed.clone();
+        std::thread::Builder::new()
+            .name("ksocket".into())
+            .stack_size(RX_STACK)
+            .spawn(move || {
+                let intr = || closed.load(Ordering::Acquire);
+                loop {
+                    match rcv.recv(RX_MAX, 0, None, &intr) {
+                        Ok((data, from)) => {
+                            let from = SockaddrIn::from_bytes(&from)
+                                .map(|a| SocketAddr::V4(SocketAddrV4::new(a.addr, a.port)))
+                                .unwrap_or(SocketAddr::V4(SocketAddrV4::new(
+                                    Ipv4Addr::UNSPECIFIED,
+                                    0,
+                                )));
+                            rx(data, from);
+                        }
+                        Err(Errno::EAGAIN) => {}
+                        // Closed (ENOTCONN), told to stop (EINTR), or broken.
+                        Err(_) => break,
+                    }
+                }
+            })
+            .map_err(|_| Errno::EAGAIN)?;
+        Ok(conn)
+    }
+
+    fn with_pcb<R>(
+        &self,
+        f: impl FnOnce(&mut Box<dyn ProtoSocket>) -> Result<R, Errno>,
+    ) -> Result<R, Errno> {
+        let vnet = self.vnet.upgrade().ok_or(Errno::ENXIO)?;
+        let _cv = CurvnetGuard::set(&vnet);
+        let mut p = self.pcb.lock().map_err(|_| Errno::EDOOFUS)?;
+        f(&mut p)
+    }
+}
+
+fn sockaddr_image(a: SocketAddr) -> Result<Vec<u8>, Errno> {
+    match a {
+        SocketAddr::V4(a) => Ok(SockaddrIn::new(*a.ip(), a.port()).to_bytes().to_vec()),
+        SocketAddr::V6(_) => Err(Errno::EAFNOSUPPORT),
+    }
+}
+
+fn socket_addr(b: &[u8]) -> Option<SocketAddr> {
+    let a = SockaddrIn::from_bytes(b).ok()?;
+    Some(SocketAddr::V4(SocketAddrV4::new(a.addr, a.port)))
+}
+
+impl KsockConn for VnetConn {
+    fn bind(&mut self, a: SocketAddr) -> Result<(), Errno> {
+        let img = sockaddr_image(a)?;
+        self.with_pcb(|p| p.bind(&img))
+    }
+    fn connect(&mut self, a: SocketAddr) -> Result<(), Errno> {
+        let img = sockaddr_image(a)?;
+        self.with_pcb(|p| p.connect(&img))
+    }
+    fn send(&mut self, data: &[u8], to: Option<SocketAddr>) -> Result<(), Errno> {
+        // Called from inside the node's graph: the stack (whose output may
+        // come back through a graph) runs once the graph is let go.
+        let to = to.map(sockaddr_image).transpose()?;
+        let (w, pcb, data) = (self.vnet.clone(), self.pcb.clone(), data.to_vec());
+        netisr_queue(move || {
+            let Some(vnet) = w.upgrade().filter(|v| v.is_alive()) else {
+                return;
+            };
+            let _cv = CurvnetGuard::set(&vnet);
+            if let Ok(mut p) = pcb.lock() {
+                let _ = p.sendto(&data, to.as_deref(), 0);
+            }
+        });
+        Ok(())
+    }
+    fn local(&self) -> Option<SocketAddr> {
+        self.with_pcb(|p| p.sockname())
+            .ok()
+            .and_then(|b| socket_addr(&b))
+    }
+    fn peer(&self) -> Option<SocketAddr> {
+        self.with_pcb(|p| p.peername())
+            .ok()
+            .and_then(|b| socket_addr(&b))
+    }
+}
+
+impl Drop for VnetConn {
+    fn drop(&mut self) {
+        self.closed.store(true, Ordering::Release);
+        // `soclose`: the port is free again and the receive thread wakes.
+        match self.vnet.upgrade().filter(|v| v.is_alive()) {
+            Some(v) => {
+                let _cv = CurvnetGuard::set(&v);
+                if let Ok(mut p) = self.pcb.lock() {
+                    p.close();
+                }
+            }
+            None => self.rcv.cantrcvmore(),
+        }
+    }
 }
 
 fn sockaddr_in(b: &[u8]) -> Result<SocketAddr, Errno> {
@@ -182,14 +344,16 @@ impl NgNode for KsocketNode {
             return Err(Errno::EISCONN);
         }
         parse_hook(name)?;
-        let vnet = curvnet();
+        let vnet = self.home.upgrade().ok_or(Errno::ENXIO)?;
         let k = super::ng_base::ng_global(&vnet)
             .and_then(|g| g.kernel.upgrade())
             .ok_or(Errno::ENXIO)?;
+        // A host socket only for default's nodes, and only when asked for.
         let host = k
             .registry()
             .global::<HostSlot>(KSOCK_HOST_SLOT)
-            .ok_or(Errno::EPROTONOSUPPORT)?;
+            .filter(|h| h.enabled.load(Ordering::Relaxed) != 0)
+            .filter(|_| Arc::ptr_eq(&k.vimage0().vnet, &vnet));
         let home = self.home.clone();
         let node = ctx.node_id();
         let hook = name.to_owned();
@@ -202,7 +366,10 @@ impl NgNode for KsocketNode {
                 let _ = s.send_data(node, &h, data);
             });
         });
-        self.conn = Some(host.0.open_udp(rx)?);
+        self.conn = Some(match host {
+            Some(h) => h.host.open_udp(rx)?,
+            None => Box::new(VnetConn::open(&vnet, rx)?),
+        });
         self.hook = Some(hook);
         Ok(())
     }
@@ -264,12 +431,25 @@ impl KldModule for NgKsocketModule {
         "ng_ksocket"
     }
     fn load(&self, k: &Arc<Kernel>) -> Result<(), Errno> {
-        require_netgraph(k)?.types.register(Arc::new(KsocketType))
+        require_netgraph(k)?.types.register(Arc::new(KsocketType))?;
+        if let Some(h) = k.registry().global::<HostSlot>(KSOCK_HOST_SLOT) {
+            k.sysctl.add_int(
+                "net.graph.ksocket.host",
+                "ksocket nodes of the default vimage open host UDP sockets",
+                h.enabled.clone(),
+                true,
+                0,
+                1,
+            );
+        }
+        Ok(())
     }
     fn unload(&self, k: &Arc<Kernel>) -> Result<(), Errno> {
         let g = require_netgraph(k)?;
         let n = count_type_everywhere(k, "ksocket");
-        g.types.unregister("ksocket", n)
+        g.types.unregister("ksocket", n)?;
+        k.sysctl.remove_prefix("net.graph.ksocket");
+        Ok(())
     }
 }
 
