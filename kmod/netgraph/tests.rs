@@ -66,7 +66,19 @@ fn call(k: &Arc<Kernel>, td: &mut Td, r: Request) -> Result<vimage_abi::syscall:
 
 impl Ng {
     fn open(k: &Arc<Kernel>, pid: u32) -> Ng {
+        Ng::open_in(k, pid, None)
+    }
+
+    /// A process in vimage `vi` (default if `None`).
+    fn open_in(
+        k: &Arc<Kernel>,
+        pid: u32,
+        vi: Option<&Arc<vimage_kern::kern::kern_vimage::Vimage>>,
+    ) -> Ng {
         let mut td = k.td_attach(pid);
+        if let Some(v) = vi {
+            td.vimage = v.clone();
+        }
         let sock = |td: &mut Td, proto| {
             call(
                 k,
@@ -397,9 +409,10 @@ fn socket_data_hooks_and_errors() {
         Some(Errno::EADDRINUSE)
     );
     assert_eq!(a.shutdown(&k.k, "nosuch:"), Err(Errno::ENOENT));
+    // As FreeBSD's ngctl: the module ng_nosuchtype cannot be found.
     assert_eq!(
         a.mkpeer(&k.k, ".", "nosuchtype", "x", "y"),
-        Err(Errno::ENXIO)
+        Err(Errno::ENOENT)
     );
     assert_eq!(a.name(&k.k, ".", "bad.name"), Err(Errno::EINVAL));
     assert_eq!(a.ascii(&k.k, ".", "nosuchcmd", ""), Err(Errno::EINVAL));
@@ -887,4 +900,339 @@ fn eiface_messages_name_and_address_its_interface() {
         Err(Errno::EPFNOSUPPORT)
     );
     ng.close(&k.k);
+}
+
+/// Hostile tenants: loops, module loading and ksockets from inside vimages.
+#[cfg(feature = "vimage")]
+mod hostile {
+    use super::*;
+
+    /// Send `frame` out of our hook `hook` through the data socket.
+    fn write(k: &Arc<Kernel>, ng: &mut Ng, hook: &str, frame: &[u8]) -> Result<(), Errno> {
+        call(
+            k,
+            &mut ng.td,
+            Request::Sendto {
+                fd: ng.ds,
+                flags: 0,
+                addr: Some(SockaddrNg { data: hook.into() }.to_bytes()?),
+                data: frame.to_vec(),
+            },
+        )
+        .map(|_| ())
+    }
+
+    /// Frames waiting on our data socket, with their hooks (waits up to `wait` for
+    /// the first).
+    fn frames_in(
+        k: &Arc<Kernel>,
+        ng: &mut Ng,
+        wait: std::time::Duration,
+    ) -> Vec<(String, Vec<u8>)> {
+        let t0 = std::time::Instant::now();
+        let mut out = Vec::new();
+        loop {
+            match call(
+                k,
+                &mut ng.td,
+                Request::Recvfrom {
+                    fd: ng.ds,
+                    len: 65536,
+                    flags: MSG_DONTWAIT,
+                },
+            ) {
+                Ok(r) => out.push((SockaddrNg::from_bytes(&r.addr).unwrap().data, r.data)),
+                Err(Errno::EAGAIN) if out.is_empty() && t0.elapsed() < wait => {
+                    std::thread::sleep(std::time::Duration::from_millis(5))
+                }
+                Err(_) => return out,
+            }
+        }
+    }
+
+    fn sysctl_in(k: &Arc<Kernel>, td: &mut Td, name: &str, new: Option<i64>) -> Result<i64, Errno> {
+        use vimage_abi::sysctl::{SysctlReply, SysctlValue};
+        let new = new.map(|v| {
+            let mut w = vimage_abi::wire::Writer::new();
+            SysctlValue::Int(v).encode(&mut w);
+            w.finish()
+        });
+        let r = call(
+            k,
+            td,
+            Request::Sysctl {
+                name: name.into(),
+                new,
+            },
+        )?;
+        match SysctlReply::from_bytes(&r.data)?.value {
+            SysctlValue::Int(i) => Ok(i),
+            SysctlValue::UInt(u) => Ok(u as i64),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    #[test]
+    fn looping_frames_end_by_themselves_and_are_counted_per_vimage() {
+        let k = boot();
+        k.k.kldload("ng_hub").unwrap();
+        k.k.kldload("ng_tee").unwrap();
+        let n1 = k.k.vi_create(k.k.vimage0(), "n1").unwrap();
+        let n2 = k.k.vi_create(k.k.vimage0(), "n2").unwrap();
+        let mut a = Ng::open_in(&k.k, 900, Some(&n1));
+        let mut b = Ng::open_in(&k.k, 901, Some(&n2));
+        // In n1: a hub joined to itself, and two hubs joined by three links.
+        a.mkpeer(&k.k, ".", "hub", "h", "in").unwrap();
+        a.connect(&k.k, "h", ".", "x", "y").unwrap();
+        a.mkpeer(&k.k, ".", "hub", "p", "in").unwrap();
+        a.mkpeer(&k.k, "p", "hub", "l0", "l0").unwrap();
+        a.connect(&k.k, "p", "l0", "l1", "l1").unwrap();
+        a.connect(&k.k, "p", "l0", "l2", "l2").unwrap();
+        // In n2: an ordinary path through a tee.
+        b.mkpeer(&k.k, ".", "tee", "t", "left").unwrap();
+        b.connect(&k.k, ".", "t", "u", "right").unwrap();
+        write(&k.k, &mut a, "h", b"loop").unwrap();
+        write(&k.k, &mut a, "p", b"storm").unwrap();
+        // Each write returns; the loops end by themselves, whoever touches the
+        // space next (here: a message) finds nothing left.
+        let idle = |v: &Arc<Vnet>| {
+            let mut rounds = 0;
+            while ng_with(v, |s| {
+                s.run();
+                s.has_work()
+            })
+            .unwrap()
+            {
+                rounds += 1;
+                assert!(rounds < 100, "the loop never ended");
+            }
+        };
+        idle(&n1.vnet);
+        let drops = sysctl_in(&k.k, &mut a.td, "net.graph.hopdrops", None).unwrap();
+        assert!(drops > 0, "{drops}");
+        assert_eq!(
+            sysctl_in(&k.k, &mut a.td, "net.graph.hopdrops", None).unwrap(),
+            drops,
+            "nothing goes on dropping"
+        );
+        assert_eq!(
+            sysctl_in(&k.k, &mut b.td, "net.graph.hopdrops", None).unwrap(),
+            0
+        );
+        assert_eq!(a.list(&k.k).len(), 4);
+        // n2 untouched: its frame takes its path.
+        write(&k.k, &mut b, "t", b"hello").unwrap();
+        let got = frames_in(&k.k, &mut b, std::time::Duration::from_secs(2));
+        assert_eq!(got, vec![("u".to_string(), b"hello".to_vec())]);
+        // The budget: written from default only, within its bounds.
+        assert_eq!(
+            sysctl_in(&k.k, &mut a.td, "net.graph.maxhops", Some(8)),
+            Err(Errno::EPERM)
+        );
+        let mut d = Ng::open(&k.k, 902);
+        assert_eq!(
+            sysctl_in(&k.k, &mut d.td, "net.graph.maxhops", Some(0)),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            sysctl_in(&k.k, &mut d.td, "net.graph.maxhops", Some(8)).unwrap(),
+            i64::from(vimage_netgraph::ng_base::NG_MAXHOPS)
+        );
+        write(&k.k, &mut a, "h", b"loop").unwrap();
+        idle(&n1.vnet);
+        let more = sysctl_in(&k.k, &mut a.td, "net.graph.hopdrops", None).unwrap();
+        assert_eq!(more, drops + 4);
+        // What came back to us: a bounded number of copies from each loop.
+        let copies = frames_in(&k.k, &mut a, std::time::Duration::from_secs(1));
+        let h = copies.iter().filter(|(hook, _)| hook == "h").count();
+        assert!(h > 0 && h <= 2 * 128 + 2 * 8, "{h}");
+        a.close(&k.k);
+        b.close(&k.k);
+        d.close(&k.k);
+    }
+
+    #[test]
+    fn mkpeer_loads_modules_from_default_only() {
+        let k = boot();
+        let n1 = k.k.vi_create(k.k.vimage0(), "n1").unwrap();
+        let mut a = Ng::open_in(&k.k, 910, Some(&n1));
+        let loaded = |name: &str| k.k.linker.lock().unwrap().find(name).is_some();
+        // Inside a vimage a type not loaded does not exist, and nothing loads.
+        assert_eq!(a.mkpeer(&k.k, ".", "hub", "h", "x"), Err(Errno::ENOENT));
+        assert!(!loaded("ng_hub"));
+        assert_eq!(
+            a.mkpeer(&k.k, ".", "nosuchtype", "h", "x"),
+            Err(Errno::ENOENT)
+        );
+        // As kldload is refused there.
+        assert_eq!(
+            call(
+                &k.k,
+                &mut a.td,
+                Request::Kldload {
+                    name: "ng_hub".into()
+                }
+            )
+            .err(),
+            Some(Errno::EPERM)
+        );
+        // From default it loads, and then n1 may make hubs too.
+        let mut d = Ng::open(&k.k, 911);
+        assert_eq!(
+            d.mkpeer(&k.k, ".", "nosuchtype", "h", "x"),
+            Err(Errno::ENOENT)
+        );
+        d.mkpeer(&k.k, ".", "hub", "h", "x").unwrap();
+        assert!(loaded("ng_hub"));
+        a.mkpeer(&k.k, ".", "hub", "h", "x").unwrap();
+        a.close(&k.k);
+        d.close(&k.k);
+    }
+
+    /// A host socket provider that records what it is asked for.
+    #[derive(Default)]
+    struct FakeKsockHost {
+        opened: std::sync::atomic::AtomicUsize,
+    }
+
+    struct FakeConn;
+
+    impl crate::netgraph::ng_ksocket::KsockConn for FakeConn {
+        fn bind(&mut self, _a: std::net::SocketAddr) -> Result<(), Errno> {
+            Ok(())
+        }
+        fn connect(&mut self, _a: std::net::SocketAddr) -> Result<(), Errno> {
+            Ok(())
+        }
+        fn send(&mut self, _d: &[u8], _to: Option<std::net::SocketAddr>) -> Result<(), Errno> {
+            Ok(())
+        }
+        fn local(&self) -> Option<std::net::SocketAddr> {
+            None
+        }
+        fn peer(&self) -> Option<std::net::SocketAddr> {
+            None
+        }
+    }
+
+    impl crate::netgraph::ng_ksocket::KsockHost for FakeKsockHost {
+        fn open_udp(
+            &self,
+            _rx: crate::netgraph::ng_ksocket::KsockRx,
+        ) -> Result<Box<dyn crate::netgraph::ng_ksocket::KsockConn>, Errno> {
+            self.opened.fetch_add(1, Ordering::SeqCst);
+            Ok(Box::new(FakeConn))
+        }
+    }
+
+    /// `lo0` of `v` up with 127.0.0.1.
+    fn lo_up(v: &Arc<Vnet>) {
+        let _cv = CurvnetGuard::set(v);
+        let lo = ifunit("lo0").expect("lo0");
+        vimage_kern::netinet::r#in::in_aifaddr(&lo, std::net::Ipv4Addr::LOCALHOST, None, None)
+            .expect("127.0.0.1");
+        lo.flags.fetch_or(IFF_UP, Ordering::Relaxed);
+    }
+
+    /// A UDP socket of `ng`'s vimage bound to 127.0.0.1:`port`.
+    fn udp_bound(k: &Arc<Kernel>, ng: &mut Ng, port: u16) -> Result<i32, Errno> {
+        use vimage_abi::netinet_in::SockaddrIn;
+        let fd = call(
+            k,
+            &mut ng.td,
+            Request::Socket {
+                domain: 2,
+                ty: 2,
+                proto: 0,
+            },
+        )?
+        .val as i32;
+        call(
+            k,
+            &mut ng.td,
+            Request::Bind {
+                fd,
+                addr: SockaddrIn::new(std::net::Ipv4Addr::LOCALHOST, port)
+                    .to_bytes()
+                    .to_vec(),
+            },
+        )?;
+        Ok(fd)
+    }
+
+    #[test]
+    fn ksocket_lives_in_its_vimages_stack() {
+        use vimage_abi::netinet_in::SockaddrIn;
+        let k = boot();
+        let host = Arc::new(FakeKsockHost::default());
+        crate::netgraph::ng_ksocket::set_ksock_host(&k.k, host.clone());
+        k.k.kldload("ng_ksocket").unwrap();
+        let mut d = Ng::open(&k.k, 920);
+        // Even with host sockets allowed for default's nodes...
+        assert_eq!(
+            sysctl_in(&k.k, &mut d.td, "net.graph.ksocket.host", Some(1)).unwrap(),
+            0
+        );
+        let n1 = k.k.vi_create(k.k.vimage0(), "n1").unwrap();
+        lo_up(&n1.vnet);
+        let mut a = Ng::open_in(&k.k, 921, Some(&n1));
+        // ...a tenant cannot turn the switch, and its nodes use its own stack.
+        assert_eq!(
+            sysctl_in(&k.k, &mut a.td, "net.graph.ksocket.host", Some(0)),
+            Err(Errno::EPERM)
+        );
+        a.mkpeer(&k.k, ".", "ksocket", "k", "inet/dgram/udp")
+            .unwrap();
+        a.ascii(&k.k, ".:k", "bind", "inet/127.0.0.1:5000").unwrap();
+        assert_eq!(host.opened.load(Ordering::SeqCst), 0, "no host socket");
+        // The port is taken in n1's stack (not the host's, not default's).
+        assert_eq!(udp_bound(&k.k, &mut a, 5000).err(), Some(Errno::EADDRINUSE));
+        // A privileged port is n1's own business too.
+        a.mkpeer(&k.k, ".", "ksocket", "k2", "inet/dgram/udp")
+            .unwrap();
+        a.ascii(&k.k, ".:k2", "bind", "inet/127.0.0.1:53").unwrap();
+        a.ascii(&k.k, ".:k2", "connect", "inet/127.0.0.1:5000")
+            .unwrap();
+        assert_eq!(host.opened.load(Ordering::SeqCst), 0, "no host socket");
+        // Data crosses n1's lo0: written into k2, it comes out of k.
+        write(&k.k, &mut a, "k2", b"over lo0").unwrap();
+        let got = frames_in(&k.k, &mut a, std::time::Duration::from_secs(5));
+        assert_eq!(got, vec![("k".to_string(), b"over lo0".to_vec())]);
+        // And what a UDP socket of n1 sends to it arrives too.
+        let fd = udp_bound(&k.k, &mut a, 6000).unwrap();
+        call(
+            &k.k,
+            &mut a.td,
+            Request::Sendto {
+                fd,
+                flags: 0,
+                addr: Some(
+                    SockaddrIn::new(std::net::Ipv4Addr::LOCALHOST, 5000)
+                        .to_bytes()
+                        .to_vec(),
+                ),
+                data: b"from n1".to_vec(),
+            },
+        )
+        .unwrap();
+        let got = frames_in(&k.k, &mut a, std::time::Duration::from_secs(5));
+        assert_eq!(got, vec![("k".to_string(), b"from n1".to_vec())]);
+        // Shutting the node down frees the port.
+        a.shutdown(&k.k, ".:k").unwrap();
+        udp_bound(&k.k, &mut a, 5000).unwrap();
+        // Default's nodes get host sockets only while the switch is on.
+        d.mkpeer(&k.k, ".", "ksocket", "k", "inet/dgram/udp")
+            .unwrap();
+        assert_eq!(host.opened.load(Ordering::SeqCst), 1);
+        sysctl_in(&k.k, &mut d.td, "net.graph.ksocket.host", Some(0)).unwrap();
+        d.mkpeer(&k.k, ".", "ksocket", "k2", "inet/dgram/udp")
+            .unwrap();
+        assert_eq!(host.opened.load(Ordering::SeqCst), 1);
+        // The vimage goes with its ksockets (they are its graph's, not a
+        // process's descriptors).
+        a.close(&k.k);
+        let v0 = k.k.vimage0().clone();
+        k.k.vi_destroy(&v0, "n1").unwrap();
+        d.close(&k.k);
+    }
 }
