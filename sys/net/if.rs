@@ -61,8 +61,7 @@ fn net_idetach(v: &Arc<Vnet>, s: &ModState) {
     // Interfaces that came from elsewhere go back; the rest are destroyed.
     for ifp in st.list().into_iter().rev() {
         if let Some((home, name)) = ifp.came_from() {
-            if home.is_alive() && !Arc::ptr_eq(&home, v) {
-                let _ = if_vmove(&ifp, &home, Some(&name), true);
+            if home.is_alive() && !Arc::ptr_eq(&home, v) && if_vreturn(&ifp, &home, &name).is_ok() {
                 continue;
             }
         }
@@ -235,6 +234,13 @@ pub fn if_detach(ifp: &Arc<Ifnet>) {
 /// lowest free `ethN`).  With `returning`, the move undoes an earlier one (pops the
 /// history) instead of recording a new step.  The old stack forgets the interface's
 /// addresses, routes and caches; the interface comes up in the target as new.
+///
+/// Interfaces move down the vimage tree and come back the way they went: a
+/// move that is not a return must go to a vnet made after the interface's
+/// present one (a descendant; the caller checks that the target is one), and a
+/// return restores the name the interface had there — a vimage cannot push an
+/// interface into its parent, nor give one a name of its choosing in the
+/// parent's namespace (`EPERM`).  A name taken in the target is `EEXIST`.
 pub fn if_vmove(
     ifp: &Arc<Ifnet>,
     target: &Arc<Vnet>,
@@ -248,21 +254,48 @@ pub fn if_vmove(
     if Arc::ptr_eq(&from, target) {
         return Err(Errno::EEXIST);
     }
-    if let Some(n) = newname {
-        ifname_valid(n)?;
-    }
-    let name = {
-        let _cv = CurvnetGuard::set(target);
+    let name = if returning {
+        // Only back to where it came from, under the name it had there.
+        let (home, oldname) = ifp.came_from().ok_or(Errno::EPERM)?;
+        if !Arc::ptr_eq(&home, target) || newname.is_some_and(|n| n != oldname) {
+            return Err(Errno::EPERM);
+        }
+        oldname
+    } else {
+        // Vnet ids grow as vimages are made, and a vimage is always made after
+        // its ancestors: a lower id is never below us.
+        if target.id() < from.id() {
+            return Err(Errno::EPERM);
+        }
         match newname {
             Some(n) => {
-                if ifunit(n).is_some() {
-                    return Err(Errno::EEXIST);
-                }
+                ifname_valid(n)?;
                 n.to_string()
             }
-            None => format!("eth{}", if_free_unit("eth")),
+            None => {
+                let _cv = CurvnetGuard::set(target);
+                format!("eth{}", if_free_unit("eth"))
+            }
         }
     };
+    vmove(ifp, target, &name, returning)
+}
+
+/// Move `ifp` into `target` as `name` (checked there: `EEXIST` if taken),
+/// recording the step, or popping it when `returning`.
+fn vmove(
+    ifp: &Arc<Ifnet>,
+    target: &Arc<Vnet>,
+    name: &str,
+    returning: bool,
+) -> Result<String, Errno> {
+    {
+        let _cv = CurvnetGuard::set(target);
+        if ifunit(name).is_some() {
+            return Err(Errno::EEXIST);
+        }
+    }
+    let from = ifp.vnet();
     let oldname = ifp.name();
     if_detach(ifp);
     // A moved interface starts down, without addresses, as on FreeBSD.
@@ -272,7 +305,7 @@ pub fn if_vmove(
     } else {
         ifp.push_history(&from, oldname);
     }
-    ifp.set_name(&name);
+    ifp.set_name(name);
     let _cv = CurvnetGuard::set(target);
     if let Err(e) = if_attach(ifp) {
         // Cannot happen after the name check unless raced; put it back.
@@ -281,7 +314,23 @@ pub fn if_vmove(
         return Err(e);
     }
     ifp.driver.vmoved(ifp);
-    Ok(name)
+    Ok(name.to_string())
+}
+
+/// A dying vnet gives `ifp` back to `home` under `name`, or — if that name was
+/// taken there meanwhile — under the lowest free name of its driver
+/// (`edsc1`), never over another interface.
+fn if_vreturn(ifp: &Arc<Ifnet>, home: &Arc<Vnet>, name: &str) -> Result<String, Errno> {
+    match vmove(ifp, home, name, true) {
+        Err(Errno::EEXIST) => {
+            let free = {
+                let _cv = CurvnetGuard::set(home);
+                format!("{}{}", ifp.dname, if_free_unit(&ifp.dname))
+            };
+            vmove(ifp, home, &free, true)
+        }
+        r => r,
+    }
 }
 
 /// `if_input()`: a frame arrived on `ifp` from its driver.  Runs with curvnet set

@@ -873,7 +873,9 @@ mod multi {
         sendto(&t.n, &mut t.n0, fd, echo(0, 56), "10.0.0.1", 0).unwrap();
         assert_eq!(t.n0.inet().arp.len(), 1);
         let v0 = t.n0.vnet();
-        crate::net::r#if::if_vmove(&t.e00, &t.n.k.vimage0().vnet, Some("moved0"), false).unwrap();
+        // Down into a new vimage (interfaces do not move up but to go back).
+        let away = t.n.k.vi_create(t.n.k.vimage0(), "away").unwrap();
+        crate::net::r#if::if_vmove(&t.e00, &away.vnet, Some("moved0"), false).unwrap();
         assert!(t.n0.inet().arp.is_empty());
         assert!(t.e00.addr_list().is_empty());
         let _cv = CurvnetGuard::set(&v0);
