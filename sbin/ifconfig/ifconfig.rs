@@ -373,16 +373,17 @@ fn main() {
             "name" => {
                 let v = arg(k);
                 k += 1;
+                // A refused rename is fatal, as in later FreeBSDs: the rest
+                // of the line was meant for the new name.
                 if ifr.set_union_name(&v).is_err() {
-                    libvimage::warn("ioctl (set name)", Errno::ENAMETOOLONG);
-                } else {
-                    match s.ioctl(fd, SIOCSIFNAME, ifr.to_bytes().unwrap_or_default()) {
-                        Ok(_) => {
-                            name = v.clone();
-                            println!("{v}");
-                        }
-                        Err(e) => libvimage::warn("ioctl (set name)", e),
+                    err(1, "ioctl (set name)", Errno::ENAMETOOLONG);
+                }
+                match s.ioctl(fd, SIOCSIFNAME, ifr.to_bytes().unwrap_or_default()) {
+                    Ok(_) => {
+                        name = v.clone();
+                        println!("{v}");
                     }
+                    Err(e) => err(1, "ioctl (set name)", e),
                 }
             }
             "link" | "ether" | "lladdr" => {
