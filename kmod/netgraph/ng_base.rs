@@ -121,7 +121,15 @@ pub fn ng_with<R>(vnet: &Arc<Vnet>, f: impl FnOnce(&mut NgSpace) -> R) -> Result
             }
         }
         HELD.with(|h| h.borrow_mut().pop());
-        (r, s.take_output(), s.next_timer())
+        // Work left over by a run that spent its budget (a storm of copies)
+        // goes on from a callout, one budget at a time between other
+        // callouts, rather than falling on whoever enters the space next.
+        let next = if s.has_work() {
+            Some(s.now_ns())
+        } else {
+            s.next_timer()
+        };
+        (r, s.take_output(), next)
     };
     deliver(&st, out);
     if let Some(t) = next {
@@ -185,7 +193,10 @@ fn maxhops(g: &NgGlobal) -> u32 {
     u32::try_from(g.maxhops.load(Ordering::Relaxed)).unwrap_or(NG_MAXHOPS)
 }
 
-/// Make sure a callout runs the space's timers at `t`.
+/// Make sure a callout runs the space's timers (and any work left queued) at
+/// `t`.  `armed` is the time of the one callout that counts; a callout made
+/// for a later time before an earlier one was armed finds `armed` changed and
+/// does nothing, so callouts never pile up.
 fn arm(st: &VnetNetgraph, g: &NgGlobal, t: u64) {
     if st.armed.fetch_min(t, Ordering::AcqRel) <= t {
         return;
@@ -195,10 +206,19 @@ fn arm(st: &VnetNetgraph, g: &NgGlobal, t: u64) {
         t,
         Box::new(move |now| {
             let Some(v) = w.upgrade() else { return };
-            if let Some(st) = vnet_netgraph(&v) {
-                st.armed.store(u64::MAX, Ordering::Release);
+            let Some(st) = vnet_netgraph(&v) else { return };
+            if st
+                .armed
+                .compare_exchange(t, u64::MAX, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                // Superseded: the armed callout does the work.
+                return;
             }
-            let _ = ng_with(&v, |s| s.run_timers(now));
+            let _ = ng_with(&v, |s| {
+                s.run_timers(now);
+                s.run();
+            });
         }),
     );
 }

@@ -993,8 +993,11 @@ mod hostile {
         b.connect(&k.k, ".", "t", "u", "right").unwrap();
         write(&k.k, &mut a, "h", b"loop").unwrap();
         write(&k.k, &mut a, "p", b"storm").unwrap();
-        // Each write returns; the loops end by themselves, whoever touches the
-        // space next (here: a message) finds nothing left.
+        // Each write returns after one run's budget; the storm goes on from
+        // callouts, not in the next caller's operation, and ends by itself.
+        assert!(ng_with(&n1.vnet, |s| s.has_work()).unwrap());
+        assert!(k.k.softclock() > 0);
+        assert!(!ng_with(&n1.vnet, |s| s.has_work()).unwrap());
         let idle = |v: &Arc<Vnet>| {
             let mut rounds = 0;
             while ng_with(v, |s| {

@@ -21,8 +21,9 @@ pub type NodeId = u32;
 
 /// Default bound on queued data frames in one space.
 pub const NG_QUEUE_LIMIT: usize = 4096;
-/// Most work items processed by one [`NgSpace::run`] call (a storm cannot hang the kernel).
-pub const NG_RUN_BUDGET: usize = 100_000;
+/// Most work items processed by one [`NgSpace::run`] call (a storm cannot hang
+/// the kernel, nor hold its space for long: a few ms).
+pub const NG_RUN_BUDGET: usize = 10_000;
 /// Default hop budget of a frame (`net.graph.maxhops`): how many hooks a frame
 /// and the copies made of it may cross, counted from where it entered the
 /// graph (a socket's write, an interface's output, a timer's delivery).  Past
