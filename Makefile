@@ -3,7 +3,7 @@ CARGO ?= cargo
 REL := target/release
 SOCK ?= $(CURDIR)/target/demo.sock
 
-.PHONY: all build test demo bench bench-tcp bench-apps fmt clippy clean
+.PHONY: all build test demo bench bench-soak bench-tcp bench-apps fmt clippy clean
 
 all: build
 
@@ -30,6 +30,12 @@ bench: build
 	$(CARGO) bench --bench netgraph_chain
 	$(CARGO) bench --bench forwarding_chain
 	$(CARGO) bench --bench route_table
+	$(MAKE) bench-soak
+
+# 10,000 vimages made and destroyed through vimage(8), three rounds, with
+# vkernel's RSS after each (a few minutes; SOAK_N=2000 make bench-soak is quicker).
+bench-soak: build
+	$(CARGO) bench --bench vimage_soak
 
 # The tutorial's experiment: TCP over lo0 with and without options VIMAGE, side by
 # side (tcpbench processes through the syscall door; Linux's iperf3 alongside),
