@@ -135,6 +135,38 @@ pub const SHUT_WR: i32 = 1;
 /// `shutdown(SHUT_RDWR)`.
 pub const SHUT_RDWR: i32 = 2;
 
+/// Told when a socket or one of its buffers changes, instead of a sleeper
+/// being woken (vkernel's splice reactor queues the socket for a look).  It
+/// runs in whatever thread made the change, outside the buffer's lock, and
+/// must only take note.
+pub type Watcher = Arc<dyn Fn() + Send + Sync>;
+
+/// One watcher slot: an atomic flag keeps the common case (nobody watching)
+/// free of locks.
+#[derive(Default)]
+struct WatchSlot {
+    set: AtomicBool,
+    f: Mutex<Option<Watcher>>,
+}
+
+impl WatchSlot {
+    fn set(&self, f: Option<Watcher>) {
+        if let Ok(mut g) = self.f.lock() {
+            self.set.store(f.is_some(), Ordering::SeqCst);
+            *g = f;
+        }
+    }
+    fn fire(&self) {
+        if !self.set.load(Ordering::SeqCst) {
+            return;
+        }
+        let f = self.f.lock().ok().and_then(|g| g.clone());
+        if let Some(f) = f {
+            f();
+        }
+    }
+}
+
 /// A socket's sleep channel (`so_rcv.sb_cc`/`so_snd` wakeups, `soisconnected`,
 /// `sonewconn`): a generation counter bumped on every state change.
 #[derive(Default)]
@@ -143,6 +175,7 @@ pub struct SoWakeup {
     cv: Condvar,
     /// Threads asleep in [`SoWakeup::wait`]: waking nobody costs no futex call.
     sleepers: AtomicUsize,
+    watch: WatchSlot,
 }
 
 impl SoWakeup {
@@ -158,7 +191,12 @@ impl SoWakeup {
         if self.sleepers.load(Ordering::SeqCst) > 0 {
             self.cv.notify_all();
         }
+        self.watch.fire();
         selwakeup();
+    }
+    /// Watch the socket's state changes (`None`: stop).
+    pub fn set_watcher(&self, f: Option<Watcher>) {
+        self.watch.set(f);
     }
     /// Sleep until the generation differs from `seen` or `timeout` passes;
     /// whether it changed.
@@ -286,6 +324,7 @@ pub struct SockBuf {
     upcall: Mutex<Option<SbUpcall>>,
     /// Threads asleep in [`SockBuf::recv`] (counted under `inner`'s lock).
     sleepers: AtomicUsize,
+    watch: WatchSlot,
 }
 
 impl Default for SockBuf {
@@ -300,7 +339,14 @@ impl SockBuf {
         if self.sleepers.load(Ordering::SeqCst) > 0 {
             self.cv.notify_all();
         }
+        self.watch.fire();
         selwakeup();
+    }
+
+    /// Watch the buffer: `f` is told whenever a sleeper on it would be woken
+    /// (`None`: stop).
+    pub fn set_watcher(&self, f: Option<Watcher>) {
+        self.watch.set(f);
     }
 
     /// An empty buffer holding at most `hiwat` bytes.
@@ -314,6 +360,7 @@ impl SockBuf {
             stream: false,
             upcall: Mutex::new(None),
             sleepers: AtomicUsize::new(0),
+            watch: WatchSlot::default(),
         }
     }
 

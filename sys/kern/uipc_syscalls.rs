@@ -89,8 +89,17 @@ pub fn listen(so: &Arc<Socket>, backlog: i32) -> Result<Reply, Errno> {
     } else {
         backlog
     };
-    pcb(so)?.listen(backlog)?;
+    let w = {
+        let mut p = pcb(so)?;
+        p.listen(backlog)?;
+        p.wakeup()
+    };
     so.listening.store(true, Ordering::Relaxed);
+    // The socket changed kind: whoever watches it (an exported socket's
+    // reactor, a poller) looks again.
+    if let Some(w) = w {
+        w.wakeup();
+    }
     Ok(Reply::val(0))
 }
 

@@ -31,52 +31,96 @@
 //!   memfd holding the source address, which a supervisor serving
 //!   `recvfrom`/`recvmsg` reads, and which a plain `read`/`recv` discards.
 //!
-//! Two threads serve each exported socket (one per direction); they end when
-//! the program's last descriptor is closed, the kernel socket's owner (the
-//! supervisor's descriptor table) goes away, or the kernel halts.
+//! No thread is spent per socket.  A few *reactor* threads (one per CPU)
+//! serve every export, each over an epoll set: the program's side wakes a
+//! reactor through epoll on our end of the pair (edge-triggered); the kernel
+//! side through a watcher on the socket and its buffers
+//! ([`vimage_kern::kern::uipc_socket::Watcher`]), which queues the export for a
+//! look and pokes the reactor's eventfd.  Every kernel call a reactor makes
+//! is non-blocking; what cannot move yet waits in the export's own buffer
+//! until the other side is ready.  An export ends when the program's last
+//! descriptor is closed, the kernel socket's owner (the supervisor's
+//! descriptor table) goes away, or the kernel halts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::IoSlice;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use vimage_abi::syscall::Reply;
 use vimage_abi::Errno;
 use vimage_kern::kern::kern_syscall::Td;
+use vimage_kern::kern::kern_vimage::Vimage;
 use vimage_kern::kern::uipc_socket::{
-    FdTable, Socket, WeakFdTable, POLLERR, POLLHUP, POLLIN, POLLOUT,
+    FdTable, Socket, Watcher, WeakFdTable, POLLERR, POLLHUP, POLLIN, POLLOUT,
 };
 use vimage_kern::kern::uipc_syscalls as so_calls;
 use vimage_kern::Kernel;
 
 /// `SOCK_STREAM` in the kernel's numbering.
 const SOCK_STREAM: i32 = 1;
-/// Largest chunk moved per call.
-const CHUNK: usize = 64 * 1024;
-/// How often a sleeping pump looks at whether it should stop.
-const SLICE: Duration = Duration::from_millis(50);
+/// Largest chunk moved per call (streams; a reactor's one scratch buffer).
+const CHUNK: usize = 256 * 1024;
+/// Largest datagram.
+const DGRAM_MAX: usize = 64 * 1024;
+/// Most bytes (streams) or datagrams one export moves each way in one turn:
+/// then it queues itself again behind the others of its reactor, so a
+/// flood on one socket cannot starve the rest.
+const TURN_BYTES: usize = 4 * CHUNK;
+const TURN_DGRAMS: usize = 256;
+/// How often a reactor looks at every export for an owner gone or a halt
+/// (nothing else needs a timer).
+const SWEEP: Duration = Duration::from_secs(1);
 /// Source-address tokens kept for reuse (a server talks to few peers at once).
 const TOKEN_CACHE: usize = 64;
+/// Datagrams waiting for the program to read, per export (more are dropped,
+/// as a full socket buffer drops them).
+const DGRAM_QUEUE: usize = 256;
 /// How long the kernel socket of a failed connect outlives our end (so the
 /// program can still read `SO_ERROR`).
 const LINGER_FAILED: Duration = Duration::from_secs(30);
 /// Most failed connects kept at once (the oldest goes first beyond it).
 const LINGER_MAX: usize = 1024;
+/// How long what a program wrote before it exited is still passed on after
+/// its supervisor went too.
+const ORPHAN_FLUSH: Duration = Duration::from_secs(30);
+/// The eventfd's token in a reactor's epoll set.
+const EV_TOKEN: u64 = u64::MAX;
 
 /// What the kernel remembers of exports, kernel-wide: per owning descriptor
-/// table, the inode numbers of exports that ended since its owner last asked.
+/// table, the inode numbers of exports that ended since its owner last asked;
+/// and the reactors that serve them.
 #[derive(Default)]
 pub struct Exports {
     reaped: Mutex<HashMap<usize, (WeakFdTable, Vec<u32>)>>,
     /// Failed connects whose kernel socket is kept for `SO_ERROR`, oldest
     /// first, with when each goes.
-    lingering: Mutex<std::collections::VecDeque<(Instant, Arc<Splice>)>>,
+    lingering: Mutex<VecDeque<(Instant, Arc<Splice>)>>,
+    reactors: OnceLock<Vec<Arc<Reactor>>>,
+    next: AtomicUsize,
+    tokens: AtomicU64,
 }
 
 impl Exports {
+    fn note_reaped(&self, t: &WeakFdTable, ino: u32) {
+        if let Ok(mut g) = self.reaped.lock() {
+            g.entry(t.key())
+                .or_insert_with(|| (t.clone(), Vec::new()))
+                .1
+                .push(ino);
+        }
+    }
+    fn take_reaped(&self, t: &FdTable) -> Vec<u32> {
+        let Ok(mut g) = self.reaped.lock() else {
+            return Vec::new();
+        };
+        // Tables whose owners are gone have nobody left to tell.
+        g.retain(|_, (w, _)| w.upgrade().is_some());
+        g.remove(&t.key()).map(|(_, v)| v).unwrap_or_default()
+    }
     /// Keep `sp` (a failed connect) until `LINGER_FAILED` has passed.
     fn linger(&self, sp: Arc<Splice>) {
         let over = {
@@ -114,22 +158,23 @@ impl Exports {
             sp.finish();
         }
     }
-
-    fn note_reaped(&self, t: &WeakFdTable, ino: u32) {
-        if let Ok(mut g) = self.reaped.lock() {
-            g.entry(t.key())
-                .or_insert_with(|| (t.clone(), Vec::new()))
-                .1
-                .push(ino);
+    /// The reactors, started on first use (one per CPU, at least two).
+    fn reactors(self: &Arc<Self>, k: &Arc<Kernel>) -> Result<&Vec<Arc<Reactor>>, Errno> {
+        if let Some(r) = self.reactors.get() {
+            return Ok(r);
         }
-    }
-    fn take_reaped(&self, t: &FdTable) -> Vec<u32> {
-        let Ok(mut g) = self.reaped.lock() else {
-            return Vec::new();
-        };
-        // Tables whose owners are gone have nobody left to tell.
-        g.retain(|_, (w, _)| w.upgrade().is_some());
-        g.remove(&t.key()).map(|(_, v)| v).unwrap_or_default()
+        let n = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(2, 16);
+        let mut v = Vec::with_capacity(n);
+        for i in 0..n {
+            v.push(Reactor::start(k.clone(), i)?);
+        }
+        // A racing first export may have started its own set: use the one
+        // that won (the loser's threads end with their only reference).
+        let _ = self.reactors.set(v);
+        self.reactors.get().ok_or(Errno::EAGAIN)
     }
 }
 
@@ -137,10 +182,12 @@ impl Exports {
 struct Splice {
     k: Arc<Kernel>,
     so: Arc<Socket>,
+    stream: bool,
+    vimage: Arc<Vimage>,
     /// Our end of the pair (its number, valid while `end_fd` holds it).
     end: RawFd,
     /// Our end, owned; taken (closed) only when a connect failed, by the
-    /// one pump then running, which uses `end` no more.
+    /// reactor, which then uses `end` no more.
     end_fd: Mutex<Option<OwnedFd>>,
     /// Bytes of filler the program's end holds (a socket exported before it
     /// was connected); read and dropped when the handshake completes.
@@ -152,6 +199,9 @@ struct Splice {
     ino: u32,
     closed: AtomicBool,
     exports: Arc<Exports>,
+    /// Its reactor key, and whether it is already queued for a look.
+    token: u64,
+    queued: AtomicBool,
 }
 
 impl Splice {
@@ -159,20 +209,19 @@ impl Splice {
         self.closed.load(Ordering::Acquire) || self.owner.upgrade().is_none() || self.k.halting()
     }
 
-    /// A process context for the pump's calls: the owner's vimage, no
-    /// descriptors, interrupted when the splice stops.
-    fn td(self: &Arc<Self>, vimage: Arc<vimage_kern::kern::kern_vimage::Vimage>) -> Td {
+    /// A process context for the reactor's calls on this socket: the owner's
+    /// vimage, no descriptors.
+    fn td(self: &Arc<Self>) -> Td {
         let me = Arc::downgrade(self);
         Td {
             pid: 0,
-            vimage,
+            vimage: self.vimage.clone(),
             fds: FdTable::default(),
             intr: Arc::new(move || me.upgrade().is_none_or(|s| s.should_stop())),
         }
     }
 
-    /// Stop both directions and close the kernel socket's descriptor in its
-    /// owner's table (once).
+    /// Close the kernel socket's descriptor in its owner's table (once).
     fn finish(&self) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
@@ -191,26 +240,25 @@ impl Splice {
             }
             self.exports.note_reaped(&self.owner, self.ino);
         }
-        // The protocol closes the socket when its last reference goes: the
-        // other pump holds one while it sleeps on the socket, so wake it now
-        // (a process that exits must free its ports at once, not a slice
-        // later: iperf3 binds its port again right after).
-        let w = self.so.pcb.lock().ok().and_then(|p| p.wakeup());
-        if let Some(w) = w {
-            w.wakeup();
+    }
+
+    /// Watch (or stop watching) the kernel socket and its buffers.
+    fn watch(&self, w: Option<Watcher>) {
+        let Ok(p) = self.so.pcb.lock() else { return };
+        if let Some(b) = p.rcvbuf() {
+            b.set_watcher(w.clone());
+        }
+        if let Some(b) = p.sndbuf() {
+            b.set_watcher(w.clone());
+        }
+        if let Some(x) = p.wakeup() {
+            x.set_watcher(w);
         }
     }
 
-    /// Whether the program has closed its every descriptor of the pair.
-    fn peer_gone(&self, wait: Duration) -> bool {
-        let mut p = libc::pollfd {
-            fd: self.end,
-            events: 0,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut p, 1, wait.as_millis() as i32) };
-        n > 0 && p.revents & (libc::POLLHUP | libc::POLLERR) != 0
+    /// `poll` bits of the kernel socket (nothing consumed).
+    fn kpoll(&self) -> u32 {
+        self.so.pcb.lock().map(|p| p.poll()).unwrap_or(POLLERR)
     }
 }
 
@@ -229,6 +277,7 @@ pub fn export(
     } else {
         libc::SOCK_SEQPACKET
     };
+    let reactors = exports.reactors(k)?;
     let mut sv = [0 as RawFd; 2];
     // SAFETY: socketpair fills two descriptors on success.
     if unsafe { libc::socketpair(libc::AF_UNIX, ty | libc::SOCK_CLOEXEC, 0, sv.as_mut_ptr()) } < 0 {
@@ -236,6 +285,11 @@ pub fn export(
     }
     // SAFETY: both descriptors are fresh and ours.
     let (prog, end) = unsafe { (OwnedFd::from_raw_fd(sv[0]), OwnedFd::from_raw_fd(sv[1])) };
+    // SAFETY: fcntl on our own descriptor: the reactor never blocks on it.
+    unsafe {
+        let fl = libc::fcntl(end.as_raw_fd(), libc::F_GETFL);
+        libc::fcntl(end.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
+    }
     // SAFETY: fstat into a zeroed struct.
     let ino = unsafe {
         let mut st: libc::stat = std::mem::zeroed();
@@ -254,6 +308,8 @@ pub fn export(
     let sp = Arc::new(Splice {
         k: k.clone(),
         so,
+        stream,
+        vimage: td.vimage.clone(),
         end: end.as_raw_fd(),
         end_fd: Mutex::new(Some(end)),
         filler,
@@ -262,115 +318,769 @@ pub fn export(
         ino,
         closed: AtomicBool::new(false),
         exports: exports.clone(),
+        token: exports.tokens.fetch_add(1, Ordering::Relaxed),
+        queued: AtomicBool::new(false),
     });
-    let vimage = td.vimage.clone();
-    let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
-        std::thread::Builder::new()
-            .name(name.into())
-            .stack_size(128 * 1024)
-            .spawn(f)
-            .map(|_| ())
-            .map_err(|_| Errno::EAGAIN)
-    };
-    let (a, b) = (sp.clone(), sp.clone());
-    let (va, vb) = (vimage.clone(), vimage);
-    let r = if stream && filler > 0 {
-        // The program-to-kernel pump starts once connected (stream_out).
-        drop((a, va));
-        spawn("splice-out", Box::new(move || stream_out(b, vb)))
-    } else if stream {
-        spawn("splice-in", Box::new(move || stream_in(a, va)))
-            .and_then(|_| spawn("splice-out", Box::new(move || stream_out(b, vb))))
-    } else {
-        spawn("splice-in", Box::new(move || dgram_in(a, va)))
-            .and_then(|_| spawn("splice-out", Box::new(move || dgram_out(b, vb))))
-    };
-    if let Err(e) = r {
+    let i = exports.next.fetch_add(1, Ordering::Relaxed) % reactors.len();
+    if let Err(e) = reactors[i].add(sp.clone()) {
         sp.finish();
         return Err(e);
     }
     Ok((prog, exports.take_reaped(&td.fds)))
 }
 
-/// Send a reply frame with one descriptor attached (`SCM_RIGHTS`).
-pub fn send_reply_with_fd(conn: RawFd, reply: &Reply, fd: &OwnedFd) -> std::io::Result<()> {
-    let payload = reply.to_bytes();
-    let len = (payload.len() as u32).to_le_bytes();
-    let fds = [fd.as_raw_fd()];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
-    let mut bufs: Vec<u8> = Vec::with_capacity(4 + payload.len());
-    bufs.extend_from_slice(&len);
-    bufs.extend_from_slice(&payload);
-    let mut off = 0;
-    let mut first = true;
-    while off < bufs.len() {
-        let iov = [IoSlice::new(&bufs[off..])];
-        let c: &[ControlMessage] = if first { &cmsg } else { &[] };
-        match sendmsg::<()>(conn, &iov, c, MsgFlags::MSG_NOSIGNAL, None) {
-            Ok(n) => {
-                off += n;
-                first = false;
+/// A reactor: one thread serving many exports over an epoll set.
+struct Reactor {
+    epfd: OwnedFd,
+    evfd: OwnedFd,
+    q: Mutex<Queue>,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// Exports to look at.
+    ready: Vec<u64>,
+    /// Exports to take on.
+    new: Vec<Arc<Splice>>,
+    /// The reactor is between epoll waits (no need to poke it).
+    busy: bool,
+}
+
+impl Reactor {
+    fn start(k: Arc<Kernel>, i: usize) -> Result<Arc<Reactor>, Errno> {
+        // SAFETY: plain system calls; the descriptors are ours on success.
+        let (ep, ev) = unsafe {
+            (
+                libc::epoll_create1(libc::EPOLL_CLOEXEC),
+                libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK),
+            )
+        };
+        if ep < 0 || ev < 0 {
+            // SAFETY: closing what was opened.
+            unsafe {
+                if ep >= 0 {
+                    libc::close(ep);
+                }
+                if ev >= 0 {
+                    libc::close(ev);
+                }
             }
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
+            return Err(Errno::EMFILE);
         }
+        // SAFETY: fresh descriptors.
+        let r = Arc::new(Reactor {
+            epfd: unsafe { OwnedFd::from_raw_fd(ep) },
+            evfd: unsafe { OwnedFd::from_raw_fd(ev) },
+            q: Mutex::new(Queue::default()),
+        });
+        epoll_add(
+            r.epfd.as_raw_fd(),
+            r.evfd.as_raw_fd(),
+            EV_TOKEN,
+            libc::EPOLLIN as u32,
+        )?;
+        let me = r.clone();
+        std::thread::Builder::new()
+            .name(format!("splice{i}"))
+            .spawn(move || me.run(k))
+            .map_err(|_| Errno::EAGAIN)?;
+        Ok(r)
+    }
+
+    /// Take on export `sp`.
+    fn add(self: &Arc<Self>, sp: Arc<Splice>) -> Result<(), Errno> {
+        match self.q.lock() {
+            Ok(mut q) => q.new.push(sp),
+            Err(_) => return Err(Errno::EAGAIN),
+        }
+        self.poke();
+        Ok(())
+    }
+
+    /// Queue export `sp` for a look (a watcher: any thread).
+    fn kick(&self, sp: &Splice) {
+        if sp.queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let poke = match self.q.lock() {
+            Ok(mut q) => {
+                q.ready.push(sp.token);
+                !q.busy
+            }
+            Err(_) => false,
+        };
+        if poke {
+            self.poke();
+        }
+    }
+
+    fn poke(&self) {
+        let one: u64 = 1;
+        // SAFETY: writing 8 bytes to our eventfd.
+        unsafe {
+            libc::write(self.evfd.as_raw_fd(), (&one as *const u64).cast(), 8);
+        }
+    }
+
+    fn run(self: Arc<Self>, k: Arc<Kernel>) {
+        let mut live: HashMap<u64, Entry> = HashMap::new();
+        let mut evs = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+        let mut last_sweep = Instant::now();
+        let mut todo: Vec<u64> = Vec::new();
+        let mut scratch = vec![0u8; CHUNK];
+        loop {
+            // Sleep only if nothing was queued meanwhile (a kick while we were
+            // busy did not poke the eventfd); from here on kicks poke it.
+            let timeout = match self.q.lock() {
+                Ok(mut q) if q.ready.is_empty() && q.new.is_empty() => {
+                    q.busy = false;
+                    SWEEP.as_millis() as i32
+                }
+                _ => 0,
+            };
+            // SAFETY: evs has room for its length.
+            let n = unsafe {
+                libc::epoll_wait(
+                    self.epfd.as_raw_fd(),
+                    evs.as_mut_ptr(),
+                    evs.len() as i32,
+                    timeout,
+                )
+            };
+            if let Ok(mut q) = self.q.lock() {
+                q.busy = true;
+            }
+            todo.clear();
+            for e in evs.iter().take(n.max(0) as usize) {
+                let (tok, bits) = (e.u64, e.events);
+                if tok == EV_TOKEN {
+                    let mut v: u64 = 0;
+                    // SAFETY: reading 8 bytes from our eventfd.
+                    unsafe {
+                        libc::read(self.evfd.as_raw_fd(), (&mut v as *mut u64).cast(), 8);
+                    }
+                    continue;
+                }
+                if let Some(en) = live.get_mut(&tok) {
+                    if bits & (libc::EPOLLIN | libc::EPOLLRDHUP) as u32 != 0 {
+                        en.rd = true;
+                    }
+                    if bits & libc::EPOLLOUT as u32 != 0 {
+                        en.wr = true;
+                    }
+                    if bits & (libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
+                        en.hup = true;
+                        en.rd = true;
+                    }
+                    todo.push(tok);
+                }
+            }
+            let (ready, new) = match self.q.lock() {
+                Ok(mut q) => (std::mem::take(&mut q.ready), std::mem::take(&mut q.new)),
+                Err(_) => (Vec::new(), Vec::new()),
+            };
+            for sp in new {
+                let tok = sp.token;
+                let r = Arc::downgrade(&self);
+                let w = Arc::downgrade(&sp);
+                let watcher: Watcher = Arc::new(move || {
+                    if let (Some(r), Some(sp)) = (r.upgrade(), w.upgrade()) {
+                        r.kick(&sp);
+                    }
+                });
+                let bits =
+                    (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+                if epoll_add(self.epfd.as_raw_fd(), sp.end, tok, bits).is_err() {
+                    sp.finish();
+                    continue;
+                }
+                sp.watch(Some(watcher));
+                live.insert(tok, Entry::new(sp));
+                todo.push(tok);
+            }
+            for tok in ready {
+                if let Some(en) = live.get(&tok) {
+                    en.sp.queued.store(false, Ordering::Release);
+                }
+                todo.push(tok);
+            }
+            if last_sweep.elapsed() >= SWEEP || k.halting() {
+                last_sweep = Instant::now();
+                todo.extend(
+                    live.iter()
+                        .filter(|(_, e)| e.sp.should_stop())
+                        .map(|(t, _)| *t),
+                );
+            }
+            todo.sort_unstable();
+            todo.dedup();
+            for tok in &todo {
+                let Some(en) = live.get_mut(tok) else {
+                    continue;
+                };
+                match en.turn(&mut scratch) {
+                    Turn::Wait => {}
+                    Turn::Again => {
+                        if let Ok(mut q) = self.q.lock() {
+                            q.ready.push(*tok);
+                        }
+                    }
+                    Turn::Done => {
+                        if let Some(en) = live.remove(tok) {
+                            en.sp.watch(None);
+                            en.sp.finish();
+                        }
+                    }
+                    Turn::Failed => {
+                        if let Some(en) = live.remove(tok) {
+                            en.sp.watch(None);
+                            let sp = en.sp.clone();
+                            drop(en);
+                            sp.exports.clone().linger(sp);
+                        }
+                    }
+                }
+            }
+            if k.halting() && live.is_empty() {
+                return;
+            }
+        }
+    }
+}
+
+fn epoll_add(ep: RawFd, fd: RawFd, tok: u64, events: u32) -> Result<(), Errno> {
+    let mut ev = libc::epoll_event { events, u64: tok };
+    // SAFETY: registering a descriptor we own with a valid event.
+    if unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
+        return Err(Errno::ENOMEM);
     }
     Ok(())
 }
 
-fn write_all(fd: RawFd, mut b: &[u8]) -> bool {
-    while !b.is_empty() {
-        // SAFETY: writing from a valid slice.
-        let n = unsafe { libc::send(fd, b.as_ptr().cast(), b.len(), libc::MSG_NOSIGNAL) };
-        if n < 0 {
-            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            return false;
-        }
-        b = &b[n as usize..];
-    }
-    true
+/// What a turn decided.
+enum Turn {
+    /// More to do later (an event will say when).
+    Wait,
+    /// Its budget is spent with more to move: again after the others.
+    Again,
+    /// The export is over.
+    Done,
+    /// Its connect failed: our end is closed, the kernel socket lingers.
+    Failed,
 }
 
-/// Program → kernel, stream: read what the program writes and send it.
-fn stream_in(sp: Arc<Splice>, vimage: Arc<vimage_kern::kern::kern_vimage::Vimage>) {
-    let mut td = sp.td(vimage);
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        // SAFETY: reading into our buffer.
-        let n = unsafe { libc::read(sp.end, buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 {
-            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+/// A reactor's state of one export.
+struct Entry {
+    sp: Arc<Splice>,
+    td: Td,
+    /// Our end is (as far as we know) readable / writable / hung up.
+    rd: bool,
+    wr: bool,
+    hup: bool,
+    /// Filler still to drop (stopped-up stream).
+    filler_left: usize,
+    /// Program → kernel: bytes read but not yet taken by the kernel.
+    inbuf: Vec<u8>,
+    inoff: usize,
+    /// The program will send no more (EOF passed on), or the kernel takes no
+    /// more (an error: the rest is dropped).
+    in_done: bool,
+    /// Kernel → program: bytes received but not yet written to our end.
+    outbuf: Vec<u8>,
+    outoff: usize,
+    /// The kernel will send no more (EOF passed on with `SHUT_WR`).
+    out_done: bool,
+    /// Datagrams (data, source) waiting for room in our end.
+    dq: VecDeque<(Vec<u8>, Vec<u8>)>,
+    tokens: HashMap<Vec<u8>, OwnedFd>,
+    /// When the owner was found gone.
+    orphan: Option<Instant>,
+    /// Datagrams: the program shut down its sending side.
+    in_eof: bool,
+}
+
+impl Entry {
+    fn new(sp: Arc<Splice>) -> Entry {
+        Entry {
+            td: sp.td(),
+            filler_left: sp.filler,
+            sp,
+            rd: true,
+            wr: true,
+            hup: false,
+            inbuf: Vec::new(),
+            inoff: 0,
+            in_done: false,
+            outbuf: Vec::new(),
+            outoff: 0,
+            out_done: false,
+            dq: VecDeque::new(),
+            tokens: HashMap::new(),
+            orphan: None,
+            in_eof: false,
+        }
+    }
+
+    /// Move what can move; `scratch` is the reactor's buffer (what an
+    /// export keeps between turns is only what could not be passed on).
+    fn turn(&mut self, scratch: &mut [u8]) -> Turn {
+        if self.sp.closed.load(Ordering::Acquire) || self.sp.k.halting() {
+            return Turn::Done;
+        }
+        if self.sp.owner.upgrade().is_none() {
+            // The supervisor is gone.  A program that is still running
+            // loses the connection (fail closed); one that exited first
+            // (its end hung up) still gets what it wrote passed on, as a
+            // closed socket's data is, for a while.
+            if !self.hup {
+                self.hup = hung_up(self.sp.end);
+            }
+            let since = *self.orphan.get_or_insert_with(Instant::now);
+            if !self.hup || !self.sp.stream || since.elapsed() > ORPHAN_FLUSH {
+                return Turn::Done;
+            }
+        }
+        if self.sp.stream {
+            self.stream_turn(scratch)
+        } else {
+            self.dgram_turn(scratch)
+        }
+    }
+
+    fn stream_turn(&mut self, scratch: &mut [u8]) -> Turn {
+        let so = self.sp.so.clone();
+        if self.filler_left > 0 {
+            let m = self.sp.kpoll();
+            if !so.listening.load(Ordering::Relaxed) {
+                // A refused or timed-out handshake leaves an error and the
+                // receive side closed (readable): test for failure first.
+                if m & (POLLERR | POLLHUP) != 0 {
+                    let end = self.sp.end_fd.lock().ok().and_then(|mut g| g.take());
+                    drop(end);
+                    return Turn::Failed;
+                }
+                if m & (POLLIN | POLLOUT) == 0 {
+                    return if self.hup { Turn::Done } else { Turn::Wait };
+                }
+            }
+            // Connected or listening: drop the filler, the program's end
+            // turns writable.
+            let mut b = [0u8; 4096];
+            while self.filler_left > 0 {
+                let want = self.filler_left.min(b.len());
+                match read_nb(self.sp.end, &mut b[..want]) {
+                    Io::Got(n) => self.filler_left -= n,
+                    Io::Again => return Turn::Wait,
+                    Io::Eof | Io::Err => return Turn::Done,
+                }
+            }
+        }
+        if so.listening.load(Ordering::Relaxed) {
+            return self.listener_turn();
+        }
+        let more_in = self.stream_in(scratch);
+        let more_out = self.stream_out();
+        // The program closed its every descriptor: once what it wrote is in
+        // the kernel, the export is over (closing the kernel socket sends
+        // what is queued and the FIN).
+        if self.hup && self.in_done {
+            return Turn::Done;
+        }
+        if more_in || more_out {
+            return Turn::Again;
+        }
+        Turn::Wait
+    }
+
+    /// Program → kernel.
+    fn stream_in(&mut self, scratch: &mut [u8]) -> bool {
+        let mut moved = 0;
+        while !self.in_done {
+            if moved >= TURN_BYTES {
+                return true;
+            }
+            // What the kernel did not take last time goes first.
+            let held = self.inoff < self.inbuf.len();
+            let fresh = if held {
+                0
+            } else {
+                if !self.rd {
+                    return false;
+                }
+                match read_nb(self.sp.end, scratch) {
+                    Io::Got(n) => n,
+                    Io::Again => {
+                        self.rd = false;
+                        return false;
+                    }
+                    Io::Eof | Io::Err => {
+                        // The program will send no more (shutdown or close):
+                        // so will we.
+                        self.in_done = true;
+                        let so = self.sp.so.clone();
+                        let _ = self
+                            .sp
+                            .k
+                            .sock_call(&mut self.td, &so, |_, so| so_calls::shutdown(so, 1));
+                        return false;
+                    }
+                }
+            };
+            let data: &[u8] = if held {
+                &self.inbuf[self.inoff..]
+            } else {
+                &scratch[..fresh]
+            };
+            let len = data.len();
+            let so = self.sp.so.clone();
+            let r = self.sp.k.sock_call(&mut self.td, &so, |td, so| {
+                so_calls::send_as(td, so, data, None, 0, true)
+            });
+            let took = match Errno(r.errno) {
+                Errno(0) => (r.val.max(0) as usize).min(len),
+                Errno::EAGAIN => 0,
+                _ => {
+                    // The connection is gone: the program's writes fail from
+                    // now on.
+                    // SAFETY: shutdown on our own descriptor.
+                    unsafe {
+                        libc::shutdown(self.sp.end, libc::SHUT_RD);
+                    }
+                    self.inbuf = Vec::new();
+                    self.inoff = 0;
+                    self.in_done = true;
+                    return false;
+                }
+            };
+            moved += took;
+            if held {
+                self.inoff += took;
+                if self.inoff == self.inbuf.len() {
+                    self.inbuf = Vec::new();
+                    self.inoff = 0;
+                }
+            } else if took < len {
+                self.inbuf = scratch[took..fresh].to_vec();
+                self.inoff = 0;
+            }
+            if took < len {
+                // The kernel's buffer is full: its watcher says when there
+                // is room.
+                return false;
+            }
+        }
+        false
+    }
+
+    /// Kernel → program.
+    fn stream_out(&mut self) -> bool {
+        let mut moved = 0;
+        loop {
+            if moved >= TURN_BYTES {
+                return true;
+            }
+            if self.outoff < self.outbuf.len() {
+                if self.hup {
+                    // Nobody will read it.
+                    self.outbuf.clear();
+                    self.outoff = 0;
+                    continue;
+                }
+                if !self.wr {
+                    return false;
+                }
+                match write_nb(self.sp.end, &self.outbuf[self.outoff..]) {
+                    Io::Got(n) => {
+                        moved += n;
+                        self.outoff += n;
+                        if self.outoff == self.outbuf.len() {
+                            self.outbuf = Vec::new();
+                            self.outoff = 0;
+                        }
+                    }
+                    Io::Again => {
+                        self.wr = false;
+                        return false;
+                    }
+                    Io::Eof | Io::Err => {
+                        self.outbuf.clear();
+                        self.outoff = 0;
+                        self.out_done = true;
+                        return false;
+                    }
+                }
                 continue;
             }
-            break;
+            if self.out_done {
+                return false;
+            }
+            let so = self.sp.so.clone();
+            let r = self.sp.k.sock_call(&mut self.td, &so, |td, so| {
+                so_calls::recv_as(td, so, CHUNK, 0, true)
+            });
+            match Errno(r.errno) {
+                Errno(0) if r.data.is_empty() => {
+                    // EOF from the peer: the program reads EOF too.
+                    // SAFETY: shutdown on our own descriptor.
+                    unsafe {
+                        libc::shutdown(self.sp.end, libc::SHUT_WR);
+                    }
+                    self.out_done = true;
+                    return false;
+                }
+                Errno(0) => {
+                    self.outbuf = r.data;
+                    self.outoff = 0;
+                }
+                Errno::EAGAIN | Errno::ENOTCONN | Errno::EINTR => return false,
+                _ => {
+                    // Reset or another error: the program sees EOF.
+                    // SAFETY: shutdown on our own descriptor.
+                    unsafe {
+                        libc::shutdown(self.sp.end, libc::SHUT_WR);
+                    }
+                    self.out_done = true;
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// A listening socket keeps a one-byte token readable while connections
+    /// wait to be accepted.
+    fn listener_turn(&mut self) -> Turn {
+        if self.hup {
+            return Turn::Done;
+        }
+        if self.sp.kpoll() & POLLIN != 0 {
+            let mut outq: libc::c_int = 0;
+            // SAFETY: SIOCOUTQ writes one int.
+            let ok = unsafe { libc::ioctl(self.sp.end, libc::TIOCOUTQ, &mut outq) } == 0;
+            if ok && outq == 0 {
+                let _ = write_nb(self.sp.end, b"!");
+            }
+        }
+        // Nothing the program writes to a listener means anything.
+        let mut b = [0u8; 512];
+        while self.rd {
+            match read_nb(self.sp.end, &mut b) {
+                Io::Got(_) => {}
+                Io::Again => self.rd = false,
+                Io::Eof | Io::Err => return Turn::Done,
+            }
+        }
+        Turn::Wait
+    }
+
+    fn dgram_turn(&mut self, scratch: &mut [u8]) -> Turn {
+        // Program → kernel: each message is one datagram on the (connected)
+        // kernel socket.
+        let buf = &mut scratch[..DGRAM_MAX + 1];
+        let mut sent = 0;
+        while self.rd && !self.in_eof {
+            if sent >= TURN_DGRAMS {
+                return Turn::Again;
+            }
+            sent += 1;
+            // SAFETY: receiving into our buffer.
+            let n = unsafe {
+                libc::recv(
+                    self.sp.end,
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n < 0 {
+                match std::io::Error::last_os_error().raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    Some(libc::EAGAIN) => {
+                        self.rd = false;
+                        break;
+                    }
+                    _ => return Turn::Done,
+                }
+            }
+            if n == 0 {
+                // An empty datagram, or the end of the program's side (its
+                // epoll event may not be read yet: ask now, or this loop
+                // would spin on the zero-length reads).
+                match peer_state(self.sp.end) {
+                    Peer::Gone => return Turn::Done,
+                    Peer::NoMoreSends => {
+                        self.rd = false;
+                        self.in_eof = true;
+                        break;
+                    }
+                    Peer::Open => {}
+                }
+            }
+            let so = self.sp.so.clone();
+            let data = &buf[..n as usize];
+            // Errors (no destination, unreachable, no room) are the
+            // datagram's, not the socket's: it is dropped, as an unreliable
+            // send may be.
+            let _ = self.sp.k.sock_call(&mut self.td, &so, |td, so| {
+                so_calls::send_as(td, so, data, None, 0, true)
+            });
+        }
+        if self.hup {
+            return Turn::Done;
+        }
+        // Kernel → program: each datagram with its source-address token.
+        let mut got = 0;
+        loop {
+            if got >= TURN_DGRAMS {
+                return Turn::Again;
+            }
+            while let Some((data, addr)) = self.dq.front() {
+                if !self.wr {
+                    return Turn::Wait;
+                }
+                if self.tokens.len() >= TOKEN_CACHE && !self.tokens.contains_key(addr) {
+                    self.tokens.clear();
+                }
+                if !self.tokens.contains_key(addr) {
+                    match addr_token(addr) {
+                        Some(t) => {
+                            self.tokens.insert(addr.clone(), t);
+                        }
+                        None => {
+                            self.dq.pop_front();
+                            continue;
+                        }
+                    }
+                }
+                let Some(tok) = self.tokens.get(addr) else {
+                    self.dq.pop_front();
+                    continue;
+                };
+                let fds = [tok.as_raw_fd()];
+                let cmsg = [ControlMessage::ScmRights(&fds)];
+                let iov = [IoSlice::new(data)];
+                match sendmsg::<()>(
+                    self.sp.end,
+                    &iov,
+                    &cmsg,
+                    MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
+                    None,
+                ) {
+                    Ok(_) => {
+                        self.dq.pop_front();
+                    }
+                    Err(nix::errno::Errno::EINTR) => {}
+                    Err(nix::errno::Errno::EAGAIN) => {
+                        self.wr = false;
+                        return Turn::Wait;
+                    }
+                    Err(_) => return Turn::Done,
+                }
+            }
+            if self.dq.len() >= DGRAM_QUEUE {
+                // Full: the rest waits in the kernel's buffer (which drops
+                // what does not fit, as a socket buffer does).
+                return Turn::Wait;
+            }
+            let so = self.sp.so.clone();
+            let r = self.sp.k.sock_call(&mut self.td, &so, |td, so| {
+                so_calls::recv_as(td, so, DGRAM_MAX, 0, true)
+            });
+            if r.errno != 0 {
+                return Turn::Wait;
+            }
+            got += 1;
+            self.dq.push_back((r.data, r.addr));
+        }
+    }
+}
+
+/// Whether the program has closed its every descriptor of the pair (our end
+/// hung up).
+fn hung_up(end: RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd: end,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no timeout.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & (libc::POLLHUP | libc::POLLERR) != 0
+}
+
+/// What the program's side of a pair is doing.
+enum Peer {
+    Open,
+    /// It shut down its sending side (`SHUT_WR`).
+    NoMoreSends,
+    /// Its every descriptor is closed.
+    Gone,
+}
+
+fn peer_state(end: RawFd) -> Peer {
+    let mut p = libc::pollfd {
+        fd: end,
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no timeout.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    if n <= 0 {
+        Peer::Open
+    } else if p.revents & (libc::POLLHUP | libc::POLLERR) != 0 {
+        Peer::Gone
+    } else if p.revents & libc::POLLRDHUP != 0 {
+        Peer::NoMoreSends
+    } else {
+        Peer::Open
+    }
+}
+
+/// A non-blocking read or write's outcome.
+enum Io {
+    Got(usize),
+    Again,
+    Eof,
+    Err,
+}
+
+fn read_nb(fd: RawFd, b: &mut [u8]) -> Io {
+    loop {
+        // SAFETY: reading into a valid buffer.
+        let n = unsafe { libc::read(fd, b.as_mut_ptr().cast(), b.len()) };
+        if n > 0 {
+            return Io::Got(n as usize);
         }
         if n == 0 {
-            break;
+            return Io::Eof;
         }
-        let data = &buf[..n as usize];
-        let r = sp.k.sock_call(&mut td, &sp.so.clone(), |td, so| {
-            so_calls::send_as(td, so, data, None, 0, false)
-        });
-        if r.errno != 0 {
-            // The connection is gone: the program's writes fail from now on.
-            // SAFETY: shutdown on our own descriptor.
-            unsafe {
-                libc::shutdown(sp.end, libc::SHUT_RD);
-            }
-            break;
+        match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) => return Io::Again,
+            _ => return Io::Err,
         }
     }
-    // The program will send no more (shutdown or close): so will we.
-    let _ =
-        sp.k.sock_call(&mut td, &sp.so.clone(), |_, so| so_calls::shutdown(so, 1));
-    while !sp.should_stop() {
-        if sp.peer_gone(SLICE) {
-            break;
+}
+
+fn write_nb(fd: RawFd, b: &[u8]) -> Io {
+    loop {
+        // SAFETY: writing from a valid slice.
+        let n = unsafe {
+            libc::send(
+                fd,
+                b.as_ptr().cast(),
+                b.len(),
+                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+            )
+        };
+        if n >= 0 {
+            return Io::Got(n as usize);
+        }
+        match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) => return Io::Again,
+            _ => return Io::Err,
         }
     }
-    sp.finish();
 }
 
 /// Whether a stream socket's handshake is over, either way: connected (it
@@ -408,290 +1118,38 @@ fn stop_up(prog: &OwnedFd) -> usize {
     let mut off = 0;
     while off < want {
         let chunk = &ZEROS[..(want - off).min(ZEROS.len())];
-        // SAFETY: sending from a static slice.
-        let n = unsafe {
-            libc::send(
-                prog.as_raw_fd(),
-                chunk.as_ptr().cast(),
-                chunk.len(),
-                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            )
-        };
-        if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-            continue;
+        match write_nb(prog.as_raw_fd(), chunk) {
+            Io::Got(n) if n > 0 => off += n,
+            _ => break,
         }
-        if n <= 0 {
-            break;
-        }
-        off += n as usize;
     }
     off
 }
 
-/// How the handshake of a stopped-up socket ended.
-enum Unstop {
-    /// Connected (or listening): the filler is gone, both pumps run.
-    Go,
-    /// The connect failed: our end is closed, the kernel socket kept.
-    Failed,
-    /// The program closed its end, or the splice is stopping.
-    Stop,
-}
-
-/// Wait for the handshake of a socket exported stopped up, then open it up
-/// (drop the filler, start the program-to-kernel pump) or, when the connect
-/// failed, close our end with the filler unread so the program's end reports
-/// `ECONNRESET`.
-fn unstop(
-    sp: &Arc<Splice>,
-    so: &Arc<Socket>,
-    vimage: Arc<vimage_kern::kern::kern_vimage::Vimage>,
-) -> Unstop {
-    loop {
-        if sp.should_stop() {
-            return Unstop::Stop;
-        }
-        let (w, gen, m) = match so.pcb.lock() {
-            Ok(p) => {
-                let w = p.wakeup();
-                let gen = w.as_ref().map(|w| w.generation());
-                (w, gen, p.poll())
+/// Send a reply frame with one descriptor attached (`SCM_RIGHTS`).
+pub fn send_reply_with_fd(conn: RawFd, reply: &Reply, fd: &OwnedFd) -> std::io::Result<()> {
+    let payload = reply.to_bytes();
+    let len = (payload.len() as u32).to_le_bytes();
+    let fds = [fd.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let mut bufs: Vec<u8> = Vec::with_capacity(4 + payload.len());
+    bufs.extend_from_slice(&len);
+    bufs.extend_from_slice(&payload);
+    let mut off = 0;
+    let mut first = true;
+    while off < bufs.len() {
+        let iov = [IoSlice::new(&bufs[off..])];
+        let c: &[ControlMessage] = if first { &cmsg } else { &[] };
+        match sendmsg::<()>(conn, &iov, c, MsgFlags::MSG_NOSIGNAL, None) {
+            Ok(n) => {
+                off += n;
+                first = false;
             }
-            Err(_) => return Unstop::Stop,
-        };
-        if so.listening.load(Ordering::Relaxed) {
-            break;
-        }
-        // A refused or timed-out handshake leaves an error and the receive
-        // side closed (readable): test for failure first.
-        if m & (POLLERR | POLLHUP) != 0 {
-            let end = sp.end_fd.lock().ok().and_then(|mut g| g.take());
-            drop(end);
-            return Unstop::Failed;
-        }
-        if m & (POLLIN | POLLOUT) != 0 {
-            break;
-        }
-        if sp.peer_gone(Duration::ZERO) {
-            return Unstop::Stop;
-        }
-        match (&w, gen) {
-            (Some(w), Some(g)) => {
-                w.wait(g, SLICE);
-            }
-            _ => std::thread::sleep(SLICE),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
         }
     }
-    let mut buf = [0u8; 4096];
-    let mut left = sp.filler;
-    while left > 0 {
-        let want = left.min(buf.len());
-        // SAFETY: reading into our buffer.
-        let n = unsafe { libc::read(sp.end, buf.as_mut_ptr().cast(), want) };
-        if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-            continue;
-        }
-        if n <= 0 {
-            return Unstop::Stop;
-        }
-        left -= n as usize;
-    }
-    let a = sp.clone();
-    let spawned = std::thread::Builder::new()
-        .name("splice-in".into())
-        .stack_size(128 * 1024)
-        .spawn(move || stream_in(a, vimage));
-    if spawned.is_err() {
-        return Unstop::Stop;
-    }
-    Unstop::Go
-}
-
-/// Kernel → program, stream: what the socket receives is written for the
-/// program; a listening socket keeps its token instead.
-fn stream_out(sp: Arc<Splice>, vimage: Arc<vimage_kern::kern::kern_vimage::Vimage>) {
-    let mut td = sp.td(vimage.clone());
-    let so = sp.so.clone();
-    let end = sp.end;
-    if sp.filler > 0 {
-        match unstop(&sp, &so, vimage.clone()) {
-            Unstop::Go => {}
-            Unstop::Failed => {
-                // Our end is closed: keep the kernel socket for SO_ERROR.
-                sp.exports.clone().linger(sp);
-                return;
-            }
-            Unstop::Stop => {
-                sp.finish();
-                return;
-            }
-        }
-    }
-    let mut eof = false;
-    while !sp.should_stop() {
-        if so.listening.load(Ordering::Relaxed) {
-            listener_token(&sp, &so, end);
-            continue;
-        }
-        if eof {
-            if sp.peer_gone(SLICE) {
-                break;
-            }
-            continue;
-        }
-        // The generation before the call, so a connection completing between
-        // the call and the wait below is not missed.
-        let w = so.pcb.lock().ok().and_then(|p| p.wakeup());
-        let gen = w.as_ref().map(|w| w.generation());
-        let r = sp.k.sock_call(&mut td, &so, |td, so| {
-            so_calls::recv_as(td, so, CHUNK, 0, false)
-        });
-        match Errno(r.errno) {
-            Errno(0) if r.data.is_empty() => {
-                // EOF from the peer: the program reads EOF too.
-                // SAFETY: shutdown on our own descriptor.
-                unsafe {
-                    libc::shutdown(end, libc::SHUT_WR);
-                }
-                eof = true;
-            }
-            Errno(0) => {
-                if !write_all(end, &r.data) {
-                    break;
-                }
-            }
-            Errno::ENOTCONN | Errno::EAGAIN => {
-                // Not connected yet (or not listening yet): wait for the
-                // socket to change (the handshake completing wakes it), so
-                // the first data is passed on at once.
-                if sp.peer_gone(Duration::ZERO) {
-                    break;
-                }
-                match (&w, gen) {
-                    (Some(w), Some(g)) => {
-                        w.wait(g, SLICE);
-                    }
-                    _ => std::thread::sleep(SLICE),
-                }
-            }
-            Errno::EINTR => {}
-            _ => {
-                // Reset or another error: the program sees EOF.
-                // SAFETY: shutdown on our own descriptor.
-                unsafe {
-                    libc::shutdown(end, libc::SHUT_WR);
-                }
-                eof = true;
-            }
-        }
-    }
-    sp.finish();
-}
-
-/// One turn of a listening socket: keep a token readable while connections
-/// wait to be accepted, then sleep until something changes.
-fn listener_token(sp: &Splice, so: &Arc<Socket>, end: RawFd) {
-    let (pending, w) = match so.pcb.lock() {
-        Ok(p) => (p.poll() & POLLIN != 0, p.wakeup()),
-        Err(_) => (false, None),
-    };
-    let gen = w.as_ref().map(|w| w.generation());
-    if pending {
-        let mut outq: libc::c_int = 0;
-        // SAFETY: SIOCOUTQ writes one int.
-        let ok = unsafe { libc::ioctl(end, libc::TIOCOUTQ, &mut outq) } == 0;
-        if ok && outq == 0 {
-            write_all(end, b"!");
-        }
-    }
-    if sp.peer_gone(Duration::ZERO) {
-        sp.finish();
-        return;
-    }
-    match (w, gen) {
-        (Some(w), Some(g)) => {
-            w.wait(g, SLICE);
-        }
-        _ => std::thread::sleep(SLICE),
-    }
-}
-
-/// Program → kernel, datagrams: each message the program writes is one
-/// datagram on the (connected) kernel socket.
-fn dgram_in(sp: Arc<Splice>, vimage: Arc<vimage_kern::kern::kern_vimage::Vimage>) {
-    let mut td = sp.td(vimage);
-    let mut buf = vec![0u8; CHUNK + 1];
-    loop {
-        // SAFETY: reading into our buffer.
-        let n = unsafe { libc::recv(sp.end, buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n < 0 {
-            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            break;
-        }
-        if n == 0 && sp.peer_gone(Duration::ZERO) {
-            break;
-        }
-        let data = &buf[..n as usize];
-        // Errors (no destination, unreachable) are the datagram's, not the
-        // socket's: it is dropped, as an unreliable send may be.
-        let _ = sp.k.sock_call(&mut td, &sp.so.clone(), |td, so| {
-            so_calls::send_as(td, so, data, None, 0, false)
-        });
-    }
-    sp.finish();
-}
-
-/// Kernel → program, datagrams: each with its source-address token.
-fn dgram_out(sp: Arc<Splice>, vimage: Arc<vimage_kern::kern::kern_vimage::Vimage>) {
-    let mut td = sp.td(vimage);
-    let so = sp.so.clone();
-    let end = sp.end;
-    let mut tokens: HashMap<Vec<u8>, OwnedFd> = HashMap::new();
-    while !sp.should_stop() {
-        let r = sp.k.sock_call(&mut td, &so, |td, so| {
-            so_calls::recv_as(td, so, CHUNK, 0, false)
-        });
-        if r.errno != 0 {
-            if sp.peer_gone(if r.errno == Errno::EINTR.0 {
-                Duration::ZERO
-            } else {
-                SLICE
-            }) {
-                break;
-            }
-            continue;
-        }
-        if tokens.len() >= TOKEN_CACHE && !tokens.contains_key(&r.addr) {
-            tokens.clear();
-        }
-        if !tokens.contains_key(&r.addr) {
-            match addr_token(&r.addr) {
-                Some(t) => {
-                    tokens.insert(r.addr.clone(), t);
-                }
-                None => continue,
-            }
-        }
-        let Some(tok) = tokens.get(&r.addr) else {
-            continue;
-        };
-        let fds = [tok.as_raw_fd()];
-        let cmsg = [ControlMessage::ScmRights(&fds)];
-        let iov = [IoSlice::new(&r.data)];
-        loop {
-            match sendmsg::<()>(end, &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(_) if sp.peer_gone(Duration::ZERO) => {
-                    sp.finish();
-                    return;
-                }
-                _ => break,
-            }
-        }
-    }
-    sp.finish();
+    Ok(())
 }
 
 /// A memfd holding a source address image, passed with each datagram.

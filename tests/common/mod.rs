@@ -28,6 +28,12 @@ pub struct Vk {
 
 impl Vk {
     /// Boot a kernel on a fresh socket and wait until it answers.
+    /// The kernel's host pid.
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
     pub fn boot(tag: &str) -> Vk {
         Vk::boot_with(tag, &[])
     }
