@@ -325,8 +325,15 @@ pub fn vi_lookup(caller: &Arc<Vimage>, name: &str) -> Result<Arc<Vimage>, Errno>
     if name == "." || name.is_empty() || (caller.parent().is_none() && name == caller.name()) {
         return Ok(caller.clone());
     }
+    vi_walk(caller, name)
+}
+
+/// Walk `path` down from `caller`, component by component (`default.k` is
+/// a child `default` of the caller, which none has: ENOENT, as 7.0's
+/// `vimage_by_name`).
+fn vi_walk(caller: &Arc<Vimage>, path: &str) -> Result<Arc<Vimage>, Errno> {
     let mut cur = caller.clone();
-    for comp in name.split('.') {
+    for comp in path.split('.') {
         vi_name_valid(comp)?;
         cur = cur.child(comp).ok_or(Errno::ENOENT)?;
     }
@@ -443,7 +450,13 @@ impl Kernel {
             None => ("", name),
         };
         let _tree = self.tree_lock();
-        let parent = vi_lookup(caller, ppath)?;
+        // The parent part is a path below the caller, walked as every other
+        // operation walks it (the caller's own name is no component of it).
+        let parent = if ppath.is_empty() {
+            caller.clone()
+        } else {
+            vi_walk(caller, ppath)?
+        };
         if parent.is_dead() {
             return Err(Errno::ENOENT);
         }
