@@ -59,7 +59,22 @@ fn in_kernel(n: usize) -> (f64, f64, f64) {
     (create, destroy, mem)
 }
 
-fn via_tool(n: usize) -> Option<(f64, f64)> {
+/// VmRSS of process `pid`, KiB.
+fn rss_of(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Create and destroy `n` vimages with vimage(8) against a fresh vkernel:
+/// (create s, destroy s, vkernel's RSS growth per vimage in KiB, as a user
+/// sees it in top).
+fn via_tool(n: usize) -> Option<(f64, f64, f64)> {
     let bin = std::env::current_exe()
         .ok()?
         .parent()?
@@ -88,11 +103,13 @@ fn via_tool(n: usize) -> Option<(f64, f64)> {
             .map(|s| s.success())
             .unwrap_or(false)
     };
+    let rss0 = rss_of(child.id());
     let t0 = Instant::now();
     for i in 0..n {
         assert!(run(&["-c", &format!("v{i}")]));
     }
     let c = t0.elapsed().as_secs_f64();
+    let mem = rss_of(child.id()).saturating_sub(rss0) as f64 / n as f64;
     let t0 = Instant::now();
     for i in 0..n {
         assert!(run(&["-d", &format!("v{i}")]));
@@ -101,7 +118,7 @@ fn via_tool(n: usize) -> Option<(f64, f64)> {
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_file(&sock);
-    Some((c, d))
+    Some((c, d, mem))
 }
 
 fn main() {
@@ -119,11 +136,12 @@ fn main() {
     }
     for n in [1_000, 10_000] {
         match via_tool(n) {
-            Some((c, d)) => println!(
-                "| vimage(8) | {n} | {:.3} s | {:.1} µs | {:.1} µs | - |",
+            Some((c, d, m)) => println!(
+                "| vimage(8) | {n} | {:.3} s | {:.1} µs | {:.1} µs | {:.1} KiB |",
                 c,
                 c / n as f64 * 1e6,
-                d / n as f64 * 1e6
+                d / n as f64 * 1e6,
+                m
             ),
             None => println!("| vimage(8) | - | (build the workspace first: make) | | | |"),
         }
