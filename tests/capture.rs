@@ -749,6 +749,55 @@ fn signals_and_ptrace_stay_inside() {
     kill_tree(&mut sib);
 }
 
+const V6_SOCKETS: &str = r#"import socket, time
+t46 = socket.socket(socket.AF_INET6); t46.bind(('::', 7701)); t46.listen()
+t6 = socket.socket(socket.AF_INET6)
+t6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1); t6.bind(('::', 7702)); t6.listen()
+t4 = socket.socket(); t4.bind(('0.0.0.0', 7703)); t4.listen()
+c6 = socket.create_connection(('a::20', 7702)); a6, _ = t6.accept()
+c4 = socket.create_connection(('10.0.0.20', 7701)); a4, _ = t46.accept()
+u46 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u46.bind(('::', 7704))
+u6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+u6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1); u6.bind(('::', 7705))
+print('ready', flush=True)
+time.sleep(30)
+"#;
+
+/// netstat lists IPv6 sockets as FreeBSD's does: `tcp46`/`udp46` for a
+/// wildcard socket that also takes IPv4, `tcp6`/`udp6` for IPv6-only ones
+/// and IPv6 connections, `tcp4` for an IPv4 peer accepted on a dual-stack
+/// listener; `-f inet6` and `-f inet` pick them.
+#[test]
+fn netstat_lists_ipv6_and_dual_stack_sockets() {
+    let Some(vk) = setup("cap-ns6") else { return };
+    let mut p = spawn_in(&vk, "n1", &["python3", "-c", V6_SOCKETS], None);
+    assert_eq!(first_line(&mut p), "ready");
+    let ns = tool("netstat");
+    let all = vk.ok("vimage", &["n1", &ns, "-an"]);
+    for want in [
+        "tcp46      0      0 *.7701                 *.*                    LISTEN",
+        "tcp6       0      0 *.7702                 *.*                    LISTEN",
+        "tcp4       0      0 *.7703                 *.*                    LISTEN",
+        "tcp6       0      0 a::20.7702             a::20.",
+        "tcp4       0      0 10.0.0.20.7701         10.0.0.20.",
+        "udp46      0      0 *.7704                 *.*",
+        "udp6       0      0 *.7705                 *.*",
+    ] {
+        assert!(all.contains(want), "{want:?} not in\n{all}");
+    }
+    let v6 = vk.ok("vimage", &["n1", &ns, "-an", "-f", "inet6"]);
+    assert!(
+        v6.contains("*.7701") && v6.contains("*.7702") && !v6.contains("*.7703"),
+        "{v6}"
+    );
+    let v4 = vk.ok("vimage", &["n1", &ns, "-an", "-f", "inet"]);
+    assert!(
+        v4.contains("*.7701") && v4.contains("*.7703") && !v4.contains("*.7702"),
+        "{v4}"
+    );
+    kill_tree(&mut p);
+}
+
 const SHUT_SERVER: &str = r#"import socket
 l=socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR,1); l.bind(('0.0.0.0',7501)); l.listen(50)
 print('ready', flush=True)

@@ -222,6 +222,7 @@ pub fn rip_pcblist() -> Vec<u8> {
                 rcv_cc: cb.rcv.cc() as u32,
                 snd_cc: 0,
                 tcp_state: None,
+                inet6: None,
             }
         })
         .collect();

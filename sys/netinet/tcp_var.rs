@@ -3,7 +3,7 @@
 //! tcpstat`, the `net.inet.tcp.*` sysctls, and the VNET module "tcp".
 
 use std::collections::VecDeque;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use vimage_abi::netinet_in::{InPcbInfo, ProtoStats};
@@ -485,38 +485,63 @@ pub static VNET_TCP_MODINFO: VnetModInfo = VnetModInfo {
     symmap: &[],
 };
 
-/// `net.inet.tcp.pcblist` of curvnet: the IPv4 connections as a version 2
-/// [`InPcbInfo`] list (protocol 6, with each connection's `t_state`), which
-/// netstat decodes.
+/// `net.inet.tcp.pcblist` of curvnet: every connection, IPv4 and IPv6, as a
+/// version 3 [`InPcbInfo`] list (protocol 6, with each connection's
+/// `t_state`), which netstat decodes.  As in FreeBSD's one `tcbinfo`, an
+/// IPv6 block is `INP_IPV6`, and `INP_IPV4` too while it is an unbound or
+/// wildcard socket that also takes IPv4 (`tcp46`); a connection an IPv6
+/// listener accepted from an IPv4 peer is an IPv4 block (`tcp4`).
 pub fn tcp_pcblist() -> Vec<u8> {
     let Some(t) = try_vnet_tcp() else {
-        return InPcbInfo::encode_list_v2(&[]);
+        return InPcbInfo::encode_list_v3(&[]);
     };
     let v: Vec<InPcbInfo> = t
         .tcb
         .list()
         .into_iter()
-        .filter_map(|(ep, cb)| {
-            let (IpAddr::V4(laddr), IpAddr::V4(faddr)) = (ep.laddr, ep.faddr) else {
-                return None;
-            };
-            let (rcv_cc, snd_cc, tcp_state) = cb
+        .map(|(ep, cb)| {
+            let (rcv_cc, snd_cc, tcp_state, is_v6, v6only) = cb
                 .lock()
-                .map(|tp| (tp.rcv.cc() as u32, tp.snd.cc() as u32, Some(tp.state as u8)))
-                .unwrap_or((0, 0, None));
-            Some(InPcbInfo {
+                .map(|tp| {
+                    (
+                        tp.rcv.cc() as u32,
+                        tp.snd.cc() as u32,
+                        Some(tp.state as u8),
+                        tp.v6,
+                        tp.v6only,
+                    )
+                })
+                .unwrap_or((0, 0, None, false, true));
+            let v4 = |a: IpAddr| match a {
+                IpAddr::V4(a) => a,
+                IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+            };
+            let v6 = |a: IpAddr| match a {
+                IpAddr::V6(a) => a,
+                IpAddr::V4(a) => a.to_ipv6_mapped(),
+            };
+            let ipv4 = |a: IpAddr| matches!(a, IpAddr::V4(x) if !x.is_unspecified());
+            let inet6 = (is_v6 && !ipv4(ep.laddr) && !ipv4(ep.faddr)).then(|| {
+                vimage_abi::netinet_in::Inet6Pcb {
+                    laddr: v6(ep.laddr),
+                    faddr: v6(ep.faddr),
+                    v4_too: !v6only && ep.laddr.is_unspecified() && ep.faddr.is_unspecified(),
+                }
+            });
+            InPcbInfo {
                 proto: 6,
-                laddr,
+                laddr: v4(ep.laddr),
                 lport: ep.lport,
-                faddr,
+                faddr: v4(ep.faddr),
                 fport: ep.fport,
                 rcv_cc,
                 snd_cc,
                 tcp_state,
-            })
+                inet6,
+            }
         })
         .collect();
-    InPcbInfo::encode_list_v2(&v)
+    InPcbInfo::encode_list_v3(&v)
 }
 
 /// Every connection of curvnet with its state (IPv4 and IPv6), for tests and

@@ -375,13 +375,17 @@ pub fn udp_ctlinput(ty: u8, code: u8, q: &IcmpQuote<'_>) {
     };
 }
 
-/// `net.inet.udp.pcblist` of curvnet.
+/// `net.inet.udp.pcblist` of curvnet: the IPv4 sockets and, as FreeBSD's
+/// one `udbinfo` holds them too, the IPv6 ones (a version 3 list).  The IPv4
+/// half of a dual-stack IPv6 socket is not listed apart: the IPv6 socket is,
+/// as `udp46`.
 pub fn udp_pcblist() -> Vec<u8> {
     let inet = super::vnet_inet();
-    let v: Vec<InPcbInfo> = inet
+    let mut v: Vec<InPcbInfo> = inet
         .udb
         .list()
         .into_iter()
+        .filter(|(_, cb)| !cb.mapped)
         .map(|(ep, cb)| InPcbInfo {
             proto: IPPROTO_UDP,
             laddr: ep.laddr,
@@ -391,7 +395,11 @@ pub fn udp_pcblist() -> Vec<u8> {
             rcv_cc: cb.rcv.cc() as u32,
             snd_cc: 0,
             tcp_state: None,
+            inet6: None,
         })
         .collect();
-    InPcbInfo::encode_list(&v)
+    if let Some(st) = crate::netinet6::in6::try_vnet_inet6() {
+        v.extend(st.udb6.pcblist());
+    }
+    InPcbInfo::encode_list_v3(&v)
 }

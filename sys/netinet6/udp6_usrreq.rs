@@ -55,6 +55,8 @@ pub struct Udp6Pcb {
     ep: Mutex<Ep>,
     opts: Mutex<Opts>,
     sb: Arc<SockBuf>,
+    /// `INP_IPV4` in `inp_vflag`: `IPV6_V6ONLY` is off (for listings).
+    v4_too: std::sync::atomic::AtomicBool,
 }
 
 /// The UDP/IPv6 sockets of one vnet, by local port.
@@ -85,6 +87,44 @@ impl Udp6Table {
             }
         }
     }
+    /// The bound sockets for `net.inet.udp.pcblist`: IPv6 blocks (`udp6`,
+    /// or `udp46` for a wildcard socket that also takes IPv4).
+    pub fn pcblist(&self) -> Vec<vimage_abi::netinet_in::InPcbInfo> {
+        let all: Vec<Arc<Udp6Pcb>> = self
+            .by_port
+            .lock()
+            .map(|g| {
+                g.values()
+                    .flat_map(|v| v.iter().filter_map(|w| w.upgrade()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        all.iter()
+            .filter_map(|p| {
+                let ep = *p.ep.lock().ok()?;
+                let laddr = ep.laddr.unwrap_or(Ipv6Addr::UNSPECIFIED);
+                let faddr = ep.faddr.map(|f| f.0).unwrap_or(Ipv6Addr::UNSPECIFIED);
+                Some(vimage_abi::netinet_in::InPcbInfo {
+                    proto: PROTO_UDP,
+                    laddr: Ipv4Addr::UNSPECIFIED,
+                    lport: ep.lport,
+                    faddr: Ipv4Addr::UNSPECIFIED,
+                    fport: ep.fport,
+                    rcv_cc: p.sb.cc() as u32,
+                    snd_cc: 0,
+                    tcp_state: None,
+                    inet6: Some(vimage_abi::netinet_in::Inet6Pcb {
+                        laddr,
+                        faddr,
+                        v4_too: p.v4_too.load(Ordering::Relaxed)
+                            && laddr.is_unspecified()
+                            && faddr.is_unspecified(),
+                    }),
+                })
+            })
+            .collect()
+    }
+
     /// Every socket sees end of file (the vnet goes away).
     pub fn close_all(&self) {
         let all: Vec<Arc<Udp6Pcb>> = self
@@ -247,6 +287,7 @@ impl Udp6Socket {
                     reuse: 0,
                 }),
                 sb: Arc::new(SockBuf::default()),
+                v4_too: std::sync::atomic::AtomicBool::new(false),
             }),
             v6only: true,
             v4: None,
@@ -515,6 +556,7 @@ impl ProtoSocket for Udp6Socket {
                     return Err(Errno::EINVAL);
                 }
                 self.v6only = v != 0;
+                self.pcb.v4_too.store(v == 0, Ordering::Relaxed);
             }
             _ => return Err(Errno::ENOPROTOOPT),
         }

@@ -62,12 +62,24 @@ impl Pcb {
     /// A block of `net.inet.{tcp,udp,raw}.pcblist`; `anon` says
     /// whether a local port is one the kernel hands out by itself.
     pub fn from_inpcb(p: &InPcbInfo, anon: impl Fn(u16) -> bool) -> Pcb {
+        let (vflag, laddr, faddr) = match &p.inet6 {
+            None => (INP_IPV4, IpAddr::V4(p.laddr), IpAddr::V4(p.faddr)),
+            Some(a) => (
+                if a.v4_too {
+                    INP_IPV4 | INP_IPV6
+                } else {
+                    INP_IPV6
+                },
+                IpAddr::V6(a.laddr),
+                IpAddr::V6(a.faddr),
+            ),
+        };
         Pcb {
             proto: p.proto,
-            vflag: INP_IPV4,
-            laddr: IpAddr::V4(p.laddr),
+            vflag,
+            laddr,
             lport: p.lport,
-            faddr: IpAddr::V4(p.faddr),
+            faddr,
             fport: p.fport,
             rcv_cc: p.rcv_cc,
             snd_cc: p.snd_cc,
@@ -565,6 +577,7 @@ mod tests {
                 rcv_cc: 0,
                 snd_cc: 0,
                 tcp_state: None,
+                inet6: None,
             },
             |p| p >= 49152,
         )
@@ -631,6 +644,7 @@ mod tests {
                     rcv_cc: rq,
                     snd_cc: sq,
                     tcp_state: Some(st),
+                    inet6: None,
                 },
                 |p| p >= 49152,
             )

@@ -298,14 +298,33 @@ pub struct InPcbInfo {
     /// Bytes waiting to be sent (`Send-Q`).
     pub snd_cc: u32,
     /// TCP only: the connection's `t_state` (`TCPS_*`, 0 CLOSED .. 10
-    /// TIME_WAIT).  Carried only by the version 2 list
+    /// TIME_WAIT).  Carried by the version 2 and 3 lists
     /// ([`InPcbInfo::encode_list_v2`]); `None` in a version 1 list.
     pub tcp_state: Option<u8>,
+    /// An IPv6 block (`inp_vflag` `INP_IPV6`): its addresses, in place of
+    /// `laddr`/`faddr`.  Carried by the version 3 list only
+    /// ([`InPcbInfo::encode_list_v3`]).
+    pub inet6: Option<Inet6Pcb>,
+}
+
+/// The IPv6 part of a listed block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Inet6Pcb {
+    /// Local address (`::`: wildcard).
+    pub laddr: std::net::Ipv6Addr,
+    /// Foreign address (`::`: not connected).
+    pub faddr: std::net::Ipv6Addr,
+    /// `INP_IPV4` as well: a socket that also takes IPv4 (`IPV6_V6ONLY`
+    /// off), which netstat shows as `tcp46`/`udp46`.
+    pub v4_too: bool,
 }
 
 /// First word of a version 2 `InPcbInfo` list (a version 1 list starts with
 /// its record count, which can never be this large).
 pub const INPCB_LIST_V2: u32 = 0xffff_0002;
+
+/// First word of a version 3 `InPcbInfo` list (IPv6 blocks too).
+pub const INPCB_LIST_V3: u32 = 0xffff_0003;
 
 /// `tcp_state` on the wire for "no state" in a version 2 list.
 const INPCB_NO_STATE: u8 = 0xff;
@@ -342,11 +361,34 @@ impl InPcbInfo {
         }
         w.finish()
     }
-    /// Decode a list of either version.
+    /// Encode a version 3 list: [`INPCB_LIST_V3`], a count, then the
+    /// version 2 records, each followed by a `vflag` byte (1 `INP_IPV4`, 2
+    /// `INP_IPV6`, 3 both) and, for IPv6, the local and foreign in6 addresses.
+    pub fn encode_list_v3(list: &[InPcbInfo]) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u32(INPCB_LIST_V3).u32(list.len() as u32);
+        for p in list {
+            Self::encode_common(&mut w, p);
+            w.u8(p.tcp_state.unwrap_or(INPCB_NO_STATE));
+            match &p.inet6 {
+                None => {
+                    w.u8(1);
+                }
+                Some(a) => {
+                    w.u8(if a.v4_too { 3 } else { 2 })
+                        .raw(&a.laddr.octets())
+                        .raw(&a.faddr.octets());
+                }
+            }
+        }
+        w.finish()
+    }
+    /// Decode a list of any version.
     pub fn decode_list(b: &[u8]) -> Result<Vec<InPcbInfo>, Errno> {
         let mut r = Reader::new(b);
         let first = r.u32()?;
-        let v2 = first == INPCB_LIST_V2;
+        let v3 = first == INPCB_LIST_V3;
+        let v2 = first == INPCB_LIST_V2 || v3;
         let n = if v2 { r.u32()? } else { first } as usize;
         let mut v = Vec::new();
         let addr = |r: &mut Reader<'_>| -> Result<Ipv4Addr, Errno> {
@@ -363,11 +405,33 @@ impl InPcbInfo {
                 rcv_cc: r.u32()?,
                 snd_cc: r.u32()?,
                 tcp_state: None,
+                inet6: None,
             });
             if v2 {
                 let st = r.u8()?;
                 if let Some(p) = v.last_mut() {
                     p.tcp_state = (st != INPCB_NO_STATE).then_some(st);
+                }
+            }
+            if v3 {
+                let vflag = r.u8()?;
+                let inet6 = match vflag {
+                    1 => None,
+                    2 | 3 => {
+                        let a6 = |r: &mut Reader<'_>| -> Result<std::net::Ipv6Addr, Errno> {
+                            let b: [u8; 16] = r.take(16)?.try_into().map_err(|_| Errno::EINVAL)?;
+                            Ok(std::net::Ipv6Addr::from(b))
+                        };
+                        Some(Inet6Pcb {
+                            laddr: a6(&mut r)?,
+                            faddr: a6(&mut r)?,
+                            v4_too: vflag == 3,
+                        })
+                    }
+                    _ => return Err(Errno::EINVAL),
+                };
+                if let Some(p) = v.last_mut() {
+                    p.inet6 = inet6;
                 }
             }
         }
@@ -498,6 +562,7 @@ mod tests {
             rcv_cc: 0,
             snd_cc: 0,
             tcp_state: None,
+            inet6: None,
         };
         let b = InPcbInfo::encode_list(std::slice::from_ref(&p));
         assert_eq!(InPcbInfo::decode_list(&b).unwrap(), vec![p]);
@@ -519,6 +584,7 @@ mod tests {
             rcv_cc: 12,
             snd_cc: 0,
             tcp_state: None,
+            inet6: None,
         };
         // Version 1 is byte for byte what it was: count, then 21-byte records.
         let b1 = InPcbInfo::encode_list(std::slice::from_ref(&udp));
@@ -543,6 +609,7 @@ mod tests {
                 rcv_cc: 1,
                 snd_cc: 2,
                 tcp_state: Some(4),
+                inet6: None,
             },
             InPcbInfo {
                 proto: 6,
@@ -553,6 +620,7 @@ mod tests {
                 rcv_cc: 0,
                 snd_cc: 0,
                 tcp_state: Some(0),
+                inet6: None,
             },
             udp.clone(),
         ];
@@ -566,6 +634,39 @@ mod tests {
         );
         assert!(InPcbInfo::decode_list(&b2[..b2.len() - 1]).is_err());
         assert!(InPcbInfo::decode_list(&b2[..6]).is_err());
+        // Version 3 adds IPv6 blocks (tcp6, tcp46) beside the IPv4 ones.
+        let mut all = tcp.clone();
+        all.push(InPcbInfo {
+            proto: 6,
+            laddr: Ipv4Addr::UNSPECIFIED,
+            lport: 80,
+            faddr: Ipv4Addr::UNSPECIFIED,
+            fport: 0,
+            rcv_cc: 0,
+            snd_cc: 0,
+            tcp_state: Some(1),
+            inet6: Some(Inet6Pcb {
+                laddr: std::net::Ipv6Addr::UNSPECIFIED,
+                faddr: std::net::Ipv6Addr::UNSPECIFIED,
+                v4_too: true,
+            }),
+        });
+        all.push(InPcbInfo {
+            inet6: Some(Inet6Pcb {
+                laddr: "a::20".parse().unwrap(),
+                faddr: "a::21".parse().unwrap(),
+                v4_too: false,
+            }),
+            ..tcp[0].clone()
+        });
+        let b3 = InPcbInfo::encode_list_v3(&all);
+        assert_eq!(b3.len(), 8 + 5 * 23 + 2 * 32);
+        assert_eq!(InPcbInfo::decode_list(&b3).unwrap(), all);
+        assert!(InPcbInfo::decode_list(&b3[..b3.len() - 1]).is_err());
+        let mut bad = InPcbInfo::encode_list_v3(&tcp[..1]);
+        let last = bad.len() - 1;
+        bad[last] = 9;
+        assert!(InPcbInfo::decode_list(&bad).is_err());
     }
 
     #[test]
