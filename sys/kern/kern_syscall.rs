@@ -18,12 +18,13 @@ use vimage_abi::Errno;
 
 use super::kern_linker::{KldModule, Linker};
 use super::kern_proc::{HostProcs, ProcTable};
+use super::kern_resource::{ResLimits, SoCharge, KERN_RESOURCE_SLOT};
 use super::kern_sysctl::{Oid, SysctlCtx, SysctlTree};
 use super::kern_timeout::{Callouts, Clock};
 use super::kern_vimage::{ViLimits, Vimage};
 use super::uipc_socket::{Domain, FdTable, Socket, WeakFdTable};
 use super::uipc_syscalls as so_calls;
-use super::vnet::{CurvnetGuard, ModRegistry, VnetModInfo};
+use super::vnet::{CurvnetGuard, ModRegistry, ModState, VnetModInfo};
 use crate::net::if_loop::{LoCloner, VNET_LOIF_MODINFO};
 use crate::net::r#if::{if_list_info, ifioctl, VNET_NET_MODINFO};
 
@@ -45,6 +46,7 @@ pub struct Kernel {
     vimage0: Arc<Vimage>,
     tree: Mutex<()>,
     vi_limits: ViLimits,
+    res: Arc<ResLimits>,
     /// The sysctl tree.
     pub sysctl: SysctlTree,
     /// Loaded and loadable modules.
@@ -96,6 +98,9 @@ impl Kernel {
     /// (its stack is the global one): a second boot fails with EBUSY.
     pub fn boot(cfg: KernelConfig) -> Result<Arc<Kernel>, Errno> {
         let reg = ModRegistry::new();
+        // Counted from the first interface (default's lo0) on.
+        let res = Arc::new(ResLimits::default());
+        reg.set_global(KERN_RESOURCE_SLOT, Some(res.clone() as ModState));
         reg.register(&BUILTIN_MODULES)?;
         reg.if_clone_attach(Arc::new(LoCloner))?;
         let vnet0 = reg.vnet_alloc("default")?;
@@ -109,6 +114,7 @@ impl Kernel {
             vimage0,
             tree: Mutex::new(()),
             vi_limits: ViLimits::default(),
+            res,
             sysctl: SysctlTree::default(),
             linker: Mutex::new(Linker::new(builtin)),
             procs: ProcTable::new(cfg.host.clone()),
@@ -220,8 +226,10 @@ impl Kernel {
                 }),
             },
         );
+        self.res.sysctl_init(t);
         if crate::VIMAGE {
             self.vi_limits.sysctl_init(t);
+            self.res.vimage_sysctl_init(t);
         }
         crate::netinet::sysctl_init(t);
         crate::net::route::sysctl_init(t);
@@ -239,6 +247,11 @@ impl Kernel {
     /// The bounds on the vimage tree (`security.vimage.*`).
     pub fn vi_limits(&self) -> &ViLimits {
         &self.vi_limits
+    }
+    /// The bounds on sockets, interfaces and netgraph nodes
+    /// (`kern.ipc.maxsockets`, `security.vimage.maxsockets`, ...).
+    pub fn res_limits(&self) -> &Arc<ResLimits> {
+        &self.res
     }
     pub(crate) fn tree_lock(&self) -> MutexGuard<'_, ()> {
         match self.tree.lock() {
@@ -528,8 +541,10 @@ impl Kernel {
                     .cloned()
                     .ok_or(Errno::EAFNOSUPPORT)?;
                 let (ty, nonblock) = so_calls::socket_type(ty);
+                // socreate: the socket zone first (ENOBUFS past a limit).
+                let charge = SoCharge::take(&td.vimage.vnet)?;
                 let pcb = d.attach(ty, proto)?;
-                let so = Arc::new(Socket::new(&td.vimage.vnet, domain, ty, proto, pcb));
+                let so = Arc::new(Socket::new(charge, domain, ty, proto, pcb));
                 so.nonblock.store(nonblock, Ordering::Relaxed);
                 Ok(Reply::val(td.fds.alloc(so)? as i64))
             }

@@ -10,6 +10,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use vimage_abi::Errno;
 
+use super::kern_resource::SoCharge;
 use super::vnet::Vnet;
 
 /// One protocol's half of a socket (the pcb and its `pr_usrreqs`).
@@ -655,20 +656,23 @@ pub struct Socket {
     /// `shutdown(SHUT_WR)` done by the socket layer for a protocol without its
     /// own shutdown (datagram sockets): sends fail with `EPIPE`.
     pub cantsendmore: AtomicBool,
+    /// Its place in the kernel's and the vnet's socket counts, given back when
+    /// it is freed (after the protocol has closed).
+    _charge: SoCharge,
 }
 
 impl Socket {
-    /// Wrap a protocol half, counting the socket in its vnet.
+    /// Wrap a protocol half in the vnet it was counted in (`charge`, taken
+    /// with [`SoCharge::take`] before the protocol attached).
     pub fn new(
-        vnet: &Arc<Vnet>,
+        charge: SoCharge,
         domain: i32,
         ty: i32,
         proto: i32,
         pcb: Box<dyn ProtoSocket>,
     ) -> Self {
-        vnet.sockcnt.fetch_add(1, Ordering::Relaxed);
         Socket {
-            vnet: vnet.clone(),
+            vnet: charge.vnet().clone(),
             domain,
             ty,
             proto,
@@ -683,6 +687,7 @@ impl Socket {
             connecting: AtomicBool::new(false),
             listening: AtomicBool::new(false),
             cantsendmore: AtomicBool::new(false),
+            _charge: charge,
         }
     }
 
@@ -699,7 +704,6 @@ impl Drop for Socket {
         // A socket outliving its vnet (held by an export's pump while the
         // vimage or the kernel went away) has nothing left to close there.
         if !self.vnet.is_alive() {
-            self.vnet.sockcnt.fetch_sub(1, Ordering::Relaxed);
             return;
         }
         if let Ok(mut p) = self.pcb.lock() {
@@ -710,7 +714,6 @@ impl Drop for Socket {
                 p.close();
             }
         }
-        self.vnet.sockcnt.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -23,6 +23,7 @@ use vimage_abi::syscall::Reply;
 use vimage_abi::wire::Reader;
 use vimage_abi::Errno;
 
+use super::kern_resource::SoCharge;
 use super::kern_syscall::Td;
 use super::uipc_socket::{selgen, selwait, ProtoSocket, SoWakeup, Socket, SB_DEFAULT_HIWAT};
 use super::vnet::CurvnetGuard;
@@ -118,13 +119,20 @@ pub fn accept(td: &Td, so: &Arc<Socket>, flags: i32) -> Result<Reply, Errno> {
             (w.as_ref().map(|w| w.generation()), p.accept())
         };
         match r {
-            Ok((np, addr)) => {
+            Ok((mut np, addr)) => {
                 // The queue shrank: whoever mirrors the listener's readiness
                 // (an exported descriptor's pump) looks again.
                 if let Some(w) = &w {
                     w.wakeup();
                 }
-                let nso = Arc::new(Socket::new(&so.vnet, so.domain, so.ty, so.proto, np));
+                // sonewconn: a connection the socket limits leave no room for
+                // is reset, as FreeBSD drops it when soalloc fails, and never
+                // reaches accept, which goes on to the next one.
+                let Ok(charge) = SoCharge::take(&so.vnet) else {
+                    np.abort();
+                    continue;
+                };
+                let nso = Arc::new(Socket::new(charge, so.domain, so.ty, so.proto, np));
                 inherit(so, &nso);
                 nso.nonblock
                     .store(flags & SOCK_NONBLOCK != 0, Ordering::Relaxed);
