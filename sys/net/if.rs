@@ -12,6 +12,7 @@ use vimage_abi::{Errno, IFNAMSIZ};
 
 use super::if_var::Ifnet;
 use super::mbuf::Mbuf;
+use crate::kern::kern_resource::ResLimits;
 use crate::kern::vnet::{
     curvnet, CurvnetGuard, ModState, Vnet, VnetModInfo, VnetSymmap, V, VNET_MOD_NET,
 };
@@ -167,7 +168,16 @@ pub fn if_free_unit_where(prefix: &str, ok: impl Fn(&str) -> bool) -> u32 {
 
 /// `if_attach()`: add `ifp` to curvnet's list under its current name (EEXIST if the
 /// name is taken), give it the lowest free index, and tell interested modules.
+/// `ENOSPC` when curvnet's vimage has `security.vimage.maxifnets` interfaces or
+/// the kernel `net.link.maxifnets` (a vnet's first interface, its `lo0`, always
+/// fits); see [`crate::kern::kern_resource`].
 pub fn if_attach(ifp: &Arc<Ifnet>) -> Result<(), Errno> {
+    if_attach_limited(ifp, true)
+}
+
+/// [`if_attach`], refused past the limits only when `limited` (an interface
+/// moving between vnets was counted when it was made).
+fn if_attach_limited(ifp: &Arc<Ifnet>, limited: bool) -> Result<(), Errno> {
     let vnet = curvnet();
     let net = vnet_net();
     {
@@ -175,6 +185,9 @@ pub fn if_attach(ifp: &Arc<Ifnet>) -> Result<(), Errno> {
         let name = ifp.name();
         if list.iter().any(|i| i.name() == name) {
             return Err(Errno::EEXIST);
+        }
+        if let Some(lim) = ResLimits::of(&vnet) {
+            lim.ifnet_charge(&vnet, list.len(), limited)?;
         }
         // The list is in index order: the lowest free index is the first gap.
         let mut idx = 1u32;
@@ -221,6 +234,9 @@ pub fn if_detach(ifp: &Arc<Ifnet>) {
         .unwrap_or(false);
     if removed {
         vnet.ifcnt.fetch_sub(1, Ordering::Relaxed);
+        if let Some(lim) = ResLimits::of(&vnet) {
+            lim.ifnet_release();
+        }
     }
     if let Ok(mut g) = ifp.input_hook.write() {
         *g = None;
@@ -240,7 +256,9 @@ pub fn if_detach(ifp: &Arc<Ifnet>) {
 /// present one (a descendant; the caller checks that the target is one), and a
 /// return restores the name the interface had there — a vimage cannot push an
 /// interface into its parent, nor give one a name of its choosing in the
-/// parent's namespace (`EPERM`).  A name taken in the target is `EEXIST`.
+/// parent's namespace (`EPERM`).  A name taken in the target is `EEXIST`; a
+/// target whose vimage has `security.vimage.maxifnets` interfaces is `ENOSPC`,
+/// except for a return (the interface was the target's before).
 pub fn if_vmove(
     ifp: &Arc<Ifnet>,
     target: &Arc<Vnet>,
@@ -294,6 +312,14 @@ fn vmove(
         if ifunit(name).is_some() {
             return Err(Errno::EEXIST);
         }
+        // Checked before anything changes, so a refusal leaves the interface
+        // as it was; the attach below is then not refused (moves into one
+        // vimage are serialized by the vimage tree lock).
+        if !returning {
+            if let Some(lim) = ResLimits::of(target) {
+                lim.ifnet_room(target, vnet_net().list().len())?;
+            }
+        }
     }
     let from = ifp.vnet();
     let oldname = ifp.name();
@@ -307,10 +333,10 @@ fn vmove(
     }
     ifp.set_name(name);
     let _cv = CurvnetGuard::set(target);
-    if let Err(e) = if_attach(ifp) {
+    if let Err(e) = if_attach_limited(ifp, false) {
         // Cannot happen after the name check unless raced; put it back.
         let _cv = CurvnetGuard::set(&from);
-        let _ = if_attach(ifp);
+        let _ = if_attach_limited(ifp, false);
         return Err(e);
     }
     ifp.driver.vmoved(ifp);
