@@ -25,6 +25,8 @@
 //! its limit by nesting.  The name bound keeps every name the kernel reports
 //! (`vimage -l`) within a `vi_req`.  Reserved names are refused with `EINVAL`:
 //! `default`, and anything empty or starting with `.` (`.`, `..`, `.x`).
+//! What a vimage holds (sockets, interfaces, netgraph nodes) is bounded by
+//! [`super::kern_resource`] (`security.vimage.maxsockets` and friends).
 //!
 //! Every walk of the tree is iterative (a chain of any depth cannot exhaust a
 //! syscall thread's stack), a child is found by name through a hash, and the
@@ -602,12 +604,15 @@ impl Kernel {
         Ok((name, dest))
     }
 
-    /// Counters of `v` as VI_GET reports them.
+    /// Counters of `v` as VI_GET reports them; the socket limit is the one in
+    /// force for it (`security.vimage.maxsockets` below default, 0: none).
     pub fn vi_req_of(&self, caller: &Arc<Vimage>, v: &Arc<Vimage>, procs: u32) -> ViReq {
         ViReq {
             proc_count: procs,
             if_count: v.vnet.ifcnt.load(Ordering::Relaxed),
             sock_count: v.vnet.sockcnt.load(Ordering::Relaxed),
+            sock_max: u32::try_from(self.res_limits().vimage_maxsockets(&v.vnet))
+                .unwrap_or(u32::MAX),
             name: relative_name(caller, v),
             parent_name: match v.parent() {
                 Some(p) if !Arc::ptr_eq(v, caller) => relative_name(caller, &p),

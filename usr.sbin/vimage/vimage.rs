@@ -172,9 +172,9 @@ fn print_block(out: &mut impl Write, r: &ViReq) {
          CPU usage: (0.00% user, 0.00% nice, 0.00% sys, 0.00% intr)\n  \
          CPU limits: min 0.00%, max 100.00%, weight 0, no intr limit\n  \
          No proc limit\n  \
-         Sockets (current/max): {}/0\n  \
+         Sockets (current/max): {}/{}\n  \
          {} network interfaces{}\n",
-        r.name, r.proc_count, r.sock_count, r.if_count, parent
+        r.name, r.proc_count, r.sock_count, r.sock_max, r.if_count, parent
     );
     if w.is_err() {
         std::process::exit(1)

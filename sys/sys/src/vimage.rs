@@ -44,6 +44,9 @@ pub struct ViReq {
     pub if_count: u32,
     /// Sockets in the vimage's stack (reply).
     pub sock_count: u32,
+    /// Most sockets the vimage may have, 0 for no limit of its own (reply;
+    /// the 7.0 patch's `vi_maxsockets`, `security.vimage.maxsockets`).
+    pub sock_max: u32,
     /// Vimage name, relative to the caller (`.` is the caller's own).
     pub name: String,
     /// Parent's name relative to the caller (reply; empty at the top).
@@ -62,6 +65,7 @@ impl Default for ViReq {
             proc_count: 0,
             if_count: 0,
             sock_count: 0,
+            sock_max: 0,
             name: String::new(),
             parent_name: String::new(),
             if_xname: String::new(),
@@ -72,7 +76,7 @@ impl Default for ViReq {
 
 impl ViReq {
     /// Size of the fixed wire image.
-    pub const SIZE: usize = 5 * 4 + 2 * MAXHOSTNAMELEN + 2 * IFNAMSIZ;
+    pub const SIZE: usize = 6 * 4 + 2 * MAXHOSTNAMELEN + 2 * IFNAMSIZ;
 
     /// A request for `action` on vimage `name`.
     pub fn new(action: u32, name: &str) -> Self {
@@ -91,7 +95,8 @@ impl ViReq {
         b[8..12].copy_from_slice(&self.proc_count.to_le_bytes());
         b[12..16].copy_from_slice(&self.if_count.to_le_bytes());
         b[16..20].copy_from_slice(&self.sock_count.to_le_bytes());
-        let mut o = 20;
+        b[20..24].copy_from_slice(&self.sock_max.to_le_bytes());
+        let mut o = 24;
         put_cstr(&mut b[o..o + MAXHOSTNAMELEN], &self.name)?;
         o += MAXHOSTNAMELEN;
         put_cstr(&mut b[o..o + MAXHOSTNAMELEN], &self.parent_name)?;
@@ -113,7 +118,7 @@ impl ViReq {
         if api_cookie != VI_API_COOKIE {
             return Err(Errno::EDOOFUS);
         }
-        let mut o = 20;
+        let mut o = 24;
         let name = get_cstr(&b[o..o + MAXHOSTNAMELEN])?.to_string();
         o += MAXHOSTNAMELEN;
         let parent_name = get_cstr(&b[o..o + MAXHOSTNAMELEN])?.to_string();
@@ -127,6 +132,7 @@ impl ViReq {
             proc_count: u(8),
             if_count: u(12),
             sock_count: u(16),
+            sock_max: u(20),
             name,
             parent_name,
             if_xname,
@@ -144,6 +150,7 @@ mod tests {
         let mut r = ViReq::new(VI_IFACE, "n1");
         r.if_xname = "ngeth0".into();
         r.proc_count = 3;
+        r.sock_max = 7;
         let b = r.to_bytes().unwrap();
         assert_eq!(b.len(), ViReq::SIZE);
         assert_eq!(ViReq::from_bytes(&b).unwrap(), r);
@@ -157,7 +164,7 @@ mod tests {
         b[0] ^= 1;
         assert_eq!(ViReq::from_bytes(&b), Err(Errno::EDOOFUS));
         b[0] ^= 1;
-        let o = 20;
+        let o = 24;
         b[o..o + MAXHOSTNAMELEN].fill(b'a');
         assert_eq!(ViReq::from_bytes(&b), Err(Errno::EINVAL));
         let long = "x".repeat(MAXHOSTNAMELEN);

@@ -613,6 +613,7 @@ fn fuzz_vi_req() {
             proc_count: r.u32(),
             if_count: r.u32(),
             sock_count: r.u32(),
+            sock_max: r.u32(),
             name: r.string(MAXHOSTNAMELEN - 1),
             parent_name: r.string(40),
             if_xname: r.string(IFNAMSIZ - 1),
