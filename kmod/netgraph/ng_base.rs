@@ -18,13 +18,14 @@ use vimage_abi::netgraph::SockaddrNg;
 use vimage_abi::sysctl::{SysctlValue, CTLFLAG_RD, CTLFLAG_VNET};
 use vimage_abi::Errno;
 use vimage_kern::kern::kern_linker::KldModule;
+use vimage_kern::kern::kern_resource::{read_only, ResLimits, RESOURCE_LIMIT_MAX};
 use vimage_kern::kern::kern_sysctl::Oid;
 use vimage_kern::kern::kern_timeout::{Callouts, Clock};
 use vimage_kern::kern::uipc_socket::SockBuf;
 use vimage_kern::kern::vnet::{ModState, Vnet, VnetModInfo, VNET_MOD_NETGRAPH};
 use vimage_kern::net::netisr::netisr_enter;
 use vimage_kern::{CurvnetGuard, Kernel};
-use vimage_netgraph::ng_base::{NG_MAXHOPS, NG_MAXHOPS_LIMIT};
+use vimage_netgraph::ng_base::{NgNodeZone, NG_MAXHOPS, NG_MAXHOPS_LIMIT};
 use vimage_netgraph::{NgOutput, NgSpace, NgTypeList, NodeId};
 
 /// Kernel-wide netgraph state (the type list and what spaces need of the kernel).
@@ -37,6 +38,10 @@ pub struct NgGlobal {
     callouts: Arc<Callouts>,
     /// `net.graph.maxhops`: the hop budget of a frame in every space.
     pub maxhops: Arc<AtomicI64>,
+    /// Every space's nodes, bounded by `net.graph.maxnodes`.
+    pub zone: Arc<NgNodeZone>,
+    /// `security.vimage.maxngnodes`: the bound on each space below default.
+    pub vimage_maxnodes: Arc<AtomicI64>,
 }
 
 /// The receive buffers of a process's netgraph sockets on one socket node.
@@ -103,6 +108,7 @@ pub fn ng_with<R>(vnet: &Arc<Vnet>, f: impl FnOnce(&mut NgSpace) -> R) -> Result
         HELD.with(|h| h.borrow_mut().push((vnet.id(), Vec::new())));
         s.set_now(g.clock.now_ns());
         s.set_max_hops(maxhops(&g));
+        s.set_max_nodes(ResLimits::vimage_limit(vnet, &g.vimage_maxnodes));
         let r = f(&mut s);
         // Work deferred by code the space itself called (an interface attaching
         // while a node is being built) runs before the lock is dropped.
@@ -228,6 +234,8 @@ fn ng_iattach(v: &Arc<Vnet>) -> Result<ModState, Errno> {
     let mut space = NgSpace::new(g.types.clone(), u64::from(v.id()));
     space.set_now(g.clock.now_ns());
     space.set_max_hops(maxhops(&g));
+    space.set_node_zone(Some(g.zone.clone()));
+    space.set_max_nodes(ResLimits::vimage_limit(v, &g.vimage_maxnodes));
     Ok(Arc::new(VnetNetgraph {
         space: Mutex::new(space),
         socks: Mutex::new(HashMap::new()),
@@ -299,9 +307,25 @@ pub fn count_type_everywhere(k: &Arc<Kernel>, name: &str) -> usize {
         .sum()
 }
 
-/// The framework's sysctls: `net.graph.maxhops` (kernel-wide, written from
-/// the default vimage only) and `net.graph.hopdrops` (the caller's vimage).
+/// The framework's sysctls: `net.graph.maxhops` and `net.graph.maxnodes`
+/// (kernel-wide, written from the default vimage only), `net.graph.numnodes`
+/// and `net.graph.hopdrops` (the caller's vimage).
 fn sysctl_init(k: &Kernel, g: &NgGlobal) {
+    k.sysctl.add_int(
+        "net.graph.maxnodes",
+        "Maximum number of netgraph nodes in all vimages",
+        k.res_limits().maxngnodes.clone(),
+        true,
+        1,
+        RESOURCE_LIMIT_MAX,
+    );
+    let zone = g.zone.clone();
+    read_only(
+        &k.sysctl,
+        "net.graph.numnodes",
+        "Number of netgraph nodes in all vimages",
+        move || zone.count(),
+    );
     k.sysctl.add_int(
         "net.graph.maxhops",
         "Most hooks a frame and its copies may cross before it is dropped",
@@ -340,6 +364,8 @@ impl KldModule for NetgraphModule {
             clock: k.clock.clone(),
             callouts: k.callouts.clone(),
             maxhops: Arc::new(AtomicI64::new(i64::from(NG_MAXHOPS))),
+            zone: NgNodeZone::new(k.res_limits().maxngnodes.clone()),
+            vimage_maxnodes: k.res_limits().vimage_maxngnodes.clone(),
         });
         k.registry().set_global(VNET_MOD_NETGRAPH, Some(g.clone()));
         if let Err(e) = k.registry().register(&[&VNET_NETGRAPH_MODINFO]) {
@@ -362,6 +388,8 @@ impl KldModule for NetgraphModule {
         k.registry().set_global(VNET_MOD_NETGRAPH, None);
         k.sysctl.remove_prefix("net.graph.maxhops");
         k.sysctl.remove_prefix("net.graph.hopdrops");
+        k.sysctl.remove_prefix("net.graph.maxnodes");
+        k.sysctl.remove_prefix("net.graph.numnodes");
         Ok(())
     }
 }

@@ -9,6 +9,7 @@
 use std::any::Any;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use vimage_abi::netgraph::*;
@@ -32,6 +33,40 @@ pub const NG_RUN_BUDGET: usize = 10_000;
 pub const NG_MAXHOPS: u32 = 128;
 /// Largest hop budget a space accepts ([`NgSpace::set_max_hops`]).
 pub const NG_MAXHOPS_LIMIT: u32 = 4096;
+
+/// The kernel-wide count of nodes and its bound (`net.graph.maxnodes`),
+/// shared by every space of a kernel ([`NgSpace::set_node_zone`]).
+#[derive(Debug)]
+pub struct NgNodeZone {
+    max: Arc<AtomicI64>,
+    count: AtomicI64,
+}
+
+impl NgNodeZone {
+    /// A zone of at most `max` nodes (read at every allocation).
+    pub fn new(max: Arc<AtomicI64>) -> Arc<Self> {
+        Arc::new(NgNodeZone {
+            max,
+            count: AtomicI64::new(0),
+        })
+    }
+    /// Nodes alive in every space of the zone.
+    pub fn count(&self) -> i64 {
+        self.count.load(Ordering::Relaxed)
+    }
+    fn alloc(&self) -> bool {
+        let max = self.max.load(Ordering::Relaxed);
+        self.count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+    fn free(&self, n: usize) {
+        self.count
+            .fetch_sub(i64::try_from(n).unwrap_or(i64::MAX), Ordering::AcqRel);
+    }
+}
 
 /// One control command of a node type, with its ASCII argument/response layouts.
 #[derive(Debug)]
@@ -270,9 +305,20 @@ struct Core {
     now_ns: u64,
     rng: u64,
     tag: u64,
+    /// Most nodes this space may hold (0: no bound of its own).
+    max_nodes: usize,
+    /// The kernel-wide count its nodes are part of.
+    zone: Option<Arc<NgNodeZone>>,
 }
 
 impl Core {
+    /// A node left the space.
+    fn node_freed(&self) {
+        if let Some(z) = &self.zone {
+            z.free(1);
+        }
+    }
+
     /// Queue `frame` for hook `hook` of node `to`, as the `hops`th hook it
     /// crosses: `ELOOP` (dropped, counted) past the hop budget, `ENOBUFS`
     /// (dropped, counted) when the queue is full.
@@ -693,6 +739,8 @@ impl NgSpace {
                 now_ns: 0,
                 rng: 0x2545_f491_4f6c_dd1d ^ tag.wrapping_mul(0x9e37_79b9_7f4a_7c15),
                 tag,
+                max_nodes: 0,
+                zone: None,
             },
         }
     }
@@ -704,6 +752,26 @@ impl NgSpace {
         } else {
             seed
         };
+    }
+
+    /// Bound the nodes of this space (its vimage's `security.vimage.maxngnodes`;
+    /// 0: none): past it [`make_node`](Self::make_node) fails with `ENOMEM`.
+    pub fn set_max_nodes(&mut self, n: usize) {
+        self.core.max_nodes = n;
+    }
+
+    /// Count this space's nodes in the kernel-wide `zone` (`ENOMEM` when it is
+    /// full), moving those it has from the zone it was in.
+    pub fn set_node_zone(&mut self, zone: Option<Arc<NgNodeZone>>) {
+        let n = self.core.nodes.len();
+        if let Some(z) = &self.core.zone {
+            z.free(n);
+        }
+        if let Some(z) = &zone {
+            z.count
+                .fetch_add(i64::try_from(n).unwrap_or(i64::MAX), Ordering::AcqRel);
+        }
+        self.core.zone = zone;
     }
 
     /// Change the bound on queued data frames.
@@ -912,11 +980,20 @@ impl NgSpace {
         Some(r)
     }
 
-    /// Create a node of type `type_name` (`ENXIO` if the type is not installed).
+    /// Create a node of type `type_name` (`ENXIO` if the type is not installed;
+    /// `ENOMEM`, as `ng_make_node` when a node cannot be allocated, past the
+    /// space's bound or its zone's).
     pub fn make_node(&mut self, type_name: &str) -> Result<NodeId, Errno> {
         let ty = self.core.types.find(type_name).ok_or(Errno::ENXIO)?;
+        if self.core.max_nodes != 0 && self.core.nodes.len() >= self.core.max_nodes {
+            return Err(Errno::ENOMEM);
+        }
         let id = self.core.next_id;
-        self.core.next_id = id.checked_add(1).ok_or(Errno::ENOMEM)?;
+        let next = id.checked_add(1).ok_or(Errno::ENOMEM)?;
+        if self.core.zone.as_ref().is_some_and(|z| !z.alloc()) {
+            return Err(Errno::ENOMEM);
+        }
+        self.core.next_id = next;
         self.core.nodes.insert(
             id,
             Node {
@@ -943,8 +1020,11 @@ impl NgSpace {
             }
             Err(e) => {
                 // The constructor may have named the node before failing.
-                if let Some(name) = self.core.nodes.remove(&id).and_then(|n| n.name) {
-                    self.core.names.remove(&name);
+                if let Some(n) = self.core.nodes.remove(&id) {
+                    self.core.node_freed();
+                    if let Some(name) = n.name {
+                        self.core.names.remove(&name);
+                    }
                 }
                 Err(e)
             }
@@ -1076,6 +1156,7 @@ impl NgSpace {
         let destroy = self.call(id, |p, ctx| p.shutdown(ctx)).unwrap_or(true);
         if destroy {
             if let Some(n) = self.core.nodes.remove(&id) {
+                self.core.node_freed();
                 if let Some(name) = n.name {
                     self.core.names.remove(&name);
                 }
@@ -1362,6 +1443,15 @@ impl NgSpace {
                 ))
             }
             _ => Err(Errno::EINVAL),
+        }
+    }
+}
+
+impl Drop for NgSpace {
+    /// Nodes left in a space that goes (persistent ones) leave its zone.
+    fn drop(&mut self) {
+        if let Some(z) = &self.core.zone {
+            z.free(self.core.nodes.len());
         }
     }
 }
@@ -1838,5 +1928,42 @@ mod tests {
         let out = s.take_output();
         assert_eq!(frames(&out, me, "b"), vec![vec![9]]);
         assert!(frames(&out, me, "a").is_empty());
+    }
+
+    #[test]
+    fn node_limits_of_a_space_and_of_its_zone() {
+        let zone = NgNodeZone::new(Arc::new(AtomicI64::new(4)));
+        let (mut a, me) = space();
+        a.set_node_zone(Some(zone.clone()));
+        assert_eq!(zone.count(), 1, "the socket node moves into the zone");
+        a.set_max_nodes(2);
+        mkpeer(&mut a, me, ".", "hub", "h", "x").unwrap();
+        assert_eq!(
+            mkpeer(&mut a, me, ".", "hub", "h2", "x"),
+            Err(Errno::ENOMEM),
+            "the space's own bound"
+        );
+        assert_eq!(a.node_count(), 2);
+        a.set_max_nodes(0);
+        mkpeer(&mut a, me, ".", "hub", "h2", "x").unwrap();
+        let types = NgTypeList::with_builtin();
+        types.register(Arc::new(Odd { fail: true })).unwrap();
+        let mut b = NgSpace::new(types, 2);
+        b.set_node_zone(Some(zone.clone()));
+        b.make_node("hub").unwrap();
+        assert_eq!(zone.count(), 4);
+        assert_eq!(b.make_node("hub"), Err(Errno::ENOMEM), "the zone is full");
+        // A node that goes gives its place back, as does a failed constructor.
+        let h2 = a.resolve(me, "h2").unwrap();
+        a.shutdown_node(h2).unwrap();
+        assert_eq!(zone.count(), 3);
+        assert_eq!(b.make_node("oddfail"), Err(Errno::ENOMEM));
+        assert_eq!(zone.count(), 3);
+        b.make_node("hub").unwrap();
+        drop(b);
+        assert_eq!(zone.count(), 2, "a space that goes takes its nodes along");
+        a.set_node_zone(None);
+        assert_eq!(zone.count(), 0);
+        a.check_invariants().unwrap();
     }
 }
