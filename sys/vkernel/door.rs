@@ -215,11 +215,17 @@ impl Door {
     }
 
     /// Hand memory freed by large frames back to the host, at most once a
-    /// second (the allocator otherwise keeps it, see `mallopt` in `main`).
+    /// second (the allocator otherwise keeps it, see `mallopt` in `main`);
+    /// and whenever the allocator holds more than `TRIM_FREE` free (vimages
+    /// destroyed, connections gone), so vkernel's RSS comes down after a
+    /// tenant's burst as far as fragmentation allows.
     pub fn trimmer(self: Arc<Self>, k: Arc<Kernel>) {
+        const TRIM_FREE: usize = 16 << 20;
         while !k.halting() {
             std::thread::sleep(Duration::from_secs(1));
-            if self.trim.swap(false, Ordering::Relaxed) {
+            // SAFETY: mallinfo2 only reads the allocator's statistics.
+            let free = unsafe { libc::mallinfo2() }.fordblks;
+            if self.trim.swap(false, Ordering::Relaxed) || free > TRIM_FREE {
                 // SAFETY: malloc_trim only walks the allocator's own arenas.
                 unsafe {
                     libc::malloc_trim(0);
