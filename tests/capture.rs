@@ -307,7 +307,7 @@ fn busybox_static_httpd_wget_nc() {
         ],
     );
     assert_eq!(c, 0, "{e}");
-    let out = nc.wait_with_output().expect("nc");
+    let out = nc.into_child().wait_with_output().expect("nc");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hi-from-n2\n");
     let _ = std::fs::remove_dir_all(&www);
 }

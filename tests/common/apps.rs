@@ -104,9 +104,48 @@ pub fn setup(tag: &str) -> Option<Vk> {
     setup_with(tag, &[])
 }
 
+/// A program started by [`spawn_in`]: used as its `Child`; when dropped
+/// still running (a test that failed half way), its whole process group is
+/// killed, so no server is left behind spinning on a kernel that is gone.
+pub struct App(Option<Child>);
+
+impl App {
+    /// The child, no longer killed on drop (to wait for its output).
+    pub fn into_child(mut self) -> Child {
+        self.0.take().expect("child")
+    }
+}
+
+impl std::ops::Deref for App {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        self.0.as_ref().expect("child")
+    }
+}
+
+impl std::ops::DerefMut for App {
+    fn deref_mut(&mut self) -> &mut Child {
+        self.0.as_mut().expect("child")
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if let Some(ch) = self.0.as_mut() {
+            if let Ok(None) = ch.try_wait() {
+                // SAFETY: signalling the process group spawn_in created.
+                unsafe {
+                    libc::kill(-(ch.id() as i32), libc::SIGKILL);
+                }
+                let _ = ch.wait();
+            }
+        }
+    }
+}
+
 /// `unshare -n vimage NAME argv…` with its own process group (so the whole
 /// tree can be killed), stdout/stderr piped.
-pub fn spawn_in(vk: &Vk, name: &str, argv: &[&str], dir: Option<&std::path::Path>) -> Child {
+pub fn spawn_in(vk: &Vk, name: &str, argv: &[&str], dir: Option<&std::path::Path>) -> App {
     let mut c = Command::new("unshare");
     c.arg("-n")
         .arg("--")
@@ -121,7 +160,7 @@ pub fn spawn_in(vk: &Vk, name: &str, argv: &[&str], dir: Option<&std::path::Path
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    c.spawn().expect("spawn")
+    App(Some(c.spawn().expect("spawn")))
 }
 
 /// `unshare -n vimage NAME argv…` to completion (the whole group killed
@@ -144,7 +183,7 @@ pub fn run_in(vk: &Vk, name: &str, argv: &[&str]) -> (i32, String, String) {
             std::thread::sleep(Duration::from_millis(50));
         }
     });
-    let out = ch.wait_with_output().expect("wait");
+    let out = ch.into_child().wait_with_output().expect("wait");
     done.store(true, std::sync::atomic::Ordering::Release);
     let _ = watchdog.join();
     (
