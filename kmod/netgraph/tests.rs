@@ -42,6 +42,7 @@ fn boot() -> K {
         ident: "VIMAGE".into(),
         version: "test".into(),
         clock: clock.clone(),
+        random: vimage_kern::kern::kern_random::SeededRandom::arc(1),
     })
     .expect("boot");
     for m in crate::catalog() {

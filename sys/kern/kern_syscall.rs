@@ -38,6 +38,8 @@ pub struct KernelConfig {
     pub version: String,
     /// The monotonic clock (vkernel: the host's; tests: a fake one).
     pub clock: Arc<dyn Clock>,
+    /// The entropy source (vkernel: the host's getrandom; tests: seeded).
+    pub random: Arc<dyn super::kern_random::Entropy>,
 }
 
 /// A booted kernel.
@@ -131,6 +133,10 @@ impl Kernel {
                 clock: k.clock.clone(),
                 callouts: k.callouts.clone(),
             })),
+        );
+        k.reg.set_global(
+            super::kern_random::KERN_RANDOM_SLOT,
+            Some(Arc::new(super::kern_random::KernRandom(cfg.random.clone()))),
         );
         k.sysctl_init(&cfg);
         k.domain_add(Arc::new(crate::netinet::in_proto::InetDomain));

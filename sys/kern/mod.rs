@@ -2,6 +2,7 @@
 
 pub mod kern_linker;
 pub mod kern_proc;
+pub mod kern_random;
 pub mod kern_resource;
 pub mod kern_syscall;
 pub mod kern_sysctl;

@@ -28,6 +28,7 @@ fn boot() -> T {
         ident: "VIMAGE".into(),
         version: "test".into(),
         clock: Arc::new(crate::kern::kern_timeout::FakeClock::default()),
+        random: crate::kern::kern_random::SeededRandom::arc(1),
     })
     .expect("boot");
     T { k, host }
@@ -754,6 +755,7 @@ mod vimage_hostile {
             ident: "VIMAGE".into(),
             version: "test".into(),
             clock: Arc::new(crate::kern::kern_timeout::FakeClock::default()),
+            random: crate::kern::kern_random::SeededRandom::arc(1),
         })
         .expect("boot");
         let mut td = k.td_attach(100);

@@ -31,6 +31,7 @@ fn boot() -> T {
         ident: "VIMAGE".into(),
         version: "test".into(),
         clock: Arc::new(crate::kern::kern_timeout::FakeClock::default()),
+        random: crate::kern::kern_random::SeededRandom::arc(1),
     })
     .expect("boot");
     {

@@ -634,6 +634,7 @@ mod tests {
             ident: "VIMAGE".into(),
             version: "test".into(),
             clock: Arc::new(crate::kern::kern_timeout::FakeClock::default()),
+            random: crate::kern::kern_random::SeededRandom::arc(1),
         })
         .expect("boot");
         let td = k.td_attach(1);

@@ -297,7 +297,7 @@ fn tcp_listen_input(lp: &mut Tcpcb, ep: &TcpEndpoints, s: &Seg<'_>, seglen: u32)
     let sc = SynEnt {
         ep: *ep,
         irs: s.seq,
-        iss: tcp_new_isn(),
+        iss: tcp_new_isn(ep),
         peer_mss: u32::from(s.opts.mss.unwrap_or(0)),
         wscale: s.opts.wscale.filter(|_| rfc1323),
         rscale,

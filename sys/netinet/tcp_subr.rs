@@ -318,16 +318,25 @@ impl TcpTable {
     }
 }
 
-/// `tcp_new_isn`: a fresh initial sequence number (RFC 6528 in spirit: a
-/// per-vnet secret stream plus a 4 µs clock).
-pub fn tcp_new_isn() -> u32 {
+/// `tcp_new_isn`: the initial sequence number of a connection with
+/// endpoints `ep`, as RFC 6528 has it: ISN = M + F(localip, localport,
+/// remoteip, remoteport, secretkey), M a 4 µs timer and F SipHash-2-4 keyed
+/// with the vnet's secret.  Another vimage (or an off-path host) that sees
+/// its own connections' numbers learns nothing about this one's.
+pub fn tcp_new_isn(ep: &TcpEndpoints) -> u32 {
+    use std::hash::Hasher;
     let t = vnet_tcp();
-    let mut x = t.iss_seed.load(Ordering::Relaxed);
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    t.iss_seed.store(x, Ordering::Relaxed);
-    (x as u32).wrapping_add((getnow_ns() / 4000) as u32)
+    #[allow(deprecated)] // std's SipHasher is SipHash-2-4, as RFC 6528 suggests.
+    let mut h = std::hash::SipHasher::new_with_keys(t.isn_secret.0, t.isn_secret.1);
+    let bytes = |a: IpAddr| match a {
+        IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+        IpAddr::V6(a) => a.octets(),
+    };
+    h.write(&bytes(ep.laddr));
+    h.write_u16(ep.lport);
+    h.write(&bytes(ep.faddr));
+    h.write_u16(ep.fport);
+    (h.finish() as u32).wrapping_add((getnow_ns() / 4000) as u32)
 }
 
 /// One segment to emit.

@@ -498,7 +498,7 @@ impl ProtoSocket for TcpSocket {
         // `TCP_MAXSEG` set earlier stays the ceiling.
         tp.t_maxseg = tp.t_maxseg_user.unwrap_or(u32::MAX).min(tcp_mssopt(&ep));
         inc(&t.stat.tcps_connattempt);
-        tp.iss = tcp_new_isn();
+        tp.iss = tcp_new_isn(&ep);
         tp.snd_una = tp.iss;
         tp.snd_nxt = tp.iss;
         tp.snd_max = tp.iss;

@@ -414,8 +414,10 @@ pub struct VnetTcp {
     pub stat: TcpStat,
     /// Control blocks (`tcbinfo`), IPv4 and IPv6 sharing one port space.
     pub tcb: TcpTable,
-    /// ISS generator state.
-    pub iss_seed: AtomicU64,
+    /// The RFC 6528 secret of this vnet's initial sequence numbers, drawn
+    /// from the kernel's entropy when the vnet is made (so no two vnets, and
+    /// no two boots, share it).
+    pub isn_secret: (u64, u64),
 }
 
 impl VnetTcp {
@@ -443,7 +445,15 @@ impl VnetTcp {
             recvbuf_max: AtomicI64::new(256 * 1024),
             stat: TcpStat::default(),
             tcb: TcpTable::default(),
-            iss_seed: AtomicU64::new(0x9e37_79b9_7f4a_7c15),
+            isn_secret: {
+                let mut b = [0u8; 16];
+                crate::kern::kern_random::arc4random_buf(&mut b);
+                let (k0, k1) = b.split_at(8);
+                (
+                    u64::from_le_bytes(k0.try_into().unwrap_or([0; 8])),
+                    u64::from_le_bytes(k1.try_into().unwrap_or([0; 8])),
+                )
+            },
         }
     }
 

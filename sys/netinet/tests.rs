@@ -72,6 +72,7 @@ fn boot() -> Net {
         ident: "VIMAGE".into(),
         version: "test".into(),
         clock: clock.clone(),
+        random: crate::kern::kern_random::SeededRandom::arc(1),
     })
     .expect("boot");
     Net { k, clock, _l: l }

@@ -118,6 +118,7 @@ fn main() {
         ident: ident.into(),
         version: version.clone(),
         clock: Arc::new(HostClock(std::time::Instant::now())),
+        random: Arc::new(HostRandom),
     }) {
         Ok(k) => k,
         Err(e) => {
@@ -271,6 +272,35 @@ fn main() {
     println!("The operating system has halted.");
     let _ = std::io::stdout().flush();
     std::process::exit(0);
+}
+
+/// The host's entropy (`getrandom(2)`): the kernel's `arc4random`.
+struct HostRandom;
+
+impl vimage_kern::kern::kern_random::Entropy for HostRandom {
+    fn fill(&self, buf: &mut [u8]) {
+        let mut off = 0;
+        while off < buf.len() {
+            let rest = &mut buf[off..];
+            // SAFETY: getrandom writes at most `rest.len()` bytes into `rest`.
+            let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+            if n > 0 {
+                off += n as usize;
+            } else if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                // No entropy to be had (a kernel without getrandom): fall
+                // back on the clock, better than zeros.
+                let t = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(0)
+                    ^ u64::from(std::process::id()) << 32;
+                for (i, b) in rest.iter_mut().enumerate() {
+                    *b = (t.rotate_left(i as u32 * 8) as u8) ^ (i as u8);
+                }
+                return;
+            }
+        }
+    }
 }
 
 /// The host's monotonic clock, counted from boot.

@@ -59,6 +59,7 @@ fn boot() -> Arc<Kernel> {
         ident: "VIMAGE".into(),
         version: "bench".into(),
         clock: Arc::new(FakeClock::default()),
+        random: vimage_kern::kern::kern_random::SeededRandom::arc(1),
     })
     .expect("boot");
     for m in vimage_kmod::catalog() {

@@ -38,6 +38,7 @@ fn boot() -> Arc<Kernel> {
         ident: "VIMAGE".into(),
         version: "bench".into(),
         clock: Arc::new(vimage_kern::kern::kern_timeout::FakeClock::default()),
+        random: vimage_kern::kern::kern_random::SeededRandom::arc(1),
     })
     .expect("boot")
 }

@@ -58,6 +58,7 @@ fn boot() -> Arc<Kernel> {
         .into(),
         version: "bench".into(),
         clock: Arc::new(HostClock(Instant::now())),
+        random: vimage_kern::kern::kern_random::SeededRandom::arc(1),
     })
     .expect("boot");
     for m in vimage_kmod::catalog() {

@@ -48,6 +48,7 @@ pub fn measure(k: usize, datagrams: u32, len: usize) -> (f64, f64, f64) {
         ident: "VIMAGE".into(),
         version: "bench".into(),
         clock: Arc::new(HostClock(Instant::now())),
+        random: vimage_kern::kern::kern_random::SeededRandom::arc(1),
     })
     .expect("boot");
     for m in vimage_kmod::catalog() {

@@ -23,6 +23,7 @@ fn in_kernel(n: usize) -> (f64, f64, f64) {
         ident: "VIMAGE".into(),
         version: "bench".into(),
         clock: Arc::new(vimage_kern::kern::kern_timeout::FakeClock::default()),
+        random: vimage_kern::kern::kern_random::SeededRandom::arc(1),
     })
     .expect("boot");
     let mut td = k.td_attach(1);

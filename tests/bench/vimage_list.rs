@@ -21,6 +21,7 @@ fn in_kernel(n: usize) -> (f64, usize) {
         ident: "VIMAGE".into(),
         version: "bench".into(),
         clock: Arc::new(vimage_kern::kern::kern_timeout::FakeClock::default()),
+        random: vimage_kern::kern::kern_random::SeededRandom::arc(1),
     })
     .expect("boot");
     let mut td = k.td_attach(1);

@@ -173,6 +173,7 @@ fn in_kernel(n: usize, rounds: usize) -> (u64, Vec<(u64, u64, f64, f64)>) {
         ident: "VIMAGE".into(),
         version: "bench".into(),
         clock: Arc::new(FakeClock::default()),
+        random: vimage_kern::kern::kern_random::SeededRandom::arc(1),
     })
     .expect("boot");
     for m in vimage_kmod::catalog() {

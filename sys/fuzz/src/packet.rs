@@ -152,6 +152,7 @@ impl Stack {
             ident: "VIMAGE".into(),
             version: "fuzz".into(),
             clock: clock.clone(),
+            random: vimage_kern::kern::kern_random::SeededRandom::arc(1),
         })
         .expect("boot");
         let out = Arc::new(Mutex::new(Vec::new()));
