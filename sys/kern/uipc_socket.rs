@@ -177,6 +177,7 @@ pub struct SoWakeup {
     /// Threads asleep in [`SoWakeup::wait`]: waking nobody costs no futex call.
     sleepers: AtomicUsize,
     watch: WatchSlot,
+    sel: SelInfo,
 }
 
 impl SoWakeup {
@@ -193,7 +194,11 @@ impl SoWakeup {
             self.cv.notify_all();
         }
         self.watch.fire();
-        selwakeup();
+        self.sel.wakeup();
+    }
+    /// Record poller `w` on the channel (`selrecord`).
+    pub fn selrecord(&self, w: &Arc<PollWaiter>) {
+        self.sel.record(w);
     }
     /// Watch the socket's state changes (`None`: stop).
     pub fn set_watcher(&self, f: Option<Watcher>) {
@@ -217,55 +222,74 @@ impl SoWakeup {
     }
 }
 
-/// The kernel-wide `poll`/`select` channel (FreeBSD's `selwakeup`): a
-/// generation bumped whenever any socket buffer or [`SoWakeup`] changes, so one
-/// `poll` over many sockets can sleep on a single channel.  Waking costs an
-/// atomic increment unless someone is polling.
-struct SelInfo {
-    gen: AtomicU64,
-    waiters: AtomicUsize,
-    m: Mutex<()>,
+/// A thread in `poll` (FreeBSD's `struct seltd`): it records itself on every
+/// socket it polls, and any of them firing wakes it.  A firing between the
+/// readiness check and the sleep is kept (the flag), so none is lost.
+#[derive(Default)]
+pub struct PollWaiter {
+    fired: Mutex<bool>,
     cv: Condvar,
 }
 
-static SEL: SelInfo = SelInfo {
-    gen: AtomicU64::new(0),
-    waiters: AtomicUsize::new(0),
-    m: Mutex::new(()),
-    cv: Condvar::new(),
-};
-
-/// Something a poller may be waiting for changed (`selwakeup`).
-pub fn selwakeup() {
-    SEL.gen.fetch_add(1, Ordering::SeqCst);
-    if SEL.waiters.load(Ordering::SeqCst) > 0 {
-        let _g = SEL.m.lock();
-        SEL.cv.notify_all();
+impl PollWaiter {
+    /// A new waiter, to record on the sockets of one `poll`.
+    pub fn new() -> Arc<Self> {
+        Arc::new(PollWaiter::default())
+    }
+    fn fire(&self) {
+        if let Ok(mut f) = self.fired.lock() {
+            *f = true;
+        }
+        self.cv.notify_all();
+    }
+    /// Sleep until a recorded socket fires or `timeout` passes; whether one
+    /// fired (the flag is cleared for the next round).
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let Ok(g) = self.fired.lock() else {
+            return true;
+        };
+        match self.cv.wait_timeout_while(g, timeout, |f| !*f) {
+            Ok((mut g, _)) => std::mem::take(&mut *g),
+            Err(_) => true,
+        }
     }
 }
 
-/// The current `selwakeup` generation: read it before checking readiness.
-pub fn selgen() -> u64 {
-    SEL.gen.load(Ordering::SeqCst)
+/// `struct selinfo`: the pollers recorded on one socket buffer or channel.
+/// Waking costs one atomic load while nobody polls it: no kernel-wide
+/// counter is touched on the data path.
+#[derive(Default)]
+struct SelInfo {
+    n: AtomicUsize,
+    list: Mutex<Vec<std::sync::Weak<PollWaiter>>>,
 }
 
-/// Sleep until [`selwakeup`] moves the generation past `seen`, or `timeout`
-/// passes; whether it moved.
-pub fn selwait(seen: u64, timeout: Duration) -> bool {
-    SEL.waiters.fetch_add(1, Ordering::SeqCst);
-    let moved = match SEL.m.lock() {
-        Ok(g) => {
-            if SEL.gen.load(Ordering::SeqCst) != seen {
-                true
-            } else {
-                let _ = SEL.cv.wait_timeout(g, timeout);
-                SEL.gen.load(Ordering::SeqCst) != seen
-            }
+impl SelInfo {
+    /// `selrecord`.
+    fn record(&self, w: &Arc<PollWaiter>) {
+        if let Ok(mut l) = self.list.lock() {
+            l.retain(|x| x.strong_count() > 0);
+            l.push(Arc::downgrade(w));
+            self.n.store(l.len(), Ordering::SeqCst);
         }
-        Err(_) => true,
-    };
-    SEL.waiters.fetch_sub(1, Ordering::SeqCst);
-    moved
+    }
+    /// `selwakeup`.
+    fn wakeup(&self) {
+        if self.n.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let ws: Vec<Arc<PollWaiter>> = match self.list.lock() {
+            Ok(mut l) => {
+                l.retain(|x| x.strong_count() > 0);
+                self.n.store(l.len(), Ordering::SeqCst);
+                l.iter().filter_map(|x| x.upgrade()).collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        for w in ws {
+            w.fire();
+        }
+    }
 }
 
 /// `MSG_DONTWAIT`: do not block.
@@ -326,6 +350,7 @@ pub struct SockBuf {
     /// Threads asleep in [`SockBuf::recv`] (counted under `inner`'s lock).
     sleepers: AtomicUsize,
     watch: WatchSlot,
+    sel: SelInfo,
 }
 
 impl Default for SockBuf {
@@ -341,7 +366,12 @@ impl SockBuf {
             self.cv.notify_all();
         }
         self.watch.fire();
-        selwakeup();
+        self.sel.wakeup();
+    }
+
+    /// Record poller `w` on the buffer (`selrecord`).
+    pub fn selrecord(&self, w: &Arc<PollWaiter>) {
+        self.sel.record(w);
     }
 
     /// Watch the buffer: `f` is told whenever a sleeper on it would be woken
@@ -362,6 +392,7 @@ impl SockBuf {
             upcall: Mutex::new(None),
             sleepers: AtomicUsize::new(0),
             watch: WatchSlot::default(),
+            sel: SelInfo::default(),
         }
     }
 

@@ -25,7 +25,7 @@ use vimage_abi::Errno;
 
 use super::kern_resource::SoCharge;
 use super::kern_syscall::Td;
-use super::uipc_socket::{selgen, selwait, ProtoSocket, SoWakeup, Socket, SB_DEFAULT_HIWAT};
+use super::uipc_socket::{PollWaiter, ProtoSocket, SoWakeup, Socket, SB_DEFAULT_HIWAT};
 use super::vnet::CurvnetGuard;
 
 /// Longest single sleep: how quickly a blocked call notices its process died.
@@ -449,8 +449,25 @@ pub fn poll(td: &Td, fds: &[(i32, u32)], timeout_ms: i32) -> Result<Reply, Errno
     }
     let deadline =
         (timeout_ms >= 0).then(|| Instant::now() + Duration::from_millis(timeout_ms as u64));
+    // Record this poll on every socket's buffers and channel first, so a
+    // change between the check below and the sleep still wakes it.
+    let waiter = PollWaiter::new();
+    for &(fd, _) in fds {
+        if let Ok(so) = td.fds.get(fd) {
+            if let Ok(p) = pcb(&so) {
+                if let Some(b) = p.rcvbuf() {
+                    b.selrecord(&waiter);
+                }
+                if let Some(b) = p.sndbuf() {
+                    b.selrecord(&waiter);
+                }
+                if let Some(w) = p.wakeup() {
+                    w.selrecord(&waiter);
+                }
+            }
+        }
+    }
     loop {
-        let gen = selgen();
         let mut ready = 0i64;
         let mut data = Vec::with_capacity(fds.len() * 4);
         for &(fd, events) in fds {
@@ -490,10 +507,7 @@ pub fn poll(td: &Td, fds: &[(i32, u32)], timeout_ms: i32) -> Result<Reply, Errno
             return Err(Errno::EINTR);
         }
         crate::net::netisr::netisr_drain();
-        if selgen() != gen {
-            continue;
-        }
-        selwait(gen, slice);
+        waiter.wait(slice);
     }
 }
 

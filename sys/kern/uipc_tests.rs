@@ -991,3 +991,31 @@ fn dual_stack_udp_socket_exchanges_with_ipv4() {
     udp(k, &mut td, 5303);
     k.td_exit(&mut td);
 }
+
+/// A poll records itself on the sockets it polls (`selrecord`): a change on
+/// one of them wakes it, a change elsewhere does not, and a change between
+/// its check and its sleep is kept.
+#[test]
+fn poll_waiters_are_per_socket() {
+    use super::uipc_socket::{PollWaiter, SockBuf};
+    let (mine, other) = (Arc::new(SockBuf::new(1024)), Arc::new(SockBuf::new(1024)));
+    let w = PollWaiter::new();
+    mine.selrecord(&w);
+    // A change before the sleep is not lost.
+    mine.append(b"a".to_vec(), Vec::new()).unwrap();
+    assert!(w.wait(Duration::from_secs(5)));
+    // Another socket's change does not wake it.
+    other.append(b"b".to_vec(), Vec::new()).unwrap();
+    assert!(!w.wait(Duration::from_millis(20)));
+    // One from another thread does.
+    let m = mine.clone();
+    let h = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        m.append(b"c".to_vec(), Vec::new()).unwrap();
+    });
+    assert!(w.wait(Duration::from_secs(5)));
+    h.join().unwrap();
+    // A poll that ended leaves nothing behind to wake.
+    drop(w);
+    mine.append(b"d".to_vec(), Vec::new()).unwrap();
+}
