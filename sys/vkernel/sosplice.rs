@@ -169,7 +169,7 @@ impl Exports {
             .clamp(2, 16);
         let mut v = Vec::with_capacity(n);
         for i in 0..n {
-            v.push(Reactor::start(k.clone(), i)?);
+            v.push(Reactor::start(k.clone(), Arc::downgrade(self), i)?);
         }
         // A racing first export may have started its own set: use the one
         // that won (the loser's threads end with their only reference).
@@ -347,7 +347,11 @@ struct Queue {
 }
 
 impl Reactor {
-    fn start(k: Arc<Kernel>, i: usize) -> Result<Arc<Reactor>, Errno> {
+    fn start(
+        k: Arc<Kernel>,
+        ex: std::sync::Weak<Exports>,
+        i: usize,
+    ) -> Result<Arc<Reactor>, Errno> {
         // SAFETY: plain system calls; the descriptors are ours on success.
         let (ep, ev) = unsafe {
             (
@@ -382,7 +386,7 @@ impl Reactor {
         let me = r.clone();
         std::thread::Builder::new()
             .name(format!("splice{i}"))
-            .spawn(move || me.run(k))
+            .spawn(move || me.run(k, ex))
             .map_err(|_| Errno::EAGAIN)?;
         Ok(r)
     }
@@ -422,7 +426,7 @@ impl Reactor {
         }
     }
 
-    fn run(self: Arc<Self>, k: Arc<Kernel>) {
+    fn run(self: Arc<Self>, k: Arc<Kernel>, ex: std::sync::Weak<Exports>) {
         let mut live: HashMap<u64, Entry> = HashMap::new();
         let mut evs = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
         let mut last_sweep = Instant::now();
@@ -506,6 +510,11 @@ impl Reactor {
             }
             if last_sweep.elapsed() >= SWEEP || k.halting() {
                 last_sweep = Instant::now();
+                // Failed connects whose time is up close even when no new
+                // socket is exported.
+                if let Some(ex) = ex.upgrade() {
+                    ex.sweep();
+                }
                 todo.extend(
                     live.iter()
                         .filter(|(_, e)| e.sp.should_stop())
