@@ -795,6 +795,15 @@ fn netstat_lists_ipv6_and_dual_stack_sockets() {
         v4.contains("*.7701") && v4.contains("*.7703") && !v4.contains("*.7702"),
         "{v4}"
     );
+    // sockstat names the program, not its supervisor ("vimage"), as the
+    // owner of its sockets.
+    let ss = vk.ok("vimage", &["n1", &tool("sockstat"), "-4", "-l"]);
+    assert!(
+        ss.lines()
+            .any(|l| l.split_whitespace().nth(1) == Some("python3") && l.contains("*:7703")),
+        "{ss}"
+    );
+    assert!(!ss.contains(" vimage "), "{ss}");
     kill_tree(&mut p);
 }
 

@@ -288,11 +288,11 @@ impl Sys {
         self.stream
     }
 
-    /// `Export`: the host descriptor a program will own for kernel socket
-    /// `fd`, and the inodes of exports that ended since the last call.
-    pub fn export(&mut self, fd: i32) -> Result<(std::os::fd::OwnedFd, Vec<u32>), Errno> {
+    /// `Export`: the host descriptor program `pid` will own for kernel
+    /// socket `fd`, and the inodes of exports that ended since the last call.
+    pub fn export(&mut self, fd: i32, pid: u32) -> Result<(std::os::fd::OwnedFd, Vec<u32>), Errno> {
         use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-        write_frame(&mut self.stream, &Request::Export { fd }.to_bytes())
+        write_frame(&mut self.stream, &Request::Export { fd, pid }.to_bytes())
             .map_err(|_| Errno::EIO)?;
         // The descriptor rides on the reply's first bytes: read them with
         // recvmsg, never through the buffer (which would drop it).

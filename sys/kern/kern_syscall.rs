@@ -387,6 +387,12 @@ impl Kernel {
         Ok(Reply::val(i64::from(other)))
     }
 
+    /// Whether live host process `pid` is in `td`'s vimage or below it (a
+    /// caller may name only such a process as a socket's owner).
+    pub fn pid_within(&self, td: &Td, pid: u32) -> bool {
+        self.vimage_below(&td.vimage, pid).is_ok()
+    }
+
     /// The vimage of live host process `pid` if it is `top` or below it.
     fn vimage_below(&self, top: &Arc<Vimage>, pid: u32) -> Result<Arc<Vimage>, Errno> {
         let theirs = self
@@ -780,8 +786,11 @@ fn kern_file(
                 ),
                 Err(_) => (Vec::new(), Vec::new()),
             };
+            // An exported socket is its program's, not the supervisor's
+            // whose table holds it.
+            let owner = so.owner_pid.load(Ordering::Relaxed);
             out.push(XFile {
-                pid,
+                pid: if owner != 0 { owner } else { pid },
                 fd,
                 domain: so.domain,
                 ty: so.ty,

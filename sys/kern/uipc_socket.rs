@@ -687,6 +687,9 @@ pub struct Socket {
     /// `shutdown(SHUT_WR)` done by the socket layer for a protocol without its
     /// own shutdown (datagram sockets): sends fail with `EPIPE`.
     pub cantsendmore: AtomicBool,
+    /// The host process an exported socket belongs to (`kern.file`'s owner;
+    /// 0: the descriptor table's process).
+    pub owner_pid: AtomicU32,
     /// Its place in the kernel's and the vnet's socket counts, given back when
     /// it is freed (after the protocol has closed).
     _charge: SoCharge,
@@ -718,6 +721,7 @@ impl Socket {
             connecting: AtomicBool::new(false),
             listening: AtomicBool::new(false),
             cantsendmore: AtomicBool::new(false),
+            owner_pid: AtomicU32::new(0),
             _charge: charge,
         }
     }

@@ -502,9 +502,16 @@ fn serve(
             k.sys_sendto(&mut td, v.fd, v.flags, v.addr, v.data)
         } else {
             match Request::from_bytes(&frame) {
-                Ok(Request::Export { fd }) => {
+                Ok(Request::Export { fd, pid }) => {
                     // The reply carries a host descriptor: sent here, by hand.
-                    let r = sosplice::export(&k, &exports, &td, fd);
+                    // The owner it names is shown by kern.file (sockstat):
+                    // only a process of the caller's vimage, or below.
+                    let owner = if pid != 0 && k.pid_within(&td, pid) {
+                        pid
+                    } else {
+                        0
+                    };
+                    let r = sosplice::export(&k, &exports, &td, fd, owner);
                     let ok = match r {
                         Ok((prog, reaped)) => {
                             let data = reaped.iter().flat_map(|i| i.to_le_bytes()).collect();

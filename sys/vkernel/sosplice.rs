@@ -263,14 +263,19 @@ impl Splice {
 }
 
 /// `Export`: splice kernel socket `fd` of `td` to a new host socket pair and
-/// return the program's end, with the inodes reaped since the last export.
+/// return the program's end, with the inodes reaped since the last export;
+/// `owner` (0: none) is the process `kern.file` names for it.
 pub fn export(
     k: &Arc<Kernel>,
     exports: &Arc<Exports>,
     td: &Td,
     fd: i32,
+    owner: u32,
 ) -> Result<(OwnedFd, Vec<u32>), Errno> {
     let so = td.fds.get(fd)?;
+    if owner != 0 {
+        so.owner_pid.store(owner, Ordering::Relaxed);
+    }
     let stream = so.ty == SOCK_STREAM;
     let ty = if stream {
         libc::SOCK_STREAM

@@ -428,7 +428,7 @@ impl Supervisor {
     /// Export kernel socket `kfd` and install it in the program (as the
     /// call's result).
     fn inject(&self, c: &Call, d: &mut Sys, ent: Ent, nonblock: bool, cloexec: bool) -> R {
-        let (prog, reaped) = match d.export(ent.kfd) {
+        let (prog, reaped) = match d.export(ent.kfd, c.tgid) {
             Ok(x) => x,
             Err(e) => {
                 let _ = d.close(ent.kfd);

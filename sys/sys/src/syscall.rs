@@ -192,6 +192,9 @@ pub enum Request {
     Export {
         /// Descriptor.
         fd: i32,
+        /// The host process the socket is exported for (what `kern.file`,
+        /// so sockstat, names as its owner); 0: the caller.
+        pid: u32,
     },
     /// Make this connection act for host process `pid` of the caller's own
     /// vimage: its descriptor table becomes that process's (a supervisor
@@ -337,8 +340,8 @@ impl Request {
             Request::Fcntl { fd, cmd, arg } => {
                 w.u32(T_FCNTL).i32(*fd).i32(*cmd).i32(*arg);
             }
-            Request::Export { fd } => {
-                w.u32(T_EXPORT).i32(*fd);
+            Request::Export { fd, pid } => {
+                w.u32(T_EXPORT).i32(*fd).u32(*pid);
             }
             Request::SetOwner { pid } => {
                 w.u32(T_SETOWNER).u32(*pid);
@@ -438,7 +441,10 @@ impl Request {
                 cmd: r.i32()?,
                 arg: r.i32()?,
             },
-            T_EXPORT => Request::Export { fd: r.i32()? },
+            T_EXPORT => Request::Export {
+                fd: r.i32()?,
+                pid: r.u32()?,
+            },
             T_SETOWNER => Request::SetOwner { pid: r.u32()? },
             T_ACTAS => Request::ActAs { pid: r.u32()? },
             _ => return Err(Errno::EINVAL),
@@ -854,7 +860,7 @@ mod tests {
                 cmd: crate::socket::F_SETFL,
                 arg: crate::socket::O_NONBLOCK,
             },
-            Request::Export { fd: 7 },
+            Request::Export { fd: 7, pid: 4241 },
             Request::SetOwner { pid: 4242 },
             Request::ActAs { pid: 4243 },
         ]

@@ -317,7 +317,7 @@ fn requests() -> Vec<(&'static str, Request)> {
                 arg: 4,
             },
         ),
-        ("export", Request::Export { fd: 3 }),
+        ("export", Request::Export { fd: 3, pid: 4242 }),
         ("setowner", Request::SetOwner { pid: 1234 }),
         ("actas", Request::ActAs { pid: 1234 }),
     ]
