@@ -692,6 +692,9 @@ t('pidfd_open outside', lambda: os.pidfd_open(outside))
 t('pidfd_open child', lambda: os.close(os.pidfd_open(c.pid)))
 fd = os.open(f'/proc/{outside}', os.O_RDONLY | os.O_DIRECTORY)
 t('pidfd_send_signal /proc/outside', lambda: signal.pidfd_send_signal(fd, signal.SIGKILL))
+cfd = os.pidfd_open(c.pid)
+t('pidfd_send_signal child', lambda: signal.pidfd_send_signal(cfd, 0))
+t('pidfd_send_signal file', lambda: signal.pidfd_send_signal(os.open('/dev/null', os.O_RDONLY), 0))
 libc = ctypes.CDLL(None, use_errno=True)
 for name, pid in (('outside', outside), ('supervisor', os.getppid())):
     r = libc.ptrace(16, pid, 0, 0)
@@ -737,7 +740,8 @@ fn signals_and_ptrace_stay_inside() {
         o,
         "supervisor ESRCH\noutside ESRCH\nsibling ESRCH\ninit ESRCH\nchild ok\n\
          pidfd_open outside ESRCH\npidfd_open child ok\n\
-         pidfd_send_signal /proc/outside ESRCH\nptrace outside ESRCH\n\
+         pidfd_send_signal /proc/outside ESRCH\npidfd_send_signal child ok\n\
+         pidfd_send_signal file EBADF\nptrace outside ESRCH\n\
          ptrace supervisor ESRCH\nkill -1 ok\nchild -15\n"
     );
     // Both still alive.

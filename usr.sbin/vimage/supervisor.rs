@@ -225,7 +225,9 @@ impl Supervisor {
             | libc::SYS_process_vm_writev => self.only_inside(a(0) as i32),
             // PTRACE_ATTACH/PTRACE_SEIZE (the filter sends no other request).
             libc::SYS_ptrace => self.only_inside(a(1) as i32),
-            libc::SYS_pidfd_send_signal => self.sys_pidfd_send_signal(c, a(0) as i32),
+            libc::SYS_pidfd_send_signal => {
+                self.sys_pidfd_send_signal(c, a(0) as i32, a(1) as i32, a(2), a(3) as u32)
+            }
             // Not in the filter: nothing to do but let it run.
             _ => Ok(Ans::Cont),
         }
@@ -326,14 +328,15 @@ impl Supervisor {
         }
     }
 
-    /// `pidfd_send_signal(pidfd, …)`: the process behind `pidfd` (a pidfd,
-    /// or a `/proc/PID` directory) must be inside.
-    fn sys_pidfd_send_signal(&self, c: &Call, pidfd: i32) -> R {
+    /// `pidfd_send_signal(pidfd, sig, info, flags)`: the process behind
+    /// `pidfd` (a pidfd, or a `/proc/PID` directory) must be inside.  The
+    /// signal is sent here, on the very descriptor that was checked: letting
+    /// the program's call go on would read its descriptor table again, where
+    /// another of its threads may have put a descriptor of a process outside
+    /// meanwhile.  Linux's permission rule is applied for the program.
+    fn sys_pidfd_send_signal(&self, c: &Call, pidfd: i32, sig: i32, info: u64, flags: u32) -> R {
         let pidfd_of = c.pidfd.as_ref().ok_or(libc::ESRCH)?;
-        let Ok(dup) = seccomp::pidfd_getfd(pidfd_of, pidfd) else {
-            // Not a descriptor: the kernel says so.
-            return Ok(Ans::Cont);
-        };
+        let dup = seccomp::pidfd_getfd(pidfd_of, pidfd).map_err(|_| libc::EBADF)?;
         let fdinfo = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", dup.as_raw_fd()))
             .unwrap_or_default();
         let pid = fdinfo
@@ -343,11 +346,43 @@ impl Supervisor {
             .or_else(|| {
                 let l = std::fs::read_link(format!("/proc/self/fd/{}", dup.as_raw_fd())).ok()?;
                 l.to_str()?.strip_prefix("/proc/")?.parse::<i32>().ok()
-            });
-        match pid {
-            Some(p) => self.only_inside(p),
-            // Neither: not a process descriptor, which the kernel refuses.
-            None => Ok(Ans::Cont),
+            })
+            // Neither a pidfd nor a process directory: what Linux answers.
+            .ok_or(libc::EBADF)?;
+        if !inside(pid) {
+            return Err(libc::ESRCH);
+        }
+        let me = Creds::of(c.tgid as i32).ok_or(libc::ESRCH)?;
+        let them = Creds::of(pid).ok_or(libc::ESRCH)?;
+        if !me.may_kill(&them) {
+            return Err(libc::EPERM);
+        }
+        let si = if info != 0 {
+            Some(c.mem.read(info, std::mem::size_of::<libc::siginfo_t>())?)
+        } else {
+            None
+        };
+        if !c.lis.valid(c.n.id) {
+            return Err(libc::EINTR);
+        }
+        let sip = si.as_ref().map_or(std::ptr::null(), |b| b.as_ptr());
+        // SAFETY: pidfd_send_signal with our own descriptor and, if any, a
+        // siginfo copied whole into `si`.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                dup.as_raw_fd(),
+                sig,
+                sip,
+                flags,
+            )
+        };
+        if r < 0 {
+            Err(std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EINVAL))
+        } else {
+            Ok(Ans::Ret(0))
         }
     }
 
