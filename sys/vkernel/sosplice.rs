@@ -76,9 +76,6 @@ const TURN_DGRAMS: usize = 256;
 const SWEEP: Duration = Duration::from_secs(1);
 /// Source-address tokens kept for reuse (a server talks to few peers at once).
 const TOKEN_CACHE: usize = 64;
-/// Datagrams waiting for the program to read, per export (more are dropped,
-/// as a full socket buffer drops them).
-const DGRAM_QUEUE: usize = 256;
 /// How long the kernel socket of a failed connect outlives our end (so the
 /// program can still read `SO_ERROR`).
 const LINGER_FAILED: Duration = Duration::from_secs(30);
@@ -604,8 +601,10 @@ struct Entry {
     outoff: usize,
     /// The kernel will send no more (EOF passed on with `SHUT_WR`).
     out_done: bool,
-    /// Datagrams (data, source) waiting for room in our end.
-    dq: VecDeque<(Vec<u8>, Vec<u8>)>,
+    /// The datagram (data, source) waiting for room in our end: at most
+    /// one, the rest stays in the kernel's buffer (which drops what does not
+    /// fit, as a socket buffer does).
+    pending: Option<(Vec<u8>, Vec<u8>)>,
     tokens: HashMap<Vec<u8>, OwnedFd>,
     /// When the owner was found gone.
     orphan: Option<Instant>,
@@ -628,7 +627,7 @@ impl Entry {
             outbuf: Vec::new(),
             outoff: 0,
             out_done: false,
-            dq: VecDeque::new(),
+            pending: None,
             tokens: HashMap::new(),
             orphan: None,
             in_eof: false,
@@ -947,31 +946,29 @@ impl Entry {
             if got >= TURN_DGRAMS {
                 return Turn::Again;
             }
-            while let Some((data, addr)) = self.dq.front() {
+            if let Some((data, addr)) = self.pending.take() {
                 if !self.wr {
+                    self.pending = Some((data, addr));
                     return Turn::Wait;
                 }
-                if self.tokens.len() >= TOKEN_CACHE && !self.tokens.contains_key(addr) {
+                if self.tokens.len() >= TOKEN_CACHE && !self.tokens.contains_key(&addr) {
                     self.tokens.clear();
                 }
-                if !self.tokens.contains_key(addr) {
-                    match addr_token(addr) {
+                if !self.tokens.contains_key(&addr) {
+                    match addr_token(&addr) {
                         Some(t) => {
                             self.tokens.insert(addr.clone(), t);
                         }
-                        None => {
-                            self.dq.pop_front();
-                            continue;
-                        }
+                        // No token to be had: the datagram is dropped.
+                        None => continue,
                     }
                 }
-                let Some(tok) = self.tokens.get(addr) else {
-                    self.dq.pop_front();
+                let Some(tok) = self.tokens.get(&addr) else {
                     continue;
                 };
                 let fds = [tok.as_raw_fd()];
                 let cmsg = [ControlMessage::ScmRights(&fds)];
-                let iov = [IoSlice::new(data)];
+                let iov = [IoSlice::new(&data)];
                 match sendmsg::<()>(
                     self.sp.end,
                     &iov,
@@ -979,21 +976,16 @@ impl Entry {
                     MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
                     None,
                 ) {
-                    Ok(_) => {
-                        self.dq.pop_front();
-                    }
-                    Err(nix::errno::Errno::EINTR) => {}
+                    Ok(_) => {}
+                    Err(nix::errno::Errno::EINTR) => self.pending = Some((data, addr)),
                     Err(nix::errno::Errno::EAGAIN) => {
                         self.wr = false;
+                        self.pending = Some((data, addr));
                         return Turn::Wait;
                     }
                     Err(_) => return Turn::Done,
                 }
-            }
-            if self.dq.len() >= DGRAM_QUEUE {
-                // Full: the rest waits in the kernel's buffer (which drops
-                // what does not fit, as a socket buffer does).
-                return Turn::Wait;
+                continue;
             }
             let so = self.sp.so.clone();
             let r = self.sp.k.sock_call(&mut self.td, &so, |td, so| {
@@ -1003,7 +995,7 @@ impl Entry {
                 return Turn::Wait;
             }
             got += 1;
-            self.dq.push_back((r.data, r.addr));
+            self.pending = Some((r.data, r.addr));
         }
     }
 }
