@@ -521,26 +521,7 @@ fn hostile_arguments_get_linux_errnos() {
     let Some(vk) = setup("cap-hostile") else {
         return;
     };
-    let host = Command::new("unshare")
-        .args([
-            "-n",
-            "--",
-            "sh",
-            "-c",
-            "ip link set lo up && exec python3 -c \"$0\"",
-            HOSTILE,
-        ])
-        .output()
-        .expect("host run");
-    let host_out = String::from_utf8_lossy(&host.stdout).into_owned();
-    assert!(
-        host.status.success(),
-        "reference run: {}",
-        String::from_utf8_lossy(&host.stderr)
-    );
-    let (c, o, e) = run_in(&vk, "n1", &["python3", "-c", HOSTILE]);
-    assert_eq!(c, 0, "{e}");
-    assert_eq!(o, host_out, "vimage (left) vs Linux (right)");
+    let o = same_as_linux(&vk, "n1", HOSTILE);
     assert!(o.contains("('bind_badptr', 'EFAULT')"), "{o}");
     assert!(o.ends_with("still-works 127.0.0.1\n"), "{o}");
 }
@@ -582,26 +563,7 @@ fn nonblocking_connect_matches_linux() {
     let Some(vk) = setup("cap-nbconn") else {
         return;
     };
-    let host = Command::new("unshare")
-        .args([
-            "-n",
-            "--",
-            "sh",
-            "-c",
-            "ip link set lo up && exec python3 -c \"$0\"",
-            NBCONNECT,
-        ])
-        .output()
-        .expect("host run");
-    let host_out = String::from_utf8_lossy(&host.stdout).into_owned();
-    assert!(
-        host.status.success(),
-        "reference run: {}",
-        String::from_utf8_lossy(&host.stderr)
-    );
-    let (c, o, e) = run_in(&vk, "n1", &["python3", "-c", NBCONNECT]);
-    assert_eq!(c, 0, "{e}");
-    assert_eq!(o, host_out, "vimage (left) vs Linux (right)");
+    let o = same_as_linux(&vk, "n1", NBCONNECT);
     assert!(o.contains("SO_ERROR ECONNREFUSED"), "{o}");
 }
 

@@ -193,6 +193,33 @@ pub fn run_in(vk: &Vk, name: &str, argv: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Run python3 script `script` on Linux (in a fresh namespace with only lo,
+/// up) and in vimage `name`; both must succeed and print the same; the
+/// vimage's output.
+pub fn same_as_linux(vk: &Vk, name: &str, script: &str) -> String {
+    let host = Command::new("unshare")
+        .args([
+            "-n",
+            "--",
+            "sh",
+            "-c",
+            "ip link set lo up && exec python3 -c \"$0\"",
+            script,
+        ])
+        .output()
+        .expect("host run");
+    let host_out = String::from_utf8_lossy(&host.stdout).into_owned();
+    assert!(
+        host.status.success(),
+        "reference run: {}",
+        String::from_utf8_lossy(&host.stderr)
+    );
+    let (c, o, e) = run_in(vk, name, &["python3", "-c", script]);
+    assert_eq!(c, 0, "{e}");
+    assert_eq!(o, host_out, "vimage (left) vs Linux (right)");
+    o
+}
+
 /// Run and require success; stdout.
 pub fn ok_in(vk: &Vk, name: &str, argv: &[&str]) -> String {
     let (c, o, e) = run_in(vk, name, argv);
