@@ -1,12 +1,13 @@
 //! Benchmark: create and destroy N vimages, in-kernel and through vimage(8).
 //! Prints a table; run with `make bench` (or `cargo bench --bench vimage_create`).
 
-use std::sync::Arc;
+#[path = "common.rs"]
+#[allow(dead_code)]
+mod common;
+
 use std::time::Instant;
 use vimage_abi::syscall::Request;
 use vimage_abi::vimage::*;
-use vimage_kern::kern::kern_proc::FakeHost;
-use vimage_kern::{Kernel, KernelConfig};
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
@@ -17,15 +18,7 @@ fn rss_kib() -> u64 {
 }
 
 fn in_kernel(n: usize) -> (f64, f64, f64) {
-    let host = Arc::new(FakeHost::default());
-    let k = Kernel::boot(KernelConfig {
-        host,
-        ident: "VIMAGE".into(),
-        version: "bench".into(),
-        clock: Arc::new(vimage_kern::kern::kern_timeout::FakeClock::default()),
-        random: vimage_kern::kern::kern_random::SeededRandom::arc(1),
-    })
-    .expect("boot");
+    let k = common::boot();
     let mut td = k.td_attach(1);
     let fd = k
         .syscall(
@@ -60,18 +53,6 @@ fn in_kernel(n: usize) -> (f64, f64, f64) {
     (create, destroy, mem)
 }
 
-/// VmRSS of process `pid`, KiB.
-fn rss_of(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// Create and destroy `n` vimages with vimage(8) against a fresh vkernel:
 /// (create s, destroy s, vkernel's RSS growth per vimage in KiB, as a user
 /// sees it in top).
@@ -104,13 +85,13 @@ fn via_tool(n: usize) -> Option<(f64, f64, f64)> {
             .map(|s| s.success())
             .unwrap_or(false)
     };
-    let rss0 = rss_of(child.id());
+    let rss0 = common::rss_kib(child.id());
     let t0 = Instant::now();
     for i in 0..n {
         assert!(run(&["-c", &format!("v{i}")]));
     }
     let c = t0.elapsed().as_secs_f64();
-    let mem = rss_of(child.id()).saturating_sub(rss0) as f64 / n as f64;
+    let mem = common::rss_kib(child.id()).saturating_sub(rss0) as f64 / n as f64;
     let t0 = Instant::now();
     for i in 0..n {
         assert!(run(&["-d", &format!("v{i}")]));

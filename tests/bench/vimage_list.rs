@@ -5,25 +5,18 @@
 //! 12: 10,001 vimages took 50 s before; the target is under 1 s).
 //! Prints a table; run with `make bench` (or `cargo bench --bench vimage_list`).
 
-use std::sync::Arc;
+#[path = "common.rs"]
+#[allow(dead_code)]
+mod common;
+
 use std::time::Instant;
 use vimage_abi::syscall::Request;
 use vimage_abi::vimage::*;
-use vimage_kern::kern::kern_proc::FakeHost;
-use vimage_kern::{Kernel, KernelConfig};
 
 /// Seconds to walk the whole tree of a kernel holding `n` vimages below default
 /// (a wide level, every tenth with a child), and the count listed.
 fn in_kernel(n: usize) -> (f64, usize) {
-    let host = Arc::new(FakeHost::default());
-    let k = Kernel::boot(KernelConfig {
-        host,
-        ident: "VIMAGE".into(),
-        version: "bench".into(),
-        clock: Arc::new(vimage_kern::kern::kern_timeout::FakeClock::default()),
-        random: vimage_kern::kern::kern_random::SeededRandom::arc(1),
-    })
-    .expect("boot");
+    let k = common::boot();
     let mut td = k.td_attach(1);
     let fd = k
         .syscall(

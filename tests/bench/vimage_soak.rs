@@ -12,16 +12,16 @@
 //! N is 10,000 (SOAK_N scales it; SOAK_ROUNDS changes the three rounds); run
 //! with `make bench-soak` or `cargo bench --bench vimage_soak`.
 
+#[path = "common.rs"]
+#[allow(dead_code)]
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vimage_abi::syscall::Request;
 use vimage_abi::vimage::*;
-use vimage_kern::kern::kern_proc::FakeHost;
-use vimage_kern::kern::kern_timeout::FakeClock;
-use vimage_kern::{Kernel, KernelConfig};
 
 /// Bytes allocated and not yet freed in this process.
 static LIVE: AtomicU64 = AtomicU64::new(0);
@@ -52,23 +52,11 @@ fn live_kib() -> u64 {
     LIVE.load(Ordering::Relaxed) / 1024
 }
 
-/// vkernel's resident set in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// RSS once the kernel has had a moment to give back what it freed (frame
 /// buffers above the kept size go back within a second, README).
 fn settled_rss(pid: u32) -> u64 {
     std::thread::sleep(Duration::from_millis(1500));
-    rss_kib(pid)
+    common::rss_kib(pid)
 }
 
 fn mib(kib: u64) -> String {
@@ -168,14 +156,7 @@ impl Vkernel {
 /// The same rounds in-kernel: (live heap after boot, then after each create
 /// and destroy round, in KiB; seconds per create and destroy round).
 fn in_kernel(n: usize, rounds: usize) -> (u64, Vec<(u64, u64, f64, f64)>) {
-    let k = Kernel::boot(KernelConfig {
-        host: Arc::new(FakeHost::default()),
-        ident: "VIMAGE".into(),
-        version: "bench".into(),
-        clock: Arc::new(FakeClock::default()),
-        random: vimage_kern::kern::kern_random::SeededRandom::arc(1),
-    })
-    .expect("boot");
+    let k = common::boot();
     for m in vimage_kmod::catalog() {
         k.kld_catalog_add(m);
     }
