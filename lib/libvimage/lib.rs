@@ -206,7 +206,18 @@ impl Sys {
         check_peer(&stream)?;
         door_buffers(&stream);
         let rd = io::BufReader::with_capacity(16 * 1024, stream.try_clone()?);
-        let mut sys = Sys { stream, rd };
+        Sys { stream, rd }.admitted()
+    }
+
+    /// [`Sys::connect_at`] and the first round trip of [`Sys::open`]: a
+    /// connection the kernel turned away (its limits) is an error here
+    /// (`WouldBlock`, or `ConnectionAborted` when it closed first), never
+    /// an answer to the caller's first call.
+    pub fn connect_admitted(path: &std::path::Path) -> io::Result<Sys> {
+        Sys::connect_at(path)?.admitted()
+    }
+
+    fn admitted(mut self) -> io::Result<Sys> {
         // One round trip: once it is answered the kernel has attached this
         // connection to the process, so it shares the process's descriptor
         // table even if another connection of the process closes right away
@@ -218,8 +229,8 @@ impl Sys {
             cmd: F_GETFL,
             arg: 0,
         };
-        let _ = write_frame(&mut sys.stream, &req.to_bytes());
-        match sys.reply() {
+        let _ = write_frame(&mut self.stream, &req.to_bytes());
+        match self.reply() {
             Err(Errno::EIO) => Err(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
                 "kernel closed the connection",
@@ -228,7 +239,7 @@ impl Sys {
                 io::ErrorKind::WouldBlock,
                 strerror(Errno::EAGAIN),
             )),
-            _ => Ok(sys),
+            _ => Ok(self),
         }
     }
 

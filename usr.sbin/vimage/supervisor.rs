@@ -393,15 +393,16 @@ impl Supervisor {
         let s = match self.pool.lock().ok().and_then(|mut p| p.pop()) {
             Some(s) => s,
             None => {
-                let mut s = Sys::connect_at(&self.door_path).map_err(|_| libc::ENETDOWN)?;
-                // One round trip first: a kernel at its connection limits
-                // (kern.door.*) turns the connection away, and the call must
-                // then fail as out of buffers, not read EAGAIN as its own
-                // answer (an accept would take it for an empty queue).
-                match s.fcntl(-1, vimage_abi::socket::F_GETFL, 0) {
-                    Err(Errno::EAGAIN) | Err(Errno::EIO) => return Err(libc::ENOBUFS),
-                    _ => s,
-                }
+                // A kernel at its connection limits (kern.door.*) turns the
+                // connection away: the call fails as out of buffers, rather
+                // than reading EAGAIN as its own answer (an accept would take
+                // it for an empty queue).
+                Sys::connect_admitted(&self.door_path).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::ConnectionAborted => {
+                        libc::ENOBUFS
+                    }
+                    _ => libc::ENETDOWN,
+                })?
             }
         };
         Ok(Door {
