@@ -264,7 +264,7 @@ impl Supervisor {
         let targets: Vec<&HostProc> = match pid {
             -1 => procs
                 .iter()
-                .filter(|p| p.pid != caller && inside(p.pid))
+                .filter(|p| p.pid != caller && p.inside)
                 .collect(),
             _ => {
                 let pg = if pid == 0 {
@@ -276,8 +276,7 @@ impl Supervisor {
                     pid.checked_neg().ok_or(libc::ESRCH)?
                 };
                 let members: Vec<&HostProc> = procs.iter().filter(|p| p.pgrp == pg).collect();
-                let ins: Vec<&HostProc> =
-                    members.iter().copied().filter(|p| inside(p.pid)).collect();
+                let ins: Vec<&HostProc> = members.iter().copied().filter(|p| p.inside).collect();
                 if ins.is_empty() {
                     return Err(libc::ESRCH);
                 }
@@ -1358,6 +1357,8 @@ fn may_block(n: &Notif) -> bool {
 struct HostProc {
     pid: i32,
     pgrp: i32,
+    /// Below this supervisor (see [`inside`]).
+    inside: bool,
 }
 
 /// `/proc/PID/stat` fields after the command name: (ppid, pgrp).
@@ -1371,16 +1372,36 @@ fn stat_fields(pid: i32) -> Option<(i32, i32)> {
     Some((ppid, pgrp))
 }
 
-/// Every host process.
+/// Every host process, each `/proc/PID/stat` read once: whether one is
+/// inside is found from the parent links in memory, not by a walk of reads
+/// per process.
 fn host_procs() -> Vec<HostProc> {
     let Ok(d) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    d.flatten()
+    let stats: HashMap<i32, (i32, i32)> = d
+        .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|pid| {
-            let (_, pgrp) = stat_fields(pid)?;
-            Some(HostProc { pid, pgrp })
+        .filter_map(|pid| Some((pid, stat_fields(pid)?)))
+        .collect();
+    let me = std::process::id() as i32;
+    let below = |pid: i32| {
+        let mut p = pid;
+        for _ in 0..4096 {
+            match stats.get(&p) {
+                Some(&(pp, _)) if pp == me => return true,
+                Some(&(pp, _)) if pp > 0 && pp != p => p = pp,
+                _ => return false,
+            }
+        }
+        false
+    };
+    stats
+        .iter()
+        .map(|(&pid, &(_, pgrp))| HostProc {
+            pid,
+            pgrp,
+            inside: pid != me && below(pid),
         })
         .collect()
 }
