@@ -5,6 +5,10 @@
 //! credentials and decides which vimage it is in; nothing the tool sends can
 //! change that.  Every call returns the kernel's FreeBSD errno on failure.
 
+pub mod getopt;
+
+pub use getopt::getopt;
+
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::unix::net::UnixStream;
