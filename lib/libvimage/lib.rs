@@ -6,8 +6,10 @@
 //! change that.  Every call returns the kernel's FreeBSD errno on failure.
 
 pub mod getopt;
+pub mod host;
 
 pub use getopt::getopt;
+pub use host::{getaddrinfo, pr_addr6, resolve4, resolve6, resolve6_scope, IfNames};
 
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -59,6 +61,29 @@ pub fn getprogname() -> String {
                 .map(|s| s.to_string_lossy().into_owned())
         })
         .unwrap_or_else(|| "vimage".into())
+}
+
+/// Whether the process runs as root (`getuid() == 0`).
+pub fn is_root() -> bool {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() == 0 }
+}
+
+/// `atoi(3)`: leading blanks, an optional sign, then digits; anything else
+/// ends the number, and none reads as 0.  Out of range clamps to `i32`.
+pub fn atoi(s: &str) -> i32 {
+    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let mut n: i64 = 0;
+    for c in t.bytes().take_while(u8::is_ascii_digit) {
+        n = (n * 10 + i64::from(c - b'0')).min(i64::from(i32::MAX) + 1);
+    }
+    let n = if neg { -n } else { n };
+    n.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
 }
 
 /// `errx(3)`: print `prog: msg` and exit.
@@ -804,6 +829,16 @@ mod tests {
         }
         assert_eq!(parse_sockaddr(&[]), None);
         assert_eq!(parse_sockaddr(&[16, 99, 0, 0]), None);
+    }
+
+    #[test]
+    fn atoi_reads_what_c_reads() {
+        assert_eq!(atoi("12"), 12);
+        assert_eq!(atoi(" -3x"), -3);
+        assert_eq!(atoi("\t+7"), 7);
+        assert_eq!(atoi("abc"), 0);
+        assert_eq!(atoi("99999999999"), i32::MAX);
+        assert_eq!(atoi("-99999999999"), i32::MIN);
     }
 
     #[test]
