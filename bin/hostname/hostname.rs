@@ -1,6 +1,6 @@
 //! hostname(1): `hostname [-fs] [name-of-host]`, acting on the caller's vimage.
 
-use libvimage::{err, Sys};
+use libvimage::{err, getopt, Sys};
 use vimage_abi::sysctl::SysctlValue;
 
 fn usage() -> ! {
@@ -9,42 +9,37 @@ fn usage() -> ! {
 }
 
 fn main() {
-    let mut short = false;
-    let mut name = None;
-    for a in std::env::args().skip(1) {
-        match a.as_str() {
-            "-s" => short = true,
-            "-f" => short = false,
-            "-fs" | "-sf" => short = true,
-            s if s.starts_with('-') && name.is_none() => usage(),
-            s => {
-                if name.replace(s.to_string()).is_some() {
-                    usage()
-                }
-            }
-        }
-    }
+    let a = getopt("fs", usage);
+    // The last of -f and -s wins.
+    let short = a.opts.last().is_some_and(|(c, _)| *c == 's');
+    let name = match a.operands.as_slice() {
+        [] => None,
+        [name] => Some(name.clone()),
+        _ => usage(),
+    };
     let mut s = Sys::open_or_exit();
     match name {
+        None => println!("{}", gethostname(&mut s, short)),
         Some(n) => {
             if let Err(e) = s.sysctl_set("kern.hostname", &SysctlValue::Str(n)) {
                 err(1, "sethostname", e)
             }
         }
-        None => match s.sysctl("kern.hostname") {
-            Ok(r) => {
-                let h = match r.value {
-                    SysctlValue::Str(h) => h,
-                    _ => String::new(),
-                };
-                let h = if short {
-                    h.split('.').next().unwrap_or("").to_string()
-                } else {
-                    h
-                };
-                println!("{h}");
-            }
-            Err(e) => err(1, "gethostname", e),
+    }
+}
+
+/// `kern.hostname`, up to its first dot if `short`.
+fn gethostname(s: &mut Sys, short: bool) -> String {
+    let h = match s.sysctl("kern.hostname") {
+        Ok(r) => match r.value {
+            SysctlValue::Str(h) => h,
+            _ => String::new(),
         },
+        Err(e) => err(1, "gethostname", e),
+    };
+    if short {
+        h.split('.').next().unwrap_or("").to_string()
+    } else {
+        h
     }
 }

@@ -4,7 +4,7 @@
 //! (`kldstat: can't stat file id 99999: No such file or directory`, exit 1), as
 //! FreeBSD's.
 
-use libvimage::{err, Errno, Sys};
+use libvimage::{atoi, err, getopt, Errno, Sys};
 use vimage_abi::syscall::KldStat;
 
 /// Which files to show.
@@ -15,20 +15,26 @@ enum Want {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let a = getopt("i:n:v", usage);
+    if !a.operands.is_empty() {
+        usage()
+    }
     let mut v = false;
     let mut want = Want::All;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "-v" => v = true,
+    for (c, arg) in a.opts {
+        match c {
             // atoi(3), as FreeBSD 7's kldstat: junk reads as 0 (every file).
-            "-i" => want = Want::Id(atoi(it.next().unwrap_or_else(|| usage()))),
-            "-n" => want = Want::Name(it.next().cloned().unwrap_or_else(|| usage())),
-            _ => usage(),
+            'i' => want = Want::Id(atoi(&arg)),
+            'n' => want = Want::Name(arg),
+            _ => v = true,
         }
     }
     let mut s = Sys::open_or_exit();
+    show(&mut s, want, v)
+}
+
+/// Print the header and the files `want` picks.
+fn show(s: &mut Sys, want: Want, v: bool) {
     let one = match want {
         Want::All | Want::Id(0) => None,
         Want::Id(id) => Some(id),
@@ -39,8 +45,7 @@ fn main() {
     };
     println!("Id Refs Address            Size     Name");
     if let Some(id) = one {
-        let st =
-            kldstat(&mut s, id).unwrap_or_else(|e| err(1, format!("can't stat file id {id}"), e));
+        let st = kldstat(s, id).unwrap_or_else(|e| err(1, format!("can't stat file id {id}"), e));
         print(&st, v);
         return;
     }
@@ -79,22 +84,6 @@ fn print(st: &KldStat, v: bool) {
             println!("\t\t{mid:2} {m}");
         }
     }
-}
-
-/// `atoi(3)`: leading blanks, an optional sign, then digits; anything else ends it.
-fn atoi(s: &str) -> i32 {
-    let t = s.trim_start();
-    let (neg, t) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let mut n: i64 = 0;
-    for c in t.bytes().take_while(u8::is_ascii_digit) {
-        n = (n * 10 + i64::from(c - b'0')).min(i64::from(i32::MAX) + 1);
-    }
-    let n = if neg { -n } else { n };
-    n.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
 }
 
 fn usage() -> ! {

@@ -1,13 +1,17 @@
 //! kldsym: print kernel symbols by name, resolved in the caller's vimage (the
 //! tutorial's kldsym extension for virtualized symbols, e.g. `V_ifnet`).
 
-use libvimage::{strerror, Sys};
+use libvimage::{getopt, strerror, Sys};
+
+fn usage() -> ! {
+    eprintln!("usage: kldsym symbol ...");
+    std::process::exit(1)
+}
 
 fn main() {
-    let names: Vec<String> = std::env::args().skip(1).collect();
-    if names.is_empty() || names.iter().any(|n| n.starts_with('-')) {
-        eprintln!("usage: kldsym symbol ...");
-        std::process::exit(1);
+    let names = getopt("", usage).operands;
+    if names.is_empty() {
+        usage()
     }
     let mut s = Sys::open_or_exit();
     let mut rc = 0;

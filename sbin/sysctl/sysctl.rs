@@ -1,7 +1,7 @@
 //! sysctl(8): `sysctl [-bdehiNnoqx] name[=value] ...` and `sysctl [-bdehNnoqx] -a`.
 //! Virtualized variables are read and written in the caller's vimage.
 
-use libvimage::{strerror, Errno, Sys};
+use libvimage::{getopt, strerror, Errno, Sys};
 use vimage_abi::sysctl::{SysctlReply, SysctlValue, CTLFLAG_WR};
 
 #[derive(Default)]
@@ -23,35 +23,7 @@ fn usage() -> ! {
 }
 
 fn main() {
-    let mut o = Opts::default();
-    let mut names = Vec::new();
-    for a in std::env::args().skip(1) {
-        if let Some(f) = a
-            .strip_prefix('-')
-            .filter(|f| !f.is_empty() && names.is_empty())
-        {
-            for c in f.chars() {
-                match c {
-                    'n' => o.n = true,
-                    'N' => o.big_n = true,
-                    'e' => o.e = true,
-                    'd' => o.d = true,
-                    'q' => o.q = true,
-                    'i' => o.i = true,
-                    'o' => o.o = true,
-                    'x' => o.x = true,
-                    'a' | 'A' | 'X' => o.a = true,
-                    'b' | 'h' => {}
-                    _ => usage(),
-                }
-            }
-        } else {
-            names.push(a);
-        }
-    }
-    if o.a != names.is_empty() {
-        usage();
-    }
+    let (o, names) = parse_args();
     let mut s = Sys::open_or_exit();
     let mut failures = 0;
     if o.a {
@@ -64,6 +36,30 @@ fn main() {
         }
     }
     std::process::exit(failures.min(1));
+}
+
+/// The options and the `name[=value]` operands.
+fn parse_args() -> (Opts, Vec<String>) {
+    let a = getopt("AabdehiNnoqXx", usage);
+    let mut o = Opts::default();
+    for (c, _) in &a.opts {
+        match c {
+            'n' => o.n = true,
+            'N' => o.big_n = true,
+            'e' => o.e = true,
+            'd' => o.d = true,
+            'q' => o.q = true,
+            'i' => o.i = true,
+            'o' => o.o = true,
+            'x' => o.x = true,
+            'a' | 'A' | 'X' => o.a = true,
+            _ => {} // -b, -h: accepted, no effect here.
+        }
+    }
+    if o.a != a.operands.is_empty() {
+        usage();
+    }
+    (o, a.operands)
 }
 
 fn fmt_value(o: &Opts, v: &SysctlValue) -> Option<String> {
