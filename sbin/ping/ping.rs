@@ -10,7 +10,9 @@ use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use libvimage::{err, errx, timeval_bytes, warn, Errno, Sys, SOL_SOCKET, SO_RCVTIMEO};
+use libvimage::{
+    err, errx, getopt, is_root, resolve4, timeval_bytes, warn, Errno, Sys, SOL_SOCKET, SO_RCVTIMEO,
+};
 use vimage_abi::netinet_in::{SockaddrIn, IPPROTO_ICMP, IPPROTO_IP, IP_TTL, PF_INET, SOCK_RAW};
 
 const ICMP_ECHOREPLY: u8 = 0;
@@ -66,22 +68,8 @@ struct Opts {
     host: String,
 }
 
-/// A host as ping takes it: a dotted quad or `localhost` (no resolver here, so
-/// nothing ever asks a name server about an address).
-fn resolve(h: &str) -> Option<Ipv4Addr> {
-    if h == "localhost" {
-        return Some(Ipv4Addr::LOCALHOST);
-    }
-    h.parse().ok()
-}
-
-fn is_root() -> bool {
-    // SAFETY: getuid has no preconditions.
-    unsafe { libc::getuid() == 0 }
-}
-
 fn parse_args() -> Opts {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let a = getopt("AaDdLc:i:l:m:nop:QqRrS:s:t:vW:z:", usage);
     let mut o = Opts {
         count: 0,
         interval: Duration::from_secs(1),
@@ -97,112 +85,81 @@ fn parse_args() -> Opts {
         waittime: Duration::from_millis(MAXWAIT_MS),
         host: String::new(),
     };
-    let mut i = 0;
-    while i < args.len() {
-        let a = &args[i];
-        if !a.starts_with('-') || a == "-" {
-            break;
-        }
-        if a == "--" {
-            i += 1;
-            break;
-        }
-        for (pos, c) in a[1..].char_indices() {
-            let takes = matches!(c, 'c' | 'i' | 'm' | 'S' | 's' | 't' | 'W' | 'z' | 'p' | 'l');
-            let val = if takes {
-                let rest = &a[1 + pos + c.len_utf8()..];
-                let v = if rest.is_empty() {
-                    i += 1;
-                    args.get(i).cloned().unwrap_or_else(|| usage())
-                } else {
-                    rest.to_string()
+    for (c, v) in a.opts {
+        match c {
+            'c' => {
+                o.count = match v.parse::<u64>() {
+                    Ok(n) if n > 0 => n,
+                    _ => errx(
+                        EX_USAGE,
+                        format!("invalid count of packets to transmit: `{v}'"),
+                    ),
+                }
+            }
+            'i' => {
+                let t: f64 = match v.parse() {
+                    Ok(t) if t > 0.0 && f64::is_finite(t) => t,
+                    _ => errx(EX_USAGE, format!("invalid timing interval: `{v}'")),
                 };
-                Some(v)
-            } else {
-                None
-            };
-            match (c, val) {
-                ('c', Some(v)) => {
-                    o.count = match v.parse::<u64>() {
-                        Ok(n) if n > 0 => n,
-                        _ => errx(
-                            EX_USAGE,
-                            format!("invalid count of packets to transmit: `{v}'"),
-                        ),
-                    }
+                if t < 1.0 && !is_root() {
+                    err(EX_USAGE, "-i interval too short", Errno::EPERM)
                 }
-                ('i', Some(v)) => {
-                    let t: f64 = match v.parse() {
-                        Ok(t) if t > 0.0 && f64::is_finite(t) => t,
-                        _ => errx(EX_USAGE, format!("invalid timing interval: `{v}'")),
-                    };
-                    if t < 1.0 && !is_root() {
-                        err(EX_USAGE, "-i interval too short", Errno::EPERM)
-                    }
-                    o.interval = Duration::from_secs_f64(t);
-                }
-                ('m', Some(v)) => {
-                    o.ttl = match v.parse::<i32>() {
-                        Ok(t) if (0..=255).contains(&t) => Some(t),
-                        _ => errx(EX_USAGE, format!("invalid TTL: `{v}'")),
-                    }
-                }
-                ('S', Some(v)) => {
-                    o.src = Some(resolve(&v).unwrap_or_else(|| {
-                        errx(EX_NOHOST, format!("cannot resolve {v}: Unknown host"))
-                    }))
-                }
-                ('s', Some(v)) => {
-                    let n: usize = v
-                        .parse()
-                        .unwrap_or_else(|_| errx(EX_USAGE, format!("invalid packet size: `{v}'")));
-                    if n > MAXPAYLOAD {
-                        errx(
-                            EX_USAGE,
-                            format!("packet size too large: {n} > {MAXPAYLOAD}"),
-                        )
-                    }
-                    if n > DEFDATALEN && !is_root() {
-                        err(
-                            EX_USAGE,
-                            format!("packet size too large: {n} > {DEFDATALEN}"),
-                            Errno::EPERM,
-                        )
-                    }
-                    o.datalen = n;
-                }
-                ('t', Some(v)) => match v.parse::<u64>() {
-                    Ok(t) if (1..=MAXALARM).contains(&t) => {
-                        o.timeout = Some(Duration::from_secs(t))
-                    }
-                    Ok(t) if t > MAXALARM => {
-                        errx(EX_USAGE, format!("invalid timeout: `{v}' > {MAXALARM}"))
-                    }
-                    _ => errx(EX_USAGE, format!("invalid timeout: `{v}'")),
-                },
-                ('W', Some(v)) => match v.parse::<u64>() {
-                    Ok(t) => o.waittime = Duration::from_millis(t),
-                    Err(_) => errx(EX_USAGE, format!("invalid timing interval: `{v}'")),
-                },
-                ('z' | 'p' | 'l', Some(_)) => {}
-                ('n', None) => o.numeric = true,
-                ('o', None) => o.once = true,
-                ('q', None) => o.quiet = true,
-                ('Q', None) => o.quiet_errors = true,
-                ('v', None) => o.verbose = true,
-                ('A' | 'a' | 'D' | 'd' | 'R' | 'r' | 'L', None) => {}
-                _ => usage(),
+                o.interval = Duration::from_secs_f64(t);
             }
-            if takes {
-                break;
+            'm' => {
+                o.ttl = match v.parse::<i32>() {
+                    Ok(t) if (0..=255).contains(&t) => Some(t),
+                    _ => errx(EX_USAGE, format!("invalid TTL: `{v}'")),
+                }
             }
+            'S' => {
+                o.src = Some(resolve4(&v).unwrap_or_else(|| {
+                    errx(EX_NOHOST, format!("cannot resolve {v}: Unknown host"))
+                }))
+            }
+            's' => {
+                let n: usize = v
+                    .parse()
+                    .unwrap_or_else(|_| errx(EX_USAGE, format!("invalid packet size: `{v}'")));
+                if n > MAXPAYLOAD {
+                    errx(
+                        EX_USAGE,
+                        format!("packet size too large: {n} > {MAXPAYLOAD}"),
+                    )
+                }
+                if n > DEFDATALEN && !is_root() {
+                    err(
+                        EX_USAGE,
+                        format!("packet size too large: {n} > {DEFDATALEN}"),
+                        Errno::EPERM,
+                    )
+                }
+                o.datalen = n;
+            }
+            't' => match v.parse::<u64>() {
+                Ok(t) if (1..=MAXALARM).contains(&t) => o.timeout = Some(Duration::from_secs(t)),
+                Ok(t) if t > MAXALARM => {
+                    errx(EX_USAGE, format!("invalid timeout: `{v}' > {MAXALARM}"))
+                }
+                _ => errx(EX_USAGE, format!("invalid timeout: `{v}'")),
+            },
+            'W' => match v.parse::<u64>() {
+                Ok(t) => o.waittime = Duration::from_millis(t),
+                Err(_) => errx(EX_USAGE, format!("invalid timing interval: `{v}'")),
+            },
+            'n' => o.numeric = true,
+            'o' => o.once = true,
+            'q' => o.quiet = true,
+            'Q' => o.quiet_errors = true,
+            'v' => o.verbose = true,
+            // -AaDdLRr, -l preload, -p pattern, -z tos: accepted, no effect here.
+            _ => {}
         }
-        i += 1;
     }
-    if args.len() != i + 1 {
+    let [host] = a.operands.as_slice() else {
         usage()
-    }
-    o.host = args[i].clone();
+    };
+    o.host = host.clone();
     o
 }
 
@@ -528,112 +485,126 @@ impl Ping {
 }
 
 fn main() {
-    let o = parse_args();
-    let Some(dst) = resolve(&o.host) else {
-        errx(
-            EX_NOHOST,
-            format!("cannot resolve {}: Unknown host", o.host),
-        )
-    };
-    let mut s = Sys::open_or_exit();
-    let fd = s
-        .socket(PF_INET, SOCK_RAW, IPPROTO_ICMP)
-        .unwrap_or_else(|e| err(71, "socket", e));
-    if let Some(src) = o.src {
-        if let Err(e) = s.bind(fd, &SockaddrIn::new(src, 0).to_bytes()) {
-            err(1, "bind", e)
+    let mut p = Ping::open(parse_args());
+    p.run();
+    std::process::exit(p.finish())
+}
+
+impl Ping {
+    /// Resolve the host, open and set up the raw socket, print the `PING`
+    /// line.
+    fn open(o: Opts) -> Ping {
+        let Some(dst) = resolve4(&o.host) else {
+            errx(
+                EX_NOHOST,
+                format!("cannot resolve {}: Unknown host", o.host),
+            )
+        };
+        let mut s = Sys::open_or_exit();
+        let fd = s
+            .socket(PF_INET, SOCK_RAW, IPPROTO_ICMP)
+            .unwrap_or_else(|e| err(71, "socket", e));
+        if let Some(src) = o.src {
+            if let Err(e) = s.bind(fd, &SockaddrIn::new(src, 0).to_bytes()) {
+                err(1, "bind", e)
+            }
+        }
+        if let Some(t) = o.ttl {
+            if let Err(e) = s.setsockopt(fd, IPPROTO_IP, IP_TTL, &t.to_le_bytes()) {
+                err(1, "setsockopt IP_TTL", e)
+            }
+        }
+        // SAFETY: the handler only stores to an atomic.
+        unsafe {
+            libc::signal(libc::SIGINT, stopit as *const () as libc::sighandler_t);
+        }
+        let header = match o.src {
+            Some(src) => format!(
+                "PING {} ({dst}) from {src}: {} data bytes",
+                o.host, o.datalen
+            ),
+            None => format!("PING {} ({dst}): {} data bytes", o.host, o.datalen),
+        };
+        println!("{header}");
+        let _ = o.numeric;
+        Ping {
+            ident: (std::process::id() & 0xffff) as u16,
+            o,
+            s,
+            fd,
+            dst,
+            t0: Instant::now(),
+            ntransmitted: 0,
+            nreceived: 0,
+            nrepeats: 0,
+            rcvd: vec![0u8; 1024 / 8],
+            tmin: 0.0,
+            tmax: 0.0,
+            tsum: 0.0,
+            tsumsq: 0.0,
         }
     }
-    if let Some(t) = o.ttl {
-        if let Err(e) = s.setsockopt(fd, IPPROTO_IP, IP_TTL, &t.to_le_bytes()) {
-            err(1, "setsockopt IP_TTL", e)
-        }
-    }
-    // SAFETY: the handler only stores to an atomic.
-    unsafe {
-        libc::signal(libc::SIGINT, stopit as *const () as libc::sighandler_t);
-    }
-    let header = match o.src {
-        Some(src) => format!(
-            "PING {} ({dst}) from {src}: {} data bytes",
-            o.host, o.datalen
-        ),
-        None => format!("PING {} ({dst}): {} data bytes", o.host, o.datalen),
-    };
-    println!("{header}");
-    let _ = o.numeric;
-    let mut p = Ping {
-        ident: (std::process::id() & 0xffff) as u16,
-        o,
-        s,
-        fd,
-        dst,
-        t0: Instant::now(),
-        ntransmitted: 0,
-        nreceived: 0,
-        nrepeats: 0,
-        rcvd: vec![0u8; 1024 / 8],
-        tmin: 0.0,
-        tmax: 0.0,
-        tsum: 0.0,
-        tsumsq: 0.0,
-    };
-    let end = p.o.timeout.map(|t| p.t0 + t);
-    let mut next = Instant::now();
-    let mut almost_done = false;
-    let mut cur_timeo = Duration::ZERO;
-    loop {
-        if STOP.load(Ordering::SeqCst) || end.is_some_and(|e| Instant::now() >= e) {
-            break;
-        }
-        let now = Instant::now();
-        if now >= next {
-            if p.o.count == 0 || p.ntransmitted < p.o.count {
-                p.pinger();
-                next = now + p.o.interval;
-            } else {
-                if almost_done {
-                    break;
-                }
-                almost_done = true;
-                let wait = if p.nreceived > 0 {
-                    Duration::from_secs_f64((2.0 * p.tmax / 1000.0).max(1.0).floor())
+
+    /// Send and receive until the count, `-o`, `-t` or SIGINT ends the run.
+    fn run(&mut self) {
+        let end = self.o.timeout.map(|t| self.t0 + t);
+        let mut next = Instant::now();
+        let mut almost_done = false;
+        let mut cur_timeo = Duration::ZERO;
+        loop {
+            if STOP.load(Ordering::SeqCst) || end.is_some_and(|e| Instant::now() >= e) {
+                break;
+            }
+            let now = Instant::now();
+            if now >= next {
+                if self.o.count == 0 || self.ntransmitted < self.o.count {
+                    self.pinger();
+                    next = now + self.o.interval;
                 } else {
-                    p.o.waittime
-                };
-                next = now + wait;
-            }
-            continue;
-        }
-        // Wait for a datagram until the next event, in slices so SIGINT and
-        // the -t deadline are noticed.
-        let mut until = next;
-        if let Some(e) = end {
-            until = until.min(e);
-        }
-        let slice = until
-            .saturating_duration_since(now)
-            .min(Duration::from_millis(100))
-            .max(Duration::from_millis(1));
-        if slice != cur_timeo {
-            let _ =
-                p.s.setsockopt(p.fd, SOL_SOCKET, SO_RCVTIMEO, &timeval_bytes(slice));
-            cur_timeo = slice;
-        }
-        match p.s.recvfrom(p.fd, 65535, 0) {
-            Ok((buf, addr)) => {
-                let from = SockaddrIn::from_bytes(&addr)
-                    .map(|a| a.addr)
-                    .unwrap_or(Ipv4Addr::UNSPECIFIED);
-                p.pr_pack(&buf, from);
-                if (p.o.count != 0 && p.nreceived >= p.o.count) || (p.o.once && p.nreceived > 0) {
-                    break;
+                    if almost_done {
+                        break;
+                    }
+                    almost_done = true;
+                    let wait = if self.nreceived > 0 {
+                        Duration::from_secs_f64((2.0 * self.tmax / 1000.0).max(1.0).floor())
+                    } else {
+                        self.o.waittime
+                    };
+                    next = now + wait;
                 }
+                continue;
             }
-            Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
-            Err(e) => err(71, "recvfrom", e),
+            // Wait for a datagram until the next event, in slices so SIGINT and
+            // the -t deadline are noticed.
+            let mut until = next;
+            if let Some(e) = end {
+                until = until.min(e);
+            }
+            let slice = until
+                .saturating_duration_since(now)
+                .min(Duration::from_millis(100))
+                .max(Duration::from_millis(1));
+            if slice != cur_timeo {
+                let _ = self
+                    .s
+                    .setsockopt(self.fd, SOL_SOCKET, SO_RCVTIMEO, &timeval_bytes(slice));
+                cur_timeo = slice;
+            }
+            match self.s.recvfrom(self.fd, 65535, 0) {
+                Ok((buf, addr)) => {
+                    let from = SockaddrIn::from_bytes(&addr)
+                        .map(|a| a.addr)
+                        .unwrap_or(Ipv4Addr::UNSPECIFIED);
+                    self.pr_pack(&buf, from);
+                    if (self.o.count != 0 && self.nreceived >= self.o.count)
+                        || (self.o.once && self.nreceived > 0)
+                    {
+                        break;
+                    }
+                }
+                Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
+                Err(e) => err(71, "recvfrom", e),
+            }
         }
     }
-    let code = p.finish();
-    std::process::exit(code)
 }

@@ -10,16 +10,16 @@
 //! addresses (`fe80::1%eth0` for a link-local one); there is no resolver.
 //! Exit status: 0 if any reply came, 2 if none, 1 on errors and usage.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use libvimage::{err, errx, timeval_bytes, warn, warnx, Errno, Sys, SOL_SOCKET, SO_RCVTIMEO};
-use vimage_abi::net_if::IfInfo;
+use libvimage::{
+    err, errx, getopt, is_root, pr_addr6, resolve6, timeval_bytes, warn, warnx, Errno, IfNames,
+    Sys, SOL_SOCKET, SO_RCVTIMEO,
+};
 use vimage_abi::netinet6_in6::*;
-use vimage_abi::sysctl::SysctlValue;
 
 const ICMP6_DST_UNREACH: u8 = 1;
 const ICMP6_PACKET_TOO_BIG: u8 = 2;
@@ -55,11 +55,6 @@ fn usage() -> ! {
     std::process::exit(1)
 }
 
-fn is_root() -> bool {
-    // SAFETY: getuid has no preconditions.
-    unsafe { libc::getuid() == 0 }
-}
-
 /// What getaddrinfo says about a name it cannot turn into an address.
 const EAI_NONAME_TEXT: &str = "hostname nor servname provided, or not known";
 
@@ -89,7 +84,7 @@ fn num<T: std::str::FromStr>(s: &str) -> Option<T> {
 }
 
 fn parse_args() -> Opts {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let a = getopt("c:DdfHh:I:i:l:nop:qS:s:v", usage);
     let mut o = Opts {
         count: 0,
         interval: Duration::from_secs(1),
@@ -106,111 +101,80 @@ fn parse_args() -> Opts {
         verbose: false,
         target: String::new(),
     };
-    let mut i = 0;
-    while i < args.len() {
-        let a = &args[i];
-        if !a.starts_with('-') || a == "-" {
-            break;
-        }
-        if a == "--" {
-            i += 1;
-            break;
-        }
-        for (pos, c) in a[1..].char_indices() {
-            let takes = matches!(c, 'c' | 'h' | 'I' | 'i' | 'l' | 'p' | 'S' | 's');
-            let val = if takes {
-                let rest = &a[1 + pos + c.len_utf8()..];
-                let v = if rest.is_empty() {
-                    i += 1;
-                    args.get(i).cloned().unwrap_or_else(|| usage())
-                } else {
-                    rest.to_string()
+    for (c, v) in a.opts {
+        match c {
+            'c' => match num::<i64>(&v) {
+                Some(n) if n > 0 => o.count = n as u64,
+                _ => errx(1, format!("illegal number of packets -- {v}")),
+            },
+            'f' => {
+                if !is_root() {
+                    errx(1, "Must be superuser to flood ping")
+                }
+                o.flood = true;
+            }
+            'h' => {
+                let Some(h) = num::<i32>(&v) else {
+                    errx(1, format!("illegal hoplimit {v}"))
                 };
-                Some(v)
-            } else {
-                None
-            };
-            let v = val.clone().unwrap_or_default();
-            match c {
-                'c' => match num::<i64>(&v) {
-                    Some(n) if n > 0 => o.count = n as u64,
-                    _ => errx(1, format!("illegal number of packets -- {v}")),
-                },
-                'D' | 'd' | 'H' | 'n' => {}
-                'f' => {
-                    if !is_root() {
-                        errx(1, "Must be superuser to flood ping")
-                    }
-                    o.flood = true;
+                if !(-1..=255).contains(&h) {
+                    errx(1, format!("illegal hoplimit -- {v}"))
                 }
-                'h' => {
-                    let Some(h) = num::<i32>(&v) else {
-                        errx(1, format!("illegal hoplimit {v}"))
-                    };
-                    if !(-1..=255).contains(&h) {
-                        errx(1, format!("illegal hoplimit -- {v}"))
-                    }
-                    o.hoplimit = (h >= 0).then_some(h);
-                }
-                'I' => o.ifname = Some(v),
-                'i' => {
-                    let Some(t) = num::<f64>(&v).filter(|t| t.is_finite() && *t >= 0.0) else {
-                        errx(1, format!("illegal timing interval {v}"))
-                    };
-                    if t < 1.0 && !is_root() {
-                        errx(
-                            1,
-                            format!(
-                                "{}: only root may use interval < 1s",
-                                libvimage::strerror(Errno::EPERM)
-                            ),
-                        )
-                    }
-                    o.interval = Duration::from_secs_f64(t).max(Duration::from_micros(1));
-                    o.interval_set = true;
-                }
-                'l' => {
-                    if !is_root() {
-                        errx(1, "Must be superuser to preload")
-                    }
-                    match num::<i64>(&v) {
-                        Some(n) if n >= 0 => o.preload = n as u64,
-                        _ => errx(1, format!("illegal preload value -- {v}")),
-                    }
-                }
-                'o' => o.once = true,
-                'p' => o.pattern = Some(fill(&v)),
-                'q' => o.quiet = true,
-                'S' => o.src = Some(v),
-                's' => {
-                    match num::<i64>(&v) {
-                        Some(n) if n > 0 => o.datalen = n as usize,
-                        _ => errx(1, format!("illegal datalen value -- {v}")),
-                    }
-                    if o.datalen > MAXDATALEN {
-                        errx(
-                            1,
-                            format!("datalen value too large, maximum is {MAXDATALEN}"),
-                        )
-                    }
-                }
-                'v' => o.verbose = true,
-                _ => usage(),
+                o.hoplimit = (h >= 0).then_some(h);
             }
-            if takes {
-                break;
+            'I' => o.ifname = Some(v),
+            'i' => {
+                let Some(t) = num::<f64>(&v).filter(|t| t.is_finite() && *t >= 0.0) else {
+                    errx(1, format!("illegal timing interval {v}"))
+                };
+                if t < 1.0 && !is_root() {
+                    errx(
+                        1,
+                        format!(
+                            "{}: only root may use interval < 1s",
+                            libvimage::strerror(Errno::EPERM)
+                        ),
+                    )
+                }
+                o.interval = Duration::from_secs_f64(t).max(Duration::from_micros(1));
+                o.interval_set = true;
             }
+            'l' => {
+                if !is_root() {
+                    errx(1, "Must be superuser to preload")
+                }
+                match num::<i64>(&v) {
+                    Some(n) if n >= 0 => o.preload = n as u64,
+                    _ => errx(1, format!("illegal preload value -- {v}")),
+                }
+            }
+            'o' => o.once = true,
+            'p' => o.pattern = Some(fill(&v)),
+            'q' => o.quiet = true,
+            'S' => o.src = Some(v),
+            's' => {
+                match num::<i64>(&v) {
+                    Some(n) if n > 0 => o.datalen = n as usize,
+                    _ => errx(1, format!("illegal datalen value -- {v}")),
+                }
+                if o.datalen > MAXDATALEN {
+                    errx(
+                        1,
+                        format!("datalen value too large, maximum is {MAXDATALEN}"),
+                    )
+                }
+            }
+            'v' => o.verbose = true,
+            _ => {} // -D, -d, -H, -n: accepted, no effect here.
         }
-        i += 1;
     }
-    let rest = &args[i..];
-    if rest.len() != 1 {
+    let [target] = a.operands.as_slice() else {
         usage()
-    }
+    };
     if o.flood && o.interval_set {
         errx(1, "-f and -i incompatible options")
     }
-    o.target = rest[0].clone();
+    o.target = target.clone();
     o
 }
 
@@ -230,48 +194,6 @@ fn fill(p: &str) -> Vec<u8> {
     b
 }
 
-/// The vimage's interfaces by index (for `%ifname` scopes).
-fn ifnames(s: &mut Sys) -> HashMap<u32, String> {
-    match s.sysctl("net.link.iflist") {
-        Ok(r) => match r.value {
-            SysctlValue::Opaque(_, b) => IfInfo::decode_list(&b)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|i| (i.index, i.name))
-                .collect(),
-            _ => HashMap::new(),
-        },
-        Err(_) => HashMap::new(),
-    }
-}
-
-/// `getaddrinfo(AI_NUMERICHOST)` for IPv6: `ADDR` or `ADDR%SCOPE` (an
-/// interface name or index).
-fn resolve(h: &str, names: &HashMap<u32, String>) -> Option<SockaddrIn6> {
-    let (a, scope) = match h.split_once('%') {
-        Some((a, s)) => (a, Some(s)),
-        None => (h, None),
-    };
-    let addr: Ipv6Addr = a.parse().ok()?;
-    let scope_id = match scope {
-        None => 0,
-        Some(s) => match names.iter().find(|(_, n)| n.as_str() == s) {
-            Some((i, _)) => *i,
-            None => s.parse().ok()?,
-        },
-    };
-    Some(SockaddrIn6::new(addr, scope_id))
-}
-
-/// `getnameinfo(NI_NUMERICHOST)`: with `%ifname` for a scoped address.
-fn pr_addr(sa: &SockaddrIn6, names: &HashMap<u32, String>) -> String {
-    let n = names
-        .get(&sa.scope_id)
-        .cloned()
-        .or_else(|| (sa.scope_id != 0).then(|| sa.scope_id.to_string()));
-    in6_ntoa_scoped(&sa.addr, n.as_deref())
-}
-
 fn now_tv() -> (u32, u32) {
     let d = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -284,7 +206,7 @@ struct Ping6 {
     s: Sys,
     fd: i32,
     dst: SockaddrIn6,
-    names: HashMap<u32, String>,
+    names: IfNames,
     ident: u16,
     outpack: Vec<u8>,
     timing: bool,
@@ -356,7 +278,7 @@ impl Ping6 {
             if self.o.verbose {
                 warnx(format!(
                     "packet too short ({cc} bytes) from {}",
-                    pr_addr(&from, &self.names)
+                    pr_addr6(&from, &self.names)
                 ));
             }
             return;
@@ -409,13 +331,13 @@ impl Ping6 {
             }
             let mut line = format!(
                 "{cc} bytes from {}, icmp_seq={seq} hlim={hoplim}",
-                pr_addr(&from, &self.names)
+                pr_addr6(&from, &self.names)
             );
             if self.o.verbose {
                 if let Some((d, i)) = info.pktinfo {
                     line.push_str(&format!(
                         " dst={}",
-                        pr_addr(&SockaddrIn6::new(d, i), &self.names)
+                        pr_addr6(&SockaddrIn6::new(d, i), &self.names)
                     ));
                 }
             }
@@ -443,7 +365,7 @@ impl Ping6 {
             }
             println!(
                 "{cc} bytes from {}: {}",
-                pr_addr(&from, &self.names),
+                pr_addr6(&from, &self.names),
                 pr_icmph(buf)
             );
         }
@@ -599,100 +521,34 @@ fn pr_retip(q: &[u8]) -> String {
     s
 }
 
-fn main() {
-    let o = parse_args();
-    let mut s = Sys::open_or_exit();
-    let names = ifnames(&mut s);
-    let Some(mut dst) = resolve(&o.target, &names) else {
-        errx(1, EAI_NONAME_TEXT)
-    };
-    let fd = s
-        .socket(i32::from(AF_INET6), SOCK_RAW, IPPROTO_ICMPV6)
-        .unwrap_or_else(|e| err(1, "socket", e));
-    if let Some(ifn) = &o.ifname {
-        let Some((idx, _)) = names.iter().find(|(_, n)| *n == ifn) else {
-            errx(1, format!("{ifn}: invalid interface name"))
-        };
-        if dst.scope_id == 0
-            && (dst.addr.is_multicast() || dst.addr.segments()[0] & 0xffc0 == 0xfe80)
-        {
-            dst.scope_id = *idx;
-        }
-        if dst.addr.is_multicast() {
-            let _ = s.setsockopt(
-                fd,
-                IPPROTO_IPV6,
-                IPV6_MULTICAST_IF,
-                &(*idx as i32).to_le_bytes(),
-            );
+/// The source address the kernel picks for `dst`: connect a UDP socket
+/// (with the hop limit `-h` set) and ask it.
+fn kernel_source(s: &mut Sys, hoplimit: Option<i32>, dst: SockaddrIn6) -> SockaddrIn6 {
+    let d = s
+        .socket(i32::from(AF_INET6), SOCK_DGRAM, 0)
+        .unwrap_or_else(|e| err(1, "UDP socket", e));
+    if let Some(h) = hoplimit {
+        if let Err(e) = s.setsockopt(d, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &h.to_le_bytes()) {
+            err(1, "UDP setsockopt(IPV6_UNICAST_HOPS)", e)
         }
     }
-    let mut src = None;
-    if let Some(sa) = &o.src {
-        let Some(a) = resolve(sa, &names) else {
-            errx(1, format!("invalid source address: {EAI_NONAME_TEXT}"))
-        };
-        if let Err(e) = s.bind(fd, &a.to_bytes()) {
-            err(1, "bind", e)
-        }
-        src = Some(a);
+    let mut nxt = dst;
+    nxt.port = DUMMY_PORT;
+    if let Err(e) = s.connect(d, &nxt.to_bytes()) {
+        err(1, "UDP connect", e)
     }
-    if let Some(h) = o.hoplimit {
-        let b = h.to_le_bytes();
-        if let Err(e) = s.setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &b) {
-            err(1, "setsockopt(IPV6_UNICAST_HOPS)", e)
-        }
-        if let Err(e) = s.setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &b) {
-            err(1, "setsockopt(IPV6_MULTICAST_HOPS)", e)
-        }
-    } else if dst.addr.is_multicast() {
-        let _ = s.setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &64i32.to_le_bytes());
-    }
-    let mut filt = Icmp6Filter::BLOCK_ALL;
-    if o.verbose {
-        filt = Icmp6Filter::PASS_ALL;
-    } else {
-        filt.set_pass(ICMP6_ECHO_REPLY);
-    }
-    if let Err(e) = s.setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &filt.to_bytes()) {
-        err(1, "setsockopt(ICMP6_FILTER)", e)
-    }
-    // The source the kernel will use: connect a UDP socket and ask it.
-    let src = match src {
-        Some(a) => a,
-        None => {
-            let d = s
-                .socket(i32::from(AF_INET6), SOCK_DGRAM, 0)
-                .unwrap_or_else(|e| err(1, "UDP socket", e));
-            if let Some(h) = o.hoplimit {
-                if let Err(e) = s.setsockopt(d, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &h.to_le_bytes()) {
-                    err(1, "UDP setsockopt(IPV6_UNICAST_HOPS)", e)
-                }
-            }
-            let mut nxt = dst;
-            nxt.port = DUMMY_PORT;
-            if let Err(e) = s.connect(d, &nxt.to_bytes()) {
-                err(1, "UDP connect", e)
-            }
-            let mut a = s
-                .getsockname(d)
-                .and_then(|b| SockaddrIn6::from_bytes(&b))
-                .unwrap_or_else(|e| err(1, "getsockname", e));
-            let _ = s.close(d);
-            a.port = 0;
-            a
-        }
-    };
-    for opt in [IPV6_RECVPKTINFO, IPV6_RECVHOPLIMIT] {
-        if let Err(e) = s.setsockopt(fd, IPPROTO_IPV6, opt, &1i32.to_le_bytes()) {
-            let n = if opt == IPV6_RECVPKTINFO {
-                "setsockopt(IPV6_RECVPKTINFO)"
-            } else {
-                "setsockopt(IPV6_RECVHOPLIMIT)"
-            };
-            warn(n, e);
-        }
-    }
+    let mut a = s
+        .getsockname(d)
+        .and_then(|b| SockaddrIn6::from_bytes(&b))
+        .unwrap_or_else(|e| err(1, "getsockname", e));
+    let _ = s.close(d);
+    a.port = 0;
+    a
+}
+
+/// The echo request buffer: the data after the time stamp is the `-p`
+/// pattern, or the byte sequence.
+fn outpack(o: &Opts) -> Vec<u8> {
     let mut outpack = vec![0u8; ICMP6ECHOLEN + o.datalen.max(ICMP6ECHOTMLEN)];
     match &o.pattern {
         Some(p) if !p.is_empty() => {
@@ -713,102 +569,12 @@ fn main() {
             }
         }
     }
-    let timing = o.datalen >= ICMP6ECHOTMLEN;
-    let mut p = Ping6 {
-        ident: (std::process::id() & 0xffff) as u16,
-        names,
-        o,
-        s,
-        fd,
-        dst,
-        outpack,
-        timing,
-        ntransmitted: 0,
-        nreceived: 0,
-        nrepeats: 0,
-        rcvd: vec![0u8; MAX_DUP_CHK / 8],
-        tmin: 999_999_999.0,
-        tmax: 0.0,
-        tsum: 0.0,
-        tsumsq: 0.0,
-    };
-    println!(
-        "PING6({}=40+8+{} bytes) {} --> {}",
-        40 + p.pingerlen(),
-        p.pingerlen() - 8,
-        pr_addr(&src, &p.names),
-        pr_addr(&p.dst, &p.names)
-    );
-    let _ = std::io::stdout().flush();
-    for _ in 0..p.o.preload {
-        p.pinger();
-    }
-    // SAFETY: the handler only stores to an atomic.
-    unsafe {
-        libc::signal(libc::SIGINT, onsignal as *const () as libc::sighandler_t);
-    }
-    let interval = if p.o.flood {
-        Duration::from_millis(10)
-    } else {
-        p.o.interval
-    };
-    let mut next = Instant::now();
-    let mut done_sending = false;
-    let mut cur_timeo = Duration::ZERO;
-    let interrupted = loop {
-        if STOP.load(Ordering::SeqCst) {
-            break true;
-        }
-        let now = Instant::now();
-        if now >= next {
-            if done_sending {
-                break false;
-            }
-            if p.pinger() {
-                next = now + interval;
-            }
-            if p.o.count != 0 && p.ntransmitted >= p.o.count {
-                // Wait two round trips for the last reply, or ten seconds.
-                done_sending = true;
-                let wait = if p.nreceived > 0 {
-                    Duration::from_secs(((2.0 * p.tmax / 1000.0) as u64).max(1))
-                } else {
-                    Duration::from_secs(MAXWAIT_S)
-                };
-                next = now + wait;
-            }
-            continue;
-        }
-        let slice = next
-            .saturating_duration_since(now)
-            .min(Duration::from_millis(100))
-            .max(Duration::from_millis(1));
-        if slice != cur_timeo {
-            let _ =
-                p.s.setsockopt(p.fd, SOL_SOCKET, SO_RCVTIMEO, &timeval_bytes(slice));
-            cur_timeo = slice;
-        }
-        match p.s.recvfrom(p.fd, MAXPACKETLEN, 0) {
-            Ok((buf, addr)) => {
-                match Ip6RecvInfo::from_bytes(&addr) {
-                    Ok(info) => p.pr_pack(&buf, &info),
-                    Err(_) => {
-                        if p.o.verbose {
-                            warnx("invalid peername");
-                        }
-                    }
-                }
-                if (p.o.once && p.nreceived > 0) || (p.o.count > 0 && p.nreceived >= p.o.count) {
-                    break false;
-                }
-            }
-            Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
-            Err(e) => {
-                warn("recvmsg", e);
-                std::thread::sleep(Duration::from_secs(1));
-            }
-        }
-    };
+    outpack
+}
+
+fn main() {
+    let mut p = Ping6::open(parse_args());
+    let interrupted = p.run();
     p.summary();
     if interrupted {
         // As FreeBSD's onint: die of the signal the user sent.
@@ -820,4 +586,185 @@ fn main() {
         std::process::exit(1);
     }
     std::process::exit(if p.nreceived == 0 { 2 } else { 0 })
+}
+
+impl Ping6 {
+    /// Resolve the target, open and set up the raw socket, find the source,
+    /// print the `PING6` line.
+    fn open(o: Opts) -> Ping6 {
+        let mut s = Sys::open_or_exit();
+        let names = s.ifnames();
+        let Some(mut dst) = resolve6(&o.target, &names) else {
+            errx(1, EAI_NONAME_TEXT)
+        };
+        let fd = s
+            .socket(i32::from(AF_INET6), SOCK_RAW, IPPROTO_ICMPV6)
+            .unwrap_or_else(|e| err(1, "socket", e));
+        if let Some(ifn) = &o.ifname {
+            let Some(idx) = names.index(ifn) else {
+                errx(1, format!("{ifn}: invalid interface name"))
+            };
+            if dst.scope_id == 0
+                && (dst.addr.is_multicast() || dst.addr.segments()[0] & 0xffc0 == 0xfe80)
+            {
+                dst.scope_id = idx;
+            }
+            if dst.addr.is_multicast() {
+                let _ = s.setsockopt(
+                    fd,
+                    IPPROTO_IPV6,
+                    IPV6_MULTICAST_IF,
+                    &(idx as i32).to_le_bytes(),
+                );
+            }
+        }
+        let mut src = None;
+        if let Some(sa) = &o.src {
+            let Some(a) = resolve6(sa, &names) else {
+                errx(1, format!("invalid source address: {EAI_NONAME_TEXT}"))
+            };
+            if let Err(e) = s.bind(fd, &a.to_bytes()) {
+                err(1, "bind", e)
+            }
+            src = Some(a);
+        }
+        if let Some(h) = o.hoplimit {
+            let b = h.to_le_bytes();
+            if let Err(e) = s.setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &b) {
+                err(1, "setsockopt(IPV6_UNICAST_HOPS)", e)
+            }
+            if let Err(e) = s.setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &b) {
+                err(1, "setsockopt(IPV6_MULTICAST_HOPS)", e)
+            }
+        } else if dst.addr.is_multicast() {
+            let _ = s.setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &64i32.to_le_bytes());
+        }
+        let mut filt = Icmp6Filter::BLOCK_ALL;
+        if o.verbose {
+            filt = Icmp6Filter::PASS_ALL;
+        } else {
+            filt.set_pass(ICMP6_ECHO_REPLY);
+        }
+        if let Err(e) = s.setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &filt.to_bytes()) {
+            err(1, "setsockopt(ICMP6_FILTER)", e)
+        }
+        // The source the kernel will use.
+        let src = src.unwrap_or_else(|| kernel_source(&mut s, o.hoplimit, dst));
+        for opt in [IPV6_RECVPKTINFO, IPV6_RECVHOPLIMIT] {
+            if let Err(e) = s.setsockopt(fd, IPPROTO_IPV6, opt, &1i32.to_le_bytes()) {
+                let n = if opt == IPV6_RECVPKTINFO {
+                    "setsockopt(IPV6_RECVPKTINFO)"
+                } else {
+                    "setsockopt(IPV6_RECVHOPLIMIT)"
+                };
+                warn(n, e);
+            }
+        }
+        let outpack = outpack(&o);
+        let timing = o.datalen >= ICMP6ECHOTMLEN;
+        let p = Ping6 {
+            ident: (std::process::id() & 0xffff) as u16,
+            names,
+            o,
+            s,
+            fd,
+            dst,
+            outpack,
+            timing,
+            ntransmitted: 0,
+            nreceived: 0,
+            nrepeats: 0,
+            rcvd: vec![0u8; MAX_DUP_CHK / 8],
+            tmin: 999_999_999.0,
+            tmax: 0.0,
+            tsum: 0.0,
+            tsumsq: 0.0,
+        };
+        println!(
+            "PING6({}=40+8+{} bytes) {} --> {}",
+            40 + p.pingerlen(),
+            p.pingerlen() - 8,
+            pr_addr6(&src, &p.names),
+            pr_addr6(&p.dst, &p.names)
+        );
+        let _ = std::io::stdout().flush();
+        p
+    }
+
+    /// Preload, then send and receive until the count, `-o` or SIGINT ends
+    /// the run; true if SIGINT did.
+    fn run(&mut self) -> bool {
+        for _ in 0..self.o.preload {
+            self.pinger();
+        }
+        // SAFETY: the handler only stores to an atomic.
+        unsafe {
+            libc::signal(libc::SIGINT, onsignal as *const () as libc::sighandler_t);
+        }
+        let interval = if self.o.flood {
+            Duration::from_millis(10)
+        } else {
+            self.o.interval
+        };
+        let mut next = Instant::now();
+        let mut done_sending = false;
+        let mut cur_timeo = Duration::ZERO;
+        loop {
+            if STOP.load(Ordering::SeqCst) {
+                break true;
+            }
+            let now = Instant::now();
+            if now >= next {
+                if done_sending {
+                    break false;
+                }
+                if self.pinger() {
+                    next = now + interval;
+                }
+                if self.o.count != 0 && self.ntransmitted >= self.o.count {
+                    // Wait two round trips for the last reply, or ten seconds.
+                    done_sending = true;
+                    let wait = if self.nreceived > 0 {
+                        Duration::from_secs(((2.0 * self.tmax / 1000.0) as u64).max(1))
+                    } else {
+                        Duration::from_secs(MAXWAIT_S)
+                    };
+                    next = now + wait;
+                }
+                continue;
+            }
+            let slice = next
+                .saturating_duration_since(now)
+                .min(Duration::from_millis(100))
+                .max(Duration::from_millis(1));
+            if slice != cur_timeo {
+                let _ = self
+                    .s
+                    .setsockopt(self.fd, SOL_SOCKET, SO_RCVTIMEO, &timeval_bytes(slice));
+                cur_timeo = slice;
+            }
+            match self.s.recvfrom(self.fd, MAXPACKETLEN, 0) {
+                Ok((buf, addr)) => {
+                    match Ip6RecvInfo::from_bytes(&addr) {
+                        Ok(info) => self.pr_pack(&buf, &info),
+                        Err(_) => {
+                            if self.o.verbose {
+                                warnx("invalid peername");
+                            }
+                        }
+                    }
+                    if (self.o.once && self.nreceived > 0)
+                        || (self.o.count > 0 && self.nreceived >= self.o.count)
+                    {
+                        break false;
+                    }
+                }
+                Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
+                Err(e) => {
+                    warn("recvmsg", e);
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        }
+    }
 }

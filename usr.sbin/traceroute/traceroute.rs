@@ -8,7 +8,7 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use libvimage::{err, errx, timeval_bytes, Errno, Sys, SOL_SOCKET, SO_RCVTIMEO};
+use libvimage::{err, errx, getopt, resolve4, timeval_bytes, Errno, Sys, SOL_SOCKET, SO_RCVTIMEO};
 use vimage_abi::netinet_in::{
     SockaddrIn, IPPROTO_ICMP, IPPROTO_IP, IP_TTL, PF_INET, SOCK_DGRAM, SOCK_RAW,
 };
@@ -42,13 +42,6 @@ struct Opts {
     packlen: Option<usize>,
 }
 
-fn resolve(h: &str) -> Option<Ipv4Addr> {
-    if h == "localhost" {
-        return Some(Ipv4Addr::LOCALHOST);
-    }
-    h.parse().ok()
-}
-
 fn num<T: std::str::FromStr + PartialOrd>(v: &str, what: &str, lo: T, hi: T) -> T {
     match v.parse::<T>() {
         Ok(n) if n >= lo && n <= hi => n,
@@ -57,7 +50,7 @@ fn num<T: std::str::FromStr + PartialOrd>(v: &str, what: &str, lo: T, hi: T) -> 
 }
 
 fn parse_args() -> Opts {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let a = getopt("A:adDeFf:g:i:M:m:nP:p:q:rSs:t:vw:xz:", usage);
     let mut o = Opts {
         first_ttl: 1,
         max_ttl: None,
@@ -69,47 +62,23 @@ fn parse_args() -> Opts {
         host: String::new(),
         packlen: None,
     };
-    let mut i = 0;
-    while i < args.len() && args[i].starts_with('-') && args[i].len() > 1 {
-        let a = args[i].clone();
-        for (pos, c) in a[1..].char_indices() {
-            let takes = matches!(
-                c,
-                'f' | 'm' | 'p' | 'q' | 's' | 'w' | 'g' | 'i' | 'P' | 't' | 'A' | 'z' | 'M'
-            );
-            let val = if takes {
-                let rest = &a[1 + pos + c.len_utf8()..];
-                Some(if rest.is_empty() {
-                    i += 1;
-                    args.get(i).cloned().unwrap_or_else(|| usage())
-                } else {
-                    rest.to_string()
-                })
-            } else {
-                None
-            };
-            match (c, val) {
-                ('f', Some(v)) => o.first_ttl = num(&v, "invalid first ttl", 1, 255),
-                ('m', Some(v)) => o.max_ttl = Some(num(&v, "invalid max ttl", 1, 255)),
-                ('p', Some(v)) => o.port = num(&v, "invalid port", 1, 65535),
-                ('q', Some(v)) => o.nprobes = num(&v, "invalid nprobes", 1, 65535),
-                ('w', Some(v)) => o.wait = Duration::from_secs(num(&v, "invalid wait", 1, 86400)),
-                ('s', Some(v)) => {
-                    o.src =
-                        Some(resolve(&v).unwrap_or_else(|| errx(1, format!("unknown host {v}"))))
-                }
-                ('g' | 'i' | 'P' | 't' | 'A' | 'z' | 'M', Some(_)) => {}
-                ('n', None) => o.numeric = true,
-                ('a' | 'd' | 'D' | 'e' | 'F' | 'r' | 'S' | 'v' | 'x', None) => {}
-                _ => usage(),
+    for (c, v) in a.opts {
+        match c {
+            'f' => o.first_ttl = num(&v, "invalid first ttl", 1, 255),
+            'm' => o.max_ttl = Some(num(&v, "invalid max ttl", 1, 255)),
+            'p' => o.port = num(&v, "invalid port", 1, 65535),
+            'q' => o.nprobes = num(&v, "invalid nprobes", 1, 65535),
+            'w' => o.wait = Duration::from_secs(num(&v, "invalid wait", 1, 86400)),
+            's' => {
+                o.src = Some(resolve4(&v).unwrap_or_else(|| errx(1, format!("unknown host {v}"))))
             }
-            if takes {
-                break;
-            }
+            'n' => o.numeric = true,
+            // -adDeFrSvx, -A -g -i -M -P -t -z with their arguments: accepted,
+            // no effect here.
+            _ => {}
         }
-        i += 1;
     }
-    match &args[i..] {
+    match a.operands.as_slice() {
         [h] => o.host = h.clone(),
         [h, l] => {
             o.host = h.clone();
@@ -130,164 +99,210 @@ fn print_from(o: &Opts, from: Ipv4Addr) {
 }
 
 fn main() {
-    let o = parse_args();
-    let Some(dst) = resolve(&o.host) else {
-        errx(1, format!("unknown host {}", o.host))
-    };
-    let mut s = Sys::open_or_exit();
-    let max_ttl = o
-        .max_ttl
-        .unwrap_or_else(|| match s.sysctl("net.inet.ip.ttl") {
-            Ok(r) => match r.value {
-                SysctlValue::Int(n) => n.clamp(1, 255) as u8,
-                _ => 64,
-            },
-            Err(_) => 64,
-        });
-    if o.first_ttl > max_ttl {
-        errx(
-            1,
-            format!(
-                "first ttl ({}) may not be greater than max ttl ({max_ttl})",
-                o.first_ttl
-            ),
-        )
-    }
-    let packlen = o.packlen.unwrap_or(HDRS + OUTDATA);
-    let datalen = packlen.saturating_sub(HDRS);
-    let rcv = s
-        .socket(PF_INET, SOCK_RAW, IPPROTO_ICMP)
-        .unwrap_or_else(|e| err(1, "icmp socket", e));
-    let snd = s
-        .socket(PF_INET, SOCK_DGRAM, 0)
-        .unwrap_or_else(|e| err(1, "socket", e));
-    // The source port identifies our probes: FreeBSD's `ident`, or any.
-    let ident = (std::process::id() as u16) | 0x8000;
-    let src = o.src.unwrap_or(Ipv4Addr::UNSPECIFIED);
-    // 0: bound to an ephemeral port we cannot name; match any source port.
-    let lport = if s.bind(snd, &SockaddrIn::new(src, ident).to_bytes()).is_ok() {
-        ident
-    } else {
-        if let Err(e) = s.bind(snd, &SockaddrIn::new(src, 0).to_bytes()) {
-            err(1, "bind", e)
+    let mut t = Trace::open(parse_args());
+    for ttl in t.o.first_ttl..=t.max_ttl {
+        if t.hop(ttl) {
+            break;
         }
-        0
-    };
-    let from_txt = o.src.map(|a| format!(" from {a}")).unwrap_or_default();
-    eprintln!(
-        "traceroute to {} ({dst}){from_txt}, {max_ttl} hops max, {packlen} byte packets",
-        o.host
-    );
-    let t0 = Instant::now();
-    let mut seq: u32 = 0;
-    let mut cur_timeo = Duration::ZERO;
-    for ttl in o.first_ttl..=max_ttl {
+    }
+}
+
+/// One run: the options, the kernel, the probe and ICMP sockets.
+struct Trace {
+    o: Opts,
+    s: Sys,
+    dst: Ipv4Addr,
+    max_ttl: u8,
+    datalen: usize,
+    /// The raw ICMP socket the answers come in on.
+    rcv: i32,
+    /// The UDP socket the probes leave from.
+    snd: i32,
+    /// Its port (0: one we cannot name, so any matches).
+    lport: u16,
+    t0: Instant,
+    seq: u32,
+    cur_timeo: Duration,
+}
+
+impl Trace {
+    /// Resolve the host, open and bind the sockets, print the header.
+    fn open(o: Opts) -> Trace {
+        let Some(dst) = resolve4(&o.host) else {
+            errx(1, format!("unknown host {}", o.host))
+        };
+        let mut s = Sys::open_or_exit();
+        let max_ttl = o
+            .max_ttl
+            .unwrap_or_else(|| match s.sysctl("net.inet.ip.ttl") {
+                Ok(r) => match r.value {
+                    SysctlValue::Int(n) => n.clamp(1, 255) as u8,
+                    _ => 64,
+                },
+                Err(_) => 64,
+            });
+        if o.first_ttl > max_ttl {
+            errx(
+                1,
+                format!(
+                    "first ttl ({}) may not be greater than max ttl ({max_ttl})",
+                    o.first_ttl
+                ),
+            )
+        }
+        let packlen = o.packlen.unwrap_or(HDRS + OUTDATA);
+        let rcv = s
+            .socket(PF_INET, SOCK_RAW, IPPROTO_ICMP)
+            .unwrap_or_else(|e| err(1, "icmp socket", e));
+        let snd = s
+            .socket(PF_INET, SOCK_DGRAM, 0)
+            .unwrap_or_else(|e| err(1, "socket", e));
+        // The source port identifies our probes: FreeBSD's `ident`, or any.
+        let ident = (std::process::id() as u16) | 0x8000;
+        let src = o.src.unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let lport = if s.bind(snd, &SockaddrIn::new(src, ident).to_bytes()).is_ok() {
+            ident
+        } else {
+            if let Err(e) = s.bind(snd, &SockaddrIn::new(src, 0).to_bytes()) {
+                err(1, "bind", e)
+            }
+            0
+        };
+        let from_txt = o.src.map(|a| format!(" from {a}")).unwrap_or_default();
+        eprintln!(
+            "traceroute to {} ({dst}){from_txt}, {max_ttl} hops max, {packlen} byte packets",
+            o.host
+        );
+        Trace {
+            o,
+            s,
+            dst,
+            max_ttl,
+            datalen: packlen.saturating_sub(HDRS),
+            rcv,
+            snd,
+            lport,
+            t0: Instant::now(),
+            seq: 0,
+            cur_timeo: Duration::ZERO,
+        }
+    }
+
+    /// The line for hop `ttl`; true when the trace ends there.
+    fn hop(&mut self, ttl: u8) -> bool {
         use std::io::Write;
         print!("{ttl:2} ");
         let _ = std::io::stdout().flush();
         let mut last: Option<Ipv4Addr> = None;
         let mut got_there = false;
         let mut unreachable = 0;
-        for _ in 0..o.nprobes {
-            seq += 1;
-            let dport = o.port.wrapping_add(seq as u16);
-            let mut data = vec![0u8; datalen];
-            if data.len() >= 2 {
-                data[0] = seq as u8;
-                data[1] = ttl;
-            }
-            if data.len() >= OUTDATA {
-                let e = t0.elapsed();
-                data[4..8].copy_from_slice(&(e.as_secs() as u32).to_be_bytes());
-                data[8..12].copy_from_slice(&e.subsec_micros().to_be_bytes());
-            }
-            if let Err(e) = s.setsockopt(snd, IPPROTO_IP, IP_TTL, &i32::from(ttl).to_le_bytes()) {
-                err(1, "setsockopt IP_TTL", e)
-            }
-            let sent = Instant::now();
-            let to = SockaddrIn::new(dst, dport).to_bytes();
-            if let Err(e) = s.sendto(snd, &data, 0, Some(&to)) {
-                let _ = std::io::stdout().flush();
-                eprintln!("traceroute: sendto: {}", libvimage::strerror(e));
-            }
-            let deadline = sent + o.wait;
-            let mut answered = false;
-            while Instant::now() < deadline {
-                let slice = deadline
-                    .saturating_duration_since(Instant::now())
-                    .min(Duration::from_millis(200))
-                    .max(Duration::from_millis(1));
-                if slice != cur_timeo {
-                    let _ = s.setsockopt(rcv, SOL_SOCKET, SO_RCVTIMEO, &timeval_bytes(slice));
-                    cur_timeo = slice;
-                }
-                let (buf, addr) = match s.recvfrom(rcv, 65535, 0) {
-                    Ok(r) => r,
-                    Err(Errno::EAGAIN) | Err(Errno::EINTR) => continue,
-                    Err(e) => err(1, "recvfrom", e),
-                };
-                let rtt = sent.elapsed().as_secs_f64() * 1000.0;
-                let from = SockaddrIn::from_bytes(&addr)
-                    .map(|a| a.addr)
-                    .unwrap_or(Ipv4Addr::UNSPECIFIED);
-                let Some(code) = packet_ok(&buf, dst, lport, dport) else {
-                    continue;
-                };
-                if last != Some(from) {
-                    if last.is_some() {
-                        print!("\n   ");
+        for _ in 0..self.o.nprobes {
+            match self.probe(ttl) {
+                None => print!(" *"),
+                Some((from, rtt, code, reply_ttl)) => {
+                    if last != Some(from) {
+                        if last.is_some() {
+                            print!("\n   ");
+                        }
+                        print_from(&self.o, from);
+                        last = Some(from);
                     }
-                    print_from(&o, from);
-                    last = Some(from);
-                }
-                print!("  {rtt:.3} ms");
-                let reply_ttl = buf.get(8).copied().unwrap_or(0);
-                match code {
-                    Hop::Transit => {}
-                    Hop::There => {
-                        got_there = true;
-                        if reply_ttl <= 1 {
-                            print!(" !");
+                    print!("  {rtt:.3} ms");
+                    match code {
+                        Hop::Transit => {}
+                        Hop::There => {
+                            got_there = true;
+                            if reply_ttl <= 1 {
+                                print!(" !");
+                            }
+                        }
+                        Hop::Unreach(c) => {
+                            unreachable += 1;
+                            got_there |= c == 2;
+                            print!(" {}", unreach_mark(c));
                         }
                     }
-                    Hop::Unreach(c) => {
-                        unreachable += 1;
-                        let t = match c {
-                            0 => "!N".to_string(),
-                            1 => "!H".to_string(),
-                            2 => {
-                                got_there = true;
-                                "!P".to_string()
-                            }
-                            4 => "!F".to_string(),
-                            5 => "!S".to_string(),
-                            6 => "!U".to_string(),
-                            7 => "!W".to_string(),
-                            8 => "!I".to_string(),
-                            9 => "!A".to_string(),
-                            10 => "!Z".to_string(),
-                            11 => "!Q".to_string(),
-                            12 => "!T".to_string(),
-                            13 => "!X".to_string(),
-                            14 => "!V".to_string(),
-                            15 => "!C".to_string(),
-                            c => format!("!<{c}>"),
-                        };
-                        print!(" {t}");
-                    }
                 }
-                answered = true;
-                break;
-            }
-            if !answered {
-                print!(" *");
             }
             let _ = std::io::stdout().flush();
         }
         println!();
-        if got_there || (unreachable > 0 && unreachable >= o.nprobes.saturating_sub(1)) {
-            break;
+        got_there || (unreachable > 0 && unreachable >= self.o.nprobes.saturating_sub(1))
+    }
+
+    /// Send one probe with TTL `ttl` and wait for the ICMP message about it:
+    /// who sent it, the round trip in ms, what it says, and its TTL.
+    fn probe(&mut self, ttl: u8) -> Option<(Ipv4Addr, f64, Hop, u8)> {
+        let (s, o) = (&mut self.s, &self.o);
+        self.seq += 1;
+        let seq = self.seq;
+        let dport = o.port.wrapping_add(seq as u16);
+        let mut data = vec![0u8; self.datalen];
+        if data.len() >= 2 {
+            data[0] = seq as u8;
+            data[1] = ttl;
         }
+        if data.len() >= OUTDATA {
+            let e = self.t0.elapsed();
+            data[4..8].copy_from_slice(&(e.as_secs() as u32).to_be_bytes());
+            data[8..12].copy_from_slice(&e.subsec_micros().to_be_bytes());
+        }
+        if let Err(e) = s.setsockopt(self.snd, IPPROTO_IP, IP_TTL, &i32::from(ttl).to_le_bytes()) {
+            err(1, "setsockopt IP_TTL", e)
+        }
+        let sent = Instant::now();
+        let to = SockaddrIn::new(self.dst, dport).to_bytes();
+        if let Err(e) = s.sendto(self.snd, &data, 0, Some(&to)) {
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            eprintln!("traceroute: sendto: {}", libvimage::strerror(e));
+        }
+        let deadline = sent + o.wait;
+        while Instant::now() < deadline {
+            let slice = deadline
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(200))
+                .max(Duration::from_millis(1));
+            if slice != self.cur_timeo {
+                let _ = s.setsockopt(self.rcv, SOL_SOCKET, SO_RCVTIMEO, &timeval_bytes(slice));
+                self.cur_timeo = slice;
+            }
+            let (buf, addr) = match s.recvfrom(self.rcv, 65535, 0) {
+                Ok(r) => r,
+                Err(Errno::EAGAIN) | Err(Errno::EINTR) => continue,
+                Err(e) => err(1, "recvfrom", e),
+            };
+            let rtt = sent.elapsed().as_secs_f64() * 1000.0;
+            let from = SockaddrIn::from_bytes(&addr)
+                .map(|a| a.addr)
+                .unwrap_or(Ipv4Addr::UNSPECIFIED);
+            if let Some(code) = packet_ok(&buf, self.dst, self.lport, dport) {
+                return Some((from, rtt, code, buf.get(8).copied().unwrap_or(0)));
+            }
+        }
+        None
+    }
+}
+
+/// The mark after an unreachable's time (`!N`, `!H`, ...).
+fn unreach_mark(code: u8) -> String {
+    match code {
+        0 => "!N".to_string(),
+        1 => "!H".to_string(),
+        2 => "!P".to_string(),
+        4 => "!F".to_string(),
+        5 => "!S".to_string(),
+        6 => "!U".to_string(),
+        7 => "!W".to_string(),
+        8 => "!I".to_string(),
+        9 => "!A".to_string(),
+        10 => "!Z".to_string(),
+        11 => "!Q".to_string(),
+        12 => "!T".to_string(),
+        13 => "!X".to_string(),
+        14 => "!V".to_string(),
+        15 => "!C".to_string(),
+        c => format!("!<{c}>"),
     }
 }
 

@@ -11,13 +11,14 @@
 //! ports 33435, 33436, ...  Options: `-d -f firsthop -I -l -m hoplimit -n -N
 //! -p port -q probes -r -s src -U -v -w waittime`, `target [datalen]`.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use libvimage::{strerror, timeval_bytes, Errno, Sys, SOL_SOCKET, SO_RCVTIMEO};
-use vimage_abi::net_if::IfInfo;
+use libvimage::{
+    getopt, pr_addr6, resolve6, strerror, timeval_bytes, Errno, IfNames, Sys, SOL_SOCKET,
+    SO_RCVTIMEO,
+};
 use vimage_abi::netinet6_in6::*;
 use vimage_abi::sysctl::SysctlValue;
 
@@ -82,7 +83,7 @@ fn strtoul(s: &str) -> Option<u64> {
 }
 
 fn parse_args() -> Opts {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let a = getopt("A:adf:g:Ilm:Nnp:q:rs:Uvw:", usage);
     let mut o = Opts {
         first_hop: 1,
         max_hops: None,
@@ -95,69 +96,41 @@ fn parse_args() -> Opts {
         target: String::new(),
         datalen: None,
     };
-    let mut i = 0;
-    while i < args.len() {
-        let a = &args[i];
-        if !a.starts_with('-') || a == "-" {
-            break;
+    for (c, v) in a.opts {
+        match c {
+            'f' => match strtoul(&v) {
+                Some(n) if n <= 255 => o.first_hop = n,
+                _ => fail("invalid min hoplimit."),
+            },
+            'g' => fail(&format!("unknown host {v}")),
+            'I' => o.proto = Proto::Icmp,
+            'm' => match strtoul(&v) {
+                Some(n) if n <= 255 => o.max_hops = Some(n),
+                _ => fail("invalid max hoplimit."),
+            },
+            'N' => o.proto = Proto::None,
+            'p' => match strtoul(&v) {
+                None => fail("invalid port."),
+                Some(n) if n == 0 || n > 0xffff => fail("port out of range."),
+                Some(n) => o.port = n as u16,
+            },
+            'q' => match strtoul(&v) {
+                None => fail("invalid nprobes."),
+                Some(0) => fail("nprobes must be >0."),
+                Some(n) => o.nprobes = n,
+            },
+            's' => o.source = Some(v),
+            'U' => o.proto = Proto::Udp,
+            'v' => o.verbose = true,
+            'w' => match strtoul(&v) {
+                None => fail("invalid wait time."),
+                Some(0) => fail("wait must be >= 1 sec."),
+                Some(n) => o.waittime = n,
+            },
+            _ => {} // -a, -A, -d, -l, -n, -r: accepted, no effect here.
         }
-        if a == "--" {
-            i += 1;
-            break;
-        }
-        for (pos, c) in a[1..].char_indices() {
-            let takes = matches!(c, 'A' | 'f' | 'g' | 'm' | 'p' | 'q' | 's' | 'w');
-            let v = if takes {
-                let rest = &a[1 + pos + c.len_utf8()..];
-                if rest.is_empty() {
-                    i += 1;
-                    args.get(i).cloned().unwrap_or_else(|| usage())
-                } else {
-                    rest.to_string()
-                }
-            } else {
-                String::new()
-            };
-            match c {
-                'a' | 'A' | 'd' | 'l' | 'n' | 'r' => {}
-                'f' => match strtoul(&v) {
-                    Some(n) if n <= 255 => o.first_hop = n,
-                    _ => fail("invalid min hoplimit."),
-                },
-                'g' => fail(&format!("unknown host {v}")),
-                'I' => o.proto = Proto::Icmp,
-                'm' => match strtoul(&v) {
-                    Some(n) if n <= 255 => o.max_hops = Some(n),
-                    _ => fail("invalid max hoplimit."),
-                },
-                'N' => o.proto = Proto::None,
-                'p' => match strtoul(&v) {
-                    None => fail("invalid port."),
-                    Some(n) if n == 0 || n > 0xffff => fail("port out of range."),
-                    Some(n) => o.port = n as u16,
-                },
-                'q' => match strtoul(&v) {
-                    None => fail("invalid nprobes."),
-                    Some(0) => fail("nprobes must be >0."),
-                    Some(n) => o.nprobes = n,
-                },
-                's' => o.source = Some(v),
-                'U' => o.proto = Proto::Udp,
-                'v' => o.verbose = true,
-                'w' => match strtoul(&v) {
-                    None => fail("invalid wait time."),
-                    Some(0) => fail("wait must be >= 1 sec."),
-                    Some(n) => o.waittime = n,
-                },
-                _ => usage(),
-            }
-            if takes {
-                break;
-            }
-        }
-        i += 1;
     }
-    let rest = &args[i..];
+    let rest = a.operands.as_slice();
     if rest.is_empty() || rest.len() > 2 {
         usage()
     }
@@ -169,44 +142,6 @@ fn parse_args() -> Opts {
         }
     }
     o
-}
-
-fn ifnames(s: &mut Sys) -> HashMap<u32, String> {
-    match s.sysctl("net.link.iflist") {
-        Ok(r) => match r.value {
-            SysctlValue::Opaque(_, b) => IfInfo::decode_list(&b)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|i| (i.index, i.name))
-                .collect(),
-            _ => HashMap::new(),
-        },
-        Err(_) => HashMap::new(),
-    }
-}
-
-fn resolve(h: &str, names: &HashMap<u32, String>) -> Option<SockaddrIn6> {
-    let (a, scope) = match h.split_once('%') {
-        Some((a, s)) => (a, Some(s)),
-        None => (h, None),
-    };
-    let addr: Ipv6Addr = a.parse().ok()?;
-    let scope_id = match scope {
-        None => 0,
-        Some(s) => match names.iter().find(|(_, n)| n.as_str() == s) {
-            Some((i, _)) => *i,
-            None => s.parse().ok()?,
-        },
-    };
-    Some(SockaddrIn6::new(addr, scope_id))
-}
-
-fn pr_addr(sa: &SockaddrIn6, names: &HashMap<u32, String>) -> String {
-    let n = names
-        .get(&sa.scope_id)
-        .cloned()
-        .or_else(|| (sa.scope_id != 0).then(|| sa.scope_id.to_string()));
-    in6_ntoa_scoped(&sa.addr, n.as_deref())
 }
 
 /// The upper-layer header of the packet an error quotes (`get_uphdr`).
@@ -260,10 +195,13 @@ struct Tr {
     snd: i32,
     dst: SockaddrIn6,
     src: SockaddrIn6,
-    names: HashMap<u32, String>,
+    names: IfNames,
     srcport: u16,
     ident: u16,
     datalen: usize,
+    max_hops: u64,
+    /// The last probe's sequence number.
+    seq: u16,
 }
 
 impl Tr {
@@ -372,7 +310,7 @@ impl Tr {
         if self.o.verbose {
             let from = info
                 .from
-                .map(|f| pr_addr(&f, &self.names))
+                .map(|f| pr_addr6(&f, &self.names))
                 .unwrap_or_else(|| "invalid".into());
             let to = info
                 .pktinfo
@@ -425,153 +363,171 @@ impl Tr {
 }
 
 fn main() {
-    let o = parse_args();
-    let mut s = Sys::open_or_exit();
-    let rcv = match s.socket(i32::from(AF_INET6), SOCK_RAW, IPPROTO_ICMPV6) {
-        Ok(f) => f,
-        Err(e) => {
-            perror("socket(ICMPv6)", e);
-            std::process::exit(5)
-        }
-    };
-    let defhlim = match s.sysctl("net.inet6.ip6.hlim").map(|r| r.value) {
-        Ok(SysctlValue::Int(n)) => n.max(0) as u64,
-        _ => 64,
-    };
-    for opt in [IPV6_RECVPKTINFO, IPV6_RECVHOPLIMIT] {
-        if let Err(e) = s.setsockopt(rcv, IPPROTO_IPV6, opt, &1i32.to_le_bytes()) {
-            let n = if opt == IPV6_RECVPKTINFO {
-                "setsockopt(IPV6_RECVPKTINFO)"
-            } else {
-                "setsockopt(IPV6_RECVHOPLIMIT)"
-            };
-            libvimage::err(1, n, e)
+    let mut tr = Tr::open(parse_args());
+    for hops in tr.o.first_hop..=tr.max_hops {
+        if tr.hop(hops) {
+            break;
         }
     }
-    let max_hops = o.max_hops.unwrap_or(defhlim);
-    let snd = match o.proto {
-        Proto::Icmp => rcv,
-        Proto::Udp => match s.socket(i32::from(AF_INET6), SOCK_DGRAM, 0) {
+    std::process::exit(0)
+}
+
+impl Tr {
+    /// Open the sockets, resolve the target and the source, bind, print the
+    /// header.
+    fn open(o: Opts) -> Tr {
+        let mut s = Sys::open_or_exit();
+        let rcv = match s.socket(i32::from(AF_INET6), SOCK_RAW, IPPROTO_ICMPV6) {
             Ok(f) => f,
             Err(e) => {
-                perror("socket(SOCK_DGRAM)", e);
+                perror("socket(ICMPv6)", e);
                 std::process::exit(5)
             }
-        },
-        Proto::None => match s.socket(i32::from(AF_INET6), SOCK_RAW, IPPROTO_NONE) {
-            Ok(f) => f,
-            Err(e) => {
-                perror("socket(SOCK_RAW)", e);
-                std::process::exit(5)
+        };
+        let defhlim = match s.sysctl("net.inet6.ip6.hlim").map(|r| r.value) {
+            Ok(SysctlValue::Int(n)) => n.max(0) as u64,
+            _ => 64,
+        };
+        for opt in [IPV6_RECVPKTINFO, IPV6_RECVHOPLIMIT] {
+            if let Err(e) = s.setsockopt(rcv, IPPROTO_IPV6, opt, &1i32.to_le_bytes()) {
+                let n = if opt == IPV6_RECVPKTINFO {
+                    "setsockopt(IPV6_RECVPKTINFO)"
+                } else {
+                    "setsockopt(IPV6_RECVHOPLIMIT)"
+                };
+                libvimage::err(1, n, e)
             }
-        },
-    };
-    if max_hops < o.first_hop {
-        fail("max hoplimit must be larger than first hoplimit.");
-    }
-    let names = ifnames(&mut s);
-    let Some(dst) = resolve(&o.target, &names) else {
-        fail("hostname nor servname provided, or not known")
-    };
-    let minlen = match o.proto {
-        Proto::Icmp => ICMP6ECHOLEN + 8,
-        Proto::Udp => OPACKET_LEN,
-        Proto::None => 0,
-    };
-    let datalen = match (o.proto, o.datalen) {
-        (Proto::None, _) => 0,
-        (_, None) => minlen,
-        (_, Some(l)) if l < minlen => minlen,
-        (_, Some(l)) if l >= MAXPACKET => {
-            fail(&format!("packet size must be {minlen} <= s < {MAXPACKET}."))
         }
-        (_, Some(l)) => l,
-    };
-    let src = match &o.source {
-        Some(sa) => match resolve(sa, &names) {
-            Some(a) => a,
-            None => {
-                println!("traceroute6: {sa}: hostname nor servname provided, or not known");
-                std::process::exit(1)
+        let max_hops = o.max_hops.unwrap_or(defhlim);
+        let snd = match o.proto {
+            Proto::Icmp => rcv,
+            Proto::Udp => match s.socket(i32::from(AF_INET6), SOCK_DGRAM, 0) {
+                Ok(f) => f,
+                Err(e) => {
+                    perror("socket(SOCK_DGRAM)", e);
+                    std::process::exit(5)
+                }
+            },
+            Proto::None => match s.socket(i32::from(AF_INET6), SOCK_RAW, IPPROTO_NONE) {
+                Ok(f) => f,
+                Err(e) => {
+                    perror("socket(SOCK_RAW)", e);
+                    std::process::exit(5)
+                }
+            },
+        };
+        if max_hops < o.first_hop {
+            fail("max hoplimit must be larger than first hoplimit.");
+        }
+        let names = s.ifnames();
+        let Some(dst) = resolve6(&o.target, &names) else {
+            fail("hostname nor servname provided, or not known")
+        };
+        let minlen = match o.proto {
+            Proto::Icmp => ICMP6ECHOLEN + 8,
+            Proto::Udp => OPACKET_LEN,
+            Proto::None => 0,
+        };
+        let datalen = match (o.proto, o.datalen) {
+            (Proto::None, _) => 0,
+            (_, None) => minlen,
+            (_, Some(l)) if l < minlen => minlen,
+            (_, Some(l)) if l >= MAXPACKET => {
+                fail(&format!("packet size must be {minlen} <= s < {MAXPACKET}."))
             }
-        },
-        None => {
-            let d = s
-                .socket(i32::from(AF_INET6), SOCK_DGRAM, 0)
-                .unwrap_or_else(|e| {
-                    perror("socket", e);
+            (_, Some(l)) => l,
+        };
+        let src = match &o.source {
+            Some(sa) => match resolve6(sa, &names) {
+                Some(a) => a,
+                None => {
+                    println!("traceroute6: {sa}: hostname nor servname provided, or not known");
                     std::process::exit(1)
-                });
-            let mut nxt = dst;
-            nxt.port = DUMMY_PORT;
-            if let Err(e) = s.connect(d, &nxt.to_bytes()) {
-                perror("connect", e);
-                std::process::exit(1)
+                }
+            },
+            None => {
+                let d = s
+                    .socket(i32::from(AF_INET6), SOCK_DGRAM, 0)
+                    .unwrap_or_else(|e| {
+                        perror("socket", e);
+                        std::process::exit(1)
+                    });
+                let mut nxt = dst;
+                nxt.port = DUMMY_PORT;
+                if let Err(e) = s.connect(d, &nxt.to_bytes()) {
+                    perror("connect", e);
+                    std::process::exit(1)
+                }
+                let a = match s.getsockname(d).and_then(|b| SockaddrIn6::from_bytes(&b)) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        perror("getsockname", e);
+                        std::process::exit(1)
+                    }
+                };
+                let _ = s.close(d);
+                a
             }
-            let a = match s.getsockname(d).and_then(|b| SockaddrIn6::from_bytes(&b)) {
-                Ok(a) => a,
+        };
+        let mut src = src;
+        src.port = 0;
+        if let Err(e) = s.bind(snd, &src.to_bytes()) {
+            perror("bind", e);
+            std::process::exit(1)
+        }
+        // The port the probes leave from.
+        let srcport = match o.proto {
+            Proto::Udp => match s.getsockname(snd).and_then(|b| SockaddrIn6::from_bytes(&b)) {
+                Ok(a) => a.port,
                 Err(e) => {
                     perror("getsockname", e);
                     std::process::exit(1)
                 }
-            };
-            let _ = s.close(d);
-            a
+            },
+            _ => 0,
+        };
+        let pid = std::process::id();
+        let tr = Tr {
+            srcport,
+            ident: (pid & 0xffff) as u16,
+            o,
+            s,
+            rcv,
+            snd,
+            dst,
+            src,
+            names,
+            datalen,
+            max_hops,
+            seq: 0,
+        };
+        eprintln!(
+            "traceroute6 to {} ({}) from {}, {max_hops} hops max, {datalen} byte packets",
+            tr.o.target,
+            pr_addr6(&tr.dst, &tr.names),
+            pr_addr6(&tr.src, &tr.names)
+        );
+        if tr.o.first_hop > 1 {
+            println!("Skipping {} intermediate hops", tr.o.first_hop - 1);
         }
-    };
-    let mut src = src;
-    src.port = 0;
-    if let Err(e) = s.bind(snd, &src.to_bytes()) {
-        perror("bind", e);
-        std::process::exit(1)
+        tr
     }
-    // The port the probes leave from.
-    let srcport = match o.proto {
-        Proto::Udp => match s.getsockname(snd).and_then(|b| SockaddrIn6::from_bytes(&b)) {
-            Ok(a) => a.port,
-            Err(e) => {
-                perror("getsockname", e);
-                std::process::exit(1)
-            }
-        },
-        _ => 0,
-    };
-    let pid = std::process::id();
-    let mut tr = Tr {
-        srcport,
-        ident: (pid & 0xffff) as u16,
-        o,
-        s,
-        rcv,
-        snd,
-        dst,
-        src,
-        names,
-        datalen,
-    };
-    eprintln!(
-        "traceroute6 to {} ({}) from {}, {max_hops} hops max, {datalen} byte packets",
-        tr.o.target,
-        pr_addr(&tr.dst, &tr.names),
-        pr_addr(&tr.src, &tr.names)
-    );
-    if tr.o.first_hop > 1 {
-        println!("Skipping {} intermediate hops", tr.o.first_hop - 1);
-    }
-    let mut seq: u16 = 0;
-    for hops in tr.o.first_hop..=max_hops {
+
+    /// The line for hop limit `hops`; true when the trace ends there.
+    fn hop(&mut self, hops: u64) -> bool {
         let mut lastaddr: Option<Ipv6Addr> = None;
         let mut got_there = false;
         let mut unreachable = 0u64;
         let mut line = format!("{hops:2} ");
-        for probe in 0..tr.o.nprobes {
-            seq = seq.wrapping_add(1);
+        for probe in 0..self.o.nprobes {
+            self.seq = self.seq.wrapping_add(1);
+            let seq = self.seq;
             let t1 = Instant::now();
-            tr.send_probe(seq, hops);
-            let deadline = t1 + Duration::from_secs(tr.o.waittime);
+            self.send_probe(seq, hops);
+            let deadline = t1 + Duration::from_secs(self.o.waittime);
             let mut answered = false;
-            while let Some((buf, info)) = tr.wait_for_reply(deadline) {
-                let i = tr.packet_ok(&buf, &info, seq);
+            while let Some((buf, info)) = self.wait_for_reply(deadline) {
+                let i = self.packet_ok(&buf, &info, seq);
                 if i == 0 {
                     continue;
                 }
@@ -582,8 +538,8 @@ fn main() {
                     if probe > 0 {
                         line.push_str("\n   ");
                     }
-                    line.push_str(&format!(" {}", pr_addr(&from, &tr.names)));
-                    if tr.o.verbose {
+                    line.push_str(&format!(" {}", pr_addr6(&from, &self.names)));
+                    if self.o.verbose {
                         let to = info
                             .pktinfo
                             .map(|(a, _)| a.to_string())
@@ -630,9 +586,6 @@ fn main() {
             let _ = std::io::stdout().flush();
         }
         println!();
-        if got_there || (unreachable > 0 && unreachable >= tr.o.nprobes.div_ceil(2)) {
-            std::process::exit(0);
-        }
+        got_there || (unreachable > 0 && unreachable >= self.o.nprobes.div_ceil(2))
     }
-    std::process::exit(0)
 }
