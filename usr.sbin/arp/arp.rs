@@ -8,10 +8,9 @@
 
 use std::net::Ipv4Addr;
 
-use libvimage::{err, errx, Errno, Sys};
+use libvimage::{err, errx, getopt, resolve4, Errno, Sys};
 use vimage_abi::net_if::{IFT_ETHER, IFT_L2VLAN};
 use vimage_abi::netinet_in::{ArpEntryInfo, ArpReq, ARPF_PERMANENT, PF_INET, SIOCDARP, SOCK_DGRAM};
-use vimage_abi::sysctl::SysctlValue;
 
 fn usage() -> ! {
     eprintln!(
@@ -21,15 +20,9 @@ fn usage() -> ! {
 }
 
 fn dump(s: &mut Sys) -> Vec<ArpEntryInfo> {
-    match s.sysctl("net.link.ether.inet.dump") {
-        Ok(r) => match r.value {
-            SysctlValue::Opaque(_, b) => {
-                ArpEntryInfo::decode_list(&b).unwrap_or_else(|e| err(1, "route-sysctl-estimate", e))
-            }
-            _ => errx(1, "route-sysctl-estimate: bad reply"),
-        },
-        Err(e) => err(1, "route-sysctl-estimate", e),
-    }
+    s.sysctl_opaque("net.link.ether.inet.dump")
+        .and_then(|b| ArpEntryInfo::decode_list(&b))
+        .unwrap_or_else(|e| err(1, "route-sysctl-estimate", e))
 }
 
 /// One entry as `arp -a` prints it.
@@ -62,11 +55,7 @@ fn line(e: &ArpEntryInfo) -> String {
 }
 
 fn host(h: &str) -> Ipv4Addr {
-    if h == "localhost" {
-        return Ipv4Addr::LOCALHOST;
-    }
-    h.parse()
-        .unwrap_or_else(|_| errx(1, format!("{h}: Unknown host")))
+    resolve4(h).unwrap_or_else(|| errx(1, format!("{h}: Unknown host")))
 }
 
 /// `arp -d`: true if the entry was there.
@@ -91,91 +80,106 @@ fn delete(s: &mut Sys, fd: i32, h: &str, a: Ipv4Addr, ifname: &str) -> bool {
     }
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (mut all, mut del, mut _numeric) = (false, false, false);
-    let mut iface: Option<String> = None;
-    let mut i = 0;
-    while i < args.len() && args[i].starts_with('-') && args[i].len() > 1 {
-        let a = args[i].clone();
-        for (pos, c) in a[1..].char_indices() {
-            match c {
-                'a' => all = true,
-                'd' => del = true,
-                'n' => _numeric = true,
-                'i' => {
-                    let rest = &a[1 + pos + 1..];
-                    iface = Some(if rest.is_empty() {
-                        i += 1;
-                        args.get(i).cloned().unwrap_or_else(|| usage())
-                    } else {
-                        rest.to_string()
-                    });
-                    break;
-                }
-                's' | 'S' | 'f' => errx(1, "-s/-S/-f: static entries are not supported"),
-                _ => usage(),
-            }
+/// What the command line asks for.
+struct Opts {
+    /// `-a`: every entry.
+    all: bool,
+    /// `-d`: delete.
+    del: bool,
+    /// `-i`: only entries on this interface.
+    iface: Option<String>,
+    /// The operands: a host, maybe `pub`.
+    rest: Vec<String>,
+}
+
+fn parse_args() -> Opts {
+    let a = getopt("adfi:nSs", usage);
+    let mut o = Opts {
+        all: false,
+        del: false,
+        iface: None,
+        rest: a.operands,
+    };
+    for (c, v) in a.opts {
+        match c {
+            'a' => o.all = true,
+            'd' => o.del = true,
+            'i' => o.iface = Some(v),
+            's' | 'S' | 'f' => errx(1, "-s/-S/-f: static entries are not supported"),
+            _ => {} // -n: there are no names to look up anyway.
         }
-        i += 1;
     }
-    let rest = &args[i..];
+    o
+}
+
+fn main() {
+    let o = parse_args();
     let mut s = Sys::open_or_exit();
     let entries = dump(&mut s);
-    if let Some(ifn) = &iface {
-        let known = s
-            .sysctl("net.link.iflist")
-            .ok()
-            .and_then(|r| match r.value {
-                SysctlValue::Opaque(_, b) => vimage_abi::net_if::IfInfo::decode_list(&b).ok(),
-                _ => None,
-            })
-            .unwrap_or_default();
-        if !known.iter().any(|k| &k.name == ifn) {
+    if let Some(ifn) = &o.iface {
+        if s.ifnames().index(ifn).is_none() {
             errx(1, format!("interface {ifn} does not exist"))
         }
     }
-    let on_if = |e: &ArpEntryInfo| iface.as_ref().is_none_or(|n| &e.ifname == n);
-    if del {
-        let fd = s
-            .socket(PF_INET, SOCK_DGRAM, 0)
-            .unwrap_or_else(|e| err(1, "socket", e));
-        if all {
-            if !rest.is_empty() {
-                usage()
-            }
-            for e in entries.iter().filter(|e| on_if(e)) {
-                delete(&mut s, fd, "?", e.addr, &e.ifname);
-            }
-            return;
-        }
-        let (h, extra) = match rest {
-            [h] => (h, false),
-            [h, p] if p == "pub" => (h, true),
-            _ => usage(),
-        };
-        let _ = extra;
-        let a = host(h);
-        let ok = delete(&mut s, fd, h, a, iface.as_deref().unwrap_or(""));
-        std::process::exit(if ok { 0 } else { 1 })
-    }
-    if all {
-        if !rest.is_empty() {
+    let mine: Vec<&ArpEntryInfo> = entries
+        .iter()
+        .filter(|e| o.iface.as_ref().is_none_or(|n| &e.ifname == n))
+        .collect();
+    let ok = if o.del {
+        delete_mode(&mut s, &o, &mine)
+    } else {
+        show(&o, &mine)
+    };
+    std::process::exit(if ok { 0 } else { 1 })
+}
+
+/// `arp -d -a` or `arp -d HOST [pub]`; false if the entry was not there.
+fn delete_mode(s: &mut Sys, o: &Opts, mine: &[&ArpEntryInfo]) -> bool {
+    let fd = s
+        .socket(PF_INET, SOCK_DGRAM, 0)
+        .unwrap_or_else(|e| err(1, "socket", e));
+    if o.all {
+        if !o.rest.is_empty() {
             usage()
         }
-        for e in entries.iter().filter(|e| on_if(e)) {
+        for e in mine {
+            delete(s, fd, "?", e.addr, &e.ifname);
+        }
+        return true;
+    }
+    let h = match o.rest.as_slice() {
+        [h] => h,
+        [h, p] if p == "pub" => h,
+        _ => usage(),
+    };
+    let a = host(h);
+    delete(s, fd, h, a, o.iface.as_deref().unwrap_or(""))
+}
+
+/// `arp -a` or `arp HOST`; false if HOST has no entry.
+fn show(o: &Opts, mine: &[&ArpEntryInfo]) -> bool {
+    if o.all {
+        if !o.rest.is_empty() {
+            usage()
+        }
+        for e in mine {
             println!("{}", line(e));
         }
-        return;
+        return true;
     }
-    let [h] = rest else { usage() };
+    let [h] = o.rest.as_slice() else { usage() };
     let a = host(h);
-    match entries.iter().find(|e| e.addr == a && on_if(e)) {
+    match mine.iter().find(|e| e.addr == a) {
         Some(e) => println!("{}", line(e)),
         None => {
-            let on = iface.map(|n| format!(" on {n}")).unwrap_or_default();
+            let on = o
+                .iface
+                .as_ref()
+                .map(|n| format!(" on {n}"))
+                .unwrap_or_default();
             println!("{h} ({a}) -- no entry{on}");
-            std::process::exit(1)
+            return false;
         }
     }
+    true
 }

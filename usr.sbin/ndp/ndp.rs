@@ -8,8 +8,7 @@
 
 use std::net::Ipv6Addr;
 
-use libvimage::{err, errx, Errno, Sys};
-use vimage_abi::net_if::IfInfo;
+use libvimage::{err, errx, getopt, resolve6_scope, Errno, Sys};
 use vimage_abi::netinet6_in6::*;
 use vimage_abi::sysctl::SysctlValue;
 
@@ -95,40 +94,9 @@ fn dump_list(s: &mut Sys) -> Vec<Nd6Dump> {
     }
 }
 
-fn ifnames(s: &mut Sys) -> Vec<(u32, String)> {
-    match s.sysctl("net.link.iflist") {
-        Ok(r) => match r.value {
-            SysctlValue::Opaque(_, b) => IfInfo::decode_list(&b)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|i| (i.index, i.name))
-                .collect(),
-            _ => Vec::new(),
-        },
-        Err(_) => Vec::new(),
-    }
-}
-
 /// The address `getnameinfo(NI_NUMERICHOST)` prints for an entry.
 fn host_of(e: &Nd6Dump) -> String {
     in6_ntoa_scoped(&e.addr, Some(&e.ifname))
-}
-
-/// A HOST argument: `ADDR` or `ADDR%IF` (interface name or index).
-fn resolve(h: &str, names: &[(u32, String)]) -> Option<(Ipv6Addr, Option<u32>)> {
-    let (a, scope) = match h.split_once('%') {
-        Some((a, s)) => (a, Some(s)),
-        None => (h, None),
-    };
-    let addr: Ipv6Addr = a.parse().ok()?;
-    let idx = match scope {
-        None => None,
-        Some(s) => Some(match names.iter().find(|(_, n)| n == s) {
-            Some((i, _)) => *i,
-            None => s.parse().ok()?,
-        }),
-    };
-    Some((addr, idx))
 }
 
 fn matches(e: &Nd6Dump, a: &Ipv6Addr, scope: Option<u32>) -> bool {
@@ -208,8 +176,8 @@ fn dump(s: &mut Sys, want: Option<(Ipv6Addr, Option<u32>)>, cflag: bool, tflag: 
 
 /// `delete`: remove HOST's entry; prints `HOST (ADDR) deleted`.
 fn delete(s: &mut Sys, host: &str) -> i32 {
-    let names = ifnames(s);
-    let Some((a, scope)) = resolve(host, &names) else {
+    let names = s.ifnames();
+    let Some((a, scope)) = resolve6_scope(host, &names) else {
         eprintln!("ndp: {host}: hostname nor servname provided, or not known");
         return 1;
     };
@@ -243,107 +211,95 @@ fn delete(s: &mut Sys, host: &str) -> i32 {
     }
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut mode: Option<char> = None;
-    let mut arg: Option<String> = None;
-    let mut tflag = false;
-    let mut repeat: u64 = 0;
-    let mut i = 0;
-    while i < args.len() {
-        let a = &args[i];
-        if !a.starts_with('-') || a == "-" {
-            break;
-        }
-        if a == "--" {
-            i += 1;
-            break;
-        }
-        for (pos, c) in a[1..].char_indices() {
-            let rest = &a[1 + pos + c.len_utf8()..];
-            let mut optarg = || -> String {
-                if rest.is_empty() {
-                    i += 1;
-                    args.get(i).cloned().unwrap_or_else(|| usage())
-                } else {
-                    rest.to_string()
-                }
-            };
-            match c {
-                'a' | 'c' | 'p' | 'r' | 'H' | 'P' | 'R' | 's' | 'I' => {
-                    if mode.is_some() {
-                        usage()
-                    }
-                    mode = Some(c);
-                }
-                'd' | 'f' | 'i' => {
-                    if mode.is_some() {
-                        usage()
-                    }
-                    mode = Some(c);
-                    arg = Some(optarg());
-                    break;
-                }
-                'n' => {}
-                't' => tflag = true,
-                'A' => {
-                    if mode.is_some() {
-                        usage()
-                    }
-                    mode = Some('a');
-                    let v = optarg();
-                    repeat = v.parse().unwrap_or_else(|_| usage());
-                    break;
-                }
-                _ => usage(),
+/// What the command line asks for.
+struct Opts {
+    /// The mode letter (`a`, `c`, `d`, ...); none: show one host.
+    mode: Option<char>,
+    /// The mode's argument (`-d hostname`).
+    arg: String,
+    /// `-t`: time stamps.
+    tflag: bool,
+    /// `-A wait`: repeat every `wait` seconds.
+    repeat: u64,
+    /// The operands.
+    rest: Vec<String>,
+}
+
+fn parse_args() -> Opts {
+    let a = getopt("A:acd:f:Hi:InPprRst", usage);
+    let mut o = Opts {
+        mode: None,
+        arg: String::new(),
+        tflag: false,
+        repeat: 0,
+        rest: a.operands,
+    };
+    for (c, v) in a.opts {
+        let mode = match c {
+            'n' => continue,
+            't' => {
+                o.tflag = true;
+                continue;
             }
+            'A' => {
+                o.repeat = v.parse().unwrap_or_else(|_| usage());
+                'a'
+            }
+            c => c,
+        };
+        // One mode only.
+        if o.mode.replace(mode).is_some() {
+            usage()
         }
-        i += 1;
+        o.arg = v;
     }
-    let rest = &args[i..];
+    o
+}
+
+fn main() {
+    let o = parse_args();
     let mut s = Sys::open_or_exit();
-    match mode {
+    match o.mode {
         Some('a') | Some('c') => {
-            if !rest.is_empty() {
+            if !o.rest.is_empty() {
                 usage()
             }
             loop {
-                dump(&mut s, None, mode == Some('c'), tflag);
-                if repeat == 0 {
+                dump(&mut s, None, o.mode == Some('c'), o.tflag);
+                if o.repeat == 0 {
                     break;
                 }
                 println!();
-                std::thread::sleep(std::time::Duration::from_secs(repeat));
+                std::thread::sleep(std::time::Duration::from_secs(o.repeat));
             }
         }
         Some('d') => {
-            if !rest.is_empty() {
+            if !o.rest.is_empty() {
                 usage()
             }
-            let h = arg.unwrap_or_default();
-            std::process::exit(delete(&mut s, &h));
+            std::process::exit(delete(&mut s, &o.arg));
         }
         Some(_) => errx(1, "not supported yet"),
         None => {
-            if rest.len() != 1 {
-                usage()
-            }
-            let host = &rest[0];
-            let names = ifnames(&mut s);
-            let Some(want) = resolve(host, &names) else {
-                eprintln!("ndp: {host}: hostname nor servname provided, or not known");
-                std::process::exit(0);
-            };
-            if !dump(&mut s, Some(want), false, tflag) {
-                let scope = want
-                    .1
-                    .and_then(|i| names.iter().find(|(x, _)| *x == i))
-                    .map(|(_, n)| n.as_str());
-                println!("{host} ({}) -- no entry", in6_ntoa_scoped(&want.0, scope));
-                std::process::exit(1);
-            }
+            let [host] = o.rest.as_slice() else { usage() };
+            std::process::exit(show_host(&mut s, host, o.tflag))
         }
     }
+}
+
+/// `ndp HOST`: its entry; 1 if it has none.
+fn show_host(s: &mut Sys, host: &str, tflag: bool) -> i32 {
+    let names = s.ifnames();
+    let Some(want) = resolve6_scope(host, &names) else {
+        eprintln!("ndp: {host}: hostname nor servname provided, or not known");
+        return 0;
+    };
+    if dump(s, Some(want), false, tflag) {
+        return 0;
+    }
+    let scope = want.1.and_then(|i| names.name(i));
+    println!("{host} ({}) -- no entry", in6_ntoa_scoped(&want.0, scope));
+    1
 }
 
 #[cfg(test)]
