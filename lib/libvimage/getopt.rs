@@ -138,6 +138,12 @@ impl Getopt {
         }
     }
 
+    /// [`Getopt::parse_or_usage`] over the process's arguments.
+    pub fn parse_env(&self, usage: fn() -> !) -> Args {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        self.parse_or_usage(&args, usage)
+    }
+
     /// The options in command-line order, and the operands.
     fn collect(&self, m: &ArgMatches) -> Args {
         let mut seen = Vec::new();
@@ -180,8 +186,7 @@ fn opt_error(e: &clap::Error) -> OptError {
 /// `getopt(3)` over the process's arguments: the options and operands, or
 /// (after `prog: illegal option -- x`) the tool's `usage()`.
 pub fn getopt(optstring: &str, usage: fn() -> !) -> Args {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    Getopt::new(optstring).parse_or_usage(&args, usage)
+    Getopt::new(optstring).parse_env(usage)
 }
 
 #[cfg(test)]

@@ -28,9 +28,10 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
+use libvimage::getopt::Getopt;
 use libvimage::{
-    errx, parse_sockaddr, sockaddr, strerror, timeval_bytes, Errno, Sys, PF_INET6, POLLOUT,
-    SHUT_WR, SOL_SOCKET, SO_ERROR, SO_RCVTIMEO, SO_REUSEADDR, SO_REUSEPORT,
+    errx, getaddrinfo, parse_sockaddr, sockaddr, strerror, timeval_bytes, Errno, Sys, PF_INET6,
+    POLLOUT, SHUT_WR, SOL_SOCKET, SO_ERROR, SO_RCVTIMEO, SO_REUSEADDR, SO_REUSEPORT,
 };
 use vimage_abi::netinet_in::{PF_INET, SOCK_DGRAM, SOCK_STREAM};
 
@@ -58,60 +59,34 @@ fn usage() -> ! {
     std::process::exit(1)
 }
 
-fn parse_args(argv: &[String]) -> Result<Opts, String> {
-    let mut o = Opts::default();
-    let mut i = 0;
-    while i < argv.len() {
-        let a = &argv[i];
-        if a == "--" {
-            o.args.extend(argv[i + 1..].iter().cloned());
-            break;
-        }
-        if !a.starts_with('-') || a.len() == 1 {
-            o.args.push(a.clone());
-            i += 1;
-            continue;
-        }
-        let chars: Vec<char> = a[1..].chars().collect();
-        let mut j = 0;
-        while j < chars.len() {
-            let c = chars[j];
-            match c {
-                '4' => o.family = Some(PF_INET),
-                '6' => o.family = Some(PF_INET6),
-                'l' => o.listen = true,
-                'N' => o.nshut = true,
-                'n' => o.numeric = true,
-                'u' => o.udp = true,
-                'v' => o.verbose = true,
-                'z' => o.zero = true,
-                'p' | 's' | 'w' => {
-                    let rest: String = chars[j + 1..].iter().collect();
-                    let val = if !rest.is_empty() {
-                        rest
-                    } else {
-                        i += 1;
-                        argv.get(i).cloned().ok_or_else(String::new)?
-                    };
-                    match c {
-                        'p' => o.sport = Some(port_number(&val)?),
-                        's' => o.saddr = Some(val),
-                        _ => {
-                            let t: u64 =
-                                val.parse().map_err(|_| format!("timeout {val}: invalid"))?;
-                            o.timeout = Some(t);
-                        }
-                    }
-                    j = chars.len();
-                    continue;
-                }
-                _ => return Err(String::new()),
+fn parse_args() -> Opts {
+    // Options may follow the operands, as they always could here.
+    let a = Getopt::new("46lNnp:s:uvw:z").permute().parse_env(usage);
+    let mut o = Opts {
+        args: a.operands,
+        ..Opts::default()
+    };
+    for (c, v) in a.opts {
+        match c {
+            '4' => o.family = Some(PF_INET),
+            '6' => o.family = Some(PF_INET6),
+            'l' => o.listen = true,
+            'N' => o.nshut = true,
+            'n' => o.numeric = true,
+            'u' => o.udp = true,
+            'v' => o.verbose = true,
+            'z' => o.zero = true,
+            'p' => o.sport = Some(port_number(&v).unwrap_or_else(|m| errx(1, m))),
+            's' => o.saddr = Some(v),
+            _ => {
+                let t = v
+                    .parse()
+                    .unwrap_or_else(|_| errx(1, format!("timeout {v}: invalid")));
+                o.timeout = Some(t);
             }
-            j += 1;
         }
-        i += 1;
     }
-    Ok(o)
+    o
 }
 
 /// A port number as OpenBSD's `strtonum` checks it.
@@ -142,39 +117,6 @@ fn port_list(s: &str) -> Result<Vec<u16>, String> {
     }
 }
 
-/// The addresses `host` stands for, in `family` if one was asked for.
-fn resolve(host: &str, family: Option<i32>) -> Result<Vec<IpAddr>, String> {
-    let h = host.trim_start_matches('[').trim_end_matches(']');
-    let cands: Vec<IpAddr> = if h == "localhost" {
-        vec![
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ]
-    } else if let Ok(a) = h.parse::<IpAddr>() {
-        vec![a]
-    } else if let Some((a, _scope)) = h.split_once('%') {
-        // Scoped link-local addresses need an interface index; only the
-        // literal form "fe80::1%2" is understood.
-        let a: IpAddr = a.parse().map_err(|_| String::new())?;
-        vec![a]
-    } else {
-        vec![]
-    };
-    let v: Vec<IpAddr> = cands
-        .into_iter()
-        .filter(|a| match family {
-            Some(f) if f == PF_INET => a.is_ipv4(),
-            Some(_) => a.is_ipv6(),
-            None => true,
-        })
-        .collect();
-    if v.is_empty() {
-        Err(String::new())
-    } else {
-        Ok(v)
-    }
-}
-
 fn scope_of(host: &str) -> u32 {
     host.split_once('%')
         .and_then(|(_, s)| s.trim_end_matches(']').parse().ok())
@@ -197,12 +139,7 @@ fn proto_name(o: &Opts) -> &'static str {
 }
 
 fn main() {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let o = match parse_args(&argv) {
-        Ok(o) => o,
-        Err(m) if m.is_empty() => usage(),
-        Err(m) => errx(1, m),
-    };
+    let o = parse_args();
     if o.listen && o.zero {
         errx(1, "cannot use -z and -l");
     }
@@ -236,9 +173,9 @@ fn listen_mode(o: &Opts) -> i32 {
         _ => usage(),
     };
     let ip = match &host {
-        Some(h) => match resolve(h, o.family) {
-            Ok(v) => v[0],
-            Err(_) => errx(
+        Some(h) => match getaddrinfo(h, o.family).first() {
+            Some(a) => *a,
+            None => errx(
                 1,
                 format!(
                     "getaddrinfo for host \"{h}\" port {port}: hostname nor servname provided, or not known"
@@ -337,16 +274,16 @@ fn connect_mode(o: &Opts) -> i32 {
         [h, p] => (h.clone(), port_list(p).unwrap_or_else(|m| errx(1, m))),
         _ => usage(),
     };
-    let ips = match resolve(&host, o.family) {
-        Ok(v) => v,
-        Err(_) => errx(
+    let ips = getaddrinfo(&host, o.family);
+    if ips.is_empty() {
+        errx(
             1,
             format!(
                 "getaddrinfo for host \"{host}\" port {}: hostname nor servname provided, or not known",
                 ports[0]
             ),
-        ),
-    };
+        )
+    }
     let scope = scope_of(&host);
     let shown = host.trim_start_matches('[').trim_end_matches(']');
     let mut sys = Sys::open_or_exit();
@@ -361,9 +298,10 @@ fn connect_mode(o: &Opts) -> i32 {
             if o.sport.is_some() || o.saddr.is_some() {
                 let lip = match &o.saddr {
                     Some(a) => {
-                        match resolve(a, Some(if ip.is_ipv4() { PF_INET } else { PF_INET6 })) {
-                            Ok(v) => v[0],
-                            Err(_) => errx(
+                        let f = if ip.is_ipv4() { PF_INET } else { PF_INET6 };
+                        match getaddrinfo(a, Some(f)).first() {
+                            Some(a) => *a,
+                            None => errx(
                                 1,
                                 format!(
                                 "getaddrinfo: {a}: hostname nor servname provided, or not known"

@@ -26,7 +26,8 @@ mod stats;
 use std::io::Write;
 use std::net::IpAddr;
 
-use libvimage::{err, errx, warn, warnx, Errno, Sys};
+use libvimage::getopt::Getopt;
+use libvimage::{err, errx, warn, Errno, Sys};
 use vimage_abi::net_if::IfInfo;
 use vimage_abi::netinet6_in6::{Icmp6Stat, Ip6Stat};
 use vimage_abi::netinet_in::{InPcbInfo, ProtoStats};
@@ -251,79 +252,46 @@ fn usage() -> ! {
 /// Option letters FreeBSD's netstat knows that this one does not implement.
 const UNSUPPORTED: &str = "ABghLlmMNqStTuwx";
 
-/// `getopt(argc, argv, "abdf:iI:np:rsWz")` with FreeBSD's diagnostics.
-fn parse_args(args: &[String]) -> Opts {
+/// `getopt(argc, argv, "abdf:iI:np:rsWz")` (and the [`UNSUPPORTED`] letters)
+/// with FreeBSD's diagnostics.
+fn parse_args<S: AsRef<str>>(args: &[S]) -> Opts {
+    let a = Getopt::new(&format!("abdf:iI:np:rsWz{UNSUPPORTED}")).parse_or_usage(args, usage);
     let mut o = Opts::default();
-    let mut i = 0;
-    while i < args.len() {
-        let a = &args[i];
-        if a == "--" {
-            i += 1;
-            break;
-        }
-        let Some(flags) = a.strip_prefix('-').filter(|f| !f.is_empty()) else {
-            break;
-        };
-        for (pos, c) in flags.char_indices() {
-            let mut optarg = || -> String {
-                let rest = &flags[pos + c.len_utf8()..];
-                if !rest.is_empty() {
-                    return rest.to_string();
-                }
-                i += 1;
-                match args.get(i) {
-                    Some(v) => v.clone(),
-                    None => {
-                        warnx(format!("option requires an argument -- {c}"));
-                        usage()
-                    }
-                }
-            };
-            match c {
-                'a' => o.aflag = true,
-                'b' => o.bflag = true,
-                'd' => o.dflag = true,
-                'i' => o.iflag = true,
-                'n' => o.numeric = true,
-                'r' => o.rflag = true,
-                's' => o.sflag += 1,
-                'W' => o.wide = true,
-                'z' => o.zflag = true,
-                'f' => {
-                    let v = optarg();
-                    o.af = match v.as_str() {
-                        "inet" => Af::Inet,
-                        "inet6" => Af::Inet6,
-                        "unix" | "local" => Af::Unix,
-                        "link" => Af::Link,
-                        "ipx" | "pfkey" | "atalk" | "ng" | "netgraph" => Af::Other,
-                        _ => errx(1, format!("{v}: unknown address family")),
-                    };
-                    break;
-                }
-                'I' => {
-                    o.interface = Some(optarg());
-                    o.iflag = true;
-                    break;
-                }
-                'p' => {
-                    let v = optarg();
-                    if name2protox(&v).is_none() {
-                        errx(1, format!("{v}: unknown or uninstrumented protocol"));
-                    }
-                    o.proto = Some(v);
-                    break;
-                }
-                c if UNSUPPORTED.contains(c) => usage(),
-                c => {
-                    warnx(format!("illegal option -- {c}"));
-                    usage()
+    for (c, v) in a.opts {
+        match c {
+            'a' => o.aflag = true,
+            'b' => o.bflag = true,
+            'd' => o.dflag = true,
+            'i' => o.iflag = true,
+            'n' => o.numeric = true,
+            'r' => o.rflag = true,
+            's' => o.sflag += 1,
+            'W' => o.wide = true,
+            'z' => o.zflag = true,
+            'f' => {
+                o.af = match v.as_str() {
+                    "inet" => Af::Inet,
+                    "inet6" => Af::Inet6,
+                    "unix" | "local" => Af::Unix,
+                    "link" => Af::Link,
+                    "ipx" | "pfkey" | "atalk" | "ng" | "netgraph" => Af::Other,
+                    _ => errx(1, format!("{v}: unknown address family")),
                 }
             }
+            'I' => {
+                o.interface = Some(v);
+                o.iflag = true;
+            }
+            'p' => {
+                if name2protox(&v).is_none() {
+                    errx(1, format!("{v}: unknown or uninstrumented protocol"));
+                }
+                o.proto = Some(v);
+            }
+            _ => usage(), // UNSUPPORTED
         }
-        i += 1;
     }
-    if i < args.len() {
+    if !a.operands.is_empty() {
         usage();
     }
     o
@@ -345,10 +313,7 @@ struct Kern {
 impl Kern {
     /// An opaque sysctl's bytes.
     fn opaque(&mut self, name: &str) -> Result<Vec<u8>, Errno> {
-        match self.sys.sysctl(name)?.value {
-            SysctlValue::Opaque(_, b) => Ok(b),
-            _ => Err(Errno::EINVAL),
-        }
+        self.sys.sysctl_opaque(name)
     }
 
     /// An integer sysctl.
@@ -416,12 +381,9 @@ impl Kern {
 
     /// The interfaces of the caller's vimage.
     fn iflist(&mut self) -> Vec<IfInfo> {
-        match self.opaque("net.link.iflist") {
-            Ok(b) => {
-                IfInfo::decode_list(&b).unwrap_or_else(|e| err(1, "sysctl: net.link.iflist", e))
-            }
-            Err(e) => err(1, "sysctl: net.link.iflist", e),
-        }
+        self.sys
+            .iflist()
+            .unwrap_or_else(|e| err(1, "sysctl: net.link.iflist", e))
     }
 }
 
@@ -566,26 +528,30 @@ fn main() {
     if o.iflag {
         let ifs = k.iflist();
         emit(&r#if::intpr(&o, &ifs));
+    } else if o.rflag {
+        routes(&mut k, &o);
+    } else {
+        protocols(k, o);
+    }
+}
+
+/// `netstat -r`: the routing tables (`-rs`: their statistics).
+fn routes(k: &mut Kern, o: &Opts) {
+    if o.sflag > 0 {
+        emit("rtstat: symbol not in namelist\n");
         return;
     }
-    if o.rflag {
-        if o.sflag > 0 {
-            emit("rtstat: symbol not in namelist\n");
-            return;
-        }
-        let dump = match k.opaque(NET_ROUTE_DUMP) {
-            Ok(b) => RouteDump::from_bytes(&b)
-                .unwrap_or_else(|e| err(1, format!("sysctl: {NET_ROUTE_DUMP}"), e)),
-            Err(e) => err(1, format!("sysctl: {NET_ROUTE_DUMP}"), e),
-        };
-        let ifs = k
-            .opaque("net.link.iflist")
-            .ok()
-            .and_then(|b| IfInfo::decode_list(&b).ok());
-        let ifs = ifs.unwrap_or_default();
-        emit(&route::Routes::new(&o, &ifs).routepr(&dump));
-        return;
-    }
+    let dump = match k.opaque(NET_ROUTE_DUMP) {
+        Ok(b) => RouteDump::from_bytes(&b)
+            .unwrap_or_else(|e| err(1, format!("sysctl: {NET_ROUTE_DUMP}"), e)),
+        Err(e) => err(1, format!("sysctl: {NET_ROUTE_DUMP}"), e),
+    };
+    let ifs = k.sys.iflist().unwrap_or_default();
+    emit(&route::Routes::new(o, &ifs).routepr(&dump));
+}
+
+/// The sockets (`-s`: the statistics) of the protocols `-p` and `-f` pick.
+fn protocols(k: Kern, o: Opts) {
     let proto = o.proto.clone();
     let af = o.af;
     let mut run = Run {

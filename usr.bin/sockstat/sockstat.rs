@@ -17,13 +17,13 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use libvimage::getopt::Getopt;
 use libvimage::{err, Sys};
 use vimage_abi::netinet6_in6::{SockaddrIn6, AF_INET6};
 use vimage_abi::netinet_in::{
     SockaddrIn, IPPROTO_TCP, IPPROTO_UDP, PF_INET, SOCK_DGRAM, SOCK_STREAM,
 };
 use vimage_abi::socket::XFile;
-use vimage_abi::sysctl::SysctlValue;
 
 /// `PF_INET6`.
 const PF_INET6: i32 = AF_INET6 as i32;
@@ -81,43 +81,25 @@ fn parse_protos(s: &str) -> Result<Vec<i32>, String> {
 }
 
 impl Opts {
-    /// Parse the arguments after the program name (getopt `46clu`, flags
-    /// bundled or apart); the defaults FreeBSD fills in when a group is empty.
-    pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Opts, String> {
+    /// Parse the arguments after the program name (getopt `46clp:P:u`); the
+    /// defaults FreeBSD fills in when a group is empty.
+    pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Opts, String> {
+        let a = Getopt::new("46clp:P:u")
+            .parse(args)
+            .map_err(|e| e.to_string())?;
+        if let Some(x) = a.operands.first() {
+            return Err(format!("unexpected argument: {x}"));
+        }
         let mut o = Opts::default();
-        let mut args = args.into_iter();
-        while let Some(a) = args.next() {
-            let Some(flags) = a.strip_prefix('-').filter(|f| !f.is_empty()) else {
-                return Err(format!("unexpected argument: {a}"));
-            };
-            if flags == "-" {
-                continue;
-            }
-            for (i, c) in flags.char_indices() {
-                match c {
-                    '4' => o.inet4 = true,
-                    '6' => o.inet6 = true,
-                    'u' => o.unix = true,
-                    'c' => o.connected = true,
-                    'l' => o.listening = true,
-                    'p' | 'P' => {
-                        // The value: the rest of this word, or the next one.
-                        let rest = &flags[i + 1..];
-                        let v = if rest.is_empty() {
-                            args.next()
-                                .ok_or_else(|| format!("option requires an argument -- {c}"))?
-                        } else {
-                            rest.to_string()
-                        };
-                        if c == 'p' {
-                            o.ports.extend(parse_ports(&v)?);
-                        } else {
-                            o.protos.extend(parse_protos(&v)?);
-                        }
-                        break;
-                    }
-                    _ => return Err(format!("illegal option -- {c}")),
-                }
+        for (c, v) in a.opts {
+            match c {
+                '4' => o.inet4 = true,
+                '6' => o.inet6 = true,
+                'u' => o.unix = true,
+                'c' => o.connected = true,
+                'l' => o.listening = true,
+                'p' => o.ports.extend(parse_ports(&v)?),
+                _ => o.protos.extend(parse_protos(&v)?),
             }
         }
         if !o.inet4 && !o.inet6 && !o.unix {
@@ -287,7 +269,8 @@ fn owner(pid: u32) -> (String, String) {
 }
 
 fn main() {
-    let o = match Opts::parse(std::env::args().skip(1)) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let o = match Opts::parse(&args) {
         Ok(o) => o,
         Err(e) => {
             libvimage::warnx(e);
@@ -296,32 +279,33 @@ fn main() {
         }
     };
     let mut sys = Sys::open_or_exit();
-    let b = match sys.sysctl("kern.file") {
-        Ok(r) => match r.value {
-            SysctlValue::Opaque(_, b) => b,
-            _ => err(1, "sysctl: kern.file", vimage_abi::Errno::EINVAL),
-        },
-        Err(e) => err(1, "sysctl: kern.file", e),
-    };
-    let files = XFile::decode_list(&b).unwrap_or_else(|e| err(1, "sysctl: kern.file", e));
-    let mut out = header();
-    out.push('\n');
-    for x in &files {
-        if let Some(s) = select(&o, x) {
-            let (user, command) = owner(s.pid);
-            out.push_str(&row(&user, &command, &s));
-            out.push('\n');
-        }
-    }
+    let files = sys
+        .sysctl_opaque("kern.file")
+        .and_then(|b| XFile::decode_list(&b))
+        .unwrap_or_else(|e| err(1, "sysctl: kern.file", e));
     use std::io::Write;
     let mut so = std::io::stdout().lock();
     if so
-        .write_all(out.as_bytes())
+        .write_all(table(&o, &files).as_bytes())
         .and_then(|_| so.flush())
         .is_err()
     {
         std::process::exit(1);
     }
+}
+
+/// The header and a row per socket `o` selects.
+fn table(o: &Opts, files: &[XFile]) -> String {
+    let mut out = header();
+    out.push('\n');
+    for x in files {
+        if let Some(s) = select(o, x) {
+            let (user, command) = owner(s.pid);
+            out.push_str(&row(&user, &command, &s));
+            out.push('\n');
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -352,7 +336,7 @@ mod tests {
     }
 
     fn args(a: &[&str]) -> Result<Opts, String> {
-        Opts::parse(a.iter().map(|s| s.to_string()))
+        Opts::parse(a)
     }
 
     #[test]

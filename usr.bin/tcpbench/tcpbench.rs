@@ -33,8 +33,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use libvimage::getopt::Getopt;
 use libvimage::{
-    err, errx, parse_sockaddr, sockaddr, Errno, Sys, PF_INET6, SOL_SOCKET, SO_REUSEADDR,
+    err, errx, getaddrinfo, parse_sockaddr, sockaddr, Errno, Sys, PF_INET6, SOL_SOCKET,
+    SO_REUSEADDR,
 };
 use vimage_abi::netinet_in::{PF_INET, SOCK_STREAM};
 
@@ -70,7 +72,9 @@ fn num<T: std::str::FromStr>(what: &str, s: &str) -> T {
         .unwrap_or_else(|_| errx(1, format!("{what} is invalid: {s}")))
 }
 
-fn parse_args(argv: &[String]) -> Opts {
+fn parse_args() -> Opts {
+    // Options may follow the host, as they always could here.
+    let a = Getopt::new("46B:ln:p:r:st:").permute().parse_env(usage);
     let mut o = Opts {
         server: false,
         family: None,
@@ -81,34 +85,23 @@ fn parse_args(argv: &[String]) -> Opts {
         secs: None,
         host: None,
     };
-    let mut i = 0;
-    let mut rest = Vec::new();
-    while i < argv.len() {
-        let a = argv[i].as_str();
-        let mut val = |name: &str| -> String {
-            i += 1;
-            argv.get(i)
-                .cloned()
-                .unwrap_or_else(|| errx(1, format!("option requires an argument -- {name}")))
-        };
-        match a {
-            "-s" => o.server = true,
-            "-4" => o.family = Some(PF_INET),
-            "-6" => o.family = Some(PF_INET6),
-            "-l" => {
+    for (c, v) in a.opts {
+        match c {
+            's' => o.server = true,
+            '4' => o.family = Some(PF_INET),
+            '6' => o.family = Some(PF_INET6),
+            'l' => {
                 println!("(no kernel variables)");
                 std::process::exit(0)
             }
-            "-B" => o.buf = num("buffer size", &val("B")),
-            "-n" => o.nconn = num("number of connections", &val("n")),
-            "-p" => o.port = num("port", &val("p")),
-            "-r" => o.interval_ms = num("statistics interval", &val("r")),
-            "-t" => o.secs = Some(num("secs", &val("t"))),
-            _ if a.starts_with('-') && a.len() > 1 => usage(),
-            _ => rest.push(a.to_string()),
+            'B' => o.buf = num("buffer size", &v),
+            'n' => o.nconn = num("number of connections", &v),
+            'p' => o.port = num("port", &v),
+            'r' => o.interval_ms = num("statistics interval", &v),
+            _ => o.secs = Some(num("secs", &v)),
         }
-        i += 1;
     }
+    let mut rest = a.operands;
     if o.buf == 0 || o.buf > 1 << 19 {
         errx(1, format!("buffer size is out of range: {}", o.buf));
     }
@@ -138,16 +131,11 @@ struct Conn {
     done: AtomicBool,
 }
 
+/// The first address `host` stands for (in `family`, if given).
 fn resolve(host: &str, family: Option<i32>) -> IpAddr {
-    let h = host.trim_start_matches('[').trim_end_matches(']');
-    let a = match h {
-        "localhost" if family == Some(PF_INET6) => Some(IpAddr::V6(Ipv6Addr::LOCALHOST)),
-        "localhost" => Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-        _ => h.parse::<IpAddr>().ok(),
-    };
-    match a {
-        Some(a) if family != Some(if a.is_ipv4() { PF_INET6 } else { PF_INET }) => a,
-        _ => errx(
+    match getaddrinfo(host, family).first() {
+        Some(a) => *a,
+        None => errx(
             1,
             format!("getaddrinfo: {host}: hostname nor servname provided, or not known"),
         ),
@@ -241,8 +229,7 @@ fn report_loop(conns: Arc<Mutex<Vec<Arc<Conn>>>>, o: &Opts, stop: Arc<AtomicBool
 }
 
 fn main() {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let o = parse_args(&argv);
+    let o = parse_args();
     if o.server {
         server(&o)
     } else {
