@@ -5,7 +5,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use libvimage::{err, errx, Errno, Sys};
+use libvimage::{err, errx, getopt, resolve4, Errno, Sys};
 use vimage_abi::net_if::*;
 use vimage_abi::netinet_in::{
     in_mask2plen, in_plen2mask, InAliasReq, SockaddrIn, SIOCAIFADDR, SIOCDIFADDR,
@@ -20,15 +20,7 @@ fn usage() -> ! {
 }
 
 fn iflist(s: &mut Sys) -> Vec<IfInfo> {
-    match s.sysctl("net.link.iflist") {
-        Ok(r) => match r.value {
-            SysctlValue::Opaque(_, b) => {
-                IfInfo::decode_list(&b).unwrap_or_else(|e| err(1, "iflist", e))
-            }
-            _ => errx(1, "iflist: bad reply"),
-        },
-        Err(e) => err(1, "iflist", e),
-    }
+    s.iflist().unwrap_or_else(|e| err(1, "iflist", e))
 }
 
 /// The address family a listing is restricted to (`ifconfig -a inet`).
@@ -153,19 +145,11 @@ fn has_af(i: &IfInfo, af: Af) -> bool {
     }
 }
 
-/// An IPv4 address as ifconfig takes it: dotted quad or `localhost`.
-fn inet_addr(s: &str) -> Option<Ipv4Addr> {
-    if s == "localhost" {
-        return Some(Ipv4Addr::LOCALHOST);
-    }
-    s.parse().ok()
-}
-
 /// `ADDR[/LEN]`: the address and the mask the width gives.
 fn inet_cidr(s: &str) -> (Ipv4Addr, Option<Ipv4Addr>) {
     match s.split_once('/') {
         Some((a, w)) => {
-            let Some(addr) = inet_addr(a) else {
+            let Some(addr) = resolve4(a) else {
                 errx(1, format!("{s}: bad value"))
             };
             let Ok(n) = w.parse::<u32>() else {
@@ -176,7 +160,7 @@ fn inet_cidr(s: &str) -> (Ipv4Addr, Option<Ipv4Addr>) {
             }
             (addr, Some(in_plen2mask(n as u8)))
         }
-        None => match inet_addr(s) {
+        None => match resolve4(s) {
             Some(a) => (a, None),
             None => errx(1, format!("{s}: bad value")),
         },
@@ -212,31 +196,44 @@ fn ether_aton(s: &str) -> Option<[u8; 6]> {
     Some(a)
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (mut all, mut list, mut up_only, mut down_only, mut cloners) =
-        (false, false, false, false, false);
-    let mut i = 0;
-    while i < args.len() && args[i].starts_with('-') && args[i].len() > 1 {
-        for c in args[i][1..].chars() {
-            match c {
-                'a' => all = true,
-                'l' => list = true,
-                'u' => up_only = true,
-                'd' => down_only = true,
-                'C' => cloners = true,
-                'L' | 'm' | 'v' | 'n' => {}
-                _ => usage(),
-            }
+/// The leading options.
+#[derive(Default)]
+struct Opts {
+    all: bool,
+    list: bool,
+    up_only: bool,
+    down_only: bool,
+    cloners: bool,
+    /// The interface and its parameters, or the address family to list.
+    rest: Vec<String>,
+}
+
+fn parse_args() -> Opts {
+    let a = getopt("aCdLlmnuv", usage);
+    let mut o = Opts {
+        rest: a.operands,
+        ..Opts::default()
+    };
+    for (c, _) in a.opts {
+        match c {
+            'a' => o.all = true,
+            'l' => o.list = true,
+            'u' => o.up_only = true,
+            'd' => o.down_only = true,
+            'C' => o.cloners = true,
+            _ => {} // -L, -m, -n, -v: accepted, no effect here.
         }
-        i += 1;
     }
-    let rest = &args[i..];
-    if (list && all) || (up_only && down_only) {
+    if (o.list && o.all) || (o.up_only && o.down_only) {
         usage()
     }
+    o
+}
+
+fn main() {
+    let o = parse_args();
     let mut s = Sys::open_or_exit();
-    if cloners {
+    if o.cloners {
         match s.sysctl("net.link.cloners") {
             Ok(r) => {
                 if let SysctlValue::Str(c) = r.value {
@@ -245,32 +242,40 @@ fn main() {
             }
             Err(e) => err(1, "SIOCIFGCLONERS", e),
         }
-        return;
+    } else if o.list || o.all || o.rest.is_empty() {
+        listing(&mut s, &o);
+    } else {
+        configure(&mut s, &o.rest[0], &o.rest[1..]);
     }
-    let keep =
-        |i: &IfInfo| (!up_only || i.flags & IFF_UP != 0) && (!down_only || i.flags & IFF_UP == 0);
-    if list || all || rest.is_empty() {
-        let af = match rest {
-            [] => None,
-            [f] => Some(af_of(f).unwrap_or_else(|| usage())),
-            _ => usage(),
-        };
-        let ifs: Vec<IfInfo> = iflist(&mut s)
-            .into_iter()
-            .filter(|i| keep(i) && af.is_none_or(|f| has_af(i, f)))
-            .collect();
-        if list {
-            let names: Vec<&str> = ifs.iter().map(|i| i.name.as_str()).collect();
-            println!("{}", names.join(" "));
-        } else {
-            for i in &ifs {
-                status(i, af);
-            }
+}
+
+/// `ifconfig -l`, `-a` or no interface: the interfaces (`-u`/`-d`: up or
+/// down only; an address family: those with one).
+fn listing(s: &mut Sys, o: &Opts) {
+    let keep = |i: &IfInfo| {
+        (!o.up_only || i.flags & IFF_UP != 0) && (!o.down_only || i.flags & IFF_UP == 0)
+    };
+    let af = match o.rest.as_slice() {
+        [] => None,
+        [f] => Some(af_of(f).unwrap_or_else(|| usage())),
+        _ => usage(),
+    };
+    let ifs: Vec<IfInfo> = iflist(s)
+        .into_iter()
+        .filter(|i| keep(i) && af.is_none_or(|f| has_af(i, f)))
+        .collect();
+    if o.list {
+        let names: Vec<&str> = ifs.iter().map(|i| i.name.as_str()).collect();
+        println!("{}", names.join(" "));
+    } else {
+        for i in &ifs {
+            status(i, af);
         }
-        return;
     }
-    let ifname = rest[0].clone();
-    let params = &rest[1..];
+}
+
+/// `ifconfig IF [parameters]`: create, show or change interface `ifname`.
+fn configure(s: &mut Sys, ifname: &str, params: &[String]) {
     let fd = s.socket(2, 2, 0).unwrap_or_else(|e| err(1, "socket", e));
     if params.first().map(String::as_str) == Some("create")
         || params.first().map(String::as_str) == Some("plumb")
@@ -279,7 +284,7 @@ fn main() {
             .ioctl(
                 fd,
                 SIOCIFCREATE2,
-                IfReq::new(&ifname)
+                IfReq::new(ifname)
                     .to_bytes()
                     .unwrap_or_else(|_| errx(1, format!("{ifname}: cloning name too long"))),
             )
@@ -294,7 +299,7 @@ fn main() {
         }
         return;
     }
-    let Some(info) = iflist(&mut s).into_iter().find(|i| i.name == ifname) else {
+    let Some(info) = iflist(s).into_iter().find(|i| i.name == ifname) else {
         errx(1, format!("interface {ifname} does not exist"))
     };
     if params.is_empty() {
@@ -307,27 +312,50 @@ fn main() {
             return;
         }
     }
-    let mut name = ifname.clone();
-    let mut k = 0;
-    // Address changes are made after every other parameter, as ifconfig does.
-    let mut addr: Option<Ipv4Addr> = None;
-    let mut dstaddr: Option<Ipv4Addr> = None;
-    let mut mask: Option<Ipv4Addr> = None;
-    let mut broad: Option<Ipv4Addr> = None;
-    let mut alias = false;
-    let mut delete = false;
-    // inet6: the address (with its /prefixlen), `prefixlen`, IN6_IFF_* flags.
-    let mut af6 = false;
-    let mut addr6: Option<(Ipv6Addr, Option<u8>)> = None;
-    let mut plen6: Option<u8> = None;
-    let mut flags6 = 0u32;
-    let perror = |cmd: &str, e: Errno| -> ! {
-        match e {
-            Errno::ENXIO => errx(1, format!("{cmd}: no such interface")),
-            Errno::EPERM => errx(1, format!("{cmd}: permission denied")),
-            e => err(1, cmd, e),
-        }
+    let mut name = ifname.to_string();
+    let Some(req) = set_params(s, fd, &mut name, params) else {
+        return;
     };
+    if req.af6 {
+        inet6_apply(s, &name, req.addr6, req.plen6, req.flags6, req.delete);
+    } else {
+        set_inet(s, fd, &name, &info, req);
+    }
+}
+
+/// The address changes on an `ifconfig IF ...` line: made after every
+/// other parameter, as ifconfig does.
+#[derive(Default)]
+struct AddrReq {
+    addr: Option<Ipv4Addr>,
+    dstaddr: Option<Ipv4Addr>,
+    mask: Option<Ipv4Addr>,
+    broad: Option<Ipv4Addr>,
+    alias: bool,
+    delete: bool,
+    /// inet6: the address (with its /prefixlen), `prefixlen`, IN6_IFF_* flags.
+    af6: bool,
+    addr6: Option<(Ipv6Addr, Option<u8>)>,
+    plen6: Option<u8>,
+    flags6: u32,
+}
+
+/// `perror` for an interface ioctl, with ifconfig's words for the usual
+/// errors.
+fn perror(cmd: &str, e: Errno) -> ! {
+    match e {
+        Errno::ENXIO => errx(1, format!("{cmd}: no such interface")),
+        Errno::EPERM => errx(1, format!("{cmd}: permission denied")),
+        e => err(1, cmd, e),
+    }
+}
+
+/// Make the changes `params` ask for on interface `name` (renamed in
+/// place by `name`) in order, except the address changes, which are
+/// returned; none after `destroy`.
+fn set_params(s: &mut Sys, fd: i32, name: &mut String, params: &[String]) -> Option<AddrReq> {
+    let mut req = AddrReq::default();
+    let mut k = 0;
     while k < params.len() {
         let p = params[k].as_str();
         let arg = |k: usize| -> String {
@@ -336,13 +364,13 @@ fn main() {
                 .cloned()
                 .unwrap_or_else(|| errx(1, format!("'{p}' requires argument")))
         };
-        let mut ifr = IfReq::new(&name);
+        let mut ifr = IfReq::new(name);
         match p {
             "destroy" | "unplumb" => {
                 if let Err(e) = s.ioctl(fd, SIOCIFDESTROY, ifr.to_bytes().unwrap_or_default()) {
                     err(1, "SIOCIFDESTROY", e)
                 }
-                return;
+                return None;
             }
             "up" | "down" => {
                 let cur = s
@@ -380,7 +408,7 @@ fn main() {
                 }
                 match s.ioctl(fd, SIOCSIFNAME, ifr.to_bytes().unwrap_or_default()) {
                     Ok(_) => {
-                        name = v.clone();
+                        *name = v.clone();
                         println!("{v}");
                     }
                     Err(e) => err(1, "ioctl (set name)", e),
@@ -398,11 +426,11 @@ fn main() {
                 }
             }
             "inet" => {}
-            "inet6" => af6 = true,
+            "inet6" => req.af6 = true,
             "prefixlen" => {
                 let v = arg(k);
                 k += 1;
-                plen6 = Some(
+                req.plen6 = Some(
                     v.parse::<u8>()
                         .ok()
                         .filter(|l| *l <= 128)
@@ -410,22 +438,23 @@ fn main() {
                 );
             }
             "anycast" | "tentative" | "deprecated" | "autoconf" => {
-                flags6 |= in6_flag(p);
+                req.flags6 |= in6_flag(p);
             }
             "-anycast" | "-tentative" | "-deprecated" | "-autoconf" => {
-                flags6 &= !in6_flag(&p[1..]);
+                req.flags6 &= !in6_flag(&p[1..]);
             }
-            "alias" | "add" => alias = true,
-            "-alias" | "delete" | "remove" => delete = true,
+            "alias" | "add" => req.alias = true,
+            "-alias" | "delete" | "remove" => req.delete = true,
             "netmask" => {
                 let v = arg(k);
                 k += 1;
-                mask = Some(inet_mask(&v));
+                req.mask = Some(inet_mask(&v));
             }
             "broadcast" => {
                 let v = arg(k);
                 k += 1;
-                broad = Some(inet_addr(&v).unwrap_or_else(|| errx(1, format!("{v}: bad value"))));
+                req.broad =
+                    Some(resolve4(&v).unwrap_or_else(|| errx(1, format!("{v}: bad value"))));
             }
             "metric" => {
                 let v = arg(k);
@@ -449,22 +478,22 @@ fn main() {
                     perror(p, e)
                 }
             }
-            word if af6 => {
-                if addr6.is_some() {
+            word if req.af6 => {
+                if req.addr6.is_some() {
                     errx(1, format!("{word}: bad value"))
                 }
-                addr6 = Some(inet6_cidr(word, &name));
+                req.addr6 = Some(inet6_cidr(word, name));
             }
             word => {
-                if addr.is_none() {
+                if req.addr.is_none() {
                     let (a, m) = inet_cidr(word);
-                    addr = Some(a);
+                    req.addr = Some(a);
                     if m.is_some() {
-                        mask = m;
+                        req.mask = m;
                     }
-                } else if dstaddr.is_none() {
-                    dstaddr = Some(
-                        inet_addr(word).unwrap_or_else(|| errx(1, format!("{word}: bad value"))),
+                } else if req.dstaddr.is_none() {
+                    req.dstaddr = Some(
+                        resolve4(word).unwrap_or_else(|| errx(1, format!("{word}: bad value"))),
                     );
                 } else {
                     errx(1, format!("{word}: bad value"))
@@ -473,24 +502,25 @@ fn main() {
         }
         k += 1;
     }
-    if af6 {
-        inet6_apply(&mut s, &name, addr6, plen6, flags6, delete);
-        return;
-    }
-    if delete {
-        let Some(a) = addr else {
+    Some(req)
+}
+
+/// Add, replace or delete the IPv4 address `req` describes.
+fn set_inet(s: &mut Sys, fd: i32, name: &str, info: &IfInfo, mut req: AddrReq) {
+    if req.delete {
+        let Some(a) = req.addr else {
             errx(1, "-alias: address required")
         };
-        let mut ifr = IfReq::new(&name);
+        let mut ifr = IfReq::new(name);
         ifr.data = SockaddrIn::new(a, 0).to_bytes();
         if let Err(e) = s.ioctl(fd, SIOCDIFADDR, ifr.to_bytes().unwrap_or_default()) {
             perror("ioctl (SIOCDIFADDR)", e)
         }
         return;
     }
-    if addr.is_none() && (mask.is_some() || broad.is_some()) {
+    if req.addr.is_none() && (req.mask.is_some() || req.broad.is_some()) {
         // A new mask or broadcast for the first address.
-        addr = info
+        req.addr = info
             .addrs
             .iter()
             .find(|a| a.family == AF_INET)
@@ -499,28 +529,28 @@ fn main() {
                     .ok()
                     .map(Ipv4Addr::from)
             });
-        alias = true;
+        req.alias = true;
     }
-    if let Some(a) = addr {
-        if !alias {
+    if let Some(a) = req.addr {
+        if !req.alias {
             // Replace the first address: delete it (nothing there is fine).
-            let ifr = IfReq::new(&name);
+            let ifr = IfReq::new(name);
             match s.ioctl(fd, SIOCDIFADDR, ifr.to_bytes().unwrap_or_default()) {
                 Ok(_) | Err(Errno::EADDRNOTAVAIL) => {}
                 Err(e) => perror("ioctl (SIOCDIFADDR)", e),
             }
         }
-        let req = InAliasReq {
-            name: name.clone(),
+        let air = InAliasReq {
+            name: name.to_string(),
             addr: Some(a),
             broadaddr: if info.flags & IFF_POINTOPOINT != 0 {
-                dstaddr
+                req.dstaddr
             } else {
-                broad
+                req.broad
             },
-            mask,
+            mask: req.mask,
         };
-        let b = req
+        let b = air
             .to_bytes()
             .unwrap_or_else(|e| perror("ioctl (SIOCAIFADDR)", e));
         if let Err(e) = s.ioctl(fd, SIOCAIFADDR, b) {
@@ -587,13 +617,6 @@ fn inet6_apply(
     let fd6 = s
         .socket(i32::from(AF_INET6), SOCK_DGRAM, 0)
         .unwrap_or_else(|e| err(1, "socket", e));
-    let perror = |cmd: &str, e: Errno| -> ! {
-        match e {
-            Errno::ENXIO => errx(1, format!("{cmd}: no such interface")),
-            Errno::EPERM => errx(1, format!("{cmd}: permission denied")),
-            e => err(1, cmd, e),
-        }
-    };
     if delete {
         let r = In6IfReq::with_addr(name, SockaddrIn6::new(a, 0));
         let b = r
