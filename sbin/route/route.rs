@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use libvimage::{err, errx, strerror, warn, Errno, Sys};
+use libvimage::{err, errx, getopt, strerror, warn, Errno, Sys};
 use vimage_abi::net_if::{IfInfo, AF_INET, AF_INET6};
 use vimage_abi::route::*;
 use vimage_abi::sysctl::SysctlValue;
@@ -186,14 +186,7 @@ struct Route {
 impl Route {
     fn iflist(&mut self) -> &[IfInfo] {
         if self.ifs.is_none() {
-            let l = match self.sys.sysctl("net.link.iflist") {
-                Ok(r) => match r.value {
-                    SysctlValue::Opaque(_, b) => IfInfo::decode_list(&b).unwrap_or_default(),
-                    _ => Vec::new(),
-                },
-                Err(_) => Vec::new(),
-            };
-            self.ifs = Some(l);
+            self.ifs = Some(self.sys.iflist().unwrap_or_default());
         }
         self.ifs.as_deref().unwrap_or(&[])
     }
@@ -1224,42 +1217,19 @@ fn ctime_now() -> String {
 }
 
 fn main() {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    let (mut nflag, mut qflag, mut verbose, mut debugonly, mut tflag) =
-        (false, false, false, false, false);
-    while i < argv.len() {
-        let a = &argv[i];
-        if a == "--" {
-            i += 1;
-            break;
-        }
-        let Some(f) = a.strip_prefix('-').filter(|f| !f.is_empty()) else {
-            break;
-        };
-        for c in f.chars() {
-            match c {
-                'n' => nflag = true,
-                'q' => qflag = true,
-                'v' => verbose = true,
-                't' => tflag = true,
-                'd' => debugonly = true,
-                _ => usage(None),
-            }
-        }
-        i += 1;
-    }
-    let args = &argv[i..];
+    let a = getopt("dnqtv", || usage(None));
+    let has = |l: char| a.opts.iter().any(|(c, _)| *c == l);
+    let args = &a.operands;
     if args.is_empty() {
         usage(None);
     }
     let mut r = Route {
         sys: Sys::open_or_exit(),
-        nflag,
-        qflag,
-        verbose,
-        debugonly,
-        tflag,
+        nflag: has('n'),
+        qflag: has('q'),
+        verbose: has('v'),
+        debugonly: has('d'),
+        tflag: has('t'),
         ifs: None,
         seq: 0,
         pid: std::process::id() as i32,
