@@ -5,6 +5,9 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 
+use libvimage::atoi;
+use libvimage::getopt::{Args, Getopt};
+
 use crate::{dot, generic, list, msg, show, status, types, write, Ctx};
 
 /// Characters that separate words on a command line.
@@ -394,100 +397,15 @@ fn debug_cmd(ctx: &mut Ctx, av: &[String]) -> Rtn {
     }
 }
 
-/// `atoi(3)`: the leading decimal integer of `s` (after blanks, with a sign), 0
-/// if there is none; saturates instead of overflowing.
-pub fn atoi(s: &str) -> i32 {
-    let t = s.trim_start_matches(WHITESPACE);
-    let (neg, digits) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let mut v: i64 = 0;
-    for c in digits.bytes().take_while(u8::is_ascii_digit) {
-        v = (v * 10 + i64::from(c - b'0')).min(i64::from(i32::MAX) + 1);
-    }
-    let v = if neg { -v } else { v };
-    v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
-}
-
-/// The result of [`getopt`]: the options seen, in order, and the index of the
-/// first operand.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Opts {
-    /// Each option letter with its argument, if it takes one.
-    pub opts: Vec<(char, Option<String>)>,
-    /// Index in `av` of the first operand.
-    pub optind: usize,
-}
-
-/// Why [`getopt`] refused the options.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OptError {
-    /// A letter not in the option string.
-    Illegal(char),
-    /// An option that takes an argument came last.
-    MissingArg(char),
-}
-
-impl std::fmt::Display for OptError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            OptError::Illegal(c) => write!(f, "illegal option -- {c}"),
-            OptError::MissingArg(c) => write!(f, "option requires an argument -- {c}"),
-        }
-    }
-}
-
-/// BSD `getopt(3)` over `av[1..]`: options end at the first operand, at `-`, or
-/// after `--`; a letter followed by `:` in `optstring` takes an argument (the
-/// rest of the word or the next word).
-pub fn getopt(av: &[String], optstring: &str) -> Result<Opts, OptError> {
-    let mut opts = Vec::new();
-    let mut i = 1;
-    while i < av.len() {
-        let w = &av[i];
-        if w == "--" {
-            i += 1;
-            break;
-        }
-        if !w.starts_with('-') || w == "-" {
-            break;
-        }
-        let letters: Vec<char> = w.chars().skip(1).collect();
-        let mut k = 0;
-        while k < letters.len() {
-            let c = letters[k];
-            let pos = optstring.find(c).filter(|_| c != ':');
-            let Some(pos) = pos else {
-                return Err(OptError::Illegal(c));
-            };
-            if optstring[pos + c.len_utf8()..].starts_with(':') {
-                let rest: String = letters[k + 1..].iter().collect();
-                if !rest.is_empty() {
-                    opts.push((c, Some(rest)));
-                } else if i + 1 < av.len() {
-                    i += 1;
-                    opts.push((c, Some(av[i].clone())));
-                } else {
-                    return Err(OptError::MissingArg(c));
-                }
-                break;
-            }
-            opts.push((c, None));
-            k += 1;
-        }
-        i += 1;
-    }
-    Ok(Opts { opts, optind: i })
-}
-
-/// [`getopt`] for a command: an error is warned and becomes [`Rtn::Usage`].
-pub fn cmd_getopt(av: &[String], optstring: &str) -> Result<Opts, Rtn> {
-    getopt(av, optstring).map_err(|e| {
-        libvimage::warnx(e);
-        Rtn::Usage
-    })
+/// getopt(3) over a command's words after its name (`av[0]`): an error is
+/// warned and becomes [`Rtn::Usage`].
+pub fn cmd_getopt(av: &[String], optstring: &str) -> Result<Args, Rtn> {
+    Getopt::new(optstring)
+        .parse(av.get(1..).unwrap_or_default())
+        .map_err(|e| {
+            libvimage::warnx(e);
+            Rtn::Usage
+        })
 }
 
 #[cfg(test)]
@@ -654,48 +572,17 @@ mod tests {
 
     #[test]
     fn options() {
-        let o = getopt(&w(&["list", "-ln"]), "ln").unwrap();
-        assert_eq!(o.opts, vec![('l', None), ('n', None)]);
-        assert_eq!(o.optind, 2);
-        let o = getopt(
-            &w(&["x", "-d", "-d", "-fFILE", "-n", "nm", "list", "-l"]),
-            "df:n:",
-        )
-        .unwrap();
-        assert_eq!(
-            o.opts,
-            vec![
-                ('d', None),
-                ('d', None),
-                ('f', Some("FILE".into())),
-                ('n', Some("nm".into()))
-            ]
-        );
-        assert_eq!(o.optind, 6);
-        let o = getopt(&w(&["x", "--", "-l"]), "l").unwrap();
-        assert_eq!((o.opts.len(), o.optind), (0, 2));
-        let o = getopt(&w(&["x", "-", "-l"]), "l").unwrap();
-        assert_eq!((o.opts.len(), o.optind), (0, 1));
-        assert_eq!(getopt(&w(&["x", "-lq"]), "l"), Err(OptError::Illegal('q')));
-        assert_eq!(getopt(&w(&["x", "-:"]), "f:"), Err(OptError::Illegal(':')));
-        assert_eq!(
-            getopt(&w(&["x", "-f"]), "f:"),
-            Err(OptError::MissingArg('f'))
-        );
-        assert_eq!(OptError::Illegal('q').to_string(), "illegal option -- q");
-        assert_eq!(
-            OptError::MissingArg('f').to_string(),
-            "option requires an argument -- f"
-        );
+        let o = cmd_getopt(&w(&["list", "-ln"]), "ln").unwrap();
+        let flags: Vec<char> = o.opts.iter().map(|(c, _)| *c).collect();
+        assert_eq!((flags, o.operands.len()), (vec!['l', 'n'], 0));
+        let o = cmd_getopt(&w(&["show", "-n", "foo:", "-l"]), "n").unwrap();
+        assert_eq!(o.operands, w(&["foo:", "-l"]));
+        assert_eq!(cmd_getopt(&w(&["list", "-lq"]), "ln"), Err(Rtn::Usage));
+        assert_eq!(cmd_getopt(&w(&["dot", "-x"]), ""), Err(Rtn::Usage));
     }
 
     #[test]
-    fn numbers() {
-        assert_eq!(atoi("12"), 12);
-        assert_eq!(atoi(" -3x"), -3);
-        assert_eq!(atoi("+7"), 7);
-        assert_eq!(atoi("abc"), 0);
-        assert_eq!(atoi("99999999999"), i32::MAX);
+    fn exit_codes() {
         assert_eq!(Rtn::Ok.exit_code(), 0);
         assert_eq!(Rtn::Quit.exit_code(), 0);
         assert_eq!(Rtn::Usage.exit_code(), 64);

@@ -81,7 +81,7 @@ fn dot_cmd(ctx: &mut Ctx, av: &[String]) -> Rtn {
         Ok(o) => o,
         Err(r) => return r,
     };
-    let mut out: Box<dyn Write> = match &av[o.optind..] {
+    let mut out: Box<dyn Write> = match o.operands.as_slice() {
         [] => Box::new(io::stdout()),
         [file] => match File::create(file) {
             Ok(f) => Box::new(io::BufWriter::new(f)),

@@ -60,7 +60,7 @@ fn list_cmd(ctx: &mut Ctx, av: &[String]) -> Rtn {
     };
     let list_hooks = o.opts.iter().any(|(c, _)| *c == 'l');
     let named_only = o.opts.iter().any(|(c, _)| *c == 'n');
-    if o.optind != av.len() {
+    if !o.operands.is_empty() {
         return Rtn::Usage;
     }
     let cmd = if named_only {

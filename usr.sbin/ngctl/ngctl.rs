@@ -22,8 +22,9 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, IsTerminal, Write as _};
 use std::time::Duration;
 
-use cmds::{do_command, do_parse_command, getopt, io_strerror, read_file, Rtn};
+use cmds::{do_command, do_parse_command, io_strerror, read_file, Rtn};
 use libnetgraph::{Errno, NgSock, NG_NODESIZ};
+use libvimage::getopt::Getopt;
 use libvimage::{Sys, MSG_DONTWAIT};
 
 /// `EX_USAGE`.
@@ -167,40 +168,41 @@ fn do_interactive_edit(ctx: &mut Ctx, mut ed: editline::LineEditor) -> Rtn {
     Rtn::Quit
 }
 
-fn main() {
-    // Die quietly on a closed pipe, as a C program would.
-    // SAFETY: installing the default disposition for SIGPIPE has no preconditions.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-    let av: Vec<String> = std::env::args().collect();
-    let opts = match getopt(&av, "df:n:") {
-        Ok(o) => o,
-        Err(e) => {
-            libvimage::warnx(e);
-            usage(None)
-        }
+/// The command line: the node's name and debug level, the script, the
+/// command.
+struct Opts {
+    name: String,
+    debug: i32,
+    script: Option<Script>,
+    words: Vec<String>,
+}
+
+fn parse_args() -> Opts {
+    let a = Getopt::new("df:n:").parse_env(|| usage(None));
+    let mut o = Opts {
+        name: node_name(&format!("ngctl{}", std::process::id())),
+        debug: 0,
+        script: None,
+        words: a.operands,
     };
-    let mut name = node_name(&format!("ngctl{}", std::process::id()));
-    let mut debug = 0;
-    let mut script = None;
-    for (c, arg) in opts.opts {
-        let arg = arg.unwrap_or_default();
+    for (c, arg) in a.opts {
         match c {
-            'd' => debug += 1,
-            'f' if arg == "-" => script = Some(Script::Stdin),
+            'd' => o.debug += 1,
+            'f' if arg == "-" => o.script = Some(Script::Stdin),
             'f' => match File::open(&arg) {
-                Ok(f) => script = Some(Script::File(BufReader::new(f))),
+                Ok(f) => o.script = Some(Script::File(BufReader::new(f))),
                 Err(e) => libvimage::errx(EX_NOINPUT, format!("{arg}: {}", io_strerror(&e))),
             },
-            'n' => name = node_name(&arg),
-            _ => usage(None),
+            _ => o.name = node_name(&arg),
         }
     }
-    let words = av.get(opts.optind..).unwrap_or_default();
+    o
+}
 
+/// Our socket node, called `name`.
+fn open_node(name: &str, debug: i32) -> Ctx {
     let sys = Sys::open_or_exit();
-    let ng = match NgSock::mk_sock_node_debug(sys, Some(&name), debug) {
+    let ng = match NgSock::mk_sock_node_debug(sys, Some(name), debug) {
         Ok(ng) => ng,
         Err(e) => libvimage::err(EX_OSERR, "can't create node", e),
     };
@@ -208,15 +210,22 @@ fn main() {
     // A reply that never comes should not hang a script; old kernels may lack
     // the option, which only costs that protection.
     let _ = ctx.ng.set_recv_timeout(Some(REPLY_TIMEOUT));
+    ctx
+}
 
-    let rtn = if words.is_empty() {
-        match script {
-            Some(Script::Stdin) => read_file(&mut ctx, &mut io::stdin().lock()),
-            Some(Script::File(mut f)) => read_file(&mut ctx, &mut f),
-            None => do_interactive(&mut ctx),
-        }
-    } else {
-        do_command(&mut ctx, words)
+fn main() {
+    // Die quietly on a closed pipe, as a C program would.
+    // SAFETY: installing the default disposition for SIGPIPE has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let o = parse_args();
+    let mut ctx = open_node(&o.name, o.debug);
+    let rtn = match (o.words.is_empty(), o.script) {
+        (false, _) => do_command(&mut ctx, &o.words),
+        (true, Some(Script::Stdin)) => read_file(&mut ctx, &mut io::stdin().lock()),
+        (true, Some(Script::File(mut f))) => read_file(&mut ctx, &mut f),
+        (true, None) => do_interactive(&mut ctx),
     };
     let _ = io::stdout().flush();
     ctx.ng.close();

@@ -89,7 +89,7 @@ fn show_cmd(ctx: &mut Ctx, av: &[String]) -> Rtn {
         Err(r) => return r,
     };
     let no_hooks = !o.opts.is_empty();
-    match &av[o.optind..] {
+    match o.operands.as_slice() {
         [path] => show_node(ctx, path, no_hooks),
         _ => Rtn::Usage,
     }
