@@ -23,7 +23,7 @@ use std::ffi::CString;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use libvimage::{err, errx, Errno, Sys};
+use libvimage::{err, errx, getopt, Errno, Sys};
 use nix::sys::signal::{signal, SigHandler, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{execvp, fork, pipe, ForkResult, Pid};
@@ -37,76 +37,79 @@ fn usage() -> ! {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        None => {
-            let mut s = Sys::open_or_exit();
-            match s.vi_ioctl(SIOCGPVIMAGE, &ViReq::new(VI_GET, ".")) {
-                Ok(r) => println!("{}", r.name),
-                Err(e) => err(1, "get", e),
-            }
+    // The mode letters take no arguments: what follows are operands.  A bad
+    // letter is only the usage, as the VIMAGE patch's vimage never used
+    // getopt's message.
+    let a = getopt(":cdil", usage);
+    let mode = match a.opts.as_slice() {
+        [] => None,
+        [(c, _)] => Some(*c),
+        _ => usage(),
+    };
+    match (mode, a.operands.as_slice()) {
+        (None, []) => current(),
+        (None, [name, cmd @ ..]) => enter(name, cmd),
+        (Some('l'), []) => list(None),
+        (Some('l'), [name]) => list(Some(name)),
+        (Some('c'), [name]) => create(name),
+        (Some('d'), [name]) => destroy(name),
+        (Some('i'), [name, ifname]) => move_if(name, ifname, ""),
+        (Some('i'), [name, ifname, newname]) => move_if(name, ifname, newname),
+        _ => usage(),
+    }
+}
+
+/// `vimage`: the name of the caller's vimage.
+fn current() {
+    let mut s = Sys::open_or_exit();
+    match s.vi_ioctl(SIOCGPVIMAGE, &ViReq::new(VI_GET, ".")) {
+        Ok(r) => println!("{}", r.name),
+        Err(e) => err(1, "get", e),
+    }
+}
+
+/// `vimage -c vname`.
+fn create(name: &str) {
+    let mut s = Sys::open_or_exit();
+    if let Err(e) = s.vi_ioctl(SIOCSPVIMAGE, &ViReq::new(VI_CREATE, name)) {
+        if e == Errno::EOPNOTSUPP {
+            errx(1, "kernel built without VIMAGE support")
         }
-        Some("-l") => {
-            if args.len() > 2 {
-                usage()
-            }
-            list(args.get(1).map(String::as_str));
+        err(1, name, e)
+    }
+}
+
+/// `vimage -d vname`.
+fn destroy(name: &str) {
+    let mut s = Sys::open_or_exit();
+    if let Err(e) = s.vi_ioctl(SIOCSPVIMAGE, &ViReq::new(VI_DESTROY, name)) {
+        err(1, name, e)
+    }
+}
+
+/// `vimage -i vname ifname [newifname]`: move an interface (to the parent
+/// for vname `-`) and print its new name.
+fn move_if(name: &str, ifname: &str, newname: &str) {
+    let mut q = ViReq::new(VI_IFACE, name);
+    q.if_xname = ifname.to_string();
+    q.if_newname = newname.to_string();
+    if q.to_bytes().is_err() {
+        err(1, ifname, Errno::ENAMETOOLONG)
+    }
+    let mut s = Sys::open_or_exit();
+    match s.vi_ioctl(SIOCSIFVIMAGE, &q) {
+        Ok(r) => println!("{}@{}", r.if_xname, r.name),
+        Err(Errno::ENODEV) => err(
+            1,
+            format!("{ifname}: interface cannot be moved"),
+            Errno::ENODEV,
+        ),
+        Err(Errno::ENOENT) => {
+            // Tell which of the two names is missing.
+            let known = s.vi_ioctl(SIOCGPVIMAGE, &ViReq::new(VI_GET, name)).is_ok() || name == "-";
+            err(1, if known { ifname } else { name }, Errno::ENOENT)
         }
-        Some("-c") => {
-            if args.len() != 2 {
-                usage()
-            }
-            let mut s = Sys::open_or_exit();
-            if let Err(e) = s.vi_ioctl(SIOCSPVIMAGE, &ViReq::new(VI_CREATE, &args[1])) {
-                if e == Errno::EOPNOTSUPP {
-                    errx(1, "kernel built without VIMAGE support")
-                }
-                err(1, &args[1], e)
-            }
-        }
-        Some("-d") => {
-            if args.len() != 2 {
-                usage()
-            }
-            let mut s = Sys::open_or_exit();
-            if let Err(e) = s.vi_ioctl(SIOCSPVIMAGE, &ViReq::new(VI_DESTROY, &args[1])) {
-                err(1, &args[1], e)
-            }
-        }
-        Some("-i") => {
-            if !(3..=4).contains(&args.len()) {
-                usage()
-            }
-            let mut q = ViReq::new(VI_IFACE, &args[1]);
-            q.if_xname = args[2].clone();
-            q.if_newname = args.get(3).cloned().unwrap_or_default();
-            if q.to_bytes().is_err() {
-                err(1, &args[2], Errno::ENAMETOOLONG)
-            }
-            let mut s = Sys::open_or_exit();
-            match s.vi_ioctl(SIOCSIFVIMAGE, &q) {
-                Ok(r) => println!("{}@{}", r.if_xname, r.name),
-                Err(Errno::ENODEV) => err(
-                    1,
-                    format!("{}: interface cannot be moved", args[2]),
-                    Errno::ENODEV,
-                ),
-                Err(Errno::ENOENT) => {
-                    // Tell which of the two names is missing.
-                    let known = s
-                        .vi_ioctl(SIOCGPVIMAGE, &ViReq::new(VI_GET, &args[1]))
-                        .is_ok()
-                        || args[1] == "-";
-                    err(1, if known { &args[2] } else { &args[1] }, Errno::ENOENT)
-                }
-                Err(e) => err(1, &args[2], e),
-            }
-        }
-        Some(a) if a.starts_with('-') => usage(),
-        Some(name) => {
-            let name = name.to_string();
-            enter(&name, &args[1..]);
-        }
+        Err(e) => err(1, ifname, e),
     }
 }
 
