@@ -186,7 +186,7 @@ fn deliver(st: &VnetNetgraph, out: Vec<NgOutput>) {
                     continue;
                 };
                 if let Ok(a) = (SockaddrNg { data: hook }).to_bytes() {
-                    let _ = sb.append(frame, a);
+                    let _ = sb.append(frame.into_vec(), a);
                 }
             }
             NgOutput::Event { .. } => {}
@@ -234,6 +234,7 @@ fn ng_iattach(v: &Arc<Vnet>) -> Result<ModState, Errno> {
     let mut space = NgSpace::new(g.types.clone(), u64::from(v.id()));
     space.set_now(g.clock.now_ns());
     space.set_max_hops(maxhops(&g));
+    space.set_finish(vimage_kern::netinet::tcp_tso::ether_finish);
     space.set_node_zone(Some(g.zone.clone()));
     space.set_max_nodes(ResLimits::vimage_limit(v, &g.vimage_maxnodes));
     Ok(Arc::new(VnetNetgraph {

@@ -8,6 +8,7 @@
 //! the tutorial wires vimages together.  Shutting the node down destroys the ifnet.
 
 use std::any::Any;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use vimage_abi::net_if::{IFF_BROADCAST, IFF_MULTICAST, IFF_SIMPLEX, IFT_ETHER};
@@ -15,7 +16,7 @@ use vimage_abi::netgraph::NG_TEXTRESPONSE;
 use vimage_abi::Errno;
 use vimage_kern::kern::vnet::Vnet;
 use vimage_kern::net::if_var::{IfDriver, Ifnet};
-use vimage_kern::net::mbuf::Mbuf;
+use vimage_kern::net::mbuf::{Mbuf, CSUM_DELAY_DATA, CSUM_TSO};
 use vimage_kern::net::r#if::{if_input, if_rename};
 use vimage_netgraph::ng_parse::NgParseType;
 use vimage_netgraph::{NgCmd, NgCtx, NgMesg, NgNode, NgType, NodeId};
@@ -81,10 +82,9 @@ impl IfDriver for EifaceDriver {
     fn transmit(&self, _ifp: &Arc<Ifnet>, m: Mbuf) -> Result<(), Errno> {
         let home = self.home.upgrade().ok_or(Errno::ENETDOWN)?;
         let node = self.node;
-        let frame = m.into_vec();
         // No hook connected: the frame is lost on the unplugged wire.
         ng_run(&home, move |s| {
-            let _ = s.send_data(node, NG_EIFACE_HOOK_ETHER, frame);
+            let _ = s.send_data(node, NG_EIFACE_HOOK_ETHER, m);
         });
         Ok(())
     }
@@ -100,6 +100,11 @@ pub struct EifaceNode {
 }
 
 impl NgType for EifaceType {
+    /// Frames from another eiface are taken whole: the stack behind accepts
+    /// TSO segments and unchecked checksums (see [`EifaceNode::rcvdata`]).
+    fn offload(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "eiface"
     }
@@ -116,6 +121,10 @@ impl NgType for EifaceType {
             vec![0; 6],
             |home, node| Box::new(EifaceDriver { home, node }),
         )?;
+        // Frames stay in memory up to a node that finishes them, so the
+        // stack leaves transport checksums and segmentation to us.
+        ifp.hwassist
+            .store(CSUM_DELAY_DATA | CSUM_TSO, Ordering::Relaxed);
         Ok(Box::new(EifaceNode { ifp }))
     }
     fn cmdlist(&self) -> &'static [NgCmd] {
@@ -161,12 +170,15 @@ impl NgNode for EifaceNode {
             _ => Err(Errno::EINVAL),
         }
     }
-    fn rcvdata(&mut self, _ctx: &mut NgCtx<'_>, _hook: &str, frame: Vec<u8>) {
+    /// A frame for the interface: offloaded work is accepted as a peer
+    /// interface left it ([`Mbuf::offload_input`]).
+    fn rcvdata(&mut self, _ctx: &mut NgCtx<'_>, _hook: &str, mut frame: Mbuf) {
+        frame.offload_input();
         // In order through the interface's input queue, whichever thread
         // delivered it.
         let ifp = self.ifp.clone();
         let inq = ifp.inq.clone();
-        inq.enqueue(move || if_input(&ifp, Mbuf::from_vec(frame)));
+        inq.enqueue(move || if_input(&ifp, frame));
     }
     fn shutdown(&mut self, _ctx: &mut NgCtx<'_>) -> bool {
         node_ifnet_gone(&self.ifp);

@@ -287,9 +287,9 @@ impl NgNode for EtherNode {
             _ => Err(Errno::EINVAL),
         }
     }
-    fn rcvdata(&mut self, _ctx: &mut NgCtx<'_>, hook: &str, frame: Vec<u8>) {
+    fn rcvdata(&mut self, _ctx: &mut NgCtx<'_>, hook: &str, frame: Mbuf) {
         let ifp = self.ifp.clone();
-        let mut m = Mbuf::from_vec(frame);
+        let mut m = frame;
         match canon(hook) {
             "lower" | "orphans" => {
                 if self.autosrc && m.len() >= 14 {

@@ -174,7 +174,7 @@ impl NgNode for IfaceNode {
             _ => Err(Errno::EINVAL),
         }
     }
-    fn rcvdata(&mut self, _ctx: &mut NgCtx<'_>, hook: &str, pkt: Vec<u8>) {
+    fn rcvdata(&mut self, _ctx: &mut NgCtx<'_>, hook: &str, pkt: Mbuf) {
         let Some(&(_, proto)) = HOOKS.iter().find(|(h, _)| *h == hook) else {
             return;
         };
@@ -183,7 +183,7 @@ impl NgNode for IfaceNode {
         }
         let ifp = self.ifp.clone();
         let inq = ifp.inq.clone();
-        inq.enqueue(move || if_input_proto(&ifp, proto, Mbuf::from_vec(pkt)));
+        inq.enqueue(move || if_input_proto(&ifp, proto, pkt));
     }
     fn shutdown(&mut self, _ctx: &mut NgCtx<'_>) -> bool {
         node_ifnet_gone(&self.ifp);

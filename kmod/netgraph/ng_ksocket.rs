@@ -30,7 +30,7 @@ use vimage_kern::net::netisr::{netisr_enter, netisr_queue};
 use vimage_kern::netinet::udp_usrreq::UdpSocket;
 use vimage_kern::{curvnet, Kernel};
 use vimage_netgraph::ng_parse::NgParseType;
-use vimage_netgraph::{NgCmd, NgCtx, NgMesg, NgNode, NgType, NodeId};
+use vimage_netgraph::{Mbuf, NgCmd, NgCtx, NgMesg, NgNode, NgType, NodeId};
 
 use super::ng_base::{count_type_everywhere, ng_run, require_netgraph};
 
@@ -403,9 +403,9 @@ impl NgNode for KsocketNode {
             _ => Err(Errno::EINVAL),
         }
     }
-    fn rcvdata(&mut self, _ctx: &mut NgCtx<'_>, _hook: &str, frame: Vec<u8>) {
+    fn rcvdata(&mut self, _ctx: &mut NgCtx<'_>, _hook: &str, frame: Mbuf) {
         if let Some(c) = self.conn.as_mut() {
-            let _ = c.send(&frame, None);
+            let _ = c.send(frame.data(), None);
         }
     }
     fn disconnect(&mut self, ctx: &mut NgCtx<'_>, _hook: &str) {

@@ -1,4 +1,4 @@
-//! A packet buffer with headroom (the mbuf idea): headers are prepended in place and
+//! mbufs (`sys/sys/mbuf.h`, `sys/kern/uipc_mbuf.c`): a packet buffer with headroom (the mbuf idea): headers are prepended in place and
 //! stripped by moving the start offset, so a packet crosses layers without copying.
 
 /// Default headroom reserved in front of a new packet: room for Ethernet + 802.1Q +
@@ -13,6 +13,16 @@ pub const CSUM_DELAY_DATA: u32 = 0x0001;
 /// CSUM_PSEUDO_HDR`): the packet never left this host's memory.
 pub const CSUM_DATA_VALID: u32 = 0x0400;
 
+/// `csum_flags`: a TCP segment longer than the MTU, to be cut into segments
+/// of `tso_segsz` bytes of data on the way out (TCP segmentation offload,
+/// FreeBSD 7's `CSUM_TSO`).  Only interfaces whose `if_hwassist` has it get
+/// such a packet; an eiface passes it whole to its peer, as a veth does.
+pub const CSUM_TSO: u32 = 0x0020;
+
+/// `csum_flags` bits that say work is still to be done on the packet before
+/// it may leave this host's memory.
+pub const CSUM_OFFLOAD: u32 = CSUM_DELAY_DATA | CSUM_TSO;
+
 /// One packet.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Mbuf {
@@ -22,6 +32,8 @@ pub struct Mbuf {
     pub csum_flags: u32,
     /// `m_pkthdr.csum_data`: see [`CSUM_DELAY_DATA`].
     pub csum_data: u32,
+    /// `m_pkthdr.tso_segsz`: data bytes per segment of a [`CSUM_TSO`] packet.
+    pub tso_segsz: u16,
 }
 
 impl Mbuf {
@@ -92,6 +104,43 @@ impl Mbuf {
         s.fill(0);
         s
     }
+    /// Open `n` zeroed bytes at offset `off` by moving the first `off` bytes
+    /// into the headroom (how a VLAN tag goes in after the MAC addresses);
+    /// `None` if the packet is shorter than `off`.
+    pub fn open_gap(&mut self, off: usize, n: usize) -> Option<&mut [u8]> {
+        if off > self.len() {
+            return None;
+        }
+        self.prepend(n);
+        let d = self.data_mut();
+        d.copy_within(n..n + off, 0);
+        let g = &mut d[off..off + n];
+        g.fill(0);
+        Some(g)
+    }
+    /// Remove `n` bytes at offset `off` by moving the first `off` bytes over
+    /// them (a VLAN tag coming out); false if the packet is shorter.
+    pub fn close_gap(&mut self, off: usize, n: usize) -> bool {
+        if off + n > self.len() {
+            return false;
+        }
+        self.data_mut().copy_within(0..off, n);
+        self.adj(n)
+    }
+    /// What a virtual interface does with the header of a frame it receives
+    /// from another (an eiface from its peer): work the sender left undone
+    /// ([`CSUM_OFFLOAD`]) means the frame never left memory, so its data is
+    /// valid as it stands ([`CSUM_DATA_VALID`], as a NIC's receive offload
+    /// says) and a TSO segment is taken whole; the undone work stays marked,
+    /// so a stack forwarding it on still finishes it where it leaves.  Any
+    /// other frame is checked by the stack.
+    pub fn offload_input(&mut self) {
+        self.csum_flags = if self.csum_flags & CSUM_OFFLOAD != 0 {
+            (self.csum_flags & CSUM_OFFLOAD) | CSUM_DATA_VALID
+        } else {
+            0
+        };
+    }
     /// Cut the packet to `n` bytes.
     pub fn truncate(&mut self, n: usize) {
         self.buf.truncate(self.start + n);
@@ -104,6 +153,18 @@ impl Mbuf {
             self.buf.drain(..self.start);
             self.buf
         }
+    }
+}
+
+impl From<Vec<u8>> for Mbuf {
+    fn from(v: Vec<u8>) -> Self {
+        Mbuf::from_vec(v)
+    }
+}
+
+impl From<&[u8]> for Mbuf {
+    fn from(v: &[u8]) -> Self {
+        Mbuf::from_slice(v)
     }
 }
 
@@ -124,5 +185,19 @@ mod tests {
         assert_eq!(m.len(), 201);
         m.truncate(1);
         assert_eq!(m.into_vec(), vec![1]);
+    }
+
+    #[test]
+    fn gaps() {
+        let mut m = Mbuf::from_slice(b"abcdefXY");
+        m.open_gap(6, 2).unwrap().copy_from_slice(b"--");
+        assert_eq!(m.data(), b"abcdef--XY");
+        assert!(m.close_gap(6, 2));
+        assert_eq!(m.data(), b"abcdefXY");
+        assert!(m.open_gap(9, 1).is_none());
+        assert!(!m.close_gap(7, 2));
+        let mut m = Mbuf::from_vec(b"ab".to_vec());
+        m.open_gap(1, 3).unwrap()[0] = b'x';
+        assert_eq!(m.data(), b"ax\0\0b");
     }
 }

@@ -99,6 +99,10 @@ pub struct Ifnet {
     pub flags: AtomicU32,
     /// MTU.
     pub mtu: AtomicU32,
+    /// `if_hwassist`: the `CSUM_*` work the interface takes over from the
+    /// stack (an eiface: transport checksums and TSO, as its frames stay in
+    /// memory up to a node that finishes them).
+    pub hwassist: AtomicU32,
     /// Routing metric.
     pub metric: AtomicU32,
     /// `IFT_*` type.
@@ -150,6 +154,7 @@ impl Ifnet {
             index: AtomicU32::new(0),
             flags: AtomicU32::new(flags),
             mtu: AtomicU32::new(mtu),
+            hwassist: AtomicU32::new(0),
             metric: AtomicU32::new(0),
             iftype,
             lladdr: RwLock::new(lladdr),

@@ -30,7 +30,9 @@ pub mod ng_stats;
 pub mod ng_tee;
 pub mod ng_vlan;
 
-pub use ng_base::{NgCmd, NgCtx, NgNode, NgOutput, NgSpace, NgStats, NgType, NgTypeList, NodeId};
+pub use ng_base::{
+    Mbuf, NgCmd, NgCtx, NgNode, NgOutput, NgSpace, NgStats, NgType, NgTypeList, NodeId,
+};
 pub use vimage_abi::netgraph::NgMesg;
 
 /// The pure node types of this crate, one instance each.
@@ -169,7 +171,7 @@ pub(crate) mod testutil {
                     node,
                     hook: h,
                     frame,
-                } if *node == me && h == hook => Some(frame.clone()),
+                } if *node == me && h == hook => Some(frame.data().to_vec()),
                 _ => None,
             })
             .collect()

@@ -14,6 +14,8 @@ use std::sync::{Arc, RwLock};
 
 use vimage_abi::netgraph::*;
 use vimage_abi::Errno;
+pub use vimage_mbuf::Mbuf;
+use vimage_mbuf::CSUM_OFFLOAD;
 
 use crate::ng_parse::{self, NgField, NgParseType};
 
@@ -95,7 +97,20 @@ pub trait NgType: Send + Sync {
     fn cmdlist(&self) -> &'static [NgCmd] {
         &[]
     }
+    /// Whether its nodes take frames with work left undone by an interface's
+    /// offload (`CSUM_OFFLOAD`: checksums, TSO): types that only pass frames on
+    /// (hub, bridge, tee, …) or feed them to a stack that accepts them
+    /// (eiface).  Other types get them finished first (the space's
+    /// [`NgFinish`]), so what leaves the graph is always wire-ready.
+    fn offload(&self) -> bool {
+        false
+    }
 }
+
+/// Finishes a frame an interface left unfinished (segments it and fills in
+/// its checksums), appending the results: injected by the kernel, which
+/// knows the protocols ([`NgSpace::set_finish`]).
+pub type NgFinish = fn(Mbuf, &mut Vec<Mbuf>);
 
 /// The per-node behaviour of a type.  Every callback gets an [`NgCtx`] to act on
 /// the space (send data or messages, set timers, shut itself down, …).
@@ -117,7 +132,7 @@ pub trait NgNode: Send {
         Err(Errno::EINVAL)
     }
     /// A frame arrived on `hook`.
-    fn rcvdata(&mut self, _ctx: &mut NgCtx<'_>, _hook: &str, _frame: Vec<u8>) {}
+    fn rcvdata(&mut self, _ctx: &mut NgCtx<'_>, _hook: &str, _frame: Mbuf) {}
     /// The hook `hook` was removed (it is already gone from the node).
     fn disconnect(&mut self, _ctx: &mut NgCtx<'_>, _hook: &str) {}
     /// The node is about to lose all its hooks on shutdown (tee bypasses here).
@@ -153,7 +168,7 @@ pub enum NgOutput {
         /// The hook it arrived on.
         hook: String,
         /// The frame.
-        frame: Vec<u8>,
+        frame: Mbuf,
     },
     /// A node-defined event (e.g. a type telling the kernel to destroy its ifnet).
     Event {
@@ -270,7 +285,7 @@ enum Work {
     Data {
         to: NodeId,
         hook: String,
-        frame: Vec<u8>,
+        frame: Mbuf,
         /// Hooks crossed so far, this one included.
         hops: u32,
     },
@@ -309,6 +324,8 @@ struct Core {
     max_nodes: usize,
     /// The kernel-wide count its nodes are part of.
     zone: Option<Arc<NgNodeZone>>,
+    /// How frames are finished for nodes that do not take offloaded ones.
+    finish: Option<NgFinish>,
 }
 
 impl Core {
@@ -322,13 +339,7 @@ impl Core {
     /// Queue `frame` for hook `hook` of node `to`, as the `hops`th hook it
     /// crosses: `ELOOP` (dropped, counted) past the hop budget, `ENOBUFS`
     /// (dropped, counted) when the queue is full.
-    fn push_data(
-        &mut self,
-        to: NodeId,
-        hook: String,
-        frame: Vec<u8>,
-        hops: u32,
-    ) -> Result<(), Errno> {
+    fn push_data(&mut self, to: NodeId, hook: String, frame: Mbuf, hops: u32) -> Result<(), Errno> {
         if hops > self.max_hops {
             self.stats.hop_drops += 1;
             return Err(Errno::ELOOP);
@@ -424,10 +435,10 @@ impl NgCtx<'_> {
     /// handled has used up its hop budget (the frame is dropped and counted).
     /// The frame sent is one hop further than the one being handled
     /// ([`hops`](Self::hops)).
-    pub fn send_data(&mut self, hook: &str, frame: Vec<u8>) -> Result<(), Errno> {
+    pub fn send_data(&mut self, hook: &str, frame: impl Into<Mbuf>) -> Result<(), Errno> {
         let (to, ph) = self.hook_peer(hook).ok_or(Errno::ENOTCONN)?;
         let hops = self.core.cur_hops.saturating_add(1);
-        self.core.push_data(to, ph, frame, hops)
+        self.core.push_data(to, ph, frame.into(), hops)
     }
     /// Hooks crossed by the frame being handled (in `rcvdata`; 0 elsewhere): a
     /// node that keeps frames to send them later (pipe) stores it with them.
@@ -741,8 +752,16 @@ impl NgSpace {
                 tag,
                 max_nodes: 0,
                 zone: None,
+                finish: None,
             },
         }
+    }
+
+    /// Set how frames with offload work left ([`NgType::offload`]) are
+    /// finished before a node that does not take them gets them; without one
+    /// they are delivered as they are.
+    pub fn set_finish(&mut self, f: NgFinish) {
+        self.core.finish = Some(f);
     }
 
     /// Reseed the space's random generator (link emulation draws from it).
@@ -1181,9 +1200,14 @@ impl NgSpace {
     /// Send a frame out of hook `hook` of node `id` (a socket's data, an
     /// interface's output); `ENOTCONN` if the node has no such hook.  The frame
     /// enters the graph here: its hop budget starts afresh.
-    pub fn send_data(&mut self, id: NodeId, hook: &str, frame: Vec<u8>) -> Result<(), Errno> {
+    pub fn send_data(
+        &mut self,
+        id: NodeId,
+        hook: &str,
+        frame: impl Into<Mbuf>,
+    ) -> Result<(), Errno> {
         let (to, ph) = self.hook_peer(id, hook).ok_or(Errno::ENOTCONN)?;
-        let r = self.core.push_data(to, ph, frame, 1);
+        let r = self.core.push_data(to, ph, frame.into(), 1);
         self.run();
         r
     }
@@ -1229,17 +1253,37 @@ impl NgSpace {
                     hops,
                 } => {
                     self.core.queued_data = self.core.queued_data.saturating_sub(1);
-                    let ok = self
-                        .core
-                        .nodes
-                        .get(&to)
-                        .is_some_and(|x| !x.dying && x.hook(&hook).is_some());
-                    if ok {
-                        self.core.stats.frames += 1;
-                        self.core.cur_hops = hops;
-                        self.call(to, |p, ctx| p.rcvdata(ctx, &hook, frame));
-                        self.core.cur_hops = 0;
+                    let Some(x) = self.core.nodes.get(&to) else {
+                        continue;
+                    };
+                    if x.dying || x.hook(&hook).is_none() {
+                        continue;
                     }
+                    let finish = match self.core.finish {
+                        Some(f) if frame.csum_flags & CSUM_OFFLOAD != 0 && !x.ty.offload() => {
+                            Some(f)
+                        }
+                        _ => None,
+                    };
+                    self.core.stats.frames += 1;
+                    self.core.cur_hops = hops;
+                    match finish {
+                        None => {
+                            self.call(to, |p, ctx| p.rcvdata(ctx, &hook, frame));
+                        }
+                        Some(f) => {
+                            let mut pieces = Vec::new();
+                            f(frame, &mut pieces);
+                            self.call(to, |p, ctx| {
+                                for m in pieces {
+                                    let h = ctx.hops();
+                                    p.rcvdata(ctx, &hook, m);
+                                    ctx.set_hops(h);
+                                }
+                            });
+                        }
+                    }
+                    self.core.cur_hops = 0;
                 }
                 Work::Msg { to, from, msg } => {
                     let _ = self.deliver_msg(to, from, msg);
@@ -1852,6 +1896,33 @@ mod tests {
         s.send_data(me, "a", vec![5]).unwrap();
         assert!(frames(&s.take_output(), me, "z").is_empty());
         assert_eq!(s.stats().hop_drops, 1);
+    }
+
+    #[test]
+    fn offloaded_frames_are_finished_only_for_nodes_that_do_not_take_them() {
+        // The finisher halves a frame and clears its offload flags.
+        fn halve(m: Mbuf, out: &mut Vec<Mbuf>) {
+            let d = m.data();
+            let h = d.len() / 2;
+            out.push(Mbuf::from_slice(&d[..h]));
+            out.push(Mbuf::from_slice(&d[h..]));
+        }
+        let (mut s, me) = space();
+        s.set_finish(halve);
+        // us -a- tee -b- us: the tee takes the frame whole, we (a socket
+        // node, handing frames to a process) get it finished.
+        mkpeer(&mut s, me, ".", "tee", "a", "left").unwrap();
+        connect(&mut s, me, ".", "a", "b", "right").unwrap();
+        let mut m = Mbuf::from_slice(&[1, 2, 3, 4]);
+        m.csum_flags = vimage_mbuf::CSUM_TSO;
+        s.send_data(me, "a", m).unwrap();
+        assert_eq!(
+            frames(&s.take_output(), me, "b"),
+            vec![vec![1, 2], vec![3, 4]]
+        );
+        // Without offload work left, frames go as they are.
+        s.send_data(me, "a", vec![1, 2, 3, 4]).unwrap();
+        assert_eq!(frames(&s.take_output(), me, "b"), vec![vec![1, 2, 3, 4]]);
     }
 
     /// A type for framework corner cases: its constructor names the node and

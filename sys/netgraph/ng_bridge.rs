@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use vimage_abi::netgraph::NgMesg;
 use vimage_abi::Errno;
 
-use crate::ng_base::{NgCmd, NgCtx, NgNode, NgType, NodeId};
+use crate::ng_base::{Mbuf, NgCmd, NgCtx, NgNode, NgType, NodeId};
 use crate::ng_parse::{self, NgField, NgParseType, NgValue};
 use crate::ng_stats::{encode_counters, u64_fields, StatsCmd};
 
@@ -179,6 +179,10 @@ static CMDS: &[NgCmd] = &[
 pub struct BridgeType;
 
 impl NgType for BridgeType {
+    /// Frames pass through untouched: offload work left stays for the far end.
+    fn offload(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "bridge"
     }
@@ -273,7 +277,7 @@ impl Bridge {
         Ok(n)
     }
 
-    fn xmit(&mut self, ctx: &mut NgCtx<'_>, n: usize, frame: Vec<u8>, mcast: bool, bcast: bool) {
+    fn xmit(&mut self, ctx: &mut NgCtx<'_>, n: usize, frame: Mbuf, mcast: bool, bcast: bool) {
         let len = frame.len() as u64;
         let ok = ctx.send_data(&format!("link{n}"), frame).is_ok();
         if let Some(l) = self.links[n].as_mut() {
@@ -371,7 +375,7 @@ impl NgNode for Bridge {
         }
     }
 
-    fn rcvdata(&mut self, ctx: &mut NgCtx<'_>, hook: &str, frame: Vec<u8>) {
+    fn rcvdata(&mut self, ctx: &mut NgCtx<'_>, hook: &str, frame: Mbuf) {
         let Some(n) = link_num(hook) else { return };
         let min_stable = self.min_stable_age;
         let loop_timeout = self.loop_timeout;
@@ -389,9 +393,9 @@ impl NgNode for Bridge {
             return;
         }
         let mut dst = [0u8; 6];
-        dst.copy_from_slice(&frame[0..6]);
+        dst.copy_from_slice(&frame.data()[0..6]);
         let mut src = [0u8; 6];
-        src.copy_from_slice(&frame[6..12]);
+        src.copy_from_slice(&frame.data()[6..12]);
         if src[0] & 1 != 0 {
             link.stats[RECV_INVALID] += 1;
             return;

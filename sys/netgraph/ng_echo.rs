@@ -8,7 +8,7 @@ use std::any::Any;
 use vimage_abi::netgraph::NgMesg;
 use vimage_abi::Errno;
 
-use crate::ng_base::{NgCtx, NgNode, NgType, NodeId};
+use crate::ng_base::{Mbuf, NgCtx, NgNode, NgType, NodeId};
 
 /// Type cookie of `echo`.
 pub const NGM_ECHO_COOKIE: u32 = 884_298_942;
@@ -17,6 +17,10 @@ pub const NGM_ECHO_COOKIE: u32 = 884_298_942;
 pub struct EchoType;
 
 impl NgType for EchoType {
+    /// Frames pass through untouched: offload work left stays for the far end.
+    fn offload(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "echo"
     }
@@ -44,7 +48,7 @@ impl NgNode for Echo {
         // responses are not echoed (two echo nodes would bounce them forever).
         Ok((!msg.is_resp()).then(|| msg.data.clone()))
     }
-    fn rcvdata(&mut self, ctx: &mut NgCtx<'_>, hook: &str, frame: Vec<u8>) {
+    fn rcvdata(&mut self, ctx: &mut NgCtx<'_>, hook: &str, frame: Mbuf) {
         let _ = ctx.send_data(hook, frame);
     }
     fn disconnect(&mut self, ctx: &mut NgCtx<'_>, _hook: &str) {

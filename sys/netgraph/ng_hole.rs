@@ -7,7 +7,7 @@ use std::any::Any;
 use vimage_abi::netgraph::{NgMesg, NG_HOOKSIZ};
 use vimage_abi::Errno;
 
-use crate::ng_base::{NgCmd, NgCtx, NgNode, NgType, NodeId};
+use crate::ng_base::{Mbuf, NgCmd, NgCtx, NgNode, NgType, NodeId};
 use crate::ng_parse::{self, NgParseType, NgValue};
 use crate::ng_stats::{encode_counters, u64_fields, StatsCmd};
 
@@ -58,6 +58,10 @@ static CMDS: &[NgCmd] = &[
 pub struct HoleType;
 
 impl NgType for HoleType {
+    /// Frames pass through untouched: offload work left stays for the far end.
+    fn offload(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "hole"
     }
@@ -115,7 +119,7 @@ impl NgNode for Hole {
         let stats = self.stats_mut(&name).ok_or(Errno::ENOENT)?;
         op.apply(stats, |s| encode_counters(&HOLE_HOOKSTAT_TYPE, s))
     }
-    fn rcvdata(&mut self, _ctx: &mut NgCtx<'_>, hook: &str, frame: Vec<u8>) {
+    fn rcvdata(&mut self, _ctx: &mut NgCtx<'_>, hook: &str, frame: Mbuf) {
         if let Some(s) = self.stats_mut(hook) {
             s[FRAMES] += 1;
             s[OCTETS] += frame.len() as u64;

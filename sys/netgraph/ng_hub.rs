@@ -5,7 +5,7 @@ use std::any::Any;
 use vimage_abi::netgraph::NgMesg;
 use vimage_abi::Errno;
 
-use crate::ng_base::{NgCmd, NgCtx, NgNode, NgType, NodeId};
+use crate::ng_base::{Mbuf, NgCmd, NgCtx, NgNode, NgType, NodeId};
 
 /// Type cookie of `hub`.
 pub const NGM_HUB_COOKIE: u32 = 1_082_189_597;
@@ -24,6 +24,10 @@ static CMDS: &[NgCmd] = &[NgCmd {
 pub struct HubType;
 
 impl NgType for HubType {
+    /// Frames pass through untouched: offload work left stays for the far end.
+    fn offload(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "hub"
     }
@@ -60,7 +64,7 @@ impl NgNode for Hub {
             _ => Err(Errno::EINVAL),
         }
     }
-    fn rcvdata(&mut self, ctx: &mut NgCtx<'_>, hook: &str, frame: Vec<u8>) {
+    fn rcvdata(&mut self, ctx: &mut NgCtx<'_>, hook: &str, frame: Mbuf) {
         for h in ctx.hooks() {
             if h != hook {
                 let _ = ctx.send_data(&h, frame.clone());

@@ -6,7 +6,7 @@ use std::any::Any;
 use vimage_abi::netgraph::NgMesg;
 use vimage_abi::Errno;
 
-use crate::ng_base::{NgCmd, NgCtx, NgNode, NgType, NodeId};
+use crate::ng_base::{Mbuf, NgCmd, NgCtx, NgNode, NgType, NodeId};
 use crate::ng_parse::{self, NgField, NgParseType, NgValue};
 use crate::ng_stats::{encode_counters, u64_fields, StatsCmd};
 
@@ -104,6 +104,10 @@ static CMDS: &[NgCmd] = &[
 pub struct One2ManyType;
 
 impl NgType for One2ManyType {
+    /// Frames pass through untouched: offload work left stays for the far end.
+    fn offload(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "one2many"
     }
@@ -166,7 +170,7 @@ impl One2Many {
             _ => Err(Errno::EINVAL),
         }
     }
-    fn xmit(&mut self, ctx: &mut NgCtx<'_>, i: usize, frame: Vec<u8>) {
+    fn xmit(&mut self, ctx: &mut NgCtx<'_>, i: usize, frame: Mbuf) {
         let hook = if i == ONE {
             "one".to_owned()
         } else {
@@ -230,7 +234,7 @@ impl NgNode for One2Many {
             _ => Err(Errno::EINVAL),
         }
     }
-    fn rcvdata(&mut self, ctx: &mut NgCtx<'_>, hook: &str, frame: Vec<u8>) {
+    fn rcvdata(&mut self, ctx: &mut NgCtx<'_>, hook: &str, frame: Mbuf) {
         let Some(i) = link_of(hook) else { return };
         self.stats[i][RECV_OCTETS] += frame.len() as u64;
         self.stats[i][RECV_PACKETS] += 1;

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use vimage_abi::netgraph::NgMesg;
 use vimage_abi::Errno;
 
-use crate::ng_base::{NgCmd, NgCtx, NgNode, NgType, NodeId};
+use crate::ng_base::{Mbuf, NgCmd, NgCtx, NgNode, NgType, NodeId};
 use crate::ng_parse::{self, NgField, NgParseType, NgValue};
 use crate::ng_stats::{counters, u64_fields, StatsCmd};
 
@@ -176,7 +176,7 @@ struct Dir {
     /// When the transmitter is free again.
     busy_until: u64,
     /// Frames waiting for their delivery time, with the hops they had crossed.
-    qout: VecDeque<(u64, u32, Vec<u8>)>,
+    qout: VecDeque<(u64, u32, Mbuf)>,
 }
 
 const FWD_OCTETS: usize = 0;
@@ -312,7 +312,7 @@ impl Pipe {
         x.bandwidth == 0 && self.delay_us == 0 && x.ber == 0 && x.duplicate == 0
     }
 
-    fn forward(&mut self, ctx: &mut NgCtx<'_>, d: usize, out: &str, frame: Vec<u8>) {
+    fn forward(&mut self, ctx: &mut NgCtx<'_>, d: usize, out: &str, frame: Mbuf) {
         let len = frame.len() as u64;
         let st = &mut self.stats[d];
         if ctx.send_data(out, frame).is_ok() {
@@ -324,7 +324,7 @@ impl Pipe {
         }
     }
 
-    fn enqueue(&mut self, ctx: &mut NgCtx<'_>, d: usize, out: &str, frame: Vec<u8>) {
+    fn enqueue(&mut self, ctx: &mut NgCtx<'_>, d: usize, out: &str, frame: Mbuf) {
         let now = ctx.now_ns();
         let overhead = self.overhead as u64;
         let delay_ns = self.delay_us.saturating_mul(1000);
@@ -473,7 +473,7 @@ impl NgNode for Pipe {
         }
     }
 
-    fn rcvdata(&mut self, ctx: &mut NgCtx<'_>, hook: &str, frame: Vec<u8>) {
+    fn rcvdata(&mut self, ctx: &mut NgCtx<'_>, hook: &str, frame: Mbuf) {
         let Some((d, out)) = dir_of(hook) else { return };
         if self.passthrough(d) {
             self.forward(ctx, d, out, frame);

@@ -9,7 +9,7 @@ use std::any::Any;
 use vimage_abi::netgraph::*;
 use vimage_abi::Errno;
 
-use crate::ng_base::{NgCmd, NgCtx, NgNode, NgOutput, NgType, NodeId};
+use crate::ng_base::{Mbuf, NgCmd, NgCtx, NgNode, NgOutput, NgType, NodeId};
 
 /// The `socket` node type.
 pub struct SocketType;
@@ -84,7 +84,7 @@ impl NgNode for SocketNode {
         });
         Ok(None)
     }
-    fn rcvdata(&mut self, ctx: &mut NgCtx<'_>, hook: &str, frame: Vec<u8>) {
+    fn rcvdata(&mut self, ctx: &mut NgCtx<'_>, hook: &str, frame: Mbuf) {
         let node = ctx.node_id();
         ctx.emit(NgOutput::Data {
             node,

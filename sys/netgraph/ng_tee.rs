@@ -6,7 +6,7 @@ use std::any::Any;
 use vimage_abi::netgraph::NgMesg;
 use vimage_abi::Errno;
 
-use crate::ng_base::{NgCmd, NgCtx, NgNode, NgType, NodeId};
+use crate::ng_base::{Mbuf, NgCmd, NgCtx, NgNode, NgType, NodeId};
 use crate::ng_parse::{self, NgField, NgParseType, NgValue};
 use crate::ng_stats::{counters, u64_fields, StatsCmd};
 
@@ -74,6 +74,10 @@ const HOOKS: [&str; 4] = ["right", "left", "right2left", "left2right"];
 pub struct TeeType;
 
 impl NgType for TeeType {
+    /// Frames pass through untouched: offload work left stays for the far end.
+    fn offload(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "tee"
     }
@@ -115,7 +119,7 @@ fn encode_stats(stats: &Stats) -> Result<Vec<u8>, Errno> {
 }
 
 impl Tee {
-    fn out(&mut self, ctx: &mut NgCtx<'_>, hook: &str, frame: Vec<u8>) {
+    fn out(&mut self, ctx: &mut NgCtx<'_>, hook: &str, frame: Mbuf) {
         let len = frame.len() as u64;
         if ctx.send_data(hook, frame).is_ok() {
             if let Some(i) = idx(hook) {
@@ -144,7 +148,7 @@ impl NgNode for Tee {
         let op = StatsCmd::of(msg.header.cmd, STATS_CMDS).ok_or(Errno::EINVAL)?;
         op.apply(&mut self.stats, encode_stats)
     }
-    fn rcvdata(&mut self, ctx: &mut NgCtx<'_>, hook: &str, frame: Vec<u8>) {
+    fn rcvdata(&mut self, ctx: &mut NgCtx<'_>, hook: &str, frame: Mbuf) {
         if let Some(i) = idx(hook) {
             self.stats[i][IN_OCTETS] += frame.len() as u64;
             self.stats[i][IN_FRAMES] += 1;

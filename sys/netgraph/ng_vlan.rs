@@ -8,7 +8,7 @@ use std::any::Any;
 use vimage_abi::netgraph::{NgMesg, NG_HOOKSIZ};
 use vimage_abi::Errno;
 
-use crate::ng_base::{NgCmd, NgCtx, NgNode, NgType, NodeId};
+use crate::ng_base::{Mbuf, NgCmd, NgCtx, NgNode, NgType, NodeId};
 use crate::ng_parse::{self, NgField, NgParseType, NgValue};
 
 /// Type cookie of `vlan`.
@@ -78,6 +78,10 @@ static CMDS: &[NgCmd] = &[
 pub struct VlanType;
 
 impl NgType for VlanType {
+    /// Frames pass through untouched: offload work left stays for the far end.
+    fn offload(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "vlan"
     }
@@ -173,18 +177,19 @@ impl NgNode for Vlan {
         }
     }
 
-    fn rcvdata(&mut self, ctx: &mut NgCtx<'_>, hook: &str, mut frame: Vec<u8>) {
+    fn rcvdata(&mut self, ctx: &mut NgCtx<'_>, hook: &str, mut frame: Mbuf) {
         if frame.len() < 14 {
             return;
         }
         match hook {
             NG_VLAN_HOOK_DOWNSTREAM => {
-                let etype = u16::from_be_bytes([frame[12], frame[13]]);
+                let d = frame.data();
+                let etype = u16::from_be_bytes([d[12], d[13]]);
                 if etype == ETHERTYPE_VLAN && frame.len() >= 18 {
-                    let vid = u16::from_be_bytes([frame[14], frame[15]]) & 0x0fff;
+                    let vid = u16::from_be_bytes([d[14], d[15]]) & 0x0fff;
                     if let Some((h, _)) = self.filters.iter().find(|(_, t)| *t == vid) {
                         let h = h.clone();
-                        frame.drain(12..16);
+                        frame.close_gap(12, 4);
                         let _ = ctx.send_data(&h, frame);
                         return;
                     }
@@ -198,9 +203,10 @@ impl NgNode for Vlan {
                 let Some(&(_, vid)) = self.filters.iter().find(|(h, _)| h == hook) else {
                     return;
                 };
-                let mut tag = ETHERTYPE_VLAN.to_be_bytes().to_vec();
-                tag.extend_from_slice(&vid.to_be_bytes());
-                frame.splice(12..12, tag);
+                if let Some(tag) = frame.open_gap(12, 4) {
+                    tag[..2].copy_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
+                    tag[2..].copy_from_slice(&vid.to_be_bytes());
+                }
                 let _ = ctx.send_data(NG_VLAN_HOOK_DOWNSTREAM, frame);
             }
         }

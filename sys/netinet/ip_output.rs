@@ -15,7 +15,7 @@ use super::r#in::{ifa_ifwithaddr, in_broadcast, in_find, in_first_addr};
 use crate::kern::vnet::CurvnetGuard;
 use crate::net::if_ethersubr::if_output;
 use crate::net::if_var::Ifnet;
-use crate::net::mbuf::{Mbuf, CSUM_DATA_VALID, CSUM_DELAY_DATA};
+use crate::net::mbuf::{Mbuf, CSUM_DATA_VALID, CSUM_DELAY_DATA, CSUM_TSO};
 use crate::net::r#if::vnet_net;
 
 /// The datagram is being forwarded: keep its identification and source.
@@ -125,14 +125,15 @@ fn route(dst: Ipv4Addr, src: Ipv4Addr) -> Result<Hop, Errno> {
     })
 }
 
-/// The MTU of curvnet's path to `dst` (`tcp_maxmtu`): the route's, or
-/// loopback's for one of our own addresses, as FreeBSD routes those via lo0.
-pub fn ip_pathmtu(dst: Ipv4Addr) -> Option<u32> {
+/// The MTU of curvnet's path to `dst` and the `if_hwassist` of its interface
+/// (`tcp_maxmtu`): the route's, or loopback's (no assist) for one of our own
+/// addresses, as FreeBSD routes those via lo0.
+pub fn ip_pathmtu(dst: Ipv4Addr) -> Option<(u32, u32)> {
     let h = route(dst, Ipv4Addr::UNSPECIFIED).ok()?;
     Some(if h.local {
-        crate::net::if_loop::LOMTU
+        (crate::net::if_loop::LOMTU, 0)
     } else {
-        h.mtu as u32
+        (h.mtu as u32, h.ifp.hwassist.load(Ordering::Relaxed))
     })
 }
 
@@ -203,20 +204,44 @@ pub fn ip_output(mut m: Mbuf, flags: u32) -> Result<(), Errno> {
         return Err(Errno::ENETDOWN);
     }
     Ipv4Packet::new_unchecked(m.data_mut()).fill_checksum();
+    if hop.local {
+        // Looped to an own address: whatever was left undone (the transport
+        // checksum, segmentation) is never needed, as the data never leaves
+        // memory; ip_loopback tells the input side the data is valid.
+        return ip_loopback(&hop.ifp, m);
+    }
+    let hwassist = hop.ifp.hwassist.load(Ordering::Relaxed);
+    if m.csum_flags & CSUM_TSO != 0 && hwassist & CSUM_TSO == 0 {
+        // A TSO segment routed out an interface without the offload (the
+        // route changed under the connection, or it is being forwarded):
+        // cut it here, as the interface would have.
+        let mut segs = Vec::new();
+        super::tcp_tso::tcp_tso_segment(m, &mut segs);
+        for s in segs {
+            ip_output_hop(&hop, s, hl, hwassist)?;
+        }
+        return Ok(());
+    }
+    ip_output_hop(&hop, m, hl, hwassist)
+}
+
+/// The end of [`ip_output`] for one datagram with its header done: the
+/// transport checksum unless the interface takes it over, then out whole, as
+/// a TSO segment, or in fragments.
+fn ip_output_hop(hop: &Hop, mut m: Mbuf, hl: usize, hwassist: u32) -> Result<(), Errno> {
+    let inet = super::vnet_inet();
     if m.csum_flags & CSUM_DELAY_DATA != 0 {
-        // The transport left its checksum to us (`CSUM_TCP`).  A datagram
-        // that stays in this host's memory (looped to an own address, or out
-        // of a loopback, whose `if_hwassist` covers it) never needs it: the
-        // input side is told the data is valid.
-        let stays = hop.local || (hop.ifp.flags() & IFF_LOOPBACK != 0 && m.len() <= hop.mtu);
-        if !stays {
+        // The transport left its checksum to us (`CSUM_TCP`).  An interface
+        // whose frames stay in this host's memory (a loopback, an eiface:
+        // `if_hwassist`) takes it over; the input side is told the data is
+        // valid, or the node where the frame leaves memory computes it.
+        let offload = hwassist & CSUM_DELAY_DATA != 0
+            || (hop.ifp.flags() & IFF_LOOPBACK != 0 && m.len() <= hop.mtu);
+        if !offload {
             in_delayed_cksum(&mut m, hl);
         }
     }
-    if hop.local {
-        return ip_loopback(&hop.ifp, m);
-    }
-    if m.len() <= hop.mtu {
+    if m.len() <= hop.mtu || (m.csum_flags & CSUM_TSO != 0 && hwassist & CSUM_TSO != 0) {
         return if_output(&hop.ifp, m, IpAddr::V4(hop.nexthop));
     }
     if Ipv4Packet::new_unchecked(m.data()).dont_frag() {

@@ -26,6 +26,7 @@ pub mod tcp_output;
 pub mod tcp_subr;
 pub mod tcp_syncache;
 pub mod tcp_timer;
+pub mod tcp_tso;
 pub mod tcp_usrreq;
 pub mod tcp_var;
 pub mod udp;

@@ -14,7 +14,7 @@ use super::ip::{Ipv4Packet, PseudoHdr};
 use super::ip_var::inc;
 use super::tcp::*;
 use super::tcp_output::{tcp_output, tcp_rcv_window, tcp_ts_now};
-use super::tcp_subr::{tcp_close, tcp_mssopt, tcp_new_isn, tcp_reset_for, tcp_respond};
+use super::tcp_subr::{tcp_close, tcp_mssopt, tcp_new_isn, tcp_reset_for, tcp_respond, tcp_tso_ok};
 use super::tcp_syncache::{syncache_add, syncache_chkrst, syncache_expand, SynEnt};
 use super::tcp_timer::*;
 use super::tcp_var::*;
@@ -255,6 +255,9 @@ fn tcp_listen_input(lp: &mut Tcpcb, ep: &TcpEndpoints, s: &Seg<'_>, seglen: u32)
             // `tcp_mss`: our route's MSS, lowered by the peer's offer (or the
             // default when it made none), and by the listener's TCP_MAXSEG.
             let ours = lp.t_maxseg_user.unwrap_or(u32::MAX).min(tcp_mssopt(ep));
+            if tcp_tso_ok(ep) {
+                c.flags |= TF_TSO;
+            }
             c.t_maxseg_user = lp.t_maxseg_user;
             c.t_maxseg = if sc.peer_mss != 0 {
                 ours.min(sc.peer_mss).max(64)
@@ -982,7 +985,12 @@ fn tcp_reass(tp: &mut Tcpcb, seq: u32, data: &[u8], fin: bool) {
             tp.flags |= TF_ACKNOW;
         } else if fin {
             tcp_fin_input(tp);
-        } else if t.delayed_ack.load(Ordering::Relaxed) != 0 && tp.flags & TF_DELACK == 0 {
+        } else if t.delayed_ack.load(Ordering::Relaxed) != 0
+            && tp.flags & TF_DELACK == 0
+            && n as u32 <= tp.t_maxseg
+        {
+            // Every other segment is ACKed at once; one longer than a
+            // segment (a TSO segment taken whole) counts as two.
             tp.flags |= TF_DELACK;
             tcp_timer_activate(tp, TT_DELACK, TCPTV_DELACK);
         } else {

@@ -11,6 +11,10 @@ use super::tcp_timer::{tcp_rexmtval, tcp_setpersist, tcp_timer_activate, tcp_tim
 use super::tcp_var::*;
 use crate::kern::kern_timeout::getnow_ns;
 
+/// Most data in one TSO segment, its options included: what one IPv4
+/// datagram holds after the IP and bare TCP headers (`IP_MAXPACKET - hdrlen`).
+const TCP_TSO_MAX: u32 = 65_535 - 40;
+
 /// Our timestamp clock: milliseconds of kernel time.
 pub fn tcp_ts_now() -> u32 {
     (getnow_ns() / 1_000_000) as u32
@@ -182,7 +186,26 @@ pub fn tcp_output(tp: &mut Tcpcb) {
         let opts = build_options(tp, flags);
         let maxdata = tp.t_maxseg.saturating_sub(opts.len() as u32).max(1);
         let mut sendalot = false;
-        if len > maxdata {
+        // TSO (FreeBSD 7's tcp_output): new data only, no SACK blocks to
+        // tell, no SYN; up to what fits one IP datagram, in whole segments
+        // unless that empties the buffer.
+        let tso = tp.flags & TF_TSO != 0
+            && len > maxdata
+            && flags & TH_SYN == 0
+            && seq_geq(tp.snd_nxt, tp.snd_max)
+            && tp.sack_blocks.is_empty()
+            && t.tso.load(std::sync::atomic::Ordering::Relaxed) != 0;
+        if tso {
+            let room = TCP_TSO_MAX - opts.len() as u32;
+            if len > room {
+                len = room;
+                sendalot = true;
+            }
+            if off + len < cc && len > maxdata {
+                len -= len % maxdata;
+                sendalot = true;
+            }
+        } else if len > maxdata {
             len = maxdata;
             sendalot = true;
         }
@@ -200,7 +223,7 @@ pub fn tcp_output(tp: &mut Tcpcb) {
         let idle = tp.snd_max == tp.snd_una;
         let mut send = false;
         if len > 0
-            && (len == maxdata
+            && (len >= maxdata
                 || (off + len == cc && (idle || tp.flags & TF_NODELAY != 0))
                 || tp.flags & TF_FORCEDATA != 0
                 || seq_lt(tp.snd_nxt, tp.snd_max)
@@ -280,6 +303,7 @@ pub fn tcp_output(tp: &mut Tcpcb) {
                 win: wfield as u16,
                 opts: &opts,
                 data: &[],
+                tso_segsz: if tso { maxdata as u16 } else { 0 },
             },
             len as usize,
             |b| {

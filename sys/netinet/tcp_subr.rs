@@ -16,7 +16,7 @@ use super::tcp_var::{
     try_vnet_tcp, vnet_tcp, TcpEndpoints, TcpState, Tcpcb, TcpcbRef, TF_NOFDREF, TT_NTIMERS,
 };
 use crate::kern::kern_timeout::getnow_ns;
-use crate::net::mbuf::{Mbuf, CSUM_DELAY_DATA, MBUF_HEADROOM};
+use crate::net::mbuf::{Mbuf, CSUM_DELAY_DATA, CSUM_TSO, MBUF_HEADROOM};
 use crate::netinet6::ip6_output::{ip6_build, ip6_output, Ip6OutOpts};
 
 struct Ent {
@@ -355,6 +355,9 @@ pub struct SegOut<'a> {
     pub opts: &'a [u8],
     /// Data.
     pub data: &'a [u8],
+    /// Data bytes per segment when this is a TSO segment longer than that
+    /// (`CSUM_TSO`), else 0.
+    pub tso_segsz: u16,
 }
 
 /// Build the segment and hand it to `ip_output` / `ip6_output`.
@@ -397,6 +400,10 @@ pub fn tcp_emit_with(
             repr.emit_header(&mut TcpPacket::new_unchecked(m.data_mut()));
             m.csum_flags |= CSUM_DELAY_DATA;
             m.csum_data = TCP_CSUM_OFF;
+            if s.tso_segsz != 0 && len > usize::from(s.tso_segsz) {
+                m.csum_flags |= CSUM_TSO;
+                m.tso_segsz = s.tso_segsz;
+            }
             let ttl = super::vnet_inet().defttl();
             ip_output(ip_prepend(m, src, dst, IPPROTO_TCP, ttl, 0), 0)
         }
@@ -424,11 +431,24 @@ pub fn tcp_emit_with(
 /// address, if it has one.
 pub fn tcp_maxmtu(ep: &TcpEndpoints) -> Option<u32> {
     match ep.faddr {
-        IpAddr::V4(a) => super::ip_output::ip_pathmtu(a),
+        IpAddr::V4(a) => super::ip_output::ip_pathmtu(a).map(|(mtu, _)| mtu),
         IpAddr::V6(a) => crate::netinet6::in6::in6_route(&a, ep.zone)
             .ok()
             .map(|r| r.mtu),
     }
+}
+
+/// Whether a connection towards `ep`'s foreign address may send TSO segments
+/// (`tcp_mss` setting `TF_TSO`): IPv4, `net.inet.tcp.tso` on, and the route's
+/// interface offering `CSUM_TSO`.
+pub fn tcp_tso_ok(ep: &TcpEndpoints) -> bool {
+    let IpAddr::V4(a) = ep.faddr else {
+        return false;
+    };
+    if vnet_tcp().tso.load(Ordering::Relaxed) == 0 {
+        return false;
+    }
+    super::ip_output::ip_pathmtu(a).is_some_and(|(_, hw)| hw & CSUM_TSO != 0)
 }
 
 /// `tcp_mssopt`: the MSS to offer towards `ep`'s foreign address, and to start
@@ -508,6 +528,7 @@ pub fn tcp_respond(ep: &TcpEndpoints, seq: u32, ack: u32, flags: u8) {
         win: 0,
         opts: &[],
         data: &[],
+        tso_segsz: 0,
     });
 }
 

@@ -75,6 +75,7 @@ pub fn syncache_respond(sc: &SynEnt, mss_cap: Option<u32>, win: u32) {
         win: win.min(65535) as u16,
         opts: &o,
         data: &[],
+        tso_segsz: 0,
     });
 }
 

@@ -26,7 +26,7 @@ use crate::net::netisr::{netisr_enter, netisr_queue};
 use crate::net::r#if::{if_attach, if_input};
 
 /// Frames held by a delaying cable: (due time, frame, receiving end).
-type Held = Arc<Mutex<Vec<(u64, Vec<u8>, Weak<Ifnet>)>>>;
+type Held = Arc<Mutex<Vec<(u64, Mbuf, Weak<Ifnet>)>>>;
 
 type Rule = Box<dyn FnMut(&[u8]) -> bool + Send>;
 
@@ -41,21 +41,25 @@ struct Cable {
 }
 
 impl IfDriver for Cable {
-    fn transmit(&self, _ifp: &Arc<Ifnet>, m: Mbuf) -> Result<(), Errno> {
+    fn transmit(&self, ifp: &Arc<Ifnet>, mut m: Mbuf) -> Result<(), Errno> {
         if let Some(r) = self.rule.lock().unwrap().as_mut() {
             if r(m.data()) {
                 return Ok(());
             }
+        }
+        // A cable between offloading ends behaves as an eiface pair; a plain
+        // one is a wire, where nothing is said about checksums.
+        if ifp.hwassist.load(Ordering::Relaxed) != 0 {
+            m.offload_input();
+        } else {
+            m.csum_flags = 0;
         }
         let peer = self.peer.lock().unwrap().clone();
         let d = self.delay.load(Ordering::Relaxed);
         if d > 0 {
             use crate::kern::kern_timeout::Clock;
             let at = self.clock.now_ns() + d;
-            self.held
-                .lock()
-                .unwrap()
-                .push((at, m.data().to_vec(), peer));
+            self.held.lock().unwrap().push((at, m, peer));
             return Ok(());
         }
         if let Some(p) = peer.upgrade() {
@@ -189,7 +193,7 @@ impl Net {
     fn deliver(&self) {
         use crate::kern::kern_timeout::Clock;
         let now = self.clock.now_ns();
-        let due: Vec<(u64, Vec<u8>, Weak<Ifnet>)> = {
+        let due: Vec<(u64, Mbuf, Weak<Ifnet>)> = {
             let mut h = self.held.lock().unwrap();
             let (due, keep) = std::mem::take(&mut *h)
                 .into_iter()
@@ -200,7 +204,7 @@ impl Net {
         let _ns = netisr_enter();
         for (_, f, p) in due {
             if let Some(p) = p.upgrade() {
-                if_input(&p, Mbuf::from_slice(&f));
+                if_input(&p, f);
             }
         }
     }
@@ -1301,4 +1305,132 @@ fn initial_sequence_numbers_follow_rfc_6528() {
     assert_ne!(a.with(|| tcp_new_isn(&ep(40001))), ia);
     n.clock.advance(4_000);
     assert_eq!(a.with(|| tcp_new_isn(&ep(40000))), ia.wrapping_add(1));
+}
+
+/// Make both ends of the pair's cable offload like an eiface pair
+/// (`CSUM_DELAY_DATA | CSUM_TSO`).
+fn offload(a: &Host, b: &Host) {
+    use crate::net::mbuf::{CSUM_DELAY_DATA, CSUM_TSO};
+    for h in [a, b] {
+        h.with(|| {
+            crate::net::r#if::ifunit("eth0")
+                .unwrap()
+                .hwassist
+                .store(CSUM_DELAY_DATA | CSUM_TSO, Ordering::Relaxed)
+        });
+    }
+}
+
+#[test]
+fn tso_sends_large_segments_over_an_offloading_link_and_the_stream_stays_intact() {
+    let n = boot();
+    let (a, b) = n.pair();
+    offload(&a, &b);
+    let big = Arc::new(AtomicU64::new(0));
+    let most = Arc::new(AtomicU64::new(0));
+    let (b2, m2) = (big.clone(), most.clone());
+    n.drop_if(move |f| {
+        if let Some((_, _, _, _, len, _)) = tcp_of(f) {
+            if f.len() > 1514 {
+                b2.fetch_add(1, Ordering::Relaxed);
+            }
+            m2.fetch_max(len as u64, Ordering::Relaxed);
+        }
+        false
+    });
+    let (_l, mut c, s) = connect_pair(&n, &a, &b, 91);
+    let data: Vec<u8> = (0..(1u32 << 20))
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    let got = transfer(&n, &a, &mut c, &b, &*s, &data, 20_000);
+    assert!(got == data, "stream corrupted");
+    let nbig = big.load(Ordering::Relaxed);
+    let most = most.load(Ordering::Relaxed);
+    assert!(nbig > 0, "no TSO segment crossed");
+    assert!(most <= 65_535 - 40 && most > 1460, "largest segment {most}");
+    // Whole segments: far fewer sent than MSS-sized ones would take.
+    assert!(a.stat("tcps_sndtotal") < (1 << 20) / 1460 / 2);
+    // Off by sysctl: MSS-sized segments again (for new connections).
+    a.set(|t| t.tso.store(0, Ordering::Relaxed));
+    let (_l2, mut c2, s2) = connect_pair(&n, &a, &b, 92);
+    let got = transfer(&n, &a, &mut c2, &b, &*s2, &data[..200_000], 20_000);
+    assert!(got == data[..200_000]);
+    assert_eq!(big.load(Ordering::Relaxed), nbig);
+}
+
+#[test]
+fn tso_recovers_from_loss_and_delay() {
+    let n = boot();
+    let (a, b) = n.pair();
+    offload(&a, &b);
+    let (_l, mut c, s) = connect_pair(&n, &a, &b, 93);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    n.drop_if(move |_| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x.is_multiple_of(20)
+    });
+    n.delay.store(2_000_000, Ordering::Relaxed);
+    let data: Vec<u8> = (0..(1u32 << 20)).map(|i| ((i * 31) >> 5) as u8).collect();
+    let got = transfer(&n, &a, &mut c, &b, &*s, &data, 600_000);
+    assert!(got == data, "stream corrupted");
+    assert!(a.stat("tcps_sndrexmitpack") > 0);
+}
+
+#[test]
+fn a_tso_segment_out_an_interface_without_the_offload_is_cut_for_the_wire() {
+    use crate::netinet::ip::{Ipv4Packet, PseudoHdr};
+    let n = boot();
+    let (a, b) = n.pair();
+    // A connection first, so ARP has resolved and frames are not held.
+    let _c = connect_pair(&n, &a, &b, 94);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    n.drop_if(move |f| {
+        s2.lock().unwrap().push(f.to_vec());
+        true
+    });
+    // A 4000-byte TSO segment as tcp_output would hand it to IP, routed out
+    // the plain cable (no `if_hwassist`).
+    let ep = TcpEndpoints {
+        laddr: "10.0.0.1".parse().unwrap(),
+        lport: 5000,
+        faddr: "10.0.0.2".parse().unwrap(),
+        fport: 6000,
+        zone: 0,
+    };
+    let data: Vec<u8> = (0..4000u32).map(|i| i as u8).collect();
+    a.with(|| {
+        super::tcp_subr::tcp_emit(&super::tcp_subr::SegOut {
+            ep: &ep,
+            seq: 7,
+            ack: 9,
+            flags: super::tcp::TH_ACK | super::tcp::TH_PUSH,
+            win: 100,
+            opts: &[],
+            data: &data,
+            tso_segsz: 1460,
+        })
+    })
+    .unwrap();
+    let f = seen.lock().unwrap().clone();
+    let tcp: Vec<_> = f.iter().filter(|f| tcp_of(f).is_some()).collect();
+    assert_eq!(tcp.len(), 3, "{} frames", f.len());
+    let mut got = Vec::new();
+    for (i, f) in tcp.iter().enumerate() {
+        assert!(f.len() <= 1514);
+        let ip = Ipv4Packet::new_checked(&f[14..]).unwrap();
+        assert!(ip.verify_checksum());
+        let ph = PseudoHdr::V4 {
+            src: ip.src_addr(),
+            dst: ip.dst_addr(),
+        };
+        assert!(ph.verify(6, ip.payload()), "segment {i} checksum");
+        let (fl, seq, ..) = tcp_of(f).unwrap();
+        assert_eq!(seq, 7 + 1460 * i as u32);
+        assert_eq!(fl & super::tcp::TH_PUSH != 0, i == 2);
+        got.extend_from_slice(&ip.payload()[20..]);
+    }
+    assert_eq!(got, data);
 }

@@ -22,7 +22,7 @@ use vimage_abi::Errno;
 
 use super::ip_var::inc;
 use super::tcp_output::tcp_output;
-use super::tcp_subr::{any_addr, tcp_close, tcp_drop, tcp_mssopt, tcp_new_isn};
+use super::tcp_subr::{any_addr, tcp_close, tcp_drop, tcp_mssopt, tcp_new_isn, tcp_tso_ok};
 use super::tcp_syncache::SynCache;
 use super::tcp_timer::{tcp_timer_activate, TCPTV_FINWAIT2, TCPTV_RTOBASE};
 use super::tcp_var::*;
@@ -497,6 +497,9 @@ impl ProtoSocket for TcpSocket {
         // The MSS we offer, before the peer's lowers it (`tcp_mss`); a
         // `TCP_MAXSEG` set earlier stays the ceiling.
         tp.t_maxseg = tp.t_maxseg_user.unwrap_or(u32::MAX).min(tcp_mssopt(&ep));
+        if tcp_tso_ok(&ep) {
+            tp.flags |= TF_TSO;
+        }
         inc(&t.stat.tcps_connattempt);
         tp.iss = tcp_new_isn(&ep);
         tp.snd_una = tp.iss;

@@ -128,6 +128,9 @@ pub const TF_FORCEDATA: u32 = 0x1000;
 pub const TF_NOFDREF: u32 = 0x2000;
 /// `SBS_CANTSENDMORE`: shutdown(SHUT_WR) or close.
 pub const TF_CANTSENDMORE: u32 = 0x4000;
+/// The route's interface cuts segments for us (`CSUM_TSO`): send up to 64 KB
+/// at a time.
+pub const TF_TSO: u32 = 0x0100_0000;
 
 /// A listening socket's queues (`so_incomp` lives in the syncache; `so_comp`).
 pub struct ListenQ {
@@ -380,6 +383,9 @@ pub struct VnetTcp {
     pub sack_enable: AtomicI64,
     /// `net.inet.tcp.delayed_ack`.
     pub delayed_ack: AtomicI64,
+    /// `net.inet.tcp.tso`: hand interfaces that offer it (`CSUM_TSO`)
+    /// segments of up to 64 KB to cut.
+    pub tso: AtomicI64,
     /// `net.inet.tcp.keepidle` (ms).
     pub keepidle: AtomicI64,
     /// `net.inet.tcp.keepintvl` (ms).
@@ -428,6 +434,7 @@ impl VnetTcp {
             rfc1323: AtomicI64::new(1),
             sack_enable: AtomicI64::new(1),
             delayed_ack: AtomicI64::new(1),
+            tso: AtomicI64::new(1),
             keepidle: AtomicI64::new(7_200_000),
             keepintvl: AtomicI64::new(75_000),
             keepinit: AtomicI64::new(75_000),
@@ -573,7 +580,7 @@ pub fn tcp_conns() -> Vec<(TcpEndpoints, TcpState, usize, usize)> {
 /// The `net.inet.tcp.*` sysctls (virtualized).
 pub fn sysctl_init(t: &SysctlTree) {
     type Field = fn(&VnetTcp) -> &AtomicI64;
-    let ints: [(&str, &'static str, Field, i64, i64); 20] = [
+    let ints: [(&str, &'static str, Field, i64, i64); 21] = [
         (
             "net.inet.tcp.mssdflt",
             "Default TCP Maximum Segment Size",
@@ -606,6 +613,13 @@ pub fn sysctl_init(t: &SysctlTree) {
             "net.inet.tcp.delayed_ack",
             "Delay ACK to try and piggyback it onto a data packet",
             |s| &s.delayed_ack,
+            0,
+            1,
+        ),
+        (
+            "net.inet.tcp.tso",
+            "Enable TCP Segmentation Offload",
+            |s| &s.tso,
             0,
             1,
         ),
