@@ -7,6 +7,7 @@
 
 pub mod getopt;
 pub mod host;
+pub mod netdb;
 
 pub use getopt::getopt;
 pub use host::{getaddrinfo, pr_addr6, resolve4, resolve6, resolve6_scope, IfNames};

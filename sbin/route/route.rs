@@ -5,6 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
+use libvimage::netdb::Hosts;
 use libvimage::{err, errx, getopt, strerror, warn, Errno, Sys};
 use vimage_abi::net_if::{IfInfo, AF_INET, AF_INET6};
 use vimage_abi::route::*;
@@ -138,36 +139,14 @@ fn usage(bad: Option<&str>) -> ! {
 // ---------------------------------------------------------------------------
 // names
 
-/// Lines of /etc/hosts: (address, canonical name, names).
-fn hosts() -> Vec<(IpAddr, Vec<String>)> {
-    let Ok(t) = std::fs::read_to_string("/etc/hosts") else {
-        return Vec::new();
-    };
-    t.lines()
-        .filter_map(|l| {
-            let l = l.split('#').next()?;
-            let mut w = l.split_whitespace();
-            let a = w.next()?.parse().ok()?;
-            let names: Vec<String> = w.map(str::to_string).collect();
-            (!names.is_empty()).then_some((a, names))
-        })
-        .collect()
-}
-
 /// `gethostbyaddr` through /etc/hosts.
 fn host_name(a: IpAddr) -> Option<String> {
-    hosts()
-        .into_iter()
-        .find(|(x, _)| *x == a)
-        .and_then(|(_, n)| n.into_iter().next())
+    Hosts::read().name_of(a).map(str::to_string)
 }
 
 /// `gethostbyname` through /etc/hosts.
 fn host_addr(name: &str, v6: bool) -> Option<IpAddr> {
-    hosts()
-        .into_iter()
-        .find(|(a, n)| a.is_ipv6() == v6 && n.iter().any(|x| x == name))
-        .map(|(a, _)| a)
+    Hosts::read().addr_of(name, v6)
 }
 
 /// The tool's state: options, the kernel connection, the interface list.

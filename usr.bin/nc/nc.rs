@@ -20,15 +20,12 @@
 //! 51234`.  Two threads (two kernel connections of this one process, sharing
 //! its descriptor table) move the two directions.
 
-#[allow(dead_code)]
-#[path = "../netstat/names.rs"]
-mod names;
-
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use libvimage::getopt::Getopt;
+use libvimage::netdb::getservbyport;
 use libvimage::{
     errx, getaddrinfo, parse_sockaddr, sockaddr, strerror, timeval_bytes, Errno, Sys, PF_INET6,
     POLLOUT, SHUT_WR, SOL_SOCKET, SO_ERROR, SO_RCVTIMEO, SO_REUSEADDR, SO_REUSEPORT,
@@ -347,7 +344,7 @@ fn connect_mode(o: &Opts) -> i32 {
             continue;
         }
         if o.verbose || o.zero {
-            let serv = names::service(port, proto_name(o)).unwrap_or("*");
+            let serv = getservbyport(port, proto_name(o)).unwrap_or("*");
             if o.verbose {
                 eprintln!(
                     "Connection to {} {} port [{}/{}] succeeded!",

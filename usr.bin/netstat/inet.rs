@@ -8,9 +8,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use vimage_abi::netinet_in::InPcbInfo;
 
 use crate::inet6::inet6print;
-use crate::names::{cut, inet_lnaof, network, pad_cut, service};
+use crate::names::{cut, inet_lnaof, pad_cut};
 use crate::stats::Item::{self, *};
 use crate::{Af, Opts};
+use libvimage::netdb::{getnetbyaddr, getservbyport};
 
 /// `inp_vflag`: an IPv4 block.
 pub const INP_IPV4: u8 = 0x1;
@@ -109,7 +110,7 @@ pub fn inetname(o: &Opts, a: Ipv4Addr) -> String {
     }
     if !o.numeric {
         if inet_lnaof(a) == 0 {
-            if let Some(n) = network(inet_netof(a)) {
+            if let Some(n) = getnetbyaddr(inet_netof(a)) {
                 return n.into();
             }
         }
@@ -131,7 +132,7 @@ pub fn inetprint(o: &Opts, a: Ipv4Addr, port: u16, proto: &str, num_port: bool) 
         format!("{}.", cut(&name, 16))
     };
     let sp = if !num_port && port != 0 {
-        service(port, proto)
+        getservbyport(port, proto)
     } else {
         None
     };

@@ -6,10 +6,11 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use vimage_abi::netinet6_in6::{Icmp6Stat, Icmp6StatCounters, Ip6Stat};
 
-use crate::names::{cut, pad_cut, service};
+use crate::names::{cut, pad_cut};
 use crate::stats::Counters;
 use crate::stats::Item::{self, *};
 use crate::Opts;
+use libvimage::netdb::getservbyport;
 
 /// `inet6name`: `*` for the unspecified address, else a host name (without
 /// `-n`) or the numeric form.
@@ -30,7 +31,7 @@ pub fn inet6print(o: &Opts, a: Ipv6Addr, port: u16, proto: &str, num_port: bool)
     let name = inet6name(o, a);
     let mut line = format!("{}.", cut(&name, if o.wide { 39 } else { 16 }));
     let sp = if !num_port && port != 0 {
-        service(port, proto)
+        getservbyport(port, proto)
     } else {
         None
     };

@@ -1,112 +1,21 @@
-//! The databases netstat consults for names, and its small text helpers.
-//!
-//! Port names come from a built-in copy of FreeBSD's `/etc/services` entries for
-//! the common ports (the host's file names some ports differently), network
-//! names from FreeBSD's default `/etc/networks`, host names from `/etc/hosts`
-//! (no resolver: an address without an entry prints numerically).
+//! How netstat names hosts and networks (from [`libvimage::netdb`]: no
+//! resolver, so an address without an entry prints numerically), and its
+//! small text helpers.
 
 use std::net::{IpAddr, Ipv4Addr};
 
-/// `(port, TCP name, UDP name)` as FreeBSD's `/etc/services` has them.
-const SERVICES: &[(u16, Option<&str>, Option<&str>)] = &[
-    (7, Some("echo"), Some("echo")),
-    (9, Some("discard"), Some("discard")),
-    (13, Some("daytime"), Some("daytime")),
-    (19, Some("chargen"), Some("chargen")),
-    (20, Some("ftp-data"), Some("ftp-data")),
-    (21, Some("ftp"), Some("ftp")),
-    (22, Some("ssh"), Some("ssh")),
-    (23, Some("telnet"), Some("telnet")),
-    (25, Some("smtp"), Some("smtp")),
-    (37, Some("time"), Some("time")),
-    (42, Some("nameserver"), Some("nameserver")),
-    (43, Some("nicname"), Some("nicname")),
-    (53, Some("domain"), Some("domain")),
-    (67, Some("bootps"), Some("bootps")),
-    (68, Some("bootpc"), Some("bootpc")),
-    (69, Some("tftp"), Some("tftp")),
-    (70, Some("gopher"), Some("gopher")),
-    (79, Some("finger"), Some("finger")),
-    (80, Some("http"), Some("http")),
-    (110, Some("pop3"), Some("pop3")),
-    (111, Some("sunrpc"), Some("sunrpc")),
-    (113, Some("auth"), Some("auth")),
-    (119, Some("nntp"), Some("nntp")),
-    (123, Some("ntp"), Some("ntp")),
-    (137, Some("netbios-ns"), Some("netbios-ns")),
-    (138, Some("netbios-dgm"), Some("netbios-dgm")),
-    (139, Some("netbios-ssn"), Some("netbios-ssn")),
-    (143, Some("imap"), Some("imap")),
-    (161, Some("snmp"), Some("snmp")),
-    (162, Some("snmptrap"), Some("snmptrap")),
-    (177, Some("xdmcp"), Some("xdmcp")),
-    (179, Some("bgp"), Some("bgp")),
-    (389, Some("ldap"), Some("ldap")),
-    (443, Some("https"), Some("https")),
-    (500, Some("isakmp"), Some("isakmp")),
-    (512, Some("exec"), Some("biff")),
-    (513, Some("login"), Some("who")),
-    (514, Some("cmd"), Some("syslog")),
-    (515, Some("printer"), Some("printer")),
-    (517, Some("talk"), Some("talk")),
-    (518, Some("ntalk"), Some("ntalk")),
-    (520, Some("efs"), Some("router")),
-    (521, Some("ripng"), Some("ripng")),
-    (525, Some("timed"), Some("timed")),
-    (546, Some("dhcpv6-client"), Some("dhcpv6-client")),
-    (547, Some("dhcpv6-server"), Some("dhcpv6-server")),
-    (2049, Some("nfsd"), Some("nfsd")),
-    (2601, Some("zebra"), None),
-    (2602, Some("ripd"), None),
-    (2603, Some("ripngd"), None),
-    (2604, Some("ospfd"), None),
-    (2605, Some("bgpd"), None),
-    (33434, Some("traceroute"), Some("traceroute")),
-];
+use libvimage::netdb::{getnetbyaddr, Hosts};
 
-/// `getservbyport(port, proto)`: the service name of `port` for `proto`
-/// (`tcp`/`udp`, also `tcp6`/`udp6`).
-pub fn service(port: u16, proto: &str) -> Option<&'static str> {
-    let e = SERVICES.iter().find(|e| e.0 == port)?;
-    match proto {
-        "tcp" | "tcp6" => e.1,
-        "udp" | "udp6" => e.2,
-        _ => None,
-    }
-}
-
-/// FreeBSD's default `/etc/networks`: network numbers and their names.
-const NETWORKS: &[(u32, &str)] = &[
-    (127, "your-net"),
-    (0x7f_0001, "subnet1"),
-    (0x7f_0002, "subnet2"),
-];
-
-/// `getnetbyaddr(net, AF_INET)`.
-pub fn network(net: u32) -> Option<&'static str> {
-    NETWORKS.iter().find(|e| e.0 == net).map(|e| e.1)
-}
-
-/// `/etc/hosts` reverse lookup (`gethostbyaddr` without a resolver): the first
-/// name of the address's line, up to its first dot.
+/// `gethostbyaddr` through `/etc/hosts`, trimmed to the short name (up to
+/// the first dot) as netstat's `trimdomain` does.
 pub fn host_name(a: IpAddr) -> Option<String> {
-    let t = std::fs::read_to_string("/etc/hosts").ok()?;
-    hosts_lookup(&t, a)
+    short_name(&Hosts::read(), a)
 }
 
-/// [`host_name`] over the text of a hosts file.
-pub fn hosts_lookup(text: &str, a: IpAddr) -> Option<String> {
-    text.lines().find_map(|l| {
-        let l = l.split('#').next()?;
-        let mut w = l.split_whitespace();
-        let x: IpAddr = w.next()?.parse().ok()?;
-        if x != a {
-            return None;
-        }
-        // trimdomain: the short name.
-        w.next()
-            .map(|n| n.split('.').next().unwrap_or(n).to_string())
-    })
+/// [`host_name`] in `hosts`.
+fn short_name(hosts: &Hosts, a: IpAddr) -> Option<String> {
+    let n = hosts.name_of(a)?;
+    Some(n.split('.').next().unwrap_or(n).to_string())
 }
 
 /// `IN_CLASSx_NSHIFT` of a classful mask, 0 for any other mask (`NSHIFT`).
@@ -139,7 +48,7 @@ pub fn netname(net: Ipv4Addr, mask: u32, numeric: bool) -> String {
     let i = u32::from(net);
     let mut s = None;
     if !numeric && i != 0 {
-        s = network(i >> nshift(mask)).map(str::to_string);
+        s = getnetbyaddr(i >> nshift(mask)).map(str::to_string);
     }
     let mut s = s.unwrap_or_else(|| net.to_string());
     if mask != 0 && (numeric || nshift(mask) == 0) {
@@ -242,29 +151,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn services_are_freebsds() {
-        assert_eq!(service(520, "udp"), Some("router"));
-        assert_eq!(service(520, "tcp"), Some("efs"));
-        assert_eq!(service(53, "udp"), Some("domain"));
-        assert_eq!(service(22, "tcp"), Some("ssh"));
-        assert_eq!(service(123, "udp6"), Some("ntp"));
-        assert_eq!(service(161, "udp"), Some("snmp"));
-        assert_eq!(service(33434, "udp"), Some("traceroute"));
-        assert_eq!(service(514, "udp"), Some("syslog"));
-        assert_eq!(service(2602, "udp"), None);
-        assert_eq!(service(33435, "udp"), None);
-        assert_eq!(service(53, "icmp"), None);
-    }
-
-    #[test]
-    fn networks_and_hosts() {
-        assert_eq!(network(127), Some("your-net"));
-        assert_eq!(network(10), None);
-        let hosts = "# comment\n127.0.0.1\tlocalhost localhost.my.domain\n\
-                     ::1 localhost\n10.0.0.1 router.example.org r1 # gw\n";
-        let h = |a: &str| hosts_lookup(hosts, a.parse().unwrap());
+    fn host_names_are_short() {
+        let hosts = Hosts::parse(
+            "127.0.0.1\tlocalhost localhost.my.domain\n10.0.0.1 router.example.org r1\n",
+        );
+        let h = |a: &str| short_name(&hosts, a.parse().unwrap());
         assert_eq!(h("127.0.0.1").as_deref(), Some("localhost"));
-        assert_eq!(h("::1").as_deref(), Some("localhost"));
         assert_eq!(h("10.0.0.1").as_deref(), Some("router"));
         assert_eq!(h("10.0.0.2"), None);
     }
