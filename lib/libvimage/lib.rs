@@ -4,6 +4,10 @@
 //! calls on it.  The kernel identifies the calling process by the socket's peer
 //! credentials and decides which vimage it is in; nothing the tool sends can
 //! change that.  Every call returns the kernel's FreeBSD errno on failure.
+//!
+//! Beside the calls, what every tool would otherwise copy: [`mod@getopt`]
+//! (getopt(3) on clap), [`host`] (the interface list and host arguments),
+//! [`netdb`] (services, networks, `/etc/hosts`), `err`/`warn` and `atoi`.
 
 pub mod getopt;
 pub mod host;
