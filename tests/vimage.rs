@@ -411,3 +411,64 @@ mod with_vimage {
         vk.halt();
     }
 }
+
+/// Processes on the host whose command line is exactly `argv`.
+fn procs_running(argv: &[&str]) -> Vec<u32> {
+    let want: Vec<u8> = argv
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == want))
+        .collect()
+}
+
+#[test]
+fn a_halting_kernel_ends_the_processes_of_its_vimages() {
+    // As a halting FreeBSD ends every process: SIGTERM, then SIGKILL for
+    // those that ignore it, so nothing lives on without its network.
+    let vk = Vk::boot("haltprocs");
+    vk.ok("vimage", &["-c", "n1"]);
+    // A unique argument marks our processes.
+    let mark = format!("{}.25", 1000 + std::process::id() % 1000);
+    let polite = vk
+        .cmd("vimage")
+        .args(["n1", "sleep", &mark])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("vimage n1 sleep");
+    let stubborn_sh = format!("trap '' TERM; sleep {mark}; true");
+    let stubborn = vk
+        .cmd("vimage")
+        .args(["n1", "sh", "-c", &stubborn_sh])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("vimage n1 sh");
+    let t0 = std::time::Instant::now();
+    while procs_running(&["sleep", &mark]).len() < 2 {
+        assert!(t0.elapsed().as_secs() < 10, "the sleeps did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    vk.halt();
+    let t0 = std::time::Instant::now();
+    let mut left = procs_running(&["sleep", &mark]);
+    while !left.is_empty() && t0.elapsed().as_secs() < 10 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        left = procs_running(&["sleep", &mark]);
+    }
+    // (Leave nothing behind, even on failure.)
+    for p in &left {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &p.to_string()])
+            .status();
+    }
+    assert!(left.is_empty(), "processes of n1 outlived their kernel");
+    for mut c in [polite, stubborn] {
+        let st = c.wait().expect("vimage exits");
+        assert!(!st.success(), "{st:?}");
+    }
+}

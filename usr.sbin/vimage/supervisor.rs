@@ -1353,6 +1353,80 @@ fn may_block(n: &Notif) -> bool {
     )
 }
 
+/// The pid of the kernel at the other end of door connection `s`
+/// (`SO_PEERCRED`).
+pub fn kernel_pid(s: &std::os::unix::net::UnixStream) -> Option<i32> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cred`.
+    let r = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    (r == 0 && cred.pid > 0).then_some(cred.pid)
+}
+
+/// How long processes get after `SIGTERM` when their kernel halts, before
+/// `SIGKILL` (FreeBSD's shutdown waits for processes much as `halt` does).
+const HALT_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Watch kernel process `kpid` (a pidfd, so no kernel resource and no
+/// polling) on a thread: when it is gone — halted or crashed — the machine
+/// the vimage's processes ran on is gone too, so they get `SIGTERM`, then
+/// `SIGKILL` after [`HALT_GRACE`], as a halting FreeBSD ends its processes.
+/// Without this they would live on with every network call failing (a
+/// server's accept loop spinning on `ENETDOWN`).  The reaper's wait loop
+/// then ends, and with it the reaper.
+pub fn watch_kernel(kpid: i32) {
+    let Ok(pidfd) = seccomp::pidfd_open(kpid) else {
+        return;
+    };
+    let _ = std::thread::Builder::new()
+        .name("halt".into())
+        .spawn(move || {
+            let mut p = libc::pollfd {
+                fd: pidfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            loop {
+                // SAFETY: one valid pollfd.
+                let n = unsafe { libc::poll(&mut p, 1, -1) };
+                if n > 0 {
+                    break;
+                }
+            }
+            end_all(libc::SIGTERM);
+            let t0 = std::time::Instant::now();
+            while t0.elapsed() < HALT_GRACE {
+                if !host_procs().iter().any(|h| h.inside) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            end_all(libc::SIGKILL);
+        });
+}
+
+/// Send `sig` to every process inside the vimage.
+fn end_all(sig: i32) {
+    for h in host_procs().into_iter().filter(|h| h.inside) {
+        // SAFETY: kill with a pid found below us and a valid signal.
+        unsafe {
+            libc::kill(h.pid, sig);
+        }
+    }
+}
+
 /// One host process, as `/proc/PID/stat` tells.
 struct HostProc {
     pid: i32,

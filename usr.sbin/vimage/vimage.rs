@@ -273,7 +273,8 @@ fn reaper(name: &str, cmd: &[String], wr: OwnedFd) -> ! {
         },
         Err(_) => String::new(),
     };
-    drop(s);
+    // Who the kernel is, to end the vimage's processes if it halts.
+    let kpid = supervisor::kernel_pid(&s.into_stream());
     // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer flag.
     unsafe {
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
@@ -366,6 +367,9 @@ fn reaper(name: &str, cmd: &[String], wr: OwnedFd) -> ! {
     drop(lwr);
     drop(ard);
     supervise(child, lrd, awr);
+    if let Some(k) = kpid {
+        supervisor::watch_kernel(k);
+    }
     let mut f = std::fs::File::from(erd);
     let mut exec_err = String::new();
     let _ = f.read_to_string(&mut exec_err);
