@@ -1392,3 +1392,60 @@ mod offload {
         ng.close(&k.k);
     }
 }
+
+/// Two eifaces wired hook to hook are a wire that bypasses the graph's
+/// queue; cutting the hook cuts the wire, and a node put in between is used.
+#[cfg(feature = "vimage")]
+#[test]
+fn an_eiface_wire_follows_its_hook() {
+    let k = boot();
+    let mut ng = Ng::open(&k.k, 310);
+    ng.mkpeer(&k.k, ".", "eiface", "e0", "ether").unwrap();
+    ng.mkpeer(&k.k, ".", "eiface", "e1", "ether").unwrap();
+    ng.rmhook(&k.k, "e0");
+    ng.rmhook(&k.k, "e1");
+    ng.connect(&k.k, "ngeth0:", "ngeth1:", "ether", "ether")
+        .unwrap();
+    let n0 = mkvimage(&k, "n0");
+    let n1 = mkvimage(&k, "n1");
+    let v0 = k.k.vimage0().clone();
+    k.k.vi_iface(&v0, "n0", "ngeth0", None).unwrap();
+    k.k.vi_iface(&v0, "n1", "ngeth1", None).unwrap();
+    up(&n0, "eth0");
+    up(&n1, "eth0");
+    let g1 = sniff(&n1);
+    let frames_before = ng_with(&v0.vnet, |s| s.stats().frames).unwrap();
+    send(&n0, "eth0", frame([0xff; 6], [2, 0, 0, 0, 0, 1], b"one"));
+    assert_eq!(g1.lock().unwrap().len(), 1);
+    // Straight across: the graph did not handle it.
+    assert_eq!(
+        ng_with(&v0.vnet, |s| s.stats().frames).unwrap(),
+        frames_before
+    );
+    // Unplugged: the frame is lost.
+    let mut d = Ng::open(&k.k, 311);
+    d.req(
+        &k.k,
+        "ngeth0:",
+        NGM_GENERIC_COOKIE,
+        NGM_RMHOOK,
+        NgmRmhook {
+            ourhook: "ether".into(),
+        }
+        .to_bytes()
+        .unwrap(),
+    )
+    .unwrap();
+    send(&n0, "eth0", frame([0xff; 6], [2, 0, 0, 0, 0, 1], b"two"));
+    assert_eq!(g1.lock().unwrap().len(), 1);
+    // Through a hub: the graph carries it again.
+    d.mkpeer(&k.k, "ngeth0:", "hub", "ether", "a").unwrap();
+    d.connect(&k.k, "ngeth0:ether", "ngeth1:", "b", "ether")
+        .unwrap();
+    send(&n0, "eth0", frame([0xff; 6], [2, 0, 0, 0, 0, 1], b"three"));
+    let got = g1.lock().unwrap().clone();
+    assert_eq!(got.last().map(|x| x.1.clone()), Some(b"three".to_vec()));
+    assert!(ng_with(&v0.vnet, |s| s.stats().frames).unwrap() > frames_before);
+    d.close(&k.k);
+    ng.close(&k.k);
+}

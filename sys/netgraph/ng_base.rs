@@ -426,6 +426,15 @@ impl NgCtx<'_> {
         let h = self.core.nodes.get(&self.node)?.hook(name)?;
         Some((h.peer_node, h.peer_hook.clone()))
     }
+    /// Call `f` on the private state of the node at the other end of our
+    /// hook `hook` (`None` without such a hook, or when that node is the one
+    /// being called): how a type wired straight to one of its own kind finds
+    /// it (an eiface joined to another).
+    pub fn with_peer<R>(&mut self, hook: &str, f: impl FnOnce(&mut dyn NgNode) -> R) -> Option<R> {
+        let (peer, _) = self.hook_peer(hook)?;
+        let p = self.core.nodes.get_mut(&peer)?.private.as_mut()?;
+        Some(f(p.as_mut()))
+    }
     /// Whether the node is being shut down.
     pub fn is_dying(&self) -> bool {
         !alive(self.core, self.node)
