@@ -158,14 +158,18 @@ pub const KERN_TIME_SLOT: usize = 63;
 
 /// The kernel time services of curvnet's kernel.
 pub fn kern_time() -> Option<Arc<KernTime>> {
-    crate::kern::vnet::try_curvnet()?
-        .registry()?
-        .global::<KernTime>(KERN_TIME_SLOT)
+    crate::kern::vnet::with_curvnet(|v| v?.kern_time().cloned())
 }
 
-/// Current kernel time in ns (0 if no kernel is reachable from curvnet).
+/// Current kernel time in ns (0 if no kernel is reachable from curvnet):
+/// through the time services cached in curvnet, with no lock and no
+/// reference count (it is read several times per packet).
 pub fn getnow_ns() -> u64 {
-    kern_time().map(|t| t.clock.now_ns()).unwrap_or(0)
+    crate::kern::vnet::with_curvnet(|v| {
+        v.and_then(|v| v.kern_time())
+            .map(|t| t.clock.now_ns())
+            .unwrap_or(0)
+    })
 }
 
 /// Run `f` at kernel time `at_ns` with curvnet set to the vnet that is current

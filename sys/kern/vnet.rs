@@ -17,10 +17,11 @@
 //! runs on one global stack.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use vimage_abi::Errno;
 
+use crate::kern::kern_timeout::{KernTime, KERN_TIME_SLOT};
 use crate::net::if_clone::IfCloner;
 use crate::net::if_var::Ifnet;
 
@@ -94,7 +95,17 @@ impl std::fmt::Debug for VnetModInfo {
 pub struct Vnet {
     id: u32,
     magic: AtomicU32,
-    mod_data: RwLock<Vec<Option<ModState>>>,
+    /// One slot per module id: a pointer to a boxed [`ModState`], or null.
+    /// Read without a lock (a load and a bounds check); a state replaced or
+    /// detached goes to `retired` and is freed with the vnet, so a pointer
+    /// once read stays valid for as long as the vnet is borrowed.
+    mod_data: Box<[AtomicPtr<ModState>]>,
+    /// (Boxed: a reader's reference points into the box itself.)
+    #[allow(clippy::vec_box)]
+    retired: Mutex<Vec<Box<ModState>>>,
+    /// The kernel's time services, cached on first use (the clock is read
+    /// several times per packet; the registry is kernel-wide and shared).
+    time: OnceLock<Arc<KernTime>>,
     /// Interfaces attached to this vnet.
     pub ifcnt: AtomicU32,
     /// Sockets created in this vnet.
@@ -124,27 +135,88 @@ impl Vnet {
     pub fn is_alive(&self) -> bool {
         self.magic.load(Ordering::Acquire) == VNET_MAGIC_N
     }
+    /// This vnet's state of module `id`, borrowed: a bounds check and a
+    /// load, no lock and no reference count.
+    pub fn mod_state_ref(&self, id: usize) -> Option<&ModState> {
+        let p = self.mod_data.get(id)?.load(Ordering::Acquire);
+        // SAFETY: a non-null slot points to a Box leaked by set_mod_state;
+        // it is freed only in Drop (directly, or from `retired`), never while
+        // `self` is borrowed.
+        unsafe { p.as_ref() }
+    }
     /// This vnet's state of module `id`, if attached.
     pub fn mod_state(&self, id: usize) -> Option<ModState> {
-        self.mod_data.read().ok()?.get(id)?.clone()
+        self.mod_state_ref(id).cloned()
     }
     /// Typed access to a module's state in this vnet.
     pub fn state<T: Any + Send + Sync>(&self, id: usize) -> Option<Arc<T>> {
-        self.mod_state(id)?.downcast::<T>().ok()
+        let s = self.mod_state_ref(id)?;
+        if !s.is::<T>() {
+            return None;
+        }
+        s.clone().downcast::<T>().ok()
+    }
+    /// Typed access to a module's state in this vnet, borrowed.
+    pub fn state_ref<T: Any + Send + Sync>(&self, id: usize) -> Option<&T> {
+        self.mod_state_ref(id)?.downcast_ref::<T>()
     }
     fn set_mod_state(&self, id: usize, s: Option<ModState>) {
-        if let Ok(mut g) = self.mod_data.write() {
-            if g.len() <= id {
-                g.resize(id + 1, None);
+        let Some(slot) = self.mod_data.get(id) else {
+            return;
+        };
+        let new = s.map_or(std::ptr::null_mut(), |s| Box::into_raw(Box::new(s)));
+        let old = slot.swap(new, Ordering::AcqRel);
+        if !old.is_null() {
+            // SAFETY: `old` came from Box::into_raw here and is out of the
+            // slot now; readers that loaded it may still hold it, so it is
+            // kept until the vnet goes.
+            let b = unsafe { Box::from_raw(old) };
+            if let Ok(mut g) = self.retired.lock() {
+                g.push(b);
+            } else {
+                std::mem::forget(b);
             }
-            g[id] = s;
         }
+    }
+    /// The kernel's time services (cached in the vnet).
+    pub fn kern_time(&self) -> Option<&Arc<KernTime>> {
+        if let Some(t) = self.time.get() {
+            return Some(t);
+        }
+        let t = self.registry()?.global::<KernTime>(KERN_TIME_SLOT)?;
+        Some(self.time.get_or_init(|| t))
     }
     /// Approximate kernel memory held by the vnet container itself.
     pub fn footprint(&self) -> usize {
         std::mem::size_of::<Vnet>()
-            + self.mod_data.read().map(|g| g.capacity()).unwrap_or(0)
-                * std::mem::size_of::<Option<ModState>>()
+            + self.mod_data.len() * std::mem::size_of::<AtomicPtr<ModState>>()
+    }
+}
+
+impl Drop for Vnet {
+    fn drop(&mut self) {
+        for slot in self.mod_data.iter() {
+            let p = slot.swap(std::ptr::null_mut(), Ordering::AcqRel);
+            if !p.is_null() {
+                // SAFETY: from Box::into_raw in set_mod_state; no borrow of
+                // the vnet is left.
+                drop(unsafe { Box::from_raw(p) });
+            }
+        }
+    }
+}
+
+/// Run `f` with curvnet borrowed (no reference count taken), or with `None`
+/// when none is set: the cheap way for code that only reads through it.
+pub fn with_curvnet<R>(f: impl FnOnce(Option<&Arc<Vnet>>) -> R) -> R {
+    #[cfg(feature = "vimage")]
+    {
+        CURVNET.with(|c| f(c.borrow().as_ref()))
+    }
+    #[cfg(not(feature = "vimage"))]
+    {
+        let g = VNET0.read().ok();
+        f(g.as_ref().and_then(|g| g.as_ref()))
     }
 }
 
@@ -255,6 +327,9 @@ impl Drop for CurvnetGuard {
 /// (a module must declare its dependencies).
 #[allow(non_snake_case)]
 pub fn V<T: Any + Send + Sync>(id: usize) -> Arc<T> {
+    if let Some(s) = with_curvnet(|v| v.and_then(|v| v.state::<T>(id))) {
+        return s;
+    }
     let v = curvnet();
     match v.state::<T>(id) {
         Some(s) => s,
@@ -394,7 +469,11 @@ impl ModRegistry {
         let vnet = Arc::new(Vnet {
             id,
             magic: AtomicU32::new(VNET_MAGIC_N),
-            mod_data: RwLock::new(vec![None; VNET_MOD_MAX.min(8)]),
+            mod_data: (0..VNET_MOD_MAX)
+                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+                .collect(),
+            retired: Mutex::new(Vec::new()),
+            time: OnceLock::new(),
             ifcnt: AtomicU32::new(0),
             sockcnt: AtomicU32::new(0),
             name: RwLock::new(name.to_string()),
@@ -687,6 +766,41 @@ mod tests {
         ifattach: None,
         symmap: &[],
     };
+
+    #[test]
+    fn module_state_read_without_locks_stays_valid_until_the_vnet_goes() {
+        let _l = crate::kern::kern_syscall::test_lock();
+        static DROPS: AtomicUsize = AtomicUsize::new(0);
+        struct Counted(u32);
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                DROPS.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        DROPS.store(0, Ordering::SeqCst);
+        let reg = ModRegistry::new();
+        reg.register(&[&NET]).unwrap();
+        let v = reg.vnet_alloc("default").unwrap();
+        v.set_mod_state(50, Some(Arc::new(Counted(7))));
+        let r: &Counted = v.state_ref::<Counted>(50).unwrap();
+        assert!(v.state_ref::<NetS>(50).is_none(), "wrong type");
+        assert!(
+            v.state_ref::<Counted>(VNET_MOD_MAX).is_none(),
+            "out of range"
+        );
+        // Detached (or replaced), the slot reads empty at once, while a
+        // reference taken before stays valid: it is retired, not freed.
+        v.set_mod_state(50, None);
+        assert!(v.mod_state(50).is_none());
+        v.set_mod_state(50, Some(Arc::new(Counted(8))));
+        assert_eq!(r.0, 7);
+        assert_eq!(v.state::<Counted>(50).unwrap().0, 8);
+        assert_eq!(DROPS.load(Ordering::SeqCst), 0);
+        // Freed with the vnet.
+        reg.vnet_destroy(&v);
+        drop(v);
+        assert_eq!(DROPS.load(Ordering::SeqCst), 2);
+    }
 
     #[test]
     fn registration_attach_detach_order() {

@@ -20,7 +20,7 @@ use vimage_abi::Errno;
 
 use super::if_var::Ifnet;
 use super::radix::PrefixTable;
-use crate::kern::vnet::{try_curvnet, ModState, Vnet, VnetModInfo, VnetSymmap, VNET_MOD_NET};
+use crate::kern::vnet::{ModState, Vnet, VnetModInfo, VnetSymmap, VNET_MOD_NET};
 
 /// Module id of the routing tables (`VNET_MOD_ROUTE`).
 pub const VNET_MOD_ROUTE: usize = 4;
@@ -178,7 +178,7 @@ pub static VNET_ROUTE_MODINFO: VnetModInfo = VnetModInfo {
 
 /// The routing state of curvnet, if the ROUTE module is attached.
 pub fn vnet_route() -> Option<Arc<VnetRoute>> {
-    try_curvnet()?.state::<VnetRoute>(VNET_MOD_ROUTE)
+    crate::kern::vnet::with_curvnet(|v| v?.state::<VnetRoute>(VNET_MOD_ROUTE))
 }
 
 // ---------------------------------------------------------------------------

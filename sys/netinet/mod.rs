@@ -139,7 +139,7 @@ pub fn vnet_inet() -> Arc<VnetInet> {
 
 /// curvnet's IPv4 state, if the module is attached there.
 pub fn try_vnet_inet() -> Option<Arc<VnetInet>> {
-    crate::kern::vnet::try_curvnet()?.state::<VnetInet>(VNET_MOD_INET)
+    crate::kern::vnet::with_curvnet(|v| v?.state::<VnetInet>(VNET_MOD_INET))
 }
 
 fn inet_iattach(_v: &Arc<Vnet>) -> Result<ModState, Errno> {

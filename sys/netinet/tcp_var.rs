@@ -477,7 +477,7 @@ pub fn vnet_tcp() -> Arc<VnetTcp> {
 
 /// curvnet's TCP state, if the module is attached there.
 pub fn try_vnet_tcp() -> Option<Arc<VnetTcp>> {
-    crate::kern::vnet::try_curvnet()?.state::<VnetTcp>(VNET_MOD_TCP)
+    crate::kern::vnet::with_curvnet(|v| v?.state::<VnetTcp>(VNET_MOD_TCP))
 }
 
 fn tcp_iattach(_v: &Arc<Vnet>) -> Result<ModState, Errno> {

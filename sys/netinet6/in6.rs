@@ -22,9 +22,7 @@ use super::frag6::Frag6Queue;
 use super::nd6::Nd6State;
 use super::raw_ip6::Rip6List;
 use crate::kern::kern_sysctl::{Oid, SysctlTree};
-use crate::kern::vnet::{
-    try_curvnet, ModState, Vnet, VnetModInfo, VnetSymmap, V, VNET_MOD_INET6, VNET_MOD_NET,
-};
+use crate::kern::vnet::{ModState, Vnet, VnetModInfo, VnetSymmap, V, VNET_MOD_INET6, VNET_MOD_NET};
 use crate::net::ethernet::ETHERTYPE_IPV6;
 use crate::net::if_var::{IfAddr, Ifnet};
 use crate::net::r#if::{ifnet_byindex, netisr_register, netisr_unregister, vnet_net};
@@ -171,7 +169,7 @@ pub fn vnet_inet6() -> Arc<VnetInet6> {
 
 /// curvnet's IPv6 state, if the INET6 module is attached there.
 pub fn try_vnet_inet6() -> Option<Arc<VnetInet6>> {
-    try_curvnet()?.state::<VnetInet6>(VNET_MOD_INET6)
+    crate::kern::vnet::with_curvnet(|v| v?.state::<VnetInet6>(VNET_MOD_INET6))
 }
 
 fn inet6_iattach(v: &Arc<Vnet>) -> Result<ModState, Errno> {
