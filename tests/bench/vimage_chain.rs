@@ -40,9 +40,8 @@ fn call(k: &Arc<Kernel>, td: &mut Td, r: Request) -> Result<Reply, Errno> {
     k.syscall(td, r).result()
 }
 
-/// (datagrams per second delivered, median UDP round trip in µs, median ping
-/// round trip in µs) through `k` routers.
-pub fn measure(k: usize, datagrams: u32, len: usize) -> (f64, f64, f64) {
+/// A kernel on the host clock with netgraph and eifaces loaded.
+pub fn boot() -> Arc<Kernel> {
     let kern = Kernel::boot(KernelConfig {
         host: Arc::new(FakeHost::default()),
         ident: "VIMAGE".into(),
@@ -56,24 +55,61 @@ pub fn measure(k: usize, datagrams: u32, len: usize) -> (f64, f64, f64) {
     }
     kern.kldload("netgraph").expect("netgraph");
     kern.kldload("ng_eiface").expect("ng_eiface");
+    kern
+}
+
+/// One chain: a sender and a receiver vimage with `k` routers between, and
+/// a UDP socket at each end.
+pub struct Chain {
+    kern: Arc<Kernel>,
+    k: usize,
+    tx: Td,
+    rx: Td,
+    s_tx: i32,
+    s_rx: i32,
+    dst: Vec<u8>,
+}
+
+/// (datagrams per second delivered, median UDP round trip in µs, median ping
+/// round trip in µs) through `k` routers.
+pub fn measure(k: usize, datagrams: u32, len: usize) -> (f64, f64, f64) {
+    let kern = boot();
+    let mut c = build(&kern, k, "h");
+    let (rtt, ping) = c.probe();
+    let pps = c.blast(datagrams, len);
+    kern.shutdown();
+    (pps, rtt, ping)
+}
+
+/// Build a chain of `k` routers in `kern`, its vimages named `{tag}0` …
+/// `{tag}{k+1}` (several chains may share a kernel, each with the same
+/// addresses in its own vimages).
+pub fn build(kern: &Arc<Kernel>, k: usize, tag: &str) -> Chain {
     let v0 = kern.vimage0().clone();
     // Vimages h0 (sender) … h{k+1} (receiver); link i joins h{i} and h{i+1}.
     let hosts: Vec<_> = (0..k + 2)
-        .map(|i| kern.vi_create(&v0, &format!("h{i}")).expect("vimage"))
+        .map(|i| kern.vi_create(&v0, &format!("{tag}{i}")).expect("vimage"))
         .collect();
+    let mut names = Vec::new();
     ng_with(&v0.vnet, |s| {
         for _ in 0..=k {
             let a = s.make_node("eiface").expect("eiface");
             let b = s.make_node("eiface").expect("eiface");
             s.connect(a, "ether", b, "ether").expect("connect");
+            names.push((
+                s.node_info(a).map(|n| n.name),
+                s.node_info(b).map(|n| n.name),
+            ));
         }
     })
     .expect("netgraph");
-    for i in 0..=k {
-        let (a, b) = (format!("ngeth{}", 2 * i), format!("ngeth{}", 2 * i + 1));
-        kern.vi_iface(&v0, &format!("h{i}"), &a, Some(&format!("r{i}")))
+    for (i, (a, b)) in names.iter().enumerate() {
+        let (Some(a), Some(b)) = (a, b) else {
+            panic!("eiface without a name")
+        };
+        kern.vi_iface(&v0, &format!("{tag}{i}"), a, Some(&format!("r{i}")))
             .expect("move");
-        kern.vi_iface(&v0, &format!("h{}", i + 1), &b, Some(&format!("l{i}")))
+        kern.vi_iface(&v0, &format!("{tag}{}", i + 1), b, Some(&format!("l{i}")))
             .expect("move");
     }
     for (i, h) in hosts.iter().enumerate() {
@@ -136,7 +172,7 @@ pub fn measure(k: usize, datagrams: u32, len: usize) -> (f64, f64, f64) {
     let mut rx = td(&hosts[k + 1]);
     let sock = |t: &mut Td| {
         call(
-            &kern,
+            kern,
             t,
             Request::Socket {
                 domain: PF_INET,
@@ -152,7 +188,7 @@ pub fn measure(k: usize, datagrams: u32, len: usize) -> (f64, f64, f64) {
         .to_bytes()
         .to_vec();
     call(
-        &kern,
+        kern,
         &mut rx,
         Request::Bind {
             fd: s_rx,
@@ -163,21 +199,34 @@ pub fn measure(k: usize, datagrams: u32, len: usize) -> (f64, f64, f64) {
     let dst = SockaddrIn::new(Ipv4Addr::new(10, 77, k as u8, 2), 9)
         .to_bytes()
         .to_vec();
-    let send = |t: &mut Td, data: Vec<u8>| {
+    Chain {
+        kern: kern.clone(),
+        k,
+        tx,
+        rx,
+        s_tx,
+        s_rx,
+        dst,
+    }
+}
+
+impl Chain {
+    fn send(&mut self, data: Vec<u8>) -> Result<Reply, Errno> {
         call(
-            &kern,
-            t,
+            &self.kern,
+            &mut self.tx,
             Request::Sendto {
-                fd: s_tx,
+                fd: self.s_tx,
                 flags: 0,
-                addr: Some(dst.clone()),
+                addr: Some(self.dst.clone()),
                 data,
             },
         )
-    };
-    let recv = |t: &mut Td, fd: i32| {
+    }
+
+    fn recv(kern: &Arc<Kernel>, t: &mut Td, fd: i32) -> Result<Reply, Errno> {
         call(
-            &kern,
+            kern,
             t,
             Request::Recvfrom {
                 fd,
@@ -185,91 +234,106 @@ pub fn measure(k: usize, datagrams: u32, len: usize) -> (f64, f64, f64) {
                 flags: MSG_DONTWAIT,
             },
         )
-    };
-    // Round trips: the receiver answers each probe (ARP warms up on the first).
-    let mut rtts = Vec::new();
-    for _ in 0..200 {
-        let t0 = Instant::now();
-        send(&mut tx, b"P".to_vec()).expect("send probe");
-        let Ok(r) = recv(&mut rx, s_rx) else { continue };
-        call(
-            &kern,
-            &mut rx,
-            Request::Sendto {
-                fd: s_rx,
-                flags: 0,
-                addr: Some(r.addr),
-                data: r.data,
-            },
-        )
-        .expect("answer");
-        if recv(&mut tx, s_tx).is_ok() {
-            rtts.push(t0.elapsed().as_secs_f64() * 1e6);
-        }
     }
-    rtts.sort_by(|a, b| a.total_cmp(b));
-    let rtt = rtts.get(rtts.len() / 2).copied().unwrap_or(f64::NAN);
-    // ping: ICMP echo from a raw socket, as ping(8) does.
-    let icmp = call(
-        &kern,
-        &mut tx,
-        Request::Socket {
-            domain: PF_INET,
-            ty: SOCK_RAW,
-            proto: IPPROTO_ICMP,
-        },
-    )
-    .expect("raw socket")
-    .val as i32;
-    let target = SockaddrIn::new(Ipv4Addr::new(10, 77, k as u8, 2), 0)
-        .to_bytes()
-        .to_vec();
-    let mut pings = Vec::new();
-    for seq in 0..100u16 {
-        let r = IcmpRepr::EchoRequest {
-            ident: 0x7777,
-            seq_no: seq,
-            data: &[0u8; 56],
-        };
-        let mut b = vec![0u8; r.buffer_len()];
-        r.emit(&mut IcmpPacket::new_unchecked(&mut b[..]));
-        let t0 = Instant::now();
-        call(
+
+    /// Median UDP and ping round trips in µs (ARP warms up on the first).
+    pub fn probe(&mut self) -> (f64, f64) {
+        let kern = self.kern.clone();
+        let k = self.k;
+        let (s_rx, s_tx) = (self.s_rx, self.s_tx);
+        // Round trips: the receiver answers each probe (ARP warms up on the first).
+        let mut rtts = Vec::new();
+        for _ in 0..200 {
+            let t0 = Instant::now();
+            self.send(b"P".to_vec()).expect("send probe");
+            let Ok(r) = Self::recv(&kern, &mut self.rx, s_rx) else {
+                continue;
+            };
+            call(
+                &kern,
+                &mut self.rx,
+                Request::Sendto {
+                    fd: s_rx,
+                    flags: 0,
+                    addr: Some(r.addr),
+                    data: r.data,
+                },
+            )
+            .expect("answer");
+            if Self::recv(&kern, &mut self.tx, s_tx).is_ok() {
+                rtts.push(t0.elapsed().as_secs_f64() * 1e6);
+            }
+        }
+        rtts.sort_by(|a, b| a.total_cmp(b));
+        let rtt = rtts.get(rtts.len() / 2).copied().unwrap_or(f64::NAN);
+        // ping: ICMP echo from a raw socket, as ping(8) does.
+        let icmp = call(
             &kern,
-            &mut tx,
-            Request::Sendto {
-                fd: icmp,
-                flags: 0,
-                addr: Some(target.clone()),
-                data: b,
+            &mut self.tx,
+            Request::Socket {
+                domain: PF_INET,
+                ty: SOCK_RAW,
+                proto: IPPROTO_ICMP,
             },
         )
-        .expect("ping");
-        while t0.elapsed().as_secs() < 1 {
-            if let Ok(r) = recv(&mut tx, icmp) {
-                // The raw socket sees our own request on the way out only on
-                // loopback; an echo reply has type 0 after the IP header.
-                let ihl = usize::from(r.data.first().copied().unwrap_or(0) & 0xf) * 4;
-                if r.data.get(ihl) == Some(&0) {
-                    pings.push(t0.elapsed().as_secs_f64() * 1e6);
-                    break;
+        .expect("raw socket")
+        .val as i32;
+        let target = SockaddrIn::new(Ipv4Addr::new(10, 77, k as u8, 2), 0)
+            .to_bytes()
+            .to_vec();
+        let mut pings = Vec::new();
+        for seq in 0..100u16 {
+            let r = IcmpRepr::EchoRequest {
+                ident: 0x7777,
+                seq_no: seq,
+                data: &[0u8; 56],
+            };
+            let mut b = vec![0u8; r.buffer_len()];
+            r.emit(&mut IcmpPacket::new_unchecked(&mut b[..]));
+            let t0 = Instant::now();
+            call(
+                &kern,
+                &mut self.tx,
+                Request::Sendto {
+                    fd: icmp,
+                    flags: 0,
+                    addr: Some(target.clone()),
+                    data: b,
+                },
+            )
+            .expect("ping");
+            while t0.elapsed().as_secs() < 1 {
+                if let Ok(r) = Self::recv(&kern, &mut self.tx, icmp) {
+                    // The raw socket sees our own request on the way out only on
+                    // loopback; an echo reply has type 0 after the IP header.
+                    let ihl = usize::from(r.data.first().copied().unwrap_or(0) & 0xf) * 4;
+                    if r.data.get(ihl) == Some(&0) {
+                        pings.push(t0.elapsed().as_secs_f64() * 1e6);
+                        break;
+                    }
                 }
             }
         }
+        pings.sort_by(|a, b| a.total_cmp(b));
+        let ping = pings.get(pings.len() / 2).copied().unwrap_or(f64::NAN);
+        (rtt, ping)
     }
-    pings.sort_by(|a, b| a.total_cmp(b));
-    let ping = pings.get(pings.len() / 2).copied().unwrap_or(f64::NAN);
-    let payload = vec![b'D'; len];
-    let mut got = 0u32;
-    let t0 = Instant::now();
-    for _ in 0..datagrams {
-        let _ = send(&mut tx, payload.clone());
-        // Drain as we go, as a receiving process keeps up with its socket.
-        while recv(&mut rx, s_rx).is_ok() {
-            got += 1;
+
+    /// Datagrams per second delivered end to end, `datagrams` of `len` bytes
+    /// sent back to back, the receiver draining as it goes.
+    pub fn blast(&mut self, datagrams: u32, len: usize) -> f64 {
+        let kern = self.kern.clone();
+        let s_rx = self.s_rx;
+        let payload = vec![b'D'; len];
+        let mut got = 0u32;
+        let t0 = Instant::now();
+        for _ in 0..datagrams {
+            let _ = self.send(payload.clone());
+            // Drain as we go, as a receiving process keeps up with its socket.
+            while Self::recv(&kern, &mut self.rx, s_rx).is_ok() {
+                got += 1;
+            }
         }
+        f64::from(got) / t0.elapsed().as_secs_f64()
     }
-    let dt = t0.elapsed().as_secs_f64();
-    kern.shutdown();
-    (f64::from(got) / dt, rtt, ping)
 }
