@@ -12,3 +12,5 @@ pub mod netisr;
 pub mod radix;
 pub mod route;
 pub mod rtsock;
+#[cfg(test)]
+pub(crate) mod testnet;

@@ -1,6 +1,5 @@
-//! Kernel-level IPv6 tests: vnets wired back to back with a test Ethernet
-//! "cable" (a driver handing each frame to its peer through netisr, as
-//! ng_eiface does), on fake time, driven through the syscall door: link-local
+//! Kernel-level IPv6 tests: vnets wired back to back on the test network
+//! ([`crate::net::testnet`]), driven through the syscall door: link-local
 //! autoconfiguration and DAD, neighbour resolution, ping across a router,
 //! hop-limit expiry, fragments, bad packets, teardown, and a fuzz run.
 
@@ -8,85 +7,27 @@
 
 use std::net::Ipv6Addr;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-use vimage_abi::net_if::*;
 use vimage_abi::netinet6_in6::*;
 use vimage_abi::syscall::Request;
-use vimage_abi::sysctl::{SysctlReply, SysctlValue};
-use vimage_abi::wire::Writer;
+use vimage_abi::sysctl::SysctlValue;
 use vimage_abi::Errno;
 
 use super::icmp6::*;
 use super::in6::{in6_addrs, in6_update_ifa, In6Ifaddr};
 use super::ip6_input::ip6_input;
 use super::ip6_output::ip6_build;
-use crate::kern::kern_proc::FakeHost;
-use crate::kern::kern_syscall::{test_lock, Kernel, KernelConfig, Td};
-use crate::kern::kern_timeout::FakeClock;
-use crate::kern::uipc_socket::{FdTable, MSG_DONTWAIT};
-use crate::kern::vnet::{CurvnetGuard, Vnet};
-use crate::net::if_var::{IfDriver, Ifnet};
+use crate::kern::uipc_socket::MSG_DONTWAIT;
 use crate::net::mbuf::Mbuf;
-use crate::net::netisr::{netisr_enter, netisr_queue};
-use crate::net::r#if::{if_attach, if_input, ifunit};
+use crate::net::r#if::ifunit;
 use crate::net::route::{rt_add, RtGateway};
+use crate::net::testnet::{Host, Net};
 use crate::netinet::ip::{IPPROTO_DSTOPTS, IPPROTO_ICMPV6, IPPROTO_UDP};
 
-/// One end of a cable: what it sends arrives on the peer (unless cut).
-struct Cable {
-    peer: Mutex<Weak<Ifnet>>,
-    log: Arc<Mutex<Vec<Vec<u8>>>>,
-}
+const PF_INET6: i32 = vimage_abi::netinet6_in6::AF_INET6 as i32;
 
-impl IfDriver for Cable {
-    fn transmit(&self, _ifp: &Arc<Ifnet>, m: Mbuf) -> Result<(), Errno> {
-        if let Ok(mut l) = self.log.lock() {
-            l.push(m.data().to_vec());
-        }
-        let peer = self.peer.lock().map_err(|_| Errno::EIO)?.upgrade();
-        if let Some(p) = peer {
-            netisr_queue(move || if_input(&p, m));
-        }
-        Ok(())
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-}
-
-struct Net {
-    k: Arc<Kernel>,
-    clock: Arc<FakeClock>,
-    _l: MutexGuard<'static, ()>,
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        self.k.shutdown();
-    }
-}
-
-fn boot() -> Net {
-    let l = test_lock();
-    let clock = Arc::new(FakeClock::new(1_000_000_000));
-    let k = Kernel::boot(KernelConfig {
-        host: Arc::new(FakeHost::default()),
-        ident: "VIMAGE".into(),
-        version: "test".into(),
-        clock: clock.clone(),
-        random: crate::kern::kern_random::SeededRandom::arc(1),
-    })
-    .expect("boot");
-    Net { k, clock, _l: l }
-}
-
-struct Host {
-    td: Td,
-}
-
-fn mac(n: u8) -> Vec<u8> {
-    vec![0x40, 0x00, 0xaa, 0xaa, 0x00, n]
+fn mac(n: u8) -> [u8; 6] {
+    [0x40, 0x00, 0xaa, 0xaa, 0x00, n]
 }
 
 /// The link-local address the tutorial's MAC 40:00:aa:aa:00:NN gets.
@@ -98,133 +39,28 @@ fn a6(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
 }
 
-impl Net {
-    fn host(&self, name: &str) -> Host {
-        let v = if name == "default" {
-            self.k.vimage0().clone()
-        } else {
-            self.k.vi_create(self.k.vimage0(), name).expect("vi_create")
-        };
-        Host {
-            td: Td {
-                pid: 1,
-                vimage: v,
-                fds: FdTable::default(),
-                intr: Arc::new(|| false),
-            },
-        }
-    }
+/// What these tests do through the syscall door, over IPv6.
+trait Net6 {
+    fn sock(&self, h: &mut Host, ty: i32, proto: i32) -> i32;
+    fn addr(&self, h: &mut Host, ifname: &str, a: &str, plen: u8) -> Result<(), Errno>;
+    fn nd6_dump(&self, h: &mut Host) -> Vec<Nd6Dump>;
+    fn icmp6stat(&self, h: &mut Host) -> Icmp6Stat;
+    fn ip6stat(&self, h: &mut Host) -> Ip6Stat;
+    fn icmp_sock(&self, h: &mut Host) -> i32;
+    fn send_echo(&self, h: &mut Host, fd: i32, to: &str, scope: u32, seq: u16, len: usize);
+    fn recv_all(&self, h: &mut Host, fd: i32) -> Vec<(Vec<u8>, Ip6RecvInfo)>;
+}
 
-    /// Wire `a` and `b`: interface `ia` (MAC ..:ma) in `a`, `ib` (..:mb) in `b`.
-    fn wire(
-        &self,
-        a: &Host,
-        ia: &str,
-        ma: u8,
-        b: &Host,
-        ib: &str,
-        mb: u8,
-    ) -> (Arc<Ifnet>, Arc<Ifnet>) {
-        let mk = |h: &Host, n: &str, m: u8| {
-            let v = h.vnet();
-            let _cv = CurvnetGuard::set(&v);
-            let ifp = Ifnet::new(
-                &v,
-                n,
-                "cable",
-                IFT_ETHER,
-                IFF_BROADCAST | IFF_SIMPLEX | IFF_MULTICAST,
-                1500,
-                mac(m),
-                Box::new(Cable {
-                    peer: Mutex::new(Weak::new()),
-                    log: Arc::new(Mutex::new(Vec::new())),
-                }),
-            );
-            if_attach(&ifp).expect("if_attach");
-            ifp
-        };
-        let x = mk(a, ia, ma);
-        let y = mk(b, ib, mb);
-        let cx = x.driver.as_any().downcast_ref::<Cable>().expect("cable");
-        *cx.peer.lock().unwrap() = Arc::downgrade(&y);
-        let cy = y.driver.as_any().downcast_ref::<Cable>().expect("cable");
-        *cy.peer.lock().unwrap() = Arc::downgrade(&x);
-        (x, y)
-    }
-
-    fn call(&self, h: &mut Host, r: Request) -> Result<vimage_abi::syscall::Reply, Errno> {
-        self.k.syscall(&mut h.td, r).result()
-    }
-
-    /// Move the clock on by `ms` milliseconds and run what is due.
-    fn advance_ms(&self, ms: u64) {
-        self.clock.advance(ms * 1_000_000);
-        self.k.softclock();
-    }
-
+impl Net6 for Net {
     fn sock(&self, h: &mut Host, ty: i32, proto: i32) -> i32 {
-        self.call(
-            h,
-            Request::Socket {
-                domain: 28,
-                ty,
-                proto,
-            },
-        )
-        .expect("socket")
-        .val as i32
-    }
-
-    fn ioctl(&self, h: &mut Host, cmd: u32, data: Vec<u8>) -> Result<Vec<u8>, Errno> {
-        let fd = self.sock(h, SOCK_DGRAM, 0);
-        let r = self
-            .call(h, Request::Ioctl { fd, cmd, data })
-            .map(|r| r.data);
-        let _ = self.call(h, Request::Close { fd });
-        r
-    }
-
-    /// `ifconfig IF up`.
-    fn up(&self, h: &mut Host, ifname: &str) {
-        let fd = self.sock(h, SOCK_DGRAM, 0);
-        let mut r = IfReq::new(ifname);
-        r.set_flags(IFF_UP);
-        self.call(
-            h,
-            Request::Ioctl {
-                fd,
-                cmd: SIOCSIFFLAGS,
-                data: r.to_bytes().unwrap(),
-            },
-        )
-        .expect("SIOCSIFFLAGS");
-        let _ = self.call(h, Request::Close { fd });
+        self.socket(h, PF_INET6, ty, proto)
     }
 
     /// `ifconfig IF inet6 ADDR prefixlen PLEN`.
     fn addr(&self, h: &mut Host, ifname: &str, a: &str, plen: u8) -> Result<(), Errno> {
         let r = In6AliasReq::new(ifname, a6(a), plen);
-        self.ioctl(h, SIOCAIFADDR_IN6, r.to_bytes().unwrap())
+        self.ioctl(h, PF_INET6, SIOCAIFADDR_IN6, r.to_bytes().unwrap())
             .map(|_| ())
-    }
-
-    fn sysctl(&self, h: &mut Host, name: &str, new: Option<SysctlValue>) -> SysctlValue {
-        let new = new.map(|v| {
-            let mut w = Writer::new();
-            v.encode(&mut w);
-            w.finish()
-        });
-        let r = self
-            .call(
-                h,
-                Request::Sysctl {
-                    name: name.into(),
-                    new,
-                },
-            )
-            .expect("sysctl");
-        SysctlReply::from_bytes(&r.data).unwrap().value
     }
 
     fn nd6_dump(&self, h: &mut Host) -> Vec<Nd6Dump> {
@@ -283,31 +119,21 @@ impl Net {
 
     /// Every message queued on `fd`: (data, info).
     fn recv_all(&self, h: &mut Host, fd: i32) -> Vec<(Vec<u8>, Ip6RecvInfo)> {
-        let mut v = Vec::new();
-        while let Ok(r) = self.call(
-            h,
-            Request::Recvfrom {
-                fd,
-                len: 65536,
-                flags: MSG_DONTWAIT,
-            },
-        ) {
-            v.push((r.data, Ip6RecvInfo::from_bytes(&r.addr).unwrap()));
-        }
-        v
+        self.drain(h, fd)
+            .into_iter()
+            .map(|(d, a)| (d, Ip6RecvInfo::from_bytes(&a).unwrap()))
+            .collect()
     }
 }
 
-impl Host {
-    fn vnet(&self) -> Arc<Vnet> {
-        self.td.vimage.vnet.clone()
-    }
-    fn with<R>(&self, f: impl FnOnce() -> R) -> R {
-        let v = self.vnet();
-        let _cv = CurvnetGuard::set(&v);
-        let _ns = netisr_enter();
-        f()
-    }
+/// What these tests do inside a host's IPv6 stack.
+trait Host6 {
+    fn flags_of(&self, ifname: &str, a: &Ipv6Addr) -> Option<u32>;
+    fn route(&self, dst: &str, plen: u8, gw: &str, ifname: &str);
+    fn inject(&self, ifname: &str, pkt: &[u8]);
+}
+
+impl Host6 for Host {
     fn flags_of(&self, ifname: &str, a: &Ipv6Addr) -> Option<u32> {
         self.with(|| {
             let ifp = ifunit(ifname)?;
@@ -350,7 +176,7 @@ fn echo_reply_seqs(got: &[(Vec<u8>, Ip6RecvInfo)]) -> Vec<u16> {
 
 #[test]
 fn loopback_up_gets_localhost_and_fe80_1() {
-    let n = boot();
+    let n = Net::boot();
     let mut h = n.host("default");
     n.up(&mut h, "lo0");
     let got = h.with(|| in6_addrs(&ifunit("lo0").unwrap()));
@@ -393,7 +219,7 @@ fn loopback_up_gets_localhost_and_fe80_1() {
 
 #[test]
 fn address_ioctls_and_their_errors() {
-    let n = boot();
+    let n = Net::boot();
     let mut h = n.host("default");
     n.up(&mut h, "lo0");
     assert_eq!(n.addr(&mut h, "nosuch0", "a::1", 64), Err(Errno::ENXIO));
@@ -405,17 +231,17 @@ fn address_ioctls_and_their_errors() {
     // SIOCGIFAFLAG_IN6, SIOCDIFADDR_IN6; deleting twice is EADDRNOTAVAIL.
     let q = In6IfReq::with_addr("lo0", SockaddrIn6::new(a6("a:9::1"), 0));
     let r = n
-        .ioctl(&mut h, SIOCGIFAFLAG_IN6, q.to_bytes().unwrap())
+        .ioctl(&mut h, PF_INET6, SIOCGIFAFLAG_IN6, q.to_bytes().unwrap())
         .unwrap();
     assert_eq!(In6IfReq::from_bytes(&r).unwrap().flags6(), 0);
-    n.ioctl(&mut h, SIOCDIFADDR_IN6, q.to_bytes().unwrap())
+    n.ioctl(&mut h, PF_INET6, SIOCDIFADDR_IN6, q.to_bytes().unwrap())
         .unwrap();
     assert_eq!(
-        n.ioctl(&mut h, SIOCDIFADDR_IN6, q.to_bytes().unwrap()),
+        n.ioctl(&mut h, PF_INET6, SIOCDIFADDR_IN6, q.to_bytes().unwrap()),
         Err(Errno::EADDRNOTAVAIL)
     );
     assert_eq!(
-        n.ioctl(&mut h, SIOCAIFADDR_IN6, vec![0; 10]),
+        n.ioctl(&mut h, PF_INET6, SIOCAIFADDR_IN6, vec![0; 10]),
         Err(Errno::EINVAL),
         "size does not match the command"
     );
@@ -441,10 +267,10 @@ fn address_ioctls_and_their_errors() {
 #[cfg(feature = "vimage")]
 #[test]
 fn link_local_autoconf_dad_and_neighbour_resolution() {
-    let n = boot();
+    let n = Net::boot();
     let mut a = n.host("a");
     let mut b = n.host("b");
-    n.wire(&a, "eth0", 3, &b, "eth0", 4);
+    n.wire(&a, "eth0", mac(3), &b, "eth0", mac(4));
     n.up(&mut a, "eth0");
     // fe80::4200:aaff:feaa:3 appears at once, tentative until DAD ends.
     assert_eq!(a.flags_of("eth0", &ll(3)), Some(IN6_IFF_TENTATIVE));
@@ -487,7 +313,7 @@ fn link_local_autoconf_dad_and_neighbour_resolution() {
     let e = da.iter().find(|e| e.addr == ll(4)).unwrap();
     assert_eq!(
         (e.state, e.lladdr.clone(), e.permanent),
-        (ND6_LLINFO_REACHABLE, mac(4), false)
+        (ND6_LLINFO_REACHABLE, mac(4).to_vec(), false)
     );
     assert!(da.iter().any(|e| e.addr == ll(3) && e.permanent));
     let db = n.nd6_dump(&mut b);
@@ -517,7 +343,7 @@ fn link_local_autoconf_dad_and_neighbour_resolution() {
         expire: 0,
     };
     let r = n
-        .ioctl(&mut b, SIOCGNBRINFO_IN6, q.to_bytes().unwrap())
+        .ioctl(&mut b, PF_INET6, SIOCGNBRINFO_IN6, q.to_bytes().unwrap())
         .unwrap();
     assert_eq!(In6NbrInfo::from_bytes(&r).unwrap().state, ND6_LLINFO_STALE);
     let st = n.icmp6stat(&mut a);
@@ -528,10 +354,10 @@ fn link_local_autoconf_dad_and_neighbour_resolution() {
 #[cfg(feature = "vimage")]
 #[test]
 fn duplicate_address_detection_marks_the_second_user() {
-    let n = boot();
+    let n = Net::boot();
     let mut a = n.host("a");
     let mut b = n.host("b");
-    n.wire(&a, "eth0", 3, &b, "eth0", 4);
+    n.wire(&a, "eth0", mac(3), &b, "eth0", mac(4));
     n.up(&mut a, "eth0");
     n.up(&mut b, "eth0");
     n.addr(&mut a, "eth0", "a:1::1", 64).unwrap();
@@ -554,7 +380,7 @@ fn duplicate_address_detection_marks_the_second_user() {
     // NODAD skips the check.
     let mut r = In6AliasReq::new("eth0", a6("a:1::9"), 64);
     r.flags = IN6_IFF_NODAD;
-    n.ioctl(&mut b, SIOCAIFADDR_IN6, r.to_bytes().unwrap())
+    n.ioctl(&mut b, PF_INET6, SIOCAIFADDR_IN6, r.to_bytes().unwrap())
         .unwrap();
     assert_eq!(b.flags_of("eth0", &a6("a:1::9")), Some(0));
 }
@@ -566,8 +392,8 @@ fn three_hosts(n: &Net) -> (Host, Host, Host) {
     let mut a = n.host("a");
     let mut r = n.host("r");
     let mut b = n.host("b");
-    n.wire(&a, "eth0", 3, &r, "eth0", 4);
-    n.wire(&r, "eth1", 5, &b, "eth0", 6);
+    n.wire(&a, "eth0", mac(3), &r, "eth0", mac(4));
+    n.wire(&r, "eth1", mac(5), &b, "eth0", mac(6));
     n.up(&mut a, "eth0");
     n.up(&mut r, "eth0");
     n.up(&mut r, "eth1");
@@ -585,7 +411,7 @@ fn three_hosts(n: &Net) -> (Host, Host, Host) {
 #[cfg(feature = "vimage")]
 #[test]
 fn ping_across_a_router_needs_forwarding() {
-    let n = boot();
+    let n = Net::boot();
     let (mut a, mut r, mut b) = three_hosts(&n);
     let fd = n.icmp_sock(&mut a);
     n.send_echo(&mut a, fd, "a:2::2", 0, 1, 8);
@@ -630,7 +456,7 @@ fn ping_across_a_router_needs_forwarding() {
 #[cfg(feature = "vimage")]
 #[test]
 fn hop_limit_expiry_gets_time_exceeded_from_the_router() {
-    let n = boot();
+    let n = Net::boot();
     let (mut a, mut r, _b) = three_hosts(&n);
     n.sysctl(
         &mut r,
@@ -679,7 +505,7 @@ fn hop_limit_expiry_gets_time_exceeded_from_the_router() {
 #[cfg(feature = "vimage")]
 #[test]
 fn big_echoes_are_fragmented_and_reassembled_and_stale_pieces_time_out() {
-    let n = boot();
+    let n = Net::boot();
     let (mut a, mut r, mut b) = three_hosts(&n);
     n.sysctl(
         &mut r,
@@ -742,10 +568,10 @@ fn big_echoes_are_fragmented_and_reassembled_and_stale_pieces_time_out() {
 #[cfg(feature = "vimage")]
 #[test]
 fn unanswered_resolution_gives_up_with_address_unreachable() {
-    let n = boot();
+    let n = Net::boot();
     let mut a = n.host("a");
     let b = n.host("b");
-    n.wire(&a, "eth0", 3, &b, "eth0", 4);
+    n.wire(&a, "eth0", mac(3), &b, "eth0", mac(4));
     n.up(&mut a, "lo0");
     n.up(&mut a, "eth0");
     n.addr(&mut a, "eth0", "a:1::2", 64).unwrap();
@@ -790,10 +616,10 @@ fn unanswered_resolution_gives_up_with_address_unreachable() {
 #[cfg(feature = "vimage")]
 #[test]
 fn bad_packets_are_dropped_and_counted() {
-    let n = boot();
+    let n = Net::boot();
     let mut a = n.host("a");
     let mut b = n.host("b");
-    n.wire(&a, "eth0", 3, &b, "eth0", 4);
+    n.wire(&a, "eth0", mac(3), &b, "eth0", mac(4));
     n.up(&mut a, "eth0");
     n.up(&mut b, "eth0");
     n.addr(&mut a, "eth0", "a:1::2", 64).unwrap();
@@ -905,10 +731,10 @@ fn bad_packets_are_dropped_and_counted() {
 #[cfg(feature = "vimage")]
 #[test]
 fn destroying_a_vimage_with_ipv6_state_live() {
-    let n = boot();
+    let n = Net::boot();
     let mut a = n.host("a");
     let mut b = n.host("b");
-    n.wire(&a, "eth0", 3, &b, "eth0", 4);
+    n.wire(&a, "eth0", mac(3), &b, "eth0", mac(4));
     n.up(&mut a, "eth0");
     n.up(&mut b, "eth0");
     n.addr(&mut a, "eth0", "a:1::2", 64).unwrap();
@@ -941,10 +767,10 @@ fn destroying_a_vimage_with_ipv6_state_live() {
 #[test]
 fn fuzz_ip6_input_icmp6_nd6() {
     use crate::netinet::ip::fuzz::{mutate, rounds, Rng};
-    let n = boot();
+    let n = Net::boot();
     let mut a = n.host("a");
     let mut b = n.host("b");
-    n.wire(&a, "eth0", 3, &b, "eth0", 4);
+    n.wire(&a, "eth0", mac(3), &b, "eth0", mac(4));
     n.up(&mut a, "eth0");
     n.up(&mut b, "eth0");
     n.addr(&mut a, "eth0", "a:1::2", 64).unwrap();
@@ -1065,7 +891,7 @@ fn in6_solicited(a: &Ipv6Addr) -> Ipv6Addr {
 #[test]
 fn update_ifa_without_dad_on_point_to_point_links() {
     // The non-VIMAGE build has one vnet: still exercise address handling there.
-    let n = boot();
+    let n = Net::boot();
     let h = n.host("default");
     h.with(|| {
         let lo = ifunit("lo0").unwrap();
@@ -1086,10 +912,10 @@ fn update_ifa_without_dad_on_point_to_point_links() {
 #[cfg(feature = "vimage")]
 #[test]
 fn udp_over_ipv6_between_two_vimages() {
-    let n = boot();
+    let n = Net::boot();
     let mut a = n.host("a");
     let mut b = n.host("b");
-    n.wire(&a, "eth0", 3, &b, "eth0", 4);
+    n.wire(&a, "eth0", mac(3), &b, "eth0", mac(4));
     n.up(&mut a, "eth0");
     n.up(&mut b, "eth0");
     n.addr(&mut a, "eth0", "a:1::2", 64).unwrap();
