@@ -214,6 +214,10 @@ pub(crate) struct Cable {
 }
 
 impl Cable {
+    /// Both ends' interfaces, `a` first.
+    pub fn ends(&self) -> (Arc<Ifnet>, Arc<Ifnet>) {
+        (self.a.clone(), self.b.clone())
+    }
     /// Lose every frame `r` says true of (it sees every frame, so it can
     /// also watch the wire).
     pub fn drop_if(&self, r: impl FnMut(&[u8]) -> bool + Send + 'static) {

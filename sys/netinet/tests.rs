@@ -1,12 +1,11 @@
-//! Kernel-level IPv4 tests: vnets wired back to back with a test Ethernet
-//! "cable" (a driver that hands each frame to its peer through netisr, as
-//! ng_eiface does), on fake time, driven through the syscall door.
+//! Kernel-level IPv4 tests: vnets wired back to back on the test network
+//! ([`crate::net::testnet`]), driven through the syscall door.
 
 #![cfg_attr(not(feature = "vimage"), allow(dead_code, unused_imports))]
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::Arc;
 
 use vimage_abi::net_if::*;
 use vimage_abi::netinet_in::*;
@@ -19,156 +18,29 @@ use super::ip::{in_cksum, Ipv4Packet};
 use super::ip_icmp::*;
 use super::r#in::{in_aifaddr, in_control};
 use super::VnetInet;
-use crate::kern::kern_proc::FakeHost;
-use crate::kern::kern_syscall::{test_lock, Kernel, KernelConfig, Td};
-use crate::kern::kern_timeout::FakeClock;
-use crate::kern::uipc_socket::{FdTable, MSG_DONTWAIT};
-use crate::kern::vnet::{CurvnetGuard, Vnet, VNET_MOD_INET};
-use crate::net::if_var::{IfDriver, Ifnet};
+use crate::kern::kern_syscall::Td;
+use crate::kern::uipc_socket::FdTable;
+use crate::kern::vnet::{CurvnetGuard, VNET_MOD_INET};
+use crate::net::if_var::Ifnet;
 use crate::net::mbuf::Mbuf;
-use crate::net::netisr::{netisr_enter, netisr_queue};
-use crate::net::r#if::{if_attach, if_input};
+use crate::net::r#if::if_input;
+use crate::net::testnet::{Host, Net};
 
-/// One end of a cable: what it sends arrives on the peer.
-struct Cable {
-    peer: Mutex<Weak<Ifnet>>,
-    /// Frames seen leaving this end (for tests that look at the wire).
-    log: Arc<Mutex<Vec<Vec<u8>>>>,
+/// The MAC 40:0a:0b:0c:0d:NN.
+fn mac(n: u8) -> [u8; 6] {
+    [0x40, 0x0a, 0x0b, 0x0c, 0x0d, n]
 }
 
-impl IfDriver for Cable {
-    fn transmit(&self, _ifp: &Arc<Ifnet>, m: Mbuf) -> Result<(), Errno> {
-        if let Ok(mut l) = self.log.lock() {
-            l.push(m.data().to_vec());
-        }
-        let peer = self.peer.lock().map_err(|_| Errno::EIO)?.upgrade();
-        if let Some(p) = peer {
-            netisr_queue(move || if_input(&p, m));
-        }
-        Ok(())
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
+/// What these tests look at and set in a host's IPv4 stack.
+trait InetHost {
+    fn inet(&self) -> Arc<VnetInet>;
+    fn route(&self, dst: &str, plen: u8, gw: &str);
+    fn stat(&self, name: &str) -> u64;
 }
 
-struct Net {
-    k: Arc<Kernel>,
-    clock: Arc<FakeClock>,
-    _l: MutexGuard<'static, ()>,
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        self.k.shutdown();
-    }
-}
-
-fn boot() -> Net {
-    let l = test_lock();
-    let clock = Arc::new(FakeClock::new(1_000_000_000));
-    let k = Kernel::boot(KernelConfig {
-        host: Arc::new(FakeHost::default()),
-        ident: "VIMAGE".into(),
-        version: "test".into(),
-        clock: clock.clone(),
-        random: crate::kern::kern_random::SeededRandom::arc(1),
-    })
-    .expect("boot");
-    Net { k, clock, _l: l }
-}
-
-/// A host: a vimage and a process in it.
-struct Host {
-    td: Td,
-}
-
-impl Net {
-    fn host(&self, name: &str) -> Host {
-        let v = if name == "default" {
-            self.k.vimage0().clone()
-        } else {
-            self.k.vi_create(self.k.vimage0(), name).expect("vi_create")
-        };
-        Host {
-            td: Td {
-                pid: 1,
-                vimage: v,
-                fds: FdTable::default(),
-                intr: Arc::new(|| false),
-            },
-        }
-    }
-
-    /// Wire `a` and `b` with a cable: interfaces `ia` in `a`, `ib` in `b`, with MACs
-    /// 40:0a:0b:0c:0d:NN.
-    fn wire(
-        &self,
-        a: &Host,
-        ia: &str,
-        ma: u8,
-        b: &Host,
-        ib: &str,
-        mb: u8,
-    ) -> (Arc<Ifnet>, Arc<Ifnet>) {
-        let mk = |h: &Host, n: &str, mac: u8| {
-            let v = h.td.vimage.vnet.clone();
-            let _cv = CurvnetGuard::set(&v);
-            let ifp = Ifnet::new(
-                &v,
-                n,
-                "cable",
-                IFT_ETHER,
-                IFF_BROADCAST | IFF_SIMPLEX | IFF_MULTICAST,
-                1500,
-                vec![0x40, 0x0a, 0x0b, 0x0c, 0x0d, mac],
-                Box::new(Cable {
-                    peer: Mutex::new(Weak::new()),
-                    log: Arc::new(Mutex::new(Vec::new())),
-                }),
-            );
-            if_attach(&ifp).expect("if_attach");
-            ifp
-        };
-        let x = mk(a, ia, ma);
-        let y = mk(b, ib, mb);
-        let cx = x.driver.as_any().downcast_ref::<Cable>().expect("cable");
-        *cx.peer.lock().unwrap() = Arc::downgrade(&y);
-        let cy = y.driver.as_any().downcast_ref::<Cable>().expect("cable");
-        *cy.peer.lock().unwrap() = Arc::downgrade(&x);
-        (x, y)
-    }
-
-    fn call(&self, h: &mut Host, r: Request) -> Result<vimage_abi::syscall::Reply, Errno> {
-        self.k.syscall(&mut h.td, r).result()
-    }
-
-    fn advance(&self, secs: u64) {
-        self.clock.advance(secs * 1_000_000_000);
-        self.k.softclock();
-    }
-}
-
-impl Host {
-    fn vnet(&self) -> Arc<Vnet> {
-        self.td.vimage.vnet.clone()
-    }
+impl InetHost for Host {
     fn inet(&self) -> Arc<VnetInet> {
         self.vnet().state::<VnetInet>(VNET_MOD_INET).expect("inet")
-    }
-    /// Run `f` in this host's vnet, inside a netisr section.
-    fn with<R>(&self, f: impl FnOnce() -> R) -> R {
-        let v = self.vnet();
-        let _cv = CurvnetGuard::set(&v);
-        let _ns = netisr_enter();
-        f()
-    }
-    fn addr(&self, ifp: &Arc<Ifnet>, cidr: &str) {
-        let (a, l) = cidr.split_once('/').unwrap();
-        let a: Ipv4Addr = a.parse().unwrap();
-        let m = in_plen2mask(l.parse().unwrap());
-        self.with(|| in_aifaddr(ifp, a, Some(m), None))
-            .expect("address");
     }
     fn route(&self, dst: &str, plen: u8, gw: &str) {
         let gw: Ipv4Addr = gw.parse().unwrap();
@@ -200,16 +72,7 @@ impl Host {
 }
 
 fn socket(n: &Net, h: &mut Host, ty: i32, proto: i32) -> i32 {
-    n.call(
-        h,
-        Request::Socket {
-            domain: PF_INET,
-            ty,
-            proto,
-        },
-    )
-    .expect("socket")
-    .val as i32
+    n.socket(h, PF_INET, ty, proto)
 }
 
 fn sin(a: &str, port: u16) -> Vec<u8> {
@@ -252,18 +115,10 @@ fn sendto(
 
 /// Every datagram waiting on `fd`: (bytes, source address).
 fn drain(n: &Net, h: &mut Host, fd: i32) -> Vec<(Vec<u8>, SockaddrIn)> {
-    let mut v = Vec::new();
-    while let Ok(r) = n.call(
-        h,
-        Request::Recvfrom {
-            fd,
-            len: 65535,
-            flags: MSG_DONTWAIT,
-        },
-    ) {
-        v.push((r.data, SockaddrIn::from_bytes(&r.addr).expect("sockaddr")));
-    }
-    v
+    n.drain(h, fd)
+        .into_iter()
+        .map(|(d, a)| (d, SockaddrIn::from_bytes(&a).expect("sockaddr")))
+        .collect()
 }
 
 /// (type, code, TTL of the carrying datagram, source) of each ICMP datagram.
@@ -277,29 +132,9 @@ fn icmp_summary(v: &[(Vec<u8>, SockaddrIn)]) -> Vec<(u8, u8, u8, Ipv4Addr)> {
         .collect()
 }
 
-fn sysctl(n: &Net, h: &mut Host, name: &str, v: Option<i64>) -> SysctlValue {
-    let new = v.map(|x| {
-        let mut w = vimage_abi::wire::Writer::new();
-        SysctlValue::Int(x).encode(&mut w);
-        w.finish()
-    });
-    let r = n
-        .call(
-            h,
-            Request::Sysctl {
-                name: name.into(),
-                new,
-            },
-        )
-        .expect("sysctl");
-    vimage_abi::sysctl::SysctlReply::from_bytes(&r.data)
-        .expect("reply")
-        .value
-}
-
 #[test]
 fn loopback_addresses_and_their_routes() {
-    let n = boot();
+    let n = Net::boot();
     let h = n.host("default");
     h.with(|| {
         let lo = crate::net::r#if::ifunit("lo0").unwrap();
@@ -353,7 +188,7 @@ fn loopback_addresses_and_their_routes() {
 
 #[test]
 fn ping_own_addresses_through_loopback() {
-    let n = boot();
+    let n = Net::boot();
     let mut h = n.host("default");
     h.with(|| {
         let lo = crate::net::r#if::ifunit("lo0").unwrap();
@@ -398,12 +233,12 @@ mod multi {
     }
 
     fn topo() -> Topo {
-        let n = boot();
+        let n = Net::boot();
         let n0 = n.host("n0");
         let n1 = n.host("n1");
         let n2 = n.host("n2");
-        let (e00, e10) = n.wire(&n0, "eth0", 1, &n1, "eth0", 2);
-        let (e11, e20) = n.wire(&n1, "eth1", 3, &n2, "eth0", 4);
+        let (e00, e10) = n.wire(&n0, "eth0", mac(1), &n1, "eth0", mac(2)).ends();
+        let (e11, e20) = n.wire(&n1, "eth1", mac(3), &n2, "eth0", mac(4)).ends();
         n0.addr(&e00, "10.0.0.20/24");
         n1.addr(&e10, "10.0.0.1/24");
         n1.addr(&e11, "10.0.1.1/24");
@@ -441,9 +276,9 @@ mod multi {
         // A second ping needs no request.
         sendto(&t.n, &mut t.n0, fd, echo(1, 56), "10.0.0.1", 0).unwrap();
         assert_eq!(t.n0.stat("txrequests"), 2);
-        t.n.advance(1199);
+        t.n.advance_ms(1_199_000);
         assert_eq!(t.n0.inet().arp.len(), 1);
-        t.n.advance(2);
+        t.n.advance_ms(2_000);
         assert!(t.n0.inet().arp.is_empty());
         assert_eq!(t.n0.stat("timeouts"), 1);
         // arp -d on an entry that is gone.
@@ -492,7 +327,7 @@ mod multi {
         // Nobody has 10.0.0.99: requests once a second, five in all.
         for i in 0..5 {
             sendto(&t.n, &mut t.n0, fd, echo(i, 56), "10.0.0.99", 0).unwrap();
-            t.n.advance(1);
+            t.n.advance_ms(1_000);
         }
         assert_eq!(
             sendto(&t.n, &mut t.n0, fd, echo(9, 56), "10.0.0.99", 0),
@@ -504,7 +339,7 @@ mod multi {
         let e = ArpEntryInfo::decode_list(&t.n0.with(super::super::if_ether::arp_dump)).unwrap();
         assert!(e[0].lladdr.is_empty());
         // The incomplete entry goes after 20 s.
-        t.n.advance(20);
+        t.n.advance_ms(20_000);
         assert!(t.n0.inet().arp.is_empty());
         // n1 heard requests for someone else.
         assert!(t.n1.stat("ignored") >= 5);
@@ -560,7 +395,7 @@ mod multi {
             },
         };
         assert_eq!(
-            sysctl(&t.n, &mut n1, "net.inet.ip.forwarding", Some(0)),
+            t.n.sysctl(&mut n1, "net.inet.ip.forwarding", Some(SysctlValue::Int(0))),
             SysctlValue::Int(1)
         );
         let ttl = 64i32.to_le_bytes().to_vec();
@@ -578,7 +413,7 @@ mod multi {
         assert!(drain(&t.n, &mut t.n0, fd).is_empty());
         assert_eq!(t.n1.stat("ips_cantforward"), 1);
         // No route in the router: host unreachable back to the sender.
-        sysctl(&t.n, &mut n1, "net.inet.ip.forwarding", Some(1));
+        t.n.sysctl(&mut n1, "net.inet.ip.forwarding", Some(SysctlValue::Int(1)));
         sendto(&t.n, &mut t.n0, fd, echo(3, 56), "192.0.2.1", 0).unwrap();
         let s = icmp_summary(&drain(&t.n, &mut t.n0, fd));
         assert_eq!(
@@ -808,7 +643,7 @@ mod multi {
         }
         t.n0.with(|| super::super::ip_input::ip_input(&t.e00, Mbuf::from_slice(&d)));
         assert_eq!(t.n0.inet().reass.len(), 1);
-        t.n.advance(31);
+        t.n.advance_ms(31_000);
         assert!(t.n0.inet().reass.is_empty());
         assert_eq!(t.n0.stat("ips_fragtimeout"), 1);
     }
@@ -891,7 +726,7 @@ mod multi {
         assert_eq!(t.n2.inet().arp.len(), 1);
         let v2 = t.n2.td.vimage.clone();
         t.n.k.vi_free(&v2);
-        t.n.advance(60);
+        t.n.advance_ms(60_000);
     }
 }
 
@@ -987,28 +822,10 @@ fn fuzz_templates(me: [u8; 6]) -> Vec<(u16, Vec<u8>)> {
 #[test]
 fn fuzz_a_live_vnet() {
     use super::ip::fuzz::{mutate, rounds, Rng};
-    let n = boot();
+    let n = Net::boot();
     let mut h = n.host("default");
     let mac = [0x40, 0x0a, 0x0b, 0x0c, 0x0d, 0x14];
-    let eth0 = {
-        let v = h.vnet();
-        let _cv = CurvnetGuard::set(&v);
-        let ifp = Ifnet::new(
-            &v,
-            "eth0",
-            "cable",
-            IFT_ETHER,
-            IFF_BROADCAST | IFF_SIMPLEX | IFF_MULTICAST,
-            1500,
-            mac.to_vec(),
-            Box::new(Cable {
-                peer: Mutex::new(Weak::new()),
-                log: Arc::new(Mutex::new(Vec::new())),
-            }),
-        );
-        if_attach(&ifp).expect("if_attach");
-        ifp
-    };
+    let eth0 = n.unwired(&h, "eth0", mac);
     h.addr(&eth0, "10.0.0.20/24");
     h.inet().ipforwarding.store(1, Ordering::Relaxed);
     let udp = socket(&n, &mut h, SOCK_DGRAM, 0);
@@ -1055,12 +872,12 @@ fn fuzz_a_live_vnet() {
         frame.extend_from_slice(&b);
         h.with(|| if_input(&eth0, Mbuf::from_vec(frame)));
         if i % 500 == 0 {
-            n.advance(7);
+            n.advance_ms(7_000);
             drain(&n, &mut h, udp);
             drain(&n, &mut h, raw);
         }
     }
-    n.advance(3600);
+    n.advance_ms(3_600_000);
     for name in [
         "ips_total",
         "ips_badsum",
