@@ -31,7 +31,7 @@ use crate::kern::vnet::{CurvnetGuard, Vnet};
 use crate::net::if_var::{IfDriver, Ifnet};
 use crate::net::mbuf::Mbuf;
 use crate::net::netisr::{netisr_enter, netisr_queue};
-use crate::net::r#if::{if_attach, if_input};
+use crate::net::r#if::{if_attach, if_input, ifunit};
 
 /// A millisecond in nanoseconds, the clock's unit.
 const MS: u64 = 1_000_000;
@@ -511,6 +511,11 @@ impl Host {
         let _cv = CurvnetGuard::set(&v);
         let _ns = netisr_enter();
         f()
+    }
+
+    /// Its interface `name`.
+    pub fn ifp(&self, name: &str) -> Arc<Ifnet> {
+        self.with(|| ifunit(name)).expect("interface")
     }
 
     /// Give `ifp` the address `cidr` ("10.0.0.1/24", "2001:db8::1/64"), an

@@ -1,12 +1,13 @@
-//! Kernel-level TCP tests: vimages wired back to back with a test cable that
-//! can drop frames by rule and delay them on fake time; sockets driven
-//! through their [`ProtoSocket`] halves in their vnet.
+//! Kernel-level TCP tests: two vimages on one cable of the test network
+//! ([`crate::net::testnet`]), which can drop frames by rule and delay them
+//! on fake time; sockets driven through their [`ProtoSocket`] halves in
+//! their vnet.
 
 #![cfg(feature = "vimage")]
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex};
 
 use vimage_abi::net_if::*;
 use vimage_abi::netinet_in::*;
@@ -15,88 +16,18 @@ use vimage_abi::Errno;
 use super::in_proto::InetDomain;
 use super::r#in::in_aifaddr;
 use super::tcp_var::*;
-use crate::kern::kern_proc::FakeHost;
-use crate::kern::kern_syscall::{test_lock, Kernel, KernelConfig};
-use crate::kern::kern_timeout::FakeClock;
 use crate::kern::uipc_socket::*;
-use crate::kern::vnet::{CurvnetGuard, Vnet};
-use crate::net::if_var::{IfDriver, Ifnet};
-use crate::net::mbuf::Mbuf;
-use crate::net::netisr::{netisr_enter, netisr_queue};
-use crate::net::r#if::{if_attach, if_input};
+use crate::net::testnet::{Cable, Host, Net};
 
-/// Frames held by a delaying cable: (due time, frame, receiving end).
-type Held = Arc<Mutex<Vec<(u64, Mbuf, Weak<Ifnet>)>>>;
-
-type Rule = Box<dyn FnMut(&[u8]) -> bool + Send>;
-
-/// A cable end: frames go to the peer, unless the drop rule says no; with a
-/// delay they wait for [`Net::run`] to deliver them.
-struct Cable {
-    peer: Mutex<Weak<Ifnet>>,
-    rule: Arc<Mutex<Option<Rule>>>,
-    delay: Arc<AtomicU64>,
-    held: Held,
-    clock: Arc<FakeClock>,
+/// What these tests do with a host's TCP.
+trait TcpHost {
+    fn socket(&self) -> Box<dyn ProtoSocket>;
+    fn stat(&self, name: &str) -> u64;
+    fn conns(&self) -> Vec<(TcpEndpoints, TcpState, usize, usize)>;
+    fn set(&self, f: impl FnOnce(&VnetTcp));
 }
 
-impl IfDriver for Cable {
-    fn transmit(&self, ifp: &Arc<Ifnet>, mut m: Mbuf) -> Result<(), Errno> {
-        if let Some(r) = self.rule.lock().unwrap().as_mut() {
-            if r(m.data()) {
-                return Ok(());
-            }
-        }
-        // A cable between offloading ends behaves as an eiface pair; a plain
-        // one is a wire, where nothing is said about checksums.
-        if ifp.hwassist.load(Ordering::Relaxed) != 0 {
-            m.offload_input();
-        } else {
-            m.csum_flags = 0;
-        }
-        let peer = self.peer.lock().unwrap().clone();
-        let d = self.delay.load(Ordering::Relaxed);
-        if d > 0 {
-            use crate::kern::kern_timeout::Clock;
-            let at = self.clock.now_ns() + d;
-            self.held.lock().unwrap().push((at, m, peer));
-            return Ok(());
-        }
-        if let Some(p) = peer.upgrade() {
-            netisr_queue(move || if_input(&p, m));
-        }
-        Ok(())
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-}
-
-struct Net {
-    k: Arc<Kernel>,
-    clock: Arc<FakeClock>,
-    rule: Arc<Mutex<Option<Rule>>>,
-    delay: Arc<AtomicU64>,
-    held: Held,
-    _l: MutexGuard<'static, ()>,
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        self.k.shutdown();
-    }
-}
-
-struct Host {
-    vnet: Arc<Vnet>,
-}
-
-impl Host {
-    fn with<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _cv = CurvnetGuard::set(&self.vnet);
-        let _ns = netisr_enter();
-        f()
-    }
+impl TcpHost for Host {
     fn socket(&self) -> Box<dyn ProtoSocket> {
         self.with(|| InetDomain.attach(1, 0)).expect("socket")
     }
@@ -111,110 +42,16 @@ impl Host {
     }
 }
 
-fn boot() -> Net {
-    let l = test_lock();
-    let clock = Arc::new(FakeClock::new(1_000_000_000));
-    let k = Kernel::boot(KernelConfig {
-        host: Arc::new(FakeHost::default()),
-        ident: "VIMAGE".into(),
-        version: "test".into(),
-        clock: clock.clone(),
-        random: crate::kern::kern_random::SeededRandom::arc(1),
-    })
-    .expect("boot");
-    Net {
-        k,
-        clock,
-        rule: Arc::new(Mutex::new(None)),
-        delay: Arc::new(AtomicU64::new(0)),
-        held: Arc::new(Mutex::new(Vec::new())),
-        _l: l,
-    }
-}
-
-impl Net {
-    fn host(&self, name: &str) -> Host {
-        let v = self.k.vi_create(self.k.vimage0(), name).expect("vi_create");
-        Host {
-            vnet: v.vnet.clone(),
-        }
-    }
-
-    /// Two hosts on one cable: a is 10.0.0.1, b is 10.0.0.2.
-    fn pair(&self) -> (Host, Host) {
-        let a = self.host("a");
-        let b = self.host("b");
-        let mk = |h: &Host, mac: u8| {
-            let v = h.vnet.clone();
-            let _cv = CurvnetGuard::set(&v);
-            let ifp = Ifnet::new(
-                &v,
-                "eth0",
-                "cable",
-                IFT_ETHER,
-                IFF_BROADCAST | IFF_SIMPLEX | IFF_MULTICAST,
-                1500,
-                vec![0x40, 0x0a, 0x0b, 0x0c, 0x0d, mac],
-                Box::new(Cable {
-                    peer: Mutex::new(Weak::new()),
-                    rule: self.rule.clone(),
-                    delay: self.delay.clone(),
-                    held: self.held.clone(),
-                    clock: self.clock.clone(),
-                }),
-            );
-            if_attach(&ifp).expect("if_attach");
-            ifp
-        };
-        let x = mk(&a, 1);
-        let y = mk(&b, 2);
-        let cx = x.driver.as_any().downcast_ref::<Cable>().unwrap();
-        *cx.peer.lock().unwrap() = Arc::downgrade(&y);
-        let cy = y.driver.as_any().downcast_ref::<Cable>().unwrap();
-        *cy.peer.lock().unwrap() = Arc::downgrade(&x);
-        let m = in_plen2mask(24);
-        a.with(|| in_aifaddr(&x, Ipv4Addr::new(10, 0, 0, 1), Some(m), None))
-            .unwrap();
-        b.with(|| in_aifaddr(&y, Ipv4Addr::new(10, 0, 0, 2), Some(m), None))
-            .unwrap();
-        (a, b)
-    }
-
-    /// Let `ms` milliseconds pass in 1 ms steps: timers run, held frames
-    /// arrive.
-    fn run(&self, ms: u64) {
-        for _ in 0..ms {
-            self.clock.advance(1_000_000);
-            self.deliver();
-            self.k.softclock();
-        }
-    }
-
-    fn deliver(&self) {
-        use crate::kern::kern_timeout::Clock;
-        let now = self.clock.now_ns();
-        let due: Vec<(u64, Mbuf, Weak<Ifnet>)> = {
-            let mut h = self.held.lock().unwrap();
-            let (due, keep) = std::mem::take(&mut *h)
-                .into_iter()
-                .partition(|f| f.0 <= now);
-            *h = keep;
-            due
-        };
-        let _ns = netisr_enter();
-        for (_, f, p) in due {
-            if let Some(p) = p.upgrade() {
-                if_input(&p, f);
-            }
-        }
-    }
-
-    fn drop_if(&self, r: impl FnMut(&[u8]) -> bool + Send + 'static) {
-        *self.rule.lock().unwrap() = Some(Box::new(r));
-    }
-    fn no_drop(&self) {
-        *self.rule.lock().unwrap() = None;
-    }
+/// Two hosts on one cable: a is 10.0.0.1 (MAC 40:0a:0b:0c:0d:01), b is
+/// 10.0.0.2 (..:02).
+fn pair(n: &Net) -> (Host, Host, Cable) {
+    let a = n.host("a");
+    let b = n.host("b");
+    let mac = |x| [0x40, 0x0a, 0x0b, 0x0c, 0x0d, x];
+    let w = n.wire(&a, "eth0", mac(1), &b, "eth0", mac(2));
+    a.addr(&w.a, "10.0.0.1/24");
+    b.addr(&w.b, "10.0.0.2/24");
+    (a, b, w)
 }
 
 /// (flags, seq, ack, window, payload length, options) of a TCP/IPv4 frame.
@@ -342,8 +179,8 @@ fn state_of(h: &Host, port: u16, local: bool) -> Vec<TcpState> {
 
 #[test]
 fn handshake_data_both_ways_and_close_with_time_wait() {
-    let n = boot();
-    let (a, b) = n.pair();
+    let n = Net::boot();
+    let (a, b, _) = pair(&n);
     let (mut l, mut c, mut s) = connect_pair(&n, &a, &b, 80);
     assert_eq!(state_of(&a, 80, false), vec![TcpState::Established]);
     send_all(&n, &a, &mut c, b"hello, server", 100);
@@ -377,8 +214,8 @@ fn handshake_data_both_ways_and_close_with_time_wait() {
 
 #[test]
 fn server_closes_first_and_client_sees_eof() {
-    let n = boot();
-    let (a, b) = n.pair();
+    let n = Net::boot();
+    let (a, b, _) = pair(&n);
     let (_l, mut c, mut s) = connect_pair(&n, &a, &b, 81);
     send_all(&n, &b, &mut s, b"bye", 10);
     b.with(|| s.close());
@@ -401,8 +238,8 @@ fn server_closes_first_and_client_sees_eof() {
 
 #[test]
 fn rst_on_closed_port_refuses_connect() {
-    let n = boot();
-    let (a, _b) = n.pair();
+    let n = Net::boot();
+    let (a, _b, _) = pair(&n);
     let mut c = a.socket();
     assert_eq!(
         a.with(|| c.connect(&sa("10.0.0.2", 9))),
@@ -416,23 +253,23 @@ fn rst_on_closed_port_refuses_connect() {
 
 #[test]
 fn simultaneous_open_and_simultaneous_close() {
-    let n = boot();
-    let (a, b) = n.pair();
+    let n = Net::boot();
+    let (a, b, w) = pair(&n);
     let mut x = a.socket();
     let mut y = b.socket();
     a.with(|| x.bind(&sa("10.0.0.1", 5000))).unwrap();
     b.with(|| y.bind(&sa("10.0.0.2", 6000))).unwrap();
     // Let ARP settle so both SYNs cross on the wire.
-    n.drop_if(|f| tcp_of(f).is_some());
+    w.drop_if(|f| tcp_of(f).is_some());
     let _ = a.with(|| x.connect(&sa("10.0.0.2", 6000)));
     let _ = b.with(|| y.connect(&sa("10.0.0.1", 5000)));
-    n.no_drop();
+    w.no_drop();
     // Both SYNs were lost; the retransmissions cross.
     n.run(3_500);
     assert_eq!(state_of(&a, 5000, true), vec![TcpState::Established]);
     assert_eq!(state_of(&b, 6000, true), vec![TcpState::Established]);
     // Simultaneous close: both FINs cross (held by a delay), CLOSING, TIME_WAIT.
-    n.delay.store(5_000_000, Ordering::Relaxed);
+    w.set_delay_ms(5);
     a.with(|| x.shutdown(SHUT_WR)).unwrap();
     b.with(|| y.shutdown(SHUT_WR)).unwrap();
     n.run(2);
@@ -444,8 +281,8 @@ fn simultaneous_open_and_simultaneous_close() {
 
 #[test]
 fn listen_backlog_overflow_drops_connections() {
-    let n = boot();
-    let (a, b) = n.pair();
+    let n = Net::boot();
+    let (a, b, _) = pair(&n);
     let mut l = b.socket();
     b.with(|| l.bind(&sa("0.0.0.0", 7))).unwrap();
     b.with(|| l.listen(1)).unwrap();
@@ -468,11 +305,11 @@ fn listen_backlog_overflow_drops_connections() {
 
 #[test]
 fn retransmission_after_a_dropped_segment_and_backoff_to_etimedout() {
-    let n = boot();
-    let (a, b) = n.pair();
+    let n = Net::boot();
+    let (a, b, w) = pair(&n);
     let (_l, mut c, s) = connect_pair(&n, &a, &b, 82);
     let mut dropped = false;
-    n.drop_if(move |f| match tcp_of(f) {
+    w.drop_if(move |f| match tcp_of(f) {
         Some((_, _, _, _, len, _)) if len > 0 && !dropped => {
             dropped = true;
             true
@@ -487,7 +324,7 @@ fn retransmission_after_a_dropped_segment_and_backoff_to_etimedout() {
     assert!(a.stat("tcps_rexmttimeo") >= 1);
     assert!(a.stat("tcps_sndrexmitpack") >= 1);
     // Now the cable eats everything: backoff until ETIMEDOUT.
-    n.drop_if(|_| true);
+    w.drop_if(|_| true);
     send_all(&n, &a, &mut c, b"into the void", 10);
     let mut gaps = Vec::new();
     let mut last = None;
@@ -511,8 +348,8 @@ fn retransmission_after_a_dropped_segment_and_backoff_to_etimedout() {
 
 #[test]
 fn fast_retransmit_on_three_duplicate_acks() {
-    let n = boot();
-    let (a, b) = n.pair();
+    let n = Net::boot();
+    let (a, b, w) = pair(&n);
     let (_l, mut c, s) = connect_pair(&n, &a, &b, 83);
     a.with(|| c.setsockopt(6, 1, &1i32.to_le_bytes())).unwrap();
     // Grow the window first.
@@ -520,7 +357,7 @@ fn fast_retransmit_on_three_duplicate_acks() {
     let got = transfer(&n, &a, &mut c, &b, &*s, &warm, 10_000);
     assert_eq!(got.len(), warm.len());
     let mut k = 0;
-    n.drop_if(move |f| match tcp_of(f) {
+    w.drop_if(move |f| match tcp_of(f) {
         Some((_, _, _, _, len, _)) if len > 0 => {
             k += 1;
             k == 2
@@ -543,11 +380,11 @@ fn fast_retransmit_on_three_duplicate_acks() {
 
 #[test]
 fn window_scaling_timestamps_and_sack_are_negotiated() {
-    let n = boot();
-    let (a, b) = n.pair();
+    let n = Net::boot();
+    let (a, b, w) = pair(&n);
     let syns = Arc::new(Mutex::new(Vec::new()));
     let s2 = syns.clone();
-    n.drop_if(move |f| {
+    w.drop_if(move |f| {
         if let Some((fl, _, _, _, _, o)) = tcp_of(f) {
             if fl & super::tcp::TH_SYN != 0 {
                 s2.lock().unwrap().push(o);
@@ -604,14 +441,14 @@ fn window_scaling_timestamps_and_sack_are_negotiated() {
 
 #[test]
 fn sack_blocks_report_out_of_order_data() {
-    let n = boot();
-    let (a, b) = n.pair();
+    let n = Net::boot();
+    let (a, b, w) = pair(&n);
     let (_l, mut c, s) = connect_pair(&n, &a, &b, 86);
     a.with(|| c.setsockopt(6, 1, &1i32.to_le_bytes())).unwrap();
     let sacks = Arc::new(Mutex::new(Vec::new()));
     let s2 = sacks.clone();
     let mut k = 0;
-    n.drop_if(move |f| {
+    w.drop_if(move |f| {
         if let Some((_, _, _, _, len, o)) = tcp_of(f) {
             if len > 0 {
                 k += 1;
@@ -635,8 +472,8 @@ fn sack_blocks_report_out_of_order_data() {
 
 #[test]
 fn persist_timer_probes_a_zero_window() {
-    let n = boot();
-    let (a, b) = n.pair();
+    let n = Net::boot();
+    let (a, b, _) = pair(&n);
     b.set(|t| t.recvspace.store(4096, Ordering::Relaxed));
     let (_l, mut c, s) = connect_pair(&n, &a, &b, 87);
     let data = vec![9u8; 20_000];
@@ -675,8 +512,8 @@ fn persist_timer_probes_a_zero_window() {
 
 #[test]
 fn keepalive_probes_and_drops_a_dead_peer() {
-    let n = boot();
-    let (a, b) = n.pair();
+    let n = Net::boot();
+    let (a, b, w) = pair(&n);
     a.set(|t| {
         t.keepidle.store(10_000, Ordering::Relaxed);
         t.keepintvl.store(1_000, Ordering::Relaxed);
@@ -688,7 +525,7 @@ fn keepalive_probes_and_drops_a_dead_peer() {
     assert!(a.stat("tcps_keepprobe") >= 1);
     // The peer answers: still connected.
     assert_eq!(c.poll() & POLLERR, 0);
-    n.drop_if(|_| true);
+    w.drop_if(|_| true);
     n.run(30_000);
     assert_eq!(c.soerror(), Some(Errno::ETIMEDOUT));
     assert!(a.stat("tcps_keepdrops") >= 1);
@@ -696,17 +533,17 @@ fn keepalive_probes_and_drops_a_dead_peer() {
 
 #[test]
 fn one_mebibyte_intact_under_loss_and_delay() {
-    let n = boot();
-    let (a, b) = n.pair();
+    let n = Net::boot();
+    let (a, b, w) = pair(&n);
     let (_l, mut c, s) = connect_pair(&n, &a, &b, 89);
     let mut x: u64 = 0x1234_5678_9abc_def1;
-    n.drop_if(move |_| {
+    w.drop_if(move |_| {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         x.is_multiple_of(100)
     });
-    n.delay.store(5_000_000, Ordering::Relaxed);
+    w.set_delay_ms(5);
     let data: Vec<u8> = (0..(1u32 << 20))
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
@@ -766,8 +603,8 @@ fn cb_of(h: &Host, lport: u16) -> TcpcbRef {
 
 #[test]
 fn rst_and_data_injection_with_wrong_sequence_numbers_are_ignored() {
-    let n = boot();
-    let (a, b) = n.pair();
+    let n = Net::boot();
+    let (a, b, _) = pair(&n);
     let (_l, mut c, s) = connect_pair(&n, &a, &b, 90);
     let cb = cb_of(&b, 90);
     let (ep, rcv_nxt, snd_nxt) = {
@@ -812,8 +649,8 @@ fn rst_and_data_injection_with_wrong_sequence_numbers_are_ignored() {
 
 #[test]
 fn fuzzed_segments_against_live_connections() {
-    let n = boot();
-    let (a, b) = n.pair();
+    let n = Net::boot();
+    let (a, b, _) = pair(&n);
     let (_l, mut c, s) = connect_pair(&n, &a, &b, 91);
     let cb = cb_of(&b, 91);
     let ep = cb.lock().unwrap().ep;
@@ -918,28 +755,12 @@ fn fuzzed_segments_against_live_connections() {
 
 #[test]
 fn tcp_over_ipv6_handshake_and_data() {
-    use crate::netinet6::in6::{in6_update_ifa, In6Ifaddr};
     use std::net::Ipv6Addr;
     use vimage_abi::netinet6_in6::SockaddrIn6;
-    let n = boot();
-    let (a, b) = n.pair();
-    let add = |h: &Host, x: &str| {
-        h.with(|| {
-            let ifp = crate::net::r#if::ifunit("eth0").unwrap();
-            in6_update_ifa(
-                &ifp,
-                In6Ifaddr {
-                    addr: x.parse().unwrap(),
-                    plen: 64,
-                    dst: None,
-                    flags: 0,
-                },
-            )
-        })
-        .unwrap();
-    };
-    add(&a, "2001:db8::1");
-    add(&b, "2001:db8::2");
+    let n = Net::boot();
+    let (a, b, _) = pair(&n);
+    a.addr(&a.ifp("eth0"), "2001:db8::1/64");
+    b.addr(&b.ifp("eth0"), "2001:db8::2/64");
     n.run(2_000);
     let sa6 = |x: &str, port: u16| {
         let mut s = SockaddrIn6::new(x.parse::<Ipv6Addr>().unwrap(), 0);
@@ -978,8 +799,8 @@ fn tcp_over_ipv6_handshake_and_data() {
 
 #[test]
 fn sysctls_and_pcblist_are_per_vnet() {
-    let n = boot();
-    let (a, b) = n.pair();
+    let n = Net::boot();
+    let (a, b, _) = pair(&n);
     let (_l, _c, _s) = connect_pair(&n, &a, &b, 22);
     let list = a.with(tcp_pcblist);
     let v = InPcbInfo::decode_list(&list).unwrap();
@@ -1015,12 +836,12 @@ fn lo_up(h: &Host) {
 
 #[test]
 fn mss_follows_the_route_mtu_and_tcp_maxseg() {
-    let n = boot();
-    let (a, b) = n.pair();
+    let n = Net::boot();
+    let (a, b, w) = pair(&n);
     // The SYN and SYN-ACK offer the Ethernet MSS (1500 - 40).
     let offers = Arc::new(Mutex::new(Vec::new()));
     let o = offers.clone();
-    n.drop_if(move |f| {
+    w.drop_if(move |f| {
         if let Some((fl, .., opts)) = tcp_of(f) {
             if fl & 0x02 != 0 && opts.len() >= 4 && opts[0] == 2 {
                 o.lock()
@@ -1083,14 +904,14 @@ fn mss_follows_the_route_mtu_and_tcp_maxseg() {
 
 #[test]
 fn checksums_are_computed_for_the_wire() {
-    let n = boot();
-    let (a, b) = n.pair();
+    let n = Net::boot();
+    let (a, b, w) = pair(&n);
     // Every TCP segment on the cable sums correctly: ip_output finishes the
     // checksum tcp_output left to it on every non-loopback interface.
     let bad = Arc::new(AtomicU64::new(0));
     let seen = Arc::new(AtomicU64::new(0));
     let (b2, s2) = (bad.clone(), seen.clone());
-    n.drop_if(move |f| {
+    w.drop_if(move |f| {
         if f.len() > 34 && f[12..14] == [8, 0] && f[14 + 9] == 6 {
             let ip = super::ip::Ipv4Packet::new_checked(&f[14..]).unwrap();
             let ph = super::ip::PseudoHdr::V4 {
@@ -1114,11 +935,11 @@ fn checksums_are_computed_for_the_wire() {
 
 #[test]
 fn buffers_autosize_unless_the_user_sized_them() {
-    let n = boot();
-    let (a, b) = n.pair();
+    let n = Net::boot();
+    let (a, b, w) = pair(&n);
     let data: Vec<u8> = (0..(4u32 << 20)).map(|i| (i >> 3) as u8).collect();
     let (_l, mut c, s) = connect_pair(&n, &a, &b, 124);
-    n.delay.store(2_000_000, Ordering::Relaxed);
+    w.set_delay_ms(2);
     let (snd0, rcv0) = (c.sndbuf().unwrap().hiwat(), s.rcvbuf().unwrap().hiwat());
     assert_eq!((snd0, rcv0), (32_768, 65_536));
     let got = transfer(&n, &a, &mut c, &b, &*s, &data, 60_000);
@@ -1149,9 +970,9 @@ fn buffers_autosize_unless_the_user_sized_them() {
     // net.inet.tcp.recvbuf_auto=0 and sendbuf_auto=0: no growth either.
     a.set(|t| t.sendbuf_auto.store(0, Ordering::Relaxed));
     b.set(|t| t.recvbuf_auto.store(0, Ordering::Relaxed));
-    n.delay.store(0, Ordering::Relaxed);
+    w.set_delay_ms(0);
     let (_l, mut c, s) = connect_pair(&n, &a, &b, 126);
-    n.delay.store(2_000_000, Ordering::Relaxed);
+    w.set_delay_ms(2);
     let got = transfer(&n, &a, &mut c, &b, &*s, &data[..1 << 20], 60_000);
     assert_eq!(got.len(), 1 << 20);
     assert_eq!(c.sndbuf().unwrap().hiwat(), 32_768);
@@ -1160,8 +981,8 @@ fn buffers_autosize_unless_the_user_sized_them() {
 
 #[test]
 fn the_segment_filling_the_hole_is_taken_when_the_reassembly_queue_is_full() {
-    let n = boot();
-    let (a, b) = n.pair();
+    let n = Net::boot();
+    let (a, b, _) = pair(&n);
     let (_l, _c, s) = connect_pair(&n, &a, &b, 127);
     let cb = cb_of(&b, 127);
     let (ep, rcv_nxt, snd_nxt, hiwat) = {
@@ -1209,13 +1030,13 @@ fn the_segment_filling_the_hole_is_taken_when_the_reassembly_queue_is_full() {
 #[test]
 fn icmp_unreachables_end_a_hopeless_connect_and_spare_an_established_one() {
     use super::ip_icmp::{ICMP_UNREACH, ICMP_UNREACH_HOST};
-    let n = boot();
-    let (a, b) = n.pair();
+    let n = Net::boot();
+    let (a, b, w) = pair(&n);
     // b never answers a's SYNs; each one draws a host unreachable from b
     // (as a router on the way would), quoting the SYN.
     let syns: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
     let s2 = syns.clone();
-    n.drop_if(move |f| {
+    w.drop_if(move |f| {
         if let Some((fl, ..)) = tcp_of(f) {
             if fl & 0x02 != 0 {
                 s2.lock().unwrap().push(f[14..].to_vec());
@@ -1229,7 +1050,7 @@ fn icmp_unreachables_end_a_hopeless_connect_and_spare_an_established_one() {
         a.with(|| c.connect(&sa("10.0.0.2", 130))),
         Err(Errno::EINPROGRESS)
     );
-    let b_if = b.with(|| crate::net::r#if::ifunit("eth0").unwrap());
+    let b_if = b.ifp("eth0");
     let mut answered = 0;
     let mut ms = 0;
     while c.poll() & POLLERR == 0 && c.poll() & POLLHUP == 0 {
@@ -1252,11 +1073,11 @@ fn icmp_unreachables_end_a_hopeless_connect_and_spare_an_established_one() {
     assert_eq!(a.with(|| c.soerror()), Some(Errno::EHOSTUNREACH));
     // An established connection ignores a host unreachable about its data,
     // and one quoting a sequence number outside what is in flight.
-    n.no_drop();
+    w.no_drop();
     let (_l, mut c, s) = connect_pair(&n, &a, &b, 131);
     let seen: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
     let s3 = seen.clone();
-    n.drop_if(move |f| {
+    w.drop_if(move |f| {
         if tcp_of(f).is_some_and(|t| t.4 > 0) {
             s3.lock().unwrap().push(f[14..].to_vec());
         }
@@ -1283,7 +1104,7 @@ fn icmp_unreachables_end_a_hopeless_connect_and_spare_an_established_one() {
 #[test]
 fn initial_sequence_numbers_follow_rfc_6528() {
     use super::tcp_subr::tcp_new_isn;
-    let n = boot();
+    let n = Net::boot();
     let (a, b) = (n.host("isn-a"), n.host("isn-b"));
     let ep = |fport: u16| TcpEndpoints {
         laddr: "10.0.0.1".parse().unwrap(),
@@ -1312,24 +1133,21 @@ fn initial_sequence_numbers_follow_rfc_6528() {
 fn offload(a: &Host, b: &Host) {
     use crate::net::mbuf::{CSUM_DELAY_DATA, CSUM_TSO};
     for h in [a, b] {
-        h.with(|| {
-            crate::net::r#if::ifunit("eth0")
-                .unwrap()
-                .hwassist
-                .store(CSUM_DELAY_DATA | CSUM_TSO, Ordering::Relaxed)
-        });
+        h.ifp("eth0")
+            .hwassist
+            .store(CSUM_DELAY_DATA | CSUM_TSO, Ordering::Relaxed);
     }
 }
 
 #[test]
 fn tso_sends_large_segments_over_an_offloading_link_and_the_stream_stays_intact() {
-    let n = boot();
-    let (a, b) = n.pair();
+    let n = Net::boot();
+    let (a, b, w) = pair(&n);
     offload(&a, &b);
     let big = Arc::new(AtomicU64::new(0));
     let most = Arc::new(AtomicU64::new(0));
     let (b2, m2) = (big.clone(), most.clone());
-    n.drop_if(move |f| {
+    w.drop_if(move |f| {
         if let Some((_, _, _, _, len, _)) = tcp_of(f) {
             if f.len() > 1514 {
                 b2.fetch_add(1, Ordering::Relaxed);
@@ -1360,18 +1178,18 @@ fn tso_sends_large_segments_over_an_offloading_link_and_the_stream_stays_intact(
 
 #[test]
 fn tso_recovers_from_loss_and_delay() {
-    let n = boot();
-    let (a, b) = n.pair();
+    let n = Net::boot();
+    let (a, b, w) = pair(&n);
     offload(&a, &b);
     let (_l, mut c, s) = connect_pair(&n, &a, &b, 93);
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    n.drop_if(move |_| {
+    w.drop_if(move |_| {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         x.is_multiple_of(20)
     });
-    n.delay.store(2_000_000, Ordering::Relaxed);
+    w.set_delay_ms(2);
     let data: Vec<u8> = (0..(1u32 << 20)).map(|i| ((i * 31) >> 5) as u8).collect();
     let got = transfer(&n, &a, &mut c, &b, &*s, &data, 600_000);
     assert!(got == data, "stream corrupted");
@@ -1381,13 +1199,13 @@ fn tso_recovers_from_loss_and_delay() {
 #[test]
 fn a_tso_segment_out_an_interface_without_the_offload_is_cut_for_the_wire() {
     use crate::netinet::ip::{Ipv4Packet, PseudoHdr};
-    let n = boot();
-    let (a, b) = n.pair();
+    let n = Net::boot();
+    let (a, b, w) = pair(&n);
     // A connection first, so ARP has resolved and frames are not held.
     let _c = connect_pair(&n, &a, &b, 94);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s2 = seen.clone();
-    n.drop_if(move |f| {
+    w.drop_if(move |f| {
         s2.lock().unwrap().push(f.to_vec());
         true
     });
