@@ -150,11 +150,7 @@ impl Vnet {
     }
     /// Typed access to a module's state in this vnet.
     pub fn state<T: Any + Send + Sync>(&self, id: usize) -> Option<Arc<T>> {
-        let s = self.mod_state_ref(id)?;
-        if !s.is::<T>() {
-            return None;
-        }
-        s.clone().downcast::<T>().ok()
+        self.mod_state_ref(id)?.clone().downcast::<T>().ok()
     }
     /// Typed access to a module's state in this vnet, borrowed.
     pub fn state_ref<T: Any + Send + Sync>(&self, id: usize) -> Option<&T> {

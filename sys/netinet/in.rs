@@ -89,18 +89,38 @@ pub fn in_ifaddrs() -> Vec<(Arc<Ifnet>, InIfaddr)> {
     v
 }
 
-/// The interface holding address `a` in curvnet (`ifa_ifwithaddr`).
+/// The interface holding address `a` in curvnet (`ifa_ifwithaddr`): one
+/// lookup in the address hash.
 pub fn ifa_ifwithaddr(a: Ipv4Addr) -> Option<Arc<Ifnet>> {
-    let net = vnet_net();
-    let list = net.ifnet.read().ok()?;
-    list.iter()
-        .find(|ifp| in_find(ifp, |ia| (ia.addr == a).then_some(())).is_some())
-        .cloned()
+    let inet = super::try_vnet_inet()?;
+    let g = inet.ifaddrhash.read().ok()?;
+    let ifp = g.get(&a)?.upgrade();
+    ifp
 }
 
 /// Whether `a` is one of curvnet's own addresses.
 pub fn in_localaddr(a: Ipv4Addr) -> bool {
-    ifa_ifwithaddr(a).is_some()
+    super::try_vnet_inet()
+        .and_then(|inet| inet.ifaddrhash.read().ok().map(|g| g.contains_key(&a)))
+        .unwrap_or(false)
+}
+
+/// Enter (`Some`) or remove (`None`) address `a` in curvnet's address hash.
+fn in_ifaddrhash_set(a: Ipv4Addr, ifp: Option<&Arc<Ifnet>>) {
+    let Some(inet) = super::try_vnet_inet() else {
+        return;
+    };
+    let Ok(mut g) = inet.ifaddrhash.write() else {
+        return;
+    };
+    match ifp {
+        Some(ifp) => {
+            g.insert(a, Arc::downgrade(ifp));
+        }
+        None => {
+            g.remove(&a);
+        }
+    };
 }
 
 /// Whether `a` is a broadcast address on `ifp` (`in_broadcast`): all ones, all
@@ -287,6 +307,7 @@ pub fn in_aifaddr(
             flags: 0,
         });
     }
+    in_ifaddrhash_set(addr, Some(ifp));
     // The driver's SIOCSIFADDR: the interface comes up.
     ifp.flags.fetch_or(IFF_UP | IFF_RUNNING, Ordering::Relaxed);
     in_rt_newaddr(true, ifp, addr, plen);
@@ -300,6 +321,7 @@ fn remove_ifaddr(ifp: &Ifnet, addr: Ipv4Addr) {
     if let Ok(mut g) = ifp.addrs.write() {
         g.retain(|a| a.addr != IpAddr::V4(addr));
     }
+    in_ifaddrhash_set(addr, None);
 }
 
 /// Remove the routes and ARP entries an address brought (`in_ifscrub`).

@@ -37,8 +37,12 @@ mod tcp_tests;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicI64, AtomicU16, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+
+use crate::net::if_var::Ifnet;
 use vimage_abi::sysctl::{SysctlValue, CTLFLAG_RD, CTLFLAG_VNET};
 use vimage_abi::Errno;
 
@@ -96,6 +100,11 @@ pub struct VnetInet {
     pub ip_id: AtomicU16,
     /// ICMP error rate limiter: (second, responses in it).
     pub icmp_rate: Mutex<(u64, u64)>,
+    /// `in_ifaddrhashtbl`: which interface holds each of our addresses, so
+    /// "is this for us?" is one hash lookup per packet, not a walk of every
+    /// interface's list.  Kept by `in_aifaddr` and `in_difaddr`, the only
+    /// places IPv4 addresses come and go.
+    pub(crate) ifaddrhash: RwLock<HashMap<Ipv4Addr, Weak<Ifnet>>>,
 }
 
 impl VnetInet {
@@ -123,6 +132,7 @@ impl VnetInet {
             ripcb: raw_ip::RipTable::default(),
             ip_id: AtomicU16::new(1),
             icmp_rate: Mutex::new((0, 0)),
+            ifaddrhash: RwLock::new(HashMap::new()),
         }
     }
 
