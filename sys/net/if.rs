@@ -137,15 +137,26 @@ pub fn ifname_valid(name: &str) -> Result<(), Errno> {
 
 /// `ifunit()`: the interface called `name` in curvnet.
 pub fn ifunit(name: &str) -> Option<Arc<Ifnet>> {
-    vnet_net().list().into_iter().find(|i| i.name() == name)
+    let net = vnet_net();
+    let g = net.ifnet.read().ok()?;
+    let ifp = g.iter().find(|i| i.name_is(name)).cloned();
+    ifp
 }
 
-/// The interface with index `idx` in curvnet.
+/// The interface with index `idx` in curvnet: the list is in index order,
+/// so a binary search.
 pub fn ifnet_byindex(idx: u32) -> Option<Arc<Ifnet>> {
-    vnet_net()
-        .list()
-        .into_iter()
-        .find(|i| i.index.load(Ordering::Relaxed) == idx)
+    let net = vnet_net();
+    let g = net.ifnet.read().ok()?;
+    let ifp = match g.binary_search_by_key(&idx, |i| i.index.load(Ordering::Relaxed)) {
+        Ok(n) => g.get(n).cloned(),
+        // (Should the order ever be off, the walk still finds it.)
+        Err(_) => g
+            .iter()
+            .find(|i| i.index.load(Ordering::Relaxed) == idx)
+            .cloned(),
+    };
+    ifp
 }
 
 /// The lowest `prefixN` not used in curvnet.

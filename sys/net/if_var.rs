@@ -195,6 +195,10 @@ impl Ifnet {
     pub fn name(&self) -> String {
         self.xname.read().map(|n| n.clone()).unwrap_or_default()
     }
+    /// Whether the interface is called `n` (no copy of the name).
+    pub fn name_is(&self, n: &str) -> bool {
+        self.xname.read().is_ok_and(|x| *x == n)
+    }
     pub(crate) fn set_name(&self, n: &str) {
         if let Ok(mut g) = self.xname.write() {
             *g = n.to_string();
