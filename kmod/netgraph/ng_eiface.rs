@@ -17,7 +17,7 @@ use vimage_abi::Errno;
 use vimage_kern::kern::vnet::Vnet;
 use vimage_kern::net::if_var::{IfDriver, Ifnet};
 use vimage_kern::net::mbuf::{Mbuf, CSUM_DELAY_DATA, CSUM_TSO};
-use vimage_kern::net::r#if::{if_input, if_rename};
+use vimage_kern::net::r#if::if_rename;
 use vimage_netgraph::ng_parse::NgParseType;
 use vimage_netgraph::{NgCmd, NgCtx, NgMesg, NgNode, NgType, NodeId};
 
@@ -105,7 +105,7 @@ impl IfDriver for EifaceDriver {
         if let Some(peer) = wire {
             m.offload_input();
             let inq = peer.inq.clone();
-            inq.enqueue(move || if_input(&peer, m));
+            inq.enqueue_frame(peer, m);
             return Ok(());
         }
         let home = self.home.upgrade().ok_or(Errno::ENETDOWN)?;
@@ -229,7 +229,7 @@ impl NgNode for EifaceNode {
         // delivered it.
         let ifp = self.ifp.clone();
         let inq = ifp.inq.clone();
-        inq.enqueue(move || if_input(&ifp, frame));
+        inq.enqueue_frame(ifp, frame);
     }
     fn shutdown(&mut self, _ctx: &mut NgCtx<'_>) -> bool {
         if let Some(d) = EifaceDriver::of(&self.ifp) {

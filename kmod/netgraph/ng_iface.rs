@@ -16,7 +16,7 @@ use vimage_abi::Errno;
 use vimage_kern::kern::vnet::Vnet;
 use vimage_kern::net::if_var::{IfDriver, Ifnet};
 use vimage_kern::net::mbuf::Mbuf;
-use vimage_kern::net::r#if::{if_input_proto, ETHERTYPE_IP, ETHERTYPE_IPV6};
+use vimage_kern::net::r#if::{ETHERTYPE_IP, ETHERTYPE_IPV6};
 use vimage_netgraph::ng_parse::NgParseType;
 use vimage_netgraph::{NgCmd, NgCtx, NgMesg, NgNode, NgType, NodeId};
 
@@ -183,7 +183,7 @@ impl NgNode for IfaceNode {
         }
         let ifp = self.ifp.clone();
         let inq = ifp.inq.clone();
-        inq.enqueue(move || if_input_proto(&ifp, proto, pkt));
+        inq.enqueue_proto(ifp, proto, pkt);
     }
     fn shutdown(&mut self, _ctx: &mut NgCtx<'_>) -> bool {
         node_ifnet_gone(&self.ifp);

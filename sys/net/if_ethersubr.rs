@@ -18,7 +18,6 @@ use vimage_abi::Errno;
 use super::ethernet::{EtherAddr, ETHERTYPE_IP, ETHERTYPE_IPV6, ETHER_HDR_LEN};
 use super::if_var::Ifnet;
 use super::mbuf::{Mbuf, CSUM_DATA_VALID, CSUM_DELAY_DATA};
-use super::r#if::if_input_proto;
 
 /// IPv6 neighbour resolution for Ethernet output: given the interface, the
 /// next hop and the packet, either the MAC to send to (and the packet back), or
@@ -67,7 +66,7 @@ pub fn looutput(ifp: &Arc<Ifnet>, mut m: Mbuf) -> Result<(), Errno> {
         .fetch_add(m.len() as u64, Ordering::Relaxed);
     let inq = ifp.inq.clone();
     let ifp = ifp.clone();
-    if !inq.enqueue(move || if_input_proto(&ifp, proto, m)) {
+    if !inq.enqueue_proto(ifp, proto, m) {
         return Err(Errno::ENOBUFS);
     }
     Ok(())

@@ -13,11 +13,47 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use super::if_var::Ifnet;
+use super::mbuf::Mbuf;
+
 /// Most items one thread may have queued; beyond it new work is dropped (a
 /// forwarding loop or broadcast storm cannot exhaust memory).
 pub const NETISR_MAXQLEN: usize = 65_536;
 
-type Work = Box<dyn FnOnce()>;
+/// A unit of this thread's deferred work: an interface queue to drain (the
+/// common case, typed so that it costs no allocation), or a closure.
+enum Work {
+    Drain(Arc<IfInq>),
+    Fn(Box<dyn FnOnce()>),
+}
+
+impl Work {
+    fn run(self) {
+        match self {
+            Work::Drain(q) => q.drain(),
+            Work::Fn(f) => f(),
+        }
+    }
+}
+
+/// Queue `w` (see [`netisr_queue`]).
+fn netisr_queue_work(w: Work) -> bool {
+    if DEPTH.with(|d| d.get()) == 0 {
+        let _s = netisr_enter();
+        w.run();
+        return true;
+    }
+    QUEUE.with(|q| {
+        let mut q = q.borrow_mut();
+        if q.len() >= NETISR_MAXQLEN {
+            DROPS.with(|d| d.set(d.get() + 1));
+            false
+        } else {
+            q.push_back(w);
+            true
+        }
+    })
+}
 
 thread_local! {
     static QUEUE: RefCell<VecDeque<Work>> = const { RefCell::new(VecDeque::new()) };
@@ -33,16 +69,7 @@ pub fn netisr_queue(f: impl FnOnce() + 'static) -> bool {
         f();
         return true;
     }
-    QUEUE.with(|q| {
-        let mut q = q.borrow_mut();
-        if q.len() >= NETISR_MAXQLEN {
-            DROPS.with(|d| d.set(d.get() + 1));
-            false
-        } else {
-            q.push_back(Box::new(f));
-            true
-        }
-    })
+    netisr_queue_work(Work::Fn(Box::new(f)))
 }
 
 /// Run the work queued on this thread now, as the end of its outermost
@@ -54,15 +81,37 @@ pub fn netisr_drain() {
         return;
     }
     while let Some(w) = QUEUE.with(|q| q.borrow_mut().pop_front()) {
-        w();
+        w.run();
     }
 }
 
 type SendWork = Box<dyn FnOnce() + Send>;
 
+/// One unit of an interface's input queue: the frames and packets that make
+/// up nearly all of it are typed (no allocation per packet); anything else
+/// is a closure.
+enum InqWork {
+    /// A link-layer frame for the interface (`if_input`).
+    Frame(Arc<Ifnet>, Mbuf),
+    /// A packet of network protocol `proto` (`if_input_proto`: a loopback,
+    /// a point-to-point interface).
+    Proto(Arc<Ifnet>, u16, Mbuf),
+    Fn(SendWork),
+}
+
+impl InqWork {
+    fn run(self) {
+        match self {
+            InqWork::Frame(ifp, m) => super::r#if::if_input(&ifp, m),
+            InqWork::Proto(ifp, proto, m) => super::r#if::if_input_proto(&ifp, proto, m),
+            InqWork::Fn(f) => f(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct InqInner {
-    q: VecDeque<SendWork>,
+    q: VecDeque<InqWork>,
     /// A thread is draining the queue now.
     busy: bool,
 }
@@ -83,6 +132,22 @@ impl IfInq {
     /// netisr drain the queue unless another thread already is.  `false` if
     /// the queue was full and `f` dropped.
     pub fn enqueue(self: &Arc<Self>, f: impl FnOnce() + Send + 'static) -> bool {
+        self.push(InqWork::Fn(Box::new(f)))
+    }
+
+    /// Queue frame `m` as input of `ifp` (whose queue this is), as
+    /// [`enqueue`](Self::enqueue) with `if_input`, without an allocation.
+    pub fn enqueue_frame(self: &Arc<Self>, ifp: Arc<Ifnet>, m: Mbuf) -> bool {
+        self.push(InqWork::Frame(ifp, m))
+    }
+
+    /// Queue packet `m` of protocol `proto` as input of `ifp`, as
+    /// [`enqueue`](Self::enqueue) with `if_input_proto`.
+    pub fn enqueue_proto(self: &Arc<Self>, ifp: Arc<Ifnet>, proto: u16, m: Mbuf) -> bool {
+        self.push(InqWork::Proto(ifp, proto, m))
+    }
+
+    fn push(self: &Arc<Self>, w: InqWork) -> bool {
         {
             let Ok(mut g) = self.inner.lock() else {
                 return false;
@@ -91,14 +156,13 @@ impl IfInq {
                 DROPS.with(|d| d.set(d.get() + 1));
                 return false;
             }
-            g.q.push_back(Box::new(f));
+            g.q.push_back(w);
             if g.busy {
                 // The draining thread will get to it, in order.
                 return true;
             }
         }
-        let me = self.clone();
-        netisr_queue(move || me.drain())
+        netisr_queue_work(Work::Drain(self.clone()))
     }
 
     /// Process the queue until it is empty, unless another thread is on it.
@@ -123,7 +187,7 @@ impl IfInq {
                     }
                 }
             };
-            w();
+            w.run();
         }
     }
 
@@ -158,7 +222,7 @@ impl Drop for NetisrSection {
             // Still counted as open while draining, so work queued by the work
             // itself lands at the tail instead of recursing.
             while let Some(w) = QUEUE.with(|q| q.borrow_mut().pop_front()) {
-                w();
+                w.run();
             }
         }
         DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
