@@ -10,6 +10,7 @@
 //! the host's process table and devices are injected by the embedding (vkernel, or a
 //! test driving several vnets in one process).
 
+pub mod conf;
 pub mod kern;
 pub mod net;
 pub mod netinet;

@@ -24,9 +24,9 @@ use super::kern_timeout::{Callouts, Clock};
 use super::kern_vimage::{ViLimits, Vimage};
 use super::uipc_socket::{Domain, FdTable, Socket, WeakFdTable};
 use super::uipc_syscalls as so_calls;
-use super::vnet::{CurvnetGuard, ModRegistry, ModState, VnetModInfo};
-use crate::net::if_loop::{LoCloner, VNET_LOIF_MODINFO};
-use crate::net::r#if::{if_list_info, ifioctl, VNET_NET_MODINFO};
+use super::vnet::{CurvnetGuard, ModRegistry, ModState};
+use crate::conf::KernConf;
+use crate::net::r#if::{if_list_info, ifioctl};
 
 /// What the embedding supplies at boot.
 pub struct KernelConfig {
@@ -84,33 +84,26 @@ pub struct Td {
     pub intr: Arc<dyn Fn() -> bool + Send + Sync>,
 }
 
-/// The modules every kernel registers at boot, in order.
-pub static BUILTIN_MODULES: [&VnetModInfo; 6] = [
-    &VNET_NET_MODINFO,
-    &VNET_LOIF_MODINFO,
-    &crate::netinet::VNET_INET_MODINFO,
-    &crate::net::route::VNET_ROUTE_MODINFO,
-    &crate::netinet6::VNET_INET6_MODINFO,
-    &crate::netinet::tcp_var::VNET_TCP_MODINFO,
-];
-
 impl Kernel {
-    /// Boot: register the built-in vnet modules, create vimage "default" with vnet0,
-    /// build the sysctl tree.  Without VIMAGE only one kernel may be live per process
-    /// (its stack is the global one): a second boot fails with EBUSY.
+    /// Boot the default configuration ([`GENERIC`](crate::conf::GENERIC)).
     pub fn boot(cfg: KernelConfig) -> Result<Arc<Kernel>, Errno> {
+        Kernel::boot_conf(cfg, &crate::conf::GENERIC)
+    }
+
+    /// Boot configuration `conf`: register its vnet modules, create vimage
+    /// "default" with vnet0, add its domains, build the sysctl tree.  Without
+    /// VIMAGE only one kernel may be live per process (its stack is the
+    /// global one): a second boot fails with EBUSY.
+    pub fn boot_conf(cfg: KernelConfig, conf: &KernConf) -> Result<Arc<Kernel>, Errno> {
         let reg = ModRegistry::new();
         // Counted from the first interface (default's lo0) on.
         let res = Arc::new(ResLimits::default());
         reg.set_global(KERN_RESOURCE_SLOT, Some(res.clone() as ModState));
-        reg.register(&BUILTIN_MODULES)?;
-        reg.if_clone_attach(Arc::new(LoCloner))?;
+        reg.register(conf.modules)?;
+        (conf.attach)(&reg)?;
         let vnet0 = reg.vnet_alloc("default")?;
         let vimage0 = Vimage::new(0, "default", None, vnet0);
-        let builtin = ["kernel", "if_lo", "inet", "vnet"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let builtin = conf.klds.iter().map(|s| s.to_string()).collect();
         let k = Arc::new(Kernel {
             reg,
             vimage0,
@@ -139,9 +132,12 @@ impl Kernel {
             Some(Arc::new(super::kern_random::KernRandom(cfg.random.clone()))),
         );
         k.sysctl_init(&cfg);
-        k.domain_add(Arc::new(crate::netinet::in_proto::InetDomain));
-        k.domain_add(Arc::new(crate::netinet6::raw_ip6::In6Domain));
-        k.domain_add(Arc::new(crate::net::rtsock::RouteDomain));
+        for f in conf.sysctls {
+            f(&k.sysctl);
+        }
+        for d in (conf.domains)() {
+            k.domain_add(d);
+        }
         Ok(k)
     }
 
@@ -237,9 +233,6 @@ impl Kernel {
             self.vi_limits.sysctl_init(t);
             self.res.vimage_sysctl_init(t);
         }
-        crate::netinet::sysctl_init(t);
-        crate::net::route::sysctl_init(t);
-        crate::netinet6::sysctl_init(t);
     }
 
     /// The kernel-wide module registry.
@@ -276,6 +269,16 @@ impl Kernel {
             g.retain(|x| x.family() != d.family());
             g.push(d);
         }
+    }
+
+    /// Protocol domain `family`, if one is added.
+    pub fn domain(&self, family: i32) -> Option<Arc<dyn Domain>> {
+        self.domains
+            .read()
+            .ok()?
+            .iter()
+            .find(|d| d.family() == family)
+            .cloned()
     }
 
     /// Remove protocol domain `family` (its module unloads); existing sockets keep
@@ -742,14 +745,15 @@ impl Kernel {
                 rep.name = super::kern_vimage::relative_name(&td.vimage, &dest);
                 rep.to_bytes()
             }
-            _ if so.domain == 2 && crate::netinet::r#in::in_control_handles(cmd) => {
-                crate::netinet::r#in::in_control(cmd, data)
-            }
-            _ if so.domain == 28 && vimage_abi::netinet6_in6::is_in6_ioctl(cmd) => {
-                crate::netinet6::in6::in6_control(cmd, data)
-            }
-            _ if (cmd >> 8) & 0xff == u32::from(b'i') => ifioctl(cmd, data),
             _ => {
+                // The socket's domain first (`pru_control`: address ioctls of
+                // its family), then the interface layer, then the protocol.
+                if let Some(r) = self.domain(so.domain).and_then(|d| d.control(cmd, data)) {
+                    return r;
+                }
+                if (cmd >> 8) & 0xff == u32::from(b'i') {
+                    return ifioctl(cmd, data);
+                }
                 let mut p = so.pcb.lock().map_err(|_| Errno::EDOOFUS)?;
                 p.ioctl(cmd, data)
             }
@@ -803,30 +807,6 @@ fn kern_file(
     }
     out.sort_by_key(|x| (x.pid, x.fd));
     out
-}
-
-/// The INET/INET6 domain before its protocols exist: datagram sockets made for
-/// configuration ioctls (what ifconfig and vimage open).  Data transfer answers
-/// EOPNOTSUPP until the UDP layer takes these sockets over.
-pub struct InetCtlDomain(pub i32);
-
-struct CtlSocket;
-impl super::uipc_socket::ProtoSocket for CtlSocket {}
-
-impl Domain for InetCtlDomain {
-    fn family(&self) -> i32 {
-        self.0
-    }
-    fn attach(
-        &self,
-        ty: i32,
-        _proto: i32,
-    ) -> Result<Box<dyn super::uipc_socket::ProtoSocket>, Errno> {
-        if ty != 2 {
-            return Err(Errno::EPROTONOSUPPORT);
-        }
-        Ok(Box::new(CtlSocket))
-    }
 }
 
 /// Serializes tests that boot kernels when the single-stack (non-VIMAGE) build keeps

@@ -953,3 +953,81 @@ fn reused_pid_gets_a_fresh_descriptor_table() {
     t.k.td_exit(&mut new);
     t.k.td_exit(&mut old);
 }
+
+#[test]
+fn a_kernel_boots_what_its_configuration_lists() {
+    // A configuration without IPv6 (no `options INET6`): no inet6 module,
+    // domain or sysctl subtree, while IPv4 works as in GENERIC.
+    static NOINET6: crate::conf::KernConf = crate::conf::KernConf {
+        name: "NOINET6",
+        modules: &[
+            &crate::net::r#if::VNET_NET_MODINFO,
+            &crate::net::if_loop::VNET_LOIF_MODINFO,
+            &crate::netinet::VNET_INET_MODINFO,
+            &crate::net::route::VNET_ROUTE_MODINFO,
+            &crate::netinet::tcp_var::VNET_TCP_MODINFO,
+        ],
+        attach: |reg| reg.if_clone_attach(Arc::new(crate::net::if_loop::LoCloner)),
+        domains: || vec![Arc::new(crate::netinet::in_proto::InetDomain)],
+        sysctls: &[crate::netinet::sysctl_init],
+        klds: &["kernel", "inet"],
+    };
+    let _l = test_lock();
+    let host = Arc::new(FakeHost {
+        me: 1,
+        ..Default::default()
+    });
+    host.spawn(1, 0, 1);
+    let k = Kernel::boot_conf(
+        KernelConfig {
+            host,
+            ident: "NOINET6".into(),
+            version: "test".into(),
+            clock: Arc::new(crate::kern::kern_timeout::FakeClock::default()),
+            random: crate::kern::kern_random::SeededRandom::arc(1),
+        },
+        &NOINET6,
+    )
+    .expect("boot");
+    let mut td = k.td_attach(1);
+    let six = k
+        .syscall(
+            &mut td,
+            Request::Socket {
+                domain: 28,
+                ty: 2,
+                proto: 0,
+            },
+        )
+        .result();
+    assert_eq!(six.err(), Some(Errno::EAFNOSUPPORT));
+    assert_eq!(
+        sysctl(&k, &mut td, "net.inet6.ip6.forwarding", None).err(),
+        Some(Errno::ENOENT)
+    );
+    assert!(sysctl(&k, &mut td, "net.inet.ip.forwarding", None).is_ok());
+    assert!(k
+        .registry()
+        .modules()
+        .iter()
+        .all(|m| m.id != crate::kern::vnet::VNET_MOD_INET6));
+    // IPv4 address ioctls reach the inet domain through pru_control.
+    let fd = sock(&k, &mut td);
+    let req = vimage_abi::netinet_in::InAliasReq {
+        name: "lo0".into(),
+        addr: Some(std::net::Ipv4Addr::LOCALHOST),
+        broadaddr: None,
+        mask: Some(std::net::Ipv4Addr::new(255, 0, 0, 0)),
+    };
+    k.syscall(
+        &mut td,
+        Request::Ioctl {
+            fd,
+            cmd: vimage_abi::netinet_in::SIOCAIFADDR,
+            data: req.to_bytes().unwrap(),
+        },
+    )
+    .result()
+    .expect("SIOCAIFADDR on lo0");
+    k.shutdown();
+}

@@ -650,6 +650,11 @@ pub trait Domain: Send + Sync {
     fn family(&self) -> i32;
     /// Make the protocol half of a new socket, with curvnet set to its vnet.
     fn attach(&self, ty: i32, proto: i32) -> Result<Box<dyn ProtoSocket>, Errno>;
+    /// `pru_control`: an ioctl on one of its sockets that the family handles
+    /// itself (its address ioctls), with curvnet set; `None` for the rest.
+    fn control(&self, _cmd: u32, _data: &[u8]) -> Option<Result<Vec<u8>, Errno>> {
+        None
+    }
 }
 
 /// A socket.

@@ -24,6 +24,9 @@ impl Domain for InetDomain {
     fn family(&self) -> i32 {
         PF_INET
     }
+    fn control(&self, cmd: u32, data: &[u8]) -> Option<Result<Vec<u8>, Errno>> {
+        super::r#in::in_control_handles(cmd).then(|| super::r#in::in_control(cmd, data))
+    }
     fn attach(&self, ty: i32, proto: i32) -> Result<Box<dyn ProtoSocket>, Errno> {
         match ty {
             SOCK_DGRAM if proto == 0 || proto == IPPROTO_UDP => Ok(Box::new(UdpSocket::attach())),

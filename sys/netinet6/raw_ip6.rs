@@ -364,6 +364,9 @@ impl Domain for In6Domain {
     fn family(&self) -> i32 {
         i32::from(AF_INET6)
     }
+    fn control(&self, cmd: u32, data: &[u8]) -> Option<Result<Vec<u8>, Errno>> {
+        vimage_abi::netinet6_in6::is_in6_ioctl(cmd).then(|| super::in6::in6_control(cmd, data))
+    }
     fn attach(&self, ty: i32, proto: i32) -> Result<Box<dyn ProtoSocket>, Errno> {
         match ty {
             SOCK_DGRAM if proto == 0 || proto == IPPROTO_UDP => {
