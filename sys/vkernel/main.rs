@@ -395,22 +395,53 @@ fn unbind(path: &Path, id: (u64, u64)) {
 
 /// What rc(8) does at boot in the default vimage: bring lo0 up (which gives it
 /// ::1 and fe80::1, as `if_up` does).
+/// /etc/rc for the default vimage: what rc.conf's `ifconfig_lo0="inet
+/// 127.0.0.1"` does, through the kernel's system calls as ifconfig makes
+/// them (the kernel is configured like any other, not from inside).
 fn rc_default(k: &Arc<Kernel>) {
-    use std::sync::atomic::Ordering;
-    use vimage_abi::net_if::{IFF_RUNNING, IFF_UP};
-    let _cv = vimage_kern::CurvnetGuard::set(&k.vimage0().vnet);
-    if let Some(lo) = vimage_kern::net::r#if::ifunit("lo0") {
-        lo.flags.fetch_or(IFF_UP | IFF_RUNNING, Ordering::Relaxed);
-        vimage_kern::netinet6::in6::in6_if_up(&lo);
-        // rc.conf's ifconfig_lo0="inet 127.0.0.1".
-        let _ns = vimage_kern::net::netisr::netisr_enter();
-        let _ = vimage_kern::netinet::r#in::in_aifaddr(
-            &lo,
-            std::net::Ipv4Addr::LOCALHOST,
-            Some(std::net::Ipv4Addr::new(255, 0, 0, 0)),
-            None,
-        );
+    use vimage_abi::net_if::{IfReq, IFF_UP, SIOCGIFFLAGS, SIOCSIFFLAGS};
+    use vimage_abi::netinet_in::{InAliasReq, SIOCAIFADDR};
+    use vimage_abi::syscall::Request;
+    let mut td = k.td_attach(std::process::id());
+    let Ok(r) = k
+        .syscall(
+            &mut td,
+            Request::Socket {
+                domain: 2,
+                ty: 2,
+                proto: 0,
+            },
+        )
+        .result()
+    else {
+        return;
+    };
+    let fd = r.val as i32;
+    let ioctl = |td: &mut vimage_kern::kern::kern_syscall::Td, cmd: u32, data: Vec<u8>| {
+        k.syscall(td, Request::Ioctl { fd, cmd, data }).result()
+    };
+    // ifconfig lo0 up
+    if let Ok(b) = IfReq::new("lo0").to_bytes() {
+        if let Ok(r) = ioctl(&mut td, SIOCGIFFLAGS, b) {
+            if let Ok(mut ifr) = IfReq::from_bytes(&r.data) {
+                ifr.set_flags(ifr.flags() | IFF_UP);
+                if let Ok(b) = ifr.to_bytes() {
+                    let _ = ioctl(&mut td, SIOCSIFFLAGS, b);
+                }
+            }
+        }
     }
+    // ifconfig lo0 inet 127.0.0.1
+    let req = InAliasReq {
+        name: "lo0".into(),
+        addr: Some(std::net::Ipv4Addr::LOCALHOST),
+        broadaddr: None,
+        mask: Some(std::net::Ipv4Addr::new(255, 0, 0, 0)),
+    };
+    if let Ok(b) = req.to_bytes() {
+        let _ = ioctl(&mut td, SIOCAIFADDR, b);
+    }
+    let _ = k.syscall(&mut td, Request::Close { fd }).result();
 }
 
 fn boot_log(k: &Arc<Kernel>, version: &str, path: &Path) {
