@@ -38,6 +38,10 @@ pub struct VnetNet {
     /// Ethertype → protocol input (the netisr dispatch table); point-to-point
     /// interfaces use the same keys for the protocol their hook carries.
     pub ether_input: RwLock<HashMap<u16, EtherInput>>,
+    /// Where IPv6 plugs its neighbour discovery into Ethernet output
+    /// (`nd6_resolve`), set while the INET6 module is attached to the vnet;
+    /// unset, unicast IPv6 cannot leave an Ethernet interface.
+    pub nd6_resolve: RwLock<Option<crate::net::if_ethersubr::Nd6ResolveFn>>,
 }
 
 impl VnetNet {

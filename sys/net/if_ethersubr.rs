@@ -3,15 +3,16 @@
 //! link header its interface needs and leaves through `ifp.output`.
 //!
 //! * Ethernet: the destination MAC comes from ARP (IPv4), from the neighbour
-//!   cache through the [`ND6_RESOLVE`] hook (IPv6), or from the broadcast and
-//!   multicast mappings; then the Ethernet header is prepended.
+//!   cache through the hook INET6 sets in the vnet (`VnetNet::nd6_resolve`),
+//!   or from the broadcast and multicast mappings; then the Ethernet header
+//!   is prepended.
 //! * Loopback: the packet is queued back to the same vnet's input for its family
 //!   (deferred through netisr, never recursing).
 //! * Point-to-point interfaces take the bare packet.
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use vimage_abi::net_if::{IFF_UP, IFT_ETHER, IFT_L2VLAN, IFT_LOOP};
 use vimage_abi::Errno;
 
@@ -24,10 +25,6 @@ use super::mbuf::{Mbuf, CSUM_DATA_VALID, CSUM_DELAY_DATA};
 /// `None` when the packet was queued while resolution goes on.  An error is
 /// what the sender sees (`EHOSTDOWN`…).
 pub type Nd6ResolveFn = fn(&Arc<Ifnet>, Ipv6Addr, Mbuf) -> Result<Option<(EtherAddr, Mbuf)>, Errno>;
-
-/// Where IPv6 plugs its neighbour discovery in (`nd6_storelladdr` /
-/// `nd6_resolve`); unset, unicast IPv6 cannot leave an Ethernet interface.
-pub static ND6_RESOLVE: RwLock<Option<Nd6ResolveFn>> = RwLock::new(None);
 
 /// Send `m` (a network-layer packet) out `ifp` towards `nexthop`, adding the
 /// link header the interface type needs (`ifp->if_output`).
@@ -95,7 +92,11 @@ pub fn ether_output(ifp: &Arc<Ifnet>, m: Mbuf, nexthop: IpAddr) -> Result<(), Er
             if a.is_multicast() {
                 (EtherAddr::from_ipv6_multicast(&a), m, ETHERTYPE_IPV6)
             } else {
-                let f = ND6_RESOLVE.read().ok().and_then(|g| *g);
+                let f = super::r#if::vnet_net()
+                    .nd6_resolve
+                    .read()
+                    .ok()
+                    .and_then(|g| *g);
                 let Some(f) = f else {
                     return Err(Errno::EAFNOSUPPORT);
                 };

@@ -174,7 +174,7 @@ pub fn try_vnet_inet6() -> Option<Arc<VnetInet6>> {
 
 fn inet6_iattach(v: &Arc<Vnet>) -> Result<ModState, Errno> {
     let st = Arc::new(VnetInet6::new(v.id()));
-    if let Ok(mut g) = crate::net::if_ethersubr::ND6_RESOLVE.write() {
+    if let Ok(mut g) = crate::net::r#if::vnet_net().nd6_resolve.write() {
         *g = Some(super::nd6::nd6_resolve);
     }
     netisr_register(ETHERTYPE_IPV6, Arc::new(super::ip6_input::ip6_input));
@@ -183,6 +183,9 @@ fn inet6_iattach(v: &Arc<Vnet>) -> Result<ModState, Errno> {
 
 fn inet6_idetach(_v: &Arc<Vnet>, s: &ModState) {
     netisr_unregister(ETHERTYPE_IPV6);
+    if let Ok(mut g) = crate::net::r#if::vnet_net().nd6_resolve.write() {
+        *g = None;
+    }
     if let Some(st) = s.downcast_ref::<VnetInet6>() {
         if let Ok(mut n) = st.nd6.lock() {
             *n = Nd6State::default();
