@@ -25,7 +25,7 @@ const ET_TEST: u16 = 0x88b5;
 struct K {
     k: Arc<Kernel>,
     clock: Arc<FakeClock>,
-    _l: std::sync::MutexGuard<'static, ()>,
+    _l: vimage_kern::kern::kern_syscall::TestGuard,
 }
 
 impl Drop for K {

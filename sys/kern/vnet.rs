@@ -693,6 +693,12 @@ mod tests {
     static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
     static ATT: AtomicUsize = AtomicUsize::new(0);
 
+    /// The tests of this module share LOG and ATT: one at a time.
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        static S: Mutex<()> = Mutex::new(());
+        S.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     struct NetS(u32);
     struct AS(u32);
 
@@ -766,6 +772,7 @@ mod tests {
     #[test]
     fn module_state_read_without_locks_stays_valid_until_the_vnet_goes() {
         let _l = crate::kern::kern_syscall::test_lock();
+        let _s = serial();
         static DROPS: AtomicUsize = AtomicUsize::new(0);
         struct Counted(u32);
         impl Drop for Counted {
@@ -801,6 +808,7 @@ mod tests {
     #[test]
     fn registration_attach_detach_order() {
         let _l = crate::kern::kern_syscall::test_lock();
+        let _s = serial();
         LOG.lock().unwrap().clear();
         let reg = ModRegistry::new();
         // Dependencies are satisfied within one batch whatever the order given.

@@ -13,7 +13,7 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use vimage_abi::net_if::*;
 use vimage_abi::netinet_in::{in_plen2mask, PF_INET, SOCK_DGRAM};
@@ -270,7 +270,7 @@ pub(crate) struct Net {
     pub clock: Arc<FakeClock>,
     held: Arc<Mutex<HeldQueue>>,
     cables: AtomicU64,
-    _l: MutexGuard<'static, ()>,
+    _l: crate::kern::kern_syscall::TestGuard,
 }
 
 impl Drop for Net {

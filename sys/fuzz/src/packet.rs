@@ -29,7 +29,7 @@
 //! halts.  Nothing may panic; the stack must still answer a system call.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use vimage_abi::net_if::{
     IfReq, IFF_BROADCAST, IFF_MULTICAST, IFF_SIMPLEX, IFF_UP, IFT_ETHER, SIOCSIFFLAGS,
@@ -115,7 +115,7 @@ pub struct Stack {
     /// Accepted and connected TCP sockets.
     conns: Vec<i32>,
     // Last: released after the kernel has halted.
-    _lock: MutexGuard<'static, ()>,
+    _lock: vimage_kern::kern::kern_syscall::TestGuard,
 }
 
 impl Drop for Stack {
