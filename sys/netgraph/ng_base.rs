@@ -107,6 +107,35 @@ pub trait NgType: Send + Sync {
     }
 }
 
+/// A numbered hook name (`link3`, `many12`) built on the stack: types that
+/// address their hooks by number name one per frame, without allocating.
+pub struct HookName {
+    buf: [u8; NG_HOOKSIZ],
+    len: usize,
+}
+
+impl HookName {
+    /// `prefix` followed by `n` in decimal (cut at `NG_HOOKSIZ - 1` bytes).
+    pub fn new(prefix: &str, n: usize) -> Self {
+        use std::io::Write;
+        let mut buf = [0u8; NG_HOOKSIZ];
+        let len = {
+            let mut w = &mut buf[..NG_HOOKSIZ - 1];
+            let room = w.len();
+            let _ = write!(w, "{prefix}{n}");
+            room - w.len()
+        };
+        HookName { buf, len }
+    }
+}
+
+impl std::ops::Deref for HookName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
 /// Finishes a frame an interface left unfinished (segments it and fills in
 /// its checksums), appending the results: injected by the kernel, which
 /// knows the protocols ([`NgSpace::set_finish`]).
@@ -263,7 +292,8 @@ impl NgTypeList {
 struct HookEnd {
     name: String,
     peer_node: NodeId,
-    peer_hook: String,
+    /// Shared, so queueing a frame for the peer costs no copy of the name.
+    peer_hook: Arc<str>,
 }
 
 struct Node {
@@ -284,7 +314,7 @@ impl Node {
 enum Work {
     Data {
         to: NodeId,
-        hook: String,
+        hook: Arc<str>,
         frame: Mbuf,
         /// Hooks crossed so far, this one included.
         hops: u32,
@@ -339,7 +369,13 @@ impl Core {
     /// Queue `frame` for hook `hook` of node `to`, as the `hops`th hook it
     /// crosses: `ELOOP` (dropped, counted) past the hop budget, `ENOBUFS`
     /// (dropped, counted) when the queue is full.
-    fn push_data(&mut self, to: NodeId, hook: String, frame: Mbuf, hops: u32) -> Result<(), Errno> {
+    fn push_data(
+        &mut self,
+        to: NodeId,
+        hook: Arc<str>,
+        frame: Mbuf,
+        hops: u32,
+    ) -> Result<(), Errno> {
         if hops > self.max_hops {
             self.stats.hop_drops += 1;
             return Err(Errno::ELOOP);
@@ -424,6 +460,10 @@ impl NgCtx<'_> {
     /// The peer node and peer hook name of our hook `name`.
     pub fn hook_peer(&self, name: &str) -> Option<(NodeId, String)> {
         let h = self.core.nodes.get(&self.node)?.hook(name)?;
+        Some((h.peer_node, h.peer_hook.to_string()))
+    }
+    fn peer_of(&self, name: &str) -> Option<(NodeId, Arc<str>)> {
+        let h = self.core.nodes.get(&self.node)?.hook(name)?;
         Some((h.peer_node, h.peer_hook.clone()))
     }
     /// Call `f` on the private state of the node at the other end of our
@@ -445,7 +485,7 @@ impl NgCtx<'_> {
     /// The frame sent is one hop further than the one being handled
     /// ([`hops`](Self::hops)).
     pub fn send_data(&mut self, hook: &str, frame: impl Into<Mbuf>) -> Result<(), Errno> {
-        let (to, ph) = self.hook_peer(hook).ok_or(Errno::ENOTCONN)?;
+        let (to, ph) = self.peer_of(hook).ok_or(Errno::ENOTCONN)?;
         let hops = self.core.cur_hops.saturating_add(1);
         self.core.push_data(to, ph, frame.into(), hops)
     }
@@ -506,7 +546,7 @@ impl NgCtx<'_> {
             if let Some(node) = self.core.nodes.get_mut(&n) {
                 if let Some(e) = node.hooks.iter_mut().find(|e| e.name == *h) {
                     e.peer_node = pn;
-                    e.peer_hook = ph.clone();
+                    e.peer_hook = Arc::from(ph.as_str());
                 }
             }
         }
@@ -595,7 +635,7 @@ fn resolve(core: &Core, from: NodeId, path: &str) -> Result<(NodeId, Option<Stri
                 .get(&cur)
                 .and_then(|n| n.hook(seg))
                 .ok_or(Errno::ENOENT)?;
-            last = Some(h.peer_hook.clone());
+            last = Some(h.peer_hook.to_string());
             cur = h.peer_node;
         }
     }
@@ -887,7 +927,7 @@ impl NgSpace {
     /// The peer (node, hook) of hook `hook` on node `id`.
     pub fn hook_peer(&self, id: NodeId, hook: &str) -> Option<(NodeId, String)> {
         let h = self.core.nodes.get(&id)?.hook(hook)?;
-        Some((h.peer_node, h.peer_hook.clone()))
+        Some((h.peer_node, h.peer_hook.to_string()))
     }
 
     /// Downcast the private state of node `id` to the kernel's own type `T`.
@@ -961,7 +1001,7 @@ impl NgSpace {
                 }
                 let back = c.nodes.get(&h.peer_node).and_then(|p| p.hook(&h.peer_hook));
                 match back {
-                    Some(b) if b.peer_node == id && b.peer_hook == h.name => {}
+                    Some(b) if b.peer_node == id && *b.peer_hook == *h.name => {}
                     _ => {
                         return Err(format!(
                             "hook [{id:x}]:{} -> [{:x}]:{} does not point back",
@@ -1103,7 +1143,7 @@ impl NgSpace {
             n.hooks.push(HookEnd {
                 name: ha.to_owned(),
                 peer_node: b,
-                peer_hook: hb.to_owned(),
+                peer_hook: Arc::from(hb),
             });
         }
         let rb = self
@@ -1120,7 +1160,7 @@ impl NgSpace {
             n.hooks.push(HookEnd {
                 name: hb.to_owned(),
                 peer_node: a,
-                peer_hook: ha.to_owned(),
+                peer_hook: Arc::from(ha),
             });
         }
         let ca = self.call(a, |p, ctx| p.connect(ctx, ha)).unwrap_or(Ok(()));
@@ -1148,8 +1188,9 @@ impl NgSpace {
         };
         let peer_had = self.core.nodes.get_mut(&h.peer_node).is_some_and(|n| {
             let before = n.hooks.len();
-            n.hooks
-                .retain(|x| !(x.name == h.peer_hook && x.peer_node == id && x.peer_hook == hook));
+            n.hooks.retain(|x| {
+                !(*x.name == *h.peer_hook && x.peer_node == id && &*x.peer_hook == hook)
+            });
             n.hooks.len() != before
         });
         self.call(id, |p, ctx| p.disconnect(ctx, hook));
@@ -1215,7 +1256,15 @@ impl NgSpace {
         hook: &str,
         frame: impl Into<Mbuf>,
     ) -> Result<(), Errno> {
-        let (to, ph) = self.hook_peer(id, hook).ok_or(Errno::ENOTCONN)?;
+        let (to, ph) = {
+            let h = self
+                .core
+                .nodes
+                .get(&id)
+                .and_then(|n| n.hook(hook))
+                .ok_or(Errno::ENOTCONN)?;
+            (h.peer_node, h.peer_hook.clone())
+        };
         let r = self.core.push_data(to, ph, frame.into(), 1);
         self.run();
         r
@@ -1408,7 +1457,7 @@ impl NgSpace {
                     .rev()
                     .map(|h| LinkInfo {
                         ourhook: h.name.clone(),
-                        peerhook: h.peer_hook.clone(),
+                        peerhook: h.peer_hook.to_string(),
                         nodeinfo: self.nodeinfo_of(h.peer_node),
                     })
                     .collect();
@@ -1905,6 +1954,14 @@ mod tests {
         s.send_data(me, "a", vec![5]).unwrap();
         assert!(frames(&s.take_output(), me, "z").is_empty());
         assert_eq!(s.stats().hop_drops, 1);
+    }
+
+    #[test]
+    fn numbered_hook_names_are_built_on_the_stack() {
+        assert_eq!(&*HookName::new("link", 3), "link3");
+        assert_eq!(&*HookName::new("many", 1023), "many1023");
+        let long = "x".repeat(40);
+        assert_eq!(HookName::new(&long, 7).len(), NG_HOOKSIZ - 1);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use vimage_abi::netgraph::NgMesg;
 use vimage_abi::Errno;
 
-use crate::ng_base::{Mbuf, NgCmd, NgCtx, NgNode, NgType, NodeId};
+use crate::ng_base::{HookName, Mbuf, NgCmd, NgCtx, NgNode, NgType, NodeId};
 use crate::ng_parse::{self, NgField, NgParseType, NgValue};
 use crate::ng_stats::{encode_counters, u64_fields, StatsCmd};
 
@@ -279,7 +279,7 @@ impl Bridge {
 
     fn xmit(&mut self, ctx: &mut NgCtx<'_>, n: usize, frame: Mbuf, mcast: bool, bcast: bool) {
         let len = frame.len() as u64;
-        let ok = ctx.send_data(&format!("link{n}"), frame).is_ok();
+        let ok = ctx.send_data(&HookName::new("link", n), frame).is_ok();
         if let Some(l) = self.links[n].as_mut() {
             if ok {
                 l.stats[XMIT_OCTETS] += len;

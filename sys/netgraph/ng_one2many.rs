@@ -6,7 +6,7 @@ use std::any::Any;
 use vimage_abi::netgraph::NgMesg;
 use vimage_abi::Errno;
 
-use crate::ng_base::{Mbuf, NgCmd, NgCtx, NgNode, NgType, NodeId};
+use crate::ng_base::{HookName, Mbuf, NgCmd, NgCtx, NgNode, NgType, NodeId};
 use crate::ng_parse::{self, NgField, NgParseType, NgValue};
 use crate::ng_stats::{encode_counters, u64_fields, StatsCmd};
 
@@ -171,13 +171,10 @@ impl One2Many {
         }
     }
     fn xmit(&mut self, ctx: &mut NgCtx<'_>, i: usize, frame: Mbuf) {
-        let hook = if i == ONE {
-            "one".to_owned()
-        } else {
-            format!("many{i}")
-        };
+        let many = HookName::new("many", i);
+        let hook: &str = if i == ONE { "one" } else { &many };
         let len = frame.len() as u64;
-        match ctx.send_data(&hook, frame) {
+        match ctx.send_data(hook, frame) {
             Ok(()) => {
                 self.stats[i][XMIT_OCTETS] += len;
                 self.stats[i][XMIT_PACKETS] += 1;
@@ -243,7 +240,7 @@ impl NgNode for One2Many {
             return;
         }
         let active: Vec<usize> = (0..NG_ONE2MANY_MAX_LINKS)
-            .filter(|&l| self.enabled[l] != 0 && ctx.has_hook(&format!("many{l}")))
+            .filter(|&l| self.enabled[l] != 0 && ctx.has_hook(&HookName::new("many", l)))
             .collect();
         if active.is_empty() {
             return;
