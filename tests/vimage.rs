@@ -478,3 +478,33 @@ fn a_halting_kernel_ends_the_processes_of_its_vimages() {
         assert!(!st.success(), "{st:?}");
     }
 }
+
+#[test]
+fn a_tool_writing_into_a_closed_pipe_dies_quietly() {
+    // `sysctl -a | head -1` when head has gone: the tool ends by SIGPIPE,
+    // as a C program would, not with a panic message about a failed write.
+    // Its stdout is a pipe whose reading end is already closed, so its
+    // first write meets it.
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::ExitStatusExt;
+    let vk = Vk::boot("sigpipe");
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe2 fills two descriptors we then own.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: fresh descriptors from pipe2.
+    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(rd);
+    let o = vk
+        .cmd("sysctl")
+        .arg("-a")
+        .stdout(std::process::Stdio::from(wr))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("sysctl -a");
+    assert_eq!(o.status.signal(), Some(libc::SIGPIPE), "{:?}", o.status);
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

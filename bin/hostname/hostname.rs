@@ -9,6 +9,7 @@ fn usage() -> ! {
 }
 
 fn main() {
+    libvimage::sigpipe_default();
     let a = getopt("fs", usage);
     // The last of -f and -s wins.
     let short = a.opts.last().is_some_and(|(c, _)| *c == 's');

@@ -68,6 +68,18 @@ pub fn getprogname() -> String {
         .unwrap_or_else(|| "vimage".into())
 }
 
+/// Die quietly when writing to a closed pipe (`sysctl -a | head`), as a C
+/// program does: Rust's runtime ignores SIGPIPE, so the write would fail and
+/// `println!` panic.  Tools that print call it first; ones that write to
+/// sockets (nc) handle EPIPE themselves.
+pub fn sigpipe_default() {
+    // SAFETY: installing the default disposition of SIGPIPE has no
+    // preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Whether the process runs as root (`getuid() == 0`).
 pub fn is_root() -> bool {
     // SAFETY: getuid has no preconditions and cannot fail.

@@ -9,6 +9,7 @@ fn usage() -> ! {
 }
 
 fn main() {
+    libvimage::sigpipe_default();
     if !getopt("", usage).operands.is_empty() {
         usage()
     }

@@ -231,6 +231,7 @@ fn parse_args() -> Opts {
 }
 
 fn main() {
+    libvimage::sigpipe_default();
     let o = parse_args();
     let mut s = Sys::open_or_exit();
     if o.cloners {

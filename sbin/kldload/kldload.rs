@@ -3,6 +3,7 @@
 use libvimage::{getopt, strerror, Errno, Sys};
 
 fn main() {
+    libvimage::sigpipe_default();
     let a = getopt("nqv", usage);
     let has = |l: char| a.opts.iter().any(|(c, _)| *c == l);
     let (n, q, v) = (has('n'), has('q'), has('v'));

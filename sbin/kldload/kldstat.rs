@@ -15,6 +15,7 @@ enum Want {
 }
 
 fn main() {
+    libvimage::sigpipe_default();
     let a = getopt("i:n:v", usage);
     if !a.operands.is_empty() {
         usage()

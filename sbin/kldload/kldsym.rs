@@ -9,6 +9,7 @@ fn usage() -> ! {
 }
 
 fn main() {
+    libvimage::sigpipe_default();
     let names = getopt("", usage).operands;
     if names.is_empty() {
         usage()

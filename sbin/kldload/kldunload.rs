@@ -3,6 +3,7 @@
 use libvimage::{getopt, strerror, Sys};
 
 fn main() {
+    libvimage::sigpipe_default();
     let a = getopt("finv", usage);
     if a.operands.is_empty() {
         usage()

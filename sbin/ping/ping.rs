@@ -485,6 +485,7 @@ impl Ping {
 }
 
 fn main() {
+    libvimage::sigpipe_default();
     let mut p = Ping::open(parse_args());
     p.run();
     std::process::exit(p.finish())

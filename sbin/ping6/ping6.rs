@@ -573,6 +573,7 @@ fn outpack(o: &Opts) -> Vec<u8> {
 }
 
 fn main() {
+    libvimage::sigpipe_default();
     let mut p = Ping6::open(parse_args());
     let interrupted = p.run();
     p.summary();

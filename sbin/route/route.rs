@@ -1196,6 +1196,7 @@ fn ctime_now() -> String {
 }
 
 fn main() {
+    libvimage::sigpipe_default();
     let a = getopt("dnqtv", || usage(None));
     let has = |l: char| a.opts.iter().any(|(c, _)| *c == l);
     let args = &a.operands;

@@ -23,6 +23,7 @@ fn usage() -> ! {
 }
 
 fn main() {
+    libvimage::sigpipe_default();
     let (o, names) = parse_args();
     let mut s = Sys::open_or_exit();
     let mut failures = 0;

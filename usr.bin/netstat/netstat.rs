@@ -516,6 +516,7 @@ impl Run {
 }
 
 fn main() {
+    libvimage::sigpipe_default();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let o = parse_args(&args);
     if o.iflag && o.sflag > 0 {

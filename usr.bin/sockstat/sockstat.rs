@@ -269,6 +269,7 @@ fn owner(pid: u32) -> (String, String) {
 }
 
 fn main() {
+    libvimage::sigpipe_default();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let o = match Opts::parse(&args) {
         Ok(o) => o,

@@ -113,6 +113,7 @@ fn parse_args() -> Opts {
 }
 
 fn main() {
+    libvimage::sigpipe_default();
     let o = parse_args();
     let mut s = Sys::open_or_exit();
     let entries = dump(&mut s);

@@ -214,11 +214,7 @@ fn open_node(name: &str, debug: i32) -> Ctx {
 }
 
 fn main() {
-    // Die quietly on a closed pipe, as a C program would.
-    // SAFETY: installing the default disposition for SIGPIPE has no preconditions.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    libvimage::sigpipe_default();
     let o = parse_args();
     let mut ctx = open_node(&o.name, o.debug);
     let rtn = match (o.words.is_empty(), o.script) {

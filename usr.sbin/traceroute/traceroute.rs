@@ -99,6 +99,7 @@ fn print_from(o: &Opts, from: Ipv4Addr) {
 }
 
 fn main() {
+    libvimage::sigpipe_default();
     let mut t = Trace::open(parse_args());
     for ttl in t.o.first_ttl..=t.max_ttl {
         if t.hop(ttl) {

@@ -363,6 +363,7 @@ impl Tr {
 }
 
 fn main() {
+    libvimage::sigpipe_default();
     let mut tr = Tr::open(parse_args());
     for hops in tr.o.first_hop..=tr.max_hops {
         if tr.hop(hops) {
