@@ -243,3 +243,18 @@ fn tcpbench_between_vimages_for_two_seconds() {
         "{se}"
     );
 }
+
+#[test]
+fn tcpbench_usage_keeps_its_indentation() {
+    let vk = Vk::boot("tcpbench-usage");
+    let (c, _, e) = vk.run("tcpbench", &["-Z"]);
+    assert_eq!(c, 1);
+    assert_eq!(
+        e,
+        "tcpbench: illegal option -- Z\n\
+         usage: tcpbench -l\n       \
+         tcpbench [-46] [-B buf] [-n connections] [-p port] [-r interval]\n                \
+         [-t secs] hostname\n       \
+         tcpbench -s [-46] [-B buf] [-p port] [-r interval] [hostname]\n"
+    );
+}

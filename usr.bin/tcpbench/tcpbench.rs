@@ -40,10 +40,13 @@ use libvimage::{
 };
 use vimage_abi::netinet_in::{PF_INET, SOCK_STREAM};
 
-const USAGE: &str = "usage: tcpbench -l\n\
-       tcpbench [-46] [-B buf] [-n connections] [-p port] [-r interval]\n\
-                [-t secs] hostname\n\
-       tcpbench -s [-46] [-B buf] [-p port] [-r interval] [hostname]";
+// (A `\` line continuation would eat the indentation.)
+const USAGE: &str = concat!(
+    "usage: tcpbench -l\n",
+    "       tcpbench [-46] [-B buf] [-n connections] [-p port] [-r interval]\n",
+    "                [-t secs] hostname\n",
+    "       tcpbench -s [-46] [-B buf] [-p port] [-r interval] [hostname]"
+);
 
 /// Default port (OpenBSD's).
 const DEFAULT_PORT: u16 = 12345;
