@@ -567,6 +567,43 @@ fn nonblocking_connect_matches_linux() {
     assert!(o.contains("SO_ERROR ECONNREFUSED"), "{o}");
 }
 
+const RESET: &str = r#"import socket, select, errno, struct, time
+E = lambda n: errno.errorcode.get(n, n)
+srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(8)
+c = socket.create_connection(srv.getsockname())
+a, _ = srv.accept()
+a.sendall(b'before')
+time.sleep(0.3)
+a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+a.close()
+time.sleep(0.3)
+p = select.poll(); p.register(c, select.POLLIN)
+print('poll', [hex(e & (select.POLLIN | select.POLLERR | select.POLLHUP)) for _, e in p.poll(5000)])
+print('recv', c.recv(10))
+try:
+    print('recv', c.recv(10))
+except OSError as e:
+    print('recv error', E(e.errno))
+print('recv after', c.recv(10))
+try:
+    c.send(b'x')
+except OSError as e:
+    print('send error', E(e.errno))
+"#;
+
+/// A connection reset by the peer (`SO_LINGER` 0 and close): the data sent
+/// before still arrives, then `recv` fails with `ECONNRESET`, the
+/// descriptor polls `POLLIN|POLLERR|POLLHUP`, later reads give EOF and
+/// sends `EPIPE` — the same as on Linux.
+#[test]
+fn a_reset_connection_reads_econnreset_as_on_linux() {
+    let Some(vk) = setup("cap-reset") else {
+        return;
+    };
+    let o = same_as_linux(&vk, "n1", RESET);
+    assert!(o.contains("recv error ECONNRESET"), "{o}");
+}
+
 const POOL_SERVER: &str = r#"import socket, threading, errno
 ls = []
 for port in (7601, 7602, 7603):

@@ -615,6 +615,9 @@ struct Entry {
     orphan: Option<Instant>,
     /// Datagrams: the program shut down its sending side.
     in_eof: bool,
+    /// The connection was reset and the program's end marked so (our end
+    /// closed).
+    reset: bool,
 }
 
 impl Entry {
@@ -636,6 +639,7 @@ impl Entry {
             tokens: HashMap::new(),
             orphan: None,
             in_eof: false,
+            reset: false,
         }
     }
 
@@ -698,6 +702,11 @@ impl Entry {
         }
         let more_in = self.stream_in(scratch);
         let more_out = self.stream_out();
+        if self.reset {
+            // Our end is gone; the kernel socket stays a while for the
+            // program's SO_ERROR and close.
+            return Turn::Failed;
+        }
         // The program closed its every descriptor: once what it wrote is in
         // the kernel, the export is over (closing the kernel socket sends
         // what is queued and the FIN).
@@ -732,9 +741,17 @@ impl Entry {
                         return false;
                     }
                     Io::Eof | Io::Err => {
-                        // The program will send no more (shutdown or close):
-                        // so will we.
+                        // The program will send no more.  After a
+                        // shutdown(SHUT_WR), so will we (FIN).  After its
+                        // last close, closing the kernel socket does it,
+                        // the way its SO_LINGER says: a FIN after what is
+                        // queued, or with a zero linger a reset only (a
+                        // shutdown here would send a FIN first).
                         self.in_done = true;
+                        if matches!(peer_state(self.sp.end), Peer::Gone) {
+                            self.hup = true;
+                            return false;
+                        }
                         let so = self.sp.so.clone();
                         let _ = self
                             .sp
@@ -851,8 +868,18 @@ impl Entry {
                     self.outoff = 0;
                 }
                 Errno::EAGAIN | Errno::ENOTCONN | Errno::EINTR => return false,
+                Errno::ECONNRESET if reset_program_end(&self.sp) => {
+                    // The program's end now reads ECONNRESET (after what
+                    // it has not read yet) and polls POLLERR|POLLHUP, as a
+                    // reset TCP socket does on Linux; our end is closed.
+                    self.out_done = true;
+                    self.in_done = true;
+                    self.reset = true;
+                    return false;
+                }
                 _ => {
-                    // Reset or another error: the program sees EOF.
+                    // Another error (or a reset we could not pass on as
+                    // one): the program sees EOF.
                     // SAFETY: shutdown on our own descriptor.
                     unsafe {
                         libc::shutdown(self.sp.end, libc::SHUT_WR);
@@ -1007,6 +1034,72 @@ impl Entry {
 
 /// Whether the program has closed its every descriptor of the pair (our end
 /// hung up).
+/// Pass a reset on to the program's end of a stream pair: Linux marks a
+/// Unix socket `ECONNRESET` when its peer closes with data unread, so our
+/// end is closed with at least one byte in it.  If the program has sent
+/// nothing we have not read, that byte is written through a duplicate of
+/// the program's own end, found among its owner's descriptors by inode
+/// (`pidfd_getfd`; rare, so a scan of /proc/PID/fd is fine).  False (and
+/// nothing done) when the end cannot be found or reached: the program then
+/// reads EOF, as before.
+fn reset_program_end(sp: &Splice) -> bool {
+    let mut unread: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int.
+    let queued = unsafe { libc::ioctl(sp.end, libc::FIONREAD, &mut unread) } == 0 && unread > 0;
+    if !queued && !nudge_program_end(sp) {
+        return false;
+    }
+    let end = sp.end_fd.lock().ok().and_then(|mut g| g.take());
+    drop(end);
+    true
+}
+
+/// Write one byte into our end through the program's end (see
+/// [`reset_program_end`]).
+fn nudge_program_end(sp: &Splice) -> bool {
+    let pid = sp.so.owner_pid.load(Ordering::Relaxed) as i32;
+    if pid <= 0 {
+        return false;
+    }
+    let want = format!("socket:[{}]", sp.ino);
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    let Some(fd) = dir.flatten().find_map(|e| {
+        let l = std::fs::read_link(e.path()).ok()?;
+        (l.to_str()? == want)
+            .then(|| e.file_name().to_str()?.parse::<i32>().ok())
+            .flatten()
+    }) else {
+        return false;
+    };
+    // SAFETY: plain system calls; the descriptors they return are ours and
+    // closed below.
+    unsafe {
+        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid, 0) as i32;
+        if pidfd < 0 {
+            return false;
+        }
+        let dup = libc::syscall(libc::SYS_pidfd_getfd, pidfd, fd, 0) as i32;
+        libc::close(pidfd);
+        if dup < 0 {
+            return false;
+        }
+        // The same socket still (the number may have been reused).
+        let mut st: libc::stat = std::mem::zeroed();
+        let same = libc::fstat(dup, &mut st) == 0 && st.st_ino as u32 == sp.ino;
+        let sent = same
+            && libc::send(
+                dup,
+                [0u8].as_ptr().cast(),
+                1,
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            ) == 1;
+        libc::close(dup);
+        sent
+    }
+}
+
 fn hung_up(end: RawFd) -> bool {
     let mut p = libc::pollfd {
         fd: end,
