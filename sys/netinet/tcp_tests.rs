@@ -1268,3 +1268,44 @@ fn a_tso_segment_out_an_interface_without_the_offload_is_cut_for_the_wire() {
     }
     assert_eq!(got, data);
 }
+
+#[test]
+fn ephemeral_ports_skip_every_port_in_use_connected_or_not() {
+    // Clients bound to ephemeral ports, each connected: a new bind to a port
+    // one of them holds is refused, and the ephemeral choices never repeat
+    // one in use (the bind checks an index of every block by port, connected
+    // ones included).
+    let n = Net::boot();
+    let (a, b, _cable) = pair(&n);
+    a.with(|| {
+        let inet = crate::netinet::vnet_inet();
+        inet.portfirst.store(40_000, Ordering::Relaxed);
+        inet.portlast.store(40_063, Ordering::Relaxed);
+    });
+    let mut l = b.socket();
+    b.with(|| l.bind(&sa("0.0.0.0", 80))).unwrap();
+    b.with(|| l.listen(128)).unwrap();
+    let mut held = Vec::new();
+    let mut ports = std::collections::HashSet::new();
+    for _ in 0..64 {
+        let mut c = a.socket();
+        let _ = a.with(|| c.connect(&sa("10.0.0.2", 80)));
+        let me = SockaddrIn::from_bytes(&c.sockname().unwrap()).unwrap();
+        assert!((40_000..=40_063).contains(&me.port), "{}", me.port);
+        assert!(ports.insert(me.port), "port {} handed out twice", me.port);
+        held.push(c);
+    }
+    n.run(5);
+    // The range is used up.
+    let mut c = a.socket();
+    assert_eq!(
+        a.with(|| c.connect(&sa("10.0.0.2", 80))),
+        Err(Errno::EADDRNOTAVAIL)
+    );
+    // A port a connected block holds is in use for a plain bind.
+    let mut d = a.socket();
+    assert_eq!(
+        a.with(|| d.bind(&sa("0.0.0.0", 40_010))),
+        Err(Errno::EADDRINUSE)
+    );
+}
