@@ -4,8 +4,7 @@
 //! the host's monotonic clock; tests: a [`FakeClock`] they advance by hand) and
 //! drives [`Callouts::run_due`] — vkernel from its softclock thread, tests directly.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -44,10 +43,18 @@ impl Clock for FakeClock {
 /// A pending callout's function; it gets the time it runs at.
 pub type CalloutFn = Box<dyn FnOnce(u64) + Send>;
 
+/// A scheduled callout, to stop it with [`Callouts::stop`] (`struct callout`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CalloutId {
+    at: u64,
+    seq: u64,
+}
+
 #[derive(Default)]
 struct Wheel {
-    heap: BinaryHeap<Reverse<(u64, u64)>>,
-    fns: HashMap<u64, CalloutFn>,
+    /// Pending callouts by (deadline, sequence): earliest first, and a
+    /// stopped one leaves at once (no dead entries waiting for their time).
+    due: BTreeMap<(u64, u64), CalloutFn>,
     seq: u64,
 }
 
@@ -61,29 +68,40 @@ pub struct Callouts {
 impl Callouts {
     /// Run `f` once the clock reaches `at_ns` (`callout_reset`).  Wakes the
     /// softclock thread if this is now the earliest deadline.
-    pub fn schedule(&self, at_ns: u64, f: CalloutFn) {
+    pub fn schedule(&self, at_ns: u64, f: CalloutFn) -> CalloutId {
         let Ok(mut w) = self.wheel.lock() else {
-            return;
+            return CalloutId { at: at_ns, seq: 0 };
         };
-        let earliest = w.heap.peek().map(|Reverse((t, _))| *t);
+        let earliest = w.due.keys().next().map(|k| k.0);
         w.seq += 1;
         let seq = w.seq;
-        w.heap.push(Reverse((at_ns, seq)));
-        w.fns.insert(seq, f);
+        w.due.insert((at_ns, seq), f);
         if !matches!(earliest, Some(e) if e <= at_ns) {
             self.cv.notify_all();
         }
+        CalloutId { at: at_ns, seq }
+    }
+
+    /// `callout_stop`: forget callout `id` if it has not run; whether it was
+    /// still pending.
+    pub fn stop(&self, id: CalloutId) -> bool {
+        let f = match self.wheel.lock() {
+            Ok(mut w) => w.due.remove(&(id.at, id.seq)),
+            Err(_) => None,
+        };
+        // (Dropped outside the lock: a closure may own anything.)
+        f.is_some()
     }
 
     /// The earliest deadline, if any.
     pub fn next(&self) -> Option<u64> {
         let w = self.wheel.lock().ok()?;
-        w.heap.peek().map(|Reverse((t, _))| *t)
+        w.due.keys().next().map(|k| k.0)
     }
 
     /// Number of pending callouts.
     pub fn pending(&self) -> usize {
-        self.wheel.lock().map(|w| w.fns.len()).unwrap_or(0)
+        self.wheel.lock().map(|w| w.due.len()).unwrap_or(0)
     }
 
     /// Run every callout due at `now_ns`, earliest first (`softclock`); callouts
@@ -96,12 +114,8 @@ impl Callouts {
                 let Ok(mut w) = self.wheel.lock() else {
                     return n;
                 };
-                match w.heap.peek() {
-                    Some(Reverse((t, seq))) if *t <= now_ns => {
-                        let seq = *seq;
-                        w.heap.pop();
-                        w.fns.remove(&seq)
-                    }
+                match w.due.first_key_value() {
+                    Some((k, _)) if k.0 <= now_ns => w.due.pop_first().map(|(_, f)| f),
                     _ => return n,
                 }
             };
@@ -118,9 +132,9 @@ impl Callouts {
         let Ok(w) = self.wheel.lock() else {
             return;
         };
-        let d = match w.heap.peek() {
-            Some(Reverse((t, _))) if *t <= now_ns => return,
-            Some(Reverse((t, _))) => Duration::from_nanos(t - now_ns).min(max),
+        let d = match w.due.keys().next() {
+            Some(k) if k.0 <= now_ns => return,
+            Some(k) => Duration::from_nanos(k.0 - now_ns).min(max),
             None => max,
         };
         let _ = self.cv.wait_timeout(w, d);
@@ -133,14 +147,11 @@ impl Callouts {
 
     /// Drop every pending callout (halt).
     pub fn clear(&self) {
-        let fns = match self.wheel.lock() {
-            Ok(mut w) => {
-                w.heap.clear();
-                std::mem::take(&mut w.fns)
-            }
+        let due = match self.wheel.lock() {
+            Ok(mut w) => std::mem::take(&mut w.due),
             Err(_) => return,
         };
-        drop(fns);
+        drop(due);
     }
 }
 
@@ -174,14 +185,12 @@ pub fn getnow_ns() -> u64 {
 
 /// Run `f` at kernel time `at_ns` with curvnet set to the vnet that is current
 /// now (`callout_reset` for protocol timers).  The callout is dropped if that
-/// vnet has gone away by then.
-pub fn timeout(at_ns: u64, f: impl FnOnce() + Send + 'static) {
-    let Some(t) = kern_time() else { return };
-    let Some(v) = crate::kern::vnet::try_curvnet() else {
-        return;
-    };
+/// vnet has gone away by then.  Its id stops it ([`callout_stop`]).
+pub fn timeout(at_ns: u64, f: impl FnOnce() + Send + 'static) -> Option<CalloutId> {
+    let t = kern_time()?;
+    let v = crate::kern::vnet::try_curvnet()?;
     let w = Arc::downgrade(&v);
-    t.callouts.schedule(
+    let id = t.callouts.schedule(
         at_ns,
         Box::new(move |_| {
             if let Some(v) = w.upgrade().filter(|v| v.is_alive()) {
@@ -190,11 +199,45 @@ pub fn timeout(at_ns: u64, f: impl FnOnce() + Send + 'static) {
             }
         }),
     );
+    Some(id)
+}
+
+/// `callout_stop` for a callout [`timeout`] made in curvnet's kernel;
+/// whether it was still pending.
+pub fn callout_stop(id: CalloutId) -> bool {
+    kern_time().is_some_and(|t| t.callouts.stop(id))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stopped_callout_never_runs_and_leaves_nothing_behind() {
+        let c = Callouts::default();
+        let ran = Arc::new(AtomicU64::new(0));
+        let r = ran.clone();
+        let a = c.schedule(
+            10,
+            Box::new(move |_| {
+                r.fetch_add(1, Ordering::SeqCst);
+            }),
+        );
+        let r = ran.clone();
+        let _b = c.schedule(
+            20,
+            Box::new(move |_| {
+                r.fetch_add(10, Ordering::SeqCst);
+            }),
+        );
+        assert!(c.stop(a));
+        assert!(!c.stop(a), "stopped twice");
+        assert_eq!(c.pending(), 1);
+        assert_eq!(c.next(), Some(20));
+        assert_eq!(c.run_due(100), 1);
+        assert_eq!(ran.load(Ordering::SeqCst), 10);
+        assert_eq!(c.pending(), 0);
+    }
 
     #[test]
     fn callouts_run_in_deadline_order_on_fake_time() {

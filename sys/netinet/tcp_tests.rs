@@ -1309,3 +1309,40 @@ fn ephemeral_ports_skip_every_port_in_use_connected_or_not() {
         Err(Errno::EADDRINUSE)
     );
 }
+
+#[test]
+fn connections_leave_no_callouts_behind() {
+    // Each connection arms its timers (retransmit, delayed ACK, 2MSL); a
+    // superseded callout is stopped and a closed block stops its own, so
+    // the kernel's callout queue does not keep one per connection ever made.
+    let n = Net::boot();
+    let (a, b, _cable) = pair(&n);
+    let mut l = b.socket();
+    b.with(|| l.bind(&sa("0.0.0.0", 81))).unwrap();
+    b.with(|| l.listen(128)).unwrap();
+    for _ in 0..50 {
+        let mut c = a.socket();
+        let _ = a.with(|| c.connect(&sa("10.0.0.2", 81)));
+        n.run(2);
+        let (mut s, _) = b.with(|| l.accept()).expect("accept");
+        a.with(|| c.sendto(b"x", None, 0)).unwrap();
+        n.run(2);
+        a.with(|| c.close());
+        b.with(|| s.close());
+        n.run(2);
+    }
+    // Only the TIME_WAIT blocks' 2MSL timers (and the stacks' own) remain:
+    // at most one callout per block still in TIME_WAIT.
+    let tw = a.conns().len() + b.conns().len();
+    let pending = n.k.callouts.pending();
+    assert!(pending <= tw + 8, "{pending} callouts for {tw} blocks");
+    // 2MSL later every block is gone, and so are their callouts.
+    n.advance_ms(61_000);
+    n.run(2);
+    assert!(
+        a.conns().is_empty() && b.conns().len() == 1,
+        "{:?}",
+        b.conns().len()
+    );
+    assert!(n.k.callouts.pending() <= 8, "{}", n.k.callouts.pending());
+}

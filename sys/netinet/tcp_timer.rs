@@ -6,7 +6,7 @@ use super::ip_var::inc;
 use super::tcp_output::tcp_output;
 use super::tcp_subr::{tcp_close, tcp_drop, tcp_respond};
 use super::tcp_var::*;
-use crate::kern::kern_timeout::{getnow_ns, timeout};
+use crate::kern::kern_timeout::{callout_stop, getnow_ns, timeout};
 use crate::net::netisr::netisr_enter;
 use vimage_abi::Errno;
 
@@ -53,14 +53,20 @@ pub fn tcp_timer_sched(tp: &mut Tcpcb) {
         return;
     }
     tp.callout_at = Some(next);
+    // The later callout this one supersedes is stopped, so a busy
+    // connection leaves no trail of dead callouts behind it.
+    if let Some(old) = tp.callout.take() {
+        callout_stop(old);
+    }
     let w = tp.me.clone();
-    timeout(next, move || {
+    tp.callout = timeout(next, move || {
         let Some(cb) = w.upgrade() else { return };
         let _ns = netisr_enter();
         let r = cb.lock();
         if let Ok(mut tp) = r {
             if tp.callout_at == Some(next) {
                 tp.callout_at = None;
+                tp.callout = None;
             }
             tcp_timers_run(&mut tp);
         }

@@ -129,6 +129,7 @@ pub fn tcp_newtcpcb(v6: bool, ep: &TcpEndpoints, tflags: u32) -> TcpcbRef {
             keepalive: false,
             timers: [None; TT_NTIMERS],
             callout_at: None,
+            callout: None,
             ack_war_start: 0,
             ack_war_cnt: 0,
             rfbuf_ts: 0,

@@ -257,6 +257,8 @@ pub struct Tcpcb {
     pub timers: [Option<u64>; TT_NTIMERS],
     /// Earliest callout scheduled for this block.
     pub callout_at: Option<u64>,
+    /// That callout, to stop it when it is superseded or the block closes.
+    pub callout: Option<crate::kern::kern_timeout::CalloutId>,
     /// Start (ns) of the current ACK-war window, and the rate-limited ACKs
     /// sent in it (see `tcp_ack_war_ok`).
     pub ack_war_start: u64,
