@@ -36,6 +36,50 @@ pub const PF_INET6: i32 = AF_INET6 as i32;
 /// Environment variable naming the kernel's socket.
 pub const VIMAGE_SOCKET: &str = "VIMAGE_SOCKET";
 
+/// Writes to the kernel's door with `MSG_NOSIGNAL`: a tool that restored
+/// SIGPIPE's default ([`sigpipe_default`], for its output) must not die of
+/// it when the kernel drops the connection (at its limits, or halting); the
+/// call fails with `EPIPE` and the tool says so.
+struct NoSigpipe<'a>(&'a UnixStream);
+
+impl io::Write for NoSigpipe<'_> {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: sending from a valid buffer on our socket.
+        let n = unsafe {
+            libc::send(
+                self.0.as_raw_fd(),
+                b.as_ptr().cast(),
+                b.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: an msghdr over the caller's slices (IoSlice is an iovec).
+        let n = unsafe {
+            let mut m: libc::msghdr = std::mem::zeroed();
+            m.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+            m.msg_iovlen = bufs.len() as _;
+            libc::sendmsg(self.0.as_raw_fd(), &m, libc::MSG_NOSIGNAL)
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The socket path tools and vkernel agree on: `$VIMAGE_SOCKET`, else
 /// `/var/run/vimage/kernel.sock` for root, else `$XDG_RUNTIME_DIR/vimage/kernel.sock`
 /// (or `/tmp/vimage-UID/kernel.sock` without XDG_RUNTIME_DIR, in a directory
@@ -275,7 +319,7 @@ impl Sys {
             cmd: F_GETFL,
             arg: 0,
         };
-        let _ = write_frame(&mut self.stream, &req.to_bytes());
+        let _ = write_frame(&mut NoSigpipe(&self.stream), &req.to_bytes());
         match self.reply() {
             Err(Errno::EIO) => Err(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
@@ -306,7 +350,7 @@ impl Sys {
 
     /// Make one system call.  A broken connection is reported as `EIO`.
     pub fn call(&mut self, req: &Request) -> Result<Reply, Errno> {
-        write_frame(&mut self.stream, &req.to_bytes()).map_err(|_| Errno::EIO)?;
+        write_frame(&mut NoSigpipe(&self.stream), &req.to_bytes()).map_err(|_| Errno::EIO)?;
         self.reply()
     }
 
@@ -349,8 +393,11 @@ impl Sys {
     /// socket `fd`, and the inodes of exports that ended since the last call.
     pub fn export(&mut self, fd: i32, pid: u32) -> Result<(std::os::fd::OwnedFd, Vec<u32>), Errno> {
         use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-        write_frame(&mut self.stream, &Request::Export { fd, pid }.to_bytes())
-            .map_err(|_| Errno::EIO)?;
+        write_frame(
+            &mut NoSigpipe(&self.stream),
+            &Request::Export { fd, pid }.to_bytes(),
+        )
+        .map_err(|_| Errno::EIO)?;
         // The descriptor rides on the reply's first bytes: read them with
         // recvmsg, never through the buffer (which would drop it).
         if !self.rd.buffer().is_empty() {
@@ -510,7 +557,8 @@ impl Sys {
         addr: Option<&[u8]>,
     ) -> Result<usize, Errno> {
         // Straight from the caller's buffer into the socket.
-        write_sendto(&mut self.stream, fd, flags, addr, data).map_err(|_| Errno::EIO)?;
+        write_sendto(&mut NoSigpipe(&self.stream), fd, flags, addr, data)
+            .map_err(|_| Errno::EIO)?;
         let r = self.reply()?;
         usize::try_from(r.val).map_err(|_| Errno::EINVAL)
     }
