@@ -14,6 +14,7 @@ pub mod conf;
 pub mod kern;
 pub mod net;
 pub mod netinet;
+#[cfg(feature = "inet6")]
 pub mod netinet6;
 
 pub use kern::kern_syscall::{Kernel, KernelConfig};

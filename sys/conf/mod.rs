@@ -29,7 +29,8 @@ pub struct KernConf {
 }
 
 /// The default configuration: interfaces with lo0, IPv4 with TCP, UDP, ICMP
-/// and raw sockets, routing sockets, IPv6 (`options INET6`).
+/// and raw sockets, routing sockets, and IPv6 when built with `options INET6`
+/// (the `inet6` feature).
 pub static GENERIC: KernConf = KernConf {
     name: "GENERIC",
     modules: &[
@@ -37,6 +38,7 @@ pub static GENERIC: KernConf = KernConf {
         &crate::net::if_loop::VNET_LOIF_MODINFO,
         &crate::netinet::VNET_INET_MODINFO,
         &crate::net::route::VNET_ROUTE_MODINFO,
+        #[cfg(feature = "inet6")]
         &crate::netinet6::VNET_INET6_MODINFO,
         &crate::netinet::tcp_var::VNET_TCP_MODINFO,
     ],
@@ -45,6 +47,7 @@ pub static GENERIC: KernConf = KernConf {
     sysctls: &[
         crate::netinet::sysctl_init,
         crate::net::route::sysctl_init,
+        #[cfg(feature = "inet6")]
         crate::netinet6::sysctl_init,
     ],
     klds: &["kernel", "if_lo", "inet", "vnet"],
@@ -57,6 +60,7 @@ fn generic_attach(reg: &Arc<ModRegistry>) -> Result<(), Errno> {
 fn generic_domains() -> Vec<Arc<dyn Domain>> {
     vec![
         Arc::new(crate::netinet::in_proto::InetDomain),
+        #[cfg(feature = "inet6")]
         Arc::new(crate::netinet6::raw_ip6::In6Domain),
         Arc::new(crate::net::rtsock::RouteDomain),
     ]

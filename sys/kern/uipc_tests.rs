@@ -642,6 +642,7 @@ fn send_tcp(k: &Arc<Kernel>, td: &mut Td, fd: i32, data: &[u8]) {
     assert_eq!(r.val as usize, data.len());
 }
 
+#[cfg(feature = "inet6")]
 fn sock6(k: &Arc<Kernel>, td: &mut Td, ty: i32) -> i32 {
     call(
         k,
@@ -656,6 +657,7 @@ fn sock6(k: &Arc<Kernel>, td: &mut Td, ty: i32) -> i32 {
     .val as i32
 }
 
+#[cfg(feature = "inet6")]
 fn v6only(k: &Arc<Kernel>, td: &mut Td, fd: i32, v: Option<i32>) -> Result<Vec<u8>, Errno> {
     use vimage_abi::netinet6_in6::IPV6_V6ONLY;
     let r = match v {
@@ -674,6 +676,7 @@ fn v6only(k: &Arc<Kernel>, td: &mut Td, fd: i32, v: Option<i32>) -> Result<Vec<u
     call(k, td, r).map(|r| r.data)
 }
 
+#[cfg(feature = "inet6")]
 fn sin6(a: std::net::Ipv6Addr, port: u16) -> Vec<u8> {
     let mut s = vimage_abi::netinet6_in6::SockaddrIn6::new(a, 0);
     s.port = port;
@@ -681,6 +684,7 @@ fn sin6(a: std::net::Ipv6Addr, port: u16) -> Vec<u8> {
 }
 
 #[test]
+#[cfg(feature = "inet6")]
 fn ipv6_v6only_defaults_on_and_clears_only_before_bind() {
     let _l = test_lock();
     let t = boot();
@@ -717,6 +721,7 @@ fn ipv6_v6only_defaults_on_and_clears_only_before_bind() {
 }
 
 #[test]
+#[cfg(feature = "inet6")]
 fn dual_stack_tcp_listener_takes_ipv4_with_mapped_addresses() {
     let _l = test_lock();
     let t = boot();
@@ -832,6 +837,7 @@ fn dual_stack_tcp_listener_takes_ipv4_with_mapped_addresses() {
 }
 
 #[test]
+#[cfg(feature = "inet6")]
 fn dual_stack_udp_socket_exchanges_with_ipv4() {
     let _l = test_lock();
     let t = boot();

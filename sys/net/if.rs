@@ -516,6 +516,7 @@ pub fn ifioctl(cmd: u32, data: &[u8]) -> Result<Vec<u8>, Errno> {
             ifp.flags.store(f, Ordering::Relaxed);
             if old & IFF_UP == 0 && f & IFF_UP != 0 {
                 // `if_up()`: IPv6 gives the interface its link-local address.
+                #[cfg(feature = "inet6")]
                 crate::netinet6::in6::in6_if_up(&ifp);
                 // ARP announces the interface's IPv4 addresses.
                 crate::netinet::if_ether::arp_ifup(&ifp);

@@ -439,6 +439,7 @@ impl Net {
 
     /// An interface ioctl on a datagram socket of `domain`, as ifconfig
     /// makes them; the reply's data.
+    #[cfg_attr(not(feature = "inet6"), allow(dead_code))]
     pub fn ioctl(
         &self,
         h: &mut Host,
@@ -455,6 +456,7 @@ impl Net {
     }
 
     /// `ifconfig IF up`.
+    #[cfg_attr(not(feature = "inet6"), allow(dead_code))]
     pub fn up(&self, h: &mut Host, ifname: &str) {
         let mut r = IfReq::new(ifname);
         r.set_flags(IFF_UP);
@@ -527,6 +529,9 @@ impl Host {
             IpAddr::V4(a) => self
                 .with(|| crate::netinet::r#in::in_aifaddr(ifp, a, Some(in_plen2mask(plen)), None))
                 .expect("address"),
+            #[cfg(not(feature = "inet6"))]
+            IpAddr::V6(_) => panic!("an IPv6 address without options INET6"),
+            #[cfg(feature = "inet6")]
             IpAddr::V6(addr) => self
                 .with(|| {
                     crate::netinet6::in6::in6_update_ifa(

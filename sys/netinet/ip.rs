@@ -79,6 +79,7 @@ pub(crate) fn rd_v4(b: &[u8], at: usize) -> Ipv4Addr {
     Ipv4Addr::from(rd32(b, at))
 }
 
+#[cfg_attr(not(feature = "inet6"), allow(dead_code))]
 pub(crate) fn rd_v6(b: &[u8], at: usize) -> Ipv6Addr {
     let mut a = [0u8; 16];
     if let Some(s) = b.get(at..at.saturating_add(16)) {

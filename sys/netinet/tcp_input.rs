@@ -21,6 +21,7 @@ use super::tcp_var::*;
 use crate::kern::kern_timeout::getnow_ns;
 use crate::net::if_var::Ifnet;
 use crate::net::mbuf::{Mbuf, CSUM_DATA_VALID};
+#[cfg(feature = "inet6")]
 use crate::netinet6::ip6_input::Ip6In;
 use vimage_abi::Errno;
 
@@ -113,6 +114,7 @@ pub fn tcp_input(ifp: &Arc<Ifnet>, m: Mbuf, hl: usize) {
 }
 
 /// `tcp6_input`: the TCP segment starts at `off` in `inp.pkt`.
+#[cfg(feature = "inet6")]
 pub fn tcp6_input(inp: &Ip6In<'_>, off: usize) {
     let seg = inp.pkt.get(off..).unwrap_or(&[]);
     if inp.dst.is_multicast() {

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use vimage_abi::Errno;
 
-use super::ip::{PseudoHdr, IPPROTO_TCP};
+use super::ip::IPPROTO_TCP;
 use super::ip_output::{ip_output, ip_prepend};
 use super::ip_var::inc;
 use super::tcp::{TcpPacket, TcpRepr, TH_ACK, TH_RST};
@@ -17,6 +17,7 @@ use super::tcp_var::{
 };
 use crate::kern::kern_timeout::getnow_ns;
 use crate::net::mbuf::{Mbuf, CSUM_DELAY_DATA, CSUM_TSO, MBUF_HEADROOM};
+#[cfg(feature = "inet6")]
 use crate::netinet6::ip6_output::{ip6_build, ip6_output, Ip6OutOpts};
 
 struct Ent {
@@ -428,12 +429,13 @@ pub fn tcp_emit_with(
             let ttl = super::vnet_inet().defttl();
             ip_output(ip_prepend(m, src, dst, IPPROTO_TCP, ttl, 0), 0)
         }
+        #[cfg(feature = "inet6")]
         (IpAddr::V6(src), IpAddr::V6(dst)) => {
             let mut b = Vec::with_capacity(repr.buffer_len());
             b.resize(hl, 0);
             fill(&mut b);
             b.resize(hl + len, 0);
-            let ph = PseudoHdr::V6 { src, dst };
+            let ph = super::ip::PseudoHdr::V6 { src, dst };
             repr.emit(&mut TcpPacket::new_unchecked(&mut b[..]), &ph);
             let hlim = crate::netinet6::in6::try_vnet_inet6()
                 .map(|s| s.defhlim())
@@ -453,9 +455,12 @@ pub fn tcp_emit_with(
 pub fn tcp_maxmtu(ep: &TcpEndpoints) -> Option<u32> {
     match ep.faddr {
         IpAddr::V4(a) => super::ip_output::ip_pathmtu(a).map(|(mtu, _)| mtu),
+        #[cfg(feature = "inet6")]
         IpAddr::V6(a) => crate::netinet6::in6::in6_route(&a, ep.zone)
             .ok()
             .map(|r| r.mtu),
+        #[cfg(not(feature = "inet6"))]
+        IpAddr::V6(_) => None,
     }
 }
 

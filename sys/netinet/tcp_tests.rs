@@ -770,6 +770,7 @@ fn fuzzed_segments_against_live_connections() {
 }
 
 #[test]
+#[cfg(feature = "inet6")]
 fn tcp_over_ipv6_handshake_and_data() {
     use std::net::Ipv6Addr;
     use vimage_abi::netinet6_in6::SockaddrIn6;

@@ -42,7 +42,7 @@ pub const SO_ERROR: i32 = 0x1007;
 pub const SOMAXCONN: i32 = 128;
 const IPPROTO_TCP: i32 = 6;
 const IPPROTO_IPV6: i32 = 41;
-use vimage_abi::netinet6_in6::IPV6_V6ONLY;
+use vimage_abi::netinet6_in6::{in6_is_scoped, IPV6_V6ONLY};
 
 /// The window scale to request for receive buffer `rcv`: enough for its
 /// limit, or for `net.inet.tcp.recvbuf_max` when it may grow (`SB_AUTOSIZE`).
@@ -189,7 +189,7 @@ fn sockaddr(v6: bool, a: IpAddr, port: u16, zone: u32) -> Vec<u8> {
 fn parse_sa(v6: bool, b: &[u8]) -> Result<(IpAddr, u16, u32), Errno> {
     if v6 {
         let s = SockaddrIn6::from_bytes(b)?;
-        let zone = if crate::netinet6::in6::in6_is_scoped(&s.addr) {
+        let zone = if in6_is_scoped(&s.addr) {
             s.scope_id
         } else {
             0
@@ -270,12 +270,18 @@ fn select_src(dst: IpAddr, zone: u32) -> Result<IpAddr, Errno> {
                     e
                 }
             }),
+        #[cfg(feature = "inet6")]
         IpAddr::V6(d) => {
             let rt = crate::netinet6::in6::in6_route(&d, zone)?;
             if rt.ifp.flags() & vimage_abi::net_if::IFF_LOOPBACK != 0 {
                 return Ok(IpAddr::V6(rt.ifa.unwrap_or(d)));
             }
             crate::netinet6::in6::in6_selectsrc(&d, &rt.ifp).map(IpAddr::V6)
+        }
+        #[cfg(not(feature = "inet6"))]
+        IpAddr::V6(_) => {
+            let _ = zone;
+            Err(Errno::EAFNOSUPPORT)
         }
     }
 }
@@ -347,6 +353,7 @@ fn tcp_usrclosed(tp: &mut Tcpcb) {
 
 impl ProtoSocket for TcpSocket {
     fn bind(&mut self, addr: &[u8]) -> Result<(), Errno> {
+        #[cfg_attr(not(feature = "inet6"), allow(unused_variables))]
         let (a, port, zone) = parse_sa(self.v6, addr)?;
         // `tcp6_usr_bind`: an IPv4-mapped address binds for IPv4 when the
         // socket takes mapped traffic (else no interface has it).
@@ -356,12 +363,15 @@ impl ProtoSocket for TcpSocket {
             IpAddr::V4(x) if !x.is_unspecified() && !super::r#in::in_localaddr(x) => {
                 return Err(Errno::EADDRNOTAVAIL)
             }
+            #[cfg(feature = "inet6")]
             IpAddr::V6(x) if !x.is_unspecified() => {
                 match crate::netinet6::in6::in6_ifawithaddr(&x, zone) {
                     Some(_) => {}
                     None => return Err(Errno::EADDRNOTAVAIL),
                 }
             }
+            #[cfg(not(feature = "inet6"))]
+            IpAddr::V6(_) => return Err(Errno::EAFNOSUPPORT),
             _ => {}
         }
         let mut tp = self.lock()?;

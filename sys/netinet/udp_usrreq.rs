@@ -381,6 +381,7 @@ pub fn udp_ctlinput(ty: u8, code: u8, q: &IcmpQuote<'_>) {
 /// as `udp46`.
 pub fn udp_pcblist() -> Vec<u8> {
     let inet = super::vnet_inet();
+    #[cfg_attr(not(feature = "inet6"), allow(unused_mut))]
     let mut v: Vec<InPcbInfo> = inet
         .udb
         .list()
@@ -398,6 +399,7 @@ pub fn udp_pcblist() -> Vec<u8> {
             inet6: None,
         })
         .collect();
+    #[cfg(feature = "inet6")]
     if let Some(st) = crate::netinet6::in6::try_vnet_inet6() {
         v.extend(st.udb6.pcblist());
     }

@@ -324,23 +324,7 @@ pub fn sysctl_init(t: &SysctlTree) {
 // ---------------------------------------------------------------------------
 // addresses
 
-/// Whether `a` is link-local unicast (fe80::/10).
-pub fn in6_is_linklocal(a: &Ipv6Addr) -> bool {
-    a.segments()[0] & 0xffc0 == 0xfe80
-}
-
-/// Whether `a` is a scoped address: link-local unicast or interface/link-local
-/// multicast.
-pub fn in6_is_scoped(a: &Ipv6Addr) -> bool {
-    let s0 = a.segments()[0];
-    in6_is_linklocal(a) || s0 & 0xff0f == 0xff01 || s0 & 0xff0f == 0xff02
-}
-
-/// Whether `a` is an IPv4-mapped address (`::ffff:a.b.c.d`).
-pub fn in6_is_v4mapped(a: &Ipv6Addr) -> bool {
-    let s = a.segments();
-    s[..5] == [0; 5] && s[5] == 0xffff
-}
+pub use vimage_abi::netinet6_in6::{in6_is_linklocal, in6_is_scoped, in6_is_v4mapped};
 
 /// The solicited-node multicast group of `a` (ff02::1:ffXX:XXXX).
 pub fn in6_solicited_node(a: &Ipv6Addr) -> Ipv6Addr {

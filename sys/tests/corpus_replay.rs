@@ -9,6 +9,10 @@
 //! answers (a SYN-ACK's sequence number) and builds the next packet from it:
 //! `FUZZ_WRITE_CORPUS=1 cargo test -p vimage-kern --test corpus_replay` writes
 //! them; cargo-fuzz adds what it finds (named by hash).
+//!
+//! The corpus speaks IPv6 too, so it needs `options INET6`.
+
+#![cfg(feature = "inet6")]
 
 #[path = "../fuzz/src/packet.rs"]
 mod packet;

@@ -112,6 +112,25 @@ impl SockaddrIn6 {
     }
 }
 
+/// Whether `a` is link-local unicast (fe80::/10; `IN6_IS_ADDR_LINKLOCAL`).
+pub fn in6_is_linklocal(a: &Ipv6Addr) -> bool {
+    a.segments()[0] & 0xffc0 == 0xfe80
+}
+
+/// Whether `a` is a scoped address: link-local unicast or interface/link-local
+/// multicast (`IN6_IS_SCOPE_LINKLOCAL` and friends).
+pub fn in6_is_scoped(a: &Ipv6Addr) -> bool {
+    let s0 = a.segments()[0];
+    in6_is_linklocal(a) || s0 & 0xff0f == 0xff01 || s0 & 0xff0f == 0xff02
+}
+
+/// Whether `a` is an IPv4-mapped address (`::ffff:a.b.c.d`;
+/// `IN6_IS_ADDR_V4MAPPED`).
+pub fn in6_is_v4mapped(a: &Ipv6Addr) -> bool {
+    let s = a.segments();
+    s[..5] == [0; 5] && s[5] == 0xffff
+}
+
 /// The prefix length a contiguous netmask describes (`EINVAL` if not contiguous).
 pub fn in6_mask2len(mask: &Ipv6Addr) -> Result<u8, Errno> {
     let v = u128::from(*mask);
