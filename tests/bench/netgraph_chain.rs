@@ -68,6 +68,11 @@ fn boot() -> Arc<Kernel> {
     for m in ["netgraph", "ng_eiface", "ng_pipe", "ng_bridge", "ng_hub"] {
         k.kldload(m).expect(m);
     }
+    // The memory table makes 100,000 nodes: past net.graph.maxnodes'
+    // default, as `sysctl net.graph.maxnodes=...` would allow.
+    k.res_limits()
+        .maxngnodes
+        .store(1_000_000, std::sync::atomic::Ordering::Relaxed);
     k
 }
 
