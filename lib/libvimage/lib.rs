@@ -180,6 +180,45 @@ pub fn timeval_bytes(d: std::time::Duration) -> Vec<u8> {
     v
 }
 
+/// A receive timeout that follows a tool's next event (ping's next send, its
+/// deadline): waits go in slices of at most 100 ms, so SIGINT is noticed, and
+/// `SO_RCVTIMEO` is set only when the slice changes.
+pub struct RecvSlice {
+    cur: std::time::Duration,
+}
+
+impl RecvSlice {
+    /// No timeout set yet.
+    pub fn new() -> Self {
+        RecvSlice {
+            cur: std::time::Duration::ZERO,
+        }
+    }
+    /// Make `fd`'s next receive wait until `until` at most (`now` is now).
+    pub fn set(
+        &mut self,
+        s: &mut Sys,
+        fd: i32,
+        until: std::time::Instant,
+        now: std::time::Instant,
+    ) {
+        let slice = until
+            .saturating_duration_since(now)
+            .min(std::time::Duration::from_millis(100))
+            .max(std::time::Duration::from_millis(1));
+        if slice != self.cur {
+            let _ = s.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeval_bytes(slice));
+            self.cur = slice;
+        }
+    }
+}
+
+impl Default for RecvSlice {
+    fn default() -> Self {
+        RecvSlice::new()
+    }
+}
+
 /// Ask for socket buffers that hold a whole frame
 /// ([`vimage_abi::syscall::DOOR_SOCKBUF`]); best effort.
 pub fn door_buffers(s: &UnixStream) {

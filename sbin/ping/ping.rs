@@ -10,9 +10,7 @@ use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use libvimage::{
-    err, errx, getopt, is_root, resolve4, timeval_bytes, warn, Errno, Sys, SOL_SOCKET, SO_RCVTIMEO,
-};
+use libvimage::{err, errx, getopt, is_root, resolve4, warn, Errno, RecvSlice, Sys};
 use vimage_abi::netinet_in::{SockaddrIn, IPPROTO_ICMP, IPPROTO_IP, IP_TTL, PF_INET, SOCK_RAW};
 
 const ICMP_ECHOREPLY: u8 = 0;
@@ -551,7 +549,7 @@ impl Ping {
         let end = self.o.timeout.map(|t| self.t0 + t);
         let mut next = Instant::now();
         let mut almost_done = false;
-        let mut cur_timeo = Duration::ZERO;
+        let mut timeo = RecvSlice::new();
         loop {
             if STOP.load(Ordering::SeqCst) || end.is_some_and(|e| Instant::now() >= e) {
                 break;
@@ -581,16 +579,7 @@ impl Ping {
             if let Some(e) = end {
                 until = until.min(e);
             }
-            let slice = until
-                .saturating_duration_since(now)
-                .min(Duration::from_millis(100))
-                .max(Duration::from_millis(1));
-            if slice != cur_timeo {
-                let _ = self
-                    .s
-                    .setsockopt(self.fd, SOL_SOCKET, SO_RCVTIMEO, &timeval_bytes(slice));
-                cur_timeo = slice;
-            }
+            timeo.set(&mut self.s, self.fd, until, now);
             match self.s.recvfrom(self.fd, 65535, 0) {
                 Ok((buf, addr)) => {
                     let from = SockaddrIn::from_bytes(&addr)

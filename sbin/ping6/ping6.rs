@@ -16,8 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libvimage::{
-    err, errx, getopt, is_root, pr_addr6, resolve6, timeval_bytes, warn, warnx, Errno, IfNames,
-    Sys, SOL_SOCKET, SO_RCVTIMEO,
+    err, errx, getopt, is_root, pr_addr6, resolve6, warn, warnx, Errno, IfNames, RecvSlice, Sys,
 };
 use vimage_abi::netinet6_in6::*;
 
@@ -709,7 +708,7 @@ impl Ping6 {
         };
         let mut next = Instant::now();
         let mut done_sending = false;
-        let mut cur_timeo = Duration::ZERO;
+        let mut timeo = RecvSlice::new();
         loop {
             if STOP.load(Ordering::SeqCst) {
                 break true;
@@ -734,16 +733,7 @@ impl Ping6 {
                 }
                 continue;
             }
-            let slice = next
-                .saturating_duration_since(now)
-                .min(Duration::from_millis(100))
-                .max(Duration::from_millis(1));
-            if slice != cur_timeo {
-                let _ = self
-                    .s
-                    .setsockopt(self.fd, SOL_SOCKET, SO_RCVTIMEO, &timeval_bytes(slice));
-                cur_timeo = slice;
-            }
+            timeo.set(&mut self.s, self.fd, next, now);
             match self.s.recvfrom(self.fd, MAXPACKETLEN, 0) {
                 Ok((buf, addr)) => {
                     match Ip6RecvInfo::from_bytes(&addr) {
