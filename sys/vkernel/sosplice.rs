@@ -104,6 +104,39 @@ pub struct Exports {
     reactors: OnceLock<Vec<Arc<Reactor>>>,
     next: AtomicUsize,
     tokens: AtomicU64,
+    /// Descriptors looked at this second in programs' /proc/PID/fd to pass
+    /// resets on ([`reset_program_end`]): (second, count).  A tenant with
+    /// many descriptors that resets connections in a loop must not keep the
+    /// reactors, which serve every vimage, busy reading its table.
+    reset_scan: Mutex<(u64, u32)>,
+}
+
+/// Most /proc/PID/fd entries all reactors read per second to pass resets
+/// on; past it a reset reads as EOF until the next second.
+const RESET_SCAN_PER_SEC: u32 = 16_384;
+
+impl Exports {
+    /// Take `n` entries of this second's scan budget; false when spent.
+    fn reset_scan_take(&self, n: u32) -> bool {
+        let sec = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        self.reset_scan_take_at(sec, n)
+    }
+    fn reset_scan_take_at(&self, sec: u64, n: u32) -> bool {
+        let Ok(mut g) = self.reset_scan.lock() else {
+            return false;
+        };
+        if g.0 != sec {
+            *g = (sec, 0);
+        }
+        if g.1.saturating_add(n) > RESET_SCAN_PER_SEC {
+            return false;
+        }
+        g.1 += n;
+        true
+    }
 }
 
 impl Exports {
@@ -1039,9 +1072,9 @@ impl Entry {
 /// end is closed with at least one byte in it.  If the program has sent
 /// nothing we have not read, that byte is written through a duplicate of
 /// the program's own end, found among its owner's descriptors by inode
-/// (`pidfd_getfd`; rare, so a scan of /proc/PID/fd is fine).  False (and
-/// nothing done) when the end cannot be found or reached: the program then
-/// reads EOF, as before.
+/// (`pidfd_getfd`; rare, so a scan of /proc/PID/fd is fine, within a
+/// kernel-wide budget per second).  False (and nothing done) when the end
+/// cannot be found or reached: the program then reads EOF, as before.
 fn reset_program_end(sp: &Splice) -> bool {
     let mut unread: libc::c_int = 0;
     // SAFETY: FIONREAD writes one int.
@@ -1065,12 +1098,16 @@ fn nudge_program_end(sp: &Splice) -> bool {
     let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
         return false;
     };
-    let Some(fd) = dir.flatten().find_map(|e| {
-        let l = std::fs::read_link(e.path()).ok()?;
-        (l.to_str()? == want)
-            .then(|| e.file_name().to_str()?.parse::<i32>().ok())
-            .flatten()
-    }) else {
+    let Some(fd) = dir
+        .flatten()
+        .take_while(|_| sp.exports.reset_scan_take(1))
+        .find_map(|e| {
+            let l = std::fs::read_link(e.path()).ok()?;
+            (l.to_str()? == want)
+                .then(|| e.file_name().to_str()?.parse::<i32>().ok())
+                .flatten()
+        })
+    else {
         return false;
     };
     // SAFETY: plain system calls; the descriptors they return are ours and
@@ -1278,4 +1315,18 @@ fn write_all_file(fd: RawFd, mut b: &[u8]) -> bool {
         b = &b[n as usize..];
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reset_scan_budget_is_per_second_and_kernel_wide() {
+        let ex = Exports::default();
+        assert!(ex.reset_scan_take_at(7, RESET_SCAN_PER_SEC - 1));
+        assert!(ex.reset_scan_take_at(7, 1));
+        assert!(!ex.reset_scan_take_at(7, 1), "spent for this second");
+        assert!(ex.reset_scan_take_at(8, 1), "a new second, a new budget");
+    }
 }
