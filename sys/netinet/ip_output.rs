@@ -218,18 +218,23 @@ pub fn ip_output(mut m: Mbuf, flags: u32) -> Result<(), Errno> {
         let mut segs = Vec::new();
         super::tcp_tso::tcp_tso_segment(m, &mut segs);
         for s in segs {
-            ip_output_hop(&hop, s, hl, hwassist)?;
+            ip_output_hop(&inet, &hop, s, hl, hwassist)?;
         }
         return Ok(());
     }
-    ip_output_hop(&hop, m, hl, hwassist)
+    ip_output_hop(&inet, &hop, m, hl, hwassist)
 }
 
 /// The end of [`ip_output`] for one datagram with its header done: the
 /// transport checksum unless the interface takes it over, then out whole, as
 /// a TSO segment, or in fragments.
-fn ip_output_hop(hop: &Hop, mut m: Mbuf, hl: usize, hwassist: u32) -> Result<(), Errno> {
-    let inet = super::vnet_inet();
+fn ip_output_hop(
+    inet: &super::VnetInet,
+    hop: &Hop,
+    mut m: Mbuf,
+    hl: usize,
+    hwassist: u32,
+) -> Result<(), Errno> {
     if m.csum_flags & CSUM_DELAY_DATA != 0 {
         // The transport left its checksum to us (`CSUM_TCP`).  An interface
         // whose frames stay in this host's memory (a loopback, an eiface:
