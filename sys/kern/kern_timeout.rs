@@ -50,6 +50,13 @@ pub struct CalloutId {
     seq: u64,
 }
 
+impl CalloutId {
+    /// When it runs (ns of kernel time).
+    pub fn at(&self) -> u64 {
+        self.at
+    }
+}
+
 #[derive(Default)]
 struct Wheel {
     /// Pending callouts by (deadline, sequence): earliest first, and a

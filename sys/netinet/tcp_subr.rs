@@ -590,7 +590,6 @@ pub fn tcp_close(tp: &mut Tcpcb) {
     }
     tp.state = TcpState::Closed;
     tp.timers = [None; TT_NTIMERS];
-    tp.callout_at = None;
     if let Some(c) = tp.callout.take() {
         crate::kern::kern_timeout::callout_stop(c);
     }

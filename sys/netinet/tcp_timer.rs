@@ -49,10 +49,9 @@ pub fn tcp_timer_sched(tp: &mut Tcpcb) {
     let Some(next) = tp.timers.iter().flatten().min().copied() else {
         return;
     };
-    if tp.callout_at.is_some_and(|c| c <= next) {
+    if tp.callout.is_some_and(|c| c.at() <= next) {
         return;
     }
-    tp.callout_at = Some(next);
     // The later callout this one supersedes is stopped, so a busy
     // connection leaves no trail of dead callouts behind it.
     if let Some(old) = tp.callout.take() {
@@ -64,8 +63,7 @@ pub fn tcp_timer_sched(tp: &mut Tcpcb) {
         let _ns = netisr_enter();
         let r = cb.lock();
         if let Ok(mut tp) = r {
-            if tp.callout_at == Some(next) {
-                tp.callout_at = None;
+            if tp.callout.is_some_and(|c| c.at() == next) {
                 tp.callout = None;
             }
             tcp_timers_run(&mut tp);

@@ -128,7 +128,6 @@ pub fn tcp_newtcpcb(v6: bool, ep: &TcpEndpoints, tflags: u32) -> TcpcbRef {
             t_keepcnt: 0,
             keepalive: false,
             timers: [None; TT_NTIMERS],
-            callout_at: None,
             callout: None,
             ack_war_start: 0,
             ack_war_cnt: 0,

@@ -255,9 +255,9 @@ pub struct Tcpcb {
     pub keepalive: bool,
     /// Timer deadlines (ns).
     pub timers: [Option<u64>; TT_NTIMERS],
-    /// Earliest callout scheduled for this block.
-    pub callout_at: Option<u64>,
-    /// That callout, to stop it when it is superseded or the block closes.
+    /// The callout pending for this block's earliest timer (its time is
+    /// `at()`), stopped when an earlier one supersedes it or the block
+    /// closes.
     pub callout: Option<crate::kern::kern_timeout::CalloutId>,
     /// Start (ns) of the current ACK-war window, and the rate-limited ACKs
     /// sent in it (see `tcp_ack_war_ok`).
