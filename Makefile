@@ -21,7 +21,7 @@ test:
 	# Without options INET6: the workspace builds, the kernel's own tests pass
 	# (in a target dir of its own, so the binaries above stay as they are).
 	$(CARGO) build --workspace --no-default-features --features vimage --target-dir target/noinet6
-	$(CARGO) test -p vimage-kern -p vimage-kmod --no-default-features --features vimage --target-dir target/noinet6
+	$(CARGO) test -p vimage-kern -p vimage-net -p vimage-inet -p vimage-conf -p vimage-kmod --no-default-features --features vimage --target-dir target/noinet6
 	$(CARGO) build --workspace
 
 # Boot a kernel, build vimages as the tutorial does, list them, halt.

@@ -5,13 +5,13 @@
 use std::sync::Arc;
 use vimage_abi::net_if::{IFF_BROADCAST, IFF_MULTICAST, IFF_SIMPLEX, IFT_ETHER};
 use vimage_abi::Errno;
-use vimage_kern::kern::kern_linker::KldModule;
-use vimage_kern::kern::vnet::curvnet;
-use vimage_kern::net::if_clone::{requested_unit, IfCloner};
-use vimage_kern::net::if_var::{IfDriver, Ifnet};
-use vimage_kern::net::mbuf::Mbuf;
-use vimage_kern::net::r#if::{if_attach, if_free_unit};
+use vimage_kern::kern_linker::KldModule;
+use vimage_kern::vnet::curvnet;
 use vimage_kern::Kernel;
+use vimage_net::if_clone::{requested_unit, IfCloner};
+use vimage_net::if_var::{IfDriver, Ifnet};
+use vimage_net::mbuf::Mbuf;
+use vimage_net::r#if::{if_attach, if_free_unit};
 
 struct EdscDriver;
 
@@ -61,13 +61,13 @@ impl KldModule for EdscModule {
         "if_edsc"
     }
     fn load(&self, k: &Arc<Kernel>) -> Result<(), Errno> {
-        k.registry().if_clone_attach(Arc::new(EdscCloner))
+        vimage_net::if_clone::if_clone_attach(k.registry(), Arc::new(EdscCloner))
     }
     fn unload(&self, k: &Arc<Kernel>) -> Result<(), Errno> {
         // Refuse while any edsc interface exists in any vnet.
         for v in k.all_vimages() {
             let _cv = vimage_kern::CurvnetGuard::set(&v.vnet);
-            if vimage_kern::net::r#if::vnet_net()
+            if vimage_net::r#if::vnet_net()
                 .list()
                 .iter()
                 .any(|i| i.cloner.as_deref() == Some("edsc"))
@@ -75,7 +75,7 @@ impl KldModule for EdscModule {
                 return Err(Errno::EBUSY);
             }
         }
-        k.registry().if_clone_detach("edsc");
+        vimage_net::if_clone::if_clone_detach(k.registry(), "edsc");
         Ok(())
     }
 }

@@ -5,7 +5,7 @@ pub mod if_edsc;
 pub mod netgraph;
 
 use std::sync::Arc;
-use vimage_kern::kern::kern_linker::KldModule;
+use vimage_kern::kern_linker::KldModule;
 
 /// Every module vkernel can load, for its linker catalog.
 pub fn catalog() -> Vec<Arc<dyn KldModule>> {

@@ -12,7 +12,7 @@ pub mod ng_socket;
 
 use std::sync::Arc;
 use vimage_abi::Errno;
-use vimage_kern::kern::kern_linker::KldModule;
+use vimage_kern::kern_linker::KldModule;
 
 /// Make the interface of an interface node (eiface, iface) in curvnet: the lowest
 /// `prefixN` free as an interface name and as a node name, attached, with the node
@@ -26,13 +26,13 @@ pub(crate) fn node_ifnet(
     driver: impl FnOnce(
         std::sync::Weak<vimage_kern::Vnet>,
         vimage_netgraph::NodeId,
-    ) -> Box<dyn vimage_kern::net::if_var::IfDriver>,
-) -> Result<Arc<vimage_kern::net::if_var::Ifnet>, Errno> {
-    use vimage_kern::net::r#if::{if_attach, if_free_unit_where};
+    ) -> Box<dyn vimage_net::if_var::IfDriver>,
+) -> Result<Arc<vimage_net::if_var::Ifnet>, Errno> {
+    use vimage_net::r#if::{if_attach, if_free_unit_where};
     let vnet = vimage_kern::curvnet();
     let unit = if_free_unit_where(prefix, |n| !ctx.name_in_use(n));
     let name = format!("{prefix}{unit}");
-    let ifp = vimage_kern::net::if_var::Ifnet::new(
+    let ifp = vimage_net::if_var::Ifnet::new(
         &vnet,
         &name,
         prefix,
@@ -48,8 +48,8 @@ pub(crate) fn node_ifnet(
 }
 
 /// Shutdown of an interface node: its interface goes with it.
-pub(crate) fn node_ifnet_gone(ifp: &Arc<vimage_kern::net::if_var::Ifnet>) {
-    vimage_kern::net::r#if::if_detach(ifp);
+pub(crate) fn node_ifnet_gone(ifp: &Arc<vimage_net::if_var::Ifnet>) {
+    vimage_net::r#if::if_detach(ifp);
     ifp.driver.detached(ifp);
 }
 

@@ -17,14 +17,14 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use vimage_abi::netgraph::SockaddrNg;
 use vimage_abi::sysctl::{SysctlValue, CTLFLAG_RD, CTLFLAG_VNET};
 use vimage_abi::Errno;
-use vimage_kern::kern::kern_linker::KldModule;
-use vimage_kern::kern::kern_resource::{read_only, ResLimits, RESOURCE_LIMIT_MAX};
-use vimage_kern::kern::kern_sysctl::Oid;
-use vimage_kern::kern::kern_timeout::{Callouts, Clock};
-use vimage_kern::kern::uipc_socket::SockBuf;
-use vimage_kern::kern::vnet::{ModState, Vnet, VnetModInfo, VNET_MOD_NETGRAPH};
-use vimage_kern::net::netisr::netisr_enter;
+use vimage_kern::kern_linker::KldModule;
+use vimage_kern::kern_resource::{read_only, ResLimits, RESOURCE_LIMIT_MAX};
+use vimage_kern::kern_sysctl::Oid;
+use vimage_kern::kern_timeout::{Callouts, Clock};
+use vimage_kern::uipc_socket::SockBuf;
+use vimage_kern::vnet::{ModState, Vnet, VnetModInfo, VNET_MOD_NETGRAPH};
 use vimage_kern::{CurvnetGuard, Kernel};
+use vimage_net::netisr::netisr_enter;
 use vimage_netgraph::ng_base::{NgNodeZone, NG_MAXHOPS, NG_MAXHOPS_LIMIT};
 use vimage_netgraph::{NgOutput, NgSpace, NgTypeList, NodeId};
 
@@ -234,7 +234,7 @@ fn ng_iattach(v: &Arc<Vnet>) -> Result<ModState, Errno> {
     let mut space = NgSpace::new(g.types.clone(), u64::from(v.id()));
     space.set_now(g.clock.now_ns());
     space.set_max_hops(maxhops(&g));
-    space.set_finish(vimage_kern::netinet::tcp_tso::ether_finish);
+    space.set_finish(vimage_inet::tcp_tso::ether_finish);
     space.set_node_zone(Some(g.zone.clone()));
     space.set_max_nodes(ResLimits::vimage_limit(v, &g.vimage_maxnodes));
     Ok(Arc::new(VnetNetgraph {
@@ -280,8 +280,7 @@ pub static VNET_NETGRAPH_MODINFO: VnetModInfo = VnetModInfo {
     depends: &[],
     iattach: ng_iattach,
     idetach: ng_idetach,
-    ifdetach: None,
-    ifattach: None,
+    ext: None,
     symmap: &[],
 };
 

@@ -14,10 +14,10 @@ use std::sync::{Arc, RwLock, Weak};
 use vimage_abi::net_if::{IFF_BROADCAST, IFF_MULTICAST, IFF_SIMPLEX, IFT_ETHER};
 use vimage_abi::netgraph::NG_TEXTRESPONSE;
 use vimage_abi::Errno;
-use vimage_kern::kern::vnet::Vnet;
-use vimage_kern::net::if_var::{IfDriver, Ifnet};
-use vimage_kern::net::mbuf::{Mbuf, CSUM_DELAY_DATA, CSUM_TSO};
-use vimage_kern::net::r#if::if_rename;
+use vimage_kern::vnet::Vnet;
+use vimage_net::if_var::{IfDriver, Ifnet};
+use vimage_net::mbuf::{Mbuf, CSUM_DELAY_DATA, CSUM_TSO};
+use vimage_net::r#if::if_rename;
 use vimage_netgraph::ng_parse::NgParseType;
 use vimage_netgraph::{NgCmd, NgCtx, NgMesg, NgNode, NgType, NodeId};
 

@@ -13,15 +13,16 @@
 use std::any::Any;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use vimage_net::r#if::IfHooks;
 
 use vimage_abi::net_if::{IFF_PROMISC, IFT_ETHER, IFT_L2VLAN};
 use vimage_abi::Errno;
-use vimage_kern::kern::kern_linker::KldModule;
-use vimage_kern::kern::vnet::{ModState, Vnet, VnetModInfo, VNET_MOD_NETGRAPH, VNET_MOD_NG_ETHER};
-use vimage_kern::net::if_var::Ifnet;
-use vimage_kern::net::mbuf::Mbuf;
-use vimage_kern::net::r#if::{ether_demux, ether_type, netisr_handles, vnet_net};
+use vimage_kern::kern_linker::KldModule;
+use vimage_kern::vnet::{ModState, Vnet, VnetModInfo, VNET_MOD_NETGRAPH, VNET_MOD_NG_ETHER};
 use vimage_kern::{curvnet, Kernel};
+use vimage_net::if_var::Ifnet;
+use vimage_net::mbuf::Mbuf;
+use vimage_net::r#if::{ether_demux, ether_type, netisr_handles, vnet_net};
 use vimage_netgraph::ng_parse::NgParseType;
 use vimage_netgraph::{NgCmd, NgCtx, NgMesg, NgNode, NgSpace, NgType, NodeId};
 
@@ -466,6 +467,13 @@ fn ether_idetach(_v: &Arc<Vnet>, _s: &ModState) {
     }
 }
 
+/// Its interface hooks.
+static ETHER_IFHOOKS: IfHooks = IfHooks {
+    ifattach: Some(ether_attach),
+    ifdetach: Some(ether_detach),
+    ifup: None,
+};
+
 /// `VNET_MOD_DECLARE(NG_ETHER, ng_ether, ...)`.
 pub static VNET_NG_ETHER_MODINFO: VnetModInfo = VnetModInfo {
     id: VNET_MOD_NG_ETHER,
@@ -473,8 +481,7 @@ pub static VNET_NG_ETHER_MODINFO: VnetModInfo = VnetModInfo {
     depends: &[VNET_MOD_NETGRAPH],
     iattach: ether_iattach,
     idetach: ether_idetach,
-    ifdetach: Some(ether_detach),
-    ifattach: Some(ether_attach),
+    ext: Some(&ETHER_IFHOOKS),
     symmap: &[],
 };
 

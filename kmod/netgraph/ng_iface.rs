@@ -13,10 +13,10 @@ use vimage_abi::net_if::{
     IFF_BROADCAST, IFF_MULTICAST, IFF_POINTOPOINT, IFF_SIMPLEX, IFT_PROPVIRTUAL,
 };
 use vimage_abi::Errno;
-use vimage_kern::kern::vnet::Vnet;
-use vimage_kern::net::if_var::{IfDriver, Ifnet};
-use vimage_kern::net::mbuf::Mbuf;
-use vimage_kern::net::r#if::{ETHERTYPE_IP, ETHERTYPE_IPV6};
+use vimage_kern::vnet::Vnet;
+use vimage_net::if_var::{IfDriver, Ifnet};
+use vimage_net::mbuf::Mbuf;
+use vimage_net::r#if::{ETHERTYPE_IP, ETHERTYPE_IPV6};
 use vimage_netgraph::ng_parse::NgParseType;
 use vimage_netgraph::{NgCmd, NgCtx, NgMesg, NgNode, NgType, NodeId};
 

@@ -23,12 +23,12 @@ use std::sync::{Arc, Mutex, Weak};
 
 use vimage_abi::netinet_in::SockaddrIn;
 use vimage_abi::Errno;
-use vimage_kern::kern::kern_linker::KldModule;
-use vimage_kern::kern::uipc_socket::{ProtoSocket, SockBuf};
-use vimage_kern::kern::vnet::{CurvnetGuard, Vnet, VNET_MOD_NG_EIFACE};
-use vimage_kern::net::netisr::{netisr_enter, netisr_queue};
-use vimage_kern::netinet::udp_usrreq::UdpSocket;
+use vimage_inet::udp_usrreq::UdpSocket;
+use vimage_kern::kern_linker::KldModule;
+use vimage_kern::uipc_socket::{ProtoSocket, SockBuf};
+use vimage_kern::vnet::{CurvnetGuard, Vnet, VNET_MOD_NG_EIFACE};
 use vimage_kern::{curvnet, Kernel};
+use vimage_net::netisr::{netisr_enter, netisr_queue};
 use vimage_netgraph::ng_parse::NgParseType;
 use vimage_netgraph::{Mbuf, NgCmd, NgCtx, NgMesg, NgNode, NgType, NodeId};
 

@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use vimage_abi::netgraph::*;
 use vimage_abi::Errno;
-use vimage_kern::kern::kern_linker::KldModule;
-use vimage_kern::kern::uipc_socket::{Domain, ProtoSocket, SockBuf};
-use vimage_kern::kern::vnet::Vnet;
+use vimage_kern::kern_linker::KldModule;
+use vimage_kern::uipc_socket::{Domain, ProtoSocket, SockBuf};
+use vimage_kern::vnet::Vnet;
 use vimage_kern::{curvnet, Kernel};
 use vimage_netgraph::ng_socket::SocketType;
 use vimage_netgraph::NodeId;

@@ -9,13 +9,13 @@ use vimage_abi::net_if::{IfReq, IFF_UP, SIOCIFCREATE2, SIOCSIFFLAGS};
 use vimage_abi::netgraph::*;
 use vimage_abi::syscall::Request;
 use vimage_abi::Errno;
-use vimage_kern::kern::kern_proc::FakeHost;
-use vimage_kern::kern::kern_syscall::{test_lock, Td};
-use vimage_kern::kern::kern_timeout::FakeClock;
-use vimage_kern::kern::uipc_socket::MSG_DONTWAIT;
-use vimage_kern::net::mbuf::Mbuf;
-use vimage_kern::net::r#if::{ifunit, netisr_register};
+use vimage_kern::kern_proc::FakeHost;
+use vimage_kern::kern_syscall::{test_lock, Td};
+use vimage_kern::kern_timeout::FakeClock;
+use vimage_kern::uipc_socket::MSG_DONTWAIT;
 use vimage_kern::{CurvnetGuard, Kernel, KernelConfig, Vnet};
+use vimage_net::mbuf::Mbuf;
+use vimage_net::r#if::{ifunit, netisr_register};
 
 #[cfg(feature = "vimage")]
 use super::ng_base::ng_with;
@@ -25,7 +25,7 @@ const ET_TEST: u16 = 0x88b5;
 struct K {
     k: Arc<Kernel>,
     clock: Arc<FakeClock>,
-    _l: vimage_kern::kern::kern_syscall::TestGuard,
+    _l: vimage_kern::kern_syscall::TestGuard,
 }
 
 impl Drop for K {
@@ -37,13 +37,26 @@ impl Drop for K {
 fn boot() -> K {
     let l = test_lock();
     let clock = Arc::new(FakeClock::new(1_000_000));
-    let k = Kernel::boot(KernelConfig {
-        host: Arc::new(FakeHost::default()),
-        ident: "VIMAGE".into(),
-        version: "test".into(),
-        clock: clock.clone(),
-        random: vimage_kern::kern::kern_random::SeededRandom::arc(1),
-    })
+    // GENERIC's options (`sys/conf` is above the modules).
+    static CONF: vimage_kern::kern_conf::KernConf = vimage_kern::kern_conf::KernConf {
+        name: "GENERIC",
+        options: &[
+            &vimage_net::OPT_NET,
+            &vimage_inet::OPT_INET,
+            #[cfg(feature = "inet6")]
+            &vimage_inet::OPT_INET6,
+        ],
+    };
+    let k = Kernel::boot_conf(
+        KernelConfig {
+            host: Arc::new(FakeHost::default()),
+            ident: "VIMAGE".into(),
+            version: "test".into(),
+            clock: clock.clone(),
+            random: vimage_kern::kern_random::SeededRandom::arc(1),
+        },
+        &CONF,
+    )
     .expect("boot");
     for m in crate::catalog() {
         k.kld_catalog_add(m);
@@ -74,7 +87,7 @@ impl Ng {
     fn open_in(
         k: &Arc<Kernel>,
         pid: u32,
-        vi: Option<&Arc<vimage_kern::kern::kern_vimage::Vimage>>,
+        vi: Option<&Arc<vimage_kern::kern_vimage::Vimage>>,
     ) -> Ng {
         let mut td = k.td_attach(pid);
         if let Some(v) = vi {
@@ -284,7 +297,7 @@ fn frame(dst: [u8; 6], src: [u8; 6], payload: &[u8]) -> Vec<u8> {
 /// Send `f` out interface `name` of vnet `v` as the stack would.
 fn send(v: &Arc<Vnet>, name: &str, f: Vec<u8>) {
     let _cv = CurvnetGuard::set(v);
-    let _ns = vimage_kern::net::netisr::netisr_enter();
+    let _ns = vimage_net::netisr::netisr_enter();
     let ifp = ifunit(name).expect("ifnet");
     ifp.output(Mbuf::from_vec(f)).expect("output");
 }
@@ -653,7 +666,7 @@ fn ng_ether_follows_its_interface_and_diverts_frames() {
         let _cv = CurvnetGuard::set(&v0);
         ifunit("edsc0").unwrap()
     };
-    vimage_kern::net::r#if::if_input(&ifp, Mbuf::from_vec(frame([0xff; 6], [4; 6], b"in")));
+    vimage_net::r#if::if_input(&ifp, Mbuf::from_vec(frame([0xff; 6], [4; 6], b"in")));
     let r = call(
         &k.k,
         &mut ng.td,
@@ -760,7 +773,7 @@ fn destroying_a_vimage_takes_its_graph_and_eifaces() {
 #[test]
 fn iface_carries_packets_per_family_hook_and_answers_its_messages() {
     use vimage_abi::net_if::{IFF_BROADCAST, IFF_POINTOPOINT};
-    use vimage_kern::net::r#if::ETHERTYPE_IP;
+    use vimage_net::r#if::ETHERTYPE_IP;
     let k = boot();
     let mut ng = Ng::open(&k.k, 700);
     ng.mkpeer(&k.k, ".", "iface", "inet", "inet").unwrap();
@@ -802,7 +815,7 @@ fn iface_carries_packets_per_family_hook_and_answers_its_messages() {
     // Out of the stack: the version nibble picks the hook.
     {
         let _cv = CurvnetGuard::set(&v0);
-        let _ns = vimage_kern::net::netisr::netisr_enter();
+        let _ns = vimage_net::netisr::netisr_enter();
         ifp.output(Mbuf::from_slice(&pkt)).unwrap();
         // No inet6 hook: lost on the unplugged wire, not an error.
         ifp.output(Mbuf::from_slice(&[0x60; 40])).unwrap();
@@ -1133,7 +1146,7 @@ mod hostile {
     fn lo_up(v: &Arc<Vnet>) {
         let _cv = CurvnetGuard::set(v);
         let lo = ifunit("lo0").expect("lo0");
-        vimage_kern::netinet::r#in::in_aifaddr(&lo, std::net::Ipv4Addr::LOCALHOST, None, None)
+        vimage_inet::r#in::in_aifaddr(&lo, std::net::Ipv4Addr::LOCALHOST, None, None)
             .expect("127.0.0.1");
         lo.flags.fetch_or(IFF_UP, Ordering::Relaxed);
     }
@@ -1248,9 +1261,9 @@ mod offload {
     use super::*;
     use std::net::Ipv4Addr;
     use vimage_abi::netinet_in::SockaddrIn;
-    use vimage_kern::kern::uipc_socket::{Domain, ProtoSocket};
-    use vimage_kern::netinet::in_proto::InetDomain;
-    use vimage_kern::netinet::ip::{Ipv4Packet, PseudoHdr};
+    use vimage_inet::in_proto::InetDomain;
+    use vimage_inet::ip::{Ipv4Packet, PseudoHdr};
+    use vimage_kern::uipc_socket::{Domain, ProtoSocket};
 
     /// Frames waiting on `ng`'s data socket.
     fn frames(k: &Arc<Kernel>, ng: &mut Ng) -> Vec<Vec<u8>> {
@@ -1274,24 +1287,19 @@ mod offload {
         let ifp = ifunit("eth0").expect("eth0");
         *ifp.lladdr.write().unwrap() = vec![0x40, 0, 0, 0, 0, a.octets()[3]];
         ifp.flags.fetch_or(IFF_UP, Ordering::Relaxed);
-        vimage_kern::netinet::r#in::in_aifaddr(
-            &ifp,
-            a,
-            Some(Ipv4Addr::new(255, 255, 255, 0)),
-            None,
-        )
-        .expect("address");
+        vimage_inet::r#in::in_aifaddr(&ifp, a, Some(Ipv4Addr::new(255, 255, 255, 0)), None)
+            .expect("address");
     }
 
     fn with<R>(v: &Arc<Vnet>, f: impl FnOnce() -> R) -> R {
         let _cv = CurvnetGuard::set(v);
-        let _ns = vimage_kern::net::netisr::netisr_enter();
+        let _ns = vimage_net::netisr::netisr_enter();
         f()
     }
 
     fn sndtotal(v: &Arc<Vnet>) -> u64 {
         with(v, || {
-            vimage_kern::netinet::tcp_var::vnet_tcp()
+            vimage_inet::tcp_var::vnet_tcp()
                 .stat
                 .snapshot()
                 .get("tcps_sndtotal")

@@ -52,7 +52,7 @@ pub const KERN_RANDOM_SLOT: usize = 61;
 /// `arc4random_buf`: fill `buf` from the entropy source of curvnet's kernel
 /// (zeros only if no kernel is reachable, which no protocol path allows).
 pub fn arc4random_buf(buf: &mut [u8]) {
-    let r = crate::kern::vnet::try_curvnet()
+    let r = crate::vnet::try_curvnet()
         .and_then(|v| v.registry())
         .and_then(|r| r.global::<KernRandom>(KERN_RANDOM_SLOT));
     match r {

@@ -308,7 +308,7 @@ impl Drop for SoCharge {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kern::vnet::ModRegistry;
+    use crate::vnet::ModRegistry;
 
     #[test]
     fn reserve_stops_at_max() {
@@ -326,7 +326,7 @@ mod tests {
 
     #[test]
     fn sockets_are_charged_and_given_back() {
-        let _l = crate::kern::kern_syscall::test_lock();
+        let _l = crate::kern_syscall::test_lock();
         let reg = ModRegistry::new();
         let lim = Arc::new(ResLimits::default());
         reg.set_global(KERN_RESOURCE_SLOT, Some(lim.clone()));
@@ -368,7 +368,7 @@ mod tests {
 
     #[test]
     fn interfaces_fit_or_not() {
-        let _l = crate::kern::kern_syscall::test_lock();
+        let _l = crate::kern_syscall::test_lock();
         let reg = ModRegistry::new();
         let lim = Arc::new(ResLimits::default());
         let v0 = reg.vnet_alloc("default").expect("vnet0");

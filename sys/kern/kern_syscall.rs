@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use vimage_abi::net_if::IfInfo;
 use vimage_abi::socket::XFile;
 use vimage_abi::syscall::{Reply, Request};
 use vimage_abi::sysctl::{SysctlValue, CTLFLAG_RW, CTLFLAG_VNET};
@@ -16,6 +15,7 @@ use vimage_abi::vimage::*;
 use vimage_abi::wire::Reader;
 use vimage_abi::Errno;
 
+use super::kern_conf::{IfMoveFn, IoctlFn, KernConf};
 use super::kern_linker::{KldModule, Linker};
 use super::kern_proc::{HostProcs, ProcTable};
 use super::kern_resource::{ResLimits, SoCharge, KERN_RESOURCE_SLOT};
@@ -25,8 +25,6 @@ use super::kern_vimage::{ViLimits, Vimage};
 use super::uipc_socket::{Domain, FdTable, Socket, WeakFdTable};
 use super::uipc_syscalls as so_calls;
 use super::vnet::{CurvnetGuard, ModRegistry, ModState};
-use crate::conf::KernConf;
-use crate::net::r#if::{if_list_info, ifioctl};
 
 /// What the embedding supplies at boot.
 pub struct KernelConfig {
@@ -56,6 +54,10 @@ pub struct Kernel {
     /// Process membership.
     pub procs: ProcTable,
     domains: RwLock<Vec<Arc<dyn Domain>>>,
+    /// Ioctl groups the configuration's options handle (`'i'`: interfaces).
+    ioctls: Vec<(u8, IoctlFn)>,
+    /// How interfaces move between vnets (`vimage -i`), if configured.
+    pub(crate) ifmove: Option<IfMoveFn>,
     halting: AtomicBool,
     /// `kern.ident`.
     pub ident: String,
@@ -85,11 +87,6 @@ pub struct Td {
 }
 
 impl Kernel {
-    /// Boot the default configuration ([`GENERIC`](crate::conf::GENERIC)).
-    pub fn boot(cfg: KernelConfig) -> Result<Arc<Kernel>, Errno> {
-        Kernel::boot_conf(cfg, &crate::conf::GENERIC)
-    }
-
     /// Boot configuration `conf`: register its vnet modules, create vimage
     /// "default" with vnet0, add its domains, build the sysctl tree.  Without
     /// VIMAGE only one kernel may be live per process (its stack is the
@@ -99,11 +96,20 @@ impl Kernel {
         // Counted from the first interface (default's lo0) on.
         let res = Arc::new(ResLimits::default());
         reg.set_global(KERN_RESOURCE_SLOT, Some(res.clone() as ModState));
-        reg.register(conf.modules)?;
-        (conf.attach)(&reg)?;
+        reg.register(&conf.modules())?;
+        for o in conf.options {
+            if let Some(f) = o.attach {
+                f(&reg)?;
+            }
+        }
         let vnet0 = reg.vnet_alloc("default")?;
         let vimage0 = Vimage::new(0, "default", None, vnet0);
-        let builtin = conf.klds.iter().map(|s| s.to_string()).collect();
+        // The kernel itself, what its options compiled in, and vnet.
+        let builtin = std::iter::once("kernel")
+            .chain(conf.options.iter().flat_map(|o| o.klds.iter().copied()))
+            .chain(std::iter::once("vnet"))
+            .map(str::to_string)
+            .collect();
         let k = Arc::new(Kernel {
             reg,
             vimage0,
@@ -114,6 +120,8 @@ impl Kernel {
             linker: Mutex::new(Linker::new(builtin)),
             procs: ProcTable::new(cfg.host.clone()),
             domains: RwLock::new(Vec::new()),
+            ioctls: conf.ioctls(),
+            ifmove: conf.ifmove(),
             halting: AtomicBool::new(false),
             ident: cfg.ident.clone(),
             clock: cfg.clock.clone(),
@@ -132,11 +140,15 @@ impl Kernel {
             Some(Arc::new(super::kern_random::KernRandom(cfg.random.clone()))),
         );
         k.sysctl_init(&cfg);
-        for f in conf.sysctls {
-            f(&k.sysctl);
+        for o in conf.options {
+            for f in o.sysctls {
+                f(&k.sysctl);
+            }
         }
-        for d in (conf.domains)() {
-            k.domain_add(d);
+        for o in conf.options {
+            for d in (o.domains)() {
+                k.domain_add(d);
+            }
         }
         Ok(k)
     }
@@ -180,38 +192,6 @@ impl Kernel {
                 handler: Arc::new(|ctx: &SysctlCtx<'_>, _| {
                     Ok(SysctlValue::Str(ctx.vimage.name().to_string()))
                 }),
-            },
-        );
-        let _ = t.add(
-            "net.link.iflist",
-            Oid {
-                flags: vimage_abi::sysctl::CTLFLAG_RD | CTLFLAG_VNET,
-                descr: "Interfaces of this vnet (getifaddrs)",
-                handler: Arc::new(|_, _| {
-                    Ok(SysctlValue::Opaque(
-                        "S,iflist".into(),
-                        IfInfo::encode_list(&if_list_info()),
-                    ))
-                }),
-            },
-        );
-        let _ = t.add(
-            "net.link.cloners",
-            Oid {
-                flags: vimage_abi::sysctl::CTLFLAG_RD,
-                descr: "Interface cloners (ifconfig -C)",
-                handler: {
-                    let reg = self.reg.clone();
-                    Arc::new(move |_, _| {
-                        Ok(SysctlValue::Str(
-                            reg.cloners()
-                                .iter()
-                                .map(|c| c.name().to_string())
-                                .collect::<Vec<_>>()
-                                .join(" "),
-                        ))
-                    })
-                },
             },
         );
         let files = self.files.clone();
@@ -482,7 +462,7 @@ impl Kernel {
 
     /// Run the callouts due now (softclock).
     pub fn softclock(&self) -> usize {
-        let _ns = crate::net::netisr::netisr_enter();
+        let _ns = super::kern_intr::swi_enter();
         self.callouts.run_due(self.clock.now_ns())
     }
 
@@ -522,7 +502,7 @@ impl Kernel {
         }
         let vnet = td.vimage.vnet.clone();
         let _cv = CurvnetGuard::set(&vnet);
-        let _ns = crate::net::netisr::netisr_enter();
+        let _ns = super::kern_intr::swi_enter();
         f(self, td).into()
     }
 
@@ -747,12 +727,14 @@ impl Kernel {
             }
             _ => {
                 // The socket's domain first (`pru_control`: address ioctls of
-                // its family), then the interface layer, then the protocol.
+                // its family), then the layer owning the ioctl's group (the
+                // interface layer's `'i'`), then the protocol.
                 if let Some(r) = self.domain(so.domain).and_then(|d| d.control(cmd, data)) {
                     return r;
                 }
-                if (cmd >> 8) & 0xff == u32::from(b'i') {
-                    return ifioctl(cmd, data);
+                let group = ((cmd >> 8) & 0xff) as u8;
+                if let Some((_, f)) = self.ioctls.iter().find(|(g, _)| *g == group) {
+                    return f(cmd, data);
                 }
                 let mut p = so.pcb.lock().map_err(|_| Errno::EDOOFUS)?;
                 p.ioctl(cmd, data)

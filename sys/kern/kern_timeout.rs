@@ -176,14 +176,14 @@ pub const KERN_TIME_SLOT: usize = 63;
 
 /// The kernel time services of curvnet's kernel.
 pub fn kern_time() -> Option<Arc<KernTime>> {
-    crate::kern::vnet::with_curvnet(|v| v?.kern_time().cloned())
+    crate::vnet::with_curvnet(|v| v?.kern_time().cloned())
 }
 
 /// Current kernel time in ns (0 if no kernel is reachable from curvnet):
 /// through the time services cached in curvnet, with no lock and no
 /// reference count (it is read several times per packet).
 pub fn getnow_ns() -> u64 {
-    crate::kern::vnet::with_curvnet(|v| {
+    crate::vnet::with_curvnet(|v| {
         v.and_then(|v| v.kern_time())
             .map(|t| t.clock.now_ns())
             .unwrap_or(0)
@@ -195,13 +195,13 @@ pub fn getnow_ns() -> u64 {
 /// vnet has gone away by then.  Its id stops it ([`callout_stop`]).
 pub fn timeout(at_ns: u64, f: impl FnOnce() + Send + 'static) -> Option<CalloutId> {
     let t = kern_time()?;
-    let v = crate::kern::vnet::try_curvnet()?;
+    let v = crate::vnet::try_curvnet()?;
     let w = Arc::downgrade(&v);
     let id = t.callouts.schedule(
         at_ns,
         Box::new(move |_| {
             if let Some(v) = w.upgrade().filter(|v| v.is_alive()) {
-                let _cv = crate::kern::vnet::CurvnetGuard::set(&v);
+                let _cv = crate::vnet::CurvnetGuard::set(&v);
                 f();
             }
         }),

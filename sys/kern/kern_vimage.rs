@@ -48,8 +48,7 @@ use vimage_abi::{Errno, MAXHOSTNAMELEN};
 
 use super::kern_syscall::{Kernel, Td};
 use super::kern_sysctl::{Oid, SysctlCtx, SysctlTree};
-use super::vnet::{CurvnetGuard, Vnet};
-use crate::net::r#if::{if_vmove, ifunit};
+use super::vnet::Vnet;
 
 /// Default of `security.vimage.max`: vimages the kernel holds besides default.
 pub const VIMAGE_MAX: i64 = 32768;
@@ -515,8 +514,9 @@ impl Kernel {
         Ok(())
     }
 
-    /// Unlink and tear down `v` (no checks).
-    pub(crate) fn vi_free(&self, v: &Arc<Vimage>) {
+    /// Unlink and tear down `v` without `vi_destroy`'s checks (processes,
+    /// sockets): what halting does, and tests of teardown with state left.
+    pub fn vi_free(&self, v: &Arc<Vimage>) {
         let detached = {
             let _tree = self.tree_lock();
             !v.is_dead() && self.vi_detach(v)
@@ -587,20 +587,8 @@ impl Kernel {
             }
             d
         };
-        let ifp = {
-            let _cv = CurvnetGuard::set(&caller.vnet);
-            ifunit(ifname).ok_or(Errno::ENOENT)?
-        };
-        let _cv = CurvnetGuard::set(&caller.vnet);
-        let back = ifp
-            .came_from()
-            .filter(|(v, _)| Arc::ptr_eq(v, &dest.vnet))
-            .map(|(_, n)| n);
-        let name = match (newname, &back) {
-            (Some(n), _) => if_vmove(&ifp, &dest.vnet, Some(n), back.is_some())?,
-            (None, Some(n)) => if_vmove(&ifp, &dest.vnet, Some(n), true)?,
-            (None, None) => if_vmove(&ifp, &dest.vnet, None, false)?,
-        };
+        let ifmove = self.ifmove.ok_or(Errno::EOPNOTSUPP)?;
+        let name = ifmove(&caller.vnet, ifname, &dest.vnet, newname)?;
         Ok((name, dest))
     }
 
@@ -678,7 +666,7 @@ impl Kernel {
 #[cfg(all(test, feature = "vimage"))]
 mod tests {
     use super::*;
-    use crate::kern::vnet::ModRegistry;
+    use crate::vnet::ModRegistry;
 
     /// A chain far deeper than any limit allows (built directly, below the
     /// limits), walked and dropped on a syscall thread's 256 KiB stack.

@@ -54,7 +54,7 @@ fn pcb(so: &Socket) -> Result<MutexGuard<'_, Box<dyn ProtoSocket>>, Errno> {
 /// the deadline; `EINTR` when the process went away, `EAGAIN` past the deadline.
 fn sleep(w: &SoWakeup, gen: u64, td: &Td, deadline: Option<Instant>) -> Result<(), Errno> {
     // What this call queued (a SYN, data) goes out before it sleeps.
-    crate::net::netisr::netisr_drain();
+    crate::kern_intr::swi_drain();
     if (td.intr)() {
         return Err(Errno::EINTR);
     }
@@ -376,7 +376,7 @@ pub fn recv_as(
                 let mut out = Vec::with_capacity(len.min(64 * 1024));
                 while out.len() < len {
                     // Window updates from the previous read go out first.
-                    crate::net::netisr::netisr_drain();
+                    crate::kern_intr::swi_drain();
                     match sb.recv(len - out.len(), flags, timeout, &*td.intr) {
                         Ok((d, _)) if d.is_empty() => break,
                         Ok((d, _)) => out.extend_from_slice(&d),
@@ -506,7 +506,7 @@ pub fn poll(td: &Td, fds: &[(i32, u32)], timeout_ms: i32) -> Result<Reply, Errno
         if (td.intr)() {
             return Err(Errno::EINTR);
         }
-        crate::net::netisr::netisr_drain();
+        crate::kern_intr::swi_drain();
         waiter.wait(slice);
     }
 }

@@ -21,9 +21,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use vimage_abi::Errno;
 
-use crate::kern::kern_timeout::{KernTime, KERN_TIME_SLOT};
-use crate::net::if_clone::IfCloner;
-use crate::net::if_var::Ifnet;
+use crate::kern_timeout::{KernTime, KERN_TIME_SLOT};
 
 /// Magic number of a live vnet; checked on every curvnet switch in debug builds.
 pub const VNET_MAGIC_N: u32 = 0x3e0d_8f29;
@@ -75,12 +73,10 @@ pub struct VnetModInfo {
     pub iattach: fn(&Arc<Vnet>) -> Result<ModState, Errno>,
     /// Tear the state down (curvnet is set); runs before the state is dropped.
     pub idetach: fn(&Arc<Vnet>, &ModState),
-    /// Called with curvnet set when an interface leaves this vnet (moved or destroyed):
-    /// purge addresses, routes and caches that refer to it.
-    pub ifdetach: Option<fn(&Arc<Ifnet>)>,
-    /// Called with curvnet set when an interface arrives in this vnet (created or
-    /// moved in): e.g. ng_ether makes its node.
-    pub ifattach: Option<fn(&Arc<Ifnet>)>,
+    /// The declaring layer's own hooks, which the kernel core does not
+    /// interpret: the network layer reads its interface arrival and departure
+    /// hooks from here (`vimage_net::r#if::IfHooks`).
+    pub ext: Option<&'static (dyn Any + Send + Sync)>,
     /// Virtualized symbols this module exports.
     pub symmap: &'static [VnetSymmap],
 }
@@ -112,7 +108,7 @@ pub struct Vnet {
     pub sockcnt: AtomicU32,
     /// Name of the vimage owning this vnet (for messages).
     name: RwLock<String>,
-    /// Back pointer to the registry of modules (to run ifdetach hooks).
+    /// Back pointer to the registry of modules (to run their hooks).
     pub(crate) modules: Weak<ModRegistry>,
 }
 
@@ -338,12 +334,11 @@ pub fn V<T: Any + Send + Sync>(id: usize) -> Arc<T> {
 
 /// Registered modules in attach order, plus the live vnets they are attached to.
 ///
-/// It also holds the other kernel-wide registries code deep in the stack needs
-/// (interface cloners), reached from any vnet.
+/// It also holds the kernel-wide state of modules code deep in the stack
+/// needs (interface cloners, the clock), reached from any vnet.
 #[derive(Default)]
 pub struct ModRegistry {
     inner: RwLock<RegInner>,
-    cloners: RwLock<Vec<Arc<dyn IfCloner>>>,
     globals: RwLock<Vec<(usize, ModState)>>,
 }
 
@@ -542,35 +537,6 @@ impl ModRegistry {
         }
     }
 
-    /// Run every module's `ifattach` hook for `ifp` in `vnet` (registration order).
-    pub fn ifattach(&self, vnet: &Arc<Vnet>, ifp: &Arc<Ifnet>) {
-        let _cv = CurvnetGuard::set(vnet);
-        for m in self.modules() {
-            if let Some(f) = m.ifattach {
-                if vnet.mod_state(m.id).is_some() {
-                    f(ifp);
-                }
-            }
-        }
-    }
-
-    /// Register an interface cloner (kernel-wide); EEXIST for a duplicate name.
-    pub fn if_clone_attach(&self, c: Arc<dyn IfCloner>) -> Result<(), Errno> {
-        let mut g = self.cloners.write().map_err(|_| Errno::EDOOFUS)?;
-        if g.iter().any(|o| o.name() == c.name()) {
-            return Err(Errno::EEXIST);
-        }
-        g.push(c);
-        Ok(())
-    }
-
-    /// Remove a cloner by name.
-    pub fn if_clone_detach(&self, name: &str) {
-        if let Ok(mut g) = self.cloners.write() {
-            g.retain(|c| c.name() != name);
-        }
-    }
-
     /// Set (or with `None` clear) the kernel-wide state of module `id`: what one
     /// module shares across all vnets (netgraph's type list), reachable from any
     /// vnet through [`Vnet::registry`].
@@ -581,6 +547,22 @@ impl ModRegistry {
                 g.push((id, s));
             }
         }
+    }
+
+    /// The kernel-wide state of module `id`, as `T`, made with `f` first if
+    /// unset (`None` if set with another type).
+    pub fn global_or_init<T: Any + Send + Sync>(
+        &self,
+        id: usize,
+        f: impl FnOnce() -> T,
+    ) -> Option<Arc<T>> {
+        let mut g = self.globals.write().ok()?;
+        if let Some((_, s)) = g.iter().find(|(i, _)| *i == id) {
+            return s.clone().downcast::<T>().ok();
+        }
+        let s = Arc::new(f());
+        g.push((id, s.clone()));
+        Some(s)
     }
 
     /// The kernel-wide state of module `id`, as `T`.
@@ -594,23 +576,6 @@ impl ModRegistry {
             .1
             .clone();
         s.downcast::<T>().ok()
-    }
-
-    /// Registered cloners in registration order.
-    pub fn cloners(&self) -> Vec<Arc<dyn IfCloner>> {
-        self.cloners.read().map(|g| g.clone()).unwrap_or_default()
-    }
-
-    /// Run every module's `ifdetach` hook for `ifp` in `vnet` (reverse order).
-    pub fn ifdetach(&self, vnet: &Arc<Vnet>, ifp: &Arc<Ifnet>) {
-        let _cv = CurvnetGuard::set(vnet);
-        for m in self.modules().iter().rev() {
-            if let Some(f) = m.ifdetach {
-                if vnet.mod_state(m.id).is_some() {
-                    f(ifp);
-                }
-            }
-        }
     }
 
     /// Look up a virtualized symbol in `vnet` (kldsym).
@@ -731,8 +696,7 @@ mod tests {
         depends: &[],
         iattach: net_at,
         idetach: net_de,
-        ifdetach: None,
-        ifattach: None,
+        ext: None,
         symmap: &[],
     };
     static A: VnetModInfo = VnetModInfo {
@@ -741,8 +705,7 @@ mod tests {
         depends: &[VNET_MOD_NET],
         iattach: a_at,
         idetach: a_de,
-        ifdetach: None,
-        ifattach: None,
+        ext: None,
         symmap: &[VnetSymmap {
             name: "a_value",
             get: sym,
@@ -754,8 +717,7 @@ mod tests {
         depends: &[41],
         iattach: a_at,
         idetach: a_de,
-        ifdetach: None,
-        ifattach: None,
+        ext: None,
         symmap: &[],
     };
     static C: VnetModInfo = VnetModInfo {
@@ -764,14 +726,13 @@ mod tests {
         depends: &[40],
         iattach: a_at,
         idetach: a_de,
-        ifdetach: None,
-        ifattach: None,
+        ext: None,
         symmap: &[],
     };
 
     #[test]
     fn module_state_read_without_locks_stays_valid_until_the_vnet_goes() {
-        let _l = crate::kern::kern_syscall::test_lock();
+        let _l = crate::kern_syscall::test_lock();
         let _s = serial();
         static DROPS: AtomicUsize = AtomicUsize::new(0);
         struct Counted(u32);
@@ -807,7 +768,7 @@ mod tests {
 
     #[test]
     fn registration_attach_detach_order() {
-        let _l = crate::kern::kern_syscall::test_lock();
+        let _l = crate::kern_syscall::test_lock();
         let _s = serial();
         LOG.lock().unwrap().clear();
         let reg = ModRegistry::new();

@@ -240,7 +240,7 @@ impl EtherRepr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netinet::ip::fuzz::{hex, mutate, rounds, Rng};
+    use vimage_kern::fuzz::{hex, mutate, rounds, Rng};
 
     #[test]
     fn addr_text() {

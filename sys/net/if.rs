@@ -12,8 +12,10 @@ use vimage_abi::{Errno, IFNAMSIZ};
 
 use super::if_var::Ifnet;
 use super::mbuf::Mbuf;
-use crate::kern::kern_resource::ResLimits;
-use crate::kern::vnet::{
+use vimage_abi::sysctl::{SysctlValue, CTLFLAG_RD, CTLFLAG_VNET};
+use vimage_kern::kern_resource::ResLimits;
+use vimage_kern::kern_sysctl::{Oid, SysctlCtx, SysctlTree};
+use vimage_kern::vnet::{
     curvnet, CurvnetGuard, ModState, Vnet, VnetModInfo, VnetSymmap, V, VNET_MOD_NET,
 };
 
@@ -38,10 +40,13 @@ pub struct VnetNet {
     /// Ethertype → protocol input (the netisr dispatch table); point-to-point
     /// interfaces use the same keys for the protocol their hook carries.
     pub ether_input: RwLock<HashMap<u16, EtherInput>>,
+    /// Where IPv4 plugs ARP into Ethernet output (`arpresolve`), set while
+    /// the INET module is attached to the vnet.
+    pub arpresolve: RwLock<Option<crate::if_ethersubr::ArpResolveFn>>,
     /// Where IPv6 plugs its neighbour discovery into Ethernet output
     /// (`nd6_resolve`), set while the INET6 module is attached to the vnet;
     /// unset, unicast IPv6 cannot leave an Ethernet interface.
-    pub nd6_resolve: RwLock<Option<crate::net::if_ethersubr::Nd6ResolveFn>>,
+    pub nd6_resolve: RwLock<Option<crate::if_ethersubr::Nd6ResolveFn>>,
 }
 
 impl VnetNet {
@@ -101,8 +106,7 @@ pub static VNET_NET_MODINFO: VnetModInfo = VnetModInfo {
     depends: &[],
     iattach: net_iattach,
     idetach: net_idetach,
-    ifdetach: None,
-    ifattach: None,
+    ext: None,
     symmap: &[
         VnetSymmap {
             name: "ifnet",
@@ -114,6 +118,51 @@ pub static VNET_NET_MODINFO: VnetModInfo = VnetModInfo {
         },
     ],
 };
+
+/// What a module does as interfaces come, go and come up in a vnet where it
+/// is attached (FreeBSD's `ifnet_arrival_event`/`ifnet_departure_event`
+/// handlers and the protocol calls of `if_up`).  A module declares them in
+/// its [`VnetModInfo::ext`]; each runs with curvnet set to the vnet.
+pub struct IfHooks {
+    /// An interface arrived (created or moved in): e.g. ng_ether makes its
+    /// node, IPv6 gives it a link-local address.
+    pub ifattach: Option<IfHookFn>,
+    /// An interface leaves (moved or destroyed): purge addresses, routes and
+    /// caches that refer to it.  Runs in reverse registration order.
+    pub ifdetach: Option<IfHookFn>,
+    /// An interface came up (`if_up`): ARP announces its addresses, IPv6
+    /// starts duplicate address detection.
+    pub ifup: Option<IfHookFn>,
+}
+
+/// One interface hook of a module.
+pub type IfHookFn = fn(&Arc<Ifnet>);
+
+/// Run hook `which` of every module attached in `vnet` for `ifp`, in
+/// registration order (reverse order for departures).
+fn if_hooks(
+    vnet: &Arc<Vnet>,
+    ifp: &Arc<Ifnet>,
+    which: fn(&IfHooks) -> Option<IfHookFn>,
+    rev: bool,
+) {
+    let Some(reg) = vnet.registry() else { return };
+    let _cv = CurvnetGuard::set(vnet);
+    let mut mods = reg.modules();
+    if rev {
+        mods.reverse();
+    }
+    for m in mods {
+        let Some(h) = m.ext.and_then(|e| e.downcast_ref::<IfHooks>()) else {
+            continue;
+        };
+        if let Some(f) = which(h) {
+            if vnet.mod_state_ref(m.id).is_some() {
+                f(ifp);
+            }
+        }
+    }
+}
 
 /// `V_ifnet` and friends of curvnet.
 pub fn vnet_net() -> Arc<VnetNet> {
@@ -185,7 +234,7 @@ pub fn if_free_unit_where(prefix: &str, ok: impl Fn(&str) -> bool) -> u32 {
 /// name is taken), give it the lowest free index, and tell interested modules.
 /// `ENOSPC` when curvnet's vimage has `security.vimage.maxifnets` interfaces or
 /// the kernel `net.link.maxifnets` (a vnet's first interface, its `lo0`, always
-/// fits); see [`crate::kern::kern_resource`].
+/// fits); see [`vimage_kern::kern_resource`].
 pub fn if_attach(ifp: &Arc<Ifnet>) -> Result<(), Errno> {
     if_attach_limited(ifp, true)
 }
@@ -224,9 +273,7 @@ fn if_attach_limited(ifp: &Arc<Ifnet>, limited: bool) -> Result<(), Errno> {
         list.insert(pos, ifp.clone());
     }
     vnet.ifcnt.fetch_add(1, Ordering::Relaxed);
-    if let Some(reg) = vnet.registry() {
-        reg.ifattach(&vnet, ifp);
-    }
+    if_hooks(&vnet, ifp, |h| h.ifattach, false);
     Ok(())
 }
 
@@ -234,9 +281,7 @@ fn if_attach_limited(ifp: &Arc<Ifnet>, limited: bool) -> Result<(), Errno> {
 pub fn if_detach(ifp: &Arc<Ifnet>) {
     let vnet = ifp.vnet();
     let _cv = CurvnetGuard::set(&vnet);
-    if let Some(reg) = vnet.registry() {
-        reg.ifdetach(&vnet, ifp);
-    }
+    if_hooks(&vnet, ifp, |h| h.ifdetach, true);
     let net = vnet_net();
     let removed = net
         .ifnet
@@ -515,11 +560,9 @@ pub fn ifioctl(cmd: u32, data: &[u8]) -> Result<Vec<u8>, Errno> {
             };
             ifp.flags.store(f, Ordering::Relaxed);
             if old & IFF_UP == 0 && f & IFF_UP != 0 {
-                // `if_up()`: IPv6 gives the interface its link-local address.
-                #[cfg(feature = "inet6")]
-                crate::netinet6::in6::in6_if_up(&ifp);
-                // ARP announces the interface's IPv4 addresses.
-                crate::netinet::if_ether::arp_ifup(&ifp);
+                // `if_up()`: the protocols' hooks (ARP announces the
+                // interface's IPv4 addresses, IPv6 starts DAD).
+                if_hooks(&ifp.vnet(), &ifp, |h| h.ifup, false);
             }
         }
         SIOCGIFMTU => ifr.set_int(ifp.mtu.load(Ordering::Relaxed) as i32),
@@ -569,4 +612,62 @@ pub fn if_rename(ifp: &Arc<Ifnet>, name: &str) -> Result<(), Errno> {
 /// Everything ifconfig needs about curvnet's interfaces (`net.link.iflist`).
 pub fn if_list_info() -> Vec<IfInfo> {
     vnet_net().list().iter().map(|i| i.info()).collect()
+}
+
+/// `vimage -i` (`VI_IFACE`): move the interface called `ifname` in `from`
+/// into `to`, under `newname` if given.  Moving it back where it came from
+/// restores the name it had there ([`if_vmove`]'s rules).  Returns its name
+/// in `to`.
+pub fn vnet_ifmove(
+    from: &Arc<Vnet>,
+    ifname: &str,
+    to: &Arc<Vnet>,
+    newname: Option<&str>,
+) -> Result<String, Errno> {
+    let _cv = CurvnetGuard::set(from);
+    let ifp = ifunit(ifname).ok_or(Errno::ENOENT)?;
+    let back = ifp
+        .came_from()
+        .filter(|(v, _)| Arc::ptr_eq(v, to))
+        .map(|(_, n)| n);
+    match (newname, &back) {
+        (Some(n), _) => if_vmove(&ifp, to, Some(n), back.is_some()),
+        (None, Some(n)) => if_vmove(&ifp, to, Some(n), true),
+        (None, None) => if_vmove(&ifp, to, None, false),
+    }
+}
+
+/// The interface layer's sysctls: `net.link.iflist` (getifaddrs, ifconfig)
+/// and `net.link.cloners` (`ifconfig -C`).
+pub fn if_sysctl_init(t: &SysctlTree) {
+    let _ = t.add(
+        "net.link.iflist",
+        Oid {
+            flags: CTLFLAG_RD | CTLFLAG_VNET,
+            descr: "Interfaces of this vnet (getifaddrs)",
+            handler: Arc::new(|_, _| {
+                Ok(SysctlValue::Opaque(
+                    "S,iflist".into(),
+                    IfInfo::encode_list(&if_list_info()),
+                ))
+            }),
+        },
+    );
+    let _ = t.add(
+        "net.link.cloners",
+        Oid {
+            flags: CTLFLAG_RD,
+            descr: "Interface cloners (ifconfig -C)",
+            handler: Arc::new(|ctx: &SysctlCtx<'_>, _| {
+                let reg = ctx.vimage.vnet.registry().ok_or(Errno::EDOOFUS)?;
+                Ok(SysctlValue::Str(
+                    super::if_clone::if_cloners(&reg)
+                        .iter()
+                        .map(|c| c.name().to_string())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ))
+            }),
+        },
+    );
 }

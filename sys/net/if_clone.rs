@@ -1,10 +1,48 @@
 //! Interface cloning (FreeBSD's sys/net/if_clone.c): `ifconfig NAMEn create`.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use vimage_abi::Errno;
 
 use super::if_var::Ifnet;
-use crate::kern::vnet::curvnet;
+use vimage_kern::vnet::{curvnet, ModRegistry};
+
+/// Registry slot of the kernel-wide cloner list (`if_cloners`).
+pub const NET_CLONERS_SLOT: usize = 60;
+
+/// The kernel's interface cloners, in registration order (kernel-wide: every
+/// vnet can create interfaces of every family).
+#[derive(Default)]
+pub struct IfClones(RwLock<Vec<Arc<dyn IfCloner>>>);
+
+/// `if_clone_attach`: register cloner `c` in the kernel of `reg`; EEXIST for
+/// a duplicate name.
+pub fn if_clone_attach(reg: &ModRegistry, c: Arc<dyn IfCloner>) -> Result<(), Errno> {
+    let l = reg
+        .global_or_init(NET_CLONERS_SLOT, IfClones::default)
+        .ok_or(Errno::EDOOFUS)?;
+    let mut g = l.0.write().map_err(|_| Errno::EDOOFUS)?;
+    if g.iter().any(|o| o.name() == c.name()) {
+        return Err(Errno::EEXIST);
+    }
+    g.push(c);
+    Ok(())
+}
+
+/// `if_clone_detach`: remove the cloner called `name`.
+pub fn if_clone_detach(reg: &ModRegistry, name: &str) {
+    if let Some(l) = reg.global::<IfClones>(NET_CLONERS_SLOT) {
+        if let Ok(mut g) = l.0.write() {
+            g.retain(|c| c.name() != name);
+        }
+    }
+}
+
+/// The cloners registered in the kernel of `reg`, in registration order.
+pub fn if_cloners(reg: &ModRegistry) -> Vec<Arc<dyn IfCloner>> {
+    reg.global::<IfClones>(NET_CLONERS_SLOT)
+        .and_then(|l| l.0.read().ok().map(|g| g.clone()))
+        .unwrap_or_default()
+}
 
 /// A family of interfaces that can be created on demand (`lo`, `edsc`, `vlan`).
 pub trait IfCloner: Send + Sync {
@@ -34,8 +72,7 @@ pub fn if_clone_create(ifname: &str) -> Result<String, Errno> {
         return Err(Errno::EEXIST);
     }
     let reg = curvnet().registry().ok_or(Errno::EDOOFUS)?;
-    let c = reg
-        .cloners()
+    let c = if_cloners(&reg)
         .into_iter()
         .find(|c| c.matches(ifname))
         .ok_or(Errno::EINVAL)?;
@@ -48,8 +85,7 @@ pub fn if_clone_destroy(ifname: &str) -> Result<(), Errno> {
     let ifp = super::r#if::ifunit(ifname).ok_or(Errno::ENXIO)?;
     let cname = ifp.cloner.clone().ok_or(Errno::EINVAL)?;
     let reg = curvnet().registry().ok_or(Errno::EDOOFUS)?;
-    let c = reg
-        .cloners()
+    let c = if_cloners(&reg)
         .into_iter()
         .find(|c| c.name() == cname)
         .ok_or(Errno::EINVAL)?;

@@ -2,15 +2,16 @@
 //! `if_simloop` of if_loop.c): a packet the stack sends to a next hop gets the
 //! link header its interface needs and leaves through `ifp.output`.
 //!
-//! * Ethernet: the destination MAC comes from ARP (IPv4), from the neighbour
-//!   cache through the hook INET6 sets in the vnet (`VnetNet::nd6_resolve`),
-//!   or from the broadcast and multicast mappings; then the Ethernet header
+//! * Ethernet: the destination MAC of a multicast group is mapped; any other
+//!   comes from the resolver the address family set in the vnet
+//!   (`VnetNet::arpresolve`, `VnetNet::nd6_resolve`: ARP and the broadcast
+//!   address for IPv4, neighbour discovery for IPv6); then the Ethernet header
 //!   is prepended.
 //! * Loopback: the packet is queued back to the same vnet's input for its family
 //!   (deferred through netisr, never recursing).
 //! * Point-to-point interfaces take the bare packet.
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use vimage_abi::net_if::{IFF_UP, IFT_ETHER, IFT_L2VLAN, IFT_LOOP};
@@ -19,6 +20,10 @@ use vimage_abi::Errno;
 use super::ethernet::{EtherAddr, ETHERTYPE_IP, ETHERTYPE_IPV6, ETHER_HDR_LEN};
 use super::if_var::Ifnet;
 use super::mbuf::{Mbuf, CSUM_DATA_VALID, CSUM_DELAY_DATA};
+
+/// IPv4 address resolution for Ethernet output (`arpresolve`, and the
+/// interface's broadcast addresses): as [`Nd6ResolveFn`].
+pub type ArpResolveFn = fn(&Arc<Ifnet>, Ipv4Addr, Mbuf) -> Result<Option<(EtherAddr, Mbuf)>, Errno>;
 
 /// IPv6 neighbour resolution for Ethernet output: given the interface, the
 /// next hop and the packet, either the MAC to send to (and the packet back), or
@@ -77,12 +82,18 @@ pub fn ether_output(ifp: &Arc<Ifnet>, m: Mbuf, nexthop: IpAddr) -> Result<(), Er
     }
     let (dst, m, ty) = match nexthop {
         IpAddr::V4(a) => {
-            if crate::netinet::r#in::in_broadcast(a, ifp) {
-                (EtherAddr::BROADCAST, m, ETHERTYPE_IP)
-            } else if a.is_multicast() {
+            if a.is_multicast() {
                 (EtherAddr::from_ipv4_multicast(a), m, ETHERTYPE_IP)
             } else {
-                match crate::netinet::if_ether::arpresolve(ifp, a, m)? {
+                let f = super::r#if::vnet_net()
+                    .arpresolve
+                    .read()
+                    .ok()
+                    .and_then(|g| *g);
+                let Some(f) = f else {
+                    return Err(Errno::EAFNOSUPPORT);
+                };
+                match f(ifp, a, m)? {
                     Some((mac, m)) => (mac, m, ETHERTYPE_IP),
                     None => return Ok(()),
                 }

@@ -9,7 +9,7 @@ use super::if_clone::{requested_unit, IfCloner};
 use super::if_var::{IfDriver, Ifnet};
 use super::mbuf::Mbuf;
 use super::r#if::{if_attach, if_detach, if_free_unit, if_input, vnet_net};
-use crate::kern::vnet::{curvnet, ModState, Vnet, VnetModInfo, VNET_MOD_NET};
+use vimage_kern::vnet::{curvnet, ModState, Vnet, VnetModInfo, VNET_MOD_NET};
 
 /// Loopback MTU.
 pub const LOMTU: u32 = 16384;
@@ -88,7 +88,6 @@ pub static VNET_LOIF_MODINFO: VnetModInfo = VnetModInfo {
     depends: &[VNET_MOD_NET],
     iattach: loif_iattach,
     idetach: loif_idetach,
-    ifdetach: None,
-    ifattach: None,
+    ext: None,
     symmap: &[],
 };

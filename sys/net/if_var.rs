@@ -6,7 +6,7 @@ use vimage_abi::net_if::{IfInfo, IfStats};
 use vimage_abi::Errno;
 
 use super::mbuf::Mbuf;
-use crate::kern::vnet::Vnet;
+use vimage_kern::vnet::Vnet;
 
 /// What an interface's driver provides.
 pub trait IfDriver: Send + Sync {
@@ -345,10 +345,9 @@ mod tests {
 
     #[test]
     fn addresses_are_reported_with_masks_and_scope() {
-        let reg = crate::kern::vnet::ModRegistry::new();
-        reg.register(&[&crate::net::r#if::VNET_NET_MODINFO])
-            .unwrap();
-        let _l = crate::kern::kern_syscall::test_lock();
+        let reg = vimage_kern::vnet::ModRegistry::new();
+        reg.register(&[&crate::r#if::VNET_NET_MODINFO]).unwrap();
+        let _l = vimage_kern::kern_syscall::test_lock();
         let v = reg.vnet_alloc("t").unwrap();
         let ifp = Ifnet::new(&v, "eth0", "x", 6, 0, 1500, vec![0; 6], Box::new(Null));
         ifp.index.store(2, Ordering::Relaxed);
@@ -375,10 +374,9 @@ mod tests {
 
     #[test]
     fn counters_are_reported() {
-        let reg = crate::kern::vnet::ModRegistry::new();
-        reg.register(&[&crate::net::r#if::VNET_NET_MODINFO])
-            .unwrap();
-        let _l = crate::kern::kern_syscall::test_lock();
+        let reg = vimage_kern::vnet::ModRegistry::new();
+        reg.register(&[&crate::r#if::VNET_NET_MODINFO]).unwrap();
+        let _l = vimage_kern::kern_syscall::test_lock();
         let v = reg.vnet_alloc("t").unwrap();
         let ifp = Ifnet::new(&v, "eth0", "x", 6, 0, 1500, vec![0; 6], Box::new(Null));
         assert_eq!(ifp.info().stats, IfStats::default());

@@ -1,89 +1,22 @@
-//! Deferred packet work (FreeBSD's sys/net/netisr.c, reduced to what a run-to-
-//! completion kernel needs).
+//! The network layer's deferred dispatch (FreeBSD's sys/net/netisr.c), on the
+//! kernel's per-thread software-interrupt queue ([`vimage_kern::kern_intr`]).
 //!
-//! A frame handed from one layer to another while a lock is held (a netgraph
-//! space delivering to an interface, an interface delivering to a stack that then
-//! answers through the same graph) must not be processed under that lock, nor by
-//! unbounded recursion.  Such work is queued here with [`netisr_queue`] and runs
-//! when the outermost [`NetisrSection`] of the current thread ends, in FIFO order.
-//! Different threads (different vnets' traffic) never share a queue, so there is
-//! no global lock on the data path.
+//! Packets handed to an interface while a lock is held are queued on the
+//! interface ([`IfInq`]) and the queue is scheduled on the current thread's
+//! software interrupt, so they run when the outermost section ends, in order,
+//! and never recursively under the lock.
 
-use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+pub use vimage_kern::kern_intr::{
+    swi_drain as netisr_drain, swi_drops as netisr_drops, swi_enter as netisr_enter,
+    swi_queue as netisr_queue, SwiSection as NetisrSection, SWI_MAXQLEN as NETISR_MAXQLEN,
+};
+use vimage_kern::kern_intr::{swi_dropped, swi_sched, SwiHandler};
+
 use super::if_var::Ifnet;
 use super::mbuf::Mbuf;
-
-/// Most items one thread may have queued; beyond it new work is dropped (a
-/// forwarding loop or broadcast storm cannot exhaust memory).
-pub const NETISR_MAXQLEN: usize = 65_536;
-
-/// A unit of this thread's deferred work: an interface queue to drain (the
-/// common case, typed so that it costs no allocation), or a closure.
-enum Work {
-    Drain(Arc<IfInq>),
-    Fn(Box<dyn FnOnce()>),
-}
-
-impl Work {
-    fn run(self) {
-        match self {
-            Work::Drain(q) => q.drain(),
-            Work::Fn(f) => f(),
-        }
-    }
-}
-
-/// Queue `w` (see [`netisr_queue`]).
-fn netisr_queue_work(w: Work) -> bool {
-    if DEPTH.with(|d| d.get()) == 0 {
-        let _s = netisr_enter();
-        w.run();
-        return true;
-    }
-    QUEUE.with(|q| {
-        let mut q = q.borrow_mut();
-        if q.len() >= NETISR_MAXQLEN {
-            DROPS.with(|d| d.set(d.get() + 1));
-            false
-        } else {
-            q.push_back(w);
-            true
-        }
-    })
-}
-
-thread_local! {
-    static QUEUE: RefCell<VecDeque<Work>> = const { RefCell::new(VecDeque::new()) };
-    static DEPTH: Cell<u32> = const { Cell::new(0) };
-    static DROPS: Cell<u64> = const { Cell::new(0) };
-}
-
-/// Queue `f` to run when the current thread's outermost section ends (or now, if
-/// no section is open).  Returns `false` if the queue was full and `f` dropped.
-pub fn netisr_queue(f: impl FnOnce() + 'static) -> bool {
-    if DEPTH.with(|d| d.get()) == 0 {
-        let _s = netisr_enter();
-        f();
-        return true;
-    }
-    netisr_queue_work(Work::Fn(Box::new(f)))
-}
-
-/// Run the work queued on this thread now, as the end of its outermost
-/// section would, when exactly one section is open and the caller holds no
-/// lock: a system call about to sleep (a blocking `connect`/`send` waiting for
-/// the segments it just queued to be answered) must not keep them queued.
-pub fn netisr_drain() {
-    if DEPTH.with(|d| d.get()) != 1 {
-        return;
-    }
-    while let Some(w) = QUEUE.with(|q| q.borrow_mut().pop_front()) {
-        w.run();
-    }
-}
 
 type SendWork = Box<dyn FnOnce() + Send>;
 
@@ -153,7 +86,7 @@ impl IfInq {
                 return false;
             };
             if g.q.len() >= NETISR_MAXQLEN {
-                DROPS.with(|d| d.set(d.get() + 1));
+                swi_dropped();
                 return false;
             }
             g.q.push_back(w);
@@ -162,7 +95,7 @@ impl IfInq {
                 return true;
             }
         }
-        netisr_queue_work(Work::Drain(self.clone()))
+        swi_sched(self.clone())
     }
 
     /// Process the queue until it is empty, unless another thread is on it.
@@ -202,74 +135,15 @@ impl IfInq {
     }
 }
 
-/// Work dropped on this thread because its queue was full.
-pub fn netisr_drops() -> u64 {
-    DROPS.with(|d| d.get())
-}
-
-/// An open section: while any is open on this thread, queued work waits.
-pub struct NetisrSection(());
-
-/// Open a section; the outermost one runs the queue when dropped.
-pub fn netisr_enter() -> NetisrSection {
-    DEPTH.with(|d| d.set(d.get() + 1));
-    NetisrSection(())
-}
-
-impl Drop for NetisrSection {
-    fn drop(&mut self) {
-        if DEPTH.with(|d| d.get()) == 1 {
-            // Still counted as open while draining, so work queued by the work
-            // itself lands at the tail instead of recursing.
-            while let Some(w) = QUEUE.with(|q| q.borrow_mut().pop_front()) {
-                w.run();
-            }
-        }
-        DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+impl SwiHandler for IfInq {
+    fn swi_run(&self) {
+        self.drain();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::rc::Rc;
-
-    #[test]
-    fn work_runs_fifo_when_the_outermost_section_ends() {
-        let log = Rc::new(RefCell::new(Vec::new()));
-        {
-            let _a = netisr_enter();
-            let l = log.clone();
-            netisr_queue(move || {
-                l.borrow_mut().push(1);
-                // Re-entrant work is appended, not run recursively.
-                let l2 = l.clone();
-                netisr_queue(move || l2.borrow_mut().push(3));
-                l.borrow_mut().push(2);
-            });
-            {
-                let _b = netisr_enter();
-                let l = log.clone();
-                netisr_queue(move || l.borrow_mut().push(4));
-            }
-            assert!(log.borrow().is_empty(), "inner section must not drain");
-        }
-        assert_eq!(*log.borrow(), vec![1, 2, 4, 3]);
-        // Without a section, work runs at once.
-        let l = log.clone();
-        netisr_queue(move || l.borrow_mut().push(5));
-        assert_eq!(log.borrow().last(), Some(&5));
-    }
-
-    #[test]
-    fn a_storm_is_bounded() {
-        let _s = netisr_enter();
-        let before = netisr_drops();
-        for _ in 0..NETISR_MAXQLEN + 10 {
-            netisr_queue(|| {});
-        }
-        assert_eq!(netisr_drops() - before, 10);
-    }
 
     #[test]
     fn an_interface_queue_keeps_order_across_threads() {

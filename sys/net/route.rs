@@ -12,6 +12,7 @@
 //! `fe80::/64` may exist once per interface.  [`rtalloc`] takes such an address
 //! either with the index embedded (`fe80:2::1`) or through [`rtalloc_scoped`].
 
+use crate::r#if::IfHooks;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -20,7 +21,7 @@ use vimage_abi::Errno;
 
 use super::if_var::Ifnet;
 use super::radix::PrefixTable;
-use crate::kern::vnet::{ModState, Vnet, VnetModInfo, VnetSymmap, VNET_MOD_NET};
+use vimage_kern::vnet::{ModState, Vnet, VnetModInfo, VnetSymmap, VNET_MOD_NET};
 
 /// Module id of the routing tables (`VNET_MOD_ROUTE`).
 pub const VNET_MOD_ROUTE: usize = 4;
@@ -160,6 +161,13 @@ fn sym_rtcount(s: &(dyn std::any::Any + Send + Sync)) -> String {
         .unwrap_or_default()
 }
 
+/// Its interface hooks.
+static ROUTE_IFHOOKS: IfHooks = IfHooks {
+    ifattach: None,
+    ifdetach: Some(rt_purge_ifp),
+    ifup: None,
+};
+
 /// `VNET_MOD_DECLARE(ROUTE, route, ...)`: the routing tables, purged of an
 /// interface's routes when it leaves the vnet.
 pub static VNET_ROUTE_MODINFO: VnetModInfo = VnetModInfo {
@@ -168,8 +176,7 @@ pub static VNET_ROUTE_MODINFO: VnetModInfo = VnetModInfo {
     depends: &[VNET_MOD_NET],
     iattach: route_iattach,
     idetach: route_idetach,
-    ifdetach: Some(rt_purge_ifp),
-    ifattach: None,
+    ext: Some(&ROUTE_IFHOOKS),
     symmap: &[VnetSymmap {
         name: "rt_tables",
         get: sym_rtcount,
@@ -178,7 +185,7 @@ pub static VNET_ROUTE_MODINFO: VnetModInfo = VnetModInfo {
 
 /// The routing state of curvnet, if the ROUTE module is attached.
 pub fn vnet_route() -> Option<Arc<VnetRoute>> {
-    crate::kern::vnet::with_curvnet(|v| v?.state::<VnetRoute>(VNET_MOD_ROUTE))
+    vimage_kern::vnet::with_curvnet(|v| v?.state::<VnetRoute>(VNET_MOD_ROUTE))
 }
 
 // ---------------------------------------------------------------------------
@@ -516,9 +523,9 @@ pub fn rt_dump_info(now_s: u64) -> vimage_abi::route::RouteDump {
 }
 
 /// Register `net.route.dump` (opaque, virtualized: the caller's vnet's routes).
-pub fn sysctl_init(t: &crate::kern::kern_sysctl::SysctlTree) {
-    use crate::kern::kern_sysctl::Oid;
+pub fn sysctl_init(t: &vimage_kern::kern_sysctl::SysctlTree) {
     use vimage_abi::sysctl::{SysctlValue, CTLFLAG_RD, CTLFLAG_VNET};
+    use vimage_kern::kern_sysctl::Oid;
     let _ = t.add(
         NET_ROUTE_DUMP,
         Oid {
@@ -528,7 +535,7 @@ pub fn sysctl_init(t: &crate::kern::kern_sysctl::SysctlTree) {
                 if new.is_some() {
                     return Err(Errno::EPERM);
                 }
-                let now = crate::kern::kern_timeout::getnow_ns() / 1_000_000_000;
+                let now = vimage_kern::kern_timeout::getnow_ns() / 1_000_000_000;
                 Ok(SysctlValue::Opaque(
                     ROUTE_DUMP_FMT.into(),
                     rt_dump_info(now).to_bytes(),
@@ -541,12 +548,12 @@ pub fn sysctl_init(t: &crate::kern::kern_sysctl::SysctlTree) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::kern::vnet::{CurvnetGuard, ModRegistry};
-    use crate::net::if_var::IfAddr;
-    use crate::net::mbuf::Mbuf;
+    use crate::if_var::IfAddr;
+    use crate::mbuf::Mbuf;
+    use vimage_kern::vnet::{CurvnetGuard, ModRegistry};
 
     struct Null;
-    impl crate::net::if_var::IfDriver for Null {
+    impl crate::if_var::IfDriver for Null {
         fn transmit(&self, _: &Arc<Ifnet>, _: Mbuf) -> Result<(), Errno> {
             Ok(())
         }
@@ -558,7 +565,7 @@ pub(crate) mod tests {
     /// A registry with NET and ROUTE and one vnet.
     pub(crate) fn setup() -> (Arc<ModRegistry>, Arc<Vnet>) {
         let reg = ModRegistry::new();
-        reg.register(&[&crate::net::r#if::VNET_NET_MODINFO, &VNET_ROUTE_MODINFO])
+        reg.register(&[&crate::r#if::VNET_NET_MODINFO, &VNET_ROUTE_MODINFO])
             .unwrap();
         let v = reg.vnet_alloc("t").unwrap();
         (reg, v)
@@ -566,7 +573,7 @@ pub(crate) mod tests {
 
     /// An attached Ethernet-like interface in curvnet with `addr/plen`.
     pub(crate) fn ifp(name: &str, addr: Option<(&str, u8)>) -> Arc<Ifnet> {
-        let v = crate::kern::vnet::curvnet();
+        let v = vimage_kern::vnet::curvnet();
         let i = Ifnet::new(
             &v,
             name,
@@ -577,7 +584,7 @@ pub(crate) mod tests {
             vec![2, 0, 0, 0, 0, 1],
             Box::new(Null),
         );
-        crate::net::r#if::if_attach(&i).unwrap();
+        crate::r#if::if_attach(&i).unwrap();
         if let Some((a, l)) = addr {
             i.addrs.write().unwrap().push(IfAddr {
                 addr: a.parse().unwrap(),
@@ -595,7 +602,7 @@ pub(crate) mod tests {
 
     #[test]
     fn longest_prefix_host_net_and_default() {
-        let _l = crate::kern::kern_syscall::test_lock();
+        let _l = vimage_kern::kern_syscall::test_lock();
         let (reg, v) = setup();
         {
             let _cv = CurvnetGuard::set(&v);
@@ -700,7 +707,7 @@ pub(crate) mod tests {
 
     #[test]
     fn ipv6_routes_and_scoped_link_local() {
-        let _l = crate::kern::kern_syscall::test_lock();
+        let _l = vimage_kern::kern_syscall::test_lock();
         let (reg, v) = setup();
         {
             let _cv = CurvnetGuard::set(&v);
@@ -758,7 +765,7 @@ pub(crate) mod tests {
 
     #[test]
     fn interface_leaving_purges_its_routes() {
-        let _l = crate::kern::kern_syscall::test_lock();
+        let _l = vimage_kern::kern_syscall::test_lock();
         let (reg, v) = setup();
         {
             let _cv = CurvnetGuard::set(&v);
@@ -788,7 +795,7 @@ pub(crate) mod tests {
                 0,
             )
             .unwrap();
-            crate::net::r#if::if_detach(&e0);
+            crate::r#if::if_detach(&e0);
             let left: Vec<IpAddr> = rt_dump(false).iter().map(|r| r.dst).collect();
             assert_eq!(left, [ip("10.0.1.0")]);
         }
@@ -798,7 +805,7 @@ pub(crate) mod tests {
     #[cfg(feature = "vimage")]
     #[test]
     fn tables_are_per_vnet() {
-        let _l = crate::kern::kern_syscall::test_lock();
+        let _l = vimage_kern::kern_syscall::test_lock();
         let (reg, v) = setup();
         let w = reg.vnet_alloc("u").unwrap();
         {
@@ -825,7 +832,7 @@ pub(crate) mod tests {
 
     #[test]
     fn hundred_thousand_routes_insert_and_lookup() {
-        let _l = crate::kern::kern_syscall::test_lock();
+        let _l = vimage_kern::kern_syscall::test_lock();
         let (reg, v) = setup();
         {
             let _cv = CurvnetGuard::set(&v);

@@ -18,7 +18,7 @@ use vimage_abi::Errno;
 use super::if_var::Ifnet;
 use super::r#if::{ifnet_byindex, ifunit, vnet_net};
 use super::route::{self as rt, RtEntry, RtGateway};
-use crate::kern::uipc_socket::{Domain, ProtoSocket, SockBuf, SOL_SOCKET};
+use vimage_kern::uipc_socket::{Domain, ProtoSocket, SockBuf, SOL_SOCKET};
 
 /// `SO_USELOOPBACK`: a routing socket hears its own messages (on by default).
 pub const SO_USELOOPBACK: i32 = 0x40;
@@ -178,7 +178,7 @@ fn fill_route(m: &mut RtMsg, r: &RtEntry, ifp_ifa: bool) {
 }
 
 fn uptime_s() -> u64 {
-    crate::kern::kern_timeout::getnow_ns() / 1_000_000_000
+    vimage_kern::kern_timeout::getnow_ns() / 1_000_000_000
 }
 
 /// Announce a route change made by the stack (`rt_missmsg`) on curvnet's
@@ -604,12 +604,13 @@ impl ProtoSocket for RtSock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kern::kern_proc::FakeHost;
-    use crate::kern::kern_syscall::{test_lock, Kernel, KernelConfig, Td};
-    use crate::kern::uipc_socket::MSG_DONTWAIT;
-    use crate::kern::vnet::CurvnetGuard;
     use std::net::Ipv4Addr;
     use vimage_abi::syscall::Request;
+    use vimage_kern::kern_conf::KernConf;
+    use vimage_kern::kern_proc::FakeHost;
+    use vimage_kern::kern_syscall::{test_lock, Kernel, KernelConfig, Td};
+    use vimage_kern::uipc_socket::MSG_DONTWAIT;
+    use vimage_kern::vnet::CurvnetGuard;
 
     struct K {
         k: Arc<Kernel>,
@@ -629,18 +630,26 @@ mod tests {
             ..Default::default()
         });
         host.spawn(1, 0, 1);
-        let k = Kernel::boot(KernelConfig {
-            host,
-            ident: "VIMAGE".into(),
-            version: "test".into(),
-            clock: Arc::new(crate::kern::kern_timeout::FakeClock::default()),
-            random: crate::kern::kern_random::SeededRandom::arc(1),
-        })
+        // The network layer alone: routing needs no protocol above it.
+        static NET: KernConf = KernConf {
+            name: "NET",
+            options: &[&crate::OPT_NET],
+        };
+        let k = Kernel::boot_conf(
+            KernelConfig {
+                host,
+                ident: "VIMAGE".into(),
+                version: "test".into(),
+                clock: Arc::new(vimage_kern::kern_timeout::FakeClock::default()),
+                random: vimage_kern::kern_random::SeededRandom::arc(1),
+            },
+            &NET,
+        )
         .expect("boot");
         let td = k.td_attach(1);
         {
             let _cv = CurvnetGuard::set(&td.vimage.vnet);
-            crate::net::route::tests::ifp("eth0", Some(("10.0.0.20", 24)));
+            crate::route::tests::ifp("eth0", Some(("10.0.0.20", 24)));
         }
         K { k, td }
     }
@@ -843,14 +852,11 @@ mod tests {
                 )
             })
             .collect();
-        let mut want = vec![
+        // (No IPv6 in this kernel, so no link-local prefix for eth0.)
+        let want = vec![
             "10.5.0.0/16 Link(1) lo0 0x801",
             "10.6.0.0/16 Inet(10.0.0.1) eth0 0x803",
         ];
-        if cfg!(feature = "inet6") {
-            // eth0's link-local prefix, added when it came up (IPv6).
-            want.push("fe80::/64 Link(2) eth0 0x101");
-        }
         assert_eq!(rows, want);
     }
 
@@ -882,7 +888,7 @@ mod tests {
         // What the stack does on its own is heard too.
         {
             let _cv = CurvnetGuard::set(&k.td.vimage.vnet);
-            let e0 = crate::net::r#if::ifunit("eth0").unwrap();
+            let e0 = crate::r#if::ifunit("eth0").unwrap();
             rt::rt_add(
                 "10.0.0.0".parse().unwrap(),
                 24,
@@ -910,8 +916,8 @@ mod tests {
         // report their addresses going too).
         {
             let _cv = CurvnetGuard::set(&k.td.vimage.vnet);
-            let e0 = crate::net::r#if::ifunit("eth0").unwrap();
-            crate::net::r#if::if_detach(&e0);
+            let e0 = crate::r#if::ifunit("eth0").unwrap();
+            crate::r#if::if_detach(&e0);
         }
         let mut seen = Vec::new();
         while let Some(m) = k.recv(a) {

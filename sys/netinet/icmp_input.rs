@@ -13,9 +13,9 @@ use super::ip_icmp::*;
 use super::ip_output::{ip_build, ip_output};
 use super::ip_var::inc;
 use super::r#in::{in_broadcast, in_broadcast_any, in_first_addr, in_localaddr};
-use crate::kern::kern_timeout::getnow_ns;
-use crate::net::if_var::Ifnet;
-use crate::net::mbuf::Mbuf;
+use vimage_kern::kern_timeout::getnow_ns;
+use vimage_net::if_var::Ifnet;
+use vimage_net::mbuf::Mbuf;
 
 /// Bytes of the offending datagram's payload an error quotes (`icmp_quotelen`).
 pub const ICMP_QUOTELEN: usize = 8;

@@ -19,11 +19,11 @@ use vimage_abi::Errno;
 use super::ip::{rd16, rd_v4, wr16};
 use super::ip_var::inc;
 use super::r#in::in_addrs;
-use crate::kern::kern_timeout::{getnow_ns, timeout};
-use crate::net::ethernet::{EtherAddr, ETHERTYPE_IP, ETHER_ADDR_LEN};
-use crate::net::if_ethersubr::ether_output_frame;
-use crate::net::if_var::Ifnet;
-use crate::net::mbuf::Mbuf;
+use vimage_kern::kern_timeout::{getnow_ns, timeout};
+use vimage_net::ethernet::{EtherAddr, ETHERTYPE_IP, ETHER_ADDR_LEN};
+use vimage_net::if_ethersubr::ether_output_frame;
+use vimage_net::if_var::Ifnet;
+use vimage_net::mbuf::Mbuf;
 
 /// `ar_hrd` for Ethernet.
 pub const ARPHRD_ETHER: u16 = 1;
@@ -333,7 +333,7 @@ fn arp_send(
     };
     let mut m = Mbuf::from_slice(&[0u8; ETHER_ARP_LEN]);
     repr.emit(&mut ArpPacket::new_unchecked(m.data_mut()));
-    let _ = ether_output_frame(ifp, m, dst, crate::net::ethernet::ETHERTYPE_ARP);
+    let _ = ether_output_frame(ifp, m, dst, vimage_net::ethernet::ETHERTYPE_ARP);
 }
 
 /// `arprequest`: broadcast "who has `tip`, tell `sip`".
@@ -377,6 +377,19 @@ fn arp_srcaddr(ifp: &Ifnet, dst: Ipv4Addr) -> Option<Ipv4Addr> {
         .find(|a| a.contains(dst))
         .or(list.first())
         .map(|a| a.addr)
+}
+
+/// Ethernet output's IPv4 resolver (`VnetNet::arpresolve`): the broadcast
+/// address for a broadcast destination of `ifp`, else [`arpresolve`].
+pub fn ether_resolve(
+    ifp: &Arc<Ifnet>,
+    dst: Ipv4Addr,
+    m: Mbuf,
+) -> Result<Option<(EtherAddr, Mbuf)>, Errno> {
+    if super::r#in::in_broadcast(dst, ifp) {
+        return Ok(Some((EtherAddr::BROADCAST, m)));
+    }
+    arpresolve(ifp, dst, m)
 }
 
 /// `arpresolve`: the MAC of `dst` on `ifp`.  On a miss the packet is held (only
@@ -521,7 +534,7 @@ pub fn arp_input(ifp: &Arc<Ifnet>, m: Mbuf) {
         }
     }
     if let Some(h) = held {
-        let _ = ether_output_frame(ifp, h, repr.sha, crate::net::ethernet::ETHERTYPE_IP);
+        let _ = ether_output_frame(ifp, h, repr.sha, vimage_net::ethernet::ETHERTYPE_IP);
     }
     match (repr.op, itaddr) {
         (ArpOp::Request, Some(me)) => {
@@ -595,7 +608,7 @@ pub fn arp_purge(ifp: &Arc<Ifnet>, prefix: Option<(Ipv4Addr, u8)>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netinet::ip::fuzz::{hex, mutate, rounds, Rng};
+    use vimage_kern::fuzz::{hex, mutate, rounds, Rng};
 
     // Captured on a Linux veth pair between 40:0a:0b:0c:0d:01 and :02.
 

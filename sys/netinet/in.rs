@@ -18,8 +18,8 @@ use super::in_rt::{
     in_rt_add, in_rt_delete, in_rt_newaddr, InGateway, RTF_CLONING, RTF_GATEWAY, RTF_HOST,
     RTF_STATIC, RTF_UP,
 };
-use crate::net::if_var::{IfAddr, Ifnet};
-use crate::net::r#if::{ifunit, vnet_net};
+use vimage_net::if_var::{IfAddr, Ifnet};
+use vimage_net::r#if::{ifunit, vnet_net};
 
 /// One IPv4 address of an interface.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use vimage_abi::Errno;
 
 use super::raw_ip::RawSocket;
 use super::udp_usrreq::UdpSocket;
-use crate::kern::uipc_socket::{Domain, ProtoSocket};
+use vimage_kern::uipc_socket::{Domain, ProtoSocket};
 
 /// `inetdomain`.
 pub struct InetDomain;

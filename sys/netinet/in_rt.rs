@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use vimage_abi::Errno;
 
-use crate::net::if_var::Ifnet;
+use vimage_net::if_var::Ifnet;
 
 pub use vimage_abi::route::{RTF_CLONING, RTF_GATEWAY, RTF_HOST, RTF_STATIC, RTF_UP};
 
@@ -46,9 +46,9 @@ impl InRoute {
 
 /// Longest-prefix match for `dst` in curvnet (`rtalloc`); counts a use.
 pub fn in_rtalloc(dst: Ipv4Addr) -> Option<InRoute> {
-    let rt = crate::net::route::rtalloc(IpAddr::V4(dst))?;
+    let rt = vimage_net::route::rtalloc(IpAddr::V4(dst))?;
     let gateway = match &rt.gateway {
-        crate::net::route::RtGateway::Inet(IpAddr::V4(g)) => Some(*g),
+        vimage_net::route::RtGateway::Inet(IpAddr::V4(g)) => Some(*g),
         _ => None,
     };
     let ifa = match rt.ifa {
@@ -73,7 +73,7 @@ pub fn in_rt_add(
     ifa: Option<Ipv4Addr>,
     flags: u32,
 ) -> Result<(), Errno> {
-    use crate::net::route::{rt_add, RtGateway};
+    use vimage_net::route::{rt_add, RtGateway};
     let g = match gw {
         InGateway::Link => RtGateway::Link {
             ifindex: ifp.index.load(std::sync::atomic::Ordering::Relaxed),
@@ -85,18 +85,18 @@ pub fn in_rt_add(
 
 /// Delete the route to `dst/plen` (`ESRCH` if absent).
 pub fn in_rt_delete(dst: Ipv4Addr, plen: u8) -> Result<(), Errno> {
-    crate::net::route::rt_delete(IpAddr::V4(dst), plen).map(|_| ())
+    vimage_net::route::rt_delete(IpAddr::V4(dst), plen).map(|_| ())
 }
 
 /// Forget every route out `ifp` (the routing module's own interface-detach hook
 /// does the same; this covers an interface that only loses its addresses).
 pub fn in_rt_purge_ifp(ifp: &Arc<Ifnet>) {
-    crate::net::route::rt_purge_ifp(ifp);
+    vimage_net::route::rt_purge_ifp(ifp);
 }
 
 /// Announce an address added to (`add`) or removed from `ifp` on routing sockets.
 pub fn in_rt_newaddr(add: bool, ifp: &Arc<Ifnet>, addr: Ipv4Addr, plen: u8) {
     use vimage_abi::route::{RTM_DELADDR, RTM_NEWADDR};
     let cmd = if add { RTM_NEWADDR } else { RTM_DELADDR };
-    crate::net::route::rt_newaddrmsg(cmd, ifp, IpAddr::V4(addr), plen);
+    vimage_net::route::rt_newaddrmsg(cmd, ifp, IpAddr::V4(addr), plen);
 }

@@ -462,8 +462,8 @@ impl<'a> IcmpRepr<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netinet::ip::fuzz::{hex, mutate, rounds, Rng};
-    use crate::netinet::ip::{Ipv4Repr, IPPROTO_UDP};
+    use crate::ip::{Ipv4Repr, IPPROTO_UDP};
+    use vimage_kern::fuzz::{hex, mutate, rounds, Rng};
 
     /// Linux's echo reply to our request, captured on `lo` (ICMP part).
     const ECHO_REPLY: &str = "0000422a1234000176696d6167652d70696e672d30313233";

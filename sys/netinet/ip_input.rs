@@ -16,10 +16,10 @@ use super::ip_icmp::*;
 use super::ip_output::{ip_output, IP_FORWARDING};
 use super::ip_var::inc;
 use super::r#in::{in_addrs, in_broadcast, in_localaddr};
-use crate::kern::kern_timeout::{getnow_ns, timeout};
-use crate::net::if_var::Ifnet;
-use crate::net::mbuf::Mbuf;
 use vimage_abi::net_if::IFF_LOOPBACK;
+use vimage_kern::kern_timeout::{getnow_ns, timeout};
+use vimage_net::if_var::Ifnet;
+use vimage_net::mbuf::Mbuf;
 
 /// How long an incomplete datagram waits for its fragments (`IPFRAGTTL`, 30 s).
 pub const IPFRAGTTL_NS: u64 = 30_000_000_000;

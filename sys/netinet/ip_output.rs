@@ -12,11 +12,11 @@ use super::in_rt::in_rtalloc;
 use super::ip::{Ipv4Packet, PseudoHdr, IP_DF, IP_HDR_LEN, IP_MF, IP_OFFMASK};
 use super::ip_var::inc;
 use super::r#in::{ifa_ifwithaddr, in_broadcast, in_find, in_first_addr};
-use crate::kern::vnet::CurvnetGuard;
-use crate::net::if_ethersubr::if_output;
-use crate::net::if_var::Ifnet;
-use crate::net::mbuf::{Mbuf, CSUM_DATA_VALID, CSUM_DELAY_DATA, CSUM_TSO};
-use crate::net::r#if::vnet_net;
+use vimage_kern::vnet::CurvnetGuard;
+use vimage_net::if_ethersubr::if_output;
+use vimage_net::if_var::Ifnet;
+use vimage_net::mbuf::{Mbuf, CSUM_DATA_VALID, CSUM_DELAY_DATA, CSUM_TSO};
+use vimage_net::r#if::vnet_net;
 
 /// The datagram is being forwarded: keep its identification and source.
 pub const IP_FORWARDING: u32 = 0x1;
@@ -131,7 +131,7 @@ fn route(dst: Ipv4Addr, src: Ipv4Addr) -> Result<Hop, Errno> {
 pub fn ip_pathmtu(dst: Ipv4Addr) -> Option<(u32, u32)> {
     let h = route(dst, Ipv4Addr::UNSPECIFIED).ok()?;
     Some(if h.local {
-        (crate::net::if_loop::LOMTU, 0)
+        (vimage_net::if_loop::LOMTU, 0)
     } else {
         (h.mtu as u32, h.ifp.hwassist.load(Ordering::Relaxed))
     })

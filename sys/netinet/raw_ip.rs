@@ -14,9 +14,9 @@ use super::ip::{Ipv4Packet, IPVERSION, IP_HDR_LEN, IP_MAXPACKET};
 use super::ip_output::{ip_build, ip_output, IP_ALLOWBROADCAST, IP_RAWOUTPUT};
 use super::ip_var::inc;
 use super::r#in::in_localaddr;
-use crate::kern::uipc_socket::{ProtoSocket, SockBuf};
-use crate::net::if_var::Ifnet;
-use crate::net::mbuf::Mbuf;
+use vimage_kern::uipc_socket::{ProtoSocket, SockBuf};
+use vimage_net::if_var::Ifnet;
+use vimage_net::mbuf::Mbuf;
 
 /// `net.inet.raw.recvspace`.
 pub const RIP_RECVSPACE: usize = 9216 * 8;

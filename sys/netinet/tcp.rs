@@ -348,8 +348,8 @@ impl<'a> TcpRepr<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netinet::ip::fuzz::{hex, mutate, rounds, Rng};
     use std::net::{Ipv4Addr, Ipv6Addr};
+    use vimage_kern::fuzz::{hex, mutate, rounds, Rng};
 
     const LO4: PseudoHdr = PseudoHdr::V4 {
         src: Ipv4Addr::LOCALHOST,

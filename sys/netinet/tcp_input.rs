@@ -18,12 +18,12 @@ use super::tcp_subr::{tcp_close, tcp_mssopt, tcp_new_isn, tcp_reset_for, tcp_res
 use super::tcp_syncache::{syncache_add, syncache_chkrst, syncache_expand, SynEnt};
 use super::tcp_timer::*;
 use super::tcp_var::*;
-use crate::kern::kern_timeout::getnow_ns;
-use crate::net::if_var::Ifnet;
-use crate::net::mbuf::{Mbuf, CSUM_DATA_VALID};
 #[cfg(feature = "inet6")]
 use crate::netinet6::ip6_input::Ip6In;
 use vimage_abi::Errno;
+use vimage_kern::kern_timeout::getnow_ns;
+use vimage_net::if_var::Ifnet;
+use vimage_net::mbuf::{Mbuf, CSUM_DATA_VALID};
 
 /// `TCP_MAX_WINSHIFT`.
 pub const TCP_MAX_WINSHIFT: u8 = 14;

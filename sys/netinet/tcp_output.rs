@@ -9,7 +9,7 @@ use super::tcp::*;
 use super::tcp_subr::{tcp_emit_with, SegOut};
 use super::tcp_timer::{tcp_rexmtval, tcp_setpersist, tcp_timer_activate, tcp_timer_stop};
 use super::tcp_var::*;
-use crate::kern::kern_timeout::getnow_ns;
+use vimage_kern::kern_timeout::getnow_ns;
 
 /// Most data in one TSO segment, its options included: what one IPv4
 /// datagram holds after the IP and bare TCP headers (`IP_MAXPACKET - hdrlen`).

@@ -15,10 +15,10 @@ use super::tcp::{TcpPacket, TcpRepr, TH_ACK, TH_RST};
 use super::tcp_var::{
     try_vnet_tcp, vnet_tcp, TcpEndpoints, TcpState, Tcpcb, TcpcbRef, TF_NOFDREF, TT_NTIMERS,
 };
-use crate::kern::kern_timeout::getnow_ns;
-use crate::net::mbuf::{Mbuf, CSUM_DELAY_DATA, CSUM_TSO, MBUF_HEADROOM};
 #[cfg(feature = "inet6")]
 use crate::netinet6::ip6_output::{ip6_build, ip6_output, Ip6OutOpts};
+use vimage_kern::kern_timeout::getnow_ns;
+use vimage_net::mbuf::{Mbuf, CSUM_DELAY_DATA, CSUM_TSO, MBUF_HEADROOM};
 
 struct Ent {
     ep: TcpEndpoints,
@@ -591,7 +591,7 @@ pub fn tcp_close(tp: &mut Tcpcb) {
     tp.state = TcpState::Closed;
     tp.timers = [None; TT_NTIMERS];
     if let Some(c) = tp.callout.take() {
-        crate::kern::kern_timeout::callout_stop(c);
+        vimage_kern::kern_timeout::callout_stop(c);
     }
     tp.segq.clear();
     tp.rcv.cantrcvmore();

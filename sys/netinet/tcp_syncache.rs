@@ -11,7 +11,7 @@ use super::tcp_output::tcp_ts_now;
 use super::tcp_subr::{tcp_emit, tcp_mssopt, SegOut};
 use super::tcp_timer::{tcp_timer_activate, TCPTV_RTOBASE};
 use super::tcp_var::*;
-use crate::kern::kern_timeout::getnow_ns;
+use vimage_kern::kern_timeout::getnow_ns;
 
 /// SYN-ACK retransmissions before an entry is dropped (`SYNCACHE_MAXREXMTS`).
 pub const SYNCACHE_MAXREXMTS: u32 = 3;

@@ -1,5 +1,5 @@
 //! Kernel-level TCP tests: two vimages on one cable of the test network
-//! ([`crate::net::testnet`]), which can drop frames by rule and delay them
+//! ([`vimage_net::testnet`]), which can drop frames by rule and delay them
 //! on fake time; sockets driven through their [`ProtoSocket`] halves in
 //! their vnet.
 
@@ -16,8 +16,8 @@ use vimage_abi::Errno;
 use super::in_proto::InetDomain;
 use super::r#in::in_aifaddr;
 use super::tcp_var::*;
-use crate::kern::uipc_socket::*;
-use crate::net::testnet::{Cable, Host, Net};
+use crate::testnet::{Cable, Host, Net};
+use vimage_kern::uipc_socket::*;
 
 /// What these tests do with a host's TCP.
 trait TcpHost {
@@ -598,7 +598,7 @@ fn inject(b: &Host, ep: &TcpEndpoints, seq: u32, ack: u32, flags: u8, data: &[u8
     repr.emit(&mut super::tcp::TcpPacket::new_unchecked(&mut buf[..]), &ph);
     let m = super::ip_output::ip_build(src, dst, 6, 64, 0, &buf);
     b.with(|| {
-        let ifp = crate::net::r#if::ifunit("eth0").unwrap();
+        let ifp = vimage_net::r#if::ifunit("eth0").unwrap();
         let mut m = m;
         super::ip::Ipv4Packet::new_unchecked(m.data_mut()).fill_checksum();
         super::ip_input::ip_input(&ifp, m);
@@ -738,7 +738,7 @@ fn fuzzed_segments_against_live_connections() {
         let mut m = super::ip_output::ip_build(src, dst, 6, 64, 0, &buf);
         super::ip::Ipv4Packet::new_unchecked(m.data_mut()).fill_checksum();
         b.with(|| {
-            let ifp = crate::net::r#if::ifunit("eth0").unwrap();
+            let ifp = vimage_net::r#if::ifunit("eth0").unwrap();
             super::ip_input::ip_input(&ifp, m);
         });
         if i % 50 == 0 {
@@ -845,7 +845,7 @@ fn maxseg(h: &Host, so: &mut Box<dyn ProtoSocket>) -> i32 {
 /// lo0 up with 127.0.0.1/8 in `h`.
 fn lo_up(h: &Host) {
     h.with(|| {
-        let lo = crate::net::r#if::ifunit("lo0").unwrap();
+        let lo = vimage_net::r#if::ifunit("lo0").unwrap();
         lo.flags.fetch_or(IFF_UP, Ordering::Relaxed);
         in_aifaddr(&lo, Ipv4Addr::LOCALHOST, Some(in_plen2mask(8)), None).unwrap();
     });
@@ -1148,7 +1148,7 @@ fn initial_sequence_numbers_follow_rfc_6528() {
 /// Make both ends of the pair's cable offload like an eiface pair
 /// (`CSUM_DELAY_DATA | CSUM_TSO`).
 fn offload(a: &Host, b: &Host) {
-    use crate::net::mbuf::{CSUM_DELAY_DATA, CSUM_TSO};
+    use vimage_net::mbuf::{CSUM_DELAY_DATA, CSUM_TSO};
     for h in [a, b] {
         h.ifp("eth0")
             .hwassist
@@ -1215,7 +1215,7 @@ fn tso_recovers_from_loss_and_delay() {
 
 #[test]
 fn a_tso_segment_out_an_interface_without_the_offload_is_cut_for_the_wire() {
-    use crate::netinet::ip::{Ipv4Packet, PseudoHdr};
+    use crate::ip::{Ipv4Packet, PseudoHdr};
     let n = Net::boot();
     let (a, b, w) = pair(&n);
     // A connection first, so ARP has resolved and frames are not held.
@@ -1279,7 +1279,7 @@ fn ephemeral_ports_skip_every_port_in_use_connected_or_not() {
     let n = Net::boot();
     let (a, b, _cable) = pair(&n);
     a.with(|| {
-        let inet = crate::netinet::vnet_inet();
+        let inet = crate::vnet_inet();
         inet.portfirst.store(40_000, Ordering::Relaxed);
         inet.portlast.store(40_063, Ordering::Relaxed);
     });

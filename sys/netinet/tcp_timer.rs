@@ -6,9 +6,9 @@ use super::ip_var::inc;
 use super::tcp_output::tcp_output;
 use super::tcp_subr::{tcp_close, tcp_drop, tcp_respond};
 use super::tcp_var::*;
-use crate::kern::kern_timeout::{callout_stop, getnow_ns, timeout};
-use crate::net::netisr::netisr_enter;
 use vimage_abi::Errno;
+use vimage_kern::kern_timeout::{callout_stop, getnow_ns, timeout};
+use vimage_net::netisr::netisr_enter;
 
 const MS: u64 = 1_000_000;
 /// `TCP_MAXRXTSHIFT`: retransmissions before giving up.

@@ -16,8 +16,8 @@
 use super::ip::{Ipv4Packet, IPPROTO_TCP};
 use super::ip_output::in_delayed_cksum;
 use super::tcp::{TcpPacket, TH_FIN, TH_PUSH};
-use crate::net::ethernet::{ETHERTYPE_IP, ETHERTYPE_VLAN, ETHER_HDR_LEN};
-use crate::net::mbuf::{Mbuf, CSUM_DELAY_DATA, CSUM_OFFLOAD, CSUM_TSO, MBUF_HEADROOM};
+use vimage_net::ethernet::{ETHERTYPE_IP, ETHERTYPE_VLAN, ETHER_HDR_LEN};
+use vimage_net::mbuf::{Mbuf, CSUM_DELAY_DATA, CSUM_OFFLOAD, CSUM_TSO, MBUF_HEADROOM};
 
 /// `ETHERTYPE_QINQ` (802.1ad outer tag), skipped like 802.1Q.
 const ETHERTYPE_QINQ: u16 = 0x88a8;
@@ -168,8 +168,8 @@ fn tcp_sum_ok(d: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netinet::ip::Ipv4Repr;
-    use crate::netinet::tcp::{TcpRepr, TH_ACK};
+    use crate::ip::Ipv4Repr;
+    use crate::tcp::{TcpRepr, TH_ACK};
     use std::net::Ipv4Addr;
 
     const SRC: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);

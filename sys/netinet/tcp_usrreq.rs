@@ -11,7 +11,6 @@
 //! Receives are served from the stream [`SockBuf`] (`rcvbuf`), which returns
 //! 0 bytes at EOF; reading it sends window updates through its upcall.
 
-use crate::kern::kern_timeout::getnow_ns;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -19,6 +18,7 @@ use vimage_abi::netinet6_in6::SockaddrIn6;
 use vimage_abi::netinet_in::SockaddrIn;
 use vimage_abi::socket::{TcpInfo, TCPI_OPT_SACK, TCPI_OPT_TIMESTAMPS, TCPI_OPT_WSCALE, TCP_INFO};
 use vimage_abi::Errno;
+use vimage_kern::kern_timeout::getnow_ns;
 
 use super::ip_var::inc;
 use super::tcp_output::tcp_output;
@@ -26,9 +26,9 @@ use super::tcp_subr::{any_addr, tcp_close, tcp_drop, tcp_mssopt, tcp_new_isn, tc
 use super::tcp_syncache::SynCache;
 use super::tcp_timer::{tcp_timer_activate, TCPTV_FINWAIT2, TCPTV_RTOBASE};
 use super::tcp_var::*;
-use crate::kern::uipc_socket::*;
-use crate::kern::vnet::CurvnetGuard;
-use crate::net::netisr::netisr_enter;
+use vimage_kern::uipc_socket::*;
+use vimage_kern::vnet::CurvnetGuard;
+use vimage_net::netisr::netisr_enter;
 
 /// `TCP_NODELAY` (level `IPPROTO_TCP`).
 pub const TCP_NODELAY: i32 = 1;
@@ -62,7 +62,7 @@ pub fn tcp_rscale(t: &VnetTcp, rcv: &SockBuf) -> u8 {
 /// curvnet's table.
 pub fn tcp_newtcpcb(v6: bool, ep: &TcpEndpoints, tflags: u32) -> TcpcbRef {
     let t = vnet_tcp();
-    let vnet = crate::kern::vnet::try_curvnet()
+    let vnet = vimage_kern::vnet::try_curvnet()
         .map(|v| Arc::downgrade(&v))
         .unwrap_or_default();
     let rcvspace = t.recvspace.load(Ordering::Relaxed).max(512) as usize;

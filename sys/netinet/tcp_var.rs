@@ -11,9 +11,9 @@ use vimage_abi::Errno;
 
 use super::tcp_subr::TcpTable;
 use super::tcp_syncache::SynCache;
-use crate::kern::kern_sysctl::SysctlTree;
-use crate::kern::uipc_socket::{SoWakeup, SockBuf};
-use crate::kern::vnet::{ModState, Vnet, VnetModInfo, V, VNET_MOD_INET};
+use vimage_kern::kern_sysctl::SysctlTree;
+use vimage_kern::uipc_socket::{SoWakeup, SockBuf};
+use vimage_kern::vnet::{ModState, Vnet, VnetModInfo, V, VNET_MOD_INET};
 
 /// The TCP module's slot in a vnet (`VNET_MOD_TCP`).
 pub const VNET_MOD_TCP: usize = 7;
@@ -258,7 +258,7 @@ pub struct Tcpcb {
     /// The callout pending for this block's earliest timer (its time is
     /// `at()`), stopped when an earlier one supersedes it or the block
     /// closes.
-    pub callout: Option<crate::kern::kern_timeout::CalloutId>,
+    pub callout: Option<vimage_kern::kern_timeout::CalloutId>,
     /// Start (ns) of the current ACK-war window, and the rate-limited ACKs
     /// sent in it (see `tcp_ack_war_ok`).
     pub ack_war_start: u64,
@@ -456,7 +456,7 @@ impl VnetTcp {
             tcb: TcpTable::default(),
             isn_secret: {
                 let mut b = [0u8; 16];
-                crate::kern::kern_random::arc4random_buf(&mut b);
+                vimage_kern::kern_random::arc4random_buf(&mut b);
                 let (k0, k1) = b.split_at(8);
                 (
                     u64::from_le_bytes(k0.try_into().unwrap_or([0; 8])),
@@ -479,7 +479,7 @@ pub fn vnet_tcp() -> Arc<VnetTcp> {
 
 /// curvnet's TCP state, if the module is attached there.
 pub fn try_vnet_tcp() -> Option<Arc<VnetTcp>> {
-    crate::kern::vnet::with_curvnet(|v| v?.state::<VnetTcp>(VNET_MOD_TCP))
+    vimage_kern::vnet::with_curvnet(|v| v?.state::<VnetTcp>(VNET_MOD_TCP))
 }
 
 fn tcp_iattach(_v: &Arc<Vnet>) -> Result<ModState, Errno> {
@@ -499,8 +499,7 @@ pub static VNET_TCP_MODINFO: VnetModInfo = VnetModInfo {
     depends: &[VNET_MOD_INET],
     iattach: tcp_iattach,
     idetach: tcp_idetach,
-    ifdetach: None,
-    ifattach: None,
+    ext: None,
     symmap: &[],
 };
 

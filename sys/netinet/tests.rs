@@ -1,5 +1,5 @@
 //! Kernel-level IPv4 tests: vnets wired back to back on the test network
-//! ([`crate::net::testnet`]), driven through the syscall door.
+//! ([`vimage_net::testnet`]), driven through the syscall door.
 
 #![cfg_attr(not(feature = "vimage"), allow(dead_code, unused_imports))]
 
@@ -18,13 +18,13 @@ use super::ip::{in_cksum, Ipv4Packet};
 use super::ip_icmp::*;
 use super::r#in::{in_aifaddr, in_control};
 use super::VnetInet;
-use crate::kern::kern_syscall::Td;
-use crate::kern::uipc_socket::FdTable;
-use crate::kern::vnet::{CurvnetGuard, VNET_MOD_INET};
-use crate::net::if_var::Ifnet;
-use crate::net::mbuf::Mbuf;
-use crate::net::r#if::if_input;
-use crate::net::testnet::{Host, Net};
+use crate::testnet::{Host, Net};
+use vimage_kern::kern_syscall::Td;
+use vimage_kern::uipc_socket::FdTable;
+use vimage_kern::vnet::{CurvnetGuard, VNET_MOD_INET};
+use vimage_net::if_var::Ifnet;
+use vimage_net::mbuf::Mbuf;
+use vimage_net::r#if::if_input;
 
 /// The MAC 40:0a:0b:0c:0d:NN.
 fn mac(n: u8) -> [u8; 6] {
@@ -137,15 +137,15 @@ fn loopback_addresses_and_their_routes() {
     let n = Net::boot();
     let h = n.host("default");
     h.with(|| {
-        let lo = crate::net::r#if::ifunit("lo0").unwrap();
+        let lo = vimage_net::r#if::ifunit("lo0").unwrap();
         // No mask: the classful one.
         in_aifaddr(&lo, INADDR_LOOPBACK, None, None).unwrap();
         assert_eq!(lo.flags() & IFF_UP, IFF_UP);
         let a = super::r#in::in_addrs(&lo);
         assert_eq!(a[0].plen, 8);
         assert_eq!(a[0].dst, None);
-        use crate::net::route::rt_lookup_exact;
         use std::net::IpAddr;
+        use vimage_net::route::rt_lookup_exact;
         let host = rt_lookup_exact(IpAddr::V4(INADDR_LOOPBACK), 32).expect("host route");
         assert_eq!(
             host.flags & (RTF_GATEWAY | vimage_abi::route::RTF_HOST),
@@ -191,7 +191,7 @@ fn ping_own_addresses_through_loopback() {
     let n = Net::boot();
     let mut h = n.host("default");
     h.with(|| {
-        let lo = crate::net::r#if::ifunit("lo0").unwrap();
+        let lo = vimage_net::r#if::ifunit("lo0").unwrap();
         in_aifaddr(&lo, INADDR_LOOPBACK, None, None).unwrap();
     });
     let fd = socket(&n, &mut h, SOCK_RAW, IPPROTO_ICMP);
@@ -264,7 +264,7 @@ mod multi {
         let s = icmp_summary(&drain(&t.n, &mut t.n0, fd));
         assert_eq!(s, vec![(ICMP_ECHOREPLY, 0, 64, Ipv4Addr::new(10, 0, 0, 1))]);
         // Both sides learned the other: n0 from the reply, n1 from the request.
-        let dump = t.n0.with(super::super::if_ether::arp_dump);
+        let dump = t.n0.with(crate::if_ether::arp_dump);
         let e = ArpEntryInfo::decode_list(&dump).unwrap();
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].addr, Ipv4Addr::new(10, 0, 0, 1));
@@ -283,7 +283,7 @@ mod multi {
         assert_eq!(t.n0.stat("timeouts"), 1);
         // arp -d on an entry that is gone.
         let r =
-            t.n0.with(|| super::super::if_ether::arp_delete(Ipv4Addr::new(10, 0, 0, 1), ""));
+            t.n0.with(|| crate::if_ether::arp_delete(Ipv4Addr::new(10, 0, 0, 1), ""));
         assert_eq!(r, Err(Errno::ENOENT));
     }
 
@@ -296,7 +296,7 @@ mod multi {
             r.set_flags(if up { IFF_UP } else { 0 });
             r.to_bytes().unwrap()
         };
-        t.n0.with(|| crate::net::r#if::ifioctl(SIOCSIFFLAGS, &flags(false)))
+        t.n0.with(|| vimage_net::r#if::ifioctl(SIOCSIFFLAGS, &flags(false)))
             .unwrap();
         // Down: nothing leaves.
         let mut n0 = Host {
@@ -312,7 +312,7 @@ mod multi {
             sendto(&t.n, &mut n0, fd, echo(0, 8), "10.0.0.1", 0),
             Err(Errno::ENETDOWN)
         );
-        t.n0.with(|| crate::net::r#if::ifioctl(SIOCSIFFLAGS, &flags(true)))
+        t.n0.with(|| vimage_net::r#if::ifioctl(SIOCSIFFLAGS, &flags(true)))
             .unwrap();
         assert_eq!(t.n0.stat("txrequests"), before + 1);
         // The router heard a gratuitous ARP for someone else's address.
@@ -336,7 +336,7 @@ mod multi {
         assert_eq!(t.n0.stat("txrequests"), 1 + 5);
         // Only the latest packet is held; the earlier ones count as dropped.
         assert!(t.n0.stat("dropped") >= 4);
-        let e = ArpEntryInfo::decode_list(&t.n0.with(super::super::if_ether::arp_dump)).unwrap();
+        let e = ArpEntryInfo::decode_list(&t.n0.with(crate::if_ether::arp_dump)).unwrap();
         assert!(e[0].lladdr.is_empty());
         // The incomplete entry goes after 20 s.
         t.n.advance_ms(20_000);
@@ -582,7 +582,7 @@ mod multi {
             Ok(SockaddrIn::new(Ipv4Addr::UNSPECIFIED, 0))
         );
         // pcblist shows the bound server.
-        let list = t.n2.with(super::super::udp_usrreq::udp_pcblist);
+        let list = t.n2.with(crate::udp_usrreq::udp_pcblist);
         let l = InPcbInfo::decode_list(&list).unwrap();
         assert!(l
             .iter()
@@ -611,7 +611,7 @@ mod multi {
         // DF and too big: EMSGSIZE at the sender (hdrincl raw socket).
         let raw = socket(&t.n, &mut t.n0, SOCK_RAW, IPPROTO_RAW);
         let body = echo(1, 2000);
-        let m = super::super::ip_output::ip_build(
+        let m = crate::ip_output::ip_build(
             Ipv4Addr::UNSPECIFIED,
             "10.0.1.20".parse().unwrap(),
             1,
@@ -626,7 +626,7 @@ mod multi {
             Err(Errno::EMSGSIZE)
         );
         // A lone fragment waits, then times out.
-        let m = super::super::ip_output::ip_build(
+        let m = crate::ip_output::ip_build(
             "10.0.1.20".parse().unwrap(),
             "10.0.0.20".parse().unwrap(),
             17,
@@ -641,7 +641,7 @@ mod multi {
             p.set_more_frags(true);
             p.fill_checksum();
         }
-        t.n0.with(|| super::super::ip_input::ip_input(&t.e00, Mbuf::from_slice(&d)));
+        t.n0.with(|| crate::ip_input::ip_input(&t.e00, Mbuf::from_slice(&d)));
         assert_eq!(t.n0.inet().reass.len(), 1);
         t.n.advance_ms(31_000);
         assert!(t.n0.inet().reass.is_empty());
@@ -652,7 +652,7 @@ mod multi {
     fn bad_datagrams_are_dropped_and_counted() {
         let t = topo();
         let good = {
-            let m = super::super::ip_output::ip_build(
+            let m = crate::ip_output::ip_build(
                 "10.0.1.1".parse().unwrap(),
                 "10.0.1.20".parse().unwrap(),
                 1,
@@ -665,7 +665,7 @@ mod multi {
             d
         };
         let inject = |d: Vec<u8>| {
-            t.n2.with(|| super::super::ip_input::ip_input(&t.e20, Mbuf::from_vec(d)));
+            t.n2.with(|| crate::ip_input::ip_input(&t.e20, Mbuf::from_vec(d)));
         };
         inject(good.clone());
         assert_eq!(t.n2.stat("ips_delivered"), 1);
@@ -711,11 +711,11 @@ mod multi {
         let v0 = t.n0.vnet();
         // Down into a new vimage (interfaces do not move up but to go back).
         let away = t.n.k.vi_create(t.n.k.vimage0(), "away").unwrap();
-        crate::net::r#if::if_vmove(&t.e00, &away.vnet, Some("moved0"), false).unwrap();
+        vimage_net::r#if::if_vmove(&t.e00, &away.vnet, Some("moved0"), false).unwrap();
         assert!(t.n0.inet().arp.is_empty());
         assert!(t.e00.addr_list().is_empty());
         let _cv = CurvnetGuard::set(&v0);
-        assert!(super::super::in_rt::in_rtalloc("10.0.0.1".parse().unwrap()).is_none());
+        assert!(crate::in_rt::in_rtalloc("10.0.0.1".parse().unwrap()).is_none());
         drop(_cv);
         // Destroying a vimage with pending ARP entries, held packets and
         // timers is clean; its callouts find it gone.
@@ -758,9 +758,9 @@ fn fuzz_templates(me: [u8; 6]) -> Vec<(u16, Vec<u8>)> {
     let arp = |op: super::if_ether::ArpOp, tpa: Ipv4Addr| {
         let r = super::if_ether::ArpRepr {
             op,
-            sha: crate::net::ethernet::EtherAddr([0x40, 0, 0, 0, 0, 1]),
+            sha: vimage_net::ethernet::EtherAddr([0x40, 0, 0, 0, 0, 1]),
             spa: peer,
-            tha: crate::net::ethernet::EtherAddr(me),
+            tha: vimage_net::ethernet::EtherAddr(me),
             tpa,
         };
         let mut b = vec![0u8; 28];
@@ -821,7 +821,7 @@ fn fuzz_templates(me: [u8; 6]) -> Vec<(u16, Vec<u8>)> {
 /// must show every path was taken.
 #[test]
 fn fuzz_a_live_vnet() {
-    use super::ip::fuzz::{mutate, rounds, Rng};
+    use vimage_kern::fuzz::{mutate, rounds, Rng};
     let n = Net::boot();
     let mut h = n.host("default");
     let mac = [0x40, 0x0a, 0x0b, 0x0c, 0x0d, 0x14];

@@ -17,9 +17,9 @@ use super::ip_output::{ip_build, ip_output, ip_srcaddr, IP_ALLOWBROADCAST};
 use super::ip_var::inc;
 use super::r#in::{in_broadcast, in_broadcast_any, in_localaddr};
 use super::udp::{UdpPacket, UDP_HDR_LEN};
-use crate::kern::uipc_socket::{ProtoSocket, SockBuf};
-use crate::net::if_var::Ifnet;
-use crate::net::mbuf::Mbuf;
+use vimage_kern::uipc_socket::{ProtoSocket, SockBuf};
+use vimage_net::if_var::Ifnet;
+use vimage_net::mbuf::Mbuf;
 
 /// `net.inet.udp.maxdgram`: largest datagram a socket may send.
 pub const UDP_MAXDGRAM: usize = 9216;
@@ -269,7 +269,7 @@ impl ProtoSocket for UdpSocket {
 /// A limited broadcast leaves with the interface's address as source: compute
 /// it now so the checksum can cover it.
 fn fill_udp_cksum_late(mut m: Mbuf, dst: Ipv4Addr) -> Result<Mbuf, Errno> {
-    let src = crate::net::r#if::vnet_net()
+    let src = vimage_net::r#if::vnet_net()
         .list()
         .iter()
         .find_map(|i| super::r#in::in_first_addr(i).filter(|_| in_broadcast(dst, i)))

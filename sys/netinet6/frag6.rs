@@ -19,8 +19,8 @@ use super::icmp6::{
 use super::in6::{inc, vnet_inet6};
 use super::ip6::{Ipv6FragHeader, Ipv6FragRepr, IP6_HDR_LEN};
 use super::ip6_output::IPV6_MAXPACKET;
-use crate::kern::kern_timeout::{getnow_ns, timeout};
-use crate::net::if_var::Ifnet;
+use vimage_kern::kern_timeout::{getnow_ns, timeout};
+use vimage_net::if_var::Ifnet;
 
 /// How long a datagram may take to arrive whole (IPV6_FRAGTTL: 60 s).
 pub const IPV6_FRAGTTL_NS: u64 = 60_000_000_000;

@@ -10,7 +10,7 @@ use vimage_abi::Errno;
 
 use super::ip6::{ip6_upper, Ipv6Packet, Ipv6Upper, IP6_HDR_LEN, IPV6_MMTU};
 use super::nd6::{nd_header_len, NdiscRepr};
-use crate::netinet::ip::{
+use crate::ip::{
     cksum_add, cksum_sum, in6_pseudo, rd16, rd32, sub, sub_mut, wr16, wr32, IPPROTO_ICMPV6,
 };
 
@@ -461,8 +461,8 @@ use super::in6::{in6_ifawithaddr, in6_route, in6_selectsrc, inc, vnet_inet6};
 use super::ip6_input::Ip6In;
 use super::ip6_output::{ip6_build, ip6_output, Ip6OutOpts};
 use super::nd6::NdIn;
-use crate::kern::kern_timeout::getnow_ns;
-use crate::net::if_var::Ifnet;
+use vimage_kern::kern_timeout::getnow_ns;
+use vimage_net::if_var::Ifnet;
 
 /// A whole IPv6 packet from `src` to `dst` carrying `repr` (checksum filled).
 pub fn icmp6_build(src: Ipv6Addr, dst: Ipv6Addr, hlim: u8, repr: &Icmp6Repr<'_>) -> Vec<u8> {
@@ -685,9 +685,9 @@ pub fn icmp6_error(ifp: &Arc<Ifnet>, zone: u32, orig: &[u8], t: u8, code: u8, pa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netinet::ip::fuzz::{hex, mutate, rounds, Rng};
-    use crate::netinet::ip::{IPPROTO_DSTOPTS, IPPROTO_UDP};
+    use crate::ip::{IPPROTO_DSTOPTS, IPPROTO_UDP};
     use crate::netinet6::ip6::Ipv6Repr;
+    use vimage_kern::fuzz::{hex, mutate, rounds, Rng};
 
     const LO: Ipv6Addr = Ipv6Addr::LOCALHOST;
 

@@ -17,16 +17,17 @@ use vimage_abi::netinet6_in6::*;
 use vimage_abi::route::{RTF_CLONING, RTF_GATEWAY};
 use vimage_abi::sysctl::{SysctlValue, CTLFLAG_RD, CTLFLAG_VNET};
 use vimage_abi::Errno;
+use vimage_net::r#if::IfHooks;
 
 use super::frag6::Frag6Queue;
 use super::nd6::Nd6State;
 use super::raw_ip6::Rip6List;
-use crate::kern::kern_sysctl::{Oid, SysctlTree};
-use crate::kern::vnet::{ModState, Vnet, VnetModInfo, VnetSymmap, V, VNET_MOD_INET6, VNET_MOD_NET};
-use crate::net::ethernet::ETHERTYPE_IPV6;
-use crate::net::if_var::{IfAddr, Ifnet};
-use crate::net::r#if::{ifnet_byindex, netisr_register, netisr_unregister, vnet_net};
-use crate::net::route::{rt_add, rt_delete, rtalloc_scoped, RtGateway, VNET_MOD_ROUTE};
+use vimage_kern::kern_sysctl::{Oid, SysctlTree};
+use vimage_kern::vnet::{ModState, Vnet, VnetModInfo, VnetSymmap, V, VNET_MOD_INET6, VNET_MOD_NET};
+use vimage_net::ethernet::ETHERTYPE_IPV6;
+use vimage_net::if_var::{IfAddr, Ifnet};
+use vimage_net::r#if::{ifnet_byindex, netisr_register, netisr_unregister, vnet_net};
+use vimage_net::route::{rt_add, rt_delete, rtalloc_scoped, RtGateway, VNET_MOD_ROUTE};
 
 /// Default hop limit (`net.inet6.ip6.hlim`).
 pub const IPV6_DEFHLIM: i64 = 64;
@@ -169,12 +170,12 @@ pub fn vnet_inet6() -> Arc<VnetInet6> {
 
 /// curvnet's IPv6 state, if the INET6 module is attached there.
 pub fn try_vnet_inet6() -> Option<Arc<VnetInet6>> {
-    crate::kern::vnet::with_curvnet(|v| v?.state::<VnetInet6>(VNET_MOD_INET6))
+    vimage_kern::vnet::with_curvnet(|v| v?.state::<VnetInet6>(VNET_MOD_INET6))
 }
 
 fn inet6_iattach(v: &Arc<Vnet>) -> Result<ModState, Errno> {
     let st = Arc::new(VnetInet6::new(v.id()));
-    if let Ok(mut g) = crate::net::r#if::vnet_net().nd6_resolve.write() {
+    if let Ok(mut g) = vimage_net::r#if::vnet_net().nd6_resolve.write() {
         *g = Some(super::nd6::nd6_resolve);
     }
     netisr_register(ETHERTYPE_IPV6, Arc::new(super::ip6_input::ip6_input));
@@ -183,7 +184,7 @@ fn inet6_iattach(v: &Arc<Vnet>) -> Result<ModState, Errno> {
 
 fn inet6_idetach(_v: &Arc<Vnet>, s: &ModState) {
     netisr_unregister(ETHERTYPE_IPV6);
-    if let Ok(mut g) = crate::net::r#if::vnet_net().nd6_resolve.write() {
+    if let Ok(mut g) = vimage_net::r#if::vnet_net().nd6_resolve.write() {
         *g = None;
     }
     if let Some(st) = s.downcast_ref::<VnetInet6>() {
@@ -220,6 +221,13 @@ fn sym_fwd(s: &(dyn std::any::Any + Send + Sync)) -> String {
         .unwrap_or_default()
 }
 
+/// Its interface hooks.
+static INET6_IFHOOKS: IfHooks = IfHooks {
+    ifattach: Some(inet6_ifattach),
+    ifdetach: Some(inet6_ifdetach),
+    ifup: Some(in6_if_up),
+};
+
 /// `VNET_MOD_DECLARE(INET6, inet6, ...)`.
 pub static VNET_INET6_MODINFO: VnetModInfo = VnetModInfo {
     id: VNET_MOD_INET6,
@@ -227,8 +235,7 @@ pub static VNET_INET6_MODINFO: VnetModInfo = VnetModInfo {
     depends: &[VNET_MOD_NET, VNET_MOD_ROUTE],
     iattach: inet6_iattach,
     idetach: inet6_idetach,
-    ifdetach: Some(inet6_ifdetach),
-    ifattach: Some(inet6_ifattach),
+    ext: Some(&INET6_IFHOOKS),
     symmap: &[VnetSymmap {
         name: "ip6_forwarding",
         get: sym_fwd,
@@ -548,7 +555,7 @@ pub fn in6_update_ifa(ifp: &Arc<Ifnet>, mut ia: In6Ifaddr) -> Result<(), Errno> 
             flags,
         );
     }
-    crate::net::route::rt_newaddrmsg(vimage_abi::route::RTM_NEWADDR, ifp, IpAddr::V6(a), ia.plen);
+    vimage_net::route::rt_newaddrmsg(vimage_abi::route::RTM_NEWADDR, ifp, IpAddr::V6(a), ia.plen);
     if dad {
         super::nd6::nd6_dad_start(ifp, a);
     }
@@ -572,7 +579,7 @@ pub fn in6_purgeaddr(ifp: &Arc<Ifnet>, ia: &In6Ifaddr) {
         }
     }
     super::nd6::nd6_dad_stop(ifp, &ia.addr);
-    crate::net::route::rt_newaddrmsg(
+    vimage_net::route::rt_newaddrmsg(
         vimage_abi::route::RTM_DELADDR,
         ifp,
         IpAddr::V6(ia.addr),
@@ -600,7 +607,7 @@ pub fn in6_control(cmd: u32, data: &[u8]) -> Result<Vec<u8>, Errno> {
     match cmd {
         SIOCAIFADDR_IN6 => {
             let r = In6AliasReq::from_bytes(data)?;
-            let ifp = crate::net::r#if::ifunit(&r.name).ok_or(Errno::ENXIO)?;
+            let ifp = vimage_net::r#if::ifunit(&r.name).ok_or(Errno::ENXIO)?;
             if in6_is_linklocal(&r.addr.addr)
                 && r.addr.scope_id != 0
                 && r.addr.scope_id != ifindex(&ifp)
@@ -624,7 +631,7 @@ pub fn in6_control(cmd: u32, data: &[u8]) -> Result<Vec<u8>, Errno> {
         }
         SIOCDIFADDR_IN6 | SIOCGIFAFLAG_IN6 => {
             let r = In6IfReq::from_bytes(data)?;
-            let ifp = crate::net::r#if::ifunit(&r.name).ok_or(Errno::ENXIO)?;
+            let ifp = vimage_net::r#if::ifunit(&r.name).ok_or(Errno::ENXIO)?;
             let a = r.addr()?.addr;
             let ia = in6ifa_ifpwithaddr(&ifp, &a).ok_or(Errno::EADDRNOTAVAIL)?;
             if cmd == SIOCDIFADDR_IN6 {
@@ -638,7 +645,7 @@ pub fn in6_control(cmd: u32, data: &[u8]) -> Result<Vec<u8>, Errno> {
         }
         SIOCGIFADDR_IN6 => {
             let r = In6IfReq::from_bytes(data)?;
-            let ifp = crate::net::r#if::ifunit(&r.name).ok_or(Errno::ENXIO)?;
+            let ifp = vimage_net::r#if::ifunit(&r.name).ok_or(Errno::ENXIO)?;
             let ia = in6_addrs(&ifp)
                 .into_iter()
                 .next()
@@ -654,7 +661,7 @@ pub fn in6_control(cmd: u32, data: &[u8]) -> Result<Vec<u8>, Errno> {
             // With an address in the union only that neighbour goes (what
             // `ndp -d` asks; ESRCH if unknown), else every one of the link.
             let r = In6IfReq::from_bytes(data)?;
-            let ifp = crate::net::r#if::ifunit(&r.name).ok_or(Errno::ENXIO)?;
+            let ifp = vimage_net::r#if::ifunit(&r.name).ok_or(Errno::ENXIO)?;
             match r.addr().ok().filter(|a| !a.addr.is_unspecified()) {
                 Some(a) => super::nd6::nd6_delete(&ifp, &a.addr)?,
                 None => super::nd6::nd6_flush(&ifp),
@@ -663,7 +670,7 @@ pub fn in6_control(cmd: u32, data: &[u8]) -> Result<Vec<u8>, Errno> {
         }
         SIOCGNBRINFO_IN6 => {
             let mut r = In6NbrInfo::from_bytes(data)?;
-            let ifp = crate::net::r#if::ifunit(&r.ifname).ok_or(Errno::ENXIO)?;
+            let ifp = vimage_net::r#if::ifunit(&r.ifname).ok_or(Errno::ENXIO)?;
             let e = super::nd6::nd6_lookup_info(&ifp, &r.addr).ok_or(Errno::EINVAL)?;
             r.asked = i64::from(e.asked);
             r.isrouter = i32::from(e.isrouter);

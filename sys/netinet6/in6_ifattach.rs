@@ -9,8 +9,8 @@ use std::sync::Arc;
 use vimage_abi::net_if::IFF_LOOPBACK;
 
 use super::in6::{in6_addrs, in6_is_linklocal, in6_update_ifa, In6Ifaddr};
-use crate::net::if_var::Ifnet;
-use crate::net::r#if::vnet_net;
+use vimage_net::if_var::Ifnet;
+use vimage_net::r#if::vnet_net;
 
 /// The modified EUI-64 interface identifier of a 48-bit MAC: `ff:fe` in the
 /// middle and the universal/local bit inverted.

@@ -2,12 +2,12 @@
 //! (`struct ip6_frag`), the generic extension header (`struct ip6_ext`: hop-by-hop
 //! and destination options, routing) and the walk to the upper-layer protocol.
 //!
-//! IPv6 headers carry no checksum; upper layers sum over [`crate::netinet::ip::in6_pseudo`].
+//! IPv6 headers carry no checksum; upper layers sum over [`crate::ip::in6_pseudo`].
 
 use std::net::Ipv6Addr;
 use vimage_abi::Errno;
 
-use crate::netinet::ip::{
+use crate::ip::{
     rd16, rd32, rd_v6, sub, sub_mut, wr16, wr32, IPPROTO_DSTOPTS, IPPROTO_FRAGMENT,
     IPPROTO_HOPOPTS, IPPROTO_ROUTING,
 };
@@ -545,8 +545,8 @@ pub fn ip6_upper(first: u8, payload: &[u8]) -> Result<Ipv6Upper, Errno> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netinet::ip::fuzz::{hex, mutate, rounds, Rng};
-    use crate::netinet::ip::{IPPROTO_ICMPV6, IPPROTO_NONE, IPPROTO_TCP, IPPROTO_UDP};
+    use crate::ip::{IPPROTO_ICMPV6, IPPROTO_NONE, IPPROTO_TCP, IPPROTO_UDP};
+    use vimage_kern::fuzz::{hex, mutate, rounds, Rng};
 
     /// An ICMPv6 echo request ::1 -> ::1 captured on Linux `lo`.
     const ECHO6: &str = "600a0f1600183a40\

@@ -15,7 +15,7 @@ use super::icmp6::{
 };
 use super::in6::{in6_is_linklocal, in6_is_scoped, in6_route, inc, vnet_inet6};
 use super::ip6::{Ipv6Packet, IP6_HDR_LEN};
-use crate::net::if_var::Ifnet;
+use vimage_net::if_var::Ifnet;
 
 /// Hop limit decrement per hop.
 pub const IPV6_HLIMDEC: u8 = 1;

@@ -24,12 +24,12 @@ use super::ip6::{
     Ipv6ExtHeader, Ipv6Packet, IP6OPT_PAD1, IP6OPT_PADN, IP6OPT_ROUTER_ALERT, IP6_HDR_LEN,
     IPV6_VERSION,
 };
-use crate::net::if_var::Ifnet;
-use crate::net::mbuf::Mbuf;
-use crate::netinet::ip::{
+use crate::ip::{
     IPPROTO_DSTOPTS, IPPROTO_FRAGMENT, IPPROTO_HOPOPTS, IPPROTO_ICMPV6, IPPROTO_NONE,
     IPPROTO_ROUTING, IPPROTO_UDP,
 };
+use vimage_net::if_var::Ifnet;
+use vimage_net::mbuf::Mbuf;
 
 /// Most extension headers walked in one packet before it is dropped.
 pub const IP6_HDR_NESTLIMIT: usize = 32;
@@ -297,9 +297,9 @@ fn ip6_deliver(
                         inc(&st.ip6stat.ip6s_delivered);
                         super::udp6_usrreq::udp6_input(&inp, off);
                     }
-                    crate::netinet::ip::IPPROTO_TCP => {
+                    crate::ip::IPPROTO_TCP => {
                         inc(&st.ip6stat.ip6s_delivered);
-                        crate::netinet::tcp_input::tcp6_input(&inp, off);
+                        crate::tcp_input::tcp6_input(&inp, off);
                     }
                     _ => {
                         if super::raw_ip6::rip6_input(&inp, off, nxt) > 0 {

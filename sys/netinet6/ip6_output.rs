@@ -8,9 +8,9 @@ use vimage_abi::Errno;
 
 use super::in6::{in6_route, inc, ip6_randomid, vnet_inet6};
 use super::ip6::{Ipv6FragHeader, Ipv6FragRepr, Ipv6Packet, Ipv6Repr, IP6_FRAG_LEN, IP6_HDR_LEN};
-use crate::net::if_var::Ifnet;
-use crate::net::mbuf::Mbuf;
-use crate::netinet::ip::{IPPROTO_FRAGMENT, IPPROTO_HOPOPTS, IPPROTO_ROUTING};
+use crate::ip::{IPPROTO_FRAGMENT, IPPROTO_HOPOPTS, IPPROTO_ROUTING};
+use vimage_net::if_var::Ifnet;
+use vimage_net::mbuf::Mbuf;
 
 /// Largest IPv6 packet without a jumbo payload option.
 pub const IPV6_MAXPACKET: usize = 65535;
@@ -161,7 +161,7 @@ pub fn ip6_fragment(pkt: &[u8], mtu: usize) -> Result<Vec<Vec<u8>>, Errno> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netinet::ip::IPPROTO_UDP;
+    use crate::ip::IPPROTO_UDP;
 
     #[test]
     fn fragments_fit_and_cover_the_payload() {
@@ -173,17 +173,17 @@ mod tests {
             64,
             &payload,
         );
-        let reg = crate::kern::vnet::ModRegistry::new();
-        let _l = crate::kern::kern_syscall::test_lock();
+        let reg = vimage_kern::vnet::ModRegistry::new();
+        let _l = vimage_kern::kern_syscall::test_lock();
         reg.register(&[
-            &crate::net::r#if::VNET_NET_MODINFO,
-            &crate::net::route::VNET_ROUTE_MODINFO,
+            &vimage_net::r#if::VNET_NET_MODINFO,
+            &vimage_net::route::VNET_ROUTE_MODINFO,
             &super::super::in6::VNET_INET6_MODINFO,
         ])
         .unwrap();
         let v = reg.vnet_alloc("t").unwrap();
         let frags = {
-            let _cv = crate::CurvnetGuard::set(&v);
+            let _cv = vimage_kern::CurvnetGuard::set(&v);
             ip6_fragment(&p, 1280).unwrap()
         };
         assert_eq!(frags.len(), 3);

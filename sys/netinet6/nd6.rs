@@ -16,8 +16,8 @@ use super::icmp6::{
     Icmp6Packet, ND_NEIGHBOR_ADVERT, ND_NEIGHBOR_SOLICIT, ND_REDIRECT, ND_ROUTER_ADVERT,
     ND_ROUTER_SOLICIT,
 };
-use crate::net::ethernet::{EtherAddr, ETHER_ADDR_LEN};
-use crate::netinet::ip::{rd16, rd32, rd_v6, sub, wr16, wr32};
+use crate::ip::{rd16, rd32, rd_v6, sub, wr16, wr32};
+use vimage_net::ethernet::{EtherAddr, ETHER_ADDR_LEN};
 
 /// Router solicitation: fixed part (header and reserved word).
 pub const ND_RS_LEN: usize = 8;
@@ -487,11 +487,11 @@ use super::in6::{
     in6_addrs, in6_selectsrc, in6_setflags, in6_solicited_node, in6ifa_ifpwithaddr, inc,
     nd6_need_ll, try_vnet_inet6, vnet_inet6, IN6ADDR_LINKLOCAL_ALLNODES,
 };
-use crate::kern::kern_timeout::{getnow_ns, timeout};
-use crate::net::ethernet::ETHERTYPE_IPV6;
-use crate::net::if_var::Ifnet;
-use crate::net::mbuf::Mbuf;
 use vimage_abi::net_if::IFF_UP;
+use vimage_kern::kern_timeout::{getnow_ns, timeout};
+use vimage_net::ethernet::ETHERTYPE_IPV6;
+use vimage_net::if_var::Ifnet;
+use vimage_net::mbuf::Mbuf;
 
 /// One neighbour (`struct llinfo_nd6`).
 struct LlInfo {
@@ -772,7 +772,7 @@ pub fn nd6_resolve(
 
 /// Prepend an Ethernet header to IPv6 packet `m` for `mac` and send it.
 pub fn nd6_frame(ifp: &Arc<Ifnet>, mac: EtherAddr, m: Mbuf) -> Result<(), Errno> {
-    crate::net::if_ethersubr::ether_output_frame(ifp, m, mac, ETHERTYPE_IPV6)
+    vimage_net::if_ethersubr::ether_output_frame(ifp, m, mac, ETHERTYPE_IPV6)
 }
 
 /// `nd6_output`: hand IPv6 packet `m` to `ifp` for next hop `nexthop` through
@@ -786,7 +786,7 @@ pub fn nd6_output(ifp: &Arc<Ifnet>, nexthop: Ipv6Addr, m: Mbuf) -> Result<(), Er
         }
         return Err(Errno::ENETDOWN);
     }
-    crate::net::if_ethersubr::if_output(ifp, m, std::net::IpAddr::V6(nexthop))
+    vimage_net::if_ethersubr::if_output(ifp, m, std::net::IpAddr::V6(nexthop))
 }
 
 /// `nd6_cache_lladdr`: `from` on `ifp` told us its link address (in an NS, RS,
@@ -1180,7 +1180,7 @@ fn dump_entry(addr: &Ipv6Addr, ln: &LlInfo, now: u64) -> Nd6Dump {
 
 fn own_entries() -> Vec<Nd6Dump> {
     let mut v = Vec::new();
-    for ifp in crate::net::r#if::vnet_net().list() {
+    for ifp in vimage_net::r#if::vnet_net().list() {
         if !nd6_need_ll(&ifp) {
             continue;
         }
@@ -1241,10 +1241,10 @@ pub fn nd6_count() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netinet::ip::fuzz::{hex, mutate, rounds, Rng};
-    use crate::netinet::ip::IPPROTO_ICMPV6;
+    use crate::ip::IPPROTO_ICMPV6;
     use crate::netinet6::icmp6::Icmp6Repr;
     use crate::netinet6::ip6::{Ipv6Packet, Ipv6Repr};
+    use vimage_kern::fuzz::{hex, mutate, rounds, Rng};
 
     // Captured on a Linux veth pair (private network namespaces) between
     // 40:0a:0b:0c:0d:01 (fe80::420a:bff:fe0c:d01) and 40:0a:0b:0c:0d:02: whole

@@ -20,9 +20,9 @@ use vimage_abi::Errno;
 use super::in6::{in6_ifawithaddr, in6_is_scoped, in6_route, in6_selectsrc, inc, vnet_inet6};
 use super::ip6_input::Ip6In;
 use super::ip6_output::{ip6_build, ip6_output, Ip6OutOpts, IPV6_MAXPACKET};
-use crate::kern::uipc_socket::{Domain, ProtoSocket, SockBuf};
-use crate::net::r#if::ifnet_byindex;
-use crate::netinet::ip::{PseudoHdr, IPPROTO_ICMPV6 as PROTO_ICMPV6};
+use crate::ip::{PseudoHdr, IPPROTO_ICMPV6 as PROTO_ICMPV6};
+use vimage_kern::uipc_socket::{Domain, ProtoSocket, SockBuf};
+use vimage_net::r#if::ifnet_byindex;
 
 /// Options and addresses of one raw socket.
 #[derive(Clone, Debug)]
@@ -375,9 +375,7 @@ impl Domain for In6Domain {
             }
             1 if proto == 0 || proto == 6 => {
                 super::in6::try_vnet_inet6().ok_or(Errno::EAFNOSUPPORT)?;
-                Ok(Box::new(crate::netinet::tcp_usrreq::TcpSocket::attach(
-                    true,
-                )?))
+                Ok(Box::new(crate::tcp_usrreq::TcpSocket::attach(true)?))
             }
             SOCK_RAW => {
                 let proto = u8::try_from(proto).map_err(|_| Errno::EINVAL)?;

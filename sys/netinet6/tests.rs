@@ -1,5 +1,5 @@
 //! Kernel-level IPv6 tests: vnets wired back to back on the test network
-//! ([`crate::net::testnet`]), driven through the syscall door: link-local
+//! ([`vimage_net::testnet`]), driven through the syscall door: link-local
 //! autoconfiguration and DAD, neighbour resolution, ping across a router,
 //! hop-limit expiry, fragments, bad packets, teardown, and a fuzz run.
 
@@ -17,12 +17,12 @@ use super::icmp6::*;
 use super::in6::{in6_addrs, in6_update_ifa, In6Ifaddr};
 use super::ip6_input::ip6_input;
 use super::ip6_output::ip6_build;
-use crate::kern::uipc_socket::MSG_DONTWAIT;
-use crate::net::mbuf::Mbuf;
-use crate::net::r#if::ifunit;
-use crate::net::route::{rt_add, RtGateway};
-use crate::net::testnet::{Host, Net};
-use crate::netinet::ip::{IPPROTO_DSTOPTS, IPPROTO_ICMPV6, IPPROTO_UDP};
+use crate::ip::{IPPROTO_DSTOPTS, IPPROTO_ICMPV6, IPPROTO_UDP};
+use crate::testnet::{Host, Net};
+use vimage_kern::uipc_socket::MSG_DONTWAIT;
+use vimage_net::mbuf::Mbuf;
+use vimage_net::r#if::ifunit;
+use vimage_net::route::{rt_add, RtGateway};
 
 const PF_INET6: i32 = vimage_abi::netinet6_in6::AF_INET6 as i32;
 
@@ -433,7 +433,7 @@ fn ping_across_a_router_needs_forwarding() {
     assert_eq!(n.icmp6stat(&mut b).c.icp6s_reflect, 1);
     // A destination with no route: unreachable, no route.
     r.with(|| {
-        let _ = crate::net::route::rt_delete(a6("a:2::").into(), 64);
+        let _ = vimage_net::route::rt_delete(a6("a:2::").into(), 64);
     });
     let mut m = vec![ICMP6_ECHO_REQUEST, 0, 0, 0, 0, 1, 0, 3];
     m.extend_from_slice(&[0; 8]);
@@ -646,7 +646,7 @@ fn bad_packets_are_dropped_and_counted() {
             hlim,
             &Icmp6Repr::Ndisc(super::nd6::NdiscRepr::NeighborSolicit {
                 target: me,
-                lladdr: Some(crate::net::ethernet::EtherAddr([0x40, 0, 0xaa, 0xaa, 0, 4])),
+                lladdr: Some(vimage_net::ethernet::EtherAddr([0x40, 0, 0xaa, 0xaa, 0, 4])),
             }),
         )
     };
@@ -706,7 +706,7 @@ fn bad_packets_are_dropped_and_counted() {
     assert_eq!(u32::from_be_bytes([pp.0[4], pp.0[5], pp.0[6], pp.0[7]]), 6);
     // UDP to a port nobody listens on: port unreachable.
     let mut u = vec![0x80, 0x00, 0x82, 0x9a, 0, 12, 0, 0, 1, 2, 3, 4];
-    let c = crate::netinet::ip::PseudoHdr::V6 { src: peer, dst: me }.checksum(IPPROTO_UDP, &u);
+    let c = crate::ip::PseudoHdr::V6 { src: peer, dst: me }.checksum(IPPROTO_UDP, &u);
     u[6..8].copy_from_slice(&c.to_be_bytes());
     a.inject("eth0", &ip6_build(peer, me, IPPROTO_UDP, 64, &u));
     let got = n.recv_all(&mut b, fd);
@@ -766,7 +766,7 @@ fn destroying_a_vimage_with_ipv6_state_live() {
 #[cfg(feature = "vimage")]
 #[test]
 fn fuzz_ip6_input_icmp6_nd6() {
-    use crate::netinet::ip::fuzz::{mutate, rounds, Rng};
+    use vimage_kern::fuzz::{mutate, rounds, Rng};
     let n = Net::boot();
     let mut a = n.host("a");
     let mut b = n.host("b");
@@ -787,7 +787,7 @@ fn fuzz_ip6_input_icmp6_nd6() {
     n.advance_ms(1000);
     let me = a6("a:1::2");
     let peer = ll(4);
-    let lla = crate::net::ethernet::EtherAddr([0x40, 0, 0xaa, 0xaa, 0, 4]);
+    let lla = vimage_net::ethernet::EtherAddr([0x40, 0, 0xaa, 0xaa, 0, 4]);
     let seeds: Vec<Vec<u8>> = vec![
         icmp6_build(
             peer,
@@ -857,8 +857,7 @@ fn fuzz_ip6_input_icmp6_nd6() {
                 let dst = Ipv6Addr::from(<[u8; 16]>::try_from(&p[24..40]).unwrap());
                 p[42] = 0;
                 p[43] = 0;
-                let c = crate::netinet::ip::PseudoHdr::V6 { src, dst }
-                    .checksum(IPPROTO_ICMPV6, &p[40..]);
+                let c = crate::ip::PseudoHdr::V6 { src, dst }.checksum(IPPROTO_ICMPV6, &p[40..]);
                 p[42..44].copy_from_slice(&c.to_be_bytes());
             }
         }

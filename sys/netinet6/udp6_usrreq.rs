@@ -4,7 +4,7 @@
 //! the best matching socket (connected before wildcard), port unreachable when
 //! none listens.  Ephemeral ports come from the vnet's
 //! `net.inet.ip.portrange.first..last`, as IPv4's do; the UDP header and its
-//! checksum are [`crate::netinet::udp`]'s.
+//! checksum are [`crate::udp`]'s.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -19,14 +19,14 @@ use super::in6::{
 };
 use super::ip6_input::Ip6In;
 use super::ip6_output::{ip6_build, ip6_output, Ip6OutOpts, IPV6_MAXPACKET};
-use crate::kern::uipc_socket::{ProtoSocket, SockBuf};
-use crate::kern::vnet::{try_curvnet, VNET_MOD_INET};
-use crate::net::r#if::ifnet_byindex;
-use crate::netinet::in_pcb::{INP_REUSEADDR, INP_REUSEPORT};
-use crate::netinet::ip::{PseudoHdr, IPPROTO_UDP as PROTO_UDP};
-use crate::netinet::udp_usrreq::UdpSocket;
+use crate::in_pcb::{INP_REUSEADDR, INP_REUSEPORT};
+use crate::ip::{PseudoHdr, IPPROTO_UDP as PROTO_UDP};
+use crate::udp_usrreq::UdpSocket;
 use vimage_abi::netinet_in::SockaddrIn;
 use vimage_abi::socket::{SOL_SOCKET, SO_REUSEADDR, SO_REUSEPORT};
+use vimage_kern::uipc_socket::{ProtoSocket, SockBuf};
+use vimage_kern::vnet::{try_curvnet, VNET_MOD_INET};
+use vimage_net::r#if::ifnet_byindex;
 
 /// `sizeof(struct udphdr)`.
 const UDP_HDR_LEN: usize = 8;
@@ -148,7 +148,7 @@ impl Udp6Table {
 /// The ephemeral port range of curvnet (IPv4's sysctls), else the IANA one.
 fn port_range() -> (u16, u16) {
     let r = try_curvnet()
-        .and_then(|v| v.state::<crate::netinet::VnetInet>(VNET_MOD_INET))
+        .and_then(|v| v.state::<crate::VnetInet>(VNET_MOD_INET))
         .map(|i| {
             (
                 i.portfirst.load(Ordering::Relaxed),

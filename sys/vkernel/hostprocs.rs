@@ -1,6 +1,6 @@
 //! The host's process table as the kernel sees it: Linux's /proc.
 
-use vimage_kern::kern::kern_proc::HostProcs;
+use vimage_kern::kern_proc::HostProcs;
 
 /// Reads /proc.
 pub struct ProcFs {

@@ -14,11 +14,11 @@ use std::sync::Arc;
 
 use vimage_abi::net_if::{IFF_BROADCAST, IFF_MULTICAST, IFF_SIMPLEX, IFT_ETHER};
 use vimage_abi::Errno;
-use vimage_kern::net::if_var::{IfDriver, Ifnet};
-use vimage_kern::net::mbuf::Mbuf;
-use vimage_kern::net::netisr::netisr_enter;
-use vimage_kern::net::r#if::{if_attach, if_input, ifname_valid};
 use vimage_kern::{CurvnetGuard, Kernel};
+use vimage_net::if_var::{IfDriver, Ifnet};
+use vimage_net::mbuf::Mbuf;
+use vimage_net::netisr::netisr_enter;
+use vimage_net::r#if::{if_attach, if_input, ifname_valid};
 
 /// What `--attach` asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,7 +170,7 @@ const TP_STATUS_CSUMNOTREADY: u32 = 8;
 /// Finish the TCP/UDP checksum of an Ethernet frame whose sender left it to
 /// "hardware" (checksum offload): what a NIC would have done on the wire.
 pub fn fix_l4_checksum(f: &mut [u8]) {
-    use vimage_kern::netinet::ip::{cksum_add, cksum_sum, in6_pseudo, in_pseudo};
+    use vimage_inet::ip::{cksum_add, cksum_sum, in6_pseudo, in_pseudo};
     if f.len() < 14 {
         return;
     }
@@ -416,7 +416,7 @@ mod tests {
 
     #[test]
     fn partial_checksums_are_finished() {
-        use vimage_kern::netinet::ip::{cksum_add, cksum_sum, in_pseudo};
+        use vimage_inet::ip::{cksum_add, cksum_sum, in_pseudo};
         // Ethernet + IPv4 + UDP (8 + 4 bytes payload) with a bogus checksum.
         let mut f = vec![0u8; 14];
         f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());

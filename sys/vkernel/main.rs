@@ -113,7 +113,7 @@ fn main() {
         env!("VKERNEL_REV"),
         ident
     );
-    let kernel = match Kernel::boot(KernelConfig {
+    let kernel = match vimage_conf::boot(KernelConfig {
         host: Arc::new(hostprocs::ProcFs::new()),
         ident: ident.into(),
         version: version.clone(),
@@ -277,7 +277,7 @@ fn main() {
 /// The host's entropy (`getrandom(2)`): the kernel's `arc4random`.
 struct HostRandom;
 
-impl vimage_kern::kern::kern_random::Entropy for HostRandom {
+impl vimage_kern::kern_random::Entropy for HostRandom {
     fn fill(&self, buf: &mut [u8]) {
         let mut off = 0;
         while off < buf.len() {
@@ -306,7 +306,7 @@ impl vimage_kern::kern::kern_random::Entropy for HostRandom {
 /// The host's monotonic clock, counted from boot.
 struct HostClock(std::time::Instant);
 
-impl vimage_kern::kern::kern_timeout::Clock for HostClock {
+impl vimage_kern::kern_timeout::Clock for HostClock {
     fn now_ns(&self) -> u64 {
         self.0.elapsed().as_nanos() as u64
     }
@@ -417,7 +417,7 @@ fn rc_default(k: &Arc<Kernel>) {
         return;
     };
     let fd = r.val as i32;
-    let ioctl = |td: &mut vimage_kern::kern::kern_syscall::Td, cmd: u32, data: Vec<u8>| {
+    let ioctl = |td: &mut vimage_kern::kern_syscall::Td, cmd: u32, data: Vec<u8>| {
         k.syscall(td, Request::Ioctl { fd, cmd, data }).result()
     };
     // ifconfig lo0 up
@@ -456,9 +456,7 @@ fn boot_log(k: &Arc<Kernel>, version: &str, path: &Path) {
     for m in k.registry().modules() {
         println!("vnet: module {} (id {}) registered", m.name, m.id);
     }
-    let cl: Vec<String> = k
-        .registry()
-        .cloners()
+    let cl: Vec<String> = vimage_net::if_clone::if_cloners(k.registry())
         .iter()
         .map(|c| c.name().to_string())
         .collect();

@@ -35,7 +35,7 @@
 //! serve every export, each over an epoll set: the program's side wakes a
 //! reactor through epoll on our end of the pair (edge-triggered); the kernel
 //! side through a watcher on the socket and its buffers
-//! ([`vimage_kern::kern::uipc_socket::Watcher`]), which queues the export for a
+//! ([`vimage_kern::uipc_socket::Watcher`]), which queues the export for a
 //! look and pokes the reactor's eventfd.  Every kernel call a reactor makes
 //! is non-blocking; what cannot move yet waits in the export's own buffer
 //! until the other side is ready.  An export ends when the program's last
@@ -52,12 +52,12 @@ use std::time::{Duration, Instant};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use vimage_abi::syscall::Reply;
 use vimage_abi::Errno;
-use vimage_kern::kern::kern_syscall::Td;
-use vimage_kern::kern::kern_vimage::Vimage;
-use vimage_kern::kern::uipc_socket::{
+use vimage_kern::kern_syscall::Td;
+use vimage_kern::kern_vimage::Vimage;
+use vimage_kern::uipc_socket::{
     FdTable, Socket, Watcher, WeakFdTable, POLLERR, POLLHUP, POLLIN, POLLOUT,
 };
-use vimage_kern::kern::uipc_syscalls as so_calls;
+use vimage_kern::uipc_syscalls as so_calls;
 use vimage_kern::Kernel;
 
 /// `SOCK_STREAM` in the kernel's numbering.

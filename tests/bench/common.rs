@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
-use vimage_kern::kern::kern_proc::FakeHost;
-use vimage_kern::kern::kern_random::SeededRandom;
-use vimage_kern::kern::kern_timeout::FakeClock;
+use vimage_kern::kern_proc::FakeHost;
+use vimage_kern::kern_random::SeededRandom;
+use vimage_kern::kern_timeout::FakeClock;
 use vimage_kern::{Kernel, KernelConfig};
 
 /// A kernel on a fake host process table, fake clock and seeded entropy.
 pub fn boot() -> Arc<Kernel> {
-    Kernel::boot(KernelConfig {
+    vimage_conf::boot(KernelConfig {
         host: Arc::new(FakeHost::default()),
         ident: "VIMAGE".into(),
         version: "bench".into(),

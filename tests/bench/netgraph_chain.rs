@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use vimage_abi::net_if::IFF_UP;
-use vimage_kern::kern::kern_proc::FakeHost;
-use vimage_kern::kern::kern_timeout::FakeClock;
-use vimage_kern::net::mbuf::Mbuf;
-use vimage_kern::net::netisr::netisr_enter;
-use vimage_kern::net::r#if::{ifunit, netisr_register};
+use vimage_kern::kern_proc::FakeHost;
+use vimage_kern::kern_timeout::FakeClock;
 use vimage_kern::{CurvnetGuard, Kernel, KernelConfig};
 use vimage_kmod::netgraph::ng_base::ng_with;
+use vimage_net::mbuf::Mbuf;
+use vimage_net::netisr::netisr_enter;
+use vimage_net::r#if::{ifunit, netisr_register};
 
 fn frames() -> u64 {
     std::env::var("BENCH_FRAMES")
@@ -54,12 +54,12 @@ fn live_bytes() -> u64 {
 }
 
 fn boot() -> Arc<Kernel> {
-    let k = Kernel::boot(KernelConfig {
+    let k = vimage_conf::boot(KernelConfig {
         host: Arc::new(FakeHost::default()),
         ident: "VIMAGE".into(),
         version: "bench".into(),
         clock: Arc::new(FakeClock::default()),
-        random: vimage_kern::kern::kern_random::SeededRandom::arc(1),
+        random: vimage_kern::kern_random::SeededRandom::arc(1),
     })
     .expect("boot");
     for m in vimage_kmod::catalog() {

@@ -8,11 +8,11 @@ use std::time::Instant;
 use vimage_abi::route::*;
 use vimage_abi::syscall::Request;
 use vimage_abi::Errno;
-use vimage_kern::kern::kern_proc::FakeHost;
-use vimage_kern::net::if_var::{IfDriver, Ifnet};
-use vimage_kern::net::mbuf::Mbuf;
-use vimage_kern::net::route::{rt_add, rt_dump, rtalloc, RtGateway};
+use vimage_kern::kern_proc::FakeHost;
 use vimage_kern::{CurvnetGuard, Kernel, KernelConfig};
+use vimage_net::if_var::{IfDriver, Ifnet};
+use vimage_net::mbuf::Mbuf;
+use vimage_net::route::{rt_add, rt_dump, rtalloc, RtGateway};
 
 struct Null;
 impl IfDriver for Null {
@@ -33,12 +33,12 @@ fn rss_kib() -> u64 {
 }
 
 fn boot() -> Arc<Kernel> {
-    Kernel::boot(KernelConfig {
+    vimage_conf::boot(KernelConfig {
         host: Arc::new(FakeHost::default()),
         ident: "VIMAGE".into(),
         version: "bench".into(),
-        clock: Arc::new(vimage_kern::kern::kern_timeout::FakeClock::default()),
-        random: vimage_kern::kern::kern_random::SeededRandom::arc(1),
+        clock: Arc::new(vimage_kern::kern_timeout::FakeClock::default()),
+        random: vimage_kern::kern_random::SeededRandom::arc(1),
     })
     .expect("boot")
 }
@@ -75,7 +75,7 @@ fn in_kernel(n: usize) -> (f64, f64, f64, f64, usize) {
         vec![2, 0, 0, 0, 0, 1],
         Box::new(Null),
     );
-    vimage_kern::net::r#if::if_attach(&ifp).expect("attach");
+    vimage_net::r#if::if_attach(&ifp).expect("attach");
     let gw = RtGateway::Inet(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
     let p = prefixes(n);
     let rss0 = rss_kib();
@@ -137,11 +137,11 @@ fn via_rtsock(n: usize) -> f64 {
             vec![2, 0, 0, 0, 0, 1],
             Box::new(Null),
         );
-        vimage_kern::net::r#if::if_attach(&ifp).expect("attach");
+        vimage_net::r#if::if_attach(&ifp).expect("attach");
         ifp.addrs
             .write()
             .expect("addrs")
-            .push(vimage_kern::net::if_var::IfAddr {
+            .push(vimage_net::if_var::IfAddr {
                 addr: "10.0.0.20".parse().expect("addr"),
                 plen: 24,
                 dst: None,

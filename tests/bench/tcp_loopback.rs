@@ -14,15 +14,15 @@ use vimage_abi::net_if::IFF_UP;
 use vimage_abi::netinet_in::{in_plen2mask, SockaddrIn, PF_INET, SOCK_STREAM};
 use vimage_abi::syscall::{Reply, Request};
 use vimage_abi::Errno;
-use vimage_kern::kern::kern_proc::FakeHost;
-use vimage_kern::kern::kern_syscall::Td;
-use vimage_kern::kern::kern_timeout::Clock;
-use vimage_kern::kern::kern_vimage::Vimage;
-use vimage_kern::kern::uipc_socket::FdTable;
-use vimage_kern::net::netisr::netisr_enter;
-use vimage_kern::net::r#if::ifunit;
-use vimage_kern::netinet::r#in::in_aifaddr;
+use vimage_inet::r#in::in_aifaddr;
+use vimage_kern::kern_proc::FakeHost;
+use vimage_kern::kern_syscall::Td;
+use vimage_kern::kern_timeout::Clock;
+use vimage_kern::kern_vimage::Vimage;
+use vimage_kern::uipc_socket::FdTable;
 use vimage_kern::{CurvnetGuard, Kernel, KernelConfig};
+use vimage_net::netisr::netisr_enter;
+use vimage_net::r#if::ifunit;
 
 const SECONDS: f64 = 2.0;
 const CHUNK: usize = 64 * 1024;
@@ -48,7 +48,7 @@ fn td(v: &Arc<Vimage>) -> Td {
 }
 
 fn boot() -> Arc<Kernel> {
-    let k = Kernel::boot(KernelConfig {
+    let k = vimage_conf::boot(KernelConfig {
         host: Arc::new(FakeHost::default()),
         ident: if vimage_kern::VIMAGE {
             "VIMAGE"
@@ -58,7 +58,7 @@ fn boot() -> Arc<Kernel> {
         .into(),
         version: "bench".into(),
         clock: Arc::new(HostClock(Instant::now())),
-        random: vimage_kern::kern::kern_random::SeededRandom::arc(1),
+        random: vimage_kern::kern_random::SeededRandom::arc(1),
     })
     .expect("boot");
     for m in vimage_kmod::catalog() {

@@ -15,19 +15,19 @@ use vimage_abi::netinet_in::{
 };
 use vimage_abi::syscall::{Reply, Request};
 use vimage_abi::Errno;
-use vimage_kern::kern::kern_proc::FakeHost;
-use vimage_kern::kern::kern_syscall::Td;
-use vimage_kern::kern::kern_timeout::Clock;
-use vimage_kern::kern::uipc_socket::{FdTable, MSG_DONTWAIT};
-use vimage_kern::kern::vnet::VNET_MOD_INET;
-use vimage_kern::net::netisr::netisr_enter;
-use vimage_kern::net::r#if::ifunit;
-use vimage_kern::netinet::in_rt::{in_rt_add, in_rtalloc, InGateway, RTF_GATEWAY, RTF_STATIC};
-use vimage_kern::netinet::ip_icmp::{IcmpPacket, IcmpRepr};
-use vimage_kern::netinet::r#in::in_aifaddr;
-use vimage_kern::netinet::VnetInet;
+use vimage_inet::in_rt::{in_rt_add, in_rtalloc, InGateway, RTF_GATEWAY, RTF_STATIC};
+use vimage_inet::ip_icmp::{IcmpPacket, IcmpRepr};
+use vimage_inet::r#in::in_aifaddr;
+use vimage_inet::VnetInet;
+use vimage_kern::kern_proc::FakeHost;
+use vimage_kern::kern_syscall::Td;
+use vimage_kern::kern_timeout::Clock;
+use vimage_kern::uipc_socket::{FdTable, MSG_DONTWAIT};
+use vimage_kern::vnet::VNET_MOD_INET;
 use vimage_kern::{CurvnetGuard, Kernel, KernelConfig};
 use vimage_kmod::netgraph::ng_base::ng_with;
+use vimage_net::netisr::netisr_enter;
+use vimage_net::r#if::ifunit;
 
 struct HostClock(Instant);
 impl Clock for HostClock {
@@ -42,12 +42,12 @@ fn call(k: &Arc<Kernel>, td: &mut Td, r: Request) -> Result<Reply, Errno> {
 
 /// A kernel on the host clock with netgraph and eifaces loaded.
 pub fn boot() -> Arc<Kernel> {
-    let kern = Kernel::boot(KernelConfig {
+    let kern = vimage_conf::boot(KernelConfig {
         host: Arc::new(FakeHost::default()),
         ident: "VIMAGE".into(),
         version: "bench".into(),
         clock: Arc::new(HostClock(Instant::now())),
-        random: vimage_kern::kern::kern_random::SeededRandom::arc(1),
+        random: vimage_kern::kern_random::SeededRandom::arc(1),
     })
     .expect("boot");
     for m in vimage_kmod::catalog() {
@@ -162,7 +162,7 @@ pub fn build(kern: &Arc<Kernel>, k: usize, tag: &str) -> Chain {
             );
         }
     }
-    let td = |v: &Arc<vimage_kern::kern::kern_vimage::Vimage>| Td {
+    let td = |v: &Arc<vimage_kern::kern_vimage::Vimage>| Td {
         pid: 1,
         vimage: v.clone(),
         fds: FdTable::default(),

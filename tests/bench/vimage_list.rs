@@ -28,7 +28,7 @@ fn in_kernel(n: usize) -> (f64, usize) {
             },
         )
         .val as i32;
-    let ioctl = |td: &mut vimage_kern::kern::kern_syscall::Td, cmd: u32, q: ViReq| {
+    let ioctl = |td: &mut vimage_kern::kern_syscall::Td, cmd: u32, q: ViReq| {
         let r = k.syscall(
             td,
             Request::Ioctl {

@@ -41,15 +41,15 @@ use vimage_abi::syscall::{Reply, Request};
 use vimage_abi::sysctl::SysctlValue;
 use vimage_abi::wire::Writer;
 use vimage_abi::Errno;
-use vimage_kern::kern::kern_proc::FakeHost;
-use vimage_kern::kern::kern_syscall::{test_lock, Td};
-use vimage_kern::kern::kern_timeout::FakeClock;
-use vimage_kern::kern::uipc_socket::FdTable;
-use vimage_kern::net::if_var::{IfDriver, Ifnet};
-use vimage_kern::net::mbuf::Mbuf;
-use vimage_kern::net::netisr::netisr_enter;
-use vimage_kern::net::r#if::{if_attach, if_input};
+use vimage_kern::kern_proc::FakeHost;
+use vimage_kern::kern_syscall::{test_lock, Td};
+use vimage_kern::kern_timeout::FakeClock;
+use vimage_kern::uipc_socket::FdTable;
 use vimage_kern::{CurvnetGuard, Kernel, KernelConfig};
+use vimage_net::if_var::{IfDriver, Ifnet};
+use vimage_net::mbuf::Mbuf;
+use vimage_net::netisr::netisr_enter;
+use vimage_net::r#if::{if_attach, if_input};
 
 /// Our link addresses: `eth0`, `eth1`.
 pub const MAC: [[u8; 6]; 2] = [
@@ -115,7 +115,7 @@ pub struct Stack {
     /// Accepted and connected TCP sockets.
     conns: Vec<i32>,
     // Last: released after the kernel has halted.
-    _lock: vimage_kern::kern::kern_syscall::TestGuard,
+    _lock: vimage_kern::kern_syscall::TestGuard,
 }
 
 impl Drop for Stack {
@@ -147,12 +147,12 @@ impl Stack {
         // One kernel at a time: without VIMAGE the stack is a global.
         let lock = test_lock();
         let clock = Arc::new(FakeClock::new(1_000_000_000));
-        let k = Kernel::boot(KernelConfig {
+        let k = vimage_conf::boot(KernelConfig {
             host: Arc::new(FakeHost::default()),
             ident: "VIMAGE".into(),
             version: "fuzz".into(),
             clock: clock.clone(),
-            random: vimage_kern::kern::kern_random::SeededRandom::arc(1),
+            random: vimage_kern::kern_random::SeededRandom::arc(1),
         })
         .expect("boot");
         let out = Arc::new(Mutex::new(Vec::new()));

@@ -1,6 +1,10 @@
-//! IPv4 (FreeBSD's sys/netinet): the INET module's per-vnet state, its sysctls,
-//! and the protocols: ARP ([`if_ether`]), addresses ([`r#in`]), IP input and
-//! output, ICMP, UDP and raw sockets.
+//! vkernel's Internet protocols: IPv4 (FreeBSD's sys/netinet) and, with
+//! `options INET6` (the `inet6` feature), IPv6 ([`netinet6`]).
+//!
+//! IPv4 is the INET module's per-vnet state, its sysctls, and the protocols:
+//! ARP ([`if_ether`]), addresses ([`r#in`]), IP input and output, ICMP, TCP,
+//! UDP and raw sockets.  What this crate contributes to a kernel is
+//! [`OPT_INET`] and [`OPT_INET6`].
 //!
 //! Everything a vnet's IPv4 knows lives in its [`VnetInet`]: addresses are on the
 //! interfaces (`ifp.addrs`), everything else (ARP cache, reassembly queue, protocol
@@ -32,24 +36,34 @@ pub mod tcp_var;
 pub mod udp;
 pub mod udp_usrreq;
 
+#[cfg(feature = "inet6")]
+#[path = "../netinet6/mod.rs"]
+pub mod netinet6;
+
 #[cfg(test)]
 mod tcp_tests;
+#[cfg(test)]
+mod testnet;
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
+
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicI64, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
+use vimage_net::r#if::IfHooks;
 
-use crate::net::if_var::Ifnet;
 use vimage_abi::sysctl::{SysctlValue, CTLFLAG_RD, CTLFLAG_VNET};
 use vimage_abi::Errno;
+use vimage_net::if_var::Ifnet;
 
-use crate::kern::kern_sysctl::{Oid, SysctlTree};
-use crate::kern::vnet::{ModState, Vnet, VnetModInfo, VnetSymmap, V, VNET_MOD_INET, VNET_MOD_NET};
-use crate::net::r#if::{netisr_register, netisr_unregister, ETHERTYPE_ARP, ETHERTYPE_IP};
 use ip_var::{ArpStat, IcmpStats, IpStat, UdpStat};
+use vimage_kern::kern_conf::KernOption;
+use vimage_kern::kern_sysctl::{Oid, SysctlTree};
+use vimage_kern::uipc_socket::Domain;
+use vimage_kern::vnet::{ModState, Vnet, VnetModInfo, VnetSymmap, V, VNET_MOD_INET, VNET_MOD_NET};
+use vimage_net::r#if::{netisr_register, netisr_unregister, ETHERTYPE_ARP, ETHERTYPE_IP};
 
 /// IPDEFTTL.
 pub const IPDEFTTL: i64 = 64;
@@ -149,18 +163,24 @@ pub fn vnet_inet() -> Arc<VnetInet> {
 
 /// curvnet's IPv4 state, if the module is attached there.
 pub fn try_vnet_inet() -> Option<Arc<VnetInet>> {
-    crate::kern::vnet::with_curvnet(|v| v?.state::<VnetInet>(VNET_MOD_INET))
+    vimage_kern::vnet::with_curvnet(|v| v?.state::<VnetInet>(VNET_MOD_INET))
 }
 
 fn inet_iattach(_v: &Arc<Vnet>) -> Result<ModState, Errno> {
     netisr_register(ETHERTYPE_IP, Arc::new(ip_input::ip_input));
     netisr_register(ETHERTYPE_ARP, Arc::new(if_ether::arp_input));
+    if let Ok(mut g) = vimage_net::r#if::vnet_net().arpresolve.write() {
+        *g = Some(if_ether::ether_resolve);
+    }
     Ok(Arc::new(VnetInet::new()))
 }
 
 fn inet_idetach(_v: &Arc<Vnet>, s: &ModState) {
     netisr_unregister(ETHERTYPE_IP);
     netisr_unregister(ETHERTYPE_ARP);
+    if let Ok(mut g) = vimage_net::r#if::vnet_net().arpresolve.write() {
+        *g = None;
+    }
     if let Some(st) = s.downcast_ref::<VnetInet>() {
         st.arp.clear();
         st.reass.clear();
@@ -175,6 +195,13 @@ fn sym_fwd(s: &(dyn std::any::Any + Send + Sync)) -> String {
         .unwrap_or_default()
 }
 
+/// Its interface hooks.
+static INET_IFHOOKS: IfHooks = IfHooks {
+    ifattach: None,
+    ifdetach: Some(r#in::in_ifdetach),
+    ifup: Some(if_ether::arp_ifup),
+};
+
 /// `VNET_MOD_DECLARE(INET, inet, ...)`.
 pub static VNET_INET_MODINFO: VnetModInfo = VnetModInfo {
     id: VNET_MOD_INET,
@@ -182,8 +209,7 @@ pub static VNET_INET_MODINFO: VnetModInfo = VnetModInfo {
     depends: &[VNET_MOD_NET],
     iattach: inet_iattach,
     idetach: inet_idetach,
-    ifdetach: Some(r#in::in_ifdetach),
-    ifattach: None,
+    ext: Some(&INET_IFHOOKS),
     symmap: &[VnetSymmap {
         name: "ipforwarding",
         get: sym_fwd,
@@ -339,4 +365,40 @@ pub fn sysctl_init(t: &SysctlTree) {
         if_ether::arp_dump,
     );
     tcp_var::sysctl_init(t);
+}
+
+/// IPv4 as a kernel option (`options INET`): the INET and TCP modules, the
+/// inet domain and the `net.inet.*` sysctls.
+pub static OPT_INET: KernOption = KernOption {
+    name: "INET",
+    modules: &[&VNET_INET_MODINFO, &tcp_var::VNET_TCP_MODINFO],
+    attach: None,
+    domains: inet_domains,
+    sysctls: &[sysctl_init],
+    ioctls: &[],
+    ifmove: None,
+    klds: &["inet"],
+};
+
+fn inet_domains() -> Vec<Arc<dyn Domain>> {
+    vec![Arc::new(in_proto::InetDomain)]
+}
+
+/// IPv6 as a kernel option (`options INET6`): the INET6 module, the inet6
+/// domain and the `net.inet6.*` sysctls.
+#[cfg(feature = "inet6")]
+pub static OPT_INET6: KernOption = KernOption {
+    name: "INET6",
+    modules: &[&netinet6::VNET_INET6_MODINFO],
+    attach: None,
+    domains: inet6_domains,
+    sysctls: &[netinet6::sysctl_init],
+    ioctls: &[],
+    ifmove: None,
+    klds: &[],
+};
+
+#[cfg(feature = "inet6")]
+fn inet6_domains() -> Vec<Arc<dyn Domain>> {
+    vec![Arc::new(netinet6::raw_ip6::In6Domain)]
 }

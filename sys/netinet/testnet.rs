@@ -22,16 +22,29 @@ use vimage_abi::sysctl::{SysctlReply, SysctlValue};
 use vimage_abi::wire::Writer;
 use vimage_abi::Errno;
 
-use crate::kern::kern_proc::FakeHost;
-use crate::kern::kern_random::SeededRandom;
-use crate::kern::kern_syscall::{test_lock, Kernel, KernelConfig, Td};
-use crate::kern::kern_timeout::{Clock, FakeClock};
-use crate::kern::uipc_socket::{FdTable, MSG_DONTWAIT};
-use crate::kern::vnet::{CurvnetGuard, Vnet};
-use crate::net::if_var::{IfDriver, Ifnet};
-use crate::net::mbuf::Mbuf;
-use crate::net::netisr::{netisr_enter, netisr_queue};
-use crate::net::r#if::{if_attach, if_input, ifunit};
+use vimage_kern::kern_conf::KernConf;
+use vimage_kern::kern_proc::FakeHost;
+use vimage_kern::kern_random::SeededRandom;
+use vimage_kern::kern_syscall::{test_lock, Kernel, KernelConfig, Td};
+use vimage_kern::kern_timeout::{Clock, FakeClock};
+use vimage_kern::uipc_socket::{FdTable, MSG_DONTWAIT};
+use vimage_kern::vnet::{CurvnetGuard, Vnet};
+use vimage_net::if_var::{IfDriver, Ifnet};
+use vimage_net::mbuf::Mbuf;
+use vimage_net::netisr::{netisr_enter, netisr_queue};
+use vimage_net::r#if::{if_attach, if_input, ifunit};
+
+/// The test network's kernels: the network layer and the Internet protocols
+/// (GENERIC's options; `sys/conf` is above this crate).
+static TESTNET: KernConf = KernConf {
+    name: "TESTNET",
+    options: &[
+        &vimage_net::OPT_NET,
+        &crate::OPT_INET,
+        #[cfg(feature = "inet6")]
+        &crate::OPT_INET6,
+    ],
+};
 
 /// A millisecond in nanoseconds, the clock's unit.
 const MS: u64 = 1_000_000;
@@ -270,7 +283,7 @@ pub(crate) struct Net {
     pub clock: Arc<FakeClock>,
     held: Arc<Mutex<HeldQueue>>,
     cables: AtomicU64,
-    _l: crate::kern::kern_syscall::TestGuard,
+    _l: vimage_kern::kern_syscall::TestGuard,
 }
 
 impl Drop for Net {
@@ -291,13 +304,16 @@ impl Net {
     pub fn boot() -> Net {
         let l = test_lock();
         let clock = Arc::new(FakeClock::new(1_000_000_000));
-        let k = Kernel::boot(KernelConfig {
-            host: Arc::new(FakeHost::default()),
-            ident: "VIMAGE".into(),
-            version: "test".into(),
-            clock: clock.clone(),
-            random: SeededRandom::arc(1),
-        })
+        let k = Kernel::boot_conf(
+            KernelConfig {
+                host: Arc::new(FakeHost::default()),
+                ident: "VIMAGE".into(),
+                version: "test".into(),
+                clock: clock.clone(),
+                random: SeededRandom::arc(1),
+            },
+            &TESTNET,
+        )
         .expect("boot");
         Net {
             k,
@@ -527,7 +543,7 @@ impl Host {
         let plen: u8 = l.parse().expect("prefix length");
         match a.parse::<IpAddr>().expect("address") {
             IpAddr::V4(a) => self
-                .with(|| crate::netinet::r#in::in_aifaddr(ifp, a, Some(in_plen2mask(plen)), None))
+                .with(|| crate::r#in::in_aifaddr(ifp, a, Some(in_plen2mask(plen)), None))
                 .expect("address"),
             #[cfg(not(feature = "inet6"))]
             IpAddr::V6(_) => panic!("an IPv6 address without options INET6"),

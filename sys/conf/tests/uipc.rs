@@ -11,9 +11,9 @@ use vimage_abi::syscall::{Reply, Request};
 use vimage_abi::sysctl::{SysctlReply, SysctlValue};
 use vimage_abi::Errno;
 
-use super::kern_proc::FakeHost;
-use super::kern_syscall::{test_lock, Kernel, KernelConfig, Td};
-use super::vnet::CurvnetGuard;
+use vimage_kern::kern_proc::FakeHost;
+use vimage_kern::kern_syscall::{test_lock, Kernel, KernelConfig, Td};
+use vimage_kern::vnet::CurvnetGuard;
 
 struct T {
     k: Arc<Kernel>,
@@ -26,18 +26,18 @@ impl Drop for T {
 }
 
 fn boot() -> T {
-    let k = Kernel::boot(KernelConfig {
+    let k = vimage_conf::boot(KernelConfig {
         host: Arc::new(FakeHost::default()),
         ident: "VIMAGE".into(),
         version: "test".into(),
-        clock: Arc::new(crate::kern::kern_timeout::FakeClock::default()),
-        random: crate::kern::kern_random::SeededRandom::arc(1),
+        clock: Arc::new(vimage_kern::kern_timeout::FakeClock::default()),
+        random: vimage_kern::kern_random::SeededRandom::arc(1),
     })
     .expect("boot");
     {
         let _cv = CurvnetGuard::set(&k.vimage0().vnet);
-        let lo = crate::net::r#if::ifunit("lo0").expect("lo0");
-        crate::netinet::r#in::in_aifaddr(&lo, INADDR_LOOPBACK, None, None).expect("127.0.0.1");
+        let lo = vimage_net::r#if::ifunit("lo0").expect("lo0");
+        vimage_inet::r#in::in_aifaddr(&lo, INADDR_LOOPBACK, None, None).expect("127.0.0.1");
     }
     T { k }
 }
@@ -513,9 +513,9 @@ fn tcp_pair(k: &Arc<Kernel>, c: &mut Td, s: &mut Td, port: u16, rcvbuf: Option<i
     (cfd, sfd)
 }
 
-fn tcp_states(k: &Arc<Kernel>, port: u16) -> Vec<crate::netinet::tcp_var::TcpState> {
+fn tcp_states(k: &Arc<Kernel>, port: u16) -> Vec<vimage_inet::tcp_var::TcpState> {
     let _cv = CurvnetGuard::set(&k.vimage0().vnet);
-    crate::netinet::tcp_var::vnet_tcp()
+    vimage_inet::tcp_var::vnet_tcp()
         .tcb
         .list()
         .into_iter()
@@ -526,7 +526,7 @@ fn tcp_states(k: &Arc<Kernel>, port: u16) -> Vec<crate::netinet::tcp_var::TcpSta
 
 #[test]
 fn so_linger_zero_resets_and_a_linger_time_waits_for_the_close() {
-    use crate::netinet::tcp_var::TcpState;
+    use vimage_inet::tcp_var::TcpState;
     let _l = test_lock();
     let t = boot();
     let k = &t.k;
@@ -1003,7 +1003,7 @@ fn dual_stack_udp_socket_exchanges_with_ipv4() {
 /// its check and its sleep is kept.
 #[test]
 fn poll_waiters_are_per_socket() {
-    use super::uipc_socket::{PollWaiter, SockBuf};
+    use vimage_kern::uipc_socket::{PollWaiter, SockBuf};
     let (mine, other) = (Arc::new(SockBuf::new(1024)), Arc::new(SockBuf::new(1024)));
     let w = PollWaiter::new();
     mine.selrecord(&w);

@@ -7,9 +7,10 @@ use vimage_abi::sysctl::{SysctlReply, SysctlValue};
 use vimage_abi::vimage::*;
 use vimage_abi::wire::Writer;
 use vimage_abi::Errno;
+use vimage_kern::kern_conf::KernConf;
 
-use super::kern_proc::FakeHost;
-use super::kern_syscall::{test_lock, Kernel, KernelConfig, Td};
+use vimage_kern::kern_proc::FakeHost;
+use vimage_kern::kern_syscall::{test_lock, Kernel, KernelConfig, Td};
 
 struct T {
     k: Arc<Kernel>,
@@ -23,12 +24,12 @@ fn boot() -> T {
         ..Default::default()
     });
     host.spawn(1, 0, 1);
-    let k = Kernel::boot(KernelConfig {
+    let k = vimage_conf::boot(KernelConfig {
         host: host.clone(),
         ident: "VIMAGE".into(),
         version: "test".into(),
-        clock: Arc::new(crate::kern::kern_timeout::FakeClock::default()),
-        random: crate::kern::kern_random::SeededRandom::arc(1),
+        clock: Arc::new(vimage_kern::kern_timeout::FakeClock::default()),
+        random: vimage_kern::kern_random::SeededRandom::arc(1),
     })
     .expect("boot");
     T { k, host }
@@ -367,8 +368,8 @@ mod vimage_tests {
         assert_eq!(mv(&mut td, "n1", "lo0", ""), Err(Errno::ENODEV));
         // Test with movable Ethernet-like interfaces from the test driver.
         let mk = |name: &str| {
-            let _cv = crate::CurvnetGuard::set(&k.vimage0().vnet);
-            let ifp = crate::net::if_var::Ifnet::new(
+            let _cv = vimage_kern::CurvnetGuard::set(&k.vimage0().vnet);
+            let ifp = vimage_net::if_var::Ifnet::new(
                 &k.vimage0().vnet,
                 name,
                 "test",
@@ -378,7 +379,7 @@ mod vimage_tests {
                 vec![0; 6],
                 Box::new(TestDrv),
             );
-            crate::net::r#if::if_attach(&ifp).unwrap();
+            vimage_net::r#if::if_attach(&ifp).unwrap();
         };
         mk("ngeth0");
         mk("ngeth1");
@@ -409,11 +410,11 @@ mod vimage_tests {
     }
 
     struct TestDrv;
-    impl crate::net::if_var::IfDriver for TestDrv {
+    impl vimage_net::if_var::IfDriver for TestDrv {
         fn transmit(
             &self,
-            _: &Arc<crate::net::if_var::Ifnet>,
-            _: crate::net::mbuf::Mbuf,
+            _: &Arc<vimage_net::if_var::Ifnet>,
+            _: vimage_net::mbuf::Mbuf,
         ) -> Result<(), Errno> {
             Ok(())
         }
@@ -483,7 +484,7 @@ mod vimage_hostile {
     use std::sync::mpsc;
     use std::time::Duration;
 
-    use crate::kern::kern_proc::HostProcs;
+    use vimage_kern::kern_proc::HostProcs;
 
     /// The stack vkernel gives a syscall thread.
     const SYSCALL_STACK: usize = 256 * 1024;
@@ -750,12 +751,12 @@ mod vimage_hostile {
         });
         host.inner.spawn(1, 0, 1);
         host.inner.spawn(100, 1, 2);
-        let k = Kernel::boot(KernelConfig {
+        let k = vimage_conf::boot(KernelConfig {
             host: host.clone(),
             ident: "VIMAGE".into(),
             version: "test".into(),
-            clock: Arc::new(crate::kern::kern_timeout::FakeClock::default()),
-            random: crate::kern::kern_random::SeededRandom::arc(1),
+            clock: Arc::new(vimage_kern::kern_timeout::FakeClock::default()),
+            random: vimage_kern::kern_random::SeededRandom::arc(1),
         })
         .expect("boot");
         let mut td = k.td_attach(100);
@@ -777,7 +778,7 @@ mod vimage_hostile {
         let expect: Vec<String> = k
             .all_vimages()
             .iter()
-            .map(|v| super::super::kern_vimage::relative_name(k.vimage0(), v))
+            .map(|v| vimage_kern::kern_vimage::relative_name(k.vimage0(), v))
             .collect();
         host.scans.store(0, Ordering::Relaxed);
         let mut names = Vec::new();
@@ -824,8 +825,8 @@ mod vimage_hostile {
     /// stand-in for a big netgraph graph.
     mod gate {
         use super::*;
-        use crate::kern::vnet::{ModState, Vnet, VnetModInfo};
         use std::sync::Mutex;
+        use vimage_kern::vnet::{ModState, Vnet, VnetModInfo};
 
         pub struct Gate {
             pub started: Mutex<Option<mpsc::Sender<()>>>,
@@ -851,13 +852,12 @@ mod vimage_hostile {
             }
         }
         pub static SLOW: VnetModInfo = VnetModInfo {
-            id: crate::kern::vnet::VNET_MOD_DYNAMIC_START + 7,
+            id: vimage_kern::vnet::VNET_MOD_DYNAMIC_START + 7,
             name: "slowdetach",
             depends: &[],
             iattach,
             idetach,
-            ifdetach: None,
-            ifattach: None,
+            ext: None,
             symmap: &[],
         };
     }
@@ -958,19 +958,9 @@ fn reused_pid_gets_a_fresh_descriptor_table() {
 fn a_kernel_boots_what_its_configuration_lists() {
     // A configuration without IPv6 (no `options INET6`): no inet6 module,
     // domain or sysctl subtree, while IPv4 works as in GENERIC.
-    static NOINET6: crate::conf::KernConf = crate::conf::KernConf {
+    static NOINET6: KernConf = KernConf {
         name: "NOINET6",
-        modules: &[
-            &crate::net::r#if::VNET_NET_MODINFO,
-            &crate::net::if_loop::VNET_LOIF_MODINFO,
-            &crate::netinet::VNET_INET_MODINFO,
-            &crate::net::route::VNET_ROUTE_MODINFO,
-            &crate::netinet::tcp_var::VNET_TCP_MODINFO,
-        ],
-        attach: |reg| reg.if_clone_attach(Arc::new(crate::net::if_loop::LoCloner)),
-        domains: || vec![Arc::new(crate::netinet::in_proto::InetDomain)],
-        sysctls: &[crate::netinet::sysctl_init],
-        klds: &["kernel", "inet"],
+        options: &[&vimage_net::OPT_NET, &vimage_inet::OPT_INET],
     };
     let _l = test_lock();
     let host = Arc::new(FakeHost {
@@ -983,8 +973,8 @@ fn a_kernel_boots_what_its_configuration_lists() {
             host,
             ident: "NOINET6".into(),
             version: "test".into(),
-            clock: Arc::new(crate::kern::kern_timeout::FakeClock::default()),
-            random: crate::kern::kern_random::SeededRandom::arc(1),
+            clock: Arc::new(vimage_kern::kern_timeout::FakeClock::default()),
+            random: vimage_kern::kern_random::SeededRandom::arc(1),
         },
         &NOINET6,
     )
@@ -1010,7 +1000,7 @@ fn a_kernel_boots_what_its_configuration_lists() {
         .registry()
         .modules()
         .iter()
-        .all(|m| m.id != crate::kern::vnet::VNET_MOD_INET6));
+        .all(|m| m.id != vimage_kern::vnet::VNET_MOD_INET6));
     // IPv4 address ioctls reach the inet domain through pru_control.
     let fd = sock(&k, &mut td);
     let req = vimage_abi::netinet_in::InAliasReq {

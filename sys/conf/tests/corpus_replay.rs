@@ -7,16 +7,16 @@
 //!
 //! The seeds come from [`seeds`], which drives a live stack to learn what it
 //! answers (a SYN-ACK's sequence number) and builds the next packet from it:
-//! `FUZZ_WRITE_CORPUS=1 cargo test -p vimage-kern --test corpus_replay` writes
+//! `FUZZ_WRITE_CORPUS=1 cargo test -p vimage-conf --test corpus_replay` writes
 //! them; cargo-fuzz adds what it finds (named by hash).
 //!
 //! The corpus speaks IPv6 too, so it needs `options INET6`.
 
 #![cfg(feature = "inet6")]
 
-#[path = "../fuzz/src/packet.rs"]
+#[path = "../../fuzz/src/packet.rs"]
 mod packet;
-#[path = "../sys/fuzz/src/replay.rs"]
+#[path = "../../sys/fuzz/src/replay.rs"]
 mod replay;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -24,7 +24,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use packet::{Stack, IP4, IP6, MAC, PEER4, PEER6, PEER_MAC, TCP_PORT, UDP_PORT};
 
 fn dir() -> std::path::PathBuf {
-    replay::path(env!("CARGO_MANIFEST_DIR"), "fuzz/corpus/packet")
+    replay::path(env!("CARGO_MANIFEST_DIR"), "../fuzz/corpus/packet")
 }
 
 // ---------------------------------------------------------------- packets
