@@ -2,11 +2,11 @@
 //! table shared by IPv4 and IPv6, initial sequence numbers, `tcp_respond`,
 //! segment emission through `ip_output`/`ip6_output`, `tcp_close`/`tcp_drop`.
 
-use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::Ordering;
-use std::sync::Mutex;
 use vimage_abi::Errno;
+
+use super::in_pcb::{InPcbInfo, INP_REUSEADDR};
 
 use super::ip::IPPROTO_TCP;
 use super::ip_output::{ip_output, ip_prepend};
@@ -20,187 +20,16 @@ use crate::netinet6::ip6_output::{ip6_build, ip6_output, Ip6OutOpts};
 use vimage_kern::kern_timeout::getnow_ns;
 use vimage_net::mbuf::{Mbuf, CSUM_DELAY_DATA, CSUM_TSO, MBUF_HEADROOM};
 
-struct Ent {
-    ep: TcpEndpoints,
-    /// An AF_INET6 block bound to the IPv6 wildcard with `IPV6_V6ONLY` off:
-    /// it also holds the port for IPv4 (`INP_IPV4 | INP_IPV6`).
-    dual: bool,
-    cb: TcpcbRef,
-}
-
-/// The IPv4 part of a binding: its IPv4 address, or the IPv4 wildcard for an
-/// IPv6 wildcard open to IPv4-mapped traffic.
-fn v4_part(ep: &TcpEndpoints, dual: bool) -> Option<IpAddr> {
-    match ep.laddr {
-        IpAddr::V4(_) => Some(ep.laddr),
-        IpAddr::V6(a) if dual && a.is_unspecified() => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-        IpAddr::V6(_) => None,
-    }
-}
-
-/// The IPv6 part of a binding.
-fn v6_part(ep: &TcpEndpoints) -> Option<IpAddr> {
-    ep.laddr.is_ipv6().then_some(ep.laddr)
-}
-
-/// Whether two local addresses of one family overlap (either a wildcard).
-fn overlap(a: Option<IpAddr>, b: Option<IpAddr>) -> bool {
-    match (a, b) {
-        (Some(x), Some(y)) => unspec(x) || unspec(y) || x == y,
-        _ => false,
-    }
-}
-
-/// A connection's four-tuple (`in_pcbhash` of a connected block).
-type Tuple = (IpAddr, u16, IpAddr, u16);
-
-/// Where a block is found by [`TcpTable::lookup`]: connected blocks by their
-/// four-tuple, bound unconnected ones (listeners) by their local port, so a
-/// segment never walks the vnet's other connections (a busy server's
-/// thousands of TIME_WAIT blocks).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Slot {
-    Conn(Tuple),
-    Bound(u16),
-    Nowhere,
-}
-
-fn slot_of(ep: &TcpEndpoints) -> Slot {
-    if !unspec(ep.faddr) {
-        Slot::Conn((ep.laddr, ep.lport, ep.faddr, ep.fport))
-    } else if ep.lport != 0 {
-        Slot::Bound(ep.lport)
-    } else {
-        Slot::Nowhere
-    }
-}
-
-#[derive(Default)]
-struct Inner {
-    next_id: u64,
-    /// Every block, in creation order.
-    all: BTreeMap<u64, Ent>,
-    conns: HashMap<Tuple, u64>,
-    bound: HashMap<u16, Vec<u64>>,
-    /// Every block holding a local port, connected or not, by that port:
-    /// what a bind checks, so finding a free ephemeral port costs O(1)
-    /// expected per candidate instead of a walk of every block.
-    by_port: HashMap<u16, Vec<u64>>,
-    lastport: u16,
-}
-
-impl Inner {
-    fn unindex(&mut self, id: u64, ep: &TcpEndpoints) {
-        if ep.lport != 0 {
-            if let Some(v) = self.by_port.get_mut(&ep.lport) {
-                v.retain(|x| *x != id);
-                if v.is_empty() {
-                    self.by_port.remove(&ep.lport);
-                }
-            }
-        }
-        match slot_of(ep) {
-            Slot::Conn(t) => {
-                if self.conns.get(&t) == Some(&id) {
-                    self.conns.remove(&t);
-                }
-            }
-            Slot::Bound(p) => {
-                if let Some(v) = self.bound.get_mut(&p) {
-                    v.retain(|x| *x != id);
-                    if v.is_empty() {
-                        self.bound.remove(&p);
-                    }
-                }
-            }
-            Slot::Nowhere => {}
-        }
-    }
-
-    fn index(&mut self, id: u64, ep: &TcpEndpoints) {
-        if ep.lport != 0 {
-            self.by_port.entry(ep.lport).or_default().push(id);
-        }
-        match slot_of(ep) {
-            Slot::Conn(t) => {
-                self.conns.insert(t, id);
-            }
-            Slot::Bound(p) => self.bound.entry(p).or_default().push(id),
-            Slot::Nowhere => {}
-        }
-    }
-
-    /// Give block `id` endpoints `ep` (and `dual`), keeping the indexes.
-    fn set(&mut self, id: u64, ep: TcpEndpoints, dual: Option<bool>) {
-        let Some(old) = self.all.get(&id).map(|e| e.ep) else {
-            return;
-        };
-        if slot_of(&old) != slot_of(&ep) {
-            self.unindex(id, &old);
-            self.index(id, &ep);
-        }
-        if let Some(e) = self.all.get_mut(&id) {
-            e.ep = ep;
-            if let Some(d) = dual {
-                e.dual = d;
-            }
-        }
-    }
-}
-
 /// `tcbinfo`: every TCP control block of a vnet, IPv4 and IPv6 in one port
-/// space.
-#[derive(Default)]
-pub struct TcpTable {
-    inner: Mutex<Inner>,
-}
+/// space (the generic [`InPcbInfo`]).
+pub type TcpTable = InPcbInfo<TcpcbRef>;
 
-fn unspec(a: IpAddr) -> bool {
-    a.is_unspecified()
-}
-
-impl TcpTable {
-    /// Enter `cb` with endpoints `ep`; its id.
-    pub fn insert(&self, ep: TcpEndpoints, cb: TcpcbRef) -> u64 {
-        let Ok(mut g) = self.inner.lock() else {
-            return 0;
-        };
-        g.next_id += 1;
-        let id = g.next_id;
-        g.all.insert(
-            id,
-            Ent {
-                ep,
-                dual: false,
-                cb,
-            },
-        );
-        g.index(id, &ep);
-        id
-    }
-
-    /// Forget block `id`.
-    pub fn remove(&self, id: u64) {
-        if let Ok(mut g) = self.inner.lock() {
-            if let Some(e) = g.all.remove(&id) {
-                g.unindex(id, &e.ep);
-            }
-        }
-    }
-
-    /// Update block `id`'s endpoints.
-    pub fn set_endpoints(&self, id: u64, ep: TcpEndpoints) {
-        if let Ok(mut g) = self.inner.lock() {
-            g.set(id, ep, None);
-        }
-    }
-
-    /// `in_pcbbind`: a local port for `ep` (ephemeral from `first..=last` when
-    /// `ep.lport` is 0).  `EADDRINUSE` when another block holds it on an
-    /// overlapping address of the same family (unless `reuse` and the other is
-    /// not listening), `EADDRNOTAVAIL` when the range is exhausted.  `dual`:
-    /// an IPv6 wildcard that also takes IPv4-mapped traffic, so it holds the
-    /// port for IPv4 as well.
+impl InPcbInfo<TcpcbRef> {
+    /// `in_pcbbind` for TCP: a local port for `ep` (ephemeral from
+    /// `first..=last` when `ep.lport` is 0).  With `reuse` (SO_REUSEADDR)
+    /// only an unconnected block on exactly the same address collides (not a
+    /// TIME_WAIT connection, nor a listener on the wildcard when a specific
+    /// address is asked).  See [`InPcbInfo::bind`].
     pub fn bind_port(
         &self,
         id: u64,
@@ -210,125 +39,13 @@ impl TcpTable {
         reuse: bool,
         dual: bool,
     ) -> Result<u16, Errno> {
-        let mut g = self.inner.lock().map_err(|_| Errno::EDOOFUS)?;
-        let (my4, my6) = (v4_part(&ep, dual), v6_part(&ep));
-        // As `in_pcbbind_setup`: with SO_REUSEADDR only an unconnected block
-        // on exactly the same address collides (not a TIME_WAIT connection,
-        // nor a listener on the wildcard when a specific address is asked).
-        let conflicts = |g: &Inner, port: u16, exact: bool| {
-            let Some(ids) = g.by_port.get(&port) else {
-                return false;
-            };
-            ids.iter()
-                .filter_map(|oid| Some((oid, g.all.get(oid)?)))
-                .any(|(oid, o)| {
-                    let (o4, o6) = (v4_part(&o.ep, o.dual), v6_part(&o.ep));
-                    *oid != id
-                        && o.ep.lport == port
-                        && if exact {
-                            unspec(o.ep.faddr)
-                                && ((my4.is_some() && o4 == my4) || (my6.is_some() && o6 == my6))
-                        } else {
-                            overlap(o4, my4) || overlap(o6, my6)
-                        }
-                })
-        };
-        let port = if ep.lport != 0 {
-            if conflicts(&g, ep.lport, reuse) {
-                return Err(Errno::EADDRINUSE);
-            }
-            ep.lport
-        } else {
-            let (lo, hi) = if first <= last {
-                (first, last)
-            } else {
-                (last, first)
-            };
-            let n = u32::from(hi - lo) + 1;
-            let mut p = g.lastport;
-            let mut found = None;
-            for _ in 0..n {
-                p = if p < lo || p >= hi { lo } else { p + 1 };
-                if !conflicts(&g, p, false) {
-                    found = Some(p);
-                    break;
-                }
-            }
-            let p = found.ok_or(Errno::EADDRNOTAVAIL)?;
-            g.lastport = p;
-            p
-        };
-        g.set(id, TcpEndpoints { lport: port, ..ep }, Some(dual));
-        Ok(port)
-    }
-
-    /// Whether a connected block already uses this exact four-tuple.
-    pub fn tuple_in_use(&self, ep: &TcpEndpoints) -> bool {
-        self.inner
-            .lock()
-            .map(|g| {
-                g.conns
-                    .contains_key(&(ep.laddr, ep.lport, ep.faddr, ep.fport))
-            })
-            .unwrap_or(false)
-    }
-
-    /// `in_pcblookup_hash` with wildcard: the connection for a segment from
-    /// `faddr:fport` to `laddr:lport`, else the most specific listener (for
-    /// IPv4, an IPv4 wildcard before an IPv6 one open to mapped traffic).
-    pub fn lookup(&self, laddr: IpAddr, lport: u16, faddr: IpAddr, fport: u16) -> Option<TcpcbRef> {
-        let g = self.inner.lock().ok()?;
-        if let Some(e) = g
-            .conns
-            .get(&(laddr, lport, faddr, fport))
-            .and_then(|id| g.all.get(id))
-        {
-            return Some(e.cb.clone());
-        }
-        let v4 = laddr.is_ipv4();
-        let mut best: Option<(u32, &Ent)> = None;
-        for e in g.bound.get(&lport)?.iter().filter_map(|id| g.all.get(id)) {
-            let native = e.ep.laddr.is_ipv4() == v4;
-            if !(native || (v4 && e.dual && unspec(e.ep.laddr))) {
-                continue;
-            }
-            let mut score = u32::from(native);
-            if !unspec(e.ep.laddr) {
-                if e.ep.laddr != laddr {
-                    continue;
-                }
-                score += 2;
-            }
-            if best.as_ref().is_none_or(|(s, _)| score > *s) {
-                best = Some((score, e));
-            }
-        }
-        best.map(|(_, e)| e.cb.clone())
-    }
-
-    /// Every block with its endpoints, in creation order.
-    pub fn list(&self) -> Vec<(TcpEndpoints, TcpcbRef)> {
-        self.inner
-            .lock()
-            .map(|g| g.all.values().map(|e| (e.ep, e.cb.clone())).collect())
-            .unwrap_or_default()
+        let opts = if reuse { INP_REUSEADDR } else { 0 };
+        self.bind(id, ep, first, last, opts, dual).map(|e| e.lport)
     }
 
     /// The vnet goes away: wake every socket for good and forget the blocks.
     pub fn shutdown(&self) {
-        let all: Vec<TcpcbRef> = match self.inner.lock() {
-            Ok(mut g) => {
-                g.conns.clear();
-                g.bound.clear();
-                g.by_port.clear();
-                std::mem::take(&mut g.all)
-                    .into_values()
-                    .map(|e| e.cb)
-                    .collect()
-            }
-            Err(_) => Vec::new(),
-        };
-        for cb in all {
+        for cb in self.drain() {
             if let Ok(mut tp) = cb.lock() {
                 tp.state = TcpState::Closed;
                 tp.timers = [None; TT_NTIMERS];

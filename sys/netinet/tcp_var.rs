@@ -142,20 +142,8 @@ pub struct ListenQ {
     pub syncache: SynCache,
 }
 
-/// The connection's four-tuple; `v6` tells the family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TcpEndpoints {
-    /// Local address (unspecified: wildcard).
-    pub laddr: IpAddr,
-    /// Local port.
-    pub lport: u16,
-    /// Foreign address (unspecified: none).
-    pub faddr: IpAddr,
-    /// Foreign port.
-    pub fport: u16,
-    /// Scope zone of a link-local IPv6 foreign address.
-    pub zone: u32,
-}
+/// The connection's four-tuple: TCP's view of [`InpEndpoints`].
+pub use super::in_pcb::InpEndpoints as TcpEndpoints;
 
 /// `struct tcpcb`.
 pub struct Tcpcb {

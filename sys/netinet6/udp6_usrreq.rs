@@ -6,10 +6,9 @@
 //! `net.inet.ip.portrange.first..last`, as IPv4's do; the UDP header and its
 //! checksum are [`crate::udp`]'s.
 
-use std::collections::HashMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, Weak};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use vimage_abi::netinet6_in6::*;
 use vimage_abi::Errno;
 
@@ -19,7 +18,7 @@ use super::in6::{
 };
 use super::ip6_input::Ip6In;
 use super::ip6_output::{ip6_build, ip6_output, Ip6OutOpts, IPV6_MAXPACKET};
-use crate::in_pcb::{INP_REUSEADDR, INP_REUSEPORT};
+use crate::in_pcb::{InPcbInfo, InpEndpoints, INP_REUSEADDR, INP_REUSEPORT};
 use crate::ip::{PseudoHdr, IPPROTO_UDP as PROTO_UDP};
 use crate::udp_usrreq::UdpSocket;
 use vimage_abi::netinet_in::SockaddrIn;
@@ -55,52 +54,55 @@ pub struct Udp6Pcb {
     ep: Mutex<Ep>,
     opts: Mutex<Opts>,
     sb: Arc<SockBuf>,
+    /// Its id in the vnet's [`Udp6Table`] while it holds a port (0: none).
+    id: AtomicU64,
     /// `INP_IPV4` in `inp_vflag`: `IPV6_V6ONLY` is off (for listings).
     v4_too: std::sync::atomic::AtomicBool,
 }
 
-/// The UDP/IPv6 sockets of one vnet, by local port.
+/// The UDP/IPv6 sockets of one vnet that hold a port (`udbinfo` for
+/// AF_INET6): the generic [`InPcbInfo`].
 #[derive(Default)]
 pub struct Udp6Table {
-    by_port: Mutex<HashMap<u16, Vec<Weak<Udp6Pcb>>>>,
-    lastport: Mutex<u16>,
+    info: InPcbInfo<Arc<Udp6Pcb>>,
+}
+
+/// A socket's addresses as the table keeps them.
+fn inp_endpoints(e: &Ep) -> InpEndpoints {
+    InpEndpoints {
+        laddr: IpAddr::V6(e.laddr.unwrap_or(Ipv6Addr::UNSPECIFIED)),
+        lport: e.lport,
+        faddr: IpAddr::V6(e.faddr.map(|f| f.0).unwrap_or(Ipv6Addr::UNSPECIFIED)),
+        fport: e.fport,
+        zone: e.faddr.map(|f| f.1).unwrap_or(0),
+    }
 }
 
 impl Udp6Table {
-    fn bound(&self, port: u16) -> Vec<Arc<Udp6Pcb>> {
-        self.by_port
-            .lock()
-            .map(|g| {
-                g.get(&port)
-                    .map(|v| v.iter().filter_map(|w| w.upgrade()).collect())
-                    .unwrap_or_default()
-            })
-            .unwrap_or_default()
+    /// Take `p` out of the table (closed, or a bind undone).
+    fn remove(&self, p: &Udp6Pcb) {
+        let id = p.id.swap(0, Ordering::AcqRel);
+        if id != 0 {
+            self.info.remove(id);
+        }
     }
-    fn remove(&self, p: &Arc<Udp6Pcb>, port: u16) {
-        if let Ok(mut g) = self.by_port.lock() {
-            if let Some(v) = g.get_mut(&port) {
-                v.retain(|w| w.upgrade().is_some_and(|x| !Arc::ptr_eq(&x, p)));
-                if v.is_empty() {
-                    g.remove(&port);
-                }
-            }
+    /// Tell the table `p`'s addresses changed (connect).
+    fn sync(&self, p: &Udp6Pcb) {
+        let id = p.id.load(Ordering::Acquire);
+        if id == 0 {
+            return;
+        }
+        if let Ok(e) = p.ep.lock() {
+            self.info.set_endpoints(id, inp_endpoints(&e));
         }
     }
     /// The bound sockets for `net.inet.udp.pcblist`: IPv6 blocks (`udp6`,
     /// or `udp46` for a wildcard socket that also takes IPv4).
     pub fn pcblist(&self) -> Vec<vimage_abi::netinet_in::InPcbInfo> {
-        let all: Vec<Arc<Udp6Pcb>> = self
-            .by_port
-            .lock()
-            .map(|g| {
-                g.values()
-                    .flat_map(|v| v.iter().filter_map(|w| w.upgrade()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        all.iter()
-            .filter_map(|p| {
+        self.info
+            .list()
+            .iter()
+            .filter_map(|(_, p)| {
                 let ep = *p.ep.lock().ok()?;
                 let laddr = ep.laddr.unwrap_or(Ipv6Addr::UNSPECIFIED);
                 let faddr = ep.faddr.map(|f| f.0).unwrap_or(Ipv6Addr::UNSPECIFIED);
@@ -127,20 +129,9 @@ impl Udp6Table {
 
     /// Every socket sees end of file (the vnet goes away).
     pub fn close_all(&self) {
-        let all: Vec<Arc<Udp6Pcb>> = self
-            .by_port
-            .lock()
-            .map(|g| {
-                g.values()
-                    .flat_map(|v| v.iter().filter_map(|w| w.upgrade()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for p in all {
+        for p in self.info.drain() {
+            p.id.store(0, Ordering::Release);
             p.sb.cantrcvmore();
-        }
-        if let Ok(mut g) = self.by_port.lock() {
-            g.clear();
         }
     }
 }
@@ -161,71 +152,40 @@ fn port_range() -> (u16, u16) {
 }
 
 /// `in6_pcbbind`: put `p` on `port` (0: the next free ephemeral one) for
-/// `laddr`.  EADDRINUSE if another socket has the port on an overlapping
-/// address; EADDRNOTAVAIL if the ephemeral range is used up.
+/// `laddr` ([`InPcbInfo::bind`]'s rules: with SO_REUSEADDR/SO_REUSEPORT only
+/// an unconnected socket on exactly the same address is in the way; both
+/// with SO_REUSEPORT share the port).  EADDRINUSE if another socket has the
+/// port on an overlapping address; EADDRNOTAVAIL if the ephemeral range is
+/// used up.
 fn pcb_bind(p: &Arc<Udp6Pcb>, laddr: Option<Ipv6Addr>, port: u16) -> Result<u16, Errno> {
     let st = vnet_inet6();
     let t = &st.udb6;
-    // As IPv4's `in_pcbbind_setup`: with SO_REUSEADDR/SO_REUSEPORT only an
-    // unconnected socket on exactly the same address is in the way; both
-    // with SO_REUSEPORT share the port.
     let reuse = p.opts.lock().map(|o| o.reuse).unwrap_or(0);
-    let busy = |port: u16, exact: bool| {
-        t.bound(port).iter().any(|o| {
-            if Arc::ptr_eq(o, p) {
-                return false;
-            }
-            let oreuse = o.opts.lock().map(|x| x.reuse).unwrap_or(0);
-            if reuse & oreuse & INP_REUSEPORT != 0 {
-                return false;
-            }
-            let Ok(e) = o.ep.lock().map(|e| *e) else {
-                return true;
-            };
-            if exact {
-                e.faddr.is_none() && e.laddr == laddr
-            } else {
-                e.laddr.is_none() || laddr.is_none() || e.laddr == laddr
-            }
-        })
+    let ep = Ep {
+        laddr,
+        lport: port,
+        ..Ep::default()
     };
-    let port = if port != 0 {
-        if busy(port, reuse & (INP_REUSEADDR | INP_REUSEPORT) != 0) {
-            return Err(Errno::EADDRINUSE);
+    let id = match p.id.load(Ordering::Acquire) {
+        0 => {
+            let id = t.info.insert(inp_endpoints(&Ep::default()), p.clone());
+            p.id.store(id, Ordering::Release);
+            id
         }
-        port
-    } else {
-        let (lo, hi) = port_range();
-        let mut last = t.lastport.lock().map_err(|_| Errno::EDOOFUS)?;
-        let mut cand = *last;
-        let mut found = None;
-        for _ in 0..=u32::from(hi - lo) {
-            cand = if cand < lo || cand >= hi {
-                lo
-            } else {
-                cand + 1
-            };
-            if !busy(cand, false) {
-                found = Some(cand);
-                break;
-            }
-        }
-        let c = found.ok_or(Errno::EADDRNOTAVAIL)?;
-        *last = c;
-        c
+        id => id,
     };
-    {
-        let mut e = p.ep.lock().map_err(|_| Errno::EDOOFUS)?;
-        e.laddr = laddr;
-        e.lport = port;
-    }
-    t.by_port
-        .lock()
-        .map_err(|_| Errno::EDOOFUS)?
-        .entry(port)
-        .or_default()
-        .push(Arc::downgrade(p));
-    Ok(port)
+    let (lo, hi) = port_range();
+    let bound = match t.info.bind(id, inp_endpoints(&ep), lo, hi, reuse, false) {
+        Ok(b) => b,
+        Err(e) => {
+            t.remove(p);
+            return Err(e);
+        }
+    };
+    let mut e = p.ep.lock().map_err(|_| Errno::EDOOFUS)?;
+    e.laddr = laddr;
+    e.lport = bound.lport;
+    Ok(bound.lport)
 }
 
 fn zone_of(sa: &SockaddrIn6) -> Result<u32, Errno> {
@@ -287,6 +247,7 @@ impl Udp6Socket {
                     reuse: 0,
                 }),
                 sb: Arc::new(SockBuf::default()),
+                id: AtomicU64::new(0),
                 v4_too: std::sync::atomic::AtomicBool::new(false),
             }),
             v6only: true,
@@ -332,7 +293,7 @@ impl Udp6Socket {
                 .unwrap_or(Ipv4Addr::UNSPECIFIED);
             if let Err(e) = self.v4_half(l, port) {
                 if ep.lport == 0 {
-                    self.unbind(port);
+                    self.unbind();
                 }
                 return Err(e);
             }
@@ -341,8 +302,8 @@ impl Udp6Socket {
     }
 
     /// Undo a bind to `port`.
-    fn unbind(&self, port: u16) {
-        vnet_inet6().udb6.remove(&self.pcb, port);
+    fn unbind(&self) {
+        vnet_inet6().udb6.remove(&self.pcb);
         if let Ok(mut e) = self.pcb.ep.lock() {
             *e = Ep::default();
         }
@@ -380,7 +341,7 @@ impl ProtoSocket for Udp6Socket {
         if laddr.is_none() && !self.v6only {
             // The IPv6 wildcard open to IPv4 holds the port for IPv4 too.
             if let Err(e) = self.v4_half(Ipv4Addr::UNSPECIFIED, port) {
-                self.unbind(port);
+                self.unbind();
                 return Err(e);
             }
         }
@@ -397,10 +358,15 @@ impl ProtoSocket for Udp6Socket {
             let v4 = self.v4_for_peer()?;
             v4.connect(&sin(f4, sa.port))?;
             let l4 = v4.sockname_addr();
-            let mut e = self.pcb.ep.lock().map_err(|_| Errno::EDOOFUS)?;
-            e.laddr = Some(l4.to_ipv6_mapped());
-            e.faddr = Some((sa.addr, 0));
-            e.fport = sa.port;
+            {
+                let mut e = self.pcb.ep.lock().map_err(|_| Errno::EDOOFUS)?;
+                e.laddr = Some(l4.to_ipv6_mapped());
+                e.faddr = Some((sa.addr, 0));
+                e.fport = sa.port;
+            }
+            // A connected socket no longer holds its port against a new
+            // SO_REUSEADDR binding of the wildcard.
+            vnet_inet6().udb6.sync(&self.pcb);
             return Ok(());
         }
         let zone = zone_of(&sa)?;
@@ -412,10 +378,13 @@ impl ProtoSocket for Udp6Socket {
         if ep.lport == 0 {
             pcb_bind(&self.pcb, None, 0)?;
         }
-        let mut e = self.pcb.ep.lock().map_err(|_| Errno::EDOOFUS)?;
-        e.laddr = Some(src);
-        e.faddr = Some((sa.addr, zone));
-        e.fport = sa.port;
+        {
+            let mut e = self.pcb.ep.lock().map_err(|_| Errno::EDOOFUS)?;
+            e.laddr = Some(src);
+            e.faddr = Some((sa.addr, zone));
+            e.fport = sa.port;
+        }
+        vnet_inet6().udb6.sync(&self.pcb);
         Ok(())
     }
 
@@ -587,10 +556,8 @@ impl ProtoSocket for Udp6Socket {
         if let Some(mut v4) = self.v4.take() {
             v4.close();
         }
-        if let (Some(st), Ok(ep)) = (try_vnet_inet6(), self.ep()) {
-            if ep.lport != 0 && ep.laddr.is_none_or(|a| mapped(&a).is_none()) {
-                st.udb6.remove(&self.pcb, ep.lport);
-            }
+        if let Some(st) = try_vnet_inet6() {
+            st.udb6.remove(&self.pcb);
         }
     }
 
@@ -610,36 +577,23 @@ pub fn udp6_deliver(inp: &Ip6In<'_>, off: usize) -> bool {
     };
     let sport = u16::from_be_bytes([d[0], d[1]]);
     let dport = u16::from_be_bytes([d[2], d[3]]);
-    let cands = st.udb6.bound(dport);
-    // Best match first: connected sockets, then bound address, then wildcard.
-    let score = |p: &Arc<Udp6Pcb>| -> Option<u8> {
-        let e = p.ep.lock().ok()?;
-        if let Some(l) = e.laddr {
-            if l != inp.dst && !inp.dst.is_multicast() {
-                return None;
-            }
-        }
-        match e.faddr {
-            Some((f, _)) if f != inp.src || e.fport != sport => None,
-            Some(_) => Some(2),
-            None => Some(u8::from(e.laddr.is_some())),
-        }
+    let (dst, src) = (IpAddr::V6(inp.dst), IpAddr::V6(inp.src));
+    // A multicast datagram goes to every socket that accepts it, anything
+    // else to the best match (connected, then bound address, then wildcard).
+    let socks = if inp.dst.is_multicast() {
+        st.udb6.info.lookup_all(dst, dport, src, sport)
+    } else {
+        st.udb6
+            .info
+            .lookup(dst, dport, src, sport)
+            .into_iter()
+            .collect()
     };
-    let mut scored: Vec<(u8, Arc<Udp6Pcb>)> = cands
-        .into_iter()
-        .filter_map(|p| score(&p).map(|s| (s, p)))
-        .collect();
-    if scored.is_empty() {
+    if socks.is_empty() {
         return false;
     }
-    scored.sort_by_key(|s| std::cmp::Reverse(s.0));
-    let take = if inp.dst.is_multicast() {
-        scored.len()
-    } else {
-        1
-    };
     let scope = if in6_is_scoped(&inp.src) { inp.zone } else { 0 };
-    for (_, p) in scored.into_iter().take(take) {
+    for p in socks {
         let Ok(o) = p.opts.lock().map(|g| *g) else {
             continue;
         };
