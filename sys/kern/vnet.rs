@@ -17,7 +17,7 @@
 //! runs on one global stack.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use vimage_abi::Errno;
 
@@ -91,6 +91,10 @@ impl std::fmt::Debug for VnetModInfo {
 pub struct Vnet {
     id: u32,
     magic: AtomicU32,
+    /// `vnet_destroy` has begun: entries are refused from now on.
+    dying: AtomicBool,
+    /// Entries in flight ([`Vnet::enter`]): what `vnet_destroy` waits for.
+    entries: AtomicU32,
     /// One slot per module id: a pointer to a boxed [`ModState`], or null.
     /// Read without a lock (a load and a bounds check); a state replaced or
     /// detached goes to `retired` and is freed with the vnet, so a pointer
@@ -195,6 +199,89 @@ impl Drop for Vnet {
                 drop(unsafe { Box::from_raw(p) });
             }
         }
+    }
+}
+
+/// Most times `vnet_destroy` yields waiting for entries in flight before it
+/// goes on regardless (an entry never sleeps, so this is never reached
+/// unless one is stuck; a stuck one must not hang the kernel's halt).
+pub const VNET_DRAIN_SPINS: u32 = 1 << 22;
+
+thread_local! {
+    /// The vnets this thread has entered, innermost last.
+    static ENTERED: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An entry into a vnet from outside it (`CURVNET_SET` at an entry point: a
+/// frame arriving on one of its interfaces, a callout, a netgraph delivery):
+/// curvnet is the vnet until it drops, and the vnet counts it, so
+/// `vnet_destroy` detaches no module while another thread is still working
+/// in the vnet.  Entries never sleep.
+#[must_use = "the entry ends when dropped"]
+pub struct VnetEntry {
+    vnet: Arc<Vnet>,
+    _cv: CurvnetGuard,
+}
+
+impl Vnet {
+    /// Enter the vnet (see [`VnetEntry`]); `None` once it is dying or dead,
+    /// so late packets and timers find it gone instead of half torn down.
+    pub fn enter(self: &Arc<Self>) -> Option<VnetEntry> {
+        // SeqCst pairs with vnet_destroy's store of `dying` and load of
+        // `entries`: either it sees this entry, or this sees it dying.
+        self.entries.fetch_add(1, Ordering::SeqCst);
+        if self.dying.load(Ordering::SeqCst) || !self.is_alive() {
+            self.entries.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        ENTERED.with(|e| e.borrow_mut().push(Arc::as_ptr(self) as usize));
+        Some(VnetEntry {
+            vnet: self.clone(),
+            _cv: CurvnetGuard::set(self),
+        })
+    }
+
+    /// Whether `vnet_destroy` has begun.
+    pub fn is_dying(&self) -> bool {
+        self.dying.load(Ordering::SeqCst)
+    }
+
+    /// Entries in flight now.
+    pub fn entries(&self) -> u32 {
+        self.entries.load(Ordering::SeqCst)
+    }
+}
+
+impl VnetEntry {
+    /// The vnet entered.
+    pub fn vnet(&self) -> &Arc<Vnet> {
+        &self.vnet
+    }
+}
+
+impl Drop for VnetEntry {
+    fn drop(&mut self) {
+        let me = Arc::as_ptr(&self.vnet) as usize;
+        ENTERED.with(|e| {
+            let mut e = e.borrow_mut();
+            if let Some(i) = e.iter().rposition(|p| *p == me) {
+                e.remove(i);
+            }
+        });
+        self.vnet.entries.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Mark `vnet` dying and wait until no other thread is inside it (the
+/// caller's own entries, if any, excepted).
+fn vnet_quiesce(vnet: &Arc<Vnet>) {
+    vnet.dying.store(true, Ordering::SeqCst);
+    let me = Arc::as_ptr(vnet) as usize;
+    let own = ENTERED.with(|e| e.borrow().iter().filter(|p| **p == me).count()) as u32;
+    let mut spins = 0;
+    while vnet.entries.load(Ordering::SeqCst) > own && spins < VNET_DRAIN_SPINS {
+        std::thread::yield_now();
+        spins += 1;
     }
 }
 
@@ -460,6 +547,8 @@ impl ModRegistry {
         let vnet = Arc::new(Vnet {
             id,
             magic: AtomicU32::new(VNET_MAGIC_N),
+            dying: AtomicBool::new(false),
+            entries: AtomicU32::new(0),
             mod_data: (0..VNET_MOD_MAX)
                 .map(|_| AtomicPtr::new(std::ptr::null_mut()))
                 .collect(),
@@ -512,8 +601,11 @@ impl ModRegistry {
         Ok(vnet)
     }
 
-    /// `vnet_destroy`: detach every module in reverse order and mark the vnet dead.
+    /// `vnet_destroy`: mark the vnet dying (new entries are refused), wait for
+    /// the entries in flight on other threads, then detach every module in
+    /// reverse order and mark the vnet dead.
     pub fn vnet_destroy(&self, vnet: &Arc<Vnet>) {
+        vnet_quiesce(vnet);
         let mods = self.modules();
         {
             let _cv = CurvnetGuard::set(vnet);
@@ -797,6 +889,62 @@ mod tests {
         assert_eq!(log, "net+0 a+0 net+1 a+1 a-1 net-1 a-0 net-0");
         #[cfg(not(feature = "vimage"))]
         assert_eq!(log, "net+0 a+0 a-0 net-0");
+    }
+
+    /// vnet_destroy waits for an entry in flight on another thread before
+    /// detaching anything, and refuses entries from then on.
+    #[test]
+    fn destroy_waits_for_entries_in_flight() {
+        use std::sync::mpsc;
+        let _l = crate::kern_syscall::test_lock();
+        let _s = serial();
+        static DETACHED: AtomicUsize = AtomicUsize::new(0);
+        fn de(_: &Arc<Vnet>, _: &ModState) {
+            DETACHED.fetch_add(1, Ordering::SeqCst);
+        }
+        static M: VnetModInfo = VnetModInfo {
+            id: VNET_MOD_NET,
+            name: "net",
+            depends: &[],
+            iattach: net_at,
+            idetach: de,
+            ext: None,
+            symmap: &[],
+        };
+        DETACHED.store(0, Ordering::SeqCst);
+        let reg = ModRegistry::new();
+        reg.register(&[&M]).unwrap();
+        let v = reg.vnet_alloc("default").unwrap();
+        let (in_tx, in_rx) = mpsc::channel::<()>();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let worker = {
+            let v = v.clone();
+            std::thread::spawn(move || {
+                let e = v.enter().expect("alive");
+                assert_eq!(curvnet().id(), v.id());
+                in_tx.send(()).unwrap();
+                go_rx.recv().unwrap();
+                // Still attached: destroy has not gone past the wait.
+                assert!(e.vnet().mod_state(VNET_MOD_NET).is_some());
+                assert_eq!(DETACHED.load(Ordering::SeqCst), 0);
+            })
+        };
+        in_rx.recv().unwrap();
+        assert_eq!(v.entries(), 1);
+        let destroyer = {
+            let (reg, v) = (reg.clone(), v.clone());
+            std::thread::spawn(move || reg.vnet_destroy(&v))
+        };
+        while !v.is_dying() {
+            std::thread::yield_now();
+        }
+        // Dying: a late frame or timer finds it gone.
+        assert!(v.enter().is_none());
+        go_tx.send(()).unwrap();
+        worker.join().unwrap();
+        destroyer.join().unwrap();
+        assert_eq!(DETACHED.load(Ordering::SeqCst), 1);
+        assert!(!v.is_alive() && v.entries() == 0);
     }
 
     #[cfg(feature = "vimage")]

@@ -423,12 +423,11 @@ fn if_vreturn(ifp: &Arc<Ifnet>, home: &Arc<Vnet>, name: &str) -> Result<String, 
 /// to the interface's vnet: counts it, offers it to an input hook (ng_ether), then
 /// dispatches it by ethertype; frames for no protocol are counted as dropped.
 pub fn if_input(ifp: &Arc<Ifnet>, m: Mbuf) {
-    let vnet = ifp.vnet();
-    if !vnet.is_alive() {
-        // Queued for an interface whose stack has gone away since.
+    // An entry into the interface's vnet: refused if its stack is going
+    // away (the frame was queued before), and waited for by vnet_destroy.
+    let Some(_entry) = ifp.vnet().enter() else {
         return;
-    }
-    let _cv = CurvnetGuard::set(&vnet);
+    };
     ifp.counters.ipackets.fetch_add(1, Ordering::Relaxed);
     ifp.counters
         .ibytes
@@ -510,11 +509,9 @@ pub fn ether_demux(ifp: &Arc<Ifnet>, mut m: Mbuf) {
 /// Input on an interface without a link header (point-to-point, ng_iface): the
 /// packet is counted and handed to `proto`'s routine in the interface's vnet.
 pub fn if_input_proto(ifp: &Arc<Ifnet>, proto: u16, m: Mbuf) {
-    let vnet = ifp.vnet();
-    if !vnet.is_alive() {
+    let Some(_entry) = ifp.vnet().enter() else {
         return;
-    }
-    let _cv = CurvnetGuard::set(&vnet);
+    };
     ifp.counters.ipackets.fetch_add(1, Ordering::Relaxed);
     ifp.counters
         .ibytes
