@@ -194,10 +194,10 @@ impl KsockConn for VnetConn {
         let to = to.map(sockaddr_image).transpose()?;
         let (w, pcb, data) = (self.vnet.clone(), self.pcb.clone(), data.to_vec());
         netisr_queue(move || {
-            let Some(vnet) = w.upgrade().filter(|v| v.is_alive()) else {
+            // An entry into the socket's vnet (waited for by its destroy).
+            let Some(_entry) = w.upgrade().and_then(|v| v.enter()) else {
                 return;
             };
-            let _cv = CurvnetGuard::set(&vnet);
             if let Ok(mut p) = pcb.lock() {
                 let _ = p.sendto(&data, to.as_deref(), 0);
             }
