@@ -16,12 +16,12 @@
 //! vnet, `vnet0`; curvnet is a plain global and setting it is a no-op, so the same code
 //! runs on one global stack.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use vimage_abi::Errno;
 
-use crate::kern_timeout::{KernTime, KERN_TIME_SLOT};
+use crate::kern_timeout::{CallWheel, KernTime, KERN_TIME_SLOT};
 
 /// Magic number of a live vnet; checked on every curvnet switch in debug builds.
 pub const VNET_MAGIC_N: u32 = 0x3e0d_8f29;
@@ -87,6 +87,15 @@ impl std::fmt::Debug for VnetModInfo {
     }
 }
 
+/// One module's state in a vnet, with what typed access needs without a
+/// virtual call: the state's type and where its data is.
+struct ModSlot {
+    state: ModState,
+    ty: TypeId,
+    /// `Arc::as_ptr` of `state`: the `T` inside.
+    data: usize,
+}
+
 /// A network stack instance: one slot of state per registered module.
 pub struct Vnet {
     id: u32,
@@ -99,13 +108,16 @@ pub struct Vnet {
     /// Read without a lock (a load and a bounds check); a state replaced or
     /// detached goes to `retired` and is freed with the vnet, so a pointer
     /// once read stays valid for as long as the vnet is borrowed.
-    mod_data: Box<[AtomicPtr<ModState>]>,
+    mod_data: Box<[AtomicPtr<ModSlot>]>,
     /// (Boxed: a reader's reference points into the box itself.)
     #[allow(clippy::vec_box)]
-    retired: Mutex<Vec<Box<ModState>>>,
+    retired: Mutex<Vec<Box<ModSlot>>>,
     /// The kernel's time services, cached on first use (the clock is read
     /// several times per packet; the registry is kernel-wide and shared).
     time: OnceLock<Arc<KernTime>>,
+    /// This vnet's own callouts (`Vnet::callwheel`), made on first use: its
+    /// timers never share a lock with another vnet's.
+    pub(crate) callwheel: OnceLock<Arc<CallWheel>>,
     /// Interfaces attached to this vnet.
     pub ifcnt: AtomicU32,
     /// Sockets created in this vnet.
@@ -135,14 +147,17 @@ impl Vnet {
     pub fn is_alive(&self) -> bool {
         self.magic.load(Ordering::Acquire) == VNET_MAGIC_N
     }
-    /// This vnet's state of module `id`, borrowed: a bounds check and a
-    /// load, no lock and no reference count.
-    pub fn mod_state_ref(&self, id: usize) -> Option<&ModState> {
+    fn slot(&self, id: usize) -> Option<&ModSlot> {
         let p = self.mod_data.get(id)?.load(Ordering::Acquire);
         // SAFETY: a non-null slot points to a Box leaked by set_mod_state;
         // it is freed only in Drop (directly, or from `retired`), never while
         // `self` is borrowed.
         unsafe { p.as_ref() }
+    }
+    /// This vnet's state of module `id`, borrowed: a bounds check and a
+    /// load, no lock and no reference count.
+    pub fn mod_state_ref(&self, id: usize) -> Option<&ModState> {
+        self.slot(id).map(|s| &s.state)
     }
     /// This vnet's state of module `id`, if attached.
     pub fn mod_state(&self, id: usize) -> Option<ModState> {
@@ -150,17 +165,38 @@ impl Vnet {
     }
     /// Typed access to a module's state in this vnet.
     pub fn state<T: Any + Send + Sync>(&self, id: usize) -> Option<Arc<T>> {
-        self.mod_state_ref(id)?.clone().downcast::<T>().ok()
+        let s = self.slot(id)?;
+        if s.ty != TypeId::of::<T>() {
+            return None;
+        }
+        let p = s.data as *const T;
+        // SAFETY: the slot's state is an Arc<T> (checked by its TypeId)
+        // whose data `p` points to; it holds a count, so taking another is
+        // what Arc::clone does (and Arc::downcast, without the virtual call).
+        unsafe {
+            Arc::increment_strong_count(p);
+            Some(Arc::from_raw(p))
+        }
     }
-    /// Typed access to a module's state in this vnet, borrowed.
+    /// Typed access to a module's state in this vnet, borrowed: a bounds
+    /// check, a load and a type comparison.
     pub fn state_ref<T: Any + Send + Sync>(&self, id: usize) -> Option<&T> {
-        self.mod_state_ref(id)?.downcast_ref::<T>()
+        let s = self.slot(id)?;
+        if s.ty != TypeId::of::<T>() {
+            return None;
+        }
+        // SAFETY: as in `state`; the slot outlives the borrow of `self`.
+        Some(unsafe { &*(s.data as *const T) })
     }
     fn set_mod_state(&self, id: usize, s: Option<ModState>) {
         let Some(slot) = self.mod_data.get(id) else {
             return;
         };
-        let new = s.map_or(std::ptr::null_mut(), |s| Box::into_raw(Box::new(s)));
+        let new = s.map_or(std::ptr::null_mut(), |s| {
+            let ty = (*s).type_id();
+            let data = Arc::as_ptr(&s) as *const () as usize;
+            Box::into_raw(Box::new(ModSlot { state: s, ty, data }))
+        });
         let old = slot.swap(new, Ordering::AcqRel);
         if !old.is_null() {
             // SAFETY: `old` came from Box::into_raw here and is out of the
@@ -185,7 +221,7 @@ impl Vnet {
     /// Approximate kernel memory held by the vnet container itself.
     pub fn footprint(&self) -> usize {
         std::mem::size_of::<Vnet>()
-            + self.mod_data.len() * std::mem::size_of::<AtomicPtr<ModState>>()
+            + self.mod_data.len() * std::mem::size_of::<AtomicPtr<ModSlot>>()
     }
 }
 
@@ -285,17 +321,131 @@ fn vnet_quiesce(vnet: &Arc<Vnet>) {
     }
 }
 
-/// Run `f` with curvnet borrowed (no reference count taken), or with `None`
-/// when none is set: the cheap way for code that only reads through it.
-pub fn with_curvnet<R>(f: impl FnOnce(Option<&Arc<Vnet>>) -> R) -> R {
+/// Run `f` with curvnet borrowed (no reference count taken, no atomic
+/// operation), or with `None` when none is set: the cheap way for code that
+/// only reads through it (FreeBSD's `V_` is a load off curvnet).  `f` may set
+/// curvnet again (a frame handed to another vnet's interface): the borrowed
+/// vnet stays valid, because no vnet reference this thread drops is released
+/// before the outermost borrow ends.
+pub fn with_curvnet<R>(f: impl FnOnce(Option<&Vnet>) -> R) -> R {
     #[cfg(feature = "vimage")]
     {
-        CURVNET.with(|c| f(c.borrow().as_ref()))
+        let p = CURVNET.with(|c| c.borrow().as_ref().map(Arc::as_ptr));
+        let _lend = Lend::begin();
+        // SAFETY: the Arc behind `p` is held by CURVNET or, once replaced, by
+        // the guard that saved it; a guard dropping it while a lend is open
+        // parks it in DEFERRED until the last lend ends (`Lend::drop`), so the
+        // vnet outlives `f`.
+        f(p.map(|p| unsafe { &*p }))
     }
     #[cfg(not(feature = "vimage"))]
     {
-        let g = VNET0.read().ok();
-        f(g.as_ref().and_then(|g| g.as_ref()))
+        let v = VNET0.read().ok().and_then(|g| g.clone());
+        f(v.as_deref())
+    }
+}
+
+/// Borrowed module state of curvnet (see [`with_curvnet`]): `f` gets module
+/// `id`'s state as `T`, or `None` if curvnet is unset or lacks it.
+pub fn with_curvnet_state<T: Any + Send + Sync, R>(
+    id: usize,
+    f: impl FnOnce(Option<&T>) -> R,
+) -> R {
+    with_curvnet(|v| f(v.and_then(|v| v.state_ref::<T>(id))))
+}
+
+/// A typed key of one module's per-vnet state (the `VNET_DEFINE`d symbol):
+/// reaching it is a bounds check, a load and a type comparison.
+pub struct VnetKey<T> {
+    id: usize,
+    _t: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Any + Send + Sync> VnetKey<T> {
+    /// The key of module `id`'s state, of type `T`.
+    pub const fn new(id: usize) -> Self {
+        VnetKey {
+            id,
+            _t: std::marker::PhantomData,
+        }
+    }
+    /// The module id.
+    pub const fn id(&self) -> usize {
+        self.id
+    }
+    /// The state in `vnet`, borrowed.
+    pub fn get<'a>(&self, vnet: &'a Vnet) -> Option<&'a T> {
+        vnet.state_ref::<T>(self.id)
+    }
+    /// `f` with the state in curvnet, borrowed (`V_name`).
+    ///
+    /// # Panics
+    /// If the module is not attached in curvnet: a kernel bug (a module
+    /// must declare its dependencies), as [`V`].
+    pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        with_curvnet(|v| match v.and_then(|v| v.state_ref::<T>(self.id)) {
+            Some(s) => f(s),
+            None => panic!("V_: module {} not attached in {v:?}", self.id),
+        })
+    }
+    /// `f` with the state in curvnet, if curvnet has the module.
+    pub fn try_with<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
+        with_curvnet(|v| v.and_then(|v| v.state_ref::<T>(self.id)).map(f))
+    }
+    /// The state in curvnet, shared (a reference count taken).
+    pub fn arc(&self) -> Arc<T> {
+        V::<T>(self.id)
+    }
+}
+
+#[cfg(feature = "vimage")]
+thread_local! {
+    /// Borrows of curvnet open on this thread ([`with_curvnet`]).
+    static LENT: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    /// Vnet references dropped while a borrow was open, released when the
+    /// last one ends.
+    static DEFERRED: std::cell::RefCell<Vec<Arc<Vnet>>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Whether DEFERRED holds anything (checked without touching it).
+    static PENDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// One open borrow of curvnet; ending the last releases deferred references
+/// (also on unwinding).
+#[cfg(feature = "vimage")]
+struct Lend;
+
+#[cfg(feature = "vimage")]
+impl Lend {
+    fn begin() -> Lend {
+        LENT.with(|l| l.set(l.get() + 1));
+        Lend
+    }
+}
+
+#[cfg(feature = "vimage")]
+impl Drop for Lend {
+    fn drop(&mut self) {
+        let left = LENT.with(|l| {
+            let n = l.get().saturating_sub(1);
+            l.set(n);
+            n
+        });
+        if left == 0 && PENDING.with(|p| p.replace(false)) {
+            let d = DEFERRED.with(|d| std::mem::take(&mut *d.borrow_mut()));
+            drop(d);
+        }
+    }
+}
+
+/// Release a vnet reference this thread held as curvnet: now, or when the
+/// last borrow of curvnet ends.
+#[cfg(feature = "vimage")]
+fn release(v: Option<Arc<Vnet>>) {
+    if let Some(v) = v {
+        if LENT.with(|l| l.get()) > 0 {
+            DEFERRED.with(|d| d.borrow_mut().push(v));
+            PENDING.with(|p| p.set(true));
+        }
     }
 }
 
@@ -394,7 +544,8 @@ impl Drop for CurvnetGuard {
         #[cfg(feature = "vimage")]
         {
             let saved = self.saved.take();
-            CURVNET.with(|c| *c.borrow_mut() = saved);
+            let old = CURVNET.with(|c| std::mem::replace(&mut *c.borrow_mut(), saved));
+            release(old);
         }
     }
 }
@@ -554,6 +705,7 @@ impl ModRegistry {
                 .collect(),
             retired: Mutex::new(Vec::new()),
             time: OnceLock::new(),
+            callwheel: OnceLock::new(),
             ifcnt: AtomicU32::new(0),
             sockcnt: AtomicU32::new(0),
             name: RwLock::new(name.to_string()),
@@ -603,7 +755,7 @@ impl ModRegistry {
 
     /// `vnet_destroy`: mark the vnet dying (new entries are refused), wait for
     /// the entries in flight on other threads, then detach every module in
-    /// reverse order and mark the vnet dead.
+    /// reverse order, mark the vnet dead and drop its pending callouts.
     pub fn vnet_destroy(&self, vnet: &Arc<Vnet>) {
         vnet_quiesce(vnet);
         let mods = self.modules();
@@ -617,6 +769,9 @@ impl ModRegistry {
             }
         }
         vnet.magic.store(VNET_MAGIC_DEAD, Ordering::Release);
+        // Its pending callouts go now, with whatever they hold, rather than
+        // when the last reference to the vnet does.
+        crate::kern_timeout::callwheel_drain(vnet);
         if let Ok(mut g) = self.inner.write() {
             g.vnets
                 .retain(|w| w.upgrade().is_some_and(|v| !Arc::ptr_eq(&v, vnet)));
@@ -969,6 +1124,42 @@ mod tests {
         reg.register(&[&A]).unwrap();
         assert!(a.state::<AS>(VNET_MOD_INET).is_some());
         assert!(b.state::<AS>(VNET_MOD_INET).is_some());
+    }
+
+    /// A borrowed curvnet stays valid while the guard that held it goes
+    /// away inside the borrow; the reference is released when it ends.
+    #[cfg(feature = "vimage")]
+    #[test]
+    fn a_borrowed_curvnet_outlives_its_guard_until_the_borrow_ends() {
+        let reg = ModRegistry::new();
+        reg.register(&[&NET]).unwrap();
+        let (g, w, other) = {
+            let a = reg.vnet_alloc("a").unwrap();
+            (
+                CurvnetGuard::set(&a),
+                Arc::downgrade(&a),
+                reg.vnet_alloc("b").unwrap(),
+            )
+        };
+        static KEY: VnetKey<NetS> = VnetKey::new(VNET_MOD_NET);
+        let w2 = w.clone();
+        let id = with_curvnet(move |v| {
+            let v = v.expect("curvnet");
+            // Nested sets inside a borrow are fine.
+            {
+                let _g2 = CurvnetGuard::set(&other);
+                assert_eq!(KEY.with(|n| n.0), other.id());
+            }
+            // The only reference to `a` goes; the borrow keeps it.
+            drop(g);
+            assert!(try_curvnet().is_none());
+            assert!(w2.upgrade().is_some());
+            assert_eq!(KEY.get(v).map(|n| n.0), Some(v.id()));
+            v.id()
+        });
+        assert_eq!(id, 0);
+        assert!(w.upgrade().is_none(), "released when the borrow ended");
+        assert!(KEY.try_with(|n| n.0).is_none());
     }
 
     #[cfg(all(feature = "vimage", debug_assertions))]

@@ -4,7 +4,6 @@
 //! the NET module attaches).  An interface is in exactly one list at a time;
 //! [`if_vmove`] moves it between vnets, purging what the old stack knew of it.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use vimage_abi::net_if::*;
@@ -15,8 +14,9 @@ use super::mbuf::Mbuf;
 use vimage_abi::sysctl::{SysctlValue, CTLFLAG_RD, CTLFLAG_VNET};
 use vimage_kern::kern_resource::ResLimits;
 use vimage_kern::kern_sysctl::{Oid, SysctlCtx, SysctlTree};
+use vimage_kern::subr_rcu::RcuCell;
 use vimage_kern::vnet::{
-    curvnet, CurvnetGuard, ModState, Vnet, VnetModInfo, VnetSymmap, V, VNET_MOD_NET,
+    curvnet, CurvnetGuard, ModState, Vnet, VnetKey, VnetModInfo, VnetSymmap, V, VNET_MOD_NET,
 };
 
 /// A protocol's input routine, called with curvnet set and the mbuf starting at
@@ -39,14 +39,14 @@ pub struct VnetNet {
     pub loif: RwLock<Option<Arc<Ifnet>>>,
     /// Ethertype → protocol input (the netisr dispatch table); point-to-point
     /// interfaces use the same keys for the protocol their hook carries.
-    pub ether_input: RwLock<HashMap<u16, EtherInput>>,
+    ether_input: RcuCell<Vec<(u16, EtherInput)>>,
     /// Where IPv4 plugs ARP into Ethernet output (`arpresolve`), set while
     /// the INET module is attached to the vnet.
-    pub arpresolve: RwLock<Option<crate::if_ethersubr::ArpResolveFn>>,
+    pub arpresolve: RcuCell<crate::if_ethersubr::ArpResolveFn>,
     /// Where IPv6 plugs its neighbour discovery into Ethernet output
     /// (`nd6_resolve`), set while the INET6 module is attached to the vnet;
     /// unset, unicast IPv6 cannot leave an Ethernet interface.
-    pub nd6_resolve: RwLock<Option<crate::if_ethersubr::Nd6ResolveFn>>,
+    pub nd6_resolve: RcuCell<crate::if_ethersubr::Nd6ResolveFn>,
 }
 
 impl VnetNet {
@@ -163,6 +163,9 @@ fn if_hooks(
         }
     }
 }
+
+/// The NET module's key: curvnet's interface state, borrowed.
+pub static VNET_NET: VnetKey<VnetNet> = VnetKey::new(VNET_MOD_NET);
 
 /// `V_ifnet` and friends of curvnet.
 pub fn vnet_net() -> Arc<VnetNet> {
@@ -444,45 +447,55 @@ pub fn if_input(ifp: &Arc<Ifnet>, m: Mbuf) {
         },
         None => m,
     };
-    ether_demux(ifp, m);
+    ether_demux_cur(ifp, m);
 }
 
 /// Register curvnet's input routine for protocol `proto` (an ethertype).
 pub fn netisr_register(proto: u16, f: EtherInput) {
-    if let Ok(mut t) = vnet_net().ether_input.write() {
-        t.insert(proto, f);
-    }
+    VNET_NET.with(|n| {
+        n.ether_input.update(|t| {
+            let mut t = t.cloned().unwrap_or_default();
+            t.retain(|(k, _)| *k != proto);
+            t.push((proto, f));
+            Some(t)
+        })
+    });
 }
 
 /// Remove curvnet's input routine for `proto`.
 pub fn netisr_unregister(proto: u16) {
-    if let Ok(mut t) = vnet_net().ether_input.write() {
-        t.remove(&proto);
-    }
+    VNET_NET.with(|n| {
+        n.ether_input.update(|t| {
+            let mut t = t.cloned().unwrap_or_default();
+            t.retain(|(k, _)| *k != proto);
+            Some(t)
+        })
+    });
+}
+
+/// `net`'s input routine for `proto`: a load and a short scan.
+fn input_for(net: &VnetNet, proto: u16) -> Option<&EtherInput> {
+    net.ether_input
+        .get()?
+        .iter()
+        .find(|(k, _)| *k == proto)
+        .map(|(_, f)| f)
 }
 
 /// Whether curvnet has an input routine for `proto` (ng_ether's `orphans`).
 pub fn netisr_handles(proto: u16) -> bool {
-    vnet_net()
-        .ether_input
-        .read()
-        .is_ok_and(|t| t.contains_key(&proto))
+    VNET_NET.with(|n| input_for(n, proto).is_some())
 }
 
 /// Hand a packet (link header already stripped) to curvnet's routine for `proto`;
 /// without one it is counted as dropped.
 pub fn netisr_dispatch(proto: u16, ifp: &Arc<Ifnet>, m: Mbuf) {
-    let f = vnet_net()
-        .ether_input
-        .read()
-        .ok()
-        .and_then(|t| t.get(&proto).cloned());
-    match f {
+    VNET_NET.with(|n| match input_for(n, proto) {
         Some(f) => f(ifp, m),
         None => {
             ifp.counters.iqdrops.fetch_add(1, Ordering::Relaxed);
         }
-    }
+    })
 }
 
 /// Ethertype of an Ethernet frame (`None` if it is too short to have one).
@@ -492,12 +505,15 @@ pub fn ether_type(frame: &[u8]) -> Option<u16> {
 
 /// Hand an Ethernet frame to the protocol registered for its ethertype, with the
 /// Ethernet header stripped.  Runs with curvnet set to the interface's vnet.
-pub fn ether_demux(ifp: &Arc<Ifnet>, mut m: Mbuf) {
-    let vnet = ifp.vnet();
-    if !vnet.is_alive() {
+pub fn ether_demux(ifp: &Arc<Ifnet>, m: Mbuf) {
+    let Some(_entry) = ifp.vnet().enter() else {
         return;
-    }
-    let _cv = CurvnetGuard::set(&vnet);
+    };
+    ether_demux_cur(ifp, m);
+}
+
+/// [`ether_demux`] in curvnet, which is `ifp`'s (entered by the caller).
+fn ether_demux_cur(ifp: &Arc<Ifnet>, mut m: Mbuf) {
     let Some(et) = ether_type(m.data()) else {
         ifp.counters.ierrors.fetch_add(1, Ordering::Relaxed);
         return;

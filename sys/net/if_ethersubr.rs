@@ -85,11 +85,7 @@ pub fn ether_output(ifp: &Arc<Ifnet>, m: Mbuf, nexthop: IpAddr) -> Result<(), Er
             if a.is_multicast() {
                 (EtherAddr::from_ipv4_multicast(a), m, ETHERTYPE_IP)
             } else {
-                let f = super::r#if::vnet_net()
-                    .arpresolve
-                    .read()
-                    .ok()
-                    .and_then(|g| *g);
+                let f = super::r#if::VNET_NET.with(|n| n.arpresolve.get().copied());
                 let Some(f) = f else {
                     return Err(Errno::EAFNOSUPPORT);
                 };
@@ -103,11 +99,7 @@ pub fn ether_output(ifp: &Arc<Ifnet>, m: Mbuf, nexthop: IpAddr) -> Result<(), Er
             if a.is_multicast() {
                 (EtherAddr::from_ipv6_multicast(&a), m, ETHERTYPE_IPV6)
             } else {
-                let f = super::r#if::vnet_net()
-                    .nd6_resolve
-                    .read()
-                    .ok()
-                    .and_then(|g| *g);
+                let f = super::r#if::VNET_NET.with(|n| n.nd6_resolve.get().copied());
                 let Some(f) = f else {
                     return Err(Errno::EAFNOSUPPORT);
                 };

@@ -21,7 +21,7 @@ use vimage_abi::Errno;
 
 use super::if_var::Ifnet;
 use super::radix::PrefixTable;
-use vimage_kern::vnet::{ModState, Vnet, VnetModInfo, VnetSymmap, VNET_MOD_NET};
+use vimage_kern::vnet::{ModState, Vnet, VnetKey, VnetModInfo, VnetSymmap, VNET_MOD_NET};
 
 /// Module id of the routing tables (`VNET_MOD_ROUTE`).
 pub const VNET_MOD_ROUTE: usize = 4;
@@ -182,6 +182,9 @@ pub static VNET_ROUTE_MODINFO: VnetModInfo = VnetModInfo {
         get: sym_rtcount,
     }],
 };
+
+/// The ROUTE module's key: curvnet's routing tables, borrowed.
+pub static VNET_ROUTE: VnetKey<VnetRoute> = VnetKey::new(VNET_MOD_ROUTE);
 
 /// The routing state of curvnet, if the ROUTE module is attached.
 pub fn vnet_route() -> Option<Arc<VnetRoute>> {
@@ -419,21 +422,22 @@ pub fn rtalloc(dst: IpAddr) -> Option<Arc<RtEntry>> {
 /// [`rtalloc`] for a destination whose scope (interface index, for IPv6
 /// link-local and link-scope multicast addresses) is `scope`.
 pub fn rtalloc_scoped(dst: IpAddr, scope: u32) -> Option<Arc<RtEntry>> {
-    let st = vnet_route()?;
-    let t = st.table(dst.is_ipv6()).read().ok()?;
-    match t.lookup(key_of(&dst, scope)) {
-        Some((l, rt)) => {
-            rt.used.fetch_add(1, Ordering::Relaxed);
-            if l == 0 {
-                st.stat.wildcard.fetch_add(1, Ordering::Relaxed);
+    VNET_ROUTE.try_with(|st| {
+        let t = st.table(dst.is_ipv6()).read().ok()?;
+        match t.lookup(key_of(&dst, scope)) {
+            Some((l, rt)) => {
+                rt.used.fetch_add(1, Ordering::Relaxed);
+                if l == 0 {
+                    st.stat.wildcard.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(rt.clone())
             }
-            Some(rt.clone())
+            None => {
+                st.stat.unreach.fetch_add(1, Ordering::Relaxed);
+                None
+            }
         }
-        None => {
-            st.stat.unreach.fetch_add(1, Ordering::Relaxed);
-            None
-        }
-    }
+    })?
 }
 
 /// Exactly `dst/plen` in curvnet (no use count).

@@ -297,22 +297,23 @@ fn arp_settimer(addr: Ipv4Addr, gen: u64, at_ns: u64) {
 
 /// An entry's timer fired (`arptimer`): remove it if it was not refreshed since.
 fn arptimer(addr: Ipv4Addr, gen: u64) {
-    let Some(inet) = super::try_vnet_inet() else {
-        return;
-    };
-    let now = getnow_ns();
-    let dropped = {
-        let Ok(mut g) = inet.arp.entries.lock() else {
-            return;
+    super::VNET_INET.try_with(|inet| {
+        let now = getnow_ns();
+        let dropped = {
+            let Ok(mut g) = inet.arp.entries.lock() else {
+                return;
+            };
+            match g.get(&addr) {
+                Some(e) if e.gen == gen && e.expire_ns != 0 && e.expire_ns <= now => {
+                    g.remove(&addr)
+                }
+                _ => None,
+            }
         };
-        match g.get(&addr) {
-            Some(e) if e.gen == gen && e.expire_ns != 0 && e.expire_ns <= now => g.remove(&addr),
-            _ => None,
+        if dropped.is_some() {
+            inc(&inet.arpstat.timeouts);
         }
-    };
-    if dropped.is_some() {
-        inc(&inet.arpstat.timeouts);
-    }
+    });
 }
 
 /// Build and send an ARP message out `ifp`.
@@ -404,53 +405,54 @@ pub fn arpresolve(
     if ifp.flags() & IFF_NOARP != 0 {
         return Err(Errno::EHOSTUNREACH);
     }
-    let inet = super::vnet_inet();
-    let now = getnow_ns();
-    let maxtries = inet.arp_maxtries.load(Ordering::Relaxed).max(1) as u32;
-    let mut request = None;
-    {
-        let mut g = inet.arp.entries.lock().map_err(|_| Errno::EDOOFUS)?;
-        let stale = g
-            .get(&dst)
-            .is_some_and(|e| !Arc::ptr_eq(&e.ifp, ifp) || (e.expire_ns != 0 && e.expire_ns <= now));
-        if stale {
-            g.remove(&dst);
-        }
-        if let Some(e) = g.get(&dst) {
-            if let Some(mac) = e.lladdr {
-                return Ok(Some((mac, m)));
+    super::VNET_INET.with(|inet| {
+        let now = getnow_ns();
+        let maxtries = inet.arp_maxtries.load(Ordering::Relaxed).max(1) as u32;
+        let mut request = None;
+        {
+            let mut g = inet.arp.entries.lock().map_err(|_| Errno::EDOOFUS)?;
+            let stale = g.get(&dst).is_some_and(|e| {
+                !Arc::ptr_eq(&e.ifp, ifp) || (e.expire_ns != 0 && e.expire_ns <= now)
+            });
+            if stale {
+                g.remove(&dst);
+            }
+            if let Some(e) = g.get(&dst) {
+                if let Some(mac) = e.lladdr {
+                    return Ok(Some((mac, m)));
+                }
+            }
+            let gen = inet.arp.next_gen();
+            let e = g.entry(dst).or_insert_with(|| {
+                arp_settimer(dst, gen, now + ARPT_DOWN_NS);
+                LlEntry {
+                    ifp: ifp.clone(),
+                    lladdr: None,
+                    expire_ns: now + ARPT_DOWN_NS,
+                    hold: None,
+                    asked: 0,
+                    last_req_ns: 0,
+                    gen,
+                }
+            });
+            if e.asked >= maxtries {
+                inc(&inet.arpstat.dropped);
+                return Err(Errno::EHOSTDOWN);
+            }
+            if e.hold.replace(m).is_some() {
+                inc(&inet.arpstat.dropped);
+            }
+            if e.asked == 0 || now.saturating_sub(e.last_req_ns) >= ARP_REQ_INTERVAL_NS {
+                e.asked += 1;
+                e.last_req_ns = now;
+                request = arp_srcaddr(ifp, dst);
             }
         }
-        let gen = inet.arp.next_gen();
-        let e = g.entry(dst).or_insert_with(|| {
-            arp_settimer(dst, gen, now + ARPT_DOWN_NS);
-            LlEntry {
-                ifp: ifp.clone(),
-                lladdr: None,
-                expire_ns: now + ARPT_DOWN_NS,
-                hold: None,
-                asked: 0,
-                last_req_ns: 0,
-                gen,
-            }
-        });
-        if e.asked >= maxtries {
-            inc(&inet.arpstat.dropped);
-            return Err(Errno::EHOSTDOWN);
+        if let Some(src) = request {
+            arprequest(ifp, src, dst);
         }
-        if e.hold.replace(m).is_some() {
-            inc(&inet.arpstat.dropped);
-        }
-        if e.asked == 0 || now.saturating_sub(e.last_req_ns) >= ARP_REQ_INTERVAL_NS {
-            e.asked += 1;
-            e.last_req_ns = now;
-            request = arp_srcaddr(ifp, dst);
-        }
-    }
-    if let Some(src) = request {
-        arprequest(ifp, src, dst);
-    }
-    Ok(None)
+        Ok(None)
+    })
 }
 
 /// ARP input (`in_arpinput`), registered for `ETHERTYPE_ARP`: learn the sender
@@ -458,92 +460,91 @@ pub fn arpresolve(
 /// answer requests for our addresses, send packets that waited.  Messages for
 /// someone else are counted and dropped.
 pub fn arp_input(ifp: &Arc<Ifnet>, m: Mbuf) {
-    let Some(inet) = super::try_vnet_inet() else {
-        return;
-    };
-    inc(&inet.arpstat.received);
-    let repr = match ArpPacket::new_checked(m.data()).and_then(|p| ArpRepr::parse(&p)) {
-        Ok(r) => r,
-        Err(_) => {
+    super::VNET_INET.try_with(|inet| {
+        inc(&inet.arpstat.received);
+        let repr = match ArpPacket::new_checked(m.data()).and_then(|p| ArpRepr::parse(&p)) {
+            Ok(r) => r,
+            Err(_) => {
+                inc(&inet.arpstat.bad);
+                return;
+            }
+        };
+        match repr.op {
+            ArpOp::Request => inc(&inet.arpstat.rxrequests),
+            ArpOp::Reply => inc(&inet.arpstat.rxreplies),
+        }
+        if ifp.flags() & IFF_NOARP != 0 {
+            return;
+        }
+        let mine = ifp_mac(ifp);
+        if repr.sha == mine {
+            // Our own message came back (a loop in the link).
+            return;
+        }
+        if repr.sha.is_multicast() {
             inc(&inet.arpstat.bad);
             return;
         }
-    };
-    match repr.op {
-        ArpOp::Request => inc(&inet.arpstat.rxrequests),
-        ArpOp::Reply => inc(&inet.arpstat.rxreplies),
-    }
-    if ifp.flags() & IFF_NOARP != 0 {
-        return;
-    }
-    let mine = ifp_mac(ifp);
-    if repr.sha == mine {
-        // Our own message came back (a loop in the link).
-        return;
-    }
-    if repr.sha.is_multicast() {
-        inc(&inet.arpstat.bad);
-        return;
-    }
-    let addrs = in_addrs(ifp);
-    let itaddr = addrs.iter().find(|a| a.addr == repr.tpa).map(|a| a.addr);
-    if addrs.iter().any(|a| a.addr == repr.spa) {
-        // Someone else claims one of our addresses: defend it.
-        inc(&inet.arpstat.dupips);
-        if repr.op == ArpOp::Request {
-            arp_send(ifp, ArpOp::Reply, repr.spa, repr.spa, repr.sha, repr.sha);
-            inc(&inet.arpstat.txreplies);
-        }
-        return;
-    }
-    let now = getnow_ns();
-    let maxage = inet.arp_maxage.load(Ordering::Relaxed).max(1) as u64 * 1_000_000_000;
-    let mut held = None;
-    if !repr.spa.is_unspecified() {
-        let Ok(mut g) = inet.arp.entries.lock() else {
+        let addrs = in_addrs(ifp);
+        let itaddr = addrs.iter().find(|a| a.addr == repr.tpa).map(|a| a.addr);
+        if addrs.iter().any(|a| a.addr == repr.spa) {
+            // Someone else claims one of our addresses: defend it.
+            inc(&inet.arpstat.dupips);
+            if repr.op == ArpOp::Request {
+                arp_send(ifp, ArpOp::Reply, repr.spa, repr.spa, repr.sha, repr.sha);
+                inc(&inet.arpstat.txreplies);
+            }
             return;
-        };
-        let exists = g.contains_key(&repr.spa);
-        if exists || itaddr.is_some() {
-            let gen = inet.arp.next_gen();
-            let e = g.entry(repr.spa).or_insert_with(|| LlEntry {
-                ifp: ifp.clone(),
-                lladdr: None,
-                expire_ns: 0,
-                hold: None,
-                asked: 0,
-                last_req_ns: 0,
-                gen,
-            });
-            if e.expire_ns == 0 && e.lladdr.is_some() {
-                // A permanent entry is not overwritten by the wire.
-            } else if !Arc::ptr_eq(&e.ifp, ifp) {
-                // FreeBSD logs "arp: X is on eth0 but got reply from Y on eth1".
-                inc(&inet.arpstat.ignored);
-            } else {
-                if e.lladdr.is_some_and(|l| l != repr.sha) {
-                    inc(&inet.arpstat.movedaddr);
+        }
+        let now = getnow_ns();
+        let maxage = inet.arp_maxage.load(Ordering::Relaxed).max(1) as u64 * 1_000_000_000;
+        let mut held = None;
+        if !repr.spa.is_unspecified() {
+            let Ok(mut g) = inet.arp.entries.lock() else {
+                return;
+            };
+            let exists = g.contains_key(&repr.spa);
+            if exists || itaddr.is_some() {
+                let gen = inet.arp.next_gen();
+                let e = g.entry(repr.spa).or_insert_with(|| LlEntry {
+                    ifp: ifp.clone(),
+                    lladdr: None,
+                    expire_ns: 0,
+                    hold: None,
+                    asked: 0,
+                    last_req_ns: 0,
+                    gen,
+                });
+                if e.expire_ns == 0 && e.lladdr.is_some() {
+                    // A permanent entry is not overwritten by the wire.
+                } else if !Arc::ptr_eq(&e.ifp, ifp) {
+                    // FreeBSD logs "arp: X is on eth0 but got reply from Y on eth1".
+                    inc(&inet.arpstat.ignored);
+                } else {
+                    if e.lladdr.is_some_and(|l| l != repr.sha) {
+                        inc(&inet.arpstat.movedaddr);
+                    }
+                    e.lladdr = Some(repr.sha);
+                    e.expire_ns = now + maxage;
+                    e.asked = 0;
+                    e.gen = gen;
+                    arp_settimer(repr.spa, gen, e.expire_ns);
+                    held = e.hold.take();
                 }
-                e.lladdr = Some(repr.sha);
-                e.expire_ns = now + maxage;
-                e.asked = 0;
-                e.gen = gen;
-                arp_settimer(repr.spa, gen, e.expire_ns);
-                held = e.hold.take();
             }
         }
-    }
-    if let Some(h) = held {
-        let _ = ether_output_frame(ifp, h, repr.sha, vimage_net::ethernet::ETHERTYPE_IP);
-    }
-    match (repr.op, itaddr) {
-        (ArpOp::Request, Some(me)) => {
-            arp_send(ifp, ArpOp::Reply, me, repr.spa, repr.sha, repr.sha);
-            inc(&inet.arpstat.txreplies);
+        if let Some(h) = held {
+            let _ = ether_output_frame(ifp, h, repr.sha, vimage_net::ethernet::ETHERTYPE_IP);
         }
-        (_, None) => inc(&inet.arpstat.ignored),
-        _ => {}
-    }
+        match (repr.op, itaddr) {
+            (ArpOp::Request, Some(me)) => {
+                arp_send(ifp, ArpOp::Reply, me, repr.spa, repr.sha, repr.sha);
+                inc(&inet.arpstat.txreplies);
+            }
+            (_, None) => inc(&inet.arpstat.ignored),
+            _ => {}
+        }
+    });
 }
 
 /// The cache for `arp -a` (`net.link.ether.inet.dump`), sorted by address.
@@ -591,18 +592,17 @@ pub fn arp_delete(addr: Ipv4Addr, ifname: &str) -> Result<(), Errno> {
 /// Forget the entries on `ifp` (only those within `prefix`, if given): the
 /// interface or one of its addresses went away.
 pub fn arp_purge(ifp: &Arc<Ifnet>, prefix: Option<(Ipv4Addr, u8)>) {
-    let Some(inet) = super::try_vnet_inet() else {
-        return;
-    };
-    if let Ok(mut g) = inet.arp.entries.lock() {
-        g.retain(|a, e| {
-            let inside = prefix.is_none_or(|(net, plen)| {
-                let m = u32::from(vimage_abi::netinet_in::in_plen2mask(plen));
-                u32::from(*a) & m == u32::from(net) & m
+    super::VNET_INET.try_with(|inet| {
+        if let Ok(mut g) = inet.arp.entries.lock() {
+            g.retain(|a, e| {
+                let inside = prefix.is_none_or(|(net, plen)| {
+                    let m = u32::from(vimage_abi::netinet_in::in_plen2mask(plen));
+                    u32::from(*a) & m == u32::from(net) & m
+                });
+                !(Arc::ptr_eq(&e.ifp, ifp) && inside)
             });
-            !(Arc::ptr_eq(&e.ifp, ifp) && inside)
-        });
-    };
+        };
+    });
 }
 
 #[cfg(test)]

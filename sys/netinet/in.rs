@@ -92,35 +92,35 @@ pub fn in_ifaddrs() -> Vec<(Arc<Ifnet>, InIfaddr)> {
 /// The interface holding address `a` in curvnet (`ifa_ifwithaddr`): one
 /// lookup in the address hash.
 pub fn ifa_ifwithaddr(a: Ipv4Addr) -> Option<Arc<Ifnet>> {
-    let inet = super::try_vnet_inet()?;
-    let g = inet.ifaddrhash.read().ok()?;
-    let ifp = g.get(&a)?.upgrade();
-    ifp
+    super::VNET_INET.try_with(|inet| {
+        let g = inet.ifaddrhash.read().ok()?;
+        let ifp = g.get(&a)?.upgrade();
+        ifp
+    })?
 }
 
 /// Whether `a` is one of curvnet's own addresses.
 pub fn in_localaddr(a: Ipv4Addr) -> bool {
-    super::try_vnet_inet()
-        .and_then(|inet| inet.ifaddrhash.read().ok().map(|g| g.contains_key(&a)))
+    super::VNET_INET
+        .try_with(|inet| inet.ifaddrhash.read().is_ok_and(|g| g.contains_key(&a)))
         .unwrap_or(false)
 }
 
 /// Enter (`Some`) or remove (`None`) address `a` in curvnet's address hash.
 fn in_ifaddrhash_set(a: Ipv4Addr, ifp: Option<&Arc<Ifnet>>) {
-    let Some(inet) = super::try_vnet_inet() else {
-        return;
-    };
-    let Ok(mut g) = inet.ifaddrhash.write() else {
-        return;
-    };
-    match ifp {
-        Some(ifp) => {
-            g.insert(a, Arc::downgrade(ifp));
-        }
-        None => {
-            g.remove(&a);
-        }
-    };
+    super::VNET_INET.try_with(|inet| {
+        let Ok(mut g) = inet.ifaddrhash.write() else {
+            return;
+        };
+        match ifp {
+            Some(ifp) => {
+                g.insert(a, Arc::downgrade(ifp));
+            }
+            None => {
+                g.remove(&a);
+            }
+        };
+    });
 }
 
 /// Whether `a` is a broadcast address on `ifp` (`in_broadcast`): all ones, all

@@ -63,295 +63,296 @@ impl ReassQueue {
 
 /// `ip_input`, registered for `ETHERTYPE_IP`: `m` starts at the IP header.
 pub fn ip_input(ifp: &Arc<Ifnet>, mut m: Mbuf) {
-    let Some(inet) = super::try_vnet_inet() else {
-        return;
-    };
-    let st = &inet.ipstat;
-    inc(&st.ips_total);
-    let (hl, dst, src) = {
-        let d = m.data();
-        if d.len() < IP_HDR_LEN {
-            inc(&st.ips_toosmall);
-            return;
-        }
-        let p = Ipv4Packet::new_unchecked(d);
-        if p.version() != IPVERSION {
-            inc(&st.ips_badvers);
-            return;
-        }
-        let hl = p.header_len();
-        if hl < IP_HDR_LEN || hl > d.len() {
-            inc(&st.ips_badhlen);
-            return;
-        }
-        if !p.verify_checksum() {
-            inc(&st.ips_badsum);
-            return;
-        }
-        let tl = usize::from(p.total_len());
-        if tl < hl {
-            inc(&st.ips_badlen);
-            return;
-        }
-        if tl > d.len() {
-            inc(&st.ips_tooshort);
-            return;
-        }
-        (hl, p.dst_addr(), p.src_addr())
-    };
-    let tl = usize::from(Ipv4Packet::new_unchecked(m.data()).total_len());
-    m.truncate(tl);
-    // The loopback network never arrives from the wire; nor do sources that
-    // are group or broadcast addresses.
-    let lonet = |a: Ipv4Addr| a.octets()[0] == 127;
-    if ((lonet(dst) || lonet(src)) && ifp.flags() & IFF_LOOPBACK == 0)
-        || src.is_multicast()
-        || src == Ipv4Addr::BROADCAST
-    {
-        inc(&st.ips_badaddr);
-        return;
-    }
-    let ours = in_localaddr(dst) || in_broadcast(dst, ifp) || dst == Ipv4Addr::new(224, 0, 0, 1);
-    if !ours {
-        if dst.is_multicast() {
-            inc(&st.ips_notmember);
-            return;
-        }
-        if inet.ipforwarding.load(Ordering::Relaxed) == 0 {
-            inc(&st.ips_cantforward);
-            return;
-        }
-        ip_forward(ifp, m, hl);
-        return;
-    }
-    let off = Ipv4Packet::new_unchecked(m.data()).flags_offset();
-    if off & (IP_MF | IP_OFFMASK) != 0 {
-        inc(&st.ips_fragments);
-        match ip_reass(m, hl) {
-            Some(whole) => {
-                inc(&st.ips_reassembled);
-                m = whole;
+    super::VNET_INET.try_with(|inet| {
+        let st = &inet.ipstat;
+        inc(&st.ips_total);
+        let (hl, dst, src) = {
+            let d = m.data();
+            if d.len() < IP_HDR_LEN {
+                inc(&st.ips_toosmall);
+                return;
             }
-            None => return,
+            let p = Ipv4Packet::new_unchecked(d);
+            if p.version() != IPVERSION {
+                inc(&st.ips_badvers);
+                return;
+            }
+            let hl = p.header_len();
+            if hl < IP_HDR_LEN || hl > d.len() {
+                inc(&st.ips_badhlen);
+                return;
+            }
+            if !p.verify_checksum() {
+                inc(&st.ips_badsum);
+                return;
+            }
+            let tl = usize::from(p.total_len());
+            if tl < hl {
+                inc(&st.ips_badlen);
+                return;
+            }
+            if tl > d.len() {
+                inc(&st.ips_tooshort);
+                return;
+            }
+            (hl, p.dst_addr(), p.src_addr())
+        };
+        let tl = usize::from(Ipv4Packet::new_unchecked(m.data()).total_len());
+        m.truncate(tl);
+        // The loopback network never arrives from the wire; nor do sources that
+        // are group or broadcast addresses.
+        let lonet = |a: Ipv4Addr| a.octets()[0] == 127;
+        if ((lonet(dst) || lonet(src)) && ifp.flags() & IFF_LOOPBACK == 0)
+            || src.is_multicast()
+            || src == Ipv4Addr::BROADCAST
+        {
+            inc(&st.ips_badaddr);
+            return;
         }
-    }
-    inc(&st.ips_delivered);
-    let hl = Ipv4Packet::new_unchecked(m.data()).header_len();
-    match Ipv4Packet::new_unchecked(m.data()).protocol() {
-        IPPROTO_ICMP => super::icmp_input::icmp_input(ifp, m, hl),
-        IPPROTO_UDP => super::udp_usrreq::udp_input(ifp, m, hl),
-        super::ip::IPPROTO_TCP => super::tcp_input::tcp_input(ifp, m, hl),
-        _ => {
-            if !super::raw_ip::rip_input(ifp, &m) {
-                // Nobody speaks this protocol here.
-                st.ips_delivered.fetch_sub(1, Ordering::Relaxed);
-                inc(&st.ips_noproto);
-                if !in_broadcast(dst, ifp) {
-                    icmp_error(m.data(), Some(ifp), ICMP_UNREACH, ICMP_UNREACH_PROTOCOL, 0);
+        let ours =
+            in_localaddr(dst) || in_broadcast(dst, ifp) || dst == Ipv4Addr::new(224, 0, 0, 1);
+        if !ours {
+            if dst.is_multicast() {
+                inc(&st.ips_notmember);
+                return;
+            }
+            if inet.ipforwarding.load(Ordering::Relaxed) == 0 {
+                inc(&st.ips_cantforward);
+                return;
+            }
+            ip_forward(ifp, m, hl);
+            return;
+        }
+        let off = Ipv4Packet::new_unchecked(m.data()).flags_offset();
+        if off & (IP_MF | IP_OFFMASK) != 0 {
+            inc(&st.ips_fragments);
+            match ip_reass(m, hl) {
+                Some(whole) => {
+                    inc(&st.ips_reassembled);
+                    m = whole;
+                }
+                None => return,
+            }
+        }
+        inc(&st.ips_delivered);
+        let hl = Ipv4Packet::new_unchecked(m.data()).header_len();
+        match Ipv4Packet::new_unchecked(m.data()).protocol() {
+            IPPROTO_ICMP => super::icmp_input::icmp_input(ifp, m, hl),
+            IPPROTO_UDP => super::udp_usrreq::udp_input(ifp, m, hl),
+            super::ip::IPPROTO_TCP => super::tcp_input::tcp_input(ifp, m, hl),
+            _ => {
+                if !super::raw_ip::rip_input(ifp, &m) {
+                    // Nobody speaks this protocol here.
+                    st.ips_delivered.fetch_sub(1, Ordering::Relaxed);
+                    inc(&st.ips_noproto);
+                    if !in_broadcast(dst, ifp) {
+                        icmp_error(m.data(), Some(ifp), ICMP_UNREACH, ICMP_UNREACH_PROTOCOL, 0);
+                    }
                 }
             }
         }
-    }
+    });
 }
 
 /// Add fragment `m` to its datagram; the whole datagram once complete.
 /// Overlapping fragments are dropped; so is a datagram with too many fragments,
 /// or a new one when `maxfragpackets` are pending.
 fn ip_reass(m: Mbuf, hl: usize) -> Option<Mbuf> {
-    let inet = super::vnet_inet();
-    let st = &inet.ipstat;
-    let d = m.data();
-    let p = Ipv4Packet::new_unchecked(d);
-    let key = (p.src_addr(), p.dst_addr(), p.ident(), p.protocol());
-    let off = usize::from(p.flags_offset() & IP_OFFMASK) * 8;
-    let mf = p.more_frags();
-    let data = d[hl..].to_vec();
-    // Every fragment but the last carries a multiple of 8 bytes.
-    if (mf && (data.is_empty() || !data.len().is_multiple_of(8)))
-        || off + data.len() + hl > IP_MAXPACKET
-    {
-        inc(&st.ips_fragdropped);
-        if off + data.len() + hl > IP_MAXPACKET {
-            inc(&st.ips_toolong);
-        }
-        return None;
-    }
-    let maxpk = inet.maxfragpackets.load(Ordering::Relaxed).max(0) as usize;
-    let maxfr = inet.maxfragsperpacket.load(Ordering::Relaxed).max(0) as usize;
-    let mut q = inet.reass.q.lock().ok()?;
-    if !q.contains_key(&key) {
-        if q.len() >= maxpk {
+    super::VNET_INET.with(|inet| {
+        let st = &inet.ipstat;
+        let d = m.data();
+        let p = Ipv4Packet::new_unchecked(d);
+        let key = (p.src_addr(), p.dst_addr(), p.ident(), p.protocol());
+        let off = usize::from(p.flags_offset() & IP_OFFMASK) * 8;
+        let mf = p.more_frags();
+        let data = d[hl..].to_vec();
+        // Every fragment but the last carries a multiple of 8 bytes.
+        if (mf && (data.is_empty() || !data.len().is_multiple_of(8)))
+            || off + data.len() + hl > IP_MAXPACKET
+        {
             inc(&st.ips_fragdropped);
+            if off + data.len() + hl > IP_MAXPACKET {
+                inc(&st.ips_toolong);
+            }
             return None;
         }
-        let gen = inet.reass.gen.fetch_add(1, Ordering::Relaxed) + 1;
-        q.insert(
-            key,
-            Ipq {
-                hdr: None,
-                frags: Vec::new(),
-                total: None,
-                gen,
-            },
-        );
-        timeout(getnow_ns() + IPFRAGTTL_NS, move || {
-            ip_reass_timeout(key, gen)
-        });
-    }
-    let e = q.get_mut(&key)?;
-    let end = off + data.len();
-    let overlaps = e.frags.iter().any(|(o, v)| off < o + v.len() && *o < end);
-    let bad_end = match e.total {
-        Some(t) => end > t || (!mf && end != t),
-        None => !mf && e.frags.iter().any(|(o, v)| o + v.len() > end),
-    };
-    if overlaps || bad_end || e.frags.len() >= maxfr {
-        inc(&st.ips_fragdropped);
-        if e.frags.len() >= maxfr {
-            // A datagram in too many pieces is given up entirely.
-            let n = e.frags.len() as u64;
-            st.ips_fragdropped.fetch_add(n, Ordering::Relaxed);
-            q.remove(&key);
+        let maxpk = inet.maxfragpackets.load(Ordering::Relaxed).max(0) as usize;
+        let maxfr = inet.maxfragsperpacket.load(Ordering::Relaxed).max(0) as usize;
+        let mut q = inet.reass.q.lock().ok()?;
+        if !q.contains_key(&key) {
+            if q.len() >= maxpk {
+                inc(&st.ips_fragdropped);
+                return None;
+            }
+            let gen = inet.reass.gen.fetch_add(1, Ordering::Relaxed) + 1;
+            q.insert(
+                key,
+                Ipq {
+                    hdr: None,
+                    frags: Vec::new(),
+                    total: None,
+                    gen,
+                },
+            );
+            timeout(getnow_ns() + IPFRAGTTL_NS, move || {
+                ip_reass_timeout(key, gen)
+            });
         }
-        return None;
-    }
-    if off == 0 {
-        e.hdr = Some(d[..hl].to_vec());
-    }
-    if !mf {
-        e.total = Some(end);
-    }
-    let pos = e
-        .frags
-        .iter()
-        .position(|(o, _)| *o > off)
-        .unwrap_or(e.frags.len());
-    e.frags.insert(pos, (off, data));
-    let total = e.total?;
-    e.hdr.as_ref()?;
-    let mut at = 0;
-    for (o, v) in &e.frags {
-        if *o != at {
+        let e = q.get_mut(&key)?;
+        let end = off + data.len();
+        let overlaps = e.frags.iter().any(|(o, v)| off < o + v.len() && *o < end);
+        let bad_end = match e.total {
+            Some(t) => end > t || (!mf && end != t),
+            None => !mf && e.frags.iter().any(|(o, v)| o + v.len() > end),
+        };
+        if overlaps || bad_end || e.frags.len() >= maxfr {
+            inc(&st.ips_fragdropped);
+            if e.frags.len() >= maxfr {
+                // A datagram in too many pieces is given up entirely.
+                let n = e.frags.len() as u64;
+                st.ips_fragdropped.fetch_add(n, Ordering::Relaxed);
+                q.remove(&key);
+            }
             return None;
         }
-        at += v.len();
-    }
-    if at != total {
-        return None;
-    }
-    let e = q.remove(&key)?;
-    drop(q);
-    let hdr = e.hdr.unwrap_or_default();
-    let mut whole = Vec::with_capacity(hdr.len() + total);
-    whole.extend_from_slice(&hdr);
-    for (_, v) in e.frags {
-        whole.extend_from_slice(&v);
-    }
-    let mut w = Mbuf::from_slice(&whole);
-    let mut p = Ipv4Packet::new_unchecked(w.data_mut());
-    p.set_total_len(whole.len() as u16);
-    p.set_flags_offset(p.flags_offset() & !(IP_MF | IP_OFFMASK));
-    p.fill_checksum();
-    Some(w)
+        if off == 0 {
+            e.hdr = Some(d[..hl].to_vec());
+        }
+        if !mf {
+            e.total = Some(end);
+        }
+        let pos = e
+            .frags
+            .iter()
+            .position(|(o, _)| *o > off)
+            .unwrap_or(e.frags.len());
+        e.frags.insert(pos, (off, data));
+        let total = e.total?;
+        e.hdr.as_ref()?;
+        let mut at = 0;
+        for (o, v) in &e.frags {
+            if *o != at {
+                return None;
+            }
+            at += v.len();
+        }
+        if at != total {
+            return None;
+        }
+        let e = q.remove(&key)?;
+        drop(q);
+        let hdr = e.hdr.unwrap_or_default();
+        let mut whole = Vec::with_capacity(hdr.len() + total);
+        whole.extend_from_slice(&hdr);
+        for (_, v) in e.frags {
+            whole.extend_from_slice(&v);
+        }
+        let mut w = Mbuf::from_slice(&whole);
+        let mut p = Ipv4Packet::new_unchecked(w.data_mut());
+        p.set_total_len(whole.len() as u16);
+        p.set_flags_offset(p.flags_offset() & !(IP_MF | IP_OFFMASK));
+        p.fill_checksum();
+        Some(w)
+    })
 }
 
 /// A datagram's reassembly timer fired: give it up (time exceeded in
 /// reassembly is sent back if the first fragment came).
 fn ip_reass_timeout(key: ReassKey, gen: u64) {
-    let Some(inet) = super::try_vnet_inet() else {
-        return;
-    };
-    let gone = match inet.reass.q.lock() {
-        Ok(mut q) => match q.get(&key) {
-            Some(e) if e.gen == gen => q.remove(&key),
-            _ => None,
-        },
-        Err(_) => None,
-    };
-    if let Some(e) = gone {
-        inet.ipstat
-            .ips_fragtimeout
-            .fetch_add(e.frags.len() as u64, Ordering::Relaxed);
-        if let (Some(hdr), Some((0, first))) = (e.hdr, e.frags.first()) {
-            let mut orig = hdr;
-            orig.extend_from_slice(&first[..first.len().min(8)]);
-            let ol = orig.len() as u16;
-            let mut p = Ipv4Packet::new_unchecked(&mut orig[..]);
-            p.set_total_len(ol);
-            icmp_error(&orig, None, ICMP_TIMXCEED, ICMP_TIMXCEED_REASS, 0);
+    super::VNET_INET.try_with(|inet| {
+        let gone = match inet.reass.q.lock() {
+            Ok(mut q) => match q.get(&key) {
+                Some(e) if e.gen == gen => q.remove(&key),
+                _ => None,
+            },
+            Err(_) => None,
+        };
+        if let Some(e) = gone {
+            inet.ipstat
+                .ips_fragtimeout
+                .fetch_add(e.frags.len() as u64, Ordering::Relaxed);
+            if let (Some(hdr), Some((0, first))) = (e.hdr, e.frags.first()) {
+                let mut orig = hdr;
+                orig.extend_from_slice(&first[..first.len().min(8)]);
+                let ol = orig.len() as u16;
+                let mut p = Ipv4Packet::new_unchecked(&mut orig[..]);
+                p.set_total_len(ol);
+                icmp_error(&orig, None, ICMP_TIMXCEED, ICMP_TIMXCEED_REASS, 0);
+            }
         }
-    }
+    });
 }
 
 /// `ip_forward`: route a datagram that is not ours, as a router does.
 fn ip_forward(ifp: &Arc<Ifnet>, mut m: Mbuf, hl: usize) {
-    let inet = super::vnet_inet();
-    let st = &inet.ipstat;
-    let (dst, src, ttl) = {
-        let p = Ipv4Packet::new_unchecked(m.data());
-        (p.dst_addr(), p.src_addr(), p.ttl())
-    };
-    let first = dst.octets()[0];
-    if dst.is_unspecified() || first == 127 || first >= 224 || src.is_unspecified() {
-        inc(&st.ips_cantforward);
-        return;
-    }
-    // The original, for the ICMP error it may cause (`mcopy`).
-    let orig: Vec<u8> = m.data().to_vec();
-    if ttl <= 1 {
-        inc(&st.ips_timeexceeded);
-        icmp_error(&orig, Some(ifp), ICMP_TIMXCEED, ICMP_TIMXCEED_INTRANS, 0);
-        return;
-    }
-    let Some(rt) = in_rtalloc(dst) else {
-        inc(&st.ips_cantforward);
-        inc(&st.ips_noroute);
-        icmp_error(&orig, Some(ifp), ICMP_UNREACH, ICMP_UNREACH_HOST, 0);
-        return;
-    };
-    {
-        let mut p = Ipv4Packet::new_unchecked(m.data_mut());
-        p.set_ttl(ttl - 1);
-        p.fill_checksum();
-    }
-    // Going back out the interface it came in on, to a sender on that link:
-    // tell the sender about the better first hop (`ICMP_REDIRECT`).
-    let redirect = (Arc::ptr_eq(&rt.ifp, ifp)
-        && inet.ipsendredirects.load(Ordering::Relaxed) != 0
-        && rt.flags & RTF_HOST == 0
-        && in_addrs(ifp).iter().any(|a| a.contains(src)))
-    .then(|| {
-        if rt.flags & RTF_GATEWAY != 0 {
-            rt.nexthop(dst)
-        } else {
-            dst
+    super::VNET_INET.with(|inet| {
+        let st = &inet.ipstat;
+        let (dst, src, ttl) = {
+            let p = Ipv4Packet::new_unchecked(m.data());
+            (p.dst_addr(), p.src_addr(), p.ttl())
+        };
+        let first = dst.octets()[0];
+        if dst.is_unspecified() || first == 127 || first >= 224 || src.is_unspecified() {
+            inc(&st.ips_cantforward);
+            return;
         }
-    });
-    let _ = hl;
-    match ip_output(m, IP_FORWARDING) {
-        Ok(()) => {
-            inc(&st.ips_forward);
-            if let Some(gw) = redirect {
-                inc(&st.ips_redirectsent);
-                super::icmp_input::icmp_redirect(&orig, ifp, gw);
+        // The original, for the ICMP error it may cause (`mcopy`).
+        let orig: Vec<u8> = m.data().to_vec();
+        if ttl <= 1 {
+            inc(&st.ips_timeexceeded);
+            icmp_error(&orig, Some(ifp), ICMP_TIMXCEED, ICMP_TIMXCEED_INTRANS, 0);
+            return;
+        }
+        let Some(rt) = in_rtalloc(dst) else {
+            inc(&st.ips_cantforward);
+            inc(&st.ips_noroute);
+            icmp_error(&orig, Some(ifp), ICMP_UNREACH, ICMP_UNREACH_HOST, 0);
+            return;
+        };
+        {
+            let mut p = Ipv4Packet::new_unchecked(m.data_mut());
+            p.set_ttl(ttl - 1);
+            p.fill_checksum();
+        }
+        // Going back out the interface it came in on, to a sender on that link:
+        // tell the sender about the better first hop (`ICMP_REDIRECT`).
+        let redirect = (Arc::ptr_eq(&rt.ifp, ifp)
+            && inet.ipsendredirects.load(Ordering::Relaxed) != 0
+            && rt.flags & RTF_HOST == 0
+            && in_addrs(ifp).iter().any(|a| a.contains(src)))
+        .then(|| {
+            if rt.flags & RTF_GATEWAY != 0 {
+                rt.nexthop(dst)
+            } else {
+                dst
+            }
+        });
+        let _ = hl;
+        match ip_output(m, IP_FORWARDING) {
+            Ok(()) => {
+                inc(&st.ips_forward);
+                if let Some(gw) = redirect {
+                    inc(&st.ips_redirectsent);
+                    super::icmp_input::icmp_redirect(&orig, ifp, gw);
+                }
+            }
+            Err(Errno::EMSGSIZE) => {
+                inc(&st.ips_cantfrag);
+                icmp_error(
+                    &orig,
+                    Some(ifp),
+                    ICMP_UNREACH,
+                    ICMP_UNREACH_NEEDFRAG,
+                    rt.mtu.min(u32::from(u16::MAX)) as u16,
+                );
+            }
+            Err(Errno::ENOBUFS) => {}
+            Err(_) => {
+                inc(&st.ips_cantforward);
+                icmp_error(&orig, Some(ifp), ICMP_UNREACH, ICMP_UNREACH_HOST, 0);
             }
         }
-        Err(Errno::EMSGSIZE) => {
-            inc(&st.ips_cantfrag);
-            icmp_error(
-                &orig,
-                Some(ifp),
-                ICMP_UNREACH,
-                ICMP_UNREACH_NEEDFRAG,
-                rt.mtu.min(u32::from(u16::MAX)) as u16,
-            );
-        }
-        Err(Errno::ENOBUFS) => {}
-        Err(_) => {
-            inc(&st.ips_cantforward);
-            icmp_error(&orig, Some(ifp), ICMP_UNREACH, ICMP_UNREACH_HOST, 0);
-        }
-    }
+    })
 }
 
 use vimage_abi::Errno;

@@ -27,13 +27,14 @@ pub const IP_ALLOWBROADCAST: u32 = 0x20;
 
 /// Identification for the next datagram of curvnet.
 pub fn ip_newid() -> u16 {
-    let inet = super::vnet_inet();
-    let id = inet.ip_id.fetch_add(1, Ordering::Relaxed);
-    if id == 0 {
-        inet.ip_id.fetch_add(1, Ordering::Relaxed)
-    } else {
-        id
-    }
+    super::VNET_INET.with(|inet| {
+        let id = inet.ip_id.fetch_add(1, Ordering::Relaxed);
+        if id == 0 {
+            inet.ip_id.fetch_add(1, Ordering::Relaxed)
+        } else {
+            id
+        }
+    })
 }
 
 /// Build a datagram: a 20-byte header for `proto` from `src` to `dst` in front of
@@ -173,56 +174,57 @@ fn ip_loopback(ifp: &Arc<Ifnet>, mut m: Mbuf) -> Result<(), Errno> {
 /// `EHOSTUNREACH` (no route), `EACCES` (broadcast without `SO_BROADCAST`),
 /// `EMSGSIZE` (too big with DF), `ENETDOWN`, `EHOSTDOWN` (ARP gave up).
 pub fn ip_output(mut m: Mbuf, flags: u32) -> Result<(), Errno> {
-    let inet = super::vnet_inet();
-    let (dst, src, hl, id) = {
-        let p = Ipv4Packet::new_checked(m.data()).map_err(|_| Errno::EINVAL)?;
-        (p.dst_addr(), p.src_addr(), p.header_len(), p.ident())
-    };
-    if flags & IP_FORWARDING == 0 {
-        inc(&inet.ipstat.ips_localout);
-        if flags & IP_RAWOUTPUT == 0 || id == 0 {
-            let nid = ip_newid();
-            Ipv4Packet::new_unchecked(m.data_mut()).set_ident(nid);
+    super::VNET_INET.with(|inet| {
+        let (dst, src, hl, id) = {
+            let p = Ipv4Packet::new_checked(m.data()).map_err(|_| Errno::EINVAL)?;
+            (p.dst_addr(), p.src_addr(), p.header_len(), p.ident())
+        };
+        if flags & IP_FORWARDING == 0 {
+            inc(&inet.ipstat.ips_localout);
+            if flags & IP_RAWOUTPUT == 0 || id == 0 {
+                let nid = ip_newid();
+                Ipv4Packet::new_unchecked(m.data_mut()).set_ident(nid);
+            }
         }
-    }
-    let hop = match route(dst, src) {
-        Ok(h) => h,
-        Err(e) => {
-            inc(&inet.ipstat.ips_noroute);
-            return Err(e);
+        let hop = match route(dst, src) {
+            Ok(h) => h,
+            Err(e) => {
+                inc(&inet.ipstat.ips_noroute);
+                return Err(e);
+            }
+        };
+        if in_broadcast(dst, &hop.ifp) && flags & (IP_ALLOWBROADCAST | IP_FORWARDING) == 0 {
+            return Err(Errno::EACCES);
         }
-    };
-    if in_broadcast(dst, &hop.ifp) && flags & (IP_ALLOWBROADCAST | IP_FORWARDING) == 0 {
-        return Err(Errno::EACCES);
-    }
-    if src.is_unspecified() {
-        let s = hop.src.ok_or(Errno::EADDRNOTAVAIL)?;
-        Ipv4Packet::new_unchecked(m.data_mut()).set_src_addr(s);
-    }
-    if hop.ifp.flags() & IFF_UP == 0 && !hop.local {
-        inc(&inet.ipstat.ips_odropped);
-        return Err(Errno::ENETDOWN);
-    }
-    Ipv4Packet::new_unchecked(m.data_mut()).fill_checksum();
-    if hop.local {
-        // Looped to an own address: whatever was left undone (the transport
-        // checksum, segmentation) is never needed, as the data never leaves
-        // memory; ip_loopback tells the input side the data is valid.
-        return ip_loopback(&hop.ifp, m);
-    }
-    let hwassist = hop.ifp.hwassist.load(Ordering::Relaxed);
-    if m.csum_flags & CSUM_TSO != 0 && hwassist & CSUM_TSO == 0 {
-        // A TSO segment routed out an interface without the offload (the
-        // route changed under the connection, or it is being forwarded):
-        // cut it here, as the interface would have.
-        let mut segs = Vec::new();
-        super::tcp_tso::tcp_tso_segment(m, &mut segs);
-        for s in segs {
-            ip_output_hop(&inet, &hop, s, hl, hwassist)?;
+        if src.is_unspecified() {
+            let s = hop.src.ok_or(Errno::EADDRNOTAVAIL)?;
+            Ipv4Packet::new_unchecked(m.data_mut()).set_src_addr(s);
         }
-        return Ok(());
-    }
-    ip_output_hop(&inet, &hop, m, hl, hwassist)
+        if hop.ifp.flags() & IFF_UP == 0 && !hop.local {
+            inc(&inet.ipstat.ips_odropped);
+            return Err(Errno::ENETDOWN);
+        }
+        Ipv4Packet::new_unchecked(m.data_mut()).fill_checksum();
+        if hop.local {
+            // Looped to an own address: whatever was left undone (the transport
+            // checksum, segmentation) is never needed, as the data never leaves
+            // memory; ip_loopback tells the input side the data is valid.
+            return ip_loopback(&hop.ifp, m);
+        }
+        let hwassist = hop.ifp.hwassist.load(Ordering::Relaxed);
+        if m.csum_flags & CSUM_TSO != 0 && hwassist & CSUM_TSO == 0 {
+            // A TSO segment routed out an interface without the offload (the
+            // route changed under the connection, or it is being forwarded):
+            // cut it here, as the interface would have.
+            let mut segs = Vec::new();
+            super::tcp_tso::tcp_tso_segment(m, &mut segs);
+            for s in segs {
+                ip_output_hop(inet, &hop, s, hl, hwassist)?;
+            }
+            return Ok(());
+        }
+        ip_output_hop(inet, &hop, m, hl, hwassist)
+    })
 }
 
 /// The end of [`ip_output`] for one datagram with its header done: the

@@ -62,7 +62,9 @@ use ip_var::{ArpStat, IcmpStats, IpStat, UdpStat};
 use vimage_kern::kern_conf::KernOption;
 use vimage_kern::kern_sysctl::{Oid, SysctlTree};
 use vimage_kern::uipc_socket::Domain;
-use vimage_kern::vnet::{ModState, Vnet, VnetModInfo, VnetSymmap, V, VNET_MOD_INET, VNET_MOD_NET};
+use vimage_kern::vnet::{
+    ModState, Vnet, VnetKey, VnetModInfo, VnetSymmap, V, VNET_MOD_INET, VNET_MOD_NET,
+};
 use vimage_net::r#if::{netisr_register, netisr_unregister, ETHERTYPE_ARP, ETHERTYPE_IP};
 
 /// IPDEFTTL.
@@ -156,6 +158,9 @@ impl VnetInet {
     }
 }
 
+/// The INET module's key: curvnet's IPv4 state, borrowed.
+pub static VNET_INET: VnetKey<VnetInet> = VnetKey::new(VNET_MOD_INET);
+
 /// `V_` access to curvnet's IPv4 state.
 pub fn vnet_inet() -> Arc<VnetInet> {
     V::<VnetInet>(VNET_MOD_INET)
@@ -169,18 +174,14 @@ pub fn try_vnet_inet() -> Option<Arc<VnetInet>> {
 fn inet_iattach(_v: &Arc<Vnet>) -> Result<ModState, Errno> {
     netisr_register(ETHERTYPE_IP, Arc::new(ip_input::ip_input));
     netisr_register(ETHERTYPE_ARP, Arc::new(if_ether::arp_input));
-    if let Ok(mut g) = vimage_net::r#if::vnet_net().arpresolve.write() {
-        *g = Some(if_ether::ether_resolve);
-    }
+    vimage_net::r#if::VNET_NET.with(|n| n.arpresolve.replace(Some(if_ether::ether_resolve)));
     Ok(Arc::new(VnetInet::new()))
 }
 
 fn inet_idetach(_v: &Arc<Vnet>, s: &ModState) {
     netisr_unregister(ETHERTYPE_IP);
     netisr_unregister(ETHERTYPE_ARP);
-    if let Ok(mut g) = vimage_net::r#if::vnet_net().arpresolve.write() {
-        *g = None;
-    }
+    vimage_net::r#if::VNET_NET.with(|n| n.arpresolve.replace(None));
     if let Some(st) = s.downcast_ref::<VnetInet>() {
         st.arp.clear();
         st.reass.clear();

@@ -175,18 +175,14 @@ pub fn try_vnet_inet6() -> Option<Arc<VnetInet6>> {
 
 fn inet6_iattach(v: &Arc<Vnet>) -> Result<ModState, Errno> {
     let st = Arc::new(VnetInet6::new(v.id()));
-    if let Ok(mut g) = vimage_net::r#if::vnet_net().nd6_resolve.write() {
-        *g = Some(super::nd6::nd6_resolve);
-    }
+    vimage_net::r#if::VNET_NET.with(|n| n.nd6_resolve.replace(Some(super::nd6::nd6_resolve)));
     netisr_register(ETHERTYPE_IPV6, Arc::new(super::ip6_input::ip6_input));
     Ok(st)
 }
 
 fn inet6_idetach(_v: &Arc<Vnet>, s: &ModState) {
     netisr_unregister(ETHERTYPE_IPV6);
-    if let Ok(mut g) = vimage_net::r#if::vnet_net().nd6_resolve.write() {
-        *g = None;
-    }
+    vimage_net::r#if::VNET_NET.with(|n| n.nd6_resolve.replace(None));
     if let Some(st) = s.downcast_ref::<VnetInet6>() {
         if let Ok(mut n) = st.nd6.lock() {
             *n = Nd6State::default();
