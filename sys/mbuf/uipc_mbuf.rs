@@ -23,6 +23,81 @@ pub const CSUM_TSO: u32 = 0x0020;
 /// it may leave this host's memory.
 pub const CSUM_OFFLOAD: u32 = CSUM_DELAY_DATA | CSUM_TSO;
 
+/// Largest buffer kept for reuse (`MJUM16BYTES`): bigger ones go back to
+/// the allocator.
+pub const MBUF_POOL_MAXBUF: usize = 16 * 1024 + MBUF_HEADROOM;
+/// Bytes of buffers one thread keeps for reuse at most.
+pub const MBUF_POOL_BYTES: usize = 1 << 20;
+
+/// A thread's spare packet buffers (FreeBSD's per-CPU UMA caches of mbuf
+/// clusters): a packet freed on a thread gives its buffer to the next one
+/// made there, so forwarding a datagram allocates nothing in the steady
+/// state.  Bounded in bytes; a thread that only frees keeps at most that.
+struct Pool {
+    free: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+thread_local! {
+    static POOL: std::cell::RefCell<Pool> = const {
+        std::cell::RefCell::new(Pool { free: Vec::new(), bytes: 0 })
+    };
+}
+
+/// An empty buffer with room for at least `cap` bytes: a spare one if the
+/// thread has one big enough on top, else a new one.
+fn buf_get(cap: usize) -> Vec<u8> {
+    // (try_with: a packet may be made or freed while the thread's locals
+    // are being torn down.)
+    let b = POOL
+        .try_with(|p| {
+            let mut p = p.try_borrow_mut().ok()?;
+            if p.free.last()?.capacity() < cap {
+                return None;
+            }
+            let b = p.free.pop()?;
+            p.bytes -= b.capacity();
+            Some(b)
+        })
+        .ok()
+        .flatten();
+    match b {
+        Some(mut b) => {
+            b.clear();
+            b
+        }
+        None => Vec::with_capacity(cap.max(256)),
+    }
+}
+
+/// Give `b` back for reuse (or to the allocator).
+fn buf_put(b: Vec<u8>) {
+    let cap = b.capacity();
+    if !(256..=MBUF_POOL_MAXBUF).contains(&cap) {
+        return;
+    }
+    // (Dropped here if the pool is full, busy or gone.)
+    let _ = POOL.try_with(|p| {
+        let Ok(mut p) = p.try_borrow_mut() else {
+            return;
+        };
+        if p.bytes + cap <= MBUF_POOL_BYTES {
+            p.bytes += cap;
+            p.free.push(b);
+        }
+    });
+}
+
+/// Spare buffers on this thread: (count, bytes).
+pub fn mbuf_pool_stats() -> (usize, usize) {
+    POOL.try_with(|p| {
+        p.try_borrow()
+            .map(|p| (p.free.len(), p.bytes))
+            .unwrap_or((0, 0))
+    })
+    .unwrap_or((0, 0))
+}
+
 /// One packet.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Mbuf {
@@ -39,7 +114,7 @@ pub struct Mbuf {
 impl Mbuf {
     /// A packet holding a copy of `data`, with the default headroom.
     pub fn from_slice(data: &[u8]) -> Self {
-        let mut buf = Vec::with_capacity(MBUF_HEADROOM + data.len());
+        let mut buf = buf_get(MBUF_HEADROOM + data.len());
         buf.resize(MBUF_HEADROOM, 0);
         buf.extend_from_slice(data);
         Mbuf {
@@ -147,12 +222,17 @@ impl Mbuf {
     }
     /// The packet's bytes as an owned vector (copies only when there is headroom).
     pub fn into_vec(mut self) -> Vec<u8> {
-        if self.start == 0 {
-            self.buf
-        } else {
-            self.buf.drain(..self.start);
-            self.buf
+        let mut b = std::mem::take(&mut self.buf);
+        if self.start != 0 {
+            b.drain(..self.start);
         }
+        b
+    }
+}
+
+impl Drop for Mbuf {
+    fn drop(&mut self) {
+        buf_put(std::mem::take(&mut self.buf));
     }
 }
 
@@ -185,6 +265,37 @@ mod tests {
         assert_eq!(m.len(), 201);
         m.truncate(1);
         assert_eq!(m.into_vec(), vec![1]);
+    }
+
+    #[test]
+    fn freed_buffers_are_reused_on_the_thread_within_a_bound() {
+        std::thread::spawn(|| {
+            assert_eq!(mbuf_pool_stats(), (0, 0));
+            let m = Mbuf::from_slice(&[7u8; 1000]);
+            let p = m.data().as_ptr();
+            drop(m);
+            assert_eq!(mbuf_pool_stats().0, 1);
+            // The next packet of that size gets the same buffer, clean.
+            let m = Mbuf::from_slice(&[1u8; 900]);
+            assert_eq!(m.data().as_ptr(), p);
+            assert_eq!(m.data(), &[1u8; 900][..]);
+            assert_eq!(mbuf_pool_stats().0, 0);
+            drop(m);
+            // A bigger one than the spare gets a new buffer.
+            let big = Mbuf::from_slice(&[0u8; 4000]);
+            assert_ne!(big.data().as_ptr(), p);
+            drop(big);
+            // Bounded: a flood of frees keeps at most MBUF_POOL_BYTES.
+            let many: Vec<Mbuf> = (0..2000).map(|_| Mbuf::from_slice(&[0u8; 1400])).collect();
+            drop(many);
+            let (_, bytes) = mbuf_pool_stats();
+            assert!(bytes <= MBUF_POOL_BYTES, "{bytes}");
+            // into_vec hands the buffer out instead.
+            let v = Mbuf::from_slice(b"abc").into_vec();
+            assert_eq!(v, b"abc");
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]
