@@ -63,7 +63,8 @@ pub struct Kernel {
     pub ident: String,
     /// The clock everything in the kernel reads time from.
     pub clock: Arc<dyn Clock>,
-    /// Pending callouts (driven by vkernel's softclock thread, or by tests).
+    /// The callouts of every vnet and the kernel-wide ones (run by vkernel's
+    /// softclock threads, or by tests through [`Kernel::softclock`]).
     pub callouts: Arc<Callouts>,
     /// Descriptor tables by host pid (held by the process's contexts, not by
     /// this index).
@@ -451,8 +452,9 @@ impl Kernel {
         if !self.vimage0.is_dead() {
             self.reg.vnet_destroy(&self.vimage0.vnet);
         }
-        self.callouts.clear();
-        self.callouts.wakeup();
+        // What is left (kernel-wide callouts) goes; the softclock threads
+        // stop sleeping and go home.
+        self.callouts.halt();
     }
 
     /// Current kernel time in nanoseconds.
@@ -460,9 +462,9 @@ impl Kernel {
         self.clock.now_ns()
     }
 
-    /// Run the callouts due now (softclock).
+    /// Run the callouts due now in every wheel, on this thread (softclock
+    /// for tests; vkernel's threads take one wheel at a time); how many ran.
     pub fn softclock(&self) -> usize {
-        let _ns = super::kern_intr::swi_enter();
         self.callouts.run_due(self.clock.now_ns())
     }
 
