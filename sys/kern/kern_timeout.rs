@@ -37,6 +37,12 @@ use crate::vnet::Vnet;
 pub trait Clock: Send + Sync {
     /// Nanoseconds since an arbitrary start; never goes backwards.
     fn now_ns(&self) -> u64;
+    /// How a thread sleeps until this clock reaches a deadline
+    /// ([`crate::kern_synch`]).  Default: a clock that moves with real time,
+    /// whose sleepers block for the time left.
+    fn sleepq(&self) -> &dyn crate::kern_synch::SleepQueue {
+        &crate::kern_synch::RealTime
+    }
 }
 
 /// A clock that moves only when told to (tests).
@@ -61,6 +67,12 @@ impl FakeClock {
 impl Clock for FakeClock {
     fn now_ns(&self) -> u64 {
         self.0.load(Ordering::Acquire)
+    }
+    /// Real time says nothing about a fake clock: its sleepers look at it
+    /// again every tick, so they wake soon after a test moves it past their
+    /// deadline, and never before.
+    fn sleepq(&self) -> &dyn crate::kern_synch::SleepQueue {
+        &crate::kern_synch::Ticks
     }
 }
 

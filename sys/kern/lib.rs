@@ -16,6 +16,7 @@ pub mod kern_proc;
 pub mod kern_random;
 pub mod kern_resource;
 pub mod kern_syscall;
+pub mod kern_synch;
 pub mod kern_sysctl;
 pub mod kern_timeout;
 pub mod kern_vimage;
