@@ -1,7 +1,8 @@
 //! netgraph.ko: the framework as a kernel module (FreeBSD's sys/netgraph/ng_base.c
 //! glue).  The sans-IO graph lives in `vimage-netgraph`; this file makes it a vnet
 //! module: one [`NgSpace`] per vnet (the tutorial's "independent netgraph space"),
-//! one kernel-wide type list, time from the kernel clock, timers as callouts.
+//! one kernel-wide type list, time from the kernel clock, timers as callouts in
+//! the vnet's own wheel.
 //!
 //! Locking: each vnet's space has its own mutex, so different vnets run their
 //! graphs in parallel.  Code never holds one space while entering another: what a
@@ -20,7 +21,7 @@ use vimage_abi::Errno;
 use vimage_kern::kern_linker::KldModule;
 use vimage_kern::kern_resource::{read_only, ResLimits, RESOURCE_LIMIT_MAX};
 use vimage_kern::kern_sysctl::Oid;
-use vimage_kern::kern_timeout::{Callouts, Clock};
+use vimage_kern::kern_timeout::{CalloutFn, Clock};
 use vimage_kern::uipc_socket::SockBuf;
 use vimage_kern::vnet::{ModState, Vnet, VnetModInfo, VNET_MOD_NETGRAPH};
 use vimage_kern::{CurvnetGuard, Kernel};
@@ -35,7 +36,6 @@ pub struct NgGlobal {
     /// The kernel (for autoloading `ng_TYPE` on mkpeer).
     pub kernel: Weak<Kernel>,
     clock: Arc<dyn Clock>,
-    callouts: Arc<Callouts>,
     /// `net.graph.maxhops`: the hop budget of a frame in every space.
     pub maxhops: Arc<AtomicI64>,
     /// Every space's nodes, bounded by `net.graph.maxnodes`.
@@ -139,7 +139,7 @@ pub fn ng_with<R>(vnet: &Arc<Vnet>, f: impl FnOnce(&mut NgSpace) -> R) -> Result
     };
     deliver(&st, out);
     if let Some(t) = next {
-        arm(&st, &g, t);
+        arm(&st, t);
     }
     Ok(r)
 }
@@ -202,31 +202,39 @@ fn maxhops(g: &NgGlobal) -> u32 {
 /// Make sure a callout runs the space's timers (and any work left queued) at
 /// `t`.  `armed` is the time of the one callout that counts; a callout made
 /// for a later time before an earlier one was armed finds `armed` changed and
-/// does nothing, so callouts never pile up.
-fn arm(st: &VnetNetgraph, g: &NgGlobal, t: u64) {
+/// does nothing, so callouts never pile up.  The callout sits in the vnet's
+/// own wheel, so one space's link delays run beside another's.
+fn arm(st: &VnetNetgraph, t: u64) {
     if st.armed.fetch_min(t, Ordering::AcqRel) <= t {
         return;
     }
     let w = st.vnet.clone();
-    g.callouts.schedule(
-        t,
-        Box::new(move |now| {
-            let Some(v) = w.upgrade() else { return };
-            let Some(st) = vnet_netgraph(&v) else { return };
-            if st
-                .armed
-                .compare_exchange(t, u64::MAX, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-            {
-                // Superseded: the armed callout does the work.
-                return;
-            }
-            let _ = ng_with(&v, |s| {
-                s.run_timers(now);
-                s.run();
-            });
-        }),
-    );
+    let f: CalloutFn = Box::new(move |now| {
+        let Some(v) = w.upgrade() else { return };
+        let Some(st) = vnet_netgraph(&v) else { return };
+        if st
+            .armed
+            .compare_exchange(t, u64::MAX, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            // Superseded: the armed callout does the work.
+            return;
+        }
+        let _ = ng_with(&v, |s| {
+            s.run_timers(now);
+            s.run();
+        });
+    });
+    let scheduled = st
+        .vnet
+        .upgrade()
+        .and_then(|v| v.callwheel()?.schedule(t, f));
+    if scheduled.is_none() {
+        // The vnet is going away: nothing will run, so nothing is armed.
+        let _ = st
+            .armed
+            .compare_exchange(t, u64::MAX, Ordering::AcqRel, Ordering::Acquire);
+    }
 }
 
 fn ng_iattach(v: &Arc<Vnet>) -> Result<ModState, Errno> {
@@ -362,7 +370,6 @@ impl KldModule for NetgraphModule {
             types: Arc::new(NgTypeList::new()),
             kernel: Arc::downgrade(k),
             clock: k.clock.clone(),
-            callouts: k.callouts.clone(),
             maxhops: Arc::new(AtomicI64::new(i64::from(NG_MAXHOPS))),
             zone: NgNodeZone::new(k.res_limits().maxngnodes.clone()),
             vimage_maxnodes: k.res_limits().vimage_maxngnodes.clone(),
