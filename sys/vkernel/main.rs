@@ -46,7 +46,19 @@ struct Args {
         value_name = "NAME=tap[:HOSTIF]|NAME=packet:HOSTIF"
     )]
     attach: Vec<if_tap::AttachSpec>,
+    /// Softclock threads running callouts, each taking the vimage whose
+    /// timers fall due first (read back as `kern.softclock_threads`;
+    /// default: one per host CPU, at most 8).
+    #[arg(
+        long = "softclock-threads",
+        value_name = "N",
+        value_parser = clap::value_parser!(u16).range(1..=SOFTCLOCK_MAX)
+    )]
+    softclock_threads: Option<u16>,
 }
+
+/// Most softclock threads `--softclock-threads` takes.
+const SOFTCLOCK_MAX: i64 = 64;
 
 enum Event {
     Signal(Signal),
@@ -170,22 +182,7 @@ fn main() {
             .spawn(move || l.trimmer(k))
             .ok();
     }
-    {
-        // softclock: run callouts (link emulation delays, netgraph timers) as
-        // they fall due; sleeps until the earliest one.
-        let kernel = kernel.clone();
-        std::thread::Builder::new()
-            .name("softclock".into())
-            .spawn(move || {
-                while !kernel.halting() {
-                    kernel.softclock();
-                    kernel
-                        .callouts
-                        .wait(kernel.now_ns(), std::time::Duration::from_millis(500));
-                }
-            })
-            .ok();
-    }
+    let softclocks = softclock_pool(&kernel, args.softclock_threads);
     {
         let tx = tx.clone();
         std::thread::Builder::new()
@@ -269,9 +266,63 @@ fn main() {
     }
     unbind(&path, sock_id);
     kernel.shutdown();
+    // The halt sent the softclock threads home; a callout still running
+    // gets a moment to finish.
+    let t0 = std::time::Instant::now();
+    for h in softclocks {
+        while !h.is_finished() && t0.elapsed() < std::time::Duration::from_secs(2) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        if h.is_finished() {
+            let _ = h.join();
+        }
+    }
     println!("The operating system has halted.");
     let _ = std::io::stdout().flush();
     std::process::exit(0);
+}
+
+/// Start `n` softclock threads (default: one per host CPU, at most 8),
+/// "softclock0", "softclock1"…, and publish their number as the read-only
+/// `kern.softclock_threads`.  Each runs one vnet's due callouts at a time,
+/// so timers of different vimages run in parallel.
+fn softclock_pool(kernel: &Arc<Kernel>, n: Option<u16>) -> Vec<std::thread::JoinHandle<()>> {
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let n = n.map_or(cpus.clamp(1, 8), usize::from);
+    kernel.sysctl.add_int(
+        "kern.softclock_threads",
+        "Threads running callouts (boot option --softclock-threads)",
+        Arc::new(std::sync::atomic::AtomicI64::new(n as i64)),
+        false,
+        1,
+        SOFTCLOCK_MAX,
+    );
+    (0..n)
+        .filter_map(|i| {
+            let kernel = kernel.clone();
+            std::thread::Builder::new()
+                .name(format!("softclock{i}"))
+                .spawn(move || softclock(&kernel))
+                .ok()
+        })
+        .collect()
+}
+
+/// One softclock thread: run the wheel that fell due first (link emulation
+/// delays, netgraph and protocol timers), and when none is due sleep until
+/// the earliest deadline, an earlier one filed meanwhile, or the halt.
+fn softclock(kernel: &Kernel) {
+    while !kernel.halting() {
+        if kernel.callouts.run_one(kernel.now_ns()).is_some() {
+            continue;
+        }
+        if !kernel
+            .callouts
+            .wait(kernel.now_ns(), std::time::Duration::from_millis(500))
+        {
+            break;
+        }
+    }
 }
 
 /// The host's entropy (`getrandom(2)`): the kernel's `arc4random`.
