@@ -538,3 +538,73 @@ fn ping_crosses_a_ksocket_link_between_two_kernels() {
     a.halt();
     b.halt();
 }
+
+/// An eiface handed to a vimage is an Ethernet interface there: it gets an
+/// `ether` node named after it (Exercise 2a's `eth0` inside n1), which a
+/// bridge in that vimage can take over, which follows a rename, and which
+/// goes when the interface goes home — where the eiface node stands for it.
+#[test]
+fn an_eiface_moved_into_a_vimage_gets_an_ether_node() {
+    if !cfg!(feature = "vimage") {
+        eprintln!("skipping: needs options VIMAGE");
+        return;
+    }
+    let vk = Vk::boot("eifether");
+    vk.ok("kldload", &["ng_ether"]);
+    // (Only the default vimage loads modules; n1 uses what is loaded.)
+    vk.ok("kldload", &["ng_bridge"]);
+    vk.ok("vimage", &["-c", "n1"]);
+    vk.ok("vimage", &["-c", "n2"]);
+    vk.ok("ngctl", &["mkpeer", "eiface", "ether", "ether"]);
+    vk.ok("ngctl", &["mkpeer", "eiface", "ether", "ether"]);
+    vk.ok(
+        "ngctl",
+        &["connect", "ngeth0:", "ngeth1:", "ether", "ether"],
+    );
+    // At home the eiface node holds the name: no ether node beside it.
+    assert_eq!(
+        nodes(&vk, None),
+        vec![node("ngeth1", "eiface", 1), node("ngeth0", "eiface", 1)]
+    );
+    assert_eq!(vk.ok("vimage", &["-i", "n1", "ngeth0"]), "eth0@n1\n");
+    assert_eq!(vk.ok("vimage", &["-i", "n2", "ngeth1"]), "eth0@n2\n");
+    assert_eq!(nodes(&vk, Some("n1")), vec![node("eth0", "ether", 0)]);
+    // n1 puts a bridge between its stack and the wire, as in Exercise 2a.
+    let in_n1 = |args: &[&str]| {
+        let mut a = vec!["n1", "ngctl"];
+        a.extend_from_slice(args);
+        vk.ok("vimage", &a)
+    };
+    in_n1(&["mkpeer", "eth0:", "bridge", "lower", "link0"]);
+    in_n1(&["name", "eth0:lower", "bridge_n1"]);
+    in_n1(&["connect", "eth0:", "bridge_n1:", "upper", "link1"]);
+    vk.ok(
+        "vimage",
+        &["n1", "ifconfig", "eth0", "link", "40:a:b:c:d:01"],
+    );
+    vk.ok(
+        "vimage",
+        &["n2", "ifconfig", "eth0", "link", "40:a:b:c:d:02"],
+    );
+    vk.ok("vimage", &["n1", "ifconfig", "eth0", "10.0.9.1/24"]);
+    vk.ok("vimage", &["n2", "ifconfig", "eth0", "10.0.9.2/24"]);
+    let out = vk.ok("vimage", &["n1", "ping", "-c", "2", "10.0.9.2"]);
+    assert!(out.contains("2 packets received"), "{out}");
+    // Renamed, the interface keeps its node, under the new name.
+    vk.ok("vimage", &["n1", "ifconfig", "eth0", "name", "e5"]);
+    assert!(
+        nodes(&vk, Some("n1")).contains(&node("e5", "ether", 2)),
+        "{:?}",
+        nodes(&vk, Some("n1"))
+    );
+    let out = vk.ok("vimage", &["n1", "ping", "-c", "1", "10.0.9.2"]);
+    assert!(out.contains("1 packets received"), "{out}");
+    // Home again: its node in n1 is gone, none is made in default.
+    assert_eq!(
+        vk.ok("vimage", &["n1", "vimage", "-i", "-", "e5"]),
+        "ngeth0@default\n"
+    );
+    assert_eq!(nodes(&vk, Some("n1")), vec![]);
+    assert!(!nodes(&vk, None).iter().any(|n| n.1 == "ether"));
+    vk.halt();
+}

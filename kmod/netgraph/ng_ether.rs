@@ -343,8 +343,34 @@ struct EtherVnet {
     nodes: Mutex<Vec<(Weak<Ifnet>, NodeId)>>,
 }
 
+/// Whether `ifp` gets a node: every Ethernet interface, except an eiface in
+/// the vimage that made it, whose eiface node already stands for it in that
+/// space (and holds its name, as the tutorial's listings show).  An eiface
+/// handed to another vimage is an Ethernet interface like any there
+/// (Exercise 2a's `eth0` inside n1).
 fn wants(ifp: &Ifnet) -> bool {
-    (ifp.iftype == IFT_ETHER || ifp.iftype == IFT_L2VLAN) && ifp.dname != "ngeth"
+    (ifp.iftype == IFT_ETHER || ifp.iftype == IFT_L2VLAN)
+        && (ifp.dname != "ngeth" || ifp.came_from().is_some())
+}
+
+/// The interface was renamed: its node follows (as FreeBSD's ng_ether does
+/// on the arrival event a rename sends).
+fn ether_rename(ifp: &Arc<Ifnet>) {
+    let vnet = curvnet();
+    let Some(st) = vnet.state::<EtherVnet>(VNET_MOD_NG_ETHER) else {
+        return;
+    };
+    let id = st.nodes.lock().ok().and_then(|g| {
+        g.iter()
+            .find(|(w, _)| w.upgrade().is_some_and(|x| Arc::ptr_eq(&x, ifp)))
+            .map(|(_, id)| *id)
+    });
+    let Some(id) = id else { return };
+    let name = ifp.name();
+    ng_run(&vnet, move |s| {
+        // A name clash leaves the old name, as at attach.
+        let _ = s.name_node(id, &name);
+    });
 }
 
 /// Make `ifp`'s node in its (current) vnet.
@@ -472,6 +498,7 @@ static ETHER_IFHOOKS: IfHooks = IfHooks {
     ifattach: Some(ether_attach),
     ifdetach: Some(ether_detach),
     ifup: None,
+    ifrename: Some(ether_rename),
 };
 
 /// `VNET_MOD_DECLARE(NG_ETHER, ng_ether, ...)`.

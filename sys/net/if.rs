@@ -133,6 +133,8 @@ pub struct IfHooks {
     /// An interface came up (`if_up`): ARP announces its addresses, IPv6
     /// starts duplicate address detection.
     pub ifup: Option<IfHookFn>,
+    /// An interface was renamed (`SIOCSIFNAME`): ng_ether renames its node.
+    pub ifrename: Option<IfHookFn>,
 }
 
 /// One interface hook of a module.
@@ -619,6 +621,7 @@ pub fn if_rename(ifp: &Arc<Ifnet>, name: &str) -> Result<(), Errno> {
         return Err(Errno::EEXIST);
     }
     ifp.set_name(name);
+    if_hooks(&vnet, ifp, |h| h.ifrename, false);
     Ok(())
 }
 

@@ -166,6 +166,7 @@ static ROUTE_IFHOOKS: IfHooks = IfHooks {
     ifattach: None,
     ifdetach: Some(rt_purge_ifp),
     ifup: None,
+    ifrename: None,
 };
 
 /// `VNET_MOD_DECLARE(ROUTE, route, ...)`: the routing tables, purged of an

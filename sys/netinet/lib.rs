@@ -201,6 +201,7 @@ static INET_IFHOOKS: IfHooks = IfHooks {
     ifattach: None,
     ifdetach: Some(r#in::in_ifdetach),
     ifup: Some(if_ether::arp_ifup),
+    ifrename: None,
 };
 
 /// `VNET_MOD_DECLARE(INET, inet, ...)`.

@@ -222,6 +222,7 @@ static INET6_IFHOOKS: IfHooks = IfHooks {
     ifattach: Some(inet6_ifattach),
     ifdetach: Some(inet6_ifdetach),
     ifup: Some(in6_if_up),
+    ifrename: None,
 };
 
 /// `VNET_MOD_DECLARE(INET6, inet6, ...)`.
