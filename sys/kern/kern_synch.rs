@@ -200,7 +200,7 @@ impl<'a> Deadline<'a> {
 
     /// Whether kernel time has reached the deadline.
     pub fn passed(&self) -> bool {
-        self.clock.map_or(true, |c| c.now_ns() >= self.at_ns)
+        self.clock.is_none_or(|c| c.now_ns() >= self.at_ns)
     }
 }
 

@@ -6,11 +6,11 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
 use vimage_abi::Errno;
 
 use super::kern_resource::SoCharge;
+use super::kern_synch::{msleep, Deadline, WaitChan};
 use super::vnet::Vnet;
 
 /// One protocol's half of a socket (the pcb and its `pr_usrreqs`).
@@ -107,8 +107,9 @@ pub trait ProtoSocket: Send {
     /// What a blocked `accept`/`connect`/`send`/`recv` sleeps on: the protocol
     /// calls [`SoWakeup::wakeup`] whenever [`ProtoSocket::poll`] may have
     /// changed.  The socket layer reads [`SoWakeup::generation`] under the
-    /// protocol's lock before trying the operation, drops the lock, and waits
-    /// with [`SoWakeup::wait`] for a newer generation, so no wakeup is lost.
+    /// protocol's lock before trying the operation, drops the lock, and
+    /// sleeps on [`SoWakeup::chan`] for a newer generation, so no wakeup is
+    /// lost.
     /// `None`: the protocol never blocks.
     fn wakeup(&self) -> Option<Arc<SoWakeup>> {
         None
@@ -169,13 +170,11 @@ impl WatchSlot {
 }
 
 /// A socket's sleep channel (`so_rcv.sb_cc`/`so_snd` wakeups, `soisconnected`,
-/// `sonewconn`): a generation counter bumped on every state change.
+/// `sonewconn`): a generation counter bumped on every state change, with
+/// the threads asleep on it, its watcher and its pollers.
 #[derive(Default)]
 pub struct SoWakeup {
-    gen: Mutex<u64>,
-    cv: Condvar,
-    /// Threads asleep in [`SoWakeup::wait`]: waking nobody costs no futex call.
-    sleepers: AtomicUsize,
+    chan: WaitChan,
     watch: WatchSlot,
     sel: SelInfo,
 }
@@ -183,18 +182,18 @@ pub struct SoWakeup {
 impl SoWakeup {
     /// The current generation.
     pub fn generation(&self) -> u64 {
-        self.gen.lock().map(|g| *g).unwrap_or(0)
+        self.chan.generation()
     }
-    /// Something changed: wake every sleeper.
+    /// Something changed: wake every sleeper, the watcher and the pollers.
     pub fn wakeup(&self) {
-        if let Ok(mut g) = self.gen.lock() {
-            *g = g.wrapping_add(1);
-        }
-        if self.sleepers.load(Ordering::SeqCst) > 0 {
-            self.cv.notify_all();
-        }
+        self.chan.wakeup();
         self.watch.fire();
         self.sel.wakeup();
+    }
+    /// The channel a blocked call sleeps on ([`msleep`]) for a generation
+    /// newer than the one it read.
+    pub fn chan(&self) -> &WaitChan {
+        &self.chan
     }
     /// Record poller `w` on the channel (`selrecord`).
     pub fn selrecord(&self, w: &Arc<PollWaiter>) {
@@ -204,31 +203,15 @@ impl SoWakeup {
     pub fn set_watcher(&self, f: Option<Watcher>) {
         self.watch.set(f);
     }
-    /// Sleep until the generation differs from `seen` or `timeout` passes;
-    /// whether it changed.
-    pub fn wait(&self, seen: u64, timeout: Duration) -> bool {
-        let Ok(g) = self.gen.lock() else {
-            return true;
-        };
-        // Counted under the lock, so a waker that changes the generation after
-        // our check sees us.
-        self.sleepers.fetch_add(1, Ordering::SeqCst);
-        let r = match self.cv.wait_timeout_while(g, timeout, |g| *g == seen) {
-            Ok((g, _)) => *g != seen,
-            Err(_) => true,
-        };
-        self.sleepers.fetch_sub(1, Ordering::SeqCst);
-        r
-    }
 }
 
 /// A thread in `poll` (FreeBSD's `struct seltd`): it records itself on every
-/// socket it polls, and any of them firing wakes it.  A firing between the
-/// readiness check and the sleep is kept (the flag), so none is lost.
+/// socket it polls, and any of them firing wakes it.  The poll reads the
+/// channel's generation before each readiness check and sleeps for a newer
+/// one, so a firing between the check and the sleep is kept.
 #[derive(Default)]
 pub struct PollWaiter {
-    fired: Mutex<bool>,
-    cv: Condvar,
+    chan: WaitChan,
 }
 
 impl PollWaiter {
@@ -237,21 +220,12 @@ impl PollWaiter {
         Arc::new(PollWaiter::default())
     }
     fn fire(&self) {
-        if let Ok(mut f) = self.fired.lock() {
-            *f = true;
-        }
-        self.cv.notify_all();
+        self.chan.wakeup();
     }
-    /// Sleep until a recorded socket fires or `timeout` passes; whether one
-    /// fired (the flag is cleared for the next round).
-    pub fn wait(&self, timeout: Duration) -> bool {
-        let Ok(g) = self.fired.lock() else {
-            return true;
-        };
-        match self.cv.wait_timeout_while(g, timeout, |f| !*f) {
-            Ok((mut g, _)) => std::mem::take(&mut *g),
-            Err(_) => true,
-        }
+    /// The channel the poll sleeps on ([`msleep`]); its generation moves
+    /// whenever a recorded socket fires.
+    pub fn chan(&self) -> &WaitChan {
+        &self.chan
     }
 }
 
@@ -338,7 +312,9 @@ pub type SbUpcall = Box<dyn Fn() + Send + Sync>;
 /// (payload, source address), bounded in bytes, with sleepers woken on append.
 pub struct SockBuf {
     inner: Mutex<SbInner>,
-    cv: Condvar,
+    /// What a receiver sleeps on (`sb_wait`); its generation is read under
+    /// `inner`'s lock, so a change after a receiver's look always wakes it.
+    chan: WaitChan,
     hiwat: AtomicUsize,
     /// `SB_AUTOSIZE`: the protocol may grow `hiwat` (cleared by `SO_SNDBUF` /
     /// `SO_RCVBUF`).
@@ -347,8 +323,6 @@ pub struct SockBuf {
     pub drops: AtomicU64,
     stream: bool,
     upcall: Mutex<Option<SbUpcall>>,
-    /// Threads asleep in [`SockBuf::recv`] (counted under `inner`'s lock).
-    sleepers: AtomicUsize,
     watch: WatchSlot,
     sel: SelInfo,
 }
@@ -362,9 +336,7 @@ impl Default for SockBuf {
 impl SockBuf {
     /// Wake sleepers on the buffer and every `poll`/`select` (`sowakeup`).
     fn wake(&self) {
-        if self.sleepers.load(Ordering::SeqCst) > 0 {
-            self.cv.notify_all();
-        }
+        self.chan.wakeup();
         self.watch.fire();
         self.sel.wakeup();
     }
@@ -384,13 +356,12 @@ impl SockBuf {
     pub fn new(hiwat: usize) -> Self {
         SockBuf {
             inner: Mutex::new(SbInner::default()),
-            cv: Condvar::new(),
+            chan: WaitChan::new(),
             hiwat: AtomicUsize::new(hiwat),
             autosize: AtomicBool::new(false),
             drops: AtomicU64::new(0),
             stream: false,
             upcall: Mutex::new(None),
-            sleepers: AtomicUsize::new(0),
             watch: WatchSlot::default(),
             sel: SelInfo::default(),
         }
@@ -557,18 +528,21 @@ impl SockBuf {
     }
 
     /// `soreceive` for one datagram: truncated to `len` bytes.  Waits unless
-    /// `MSG_DONTWAIT` (then `EAGAIN`); gives up with `EAGAIN` after `timeout`, and
-    /// with `EINTR` as soon as `intr` says the caller went away.
+    /// `MSG_DONTWAIT` (then `EAGAIN`); gives up with `EAGAIN` once kernel time
+    /// reaches `timo`, and with `EINTR` as soon as `intr` says the caller went
+    /// away.
     pub fn recv(
         &self,
         len: usize,
         flags: i32,
-        timeout: Option<Duration>,
+        timo: Option<Deadline<'_>>,
         intr: &dyn Fn() -> bool,
     ) -> Result<(Vec<u8>, Vec<u8>), Errno> {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let mut g = self.inner.lock().map_err(|_| Errno::EDOOFUS)?;
         loop {
+            let mut g = self.inner.lock().map_err(|_| Errno::EDOOFUS)?;
+            // Read before looking at the buffer, under its lock: whatever
+            // changes it after this look wakes the channel past `seen`.
+            let seen = self.chan.generation();
             if self.stream && !g.s.is_empty() {
                 let n = len.min(g.s.len());
                 let d = if flags & MSG_PEEK == 0 && n == g.s.len() {
@@ -622,24 +596,9 @@ impl SockBuf {
             if flags & MSG_DONTWAIT != 0 {
                 return Err(Errno::EAGAIN);
             }
-            let mut slice = Duration::from_millis(50);
-            if let Some(dl) = deadline {
-                let now = Instant::now();
-                if now >= dl {
-                    return Err(Errno::EAGAIN);
-                }
-                slice = slice.min(dl - now);
-            }
-            if intr() {
-                return Err(Errno::EINTR);
-            }
-            self.sleepers.fetch_add(1, Ordering::SeqCst);
-            let w = self.cv.wait_timeout(g, slice);
-            self.sleepers.fetch_sub(1, Ordering::SeqCst);
-            g = match w {
-                Ok((g, _)) => g,
-                Err(_) => return Err(Errno::EDOOFUS),
-            };
+            drop(g);
+            // (`sbwait`: EWOULDBLOCK, FreeBSD's EAGAIN, past the deadline.)
+            msleep(&self.chan, seen, timo, intr)?;
         }
     }
 }

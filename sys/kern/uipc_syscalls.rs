@@ -7,8 +7,10 @@
 //! (or takes part of a send) and calls its [`SoWakeup`] when that may change.
 //! Here, a blocking call reads the wakeup generation under the protocol's lock,
 //! tries, and if it would block drops the lock and sleeps for a newer
-//! generation in short slices, giving up with `EINTR` as soon as the calling
-//! process is gone ([`Td::intr`]).
+//! generation in short slices ([`msleep`]), giving up with `EINTR` as soon as
+//! the calling process is gone ([`Td::intr`]).  Timeouts (`SO_RCVTIMEO`,
+//! `SO_SNDTIMEO`, `SO_LINGER`, poll's) are kernel time on the injected clock
+//! ([`Deadline`]), never the host's.
 //!
 //! Stream `connect`: the protocol's `connect` starts the handshake and returns
 //! `Ok` or `EINPROGRESS`; the call completes when the protocol's `poll` shows
@@ -17,19 +19,16 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
-use std::time::{Duration, Instant};
 use vimage_abi::socket::*;
 use vimage_abi::syscall::Reply;
 use vimage_abi::wire::Reader;
 use vimage_abi::Errno;
 
 use super::kern_resource::SoCharge;
+use super::kern_synch::{msleep, Deadline};
 use super::kern_syscall::Td;
 use super::uipc_socket::{PollWaiter, ProtoSocket, SoWakeup, Socket, SB_DEFAULT_HIWAT};
-use super::vnet::CurvnetGuard;
-
-/// Longest single sleep: how quickly a blocked call notices its process died.
-const SLICE: Duration = Duration::from_millis(50);
+use super::vnet::{CurvnetGuard, Vnet};
 /// `kern.ipc.maxsockbuf`: the largest `SO_RCVBUF`/`SO_SNDBUF`.
 pub const MAXSOCKBUF: u32 = 2 * 1024 * 1024;
 /// `kern.ipc.somaxconn`: the largest listen queue.
@@ -50,28 +49,20 @@ fn pcb(so: &Socket) -> Result<MutexGuard<'_, Box<dyn ProtoSocket>>, Errno> {
     so.pcb.lock().map_err(|_| Errno::EDOOFUS)
 }
 
-/// One sleep of a blocking call: until `w` moves past `gen`, a slice passes or
-/// the deadline; `EINTR` when the process went away, `EAGAIN` past the deadline.
-fn sleep(w: &SoWakeup, gen: u64, td: &Td, deadline: Option<Instant>) -> Result<(), Errno> {
+/// One sleep of a blocking call ([`msleep`]): until `w` moves past `gen`, a
+/// slice passes or kernel time reaches `timo`; `EINTR` when the process went
+/// away, `EAGAIN` past the deadline.
+fn sleep(w: &SoWakeup, gen: u64, td: &Td, timo: Option<Deadline<'_>>) -> Result<(), Errno> {
     // What this call queued (a SYN, data) goes out before it sleeps.
     crate::kern_intr::swi_drain();
-    if (td.intr)() {
-        return Err(Errno::EINTR);
-    }
-    let mut slice = SLICE;
-    if let Some(dl) = deadline {
-        let now = Instant::now();
-        if now >= dl {
-            return Err(Errno::EAGAIN);
-        }
-        slice = slice.min(dl - now);
-    }
-    w.wait(gen, slice);
-    Ok(())
+    msleep(w.chan(), gen, timo, &*td.intr)
 }
 
-fn timeo(us: u64) -> Option<Instant> {
-    (us != 0).then(|| Instant::now() + Duration::from_micros(us))
+/// The deadline of a socket timeout of `us` microseconds (`SO_RCVTIMEO`,
+/// `SO_SNDTIMEO`; 0: none) from now, in kernel time on the clock of the
+/// kernel `vnet` belongs to.
+fn timeo(vnet: &Vnet, us: u64) -> Option<Deadline<'_>> {
+    (us != 0).then(|| Deadline::after_in(vnet, us.saturating_mul(1_000)))
 }
 
 /// The stripped type of `socket(2)`'s `type` argument and whether it asked for
@@ -263,7 +254,7 @@ pub fn send_as(
             }
         }
     };
-    let deadline = timeo(so.sndtimeo_us.load(Ordering::Relaxed));
+    let deadline = timeo(&so.vnet, so.sndtimeo_us.load(Ordering::Relaxed));
     let mut off = 0usize;
     let done = |off: usize, e: Errno| {
         if off > 0 {
@@ -317,11 +308,15 @@ pub fn soclose_linger(td: &Td, so: Arc<Socket>) {
         Ok(p) => (p.wakeup(), p.disconnected()),
         Err(_) => return,
     };
+    // The vnet outlives the socket we let go of here: its kernel's clock
+    // measures the linger time.
+    let vnet = so.vnet.clone();
     drop(so);
     let (Some(w), Some(done)) = (w, done) else {
         return;
     };
-    let deadline = Some(Instant::now() + Duration::from_secs(secs as u64));
+    let ns = (secs as u64).saturating_mul(1_000_000_000);
+    let deadline = Some(Deadline::after_in(&vnet, ns));
     loop {
         let gen = w.generation();
         if done() || sleep(&w, gen, td, deadline).is_err() {
@@ -365,10 +360,10 @@ pub fn recv_as(
             if unconnected && sb.is_empty() && !sb.is_cantrcvmore() {
                 return Err(Errno::ENOTCONN);
             }
-            let timeout = {
-                let us = so.rcvtimeo_us.load(Ordering::Relaxed);
-                (us != 0).then(|| Duration::from_micros(us))
-            };
+            // SO_RCVTIMEO bounds each wait of the buffer (`sbwait`'s
+            // timeout), so a MSG_WAITALL read gets it anew for every part.
+            let rcvtimeo = so.rcvtimeo_us.load(Ordering::Relaxed);
+            let timeout = || timeo(&so.vnet, rcvtimeo);
             let waitall = sb.is_stream()
                 && flags & MSG_WAITALL != 0
                 && flags & (MSG_PEEK | MSG_DONTWAIT) == 0;
@@ -377,7 +372,7 @@ pub fn recv_as(
                 while out.len() < len {
                     // Window updates from the previous read go out first.
                     crate::kern_intr::swi_drain();
-                    match sb.recv(len - out.len(), flags, timeout, &*td.intr) {
+                    match sb.recv(len - out.len(), flags, timeout(), &*td.intr) {
                         Ok((d, _)) if d.is_empty() => break,
                         Ok((d, _)) => out.extend_from_slice(&d),
                         Err(e) if out.is_empty() => return Err(e),
@@ -386,7 +381,7 @@ pub fn recv_as(
                 }
                 (out, Vec::new())
             } else {
-                sb.recv(len, flags, timeout, &*td.intr)?
+                sb.recv(len, flags, timeout(), &*td.intr)?
             }
         }
         None => pcb(so)?.recvfrom(len, flags)?,
@@ -440,15 +435,18 @@ fn poll_one(so: &Arc<Socket>, events: u32) -> Result<u32, Errno> {
 }
 
 /// `poll(2)` over the caller's descriptors: `revents` per entry (negative
-/// descriptors are skipped, closed ones get `POLLNVAL`).  Sleeps on the
-/// kernel-wide select channel until something is ready, the timeout passes
-/// (negative: never) or the process goes away (`EINTR`).
+/// descriptors are skipped, closed ones get `POLLNVAL`).  Sleeps on its own
+/// channel, recorded on every socket it polls, until something is ready, the
+/// timeout passes in kernel time (negative: never) or the process goes away
+/// (`EINTR`).
 pub fn poll(td: &Td, fds: &[(i32, u32)], timeout_ms: i32) -> Result<Reply, Errno> {
     if fds.len() > POLL_MAX {
         return Err(Errno::EINVAL);
     }
-    let deadline =
-        (timeout_ms >= 0).then(|| Instant::now() + Duration::from_millis(timeout_ms as u64));
+    let vnet = &td.vimage.vnet;
+    let deadline = u64::try_from(timeout_ms)
+        .ok()
+        .map(|ms| Deadline::after_in(vnet, ms.saturating_mul(1_000_000)));
     // Record this poll on every socket's buffers and channel first, so a
     // change between the check below and the sleep still wakes it.
     let waiter = PollWaiter::new();
@@ -468,6 +466,9 @@ pub fn poll(td: &Td, fds: &[(i32, u32)], timeout_ms: i32) -> Result<Reply, Errno
         }
     }
     loop {
+        // Read before the sockets are looked at: one firing after its look
+        // moves the generation, and the sleep below does not block.
+        let seen = waiter.chan().generation();
         let mut ready = 0i64;
         let mut data = Vec::with_capacity(fds.len() * 4);
         for &(fd, events) in fds {
@@ -484,30 +485,21 @@ pub fn poll(td: &Td, fds: &[(i32, u32)], timeout_ms: i32) -> Result<Reply, Errno
             }
             data.extend_from_slice(&r.to_le_bytes());
         }
-        let mut slice = SLICE;
-        if let Some(dl) = deadline {
-            let now = Instant::now();
-            if now >= dl {
-                return Ok(Reply {
-                    val: ready,
-                    data,
-                    ..Default::default()
-                });
-            }
-            slice = slice.min(dl - now);
-        }
+        let done = Reply {
+            val: ready,
+            data,
+            ..Default::default()
+        };
         if ready > 0 {
-            return Ok(Reply {
-                val: ready,
-                data,
-                ..Default::default()
-            });
-        }
-        if (td.intr)() {
-            return Err(Errno::EINTR);
+            return Ok(done);
         }
         crate::kern_intr::swi_drain();
-        waiter.wait(slice);
+        match msleep(waiter.chan(), seen, deadline, &*td.intr) {
+            Ok(()) => {}
+            // The timeout passed with nothing ready.
+            Err(Errno::EWOULDBLOCK) => return Ok(done),
+            Err(e) => return Err(e),
+        }
     }
 }
 

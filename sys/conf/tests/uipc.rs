@@ -1,6 +1,7 @@
 //! Socket system call tests through the syscall door: per-process descriptor
 //! tables, poll, non-blocking mode, generic options, shutdown, `kern.file`,
-//! and interrupted waits, on UDP sockets over lo0.
+//! interrupted waits, and timeouts that follow the kernel's (fake) clock, on
+//! UDP and TCP sockets over lo0.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,10 +14,13 @@ use vimage_abi::Errno;
 
 use vimage_kern::kern_proc::FakeHost;
 use vimage_kern::kern_syscall::{test_lock, Kernel, KernelConfig, Td};
+use vimage_kern::kern_timeout::FakeClock;
 use vimage_kern::vnet::CurvnetGuard;
 
 struct T {
     k: Arc<Kernel>,
+    /// The kernel's clock: kernel time moves only when a test advances it.
+    clock: Arc<FakeClock>,
 }
 
 impl Drop for T {
@@ -26,11 +30,12 @@ impl Drop for T {
 }
 
 fn boot() -> T {
+    let clock = Arc::new(FakeClock::new(1_000_000_000));
     let k = vimage_conf::boot(KernelConfig {
         host: Arc::new(FakeHost::default()),
         ident: "VIMAGE".into(),
         version: "test".into(),
-        clock: Arc::new(vimage_kern::kern_timeout::FakeClock::default()),
+        clock: clock.clone(),
         random: vimage_kern::kern_random::SeededRandom::arc(1),
     })
     .expect("boot");
@@ -39,7 +44,53 @@ fn boot() -> T {
         let lo = vimage_net::r#if::ifunit("lo0").expect("lo0");
         vimage_inet::r#in::in_aifaddr(&lo, INADDR_LOOPBACK, None, None).expect("127.0.0.1");
     }
-    T { k }
+    T { k, clock }
+}
+
+/// Nanoseconds in a millisecond and in a second of kernel time.
+const MS: u64 = 1_000_000;
+const SEC: u64 = 1_000 * MS;
+
+/// Run `f` in another thread (a blocking call), and check that it is still
+/// blocked after a while of real time: kernel time has not moved, so no
+/// timeout can have passed.
+fn blocked<R: Send + 'static>(
+    f: impl FnOnce() -> R + Send + 'static,
+) -> std::thread::JoinHandle<R> {
+    let h = std::thread::spawn(f);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!h.is_finished(), "returned before kernel time moved");
+    h
+}
+
+/// Advance `clock` by `ns` and wait for `h` to return: promptly in real
+/// time, however long the kernel time it waited for.
+fn advance_and_join<R>(clock: &FakeClock, ns: u64, h: std::thread::JoinHandle<R>) -> R {
+    let t0 = Instant::now();
+    clock.advance(ns);
+    let r = h.join().expect("the blocked call panicked");
+    assert!(
+        t0.elapsed() < Duration::from_millis(900),
+        "woke {:?} after the clock passed its deadline",
+        t0.elapsed()
+    );
+    r
+}
+
+fn set_timeo(k: &Arc<Kernel>, td: &mut Td, fd: i32, name: i32, secs: i64) {
+    let mut tv = secs.to_le_bytes().to_vec();
+    tv.extend_from_slice(&0i64.to_le_bytes());
+    call(
+        k,
+        td,
+        Request::Setsockopt {
+            fd,
+            level: SOL_SOCKET,
+            name,
+            val: tv,
+        },
+    )
+    .expect("setsockopt timeout");
 }
 
 fn call(k: &Arc<Kernel>, td: &mut Td, r: Request) -> Result<Reply, Errno> {
@@ -153,19 +204,27 @@ fn poll_over_many_udp_sockets() {
     .unwrap();
     assert_eq!(r.val, 0);
     assert_eq!(revents(&r), vec![0; 20]);
-    // A timeout passes with nothing ready.
-    let t0 = Instant::now();
-    let r = call(
-        k,
-        &mut td,
-        Request::Poll {
-            fds: list.clone(),
-            timeout_ms: 120,
-        },
-    )
-    .unwrap();
-    assert_eq!(r.val, 0);
-    assert!(t0.elapsed() >= Duration::from_millis(100));
+    // A timeout passes with nothing ready: once kernel time has moved past
+    // it, not before.
+    let (k2, l2) = (k.clone(), list.clone());
+    let h = blocked(move || {
+        let mut p = k2.td_attach(100);
+        let r = call(
+            &k2,
+            &mut p,
+            Request::Poll {
+                fds: l2,
+                timeout_ms: 120,
+            },
+        );
+        k2.td_exit(&mut p);
+        r
+    });
+    t.clock.advance(100 * MS);
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!h.is_finished(), "returned before its timeout");
+    let r = advance_and_join(&t.clock, 20 * MS, h).unwrap();
+    assert_eq!((r.val, revents(&r)), (0, vec![0; 20]));
     // Writable at once; a closed descriptor is POLLNVAL, a negative one skipped.
     let r = call(
         k,
@@ -586,13 +645,15 @@ fn so_linger_zero_resets_and_a_linger_time_waits_for_the_close() {
         },
     )
     .expect("send");
-    let t0 = Instant::now();
-    call(k, &mut c, Request::Close { fd: cfd }).unwrap();
-    let waited = t0.elapsed();
-    assert!(
-        waited >= Duration::from_millis(900) && waited < Duration::from_secs(3),
-        "{waited:?}"
-    );
+    // The linger time is kernel time: close returns once the clock has
+    // moved a second on, not before.
+    let (k2, mut c2) = (k.clone(), k.td_attach(200));
+    let h = blocked(move || {
+        let r = call(&k2, &mut c2, Request::Close { fd: cfd });
+        k2.td_exit(&mut c2);
+        r
+    });
+    advance_and_join(&t.clock, SEC, h).unwrap();
     assert!(tcp_states(k, 7003).contains(&TcpState::FinWait1));
     call(k, &mut s, Request::Close { fd: sfd }).unwrap();
     // The same on a non-blocking socket: no wait at all.
@@ -1007,21 +1068,227 @@ fn poll_waiters_are_per_socket() {
     let (mine, other) = (Arc::new(SockBuf::new(1024)), Arc::new(SockBuf::new(1024)));
     let w = PollWaiter::new();
     mine.selrecord(&w);
-    // A change before the sleep is not lost.
+    // A change between the look and the sleep is not lost: the sleep does
+    // not block.
+    let seen = w.chan().generation();
     mine.append(b"a".to_vec(), Vec::new()).unwrap();
-    assert!(w.wait(Duration::from_secs(5)));
+    let t0 = Instant::now();
+    w.chan().block(seen, Duration::from_secs(5));
+    assert!(t0.elapsed() < Duration::from_secs(1));
     // Another socket's change does not wake it.
+    let seen = w.chan().generation();
     other.append(b"b".to_vec(), Vec::new()).unwrap();
-    assert!(!w.wait(Duration::from_millis(20)));
+    assert_eq!(w.chan().generation(), seen);
     // One from another thread does.
     let m = mine.clone();
     let h = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(20));
         m.append(b"c".to_vec(), Vec::new()).unwrap();
     });
-    assert!(w.wait(Duration::from_secs(5)));
+    let t0 = Instant::now();
+    while w.chan().generation() == seen {
+        w.chan().block(seen, Duration::from_secs(5));
+    }
+    assert!(t0.elapsed() < Duration::from_secs(4));
     h.join().unwrap();
     // A poll that ended leaves nothing behind to wake.
     drop(w);
     mine.append(b"d".to_vec(), Vec::new()).unwrap();
+}
+
+/// `SO_RCVTIMEO` is kernel time: a receive with a 5 s timeout stays blocked
+/// while the clock stands still, however long that takes in real time, and
+/// gives up with `EAGAIN` as soon as the clock has moved 5 s on.
+#[test]
+fn a_receive_timeout_follows_the_kernel_clock() {
+    let _l = test_lock();
+    let t = boot();
+    let k = t.k.clone();
+    let mut td = k.td_attach(100);
+    let fd = udp(&k, &mut td, 7500);
+    set_timeo(&k, &mut td, fd, SO_RCVTIMEO, 5);
+    let recv = move |mut td: Td| {
+        let r = call(
+            &k,
+            &mut td,
+            Request::Recvfrom {
+                fd,
+                len: 10,
+                flags: 0,
+            },
+        );
+        (r, td)
+    };
+    let h = blocked(move || recv(td));
+    t.clock.advance(4 * SEC);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!h.is_finished(), "returned a second before its timeout");
+    let (r, mut td) = advance_and_join(&t.clock, SEC, h);
+    assert_eq!(r.map(|r| r.data), Err(Errno::EAGAIN));
+    // Data arriving before the timeout ends the wait at once, whatever the
+    // clock says.
+    let k = t.k.clone();
+    let k2 = k.clone();
+    let h = blocked(move || {
+        let r = call(
+            &k2,
+            &mut td,
+            Request::Recvfrom {
+                fd,
+                len: 10,
+                flags: 0,
+            },
+        );
+        k2.td_exit(&mut td);
+        r
+    });
+    let mut s = k.td_attach(101);
+    let sfd = udp(&k, &mut s, 0);
+    send(&k, &mut s, sfd, 7500, b"in time").unwrap();
+    assert_eq!(h.join().unwrap().map(|r| r.data), Ok(b"in time".to_vec()));
+    k.td_exit(&mut s);
+}
+
+/// A poll's timeout is kernel time too; a datagram before it wakes the poll.
+#[test]
+fn a_poll_timeout_follows_the_kernel_clock() {
+    let _l = test_lock();
+    let t = boot();
+    let k = t.k.clone();
+    let mut td = k.td_attach(100);
+    let fd = udp(&k, &mut td, 7510);
+    let poll = |k: Arc<Kernel>, timeout_ms| {
+        move || {
+            let mut p = k.td_attach(100);
+            let r = call(
+                &k,
+                &mut p,
+                Request::Poll {
+                    fds: vec![(fd, POLLIN)],
+                    timeout_ms,
+                },
+            );
+            k.td_exit(&mut p);
+            r
+        }
+    };
+    let h = blocked(poll(k.clone(), 5000));
+    t.clock.advance(4999 * MS);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        !h.is_finished(),
+        "returned a millisecond before its timeout"
+    );
+    let r = advance_and_join(&t.clock, MS, h).unwrap();
+    assert_eq!((r.val, revents(&r)), (0, vec![0]));
+    // A zero timeout never sleeps, with the clock standing still.
+    let r = poll(k.clone(), 0)().unwrap();
+    assert_eq!(r.val, 0);
+    // Something ready before the timeout ends it at once.
+    let h = blocked(poll(k.clone(), 5000));
+    let s = udp(&k, &mut td, 0);
+    send(&k, &mut td, s, 7510, b"x").unwrap();
+    let r = h.join().unwrap().unwrap();
+    assert_eq!((r.val, revents(&r)), (1, vec![POLLIN]));
+    k.td_exit(&mut td);
+}
+
+/// `SO_SNDTIMEO` is kernel time: a blocking TCP send that fills the peer's
+/// window and the send buffer waits until the clock passes the timeout, then
+/// returns what was taken.
+#[test]
+fn a_send_timeout_follows_the_kernel_clock() {
+    let _l = test_lock();
+    let t = boot();
+    let k = t.k.clone();
+    let mut c = k.td_attach(200);
+    let mut s = k.td_attach(201);
+    let (cfd, sfd) = tcp_pair(&k, &mut c, &mut s, 7520, Some(1024));
+    set_timeo(&k, &mut c, cfd, SO_SNDTIMEO, 2);
+    let len = 4 << 20;
+    let k2 = k.clone();
+    let h = blocked(move || {
+        let r = call(
+            &k2,
+            &mut c,
+            Request::Sendto {
+                fd: cfd,
+                flags: 0,
+                addr: None,
+                data: vec![5; len],
+            },
+        );
+        (r, c)
+    });
+    let (r, mut c) = advance_and_join(&t.clock, 2 * SEC, h);
+    let n = r.expect("a send that timed out returns what it took").val as usize;
+    assert!(n > 0 && n < len, "{n} of {len}");
+    call(&k, &mut c, Request::Close { fd: cfd }).unwrap();
+    call(&k, &mut s, Request::Close { fd: sfd }).unwrap();
+    k.td_exit(&mut c);
+    k.td_exit(&mut s);
+}
+
+/// A blocking connect whose SYNs go nowhere sleeps without a deadline of its
+/// own; TCP's connection-establishment timer (`net.inet.tcp.keepinit`, 75 s
+/// of kernel time, run by softclock) ends it with `ETIMEDOUT`, and only once
+/// the clock has got there.
+#[test]
+fn a_blocking_connect_times_out_on_the_kernel_clock() {
+    use std::net::{IpAddr, Ipv4Addr};
+    let _l = test_lock();
+    let t = boot();
+    let k = t.k.clone();
+    // 10.66/16 out of lo0: what is sent there comes back to a stack that is
+    // no router, and is dropped.
+    {
+        let _cv = CurvnetGuard::set(&k.vimage0().vnet);
+        let lo = vimage_net::r#if::ifunit("lo0").expect("lo0");
+        let ifindex = lo.index.load(Ordering::Relaxed);
+        vimage_net::route::rt_add(
+            IpAddr::V4(Ipv4Addr::new(10, 66, 0, 0)),
+            16,
+            vimage_net::route::RtGateway::Link { ifindex },
+            &lo,
+            Some(IpAddr::V4(INADDR_LOOPBACK)),
+            0,
+        )
+        .expect("route to the black hole");
+    }
+    let mut td = k.td_attach(100);
+    let fd = call(
+        &k,
+        &mut td,
+        Request::Socket {
+            domain: 2,
+            ty: 1,
+            proto: 0,
+        },
+    )
+    .expect("socket")
+    .val as i32;
+    let k2 = k.clone();
+    let h = blocked(move || {
+        let addr = SockaddrIn::new(Ipv4Addr::new(10, 66, 0, 1), 80)
+            .to_bytes()
+            .to_vec();
+        let r = call(&k2, &mut td, Request::Connect { fd, addr });
+        k2.td_exit(&mut td);
+        r
+    });
+    // A minute of kernel time: SYNs retransmitted, still connecting.
+    for _ in 0..60 {
+        t.clock.advance(SEC);
+        k.softclock();
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!h.is_finished(), "gave up before keepinit");
+    let t0 = Instant::now();
+    for _ in 0..20 {
+        t.clock.advance(SEC);
+        k.softclock();
+    }
+    let r = h.join().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(1));
+    assert_eq!(r.map(|r| r.val), Err(Errno::ETIMEDOUT));
 }
