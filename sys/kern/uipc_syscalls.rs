@@ -29,6 +29,7 @@ use super::kern_synch::{msleep, Deadline};
 use super::kern_syscall::Td;
 use super::uipc_socket::{PollWaiter, ProtoSocket, SoWakeup, Socket, SB_DEFAULT_HIWAT};
 use super::vnet::{CurvnetGuard, Vnet};
+
 /// `kern.ipc.maxsockbuf`: the largest `SO_RCVBUF`/`SO_SNDBUF`.
 pub const MAXSOCKBUF: u32 = 2 * 1024 * 1024;
 /// `kern.ipc.somaxconn`: the largest listen queue.
@@ -308,8 +309,8 @@ pub fn soclose_linger(td: &Td, so: Arc<Socket>) {
         Ok(p) => (p.wakeup(), p.disconnected()),
         Err(_) => return,
     };
-    // The vnet outlives the socket we let go of here: its kernel's clock
-    // measures the linger time.
+    // Kept past the socket we let go of here: its kernel's clock measures
+    // the linger time.
     let vnet = so.vnet.clone();
     drop(so);
     let (Some(w), Some(done)) = (w, done) else {
