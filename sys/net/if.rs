@@ -47,6 +47,8 @@ pub struct VnetNet {
     /// (`nd6_resolve`), set while the INET6 module is attached to the vnet;
     /// unset, unicast IPv6 cannot leave an Ethernet interface.
     pub nd6_resolve: RcuCell<crate::if_ethersubr::Nd6ResolveFn>,
+    /// The packet filter hooks of each address family (pfil(9) heads).
+    pub pfil: crate::pfil::PfilHeads,
 }
 
 impl VnetNet {

@@ -1,5 +1,6 @@
 //! vkernel's network layer (FreeBSD's sys/net): interfaces, cloners and
-//! loopback, Ethernet framing, routing tables and routing sockets, netisr.
+//! loopback, Ethernet framing, routing tables and routing sockets, netisr,
+//! and the packet filter hooks a firewall plugs into (pfil).
 //!
 //! It sits on the kernel core ([`vimage_kern`]) and knows no address
 //! family's protocols: IPv4 and IPv6 plug their input routines, address
@@ -22,6 +23,7 @@ pub mod if_var;
 /// Packet buffers (`sys/mbuf.h`), in their own crate so netgraph carries them too.
 pub use vimage_mbuf as mbuf;
 pub mod netisr;
+pub mod pfil;
 pub mod radix;
 pub mod route;
 pub mod rtsock;

@@ -20,6 +20,7 @@ use vimage_abi::net_if::IFF_LOOPBACK;
 use vimage_kern::kern_timeout::{getnow_ns, timeout};
 use vimage_net::if_var::Ifnet;
 use vimage_net::mbuf::Mbuf;
+use vimage_net::pfil::{pfil_run_hooks, PfilAf, PfilDir};
 
 /// How long an incomplete datagram waits for its fragments (`IPFRAGTTL`, 30 s).
 pub const IPFRAGTTL_NS: u64 = 30_000_000_000;
@@ -99,6 +100,12 @@ pub fn ip_input(ifp: &Arc<Ifnet>, mut m: Mbuf) {
         };
         let tl = usize::from(Ipv4Packet::new_unchecked(m.data()).total_len());
         m.truncate(tl);
+        // pfil(9): the vnet's packet filters (ipfw) see the datagram before
+        // it is delivered, reassembled or forwarded; one they drop goes
+        // silently (counted in the pfil head).
+        if pfil_run_hooks(PfilAf::Inet, m.data(), PfilDir::In, ifp).is_drop() {
+            return;
+        }
         // The loopback network never arrives from the wire; nor do sources that
         // are group or broadcast addresses.
         let lonet = |a: Ipv4Addr| a.octets()[0] == 127;
@@ -347,6 +354,9 @@ fn ip_forward(ifp: &Arc<Ifnet>, mut m: Mbuf, hl: usize) {
                 );
             }
             Err(Errno::ENOBUFS) => {}
+            // A packet filter refused it on the way out (pfil): dropped
+            // there, nothing to tell the sender.
+            Err(Errno::EACCES) => {}
             Err(_) => {
                 inc(&st.ips_cantforward);
                 icmp_error(&orig, Some(ifp), ICMP_UNREACH, ICMP_UNREACH_HOST, 0);

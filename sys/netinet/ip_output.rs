@@ -16,6 +16,7 @@ use vimage_kern::vnet::CurvnetGuard;
 use vimage_net::if_ethersubr::if_output;
 use vimage_net::if_var::Ifnet;
 use vimage_net::mbuf::{Mbuf, CSUM_DATA_VALID, CSUM_DELAY_DATA, CSUM_TSO};
+use vimage_net::pfil::{pfil_run_hooks, PfilAf, PfilDir};
 use vimage_net::r#if::vnet_net;
 
 /// The datagram is being forwarded: keep its identification and source.
@@ -172,7 +173,8 @@ fn ip_loopback(ifp: &Arc<Ifnet>, mut m: Mbuf) -> Result<(), Errno> {
 /// Sets identification (unless forwarding, or a raw header that has one), fills
 /// an unspecified source from the route, and fragments to the MTU.  Errors:
 /// `EHOSTUNREACH` (no route), `EACCES` (broadcast without `SO_BROADCAST`),
-/// `EMSGSIZE` (too big with DF), `ENETDOWN`, `EHOSTDOWN` (ARP gave up).
+/// `EMSGSIZE` (too big with DF), `ENETDOWN`, `EHOSTDOWN` (ARP gave up),
+/// `EACCES` (a packet filter refused it).
 pub fn ip_output(mut m: Mbuf, flags: u32) -> Result<(), Errno> {
     super::VNET_INET.with(|inet| {
         let (dst, src, hl, id) = {
@@ -205,6 +207,13 @@ pub fn ip_output(mut m: Mbuf, flags: u32) -> Result<(), Errno> {
             return Err(Errno::ENETDOWN);
         }
         Ipv4Packet::new_unchecked(m.data_mut()).fill_checksum();
+        // pfil(9): the vnet's packet filters (ipfw) see the datagram about
+        // to leave by `hop.ifp`, whole (before fragmentation); one they
+        // refuse is not sent and the sender gets EACCES, as FreeBSD's
+        // ip_output returns the filter's error.
+        if pfil_run_hooks(PfilAf::Inet, m.data(), PfilDir::Out, &hop.ifp).is_drop() {
+            return Err(Errno::EACCES);
+        }
         if hop.local {
             // Looped to an own address: whatever was left undone (the transport
             // checksum, segmentation) is never needed, as the data never leaves

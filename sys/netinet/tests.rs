@@ -320,6 +320,69 @@ mod multi {
         t.n.call(&mut n0, Request::Close { fd }).unwrap();
     }
 
+    /// pfil(9) hooks: an input drop is silent and counted, an output drop
+    /// fails the sender's call with EACCES, and a forwarded datagram refused
+    /// on its way out draws no ICMP error.
+    #[test]
+    fn packet_filter_hooks_drop_input_silently_and_refuse_output() {
+        use vimage_net::pfil::*;
+        fn no_icmp(p: &PfilPacket<'_>) -> PfilVerdict {
+            if Ipv4Packet::new_unchecked(p.data).protocol() == 1 {
+                PfilVerdict::Drop
+            } else {
+                PfilVerdict::Pass
+            }
+        }
+        let hook = PfilHook {
+            name: "test",
+            func: no_icmp,
+            flags: PFIL_IN,
+        };
+        let out = PfilHook {
+            flags: PFIL_OUT,
+            ..hook
+        };
+        let mut t = topo();
+        let fd = socket(&t.n, &mut t.n0, SOCK_RAW, IPPROTO_ICMP);
+        let heads = |h: &Host| {
+            h.with(|| {
+                vimage_net::r#if::VNET_NET.with(|n| {
+                    let i = &n.pfil.inet;
+                    (
+                        i.dropped_in.load(Ordering::Relaxed),
+                        i.dropped_out.load(Ordering::Relaxed),
+                    )
+                })
+            })
+        };
+        // The router drops the echo request as it arrives.
+        t.n1.with(|| pfil_add_hook(PfilAf::Inet, hook)).unwrap();
+        sendto(&t.n, &mut t.n0, fd, echo(0, 56), "10.0.0.1", 0).unwrap();
+        assert!(drain(&t.n, &mut t.n0, fd).is_empty());
+        assert_eq!(heads(&t.n1), (1, 0));
+        assert_eq!(t.n1.stat("delivered"), 0);
+        t.n1.with(|| pfil_remove_hook(PfilAf::Inet, "test"))
+            .unwrap();
+        sendto(&t.n, &mut t.n0, fd, echo(1, 56), "10.0.0.1", 0).unwrap();
+        assert_eq!(drain(&t.n, &mut t.n0, fd).len(), 1);
+        // The sender's own filter refuses it on the way out.
+        t.n0.with(|| pfil_add_hook(PfilAf::Inet, out)).unwrap();
+        assert_eq!(
+            sendto(&t.n, &mut t.n0, fd, echo(2, 56), "10.0.0.1", 0),
+            Err(Errno::EACCES)
+        );
+        assert_eq!(heads(&t.n0), (0, 1));
+        t.n0.with(|| pfil_remove_hook(PfilAf::Inet, "test"))
+            .unwrap();
+        // Forwarded, refused leaving the router: lost without an error.
+        t.n1.with(|| pfil_add_hook(PfilAf::Inet, out)).unwrap();
+        sendto(&t.n, &mut t.n0, fd, echo(3, 56), "10.0.1.20", 0).unwrap();
+        assert!(drain(&t.n, &mut t.n0, fd).is_empty());
+        assert_eq!(heads(&t.n1), (1, 1));
+        assert_eq!(t.n2.stat("total"), 0);
+        t.n.call(&mut t.n0, Request::Close { fd }).unwrap();
+    }
+
     #[test]
     fn unanswered_arp_holds_one_packet_then_host_is_down() {
         let mut t = topo();

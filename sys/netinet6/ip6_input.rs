@@ -30,6 +30,7 @@ use crate::ip::{
 };
 use vimage_net::if_var::Ifnet;
 use vimage_net::mbuf::Mbuf;
+use vimage_net::pfil::{pfil_run_hooks, PfilAf, PfilDir};
 
 /// Most extension headers walked in one packet before it is dropped.
 pub const IP6_HDR_NESTLIMIT: usize = 32;
@@ -139,6 +140,12 @@ pub fn ip6_input(ifp: &Arc<Ifnet>, m: Mbuf) {
         || (!lo && dst.segments()[0] & 0xff0f == 0xff01)
     {
         inc(&st.ip6stat.ip6s_badscope);
+        return;
+    }
+    // pfil(9): the vnet's packet filters (ipfw) see the packet before its
+    // options are processed and it is delivered or forwarded; one they drop
+    // goes silently (counted in the pfil head).
+    if pfil_run_hooks(PfilAf::Inet6, &pkt, PfilDir::In, ifp).is_drop() {
         return;
     }
     let ifindex = ifp.index.load(Ordering::Relaxed);

@@ -11,6 +11,7 @@ use super::ip6::{Ipv6FragHeader, Ipv6FragRepr, Ipv6Packet, Ipv6Repr, IP6_FRAG_LE
 use crate::ip::{IPPROTO_FRAGMENT, IPPROTO_HOPOPTS, IPPROTO_ROUTING};
 use vimage_net::if_var::Ifnet;
 use vimage_net::mbuf::Mbuf;
+use vimage_net::pfil::{pfil_run_hooks, PfilAf, PfilDir};
 
 /// Largest IPv6 packet without a jumbo payload option.
 pub const IPV6_MAXPACKET: usize = 65535;
@@ -67,7 +68,8 @@ pub fn ip6_output(pkt: Vec<u8>, opts: &Ip6OutOpts) -> Result<(), Errno> {
 }
 
 /// Send `pkt` out of `ifp` to `nexthop`, fragmenting it to `mtu` unless
-/// `dontfrag` (forwarding passes `true`: routers never fragment).
+/// `dontfrag` (forwarding passes `true`: routers never fragment).  EACCES
+/// when a packet filter refuses it.
 pub fn ip6_output_ifp(
     pkt: Vec<u8>,
     ifp: &Arc<Ifnet>,
@@ -76,6 +78,12 @@ pub fn ip6_output_ifp(
     dontfrag: bool,
 ) -> Result<(), Errno> {
     let st = vnet_inet6();
+    // pfil(9): the vnet's packet filters (ipfw) see the packet about to
+    // leave by `ifp`, whole (before fragmentation), sent or forwarded; one
+    // they refuse is not sent and the sender gets EACCES.
+    if pfil_run_hooks(PfilAf::Inet6, &pkt, PfilDir::Out, ifp).is_drop() {
+        return Err(Errno::EACCES);
+    }
     if pkt.len() <= mtu {
         return super::nd6::nd6_output(ifp, nexthop, Mbuf::from_slice(&pkt));
     }
