@@ -509,3 +509,34 @@ fn a_tool_writing_into_a_closed_pipe_dies_quietly() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// `vimage -d` hands the vimage's interfaces back to the parent clean: no
+/// address, route or neighbour of the dead stack stays with them (as
+/// `vimage -i` back already does), so the parent does not answer for it.
+#[test]
+fn a_deleted_vimage_returns_its_interfaces_without_addresses() {
+    if !cfg!(feature = "vimage") {
+        eprintln!("skipping: needs options VIMAGE");
+        return;
+    }
+    let vk = Vk::boot("vdclean");
+    vk.ok("vimage", &["-c", "n1"]);
+    vk.ok("ngctl", &["mkpeer", "eiface", "ether", "ether"]);
+    assert_eq!(vk.ok("vimage", &["-i", "n1", "ngeth0"]), "eth0@n1\n");
+    vk.ok("vimage", &["n1", "ifconfig", "eth0", "10.0.5.1/24"]);
+    vk.ok("vimage", &["n1", "ifconfig", "eth0", "inet6", "a:5::1/64"]);
+    let inside = vk.ok("vimage", &["n1", "ifconfig", "eth0"]);
+    assert!(
+        inside.contains("inet 10.0.5.1 ") && inside.contains("inet6 a:5::1 "),
+        "{inside}"
+    );
+    vk.ok("vimage", &["-d", "n1"]);
+    let back = vk.ok("ifconfig", &["ngeth0"]);
+    assert!(!back.contains("inet"), "{back}");
+    let routes = vk.ok("netstat", &["-rn"]);
+    assert!(
+        !routes.contains("10.0.5") && !routes.contains("a:5::"),
+        "{routes}"
+    );
+    vk.halt();
+}

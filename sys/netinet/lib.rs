@@ -179,6 +179,11 @@ fn inet_iattach(_v: &Arc<Vnet>) -> Result<ModState, Errno> {
 }
 
 fn inet_idetach(_v: &Arc<Vnet>, s: &ModState) {
+    // The interfaces forget their IPv4 addresses (and what hangs on them):
+    // those leaving with a dying vnet reach their old home clean.
+    for ifp in vimage_net::r#if::vnet_net().list() {
+        r#in::in_ifdetach(&ifp);
+    }
     netisr_unregister(ETHERTYPE_IP);
     netisr_unregister(ETHERTYPE_ARP);
     vimage_net::r#if::VNET_NET.with(|n| n.arpresolve.replace(None));

@@ -181,6 +181,10 @@ fn inet6_iattach(v: &Arc<Vnet>) -> Result<ModState, Errno> {
 }
 
 fn inet6_idetach(_v: &Arc<Vnet>, s: &ModState) {
+    // As IPv4's: interfaces leave without their IPv6 addresses.
+    for ifp in vnet_net().list() {
+        inet6_ifdetach(&ifp);
+    }
     netisr_unregister(ETHERTYPE_IPV6);
     vimage_net::r#if::VNET_NET.with(|n| n.nd6_resolve.replace(None));
     if let Some(st) = s.downcast_ref::<VnetInet6>() {
