@@ -109,21 +109,38 @@ fn exercise1_configure_and_check_connectivity() {
     default_route(&vk, "n2", "10.0.1.1");
     vok(&vk, "n2", "hostname", &["n2"]);
 
-    // n1's interfaces, laid out as FreeBSD 7 prints them.
-    assert_eq!(
-        vok(&vk, "n1", "ifconfig", &[]),
+    // n1's interfaces, laid out as FreeBSD 7 prints them: coming up with
+    // their first address, they got their IPv6 link-local addresses too
+    // (the tutorial's e0_n1 listing), once duplicate address detection is
+    // over no longer `tentative`.
+    let six = cfg!(feature = "inet6");
+    let mut want = String::from(
         "lo0: flags=8049<UP,LOOPBACK,RUNNING,MULTICAST> metric 0 mtu 16384\n\
-         \tinet 127.0.0.1 netmask 0xff000000 \n\
-         eth0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500\n\
-         \tether 40:0a:0b:0c:0d:01\n\
-         \tinet 10.0.0.20 netmask 0xffffff00 broadcast 10.0.0.255\n"
+         \tinet 127.0.0.1 netmask 0xff000000 \n",
     );
-    assert_eq!(
-        vok(&vk, "n0", "ifconfig", &["eth1"]),
+    if six {
+        want.push_str(
+            "\tinet6 ::1 prefixlen 128 \n\tinet6 fe80::1%lo0 prefixlen 64 scopeid 0x1 \n",
+        );
+    }
+    want.push_str(
+        "eth0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500\n\
+         \tether 40:0a:0b:0c:0d:01\n\
+         \tinet 10.0.0.20 netmask 0xffffff00 broadcast 10.0.0.255\n",
+    );
+    if six {
+        want.push_str("\tinet6 fe80::420a:bff:fe0c:d01%eth0 prefixlen 64 scopeid 0x2 \n");
+    }
+    assert_eq!(settled(&vk, "n1", &[]), want);
+    let mut want = String::from(
         "eth1: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500\n\
          \tether 40:0a:0b:0c:0d:02\n\
-         \tinet 10.0.1.1 netmask 0xffffff00 broadcast 10.0.1.255\n"
+         \tinet 10.0.1.1 netmask 0xffffff00 broadcast 10.0.1.255\n",
     );
+    if six {
+        want.push_str("\tinet6 fe80::420a:bff:fe0c:d02%eth1 prefixlen 64 scopeid 0x3 \n");
+    }
+    assert_eq!(settled(&vk, "n0", &["eth1"]), want);
     assert_eq!(
         vok(&vk, "n0", "ifconfig", &["-l", "inet"]),
         "lo0 eth0 eth1\n"
@@ -348,4 +365,16 @@ fn ping_prints_its_statistics_on_sigint() {
         "{text}"
     );
     vk.halt();
+}
+
+/// `ifconfig ARGS` in vimage `v` once duplicate address detection is over
+/// (no address `tentative`, within a few seconds).
+fn settled(vk: &Vk, v: &str, args: &[&str]) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut got = vok(vk, v, "ifconfig", args);
+    while got.contains("tentative") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        got = vok(vk, v, "ifconfig", args);
+    }
+    got
 }

@@ -577,9 +577,7 @@ pub fn ifioctl(cmd: u32, data: &[u8]) -> Result<Vec<u8>, Errno> {
             };
             ifp.flags.store(f, Ordering::Relaxed);
             if old & IFF_UP == 0 && f & IFF_UP != 0 {
-                // `if_up()`: the protocols' hooks (ARP announces the
-                // interface's IPv4 addresses, IPv6 starts DAD).
-                if_hooks(&ifp.vnet(), &ifp, |h| h.ifup, false);
+                if_up_hooks(&ifp);
             }
         }
         SIOCGIFMTU => ifr.set_int(ifp.mtu.load(Ordering::Relaxed) as i32),
@@ -611,6 +609,24 @@ pub fn ifioctl(cmd: u32, data: &[u8]) -> Result<Vec<u8>, Errno> {
         _ => return Err(Errno::ENOTTY),
     }
     ifr.to_bytes()
+}
+
+/// `if_up()`'s protocol half: ARP announces the interface's IPv4 addresses,
+/// IPv6 gives it its link-local address and starts DAD.
+fn if_up_hooks(ifp: &Arc<Ifnet>) {
+    if_hooks(&ifp.vnet(), ifp, |h| h.ifup, false);
+}
+
+/// `if_up()`: mark `ifp` up and running (what a driver does when it gets its
+/// first address, `ether_ioctl`'s `SIOCSIFADDR`) and, if it was down, tell
+/// the protocols.  Whether it was down.
+pub fn if_up(ifp: &Arc<Ifnet>) -> bool {
+    let old = ifp.flags.fetch_or(IFF_UP | IFF_RUNNING, Ordering::Relaxed);
+    if old & IFF_UP != 0 {
+        return false;
+    }
+    if_up_hooks(ifp);
+    true
 }
 
 /// Rename `ifp` in its vnet (`SIOCSIFNAME`): EINVAL/ENAMETOOLONG for a bad

@@ -8,7 +8,6 @@
 //! with a gratuitous ARP.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use vimage_abi::net_if::*;
 use vimage_abi::netinet_in::*;
@@ -308,10 +307,12 @@ pub fn in_aifaddr(
         });
     }
     in_ifaddrhash_set(addr, Some(ifp));
-    // The driver's SIOCSIFADDR: the interface comes up.
-    ifp.flags.fetch_or(IFF_UP | IFF_RUNNING, Ordering::Relaxed);
     in_rt_newaddr(true, ifp, addr, plen);
-    if ifp.iftype == IFT_ETHER || ifp.iftype == IFT_L2VLAN {
+    // The driver's SIOCSIFADDR: the interface comes up, and a down one
+    // tells the protocols (its IPv6 link-local address appears, ARP
+    // announces this address with the others); one already up announces
+    // just this one.
+    if !vimage_net::r#if::if_up(ifp) && (ifp.iftype == IFT_ETHER || ifp.iftype == IFT_L2VLAN) {
         super::if_ether::arp_ifinit(ifp, addr);
     }
     Ok(())
