@@ -633,7 +633,24 @@ impl Sys {
 
     /// `getsockopt(2)`: the option value image.
     pub fn getsockopt(&mut self, fd: i32, level: i32, name: i32) -> Result<Vec<u8>, Errno> {
-        Ok(self.call(&Request::Getsockopt { fd, level, name })?.data)
+        self.getsockopt_in(fd, level, name, &[])
+    }
+    /// `getsockopt(2)` with data in the buffer for the options that read it
+    /// (ipfw's `IP_FW_ADD`): the option value image out.
+    pub fn getsockopt_in(
+        &mut self,
+        fd: i32,
+        level: i32,
+        name: i32,
+        val: &[u8],
+    ) -> Result<Vec<u8>, Errno> {
+        let req = Request::Getsockopt {
+            fd,
+            level,
+            name,
+            val: val.to_vec(),
+        };
+        Ok(self.call(&req)?.data)
     }
 
     /// `ioctl(2)`: returns the copied-out parameter.

@@ -597,10 +597,15 @@ impl Kernel {
                 let _cv = CurvnetGuard::set(&so.vnet);
                 so_calls::setsockopt(&so, level, name, &val)
             }
-            Request::Getsockopt { fd, level, name } => {
+            Request::Getsockopt {
+                fd,
+                level,
+                name,
+                val,
+            } => {
                 let so = td.fds.get(fd)?;
                 let _cv = CurvnetGuard::set(&so.vnet);
-                so_calls::getsockopt(&so, level, name)
+                so_calls::getsockopt(&so, level, name, &val)
             }
             Request::Getsockname { fd } => {
                 let so = td.fds.get(fd)?;

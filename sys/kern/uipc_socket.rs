@@ -44,6 +44,12 @@ pub trait ProtoSocket: Send {
     fn getsockopt(&mut self, _level: i32, _name: i32) -> Result<Vec<u8>, Errno> {
         Err(Errno::ENOPROTOOPT)
     }
+    /// `getsockopt` with what the caller's buffer held on the way in, for
+    /// the few options that take an argument (ipfw's `IP_FW_ADD`).
+    /// Default: the buffer is not read, as for most options.
+    fn getsockopt_in(&mut self, level: i32, name: i32, _val: &[u8]) -> Result<Vec<u8>, Errno> {
+        self.getsockopt(level, name)
+    }
     /// Protocol ioctls not handled by the generic layer.
     fn ioctl(&mut self, _cmd: u32, _data: &[u8]) -> Result<Vec<u8>, Errno> {
         Err(Errno::ENOTTY)

@@ -630,11 +630,11 @@ pub fn setsockopt(so: &Arc<Socket>, level: i32, name: i32, val: &[u8]) -> Result
 
 /// `getsockopt(2)`: the `SOL_SOCKET` options from the socket (an `int` is the
 /// option's bit when set, as FreeBSD answers), everything else from the
-/// protocol.
-pub fn getsockopt(so: &Arc<Socket>, level: i32, name: i32) -> Result<Reply, Errno> {
+/// protocol, which also sees what the caller's buffer held (`val`).
+pub fn getsockopt(so: &Arc<Socket>, level: i32, name: i32, val: &[u8]) -> Result<Reply, Errno> {
     let r = Ordering::Relaxed;
     if level != SOL_SOCKET {
-        return pcb(so)?.getsockopt(level, name).map(Reply::data);
+        return pcb(so)?.getsockopt_in(level, name, val).map(Reply::data);
     }
     let int = |v: i32| Ok(Reply::data(v.to_le_bytes().to_vec()));
     match name {
@@ -680,6 +680,6 @@ pub fn getsockopt(so: &Arc<Socket>, level: i32, name: i32) -> Result<Reply, Errn
         } else {
             0
         }),
-        _ => pcb(so)?.getsockopt(level, name).map(Reply::data),
+        _ => pcb(so)?.getsockopt_in(level, name, val).map(Reply::data),
     }
 }

@@ -165,6 +165,7 @@ fn one_table_per_process_closed_with_its_last_connection() {
                 fd,
                 level: SOL_SOCKET,
                 name: SO_TYPE,
+                val: Vec::new(),
             },
         )
         .map(|r| r.data)
@@ -353,7 +354,8 @@ fn non_blocking_mode_and_fcntl() {
             Request::Getsockopt {
                 fd: nb,
                 level: SOL_SOCKET,
-                name: SO_TYPE
+                name: SO_TYPE,
+                val: Vec::new(),
             }
         )
         .unwrap()
@@ -422,6 +424,7 @@ fn generic_socket_options() {
                 fd,
                 level: SOL_SOCKET,
                 name,
+                val: Vec::new(),
             },
         )
         .map(|r| r.data)
@@ -732,6 +735,7 @@ fn v6only(k: &Arc<Kernel>, td: &mut Td, fd: i32, v: Option<i32>) -> Result<Vec<u
             fd,
             level: 41,
             name: IPV6_V6ONLY,
+            val: Vec::new(),
         },
     };
     call(k, td, r).map(|r| r.data)

@@ -6,6 +6,7 @@
 
 pub mod errno;
 pub mod ioccom;
+pub mod ip_fw;
 pub mod net_if;
 pub mod netgraph;
 pub mod netinet6_in6;

@@ -92,7 +92,7 @@ pub enum Request {
         /// Option value image.
         val: Vec<u8>,
     },
-    /// `getsockopt(fd, level, name)`.
+    /// `getsockopt(fd, level, name, val)`.
     Getsockopt {
         /// Descriptor.
         fd: i32,
@@ -100,6 +100,11 @@ pub enum Request {
         level: i32,
         /// Option name.
         name: i32,
+        /// What the caller's option buffer holds on the way in: empty for
+        /// almost every option; the options that take an argument and
+        /// answer with data (ipfw's `IP_FW_ADD`: the rule in, the rule as
+        /// stored out) read it, as FreeBSD copies `sopt_val` in.
+        val: Vec<u8>,
     },
     /// `kldload(name)`; reply `val` is the file id.
     Kldload {
@@ -295,8 +300,17 @@ impl Request {
                     .i32(*name)
                     .bytes(val);
             }
-            Request::Getsockopt { fd, level, name } => {
-                w.u32(T_GETSOCKOPT).i32(*fd).i32(*level).i32(*name);
+            Request::Getsockopt {
+                fd,
+                level,
+                name,
+                val,
+            } => {
+                w.u32(T_GETSOCKOPT)
+                    .i32(*fd)
+                    .i32(*level)
+                    .i32(*name)
+                    .bytes(val);
             }
             Request::Kldload { name } => {
                 w.u32(T_KLDLOAD).str(name);
@@ -403,6 +417,7 @@ impl Request {
                 fd: r.i32()?,
                 level: r.i32()?,
                 name: r.i32()?,
+                val: r.bytes()?.to_vec(),
             },
             T_KLDLOAD => Request::Kldload { name: s(&mut r)? },
             T_KLDUNLOAD => Request::Kldunload { fileid: r.i32()? },
@@ -828,6 +843,13 @@ mod tests {
                 fd: 1,
                 level: 0xffff,
                 name: 4,
+                val: Vec::new(),
+            },
+            Request::Getsockopt {
+                fd: 1,
+                level: 0,
+                name: 50,
+                val: vec![1, 2, 3],
             },
             Request::Kldload {
                 name: "ng_ether".into(),

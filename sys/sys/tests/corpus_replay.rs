@@ -36,6 +36,29 @@ fn dir(target: &str) -> std::path::PathBuf {
     replay::path(env!("CARGO_MANIFEST_DIR"), &format!("fuzz/corpus/{target}"))
 }
 
+/// `allow tcp from any to me 22 setup keep-state`, as ipfw(8) sends it.
+fn ipfw_rule() -> Vec<u8> {
+    use vimage_abi::ip_fw::*;
+    IpFwRule {
+        rulenum: 300,
+        cmd: vec![
+            Insn::new(Cmd::ProbeState),
+            Insn::new(Cmd::Proto(6)),
+            Insn::new(Cmd::IpDstMe),
+            Insn::new(Cmd::DstPort(vec![(22, 22)])),
+            Insn::new(Cmd::TcpFlags {
+                set: TH_SYN,
+                clear: TH_ACK,
+            }),
+            Insn::new(Cmd::KeepState),
+        ],
+        act: vec![Insn::new(Cmd::Accept)],
+        ..IpFwRule::default()
+    }
+    .to_bytes()
+    .expect("a valid rule")
+}
+
 fn framed(payload: &[u8]) -> Vec<u8> {
     let mut v = (payload.len() as u32).to_le_bytes().to_vec();
     v.extend_from_slice(payload);
@@ -274,6 +297,25 @@ fn requests() -> Vec<(&'static str, Request)> {
                 fd: 3,
                 level: 0xffff,
                 name: 0x1007,
+                val: Vec::new(),
+            },
+        ),
+        (
+            "getsockopt-ipfw-add",
+            Request::Getsockopt {
+                fd: 3,
+                level: 0,
+                name: vimage_abi::ip_fw::IP_FW_ADD,
+                val: ipfw_rule(),
+            },
+        ),
+        (
+            "setsockopt-ipfw-del",
+            Request::Setsockopt {
+                fd: 3,
+                level: 0,
+                name: vimage_abi::ip_fw::IP_FW_DEL,
+                val: vimage_abi::ip_fw::IpFwDel::Cmd(100).to_bytes(),
             },
         ),
         (
@@ -482,6 +524,7 @@ fn payload_seeds() -> Vec<(String, Vec<u8>)> {
     let mut f = Icmp6Filter([0; 8]);
     f.set_pass(129);
     add(5, "icmp6filter", f.to_bytes());
+    add(5, "ipfw-rule", ipfw_rule());
     add(
         5,
         "ip6recvinfo",

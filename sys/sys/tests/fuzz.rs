@@ -313,6 +313,7 @@ fn gen_request(r: &mut Rng) -> Request {
             fd: r.i32(),
             level: r.i32(),
             name: r.i32(),
+            val: r.bytes(16),
         },
         11 => Request::Kldload { name: r.string(20) },
         12 => Request::Kldunload { fileid: r.i32() },
@@ -760,4 +761,226 @@ fn fuzz_fast_paths() {
             panic!("SendtoView::parse panicked on {}", hex(&m));
         }
     }
+}
+
+// ---------------------------------------------------------------- ipfw
+
+fn gen_ip4(r: &mut Rng) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::from(r.u32())
+}
+
+fn gen_ip6(r: &mut Rng) -> std::net::Ipv6Addr {
+    std::net::Ipv6Addr::from((u128::from(r.u64()) << 64) | u128::from(r.u64()))
+}
+
+fn gen_ifspec(r: &mut Rng) -> vimage_abi::ip_fw::IfSpec {
+    use vimage_abi::ip_fw::IfSpec;
+    if r.one_in(3) {
+        IfSpec::Addr(gen_ip4(r))
+    } else {
+        let mut name = r.string(IFNAMSIZ - 1);
+        if name.is_empty() {
+            name.push('e');
+        }
+        IfSpec::Name {
+            glob: r.one_in(2),
+            name,
+        }
+    }
+}
+
+/// A random match instruction (never an action or a log).
+fn gen_match(r: &mut Rng) -> vimage_abi::ip_fw::Insn {
+    use vimage_abi::ip_fw::{AddrSet, Cmd, Insn};
+    let masked4 = |r: &mut Rng| {
+        let m = std::net::Ipv4Addr::from(r.u32());
+        let a = std::net::Ipv4Addr::from(r.u32() & u32::from(m));
+        (a, m)
+    };
+    let masked6 = |r: &mut Rng| {
+        let m = gen_ip6(r);
+        let a = std::net::Ipv6Addr::from(u128::from(gen_ip6(r)) & u128::from(m));
+        (a, m)
+    };
+    let ports = |r: &mut Rng| {
+        (0..1 + r.below(6))
+            .map(|_| (r.u32() as u16, r.u32() as u16))
+            .collect::<Vec<_>>()
+    };
+    let cmd = match r.below(24) {
+        0 => Cmd::Comment(r.string(vimage_abi::ip_fw::IPFW_COMMENT_MAX)),
+        1 => Cmd::IpSrc(gen_ip4(r)),
+        2 => Cmd::IpDst(gen_ip4(r)),
+        3 => Cmd::IpSrcMask((0..1 + r.below(4)).map(|_| masked4(r)).collect()),
+        4 => Cmd::IpDstMask((0..1 + r.below(4)).map(|_| masked4(r)).collect()),
+        5 => Cmd::IpSrcMe,
+        6 => {
+            let size = 1u16 << (1 + r.below(8));
+            let words = usize::from(size).div_ceil(32);
+            let mut map: Vec<u32> = (0..words).map(|_| r.u32()).collect();
+            if size < 32 {
+                map[0] &= (1u32 << size) - 1;
+            }
+            let s = AddrSet {
+                base: gen_ip4(r),
+                size,
+                map,
+            };
+            if r.one_in(2) {
+                Cmd::IpSrcSet(s)
+            } else {
+                Cmd::IpDstSet(s)
+            }
+        }
+        7 => Cmd::SrcPort(ports(r)),
+        8 => Cmd::DstPort(ports(r)),
+        9 => Cmd::Proto(r.u32() as u8),
+        10 => Cmd::In,
+        11 => Cmd::Frag,
+        12 => Cmd::Recv(gen_ifspec(r)),
+        13 => Cmd::Xmit(gen_ifspec(r)),
+        14 => Cmd::Via(gen_ifspec(r)),
+        15 => Cmd::Estab,
+        16 => Cmd::TcpFlags {
+            set: r.u32() as u8,
+            clear: r.u32() as u8,
+        },
+        17 => Cmd::IcmpTypes(r.u32()),
+        18 => Cmd::KeepState,
+        19 => Cmd::Ip6,
+        20 => Cmd::Ip6Src(gen_ip6(r)),
+        21 => Cmd::Ip6DstMask((0..1 + r.below(2)).map(|_| masked6(r)).collect()),
+        22 => Cmd::Ip6SrcMe,
+        _ => Cmd::IpDstMe,
+    };
+    Insn {
+        cmd,
+        not: r.one_in(3),
+        or: r.one_in(4),
+    }
+}
+
+/// A random valid rule.
+fn gen_rule(r: &mut Rng) -> vimage_abi::ip_fw::IpFwRule {
+    use vimage_abi::ip_fw::{Cmd, Insn, IpFwRule, IPFW_RULE_MAXSIZE};
+    let mut cmd: Vec<Insn> = (0..r.below(8)).map(|_| gen_match(r)).collect();
+    if let Some(l) = cmd.last_mut() {
+        l.or = false;
+    }
+    let action = match r.below(6) {
+        0 => Cmd::Accept,
+        1 => Cmd::Deny,
+        2 => Cmd::Reject(if r.one_in(4) {
+            0x100
+        } else {
+            r.below(256) as u16
+        }),
+        3 => Cmd::Count,
+        4 => Cmd::Skipto(r.u32() as u16),
+        _ => Cmd::CheckState,
+    };
+    let mut act = Vec::new();
+    if r.one_in(3) {
+        act.push(Insn::new(Cmd::Log {
+            max_log: r.u32(),
+            log_left: r.u32(),
+        }));
+    }
+    act.push(Insn::new(action));
+    let mut rule = IpFwRule {
+        rulenum: r.u32() as u16,
+        set: r.below(32) as u8,
+        pcnt: r.u64(),
+        bcnt: r.u64(),
+        timestamp: r.u32(),
+        cmd,
+        act,
+    };
+    while rule.size() > IPFW_RULE_MAXSIZE {
+        rule.cmd.remove(0);
+    }
+    rule
+}
+
+/// The firewall's control structures (`IP_FW_ADD` rules, `IP_FW_GET`
+/// replies, `IP_FW_DEL` and table arguments): what a hostile tenant hands
+/// the kernel through a raw socket's options.
+#[test]
+fn fuzz_ip_fw() {
+    use vimage_abi::ip_fw::*;
+    fuzz(
+        "IpFwRule",
+        30,
+        iters(6000),
+        EINVAL,
+        gen_rule,
+        IpFwRule::from_bytes,
+        IpFwRule::to_bytes,
+    );
+    fuzz(
+        "IpFwGet",
+        31,
+        iters(1500),
+        EINVAL,
+        |r| IpFwGet {
+            set_disable: r.u32(),
+            now: r.u32(),
+            rules: (0..r.below(5)).map(|_| gen_rule(r)).collect(),
+            dyn_rules: (0..r.below(4))
+                .map(|_| {
+                    let v6 = r.one_in(2);
+                    let mut a = || -> std::net::IpAddr {
+                        if v6 {
+                            gen_ip6(r).into()
+                        } else {
+                            gen_ip4(r).into()
+                        }
+                    };
+                    let (s, d) = (a(), a());
+                    IpFwDyn {
+                        rulenum: r.u32() as u16,
+                        set: r.below(32) as u8,
+                        dyn_type: op::O_KEEP_STATE,
+                        expire: r.u32(),
+                        pcnt: r.u64(),
+                        bcnt: r.u64(),
+                        proto: r.u32() as u8,
+                        src: (s, r.u32() as u16),
+                        dst: (d, r.u32() as u16),
+                    }
+                })
+                .collect(),
+        },
+        IpFwGet::from_bytes,
+        IpFwGet::to_bytes,
+    );
+    fuzz(
+        "IpFwDel",
+        32,
+        iters(2000),
+        EINVAL,
+        |r| {
+            if r.one_in(2) {
+                IpFwDel::Cmd(r.u32())
+            } else {
+                IpFwDel::Sets(r.u32(), r.u32())
+            }
+        },
+        IpFwDel::from_bytes,
+        |d| Ok(d.to_bytes()),
+    );
+    fuzz(
+        "IpFwTableEntry",
+        33,
+        iters(2000),
+        EINVAL,
+        |r| IpFwTableEntry {
+            tbl: r.u32() as u16,
+            addr: gen_ip4(r),
+            masklen: r.below(33) as u8,
+            value: r.u32(),
+        },
+        IpFwTableEntry::from_bytes,
+        |e| Ok(e.to_bytes()),
+    );
 }

@@ -4,8 +4,8 @@
 //! frames ([`read_frame_into`], one reused buffer), view `sendto` in place
 //! ([`SendtoView::parse`]), decode everything else ([`Request::from_bytes`]),
 //! then decode each request's payload as the kernel will (sysctl values, ioctl
-//! structures, socket addresses, socket options, routing-socket and netgraph
-//! messages).  The same stream is also read as the tools read the kernel's
+//! structures, socket addresses, socket options (the firewall's rules
+//! among them), routing-socket and netgraph messages).  The same stream is also read as the tools read the kernel's
 //! replies ([`Reply::read_frame`]).
 //!
 //! [`payload`] reaches one decoder directly: the first byte picks it, the rest
@@ -20,6 +20,7 @@
 use std::fmt::Debug;
 use std::io::Cursor;
 
+use vimage_abi::ip_fw::{ipfw_zero_arg, IpFwDel, IpFwGet, IpFwRule, IpFwTableEntry};
 use vimage_abi::net_if::{IfInfo, IfReq};
 use vimage_abi::netgraph::*;
 use vimage_abi::netinet6_in6::*;
@@ -132,7 +133,7 @@ fn request_payloads(q: &Request) {
             rtsock(data);
             ng_mesg(data);
         }
-        Request::Setsockopt { val, .. } => sockopt(val),
+        Request::Setsockopt { val, .. } | Request::Getsockopt { val, .. } => sockopt(val),
         _ => {}
     }
 }
@@ -224,6 +225,14 @@ fn sockopt(b: &[u8]) {
     round_trip("Ip6RecvInfo", b, Ip6RecvInfo::from_bytes, |i| {
         Ok(i.to_bytes())
     });
+    // The firewall's options (a raw socket's IP_FW_*).
+    round_trip("IpFwRule", b, IpFwRule::from_bytes, IpFwRule::to_bytes);
+    round_trip("IpFwGet", b, IpFwGet::from_bytes, IpFwGet::to_bytes);
+    round_trip("IpFwDel", b, IpFwDel::from_bytes, |d| Ok(d.to_bytes()));
+    round_trip("IpFwTableEntry", b, IpFwTableEntry::from_bytes, |e| {
+        Ok(e.to_bytes())
+    });
+    let _ = ipfw_zero_arg(b);
 }
 
 /// A routing-socket write.
