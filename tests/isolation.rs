@@ -382,14 +382,14 @@ fn s(v: &[&str]) -> Vec<String> {
 /// commands X runs and their outcomes (none: the operation does not apply).
 fn expect(op: Op, x: &'static str, y: &'static str) -> Vec<(&'static str, Vec<String>, Expect)> {
     use Expect::*;
-    let noent = |tool: &str, what: &str| Err(format!("{tool}: {what}: No such file or directory"));
-    // A name that reaches nothing: ENOENT, or EINVAL for one that tries to
-    // climb (`..`, `...k`: empty components); `what` is what the tool blames.
+    // A name that reaches nothing: ESRCH (7.0's name lookup), or EINVAL for
+    // one that tries to climb (`..`, `...k`: empty components); `what` is
+    // what the tool blames.
     let unnamed = |n: &str, what: &str| {
         if n.starts_with("..") {
             Err(format!("vimage: {what}: Invalid argument"))
         } else {
-            noent("vimage", what)
+            Err(format!("vimage: {what}: No such process"))
         }
     };
     let eperm = |tool: &str, what: &str| Err(format!("{tool}: {what}: Operation not permitted"));
@@ -485,7 +485,9 @@ fn expect(op: Op, x: &'static str, y: &'static str) -> Vec<(&'static str, Vec<St
         Op::IfDestroy if !me => v.push(("ifconfig", s(&[&ify, "destroy"]), no_if)),
         Op::IfGrab if !me => {
             let dest = first_child(x).unwrap_or_else(|| "-".into());
-            v.push(("vimage", s(&["-i", &dest, &ify]), noent("vimage", &ify)));
+            // An interface the caller does not have: ENXIO, as 7.0's move.
+            let enxio = Err(format!("vimage: {ify}: Device not configured"));
+            v.push(("vimage", s(&["-i", &dest, &ify]), enxio));
         }
         Op::NetstatI => v.push(("netstat", s(&["-in"]), Seen(me))),
         Op::Hostname => v.push(("hostname", vec![format!("h2-{tx}")], Changed(me))),
@@ -626,6 +628,9 @@ fn expect(op: Op, x: &'static str, y: &'static str) -> Vec<(&'static str, Vec<St
             // interface, so only default's children may give theirs back.
             let e = if y == "default" && x != "default" {
                 Out("{mv}@default\n".into())
+            } else if x == "default" {
+                // The top has no parent: ENXIO, as 7.0's `..`.
+                Err(format!("vimage: {mv}: Device not configured"))
             } else {
                 eperm("vimage", &mv)
             };
@@ -645,9 +650,16 @@ fn expect(op: Op, x: &'static str, y: &'static str) -> Vec<(&'static str, Vec<St
                 let e = match resolve(x, &n) {
                     Some(r) if r == x => eperm("vimage", &mv),
                     Some(r) => Out(format!("{vx}@{}\n", rel(x, r))),
-                    // EINVAL blames the interface, ENOENT the vimage.
+                    // `..` is the parent: pushing an interface up is refused
+                    // (EPERM), and the top has none (ENXIO); other climbing
+                    // names are EINVAL; both blame the interface.  An unknown
+                    // vimage is ENXIO, blamed on the vimage.
+                    None if n == ".." && x == "default" => {
+                        Err(format!("vimage: {mv}: Device not configured"))
+                    }
+                    None if n == ".." => eperm("vimage", &mv),
                     None if n.starts_with("..") => unnamed(&n, &mv),
-                    None => noent("vimage", &n),
+                    None => Err(format!("vimage: {n}: Device not configured")),
                 };
                 v.push(("vimage", s(&["-i", &n, &mv, &vx]), e));
             }
@@ -1269,7 +1281,7 @@ fn default_dot_path_is_one_name_for_every_operation() {
     let (c, _, e) = vk.run("vimage", &["-c", "default.k"]);
     let made = c == 0;
     if !made {
-        assert_eq!(e, "vimage: default.k: No such file or directory\n");
+        assert_eq!(e, "vimage: default.k: No such process\n");
     }
     // Whatever -c did, the other operations must name the same vimage.
     let (l, _, le) = vk.run("vimage", &["-l", "default.k"]);

@@ -54,6 +54,9 @@ pub const VIMAGE_MAXNGNODES: i64 = 4096;
 /// Largest value any of these limits accepts.
 pub const RESOURCE_LIMIT_MAX: i64 = 1 << 24;
 
+/// `SOMAXCONN`: the default of `kern.ipc.somaxconn` (7.x's 128).
+pub const SOMAXCONN: i64 = 128;
+
 /// The limits and the kernel-wide counts of sockets and interfaces (netgraph
 /// counts its nodes itself).  The kernel holds one, reachable from every vnet
 /// through [`ResLimits::of`].
@@ -71,6 +74,8 @@ pub struct ResLimits {
     pub maxngnodes: Arc<AtomicI64>,
     /// `security.vimage.maxngnodes` (0: none).
     pub vimage_maxngnodes: Arc<AtomicI64>,
+    /// `kern.ipc.somaxconn`: the longest listen queue a `listen(2)` gets.
+    pub somaxconn: Arc<AtomicI64>,
     /// `kern.ipc.numopensockets`.
     numopensockets: AtomicI64,
     /// `net.link.numifnets`.
@@ -86,6 +91,7 @@ impl Default for ResLimits {
             vimage_maxifnets: Arc::new(AtomicI64::new(VIMAGE_MAXIFNETS)),
             maxngnodes: Arc::new(AtomicI64::new(MAXNGNODES)),
             vimage_maxngnodes: Arc::new(AtomicI64::new(VIMAGE_MAXNGNODES)),
+            somaxconn: Arc::new(AtomicI64::new(SOMAXCONN)),
             numopensockets: AtomicI64::new(0),
             numifnets: AtomicI64::new(0),
         }
@@ -173,6 +179,14 @@ impl ResLimits {
             true,
             1,
             RESOURCE_LIMIT_MAX,
+        );
+        t.add_int(
+            "kern.ipc.somaxconn",
+            "Maximum pending socket connection queue size",
+            self.somaxconn.clone(),
+            true,
+            1,
+            i64::from(u16::MAX),
         );
         let me = self.clone();
         read_only(

@@ -321,7 +321,7 @@ pub fn relative_name(caller: &Arc<Vimage>, v: &Arc<Vimage>) -> String {
     parts.join(".")
 }
 
-/// Resolve `name` relative to `caller` (ENOENT if absent, EINVAL if malformed).
+/// Resolve `name` relative to `caller` (ESRCH if absent, EINVAL if malformed).
 pub fn vi_lookup(caller: &Arc<Vimage>, name: &str) -> Result<Arc<Vimage>, Errno> {
     if name == "." || name.is_empty() || (caller.parent().is_none() && name == caller.name()) {
         return Ok(caller.clone());
@@ -330,13 +330,13 @@ pub fn vi_lookup(caller: &Arc<Vimage>, name: &str) -> Result<Arc<Vimage>, Errno>
 }
 
 /// Walk `path` down from `caller`, component by component (`default.k` is
-/// a child `default` of the caller, which none has: ENOENT, as 7.0's
+/// a child `default` of the caller, which none has: ESRCH, as 7.0's
 /// `vimage_by_name`).
 fn vi_walk(caller: &Arc<Vimage>, path: &str) -> Result<Arc<Vimage>, Errno> {
     let mut cur = caller.clone();
     for comp in path.split('.') {
         vi_name_valid(comp)?;
-        cur = cur.child(comp).ok_or(Errno::ENOENT)?;
+        cur = cur.child(comp).ok_or(Errno::ESRCH)?;
     }
     Ok(cur)
 }
@@ -459,7 +459,7 @@ impl Kernel {
             vi_walk(caller, ppath)?
         };
         if parent.is_dead() {
-            return Err(Errno::ENOENT);
+            return Err(Errno::ESRCH);
         }
         if parent.child(leaf).is_some() {
             return Err(Errno::EEXIST);
@@ -561,15 +561,16 @@ impl Kernel {
             return Err(Errno::EPERM);
         }
         if v.is_dead() {
-            return Err(Errno::ENOENT);
+            return Err(Errno::ESRCH);
         }
         self.procs.anchor(td.pid, &v);
         td.vimage = v;
         Ok(())
     }
 
-    /// VI_IFACE: move interface `ifname` of the caller's vimage into `target` (`-`:
-    /// the parent, restoring the interface's name there).  Returns the new name.
+    /// VI_IFACE: move interface `ifname` of the caller's vimage into `target`
+    /// (`..` or `-`: the parent, restoring the interface's name there).
+    /// Returns the new name.
     pub fn vi_iface(
         &self,
         caller: &Arc<Vimage>,
@@ -578,10 +579,15 @@ impl Kernel {
         newname: Option<&str>,
     ) -> Result<(String, Arc<Vimage>), Errno> {
         let _tree = self.tree_lock();
-        let dest = if target == "-" {
-            caller.parent().ok_or(Errno::EPERM)?
+        // `..` (and the tool's `-`) is the parent; an unknown target, like
+        // an unknown interface, is ENXIO, as 7.0's interface move says.
+        let dest = if target == "-" || target == ".." {
+            caller.parent().ok_or(Errno::ENXIO)?
         } else {
-            let d = vi_lookup(caller, target)?;
+            let d = vi_lookup(caller, target).map_err(|e| match e {
+                Errno::ESRCH => Errno::ENXIO,
+                e => e,
+            })?;
             if !d.is_strictly_within(caller) {
                 return Err(Errno::EPERM);
             }
@@ -616,12 +622,22 @@ impl Kernel {
     /// an empty name starts the walk).  A step costs O(depth + log n), whatever
     /// the size of the tree; the process counts of a walk are those taken when it
     /// started (refreshed after a second), as ps(1) shows a snapshot.
+    ///
+    /// The process asking is not counted in its own vimage: the tutorial's
+    /// shell in n1 running `vimage -l` sees `1 processes`.
     pub fn vi_get(&self, caller: &Arc<Vimage>, req: &ViReq) -> Result<ViReq, Errno> {
+        let others = |v: &Arc<Vimage>, n: u32| {
+            if Arc::ptr_eq(v, caller) {
+                n.saturating_sub(1)
+            } else {
+                n
+            }
+        };
         match req.action {
             VI_GET => {
                 let v = vi_lookup(caller, &req.name)?;
                 let n = self.procs.counts().get(&v.id()).copied().unwrap_or(0);
-                Ok(self.vi_req_of(caller, &v, n))
+                Ok(self.vi_req_of(caller, &v, others(&v, n)))
             }
             VI_GETNEXT | VI_GETNEXT_RECURSE => {
                 let start = req.name.is_empty();
@@ -634,7 +650,7 @@ impl Kernel {
                 };
                 let counts = self.walk_counts(start);
                 let n = counts.get(&v.id()).copied().unwrap_or(0);
-                Ok(self.vi_req_of(caller, &v, n))
+                Ok(self.vi_req_of(caller, &v, others(&v, n)))
             }
             _ => Err(Errno::EINVAL),
         }

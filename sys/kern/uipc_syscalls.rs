@@ -32,8 +32,13 @@ use super::vnet::{CurvnetGuard, Vnet};
 
 /// `kern.ipc.maxsockbuf`: the largest `SO_RCVBUF`/`SO_SNDBUF`.
 pub const MAXSOCKBUF: u32 = 2 * 1024 * 1024;
-/// `kern.ipc.somaxconn`: the largest listen queue.
-pub const SOMAXCONN: i32 = 128;
+/// `kern.ipc.somaxconn` of `so`'s kernel (7.x's 128 if unreachable).
+fn somaxconn(so: &Socket) -> i32 {
+    super::kern_resource::ResLimits::of(&so.vnet)
+        .map(|l| l.somaxconn.load(Ordering::Relaxed))
+        .unwrap_or(super::kern_resource::SOMAXCONN)
+        .clamp(1, i64::from(u16::MAX)) as i32
+}
 /// Default `SO_SNDBUF` of a socket whose protocol keeps no send buffer
 /// (`net.inet.udp.maxdgram`).
 const DGRAM_SNDBUF: u32 = 9216;
@@ -77,8 +82,10 @@ pub fn socket_type(ty: i32) -> (i32, bool) {
 
 /// `listen(2)`.
 pub fn listen(so: &Arc<Socket>, backlog: i32) -> Result<Reply, Errno> {
-    let backlog = if !(0..=SOMAXCONN).contains(&backlog) {
-        SOMAXCONN
+    // As 7.x's listen: out of range means "as many as allowed".
+    let max = somaxconn(so);
+    let backlog = if !(0..=max).contains(&backlog) {
+        max
     } else {
         backlog
     };

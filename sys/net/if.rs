@@ -89,6 +89,24 @@ fn sym_if_index(s: &(dyn std::any::Any + Send + Sync)) -> String {
         .map(|n| n.list().len().to_string())
         .unwrap_or_default()
 }
+/// `V_if_addrhead`: every address of the vnet's interfaces, in interface
+/// order (`ifname:addr/plen`, space separated).
+fn sym_if_addrhead(s: &(dyn std::any::Any + Send + Sync)) -> String {
+    s.downcast_ref::<VnetNet>()
+        .map(|n| {
+            n.list()
+                .iter()
+                .flat_map(|i| {
+                    let name = i.name();
+                    i.addr_list()
+                        .into_iter()
+                        .map(move |a| format!("{name}:{}/{}", a.addr, a.plen))
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
 fn sym_ifnet(s: &(dyn std::any::Any + Send + Sync)) -> String {
     s.downcast_ref::<VnetNet>()
         .map(|n| {
@@ -117,6 +135,10 @@ pub static VNET_NET_MODINFO: VnetModInfo = VnetModInfo {
         VnetSymmap {
             name: "if_index",
             get: sym_if_index,
+        },
+        VnetSymmap {
+            name: "if_addrhead",
+            get: sym_if_addrhead,
         },
     ],
 };
@@ -659,7 +681,7 @@ pub fn vnet_ifmove(
     newname: Option<&str>,
 ) -> Result<String, Errno> {
     let _cv = CurvnetGuard::set(from);
-    let ifp = ifunit(ifname).ok_or(Errno::ENOENT)?;
+    let ifp = ifunit(ifname).ok_or(Errno::ENXIO)?;
     let back = ifp
         .came_from()
         .filter(|(v, _)| Arc::ptr_eq(v, to))

@@ -38,8 +38,6 @@ pub const TCP_MAXSEG: i32 = 2;
 pub const SO_KEEPALIVE: i32 = 0x8;
 /// `SO_ERROR`.
 pub const SO_ERROR: i32 = 0x1007;
-/// `SOMAXCONN`: the largest listen backlog.
-pub const SOMAXCONN: i32 = 128;
 const IPPROTO_TCP: i32 = 6;
 const IPPROTO_IPV6: i32 = 41;
 use vimage_abi::netinet6_in6::{in6_is_scoped, IPV6_V6ONLY};
@@ -398,11 +396,8 @@ impl ProtoSocket for TcpSocket {
             _ => return Err(Errno::EINVAL),
         }
         self.autobind(&mut tp)?;
-        let backlog = if !(0..=SOMAXCONN).contains(&backlog) {
-            SOMAXCONN
-        } else {
-            backlog
-        } as usize;
+        // (The socket layer has bounded it by kern.ipc.somaxconn.)
+        let backlog = backlog.max(0) as usize;
         match tp.listen.as_mut() {
             Some(l) => l.backlog = backlog,
             None => {

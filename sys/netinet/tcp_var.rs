@@ -419,7 +419,8 @@ pub struct VnetTcp {
 impl VnetTcp {
     fn new() -> Self {
         VnetTcp {
-            mssdflt: AtomicI64::new(536),
+            // 7.x's TCP_MSS: 512.
+            mssdflt: AtomicI64::new(512),
             v6mssdflt: AtomicI64::new(1220),
             rfc1323: AtomicI64::new(1),
             sack_enable: AtomicI64::new(1),

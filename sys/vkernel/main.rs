@@ -493,6 +493,23 @@ fn rc_default(k: &Arc<Kernel>) {
         let _ = ioctl(&mut td, SIOCAIFADDR, b);
     }
     let _ = k.syscall(&mut td, Request::Close { fd }).result();
+    // hostname=`hostname`: the default vimage is the machine, and is called
+    // as the host is (read from the host, never set on it).
+    if let Ok(h) = nix::unistd::gethostname() {
+        if let Some(h) = h.to_str().filter(|h| !h.is_empty()) {
+            let mut w = vimage_abi::wire::Writer::new();
+            vimage_abi::sysctl::SysctlValue::Str(h.to_string()).encode(&mut w);
+            let _ = k
+                .syscall(
+                    &mut td,
+                    Request::Sysctl {
+                        name: "kern.hostname".into(),
+                        new: Some(w.finish()),
+                    },
+                )
+                .result();
+        }
+    }
 }
 
 fn boot_log(k: &Arc<Kernel>, version: &str, path: &Path) {

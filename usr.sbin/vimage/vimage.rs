@@ -104,10 +104,12 @@ fn move_if(name: &str, ifname: &str, newname: &str) {
             format!("{ifname}: interface cannot be moved"),
             Errno::ENODEV,
         ),
-        Err(Errno::ENOENT) => {
+        Err(Errno::ENXIO) => {
             // Tell which of the two names is missing.
-            let known = s.vi_ioctl(SIOCGPVIMAGE, &ViReq::new(VI_GET, name)).is_ok() || name == "-";
-            err(1, if known { ifname } else { name }, Errno::ENOENT)
+            let known = name == "-"
+                || name == ".."
+                || s.vi_ioctl(SIOCGPVIMAGE, &ViReq::new(VI_GET, name)).is_ok();
+            err(1, if known { ifname } else { name }, Errno::ENXIO)
         }
         Err(e) => err(1, ifname, e),
     }

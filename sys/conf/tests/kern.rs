@@ -152,7 +152,7 @@ mod vimage_tests {
             Err(Errno::ENAMETOOLONG)
         );
         assert_eq!(create(k, &mut td, "-x"), Err(Errno::EINVAL));
-        assert_eq!(create(k, &mut td, "nope.n3"), Err(Errno::ENOENT));
+        assert_eq!(create(k, &mut td, "nope.n3"), Err(Errno::ESRCH));
         create(k, &mut td, "n1.n3").unwrap();
         // Walk: default, n2 (newest first), n1, n1.n3.
         let mut names = Vec::new();
@@ -184,7 +184,7 @@ mod vimage_tests {
         assert_eq!(d(&mut td, "n1").err(), Some(Errno::EBUSY));
         assert_eq!(d(&mut td, ".").err(), Some(Errno::EBUSY));
         assert_eq!(d(&mut td, "default").err(), Some(Errno::EBUSY));
-        assert_eq!(d(&mut td, "zz").err(), Some(Errno::ENOENT));
+        assert_eq!(d(&mut td, "zz").err(), Some(Errno::ESRCH));
         d(&mut td, "n1.n3").unwrap();
         d(&mut td, "n1").unwrap();
         d(&mut td, "n2").unwrap();
@@ -213,7 +213,7 @@ mod vimage_tests {
         );
         assert_eq!(
             vi(k, &mut c, SIOCGPVIMAGE, ViReq::new(VI_GET, "n2")).err(),
-            Some(Errno::ENOENT)
+            Some(Errno::ESRCH)
         );
         create(k, &mut c, "n3").unwrap();
         let n3 = vi(k, &mut td, SIOCGPVIMAGE, ViReq::new(VI_GET, "n1.n3")).unwrap();
@@ -385,9 +385,11 @@ mod vimage_tests {
         mk("ngeth1");
         assert_eq!(mv(&mut td, "n1", "ngeth0", "").unwrap(), "eth0@n1");
         assert_eq!(mv(&mut td, "n1", "ngeth1", "e1").unwrap(), "e1@n1");
-        assert_eq!(mv(&mut td, "n1", "nope0", ""), Err(Errno::ENOENT));
+        assert_eq!(mv(&mut td, "n1", "nope0", ""), Err(Errno::ENXIO));
         assert_eq!(mv(&mut td, ".", "lo1", ""), Err(Errno::EPERM));
-        assert_eq!(mv(&mut td, "-", "lo1", ""), Err(Errno::EPERM));
+        // The top has no parent (ENXIO, as 7.0's `..`).
+        assert_eq!(mv(&mut td, "-", "lo1", ""), Err(Errno::ENXIO));
+        assert_eq!(mv(&mut td, "..", "lo1", ""), Err(Errno::ENXIO));
         assert_eq!(iflist(k, &mut td), vec!["1:lo0", "2:lo1", "3:lo2"]);
         // From inside n1: move on to n3, and back with "-".
         t.host.spawn(500, 100, 4);
@@ -606,8 +608,8 @@ mod vimage_hostile {
         assert_eq!(create(k, &mut p, ".y"), Err(Errno::EINVAL));
         // Nothing was made; the listing ends.
         assert_eq!(walk(k, &mut td).unwrap(), vec!["default", "n1"]);
-        assert_eq!(get(k, &mut td, "x").err(), Some(Errno::ENOENT));
-        assert_eq!(get(k, &mut td, "n1.default").err(), Some(Errno::ENOENT));
+        assert_eq!(get(k, &mut td, "x").err(), Some(Errno::ESRCH));
+        assert_eq!(get(k, &mut td, "n1.default").err(), Some(Errno::ESRCH));
         t.host.exit(600, 1);
         destroy(k, &mut td, "n1").unwrap();
     }
@@ -902,7 +904,7 @@ mod vimage_hostile {
         assert_eq!(created, Ok(()));
         // The dying vimage is out of the tree; its parent stays busy until the
         // teardown hands its interfaces back.
-        assert_eq!(gone, Some(Errno::ENOENT));
+        assert_eq!(gone, Some(Errno::ESRCH));
         assert_eq!(parent, Err(Errno::EBUSY));
         assert_eq!(
             names,
