@@ -556,3 +556,55 @@ fn a_deleted_vimage_returns_its_interfaces_without_addresses() {
     );
     vk.halt();
 }
+
+/// A kill or hangup aimed at `vimage NAME cmd` reaches `cmd`, as if vimage(8)
+/// had exec'd it, and the tool dies of the same signal; even killing the
+/// tool with SIGKILL hangs the command up.
+#[test]
+fn killing_vimage_ends_the_command_it_runs() {
+    use std::os::unix::process::ExitStatusExt;
+    let vk = Vk::boot("killfront");
+    let vi = if cfg!(feature = "vimage") {
+        vk.ok("vimage", &["-c", "n1"]);
+        "n1"
+    } else {
+        "."
+    };
+    for (i, sig) in [libc::SIGTERM, libc::SIGHUP, libc::SIGKILL]
+        .into_iter()
+        .enumerate()
+    {
+        let mark = format!("{}.{}", 2000 + std::process::id() % 1000, 31 + i);
+        let mut front = vk
+            .cmd("vimage")
+            .args([vi, "sleep", &mark])
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("vimage n1 sleep");
+        let t0 = std::time::Instant::now();
+        while procs_running(&["sleep", &mark]).is_empty() {
+            assert!(t0.elapsed().as_secs() < 10, "the sleep did not start");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // SAFETY: signalling a process of this test's own.
+        unsafe {
+            libc::kill(front.id() as i32, sig);
+        }
+        let st = front.wait().expect("vimage exits");
+        assert_eq!(st.signal(), Some(sig), "{st:?}");
+        let t0 = std::time::Instant::now();
+        let mut left = procs_running(&["sleep", &mark]);
+        while !left.is_empty() && t0.elapsed().as_secs() < 5 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            left = procs_running(&["sleep", &mark]);
+        }
+        for p in &left {
+            // SAFETY: as above.
+            unsafe {
+                libc::kill(*p as i32, libc::SIGKILL);
+            }
+        }
+        assert!(left.is_empty(), "signal {sig}: the command outlived vimage");
+    }
+    vk.halt();
+}

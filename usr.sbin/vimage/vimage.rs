@@ -24,7 +24,9 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use libvimage::{err, errx, getopt, Errno, Sys};
-use nix::sys::signal::{signal, SigHandler, Signal};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use nix::sys::signal::{sigaction, signal, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{execvp, fork, pipe, ForkResult, Pid};
 use vimage_abi::vimage::*;
@@ -186,6 +188,56 @@ fn print_block(out: &mut impl Write, r: &ViReq) {
     }
 }
 
+/// Signals that end a command, passed on down to it: `kill` or a hangup
+/// aimed at `vimage NAME cmd` reaches `cmd`, as if vimage(8) had exec'd it
+/// (FreeBSD's does).  SIGINT and SIGQUIT come from the terminal to the whole
+/// process group anyway.
+const PASSED_ON: [Signal; 2] = [Signal::SIGTERM, Signal::SIGHUP];
+
+/// The front process: the reaper to pass signals to, and the last passed.
+static FRONT_TO: AtomicI32 = AtomicI32::new(0);
+static FRONT_GOT: AtomicI32 = AtomicI32::new(0);
+/// The reaper: a pidfd of the command while it runs (-1 otherwise).
+static REAPER_TO: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn front_pass_on(sig: libc::c_int) {
+    FRONT_GOT.store(sig, Ordering::Relaxed);
+    let p = FRONT_TO.load(Ordering::Relaxed);
+    if p > 0 {
+        // SAFETY: kill(2) is async-signal-safe; `p` is our unreaped child.
+        unsafe {
+            libc::kill(p, sig);
+        }
+    }
+}
+
+extern "C" fn reaper_pass_on(sig: libc::c_int) {
+    let fd = REAPER_TO.load(Ordering::Relaxed);
+    if fd >= 0 {
+        // SAFETY: a raw system call on a pidfd (never a reused pid).
+        unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                fd,
+                sig,
+                std::ptr::null::<u8>(),
+                0,
+            );
+        }
+    }
+}
+
+/// Catch [`PASSED_ON`] with `f` (restarting interrupted calls).
+fn pass_on(f: extern "C" fn(libc::c_int)) {
+    let sa = SigAction::new(SigHandler::Handler(f), SaFlags::SA_RESTART, SigSet::empty());
+    for s in PASSED_ON {
+        // SAFETY: the handlers only touch atomics and make raw system calls.
+        unsafe {
+            let _ = sigaction(s, &sa);
+        }
+    }
+}
+
 /// `vimage vname [command ...]`.
 fn enter(name: &str, cmd: &[String]) {
     let (rd, wr) = pipe().unwrap_or_else(|e| err(1, "pipe", Errno::from_host(e as i32)));
@@ -199,11 +251,14 @@ fn enter(name: &str, cmd: &[String]) {
         }
         Ok(ForkResult::Parent { child }) => {
             drop(wr);
-            // Like system(3): the command owns the terminal's signals now.
+            // Like system(3): the command owns the terminal's signals now;
+            // a kill or hangup aimed at us is passed on to it.
             unsafe {
                 let _ = signal(Signal::SIGINT, SigHandler::SigIgn);
                 let _ = signal(Signal::SIGQUIT, SigHandler::SigIgn);
             }
+            FRONT_TO.store(child.as_raw(), Ordering::Relaxed);
+            pass_on(front_pass_on);
             let mut f = std::fs::File::from(rd);
             let mut msg = String::new();
             let _ = f.read_to_string(&mut msg);
@@ -222,7 +277,20 @@ fn enter(name: &str, cmd: &[String]) {
                     }
                     err(1, name, e)
                 }
-                (Some("X"), Some(code)) => std::process::exit(code),
+                (Some("X"), Some(code)) => {
+                    // Killed by what we passed on: die of it too, as the
+                    // command itself would have been seen to.
+                    let got = FRONT_GOT.load(Ordering::Relaxed);
+                    if got != 0 && code == 128 + got {
+                        if let Ok(sig) = Signal::try_from(got) {
+                            unsafe {
+                                let _ = signal(sig, SigHandler::SigDfl);
+                            }
+                            let _ = nix::sys::signal::raise(sig);
+                        }
+                    }
+                    std::process::exit(code)
+                }
                 (Some("C"), Some(e)) => {
                     let c = cmd.first().map(String::as_str).unwrap_or("sh");
                     eprintln!(
@@ -280,6 +348,9 @@ fn reaper(name: &str, cmd: &[String], wr: OwnedFd) -> ! {
     // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer flag.
     unsafe {
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        // The front process gone (killed even with SIGKILL) is a hangup for
+        // the command, passed on below.
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGHUP, 0, 0, 0);
         let _ = signal(Signal::SIGPIPE, SigHandler::SigIgn);
         let _ = signal(Signal::SIGINT, SigHandler::SigIgn);
         let _ = signal(Signal::SIGQUIT, SigHandler::SigIgn);
@@ -368,6 +439,16 @@ fn reaper(name: &str, cmd: &[String], wr: OwnedFd) -> ! {
     drop(ewr);
     drop(lwr);
     drop(ard);
+    // Pass kills and hangups on to the command while it runs.
+    let cmd_pidfd = seccomp::pidfd_open(child.as_raw()).ok();
+    if let Some(fd) = &cmd_pidfd {
+        REAPER_TO.store(fd.as_raw_fd(), Ordering::Relaxed);
+    }
+    pass_on(reaper_pass_on);
+    if std::os::unix::process::parent_id() == 1 {
+        // The front died before PR_SET_PDEATHSIG took: a hangup now.
+        reaper_pass_on(libc::SIGHUP);
+    }
     supervise(child, lrd, awr);
     if let Some(k) = kpid {
         supervisor::watch_kernel(k);
@@ -376,6 +457,10 @@ fn reaper(name: &str, cmd: &[String], wr: OwnedFd) -> ! {
     let mut exec_err = String::new();
     let _ = f.read_to_string(&mut exec_err);
     let status = wait_for(child);
+    // From now on nothing to pass signals on to (the front's own exit sends
+    // us its death signal).
+    REAPER_TO.store(-1, Ordering::Relaxed);
+    drop(cmd_pidfd);
     match exec_err.trim().parse::<i32>() {
         Ok(e) => report(&wr, &format!("C {e}")),
         Err(_) => report(&wr, &format!("X {status}")),
