@@ -9,7 +9,9 @@ use std::sync::{Arc, RwLock};
 use vimage_abi::net_if::*;
 use vimage_abi::{Errno, IFNAMSIZ};
 
+use super::ethernet::ETHERTYPE_VLAN;
 use super::if_var::Ifnet;
+use super::if_vlan_var::VlanDemux;
 use super::mbuf::Mbuf;
 use vimage_abi::sysctl::{SysctlValue, CTLFLAG_RD, CTLFLAG_VNET};
 use vimage_kern::kern_resource::ResLimits;
@@ -327,6 +329,9 @@ pub fn if_detach(ifp: &Arc<Ifnet>) {
             lim.ifnet_release();
         }
     }
+    // The departure event: vlans riding on the interface lose their parent
+    // (they stay, unconfigured), whether it moves or goes.
+    super::if_vlan_var::vlan_trunk_departure(ifp);
     if let Ok(mut g) = ifp.input_hook.write() {
         *g = None;
     }
@@ -539,11 +544,30 @@ pub fn ether_demux(ifp: &Arc<Ifnet>, m: Mbuf) {
 }
 
 /// [`ether_demux`] in curvnet, which is `ifp`'s (entered by the caller).
+/// A tagged frame goes to the vlan with its tag on `ifp`, untagged, as that
+/// vlan's input (in the vlan's vnet, which need not be ours).
 fn ether_demux_cur(ifp: &Arc<Ifnet>, mut m: Mbuf) {
-    let Some(et) = ether_type(m.data()) else {
+    let Some(mut et) = ether_type(m.data()) else {
         ifp.counters.ierrors.fetch_add(1, Ordering::Relaxed);
         return;
     };
+    if et == ETHERTYPE_VLAN {
+        match super::if_vlan_var::vlan_demux(ifp, m) {
+            VlanDemux::Vlan(vlan, m) => {
+                // Depth stays bounded: a vlan carries no vlans of its own,
+                // so a second tag is dropped there.
+                if_input(&vlan, m);
+                return;
+            }
+            VlanDemux::Untagged(x) => {
+                // Priority-tagged: the parent's own frame.  A tag inside is
+                // no protocol of ours (counted by netisr_dispatch).
+                m = x;
+                et = ether_type(m.data()).unwrap_or(ETHERTYPE_VLAN);
+            }
+            VlanDemux::Dropped => return,
+        }
+    }
     m.adj(14);
     netisr_dispatch(et, ifp, m);
 }
@@ -566,22 +590,28 @@ pub fn if_input_proto(ifp: &Arc<Ifnet>, proto: u16, m: Mbuf) {
 }
 
 /// Interface ioctls on curvnet (`ifioctl`): flags, MTU, name, link address, clone
-/// create/destroy.  Returns the copied-out `ifreq`.
+/// create/destroy, then the driver's own (`if_ioctl`).  Returns the
+/// copied-out `ifreq` (with what its `ifr_data` carries after it, see
+/// [`ifr_data_cmd`]).
 pub fn ifioctl(cmd: u32, data: &[u8]) -> Result<Vec<u8>, Errno> {
-    let mut ifr = IfReq::from_bytes(data)?;
-    match cmd {
-        SIOCIFCREATE2 => {
-            let name = super::if_clone::if_clone_create(&ifr.name)?;
-            ifr.name = name;
-            return ifr.to_bytes();
-        }
-        SIOCIFDESTROY => {
-            super::if_clone::if_clone_destroy(&ifr.name)?;
-            return ifr.to_bytes();
-        }
-        _ => {}
+    let (head, ifr_data) = data.split_at(data.len().min(IFREQ_SIZE));
+    let mut ifr = IfReq::from_bytes(head)?;
+    if ifreq_cmd(cmd) == SIOCIFCREATE2 {
+        // The cloner's parameters, if any, are what `ifr_data` carries.
+        let name = super::if_clone::if_clone_create_params(&ifr.name, ifr_data)?;
+        ifr.name = name;
+        let mut out = ifr.to_bytes()?;
+        out.extend_from_slice(ifr_data);
+        return Ok(out);
+    }
+    if cmd == SIOCIFDESTROY {
+        super::if_clone::if_clone_destroy(&ifr.name)?;
+        return ifr.to_bytes();
     }
     let ifp = ifunit(&ifr.name).ok_or(Errno::ENXIO)?;
+    if let Some(r) = ifp.driver.ioctl(&ifp, cmd, data) {
+        return r;
+    }
     match cmd {
         SIOCGIFFLAGS => ifr.set_flags(ifp.flags()),
         SIOCSIFFLAGS => {
@@ -590,7 +620,10 @@ pub fn ifioctl(cmd: u32, data: &[u8]) -> Result<Vec<u8>, Errno> {
             let f = (old & IFF_CANTCHANGE) | (new & !IFF_CANTCHANGE);
             // Bringing an interface up or down also sets or clears RUNNING for
             // software interfaces (they have no separate link state).
-            let f = if f & IFF_UP != 0 {
+            let f = if ifp.iftype == IFT_L2VLAN {
+                // A vlan runs while it has a parent, up or down.
+                f
+            } else if f & IFF_UP != 0 {
                 f | IFF_RUNNING
             } else if ifp.iftype == IFT_LOOP || ifp.iftype == IFT_ETHER {
                 f & !IFF_RUNNING
@@ -643,7 +676,14 @@ fn if_up_hooks(ifp: &Arc<Ifnet>) {
 /// first address, `ether_ioctl`'s `SIOCSIFADDR`) and, if it was down, tell
 /// the protocols.  Whether it was down.
 pub fn if_up(ifp: &Arc<Ifnet>) -> bool {
-    let old = ifp.flags.fetch_or(IFF_UP | IFF_RUNNING, Ordering::Relaxed);
+    // A vlan runs while it has a parent (its driver says so), not because
+    // it got an address.
+    let run = if ifp.iftype == IFT_L2VLAN {
+        0
+    } else {
+        IFF_RUNNING
+    };
+    let old = ifp.flags.fetch_or(IFF_UP | run, Ordering::Relaxed);
     if old & IFF_UP != 0 {
         return false;
     }

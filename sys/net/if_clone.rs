@@ -59,6 +59,12 @@ pub trait IfCloner: Send + Sync {
     /// Create an interface called `ifname` (or, if it is the bare family name, the
     /// lowest free unit) in curvnet and attach it; returns the name given.
     fn create(&self, ifname: &str) -> Result<Arc<Ifnet>, Errno>;
+    /// [`create`](Self::create) with the parameters SIOCIFCREATE2's
+    /// `ifr_data` carried (a vlan's `struct vlanreq`); a cloner that takes
+    /// none ignores them, as FreeBSD's do.
+    fn create_params(&self, ifname: &str, _params: &[u8]) -> Result<Arc<Ifnet>, Errno> {
+        self.create(ifname)
+    }
     /// Whether this interface may be destroyed (lo0 may not).
     fn can_destroy(&self, _ifp: &Arc<Ifnet>) -> bool {
         true
@@ -67,6 +73,11 @@ pub trait IfCloner: Send + Sync {
 
 /// `SIOCIFCREATE2`: find the cloner for `ifname` (EINVAL if none) and create.
 pub fn if_clone_create(ifname: &str) -> Result<String, Errno> {
+    if_clone_create_params(ifname, &[])
+}
+
+/// `SIOCIFCREATE2` with the cloner's parameters (`ifr_data`; empty: none).
+pub fn if_clone_create_params(ifname: &str, params: &[u8]) -> Result<String, Errno> {
     super::r#if::ifname_valid(ifname)?;
     if super::r#if::ifunit(ifname).is_some() {
         return Err(Errno::EEXIST);
@@ -76,7 +87,12 @@ pub fn if_clone_create(ifname: &str) -> Result<String, Errno> {
         .into_iter()
         .find(|c| c.matches(ifname))
         .ok_or(Errno::EINVAL)?;
-    Ok(c.create(ifname)?.name())
+    let ifp = if params.is_empty() {
+        c.create(ifname)?
+    } else {
+        c.create_params(ifname, params)?
+    };
+    Ok(ifp.name())
 }
 
 /// `SIOCIFDESTROY`: destroy a cloned interface of curvnet (ENXIO if absent, EINVAL

@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use vimage_abi::net_if::{IfInfo, IfStats};
 use vimage_abi::Errno;
 
+use super::if_vlan_var::IfVlanTrunk;
 use super::mbuf::Mbuf;
+use vimage_kern::subr_rcu::RcuCell;
 use vimage_kern::vnet::Vnet;
 
 /// What an interface's driver provides.
@@ -24,6 +26,16 @@ pub trait IfDriver: Send + Sync {
     fn vmoved(&self, _ifp: &Arc<Ifnet>) {}
     /// The interface was detached for good.
     fn detached(&self, _ifp: &Arc<Ifnet>) {}
+    /// The driver's own ioctls (`if_ioctl`), tried before the interface
+    /// layer's: `None` leaves `cmd` to the layer; a driver also takes a
+    /// generic request it constrains (a vlan's `SIOCSIFMTU`).  `data` is the
+    /// ifreq with, after it, what its `ifr_data` carries.
+    fn ioctl(&self, _ifp: &Arc<Ifnet>, _cmd: u32, _data: &[u8]) -> Option<Result<Vec<u8>, Errno>> {
+        None
+    }
+    /// `parent`, the interface this one rides on (a vlan's), leaves its vnet
+    /// or goes away.
+    fn parent_departed(&self, _ifp: &Arc<Ifnet>, _parent: &Arc<Ifnet>) {}
     /// Driver-private state, for the driver's own messages.
     fn as_any(&self) -> &dyn std::any::Any;
 }
@@ -127,6 +139,11 @@ pub struct Ifnet {
     /// Input queue: what this interface receives is processed in order,
     /// whichever thread delivered it.
     pub inq: Arc<super::netisr::IfInq>,
+    /// Enabled capabilities (`if_capenable`, `IFCAP_*`).
+    pub capenable: AtomicU32,
+    /// The vlans riding on this interface, by tag (`if_vlantrunk`), read
+    /// without a lock on every tagged frame it receives.
+    pub vlantrunk: RcuCell<IfVlanTrunk>,
 }
 
 impl std::fmt::Debug for Ifnet {
@@ -167,6 +184,8 @@ impl Ifnet {
             output_hook: RwLock::new(None),
             addrs: RwLock::new(Vec::new()),
             inq: Arc::default(),
+            capenable: AtomicU32::new(0),
+            vlantrunk: RcuCell::new(),
         })
     }
 

@@ -20,6 +20,7 @@ pub mod if_clone;
 pub mod if_ethersubr;
 pub mod if_loop;
 pub mod if_var;
+pub mod if_vlan_var;
 /// Packet buffers (`sys/mbuf.h`), in their own crate so netgraph carries them too.
 pub use vimage_mbuf as mbuf;
 pub mod netisr;

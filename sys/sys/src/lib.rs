@@ -8,6 +8,7 @@ pub mod errno;
 pub mod ioccom;
 pub mod ip_fw;
 pub mod net_if;
+pub mod net_if_vlan_var;
 pub mod netgraph;
 pub mod netinet6_in6;
 pub mod netinet_in;

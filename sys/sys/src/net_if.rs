@@ -1,7 +1,7 @@
 //! Interface ABI (net/if.h, sys/sockio.h): flags, `struct ifreq`, the interface ioctls and
 //! the interface-list record returned by the `net.link.iflist` sysctl.
 
-use crate::ioccom::{iow, iowr};
+use crate::ioccom::{iow, iowr, IOCPARM_MASK};
 use crate::wire::{get_cstr, put_cstr, Reader, Writer};
 use crate::{Errno, IFNAMSIZ};
 
@@ -102,10 +102,37 @@ pub const SIOCGIFMTU: u32 = iowr(b'i', 51, IFREQ_SIZE);
 pub const SIOCSIFMTU: u32 = iow(b'i', 52, IFREQ_SIZE);
 /// `SIOCSIFLLADDR`: set the link-level address (sockaddr in the union).
 pub const SIOCSIFLLADDR: u32 = iow(b'i', 60, IFREQ_SIZE);
+/// `SIOCSIFGENERIC`: a driver's own "set" request; `ifr_data` points at the
+/// driver's structure (a vlan's `struct vlanreq`).
+pub const SIOCSIFGENERIC: u32 = iow(b'i', 57, IFREQ_SIZE);
+/// `SIOCGIFGENERIC`: a driver's own "get" request, as [`SIOCSIFGENERIC`].
+pub const SIOCGIFGENERIC: u32 = iowr(b'i', 58, IFREQ_SIZE);
 /// `SIOCIFDESTROY`: destroy a cloned interface.
 pub const SIOCIFDESTROY: u32 = iow(b'i', 121, IFREQ_SIZE);
 /// `SIOCIFCREATE2`: create a cloned interface; the reply carries the name given.
+/// With parameters for the cloner (`ifr_data`), see [`ifr_data_cmd`].
 pub const SIOCIFCREATE2: u32 = iowr(b'i', 124, IFREQ_SIZE);
+
+/// The door has no user memory for an ifreq's `ifr_data` pointer to point
+/// into, so an ifreq ioctl with `ifr_data` carries the structure it would
+/// point at right after the 32-byte ifreq, and the command's length field
+/// counts both: `ifr_data_cmd(SIOCIFCREATE2, 18)` is SIOCIFCREATE2 with an
+/// 18-byte `struct vlanreq`.  (FreeBSD's numbers differ only in that length.)
+pub const fn ifr_data_cmd(cmd: u32, len: usize) -> u32 {
+    (cmd & !(IOCPARM_MASK << 16)) | ((((IFREQ_SIZE + len) as u32) & IOCPARM_MASK) << 16)
+}
+
+/// The plain-ifreq command behind one that carries `ifr_data` by value
+/// ([`ifr_data_cmd`] with no data): what the interface layer dispatches on.
+pub const fn ifreq_cmd(cmd: u32) -> u32 {
+    ifr_data_cmd(cmd, 0)
+}
+
+/// Interface capabilities (`IFCAP_*`, `if_capenable`): the interface can
+/// carry a full-sized frame plus an 802.1Q header, so its vlans keep its MTU.
+pub const IFCAP_VLAN_MTU: u32 = 0x8;
+/// The interface inserts and strips 802.1Q tags itself.
+pub const IFCAP_VLAN_HWTAGGING: u32 = 0x10;
 
 /// `struct ifreq`: an interface name and a 16-byte union interpreted per ioctl.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -421,6 +448,21 @@ mod tests {
         assert_eq!(
             IfReq::new("0123456789abcdef").to_bytes(),
             Err(Errno::ENAMETOOLONG)
+        );
+    }
+
+    #[test]
+    fn ifr_data_commands_keep_group_and_number() {
+        // SIOCSIFGENERIC is 0x80206939 on FreeBSD; with an 18-byte vlanreq
+        // carried by value its length reads 50.
+        assert_eq!(SIOCSIFGENERIC, 0x8020_6939);
+        assert_eq!(SIOCGIFGENERIC, 0xc020_693a);
+        assert_eq!(ifr_data_cmd(SIOCSIFGENERIC, 18), 0x8032_6939);
+        assert_eq!(ifreq_cmd(ifr_data_cmd(SIOCIFCREATE2, 18)), SIOCIFCREATE2);
+        assert_eq!(ifreq_cmd(SIOCIFCREATE2), SIOCIFCREATE2);
+        assert_eq!(
+            crate::ioccom::iocparm_len(ifr_data_cmd(SIOCIFCREATE2, 18)),
+            50
         );
     }
 

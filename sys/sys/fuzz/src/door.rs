@@ -21,7 +21,8 @@ use std::fmt::Debug;
 use std::io::Cursor;
 
 use vimage_abi::ip_fw::{ipfw_zero_arg, IpFwDel, IpFwGet, IpFwRule, IpFwTableEntry};
-use vimage_abi::net_if::{IfInfo, IfReq};
+use vimage_abi::net_if::{IfInfo, IfReq, IFREQ_SIZE};
+use vimage_abi::net_if_vlan_var::{VlanReq, VLANREQ_SIZE};
 use vimage_abi::netgraph::*;
 use vimage_abi::netinet6_in6::*;
 use vimage_abi::netinet_in::*;
@@ -195,6 +196,17 @@ fn ioctl(b: &[u8]) {
         In6NbrInfo::to_bytes,
     );
     round_trip("ViReq", b, ViReq::from_bytes, ViReq::to_bytes);
+    // An ifreq with the vlanreq its ifr_data carries (SIOCSETVLAN,
+    // SIOCGETVLAN, SIOCIFCREATE2 with parameters).
+    if b.len() == IFREQ_SIZE + VLANREQ_SIZE {
+        let _ = IfReq::from_bytes(&b[..IFREQ_SIZE]);
+        round_trip(
+            "VlanReq",
+            &b[IFREQ_SIZE..],
+            VlanReq::from_bytes,
+            VlanReq::to_bytes,
+        );
+    }
 }
 
 /// `bind`/`connect`/`sendto` addresses of every family.
