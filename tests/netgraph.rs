@@ -112,7 +112,7 @@ fn exercise1_create_connect_and_assign_virtual_interfaces() {
     // The eiface nodes stay in the default graph under their names.
     assert_eq!(
         vk.ok("ngctl", &["msg", "ngeth1:", "getifname"]),
-        "Rec'd response \"getifname\" (1) from \"[00000005]:\":\nArgs:\t\"eth0\"\n"
+        "Rec'd response \"getifname\" (1) from \"[5]:\":\nArgs:\t\"eth0\"\n"
     );
 
     // Exercise 2: clean up the old config.

@@ -174,8 +174,10 @@ fn deliver(st: &VnetNetgraph, out: Vec<NgOutput>) {
                 let Some(sb) = socks.get(&node).and_then(|e| e.ctl.clone()) else {
                     continue;
                 };
+                // The return address as FreeBSD's ng_socket writes it: the
+                // ID in hex, unpadded (`[5]:`).
                 let addr = SockaddrNg {
-                    data: format!("[{from:08x}]:"),
+                    data: format!("[{from:x}]:"),
                 };
                 if let (Ok(m), Ok(a)) = (msg.to_bytes(), addr.to_bytes()) {
                     let _ = sb.append(m, a);

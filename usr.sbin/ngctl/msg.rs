@@ -191,9 +191,9 @@ mod tests {
         a.header.cmdstr = "getconfig".into();
         a.data = b"{ delay=5000 }\0".to_vec();
         assert_eq!(
-            format_msg(&bin, Some(&a), "[0000001f]:"),
+            format_msg(&bin, Some(&a), "[1f]:"),
             format!(
-                "Rec'd response \"getconfig\" ({}) from \"[0000001f]:\":\nArgs:\t{{ delay=5000 }}\n",
+                "Rec'd response \"getconfig\" ({}) from \"[1f]:\":\nArgs:\t{{ delay=5000 }}\n",
                 5 | NGM_HASREPLY
             )
         );
