@@ -212,13 +212,18 @@ fn exercise1_configure_and_check_connectivity() {
         }
         let out = vok(&vk, "n1", "traceroute", &["-n", "-q", "1", "10.0.1.20"]);
         assert!(out.starts_with(" 1  10.0.0.1  "), "{out}");
-        // n1's routing table in the tutorial's layout (Use masked: it counts).
+        // n1's routing table in the tutorial's layout (Use and Expire
+        // masked: they count); its ARP entry for the router is a `UHLW` host
+        // route with the MAC as gateway, as in 7.x.
         if bindir().join("netstat").exists() {
             let out = vok(&vk, "n1", "netstat", &["-rnf", "inet"]);
             let mask = |l: &str| {
                 let mut w: Vec<&str> = l.split_whitespace().collect();
                 if w.len() >= 6 && w[3].parse::<u64>().is_ok() {
                     w[4] = "N";
+                }
+                if w.len() == 7 && w[6].parse::<u64>().is_ok() {
+                    w[6] = "E";
                 }
                 w.join(" ")
             };
@@ -232,6 +237,7 @@ fn exercise1_configure_and_check_connectivity() {
                     "Destination Gateway Flags Refs Use Netif Expire",
                     "default 10.0.0.1 UGS 0 N eth0",
                     "10.0.0.0/24 link#2 UC 0 N eth0",
+                    "10.0.0.1 40:0a:0b:0c:0d:00 UHLW 1 N eth0 E",
                     "127.0.0.1 127.0.0.1 UH 0 N lo0",
                     "224.0.0.0/4 127.0.0.1 UGS 0 N lo0",
                 ],

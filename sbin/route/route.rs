@@ -1138,6 +1138,13 @@ impl Route {
                     ..Default::default()
                 }),
                 DumpGateway::Inet(a) => Sockaddr::from_ip(*a),
+                // (Not a gateway route, so not flushed; named for completeness.)
+                DumpGateway::Ether(m) => Sockaddr::Link(SockaddrDl {
+                    len: SOCKADDR_DL_LEN,
+                    index: e.ifindex as u16,
+                    lladdr: m.to_vec(),
+                    ..Default::default()
+                }),
             });
             if e.flags & RTF_HOST == 0 {
                 m.sa[2] = Some(Sockaddr::netmask(e.dst.is_ipv6(), e.plen));

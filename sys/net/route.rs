@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use vimage_abi::route::*;
 use vimage_abi::Errno;
+use vimage_kern::subr_rcu::RcuCell;
 
 use super::if_var::Ifnet;
 use super::radix::PrefixTable;
@@ -116,7 +117,14 @@ pub struct VnetRoute {
     pub stat: RtStat,
     /// Open routing sockets of this vnet.
     pub(crate) socks: super::rtsock::RtSockList,
+    /// The link-layer entries an address family keeps beside the table and
+    /// shows as host routes (7.x's ARP `UHLW` routes), set by INET.
+    pub llinfo: RcuCell<LlinfoFn>,
 }
+
+/// An address family's link-layer entries as `net.route.dump` rows, given
+/// the uptime in seconds.
+pub type LlinfoFn = fn(u64) -> Vec<vimage_abi::route::RouteEntryInfo>;
 
 impl VnetRoute {
     fn new() -> Self {
@@ -125,6 +133,7 @@ impl VnetRoute {
             inet6: RwLock::new(PrefixTable::new(128)),
             stat: RtStat::default(),
             socks: Default::default(),
+            llinfo: RcuCell::new(),
         }
     }
     fn table(&self, v6: bool) -> &RwLock<PrefixTable<Arc<RtEntry>>> {
@@ -523,7 +532,29 @@ pub fn rt_dump_info(now_s: u64) -> vimage_abi::route::RouteDump {
             },
             mtu: r.mtu.load(Ordering::Relaxed),
         })
-        .collect();
+        .collect::<Vec<_>>();
+    // The family's link-layer entries join the IPv4 table as host routes,
+    // in the walk's order: by address, the more specific prefix first.
+    let ll = VNET_ROUTE
+        .try_with(|st| st.llinfo.get().copied())
+        .flatten()
+        .map(|f| f(now_s))
+        .unwrap_or_default();
+    let mut routes = routes;
+    if !ll.is_empty() {
+        let split = routes
+            .iter()
+            .position(|r| r.dst.is_ipv6())
+            .unwrap_or(routes.len());
+        let six = routes.split_off(split);
+        routes.extend(ll);
+        let key = |r: &RouteEntryInfo| match r.dst {
+            IpAddr::V4(a) => (u32::from(a), std::cmp::Reverse(r.plen)),
+            IpAddr::V6(_) => (u32::MAX, std::cmp::Reverse(0)),
+        };
+        routes.sort_by_key(key);
+        routes.extend(six);
+    }
     vimage_abi::route::RouteDump { routes }
 }
 

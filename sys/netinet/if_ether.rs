@@ -9,7 +9,7 @@
 //! it; [`arpresolve`] for output, [`arp_input`] for what arrives.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use vimage_abi::net_if::{IFF_NOARP, IFF_UP};
@@ -573,6 +573,51 @@ pub fn arp_dump() -> Vec<u8> {
     };
     v.sort_by_key(|e| u32::from(e.addr));
     ArpEntryInfo::encode_list(&v)
+}
+
+/// The ARP cache as 7.x's routing table shows it (`netstat -r`): one host
+/// route per entry, `UHLW` (a static one `UHLS`), its gateway the link-layer
+/// address (`link#N` while incomplete), its expiry in seconds.
+pub fn arp_llinfo(now_s: u64) -> Vec<vimage_abi::route::RouteEntryInfo> {
+    use vimage_abi::route::{
+        DumpGateway, RouteEntryInfo, RTF_HOST, RTF_LLINFO, RTF_STATIC, RTF_UP, RTF_WASCLONED,
+    };
+    let Some(v) = super::VNET_INET.try_with(|inet| {
+        let Ok(g) = inet.arp.entries.lock() else {
+            return Vec::new();
+        };
+        g.iter()
+            .map(|(a, e)| {
+                let ifindex = e.ifp.index.load(Ordering::Relaxed);
+                let permanent = e.expire_ns == 0;
+                RouteEntryInfo {
+                    dst: IpAddr::V4(*a),
+                    plen: 32,
+                    gateway: match e.lladdr {
+                        Some(l) => DumpGateway::Ether(l.0),
+                        None => DumpGateway::Link(ifindex),
+                    },
+                    ifindex,
+                    ifname: e.ifp.name(),
+                    flags: RTF_UP
+                        | RTF_HOST
+                        | RTF_LLINFO
+                        | if permanent { RTF_STATIC } else { RTF_WASCLONED },
+                    refs: 1,
+                    used: 0,
+                    expire: if permanent {
+                        0
+                    } else {
+                        (e.expire_ns / 1_000_000_000).saturating_sub(now_s).max(1)
+                    },
+                    mtu: 0,
+                }
+            })
+            .collect()
+    }) else {
+        return Vec::new();
+    };
+    v
 }
 
 /// `arp -d`: delete the entry for `addr` (on interface `ifname` if not empty);

@@ -175,6 +175,7 @@ fn inet_iattach(_v: &Arc<Vnet>) -> Result<ModState, Errno> {
     netisr_register(ETHERTYPE_IP, Arc::new(ip_input::ip_input));
     netisr_register(ETHERTYPE_ARP, Arc::new(if_ether::arp_input));
     vimage_net::r#if::VNET_NET.with(|n| n.arpresolve.replace(Some(if_ether::ether_resolve)));
+    vimage_net::route::VNET_ROUTE.try_with(|r| r.llinfo.replace(Some(if_ether::arp_llinfo)));
     Ok(Arc::new(VnetInet::new()))
 }
 
@@ -187,6 +188,7 @@ fn inet_idetach(_v: &Arc<Vnet>, s: &ModState) {
     netisr_unregister(ETHERTYPE_IP);
     netisr_unregister(ETHERTYPE_ARP);
     vimage_net::r#if::VNET_NET.with(|n| n.arpresolve.replace(None));
+    vimage_net::route::VNET_ROUTE.try_with(|r| r.llinfo.replace(None));
     if let Some(st) = s.downcast_ref::<VnetInet>() {
         st.arp.clear();
         st.reass.clear();

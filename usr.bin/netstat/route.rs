@@ -126,6 +126,11 @@ impl<'a> Routes<'a> {
         match &e.gateway {
             DumpGateway::Link(i) => format!("link#{i}"),
             DumpGateway::Inet(a) => self.routename(*a, e.ifindex),
+            DumpGateway::Ether(m) => m
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":"),
         }
     }
 

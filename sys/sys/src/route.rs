@@ -905,6 +905,8 @@ pub enum DumpGateway {
     Link(u32),
     /// Via an address.
     Inet(IpAddr),
+    /// An ARP entry's link-layer address (7.x's ARP entries are host routes).
+    Ether([u8; 6]),
 }
 
 /// One route of `net.route.dump`.
@@ -981,6 +983,9 @@ impl RouteDump {
                     w.u8(1);
                     put_ip(&mut w, a);
                 }
+                DumpGateway::Ether(m) => {
+                    w.u8(2).raw(m);
+                }
             }
             w.u32(e.ifindex)
                 .str(&e.ifname)
@@ -1009,6 +1014,11 @@ impl RouteDump {
             let gateway = match r.u8()? {
                 0 => DumpGateway::Link(r.u32()?),
                 1 => DumpGateway::Inet(get_ip(&mut r)?),
+                2 => {
+                    let mut m = [0u8; 6];
+                    m.copy_from_slice(r.take(6)?);
+                    DumpGateway::Ether(m)
+                }
                 _ => return Err(Errno::EINVAL),
             };
             routes.push(RouteEntryInfo {
