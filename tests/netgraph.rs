@@ -608,3 +608,51 @@ fn an_eiface_moved_into_a_vimage_gets_an_ether_node() {
     assert!(!nodes(&vk, None).iter().any(|n| n.1 == "ether"));
     vk.halt();
 }
+
+/// An ng_ksocket node's socket lives in the stack of the vimage the node is
+/// in: that vimage's `netstat -an` shows it and its socket count has it (so,
+/// like any socket, it keeps the vimage from being deleted until the node
+/// goes); the default vimage sees nothing of it.
+#[test]
+fn a_ksocket_socket_belongs_to_its_vimage() {
+    if !cfg!(feature = "vimage") {
+        eprintln!("skipping: needs options VIMAGE");
+        return;
+    }
+    let vk = Vk::boot("ksockvi");
+    vk.ok("kldload", &["ng_ksocket"]);
+    vk.ok("kldload", &["ng_eiface"]);
+    vk.ok("vimage", &["-c", "n1"]);
+    vk.ok(
+        "vimage",
+        &["n1", "ngctl", "mkpeer", "eiface", "ether", "ether"],
+    );
+    vk.ok(
+        "vimage",
+        &[
+            "n1",
+            "ngctl",
+            "mkpeer",
+            "ngeth0:",
+            "ksocket",
+            "ether",
+            "inet/dgram/udp",
+        ],
+    );
+    let sockets = |v: &str| {
+        vk.ok("vimage", &["-l", v])
+            .lines()
+            .find(|l| l.contains("Sockets"))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(sockets("n1"), "Sockets (current/max): 1/0");
+    assert!(vk.ok("vimage", &["n1", "netstat", "-an"]).contains("udp4"));
+    assert!(!vk.ok("netstat", &["-an"]).contains("udp4"));
+    vk.fails("vimage", &["-d", "n1"], "vimage: n1: Device busy");
+    vk.ok("vimage", &["n1", "ngctl", "shutdown", "ngeth0:ether"]);
+    assert_eq!(sockets("n1"), "Sockets (current/max): 0/0");
+    vk.ok("vimage", &["-d", "n1"]);
+    vk.halt();
+}

@@ -25,6 +25,7 @@ use vimage_abi::netinet_in::SockaddrIn;
 use vimage_abi::Errno;
 use vimage_inet::udp_usrreq::UdpSocket;
 use vimage_kern::kern_linker::KldModule;
+use vimage_kern::kern_resource::SoCharge;
 use vimage_kern::uipc_socket::{ProtoSocket, SockBuf};
 use vimage_kern::vnet::{CurvnetGuard, Vnet, VNET_MOD_NG_EIFACE};
 use vimage_kern::{curvnet, Kernel};
@@ -112,12 +113,16 @@ struct VnetConn {
     rcv: Arc<SockBuf>,
     /// Tells the receive thread to stop.
     closed: Arc<AtomicBool>,
+    /// The socket counts in its vimage as any socket does (`vimage -l`,
+    /// `kern.ipc.numopensockets`, the limits).
+    _charge: SoCharge,
 }
 
 impl VnetConn {
     /// `socreate(PF_INET, SOCK_DGRAM, IPPROTO_UDP)` in `vnet`, with a thread
     /// that hands what arrives to `rx` (`so_upcall`).
     fn open(vnet: &Arc<Vnet>, rx: KsockRx) -> Result<Self, Errno> {
+        let charge = SoCharge::take(vnet)?;
         let pcb: Box<dyn ProtoSocket> = {
             let _cv = CurvnetGuard::set(vnet);
             Box::new(UdpSocket::attach())
@@ -128,6 +133,7 @@ impl VnetConn {
             pcb: Arc::new(Mutex::new(pcb)),
             rcv: rcv.clone(),
             closed: Arc::new(AtomicBool::new(false)),
+            _charge: charge,
         };
         let closed = conn.closed.clone();
         std::thread::Builder::new()
