@@ -475,10 +475,8 @@ mod tests {
     use vimage_kern::kern_syscall::{test_lock, Td, TestGuard};
     use vimage_kern::kern_timeout::FakeClock;
     use vimage_kern::{CurvnetGuard, KernelConfig, Vnet};
-    use vimage_net::r#if::{if_input, netisr_register};
 
     const MAC: [u8; 6] = [0x00, 0x16, 0x6f, 0x37, 0xf8, 0x36];
-    const ET_TEST: u16 = 0x88b5;
 
     struct K {
         k: Arc<Kernel>,
@@ -732,7 +730,7 @@ mod tests {
         );
         assert_eq!(
             setvlan(&k.k, &mut td, "em0", "em0", 110),
-            Err(Errno::ENOTTY)
+            Err(Errno::EINVAL)
         );
         setvlan(&k.k, &mut td, "vlan1", "em0", 110).unwrap();
         assert_eq!(
@@ -781,138 +779,147 @@ mod tests {
         assert_eq!(info(&v0, "em0.6").flags, 0x8042);
     }
 
-    /// Frames of `ET_TEST` that reached a vnet's stack: (vnet id, interface, payload).
-    type Seen = Arc<Mutex<Vec<(u32, String, Vec<u8>)>>>;
-
-    fn listen(v: &Arc<Vnet>, seen: &Seen) {
-        let _cv = CurvnetGuard::set(v);
-        let seen = seen.clone();
-        netisr_register(
-            ET_TEST,
-            Arc::new(move |ifp: &Arc<Ifnet>, m: Mbuf| {
-                seen.lock()
-                    .unwrap()
-                    .push((curvnet().id(), ifp.name(), m.data().to_vec()));
-            }),
-        );
-    }
-
-    fn tagged(tci: u16, payload: &[u8]) -> Mbuf {
-        let mut f = [[0xff; 6], [2, 0, 0, 0, 0, 1]].concat();
-        f.extend_from_slice(&vimage_net::ethernet::ETHERTYPE_VLAN.to_be_bytes());
-        f.extend_from_slice(&tci.to_be_bytes());
-        f.extend_from_slice(&ET_TEST.to_be_bytes());
-        f.extend_from_slice(payload);
-        Mbuf::from_vec(f)
-    }
-
-    fn send(v: &Arc<Vnet>, name: &str, payload: &[u8]) -> Result<(), Errno> {
-        let _cv = CurvnetGuard::set(v);
-        let ifp = ifunit(name).expect(name);
-        vimage_net::if_ethersubr::ether_output_frame(
-            &ifp,
-            Mbuf::from_vec(payload.to_vec()),
-            vimage_net::ethernet::EtherAddr::BROADCAST,
-            ET_TEST,
-        )
-    }
-
+    /// Vlans in other vimages than their parent's.
     #[cfg(feature = "vimage")]
-    #[test]
-    fn vlans_moved_into_vimages_tag_and_untag_for_their_own_stack() {
-        let k = boot();
-        let v0 = k.k.vimage0().vnet.clone();
-        let mut td = k.k.td_attach(100);
-        let (em0, wire) = parent(&v0, "em0", IFT_ETHER);
-        k.k.kldload("if_vlan").unwrap();
-        create(&k.k, &mut td, "em0.101").unwrap();
-        create(&k.k, &mut td, "em0.102").unwrap();
-        let n1 = k.k.vi_create(k.k.vimage0(), "n1").unwrap();
-        let n2 = k.k.vi_create(k.k.vimage0(), "n2").unwrap();
-        let mv = |vi: &str, ifname: &str| k.k.vi_iface(k.k.vimage0(), vi, ifname, None).unwrap().0;
-        assert_eq!(mv("n1", "em0.101"), "eth0");
-        assert_eq!(mv("n2", "em0.102"), "eth0");
-        // Moved, they start down but stay configured and running.
-        let i = info(&n1.vnet, "eth0");
-        assert_eq!((i.flags, i.mtu), (0x8842, 1496));
-        assert_eq!(i.status, vec!["vlan: 101 parent interface: em0"]);
-        let seen: Seen = Arc::default();
-        for v in [&v0, &n1.vnet, &n2.vnet] {
-            listen(v, &seen);
-        }
-        let _ns = vimage_net::netisr::netisr_enter();
-        for v in [&n1.vnet, &n2.vnet] {
+    mod moved {
+        use super::*;
+        use vimage_net::r#if::{if_input, netisr_register};
+
+        const ET_TEST: u16 = 0x88b5;
+
+        /// Frames of `ET_TEST` that reached a vnet's stack: (vnet id, interface, payload).
+        type Seen = Arc<Mutex<Vec<(u32, String, Vec<u8>)>>>;
+
+        fn listen(v: &Arc<Vnet>, seen: &Seen) {
             let _cv = CurvnetGuard::set(v);
-            assert!(vimage_net::r#if::if_up(&ifunit("eth0").unwrap()));
+            let seen = seen.clone();
+            netisr_register(
+                ET_TEST,
+                Arc::new(move |ifp: &Arc<Ifnet>, m: Mbuf| {
+                    seen.lock()
+                        .unwrap()
+                        .push((curvnet().id(), ifp.name(), m.data().to_vec()));
+                }),
+            );
         }
-        assert_eq!(info(&n1.vnet, "eth0").flags, 0x8843);
-        send(&n1.vnet, "eth0", b"from n1").unwrap();
-        send(&n2.vnet, "eth0", b"from n2").unwrap();
-        // (IPv6 announces the vlans as they come up: not ours to look at.)
-        let frames: Vec<Vec<u8>> = std::mem::take(&mut *wire.0.lock().unwrap())
-            .into_iter()
-            .filter(|f| f.get(16..18) == Some(&ET_TEST.to_be_bytes()[..]))
-            .collect();
-        let hdr = |tag: u8| {
-            [
-                vec![0xff; 6],
-                MAC.to_vec(),
-                vec![0x81, 0x00, 0x00, tag, 0x88, 0xb5],
-            ]
-            .concat()
-        };
-        assert_eq!(
-            frames,
-            vec![
-                [hdr(101), b"from n1".to_vec()].concat(),
-                [hdr(102), b"from n2".to_vec()].concat()
-            ]
-        );
-        // Nothing leaves through a parent that is down.
-        em0.flags.fetch_and(!IFF_UP, Ordering::Relaxed);
-        assert_eq!(send(&n1.vnet, "eth0", b"x"), Err(Errno::ENETDOWN));
-        em0.flags.fetch_or(IFF_UP, Ordering::Relaxed);
-        assert!(!wire.0.lock().unwrap().iter().any(|f| f.ends_with(b"x")));
 
-        // In: each tag to its vlan's own stack, untagged; the rest stays.
-        if_input(&em0, tagged(101, b"to n1"));
-        if_input(&em0, tagged(0x6000 | 102, b"to n2"));
-        if_input(&em0, tagged(103, b"to nobody"));
-        if_input(&em0, tagged(0, b"priority"));
-        // Too short to hold its tag.
-        if_input(&em0, Mbuf::from_vec(tagged(101, &[]).data()[..14].to_vec()));
-        let got = std::mem::take(&mut *seen.lock().unwrap());
-        assert_eq!(
-            got,
-            vec![
-                (n1.vnet.id(), "eth0".to_string(), b"to n1".to_vec()),
-                (n2.vnet.id(), "eth0".to_string(), b"to n2".to_vec()),
-                (v0.id(), "em0".to_string(), b"priority".to_vec()),
-            ]
-        );
-        assert_eq!(em0.counters.iqdrops.load(Ordering::Relaxed), 1);
-        assert_eq!(em0.counters.ierrors.load(Ordering::Relaxed), 1);
-        assert_eq!(info(&n1.vnet, "eth0").stats.ipackets, 1);
-        // A frame tagged twice does not hop into another VLAN.
-        let mut dbl = tagged(102, b"hop");
-        vimage_net::if_vlan_var::ether_vlanencap(&mut dbl, 101).unwrap();
-        if_input(&em0, dbl);
-        assert!(seen.lock().unwrap().is_empty());
-        assert_eq!(info(&n1.vnet, "eth0").stats.iqdrops, 1);
-
-        // n1 goes: its vlan comes home, still on em0.
-        k.k.vi_destroy(k.k.vimage0(), "n1").unwrap();
-        assert_eq!(
-            info(&v0, "em0.101").status,
-            vec!["vlan: 101 parent interface: em0"]
-        );
-        // The parent leaves: its vlans stay, unconfigured, wherever they are.
-        assert_eq!(mv("n2", "em0"), "eth1");
-        for (v, n) in [(&v0, "em0.101"), (&n2.vnet, "eth0")] {
-            let i = info(v, n);
-            assert_eq!(i.status, vec!["vlan: 0 parent interface: <none>"], "{n}");
-            assert_eq!((i.mtu, i.flags & IFF_RUNNING), (1500, 0));
+        fn tagged(tci: u16, payload: &[u8]) -> Mbuf {
+            let mut f = [[0xff; 6], [2, 0, 0, 0, 0, 1]].concat();
+            f.extend_from_slice(&vimage_net::ethernet::ETHERTYPE_VLAN.to_be_bytes());
+            f.extend_from_slice(&tci.to_be_bytes());
+            f.extend_from_slice(&ET_TEST.to_be_bytes());
+            f.extend_from_slice(payload);
+            Mbuf::from_vec(f)
         }
-        assert!(vimage_net::if_vlan_var::vlan_trunk_list(&em0).is_empty());
+
+        fn send(v: &Arc<Vnet>, name: &str, payload: &[u8]) -> Result<(), Errno> {
+            let _cv = CurvnetGuard::set(v);
+            let ifp = ifunit(name).expect(name);
+            vimage_net::if_ethersubr::ether_output_frame(
+                &ifp,
+                Mbuf::from_vec(payload.to_vec()),
+                vimage_net::ethernet::EtherAddr::BROADCAST,
+                ET_TEST,
+            )
+        }
+
+        #[test]
+        fn vlans_moved_into_vimages_tag_and_untag_for_their_own_stack() {
+            let k = boot();
+            let v0 = k.k.vimage0().vnet.clone();
+            let mut td = k.k.td_attach(100);
+            let (em0, wire) = parent(&v0, "em0", IFT_ETHER);
+            k.k.kldload("if_vlan").unwrap();
+            create(&k.k, &mut td, "em0.101").unwrap();
+            create(&k.k, &mut td, "em0.102").unwrap();
+            let n1 = k.k.vi_create(k.k.vimage0(), "n1").unwrap();
+            let n2 = k.k.vi_create(k.k.vimage0(), "n2").unwrap();
+            let mv =
+                |vi: &str, ifname: &str| k.k.vi_iface(k.k.vimage0(), vi, ifname, None).unwrap().0;
+            assert_eq!(mv("n1", "em0.101"), "eth0");
+            assert_eq!(mv("n2", "em0.102"), "eth0");
+            // Moved, they start down but stay configured and running.
+            let i = info(&n1.vnet, "eth0");
+            assert_eq!((i.flags, i.mtu), (0x8842, 1496));
+            assert_eq!(i.status, vec!["vlan: 101 parent interface: em0"]);
+            let seen: Seen = Arc::default();
+            for v in [&v0, &n1.vnet, &n2.vnet] {
+                listen(v, &seen);
+            }
+            let _ns = vimage_net::netisr::netisr_enter();
+            for v in [&n1.vnet, &n2.vnet] {
+                let _cv = CurvnetGuard::set(v);
+                assert!(vimage_net::r#if::if_up(&ifunit("eth0").unwrap()));
+            }
+            assert_eq!(info(&n1.vnet, "eth0").flags, 0x8843);
+            send(&n1.vnet, "eth0", b"from n1").unwrap();
+            send(&n2.vnet, "eth0", b"from n2").unwrap();
+            // (IPv6 announces the vlans as they come up: not ours to look at.)
+            let frames: Vec<Vec<u8>> = std::mem::take(&mut *wire.0.lock().unwrap())
+                .into_iter()
+                .filter(|f| f.get(16..18) == Some(&ET_TEST.to_be_bytes()[..]))
+                .collect();
+            let hdr = |tag: u8| {
+                [
+                    vec![0xff; 6],
+                    MAC.to_vec(),
+                    vec![0x81, 0x00, 0x00, tag, 0x88, 0xb5],
+                ]
+                .concat()
+            };
+            assert_eq!(
+                frames,
+                vec![
+                    [hdr(101), b"from n1".to_vec()].concat(),
+                    [hdr(102), b"from n2".to_vec()].concat()
+                ]
+            );
+            // Nothing leaves through a parent that is down.
+            em0.flags.fetch_and(!IFF_UP, Ordering::Relaxed);
+            assert_eq!(send(&n1.vnet, "eth0", b"x"), Err(Errno::ENETDOWN));
+            em0.flags.fetch_or(IFF_UP, Ordering::Relaxed);
+            assert!(!wire.0.lock().unwrap().iter().any(|f| f.ends_with(b"x")));
+
+            // In: each tag to its vlan's own stack, untagged; the rest stays.
+            if_input(&em0, tagged(101, b"to n1"));
+            if_input(&em0, tagged(0x6000 | 102, b"to n2"));
+            if_input(&em0, tagged(103, b"to nobody"));
+            if_input(&em0, tagged(0, b"priority"));
+            // Too short to hold its tag.
+            if_input(&em0, Mbuf::from_vec(tagged(101, &[]).data()[..14].to_vec()));
+            let got = std::mem::take(&mut *seen.lock().unwrap());
+            assert_eq!(
+                got,
+                vec![
+                    (n1.vnet.id(), "eth0".to_string(), b"to n1".to_vec()),
+                    (n2.vnet.id(), "eth0".to_string(), b"to n2".to_vec()),
+                    (v0.id(), "em0".to_string(), b"priority".to_vec()),
+                ]
+            );
+            assert_eq!(em0.counters.iqdrops.load(Ordering::Relaxed), 1);
+            assert_eq!(em0.counters.ierrors.load(Ordering::Relaxed), 1);
+            assert_eq!(info(&n1.vnet, "eth0").stats.ipackets, 1);
+            // A frame tagged twice does not hop into another VLAN.
+            let mut dbl = tagged(102, b"hop");
+            vimage_net::if_vlan_var::ether_vlanencap(&mut dbl, 101).unwrap();
+            if_input(&em0, dbl);
+            assert!(seen.lock().unwrap().is_empty());
+            assert_eq!(info(&n1.vnet, "eth0").stats.iqdrops, 1);
+
+            // n1 goes: its vlan comes home, still on em0.
+            k.k.vi_destroy(k.k.vimage0(), "n1").unwrap();
+            assert_eq!(
+                info(&v0, "em0.101").status,
+                vec!["vlan: 101 parent interface: em0"]
+            );
+            // The parent leaves: its vlans stay, unconfigured, wherever they are.
+            assert_eq!(mv("n2", "em0"), "eth1");
+            for (v, n) in [(&v0, "em0.101"), (&n2.vnet, "eth0")] {
+                let i = info(v, n);
+                assert_eq!(i.status, vec!["vlan: 0 parent interface: <none>"], "{n}");
+                assert_eq!((i.mtu, i.flags & IFF_RUNNING), (1500, 0));
+            }
+            assert!(vimage_net::if_vlan_var::vlan_trunk_list(&em0).is_empty());
+        }
     }
 }

@@ -1,12 +1,14 @@
 //! ifconfig(8): list interfaces (all, one, `-l`, `-a`, `-u`, `-d`, `-C`, optionally
 //! one address family), `create`/`destroy`, `up`/`down`, `mtu`, `name`,
-//! `link`/`ether`/`lladdr`, `arp`/`-arp`, and IPv4 addresses: `IF [inet] ADDR[/LEN]
+//! `link`/`ether`/`lladdr`, `arp`/`-arp`, vlans (`vlan TAG`, `vlandev IF`,
+//! `-vlandev`, also on `create`), and IPv4 addresses: `IF [inet] ADDR[/LEN]
 //! [netmask M] [broadcast B] [alias | -alias]`.  Output follows FreeBSD 7's layout.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use libvimage::{err, errx, getopt, resolve4, Errno, Sys};
 use vimage_abi::net_if::*;
+use vimage_abi::net_if_vlan_var::{VlanReq, SIOCGETVLAN, SIOCIFCREATE2_VLAN, SIOCSETVLAN};
 use vimage_abi::netinet_in::{
     in_mask2plen, in_plen2mask, InAliasReq, SockaddrIn, SIOCAIFADDR, SIOCDIFADDR,
 };
@@ -281,22 +283,10 @@ fn configure(s: &mut Sys, ifname: &str, params: &[String]) {
     if params.first().map(String::as_str) == Some("create")
         || params.first().map(String::as_str) == Some("plumb")
     {
-        let r = s
-            .ioctl(
-                fd,
-                SIOCIFCREATE2,
-                IfReq::new(ifname)
-                    .to_bytes()
-                    .unwrap_or_else(|_| errx(1, format!("{ifname}: cloning name too long"))),
-            )
-            .and_then(|b| IfReq::from_bytes(&b));
-        match r {
-            Ok(r) => {
-                if r.name != ifname {
-                    println!("{}", r.name);
-                }
-            }
-            Err(e) => err(1, "SIOCIFCREATE2", e),
+        let (name, rest) = clone_create(s, fd, ifname, &params[1..]);
+        if !rest.is_empty() {
+            // The parameters after the clone's own apply to the new interface.
+            configure(s, &name, rest);
         }
         return;
     }
@@ -317,10 +307,174 @@ fn configure(s: &mut Sys, ifname: &str, params: &[String]) {
     let Some(req) = set_params(s, fd, &mut name, params) else {
         return;
     };
+    let vlan_incomplete = req.vlan_incomplete;
     if req.af6 {
         inet6_apply(s, &name, req.addr6, req.plen6, req.flags6, req.delete);
     } else {
         set_inet(s, fd, &name, &info, req);
+    }
+    if vlan_incomplete {
+        errx(1, "both vlan and vlandev must be specified")
+    }
+}
+
+/// `vlan_create`'s tag value meaning "none given" (`NOTAG`, `(u_short)-1`).
+const NOTAG: u16 = 0xffff;
+
+/// The `vlan` and `vlandev` words of a command line (ifvlan.c's `params`).
+struct VlanParams {
+    tag: u16,
+    parent: String,
+}
+
+impl Default for VlanParams {
+    fn default() -> Self {
+        VlanParams {
+            tag: NOTAG,
+            parent: String::new(),
+        }
+    }
+}
+
+impl VlanParams {
+    /// `setvlantag` / `setvlandev`.
+    fn set(&mut self, word: &str, v: &str) {
+        if word == "vlan" {
+            let Some(ul) = strtoul(v) else {
+                errx(1, "invalid value for vlan")
+            };
+            self.tag = u16::try_from(ul).unwrap_or_else(|_| errx(1, "value for vlan out of range"));
+        } else {
+            // strlcpy into vlr_parent: cut to what fits.
+            let mut n = v.len().min(vimage_abi::IFNAMSIZ - 1);
+            while !v.is_char_boundary(n) {
+                n -= 1;
+            }
+            self.parent = v[..n].to_string();
+        }
+    }
+
+    fn given(&self) -> bool {
+        self.tag != NOTAG || !self.parent.is_empty()
+    }
+
+    /// One of the two without the other (`vlan_cb`).
+    fn incomplete(&self) -> bool {
+        self.given() && (self.tag == NOTAG || self.parent.is_empty())
+    }
+
+    fn req(&self) -> VlanReq {
+        VlanReq {
+            parent: self.parent.clone(),
+            tag: self.tag,
+        }
+    }
+
+    /// `vlan_set`: SIOCSETVLAN once both are known.
+    fn apply(&self, s: &mut Sys, fd: i32, name: &str) {
+        if self.tag == NOTAG || self.parent.is_empty() {
+            return;
+        }
+        if let Err(e) = s.ioctl(fd, SIOCSETVLAN, ifr_vlan(name, &self.req())) {
+            err(1, "SIOCSETVLAN", e)
+        }
+    }
+}
+
+/// `strtoul(s, &end, 0)` that must use the whole string: decimal, `0x` hex or
+/// `0` octal, an optional sign (a negative value wraps, as in C); `None` if
+/// characters are left over.
+fn strtoul(s: &str) -> Option<u64> {
+    let t = s.trim_start();
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let (radix, digits) = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        (16, h)
+    } else if t.len() > 1 && t.starts_with('0') {
+        (8, &t[1..])
+    } else {
+        (10, t)
+    };
+    if digits.is_empty() {
+        // Nothing converted leaves the end at the start: only an empty
+        // string is then used up (and reads 0).
+        return s.is_empty().then_some(0);
+    }
+    if !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let v = u64::from_str_radix(digits, radix).unwrap_or(u64::MAX);
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
+/// An ifreq for `name` with `vlr` after it, as SIOCSETVLAN/SIOCGETVLAN and
+/// SIOCIFCREATE2 with parameters carry it.
+fn ifr_vlan(name: &str, vlr: &VlanReq) -> Vec<u8> {
+    let mut b = IfReq::new(name).to_bytes().unwrap_or_default();
+    b.extend(vlr.to_bytes().unwrap_or_default());
+    b
+}
+
+/// `getvlan`: the vlan's parent and tag (an error if `name` is no vlan).
+fn getvlan(s: &mut Sys, fd: i32, name: &str) -> Result<VlanReq, Errno> {
+    let b = s.ioctl(fd, SIOCGETVLAN, ifr_vlan(name, &VlanReq::default()))?;
+    VlanReq::from_bytes(b.get(IFREQ_SIZE..).unwrap_or_default())
+}
+
+/// `-vlandev`: take the vlan off its parent.
+fn unsetvlandev(s: &mut Sys, fd: i32, name: &str) {
+    if let Err(e) = getvlan(s, fd, name) {
+        err(1, "SIOCGETVLAN", e)
+    }
+    if let Err(e) = s.ioctl(fd, SIOCSETVLAN, ifr_vlan(name, &VlanReq::default())) {
+        err(1, "SIOCSETVLAN", e)
+    }
+}
+
+/// `ifconfig IF create [vlan TAG vlandev PARENT] …`: the clone's own
+/// parameters come first; the interface is made (its name printed if it
+/// differs from `ifname`) and the name and the parameters left are returned.
+fn clone_create<'a>(
+    s: &mut Sys,
+    fd: i32,
+    ifname: &str,
+    params: &'a [String],
+) -> (String, &'a [String]) {
+    let mut vlan = VlanParams::default();
+    let mut k = 0;
+    while let Some(p @ ("vlan" | "vlandev")) = params.get(k).map(String::as_str) {
+        let Some(v) = params.get(k + 1) else {
+            errx(1, format!("'{p}' requires argument"))
+        };
+        vlan.set(p, v);
+        k += 2;
+    }
+    let ifr = IfReq::new(ifname)
+        .to_bytes()
+        .unwrap_or_else(|_| errx(1, format!("{ifname}: cloning name too long")));
+    let r = if vlan.given() {
+        if vlan.tag == NOTAG {
+            errx(1, "must specify a tag for vlan create")
+        }
+        if vlan.parent.is_empty() {
+            errx(1, "must specify a parent device for vlan create")
+        }
+        s.ioctl(fd, SIOCIFCREATE2_VLAN, ifr_vlan(ifname, &vlan.req()))
+    } else {
+        s.ioctl(fd, SIOCIFCREATE2, ifr)
+    };
+    let r = r.and_then(|b| IfReq::from_bytes(b.get(..IFREQ_SIZE).unwrap_or_default()));
+    match r {
+        Ok(r) => {
+            if r.name != ifname {
+                println!("{}", r.name);
+            }
+            (r.name, &params[k..])
+        }
+        Err(e) => err(1, "SIOCIFCREATE2", e),
     }
 }
 
@@ -339,6 +493,9 @@ struct AddrReq {
     addr6: Option<(Ipv6Addr, Option<u8>)>,
     plen6: Option<u8>,
     flags6: u32,
+    /// Only one of `vlan` and `vlandev` was given (checked last, as
+    /// ifconfig's deferred callbacks are).
+    vlan_incomplete: bool,
 }
 
 /// `perror` for an interface ioctl, with ifconfig's words for the usual
@@ -356,6 +513,7 @@ fn perror(cmd: &str, e: Errno) -> ! {
 /// returned; none after `destroy`.
 fn set_params(s: &mut Sys, fd: i32, name: &mut String, params: &[String]) -> Option<AddrReq> {
     let mut req = AddrReq::default();
+    let mut vlan = VlanParams::default();
     let mut k = 0;
     while k < params.len() {
         let p = params[k].as_str();
@@ -425,6 +583,23 @@ fn set_params(s: &mut Sys, fd: i32, name: &mut String, params: &[String]) -> Opt
                 if let Err(e) = s.ioctl(fd, SIOCSIFLLADDR, ifr.to_bytes().unwrap_or_default()) {
                     err(1, "ioctl (SIOCSIFLLADDR)", e)
                 }
+            }
+            "vlan" | "vlandev" => {
+                let v = arg(k);
+                k += 1;
+                vlan.set(p, &v);
+                // Applied as soon as both are known, if `name` is a vlan.
+                if getvlan(s, fd, name).is_ok() {
+                    vlan.apply(s, fd, name);
+                }
+            }
+            "-vlandev" => {
+                // Takes an argument if one follows (FreeBSD's optional
+                // argument, kept for compatibility), and ignores it.
+                if params.get(k + 1).is_some() {
+                    k += 1;
+                }
+                unsetvlandev(s, fd, name);
             }
             "inet" => {}
             "inet6" => req.af6 = true,
@@ -503,6 +678,7 @@ fn set_params(s: &mut Sys, fd: i32, name: &mut String, params: &[String]) -> Opt
         }
         k += 1;
     }
+    req.vlan_incomplete = vlan.incomplete();
     Some(req)
 }
 
@@ -635,5 +811,37 @@ fn inet6_apply(
         .unwrap_or_else(|e| perror("ioctl (SIOCAIFADDR)", e));
     if let Err(e) = s.ioctl(fd6, SIOCAIFADDR_IN6, b) {
         perror("ioctl (SIOCAIFADDR)", e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vlan_tags_read_as_strtoul_does() {
+        assert_eq!(strtoul("101"), Some(101));
+        assert_eq!(strtoul("0x65"), Some(101));
+        assert_eq!(strtoul("0145"), Some(101));
+        assert_eq!(strtoul(" +7"), Some(7));
+        assert_eq!(strtoul("0"), Some(0));
+        assert_eq!(strtoul(""), Some(0));
+        assert_eq!(strtoul("-1"), Some(u64::MAX));
+        assert_eq!(strtoul("99999999999999999999999"), Some(u64::MAX));
+        for bad in ["x", "10x", "08", "0x", "-", " ", "1 "] {
+            assert_eq!(strtoul(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn vlan_and_vlandev_go_together() {
+        let mut v = VlanParams::default();
+        assert!(!v.given() && !v.incomplete());
+        v.set("vlan", "101");
+        assert!(v.incomplete());
+        v.set("vlandev", "a_very_long_parent_name");
+        assert!(!v.incomplete());
+        assert_eq!(v.req().parent, "a_very_long_par");
+        assert_eq!(v.req().tag, 101);
     }
 }

@@ -661,6 +661,9 @@ pub fn ifioctl(cmd: u32, data: &[u8]) -> Result<Vec<u8>, Errno> {
                 *g = a.to_vec();
             }
         }
+        // A driver request the interface's driver does not know (an
+        // Ethernet driver's answer to a vlan's SIOCSETVLAN).
+        c if matches!(ifreq_cmd(c), SIOCSIFGENERIC | SIOCGIFGENERIC) => return Err(Errno::EINVAL),
         _ => return Err(Errno::ENOTTY),
     }
     ifr.to_bytes()
