@@ -12,7 +12,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use vimage_abi::net_if::{IFF_BROADCAST, IFF_MULTICAST, IFF_SIMPLEX, IFT_ETHER};
+use vimage_abi::net_if::{IFF_BROADCAST, IFF_MULTICAST, IFF_RUNNING, IFF_SIMPLEX, IFT_ETHER};
 use vimage_abi::Errno;
 use vimage_kern::{CurvnetGuard, Kernel};
 use vimage_net::if_var::{IfDriver, Ifnet};
@@ -225,8 +225,6 @@ pub fn fix_l4_checksum(f: &mut [u8]) {
 struct HostDriver {
     fd: Arc<OwnedFd>,
     closed: Arc<AtomicBool>,
-    host: String,
-    kind: &'static str,
 }
 
 impl IfDriver for HostDriver {
@@ -240,7 +238,12 @@ impl IfDriver for HostDriver {
         Ok(())
     }
     fn status(&self, _ifp: &Arc<Ifnet>) -> Vec<String> {
-        vec![format!("{}: {}", self.kind, self.host)]
+        // As a laptop's em0 shows itself (which host device stands behind it
+        // is in the boot log, not in ifconfig).
+        vec![
+            "media: Ethernet autoselect (1000baseT <full-duplex>)".into(),
+            "status: active".into(),
+        ]
     }
     fn detached(&self, _ifp: &Arc<Ifnet>) {
         self.closed.store(true, Ordering::Release);
@@ -298,28 +301,108 @@ fn reader(ifp: Arc<Ifnet>, fd: Arc<OwnedFd>, closed: Arc<AtomicBool>, packet: bo
             continue;
         }
         let frame = &mut buf[..n as usize];
-        if packet && csum_not_ready(&mh) {
+        let aux = if packet { auxdata(&mh) } else { Aux::default() };
+        if aux.csum_not_ready {
             fix_l4_checksum(frame);
         }
+        let mut m = Mbuf::from_slice(frame);
+        if let Some((tpid, tci)) = aux.vlan {
+            // Linux took the 802.1Q tag off into the auxiliary data: put it
+            // back where it was on the wire, so vlans work over `packet:` as
+            // over `tap:`.
+            if let Some(g) = m.open_gap(12, 4) {
+                g[..2].copy_from_slice(&tpid.to_be_bytes());
+                g[2..].copy_from_slice(&tci.to_be_bytes());
+            }
+        }
         let _ns = netisr_enter();
-        if_input(&ifp, Mbuf::from_slice(frame));
+        if_input(&ifp, m);
     }
 }
 
-/// Whether the packet socket's auxiliary data says the checksum is partial.
-fn csum_not_ready(mh: &libc::msghdr) -> bool {
-    // SAFETY: walking the control buffer recvmsg filled, with libc's macros.
+/// What a packet socket's auxiliary data says of a frame.
+#[derive(Default, Debug, PartialEq, Eq)]
+struct Aux {
+    /// The transport checksum is only partial.
+    csum_not_ready: bool,
+    /// The 802.1Q tag Linux stripped: (TPID, TCI).
+    vlan: Option<(u16, u16)>,
+}
+
+/// `TP_STATUS_VLAN_VALID`: `tp_vlan_tci` holds the stripped tag.
+const TP_STATUS_VLAN_VALID: u32 = 0x10;
+/// `TP_STATUS_VLAN_TPID_VALID`: `tp_vlan_tpid` holds its TPID.
+const TP_STATUS_VLAN_TPID_VALID: u32 = 0x40;
+
+/// Decode `struct tpacket_auxdata` (status, len, snaplen, mac, net,
+/// vlan_tci, vlan_tpid).
+fn parse_auxdata(d: &[u8]) -> Aux {
+    let u32_at = |o: usize| {
+        d.get(o..o + 4)
+            .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let u16_at = |o: usize| d.get(o..o + 2).map(|b| u16::from_ne_bytes([b[0], b[1]]));
+    let status = u32_at(0).unwrap_or(0);
+    let vlan = (status & TP_STATUS_VLAN_VALID != 0).then(|| {
+        let tpid = match u16_at(18) {
+            Some(t) if status & TP_STATUS_VLAN_TPID_VALID != 0 && t != 0 => t,
+            _ => 0x8100,
+        };
+        (tpid, u16_at(16).unwrap_or(0))
+    });
+    Aux {
+        csum_not_ready: status & TP_STATUS_CSUMNOTREADY != 0,
+        vlan,
+    }
+}
+
+/// The packet socket's auxiliary data of the frame `recvmsg` just read.
+fn auxdata(mh: &libc::msghdr) -> Aux {
+    // SAFETY: walking the control buffer recvmsg filled, with libc's macros;
+    // the data is copied out within its cmsg_len.
     unsafe {
         let mut c = libc::CMSG_FIRSTHDR(mh);
         while !c.is_null() {
             if (*c).cmsg_level == libc::SOL_PACKET && (*c).cmsg_type == libc::PACKET_AUXDATA {
-                let status = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const u32);
-                return status & TP_STATUS_CSUMNOTREADY != 0;
+                let len = ((*c).cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
+                let d = std::slice::from_raw_parts(libc::CMSG_DATA(c), len.min(20));
+                return parse_auxdata(d);
             }
             c = libc::CMSG_NXTHDR(mh, c);
         }
     }
-    false
+    Aux::default()
+}
+
+/// `ip link set HOST up` (best effort: the host device may live in another
+/// namespace by now).
+fn host_up(host: &str) {
+    let Ok(name) = std::ffi::CString::new(host) else {
+        return;
+    };
+    // SAFETY: a plain socket for the interface ioctls, closed below.
+    let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if s < 0 {
+        return;
+    }
+    // SAFETY: s is ours.
+    let s = unsafe { OwnedFd::from_raw_fd(s) };
+    // SAFETY: zeroed ifreq is valid; the name fits (checked) and is NUL-ended.
+    unsafe {
+        let mut ifr: libc::ifreq = std::mem::zeroed();
+        let b = name.as_bytes_with_nul();
+        if b.len() > ifr.ifr_name.len() {
+            return;
+        }
+        for (d, c) in ifr.ifr_name.iter_mut().zip(b) {
+            *d = *c as libc::c_char;
+        }
+        if libc::ioctl(s.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) < 0 {
+            return;
+        }
+        ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        libc::ioctl(s.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr);
+    }
 }
 
 /// A locally administered address for an attached interface.
@@ -347,6 +430,8 @@ pub fn attach(k: &Arc<Kernel>, spec: &AttachSpec) -> Result<String, Errno> {
             (fd, h.clone(), "packet", true)
         }
     };
+    // The host side of the cable is plugged in: bring it up.
+    host_up(&host);
     let fd = Arc::new(fd);
     let closed = Arc::new(AtomicBool::new(false));
     let vnet = k.vimage0().vnet.clone();
@@ -356,14 +441,13 @@ pub fn attach(k: &Arc<Kernel>, spec: &AttachSpec) -> Result<String, Errno> {
         &spec.name,
         kind,
         IFT_ETHER,
-        IFF_BROADCAST | IFF_SIMPLEX | IFF_MULTICAST,
+        // Its link is there (running); it is up once configured, as em0.
+        IFF_BROADCAST | IFF_RUNNING | IFF_SIMPLEX | IFF_MULTICAST,
         1500,
         make_mac(&spec.name),
         Box::new(HostDriver {
             fd: fd.clone(),
             closed: closed.clone(),
-            host: host.clone(),
-            kind,
         }),
     );
     if_attach(&ifp)?;
@@ -439,6 +523,40 @@ mod tests {
         let mut short = f[..20].to_vec();
         fix_l4_checksum(&mut short);
         assert_eq!(short, f[..20]);
+    }
+
+    #[test]
+    fn stripped_vlan_tags_are_read_from_the_auxiliary_data() {
+        let aux = |status: u32, tci: u16, tpid: u16| {
+            let mut d = Vec::new();
+            d.extend_from_slice(&status.to_ne_bytes());
+            d.extend_from_slice(&[0u8; 12]);
+            d.extend_from_slice(&tci.to_ne_bytes());
+            d.extend_from_slice(&tpid.to_ne_bytes());
+            d
+        };
+        assert_eq!(parse_auxdata(&aux(0, 0, 0)), Aux::default());
+        assert_eq!(
+            parse_auxdata(&aux(TP_STATUS_VLAN_VALID, 101, 0)).vlan,
+            Some((0x8100, 101))
+        );
+        assert_eq!(
+            parse_auxdata(&aux(
+                TP_STATUS_VLAN_VALID | TP_STATUS_VLAN_TPID_VALID,
+                7,
+                0x88a8
+            ))
+            .vlan,
+            Some((0x88a8, 7))
+        );
+        assert!(parse_auxdata(&aux(TP_STATUS_CSUMNOTREADY, 0, 0)).csum_not_ready);
+        // Short or garbled data never panics.
+        assert_eq!(parse_auxdata(&[]), Aux::default());
+        assert_eq!(parse_auxdata(&[0x10]), Aux::default());
+        assert_eq!(
+            parse_auxdata(&aux(0x10, 5, 0)[..17]).vlan,
+            Some((0x8100, 0))
+        );
     }
 
     #[test]
