@@ -460,3 +460,57 @@ fn linux_tcp_and_vimage_tcp_over_a_lossy_pipe() {
     assert_eq!(fnv(&v), want, "stream corrupted");
     vk.halt();
 }
+
+/// A host interface plugged in and pulled out while the kernel runs
+/// (`sysctl net.link.hostif.attach=…` / `…detach=…`), by root in the
+/// default vimage only.
+#[test]
+fn host_interfaces_attach_and_detach_at_run_time() {
+    if let Some(r) = skip_reason() {
+        eprintln!("skipping: {r}");
+        return;
+    }
+    let ns = Netns::new("r");
+    let vk = Vk::boot("hostrt");
+    let spec = format!("net.link.hostif.attach=em0=packet:{}", ns.host);
+    vk.ok("sysctl", &[&spec]);
+    assert_eq!(vk.ok("sysctl", &["-n", "net.link.hostif.attach"]), "em0\n");
+    let raw = ns.raw_socket(&ns.peer);
+    exchange(&vk, &raw, "run-time packet");
+    // Not from inside a vimage, nor by a user other than root.
+    if cfg!(feature = "vimage") {
+        vk.ok("vimage", &["-c", "n1"]);
+        vk.fails(
+            "vimage",
+            &["n1", "sysctl", "net.link.hostif.detach=em0"],
+            "sysctl: net.link.hostif.detach=em0: Operation not permitted",
+        );
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .arg(bindir().join("sysctl"))
+        .arg("net.link.hostif.detach=em0")
+        .env("VIMAGE_SOCKET", &vk.sock)
+        .output();
+    if let Ok(o) = out {
+        // (The socket may not be reachable by nobody at all: refused either way.)
+        assert!(!o.status.success(), "nobody detached a host interface");
+    }
+    assert!(vk.ok("ifconfig", &["-l"]).contains("em0"));
+    vk.ok("sysctl", &["net.link.hostif.detach=em0"]);
+    assert!(!vk.ok("ifconfig", &["-l"]).contains("em0"));
+    vk.fails(
+        "sysctl",
+        &["net.link.hostif.detach=lo0"],
+        "sysctl: net.link.hostif.detach=lo0: Invalid argument",
+    );
+    let log = vk.halt();
+    assert!(
+        log.contains(&format!(
+            "em0: attached to host packet interface {}",
+            ns.host
+        )),
+        "{log}"
+    );
+    assert!(log.contains("em0: detached from the host"), "{log}");
+}

@@ -520,7 +520,10 @@ impl Kernel {
                     }
                     None => None,
                 };
-                let ctx = SysctlCtx { vimage: &td.vimage };
+                let ctx = SysctlCtx {
+                    vimage: &td.vimage,
+                    pid: td.pid,
+                };
                 let rep = self.sysctl.call(&ctx, &name, new.as_ref())?;
                 Ok(Reply::data(rep.to_bytes()))
             }

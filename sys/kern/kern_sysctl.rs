@@ -17,6 +17,9 @@ use super::kern_vimage::Vimage;
 pub struct SysctlCtx<'a> {
     /// The caller's vimage.
     pub vimage: &'a Arc<Vimage>,
+    /// The caller's host pid (0: the kernel itself), for the few leaves
+    /// that act on the host and want its privilege checked.
+    pub pid: u32,
 }
 
 /// Reads the leaf and, given a new value, writes it; returns the old value.

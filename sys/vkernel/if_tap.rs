@@ -463,6 +463,95 @@ pub fn attach(k: &Arc<Kernel>, spec: &AttachSpec) -> Result<String, Errno> {
     ))
 }
 
+/// Whether host process `pid` runs as root (its real uid, from /proc).
+fn host_root(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|st| {
+            st.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|u| u.split_whitespace().next().map(|x| x == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Host interfaces attached while the kernel runs: `sysctl
+/// net.link.hostif.attach=em1=packet:veth1` plugs one in (as `--attach`
+/// does at boot), `sysctl net.link.hostif.detach=em1` pulls it out; reading
+/// either lists the attached ones.  Only root in the default vimage may: a
+/// host interface is the machine's, not a tenant's.
+pub fn sysctl_init(k: &Arc<Kernel>) {
+    use vimage_abi::sysctl::{SysctlValue, CTLFLAG_RW};
+    use vimage_kern::kern_sysctl::{Oid, SysctlCtx};
+    let list = |k: &Kernel| -> String {
+        let vnet = k.vimage0().vnet.clone();
+        let _cv = CurvnetGuard::set(&vnet);
+        vimage_net::r#if::vnet_net()
+            .list()
+            .iter()
+            .filter(|i| i.driver.as_any().downcast_ref::<HostDriver>().is_some())
+            .map(|i| i.name())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let allowed = |ctx: &SysctlCtx<'_>| -> Result<(), Errno> {
+        if ctx.vimage.parent().is_some() || !host_root(ctx.pid) {
+            return Err(Errno::EPERM);
+        }
+        Ok(())
+    };
+    let w = Arc::downgrade(k);
+    let _ = k.sysctl.add(
+        "net.link.hostif.attach",
+        Oid {
+            flags: CTLFLAG_RW,
+            descr: "Attach a host interface: NAME=tap[:HOSTIF] or NAME=packet:HOSTIF",
+            handler: Arc::new(move |ctx: &SysctlCtx<'_>, new: Option<&SysctlValue>| {
+                let k = w.upgrade().ok_or(Errno::ENXIO)?;
+                let old = list(&k);
+                if let Some(v) = new {
+                    allowed(ctx)?;
+                    let SysctlValue::Str(spec) = v else {
+                        return Err(Errno::EINVAL);
+                    };
+                    let spec: AttachSpec = spec.parse().map_err(|_| Errno::EINVAL)?;
+                    let line = attach(&k, &spec)?;
+                    println!("{line}");
+                }
+                Ok(SysctlValue::Str(old))
+            }),
+        },
+    );
+    let w = Arc::downgrade(k);
+    let _ = k.sysctl.add(
+        "net.link.hostif.detach",
+        Oid {
+            flags: CTLFLAG_RW,
+            descr: "Detach a host interface attached in the default vimage",
+            handler: Arc::new(move |ctx: &SysctlCtx<'_>, new: Option<&SysctlValue>| {
+                let k = w.upgrade().ok_or(Errno::ENXIO)?;
+                let old = list(&k);
+                if let Some(v) = new {
+                    allowed(ctx)?;
+                    let SysctlValue::Str(name) = v else {
+                        return Err(Errno::EINVAL);
+                    };
+                    let vnet = k.vimage0().vnet.clone();
+                    let _cv = CurvnetGuard::set(&vnet);
+                    let ifp = vimage_net::r#if::ifunit(name).ok_or(Errno::ENXIO)?;
+                    if ifp.driver.as_any().downcast_ref::<HostDriver>().is_none() {
+                        return Err(Errno::EINVAL);
+                    }
+                    vimage_net::r#if::if_detach(&ifp);
+                    ifp.driver.detached(&ifp);
+                    println!("{name}: detached from the host");
+                }
+                Ok(SysctlValue::Str(old))
+            }),
+        },
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

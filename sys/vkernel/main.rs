@@ -151,6 +151,7 @@ fn main() {
         }
     }
     rc_default(&kernel);
+    if_tap::sysctl_init(&kernel);
     let mut attached = Vec::new();
     for a in &args.attach {
         match if_tap::attach(&kernel, a) {
