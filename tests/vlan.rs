@@ -420,3 +420,279 @@ fn ifconfig_vlan_words_and_errors_are_freebsds() {
     vk.ok("kldunload", &["if_vlan"]);
     vk.halt();
 }
+
+/// Why the two-kernel test cannot run here, if it cannot.
+fn host_skip_reason() -> Option<String> {
+    if !cfg!(feature = "vimage") {
+        return Some("needs options VIMAGE".into());
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root (network namespaces and packet sockets need it)".into());
+    }
+    if std::process::Command::new("ip").arg("-V").output().is_err() {
+        return Some("iproute2 `ip` not installed".into());
+    }
+    None
+}
+
+fn ip(args: &[&str]) {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .expect("ip");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A network namespace holding one end (`far`) of a veth pair whose other
+/// end (`near`) stays in ours.  Removed on drop.
+struct Cable {
+    ns: String,
+    near: String,
+    far: String,
+}
+
+impl Cable {
+    fn new() -> Cable {
+        let id = std::process::id() % 100_000;
+        let c = Cable {
+            ns: format!("vkv{id}"),
+            near: format!("vkva{id}"),
+            far: format!("vkvb{id}"),
+        };
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &c.ns])
+            .output();
+        ip(&["netns", "add", &c.ns]);
+        ip(&[
+            "link", "add", &c.near, "type", "veth", "peer", "name", &c.far,
+        ]);
+        ip(&["link", "set", &c.far, "netns", &c.ns]);
+        ip(&["link", "set", &c.near, "up"]);
+        ip(&["-n", &c.ns, "link", "set", &c.far, "up"]);
+        c
+    }
+}
+
+impl Drop for Cable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.near])
+            .output();
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.ns])
+            .output();
+    }
+}
+
+/// Read every frame crossing `ifname` of namespace `ns` (both ways) with an
+/// AF_PACKET socket until `stop`, each as it was on the wire: Linux hands a
+/// packet socket received frames with the 802.1Q tag taken off into
+/// PACKET_AUXDATA, so the tag is put back where it was.
+fn sniff(
+    ns: &str,
+    ifname: &str,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<Vec<Vec<u8>>> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let (ns, ifname) = (ns.to_string(), ifname.to_string());
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let h = std::thread::spawn(move || {
+        let f = std::fs::File::open(format!("/var/run/netns/{ns}")).expect("netns file");
+        // SAFETY: a valid netns fd; setns moves only this thread.
+        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+        let proto = (libc::ETH_P_ALL as u16).to_be();
+        // SAFETY: plain socket(2).
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) };
+        assert!(fd >= 0, "packet socket");
+        // SAFETY: a fresh descriptor we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let c = std::ffi::CString::new(ifname).expect("name");
+        // SAFETY: a valid C string.
+        let idx = unsafe { libc::if_nametoindex(c.as_ptr()) } as i32;
+        assert!(idx > 0);
+        // SAFETY: a zeroed sockaddr_ll is valid.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = proto;
+        sll.sll_ifindex = idx;
+        // SAFETY: pointer and length describe `sll`.
+        let r = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                &sll as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        assert_eq!(r, 0, "bind");
+        let one: libc::c_int = 1;
+        // SAFETY: an int option.
+        let r = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_AUXDATA,
+                &one as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as u32,
+            )
+        };
+        assert_eq!(r, 0, "PACKET_AUXDATA");
+        ready_tx.send(()).expect("ready");
+        let mut frames = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        let mut cbuf = [0u64; 16];
+        while !stop.load(std::sync::atomic::Ordering::Acquire) {
+            let mut p = libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one pollfd.
+            if unsafe { libc::poll(&mut p, 1, 50) } <= 0 {
+                continue;
+            }
+            let mut iov = libc::iovec {
+                iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+                iov_len: buf.len(),
+            };
+            // SAFETY: a zeroed msghdr is valid; the buffers outlive the call.
+            let mut mh: libc::msghdr = unsafe { std::mem::zeroed() };
+            mh.msg_iov = &mut iov;
+            mh.msg_iovlen = 1;
+            mh.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
+            mh.msg_controllen = std::mem::size_of_val(&cbuf) as _;
+            // SAFETY: as above.
+            let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut mh, 0) };
+            if n <= 0 {
+                continue;
+            }
+            let mut f = buf[..n as usize].to_vec();
+            // SAFETY: walking the control data recvmsg filled, with libc's
+            // macros; tpacket_auxdata is read unaligned within its length.
+            unsafe {
+                let mut c = libc::CMSG_FIRSTHDR(&mh);
+                while !c.is_null() {
+                    if (*c).cmsg_level == libc::SOL_PACKET && (*c).cmsg_type == libc::PACKET_AUXDATA
+                    {
+                        let a: libc::tpacket_auxdata =
+                            std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const _);
+                        if a.tp_status & libc::TP_STATUS_VLAN_VALID != 0 && f.len() >= 12 {
+                            let tpid = if a.tp_status & libc::TP_STATUS_VLAN_TPID_VALID != 0
+                                && a.tp_vlan_tpid != 0
+                            {
+                                a.tp_vlan_tpid
+                            } else {
+                                0x8100
+                            };
+                            let mut tag = tpid.to_be_bytes().to_vec();
+                            tag.extend_from_slice(&a.tp_vlan_tci.to_be_bytes());
+                            f.splice(12..12, tag);
+                        }
+                    }
+                    c = libc::CMSG_NXTHDR(&mh, c);
+                }
+            }
+            frames.push(f);
+        }
+        frames
+    });
+    ready_rx.recv().expect("sniffer up");
+    h
+}
+
+/// The fuller setup: the laptop's kernel on one end of a veth pair
+/// (`iwi0=packet:`), a second kernel playing the VLAN peers on the other end,
+/// in a network namespace, and a packet socket there reading the tags off
+/// the wire.
+#[test]
+fn exercise3_over_a_host_wire_to_a_second_kernel() {
+    if let Some(r) = host_skip_reason() {
+        eprintln!("skipping: {r}");
+        return;
+    }
+    let cable = Cable::new();
+    let near = format!("iwi0=packet:{}", cable.near);
+    let far = format!("em0=packet:{}", cable.far);
+    let laptop = Vk::boot_with("vlan-laptop", &["--attach", &near]);
+    let peers = Vk::boot_wrapped(
+        "vlan-peers",
+        &["ip", "netns", "exec", &cable.ns],
+        &["--attach", &far],
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sniffer = sniff(&cable.ns, &cable.far, stop.clone());
+
+    // The laptop: Exercise 3 as typed.
+    laptop.ok("ifconfig", &["iwi0", "link", "00:16:6f:37:f8:36"]);
+    laptop.ok("ifconfig", &["iwi0", "up"]);
+    laptop.ok("kldload", &["if_vlan"]);
+    laptop.ok("ifconfig", &["iwi0.101", "create"]);
+    laptop.ok("ifconfig", &["iwi0.102", "create"]);
+    assert!(laptop
+        .ok("ifconfig", &["iwi0.102"])
+        .starts_with("iwi0.102: flags=8842<BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1496\n\tether 00:16:6f:37:f8:36\n"));
+    for (n, tag) in [("n1", "101"), ("n2", "102")] {
+        laptop.ok("vimage", &["-c", n]);
+        assert_eq!(
+            laptop.ok("vimage", &["-i", n, &format!("iwi0.{tag}")]),
+            format!("eth0@{n}\n")
+        );
+        vok(&laptop, n, "ifconfig", &["eth0", "10.0.1.101/24"]);
+    }
+    // The other kernel: a host on each VLAN, with the same address.
+    peers.ok("ifconfig", &["em0", "up"]);
+    peers.ok("kldload", &["if_vlan"]);
+    for (p, tag, mac) in [
+        ("p1", "101", "40:a:b:c:d:01"),
+        ("p2", "102", "40:a:b:c:d:02"),
+    ] {
+        peers.ok("ifconfig", &[&format!("em0.{tag}"), "create"]);
+        peers.ok("vimage", &["-c", p]);
+        peers.ok("vimage", &["-i", p, &format!("em0.{tag}")]);
+        vok(&peers, p, "ifconfig", &["eth0", "link", mac]);
+        vok(&peers, p, "ifconfig", &["eth0", "10.0.1.102/24"]);
+    }
+    vok(
+        &peers,
+        "p2",
+        "ifconfig",
+        &["eth0", "10.0.1.202/32", "alias"],
+    );
+
+    for (n, mac) in [("n1", "40:0a:0b:0c:0d:01"), ("n2", "40:0a:0b:0c:0d:02")] {
+        let out = vok(&laptop, n, "ping", &["-c", "2", "10.0.1.102"]);
+        assert!(
+            out.contains("2 packets transmitted, 2 packets received, 0.0% packet loss"),
+            "{n}: {out}"
+        );
+        let arp = vok(&laptop, n, "arp", &["-an"]);
+        assert!(
+            arp.contains(&format!("(10.0.1.102) at {mac}")),
+            "{n}: {arp}"
+        );
+    }
+    vok(&laptop, "n2", "ping", &["-c", "1", "10.0.1.202"]);
+    let (c, out, _) = vrun(
+        &laptop,
+        "n1",
+        "ping",
+        &["-c", "1", "-W", "500", "10.0.1.202"],
+    );
+    assert_ne!(c, 0, "{out}");
+
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let frames = sniffer.join().expect("sniffer");
+    let (vimages, p) = ([10, 0, 1, 101], [10, 0, 1, 102]);
+    let seen = |tag, s, d| frames.iter().any(|f| ipv4(f, tag, s, d));
+    for tag in [101, 102] {
+        assert!(seen(Some(tag), vimages, p), "{tag} out: {frames:02x?}");
+        assert!(seen(Some(tag), p, vimages), "{tag} back: {frames:02x?}");
+    }
+    assert!(!seen(None, vimages, p) && !seen(None, p, vimages));
+    laptop.halt();
+    peers.halt();
+}

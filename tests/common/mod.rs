@@ -40,11 +40,27 @@ impl Vk {
 
     /// Same as [`Vk::boot`] with extra vkernel arguments (`--attach …`).
     pub fn boot_with(tag: &str, extra: &[&str]) -> Vk {
+        Vk::boot_wrapped(tag, &[], extra)
+    }
+
+    /// Same as [`Vk::boot_with`], started through the command `wrap` (e.g.
+    /// `ip netns exec NS`, so the kernel opens host interfaces of that
+    /// network namespace); its socket is a path, reachable from ours.
+    pub fn boot_wrapped(tag: &str, wrap: &[&str], extra: &[&str]) -> Vk {
         let dir = std::env::temp_dir().join(format!("vk-{}-{}", tag, std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("tmp dir");
         let sock = dir.join("kernel.sock");
-        let child = Command::new(bindir().join("vkernel"))
+        let vkernel = bindir().join("vkernel");
+        let mut cmd = match wrap.split_first() {
+            Some((w, args)) => {
+                let mut c = Command::new(w);
+                c.args(args).arg(&vkernel);
+                c
+            }
+            None => Command::new(&vkernel),
+        };
+        let child = cmd
             .arg("-s")
             .arg(&sock)
             .args(extra)
