@@ -193,10 +193,10 @@ fn af_packet_interface_carries_frames_both_ways() {
     let spec = format!("em0=packet:{}", ns.host);
     let vk = Vk::boot_with("hostif", &["--attach", &spec]);
     let ifc = vk.ok("ifconfig", &["em0"]);
-    // As a laptop's em0: its link there (running), up once configured,
-    // media and status as FreeBSD prints them, nothing of the host device.
+    // As a laptop's em0: up and running, media and status as FreeBSD
+    // prints them, nothing of the host device.
     assert!(
-        ifc.starts_with("em0: flags=8842<BROADCAST,RUNNING,SIMPLEX,MULTICAST>"),
+        ifc.starts_with("em0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST>"),
         "{ifc}"
     );
     assert!(
@@ -513,4 +513,139 @@ fn host_interfaces_attach_and_detach_at_run_time() {
         "{log}"
     );
     assert!(log.contains("em0: detached from the host"), "{log}");
+}
+
+/// Exercises 2 and 2a as the tutorial types them, with a Linux host on the
+/// bridged segment (em0 is a veth end; its peer, 10.0.1.1, in a namespace of
+/// ours): two vimages on eifaces bridged with em0 reach Linux and each
+/// other; with ipfw loaded (when built) n1 is cut off until it allows;
+/// then n1 builds its own bridge and gives n3 an eiface behind it, and n3
+/// reaches Linux through both bridges.
+#[test]
+fn exercises_2_and_2a_reach_a_linux_host() {
+    if let Some(r) = skip_reason() {
+        eprintln!("skipping: {r}");
+        return;
+    }
+    if !cfg!(feature = "vimage") {
+        eprintln!("skipping: needs options VIMAGE");
+        return;
+    }
+    if Command::new("ping").arg("-V").output().is_err() {
+        eprintln!("skipping: Linux ping (iputils-ping) not installed");
+        return;
+    }
+    let ns = Netns::new("x2");
+    ip(&["-n", &ns.ns, "addr", "add", "10.0.1.1/24", "dev", &ns.peer]);
+    let spec = format!("em0=packet:{}", ns.host);
+    let vk = Vk::boot_with("ex2", &["--attach", &spec]);
+    let linux_ping = |dst: &str| {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &ns.ns, "ping", "-c", "1", "-W", "2", dst])
+            .output()
+            .expect("linux ping");
+        out.status.success()
+    };
+    // Exercise 2: create vimages and virtual interfaces, bridge them with em0.
+    vk.ok("vimage", &["-c", "n1"]);
+    vk.ok("vimage", &["-c", "n2"]);
+    vk.ok("ngctl", &["mkpeer", "eiface", "ether", "ether"]);
+    vk.ok("ngctl", &["mkpeer", "eiface", "ether", "ether"]);
+    vk.ok("kldload", &["ng_ether"]);
+    vk.ok("ngctl", &["mkpeer", "em0:", "bridge", "lower", "link0"]);
+    vk.ok("ngctl", &["name", "em0:lower", "bridge0"]);
+    vk.ok("ngctl", &["connect", "em0:", "bridge0:", "upper", "link1"]);
+    vk.ok(
+        "ngctl",
+        &["connect", "ngeth0:", "bridge0:", "ether", "link2"],
+    );
+    vk.ok(
+        "ngctl",
+        &["connect", "ngeth1:", "bridge0:", "ether", "link3"],
+    );
+    // Assign and configure interfaces.
+    assert_eq!(vk.ok("vimage", &["-i", "n1", "ngeth0", "e0"]), "e0@n1\n");
+    assert_eq!(vk.ok("vimage", &["-i", "n2", "ngeth1", "e0"]), "e0@n2\n");
+    for (v, mac, a) in [
+        ("n1", "40:a:b:c:d:01", "10.0.1.10/24"),
+        ("n2", "40:a:b:c:d:02", "10.0.1.11/24"),
+    ] {
+        vk.ok("vimage", &[v, "ifconfig", "lo0", "localhost"]);
+        vk.ok("vimage", &[v, "ifconfig", "e0", "link", mac]);
+        vk.ok("vimage", &[v, "ifconfig", "e0", a]);
+    }
+    let ping = |v: &str, dst: &str| vk.run("vimage", &[v, "ping", "-c", "1", "-t", "3", dst]);
+    let (c, o, e) = ping("n1", "10.0.1.11");
+    assert_eq!(c, 0, "n1 -> n2: {o}{e}");
+    let (c, o, e) = ping("n1", "10.0.1.1");
+    assert_eq!(c, 0, "n1 -> Linux: {o}{e}");
+    assert!(linux_ping("10.0.1.11"), "Linux -> n2");
+    // The firewall part, when ipfw is built.
+    let ipfw = bindir().join("ipfw").exists() && vk.run("kldload", &["ipfw"]).0 == 0;
+    if ipfw {
+        let (c, _, e) = ping("n1", "10.0.1.11");
+        assert_ne!(c, 0);
+        assert!(e.contains("ping: sendto: Permission denied"), "{e}");
+        assert_eq!(
+            vk.ok("vimage", &["n1", "ipfw", "list"]),
+            "65535 deny ip from any to any\n"
+        );
+        assert_eq!(
+            vk.ok(
+                "vimage",
+                &["n1", "ipfw", "add", "100", "accept", "ip", "from", "any", "to", "any"]
+            ),
+            "00100 allow ip from any to any\n"
+        );
+        vk.ok(
+            "vimage",
+            &[
+                "n2", "ipfw", "add", "100", "accept", "ip", "from", "any", "to", "any",
+            ],
+        );
+        let (c, o, e) = ping("n1", "10.0.1.11");
+        assert_eq!(c, 0, "n1 -> n2 allowed: {o}{e}");
+    } else {
+        eprintln!("(ipfw not built: its part of Exercise 2 left out)");
+    }
+    // Exercise 2a: n1 bridges its e0 with a new eiface handed to n3 (the
+    // types are loaded: default used them).
+    vk.ok("vimage", &["n1", "vimage", "-c", "n3"]);
+    vk.ok("vimage", &["n1", "vimage", "n3", "hostname", "n3"]);
+    let in_n1 = |args: &[&str]| {
+        let mut a = vec!["n1", "ngctl"];
+        a.extend_from_slice(args);
+        vk.ok("vimage", &a)
+    };
+    in_n1(&["mkpeer", "eiface", "ether", "ether"]);
+    in_n1(&["mkpeer", "ngeth0:", "bridge", "ether", "link0"]);
+    in_n1(&["name", "ngeth0:ether", "bridge_n1"]);
+    in_n1(&["connect", "e0:", "bridge_n1:", "lower", "link1"]);
+    in_n1(&["connect", "e0:", "bridge_n1:", "upper", "link2"]);
+    assert_eq!(
+        vk.ok("vimage", &["n1", "vimage", "-i", "n3", "ngeth0"]),
+        "eth0@n3\n"
+    );
+    vk.ok("vimage", &["n1.n3", "ifconfig", "lo0", "localhost"]);
+    vk.ok(
+        "vimage",
+        &["n1.n3", "ifconfig", "eth0", "link", "40:a:b:c:d:03"],
+    );
+    vk.ok("vimage", &["n1.n3", "ifconfig", "eth0", "10.0.1.23/24"]);
+    if ipfw {
+        // n3 was born with the firewall loaded: its chain denies all too.
+        vk.ok(
+            "vimage",
+            &[
+                "n1.n3", "ipfw", "-q", "add", "allow", "ip", "from", "any", "to", "any",
+            ],
+        );
+    }
+    let (c, o, e) = ping("n1.n3", "10.0.1.1");
+    assert_eq!(c, 0, "n3 -> Linux through both bridges: {o}{e}");
+    assert!(linux_ping("10.0.1.23"), "Linux -> n3");
+    // n1 still reaches its neighbours through its own bridge.
+    let (c, o, e) = ping("n1", "10.0.1.1");
+    assert_eq!(c, 0, "n1 -> Linux via bridge_n1: {o}{e}");
+    vk.halt();
 }

@@ -12,7 +12,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use vimage_abi::net_if::{IFF_BROADCAST, IFF_MULTICAST, IFF_RUNNING, IFF_SIMPLEX, IFT_ETHER};
+use vimage_abi::net_if::{
+    IFF_BROADCAST, IFF_MULTICAST, IFF_RUNNING, IFF_SIMPLEX, IFF_UP, IFT_ETHER,
+};
 use vimage_abi::Errno;
 use vimage_kern::{CurvnetGuard, Kernel};
 use vimage_net::if_var::{IfDriver, Ifnet};
@@ -441,8 +443,9 @@ pub fn attach(k: &Arc<Kernel>, spec: &AttachSpec) -> Result<String, Errno> {
         &spec.name,
         kind,
         IFT_ETHER,
-        // Its link is there (running); it is up once configured, as em0.
-        IFF_BROADCAST | IFF_RUNNING | IFF_SIMPLEX | IFF_MULTICAST,
+        // Up and running with its link there, as a laptop's em0 comes up
+        // (the tutorial bridges em0 without configuring it first).
+        IFF_UP | IFF_BROADCAST | IFF_RUNNING | IFF_SIMPLEX | IFF_MULTICAST,
         1500,
         make_mac(&spec.name),
         Box::new(HostDriver {
