@@ -195,6 +195,14 @@ fn exercise3_vlans_carry_two_vimages_with_the_same_address_over_one_link() {
             out.ends_with(&format!("\tvlan: {tag} parent interface: iwi0\n")),
             "{out}"
         );
+        // A vlan has no address of its own for IPv6 to use, nor has a fresh
+        // vimage another interface: MD5 of the (empty) hostname, exactly
+        // the tutorial's link-local in both.
+        assert!(
+            out.contains("\tinet6 fe80::d41d:8cd9:8f00:b204%eth0 prefixlen 64 ")
+                && out.contains("scopeid 0x2 \n"),
+            "{out}"
+        );
     }
 
     let reader = wire_reader(&vk);
@@ -280,6 +288,18 @@ fn exercise3_vlans_carry_two_vimages_with_the_same_address_over_one_link() {
     let (c, _, _) = vk.run("ping", &["-c", "1", "-W", "300", "10.0.3.1"]);
     assert_ne!(c, 0);
     assert!(drops(&vk) > before, "unknown tags are counted");
+
+    // A vimage with a hostname hashes that instead.
+    vk.ok("vimage", &["-c", "n3"]);
+    vok(&vk, "n3", "hostname", &["n3"]);
+    vk.ok("ifconfig", &["iwi0.104", "create"]);
+    assert_eq!(vk.ok("vimage", &["-i", "n3", "iwi0.104"]), "eth0@n3\n");
+    vok(&vk, "n3", "ifconfig", &["eth0", "up"]);
+    let out = vok(&vk, "n3", "ifconfig", &["eth0"]);
+    assert!(
+        out.contains("\tinet6 fe80::4443:aee1:83b2:79f7%eth0 prefixlen 64 "),
+        "{out}"
+    );
 
     // Departure: n1 goes, its vlan comes home, still on iwi0; then iwi0
     // goes, and its vlans stay, unconfigured, wherever they are.

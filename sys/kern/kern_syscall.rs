@@ -105,6 +105,12 @@ impl Kernel {
         }
         let vnet0 = reg.vnet_alloc("default")?;
         let vimage0 = Vimage::new(0, "default", None, vnet0);
+        reg.set_global(
+            super::kern_vimage::KERN_HOSTNAME_SLOT,
+            Some(Arc::new(super::kern_vimage::VimageRoot(Arc::downgrade(
+                &vimage0,
+            )))),
+        );
         // The kernel itself, what its options compiled in, and vnet.
         let builtin = std::iter::once("kernel")
             .chain(conf.options.iter().flat_map(|o| o.klds.iter().copied()))

@@ -50,6 +50,33 @@ use super::kern_syscall::{Kernel, Td};
 use super::kern_sysctl::{Oid, SysctlCtx, SysctlTree};
 use super::vnet::Vnet;
 
+/// Registry slot of the vimage tree's root ([`VimageRoot`]): how the network
+/// stack finds the hostname that goes with a vnet.
+pub const KERN_HOSTNAME_SLOT: usize = 64;
+
+/// The root of a kernel's vimage tree, held weakly (the kernel owns the
+/// tree) where every vnet's registry reaches it.
+pub struct VimageRoot(pub Weak<Vimage>);
+
+/// The hostname of the vimage whose stack `vnet` is (7.0's `V_hostname` of
+/// the vprocg beside the vnet): what IPv6 hashes into an interface
+/// identifier when an interface has no hardware address to make one from.
+/// Empty when unset or unknown.
+pub fn vnet_hostname(vnet: &Arc<Vnet>) -> String {
+    let Some(root) = vnet
+        .registry()
+        .and_then(|r| r.global::<VimageRoot>(KERN_HOSTNAME_SLOT))
+        .and_then(|r| r.0.upgrade())
+    else {
+        return String::new();
+    };
+    root.subtree()
+        .into_iter()
+        .find(|v| Arc::ptr_eq(&v.vnet, vnet))
+        .map(|v| v.hostname())
+        .unwrap_or_default()
+}
+
 /// Default of `security.vimage.max`: vimages the kernel holds besides default.
 pub const VIMAGE_MAX: i64 = 32768;
 /// Default of `security.vimage.max_depth`: levels below default.

@@ -20,6 +20,7 @@ pub mod kern_syscall;
 pub mod kern_sysctl;
 pub mod kern_timeout;
 pub mod kern_vimage;
+pub mod md5c;
 pub mod subr_rcu;
 pub mod uipc_socket;
 pub mod uipc_syscalls;

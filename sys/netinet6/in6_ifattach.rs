@@ -6,7 +6,9 @@
 
 use std::net::Ipv6Addr;
 use std::sync::Arc;
-use vimage_abi::net_if::IFF_LOOPBACK;
+use vimage_abi::net_if::{IFF_LOOPBACK, IFT_ETHER, IFT_L2VLAN};
+use vimage_kern::kern_vimage::vnet_hostname;
+use vimage_kern::md5c::md5;
 
 use super::in6::{in6_addrs, in6_is_linklocal, in6_update_ifa, In6Ifaddr};
 use vimage_net::if_var::Ifnet;
@@ -30,13 +32,17 @@ pub fn in6_eui64(mac: &[u8; 6]) -> [u8; 8] {
 /// `in6_get_ifid`: the interface identifier for `ifp`: from its own 6-byte link
 /// address, else borrowed from another interface of the vnet that has one
 /// (`get_hw_ifid` of a sibling, as for point-to-point links), else made from
-/// the interface name (local scope, never universal).
+/// the interface name (local scope, never universal).  A vlan is no hardware
+/// source of its own (see [`in6_get_ifid_vlan`]).
 pub fn in6_get_ifid(ifp: &Arc<Ifnet>) -> [u8; 8] {
     let mac = |i: &Ifnet| -> Option<[u8; 6]> {
         let l = i.lladdr();
         let m: [u8; 6] = l.as_slice().try_into().ok()?;
         (m != [0; 6]).then_some(m)
     };
+    if ifp.iftype == IFT_L2VLAN {
+        return in6_get_ifid_vlan(ifp, mac);
+    }
     if let Some(m) = mac(ifp) {
         return in6_eui64(&m);
     }
@@ -55,6 +61,44 @@ pub fn in6_get_ifid(ifp: &Arc<Ifnet>) -> [u8; 8] {
     }
     id
 }
+
+/// FreeBSD 7's `in6_get_ifid` for a vlan, which `get_hw_ifid` does not
+/// take: the identifier of the first other Ethernet interface of the vnet
+/// whose identifier is universal (in the parent's vimage, some Ethernet such
+/// as the parent), else `get_rand_ifid`'s MD5 of the vimage's hostname.  A
+/// vlan moved into a fresh vimage (Exercise 3's n1 and n2, no hostname) thus
+/// gets `fe80::d41d:8cd9:8f00:b204`, MD5("") made local and individual.
+fn in6_get_ifid_vlan(ifp: &Arc<Ifnet>, mac: impl Fn(&Ifnet) -> Option<[u8; 6]>) -> [u8; 8] {
+    let borrowed = vnet_net().list().iter().find_map(|i| {
+        if Arc::ptr_eq(i, ifp) || i.iftype != IFT_ETHER {
+            return None;
+        }
+        // Universal: the inverted u bit is set in the identifier.
+        Some(in6_eui64(&mac(i)?)).filter(|id| id[0] & EUI64_UBIT != 0)
+    });
+    if let Some(id) = borrowed {
+        return id;
+    }
+    in6_hostname_ifid(&vnet_hostname(&ifp.vnet()))
+}
+
+/// `get_rand_ifid`: an interface identifier from a hostname, the first half
+/// of its MD5 made an individual, local EUI-64, then inverted as any EUI-64
+/// is into an identifier.
+pub fn in6_hostname_ifid(hostname: &str) -> [u8; 8] {
+    let d = md5(hostname.as_bytes());
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&d[..8]);
+    id[0] &= !EUI64_GBIT;
+    id[0] |= EUI64_UBIT;
+    id[0] ^= EUI64_UBIT;
+    id
+}
+
+/// The group bit of an EUI-64 (`EUI64_GBIT`).
+const EUI64_GBIT: u8 = 0x01;
+/// The universal/local bit of an EUI-64 (`EUI64_UBIT`).
+const EUI64_UBIT: u8 = 0x02;
 
 /// The link-local address with interface identifier `id`.
 pub fn in6_linklocal(id: &[u8; 8]) -> Ipv6Addr {
@@ -112,6 +156,19 @@ pub fn in6_ifattach(ifp: &Arc<Ifnet>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_vlan_in_a_fresh_vimage_gets_the_tutorials_link_local() {
+        // Exercise 3: n1 and n2 have no hostname.
+        assert_eq!(
+            in6_linklocal(&in6_hostname_ifid("")),
+            "fe80::d41d:8cd9:8f00:b204".parse::<Ipv6Addr>().unwrap()
+        );
+        assert_eq!(
+            in6_linklocal(&in6_hostname_ifid("n1")),
+            "fe80::c825:61ec:215a:6e31".parse::<Ipv6Addr>().unwrap()
+        );
+    }
 
     #[test]
     fn tutorial_mac_gives_tutorial_link_local() {
