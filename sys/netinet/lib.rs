@@ -61,6 +61,7 @@ use vimage_net::if_var::Ifnet;
 use ip_var::{ArpStat, IcmpStats, IpStat, UdpStat};
 use vimage_kern::kern_conf::KernOption;
 use vimage_kern::kern_sysctl::{Oid, SysctlTree};
+use vimage_kern::subr_rcu::RcuCell;
 use vimage_kern::uipc_socket::Domain;
 use vimage_kern::vnet::{
     ModState, Vnet, VnetKey, VnetModInfo, VnetSymmap, V, VNET_MOD_INET, VNET_MOD_NET,
@@ -121,6 +122,9 @@ pub struct VnetInet {
     /// interface's list.  Kept by `in_aifaddr` and `in_difaddr`, the only
     /// places IPv4 addresses come and go.
     pub(crate) ifaddrhash: RwLock<HashMap<Ipv4Addr, Weak<Ifnet>>>,
+    /// `V_ip_fw_ctl_ptr`: where a raw socket's `IP_FW_*` options go, set
+    /// while a firewall is attached to the vnet (unset: `ENOPROTOOPT`).
+    pub ip_fw_ctl: RcuCell<raw_ip::IpFwCtlFn>,
 }
 
 impl VnetInet {
@@ -149,6 +153,7 @@ impl VnetInet {
             ip_id: AtomicU16::new(1),
             icmp_rate: Mutex::new((0, 0)),
             ifaddrhash: RwLock::new(HashMap::new()),
+            ip_fw_ctl: RcuCell::new(),
         }
     }
 

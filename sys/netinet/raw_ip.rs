@@ -6,7 +6,7 @@
 
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
-use vimage_abi::netinet_in::{InPcbInfo, SockaddrIn, IPPROTO_RAW};
+use vimage_abi::netinet_in::{InPcbInfo, SockaddrIn, IPPROTO_IP, IPPROTO_RAW};
 use vimage_abi::Errno;
 
 use super::in_pcb::InpOpts;
@@ -20,6 +20,50 @@ use vimage_net::mbuf::Mbuf;
 
 /// `net.inet.raw.recvspace`.
 pub const RIP_RECVSPACE: usize = 9216 * 8;
+
+/// Which way a socket option goes (`sopt_dir`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SoptDir {
+    /// `getsockopt`: the handler's answer goes back to the caller.
+    Get,
+    /// `setsockopt`.
+    Set,
+}
+
+/// One socket option call as a protocol hands it on (`struct sockopt`).
+#[derive(Clone, Copy, Debug)]
+pub struct SockOpt<'a> {
+    /// Get or set.
+    pub dir: SoptDir,
+    /// The option (`IP_FW_ADD`, ...).
+    pub name: i32,
+    /// What the caller's buffer held.
+    pub val: &'a [u8],
+}
+
+/// The firewall's control entry (`ip_fw_ctl_ptr`): what a loaded firewall
+/// plugs into each vnet's IPv4 ([`crate::VnetInet::ip_fw_ctl`]) to take a raw
+/// socket's `IP_FW_*` options; it runs with curvnet set to the socket's vnet
+/// and returns the data a get answers with.
+pub type IpFwCtlFn = fn(&SockOpt<'_>) -> Result<Vec<u8>, Errno>;
+
+/// Whether `name` (level `IPPROTO_IP`) is one of the firewall's options:
+/// the table operations and `IP_FW_ADD` .. `IP_FW_RESETLOG`.
+pub fn is_ip_fw_opt(name: i32) -> bool {
+    use vimage_abi::ip_fw::*;
+    (IP_FW_TABLE_ADD..=IP_FW_TABLE_LIST).contains(&name)
+        || (IP_FW_ADD..=IP_FW_RESETLOG).contains(&name)
+}
+
+/// `rip_ctloutput`'s firewall case: the vnet's firewall handles the option,
+/// or, with none loaded, `ENOPROTOOPT` (ipfw(8): "Protocol not available").
+fn ip_fw_ctl(sopt: &SockOpt<'_>) -> Result<Vec<u8>, Errno> {
+    let f = super::VNET_INET
+        .try_with(|inet| inet.ip_fw_ctl.get().copied())
+        .flatten()
+        .ok_or(Errno::ENOPROTOOPT)?;
+    f(sopt)
+}
 
 /// A raw socket's shared half.
 pub struct RipCb {
@@ -183,7 +227,19 @@ impl ProtoSocket for RawSocket {
     }
 
     fn setsockopt(&mut self, level: i32, name: i32, val: &[u8]) -> Result<(), Errno> {
+        if level == IPPROTO_IP && is_ip_fw_opt(name) {
+            let dir = SoptDir::Set;
+            return ip_fw_ctl(&SockOpt { dir, name, val }).map(drop);
+        }
         self.opts.set(level, name, val, true)
+    }
+
+    fn getsockopt_in(&mut self, level: i32, name: i32, val: &[u8]) -> Result<Vec<u8>, Errno> {
+        if level == IPPROTO_IP && is_ip_fw_opt(name) {
+            let dir = SoptDir::Get;
+            return ip_fw_ctl(&SockOpt { dir, name, val });
+        }
+        self.getsockopt(level, name)
     }
 
     fn getsockopt(&mut self, level: i32, name: i32) -> Result<Vec<u8>, Errno> {

@@ -1,0 +1,51 @@
+//! The firewall's control path (FreeBSD's `ipfw_ctl`): the `IP_FW_*`
+//! options of a raw IP socket, decoded defensively and applied to the chain
+//! of the socket's vnet.
+
+use vimage_abi::ip_fw::*;
+use vimage_abi::Errno;
+use vimage_inet::raw_ip::SockOpt;
+
+use crate::ip_fw2::VNET_IPFW;
+
+/// `ipfw_ctl`, plugged into each vnet's IPv4 as `V_ip_fw_ctl_ptr`: runs with
+/// curvnet set to the socket's vnet; the data a get answers with.
+///
+/// | option | argument | answer |
+/// |---|---|---|
+/// | `IP_FW_ADD` | one rule ([`IpFwRule`]) | the rule as stored |
+/// | `IP_FW_GET` | none | [`IpFwGet`] |
+/// | `IP_FW_DEL` | [`IpFwDel`] | none |
+/// | `IP_FW_FLUSH` | none | none |
+/// | `IP_FW_ZERO`, `IP_FW_RESETLOG` | none, or a rule number word | none |
+///
+/// Anything malformed is `EINVAL`; the table options are not implemented
+/// (`EOPNOTSUPP`); an unknown option is `EINVAL`, as FreeBSD answers.
+pub fn ipfw_ctl(sopt: &SockOpt<'_>) -> Result<Vec<u8>, Errno> {
+    VNET_IPFW
+        .try_with(|st| match sopt.name {
+            IP_FW_GET => st.getrules().to_bytes(),
+            IP_FW_ADD => {
+                let r = IpFwRule::from_bytes(sopt.val)?;
+                st.add_rule(&r)?.to_bytes()
+            }
+            IP_FW_DEL => {
+                match IpFwDel::from_bytes(sopt.val)? {
+                    IpFwDel::Cmd(a) => st.del_entry(a)?,
+                    IpFwDel::Sets(d, e) => st.set_sets(d, e),
+                }
+                Ok(Vec::new())
+            }
+            IP_FW_FLUSH => {
+                st.flush();
+                Ok(Vec::new())
+            }
+            IP_FW_ZERO | IP_FW_RESETLOG => {
+                st.zero_entry(ipfw_zero_arg(sopt.val)?, sopt.name == IP_FW_RESETLOG)?;
+                Ok(Vec::new())
+            }
+            IP_FW_TABLE_ADD..=IP_FW_TABLE_LIST => Err(Errno::EOPNOTSUPP),
+            _ => Err(Errno::EINVAL),
+        })
+        .unwrap_or(Err(Errno::ENOPROTOOPT))
+}
