@@ -1,6 +1,7 @@
 //! The name databases, without a resolver: port names from a built-in copy
 //! of FreeBSD's `/etc/services` entries for the common ports (the host's file
-//! names some ports differently), network names from FreeBSD's default
+//! names some ports differently), protocol names from its `/etc/protocols`,
+//! network names from FreeBSD's default
 //! `/etc/networks`, host names and addresses from `/etc/hosts`.
 
 use std::net::IpAddr;
@@ -71,6 +72,68 @@ pub fn getservbyport(port: u16, proto: &str) -> Option<&'static str> {
         "udp" | "udp6" => e.2,
         _ => None,
     }
+}
+
+/// `getservbyname(name, proto)`: the port of service `name` for `proto`
+/// (`tcp`/`udp`; `None`: either).
+pub fn getservbyname(name: &str, proto: Option<&str>) -> Option<u16> {
+    SERVICES
+        .iter()
+        .find(|e| match proto {
+            Some("tcp") => e.1 == Some(name),
+            Some("udp") => e.2 == Some(name),
+            Some(_) => false,
+            None => e.1 == Some(name) || e.2 == Some(name),
+        })
+        .map(|e| e.0)
+}
+
+/// `(number, name)` as FreeBSD's `/etc/protocols` has the common ones.
+const PROTOCOLS: &[(u8, &str)] = &[
+    (0, "ip"),
+    (1, "icmp"),
+    (2, "igmp"),
+    (3, "ggp"),
+    (4, "ipencap"),
+    (6, "tcp"),
+    (8, "egp"),
+    (12, "pup"),
+    (17, "udp"),
+    (22, "xns-idp"),
+    (27, "rdp"),
+    (29, "iso-tp4"),
+    (36, "xtp"),
+    (37, "ddp"),
+    (41, "ipv6"),
+    (43, "ipv6-route"),
+    (44, "ipv6-frag"),
+    (45, "idrp"),
+    (46, "rsvp"),
+    (47, "gre"),
+    (50, "esp"),
+    (51, "ah"),
+    (58, "ipv6-icmp"),
+    (59, "ipv6-nonxt"),
+    (60, "ipv6-opts"),
+    (89, "ospf"),
+    (94, "ipip"),
+    (97, "etherip"),
+    (98, "encap"),
+    (103, "pim"),
+    (108, "ipcomp"),
+    (112, "carp"),
+    (132, "sctp"),
+    (240, "pfsync"),
+];
+
+/// `getprotobyname(name)`: the protocol number of `name`.
+pub fn getprotobyname(name: &str) -> Option<u8> {
+    PROTOCOLS.iter().find(|e| e.1 == name).map(|e| e.0)
+}
+
+/// `getprotobynumber(n)`: the name of protocol `n`.
+pub fn getprotobynumber(n: u8) -> Option<&'static str> {
+    PROTOCOLS.iter().find(|e| e.0 == n).map(|e| e.1)
 }
 
 /// FreeBSD's default `/etc/networks`: network numbers and their names.
