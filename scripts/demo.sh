@@ -100,8 +100,42 @@ t ngctl l
 t ngctl show bridge0:
 v n1 ifconfig
 v -i n1 ngeth0 e0
+v -i n2 ngeth1 e0
+v n1 ifconfig lo0 localhost
 v n1 ifconfig e0 link 40:a:b:c:d:01
+v n1 ifconfig e0 10.0.1.10/24
+v n2 ifconfig lo0 localhost
+v n2 ifconfig e0 link 40:a:b:c:d:02
+v n2 ifconfig e0 10.0.1.11/24
+v n1 ping -c 2 10.0.1.11
+if [ -x "$BIN/ipfw" ]; then
+  t kldload ipfw
+  v n1 ping -c 1 10.0.1.11 || true
+  v n1 ipfw list
+  v n1 ipfw add 100 accept ip from any to any
+  v n2 ipfw add 100 accept ip from any to any
+  v n1 ping -c 2 10.0.1.11
+fi
 t ngctl msg bridge0: getconfig
+
+echo
+echo "### Exercise 2a: nested virtual hosting (n1 bridges its e0 with an eiface for n3)"
+v n1 vimage -c n3
+v n1 vimage n3 hostname n3
+v n1 ngctl mkpeer eiface ether ether
+v n1 ngctl mkpeer ngeth0: bridge ether link0
+v n1 ngctl name ngeth0:ether bridge_n1
+v n1 ngctl connect e0: bridge_n1: lower link1
+v n1 ngctl connect e0: bridge_n1: upper link2
+v n1 ngctl l
+v n1 vimage -i n3 ngeth0
+v n1.n3 ifconfig lo0 localhost
+v n1.n3 ifconfig eth0 link 40:a:b:c:d:03
+v n1.n3 ifconfig eth0 10.0.1.23/24
+if [ -x "$BIN/ipfw" ]; then v n1.n3 ipfw -q add 100 allow ip from any to any; fi
+v n1.n3 ping -c 2 10.0.1.11
+v n1 ping -c 1 10.0.1.23
+v -l
 
 echo
 echo "### A link as IMUNES builds it: ngctl -f - with a pipe"
@@ -118,8 +152,57 @@ echo "EOF"
 echo "$script" | "$BIN/ngctl" -f -
 t ngctl msg e0_n2-br: getcfg
 t ngctl types
+v -d n1.n3
 v -d n1
 v -d n2
+
+echo
+echo "### Exercise 3: two VLANs with the same addresses over one trunk"
+echo "# (iwi0 here is an eiface, whose cable leads to far0, where p1 and p2 hang their VLANs)"
+t ifconfig iwi0 destroy
+t ngctl mkpeer eiface ether ether
+t ngctl mkpeer eiface ether ether
+t ngctl connect ngeth2: ngeth3: ether ether
+t ifconfig ngeth2 name iwi0
+t ifconfig ngeth3 name far0
+t ifconfig iwi0 link 00:16:6f:37:f8:36
+t ifconfig far0 link 00:16:6f:37:f8:99
+v -c n1
+v -c n2
+v -c p1
+v -c p2
+t kldload if_vlan
+t ifconfig iwi0.101 create
+t ifconfig iwi0.102 create
+t ifconfig far0.101 create
+t ifconfig far0.102 create
+t ifconfig iwi0.101
+t ifconfig iwi0.102
+v -i n1 iwi0.101
+v -i n2 iwi0.102
+v -i p1 far0.101
+v -i p2 far0.102
+t ifconfig iwi0 up
+t ifconfig far0 up
+v n1 ifconfig eth0 10.0.1.101/24
+v n2 ifconfig eth0 10.0.1.101/24
+v p1 ifconfig eth0 10.0.1.102/24
+v p2 ifconfig eth0 10.0.1.102/24
+if [ -x "$BIN/ipfw" ]; then
+  echo "# (ipfw is loaded: new vimages start with deny all)"
+  for n in n1 n2 p1 p2; do "$BIN/vimage" $n ipfw -q add 100 allow ip from any to any; done
+fi
+v n1 ifconfig
+v n2 ifconfig
+v n1 ping -c 2 10.0.1.102
+v n2 ping -c 3 10.0.1.102
+echo "# each reached its own peer: p1 answered n1's 2 echoes, p2 n2's 3"
+run sh -c "$BIN/vimage p1 netstat -s -p icmp | grep -A2 'Input histogram'"
+run sh -c "$BIN/vimage p2 netstat -s -p icmp | grep -A2 'Input histogram'"
+v -d n1
+v -d n2
+v -d p1
+v -d p2
 t halt
 wait $KPID
 trap - EXIT
