@@ -164,7 +164,7 @@ impl IfVlan {
         let Some(l) = self.link_mut().take() else {
             return;
         };
-        vlan_trunk_remove(&l.parent, ifp);
+        vlan_trunk_remove(&l.parent, l.tag, ifp);
         ifp.mtu.store(ETHERMTU as u32, Ordering::Relaxed);
         ifp.flags.fetch_and(!IFF_RUNNING, Ordering::Relaxed);
     }

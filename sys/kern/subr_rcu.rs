@@ -64,22 +64,6 @@ impl<T> RcuCell<T> {
         self.swap_locked(&mut retired, next);
     }
 
-    /// As [`update`](Self::update), but `f` may refuse: its error comes
-    /// back and the value stays as it was (nothing is retired, so a caller
-    /// refused over and over costs no memory).
-    pub fn try_update<E>(
-        &self,
-        f: impl FnOnce(Option<&T>) -> Result<Option<T>, E>,
-    ) -> Result<(), E> {
-        let mut retired = match self.retired.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        let next = f(self.get())?;
-        self.swap_locked(&mut retired, next);
-        Ok(())
-    }
-
     fn swap_locked(&self, retired: &mut Vec<Box<T>>, v: Option<T>) {
         let new = v.map_or(std::ptr::null_mut(), |v| Box::into_raw(Box::new(v)));
         let old = self.cur.swap(new, Ordering::AcqRel);
@@ -120,16 +104,5 @@ mod tests {
         assert_eq!(c.get(), Some(&vec![1, 2]));
         c.replace(None);
         assert!(c.get().is_none());
-    }
-
-    #[test]
-    fn a_refused_update_changes_nothing() {
-        let c: RcuCell<u32> = RcuCell::new();
-        c.replace(Some(1));
-        assert_eq!(c.try_update(|_| Err::<Option<u32>, _>("no")), Err("no"));
-        assert_eq!(c.get(), Some(&1));
-        assert_eq!(c.retired.lock().unwrap().len(), 0);
-        assert_eq!(c.try_update(|v| Ok::<_, ()>(v.map(|v| v + 1))), Ok(()));
-        assert_eq!(c.get(), Some(&2));
     }
 }

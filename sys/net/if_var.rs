@@ -1,13 +1,12 @@
 //! `struct ifnet`: one network interface, owned by exactly one vnet at a time.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use vimage_abi::net_if::{IfInfo, IfStats};
 use vimage_abi::Errno;
 
 use super::if_vlan_var::IfVlanTrunk;
 use super::mbuf::Mbuf;
-use vimage_kern::subr_rcu::RcuCell;
 use vimage_kern::vnet::Vnet;
 
 /// What an interface's driver provides.
@@ -141,9 +140,9 @@ pub struct Ifnet {
     pub inq: Arc<super::netisr::IfInq>,
     /// Enabled capabilities (`if_capenable`, `IFCAP_*`).
     pub capenable: AtomicU32,
-    /// The vlans riding on this interface, by tag (`if_vlantrunk`), read
-    /// without a lock on every tagged frame it receives.
-    pub vlantrunk: RcuCell<IfVlanTrunk>,
+    /// The vlans riding on this interface, by tag (`if_vlantrunk`), made
+    /// when the first is configured; read on every tagged frame it receives.
+    pub vlantrunk: OnceLock<Box<IfVlanTrunk>>,
 }
 
 impl std::fmt::Debug for Ifnet {
@@ -185,7 +184,7 @@ impl Ifnet {
             addrs: RwLock::new(Vec::new()),
             inq: Arc::default(),
             capenable: AtomicU32::new(0),
-            vlantrunk: RcuCell::new(),
+            vlantrunk: OnceLock::new(),
         })
     }
 

@@ -5,18 +5,21 @@
 //! are the `if_vlan` module's.
 //!
 //! The table hangs off the parent (`ifp->if_vlantrunk`) and is read on every
-//! tagged frame the parent receives, so it sits in an [`RcuCell`]: a lookup
-//! is a load and a search of a short sorted list, with no lock.  Entries are
-//! weak, so neither a table nor an old copy of one keeps a vlan (or its
-//! vnet) alive.  A vlan may live in another vnet than its parent (`vimage -i
-//! n1 em0.101`): the parent's vnet demultiplexes, the vlan's vnet processes.
-//!
-//! [`RcuCell`]: vimage_kern::subr_rcu::RcuCell
+//! tagged frame the parent receives.  It is indexed by VLAN identifier, in
+//! chunks made as tags are first used and kept while the parent lives: a
+//! lookup takes no table lock (two loads find the tag's slot) and only that
+//! slot is read-locked, where FreeBSD read-locks the whole trunk.  Nothing a
+//! configuration change replaces is kept around for late readers, so a
+//! tenant turning vlans on and off in a loop costs no memory; the table is
+//! at most one slot per identifier.  Slots hold the vlan weakly, so the
+//! table never keeps a vlan (or its vnet) alive.  A vlan may live in another
+//! vnet than its parent (`vimage -i n1 em0.101`): the parent's vnet
+//! demultiplexes, the vlan's vnet processes.
 
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, RwLock, Weak};
 use vimage_abi::net_if::{IFF_RUNNING, IFF_UP};
-use vimage_abi::net_if_vlan_var::{evl_vlanoftag, ETHER_VLAN_ENCAP_LEN};
+use vimage_abi::net_if_vlan_var::{evl_vlanoftag, ETHER_VLAN_ENCAP_LEN, EVL_VLID_MASK};
 use vimage_abi::Errno;
 
 use super::ethernet::{ETHERTYPE_VLAN, ETHER_ADDR_LEN, ETHER_HDR_LEN};
@@ -25,79 +28,137 @@ use super::mbuf::Mbuf;
 
 /// Where the 802.1Q header goes: after the two MAC addresses.
 const VLAN_OFF: usize = ETHER_ADDR_LEN * 2;
+/// VLAN identifiers per chunk of a trunk's table.
+const CHUNK: usize = 64;
+/// Chunks of a trunk's table: every identifier has its slot.
+const NCHUNKS: usize = (EVL_VLID_MASK as usize + 1) / CHUNK;
 
-/// A parent's vlans (`struct ifvlantrunk`): (tag, vlan interface), sorted
-/// by tag, one vlan per tag.
-#[derive(Clone, Default, Debug)]
+/// One identifier's place in a trunk: the vlan configured with it, if any.
+#[derive(Default)]
+struct VlanSlot(RwLock<Option<Weak<Ifnet>>>);
+
+impl VlanSlot {
+    fn get(&self) -> Option<Arc<Ifnet>> {
+        match self.0.read() {
+            Ok(g) => g.as_ref()?.upgrade(),
+            Err(p) => p.into_inner().as_ref()?.upgrade(),
+        }
+    }
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Option<Weak<Ifnet>>> {
+        match self.0.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+}
+
+/// A parent's vlans by tag (`struct ifvlantrunk`), one per tag (see the
+/// module).
 pub struct IfVlanTrunk {
-    vlans: Vec<(u16, Weak<Ifnet>)>,
+    chunks: [OnceLock<Box<[VlanSlot; CHUNK]>>; NCHUNKS],
+    /// Vlans configured now.
+    count: AtomicUsize,
+}
+
+impl Default for IfVlanTrunk {
+    fn default() -> Self {
+        IfVlanTrunk {
+            chunks: std::array::from_fn(|_| OnceLock::new()),
+            count: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl std::fmt::Debug for IfVlanTrunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IfVlanTrunk({} vlans)", self.len())
+    }
 }
 
 impl IfVlanTrunk {
+    /// The slot of `tag` if its chunk exists.
+    fn slot(&self, tag: u16) -> Option<&VlanSlot> {
+        let t = usize::from(tag & EVL_VLID_MASK);
+        self.chunks.get(t / CHUNK)?.get()?.get(t % CHUNK)
+    }
+
+    /// The slot of `tag`, its chunk made if need be.
+    fn slot_make(&self, tag: u16) -> Option<&VlanSlot> {
+        let t = usize::from(tag & EVL_VLID_MASK);
+        self.chunks
+            .get(t / CHUNK)?
+            .get_or_init(|| Box::new(std::array::from_fn(|_| VlanSlot::default())))
+            .get(t % CHUNK)
+    }
+
     /// The vlan configured with `tag` (`vlan_gethash`).
-    pub fn lookup(&self, tag: u16) -> Option<&Weak<Ifnet>> {
-        self.vlans
-            .binary_search_by_key(&tag, |(t, _)| *t)
-            .ok()
-            .and_then(|i| self.vlans.get(i))
-            .map(|(_, v)| v)
+    pub fn lookup(&self, tag: u16) -> Option<Arc<Ifnet>> {
+        self.slot(tag)?.get()
+    }
+
+    /// How many vlans ride on the parent.
+    pub fn len(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
     }
 
     /// Whether no vlan rides on the parent.
     pub fn is_empty(&self) -> bool {
-        self.vlans.is_empty()
+        self.len() == 0
+    }
+
+    /// Every vlan on the parent, by tag.
+    fn list(&self) -> Vec<Arc<Ifnet>> {
+        self.chunks
+            .iter()
+            .filter_map(OnceLock::get)
+            .flat_map(|c| c.iter().filter_map(VlanSlot::get))
+            .collect()
     }
 }
 
 /// `vlan_inshash`: link vlan `vlan` to `parent` under `tag`; `EEXIST` if
-/// another vlan of `parent` has that tag.  Writers are serialized by the
-/// table's cell; a refusal changes nothing.
+/// another vlan of `parent` has that tag.
 pub fn vlan_trunk_insert(parent: &Ifnet, tag: u16, vlan: &Arc<Ifnet>) -> Result<(), Errno> {
-    parent.vlantrunk.try_update(|t| {
-        let mut t = t.cloned().unwrap_or_default();
-        // A vlan that died without unlinking (it cannot, but a dead entry
-        // must never block a tag) is dropped here.
-        t.vlans.retain(|(_, w)| w.strong_count() > 0);
-        match t.vlans.binary_search_by_key(&tag, |(x, _)| *x) {
-            Ok(_) => Err(Errno::EEXIST),
-            Err(i) => {
-                t.vlans.insert(i, (tag, Arc::downgrade(vlan)));
-                Ok(Some(t))
-            }
+    let trunk = parent.vlantrunk.get_or_init(Box::default);
+    let slot = trunk.slot_make(tag).ok_or(Errno::EINVAL)?;
+    let mut w = slot.write();
+    match w.as_ref() {
+        Some(x) if x.strong_count() > 0 => return Err(Errno::EEXIST),
+        // A vlan gone without unlinking (it unlinks as it goes, but a dead
+        // entry must never hold a tag) was counted already.
+        Some(_) => {}
+        None => {
+            trunk.count.fetch_add(1, Ordering::Relaxed);
         }
-    })
+    }
+    *w = Some(Arc::downgrade(vlan));
+    Ok(())
 }
 
-/// `vlan_remhash`: unlink `vlan` from `parent`'s table (nothing if it is
-/// not there).
-pub fn vlan_trunk_remove(parent: &Ifnet, vlan: &Arc<Ifnet>) {
-    let w = Arc::downgrade(vlan);
-    let _ = parent.vlantrunk.try_update(|t| {
-        let Some(t) = t else { return Err(()) };
-        if !t.vlans.iter().any(|(_, x)| x.ptr_eq(&w)) {
-            return Err(());
-        }
-        let mut t = t.clone();
-        t.vlans
-            .retain(|(_, x)| !x.ptr_eq(&w) && x.strong_count() > 0);
-        Ok(Some(t))
-    });
+/// `vlan_remhash`: unlink `vlan` from `parent`'s slot for `tag` (nothing if
+/// another vlan holds it).
+pub fn vlan_trunk_remove(parent: &Ifnet, tag: u16, vlan: &Arc<Ifnet>) {
+    let Some(trunk) = parent.vlantrunk.get() else {
+        return;
+    };
+    let Some(slot) = trunk.slot(tag) else { return };
+    let mut w = slot.write();
+    if w.as_ref().is_some_and(|x| x.ptr_eq(&Arc::downgrade(vlan))) {
+        *w = None;
+        trunk.count.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The vlans riding on `parent` now.
 pub fn vlan_trunk_list(parent: &Ifnet) -> Vec<Arc<Ifnet>> {
-    parent
-        .vlantrunk
-        .get()
-        .map(|t| t.vlans.iter().filter_map(|(_, w)| w.upgrade()).collect())
-        .unwrap_or_default()
+    parent.vlantrunk.get().map(|t| t.list()).unwrap_or_default()
 }
 
 /// The parent `ifp` is leaving its vnet or going away (FreeBSD's
 /// `ifnet_departure_event` as if_vlan handles it): each of its vlans is
 /// unconfigured by its driver and stays, without a parent.
 pub fn vlan_trunk_departure(ifp: &Arc<Ifnet>) {
-    if ifp.vlantrunk.get().is_none_or(IfVlanTrunk::is_empty) {
+    if ifp.vlantrunk.get().is_none_or(|t| t.is_empty()) {
         return;
     }
     for v in vlan_trunk_list(ifp) {
@@ -145,12 +206,7 @@ pub fn vlan_demux(parent: &Ifnet, mut m: Mbuf) -> VlanDemux {
     let vlan = if tag == 0 {
         None
     } else {
-        let Some(v) = parent
-            .vlantrunk
-            .get()
-            .and_then(|t| t.lookup(tag))
-            .and_then(Weak::upgrade)
-        else {
+        let Some(v) = parent.vlantrunk.get().and_then(|t| t.lookup(tag)) else {
             return drop(&parent.counters.iqdrops);
         };
         if v.flags() & (IFF_UP | IFF_RUNNING) != IFF_UP | IFF_RUNNING {
@@ -243,13 +299,22 @@ mod tests {
             vlan_demux(&p, frame(0xe000)),
             VlanDemux::Untagged(m) if m.data()[12..14] == [8, 0]
         ));
-        vlan_trunk_remove(&p, &a);
+        vlan_trunk_remove(&p, 101, &a);
         assert!(matches!(vlan_demux(&p, frame(101)), VlanDemux::Dropped));
         // The tag is free again; a vlan gone is never found.
         vlan_trunk_insert(&p, 101, &a).unwrap();
         drop(a);
         assert!(matches!(vlan_demux(&p, frame(101)), VlanDemux::Dropped));
-        vlan_trunk_insert(&p, 101, &ifnet(&v, "y")).unwrap();
+        let y = ifnet(&v, "y");
+        vlan_trunk_insert(&p, 101, &y).unwrap();
+        assert_eq!(p.vlantrunk.get().unwrap().len(), 2);
+        // Only the vlan holding a tag gives it up.
+        vlan_trunk_remove(&p, 101, &ifnet(&v, "z"));
+        vlan_trunk_remove(&p, 7, &y);
+        assert_eq!(vlan_trunk_list(&p).len(), 2);
+        vlan_trunk_remove(&p, 101, &y);
+        vlan_trunk_remove(&p, 7, &b);
+        assert!(p.vlantrunk.get().unwrap().is_empty());
         reg.vnet_destroy(&v);
     }
 }
