@@ -242,14 +242,19 @@ impl IfDriver for IfVlan {
     /// goes to the parent's driver, not through its ether hooks, as on
     /// FreeBSD.
     fn transmit(&self, _ifp: &Arc<Ifnet>, mut m: Mbuf) -> Result<(), Errno> {
-        let g = self.link();
-        let l = g.as_ref().ok_or(Errno::ENETDOWN)?;
+        // Not held across the parent's driver: whatever that sets off never
+        // waits behind a reconfiguration of this vlan.
+        let (parent, tag) = {
+            let g = self.link();
+            let l = g.as_ref().ok_or(Errno::ENETDOWN)?;
+            (l.parent.clone(), l.tag)
+        };
         let want = vimage_abi::net_if::IFF_UP | IFF_RUNNING;
-        if l.parent.flags() & want != want {
+        if parent.flags() & want != want {
             return Err(Errno::ENETDOWN);
         }
-        ether_vlanencap(&mut m, l.tag)?;
-        l.parent.transmit(m)
+        ether_vlanencap(&mut m, tag)?;
+        parent.transmit(m)
     }
 
     /// `vlan: 101 parent interface: em0`, or `<none>` unconfigured.
@@ -777,6 +782,59 @@ mod tests {
         em0.flags.fetch_and(!IFF_SIMPLEX, Ordering::Relaxed);
         create(&k.k, &mut td, "em0.6").unwrap();
         assert_eq!(info(&v0, "em0.6").flags, 0x8042);
+    }
+
+    #[test]
+    fn reconfiguring_while_frames_flow_neither_blocks_nor_loses_the_tag() {
+        let k = boot();
+        let v0 = k.k.vimage0().vnet.clone();
+        let mut td = k.k.td_attach(100);
+        let (em0, wire) = parent(&v0, "em0", IFT_ETHER);
+        k.k.kldload("if_vlan").unwrap();
+        create(&k.k, &mut td, "em0.5").unwrap();
+        let vlan = {
+            let _cv = CurvnetGuard::set(&v0);
+            ifunit("em0.5").unwrap()
+        };
+        vlan.flags.fetch_or(IFF_UP, Ordering::Relaxed);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flow = {
+            let (v0, vlan, em0, stop) = (v0.clone(), vlan.clone(), em0.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let _cv = CurvnetGuard::set(&v0);
+                let _ns = vimage_net::netisr::netisr_enter();
+                let mut sent = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let f = [[0xff; 6].as_slice(), &MAC, &[0x88, 0xb5, 1]].concat();
+                    if vlan.transmit(Mbuf::from_vec(f)).is_ok() {
+                        sent += 1;
+                    }
+                    let mut t = [[0xff; 6].as_slice(), &MAC, &[0x81, 0, 0, 5, 0x88, 0xb5]].concat();
+                    t.push(2);
+                    vimage_net::r#if::if_input(&em0, Mbuf::from_vec(t));
+                }
+                sent
+            })
+        };
+        for _ in 0..200 {
+            setvlan(&k.k, &mut td, "em0.5", "", 0).unwrap();
+            setvlan(&k.k, &mut td, "em0.5", "em0", 5).unwrap();
+        }
+        stop.store(true, Ordering::Relaxed);
+        let sent = flow.join().unwrap();
+        assert!(sent > 0);
+        // Every frame that left went out tagged 5.
+        assert!(wire
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|f| f.get(12..14) != Some(&[0x86, 0xdd][..]))
+            .all(|f| f.get(12..16) == Some(&[0x81, 0, 0, 5][..])));
+        assert_eq!(
+            info(&v0, "em0.5").status,
+            vec!["vlan: 5 parent interface: em0"]
+        );
     }
 
     /// Vlans in other vimages than their parent's.
