@@ -257,13 +257,22 @@ impl IfDriver for IfVlan {
         parent.transmit(m)
     }
 
-    /// `vlan: 101 parent interface: em0`, or `<none>` unconfigured.
+    /// The parent's media and status lines while configured (a vlan's
+    /// SIOCGIFMEDIA is its parent's), then `vlan: 101 parent interface:
+    /// em0`, or `vlan: 0 parent interface: <none>`.
     fn status(&self, _ifp: &Arc<Ifnet>) -> Vec<String> {
-        let (tag, parent) = match self.link().as_ref() {
-            Some(l) => (l.tag, l.parent.name()),
-            None => (0, "<none>".to_string()),
+        let parent = self.link().as_ref().map(|l| (l.tag, l.parent.clone()));
+        let Some((tag, parent)) = parent else {
+            return vec!["vlan: 0 parent interface: <none>".into()];
         };
-        vec![format!("vlan: {tag} parent interface: {parent}")]
+        let mut v: Vec<String> = parent
+            .driver
+            .status(&parent)
+            .into_iter()
+            .filter(|l| l.starts_with("media: ") || l.starts_with("status: "))
+            .collect();
+        v.push(format!("vlan: {tag} parent interface: {}", parent.name()));
+        v
     }
 
     fn ioctl(&self, ifp: &Arc<Ifnet>, cmd: u32, data: &[u8]) -> Option<Result<Vec<u8>, Errno>> {
