@@ -221,9 +221,11 @@ fn tap_interface_carries_frames_both_ways() {
     let tap = format!("vktap{}", std::process::id() % 100_000);
     let spec = format!("em0=tap:{tap}");
     let vk = Vk::boot_with("tap", &["--attach", &spec]);
+    // (A first tool call returns once the kernel serves, attachments done:
+    // only then does the TAP device surely exist.)
+    let ifc = vk.ok("ifconfig", &["em0"]);
     ip(&["link", "set", &tap, "netns", &ns.ns]);
     ip(&["netns", "exec", &ns.ns, "ip", "link", "set", &tap, "up"]);
-    let ifc = vk.ok("ifconfig", &["em0"]);
     assert!(
         ifc.contains("\tstatus: active\n") && !ifc.contains(&tap),
         "{ifc}"
