@@ -336,6 +336,37 @@ fn ipfw_commands_output_and_errors() {
         (65, "", "Line 4: invalid action frob\n\n")
     );
     assert_eq!(ok(&["list", "500-700"]), "00500 count ip from any to any\n");
+    // Lookup tables.
+    assert_eq!(ok(&["table", "1", "add", "10.0.0.0/8", "5"]), "");
+    assert_eq!(ok(&["table", "1", "add", "127.0.0.1"]), "");
+    let (c, _, e) = ipfw(&["table", "1", "add", "10.0.0.0/8"]);
+    assert_eq!(
+        (c, e.as_str()),
+        (71, "ipfw: setsockopt(IP_FW_TABLE_ADD): File exists\n")
+    );
+    assert_eq!(
+        ok(&["table", "1", "list"]),
+        "10.0.0.0/8 5\n127.0.0.1/32 0\n"
+    );
+    assert_eq!(
+        ok(&[
+            "add",
+            "50",
+            "count",
+            "ip",
+            "from",
+            "table(1)",
+            "to",
+            "not",
+            "table(1,5)"
+        ]),
+        "00050 count ip from table(1) to not table(1,5)\n"
+    );
+    vk.ok("ping", &["-c", "1", "127.0.0.1"]);
+    assert!(ok(&["show", "50"]).starts_with("00050 4 336 count"));
+    ok(&["delete", "50"]);
+    assert_eq!(ok(&["table", "1", "flush"]), "");
+    assert_eq!(ok(&["table", "1", "list"]), "");
     // The sysctls, per vnet.
     assert_eq!(
         vk.ok(

@@ -834,10 +834,10 @@ impl<'k> Ipfw<'k> {
                 Ok(b) => b,
                 Err(e) => return err(EX_OSERR, "getsockopt(IP_FW_TABLE_LIST)", e),
             };
-            for c in b.chunks_exact(IPFW_TABLE_ENTRY_SIZE) {
-                if let Ok(e) = IpFwTableEntry::from_bytes(c) {
-                    println!("{}/{} {}", e.addr, e.masklen, e.value);
-                }
+            let l = ipfw_table_list(&b)
+                .or_else(|e| err(EX_OSERR, "getsockopt(IP_FW_TABLE_LIST)", e))?;
+            for e in l {
+                println!("{}/{} {}", e.addr, e.masklen, e.value);
             }
         } else {
             return fail(EX_USAGE, format!("invalid table command {cmd}"));

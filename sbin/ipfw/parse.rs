@@ -314,8 +314,23 @@ impl Compiler<'_> {
         if av == "me" {
             return Ok(Some(if src { Cmd::IpSrcMe } else { Cmd::IpDstMe }));
         }
-        if av.starts_with("table(") {
-            return fail(EX_DATAERR, "lookup tables are not supported");
+        if let Some(t) = av.strip_prefix("table(") {
+            // table(N[,V]): numbers as strtoul reads them, up to the `)`.
+            let (n, v) = match t.split_once(',') {
+                Some((n, v)) => (n, Some(v)),
+                None => (t, None),
+            };
+            let table = strtol0(n).0;
+            if !(0..i64::from(IPFW_TABLES_MAX)).contains(&table) {
+                return fail(EX_DATAERR, format!("invalid table number {table}"));
+            }
+            let table = table as u16;
+            let value = v.map(|v| strtol0(v).0 as u32);
+            return Ok(Some(if src {
+                Cmd::IpSrcLookup { table, value }
+            } else {
+                Cmd::IpDstLookup { table, value }
+            }));
         }
         let mut pairs: Vec<(Ipv4Addr, Ipv4Addr)> = Vec::new();
         let mut rest = av;

@@ -123,6 +123,13 @@ impl Show<'_> {
                 self.out.push_str(&v.join(","));
             }
             Cmd::IpSrcSet(s) | Cmd::IpDstSet(s) => self.out.push_str(&addr_set(s)),
+            Cmd::IpSrcLookup { table, value } | Cmd::IpDstLookup { table, value } => {
+                self.out.push_str(&format!("table({table}"));
+                if let Some(v) = value {
+                    self.out.push_str(&format!(",{v}"));
+                }
+                self.out.push(')');
+            }
             _ => {}
         }
     }
@@ -409,6 +416,7 @@ pub fn show_ipfw(r: &IpFwRule, o: &ShowOpts) -> Option<String> {
             | Cmd::IpSrcMask(_)
             | Cmd::IpSrcMe
             | Cmd::IpSrcSet(_)
+            | Cmd::IpSrcLookup { .. }
             | Cmd::Ip6Src(_)
             | Cmd::Ip6SrcMask(_)
             | Cmd::Ip6SrcMe => {
@@ -433,6 +441,7 @@ pub fn show_ipfw(r: &IpFwRule, o: &ShowOpts) -> Option<String> {
             | Cmd::IpDstMask(_)
             | Cmd::IpDstMe
             | Cmd::IpDstSet(_)
+            | Cmd::IpDstLookup { .. }
             | Cmd::Ip6Dst(_)
             | Cmd::Ip6DstMask(_)
             | Cmd::Ip6DstMe => {
@@ -666,6 +675,10 @@ mod tests {
             (
                 "17 allow ip from any to any recv 10.0.0.1",
                 "00017 allow ip from any to any recv 10.0.0.1",
+            ),
+            (
+                "18 deny ip from table(3) to not table(4,7)",
+                "00018 deny ip from table(3) to not table(4,7)",
             ),
         ] {
             assert_eq!(round(given), format!("{shown}\n"), "{given}");

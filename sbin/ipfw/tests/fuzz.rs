@@ -129,6 +129,10 @@ const VOCAB: &[&str] = &[
     "1.2.3.4{",
     "10.0.0.0/24{300}",
     "10.0.0.0/20{1}",
+    "table(1)",
+    "table(2,3)",
+    "table(500)",
+    "table(",
 ];
 
 fn soup(r: &mut Rng) -> Vec<String> {
@@ -159,6 +163,7 @@ fn addr4(r: &mut Rng) -> String {
             20 + r.below(200)
         ),
         5 => format!("1.{}.0.0,2.2.2.{}", r.byte(), r.byte()),
+        6 if r.below(2) == 0 => format!("table({},{})", r.below(128), r.byte()),
         _ => format!("{{ 1.1.1.{} or 2.2.2.0/24 }}", r.byte()),
     }
 }

@@ -280,6 +280,8 @@ pub struct VnetIpfw {
     /// header is walked or ends the walk).
     pub deny_unknown_exthdrs: AtomicI64,
     dyn_rules: Mutex<DynTable>,
+    /// The lookup tables (`table(N)`).
+    pub tables: crate::ip_fw_table::Tables,
     /// Log lines printed in the current second: (second, lines).
     log_rate: Mutex<(u64, u32)>,
 }
@@ -312,6 +314,7 @@ impl VnetIpfw {
                 buckets: 256,
                 ..DynTable::default()
             }),
+            tables: crate::ip_fw_table::Tables::default(),
             log_rate: Mutex::new((0, 0)),
         }
     }
@@ -848,8 +851,15 @@ fn me6(a: &IpAddr) -> bool {
     false
 }
 
-/// One match instruction on the packet (without its `not`).
-fn match_cmd(c: &Cmd, p: &Pkt<'_>, dir: PfilDir, ifp: &Arc<Ifnet>) -> bool {
+/// One match instruction on the packet (without its `not`), with the
+/// vnet's tables `tables`.
+fn match_cmd(
+    c: &Cmd,
+    p: &Pkt<'_>,
+    dir: PfilDir,
+    ifp: &Arc<Ifnet>,
+    tables: &crate::ip_fw_table::Tables,
+) -> bool {
     let v4 = |a: &IpAddr| match a {
         IpAddr::V4(a) => Some(*a),
         IpAddr::V6(_) => None,
@@ -889,6 +899,15 @@ fn match_cmd(c: &Cmd, p: &Pkt<'_>, dir: PfilDir, ifp: &Arc<Ifnet>) -> bool {
         Cmd::IpDstMe => v4(&p.dst).is_some_and(vimage_inet::r#in::in_localaddr),
         Cmd::IpSrcSet(s) => v4(&p.src).is_some_and(|a| s.contains(a)),
         Cmd::IpDstSet(s) => v4(&p.dst).is_some_and(|a| s.contains(a)),
+        Cmd::IpSrcLookup { table, value } | Cmd::IpDstLookup { table, value } => {
+            let a = if matches!(c, Cmd::IpSrcLookup { .. }) {
+                v4(&p.src)
+            } else {
+                v4(&p.dst)
+            };
+            a.and_then(|a| tables.lookup(*table, a))
+                .is_some_and(|v| value.is_none_or(|want| v == want))
+        }
         Cmd::SrcPort(l) => ports(l, p.sport),
         Cmd::DstPort(l) => ports(l, p.dport),
         Cmd::Proto(n) => p.proto == *n,
@@ -1133,7 +1152,7 @@ pub fn ipfw_chk(st: &VnetIpfw, data: &[u8], v6: bool, dir: PfilDir, ifp: &Arc<If
                     }
                     true
                 }
-                c => match_cmd(c, &p, dir, ifp) != insn.not,
+                c => match_cmd(c, &p, dir, ifp, &st.tables) != insn.not,
             };
             if m {
                 if insn.or {

@@ -18,9 +18,13 @@ use crate::ip_fw2::VNET_IPFW;
 /// | `IP_FW_DEL` | [`IpFwDel`] | none |
 /// | `IP_FW_FLUSH` | none | none |
 /// | `IP_FW_ZERO`, `IP_FW_RESETLOG` | none, or a rule number word | none |
+/// | `IP_FW_TABLE_ADD`, `IP_FW_TABLE_DEL` | an [`IpFwTableEntry`] | none |
+/// | `IP_FW_TABLE_FLUSH` | the table (`u16`) | none |
+/// | `IP_FW_TABLE_GETSIZE` | the table | its entries (`u32`) |
+/// | `IP_FW_TABLE_LIST` | the table | its entries |
 ///
-/// Anything malformed is `EINVAL`; the table options are not implemented
-/// (`EOPNOTSUPP`); an unknown option is `EINVAL`, as FreeBSD answers.
+/// Anything malformed is `EINVAL`; an unknown option is `EINVAL`, as
+/// FreeBSD answers.
 pub fn ipfw_ctl(sopt: &SockOpt<'_>) -> Result<Vec<u8>, Errno> {
     VNET_IPFW
         .try_with(|st| match sopt.name {
@@ -44,7 +48,33 @@ pub fn ipfw_ctl(sopt: &SockOpt<'_>) -> Result<Vec<u8>, Errno> {
                 st.zero_entry(ipfw_zero_arg(sopt.val)?, sopt.name == IP_FW_RESETLOG)?;
                 Ok(Vec::new())
             }
-            IP_FW_TABLE_ADD..=IP_FW_TABLE_LIST => Err(Errno::EOPNOTSUPP),
+            IP_FW_TABLE_ADD | IP_FW_TABLE_DEL => {
+                let e = IpFwTableEntry::from_bytes(sopt.val)?;
+                if sopt.name == IP_FW_TABLE_ADD {
+                    st.tables.add(&e)?;
+                } else {
+                    st.tables.del(&e)?;
+                }
+                Ok(Vec::new())
+            }
+            IP_FW_TABLE_FLUSH => {
+                st.tables.flush(ipfw_table_arg(sopt.val)?);
+                Ok(Vec::new())
+            }
+            IP_FW_TABLE_GETSIZE => Ok(st
+                .tables
+                .count(ipfw_table_arg(sopt.val)?)
+                .to_le_bytes()
+                .to_vec()),
+            IP_FW_TABLE_LIST => {
+                let t = ipfw_table_arg(sopt.val)?;
+                Ok(st
+                    .tables
+                    .list(t)
+                    .iter()
+                    .flat_map(|e| e.to_bytes())
+                    .collect())
+            }
             _ => Err(Errno::EINVAL),
         })
         .unwrap_or(Err(Errno::ENOPROTOOPT))

@@ -14,6 +14,7 @@
 //! | [`ip_fw2`] | the chain, rule evaluation (`ipfw_chk`), dynamic rules |
 //! | [`ip_fw_pfil`] | the pfil hooks, reject notices |
 //! | [`ip_fw_sockopt`] | `ipfw_ctl`: the socket options |
+//! | [`ip_fw_table`] | lookup tables (`table(N)`) |
 //! | [`ip_fw_log`] | log lines on the kernel console |
 //!
 //! The module's tunables are the `net.inet.ip.fw.*` sysctls (and with
@@ -24,6 +25,7 @@ pub mod ip_fw2;
 pub mod ip_fw_log;
 pub mod ip_fw_pfil;
 pub mod ip_fw_sockopt;
+pub mod ip_fw_table;
 
 #[cfg(test)]
 mod tests;
@@ -67,6 +69,7 @@ fn ipfw_idetach(_v: &Arc<Vnet>, s: &ModState) {
     vimage_inet::VNET_INET.try_with(|i| i.ip_fw_ctl.replace(None));
     if let Some(st) = s.downcast_ref::<VnetIpfw>() {
         st.flush();
+        st.tables.clear();
     }
 }
 

@@ -583,7 +583,11 @@ fn the_control_path_refuses_what_is_malformed() {
     assert_eq!(fw.ctl(IP_FW_DEL, &[1, 2, 3]), Err(Errno::EINVAL));
     assert_eq!(fw.ctl(IP_FW_ZERO, &[1]), Err(Errno::EINVAL));
     assert_eq!(fw.ctl(99, &[]), Err(Errno::EINVAL));
-    assert_eq!(fw.ctl(IP_FW_TABLE_LIST, &[]), Err(Errno::EOPNOTSUPP));
+    assert_eq!(fw.ctl(IP_FW_TABLE_LIST, &[]), Err(Errno::EINVAL));
+    assert_eq!(
+        fw.ctl(IP_FW_TABLE_FLUSH, &200u16.to_le_bytes()),
+        Err(Errno::EINVAL)
+    );
     // The vnet's budget: ENOSPC past it, and the chain is unchanged.
     let big = rule(100, vec![i(Cmd::DstPort(vec![(1, 1); 60])); 4], Cmd::Deny);
     let n = crate::ip_fw2::IPFW_STATIC_BUDGET / big.size();
@@ -729,4 +733,59 @@ fn log_lines_read_as_freebsds() {
         crate::ip_fw_log::log_line(5, &Cmd::Reject(3), &pk, In, "e0"),
         "ipfw: 5 Unreach 3 TCP 10.0.1.10:1234 10.0.1.11:22 in via e0"
     );
+}
+
+#[test]
+fn lookup_tables() {
+    let fw = Fw::boot();
+    let entry = |a: &str, len: u8, value: u32| IpFwTableEntry {
+        tbl: 2,
+        addr: ip(a),
+        masklen: len,
+        value,
+    };
+    fw.ctl(IP_FW_TABLE_ADD, &entry("10.0.0.0", 8, 1).to_bytes())
+        .unwrap();
+    fw.ctl(IP_FW_TABLE_ADD, &entry("10.1.0.0", 16, 7).to_bytes())
+        .unwrap();
+    assert_eq!(
+        fw.ctl(IP_FW_TABLE_ADD, &entry("10.1.0.0", 16, 7).to_bytes()),
+        Err(Errno::EEXIST)
+    );
+    assert_eq!(
+        fw.ctl(IP_FW_TABLE_GETSIZE, &2u16.to_le_bytes()),
+        Ok(2u32.to_le_bytes().to_vec())
+    );
+    let l = ipfw_table_list(&fw.ctl(IP_FW_TABLE_LIST, &2u16.to_le_bytes()).unwrap()).unwrap();
+    assert_eq!(l, vec![entry("10.0.0.0", 8, 1), entry("10.1.0.0", 16, 7)]);
+    // allow ip from table(2,7) to any; deny ip from not table(2) to any.
+    fw.add(rule(
+        100,
+        vec![i(Cmd::IpSrcLookup {
+            table: 2,
+            value: Some(7),
+        })],
+        Cmd::Accept,
+    ));
+    fw.add(rule(
+        200,
+        vec![not(Cmd::IpSrcLookup {
+            table: 2,
+            value: None,
+        })],
+        Cmd::Deny,
+    ));
+    fw.add(rule(300, vec![], Cmd::Accept));
+    assert_eq!(fw.chk(&icmp("10.1.2.3", "1.1.1.1", 8), In), Pass);
+    assert_eq!(fw.chk(&icmp("10.2.2.3", "1.1.1.1", 8), In), Pass);
+    assert_eq!(fw.counts(300).0, 1);
+    assert_eq!(fw.chk(&icmp("11.2.2.3", "1.1.1.1", 8), In), Deny);
+    fw.ctl(IP_FW_TABLE_DEL, &entry("10.1.0.0", 16, 0).to_bytes())
+        .unwrap();
+    assert_eq!(
+        fw.ctl(IP_FW_TABLE_DEL, &entry("10.1.0.0", 16, 0).to_bytes()),
+        Err(Errno::ESRCH)
+    );
+    fw.ctl(IP_FW_TABLE_FLUSH, &2u16.to_le_bytes()).unwrap();
+    assert_eq!(fw.chk(&icmp("10.1.2.3", "1.1.1.1", 8), In), Deny);
 }

@@ -69,6 +69,8 @@ pub const IPFW_RULE_HDR: usize = 32;
 pub const IPFW_CMD_MAXLEN: usize = (IPFW_RULE_MAXSIZE - IPFW_RULE_HDR) / 4;
 /// Longest rule comment (`// ...`), in bytes (ipfw(8)'s limit).
 pub const IPFW_COMMENT_MAX: usize = 80;
+/// `IPFW_TABLES_MAX`: lookup tables 0..128 per vnet.
+pub const IPFW_TABLES_MAX: u16 = 128;
 /// `IFNAMSIZ` as an interface instruction holds names.
 const IFNAMSIZ: usize = crate::IFNAMSIZ;
 
@@ -158,6 +160,10 @@ pub mod op {
     pub const O_COUNT: u8 = 48;
     /// Action: go on at the first rule numbered at least `arg1`.
     pub const O_SKIPTO: u8 = 49;
+    /// Source is in lookup table `arg1` (with a value word: with that value).
+    pub const O_IP_SRC_LOOKUP: u8 = 58;
+    /// Destination is in lookup table `arg1`.
+    pub const O_IP_DST_LOOKUP: u8 = 59;
     /// Source is one IPv6 address.
     pub const O_IP6_SRC: u8 = 65;
     /// Source is one of our IPv6 addresses (`me6`).
@@ -241,6 +247,20 @@ pub enum Cmd {
     IpSrcSet(AddrSet),
     /// `to A/24{...}`.
     IpDstSet(AddrSet),
+    /// `from table(N[,V])`: in lookup table `table` (with value `value`).
+    IpSrcLookup {
+        /// The table, below [`IPFW_TABLES_MAX`].
+        table: u16,
+        /// The value the entry must have, if given.
+        value: Option<u32>,
+    },
+    /// `to table(N[,V])`.
+    IpDstLookup {
+        /// The table.
+        table: u16,
+        /// The value, if given.
+        value: Option<u32>,
+    },
     /// Source ports: inclusive ranges.
     SrcPort(Vec<(u16, u16)>),
     /// Destination ports: inclusive ranges.
@@ -336,6 +356,8 @@ impl Cmd {
             Cmd::IpDstMe => O_IP_DST_ME,
             Cmd::IpSrcSet(_) => O_IP_SRC_SET,
             Cmd::IpDstSet(_) => O_IP_DST_SET,
+            Cmd::IpSrcLookup { .. } => O_IP_SRC_LOOKUP,
+            Cmd::IpDstLookup { .. } => O_IP_DST_LOOKUP,
             Cmd::SrcPort(_) => O_IP_SRCPORT,
             Cmd::DstPort(_) => O_IP_DSTPORT,
             Cmd::Proto(_) => O_PROTO,
@@ -434,6 +456,9 @@ impl Insn {
             Cmd::IpSrc(_) | Cmd::IpDst(_) | Cmd::IcmpTypes(_) => 1,
             Cmd::IpSrcMask(l) | Cmd::IpDstMask(l) => 2 * l.len(),
             Cmd::IpSrcSet(s) | Cmd::IpDstSet(s) => 1 + s.map.len(),
+            Cmd::IpSrcLookup { value, .. } | Cmd::IpDstLookup { value, .. } => {
+                usize::from(value.is_some())
+            }
             Cmd::SrcPort(p) | Cmd::DstPort(p) => p.len(),
             Cmd::Recv(_) | Cmd::Xmit(_) | Cmd::Via(_) => 1 + IFNAMSIZ / 4,
             Cmd::Ip6Src(_) | Cmd::Ip6Dst(_) => 4,
@@ -455,6 +480,7 @@ impl Insn {
             Cmd::Reject(c) => *c,
             Cmd::Skipto(n) => *n,
             Cmd::IpSrcSet(s) | Cmd::IpDstSet(s) => s.size,
+            Cmd::IpSrcLookup { table, .. } | Cmd::IpDstLookup { table, .. } => *table,
             _ => 0,
         }
     }
@@ -494,6 +520,11 @@ impl Insn {
             Cmd::SrcPort(p) | Cmd::DstPort(p) => {
                 for (lo, hi) in p {
                     w.u16(*lo).u16(*hi);
+                }
+            }
+            Cmd::IpSrcLookup { value, .. } | Cmd::IpDstLookup { value, .. } => {
+                if let Some(v) = value {
+                    w.u32(*v);
                 }
             }
             Cmd::Recv(i) | Cmd::Xmit(i) | Cmd::Via(i) => {
@@ -633,6 +664,17 @@ impl Insn {
                     Cmd::SrcPort(p)
                 } else {
                     Cmd::DstPort(p)
+                }
+            }
+            O_IP_SRC_LOOKUP | O_IP_DST_LOOKUP => {
+                if n > 1 || arg1 >= IPFW_TABLES_MAX {
+                    return Err(Errno::EINVAL);
+                }
+                let value = if n == 1 { Some(r.u32()?) } else { None };
+                if opcode == O_IP_SRC_LOOKUP {
+                    Cmd::IpSrcLookup { table: arg1, value }
+                } else {
+                    Cmd::IpDstLookup { table: arg1, value }
                 }
             }
             O_PROTO => {
@@ -844,6 +886,11 @@ impl IpFwRule {
             }
             if let Cmd::SrcPort(p) | Cmd::DstPort(p) = &i.cmd {
                 if p.is_empty() {
+                    return Err(Errno::EINVAL);
+                }
+            }
+            if let Cmd::IpSrcLookup { table, .. } | Cmd::IpDstLookup { table, .. } = &i.cmd {
+                if *table >= IPFW_TABLES_MAX {
                     return Err(Errno::EINVAL);
                 }
             }
@@ -1176,6 +1223,34 @@ pub struct IpFwTableEntry {
 /// Size of an encoded [`IpFwTableEntry`].
 pub const IPFW_TABLE_ENTRY_SIZE: usize = 12;
 
+/// The argument of `IP_FW_TABLE_FLUSH`, `IP_FW_TABLE_GETSIZE` (answered
+/// with a `u32` count) and `IP_FW_TABLE_LIST` (answered with the entries
+/// one after another, by address): the table number, a `u16` below
+/// [`IPFW_TABLES_MAX`].
+pub fn ipfw_table_arg(b: &[u8]) -> Result<u16, Errno> {
+    match b {
+        [l, h] => {
+            let t = u16::from_le_bytes([*l, *h]);
+            if t < IPFW_TABLES_MAX {
+                Ok(t)
+            } else {
+                Err(Errno::EINVAL)
+            }
+        }
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// Decode an `IP_FW_TABLE_LIST` answer.
+pub fn ipfw_table_list(b: &[u8]) -> Result<Vec<IpFwTableEntry>, Errno> {
+    if !b.len().is_multiple_of(IPFW_TABLE_ENTRY_SIZE) {
+        return Err(Errno::EINVAL);
+    }
+    b.chunks_exact(IPFW_TABLE_ENTRY_SIZE)
+        .map(IpFwTableEntry::from_bytes)
+        .collect()
+}
+
 impl IpFwTableEntry {
     /// The encoding: address, value, table, prefix length, a pad byte.
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -1190,7 +1265,7 @@ impl IpFwTableEntry {
         let value = r.u32()?;
         let tbl = r.u16()?;
         let masklen = r.u8()?;
-        if r.u8()? != 0 || masklen > 32 {
+        if r.u8()? != 0 || masklen > 32 || tbl >= IPFW_TABLES_MAX {
             return Err(Errno::EINVAL);
         }
         Ok(IpFwTableEntry {
@@ -1299,6 +1374,14 @@ mod tests {
                     "ffff:ffff::".parse().unwrap(),
                 )])),
                 Insn::new(Cmd::IcmpTypes(1 << 8)),
+                Insn::new(Cmd::IpSrcLookup {
+                    table: 3,
+                    value: Some(42),
+                }),
+                Insn::new(Cmd::IpDstLookup {
+                    table: 127,
+                    value: None,
+                }),
             ],
             vec![
                 Insn::new(Cmd::Log {

@@ -807,7 +807,15 @@ fn gen_match(r: &mut Rng) -> vimage_abi::ip_fw::Insn {
             .map(|_| (r.u32() as u16, r.u32() as u16))
             .collect::<Vec<_>>()
     };
-    let cmd = match r.below(24) {
+    let cmd = match r.below(26) {
+        24 => Cmd::IpSrcLookup {
+            table: r.below(128) as u16,
+            value: r.one_in(2).then(|| r.u32()),
+        },
+        25 => Cmd::IpDstLookup {
+            table: r.below(128) as u16,
+            value: r.one_in(2).then(|| r.u32()),
+        },
         0 => Cmd::Comment(r.string(vimage_abi::ip_fw::IPFW_COMMENT_MAX)),
         1 => Cmd::IpSrc(gen_ip4(r)),
         2 => Cmd::IpDst(gen_ip4(r)),
@@ -975,7 +983,7 @@ fn fuzz_ip_fw() {
         iters(2000),
         EINVAL,
         |r| IpFwTableEntry {
-            tbl: r.u32() as u16,
+            tbl: r.below(usize::from(IPFW_TABLES_MAX)) as u16,
             addr: gen_ip4(r),
             masklen: r.below(33) as u8,
             value: r.u32(),

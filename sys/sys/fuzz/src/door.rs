@@ -20,7 +20,9 @@
 use std::fmt::Debug;
 use std::io::Cursor;
 
-use vimage_abi::ip_fw::{ipfw_zero_arg, IpFwDel, IpFwGet, IpFwRule, IpFwTableEntry};
+use vimage_abi::ip_fw::{
+    ipfw_table_arg, ipfw_table_list, ipfw_zero_arg, IpFwDel, IpFwGet, IpFwRule, IpFwTableEntry,
+};
 use vimage_abi::net_if::{IfInfo, IfReq, IFREQ_SIZE};
 use vimage_abi::net_if_vlan_var::{VlanReq, VLANREQ_SIZE};
 use vimage_abi::netgraph::*;
@@ -245,6 +247,10 @@ fn sockopt(b: &[u8]) {
         Ok(e.to_bytes())
     });
     let _ = ipfw_zero_arg(b);
+    let _ = ipfw_table_arg(b);
+    round_trip("ipfw_table_list", b, ipfw_table_list, |l| {
+        Ok(l.iter().flat_map(IpFwTableEntry::to_bytes).collect())
+    });
 }
 
 /// A routing-socket write.
