@@ -40,6 +40,21 @@ pub struct KernelConfig {
     pub random: Arc<dyn super::kern_random::Entropy>,
 }
 
+impl KernelConfig {
+    /// What a test kernel runs on: no host processes of its own, time that
+    /// moves only when `clock` is advanced, seeded randomness (the same
+    /// draws every run).
+    pub fn for_tests(clock: Arc<super::kern_timeout::FakeClock>) -> KernelConfig {
+        KernelConfig {
+            host: Arc::new(super::kern_proc::FakeHost::default()),
+            ident: "VIMAGE".into(),
+            version: "test".into(),
+            clock,
+            random: super::kern_random::SeededRandom::arc(1),
+        }
+    }
+}
+
 /// A booted kernel.
 pub struct Kernel {
     reg: Arc<ModRegistry>,
