@@ -485,7 +485,6 @@ mod tests {
     use vimage_abi::net_if::{IfInfo, IFF_UP, SIOCIFCREATE2, SIOCIFDESTROY, SIOCSIFMTU};
     use vimage_abi::net_if_vlan_var::SIOCIFCREATE2_VLAN;
     use vimage_abi::syscall::Request;
-    use vimage_kern::kern_proc::FakeHost;
     use vimage_kern::kern_syscall::{test_lock, Td, TestGuard};
     use vimage_kern::kern_timeout::FakeClock;
     use vimage_kern::{CurvnetGuard, KernelConfig, Vnet};
@@ -505,24 +504,9 @@ mod tests {
 
     fn boot() -> K {
         let l = test_lock();
-        static CONF: vimage_kern::kern_conf::KernConf = vimage_kern::kern_conf::KernConf {
-            name: "GENERIC",
-            options: &[
-                &vimage_net::OPT_NET,
-                &vimage_inet::OPT_INET,
-                #[cfg(feature = "inet6")]
-                &vimage_inet::OPT_INET6,
-            ],
-        };
         let k = Kernel::boot_conf(
-            KernelConfig {
-                host: Arc::new(FakeHost::default()),
-                ident: "VIMAGE".into(),
-                version: "test".into(),
-                clock: Arc::new(FakeClock::new(1_000_000)),
-                random: vimage_kern::kern_random::SeededRandom::arc(1),
-            },
-            &CONF,
+            KernelConfig::for_tests(Arc::new(FakeClock::new(1_000_000))),
+            &vimage_inet::INET_CONF,
         )
         .expect("boot");
         for m in crate::catalog() {
@@ -807,8 +791,11 @@ mod tests {
         };
         vlan.flags.fetch_or(IFF_UP, Ordering::Relaxed);
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // The flow has sent a first frame (so the test cannot race past it).
+        let going = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flow = {
             let (v0, vlan, em0, stop) = (v0.clone(), vlan.clone(), em0.clone(), stop.clone());
+            let going = going.clone();
             std::thread::spawn(move || {
                 let _cv = CurvnetGuard::set(&v0);
                 let _ns = vimage_net::netisr::netisr_enter();
@@ -817,6 +804,7 @@ mod tests {
                     let f = [[0xff; 6].as_slice(), &MAC, &[0x88, 0xb5, 1]].concat();
                     if vlan.transmit(Mbuf::from_vec(f)).is_ok() {
                         sent += 1;
+                        going.store(true, Ordering::Release);
                     }
                     let mut t = [[0xff; 6].as_slice(), &MAC, &[0x81, 0, 0, 5, 0x88, 0xb5]].concat();
                     t.push(2);
@@ -825,6 +813,9 @@ mod tests {
                 sent
             })
         };
+        while !going.load(Ordering::Acquire) {
+            std::thread::yield_now();
+        }
         for _ in 0..200 {
             setvlan(&k.k, &mut td, "em0.5", "", 0).unwrap();
             setvlan(&k.k, &mut td, "em0.5", "em0", 5).unwrap();

@@ -9,7 +9,6 @@ use vimage_abi::net_if::{IfReq, IFF_UP, SIOCIFCREATE2, SIOCSIFFLAGS};
 use vimage_abi::netgraph::*;
 use vimage_abi::syscall::Request;
 use vimage_abi::Errno;
-use vimage_kern::kern_proc::FakeHost;
 use vimage_kern::kern_syscall::{test_lock, Td};
 use vimage_kern::kern_timeout::FakeClock;
 use vimage_kern::uipc_socket::MSG_DONTWAIT;
@@ -37,25 +36,9 @@ impl Drop for K {
 fn boot() -> K {
     let l = test_lock();
     let clock = Arc::new(FakeClock::new(1_000_000));
-    // GENERIC's options (`sys/conf` is above the modules).
-    static CONF: vimage_kern::kern_conf::KernConf = vimage_kern::kern_conf::KernConf {
-        name: "GENERIC",
-        options: &[
-            &vimage_net::OPT_NET,
-            &vimage_inet::OPT_INET,
-            #[cfg(feature = "inet6")]
-            &vimage_inet::OPT_INET6,
-        ],
-    };
     let k = Kernel::boot_conf(
-        KernelConfig {
-            host: Arc::new(FakeHost::default()),
-            ident: "VIMAGE".into(),
-            version: "test".into(),
-            clock: clock.clone(),
-            random: vimage_kern::kern_random::SeededRandom::arc(1),
-        },
-        &CONF,
+        KernelConfig::for_tests(clock.clone()),
+        &vimage_inet::INET_CONF,
     )
     .expect("boot");
     for m in crate::catalog() {

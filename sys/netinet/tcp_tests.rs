@@ -833,7 +833,7 @@ fn sysctls_and_pcblist_are_per_vnet() {
         vec![TcpState::Listen as u8, TcpState::Established as u8]
     );
     a.set(|t| t.mssdflt.store(1000, Ordering::Relaxed));
-    assert_eq!(b.with(|| vnet_tcp().mssdflt.load(Ordering::Relaxed)), 536);
+    assert_eq!(b.with(|| vnet_tcp().mssdflt.load(Ordering::Relaxed)), 512);
 }
 
 /// `TCP_MAXSEG` as getsockopt answers it.

@@ -22,9 +22,6 @@ use vimage_abi::sysctl::{SysctlReply, SysctlValue};
 use vimage_abi::wire::Writer;
 use vimage_abi::Errno;
 
-use vimage_kern::kern_conf::KernConf;
-use vimage_kern::kern_proc::FakeHost;
-use vimage_kern::kern_random::SeededRandom;
 use vimage_kern::kern_syscall::{test_lock, Kernel, KernelConfig, Td};
 use vimage_kern::kern_timeout::{Clock, FakeClock};
 use vimage_kern::uipc_socket::{FdTable, MSG_DONTWAIT};
@@ -33,18 +30,6 @@ use vimage_net::if_var::{IfDriver, Ifnet};
 use vimage_net::mbuf::Mbuf;
 use vimage_net::netisr::{netisr_enter, netisr_queue};
 use vimage_net::r#if::{if_attach, if_input, ifunit};
-
-/// The test network's kernels: the network layer and the Internet protocols
-/// (GENERIC's options; `sys/conf` is above this crate).
-static TESTNET: KernConf = KernConf {
-    name: "TESTNET",
-    options: &[
-        &vimage_net::OPT_NET,
-        &crate::OPT_INET,
-        #[cfg(feature = "inet6")]
-        &crate::OPT_INET6,
-    ],
-};
 
 /// A millisecond in nanoseconds, the clock's unit.
 const MS: u64 = 1_000_000;
@@ -304,17 +289,8 @@ impl Net {
     pub fn boot() -> Net {
         let l = test_lock();
         let clock = Arc::new(FakeClock::new(1_000_000_000));
-        let k = Kernel::boot_conf(
-            KernelConfig {
-                host: Arc::new(FakeHost::default()),
-                ident: "VIMAGE".into(),
-                version: "test".into(),
-                clock: clock.clone(),
-                random: SeededRandom::arc(1),
-            },
-            &TESTNET,
-        )
-        .expect("boot");
+        let k = Kernel::boot_conf(KernelConfig::for_tests(clock.clone()), &crate::INET_CONF)
+            .expect("boot");
         Net {
             k,
             clock,
