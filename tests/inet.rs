@@ -10,25 +10,6 @@
 mod common;
 use common::*;
 
-/// Absolute path of one of our tools, for `vimage NAME TOOL …`.
-fn tool(t: &str) -> String {
-    bindir().join(t).display().to_string()
-}
-
-/// Run `tool args…` inside vimage `v`.
-fn vrun(vk: &Vk, v: &str, t: &str, args: &[&str]) -> (i32, String, String) {
-    let p = tool(t);
-    let mut a = vec![v, p.as_str()];
-    a.extend_from_slice(args);
-    vk.run("vimage", &a)
-}
-
-fn vok(vk: &Vk, v: &str, t: &str, args: &[&str]) -> String {
-    let (c, o, e) = vrun(vk, v, t, args);
-    assert_eq!(c, 0, "vimage {v} {t} {args:?}: {e}{o}");
-    o
-}
-
 /// `route add default GW` in `v`: route(8) when it is built, else nothing (the
 /// caller then checks only what does not need the default route).
 fn default_route(vk: &Vk, v: &str, gw: &str) -> bool {

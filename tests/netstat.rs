@@ -18,21 +18,6 @@ use std::process::{Child, Stdio};
 use libvimage::Sys;
 use vimage_abi::netinet_in::{SockaddrIn, IPPROTO_ICMP, PF_INET, SOCK_DGRAM, SOCK_RAW};
 
-/// Absolute path of one of our tools, for `vimage NAME TOOL …`.
-fn tool(t: &str) -> String {
-    bindir().join(t).display().to_string()
-}
-
-/// Run `tool args…` inside vimage `v` and require success.
-fn vok(vk: &Vk, v: &str, t: &str, args: &[&str]) -> String {
-    let p = tool(t);
-    let mut a = vec![v, p.as_str()];
-    a.extend_from_slice(args);
-    let (c, o, e) = vk.run("vimage", &a);
-    assert_eq!(c, 0, "vimage {v} {t} {args:?}: {e}{o}");
-    o
-}
-
 /// netstat in vimage `v` (`None`: the caller's, the default vimage).
 fn netstat(vk: &Vk, v: Option<&str>, args: &[&str]) -> String {
     match v {

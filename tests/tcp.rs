@@ -15,10 +15,6 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-fn tool(t: &str) -> String {
-    bindir().join(t).display().to_string()
-}
-
 /// Boot, make n1, wire default:ngeth0 (10.0.0.1) to n1:eth0 (10.0.0.2).
 fn setup(tag: &str) -> Option<Vk> {
     if !cfg!(feature = "vimage") {

@@ -14,25 +14,6 @@ use std::io::Write;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-/// Absolute path of one of our tools, for `vimage NAME TOOL …`.
-fn tool(t: &str) -> String {
-    bindir().join(t).display().to_string()
-}
-
-/// Run `tool args…` inside vimage `v`.
-fn vrun(vk: &Vk, v: &str, t: &str, args: &[&str]) -> (i32, String, String) {
-    let p = tool(t);
-    let mut a = vec![v, p.as_str()];
-    a.extend_from_slice(args);
-    vk.run("vimage", &a)
-}
-
-fn vok(vk: &Vk, v: &str, t: &str, args: &[&str]) -> String {
-    let (c, o, e) = vrun(vk, v, t, args);
-    assert_eq!(c, 0, "vimage {v} {t} {args:?}: {e}{o}");
-    o
-}
-
 /// An ngctl whose socket node is hooked to the hub `wire:` (hook `link9`):
 /// every frame on the wire is queued on its socket, and printed when its
 /// input ends.

@@ -10,11 +10,6 @@ use std::time::{Duration, Instant};
 
 use super::*;
 
-/// The path of one of the project's tools.
-pub fn tool(t: &str) -> String {
-    bindir().join(t).display().to_string()
-}
-
 /// Why these tests cannot run here, if they cannot.
 pub fn unable() -> Option<String> {
     if !cfg!(feature = "vimage") {

@@ -187,6 +187,27 @@ impl Drop for Vk {
     }
 }
 
+/// Absolute path of one of our tools, for `vimage NAME TOOL …` (so the
+/// command inside the vimage is ours, whatever PATH says).
+pub fn tool(t: &str) -> String {
+    bindir().join(t).display().to_string()
+}
+
+/// Run our tool `t` with `args` inside vimage `v`.
+pub fn vrun(vk: &Vk, v: &str, t: &str, args: &[&str]) -> (i32, String, String) {
+    let p = tool(t);
+    let mut a = vec![v, p.as_str()];
+    a.extend_from_slice(args);
+    vk.run("vimage", &a)
+}
+
+/// [`vrun`], requiring success; its output.
+pub fn vok(vk: &Vk, v: &str, t: &str, args: &[&str]) -> String {
+    let (c, o, e) = vrun(vk, v, t, args);
+    assert_eq!(c, 0, "vimage {v} {t} {args:?}: {e}{o}");
+    o
+}
+
 /// The `vimage -l` blocks without the CPU and limit lines (the tutorial's filter).
 pub fn brief(l: &str) -> String {
     l.lines()
