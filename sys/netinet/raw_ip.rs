@@ -4,12 +4,13 @@
 //! they send gets an IP header unless `IP_HDRINCL`.  This is what ping and
 //! traceroute use.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use vimage_abi::netinet_in::{InPcbInfo, SockaddrIn, IPPROTO_IP, IPPROTO_RAW};
 use vimage_abi::Errno;
 
-use super::in_pcb::InpOpts;
+use super::in_pcb::{InPcbInfo as InPcbTable, InpEndpoints, InpOpts};
 use super::ip::{Ipv4Packet, IPVERSION, IP_HDR_LEN, IP_MAXPACKET};
 use super::ip_output::{ip_build, ip_output, IP_ALLOWBROADCAST, IP_RAWOUTPUT};
 use super::ip_var::inc;
@@ -73,6 +74,8 @@ pub struct RipCb {
     pub addrs: Mutex<(Ipv4Addr, Ipv4Addr)>,
     /// Receive buffer.
     pub rcv: Arc<SockBuf>,
+    /// Its id in the vnet's [`RipTable`].
+    id: AtomicU64,
 }
 
 impl RipCb {
@@ -85,22 +88,46 @@ impl RipCb {
     }
 }
 
-/// The raw sockets of a vnet (`ripcbinfo`).
+/// Where a raw socket of every protocol (0) is filed: beside the protocol
+/// numbers, which take the place of a port.
+const RIP_ANYPROTO: u16 = 0x100;
+
+fn rip_key(proto: u8) -> u16 {
+    if proto == 0 {
+        RIP_ANYPROTO
+    } else {
+        u16::from(proto)
+    }
+}
+
+/// The raw sockets of a vnet (`ripcbinfo`): the generic [`InPcbTable`]
+/// with the protocol in place of the port, so a datagram is offered only to
+/// the sockets of its protocol (and those of every protocol), not to all.
 #[derive(Default)]
 pub struct RipTable {
-    list: Mutex<Vec<Arc<RipCb>>>,
+    info: InPcbTable<Arc<RipCb>>,
 }
 
 impl RipTable {
     /// The vnet goes away: wake every raw socket's sleepers for good.
     pub fn shutdown(&self) {
-        let all = self.list.lock().map(|mut g| std::mem::take(&mut *g));
-        for cb in all.unwrap_or_default() {
+        for cb in self.info.drain() {
             cb.rcv.cantrcvmore();
         }
     }
-    fn snapshot(&self) -> Vec<Arc<RipCb>> {
-        self.list.lock().map(|g| g.clone()).unwrap_or_default()
+    /// Tell the table `cb`'s addresses changed.
+    fn sync(&self, cb: &RipCb) {
+        let (l, f) = cb.addrs();
+        self.info.set_endpoints(
+            cb.id.load(Ordering::Relaxed),
+            InpEndpoints {
+                laddr: IpAddr::V4(l),
+                lport: rip_key(cb.proto),
+                faddr: IpAddr::V4(f),
+                fport: 0,
+                zone: 0,
+            },
+        );
     }
 }
 
@@ -115,16 +142,12 @@ pub fn rip_input(_ifp: &Arc<Ifnet>, m: &Mbuf) -> bool {
     let (proto, src, dst) = (p.protocol(), p.src_addr(), p.dst_addr());
     let from = SockaddrIn::new(src, 0).to_bytes().to_vec();
     let mut any = false;
-    for cb in inet.ripcb.snapshot() {
-        if cb.proto != 0 && cb.proto != proto {
-            continue;
+    let (dst, src) = (IpAddr::V4(dst), IpAddr::V4(src));
+    for key in [rip_key(proto), RIP_ANYPROTO] {
+        for cb in inet.ripcb.info.lookup_all(dst, key, src, 0) {
+            any = true;
+            let _ = cb.rcv.append(d.to_vec(), from.clone());
         }
-        let (laddr, faddr) = cb.addrs();
-        if (!laddr.is_unspecified() && laddr != dst) || (!faddr.is_unspecified() && faddr != src) {
-            continue;
-        }
-        any = true;
-        let _ = cb.rcv.append(d.to_vec(), from.clone());
     }
     any
 }
@@ -144,10 +167,14 @@ impl RawSocket {
             proto,
             addrs: Mutex::new((Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED)),
             rcv: Arc::new(SockBuf::new(RIP_RECVSPACE)),
+            id: AtomicU64::new(0),
         });
-        if let Ok(mut g) = super::vnet_inet().ripcb.list.lock() {
-            g.push(cb.clone());
-        }
+        let ep = InpEndpoints {
+            lport: rip_key(proto),
+            ..InpEndpoints::unbound(false)
+        };
+        let id = super::vnet_inet().ripcb.info.insert(ep, cb.clone());
+        cb.id.store(id, Ordering::Relaxed);
         let opts = InpOpts {
             hdrincl: i32::from(proto) == IPPROTO_RAW,
             ..Default::default()
@@ -165,6 +192,7 @@ impl ProtoSocket for RawSocket {
         if let Ok(mut g) = self.cb.addrs.lock() {
             g.0 = sin.addr;
         }
+        super::vnet_inet().ripcb.sync(&self.cb);
         Ok(())
     }
 
@@ -173,6 +201,7 @@ impl ProtoSocket for RawSocket {
         if let Ok(mut g) = self.cb.addrs.lock() {
             g.1 = sin.addr;
         }
+        super::vnet_inet().ripcb.sync(&self.cb);
         Ok(())
     }
 
@@ -249,9 +278,7 @@ impl ProtoSocket for RawSocket {
 
     fn close(&mut self) {
         if let Some(inet) = super::try_vnet_inet() {
-            if let Ok(mut g) = inet.ripcb.list.lock() {
-                g.retain(|c| !Arc::ptr_eq(c, &self.cb));
-            }
+            inet.ripcb.info.remove(self.cb.id.load(Ordering::Relaxed));
         }
         self.cb.rcv.cantrcvmore();
     }
@@ -265,9 +292,10 @@ impl ProtoSocket for RawSocket {
 pub fn rip_pcblist() -> Vec<u8> {
     let v: Vec<InPcbInfo> = super::vnet_inet()
         .ripcb
-        .snapshot()
+        .info
+        .list()
         .iter()
-        .map(|cb| {
+        .map(|(_, cb)| {
             let (laddr, faddr) = cb.addrs();
             InPcbInfo {
                 proto: cb.proto,

@@ -186,6 +186,50 @@ fn loopback_addresses_and_their_routes() {
     });
 }
 
+/// Raw sockets get the datagrams of their protocol only (a protocol-0 socket
+/// every protocol's), filtered by their bound and connected addresses.
+#[test]
+fn raw_sockets_are_found_by_protocol_and_address() {
+    let n = Net::boot();
+    let mut h = n.host("default");
+    h.with(|| {
+        let lo = vimage_net::r#if::ifunit("lo0").unwrap();
+        in_aifaddr(&lo, INADDR_LOOPBACK, None, None).unwrap();
+    });
+    let mine = socket(&n, &mut h, SOCK_RAW, 253);
+    let other = socket(&n, &mut h, SOCK_RAW, 254);
+    let any = socket(&n, &mut h, SOCK_RAW, 0);
+    let elsewhere = socket(&n, &mut h, SOCK_RAW, 253);
+    n.call(
+        &mut h,
+        Request::Connect {
+            fd: elsewhere,
+            addr: sin("127.0.0.9", 0),
+        },
+    )
+    .unwrap();
+    // A datagram of protocol 253 over lo0: no protocol of ours takes it,
+    // so the raw sockets are offered it.
+    sendto(&n, &mut h, mine, b"hi".to_vec(), "127.0.0.1", 0).unwrap();
+    let got = drain(&n, &mut h, mine);
+    assert_eq!(got.len(), 1, "its protocol's socket has a copy");
+    assert_eq!(Ipv4Packet::new_unchecked(&got[0].0[..]).protocol(), 253);
+    assert_eq!(drain(&n, &mut h, any).len(), 1, "so has every protocol's");
+    assert!(
+        drain(&n, &mut h, other).is_empty(),
+        "another protocol's has not"
+    );
+    assert!(
+        drain(&n, &mut h, elsewhere).is_empty(),
+        "connected elsewhere"
+    );
+    let rows = InPcbInfo::decode_list(&h.with(crate::raw_ip::rip_pcblist)).unwrap();
+    assert_eq!(rows.len(), 4);
+    n.call(&mut h, Request::Close { fd: other }).unwrap();
+    let rows = InPcbInfo::decode_list(&h.with(crate::raw_ip::rip_pcblist)).unwrap();
+    assert_eq!(rows.len(), 3);
+}
+
 #[test]
 fn ping_own_addresses_through_loopback() {
     let n = Net::boot();
