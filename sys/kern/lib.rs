@@ -8,7 +8,8 @@
 //! host's process table and devices are injected by the embedding (vkernel,
 //! or a test driving several vnets in one process).
 
-pub mod fuzz;
+/// The fuzz tests' generator and mutator (in the ABI crate, the lowest).
+pub use vimage_abi::testrand as fuzz;
 pub mod kern_conf;
 pub mod kern_intr;
 pub mod kern_linker;

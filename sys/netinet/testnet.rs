@@ -81,24 +81,17 @@ struct HeldQueue {
     seq: u64,
 }
 
-/// xorshift64: a cable's loss and reordering draws.
-struct Rng(u64);
+/// A cable's loss and reordering draws: the fuzz tests' generator, seeded
+/// per cable (the same draws every run).
+struct Rng(vimage_kern::fuzz::Rng);
 
 impl Rng {
     fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+        Rng(vimage_kern::fuzz::Rng::from_seed(seed))
     }
     /// Whether an event with probability `per_mille`/1000 happens.
     fn chance(&mut self, per_mille: u32) -> bool {
-        if per_mille == 0 {
-            return false;
-        }
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x % 1000 < u64::from(per_mille)
+        per_mille != 0 && self.0.next() % 1000 < u64::from(per_mille)
     }
 }
 

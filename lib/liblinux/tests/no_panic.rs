@@ -4,6 +4,7 @@
 //! number of rounds.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use vimage_abi::testrand::Rng;
 
 use liblinux::linux as l;
 use liblinux::*;
@@ -11,19 +12,13 @@ use vimage_abi::net_if::{IfAddrInfo, IfInfo, IfStats};
 use vimage_abi::route::{DumpGateway, RouteEntryInfo};
 use vimage_abi::Errno;
 
-/// xorshift64*: small, seedable, good enough to shake decoders.
-struct Rng(u64);
+/// What these tests draw beyond the shared generator.
+trait Draw {
+    fn i32(&mut self) -> i32;
+    fn mutate(&mut self, b: Vec<u8>) -> Vec<u8>;
+}
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
+impl Draw for Rng {
     fn i32(&mut self) -> i32 {
         // Mostly small numbers (where the tables are), sometimes anything.
         match self.below(4) {
@@ -31,10 +26,6 @@ impl Rng {
             1 => -(self.below(300) as i32),
             _ => self.below(300) as i32,
         }
-    }
-    fn bytes(&mut self, max: usize) -> Vec<u8> {
-        let n = self.below(max + 1);
-        (0..n).map(|_| self.next() as u8).collect()
     }
     fn mutate(&mut self, mut b: Vec<u8>) -> Vec<u8> {
         for _ in 0..=self.below(4) {
@@ -229,7 +220,7 @@ const IOCTL_KINDS: &[IoctlKind] = &[
 
 #[test]
 fn decoders_never_panic() {
-    let mut r = Rng(0x5eed_1234_abcd_0001);
+    let mut r = Rng::from_seed(0x5eed_1234_abcd_0001);
     let nl = netlink_seeds();
     let sa = sockaddr_seeds();
     for _ in 0..rounds() {

@@ -23,6 +23,7 @@ mod ng;
 
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use vimage_abi::testrand::Rng;
 
 use vimage_abi::netgraph::*;
 use vimage_abi::Errno;
@@ -32,39 +33,14 @@ use vimage_netgraph::{builtin_types, NgCmd, NgOutput, NgSpace, NgTypeList, NodeI
 
 // ---------------------------------------------------------------- harness
 
-/// A small deterministic generator (xorshift64).
-struct Rng(u64);
+/// What these tests draw beyond the shared generator.
+trait Draw {
+    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T;
+}
 
-impl Rng {
-    fn new(salt: u64) -> Self {
-        let seed = std::env::var("FUZZ_SEED")
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(0x9e37_79b9_7f4a_7c15);
-        Rng((seed ^ salt.wrapping_mul(0x2545_f491_4f6c_dd1d)) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    /// Uniform in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    /// True with probability `1/n`.
-    fn one_in(&mut self, n: usize) -> bool {
-        self.below(n) == 0
-    }
+impl Draw for Rng {
     fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
         &v[self.below(v.len())]
-    }
-    fn bytes(&mut self, max: usize) -> Vec<u8> {
-        let n = self.below(max + 1);
-        (0..n).map(|_| self.next() as u8).collect()
     }
 }
 

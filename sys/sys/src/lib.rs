@@ -16,6 +16,7 @@ pub mod route;
 pub mod socket;
 pub mod syscall;
 pub mod sysctl;
+pub mod testrand;
 pub mod vimage;
 pub mod wire;
 

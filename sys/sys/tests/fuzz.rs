@@ -15,6 +15,7 @@
 
 use std::fmt::Debug;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use vimage_abi::testrand::Rng;
 
 use vimage_abi::net_if::{IfAddrInfo, IfInfo, IfReq, IfStats, IFREQ_SIZE};
 use vimage_abi::netgraph::*;
@@ -28,33 +29,15 @@ use vimage_abi::{Errno, IFNAMSIZ, MAXHOSTNAMELEN};
 
 // ---------------------------------------------------------------- harness
 
-/// A small deterministic generator (xorshift64).
-struct Rng(u64);
+/// What these tests draw beyond the shared generator.
+trait Draw {
+    fn u32(&mut self) -> u32;
+    fn i32(&mut self) -> i32;
+    fn u64(&mut self) -> u64;
+    fn string(&mut self, max: usize) -> String;
+}
 
-impl Rng {
-    fn new(salt: u64) -> Self {
-        let seed = std::env::var("FUZZ_SEED")
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(0x9e37_79b9_7f4a_7c15);
-        Rng((seed ^ salt.wrapping_mul(0x2545_f491_4f6c_dd1d)) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    /// Uniform in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    /// True with probability `1/n`.
-    fn one_in(&mut self, n: usize) -> bool {
-        self.below(n) == 0
-    }
+impl Draw for Rng {
     fn u32(&mut self) -> u32 {
         match self.below(6) {
             0 => 0,
@@ -73,10 +56,6 @@ impl Rng {
             2 => self.below(300) as u64,
             _ => self.next(),
         }
-    }
-    fn bytes(&mut self, max: usize) -> Vec<u8> {
-        let n = self.below(max + 1);
-        (0..n).map(|_| self.next() as u8).collect()
     }
     /// A UTF-8 string of at most `max` bytes without NUL: mostly name-like,
     /// sometimes with punctuation and multi-byte characters.

@@ -9,35 +9,22 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use vimage_abi::testrand::Rng;
 
 use vimage_abi::route::*;
 use vimage_abi::Errno;
 
-struct Rng(u64);
+/// What these tests draw beyond the shared generator.
+trait Draw {
+    fn name(&mut self, max: usize) -> String;
+    fn ip(&mut self) -> IpAddr;
+    fn sockaddr(&mut self) -> Sockaddr;
+    fn rtmsg(&mut self) -> RtMsg;
+    fn sample(&mut self) -> Vec<u8>;
+    fn mutate(&mut self, b: &[u8]) -> Vec<u8>;
+}
 
-impl Rng {
-    fn new(salt: u64) -> Self {
-        let seed = std::env::var("FUZZ_SEED")
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(0x05ee_d0f4_047e);
-        Rng((seed ^ salt.wrapping_mul(0x2545_f491_4f6c_dd1d)) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn bytes(&mut self, max: usize) -> Vec<u8> {
-        let n = self.below(max + 1);
-        (0..n).map(|_| self.next() as u8).collect()
-    }
+impl Draw for Rng {
     fn name(&mut self, max: usize) -> String {
         let n = self.below(max + 1);
         (0..n)

@@ -13,32 +13,8 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-/// A small deterministic generator (xorshift64).
-pub struct Rng(pub u64);
-
-impl Rng {
-    /// A generator for `salt` (and `FUZZ_SEED`, if set).
-    pub fn new(salt: u64) -> Self {
-        let seed = std::env::var("FUZZ_SEED")
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(0x9e37_79b9_7f4a_7c15);
-        Rng((seed ^ salt.wrapping_mul(0x2545_f491_4f6c_dd1d)) | 1)
-    }
-    /// The next 64 bits.
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    /// Uniform in `0..n` (0 when `n` is 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+/// The fuzz tests' one generator.
+pub use vimage_abi::testrand::Rng;
 
 /// One mutation of `b`, in the spirit of libFuzzer's: bit flips, interesting
 /// bytes and lengths, insertions, deletions, duplicated chunks, splices from

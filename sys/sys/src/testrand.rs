@@ -1,7 +1,10 @@
-//! Test support shared by every layer's deterministic fuzz tests: one seeded
-//! generator and a packet mutator.  No fuzzing engine or nightly toolchain is
-//! needed; `FUZZ_SEED` varies the runs and `FUZZ_ITERS` their length (the
-//! cargo-fuzz targets in `sys/fuzz` reuse the corpora these tests replay).
+//! Test support shared by every crate's deterministic fuzz tests (the ABI's
+//! decoders, netgraph, the kernel layers, the tools): the one seeded
+//! generator and a packet mutator, here in the lowest crate so that all can
+//! use it.  No fuzzing engine or nightly toolchain is needed; `FUZZ_SEED`
+//! varies the runs and `FUZZ_ITERS` their length (the cargo-fuzz targets
+//! reuse the corpora these tests replay).  Not for anything that must be
+//! unpredictable: the kernel's randomness is injected (`kern_random`).
 
 /// A small deterministic generator (xorshift64): not secret, reproducible.
 pub struct Rng(u64);
@@ -29,9 +32,18 @@ impl Rng {
         self.0 = x;
         x
     }
-    /// Uniform in `0..n` (`n > 0`).
+    /// Uniform in `0..n` (0 when `n` is 0).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.next() % n.max(1) as u64) as usize
+    }
+    /// True with probability `1/n`.
+    pub fn one_in(&mut self, n: usize) -> bool {
+        self.below(n) == 0
+    }
+    /// Up to `max` random bytes.
+    pub fn bytes(&mut self, max: usize) -> Vec<u8> {
+        let n = self.below(max + 1);
+        (0..n).map(|_| self.byte()).collect()
     }
     /// A random byte.
     pub fn byte(&mut self) -> u8 {
