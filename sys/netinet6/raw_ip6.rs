@@ -12,14 +12,16 @@
 //! `SOCK_DGRAM` sockets are UDP ([`super::udp6_usrreq`]); configuration
 //! ioctls (ifconfig, ndp) go through them too.
 
-use std::net::Ipv6Addr;
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use vimage_abi::netinet6_in6::*;
 use vimage_abi::Errno;
 
 use super::in6::{in6_ifawithaddr, in6_is_scoped, in6_route, in6_selectsrc, inc, vnet_inet6};
 use super::ip6_input::Ip6In;
 use super::ip6_output::{ip6_build, ip6_output, Ip6OutOpts, IPV6_MAXPACKET};
+use crate::in_pcb::{InPcbInfo, InpEndpoints};
 use crate::ip::{PseudoHdr, IPPROTO_ICMPV6 as PROTO_ICMPV6};
 use vimage_kern::uipc_socket::{Domain, ProtoSocket, SockBuf};
 use vimage_net::r#if::ifnet_byindex;
@@ -45,33 +47,66 @@ pub struct Rip6Pcb {
     opts: Mutex<Rip6Opts>,
     /// What it has received.
     pub sb: Arc<SockBuf>,
+    /// Its id in the vnet's [`Rip6List`].
+    id: AtomicU64,
 }
 
-/// The raw sockets of one vnet (`V_ripcb` for IPv6).
+/// Where a raw socket of every protocol (0) is filed, beside the protocol
+/// numbers that take the place of a port.
+const RIP6_ANYPROTO: u16 = 0x100;
+
+fn rip6_key(proto: u8) -> u16 {
+    if proto == 0 {
+        RIP6_ANYPROTO
+    } else {
+        u16::from(proto)
+    }
+}
+
+/// The raw sockets of one vnet (`V_ripcb` for IPv6): the generic
+/// [`InPcbInfo`] with the protocol in place of the port, as raw IPv4's.
 #[derive(Default)]
-pub struct Rip6List(RwLock<Vec<Weak<Rip6Pcb>>>);
+pub struct Rip6List {
+    info: InPcbInfo<Arc<Rip6Pcb>>,
+}
 
 impl Rip6List {
     fn add(&self, p: &Arc<Rip6Pcb>) {
-        if let Ok(mut g) = self.0.write() {
-            g.retain(|w| w.strong_count() > 0);
-            g.push(Arc::downgrade(p));
-        }
+        let ep = InpEndpoints {
+            lport: rip6_key(p.proto),
+            ..InpEndpoints::unbound(true)
+        };
+        let id = self.info.insert(ep, p.clone());
+        p.id.store(id, Ordering::Relaxed);
+    }
+    /// Tell the table `p`'s addresses changed.
+    fn sync(&self, p: &Rip6Pcb) {
+        let Ok(o) = p.opts.lock().map(|g| (g.laddr, g.faddr)) else {
+            return;
+        };
+        let any = Ipv6Addr::UNSPECIFIED;
+        self.info.set_endpoints(
+            p.id.load(Ordering::Relaxed),
+            InpEndpoints {
+                laddr: IpAddr::V6(o.0.unwrap_or(any)),
+                lport: rip6_key(p.proto),
+                faddr: IpAddr::V6(o.1.map(|f| f.0).unwrap_or(any)),
+                fport: 0,
+                zone: o.1.map(|f| f.1).unwrap_or(0),
+            },
+        );
+    }
+    fn remove(&self, p: &Rip6Pcb) {
+        self.info.remove(p.id.load(Ordering::Relaxed));
     }
     /// The live sockets.
     pub fn list(&self) -> Vec<Arc<Rip6Pcb>> {
-        self.0
-            .read()
-            .map(|g| g.iter().filter_map(|w| w.upgrade()).collect())
-            .unwrap_or_default()
+        self.info.list().into_iter().map(|(_, p)| p).collect()
     }
     /// The vnet goes away: every socket sees end of file.
     pub fn close_all(&self) {
-        for p in self.list() {
+        for p in self.info.drain() {
             p.sb.cantrcvmore();
-        }
-        if let Ok(mut g) = self.0.write() {
-            g.clear();
         }
     }
 }
@@ -84,16 +119,14 @@ pub fn rip6_input(inp: &Ip6In<'_>, off: usize, proto: u8) -> usize {
     };
     let data = &inp.pkt[off.min(inp.pkt.len())..];
     let mut n = 0;
-    for p in st.rip6.list() {
-        if p.proto != 0 && p.proto != proto {
-            continue;
-        }
+    let (dst, src) = (IpAddr::V6(inp.dst), IpAddr::V6(inp.src));
+    let socks = [rip6_key(proto), RIP6_ANYPROTO]
+        .into_iter()
+        .flat_map(|k| st.rip6.info.lookup_all(dst, k, src, 0));
+    for p in socks {
         let Ok(o) = p.opts.lock().map(|g| g.clone()) else {
             continue;
         };
-        if o.laddr.is_some_and(|l| l != inp.dst) || o.faddr.is_some_and(|(f, _)| f != inp.src) {
-            continue;
-        }
         if proto == PROTO_ICMPV6 {
             match data.first() {
                 Some(&t) if o.filter.will_pass(t) => {}
@@ -190,6 +223,7 @@ impl ProtoSocket for Rip6Socket {
             }
         }
         self.opts()?.laddr = (!sa.addr.is_unspecified()).then_some(sa.addr);
+        vnet_inet6().rip6.sync(&self.pcb);
         Ok(())
     }
 
@@ -200,9 +234,12 @@ impl ProtoSocket for Rip6Socket {
         }
         let zone = zone_of(&sa)?;
         let src = self.source(&sa.addr, zone)?;
-        let mut o = self.opts()?;
-        o.laddr = Some(src);
-        o.faddr = Some((sa.addr, zone));
+        {
+            let mut o = self.opts()?;
+            o.laddr = Some(src);
+            o.faddr = Some((sa.addr, zone));
+        }
+        vnet_inet6().rip6.sync(&self.pcb);
         Ok(())
     }
 
@@ -349,6 +386,9 @@ impl ProtoSocket for Rip6Socket {
     }
 
     fn close(&mut self) {
+        if let Some(st) = super::in6::try_vnet_inet6() {
+            st.rip6.remove(&self.pcb);
+        }
         self.pcb.sb.cantrcvmore();
     }
 
@@ -394,6 +434,7 @@ impl Domain for In6Domain {
                         recvpktinfo: false,
                     }),
                     sb: Arc::new(SockBuf::default()),
+                    id: AtomicU64::new(0),
                 });
                 st.rip6.add(&pcb);
                 Ok(Box::new(Rip6Socket { pcb }))

@@ -215,6 +215,15 @@ fn loopback_up_gets_localhost_and_fe80_1() {
         },
     );
     assert_eq!(r.err(), Some(Errno::EINVAL));
+    // Raw sockets are found by protocol: another protocol's sees nothing,
+    // and a closed one leaves the table.
+    let other = n.sock(&mut h, SOCK_RAW, 253);
+    n.send_echo(&mut h, fd, "::1", 0, 9, 8);
+    assert_eq!(echo_reply_seqs(&n.recv_all(&mut h, fd)), vec![9]);
+    assert!(n.recv_all(&mut h, other).is_empty());
+    assert_eq!(h.with(|| super::in6::vnet_inet6().rip6.list().len()), 2);
+    n.call(&mut h, Request::Close { fd: other }).unwrap();
+    assert_eq!(h.with(|| super::in6::vnet_inet6().rip6.list().len()), 1);
 }
 
 #[test]
