@@ -146,177 +146,179 @@ fn tcp_input_common(
     ph: &PseudoHdr,
     csum_valid: bool,
 ) {
-    let Some(t) = try_vnet_tcp() else { return };
-    inc(&t.stat.tcps_rcvtotal);
-    if seg.len() < TCP_HDR_LEN {
-        inc(&t.stat.tcps_rcvshort);
-        return;
-    }
-    let pkt = TcpPacket::new_unchecked(seg);
-    if pkt.check_len().is_err() {
-        inc(&t.stat.tcps_rcvbadoff);
-        return;
-    }
-    if !csum_valid && !pkt.verify_checksum(ph) {
-        inc(&t.stat.tcps_rcvbadsum);
-        return;
-    }
-    let flags = pkt.flags();
-    let s = Seg {
-        seq: pkt.seq_number(),
-        ack: pkt.ack_number(),
-        flags,
-        wnd: pkt.window(),
-        data: pkt.payload(),
-        opts: tcp_dooptions(pkt.options(), flags & TH_SYN != 0),
-    };
-    let (sport, dport) = (pkt.src_port(), pkt.dst_port());
-    let ep = TcpEndpoints {
-        laddr: dst,
-        lport: dport,
-        faddr: src,
-        fport: sport,
-        zone,
-    };
-    let seglen =
-        s.data.len() as u32 + u32::from(flags & TH_SYN != 0) + u32::from(flags & TH_FIN != 0);
-    if sport == 0 || dport == 0 {
-        return;
-    }
-    let Some(cb) = t.tcb.lookup(dst, dport, src, sport) else {
-        tcp_reset_for(&ep, flags, s.seq, s.ack, seglen);
-        return;
-    };
-    let Ok(mut tp) = cb.lock() else { return };
-    match tp.state {
-        TcpState::Listen => tcp_listen_input(&mut tp, &ep, &s, seglen),
-        TcpState::Closed => {
-            drop(tp);
-            tcp_reset_for(&ep, flags, s.seq, s.ack, seglen);
+    VNET_TCP.try_with(|t| {
+        inc(&t.stat.tcps_rcvtotal);
+        if seg.len() < TCP_HDR_LEN {
+            inc(&t.stat.tcps_rcvshort);
+            return;
         }
-        _ => tcp_do_segment(&mut tp, &s),
-    }
+        let pkt = TcpPacket::new_unchecked(seg);
+        if pkt.check_len().is_err() {
+            inc(&t.stat.tcps_rcvbadoff);
+            return;
+        }
+        if !csum_valid && !pkt.verify_checksum(ph) {
+            inc(&t.stat.tcps_rcvbadsum);
+            return;
+        }
+        let flags = pkt.flags();
+        let s = Seg {
+            seq: pkt.seq_number(),
+            ack: pkt.ack_number(),
+            flags,
+            wnd: pkt.window(),
+            data: pkt.payload(),
+            opts: tcp_dooptions(pkt.options(), flags & TH_SYN != 0),
+        };
+        let (sport, dport) = (pkt.src_port(), pkt.dst_port());
+        let ep = TcpEndpoints {
+            laddr: dst,
+            lport: dport,
+            faddr: src,
+            fport: sport,
+            zone,
+        };
+        let seglen =
+            s.data.len() as u32 + u32::from(flags & TH_SYN != 0) + u32::from(flags & TH_FIN != 0);
+        if sport == 0 || dport == 0 {
+            return;
+        }
+        let Some(cb) = t.tcb.lookup(dst, dport, src, sport) else {
+            tcp_reset_for(&ep, flags, s.seq, s.ack, seglen);
+            return;
+        };
+        let Ok(mut tp) = cb.lock() else { return };
+        match tp.state {
+            TcpState::Listen => tcp_listen_input(&mut tp, &ep, &s, seglen),
+            TcpState::Closed => {
+                drop(tp);
+                tcp_reset_for(&ep, flags, s.seq, s.ack, seglen);
+            }
+            _ => tcp_do_segment(&mut tp, &s),
+        }
+    });
 }
 
 fn tcp_listen_input(lp: &mut Tcpcb, ep: &TcpEndpoints, s: &Seg<'_>, seglen: u32) {
-    let Some(t) = try_vnet_tcp() else { return };
-    if s.flags & TH_RST != 0 {
-        syncache_chkrst(lp, ep, s.seq);
-        return;
-    }
-    let overflow = lp
-        .listen
-        .as_ref()
-        .is_none_or(|l| l.comp.len() > 3 * l.backlog / 2);
-    if s.flags & TH_ACK != 0 {
-        if s.flags & TH_SYN != 0 {
-            tcp_reset_for(ep, s.flags, s.seq, s.ack, seglen);
+    VNET_TCP.try_with(|t| {
+        if s.flags & TH_RST != 0 {
+            syncache_chkrst(lp, ep, s.seq);
             return;
         }
-        let Some(sc) = syncache_expand(lp, ep, s.seq, s.ack) else {
-            inc(&t.stat.tcps_badsyn);
-            tcp_reset_for(ep, s.flags, s.seq, s.ack, seglen);
-            return;
-        };
-        if overflow {
-            // tcp_sc_rst_sock_fail: tell the peer right away.
-            inc(&t.stat.tcps_listendrop);
-            tcp_reset_for(ep, s.flags, s.seq, s.ack, seglen);
-            return;
-        }
-        let child = super::tcp_usrreq::tcp_newtcpcb(lp.v6, ep, lp.flags & TF_NODELAY);
-        {
-            let Ok(mut c) = child.lock() else { return };
-            // `sonewconn`: the listener's buffer sizes and autosizing.
-            for (cb, lb) in [(&c.snd, &lp.snd), (&c.rcv, &lp.rcv)] {
-                cb.set_hiwat(lb.hiwat());
-                cb.set_autosize(lb.autosize());
+        let overflow = lp
+            .listen
+            .as_ref()
+            .is_none_or(|l| l.comp.len() > 3 * l.backlog / 2);
+        if s.flags & TH_ACK != 0 {
+            if s.flags & TH_SYN != 0 {
+                tcp_reset_for(ep, s.flags, s.seq, s.ack, seglen);
+                return;
             }
-            c.state = TcpState::Established;
-            c.iss = sc.iss;
-            c.snd_una = sc.iss.wrapping_add(1);
-            c.snd_nxt = c.snd_una;
-            c.snd_max = c.snd_una;
-            c.irs = sc.irs;
-            c.rcv_nxt = sc.irs.wrapping_add(1);
-            c.rcv_adv = c.rcv_nxt.wrapping_add(c.rcv.hiwat() as u32);
-            if let Some(ws) = sc.wscale {
-                c.flags |= TF_REQ_SCALE | TF_RCVD_SCALE;
-                c.snd_scale = ws;
-                c.rcv_scale = sc.rscale;
-                c.request_r_scale = sc.rscale;
-            }
-            if let Some(r) = sc.ts_recent {
-                c.flags |= TF_REQ_TSTMP | TF_RCVD_TSTMP;
-                c.ts_recent = r;
-                c.ts_recent_age = getnow_ns();
-            }
-            if sc.sack {
-                c.flags |= TF_SACK_PERMIT;
-            }
-            // `tcp_mss`: our route's MSS, lowered by the peer's offer (or the
-            // default when it made none), and by the listener's TCP_MAXSEG.
-            let ours = lp.t_maxseg_user.unwrap_or(u32::MAX).min(tcp_mssopt(ep));
-            if tcp_tso_ok(ep) {
-                c.flags |= TF_TSO;
-            }
-            c.t_maxseg_user = lp.t_maxseg_user;
-            c.t_maxseg = if sc.peer_mss != 0 {
-                ours.min(sc.peer_mss).max(64)
-            } else {
-                ours.min(t.mssdflt.load(Ordering::Relaxed).max(64) as u32)
+            let Some(sc) = syncache_expand(lp, ep, s.seq, s.ack) else {
+                inc(&t.stat.tcps_badsyn);
+                tcp_reset_for(ep, s.flags, s.seq, s.ack, seglen);
+                return;
             };
-            c.snd_cwnd = initial_cwnd(c.t_maxseg);
-            c.snd_wnd = u32::from(s.wnd) << c.snd_scale;
-            c.max_sndwnd = c.snd_wnd;
-            c.snd_wl1 = s.seq;
-            c.snd_wl2 = s.ack;
-            c.t_rcvtime = getnow_ns();
-            if c.keepalive {
-                let idle = t.ms(&t.keepidle);
-                tcp_timer_activate(&mut c, TT_KEEP, idle);
+            if overflow {
+                // tcp_sc_rst_sock_fail: tell the peer right away.
+                inc(&t.stat.tcps_listendrop);
+                tcp_reset_for(ep, s.flags, s.seq, s.ack, seglen);
+                return;
             }
-            inc(&t.stat.tcps_accepts);
-            inc(&t.stat.tcps_connects);
-            inc(&t.stat.tcps_sc_completed);
-            // The ACK may carry data already.
-            if !s.data.is_empty() || s.flags & TH_FIN != 0 {
-                tcp_do_segment(&mut c, s);
+            let child = super::tcp_usrreq::tcp_newtcpcb(lp.v6, ep, lp.flags & TF_NODELAY);
+            {
+                let Ok(mut c) = child.lock() else { return };
+                // `sonewconn`: the listener's buffer sizes and autosizing.
+                for (cb, lb) in [(&c.snd, &lp.snd), (&c.rcv, &lp.rcv)] {
+                    cb.set_hiwat(lb.hiwat());
+                    cb.set_autosize(lb.autosize());
+                }
+                c.state = TcpState::Established;
+                c.iss = sc.iss;
+                c.snd_una = sc.iss.wrapping_add(1);
+                c.snd_nxt = c.snd_una;
+                c.snd_max = c.snd_una;
+                c.irs = sc.irs;
+                c.rcv_nxt = sc.irs.wrapping_add(1);
+                c.rcv_adv = c.rcv_nxt.wrapping_add(c.rcv.hiwat() as u32);
+                if let Some(ws) = sc.wscale {
+                    c.flags |= TF_REQ_SCALE | TF_RCVD_SCALE;
+                    c.snd_scale = ws;
+                    c.rcv_scale = sc.rscale;
+                    c.request_r_scale = sc.rscale;
+                }
+                if let Some(r) = sc.ts_recent {
+                    c.flags |= TF_REQ_TSTMP | TF_RCVD_TSTMP;
+                    c.ts_recent = r;
+                    c.ts_recent_age = getnow_ns();
+                }
+                if sc.sack {
+                    c.flags |= TF_SACK_PERMIT;
+                }
+                // `tcp_mss`: our route's MSS, lowered by the peer's offer (or the
+                // default when it made none), and by the listener's TCP_MAXSEG.
+                let ours = lp.t_maxseg_user.unwrap_or(u32::MAX).min(tcp_mssopt(ep));
+                if tcp_tso_ok(ep) {
+                    c.flags |= TF_TSO;
+                }
+                c.t_maxseg_user = lp.t_maxseg_user;
+                c.t_maxseg = if sc.peer_mss != 0 {
+                    ours.min(sc.peer_mss).max(64)
+                } else {
+                    ours.min(t.mssdflt.load(Ordering::Relaxed).max(64) as u32)
+                };
+                c.snd_cwnd = initial_cwnd(c.t_maxseg);
+                c.snd_wnd = u32::from(s.wnd) << c.snd_scale;
+                c.max_sndwnd = c.snd_wnd;
+                c.snd_wl1 = s.seq;
+                c.snd_wl2 = s.ack;
+                c.t_rcvtime = getnow_ns();
+                if c.keepalive {
+                    let idle = t.ms(&t.keepidle);
+                    tcp_timer_activate(&mut c, TT_KEEP, idle);
+                }
+                inc(&t.stat.tcps_accepts);
+                inc(&t.stat.tcps_connects);
+                inc(&t.stat.tcps_sc_completed);
+                // The ACK may carry data already.
+                if !s.data.is_empty() || s.flags & TH_FIN != 0 {
+                    tcp_do_segment(&mut c, s);
+                }
             }
+            if let Some(l) = lp.listen.as_mut() {
+                l.comp.push_back(child);
+            }
+            lp.wake.wakeup();
+            return;
         }
-        if let Some(l) = lp.listen.as_mut() {
-            l.comp.push_back(child);
+        if s.flags & TH_SYN == 0 {
+            return;
         }
-        lp.wake.wakeup();
-        return;
-    }
-    if s.flags & TH_SYN == 0 {
-        return;
-    }
-    if overflow {
-        inc(&t.stat.tcps_listendrop);
-        return;
-    }
-    let rfc1323 = t.rfc1323.load(Ordering::Relaxed) != 0;
-    let rscale = super::tcp_usrreq::tcp_rscale(&t, &lp.rcv);
-    let sc = SynEnt {
-        ep: *ep,
-        irs: s.seq,
-        iss: tcp_new_isn(ep),
-        peer_mss: u32::from(s.opts.mss.unwrap_or(0)),
-        wscale: s.opts.wscale.filter(|_| rfc1323),
-        rscale,
-        sack: s.opts.sack_ok && t.sack_enable.load(Ordering::Relaxed) != 0,
-        ts_recent: s.opts.ts.filter(|_| rfc1323).map(|(v, _)| v),
-        wnd: s.wnd,
-        rexmt_at: getnow_ns() + TCPTV_RTOBASE,
-        rexmits: 0,
-    };
-    let sc = SynEnt {
-        rscale: if sc.wscale.is_some() { rscale } else { 0 },
-        ..sc
-    };
-    syncache_add(lp, sc);
+        if overflow {
+            inc(&t.stat.tcps_listendrop);
+            return;
+        }
+        let rfc1323 = t.rfc1323.load(Ordering::Relaxed) != 0;
+        let rscale = super::tcp_usrreq::tcp_rscale(&t, &lp.rcv);
+        let sc = SynEnt {
+            ep: *ep,
+            irs: s.seq,
+            iss: tcp_new_isn(ep),
+            peer_mss: u32::from(s.opts.mss.unwrap_or(0)),
+            wscale: s.opts.wscale.filter(|_| rfc1323),
+            rscale,
+            sack: s.opts.sack_ok && t.sack_enable.load(Ordering::Relaxed) != 0,
+            ts_recent: s.opts.ts.filter(|_| rfc1323).map(|(v, _)| v),
+            wnd: s.wnd,
+            rexmt_at: getnow_ns() + TCPTV_RTOBASE,
+            rexmits: 0,
+        };
+        let sc = SynEnt {
+            rscale: if sc.wscale.is_some() { rscale } else { 0 },
+            ..sc
+        };
+        syncache_add(lp, sc);
+    });
 }
 
 /// RFC 5681 initial window (`tcp_initcwnd`-ish: min(4*MSS, max(2*MSS, 4380))).
@@ -399,329 +401,331 @@ fn tcp_reset_close(tp: &mut Tcpcb, err: Option<Errno>) {
 }
 
 fn synsent_input(tp: &mut Tcpcb, s: &Seg<'_>) {
-    let Some(t) = try_vnet_tcp() else { return };
-    let f = s.flags;
-    if f & TH_ACK != 0 && (seq_leq(s.ack, tp.iss) || seq_gt(s.ack, tp.snd_max)) {
-        if f & TH_RST == 0 {
-            tcp_respond(&tp.ep, s.ack, 0, TH_RST);
+    VNET_TCP.try_with(|t| {
+        let f = s.flags;
+        if f & TH_ACK != 0 && (seq_leq(s.ack, tp.iss) || seq_gt(s.ack, tp.snd_max)) {
+            if f & TH_RST == 0 {
+                tcp_respond(&tp.ep, s.ack, 0, TH_RST);
+            }
+            return;
         }
-        return;
-    }
-    if f & TH_RST != 0 {
+        if f & TH_RST != 0 {
+            if f & TH_ACK != 0 {
+                tcp_reset_close(tp, Some(Errno::ECONNREFUSED));
+            }
+            return;
+        }
+        if f & TH_SYN == 0 {
+            return;
+        }
+        tp.irs = s.seq;
+        tp.rcv_nxt = s.seq.wrapping_add(1);
+        tp.rcv_adv = tp.rcv_nxt;
+        let o = &s.opts;
+        if let Some(m) = o.mss {
+            tp.t_maxseg = tp.t_maxseg.min(u32::from(m)).max(64);
+        } else {
+            tp.t_maxseg = tp
+                .t_maxseg
+                .min(t.mssdflt.load(Ordering::Relaxed).max(64) as u32);
+        }
+        match o.wscale {
+            Some(ws) if tp.flags & TF_REQ_SCALE != 0 => {
+                tp.flags |= TF_RCVD_SCALE;
+                tp.snd_scale = ws;
+                tp.rcv_scale = tp.request_r_scale;
+            }
+            _ => {
+                tp.flags &= !(TF_REQ_SCALE | TF_RCVD_SCALE);
+                tp.rcv_scale = 0;
+            }
+        }
+        match o.ts {
+            Some((v, _)) if tp.flags & TF_REQ_TSTMP != 0 => {
+                tp.flags |= TF_RCVD_TSTMP;
+                tp.ts_recent = v;
+                tp.ts_recent_age = getnow_ns();
+            }
+            _ => tp.flags &= !(TF_REQ_TSTMP | TF_RCVD_TSTMP),
+        }
+        if !o.sack_ok {
+            tp.flags &= !TF_SACK_PERMIT;
+        }
+        tp.snd_cwnd = initial_cwnd(tp.t_maxseg);
+        tp.snd_wnd = u32::from(s.wnd);
+        tp.max_sndwnd = tp.snd_wnd;
+        tp.snd_wl1 = s.seq;
         if f & TH_ACK != 0 {
-            tcp_reset_close(tp, Some(Errno::ECONNREFUSED));
+            tp.snd_wl2 = s.ack;
+            tp.snd_una = s.ack;
+            if seq_lt(tp.snd_nxt, tp.snd_una) {
+                tp.snd_nxt = tp.snd_una;
+            }
+            if tp.t_rtttime != 0 {
+                let r = getnow_ns().saturating_sub(tp.t_rtttime);
+                tcp_xmit_timer(tp, r);
+                tp.t_rtttime = 0;
+            }
+            tp.state = TcpState::Established;
+            inc(&t.stat.tcps_connects);
+            tcp_timer_stop(tp, TT_REXMT);
+            tcp_timer_stop(tp, TT_KEEP);
+            if tp.keepalive {
+                let idle = t.ms(&t.keepidle);
+                tcp_timer_activate(tp, TT_KEEP, idle);
+            }
+            tp.flags |= TF_ACKNOW;
+            tp.wake.wakeup();
+            if tp.flags & TF_CANTSENDMORE != 0 {
+                tp.state = TcpState::FinWait1;
+            }
+        } else {
+            // Simultaneous open: SYN_RCVD, resend our SYN with an ACK.
+            tp.state = TcpState::SynReceived;
+            tp.snd_nxt = tp.iss;
+            tcp_timer_stop(tp, TT_REXMT);
         }
-        return;
-    }
-    if f & TH_SYN == 0 {
-        return;
-    }
-    tp.irs = s.seq;
-    tp.rcv_nxt = s.seq.wrapping_add(1);
-    tp.rcv_adv = tp.rcv_nxt;
-    let o = &s.opts;
-    if let Some(m) = o.mss {
-        tp.t_maxseg = tp.t_maxseg.min(u32::from(m)).max(64);
-    } else {
-        tp.t_maxseg = tp
-            .t_maxseg
-            .min(t.mssdflt.load(Ordering::Relaxed).max(64) as u32);
-    }
-    match o.wscale {
-        Some(ws) if tp.flags & TF_REQ_SCALE != 0 => {
-            tp.flags |= TF_RCVD_SCALE;
-            tp.snd_scale = ws;
-            tp.rcv_scale = tp.request_r_scale;
-        }
-        _ => {
-            tp.flags &= !(TF_REQ_SCALE | TF_RCVD_SCALE);
-            tp.rcv_scale = 0;
-        }
-    }
-    match o.ts {
-        Some((v, _)) if tp.flags & TF_REQ_TSTMP != 0 => {
-            tp.flags |= TF_RCVD_TSTMP;
-            tp.ts_recent = v;
-            tp.ts_recent_age = getnow_ns();
-        }
-        _ => tp.flags &= !(TF_REQ_TSTMP | TF_RCVD_TSTMP),
-    }
-    if !o.sack_ok {
-        tp.flags &= !TF_SACK_PERMIT;
-    }
-    tp.snd_cwnd = initial_cwnd(tp.t_maxseg);
-    tp.snd_wnd = u32::from(s.wnd);
-    tp.max_sndwnd = tp.snd_wnd;
-    tp.snd_wl1 = s.seq;
-    if f & TH_ACK != 0 {
-        tp.snd_wl2 = s.ack;
-        tp.snd_una = s.ack;
-        if seq_lt(tp.snd_nxt, tp.snd_una) {
-            tp.snd_nxt = tp.snd_una;
-        }
-        if tp.t_rtttime != 0 {
-            let r = getnow_ns().saturating_sub(tp.t_rtttime);
-            tcp_xmit_timer(tp, r);
-            tp.t_rtttime = 0;
-        }
-        tp.state = TcpState::Established;
-        inc(&t.stat.tcps_connects);
-        tcp_timer_stop(tp, TT_REXMT);
-        tcp_timer_stop(tp, TT_KEEP);
-        if tp.keepalive {
-            let idle = t.ms(&t.keepidle);
-            tcp_timer_activate(tp, TT_KEEP, idle);
-        }
-        tp.flags |= TF_ACKNOW;
-        tp.wake.wakeup();
-        if tp.flags & TF_CANTSENDMORE != 0 {
-            tp.state = TcpState::FinWait1;
-        }
-    } else {
-        // Simultaneous open: SYN_RCVD, resend our SYN with an ACK.
-        tp.state = TcpState::SynReceived;
-        tp.snd_nxt = tp.iss;
-        tcp_timer_stop(tp, TT_REXMT);
-    }
-    tcp_output(tp);
+        tcp_output(tp);
+    });
 }
 
 /// The state machine for a segment on a connection that is not listening.
 pub fn tcp_do_segment(tp: &mut Tcpcb, s: &Seg<'_>) {
-    let Some(t) = try_vnet_tcp() else { return };
-    let now = getnow_ns();
-    if tp.state == TcpState::SynSent {
-        synsent_input(tp, s);
-        return;
-    }
-    tp.t_rcvtime = now;
-    tp.t_keepcnt = 0;
-    if tp.keepalive && tp.state.have_established() && tp.state <= TcpState::CloseWait {
-        let idle = t.ms(&t.keepidle);
-        tcp_timer_activate(tp, TT_KEEP, idle);
-    }
-    let mut flags = s.flags;
-    let mut seq = s.seq;
-    let mut data = s.data;
-    // PAWS (RFC 7323 5.3).
-    if let Some((tsval, _)) = s.opts.ts {
-        if tp.flags & TF_RCVD_TSTMP != 0
-            && flags & TH_RST == 0
-            && tp.ts_recent != 0
-            && (tsval.wrapping_sub(tp.ts_recent) as i32) < 0
-        {
-            if now.saturating_sub(tp.ts_recent_age) > 24 * 24 * 3600 * 1_000_000_000 {
-                tp.ts_recent = 0;
-            } else {
-                inc(&t.stat.tcps_pawsdrop);
-                inc(&t.stat.tcps_rcvduppack);
-                if flags & TH_ACK != 0 || !data.is_empty() {
-                    tp.flags |= TF_ACKNOW;
-                    tcp_output(tp);
-                }
-                return;
-            }
-        }
-    }
-    // A retransmitted SYN (or the SYN of a simultaneous open's SYN-ACK) sits
-    // just before rcv_nxt: trim it off.
-    if flags & TH_SYN != 0 && seq == tp.irs {
-        flags &= !TH_SYN;
-        seq = seq.wrapping_add(1);
-        if tp.state == TcpState::SynReceived && flags & TH_ACK == 0 {
-            // Our SYN-ACK was lost: send it again.
-            tp.snd_nxt = tp.iss;
-            tcp_output(tp);
+    VNET_TCP.try_with(|t| {
+        let now = getnow_ns();
+        if tp.state == TcpState::SynSent {
+            synsent_input(tp, s);
             return;
         }
-    }
-    let rcv_wnd = tcp_rcv_window(tp);
-    let fin = flags & TH_FIN != 0;
-    let seglen = data.len() as u32 + u32::from(fin);
-    let in_win = |x: u32| seq_geq(x, tp.rcv_nxt) && seq_lt(x, tp.rcv_nxt.wrapping_add(rcv_wnd));
-    let acceptable = if seglen == 0 {
-        if rcv_wnd == 0 {
-            seq == tp.rcv_nxt
-        } else {
-            in_win(seq) || seq == tp.rcv_nxt
-        }
-    } else if rcv_wnd == 0 {
-        // Only an exact-sequence probe is looked at (its data is dropped).
-        seq == tp.rcv_nxt
-    } else {
-        in_win(seq) || in_win(seq.wrapping_add(seglen - 1))
-    };
-    if !acceptable {
-        if flags & TH_RST == 0 {
-            if seq_lt(seq, tp.rcv_nxt) {
-                inc(&t.stat.tcps_rcvduppack);
-                t.stat
-                    .tcps_rcvdupbyte
-                    .fetch_add(data.len() as u64, Ordering::Relaxed);
-            } else {
-                inc(&t.stat.tcps_rcvpackafterwin);
-            }
-            if data.is_empty() {
-                // A bare ACK out of the window: answered at a limited rate.
-                dropafterack_limited(tp);
-            } else {
-                // Duplicate data: the peer is retransmitting; ACK at once.
-                tp.flags |= TF_ACKNOW;
-                tcp_output(tp);
-            }
-        }
-        return;
-    }
-    // RST (RFC 5961 3.2): exact match resets, anything else in the window
-    // draws a challenge ACK.
-    if flags & TH_RST != 0 {
-        if seq != tp.rcv_nxt {
-            inc(&t.stat.tcps_badrst);
-            challenge_ack(tp);
-            return;
-        }
-        let err = match tp.state {
-            TcpState::SynReceived => Some(Errno::ECONNREFUSED),
-            TcpState::Established
-            | TcpState::FinWait1
-            | TcpState::FinWait2
-            | TcpState::CloseWait => Some(Errno::ECONNRESET),
-            _ => None,
-        };
-        tcp_reset_close(tp, err);
-        return;
-    }
-    // A SYN in a synchronized state (RFC 5961 4.2): challenge ACK.
-    if flags & TH_SYN != 0 {
-        challenge_ack(tp);
-        return;
-    }
-    // Trim what we already have from the front.
-    let mut fin = fin;
-    if seq_lt(seq, tp.rcv_nxt) {
-        let todrop = tp.rcv_nxt.wrapping_sub(seq) as usize;
-        if todrop >= data.len() {
-            if todrop > data.len() {
-                fin = false;
-            }
-            if !data.is_empty() {
-                inc(&t.stat.tcps_rcvduppack);
-            }
-            data = &[];
-            tp.flags |= TF_ACKNOW;
-        } else {
-            inc(&t.stat.tcps_rcvpartduppack);
-            t.stat
-                .tcps_rcvpartdupbyte
-                .fetch_add(todrop as u64, Ordering::Relaxed);
-            data = &data[todrop..];
-        }
-        seq = tp.rcv_nxt;
-    }
-    // Data after the socket closed: reset (FreeBSD's rcvafterclose).
-    if tp.flags & TF_NOFDREF != 0 && tp.state > TcpState::CloseWait && !data.is_empty() {
-        inc(&t.stat.tcps_rcvafterclose);
-        tcp_respond(&tp.ep, tp.snd_nxt, tp.rcv_nxt, TH_RST | TH_ACK);
-        tcp_reset_close(tp, None);
-        return;
-    }
-    // Trim what lies beyond the window.
-    let winend = tp.rcv_nxt.wrapping_add(rcv_wnd);
-    let segend = seq.wrapping_add(data.len() as u32);
-    if seq_gt(segend, winend) {
-        let excess = segend.wrapping_sub(winend) as usize;
-        inc(&t.stat.tcps_rcvpackafterwin);
-        t.stat
-            .tcps_rcvbyteafterwin
-            .fetch_add(excess.min(data.len()) as u64, Ordering::Relaxed);
-        if excess >= data.len() {
-            if rcv_wnd == 0 && seq == tp.rcv_nxt {
-                inc(&t.stat.tcps_rcvwinprobe);
-            }
-            data = &[];
-        } else {
-            data = &data[..data.len() - excess];
-        }
-        fin = false;
-        tp.flags |= TF_ACKNOW;
-    }
-    // Remember the peer's timestamp (RFC 7323 4.3).
-    if let Some((tsval, _)) = s.opts.ts {
-        if tp.flags & TF_RCVD_TSTMP != 0 && seq_leq(seq, tp.rcv_nxt) {
-            tp.ts_recent = tsval;
-            tp.ts_recent_age = now;
-        }
-    }
-    if flags & TH_ACK == 0 {
-        return;
-    }
-    let ack = s.ack;
-    if tp.state == TcpState::SynReceived {
-        if seq_leq(ack, tp.snd_una) || seq_gt(ack, tp.snd_max) {
-            tcp_respond(&tp.ep, ack, 0, TH_RST);
-            return;
-        }
-        tp.state = TcpState::Established;
-        inc(&t.stat.tcps_connects);
-        tp.snd_wnd = u32::from(s.wnd) << tp.snd_scale;
-        tp.snd_wl1 = seq;
-        tp.snd_wl2 = ack;
-        tcp_timer_stop(tp, TT_KEEP);
-        if tp.keepalive {
+        tp.t_rcvtime = now;
+        tp.t_keepcnt = 0;
+        if tp.keepalive && tp.state.have_established() && tp.state <= TcpState::CloseWait {
             let idle = t.ms(&t.keepidle);
             tcp_timer_activate(tp, TT_KEEP, idle);
         }
-        tp.wake.wakeup();
-        if tp.flags & TF_CANTSENDMORE != 0 {
-            tp.state = TcpState::FinWait1;
-        }
-    }
-    let tiwin = u32::from(s.wnd) << tp.snd_scale;
-    if !tcp_ack_input(tp, s, seq, ack, tiwin, data.len(), fin) {
-        return;
-    }
-    // Window update (RFC 9293 3.10.7.4, fifth check).
-    if seq_lt(tp.snd_wl1, seq)
-        || (tp.snd_wl1 == seq
-            && (seq_lt(tp.snd_wl2, ack) || (tp.snd_wl2 == ack && tiwin > tp.snd_wnd)))
-    {
-        if data.is_empty() && tp.snd_wl2 == ack && tiwin > tp.snd_wnd {
-            inc(&t.stat.tcps_rcvwinupd);
-        }
-        tp.snd_wnd = tiwin;
-        tp.snd_wl1 = seq;
-        tp.snd_wl2 = ack;
-        tp.max_sndwnd = tp.max_sndwnd.max(tiwin);
-        if tiwin > 0 && tp.timers[TT_PERSIST].is_some() {
-            tcp_timer_stop(tp, TT_PERSIST);
-            tp.t_rxtshift = 0;
-            if seq_gt(tp.snd_max, tp.snd_una) && tp.timers[TT_REXMT].is_none() {
-                let rto = tcp_rexmtval(tp);
-                tcp_timer_activate(tp, TT_REXMT, rto);
+        let mut flags = s.flags;
+        let mut seq = s.seq;
+        let mut data = s.data;
+        // PAWS (RFC 7323 5.3).
+        if let Some((tsval, _)) = s.opts.ts {
+            if tp.flags & TF_RCVD_TSTMP != 0
+                && flags & TH_RST == 0
+                && tp.ts_recent != 0
+                && (tsval.wrapping_sub(tp.ts_recent) as i32) < 0
+            {
+                if now.saturating_sub(tp.ts_recent_age) > 24 * 24 * 3600 * 1_000_000_000 {
+                    tp.ts_recent = 0;
+                } else {
+                    inc(&t.stat.tcps_pawsdrop);
+                    inc(&t.stat.tcps_rcvduppack);
+                    if flags & TH_ACK != 0 || !data.is_empty() {
+                        tp.flags |= TF_ACKNOW;
+                        tcp_output(tp);
+                    }
+                    return;
+                }
             }
         }
-    }
-    // Data and FIN.
-    let can_rcv = matches!(
-        tp.state,
-        TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2
-    );
-    if can_rcv && !data.is_empty() && seq == tp.rcv_nxt && tp.segq.is_empty() {
-        tcp_autorcvbuf(tp, &t, s.opts.ts.map(|(_, ecr)| ecr), data.len());
-    }
-    if can_rcv && (!data.is_empty() || fin) {
-        tcp_reass(tp, seq, data, fin);
-    } else if fin && tp.state.have_rcvd_fin() {
-        // A retransmitted FIN: ACK it again.
-        tp.flags |= TF_ACKNOW;
-        if tp.state == TcpState::TimeWait {
-            let msl = t.ms(&t.msl);
-            tcp_timer_activate(tp, TT_2MSL, 2 * msl);
+        // A retransmitted SYN (or the SYN of a simultaneous open's SYN-ACK) sits
+        // just before rcv_nxt: trim it off.
+        if flags & TH_SYN != 0 && seq == tp.irs {
+            flags &= !TH_SYN;
+            seq = seq.wrapping_add(1);
+            if tp.state == TcpState::SynReceived && flags & TH_ACK == 0 {
+                // Our SYN-ACK was lost: send it again.
+                tp.snd_nxt = tp.iss;
+                tcp_output(tp);
+                return;
+            }
         }
-    }
-    if tp.state != TcpState::Closed {
-        tcp_output(tp);
-    }
+        let rcv_wnd = tcp_rcv_window(tp);
+        let fin = flags & TH_FIN != 0;
+        let seglen = data.len() as u32 + u32::from(fin);
+        let in_win = |x: u32| seq_geq(x, tp.rcv_nxt) && seq_lt(x, tp.rcv_nxt.wrapping_add(rcv_wnd));
+        let acceptable = if seglen == 0 {
+            if rcv_wnd == 0 {
+                seq == tp.rcv_nxt
+            } else {
+                in_win(seq) || seq == tp.rcv_nxt
+            }
+        } else if rcv_wnd == 0 {
+            // Only an exact-sequence probe is looked at (its data is dropped).
+            seq == tp.rcv_nxt
+        } else {
+            in_win(seq) || in_win(seq.wrapping_add(seglen - 1))
+        };
+        if !acceptable {
+            if flags & TH_RST == 0 {
+                if seq_lt(seq, tp.rcv_nxt) {
+                    inc(&t.stat.tcps_rcvduppack);
+                    t.stat
+                        .tcps_rcvdupbyte
+                        .fetch_add(data.len() as u64, Ordering::Relaxed);
+                } else {
+                    inc(&t.stat.tcps_rcvpackafterwin);
+                }
+                if data.is_empty() {
+                    // A bare ACK out of the window: answered at a limited rate.
+                    dropafterack_limited(tp);
+                } else {
+                    // Duplicate data: the peer is retransmitting; ACK at once.
+                    tp.flags |= TF_ACKNOW;
+                    tcp_output(tp);
+                }
+            }
+            return;
+        }
+        // RST (RFC 5961 3.2): exact match resets, anything else in the window
+        // draws a challenge ACK.
+        if flags & TH_RST != 0 {
+            if seq != tp.rcv_nxt {
+                inc(&t.stat.tcps_badrst);
+                challenge_ack(tp);
+                return;
+            }
+            let err = match tp.state {
+                TcpState::SynReceived => Some(Errno::ECONNREFUSED),
+                TcpState::Established
+                | TcpState::FinWait1
+                | TcpState::FinWait2
+                | TcpState::CloseWait => Some(Errno::ECONNRESET),
+                _ => None,
+            };
+            tcp_reset_close(tp, err);
+            return;
+        }
+        // A SYN in a synchronized state (RFC 5961 4.2): challenge ACK.
+        if flags & TH_SYN != 0 {
+            challenge_ack(tp);
+            return;
+        }
+        // Trim what we already have from the front.
+        let mut fin = fin;
+        if seq_lt(seq, tp.rcv_nxt) {
+            let todrop = tp.rcv_nxt.wrapping_sub(seq) as usize;
+            if todrop >= data.len() {
+                if todrop > data.len() {
+                    fin = false;
+                }
+                if !data.is_empty() {
+                    inc(&t.stat.tcps_rcvduppack);
+                }
+                data = &[];
+                tp.flags |= TF_ACKNOW;
+            } else {
+                inc(&t.stat.tcps_rcvpartduppack);
+                t.stat
+                    .tcps_rcvpartdupbyte
+                    .fetch_add(todrop as u64, Ordering::Relaxed);
+                data = &data[todrop..];
+            }
+            seq = tp.rcv_nxt;
+        }
+        // Data after the socket closed: reset (FreeBSD's rcvafterclose).
+        if tp.flags & TF_NOFDREF != 0 && tp.state > TcpState::CloseWait && !data.is_empty() {
+            inc(&t.stat.tcps_rcvafterclose);
+            tcp_respond(&tp.ep, tp.snd_nxt, tp.rcv_nxt, TH_RST | TH_ACK);
+            tcp_reset_close(tp, None);
+            return;
+        }
+        // Trim what lies beyond the window.
+        let winend = tp.rcv_nxt.wrapping_add(rcv_wnd);
+        let segend = seq.wrapping_add(data.len() as u32);
+        if seq_gt(segend, winend) {
+            let excess = segend.wrapping_sub(winend) as usize;
+            inc(&t.stat.tcps_rcvpackafterwin);
+            t.stat
+                .tcps_rcvbyteafterwin
+                .fetch_add(excess.min(data.len()) as u64, Ordering::Relaxed);
+            if excess >= data.len() {
+                if rcv_wnd == 0 && seq == tp.rcv_nxt {
+                    inc(&t.stat.tcps_rcvwinprobe);
+                }
+                data = &[];
+            } else {
+                data = &data[..data.len() - excess];
+            }
+            fin = false;
+            tp.flags |= TF_ACKNOW;
+        }
+        // Remember the peer's timestamp (RFC 7323 4.3).
+        if let Some((tsval, _)) = s.opts.ts {
+            if tp.flags & TF_RCVD_TSTMP != 0 && seq_leq(seq, tp.rcv_nxt) {
+                tp.ts_recent = tsval;
+                tp.ts_recent_age = now;
+            }
+        }
+        if flags & TH_ACK == 0 {
+            return;
+        }
+        let ack = s.ack;
+        if tp.state == TcpState::SynReceived {
+            if seq_leq(ack, tp.snd_una) || seq_gt(ack, tp.snd_max) {
+                tcp_respond(&tp.ep, ack, 0, TH_RST);
+                return;
+            }
+            tp.state = TcpState::Established;
+            inc(&t.stat.tcps_connects);
+            tp.snd_wnd = u32::from(s.wnd) << tp.snd_scale;
+            tp.snd_wl1 = seq;
+            tp.snd_wl2 = ack;
+            tcp_timer_stop(tp, TT_KEEP);
+            if tp.keepalive {
+                let idle = t.ms(&t.keepidle);
+                tcp_timer_activate(tp, TT_KEEP, idle);
+            }
+            tp.wake.wakeup();
+            if tp.flags & TF_CANTSENDMORE != 0 {
+                tp.state = TcpState::FinWait1;
+            }
+        }
+        let tiwin = u32::from(s.wnd) << tp.snd_scale;
+        if !tcp_ack_input(tp, s, seq, ack, tiwin, data.len(), fin) {
+            return;
+        }
+        // Window update (RFC 9293 3.10.7.4, fifth check).
+        if seq_lt(tp.snd_wl1, seq)
+            || (tp.snd_wl1 == seq
+                && (seq_lt(tp.snd_wl2, ack) || (tp.snd_wl2 == ack && tiwin > tp.snd_wnd)))
+        {
+            if data.is_empty() && tp.snd_wl2 == ack && tiwin > tp.snd_wnd {
+                inc(&t.stat.tcps_rcvwinupd);
+            }
+            tp.snd_wnd = tiwin;
+            tp.snd_wl1 = seq;
+            tp.snd_wl2 = ack;
+            tp.max_sndwnd = tp.max_sndwnd.max(tiwin);
+            if tiwin > 0 && tp.timers[TT_PERSIST].is_some() {
+                tcp_timer_stop(tp, TT_PERSIST);
+                tp.t_rxtshift = 0;
+                if seq_gt(tp.snd_max, tp.snd_una) && tp.timers[TT_REXMT].is_none() {
+                    let rto = tcp_rexmtval(tp);
+                    tcp_timer_activate(tp, TT_REXMT, rto);
+                }
+            }
+        }
+        // Data and FIN.
+        let can_rcv = matches!(
+            tp.state,
+            TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2
+        );
+        if can_rcv && !data.is_empty() && seq == tp.rcv_nxt && tp.segq.is_empty() {
+            tcp_autorcvbuf(tp, &t, s.opts.ts.map(|(_, ecr)| ecr), data.len());
+        }
+        if can_rcv && (!data.is_empty() || fin) {
+            tcp_reass(tp, seq, data, fin);
+        } else if fin && tp.state.have_rcvd_fin() {
+            // A retransmitted FIN: ACK it again.
+            tp.flags |= TF_ACKNOW;
+            if tp.state == TcpState::TimeWait {
+                let msl = t.ms(&t.msl);
+                tcp_timer_activate(tp, TT_2MSL, 2 * msl);
+            }
+        }
+        if tp.state != TcpState::Closed {
+            tcp_output(tp);
+        }
+    });
 }
 
 /// ACK processing; false when the segment is finished with.
@@ -934,12 +938,13 @@ fn sack_trim(tp: &mut Tcpcb) {
 
 /// `tcp_twstart`: enter TIME_WAIT for 2*MSL.
 pub fn tcp_twstart(tp: &mut Tcpcb) {
-    let Some(t) = try_vnet_tcp() else { return };
-    tp.state = TcpState::TimeWait;
-    tp.timers = [None; TT_NTIMERS];
-    let msl = t.ms(&t.msl);
-    tcp_timer_activate(tp, TT_2MSL, 2 * msl);
-    tp.wake.wakeup();
+    VNET_TCP.try_with(|t| {
+        tp.state = TcpState::TimeWait;
+        tp.timers = [None; TT_NTIMERS];
+        let msl = t.ms(&t.msl);
+        tcp_timer_activate(tp, TT_2MSL, 2 * msl);
+        tp.wake.wakeup();
+    });
 }
 
 /// Receive buffer autosizing (FreeBSD 7's `tcp_do_autorcvbuf`): count the
@@ -976,106 +981,107 @@ fn tcp_autorcvbuf(tp: &mut Tcpcb, t: &VnetTcp, tsecr: Option<u32>, len: usize) {
 
 /// `tcp_reass`: place data (and FIN) at `seq`; deliver what is now in order.
 fn tcp_reass(tp: &mut Tcpcb, seq: u32, data: &[u8], fin: bool) {
-    let Some(t) = try_vnet_tcp() else { return };
-    if seq == tp.rcv_nxt && tp.segq.is_empty() {
-        let n = tp.rcv.append_stream(data);
-        tp.rcv_nxt = tp.rcv_nxt.wrapping_add(n as u32);
-        inc(&t.stat.tcps_rcvpack);
-        t.stat.tcps_rcvbyte.fetch_add(n as u64, Ordering::Relaxed);
-        if n < data.len() {
-            inc(&t.stat.tcps_rcvmemdrop);
-            tp.flags |= TF_ACKNOW;
-        } else if fin {
+    VNET_TCP.try_with(|t| {
+        if seq == tp.rcv_nxt && tp.segq.is_empty() {
+            let n = tp.rcv.append_stream(data);
+            tp.rcv_nxt = tp.rcv_nxt.wrapping_add(n as u32);
+            inc(&t.stat.tcps_rcvpack);
+            t.stat.tcps_rcvbyte.fetch_add(n as u64, Ordering::Relaxed);
+            if n < data.len() {
+                inc(&t.stat.tcps_rcvmemdrop);
+                tp.flags |= TF_ACKNOW;
+            } else if fin {
+                tcp_fin_input(tp);
+            } else if t.delayed_ack.load(Ordering::Relaxed) != 0
+                && tp.flags & TF_DELACK == 0
+                && n as u32 <= tp.t_maxseg
+            {
+                // Every other segment is ACKed at once; one longer than a
+                // segment (a TSO segment taken whole) counts as two.
+                tp.flags |= TF_DELACK;
+                tcp_timer_activate(tp, TT_DELACK, TCPTV_DELACK);
+            } else {
+                tp.flags |= TF_ACKNOW;
+            }
+            tp.wake.wakeup();
+            return;
+        }
+        // Out of order: queue (bounded by the receive buffer), ACK at once.  The
+        // segment that fills the hole at rcv_nxt is always taken, however full
+        // the queue: refusing it would stall the connection for good, as every
+        // retransmission of it would be refused too.
+        if !data.is_empty() || fin {
+            let queued: usize = tp.segq.iter().map(|(_, d, _)| d.len()).sum();
+            let fills_hole = seq_leq(seq, tp.rcv_nxt);
+            if fills_hole || (queued + data.len() <= tp.rcv.hiwat() && tp.segq.len() < 1024) {
+                inc(&t.stat.tcps_rcvoopack);
+                t.stat
+                    .tcps_rcvoobyte
+                    .fetch_add(data.len() as u64, Ordering::Relaxed);
+                if !tp
+                    .segq
+                    .iter()
+                    .any(|(s, d, f)| *s == seq && d.len() >= data.len() && *f == fin)
+                {
+                    tp.segq.push((seq, data.to_vec(), fin));
+                }
+            } else {
+                inc(&t.stat.tcps_rcvmemdrop);
+            }
+        }
+        tp.flags |= TF_ACKNOW;
+        // Deliver what became contiguous.
+        let mut got_fin = false;
+        loop {
+            let nxt = tp.rcv_nxt;
+            let Some(i) = tp.segq.iter().position(|(s, d, f)| {
+                seq_leq(*s, nxt)
+                    && (seq_gt(s.wrapping_add(d.len() as u32), nxt)
+                        || (*f && s.wrapping_add(d.len() as u32) == nxt))
+            }) else {
+                break;
+            };
+            let (s, d, f) = tp.segq.swap_remove(i);
+            let skip = nxt.wrapping_sub(s) as usize;
+            let part = d.get(skip..).unwrap_or(&[]);
+            let n = tp.rcv.append_stream(part);
+            tp.rcv_nxt = tp.rcv_nxt.wrapping_add(n as u32);
+            if n < part.len() {
+                // The buffer is full: keep the rest for when it drains.
+                let rest = part[n..].to_vec();
+                tp.segq.push((tp.rcv_nxt, rest, f));
+                break;
+            }
+            if f {
+                got_fin = true;
+                break;
+            }
+        }
+        let nxt = tp.rcv_nxt;
+        tp.segq
+            .retain(|(s, d, _)| seq_gt(s.wrapping_add(d.len() as u32), nxt));
+        // SACK blocks: merged out-of-order ranges, the newest segment's first.
+        if tp.flags & TF_SACK_PERMIT != 0 {
+            let mut r: Vec<(u32, u32)> = Vec::new();
+            for (s, d, _) in &tp.segq {
+                if !d.is_empty() {
+                    sack_add(&mut r, *s, s.wrapping_add(d.len() as u32));
+                }
+            }
+            let newest = r
+                .iter()
+                .position(|&(a, b)| seq_leq(a, seq) && seq_lt(seq, b));
+            if let Some(i) = newest {
+                let b = r.remove(i);
+                r.insert(0, b);
+            }
+            tp.sack_blocks = r;
+        }
+        if got_fin {
             tcp_fin_input(tp);
-        } else if t.delayed_ack.load(Ordering::Relaxed) != 0
-            && tp.flags & TF_DELACK == 0
-            && n as u32 <= tp.t_maxseg
-        {
-            // Every other segment is ACKed at once; one longer than a
-            // segment (a TSO segment taken whole) counts as two.
-            tp.flags |= TF_DELACK;
-            tcp_timer_activate(tp, TT_DELACK, TCPTV_DELACK);
-        } else {
-            tp.flags |= TF_ACKNOW;
         }
         tp.wake.wakeup();
-        return;
-    }
-    // Out of order: queue (bounded by the receive buffer), ACK at once.  The
-    // segment that fills the hole at rcv_nxt is always taken, however full
-    // the queue: refusing it would stall the connection for good, as every
-    // retransmission of it would be refused too.
-    if !data.is_empty() || fin {
-        let queued: usize = tp.segq.iter().map(|(_, d, _)| d.len()).sum();
-        let fills_hole = seq_leq(seq, tp.rcv_nxt);
-        if fills_hole || (queued + data.len() <= tp.rcv.hiwat() && tp.segq.len() < 1024) {
-            inc(&t.stat.tcps_rcvoopack);
-            t.stat
-                .tcps_rcvoobyte
-                .fetch_add(data.len() as u64, Ordering::Relaxed);
-            if !tp
-                .segq
-                .iter()
-                .any(|(s, d, f)| *s == seq && d.len() >= data.len() && *f == fin)
-            {
-                tp.segq.push((seq, data.to_vec(), fin));
-            }
-        } else {
-            inc(&t.stat.tcps_rcvmemdrop);
-        }
-    }
-    tp.flags |= TF_ACKNOW;
-    // Deliver what became contiguous.
-    let mut got_fin = false;
-    loop {
-        let nxt = tp.rcv_nxt;
-        let Some(i) = tp.segq.iter().position(|(s, d, f)| {
-            seq_leq(*s, nxt)
-                && (seq_gt(s.wrapping_add(d.len() as u32), nxt)
-                    || (*f && s.wrapping_add(d.len() as u32) == nxt))
-        }) else {
-            break;
-        };
-        let (s, d, f) = tp.segq.swap_remove(i);
-        let skip = nxt.wrapping_sub(s) as usize;
-        let part = d.get(skip..).unwrap_or(&[]);
-        let n = tp.rcv.append_stream(part);
-        tp.rcv_nxt = tp.rcv_nxt.wrapping_add(n as u32);
-        if n < part.len() {
-            // The buffer is full: keep the rest for when it drains.
-            let rest = part[n..].to_vec();
-            tp.segq.push((tp.rcv_nxt, rest, f));
-            break;
-        }
-        if f {
-            got_fin = true;
-            break;
-        }
-    }
-    let nxt = tp.rcv_nxt;
-    tp.segq
-        .retain(|(s, d, _)| seq_gt(s.wrapping_add(d.len() as u32), nxt));
-    // SACK blocks: merged out-of-order ranges, the newest segment's first.
-    if tp.flags & TF_SACK_PERMIT != 0 {
-        let mut r: Vec<(u32, u32)> = Vec::new();
-        for (s, d, _) in &tp.segq {
-            if !d.is_empty() {
-                sack_add(&mut r, *s, s.wrapping_add(d.len() as u32));
-            }
-        }
-        let newest = r
-            .iter()
-            .position(|&(a, b)| seq_leq(a, seq) && seq_lt(seq, b));
-        if let Some(i) = newest {
-            let b = r.remove(i);
-            r.insert(0, b);
-        }
-        tp.sack_blocks = r;
-    }
-    if got_fin {
-        tcp_fin_input(tp);
-    }
-    tp.wake.wakeup();
+    });
 }
 
 /// The peer's FIN is in order.

@@ -13,7 +13,7 @@ use super::tcp_subr::TcpTable;
 use super::tcp_syncache::SynCache;
 use vimage_kern::kern_sysctl::SysctlTree;
 use vimage_kern::uipc_socket::{SoWakeup, SockBuf};
-use vimage_kern::vnet::{ModState, Vnet, VnetModInfo, V, VNET_MOD_INET};
+use vimage_kern::vnet::{ModState, Vnet, VnetKey, VnetModInfo, V, VNET_MOD_INET};
 
 /// The TCP module's slot in a vnet (`VNET_MOD_TCP`).
 pub const VNET_MOD_TCP: usize = 7;
@@ -460,6 +460,9 @@ impl VnetTcp {
         (v.load(Ordering::Relaxed).max(1) as u64).saturating_mul(1_000_000)
     }
 }
+
+/// The TCP module's key: curvnet's TCP state, borrowed.
+pub static VNET_TCP: VnetKey<VnetTcp> = VnetKey::new(VNET_MOD_TCP);
 
 /// `V_` access to curvnet's TCP state.
 pub fn vnet_tcp() -> Arc<VnetTcp> {
