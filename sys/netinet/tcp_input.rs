@@ -299,7 +299,7 @@ fn tcp_listen_input(lp: &mut Tcpcb, ep: &TcpEndpoints, s: &Seg<'_>, seglen: u32)
             return;
         }
         let rfc1323 = t.rfc1323.load(Ordering::Relaxed) != 0;
-        let rscale = super::tcp_usrreq::tcp_rscale(&t, &lp.rcv);
+        let rscale = super::tcp_usrreq::tcp_rscale(t, &lp.rcv);
         let sc = SynEnt {
             ep: *ep,
             irs: s.seq,
@@ -710,7 +710,7 @@ pub fn tcp_do_segment(tp: &mut Tcpcb, s: &Seg<'_>) {
             TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2
         );
         if can_rcv && !data.is_empty() && seq == tp.rcv_nxt && tp.segq.is_empty() {
-            tcp_autorcvbuf(tp, &t, s.opts.ts.map(|(_, ecr)| ecr), data.len());
+            tcp_autorcvbuf(tp, t, s.opts.ts.map(|(_, ecr)| ecr), data.len());
         }
         if can_rcv && (!data.is_empty() || fin) {
             tcp_reass(tp, seq, data, fin);
