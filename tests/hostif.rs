@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -21,15 +21,6 @@ fn skip_reason() -> Option<String> {
         return Some("/dev/net/tun missing".into());
     }
     None
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("ip");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// A network namespace and a veth pair: `host` stays in our namespace for the
@@ -62,41 +53,7 @@ impl Netns {
 
     /// A raw AF_PACKET socket on `ifname` inside the namespace.
     fn raw_socket(&self, ifname: &str) -> OwnedFd {
-        let ns = self.ns.clone();
-        let ifname = ifname.to_string();
-        // setns affects only the calling thread: do it in a thread of our own.
-        std::thread::spawn(move || {
-            let f = std::fs::File::open(format!("/var/run/netns/{ns}")).expect("netns file");
-            // SAFETY: a valid netns fd; only this thread changes namespace.
-            assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
-            let proto = (libc::ETH_P_ALL as u16).to_be();
-            // SAFETY: plain socket(2).
-            let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) };
-            assert!(fd >= 0, "packet socket");
-            // SAFETY: fresh fd.
-            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-            let c = std::ffi::CString::new(ifname).unwrap();
-            // SAFETY: valid C string.
-            let idx = unsafe { libc::if_nametoindex(c.as_ptr()) } as i32;
-            assert!(idx > 0);
-            // SAFETY: zeroed sockaddr_ll is valid.
-            let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-            sll.sll_family = libc::AF_PACKET as u16;
-            sll.sll_protocol = proto;
-            sll.sll_ifindex = idx;
-            // SAFETY: pointer/length describe sll.
-            let r = unsafe {
-                libc::bind(
-                    fd.as_raw_fd(),
-                    &sll as *const _ as *const libc::sockaddr,
-                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
-                )
-            };
-            assert_eq!(r, 0, "bind");
-            fd
-        })
-        .join()
-        .expect("netns thread")
+        packet_socket_in(&self.ns, ifname)
     }
 }
 

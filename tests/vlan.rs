@@ -437,18 +437,6 @@ fn host_skip_reason() -> Option<String> {
     None
 }
 
-fn ip(args: &[&str]) {
-    let out = std::process::Command::new("ip")
-        .args(args)
-        .output()
-        .expect("ip");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A network namespace holding one end (`far`) of a veth pair whose other
 /// end (`near`) stays in ours.  Removed on drop.
 struct Cable {
@@ -499,37 +487,11 @@ fn sniff(
     ifname: &str,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> std::thread::JoinHandle<Vec<Vec<u8>>> {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::AsRawFd;
     let (ns, ifname) = (ns.to_string(), ifname.to_string());
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let h = std::thread::spawn(move || {
-        let f = std::fs::File::open(format!("/var/run/netns/{ns}")).expect("netns file");
-        // SAFETY: a valid netns fd; setns moves only this thread.
-        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
-        let proto = (libc::ETH_P_ALL as u16).to_be();
-        // SAFETY: plain socket(2).
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) };
-        assert!(fd >= 0, "packet socket");
-        // SAFETY: a fresh descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let c = std::ffi::CString::new(ifname).expect("name");
-        // SAFETY: a valid C string.
-        let idx = unsafe { libc::if_nametoindex(c.as_ptr()) } as i32;
-        assert!(idx > 0);
-        // SAFETY: a zeroed sockaddr_ll is valid.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = proto;
-        sll.sll_ifindex = idx;
-        // SAFETY: pointer and length describe `sll`.
-        let r = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                &sll as *const _ as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        assert_eq!(r, 0, "bind");
+        let fd = packet_socket_in(&ns, &ifname);
         let one: libc::c_int = 1;
         // SAFETY: an int option.
         let r = unsafe {

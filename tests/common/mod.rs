@@ -208,6 +208,56 @@ pub fn vok(vk: &Vk, v: &str, t: &str, args: &[&str]) -> String {
     o
 }
 
+/// `ip ARGS` (iproute2, for namespaces a test makes), which must succeed.
+pub fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("ip");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An AF_PACKET socket for every protocol, bound to `ifname` inside network
+/// namespace `ns` (made in a thread of its own, since setns moves only the
+/// calling thread; the socket stays in that namespace wherever it is used).
+pub fn packet_socket_in(ns: &str, ifname: &str) -> std::os::fd::OwnedFd {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let (ns, ifname) = (ns.to_string(), ifname.to_string());
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(format!("/var/run/netns/{ns}")).expect("netns file");
+        // SAFETY: a valid netns fd; only this thread changes namespace.
+        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+        let proto = (libc::ETH_P_ALL as u16).to_be();
+        // SAFETY: plain socket(2).
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) };
+        assert!(fd >= 0, "packet socket");
+        // SAFETY: a fresh descriptor we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let c = std::ffi::CString::new(ifname).expect("name");
+        // SAFETY: a valid C string.
+        let idx = unsafe { libc::if_nametoindex(c.as_ptr()) } as i32;
+        assert!(idx > 0);
+        // SAFETY: a zeroed sockaddr_ll is valid.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = proto;
+        sll.sll_ifindex = idx;
+        // SAFETY: pointer and length describe `sll`.
+        let r = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                &sll as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        assert_eq!(r, 0, "bind");
+        fd
+    })
+    .join()
+    .expect("netns thread")
+}
+
 /// The `vimage -l` blocks without the CPU and limit lines (the tutorial's filter).
 pub fn brief(l: &str) -> String {
     l.lines()
