@@ -30,24 +30,25 @@ fn is_error_type(t: u8) -> bool {
 
 /// One more response this second, if `icmplim` allows (`badport_bandlim`).
 fn icmp_ratelimit_ok() -> bool {
-    let inet = super::vnet_inet();
-    let lim = inet.icmplim.load(Ordering::Relaxed);
-    if lim <= 0 {
-        return true;
-    }
-    let sec = getnow_ns() / 1_000_000_000;
-    let Ok(mut g) = inet.icmp_rate.lock() else {
-        return false;
-    };
-    if g.0 != sec {
-        *g = (sec, 0);
-    }
-    if g.1 >= lim as u64 {
-        inc(&inet.icmpstat.st.icps_ratelimited);
-        return false;
-    }
-    g.1 += 1;
-    true
+    super::VNET_INET.with(|inet| {
+        let lim = inet.icmplim.load(Ordering::Relaxed);
+        if lim <= 0 {
+            return true;
+        }
+        let sec = getnow_ns() / 1_000_000_000;
+        let Ok(mut g) = inet.icmp_rate.lock() else {
+            return false;
+        };
+        if g.0 != sec {
+            *g = (sec, 0);
+        }
+        if g.1 >= lim as u64 {
+            inc(&inet.icmpstat.st.icps_ratelimited);
+            return false;
+        }
+        g.1 += 1;
+        true
+    })
 }
 
 /// The source address of a message answering a datagram that was sent to
@@ -64,21 +65,22 @@ fn reflect_src(dst: Ipv4Addr, ifp: Option<&Arc<Ifnet>>) -> Ipv4Addr {
 /// Send ICMP message `body` (type, code, rest and data, checksum filled here)
 /// from `src` (unspecified: chosen by the route) to `dst`.
 fn icmp_send(src: Ipv4Addr, dst: Ipv4Addr, mut body: Vec<u8>) {
-    let inet = super::vnet_inet();
-    if body.len() < ICMP_MINLEN {
-        return;
-    }
-    let ty = body[0];
-    {
-        let mut p = IcmpPacket::new_unchecked(&mut body[..]);
-        p.fill_checksum();
-    }
-    let m = ip_build(src, dst, IPPROTO_ICMP, inet.defttl(), 0, &body);
-    if ip_output(m, 0).is_ok() {
-        inet.icmpstat.outhist.inc(ty);
-    } else {
-        inc(&inet.icmpstat.st.icps_noroute);
-    }
+    super::VNET_INET.with(|inet| {
+        if body.len() < ICMP_MINLEN {
+            return;
+        }
+        let ty = body[0];
+        {
+            let mut p = IcmpPacket::new_unchecked(&mut body[..]);
+            p.fill_checksum();
+        }
+        let m = ip_build(src, dst, IPPROTO_ICMP, inet.defttl(), 0, &body);
+        if ip_output(m, 0).is_ok() {
+            inet.icmpstat.outhist.inc(ty);
+        } else {
+            inc(&inet.icmpstat.st.icps_noroute);
+        }
+    })
 }
 
 /// `icmp_error`: report datagram `orig` (from its IP header) back to its sender
@@ -154,87 +156,88 @@ pub fn icmp_redirect(orig: &[u8], ifp: &Arc<Ifnet>, gw: Ipv4Addr) {
 
 /// `icmp_input`: `m` is a whole datagram whose header is `hl` bytes.
 pub fn icmp_input(ifp: &Arc<Ifnet>, m: Mbuf, hl: usize) {
-    let inet = super::vnet_inet();
-    let st = &inet.icmpstat.st;
-    let d = m.data();
-    let icmp = d.get(hl..).unwrap_or(&[]);
-    if icmp.len() < ICMP_MINLEN {
-        inc(&st.icps_tooshort);
-        return;
-    }
-    let pkt = IcmpPacket::new_unchecked(icmp);
-    if !pkt.verify_checksum() {
-        inc(&st.icps_checksum);
-        return;
-    }
-    let ty = pkt.msg_type();
-    inet.icmpstat.inhist.inc(ty);
-    let ip = Ipv4Packet::new_unchecked(d);
-    let (src, dst) = (ip.src_addr(), ip.dst_addr());
-    match ty {
-        ICMP_ECHO | ICMP_TSTAMP => {
-            let bcast = dst.is_multicast() || in_broadcast(dst, ifp);
-            if bcast && inet.icmp_bmcastecho.load(Ordering::Relaxed) == 0 {
-                if ty == ICMP_ECHO {
-                    inc(&st.icps_bmcastecho);
+    super::VNET_INET.with(|inet| {
+        let st = &inet.icmpstat.st;
+        let d = m.data();
+        let icmp = d.get(hl..).unwrap_or(&[]);
+        if icmp.len() < ICMP_MINLEN {
+            inc(&st.icps_tooshort);
+            return;
+        }
+        let pkt = IcmpPacket::new_unchecked(icmp);
+        if !pkt.verify_checksum() {
+            inc(&st.icps_checksum);
+            return;
+        }
+        let ty = pkt.msg_type();
+        inet.icmpstat.inhist.inc(ty);
+        let ip = Ipv4Packet::new_unchecked(d);
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        match ty {
+            ICMP_ECHO | ICMP_TSTAMP => {
+                let bcast = dst.is_multicast() || in_broadcast(dst, ifp);
+                if bcast && inet.icmp_bmcastecho.load(Ordering::Relaxed) == 0 {
+                    if ty == ICMP_ECHO {
+                        inc(&st.icps_bmcastecho);
+                    } else {
+                        inc(&st.icps_bmcasttstamp);
+                    }
+                } else if src.is_unspecified() || src.is_multicast() || in_broadcast_any(src) {
+                    inc(&st.icps_badaddr);
+                } else if !icmp_ratelimit_ok() {
+                    // badport_bandlim: dropped, not offered to raw sockets.
+                    return;
                 } else {
-                    inc(&st.icps_bmcasttstamp);
-                }
-            } else if src.is_unspecified() || src.is_multicast() || in_broadcast_any(src) {
-                inc(&st.icps_badaddr);
-            } else if !icmp_ratelimit_ok() {
-                // badport_bandlim: dropped, not offered to raw sockets.
-                return;
-            } else {
-                let mut body = icmp.to_vec();
-                if ty == ICMP_ECHO {
-                    body[0] = ICMP_ECHOREPLY;
-                } else if body.len() >= ICMP_TSLEN {
-                    // Receive and transmit timestamps: ms since midnight UT.
-                    body[0] = ICMP_TSTAMPREPLY;
-                    let ms = ((getnow_ns() / 1_000_000) % 86_400_000) as u32;
-                    body[12..16].copy_from_slice(&ms.to_be_bytes());
-                    body[16..20].copy_from_slice(&ms.to_be_bytes());
-                    body.truncate(ICMP_TSLEN);
-                } else {
-                    inc(&st.icps_badlen);
-                    super::raw_ip::rip_input(ifp, &m);
+                    let mut body = icmp.to_vec();
+                    if ty == ICMP_ECHO {
+                        body[0] = ICMP_ECHOREPLY;
+                    } else if body.len() >= ICMP_TSLEN {
+                        // Receive and transmit timestamps: ms since midnight UT.
+                        body[0] = ICMP_TSTAMPREPLY;
+                        let ms = ((getnow_ns() / 1_000_000) % 86_400_000) as u32;
+                        body[12..16].copy_from_slice(&ms.to_be_bytes());
+                        body[16..20].copy_from_slice(&ms.to_be_bytes());
+                        body.truncate(ICMP_TSLEN);
+                    } else {
+                        inc(&st.icps_badlen);
+                        super::raw_ip::rip_input(ifp, &m);
+                        return;
+                    }
+                    body[2] = 0;
+                    body[3] = 0;
+                    inc(&st.icps_reflect);
+                    let from = if bcast {
+                        in_first_addr(ifp).unwrap_or(Ipv4Addr::UNSPECIFIED)
+                    } else {
+                        reflect_src(dst, Some(ifp))
+                    };
+                    icmp_send(from, src, body);
+                    // Turned into the reply: a request that was answered is not
+                    // also offered to raw sockets (ping's own socket would hold
+                    // it beside the reply and a large reply would not fit).
                     return;
                 }
-                body[2] = 0;
-                body[3] = 0;
-                inc(&st.icps_reflect);
-                let from = if bcast {
-                    in_first_addr(ifp).unwrap_or(Ipv4Addr::UNSPECIFIED)
-                } else {
-                    reflect_src(dst, Some(ifp))
+            }
+            ICMP_UNREACH | ICMP_TIMXCEED | ICMP_PARAMPROB | ICMP_SOURCEQUENCH => {
+                let code_ok = match ty {
+                    ICMP_UNREACH => pkt.msg_code() <= ICMP_UNREACH_PRECEDENCE_CUTOFF,
+                    ICMP_TIMXCEED => pkt.msg_code() <= ICMP_TIMXCEED_REASS,
+                    ICMP_PARAMPROB => pkt.msg_code() <= ICMP_PARAMPROB_LENGTH,
+                    _ => true,
                 };
-                icmp_send(from, src, body);
-                // Turned into the reply: a request that was answered is not
-                // also offered to raw sockets (ping's own socket would hold
-                // it beside the reply and a large reply would not fit).
-                return;
+                if !code_ok {
+                    inc(&st.icps_badcode);
+                } else if let Ok(q) = IcmpQuote::parse(pkt.data()) {
+                    super::udp_usrreq::udp_ctlinput(ty, pkt.msg_code(), &q);
+                    super::tcp_subr::tcp_ctlinput(ty, pkt.msg_code(), &q);
+                } else {
+                    inc(&st.icps_badlen);
+                }
             }
+            _ => {}
         }
-        ICMP_UNREACH | ICMP_TIMXCEED | ICMP_PARAMPROB | ICMP_SOURCEQUENCH => {
-            let code_ok = match ty {
-                ICMP_UNREACH => pkt.msg_code() <= ICMP_UNREACH_PRECEDENCE_CUTOFF,
-                ICMP_TIMXCEED => pkt.msg_code() <= ICMP_TIMXCEED_REASS,
-                ICMP_PARAMPROB => pkt.msg_code() <= ICMP_PARAMPROB_LENGTH,
-                _ => true,
-            };
-            if !code_ok {
-                inc(&st.icps_badcode);
-            } else if let Ok(q) = IcmpQuote::parse(pkt.data()) {
-                super::udp_usrreq::udp_ctlinput(ty, pkt.msg_code(), &q);
-                super::tcp_subr::tcp_ctlinput(ty, pkt.msg_code(), &q);
-            } else {
-                inc(&st.icps_badlen);
-            }
-        }
-        _ => {}
-    }
-    super::raw_ip::rip_input(ifp, &m);
+        super::raw_ip::rip_input(ifp, &m);
+    })
 }
 
 /// ICMP timestamp request.

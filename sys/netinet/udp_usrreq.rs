@@ -283,65 +283,66 @@ fn fill_udp_cksum_late(mut m: Mbuf, dst: Ipv4Addr) -> Result<Mbuf, Errno> {
 
 /// `udp_input`: `m` is a whole datagram whose header is `hl` bytes.
 pub fn udp_input(ifp: &Arc<Ifnet>, m: Mbuf, hl: usize) {
-    let inet = super::vnet_inet();
-    let st = &inet.udpstat;
-    inc(&st.udps_ipackets);
-    let d = m.data();
-    let ip = Ipv4Packet::new_unchecked(d);
-    let (src, dst) = (ip.src_addr(), ip.dst_addr());
-    let udp = d.get(hl..).unwrap_or(&[]);
-    if udp.len() < UDP_HDR_LEN {
-        inc(&st.udps_hdrops);
-        return;
-    }
-    let u = UdpPacket::new_unchecked(udp);
-    let ulen = usize::from(u.len());
-    if ulen < UDP_HDR_LEN || ulen > udp.len() {
-        inc(&st.udps_badlen);
-        return;
-    }
-    let udp = &udp[..ulen];
-    let u = UdpPacket::new_unchecked(udp);
-    if u.checksum() == 0 {
-        inc(&st.udps_nosum);
-    } else if !u.verify_checksum(&PseudoHdr::V4 { src, dst }) {
-        inc(&st.udps_badsum);
-        return;
-    }
-    let (sport, dport) = (u.src_port(), u.dst_port());
-    let payload = &udp[UDP_HDR_LEN..];
-    let from = SockaddrIn::new(src, sport).to_bytes().to_vec();
-    let from6 = || {
-        let mut s = SockaddrIn6::new(src.to_ipv6_mapped(), 0);
-        s.port = sport;
-        s.to_bytes().to_vec()
-    };
-    let bcast = dst.is_multicast() || in_broadcast(dst, ifp);
-    let targets = if bcast {
-        inet.udb.lookup_all(dst, dport, src, sport)
-    } else {
-        inet.udb
-            .lookup(dst, dport, src, sport)
-            .into_iter()
-            .collect()
-    };
-    if targets.is_empty() {
-        inc(&st.udps_noport);
-        if bcast {
-            inc(&st.udps_noportbcast);
+    super::VNET_INET.with(|inet| {
+        let st = &inet.udpstat;
+        inc(&st.udps_ipackets);
+        let d = m.data();
+        let ip = Ipv4Packet::new_unchecked(d);
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        let udp = d.get(hl..).unwrap_or(&[]);
+        if udp.len() < UDP_HDR_LEN {
+            inc(&st.udps_hdrops);
             return;
         }
-        if inet.udp_blackhole.load(Ordering::Relaxed) == 0 {
-            icmp_error(d, Some(ifp), ICMP_UNREACH, ICMP_UNREACH_PORT, 0);
+        let u = UdpPacket::new_unchecked(udp);
+        let ulen = usize::from(u.len());
+        if ulen < UDP_HDR_LEN || ulen > udp.len() {
+            inc(&st.udps_badlen);
+            return;
         }
-        return;
-    }
-    for cb in targets {
-        let from = if cb.mapped { from6() } else { from.clone() };
-        if cb.rcv.append(payload.to_vec(), from).is_err() {
-            inc(&st.udps_fullsock);
+        let udp = &udp[..ulen];
+        let u = UdpPacket::new_unchecked(udp);
+        if u.checksum() == 0 {
+            inc(&st.udps_nosum);
+        } else if !u.verify_checksum(&PseudoHdr::V4 { src, dst }) {
+            inc(&st.udps_badsum);
+            return;
         }
-    }
+        let (sport, dport) = (u.src_port(), u.dst_port());
+        let payload = &udp[UDP_HDR_LEN..];
+        let from = SockaddrIn::new(src, sport).to_bytes().to_vec();
+        let from6 = || {
+            let mut s = SockaddrIn6::new(src.to_ipv6_mapped(), 0);
+            s.port = sport;
+            s.to_bytes().to_vec()
+        };
+        let bcast = dst.is_multicast() || in_broadcast(dst, ifp);
+        let targets = if bcast {
+            inet.udb.lookup_all(dst, dport, src, sport)
+        } else {
+            inet.udb
+                .lookup(dst, dport, src, sport)
+                .into_iter()
+                .collect()
+        };
+        if targets.is_empty() {
+            inc(&st.udps_noport);
+            if bcast {
+                inc(&st.udps_noportbcast);
+                return;
+            }
+            if inet.udp_blackhole.load(Ordering::Relaxed) == 0 {
+                icmp_error(d, Some(ifp), ICMP_UNREACH, ICMP_UNREACH_PORT, 0);
+            }
+            return;
+        }
+        for cb in targets {
+            let from = if cb.mapped { from6() } else { from.clone() };
+            if cb.rcv.append(payload.to_vec(), from).is_err() {
+                inc(&st.udps_fullsock);
+            }
+        }
+    })
 }
 
 /// An ICMP error about a datagram we sent (`udp_ctlinput`): a socket connected
