@@ -511,6 +511,11 @@ pub fn sysctl_init(k: &Arc<Kernel>) {
             descr: "Attach a host interface: NAME=tap[:HOSTIF] or NAME=packet:HOSTIF",
             handler: Arc::new(move |ctx: &SysctlCtx<'_>, new: Option<&SysctlValue>| {
                 let k = w.upgrade().ok_or(Errno::ENXIO)?;
+                // The host's interfaces are the machine's: a vimage below
+                // default learns nothing of them, not even their names.
+                if ctx.vimage.parent().is_some() {
+                    return Err(Errno::EPERM);
+                }
                 let old = list(&k);
                 if let Some(v) = new {
                     allowed(ctx)?;
@@ -533,6 +538,11 @@ pub fn sysctl_init(k: &Arc<Kernel>) {
             descr: "Detach a host interface attached in the default vimage",
             handler: Arc::new(move |ctx: &SysctlCtx<'_>, new: Option<&SysctlValue>| {
                 let k = w.upgrade().ok_or(Errno::ENXIO)?;
+                // The host's interfaces are the machine's: a vimage below
+                // default learns nothing of them, not even their names.
+                if ctx.vimage.parent().is_some() {
+                    return Err(Errno::EPERM);
+                }
                 let old = list(&k);
                 if let Some(v) = new {
                     allowed(ctx)?;
