@@ -26,8 +26,10 @@ pub const CSUM_OFFLOAD: u32 = CSUM_DELAY_DATA | CSUM_TSO;
 /// Largest buffer kept for reuse (`MJUM16BYTES`): bigger ones go back to
 /// the allocator.
 pub const MBUF_POOL_MAXBUF: usize = 16 * 1024 + MBUF_HEADROOM;
-/// Bytes of buffers one thread keeps for reuse at most.
-pub const MBUF_POOL_BYTES: usize = 1 << 20;
+/// Bytes of buffers one thread keeps for reuse at most: enough for a burst
+/// of full-size frames, small enough that vkernel's many threads (one per
+/// door connection) cannot sit on much memory between them.
+pub const MBUF_POOL_BYTES: usize = 128 << 10;
 
 /// A thread's spare packet buffers (FreeBSD's per-CPU UMA caches of mbuf
 /// clusters): a packet freed on a thread gives its buffer to the next one
