@@ -345,15 +345,6 @@ pub fn with_curvnet<R>(f: impl FnOnce(Option<&Vnet>) -> R) -> R {
     }
 }
 
-/// Borrowed module state of curvnet (see [`with_curvnet`]): `f` gets module
-/// `id`'s state as `T`, or `None` if curvnet is unset or lacks it.
-pub fn with_curvnet_state<T: Any + Send + Sync, R>(
-    id: usize,
-    f: impl FnOnce(Option<&T>) -> R,
-) -> R {
-    with_curvnet(|v| f(v.and_then(|v| v.state_ref::<T>(id))))
-}
-
 /// A typed key of one module's per-vnet state (the `VNET_DEFINE`d symbol):
 /// reaching it is a bounds check, a load and a type comparison.
 pub struct VnetKey<T> {
@@ -391,10 +382,6 @@ impl<T: Any + Send + Sync> VnetKey<T> {
     /// `f` with the state in curvnet, if curvnet has the module.
     pub fn try_with<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
         with_curvnet(|v| v.and_then(|v| v.state_ref::<T>(self.id)).map(f))
-    }
-    /// The state in curvnet, shared (a reference count taken).
-    pub fn arc(&self) -> Arc<T> {
-        V::<T>(self.id)
     }
 }
 
