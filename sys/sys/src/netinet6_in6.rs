@@ -33,6 +33,48 @@ pub const IPV6_UNICAST_HOPS: i32 = 4;
 pub const IPV6_MULTICAST_IF: i32 = 9;
 /// `IPV6_MULTICAST_HOPS`: hop limit of multicast packets (`int`, -1 = 1).
 pub const IPV6_MULTICAST_HOPS: i32 = 10;
+/// `IPV6_MULTICAST_LOOP`: loop multicast packets back to local members
+/// (`u_int`, default 1).
+pub const IPV6_MULTICAST_LOOP: i32 = 11;
+/// `IPV6_JOIN_GROUP`: join a group on an interface (a [`Ipv6Mreq`]).
+pub const IPV6_JOIN_GROUP: i32 = 12;
+/// `IPV6_LEAVE_GROUP`: leave a group (a [`Ipv6Mreq`]).
+pub const IPV6_LEAVE_GROUP: i32 = 13;
+/// `IPV6_MAX_MEMBERSHIPS`: groups one socket may join (FreeBSD's 4095).
+pub const IPV6_MAX_MEMBERSHIPS: usize = 4095;
+/// `sizeof(struct ipv6_mreq)`.
+pub const IPV6_MREQ_SIZE: usize = 20;
+
+/// `struct ipv6_mreq`: the group and the interface index (0: the route's
+/// interface for the group).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ipv6Mreq {
+    /// `ipv6mr_multiaddr`.
+    pub multiaddr: Ipv6Addr,
+    /// `ipv6mr_interface`.
+    pub interface: u32,
+}
+
+impl Ipv6Mreq {
+    /// The 20-byte image (index little-endian).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = self.multiaddr.octets().to_vec();
+        b.extend_from_slice(&self.interface.to_le_bytes());
+        b
+    }
+    /// Decode an option value: `EINVAL` unless 20 bytes.
+    pub fn from_bytes(b: &[u8]) -> Result<Self, Errno> {
+        if b.len() != IPV6_MREQ_SIZE {
+            return Err(Errno::EINVAL);
+        }
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&b[..16]);
+        Ok(Ipv6Mreq {
+            multiaddr: Ipv6Addr::from(a),
+            interface: u32::from_le_bytes([b[16], b[17], b[18], b[19]]),
+        })
+    }
+}
 /// `ICMP6_FILTER` (level `IPPROTO_ICMPV6`): a [`Icmp6Filter`].
 pub const ICMP6_FILTER: i32 = 18;
 /// `IPV6_CHECKSUM`: offset of the checksum a raw socket fills (`int`, -1 = none).
@@ -811,6 +853,28 @@ pub fn in6_ntoa_scoped(a: &Ipv6Addr, ifname: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_mreq_image() {
+        assert_eq!(
+            (IPV6_MULTICAST_LOOP, IPV6_JOIN_GROUP, IPV6_LEAVE_GROUP),
+            (11, 12, 13)
+        );
+        let m = Ipv6Mreq {
+            multiaddr: "ff02::9".parse().unwrap(),
+            interface: 2,
+        };
+        let b = m.to_bytes();
+        assert_eq!(b.len(), IPV6_MREQ_SIZE);
+        assert_eq!(&b[..2], &[0xff, 0x02]);
+        assert_eq!(&b[16..], &[2, 0, 0, 0]);
+        assert_eq!(Ipv6Mreq::from_bytes(&b), Ok(m));
+        assert_eq!(Ipv6Mreq::from_bytes(&b[..19]), Err(Errno::EINVAL));
+        assert_eq!(
+            Ipv6Mreq::from_bytes(&[b.clone(), vec![0]].concat()),
+            Err(Errno::EINVAL)
+        );
+    }
     use crate::ioccom::iocparm_len;
 
     #[test]

@@ -47,6 +47,142 @@ pub const IP_RECVDSTADDR: i32 = 7;
 pub const IP_MULTICAST_TTL: i32 = 10;
 /// `IP_PORTRANGE`.
 pub const IP_PORTRANGE: i32 = 19;
+/// `IP_MULTICAST_IF`: the interface multicast datagrams leave by (a
+/// `struct in_addr` naming one of its addresses, or a [`IpMreq`] image of
+/// `struct ip_mreqn` with an interface index; `INADDR_ANY`: the route's).
+pub const IP_MULTICAST_IF: i32 = 9;
+/// `IP_MULTICAST_LOOP`: loop multicast datagrams back to local members
+/// (`u_char` or `int`, default 1).
+pub const IP_MULTICAST_LOOP: i32 = 11;
+/// `IP_ADD_MEMBERSHIP`: join a group on an interface (a [`IpMreq`]).
+pub const IP_ADD_MEMBERSHIP: i32 = 12;
+/// `IP_DROP_MEMBERSHIP`: leave a group (a [`IpMreq`]).
+pub const IP_DROP_MEMBERSHIP: i32 = 13;
+/// `IP_RECVIF`: hand back the receiving interface (`struct sockaddr_dl`
+/// control record, see [`InRecvInfo`]).
+pub const IP_RECVIF: i32 = 20;
+/// `IP_DEFAULT_MULTICAST_TTL`: the TTL of multicast datagrams unless set.
+pub const IP_DEFAULT_MULTICAST_TTL: u8 = 1;
+/// `IP_MAX_MEMBERSHIPS`: groups one socket may join (FreeBSD's 4095).
+pub const IP_MAX_MEMBERSHIPS: usize = 4095;
+/// `sizeof(struct ip_mreq)`.
+pub const IP_MREQ_SIZE: usize = 8;
+/// `sizeof(struct ip_mreqn)`.
+pub const IP_MREQN_SIZE: usize = 12;
+
+/// `struct ip_mreq` (`imr_multiaddr`, `imr_interface`) or, 12 bytes long,
+/// `struct ip_mreqn` (`imr_multiaddr`, `imr_address`, `imr_ifindex`), as
+/// FreeBSD's `in_mcast.c` takes both: the interface is named by index when
+/// one is given, else by one of its addresses (`INADDR_ANY`: the route to
+/// the group's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpMreq {
+    /// `imr_multiaddr`: the group.
+    pub multiaddr: Ipv4Addr,
+    /// `imr_interface` / `imr_address`: an address of the interface.
+    pub interface: Ipv4Addr,
+    /// `imr_ifindex` of an `ip_mreqn` (`None`: an `ip_mreq`).
+    pub ifindex: Option<u32>,
+}
+
+impl IpMreq {
+    /// An `ip_mreq` for `group` on the interface with address `ifaddr`.
+    pub fn new(group: Ipv4Addr, ifaddr: Ipv4Addr) -> Self {
+        IpMreq {
+            multiaddr: group,
+            interface: ifaddr,
+            ifindex: None,
+        }
+    }
+    /// The 8-byte (`ip_mreq`) or 12-byte (`ip_mreqn`) image; addresses in
+    /// network order, the index little-endian.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(IP_MREQN_SIZE);
+        b.extend_from_slice(&self.multiaddr.octets());
+        b.extend_from_slice(&self.interface.octets());
+        if let Some(i) = self.ifindex {
+            b.extend_from_slice(&i.to_le_bytes());
+        }
+        b
+    }
+    /// Decode an option value: 8 bytes are an `ip_mreq`, 12 an `ip_mreqn`;
+    /// any other size is `EINVAL` (`sooptcopyin`'s minimum, and nothing
+    /// longer is a known structure).
+    pub fn from_bytes(b: &[u8]) -> Result<Self, Errno> {
+        let a = |o: usize| Ipv4Addr::new(b[o], b[o + 1], b[o + 2], b[o + 3]);
+        match b.len() {
+            IP_MREQ_SIZE => Ok(IpMreq::new(a(0), a(4))),
+            IP_MREQN_SIZE => Ok(IpMreq {
+                multiaddr: a(0),
+                interface: a(4),
+                ifindex: Some(u32::from_le_bytes([b[8], b[9], b[10], b[11]])),
+            }),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+}
+
+/// The source address a datagram socket's `recvfrom` reports, followed by the
+/// control data `recvmsg` would return with it when `IP_RECVDSTADDR` and
+/// `IP_RECVIF` ask for it: the `sockaddr_in` image, then records of (level
+/// `i32`, type `i32`, length `u32`, data) as [`crate::netinet6_in6::Ip6RecvInfo`]'s.
+/// `IP_RECVDSTADDR` carries the 4-byte destination address, `IP_RECVIF`
+/// the receiving interface's index (`u32`; FreeBSD's `sockaddr_dl` reduced
+/// to its `sdl_index`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InRecvInfo {
+    /// Where the datagram came from.
+    pub from: Option<SockaddrIn>,
+    /// `IP_RECVDSTADDR`: the address it was sent to (a group for multicast).
+    pub dstaddr: Option<Ipv4Addr>,
+    /// `IP_RECVIF`: the index of the interface it arrived on.
+    pub ifindex: Option<u32>,
+}
+
+impl InRecvInfo {
+    /// Encode.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        if let Some(f) = &self.from {
+            w.raw(&f.to_bytes());
+        }
+        if let Some(a) = self.dstaddr {
+            w.i32(IPPROTO_IP)
+                .i32(IP_RECVDSTADDR)
+                .u32(4)
+                .raw(&a.octets());
+        }
+        if let Some(i) = self.ifindex {
+            w.i32(IPPROTO_IP).i32(IP_RECVIF).u32(4).u32(i);
+        }
+        w.finish()
+    }
+    /// Decode; unknown control records are skipped.
+    pub fn from_bytes(b: &[u8]) -> Result<Self, Errno> {
+        let mut info = InRecvInfo::default();
+        if b.is_empty() {
+            return Ok(info);
+        }
+        info.from = Some(SockaddrIn::from_bytes(b)?);
+        let mut r = Reader::new(&b[SOCKADDR_IN_SIZE..]);
+        while r.remaining() > 0 {
+            let level = r.i32()?;
+            let ty = r.i32()?;
+            let n = r.u32()? as usize;
+            let d = r.take(n)?;
+            match (level, ty) {
+                (IPPROTO_IP, IP_RECVDSTADDR) if n == 4 => {
+                    info.dstaddr = Some(Ipv4Addr::new(d[0], d[1], d[2], d[3]));
+                }
+                (IPPROTO_IP, IP_RECVIF) if n == 4 => {
+                    info.ifindex = Some(u32::from_le_bytes([d[0], d[1], d[2], d[3]]));
+                }
+                _ => {}
+            }
+        }
+        Ok(info)
+    }
+}
 
 /// `SO_REUSEADDR` (level `SOL_SOCKET`).
 pub const SO_REUSEADDR: i32 = 0x4;
@@ -513,6 +649,48 @@ mod tests {
         b6[1] = 28;
         assert_eq!(SockaddrIn::from_bytes(&b6), Err(Errno::EAFNOSUPPORT));
         assert_eq!(SockaddrIn::field(&[0; 16]), Ok(None));
+    }
+
+    /// `struct ip_mreq` and `ip_mreqn` as FreeBSD lays them out, and the
+    /// receive information records.
+    #[test]
+    fn multicast_requests_and_recv_info() {
+        assert_eq!(
+            (IP_MULTICAST_IF, IP_MULTICAST_TTL, IP_MULTICAST_LOOP),
+            (9, 10, 11)
+        );
+        assert_eq!(
+            (IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP, IP_RECVIF),
+            (12, 13, 20)
+        );
+        let m = IpMreq::new(Ipv4Addr::new(224, 0, 0, 9), Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(m.to_bytes(), [224, 0, 0, 9, 10, 0, 0, 1]);
+        assert_eq!(IpMreq::from_bytes(&m.to_bytes()), Ok(m));
+        let n = IpMreq {
+            ifindex: Some(3),
+            ..m
+        };
+        assert_eq!(n.to_bytes().len(), IP_MREQN_SIZE);
+        assert_eq!(IpMreq::from_bytes(&n.to_bytes()), Ok(n));
+        for len in [0, 4, 7, 9, 11, 13, 16] {
+            assert_eq!(IpMreq::from_bytes(&vec![0; len]), Err(Errno::EINVAL));
+        }
+        let i = InRecvInfo {
+            from: Some(SockaddrIn::new(Ipv4Addr::new(10, 0, 0, 2), 520)),
+            dstaddr: Some(Ipv4Addr::new(224, 0, 0, 9)),
+            ifindex: Some(2),
+        };
+        let b = i.to_bytes();
+        assert_eq!(b.len(), SOCKADDR_IN_SIZE + 2 * 16);
+        assert_eq!(InRecvInfo::from_bytes(&b), Ok(i.clone()));
+        // A plain address (no records) is what recvfrom always reported.
+        let plain = InRecvInfo {
+            dstaddr: None,
+            ifindex: None,
+            ..i
+        };
+        assert_eq!(plain.to_bytes(), i.from.unwrap().to_bytes());
+        assert!(InRecvInfo::from_bytes(&b[..b.len() - 1]).is_err());
     }
 
     #[test]

@@ -20,11 +20,12 @@ use vimage_abi::ioccom::iowr;
 use vimage_abi::net_if::*;
 use vimage_abi::netgraph::*;
 use vimage_abi::netinet6_in6::{
-    Icmp6Filter, Icmp6Stat, In6AliasReq, In6IfReq, In6NbrInfo, Ip6RecvInfo, Ip6Stat, SockaddrIn6,
-    SIOCAIFADDR_IN6, SIOCGIFADDR_IN6, SIOCGNBRINFO_IN6,
+    Icmp6Filter, Icmp6Stat, In6AliasReq, In6IfReq, In6NbrInfo, Ip6RecvInfo, Ip6Stat, Ipv6Mreq,
+    SockaddrIn6, IPV6_JOIN_GROUP, SIOCAIFADDR_IN6, SIOCGIFADDR_IN6, SIOCGNBRINFO_IN6,
 };
 use vimage_abi::netinet_in::{
-    ArpEntryInfo, ArpReq, InAliasReq, ProtoStats, SockaddrIn, SIOCAIFADDR, SIOCDARP,
+    ArpEntryInfo, ArpReq, InAliasReq, InRecvInfo, IpMreq, ProtoStats, SockaddrIn,
+    IP_ADD_MEMBERSHIP, SIOCAIFADDR, SIOCDARP,
 };
 use vimage_abi::route::*;
 use vimage_abi::syscall::{KldStat, Reply, Request};
@@ -292,6 +293,29 @@ fn requests() -> Vec<(&'static str, Request)> {
             },
         ),
         (
+            "setsockopt-ip-add-membership",
+            Request::Setsockopt {
+                fd: 3,
+                level: 0,
+                name: IP_ADD_MEMBERSHIP,
+                val: IpMreq::new(Ipv4Addr::new(224, 0, 0, 9), Ipv4Addr::new(10, 0, 0, 1))
+                    .to_bytes(),
+            },
+        ),
+        (
+            "setsockopt-ipv6-join-group",
+            Request::Setsockopt {
+                fd: 3,
+                level: 41,
+                name: IPV6_JOIN_GROUP,
+                val: Ipv6Mreq {
+                    multiaddr: "ff02::9".parse().unwrap(),
+                    interface: 2,
+                }
+                .to_bytes(),
+            },
+        ),
+        (
             "getsockopt",
             Request::Getsockopt {
                 fd: 3,
@@ -532,6 +556,40 @@ fn payload_seeds() -> Vec<(String, Vec<u8>)> {
             from: Some(SockaddrIn6::new("fe80::1".parse().unwrap(), 2)),
             hoplimit: Some(64),
             pktinfo: Some(("ff02::1".parse().unwrap(), 2)),
+        }
+        .to_bytes(),
+    );
+    add(
+        5,
+        "ipmreq",
+        IpMreq::new(Ipv4Addr::new(224, 0, 0, 9), Ipv4Addr::new(10, 0, 0, 1)).to_bytes(),
+    );
+    add(
+        5,
+        "ipmreqn",
+        IpMreq {
+            multiaddr: Ipv4Addr::new(224, 0, 0, 9),
+            interface: Ipv4Addr::UNSPECIFIED,
+            ifindex: Some(2),
+        }
+        .to_bytes(),
+    );
+    add(
+        5,
+        "ipv6mreq",
+        Ipv6Mreq {
+            multiaddr: "ff02::9".parse().unwrap(),
+            interface: 2,
+        }
+        .to_bytes(),
+    );
+    add(
+        5,
+        "inrecvinfo",
+        InRecvInfo {
+            from: Some(SockaddrIn::new(Ipv4Addr::new(10, 0, 0, 2), 520)),
+            dstaddr: Some(Ipv4Addr::new(224, 0, 0, 9)),
+            ifindex: Some(2),
         }
         .to_bytes(),
     );

@@ -239,6 +239,15 @@ fn sockopt(b: &[u8]) {
     round_trip("Ip6RecvInfo", b, Ip6RecvInfo::from_bytes, |i| {
         Ok(i.to_bytes())
     });
+    // Multicast: group requests of both families, IPv4's receive records.
+    round_trip("IpMreq", b, IpMreq::from_bytes, |m| Ok(m.to_bytes()));
+    round_trip("Ipv6Mreq", b, Ipv6Mreq::from_bytes, |m| Ok(m.to_bytes()));
+    round_trip(
+        "InRecvInfo",
+        b,
+        InRecvInfo::from_bytes,
+        |i| Ok(i.to_bytes()),
+    );
     // The firewall's options (a raw socket's IP_FW_*).
     round_trip("IpFwRule", b, IpFwRule::from_bytes, IpFwRule::to_bytes);
     round_trip("IpFwGet", b, IpFwGet::from_bytes, IpFwGet::to_bytes);
