@@ -4,15 +4,17 @@
 //! the NET module attaches).  An interface is in exactly one list at a time;
 //! [`if_vmove`] moves it between vnets, purging what the old stack knew of it.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use vimage_abi::net_if::*;
 use vimage_abi::{Errno, IFNAMSIZ};
 
 use super::ethernet::ETHERTYPE_VLAN;
-use super::if_var::Ifnet;
+use super::if_var::{IfMultiAddr, IfmaAddr, Ifnet};
 use super::if_vlan_var::VlanDemux;
 use super::mbuf::Mbuf;
+use super::pfil::PfilDir;
+use std::net::IpAddr;
 use vimage_abi::sysctl::{SysctlValue, CTLFLAG_RD, CTLFLAG_VNET};
 use vimage_kern::kern_resource::ResLimits;
 use vimage_kern::kern_sysctl::{Oid, SysctlCtx, SysctlTree};
@@ -51,6 +53,9 @@ pub struct VnetNet {
     pub nd6_resolve: RcuCell<crate::if_ethersubr::Nd6ResolveFn>,
     /// The packet filter hooks of each address family (pfil(9) heads).
     pub pfil: crate::pfil::PfilHeads,
+    /// `net.link.ether.ipfw` (`V_ether_ipfw`): also show Ethernet frames to
+    /// the link head's hooks, in `ether_demux` and `ether_output_frame`.
+    pub ether_ipfw: AtomicI64,
 }
 
 impl VnetNet {
@@ -338,6 +343,129 @@ pub fn if_detach(ifp: &Arc<Ifnet>) {
     if let Ok(mut g) = ifp.output_hook.write() {
         *g = None;
     }
+    // The groups the old stack's sockets joined are not the new stack's
+    // (`if_purgemaddrs`): their leaves later find nothing, harmlessly.
+    if_purgemaddrs(ifp);
+}
+
+// ---------------------------------------------------------------------------
+// multicast memberships (`if_addmulti`, `if_delmulti`)
+
+/// The link-level address a group maps to on `ifp` (`if_resolvemulti`):
+/// Ethernet's 01:00:5e (IPv4) and 33:33 (IPv6) mappings; none on other
+/// interface types (loopback, point-to-point take every packet).
+fn if_resolvemulti(ifp: &Ifnet, group: IpAddr) -> Option<Vec<u8>> {
+    if ifp.iftype != IFT_ETHER && ifp.iftype != IFT_L2VLAN {
+        return None;
+    }
+    let e = match group {
+        IpAddr::V4(a) => super::ethernet::EtherAddr::from_ipv4_multicast(a),
+        IpAddr::V6(a) => super::ethernet::EtherAddr::from_ipv6_multicast(&a),
+    };
+    Some(e.as_bytes().to_vec())
+}
+
+/// Take one more reference on `addr` in `list`; whether it is new.
+fn ifma_ref(list: &mut Vec<IfMultiAddr>, addr: IfmaAddr) -> bool {
+    match list.iter_mut().find(|m| m.addr == addr) {
+        Some(m) => {
+            m.refcount = m.refcount.saturating_add(1);
+            false
+        }
+        None => {
+            list.push(IfMultiAddr { addr, refcount: 1 });
+            true
+        }
+    }
+}
+
+/// Drop one reference on `addr`; false if there was none.
+fn ifma_unref(list: &mut Vec<IfMultiAddr>, addr: &IfmaAddr) -> bool {
+    let Some(i) = list.iter().position(|m| m.addr == *addr) else {
+        return false;
+    };
+    list[i].refcount = list[i].refcount.saturating_sub(1);
+    if list[i].refcount == 0 {
+        list.remove(i);
+    }
+    true
+}
+
+/// `if_addmulti`: `ifp` listens to `group` (one more join of it), and to the
+/// link-level address it maps to.  `EADDRNOTAVAIL` if the interface cannot
+/// do multicast (`IFF_MULTICAST` clear), `EINVAL` for a non-group address.
+/// Returns whether the group is new on the interface (the protocol then
+/// reports it, as `igmp_joingroup` would).
+pub fn if_addmulti(ifp: &Ifnet, group: IpAddr) -> Result<bool, Errno> {
+    if !group.is_multicast() {
+        return Err(Errno::EINVAL);
+    }
+    if ifp.flags() & IFF_MULTICAST == 0 {
+        return Err(Errno::EADDRNOTAVAIL);
+    }
+    let mut l = ifp.multiaddrs.lock().map_err(|_| Errno::EDOOFUS)?;
+    let new = ifma_ref(&mut l, IfmaAddr::Inet(group));
+    if new {
+        if let Some(ll) = if_resolvemulti(ifp, group) {
+            ifma_ref(&mut l, IfmaAddr::Link(ll));
+        }
+    }
+    Ok(new)
+}
+
+/// `if_delmulti`: one join of `group` on `ifp` less; the group (and its
+/// link-level address, when no other group holds it) goes with the last.
+/// `EADDRNOTAVAIL` if the interface does not listen to it.
+pub fn if_delmulti(ifp: &Ifnet, group: IpAddr) -> Result<(), Errno> {
+    let mut l = ifp.multiaddrs.lock().map_err(|_| Errno::EDOOFUS)?;
+    let g = IfmaAddr::Inet(group);
+    if !ifma_unref(&mut l, &g) {
+        return Err(Errno::EADDRNOTAVAIL);
+    }
+    if !l.iter().any(|m| m.addr == g) {
+        if let Some(ll) = if_resolvemulti(ifp, group) {
+            ifma_unref(&mut l, &IfmaAddr::Link(ll));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `ifp` listens to protocol group `group` (`IN_LOOKUP_MULTI`,
+/// `IN6_LOOKUP_MULTI`).
+pub fn if_findmulti(ifp: &Ifnet, group: IpAddr) -> bool {
+    let g = IfmaAddr::Inet(group);
+    ifp.multiaddrs
+        .lock()
+        .map(|l| l.iter().any(|m| m.addr == g))
+        .unwrap_or(false)
+}
+
+/// Whether `ifp` listens to link-level multicast address `lladdr`: what an
+/// Ethernet driver's filter would pass (broadcast always does).
+pub fn if_findmulti_ll(ifp: &Ifnet, lladdr: &[u8]) -> bool {
+    if lladdr.iter().all(|b| *b == 0xff) {
+        return true;
+    }
+    ifp.multiaddrs
+        .lock()
+        .map(|l| {
+            l.iter()
+                .any(|m| matches!(&m.addr, IfmaAddr::Link(a) if a.as_slice() == lladdr))
+        })
+        .unwrap_or(false)
+}
+
+/// `ifp`'s multicast addresses with their reference counts (`netstat -g`'s
+/// source, `if_multiaddrs`).
+pub fn if_multiaddrs(ifp: &Ifnet) -> Vec<IfMultiAddr> {
+    ifp.multiaddrs.lock().map(|l| l.clone()).unwrap_or_default()
+}
+
+/// `if_purgemaddrs`: forget every multicast address of `ifp`.
+pub fn if_purgemaddrs(ifp: &Ifnet) {
+    if let Ok(mut l) = ifp.multiaddrs.lock() {
+        l.clear();
+    }
 }
 
 /// `if_vmove()`: move `ifp` from its vnet into `target` under `newname` (or the
@@ -568,8 +696,24 @@ fn ether_demux_cur(ifp: &Arc<Ifnet>, mut m: Mbuf) {
             VlanDemux::Dropped => return,
         }
     }
+    // Layer 2 filtering (FreeBSD 7's `ether_ipfw_chk` in ether_demux): the
+    // frame as this host accepted it, after any vlan tag went to its vlan.
+    if !ether_pfil_pass(ifp, &m, PfilDir::In) {
+        return;
+    }
     m.adj(14);
     netisr_dispatch(et, ifp, m);
+}
+
+/// Whether an Ethernet frame may go on: curvnet's link hooks decide while
+/// `net.link.ether.ipfw` is 1 (else no look at all, one load).
+pub fn ether_pfil_pass(ifp: &Arc<Ifnet>, m: &Mbuf, dir: PfilDir) -> bool {
+    VNET_NET
+        .try_with(|n| {
+            n.ether_ipfw.load(Ordering::Relaxed) == 0
+                || !n.pfil.link.run(m.data(), dir, ifp).is_drop()
+        })
+        .unwrap_or(true)
 }
 
 /// Input on an interface without a link header (point-to-point, ng_iface): the
@@ -739,6 +883,14 @@ pub fn vnet_ifmove(
 /// The interface layer's sysctls: `net.link.iflist` (getifaddrs, ifconfig)
 /// and `net.link.cloners` (`ifconfig -C`).
 pub fn if_sysctl_init(t: &SysctlTree) {
+    t.add_vnet_int::<VnetNet>(
+        "net.link.ether.ipfw",
+        "Pass ether pkts through firewall",
+        VNET_MOD_NET,
+        |n| &n.ether_ipfw,
+        0,
+        1,
+    );
     let _ = t.add(
         "net.link.iflist",
         Oid {

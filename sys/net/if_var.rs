@@ -99,6 +99,27 @@ pub struct IfAddr {
     pub flags: u32,
 }
 
+/// What a multicast membership of an interface names (`ifma_addr`): a
+/// protocol group, or the link-level address groups map to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IfmaAddr {
+    /// An IPv4 or IPv6 group (`AF_INET`/`AF_INET6` `ifma_addr`).
+    Inet(std::net::IpAddr),
+    /// A link-level multicast address (`AF_LINK`): 01:00:5e:… or 33:33:….
+    Link(Vec<u8>),
+}
+
+/// One multicast address an interface listens to (`struct ifmultiaddr`),
+/// with the number of joins holding it (`ifma_refcount`): several sockets
+/// may join one group, and several groups map to one Ethernet address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IfMultiAddr {
+    /// The address.
+    pub addr: IfmaAddr,
+    /// Joins holding it.
+    pub refcount: u32,
+}
+
 /// A network interface.
 pub struct Ifnet {
     xname: RwLock<String>,
@@ -143,6 +164,10 @@ pub struct Ifnet {
     /// The vlans riding on this interface, by tag (`if_vlantrunk`), made
     /// when the first is configured; read on every tagged frame it receives.
     pub vlantrunk: OnceLock<Box<IfVlanTrunk>>,
+    /// Multicast addresses it listens to (`if_multiaddrs`), protocol groups
+    /// and the link-level addresses they map to, refcounted: see
+    /// [`crate::r#if::if_addmulti`].
+    pub multiaddrs: Mutex<Vec<IfMultiAddr>>,
 }
 
 impl std::fmt::Debug for Ifnet {
@@ -185,6 +210,7 @@ impl Ifnet {
             inq: Arc::default(),
             capenable: AtomicU32::new(0),
             vlantrunk: OnceLock::new(),
+            multiaddrs: Mutex::new(Vec::new()),
         })
     }
 
@@ -387,6 +413,57 @@ mod tests {
         assert_eq!(i.addrs[0].scope, 0);
         assert_eq!(i.addrs[1].mask, [vec![0xff; 8], vec![0; 8]].concat());
         assert_eq!(i.addrs[1].scope, 2);
+        reg.vnet_destroy(&v);
+    }
+
+    /// Joins are counted per group; groups mapping to one Ethernet address
+    /// share it until the last leaves; a leave of a group not joined is
+    /// EADDRNOTAVAIL; an interface without IFF_MULTICAST joins nothing.
+    #[test]
+    fn multicast_memberships_are_refcounted() {
+        use crate::r#if::{if_addmulti, if_delmulti, if_findmulti, if_findmulti_ll};
+        use vimage_abi::net_if::IFF_MULTICAST;
+        let reg = vimage_kern::vnet::ModRegistry::new();
+        reg.register(&[&crate::r#if::VNET_NET_MODINFO]).unwrap();
+        let _l = vimage_kern::kern_syscall::test_lock();
+        let v = reg.vnet_alloc("t").unwrap();
+        let ifp = Ifnet::new(
+            &v,
+            "eth0",
+            "x",
+            6,
+            IFF_MULTICAST,
+            1500,
+            vec![0; 6],
+            Box::new(Null),
+        );
+        let rip: std::net::IpAddr = "224.0.0.9".parse().unwrap();
+        // 225.128.0.9 maps to the same 01:00:5e:00:00:09.
+        let alias: std::net::IpAddr = "225.128.0.9".parse().unwrap();
+        let ll = [0x01, 0x00, 0x5e, 0, 0, 9];
+        assert_eq!(if_addmulti(&ifp, rip), Ok(true));
+        assert_eq!(if_addmulti(&ifp, rip), Ok(false));
+        assert_eq!(if_addmulti(&ifp, alias), Ok(true));
+        assert!(if_findmulti(&ifp, rip) && if_findmulti_ll(&ifp, &ll));
+        assert_eq!(crate::r#if::if_multiaddrs(&ifp).len(), 3);
+        if_delmulti(&ifp, rip).unwrap();
+        if_delmulti(&ifp, rip).unwrap();
+        assert!(!if_findmulti(&ifp, rip) && if_findmulti_ll(&ifp, &ll));
+        assert_eq!(if_delmulti(&ifp, rip), Err(Errno::EADDRNOTAVAIL));
+        if_delmulti(&ifp, alias).unwrap();
+        assert!(!if_findmulti_ll(&ifp, &ll));
+        assert!(if_findmulti_ll(&ifp, &[0xff; 6]));
+        let ripng: std::net::IpAddr = "ff02::9".parse().unwrap();
+        if_addmulti(&ifp, ripng).unwrap();
+        assert!(if_findmulti_ll(&ifp, &[0x33, 0x33, 0, 0, 0, 9]));
+        crate::r#if::if_purgemaddrs(&ifp);
+        assert!(crate::r#if::if_multiaddrs(&ifp).is_empty());
+        assert_eq!(
+            if_addmulti(&ifp, "10.0.0.1".parse().unwrap()),
+            Err(Errno::EINVAL)
+        );
+        let p2p = Ifnet::new(&v, "tun0", "x", 23, 0, 1500, vec![], Box::new(Null));
+        assert_eq!(if_addmulti(&p2p, rip), Err(Errno::EADDRNOTAVAIL));
         reg.vnet_destroy(&v);
     }
 
