@@ -377,3 +377,85 @@ fn ipfw_commands_output_and_errors() {
     let console = vk.halt();
     assert!(console.contains("IP firewall unloaded\n"), "{console}");
 }
+
+/// Layer 2 filtering (`sysctl net.link.ether.ipfw=1`): n1's rules also see
+/// Ethernet frames, ARP included, with `layer2`, `mac-type` and `MAC`; off,
+/// they see IP datagrams only.  The switch is n1's alone.
+#[test]
+fn layer2_filtering_per_vimage() {
+    if !cfg!(feature = "vimage") {
+        eprintln!("skipping: needs options VIMAGE");
+        return;
+    }
+    let vk = exercise2("ipfw-l2");
+    vk.ok("kldload", &["ipfw"]);
+    for v in ["n1", "n2"] {
+        vok(
+            &vk,
+            v,
+            "ipfw",
+            &[
+                "-q", "add", "1000", "allow", "ip", "from", "any", "to", "any",
+            ],
+        );
+    }
+    assert_eq!(ping(&vk).0, 0);
+    // Frames from n2's MAC are refused at layer 2 only: at layer 3 the
+    // rule cannot match (no MAC header), so with the switch off nothing
+    // changes.
+    assert_eq!(
+        vok(
+            &vk,
+            "n1",
+            "ipfw",
+            &["add", "100", "deny", "MAC", "any", "40:a:b:c:d:2", "layer2"]
+        ),
+        "00100 deny ip from any to any MAC any 40:0a:0b:0c:0d:02 layer2\n"
+    );
+    assert_eq!(ping(&vk).0, 0);
+    assert_eq!(
+        vok(&vk, "n1", "sysctl", &["net.link.ether.ipfw=1"]),
+        "net.link.ether.ipfw: 0 -> 1\n"
+    );
+    // n2's own switch stayed off.
+    assert_eq!(
+        vok(&vk, "n2", "sysctl", &["-n", "net.link.ether.ipfw"]),
+        "0\n"
+    );
+    let (c, out, _) = ping(&vk);
+    assert_eq!(c, 2, "{out}");
+    assert!(out.contains("1 packets transmitted, 0 packets received"));
+    let show = vok(&vk, "n1", "ipfw", &["show", "100"]);
+    assert_ne!(show.split_whitespace().nth(1), Some("0"), "{show}");
+    // ARP is a frame without IP: `mac-type arp` takes it, IP tests never do.
+    vok(&vk, "n1", "ipfw", &["delete", "100"]);
+    vok(&vk, "n1", "arp", &["-d", "10.0.1.11"]);
+    assert_eq!(
+        vok(
+            &vk,
+            "n1",
+            "ipfw",
+            &["add", "200", "deny", "ip", "from", "any", "to", "any", "mac-type", "arp"]
+        ),
+        "00200 deny ip from any to any mac-type arp\n"
+    );
+    vok(
+        &vk,
+        "n1",
+        "ipfw",
+        &[
+            "add", "300", "deny", "udp", "from", "any", "to", "any", "layer2",
+        ],
+    );
+    let (c, _, _) = ping(&vk);
+    assert_eq!(c, 2);
+    let show = vok(&vk, "n1", "ipfw", &["show", "200", "300"]);
+    let l: Vec<&str> = show.lines().collect();
+    let pkts = |l: &str| l.split_whitespace().nth(1).unwrap_or("").to_string();
+    assert_ne!(pkts(l[0]), "0", "{show}");
+    assert_eq!(pkts(l[1]), "0", "{show}");
+    // Switched off again: ARP passes, ping works.
+    vok(&vk, "n1", "sysctl", &["net.link.ether.ipfw=0"]);
+    assert_eq!(ping(&vk).0, 0);
+    vk.halt();
+}

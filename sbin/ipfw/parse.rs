@@ -813,13 +813,38 @@ impl Compiler<'_> {
                     self.at = self.av.len();
                     self.emit(Cmd::Comment(text));
                 }
-                "mac" | "MAC" | "mac-type" | "uid" | "gid" | "jail" | "limit" | "ipid"
-                | "iplen" | "ipttl" | "iptos" | "ipoptions" | "ipopts" | "ipprecedence"
-                | "ipversion" | "ipver" | "tcpseq" | "tcpack" | "tcpwin" | "tcpoptions"
-                | "tcpopts" | "tcpdatalen" | "layer2" | "diverted" | "diverted-loopback"
-                | "diverted-output" | "bridged" | "antispoof" | "verrevpath" | "versrcreach"
-                | "ipsec" | "icmp6types" | "icmp6type" | "ext6hdr" | "flow-id" | "tagged"
-                | "lookup" => {
+                "layer2" => self.emit(Cmd::Layer2),
+                "mac" | "MAC" => {
+                    if self.av.len() - self.at < 2 {
+                        return fail(EX_USAGE, "MAC dst-mac src-mac");
+                    }
+                    let (d, sm) = (
+                        mac_addr_mask(&self.av[self.at]),
+                        mac_addr_mask(&self.av[self.at + 1]),
+                    );
+                    self.at += 2;
+                    let mut addr = [0u8; 12];
+                    let mut mask = [0u8; 12];
+                    addr[..6].copy_from_slice(&d.0);
+                    mask[..6].copy_from_slice(&d.1);
+                    addr[6..].copy_from_slice(&sm.0);
+                    mask[6..].copy_from_slice(&sm.1);
+                    self.emit(Cmd::MacAddr2 { addr, mask });
+                }
+                "mac-type" => {
+                    let w = self.need("missing mac type")?;
+                    self.bump();
+                    match mac_types(&w) {
+                        Some(l) => self.emit(Cmd::MacType(l)),
+                        None => return fail(EX_DATAERR, format!("invalid mac type {w}")),
+                    }
+                }
+                "uid" | "gid" | "jail" | "limit" | "ipid" | "iplen" | "ipttl" | "iptos"
+                | "ipoptions" | "ipopts" | "ipprecedence" | "ipversion" | "ipver" | "tcpseq"
+                | "tcpack" | "tcpwin" | "tcpoptions" | "tcpopts" | "tcpdatalen" | "diverted"
+                | "diverted-loopback" | "diverted-output" | "bridged" | "antispoof"
+                | "verrevpath" | "versrcreach" | "ipsec" | "icmp6types" | "icmp6type"
+                | "ext6hdr" | "flow-id" | "tagged" | "lookup" => {
                     return fail(EX_DATAERR, format!("option ``{s}'' is not supported"));
                 }
                 _ => return fail(EX_USAGE, format!("unrecognised option [-1] {s}\n")),
@@ -830,6 +855,107 @@ impl Compiler<'_> {
         }
         Ok(())
     }
+}
+
+/// The ethertype names ipfw(8) knows (`ether_types`), the first of a
+/// value being how it prints.
+pub const ETHER_TYPES: [(&str, u16); 19] = [
+    ("ip", 0x0800),
+    ("ipv4", 0x0800),
+    ("ipv6", 0x86dd),
+    ("arp", 0x0806),
+    ("rarp", 0x8035),
+    ("vlan", 0x8100),
+    ("loop", 0x9000),
+    ("trail", 0x1000),
+    ("at", 0x809b),
+    ("atalk", 0x809b),
+    ("aarp", 0x80f3),
+    ("pppoe_disc", 0x8863),
+    ("pppoe_sess", 0x8864),
+    ("ipx_8022", 0x00e0),
+    ("ipx_8023", 0x0000),
+    ("ipx_ii", 0x8137),
+    ("ipx_snap", 0x8137),
+    ("ipx", 0x8137),
+    ("ns", 0x0600),
+];
+
+/// `get_mac_addr_mask`: `any`, or hex octets joined by `:`, then
+/// optionally `/len` or `&mask`; the address comes back masked.
+fn mac_addr_mask(w: &str) -> ([u8; 6], [u8; 6]) {
+    let (mut addr, mut mask) = ([0u8; 6], [0u8; 6]);
+    if w == "any" {
+        return (addr, mask);
+    }
+    // strtol(…, 16) on each octet: the hex digits there are (none: 0).
+    fn hex(s: &str) -> (u8, usize) {
+        let n = s.bytes().take_while(u8::is_ascii_hexdigit).count();
+        (u64::from_str_radix(&s[..n], 16).unwrap_or(0) as u8, n)
+    }
+    let mut rest = w;
+    for a in addr.iter_mut() {
+        let (v, n) = hex(rest);
+        *a = v;
+        rest = &rest[n..];
+        match rest.strip_prefix(':') {
+            Some(r) => rest = r,
+            None => break,
+        }
+    }
+    if let Some(l) = rest.strip_prefix('/') {
+        let mut l = strtol0(l).0;
+        let mut i = 0;
+        while l > 0 && i < 6 {
+            mask[i] = if l >= 8 { 0xff } else { 0xffu8 << (8 - l) };
+            l -= 8;
+            i += 1;
+        }
+    } else if let Some(m) = rest.strip_prefix('&') {
+        let mut rest = m;
+        for b in mask.iter_mut() {
+            let (v, n) = hex(rest);
+            *b = v;
+            rest = &rest[n..];
+            match rest.strip_prefix(':') {
+                Some(r) => rest = r,
+                None => break,
+            }
+        }
+    } else if rest.is_empty() {
+        mask = [0xff; 6];
+    }
+    for (a, m) in addr.iter_mut().zip(mask) {
+        *a &= m;
+    }
+    (addr, mask)
+}
+
+/// `fill_newports` for ethertypes: `T[-T][,...]`, each a number (C
+/// notation) or a name of [`ETHER_TYPES`]; `None` if a piece is neither.
+fn mac_types(w: &str) -> Option<Vec<(u16, u16)>> {
+    if w == "any" {
+        return None;
+    }
+    let one = |s: &str| -> Option<u16> {
+        if s.starts_with(|c: char| c.is_ascii_digit()) {
+            let (n, used) = strtol0(s);
+            return (used == s.len() && (0..=0xffff).contains(&n)).then_some(n as u16);
+        }
+        ETHER_TYPES.iter().find(|(n, _)| *n == s).map(|(_, v)| *v)
+    };
+    let mut l = Vec::new();
+    for item in w.split(',') {
+        let (lo, hi) = match item.split_once('-') {
+            Some((a, b)) => (one(a)?, one(b)?),
+            None => {
+                let v = one(item)?;
+                (v, v)
+            }
+        };
+        l.push((lo, hi));
+    }
+    (l.len() < usize::from(F_LEN_MASK)).then_some(l)
 }
 
 /// `fill_icmptypes`: `t[,t...]`, each 0..=31.
@@ -1126,6 +1252,10 @@ mod tests {
         assert_eq!(e("allow ip from any").msg, "missing ``to''");
         assert_eq!(e("100").msg, "missing action");
         assert_eq!(e("allow").msg, "missing protocol");
+        assert_eq!(e("allow mac any").msg, "MAC dst-mac src-mac");
+        assert_eq!(e("allow mac-type").msg, "missing mac type");
+        assert_eq!(e("allow mac-type any").msg, "invalid mac type any");
+        assert_eq!(e("allow mac-type bogus").msg, "invalid mac type bogus");
         assert_eq!(e("allow ip from nosuch to any").code, EX_NOHOST);
         assert_eq!(
             e("allow ip from any to any bogus").msg,

@@ -231,12 +231,62 @@ impl Show<'_> {
                 format!(" icmptypes {}", v.join(","))
             }
             Cmd::KeepState => " keep-state".into(),
+            Cmd::Layer2 => " layer2".into(),
+            Cmd::MacAddr2 { addr, mask } => format!(
+                " MAC{}{}",
+                print_mac(&addr[..6], &mask[..6]),
+                print_mac(&addr[6..], &mask[6..])
+            ),
+            Cmd::MacType(l) => {
+                let v: Vec<String> = l
+                    .iter()
+                    .map(|(lo, hi)| {
+                        if lo == hi {
+                            ether_type(*lo)
+                        } else {
+                            format!("{}-{}", ether_type(*lo), ether_type(*hi))
+                        }
+                    })
+                    .collect();
+                format!(" mac-type {}", v.join(","))
+            }
             Cmd::Ip6 => " ip6".into(),
             Cmd::Ip4 => " ip4".into(),
             c => format!(" [opcode {} len {}]", c.opcode(), i.words()),
         };
         self.out.push_str(&s);
     }
+}
+
+/// `print_mac`: ` any`, or the address with `/len` (a shorter prefix
+/// mask) or `&mask` (any other).
+fn print_mac(addr: &[u8], mask: &[u8]) -> String {
+    let m = mask.iter().fold(0u64, |m, b| (m << 8) | u64::from(*b)) << 16;
+    let len = m.leading_ones();
+    let hex = |b: &[u8]| {
+        b.iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    };
+    if m == 0 {
+        return " any".into();
+    }
+    if m.count_ones() != len {
+        return format!(" {}&{}", hex(addr), hex(mask));
+    }
+    if len < 48 {
+        return format!(" {}/{len}", hex(addr));
+    }
+    format!(" {}", hex(addr))
+}
+
+/// An ethertype by its first name in ipfw(8)'s table, else `0x%04x`.
+fn ether_type(t: u16) -> String {
+    crate::parse::ETHER_TYPES
+        .iter()
+        .find(|(_, v)| *v == t)
+        .map_or_else(|| format!("0x{t:04x}"), |(n, _)| n.to_string())
 }
 
 /// `print_flags` for `tcpflags`, `setup` for SYN without ACK.
@@ -635,6 +685,18 @@ mod tests {
                 "00006 skipto 1000 ip from any to any",
             ),
             ("7 check-state", "00007 check-state"),
+            (
+                "20 allow ip from any to any mac-type arp,0x800,0x9999-0xa000 layer2",
+                "00020 allow ip from any to any mac-type arp,ip,0x9999-0xa000 layer2",
+            ),
+            (
+                "21 deny layer2 not MAC any 02:00:00:00:00:09",
+                "00021 deny ip from any to any layer2 not MAC any 02:00:00:00:00:09",
+            ),
+            (
+                "22 count mac 01:00:5e:7f:ff:ff/25 02:00:00:00:00:00&ff:00:00:00:00:01",
+                "00022 count ip from any to any MAC 01:00:5e:00:00:00/25 02:00:00:00:00:00&ff:00:00:00:00:01",
+            ),
             (
                 "8 count log logamount 10 ip from any to any // why not",
                 "00008 count log logamount 10 ip from any to any // why not",

@@ -128,5 +128,10 @@ pub fn ether_output_frame(
         h[6..12].copy_from_slice(&src);
     }
     h[12..14].copy_from_slice(&ethertype.to_be_bytes());
+    // Layer 2 filtering on the way out (`ether_output_frame`'s
+    // `ether_ipfw_chk`): a refused frame fails the sender with EACCES.
+    if !super::r#if::ether_pfil_pass(ifp, &m, super::pfil::PfilDir::Out) {
+        return Err(Errno::EACCES);
+    }
     ifp.output(m)
 }

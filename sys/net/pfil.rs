@@ -40,6 +40,11 @@ pub enum PfilAf {
     Inet,
     /// IPv6 (`inet6_pfil_hook`).
     Inet6,
+    /// Ethernet frames, header included (FreeBSD 7 calls the firewall
+    /// directly from `ether_demux` and `ether_output_frame`; later releases
+    /// made that the link pfil head).  Its hooks run only while the vnet's
+    /// `net.link.ether.ipfw` is 1.
+    Link,
 }
 
 /// What a hook decides.
@@ -62,7 +67,8 @@ impl PfilVerdict {
 /// interface and the direction).
 #[derive(Clone, Copy, Debug)]
 pub struct PfilPacket<'a> {
-    /// The datagram from its IP header on (IPv4 or IPv6 as the head says).
+    /// The datagram from its IP header on (IPv4 or IPv6 as the head says),
+    /// or for [`PfilAf::Link`] the Ethernet frame from its header on.
     pub data: &'a [u8],
     /// Its direction.
     pub dir: PfilDir,
@@ -191,6 +197,8 @@ pub struct PfilHeads {
     pub inet: PfilHead,
     /// IPv6.
     pub inet6: PfilHead,
+    /// Ethernet ([`PfilAf::Link`]).
+    pub link: PfilHead,
 }
 
 impl PfilHeads {
@@ -199,6 +207,7 @@ impl PfilHeads {
         match af {
             PfilAf::Inet => &self.inet,
             PfilAf::Inet6 => &self.inet6,
+            PfilAf::Link => &self.link,
         }
     }
 }

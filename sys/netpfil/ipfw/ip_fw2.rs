@@ -589,8 +589,14 @@ pub fn now_s() -> u64 {
 /// fields `ipfw_chk` pulls up).
 #[derive(Clone, Copy, Debug)]
 pub struct Pkt<'a> {
-    /// The datagram from its IP header.
+    /// The datagram from its IP header (empty for a frame that carries no
+    /// IP).
     pub data: &'a [u8],
+    /// Whether there is an IP datagram at all: a layer-2 frame of another
+    /// ethertype (ARP…) has none, and no IP-level test matches it.
+    pub ip: bool,
+    /// The Ethernet header of a packet seen at layer 2 (`args->eh`).
+    pub eh: Option<EtherHdr>,
     /// IPv6 (else IPv4).
     pub v6: bool,
     /// Source address.
@@ -619,7 +625,56 @@ pub struct Pkt<'a> {
     pub hlen: usize,
 }
 
+/// The Ethernet header of a frame the firewall sees at layer 2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EtherHdr {
+    /// Destination then source address, as on the wire.
+    pub addrs: [u8; 12],
+    /// Ethertype.
+    pub etype: u16,
+}
+
+/// Ethertypes carrying IPv4 and IPv6.
+const ETHERTYPE_IP: u16 = 0x0800;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
+
 impl<'a> Pkt<'a> {
+    /// A frame seen at layer 2 (`ether_ipfw_chk`): the Ethernet header,
+    /// then the IPv4 or IPv6 datagram it carries pulled up as at layer 3;
+    /// any other ethertype has no IP fields.  `None`: too short for its
+    /// headers (denied, as a failed pullup is).
+    pub fn parse_frame(frame: &'a [u8]) -> Option<Pkt<'a>> {
+        let hdr = frame.get(..14)?;
+        let mut addrs = [0u8; 12];
+        addrs.copy_from_slice(&hdr[..12]);
+        let etype = u16::from_be_bytes([hdr[12], hdr[13]]);
+        let body = &frame[14..];
+        let mut p = match etype {
+            ETHERTYPE_IP => Self::parse(body, false)?,
+            ETHERTYPE_IPV6 => Self::parse(body, true)?,
+            _ => Pkt {
+                data: &body[..0],
+                ip: false,
+                eh: None,
+                v6: false,
+                src: Ipv4Addr::UNSPECIFIED.into(),
+                dst: Ipv4Addr::UNSPECIFIED.into(),
+                proto: 0,
+                len: body.len() as u64,
+                offset: 0,
+                more_frags: false,
+                sport: 0,
+                dport: 0,
+                tcp: None,
+                icmp: None,
+                ip_id: 0,
+                hlen: 0,
+            },
+        };
+        p.eh = Some(EtherHdr { addrs, etype });
+        Some(p)
+    }
+
     /// Pull the fields up from `data` (an IPv4 datagram, or IPv6 with
     /// `v6`); `None` when a header the rules would look at is cut short
     /// (FreeBSD denies such a packet: "pullup failed").
@@ -671,6 +726,8 @@ impl<'a> Pkt<'a> {
         let off = u16::from_be_bytes([d[6], d[7]]);
         Some(Pkt {
             data: d,
+            ip: true,
+            eh: None,
             v6: false,
             src: Ipv4Addr::new(d[12], d[13], d[14], d[15]).into(),
             dst: Ipv4Addr::new(d[16], d[17], d[18], d[19]).into(),
@@ -698,6 +755,8 @@ impl<'a> Pkt<'a> {
         };
         let mut p = Pkt {
             data: d,
+            ip: true,
+            eh: None,
             v6: true,
             src: a(8).into(),
             dst: a(24).into(),
@@ -889,8 +948,22 @@ fn match_cmd(
         PfilDir::In => (Some(ifp), None),
         PfilDir::Out => (None, Some(ifp)),
     };
+    if !p.ip && needs_ip(c) {
+        return false;
+    }
     match c {
         Cmd::Comment(_) => true,
+        Cmd::Layer2 => p.eh.is_some(),
+        Cmd::MacAddr2 { addr, mask } => p.eh.is_some_and(|eh| {
+            eh.addrs
+                .iter()
+                .zip(mask)
+                .zip(addr)
+                .all(|((b, m), a)| b & m == *a)
+        }),
+        Cmd::MacType(l) => {
+            p.eh.is_some_and(|eh| l.iter().any(|(lo, hi)| (*lo..=*hi).contains(&eh.etype)))
+        }
         Cmd::IpSrc(a) => v4(&p.src) == Some(*a),
         Cmd::IpDst(a) => v4(&p.dst) == Some(*a),
         Cmd::IpSrcMask(l) => masked4(l, v4(&p.src)),
@@ -929,7 +1002,7 @@ fn match_cmd(
                 && p.proto == IPPROTO_ICMP
                 && p.icmp.is_some_and(|(t, _)| t < 32 && m & (1 << t) != 0)
         }
-        Cmd::Ip4 => !p.v6,
+        Cmd::Ip4 => p.ip && !p.v6,
         Cmd::Ip6 => p.v6,
         Cmd::Ip6Src(a) => v6(&p.src) == Some(*a),
         Cmd::Ip6Dst(a) => v6(&p.dst) == Some(*a),
@@ -946,6 +1019,25 @@ fn match_cmd(
         | Cmd::Count
         | Cmd::Skipto(_) => true,
     }
+}
+
+/// Whether test `c` looks at the IP datagram (and so never matches a
+/// layer-2 frame that carries none, as ipfw2's tests check `is_ipv4`).
+fn needs_ip(c: &Cmd) -> bool {
+    !matches!(
+        c,
+        Cmd::Comment(_)
+            | Cmd::Layer2
+            | Cmd::MacAddr2 { .. }
+            | Cmd::MacType(_)
+            | Cmd::In
+            | Cmd::Recv(_)
+            | Cmd::Xmit(_)
+            | Cmd::Via(_)
+            | Cmd::ProbeState
+            | Cmd::KeepState
+            | Cmd::Log { .. }
+    ) && !c.is_action()
 }
 
 /// What the evaluation decided.
@@ -1113,6 +1205,20 @@ pub fn ipfw_chk(st: &VnetIpfw, data: &[u8], v6: bool, dir: PfilDir, ifp: &Arc<If
         // A header the rules need is cut short: FreeBSD denies it.
         return FwVerdict::Deny;
     };
+    ipfw_chk_pkt(st, &p, dir, ifp)
+}
+
+/// `ipfw_chk` for an Ethernet frame seen at layer 2 (`ether_ipfw_chk`).
+pub fn ipfw_chk_frame(st: &VnetIpfw, frame: &[u8], dir: PfilDir, ifp: &Arc<Ifnet>) -> FwVerdict {
+    let Some(p) = Pkt::parse_frame(frame) else {
+        return FwVerdict::Deny;
+    };
+    ipfw_chk_pkt(st, &p, dir, ifp)
+}
+
+/// Run packet `p` through the chain.
+fn ipfw_chk_pkt(st: &VnetIpfw, p: &Pkt<'_>, dir: PfilDir, ifp: &Arc<Ifnet>) -> FwVerdict {
+    let p = *p;
     let chain = st.chain();
     let now = now_s();
     let now32 = now as u32;

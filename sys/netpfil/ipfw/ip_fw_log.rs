@@ -58,6 +58,8 @@ fn addr(a: &IpAddr) -> String {
 pub fn log_line(rulenum: u16, act: &Cmd, p: &Pkt<'_>, dir: PfilDir, ifname: &str) -> String {
     let (s, d) = (addr(&p.src), addr(&p.dst));
     let proto = match p.proto {
+        // A layer-2 frame without IP.
+        _ if !p.ip => "MAC".to_string(),
         6 | 17 if p.offset == 0 => {
             let n = if p.proto == 6 { "TCP" } else { "UDP" };
             format!("{n} {s}:{} {d}:{}", p.sport, p.dport)

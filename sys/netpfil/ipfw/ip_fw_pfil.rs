@@ -10,11 +10,11 @@ use vimage_abi::ip_fw::{ICMP_REJECT_RST, TH_RST};
 use vimage_abi::Errno;
 use vimage_net::if_var::Ifnet;
 use vimage_net::pfil::{
-    pfil_add_hook, pfil_remove_hook, PfilAf, PfilDir, PfilHook, PfilPacket, PfilVerdict, PFIL_IN,
-    PFIL_OUT,
+    pfil_add_hook, pfil_remove_hook, PfilAf, PfilDir, PfilFunc, PfilHook, PfilPacket, PfilVerdict,
+    PFIL_IN, PFIL_OUT,
 };
 
-use crate::ip_fw2::{ipfw_chk, FwVerdict, Pkt, VNET_IPFW};
+use crate::ip_fw2::{ipfw_chk, ipfw_chk_frame, FwVerdict, Pkt, VNET_IPFW};
 
 /// The name ipfw's hooks go by on the heads.
 const HOOK: &str = "ipfw";
@@ -45,26 +45,44 @@ fn check(p: &PfilPacket<'_>, v6: bool) -> PfilVerdict {
         .unwrap_or(PfilVerdict::Pass)
 }
 
-/// `ipfw_hook`: put the hooks on curvnet's heads (both directions, IPv4 and
-/// with INET6 IPv6).
-pub fn ipfw_hook() -> Result<(), Errno> {
+/// `ether_ipfw_chk`: an Ethernet frame in `ether_demux` or
+/// `ether_output_frame` (the link head runs only while
+/// `net.link.ether.ipfw` is 1); `net.inet.ip.fw.enable` does not apply
+/// here, as in FreeBSD 7.
+fn ipfw_check_l2(p: &PfilPacket<'_>) -> PfilVerdict {
+    VNET_IPFW
+        .try_with(|st| match ipfw_chk_frame(st, p.data, p.dir, p.ifp) {
+            FwVerdict::Pass => PfilVerdict::Pass,
+            FwVerdict::Deny => PfilVerdict::Drop,
+        })
+        .unwrap_or(PfilVerdict::Pass)
+}
+
+/// The heads ipfw hooks on, and its function on each.
+fn hooks() -> Vec<(PfilAf, PfilHook)> {
     let flags = PFIL_IN | PFIL_OUT;
-    pfil_add_hook(
-        PfilAf::Inet,
-        PfilHook {
-            name: HOOK,
-            func: ipfw_check,
-            flags,
-        },
-    )?;
+    let h = |func| PfilHook {
+        name: HOOK,
+        func,
+        flags,
+    };
+    let mut v = vec![(PfilAf::Inet, h(ipfw_check as PfilFunc))];
     if cfg!(feature = "inet6") {
-        let h = PfilHook {
-            name: HOOK,
-            func: ipfw6_check,
-            flags,
-        };
-        if let Err(e) = pfil_add_hook(PfilAf::Inet6, h) {
-            let _ = pfil_remove_hook(PfilAf::Inet, HOOK);
+        v.push((PfilAf::Inet6, h(ipfw6_check)));
+    }
+    v.push((PfilAf::Link, h(ipfw_check_l2)));
+    v
+}
+
+/// `ipfw_hook`: put the hooks on curvnet's heads (both directions: IPv4,
+/// with INET6 IPv6, and Ethernet for layer 2); all or none.
+pub fn ipfw_hook() -> Result<(), Errno> {
+    let hs = hooks();
+    for (i, (af, h)) in hs.iter().enumerate() {
+        if let Err(e) = pfil_add_hook(*af, *h) {
+            for (af, _) in &hs[..i] {
+                let _ = pfil_remove_hook(*af, HOOK);
+            }
             return Err(e);
         }
     }
@@ -73,9 +91,8 @@ pub fn ipfw_hook() -> Result<(), Errno> {
 
 /// `ipfw_unhook`: take them off again.
 pub fn ipfw_unhook() {
-    let _ = pfil_remove_hook(PfilAf::Inet, HOOK);
-    if cfg!(feature = "inet6") {
-        let _ = pfil_remove_hook(PfilAf::Inet6, HOOK);
+    for (af, _) in hooks() {
+        let _ = pfil_remove_hook(af, HOOK);
     }
 }
 
@@ -92,6 +109,9 @@ pub fn send_reject(p: &Pkt<'_>, code: u16, dir: PfilDir, ifp: &Arc<Ifnet>) {
     let (IpAddr::V4(src), IpAddr::V4(dst)) = (p.src, p.dst) else {
         return;
     };
+    if !p.ip {
+        return;
+    }
     if p.offset != 0
         || dst.is_multicast()
         || (p.proto == 1 && !p.icmp.is_some_and(|(t, _)| is_icmp_query(t)))

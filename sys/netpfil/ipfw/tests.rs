@@ -789,3 +789,142 @@ fn lookup_tables() {
     fw.ctl(IP_FW_TABLE_FLUSH, &2u16.to_le_bytes()).unwrap();
     assert_eq!(fw.chk(&icmp("10.1.2.3", "1.1.1.1", 8), In), Deny);
 }
+
+/// An Ethernet frame from `src` to `dst` of ethertype `et` around `body`.
+fn frame(dst: [u8; 6], src: [u8; 6], et: u16, body: &[u8]) -> Vec<u8> {
+    let mut f = [dst, src].concat();
+    f.extend_from_slice(&et.to_be_bytes());
+    f.extend_from_slice(body);
+    f
+}
+
+const BCAST: [u8; 6] = [0xff; 6];
+const PEER: [u8; 6] = [2, 0, 0, 0, 0, 9];
+const E0: [u8; 6] = [2, 0, 0, 0, 0, 1];
+
+#[test]
+fn layer2_rules_see_frames_with_their_mac_header() {
+    use crate::ip_fw2::ipfw_chk_frame;
+    let fw = Fw::boot();
+    let st = fw.st();
+    let l2 = |f: &[u8], d| ipfw_chk_frame(&st, f, d, &fw.e0);
+    let arp = frame(BCAST, PEER, 0x0806, &[0u8; 28]);
+    let ping = frame(E0, PEER, 0x0800, &icmp("10.0.1.9", "10.0.1.1", 8));
+    // Only the default rule: everything is denied, ARP included (why
+    // FreeBSD's handbook warns before net.link.ether.ipfw=1).
+    assert_eq!(l2(&arp, In), Deny);
+    // IP-level tests never match a frame without IP: `deny udp` and
+    // `from 0.0.0.0/0` leave ARP alone; `ip from any to any` (no test at
+    // all) takes it.
+    fw.add(rule(100, vec![i(Cmd::Proto(17))], Cmd::Deny));
+    fw.add(rule(
+        200,
+        vec![i(Cmd::IpSrcMask(vec![(ip("0.0.0.0"), ip("0.0.0.0"))]))],
+        Cmd::Deny,
+    ));
+    fw.add(rule(
+        300,
+        vec![i(Cmd::MacType(vec![(0x0806, 0x0806)]))],
+        Cmd::Accept,
+    ));
+    assert_eq!(l2(&arp, In), Pass);
+    assert_eq!(fw.counts(100), (0, 0));
+    assert_eq!(fw.counts(200), (0, 0));
+    // Counted without the Ethernet header, as ipfw2 strips it first.
+    assert_eq!(fw.counts(300), (1, 28));
+    // An IP frame is pulled up as at layer 3: rule 200 matches it.
+    assert_eq!(l2(&ping, In), Deny);
+    assert_eq!(fw.counts(200).0, 1);
+    // `layer2` and `MAC dst src`: only at layer 2, masked addresses.
+    fw.add(rule(
+        150,
+        vec![
+            i(Cmd::Layer2),
+            i(Cmd::MacAddr2 {
+                addr: [0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0],
+                mask: [0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0],
+            }),
+        ],
+        Cmd::Accept,
+    ));
+    assert_eq!(l2(&ping, In), Pass);
+    assert_eq!(fw.counts(150), (1, 28));
+    assert_eq!(fw.chk(&icmp("10.0.1.9", "10.0.1.1", 8), In), Deny);
+    let other = frame(
+        E0,
+        [4, 0, 0, 0, 0, 9],
+        0x0800,
+        &icmp("10.0.1.9", "10.0.1.1", 8),
+    );
+    assert_eq!(l2(&other, In), Deny);
+    // Out and in as at layer 3; a cut-short header is denied.
+    fw.add(rule(50, vec![not(Cmd::In), i(Cmd::Layer2)], Cmd::Accept));
+    assert_eq!(l2(&other, Out), Pass);
+    assert_eq!(l2(&arp[..10], Out), Deny);
+    assert_eq!(l2(&frame(E0, PEER, 0x0800, &[0x45, 0]), Out), Deny);
+    // A log line for a frame without IP says MAC.
+    let pk = Pkt::parse_frame(&arp).unwrap();
+    assert_eq!(
+        crate::ip_fw_log::log_line(300, &Cmd::Accept, &pk, In, "e0"),
+        "ipfw: 300 Accept MAC in via e0"
+    );
+}
+
+#[test]
+fn ether_ipfw_turns_the_layer2_hooks_on_per_vnet() {
+    use vimage_net::ethernet::EtherAddr;
+    use vimage_net::if_ethersubr::ether_output_frame;
+    use vimage_net::r#if::{ether_pfil_pass, VNET_NET};
+    let fw = Fw::boot();
+    let arp = Mbuf::from_vec(frame(BCAST, PEER, 0x0806, &[0u8; 28]));
+    let on = |v: i64| VNET_NET.with(|n| n.ether_ipfw.store(v, Ordering::Relaxed));
+    // Off (the default): the default deny rule never sees a frame.
+    assert!(ether_pfil_pass(&fw.e0, &arp, In));
+    assert_eq!(fw.counts(65535), (0, 0));
+    assert!(ether_output_frame(
+        &fw.e0,
+        Mbuf::from_vec(vec![0; 28]),
+        EtherAddr::BROADCAST,
+        0x0806
+    )
+    .is_ok());
+    // On: denied both ways, the sender told EACCES, the drops counted.
+    on(1);
+    assert!(!ether_pfil_pass(&fw.e0, &arp, In));
+    assert_eq!(
+        ether_output_frame(
+            &fw.e0,
+            Mbuf::from_vec(vec![0; 28]),
+            EtherAddr::BROADCAST,
+            0x0806
+        ),
+        Err(Errno::EACCES)
+    );
+    assert_eq!(fw.counts(65535), (2, 56));
+    VNET_NET.with(|n| {
+        assert_eq!(n.pfil.link.dropped_in.load(Ordering::Relaxed), 1);
+        assert_eq!(n.pfil.link.dropped_out.load(Ordering::Relaxed), 1);
+    });
+    fw.add(rule(
+        100,
+        vec![i(Cmd::MacType(vec![(0x0806, 0x0806)]))],
+        Cmd::Accept,
+    ));
+    assert!(ether_pfil_pass(&fw.e0, &arp, In));
+    // Another vnet's switch is its own.
+    let n1 = fw.k.vi_create(fw.k.vimage0(), "n1").unwrap();
+    {
+        let _cv = CurvnetGuard::set(&n1.vnet);
+        assert_eq!(VNET_NET.with(|n| n.ether_ipfw.load(Ordering::Relaxed)), 0);
+    }
+    on(0);
+    // Unloading takes the link hook away with the others.
+    IpfwModule.unload(&fw.k).unwrap();
+    on(1);
+    assert!(!VNET_NET.with(|n| n.pfil.link.hooked()));
+    assert!(ether_pfil_pass(
+        &fw.e0,
+        &Mbuf::from_vec(frame(BCAST, PEER, 0x0806, &[])),
+        In
+    ));
+}

@@ -126,6 +126,12 @@ pub mod op {
     pub const O_IP_DSTPORT: u8 = 10;
     /// Protocol number (`arg1`).
     pub const O_PROTO: u8 = 11;
+    /// Destination and source MAC address under a mask (layer 2 only).
+    pub const O_MACADDR2: u8 = 12;
+    /// Ethertype in a list of ranges (layer 2 only).
+    pub const O_MAC_TYPE: u8 = 13;
+    /// A packet seen at layer 2 (`ether_demux`, `ether_output_frame`).
+    pub const O_LAYER2: u8 = 14;
     /// Incoming (with [`super::F_NOT`]: outgoing).
     pub const O_IN: u8 = 15;
     /// A fragment other than the first.
@@ -267,6 +273,18 @@ pub enum Cmd {
     DstPort(Vec<(u16, u16)>),
     /// Protocol number.
     Proto(u8),
+    /// `MAC dst src` (`mac`): the destination then the source address,
+    /// each under its mask (an address is stored masked).
+    MacAddr2 {
+        /// Destination (bytes 0..6) and source (6..12).
+        addr: [u8; 12],
+        /// Their masks, same layout; all zero: `any`.
+        mask: [u8; 12],
+    },
+    /// `mac-type`: ethertypes, inclusive ranges.
+    MacType(Vec<(u16, u16)>),
+    /// `layer2`.
+    Layer2,
     /// `in` (`out` is `in` negated).
     In,
     /// `frag`.
@@ -361,6 +379,9 @@ impl Cmd {
             Cmd::SrcPort(_) => O_IP_SRCPORT,
             Cmd::DstPort(_) => O_IP_DSTPORT,
             Cmd::Proto(_) => O_PROTO,
+            Cmd::MacAddr2 { .. } => O_MACADDR2,
+            Cmd::MacType(_) => O_MAC_TYPE,
+            Cmd::Layer2 => O_LAYER2,
             Cmd::In => O_IN,
             Cmd::Frag => O_FRAG,
             Cmd::Recv(_) => O_RECV,
@@ -459,7 +480,8 @@ impl Insn {
             Cmd::IpSrcLookup { value, .. } | Cmd::IpDstLookup { value, .. } => {
                 usize::from(value.is_some())
             }
-            Cmd::SrcPort(p) | Cmd::DstPort(p) => p.len(),
+            Cmd::SrcPort(p) | Cmd::DstPort(p) | Cmd::MacType(p) => p.len(),
+            Cmd::MacAddr2 { .. } => 6,
             Cmd::Recv(_) | Cmd::Xmit(_) | Cmd::Via(_) => 1 + IFNAMSIZ / 4,
             Cmd::Ip6Src(_) | Cmd::Ip6Dst(_) => 4,
             Cmd::Ip6SrcMask(l) | Cmd::Ip6DstMask(l) => 8 * l.len(),
@@ -517,10 +539,13 @@ impl Insn {
                     w.u32(*m);
                 }
             }
-            Cmd::SrcPort(p) | Cmd::DstPort(p) => {
+            Cmd::SrcPort(p) | Cmd::DstPort(p) | Cmd::MacType(p) => {
                 for (lo, hi) in p {
                     w.u16(*lo).u16(*hi);
                 }
+            }
+            Cmd::MacAddr2 { addr, mask } => {
+                w.raw(addr).raw(mask);
             }
             Cmd::IpSrcLookup { value, .. } | Cmd::IpDstLookup { value, .. } => {
                 if let Some(v) = value {
@@ -650,7 +675,7 @@ impl Insn {
                     Cmd::IpDstSet(s)
                 }
             }
-            O_IP_SRCPORT | O_IP_DSTPORT => {
+            O_IP_SRCPORT | O_IP_DSTPORT | O_MAC_TYPE => {
                 if n == 0 {
                     return Err(Errno::EINVAL);
                 }
@@ -660,11 +685,24 @@ impl Insn {
                     let (lo, hi) = (r.u16()?, r.u16()?);
                     p.push((lo, hi));
                 }
-                if opcode == O_IP_SRCPORT {
-                    Cmd::SrcPort(p)
-                } else {
-                    Cmd::DstPort(p)
+                match opcode {
+                    O_IP_SRCPORT => Cmd::SrcPort(p),
+                    O_IP_DSTPORT => Cmd::DstPort(p),
+                    _ => Cmd::MacType(p),
                 }
+            }
+            O_MACADDR2 => {
+                exact(6)?;
+                no_arg()?;
+                let mut addr = [0u8; 12];
+                let mut mask = [0u8; 12];
+                addr.copy_from_slice(r.take(12)?);
+                mask.copy_from_slice(r.take(12)?);
+                // Canonical: the addresses are masked (as ipfw(8) stores them).
+                if addr.iter().zip(&mask).any(|(a, m)| a & !m != 0) {
+                    return Err(Errno::EINVAL);
+                }
+                Cmd::MacAddr2 { addr, mask }
             }
             O_IP_SRC_LOOKUP | O_IP_DST_LOOKUP => {
                 if n > 1 || arg1 >= IPFW_TABLES_MAX {
@@ -778,6 +816,7 @@ impl Insn {
                     O_IP_DST_ME => Cmd::IpDstMe,
                     O_IN => Cmd::In,
                     O_FRAG => Cmd::Frag,
+                    O_LAYER2 => Cmd::Layer2,
                     O_ESTAB => Cmd::Estab,
                     O_PROBE_STATE => Cmd::ProbeState,
                     O_KEEP_STATE => Cmd::KeepState,
@@ -1382,6 +1421,12 @@ mod tests {
                     table: 127,
                     value: None,
                 }),
+                Insn::new(Cmd::Layer2),
+                Insn::new(Cmd::MacType(vec![(0x0800, 0x0800), (0x0806, 0x0806)])),
+                Insn::new(Cmd::MacAddr2 {
+                    addr: [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0],
+                    mask: [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0],
+                }),
             ],
             vec![
                 Insn::new(Cmd::Log {
@@ -1393,6 +1438,28 @@ mod tests {
         );
         let b = r.to_bytes().unwrap();
         assert_eq!(IpFwRule::from_bytes(&b).unwrap(), r);
+        // ipfw2's sizes for the layer-2 instructions: MAC 7 words,
+        // layer2 1, mac-type 1 + one per range.
+        let w = |c: Cmd| Insn::new(c).words();
+        let any = Cmd::MacAddr2 {
+            addr: [0; 12],
+            mask: [0; 12],
+        };
+        assert_eq!(w(any), 7);
+        assert_eq!(w(Cmd::Layer2), 1);
+        assert_eq!(w(Cmd::MacType(vec![(1, 1), (2, 3)])), 3);
+        // An address outside its mask is not canonical.
+        let mut bad = rule(
+            vec![Insn::new(Cmd::MacAddr2 {
+                addr: [0; 12],
+                mask: [0; 12],
+            })],
+            vec![Insn::new(Cmd::Deny)],
+        )
+        .to_bytes()
+        .unwrap();
+        bad[IPFW_RULE_HDR + 4] = 1;
+        assert_eq!(IpFwRule::from_bytes(&bad), Err(Errno::EINVAL));
     }
 
     #[test]

@@ -786,7 +786,7 @@ fn gen_match(r: &mut Rng) -> vimage_abi::ip_fw::Insn {
             .map(|_| (r.u32() as u16, r.u32() as u16))
             .collect::<Vec<_>>()
     };
-    let cmd = match r.below(26) {
+    let cmd = match r.below(29) {
         24 => Cmd::IpSrcLookup {
             table: r.below(128) as u16,
             value: r.one_in(2).then(|| r.u32()),
@@ -838,6 +838,17 @@ fn gen_match(r: &mut Rng) -> vimage_abi::ip_fw::Insn {
         20 => Cmd::Ip6Src(gen_ip6(r)),
         21 => Cmd::Ip6DstMask((0..1 + r.below(2)).map(|_| masked6(r)).collect()),
         22 => Cmd::Ip6SrcMe,
+        26 => {
+            let mut addr = [0u8; 12];
+            let mut mask = [0u8; 12];
+            for i in 0..12 {
+                mask[i] = if r.one_in(2) { 0xff } else { r.u32() as u8 };
+                addr[i] = r.u32() as u8 & mask[i];
+            }
+            Cmd::MacAddr2 { addr, mask }
+        }
+        27 => Cmd::MacType(ports(r)),
+        28 => Cmd::Layer2,
         _ => Cmd::IpDstMe,
     };
     Insn {
