@@ -230,6 +230,34 @@ impl Mbuf {
         }
         b
     }
+    /// The whole buffer, headroom included, for reuse as storage (its
+    /// contents are of no further interest): no copy, whatever the offset.
+    pub fn into_storage(mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
+    /// An empty packet whose buffer holds at least `cap` bytes, no headroom
+    /// (a spare buffer of the thread's when one fits).
+    pub fn with_capacity(cap: usize) -> Self {
+        Mbuf::from_vec(buf_get(cap))
+    }
+    /// Bytes of storage the packet pins (`MSIZE` plus its cluster's size,
+    /// what FreeBSD counts in `sb_mbcnt`): its buffer's capacity.
+    pub fn storage(&self) -> usize {
+        self.buf.capacity()
+    }
+    /// Room after the data (`M_TRAILINGSPACE`) within the buffer as
+    /// allocated.
+    pub fn trailing_space(&self) -> usize {
+        self.buf.capacity() - self.buf.len()
+    }
+    /// Copy as much of `data` as fits in the trailing space onto the end
+    /// (never reallocating, so the storage stays what was counted); how many
+    /// bytes were taken.
+    pub fn append_within(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.trailing_space());
+        self.buf.extend_from_slice(&data[..n]);
+        n
+    }
 }
 
 impl Drop for Mbuf {
@@ -249,6 +277,9 @@ impl From<&[u8]> for Mbuf {
         Mbuf::from_slice(v)
     }
 }
+
+mod chain;
+pub use chain::MbufChain;
 
 #[cfg(test)]
 mod tests {
