@@ -3,7 +3,7 @@
 //! vnet is a router (`net.inet.ip.forwarding=1`).
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -21,6 +21,7 @@ use vimage_kern::kern_timeout::{getnow_ns, timeout};
 use vimage_net::if_var::Ifnet;
 use vimage_net::mbuf::Mbuf;
 use vimage_net::pfil::{pfil_run_hooks, PfilAf, PfilDir};
+use vimage_net::r#if::if_findmulti;
 
 /// How long an incomplete datagram waits for its fragments (`IPFRAGTTL`, 30 s).
 pub const IPFRAGTTL_NS: u64 = 30_000_000_000;
@@ -116,8 +117,14 @@ pub fn ip_input(ifp: &Arc<Ifnet>, mut m: Mbuf) {
             inc(&st.ips_badaddr);
             return;
         }
-        let ours =
-            in_localaddr(dst) || in_broadcast(dst, ifp) || dst == Ipv4Addr::new(224, 0, 0, 1);
+        // A group is ours when a socket joined it on this interface
+        // (`IN_LOOKUP_MULTI`; all-hosts always).  Multicast is never
+        // forwarded: the vnet runs no multicast router, so a group nobody
+        // here joined is dropped, link-local 224.0.0.x or not.
+        let ours = in_localaddr(dst)
+            || in_broadcast(dst, ifp)
+            || dst == Ipv4Addr::new(224, 0, 0, 1)
+            || (dst.is_multicast() && if_findmulti(ifp, IpAddr::V4(dst)));
         if !ours {
             if dst.is_multicast() {
                 inc(&st.ips_notmember);

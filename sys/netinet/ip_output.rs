@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use vimage_abi::net_if::{IFF_BROADCAST, IFF_LOOPBACK, IFF_UP};
+use vimage_abi::net_if::{IFF_BROADCAST, IFF_LOOPBACK, IFF_MULTICAST, IFF_UP};
 use vimage_abi::Errno;
 
 use super::in_rt::in_rtalloc;
@@ -17,7 +17,7 @@ use vimage_net::if_ethersubr::if_output;
 use vimage_net::if_var::Ifnet;
 use vimage_net::mbuf::{Mbuf, CSUM_DATA_VALID, CSUM_DELAY_DATA, CSUM_TSO};
 use vimage_net::pfil::{pfil_run_hooks, PfilAf, PfilDir};
-use vimage_net::r#if::vnet_net;
+use vimage_net::r#if::{if_findmulti, vnet_net};
 
 /// The datagram is being forwarded: keep its identification and source.
 pub const IP_FORWARDING: u32 = 0x1;
@@ -169,13 +169,79 @@ fn ip_loopback(ifp: &Arc<Ifnet>, mut m: Mbuf) -> Result<(), Errno> {
     }
 }
 
+/// What a socket's multicast options ask of [`ip_output_opt`] for a datagram
+/// to a group (the part of `struct ip_moptions` output reads).
+#[derive(Clone, Debug, Default)]
+pub struct IpMcastOut {
+    /// `imo_multicast_ifp`: the interface to leave by (`None`: the route's).
+    pub ifp: Option<Arc<Ifnet>>,
+    /// `imo_multicast_loop`: a copy goes to this host's members of the group
+    /// on that interface.
+    pub loop_: bool,
+}
+
+/// Where a datagram to group `dst` leaves: the socket's chosen interface,
+/// else the route's; the next hop is the group itself (its MAC is mapped),
+/// the source the interface's first address.  `ENETUNREACH` for an
+/// interface without `IFF_MULTICAST`, as FreeBSD.
+fn route_mcast(dst: Ipv4Addr, src: Ipv4Addr, ifp: Option<&Arc<Ifnet>>) -> Result<Hop, Errno> {
+    let ifp = match ifp {
+        Some(i) => i.clone(),
+        None => in_rtalloc(dst).ok_or(Errno::ENETUNREACH)?.ifp,
+    };
+    if ifp.flags() & IFF_MULTICAST == 0 {
+        return Err(Errno::ENETUNREACH);
+    }
+    let src = if src.is_unspecified() {
+        in_first_addr(&ifp)
+    } else {
+        Some(src)
+    };
+    Ok(Hop {
+        mtu: ifp.mtu.load(Ordering::Relaxed) as usize,
+        ifp,
+        nexthop: dst,
+        src,
+        local: false,
+    })
+}
+
+/// The source address curvnet would use for a datagram to group `dst`
+/// leaving by `ifp` (or the route's interface): `in_pcbladdr` with the
+/// socket's `IP_MULTICAST_IF`.
+pub fn ip_srcaddr_mcast(dst: Ipv4Addr, ifp: Option<&Arc<Ifnet>>) -> Result<Ipv4Addr, Errno> {
+    route_mcast(dst, Ipv4Addr::UNSPECIFIED, ifp)?
+        .src
+        .ok_or(Errno::EADDRNOTAVAIL)
+}
+
+/// `ip_mloopback`: a copy of the multicast datagram `m` (header complete)
+/// goes to curvnet's input as if it arrived on `ifp`, for the local
+/// members of its group there.
+fn ip_mloopback(ifp: &Arc<Ifnet>, m: &Mbuf) {
+    let mut c = Mbuf::from_slice(m.data());
+    c.csum_flags = m.csum_flags;
+    c.csum_data = m.csum_data;
+    let _ = ip_loopback(ifp, c);
+}
+
 /// `ip_output`: send the datagram in `m` (a complete IPv4 header and payload).
 /// Sets identification (unless forwarding, or a raw header that has one), fills
 /// an unspecified source from the route, and fragments to the MTU.  Errors:
 /// `EHOSTUNREACH` (no route), `EACCES` (broadcast without `SO_BROADCAST`),
 /// `EMSGSIZE` (too big with DF), `ENETDOWN`, `EHOSTDOWN` (ARP gave up),
-/// `EACCES` (a packet filter refused it).
-pub fn ip_output(mut m: Mbuf, flags: u32) -> Result<(), Errno> {
+/// `EACCES` (a packet filter refused it).  A datagram to a group leaves
+/// by the route's interface and loops back to local members.
+pub fn ip_output(m: Mbuf, flags: u32) -> Result<(), Errno> {
+    ip_output_opt(m, flags, None)
+}
+
+/// [`ip_output`] with a socket's multicast options `mo` for a datagram to
+/// a group (`ip_output`'s `imo`): the interface it leaves by, and whether
+/// it loops back to this host's members there (`IP_MULTICAST_LOOP`, on
+/// without options).  A group datagram never leaves a loopback interface
+/// twice, nor with TTL 0 (it is then only looped back).
+pub fn ip_output_opt(mut m: Mbuf, flags: u32, mo: Option<&IpMcastOut>) -> Result<(), Errno> {
     super::VNET_INET.with(|inet| {
         let (dst, src, hl, id) = {
             let p = Ipv4Packet::new_checked(m.data()).map_err(|_| Errno::EINVAL)?;
@@ -188,7 +254,12 @@ pub fn ip_output(mut m: Mbuf, flags: u32) -> Result<(), Errno> {
                 Ipv4Packet::new_unchecked(m.data_mut()).set_ident(nid);
             }
         }
-        let hop = match route(dst, src) {
+        let mcast = dst.is_multicast();
+        let hop = match if mcast {
+            route_mcast(dst, src, mo.and_then(|o| o.ifp.as_ref()))
+        } else {
+            route(dst, src)
+        } {
             Ok(h) => h,
             Err(e) => {
                 inc(&inet.ipstat.ips_noroute);
@@ -207,6 +278,17 @@ pub fn ip_output(mut m: Mbuf, flags: u32) -> Result<(), Errno> {
             return Err(Errno::ENETDOWN);
         }
         Ipv4Packet::new_unchecked(m.data_mut()).fill_checksum();
+        if mcast {
+            // Local members of the group on the way out get their copy
+            // (this host forwards no multicast: no mrouter to offer it to).
+            if mo.is_none_or(|o| o.loop_) && if_findmulti(&hop.ifp, IpAddr::V4(dst)) {
+                ip_mloopback(&hop.ifp, &m);
+            }
+            let ttl = Ipv4Packet::new_unchecked(m.data()).ttl();
+            if ttl == 0 || hop.ifp.flags() & IFF_LOOPBACK != 0 {
+                return Ok(());
+            }
+        }
         // pfil(9): the vnet's packet filters (ipfw) see the datagram about
         // to leave by `hop.ifp`, whole (before fragmentation); one they
         // refuse is not sent and the sender gets EACCES, as FreeBSD's

@@ -15,6 +15,7 @@
 pub mod icmp_input;
 pub mod if_ether;
 pub mod r#in;
+pub mod in_mcast;
 pub mod in_pcb;
 pub mod in_proto;
 pub mod in_rt;

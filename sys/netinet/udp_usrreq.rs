@@ -3,17 +3,23 @@
 //! unreachable when nobody listens; `net.inet.udp.pcblist` for `netstat -a`.
 
 use std::net::Ipv4Addr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use vimage_abi::netinet6_in6::SockaddrIn6;
-use vimage_abi::netinet_in::{InPcbInfo, SockaddrIn};
+use vimage_abi::netinet_in::{
+    InPcbInfo, InRecvInfo, SockaddrIn, IPPROTO_IP, IP_DEFAULT_MULTICAST_TTL, IP_RECVDSTADDR,
+    IP_RECVIF,
+};
 use vimage_abi::Errno;
 
 use super::icmp_input::icmp_error;
+use super::in_mcast::{ip_getmoptions, ip_setmoptions, is_mcast_opt, IpMoptions};
 use super::in_pcb::{InPcbCb, InpOpts};
 use super::ip::{Ipv4Packet, PseudoHdr, IPPROTO_UDP, IP_HDR_LEN};
 use super::ip_icmp::{IcmpQuote, ICMP_UNREACH, ICMP_UNREACH_PORT};
-use super::ip_output::{ip_build, ip_output, ip_srcaddr, IP_ALLOWBROADCAST};
+use super::ip_output::{
+    ip_build, ip_output_opt, ip_srcaddr, ip_srcaddr_mcast, IpMcastOut, IP_ALLOWBROADCAST,
+};
 use super::ip_var::inc;
 use super::r#in::{in_broadcast, in_broadcast_any, in_localaddr};
 use super::udp::{UdpPacket, UDP_HDR_LEN};
@@ -35,6 +41,13 @@ pub struct UdpCb {
     /// The IPv4 half of an AF_INET6 socket open to IPv4-mapped traffic:
     /// sources are reported as `::ffff:a.b.c.d`.
     pub mapped: bool,
+    /// `inp_moptions`: multicast options, made by the first one set; input
+    /// reads the memberships to filter group datagrams.
+    pub moptions: Mutex<Option<IpMoptions>>,
+    /// `INP_RECVDSTADDR`: datagrams come with their destination address.
+    pub recvdstaddr: AtomicBool,
+    /// `INP_RECVIF`: datagrams come with their receiving interface.
+    pub recvif: AtomicBool,
 }
 
 impl InPcbCb for UdpCb {
@@ -67,6 +80,9 @@ impl UdpSocket {
             rcv,
             so_error: Mutex::new(None),
             mapped,
+            moptions: Mutex::new(None),
+            recvdstaddr: AtomicBool::new(false),
+            recvif: AtomicBool::new(false),
         });
         let id = super::vnet_inet().udb.attach(cb.clone());
         UdpSocket {
@@ -206,9 +222,24 @@ impl ProtoSocket for UdpSocket {
         inet.udb.set_opts(self.id, self.opts.reuse);
         self.autobind()?;
         let ep = inet.udb.endpoints(self.id);
+        // To a group: the socket's multicast interface, TTL and loopback
+        // (`ip_moptions`), or their defaults (the route's, 1, on).
+        let mo = dst.is_multicast().then(|| {
+            let g = self.cb.moptions.lock().ok();
+            let imo = g.as_ref().and_then(|g| g.as_ref());
+            (
+                IpMcastOut {
+                    ifp: imo.and_then(|o| o.multicast_ifp()),
+                    loop_: imo.is_none_or(|o| o.loop_),
+                },
+                imo.map_or(IP_DEFAULT_MULTICAST_TTL, |o| o.ttl),
+            )
+        });
         let src = if ep.laddr.is_unspecified() || ep.laddr.is_multicast() {
             if dst == Ipv4Addr::BROADCAST {
                 Ipv4Addr::UNSPECIFIED
+            } else if let Some((o, _)) = &mo {
+                ip_srcaddr_mcast(dst, o.ifp.as_ref())?
             } else {
                 ip_srcaddr(dst)?
             }
@@ -227,7 +258,10 @@ impl ProtoSocket for UdpSocket {
                 p.fill_checksum(&PseudoHdr::V4 { src, dst });
             }
         }
-        let ttl = self.opts.ttl.unwrap_or_else(|| inet.defttl());
+        let ttl = match &mo {
+            Some((_, t)) => *t,
+            None => self.opts.ttl.unwrap_or_else(|| inet.defttl()),
+        };
         let m = ip_build(src, dst, IPPROTO_UDP, ttl, self.opts.tos, &udp);
         let m = if src.is_unspecified() {
             // The source is chosen on the way out: sum the checksum then.
@@ -241,20 +275,54 @@ impl ProtoSocket for UdpSocket {
         } else {
             0
         };
-        ip_output(m, flags)?;
+        ip_output_opt(m, flags, mo.as_ref().map(|(o, _)| o))?;
         Ok(data.len())
     }
 
     fn setsockopt(&mut self, level: i32, name: i32, val: &[u8]) -> Result<(), Errno> {
+        if level == IPPROTO_IP && is_mcast_opt(name) {
+            let mut g = self.cb.moptions.lock().map_err(|_| Errno::EDOOFUS)?;
+            return ip_setmoptions(&mut g, name, val);
+        }
+        if level == IPPROTO_IP && (name == IP_RECVDSTADDR || name == IP_RECVIF) {
+            let v = match val.len() {
+                4 => i32::from_le_bytes([val[0], val[1], val[2], val[3]]),
+                _ => return Err(Errno::EINVAL),
+            };
+            let f = if name == IP_RECVIF {
+                &self.cb.recvif
+            } else {
+                &self.cb.recvdstaddr
+            };
+            f.store(v != 0, Ordering::Relaxed);
+            return Ok(());
+        }
         self.opts.set(level, name, val, false)
     }
 
     fn getsockopt(&mut self, level: i32, name: i32) -> Result<Vec<u8>, Errno> {
+        if level == IPPROTO_IP && is_mcast_opt(name) {
+            let g = self.cb.moptions.lock().map_err(|_| Errno::EDOOFUS)?;
+            return ip_getmoptions(&g, name);
+        }
+        if level == IPPROTO_IP && (name == IP_RECVDSTADDR || name == IP_RECVIF) {
+            let f = if name == IP_RECVIF {
+                &self.cb.recvif
+            } else {
+                &self.cb.recvdstaddr
+            };
+            return Ok(i32::from(f.load(Ordering::Relaxed)).to_le_bytes().to_vec());
+        }
         let ttl = super::vnet_inet().defttl();
         self.opts.get(level, name, ttl, false)
     }
 
     fn close(&mut self) {
+        if let Ok(mut g) = self.cb.moptions.lock() {
+            if let Some(o) = g.as_mut() {
+                o.leave_all();
+            }
+        }
         if let Some(inet) = super::try_vnet_inet() {
             inet.udb.detach(self.id);
         }
@@ -310,7 +378,8 @@ pub fn udp_input(ifp: &Arc<Ifnet>, m: Mbuf, hl: usize) {
         }
         let (sport, dport) = (u.src_port(), u.dst_port());
         let payload = &udp[UDP_HDR_LEN..];
-        let from = SockaddrIn::new(src, sport).to_bytes().to_vec();
+        let from_sin = SockaddrIn::new(src, sport);
+        let from = from_sin.to_bytes().to_vec();
         let from6 = || {
             let mut s = SockaddrIn6::new(src.to_ipv6_mapped(), 0);
             s.port = sport;
@@ -336,11 +405,46 @@ pub fn udp_input(ifp: &Arc<Ifnet>, m: Mbuf, hl: usize) {
             }
             return;
         }
+        let mcast = dst.is_multicast();
+        let mut delivered = 0;
         for cb in targets {
-            let from = if cb.mapped { from6() } else { from.clone() };
+            // A socket with multicast options takes a group datagram only
+            // when it joined the group on the receiving interface
+            // (`imo_multi_filter`); one without takes what the host took.
+            if mcast
+                && cb
+                    .moptions
+                    .lock()
+                    .ok()
+                    .is_some_and(|g| g.as_ref().is_some_and(|o| !o.is_member(dst, ifp)))
+            {
+                continue;
+            }
+            delivered += 1;
+            let (rdst, rif) = (
+                cb.recvdstaddr.load(Ordering::Relaxed),
+                cb.recvif.load(Ordering::Relaxed),
+            );
+            let from = if cb.mapped {
+                from6()
+            } else if rdst || rif {
+                InRecvInfo {
+                    from: Some(from_sin),
+                    dstaddr: rdst.then_some(dst),
+                    ifindex: rif.then(|| ifp.index.load(Ordering::Relaxed)),
+                }
+                .to_bytes()
+            } else {
+                from.clone()
+            };
             if cb.rcv.append(payload.to_vec(), from).is_err() {
                 inc(&st.udps_fullsock);
             }
+        }
+        if delivered == 0 {
+            // Every taker filtered it out: nobody wanted the group here.
+            inc(&st.udps_noport);
+            inc(&st.udps_noportbcast);
         }
     })
 }
