@@ -21,7 +21,7 @@ mod replay;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use packet::{Stack, IP4, IP6, MAC, PEER4, PEER6, PEER_MAC, TCP_PORT, UDP_PORT};
+use packet::{Stack, IP4, IP4_VLAN, IP6, MAC, PEER4, PEER6, PEER_MAC, TCP_PORT, UDP_PORT};
 
 fn dir() -> std::path::PathBuf {
     replay::path(env!("CARGO_MANIFEST_DIR"), "../fuzz/corpus/packet")
@@ -148,6 +148,8 @@ const RAW: u8 = 0;
 const IP: u8 = 1 | 8;
 const TIME: u8 = 2;
 const SOCK: u8 = 3;
+/// With [`IP`] or [`RAW`]: tagged for VLAN 5, on eth0.
+const VLAN: u8 = 0x40;
 
 /// A seed under construction: records run on a live stack as they are added.
 struct Seed {
@@ -662,6 +664,53 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
     s.sock(3, &[0, 3]);
     add("tcp6-server", s);
 
+    // A vlan on eth0: ARP and an echo tagged for VLAN 5, answered tagged.
+    let mut s = Seed::new();
+    s.rec(
+        IP | VLAN,
+        &arp(1, Ipv4Addr::new(10, 0, 5, 1), [0; 6], IP4_VLAN),
+    );
+    s.rec(
+        IP | VLAN,
+        &ip4(
+            Ipv4Addr::new(10, 0, 5, 1),
+            IP4_VLAN,
+            1,
+            64,
+            0,
+            &icmp_echo(8, 1, 56),
+        ),
+    );
+    add("vlan-arp-echo", s);
+
+    // The firewall: a frame from the MAC rule 200 refuses at layer 2, a
+    // datagram from the network rule 800 refuses (and logs), UDP and TCP
+    // to port 9 answered by `unreach port` and `reset`.
+    let mut s = Seed::new();
+    let mut f = MAC[0].to_vec();
+    f.extend_from_slice(&[0x40, 0, 0, 0, 0, 0x66]);
+    f.extend_from_slice(&[0x08, 0x00]);
+    f.extend(ip4(PEER4, us, 1, 64, 0, &icmp_echo(8, 1, 56)));
+    s.rec(RAW, &f);
+    s.ip(ip4(
+        Ipv4Addr::new(10, 0, 9, 1),
+        us,
+        1,
+        64,
+        0,
+        &icmp_echo(8, 2, 8),
+    ));
+    s.ip(ip4(PEER4, us, 17, 64, 0, &udp(1234, 9, b"x")));
+    s.ip(ip4(
+        PEER4,
+        us,
+        6,
+        64,
+        0,
+        &tcp(1234, 9, 1, 0, TH_SYN, &[], &[]),
+    ));
+    add("ipfw-deny-reject", s);
+
     // Time alone, and nothing at all.
     let mut s = Seed::new();
     s.time(0xff_ffff);
@@ -686,6 +735,61 @@ fn packet_seeds_are_deterministic() {
         v
     };
     assert_eq!(frames(b), frames(b));
+}
+
+/// The harness's vlan and firewall are really there: a tagged echo is
+/// answered tagged; what the rules refuse gets no answer, or the notice
+/// they send.
+#[test]
+fn the_harness_has_a_vlan_and_a_firewall() {
+    let mut s = Stack::new();
+    let peer = Ipv4Addr::new(10, 0, 5, 1);
+    let out = s.record(IP | VLAN, &arp(1, peer, [0; 6], IP4_VLAN));
+    assert!(out
+        .iter()
+        .any(|f| f[12..16] == [0x81, 0, 0, 5] && f[16..18] == [8, 6]));
+    let out = s.record(
+        IP | VLAN,
+        &ip4(peer, IP4_VLAN, 1, 64, 0, &icmp_echo(8, 1, 56)),
+    );
+    let tagged_reply = |f: &Vec<u8>| f[12..16] == [0x81, 0, 0, 5] && f.get(18 + 20) == Some(&0);
+    assert!(out.iter().any(tagged_reply), "{out:?}");
+    // Rule 200: refused at layer 2, by source MAC.
+    s.record(IP, &arp(2, PEER4, MAC[0], IP4[0]));
+    let echo = ip4(PEER4, IP4[0], 1, 64, 0, &icmp_echo(8, 1, 56));
+    let mut f = MAC[0].to_vec();
+    f.extend_from_slice(&[0x40, 0, 0, 0, 0, 0x66]);
+    f.extend_from_slice(&[0x08, 0x00]);
+    f.extend_from_slice(&echo);
+    assert!(s.record(RAW, &f).is_empty());
+    assert!(!s.record(IP, &echo).is_empty());
+    // Rule 800: refused at layer 3, by source network.
+    let from9 = ip4(
+        Ipv4Addr::new(10, 0, 9, 1),
+        IP4[0],
+        1,
+        64,
+        0,
+        &icmp_echo(8, 2, 8),
+    );
+    assert!(s.record(IP, &from9).is_empty());
+    // A SYN to port 9 gets its RST (rule 600's `reset`, or the closed
+    // port's had the rule not been there).
+    let out = s.record(
+        IP,
+        &ip4(
+            PEER4,
+            IP4[0],
+            6,
+            64,
+            0,
+            &tcp(1234, 9, 1, 0, TH_SYN, &[], &[]),
+        ),
+    );
+    assert!(out
+        .iter()
+        .any(|f| f[14 + 9] == 6 && f[14 + 20 + 13] & TH_RST != 0));
+    s.finish();
 }
 
 #[test]

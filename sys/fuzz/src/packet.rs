@@ -24,6 +24,14 @@
 //!   send on or close an accepted or connected socket, connect out, send a
 //!   datagram out.
 //!
+//! A record of kind 0 or 1 with `op & 0x40` goes to `eth0` with an 802.1Q
+//! tag for VLAN 5 put in after the MAC addresses: `eth0.5`, a vlan on
+//! `eth0` (10.0.5.20/24), takes it.  The firewall is loaded, its layer-2
+//! half on (`net.link.ether.ipfw=1`), with [`IPFW_RULES`]: counting and
+//! state at layer 2 and 3, `reset` and `unreach` notices, a `skipto`, a
+//! logged deny, and everything else allowed, so what the rules do not
+//! refuse reaches the stack as before.
+//!
 //! After the last record, time moves on (timers, reassembly and ARP/ND expiry,
 //! TCP retransmission and TIME_WAIT), every socket closes and the kernel
 //! halts.  Nothing may panic; the stack must still answer a system call.
@@ -31,8 +39,10 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 
+use vimage_abi::ip_fw::{Cmd, Insn, IpFwRule, IP_FW_ADD};
 use vimage_abi::net_if::{
-    IfReq, IFF_BROADCAST, IFF_MULTICAST, IFF_SIMPLEX, IFF_UP, IFT_ETHER, SIOCSIFFLAGS,
+    IfReq, IFF_BROADCAST, IFF_MULTICAST, IFF_SIMPLEX, IFF_UP, IFT_ETHER, SIOCIFCREATE2,
+    SIOCSIFFLAGS,
 };
 use vimage_abi::netinet6_in6::{In6AliasReq, SockaddrIn6, SIOCAIFADDR_IN6};
 use vimage_abi::netinet_in::{InAliasReq, SockaddrIn, SIOCAIFADDR};
@@ -75,12 +85,29 @@ pub const UDP_PORT: u16 = 7777;
 pub const TCP_PORT: [u16; 2] = [80, 81];
 /// Most records one input runs.
 pub const MAX_RECORDS: usize = 128;
+/// The VLAN on `eth0` and its address.
+pub const VLAN: u16 = 5;
+/// Our address on `eth0.5`.
+pub const IP4_VLAN: Ipv4Addr = Ipv4Addr::new(10, 0, 5, 20);
+/// The firewall's rules, as ipfw(8) would have been given them.
+pub const IPFW_RULES: &[&str] = &[
+    "100 count ip from any to any layer2 mac-type arp",
+    "200 deny ip from any to any MAC any 40:00:00:00:00:66 layer2",
+    "300 check-state",
+    "400 allow tcp from any to any 80,81 setup keep-state",
+    "500 unreach port udp from any to any 9 in",
+    "600 reset tcp from any to any 9 in",
+    "700 skipto 1000 icmp from any to any icmptypes 8",
+    "800 deny log ip from 10.0.9.0/24 to any",
+    "1000 allow ip from any to any",
+];
 
 const PF_INET: i32 = 2;
 const PF_INET6: i32 = 28;
 const SOCK_STREAM: i32 = 1;
 const SOCK_DGRAM: i32 = 2;
 const SOCK_RAW: i32 = 3;
+const IPPROTO_RAW: i32 = 255;
 const MSG_DONTWAIT: i32 = 0x80;
 
 /// A driver that keeps what it is asked to send.
@@ -155,6 +182,9 @@ impl Stack {
             random: vimage_kern::kern_random::SeededRandom::arc(1),
         })
         .expect("boot");
+        for m in vimage_kmod::catalog() {
+            k.kld_catalog_add(m);
+        }
         let out = Arc::new(Mutex::new(Vec::new()));
         let vnet = k.vimage0().vnet.clone();
         let mk = |name: &str, mac: [u8; 6]| {
@@ -242,6 +272,7 @@ impl Stack {
             })
             .expect("SIOCAIFADDR_IN6");
         }
+        self.vlan_and_firewall(s4);
         for name in ["net.inet.ip.forwarding", "net.inet6.ip6.forwarding"] {
             self.call(Request::Sysctl {
                 name: name.into(),
@@ -283,6 +314,59 @@ impl Stack {
         self.take_output();
     }
 
+    /// `kldload if_vlan ipfw`, `ifconfig eth0.5 create 10.0.5.20/24 up`,
+    /// the rules, `sysctl net.link.ether.ipfw=1`; all through the door.
+    fn vlan_and_firewall(&mut self, s4: i32) {
+        for m in ["if_vlan", "ipfw"] {
+            self.call(Request::Kldload { name: m.into() })
+                .expect("kldload");
+        }
+        let name = format!("eth0.{VLAN}");
+        self.call(Request::Ioctl {
+            fd: s4,
+            cmd: SIOCIFCREATE2,
+            data: IfReq::new(&name).to_bytes().expect("ifreq"),
+        })
+        .expect("SIOCIFCREATE2");
+        let req = InAliasReq {
+            name: name.clone(),
+            addr: Some(IP4_VLAN),
+            broadaddr: Some(Ipv4Addr::new(10, 0, 5, 255)),
+            mask: Some(Ipv4Addr::new(255, 255, 255, 0)),
+        };
+        self.call(Request::Ioctl {
+            fd: s4,
+            cmd: SIOCAIFADDR,
+            data: req.to_bytes().expect("aliasreq"),
+        })
+        .expect("SIOCAIFADDR vlan");
+        let mut up = IfReq::new(&name);
+        up.set_flags(IFF_UP | IFF_BROADCAST | IFF_SIMPLEX | IFF_MULTICAST);
+        self.call(Request::Ioctl {
+            fd: s4,
+            cmd: SIOCSIFFLAGS,
+            data: up.to_bytes().expect("ifreq"),
+        })
+        .expect("SIOCSIFFLAGS vlan");
+        let raw = self.socket(PF_INET, SOCK_RAW, IPPROTO_RAW);
+        for r in IPFW_RULES {
+            let rule = ipfw_rule(r).to_bytes().expect("rule");
+            self.call(Request::Getsockopt {
+                fd: raw,
+                level: 0,
+                name: IP_FW_ADD,
+                val: rule,
+            })
+            .expect("IP_FW_ADD");
+        }
+        self.call(Request::Close { fd: raw }).expect("close");
+        self.call(Request::Sysctl {
+            name: "net.link.ether.ipfw".into(),
+            new: Some(sysctl_int(1)),
+        })
+        .expect("net.link.ether.ipfw");
+    }
+
     /// Move the clock and run what is due.
     pub fn advance_ms(&mut self, ms: u64) {
         self.clock.advance(ms * 1_000_000);
@@ -306,15 +390,23 @@ impl Stack {
         if_input(&ifp, Mbuf::from_vec(frame));
     }
 
+    /// A frame arrives; with `op & 0x40` on `eth0`, tagged for [`VLAN`].
+    fn input_maybe_tagged(&mut self, iface: usize, op: u8, f: Vec<u8>) {
+        if op & 0x40 == 0 {
+            return self.input(iface, f);
+        }
+        self.input(0, tag(&f, VLAN));
+    }
+
     /// One record (see the module documentation); returns the frames it made
     /// the interfaces send.
     pub fn record(&mut self, op: u8, body: &[u8]) -> Vec<Vec<u8>> {
         let iface = usize::from(op >> 2 & 1);
         match op & 3 {
-            0 => self.input(iface, body.to_vec()),
+            0 => self.input_maybe_tagged(iface, op, body.to_vec()),
             1 => {
                 let f = frame(iface, op >> 4 & 3, op & 8 != 0, body);
-                self.input(iface, f);
+                self.input_maybe_tagged(iface, op, f);
             }
             2 => {
                 let mut b = [0u8; 4];
@@ -505,6 +597,87 @@ pub fn frame(iface: usize, dst: u8, fix: bool, pkt: &[u8]) -> Vec<u8> {
     }
     f.extend_from_slice(&p);
     f
+}
+
+/// `f` with an 802.1Q tag for `vid` after its addresses (a runt gets the
+/// tag at its end).
+pub fn tag(f: &[u8], vid: u16) -> Vec<u8> {
+    let at = f.len().min(12);
+    let mut t = f[..at].to_vec();
+    t.extend_from_slice(&[0x81, 0x00]);
+    t.extend_from_slice(&vid.to_be_bytes());
+    t.extend_from_slice(&f[at..]);
+    t
+}
+
+/// One of [`IPFW_RULES`] compiled to ipfw2 instructions (the few words it
+/// uses; what ipfw(8) would send).
+fn ipfw_rule(text: &str) -> IpFwRule {
+    let w: Vec<&str> = text.split(' ').collect();
+    let mut r = IpFwRule {
+        rulenum: w[0].parse().unwrap_or(0),
+        ..IpFwRule::default()
+    };
+    let i = Insn::new;
+    let (cmd, act): (Vec<Insn>, Vec<Insn>) = match r.rulenum {
+        100 => (
+            vec![i(Cmd::Layer2), i(Cmd::MacType(vec![(0x0806, 0x0806)]))],
+            vec![i(Cmd::Count)],
+        ),
+        200 => {
+            let mut addr = [0u8; 12];
+            let mut mask = [0u8; 12];
+            addr[6..].copy_from_slice(&[0x40, 0, 0, 0, 0, 0x66]);
+            mask[6..].copy_from_slice(&[0xff; 6]);
+            (
+                vec![i(Cmd::MacAddr2 { addr, mask }), i(Cmd::Layer2)],
+                vec![i(Cmd::Deny)],
+            )
+        }
+        300 => (vec![], vec![i(Cmd::CheckState)]),
+        400 => (
+            vec![
+                i(Cmd::ProbeState),
+                i(Cmd::Proto(6)),
+                i(Cmd::DstPort(vec![(80, 80), (81, 81)])),
+                i(Cmd::TcpFlags {
+                    set: 0x02,
+                    clear: 0x10,
+                }),
+                i(Cmd::KeepState),
+            ],
+            vec![i(Cmd::Accept)],
+        ),
+        500 => (
+            vec![i(Cmd::Proto(17)), i(Cmd::DstPort(vec![(9, 9)])), i(Cmd::In)],
+            vec![i(Cmd::Reject(3))],
+        ),
+        600 => (
+            vec![i(Cmd::Proto(6)), i(Cmd::DstPort(vec![(9, 9)])), i(Cmd::In)],
+            vec![i(Cmd::Reject(vimage_abi::ip_fw::ICMP_REJECT_RST))],
+        ),
+        700 => (
+            vec![i(Cmd::Proto(1)), i(Cmd::IcmpTypes(1 << 8))],
+            vec![i(Cmd::Skipto(1000))],
+        ),
+        800 => (
+            vec![i(Cmd::IpSrcMask(vec![(
+                Ipv4Addr::new(10, 0, 9, 0),
+                Ipv4Addr::new(255, 255, 255, 0),
+            )]))],
+            vec![
+                i(Cmd::Log {
+                    max_log: 5,
+                    log_left: 5,
+                }),
+                i(Cmd::Deny),
+            ],
+        ),
+        _ => (vec![], vec![i(Cmd::Accept)]),
+    };
+    r.cmd = cmd;
+    r.act = act;
+    r
 }
 
 /// The Internet checksum of `b` starting from `sum`.
