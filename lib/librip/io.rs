@@ -1,0 +1,1 @@
+//! The daemons' system side (sockets, routing socket, interfaces) over libvimage.
