@@ -702,7 +702,8 @@ pub fn in6_localaddr(dst: &Ipv6Addr, ifp: &Arc<Ifnet>) -> Option<(Arc<Ifnet>, In
 }
 
 /// Whether `ifp` listens to multicast group `g`: all-nodes, all-routers when
-/// forwarding, and the solicited-node groups of its addresses.
+/// forwarding, the solicited-node groups of its addresses, and the groups
+/// sockets joined on it (`in6_mc_join`, [`super::in6_mcast`]).
 pub fn in6_mcast_member(ifp: &Ifnet, g: &Ipv6Addr) -> bool {
     let s0 = g.segments()[0];
     if s0 & 0xff0f == 0xff01 {
@@ -718,6 +719,7 @@ pub fn in6_mcast_member(ifp: &Ifnet, g: &Ipv6Addr) -> bool {
     in6_addrs(ifp)
         .iter()
         .any(|ia| in6_solicited_node(&ia.addr) == *g)
+        || vimage_net::r#if::if_findmulti(ifp, IpAddr::V6(*g))
 }
 
 /// Where a packet to `dst` goes: the interface and the next hop.

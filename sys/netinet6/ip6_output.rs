@@ -6,12 +6,16 @@ use std::net::Ipv6Addr;
 use std::sync::Arc;
 use vimage_abi::Errno;
 
-use super::in6::{in6_route, inc, ip6_randomid, vnet_inet6};
+use super::in6::{in6_mcast_member, in6_route, inc, ip6_randomid, vnet_inet6, In6Route};
 use super::ip6::{Ipv6FragHeader, Ipv6FragRepr, Ipv6Packet, Ipv6Repr, IP6_FRAG_LEN, IP6_HDR_LEN};
 use crate::ip::{IPPROTO_FRAGMENT, IPPROTO_HOPOPTS, IPPROTO_ROUTING};
+use std::sync::atomic::Ordering;
+use vimage_abi::net_if::IFF_LOOPBACK;
+use vimage_net::ethernet::ETHERTYPE_IPV6;
 use vimage_net::if_var::Ifnet;
 use vimage_net::mbuf::Mbuf;
 use vimage_net::pfil::{pfil_run_hooks, PfilAf, PfilDir};
+use vimage_net::r#if::ifnet_byindex;
 
 /// Largest IPv6 packet without a jumbo payload option.
 pub const IPV6_MAXPACKET: usize = 65535;
@@ -47,6 +51,16 @@ pub fn ip6_build(src: Ipv6Addr, dst: Ipv6Addr, nxt: u8, hlim: u8, payload: &[u8]
 /// (source chosen).  EHOSTUNREACH without a route, ENETDOWN when the interface
 /// is down, EMSGSIZE when too big and not to be fragmented.
 pub fn ip6_output(pkt: Vec<u8>, opts: &Ip6OutOpts) -> Result<(), Errno> {
+    ip6_output_mloop(pkt, opts, false)
+}
+
+/// [`ip6_output`] of a socket with multicast options: a packet to a group
+/// leaves by interface `opts.scope` when one is given (`IPV6_MULTICAST_IF`,
+/// or the destination's zone), else the route's; with `mloop`
+/// (`IPV6_MULTICAST_LOOP`) a copy goes to this host's members of the group
+/// on that interface (`ip6_mloopback`).  Link-local and interface-local
+/// groups never leave a loopback interface.
+pub fn ip6_output_mloop(pkt: Vec<u8>, opts: &Ip6OutOpts, mloop: bool) -> Result<(), Errno> {
     let st = vnet_inet6();
     let (dst, len) = {
         let p = Ipv6Packet::new_checked(&pkt[..])?;
@@ -56,7 +70,20 @@ pub fn ip6_output(pkt: Vec<u8>, opts: &Ip6OutOpts) -> Result<(), Errno> {
         inc(&st.ip6stat.ip6s_odropped);
         return Err(Errno::EMSGSIZE);
     }
-    let rt = match in6_route(&dst, opts.scope) {
+    let rt = if dst.is_multicast() && opts.scope != 0 {
+        // The multicast interface is the way out, whatever the table says.
+        ifnet_byindex(opts.scope)
+            .map(|ifp| In6Route {
+                mtu: ifp.mtu.load(Ordering::Relaxed),
+                ifp,
+                nexthop: dst,
+                ifa: None,
+            })
+            .ok_or(Errno::ENXIO)
+    } else {
+        in6_route(&dst, opts.scope)
+    };
+    let rt = match rt {
         Ok(rt) => rt,
         Err(e) => {
             inc(&st.ip6stat.ip6s_noroute);
@@ -64,7 +91,26 @@ pub fn ip6_output(pkt: Vec<u8>, opts: &Ip6OutOpts) -> Result<(), Errno> {
         }
     };
     inc(&st.ip6stat.ip6s_localout);
+    if dst.is_multicast() {
+        if mloop && in6_mcast_member(&rt.ifp, &dst) {
+            ip6_mloopback(&rt.ifp, &pkt);
+        }
+        if rt.ifp.flags() & IFF_LOOPBACK != 0 {
+            return Ok(());
+        }
+        // A group packet goes to the group (its MAC is mapped), never to
+        // a gateway a default route names.
+        return ip6_output_ifp(pkt, &rt.ifp, dst, rt.mtu as usize, opts.dontfrag);
+    }
     ip6_output_ifp(pkt, &rt.ifp, rt.nexthop, rt.mtu as usize, opts.dontfrag)
+}
+
+/// `ip6_mloopback`: a copy of group packet `pkt` is input on `ifp`, as if
+/// it came back from the link, for the local members there.
+fn ip6_mloopback(ifp: &Arc<Ifnet>, pkt: &[u8]) {
+    let _ = ifp
+        .inq
+        .enqueue_proto(ifp.clone(), ETHERTYPE_IPV6, Mbuf::from_slice(pkt));
 }
 
 /// Send `pkt` out of `ifp` to `nexthop`, fragmenting it to `mtu` unless

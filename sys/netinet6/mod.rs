@@ -6,6 +6,7 @@ pub mod frag6;
 pub mod icmp6;
 pub mod in6;
 pub mod in6_ifattach;
+pub mod in6_mcast;
 pub mod ip6;
 pub mod ip6_forward;
 pub mod ip6_input;

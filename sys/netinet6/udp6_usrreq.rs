@@ -16,8 +16,9 @@ use super::icmp6::{icmp6_error, ICMP6_DST_UNREACH, ICMP6_DST_UNREACH_NOPORT};
 use super::in6::{
     in6_ifawithaddr, in6_is_scoped, in6_route, in6_selectsrc, try_vnet_inet6, vnet_inet6,
 };
+use super::in6_mcast::{ip6_getmoptions, ip6_setmoptions, is_mcast6_opt, Ip6Moptions};
 use super::ip6_input::Ip6In;
-use super::ip6_output::{ip6_build, ip6_output, Ip6OutOpts, IPV6_MAXPACKET};
+use super::ip6_output::{ip6_build, ip6_output_mloop, Ip6OutOpts, IPV6_MAXPACKET};
 use crate::in_pcb::{InPcbInfo, InpEndpoints, INP_REUSEADDR, INP_REUSEPORT};
 use crate::ip::{PseudoHdr, IPPROTO_UDP as PROTO_UDP};
 use crate::udp_usrreq::UdpSocket;
@@ -58,6 +59,9 @@ pub struct Udp6Pcb {
     id: AtomicU64,
     /// `INP_IPV4` in `inp_vflag`: `IPV6_V6ONLY` is off (for listings).
     v4_too: std::sync::atomic::AtomicBool,
+    /// `in6p_moptions`: made by the first multicast option set; input reads
+    /// the memberships to filter group datagrams.
+    moptions: Mutex<Option<Ip6Moptions>>,
 }
 
 /// The UDP/IPv6 sockets of one vnet that hold a port (`udbinfo` for
@@ -200,8 +204,14 @@ fn zone_of(sa: &SockaddrIn6) -> Result<u32, Errno> {
     }
 }
 
-/// The source for `dst` in zone `zone` as `ip6_output` would route it.
+/// The source for `dst` in zone `zone` as `ip6_output` would route it (a
+/// group: from the interface `zone` names, when it names one — a link-local
+/// source for a link-scope group).
 fn select_source(dst: &Ipv6Addr, zone: u32) -> Result<Ipv6Addr, Errno> {
+    if dst.is_multicast() && zone != 0 {
+        let ifp = ifnet_byindex(zone).ok_or(Errno::ENXIO)?;
+        return in6_selectsrc(dst, &ifp);
+    }
     let rt = in6_route(dst, zone)?;
     if !dst.is_multicast() && rt.ifp.flags() & vimage_abi::net_if::IFF_LOOPBACK != 0 {
         return Ok(rt.ifa.unwrap_or(*dst));
@@ -249,6 +259,7 @@ impl Udp6Socket {
                 sb: Arc::new(SockBuf::default()),
                 id: AtomicU64::new(0),
                 v4_too: std::sync::atomic::AtomicBool::new(false),
+                moptions: Mutex::new(None),
             }),
             v6only: true,
             v4: None,
@@ -307,6 +318,15 @@ impl Udp6Socket {
         if let Ok(mut e) = self.pcb.ep.lock() {
             *e = Ep::default();
         }
+    }
+    /// The socket's `IPV6_MULTICAST_IF` (0: none).
+    fn mcast_ifindex(&self) -> u32 {
+        self.pcb
+            .moptions
+            .lock()
+            .ok()
+            .and_then(|g| g.as_ref().map(|o| o.ifindex))
+            .unwrap_or(0)
     }
     fn ep(&self) -> Result<Ep, Errno> {
         self.pcb.ep.lock().map(|e| *e).map_err(|_| Errno::EDOOFUS)
@@ -406,7 +426,14 @@ impl ProtoSocket for Udp6Socket {
             (Some(_), Some(_)) => return Err(Errno::EISCONN),
             (Some(a), None) => {
                 let sa = SockaddrIn6::from_bytes(a)?;
-                (sa.addr, zone_of(&sa)?, sa.port)
+                // A group without a zone leaves by IPV6_MULTICAST_IF.
+                let mif = self.mcast_ifindex();
+                let z = if sa.addr.is_multicast() && sa.scope_id == 0 && mif != 0 {
+                    mif
+                } else {
+                    zone_of(&sa)?
+                };
+                (sa.addr, z, sa.port)
             }
             (None, Some((f, z))) => (f, z, ep.fport),
             (None, None) => return Err(Errno::EDESTADDRREQ),
@@ -452,12 +479,19 @@ impl ProtoSocket for Udp6Socket {
         };
         u[6..8].copy_from_slice(&c.to_be_bytes());
         let pkt = ip6_build(src, dst, PROTO_UDP, hlim, &u);
-        ip6_output(
+        let mloop = self
+            .pcb
+            .moptions
+            .lock()
+            .map(|g| g.as_ref().is_none_or(|o| o.loop_))
+            .unwrap_or(true);
+        ip6_output_mloop(
             pkt,
             &Ip6OutOpts {
                 scope: zone,
                 dontfrag: false,
             },
+            mloop,
         )?;
         Ok(data.len())
     }
@@ -486,6 +520,17 @@ impl ProtoSocket for Udp6Socket {
     }
 
     fn setsockopt(&mut self, level: i32, name: i32, val: &[u8]) -> Result<(), Errno> {
+        if level == IPPROTO_IPV6 && is_mcast6_opt(name) {
+            let mut g = self.pcb.moptions.lock().map_err(|_| Errno::EDOOFUS)?;
+            return ip6_setmoptions(&mut g, name, val);
+        }
+        if level == IPPROTO_IPV6 && name == IPV6_MULTICAST_HOPS {
+            // The hop limit is one of the multicast options: setting it
+            // gives the socket its `ip6_moptions` (and their filter).
+            if let Ok(mut g) = self.pcb.moptions.lock() {
+                g.get_or_insert_with(Ip6Moptions::default);
+            }
+        }
         let mut o = self.pcb.opts.lock().map_err(|_| Errno::EDOOFUS)?;
         match (level, name) {
             (SOL_SOCKET, SO_REUSEADDR) | (SOL_SOCKET, SO_REUSEPORT) => {
@@ -533,6 +578,10 @@ impl ProtoSocket for Udp6Socket {
     }
 
     fn getsockopt(&mut self, level: i32, name: i32) -> Result<Vec<u8>, Errno> {
+        if level == IPPROTO_IPV6 && is_mcast6_opt(name) {
+            let g = self.pcb.moptions.lock().map_err(|_| Errno::EDOOFUS)?;
+            return ip6_getmoptions(&g, name);
+        }
         let o = *self.pcb.opts.lock().map_err(|_| Errno::EDOOFUS)?;
         let v = match (level, name) {
             (IPPROTO_IPV6, IPV6_UNICAST_HOPS) => {
@@ -552,6 +601,11 @@ impl ProtoSocket for Udp6Socket {
     }
 
     fn close(&mut self) {
+        if let Ok(mut g) = self.pcb.moptions.lock() {
+            if let Some(o) = g.as_mut() {
+                o.leave_all();
+            }
+        }
         self.pcb.sb.cantrcvmore();
         if let Some(mut v4) = self.v4.take() {
             v4.close();
@@ -594,6 +648,16 @@ pub fn udp6_deliver(inp: &Ip6In<'_>, off: usize) -> bool {
     }
     let scope = if in6_is_scoped(&inp.src) { inp.zone } else { 0 };
     for p in socks {
+        // With multicast options, a group datagram only if the socket
+        // joined it on the arrival interface (`im6o_mc_filter`).
+        if inp.dst.is_multicast()
+            && p.moptions
+                .lock()
+                .ok()
+                .is_some_and(|g| g.as_ref().is_some_and(|o| !o.is_member(&inp.dst, inp.ifp)))
+        {
+            continue;
+        }
         let Ok(o) = p.opts.lock().map(|g| *g) else {
             continue;
         };
