@@ -5,6 +5,7 @@
 //! routed's parameter lines and `/etc/gateways` ([`parms`]), and, with the
 //! `io` feature, the daemons' system side over libvimage ([`io`]).
 
+pub mod codec;
 pub mod md5;
 pub mod parms;
 pub mod ripng;
@@ -56,6 +57,8 @@ pub enum Error {
     BadNextHop,
     /// Must-be-zero fields that are not.
     NonZero,
+    /// A RIPng response that did not come with hop limit 255.
+    BadHopLimit,
     /// Authentication missing, malformed or wrong.
     BadAuth,
     /// More entries than a message may hold.
@@ -92,6 +95,7 @@ impl std::fmt::Display for Error {
             Error::BadPrefix => "bad prefix",
             Error::BadNextHop => "bad next hop entry",
             Error::NonZero => "must-be-zero field not zero",
+            Error::BadHopLimit => "hop limit not 255",
             Error::BadAuth => "bad authentication",
             Error::TooManyEntries => "too many entries",
             Error::BadParm => "bad parameter",
