@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use vimage_abi::Errno;
+use vimage_mbuf::{Mbuf, MbufChain};
 
 use super::kern_resource::SoCharge;
 use super::kern_synch::{msleep, Deadline, WaitChan};
@@ -26,6 +27,19 @@ pub trait ProtoSocket: Send {
     /// `sendto`; returns bytes sent.
     fn sendto(&mut self, _data: &[u8], _addr: Option<&[u8]>, _flags: i32) -> Result<usize, Errno> {
         Err(Errno::EOPNOTSUPP)
+    }
+    /// `pru_send` with the data in an mbuf (`sosend`'s `top`): a stream
+    /// protocol links `m` into its send buffer when all of it fits, leaving
+    /// `m` empty, or takes what fits by copy and cuts that off the front of
+    /// `m`; the bytes taken.  With `whole`, a stream protocol takes nothing
+    /// (`EWOULDBLOCK`) while all of `m` could fit once the buffer drains but
+    /// does not yet, so a blocking sender waits to hand the buffer over
+    /// whole.  Default: [`ProtoSocket::sendto`] from the mbuf's bytes.
+    fn send_mbuf(&mut self, m: &mut Mbuf, whole: bool, flags: i32) -> Result<usize, Errno> {
+        let _ = whole;
+        let n = self.sendto(m.data(), None, flags)?;
+        m.adj(n.min(m.len()));
+        Ok(n)
     }
     /// `recvfrom`; returns (data, source address).  Called without the socket lock
     /// held by the dispatcher, so it may wait.
@@ -283,32 +297,37 @@ pub const SO_RCVTIMEO: i32 = 0x1006;
 /// Default receive buffer limit in bytes (`net.graph.recvspace`-sized).
 pub const SB_DEFAULT_HIWAT: usize = 256 * 1024;
 
+/// `sb_efficiency`: a stream buffer may pin at most this many times its
+/// byte limit in mbuf storage (`sb_mbmax`), so a peer sending tiny segments
+/// in large buffers cannot make a socket hold far more memory than its
+/// limit says.
+pub const SB_EFFICIENCY: usize = 8;
+/// The least `sb_mbmax` of a stream buffer, so a small buffer still holds
+/// a few mbufs of any size.
+pub const SB_MBMAX_MIN: usize = 64 * 1024;
+
+/// `sb_mbmax` for a byte limit of `hiwat`.
+pub fn sb_mbmax(hiwat: usize) -> usize {
+    hiwat.saturating_mul(SB_EFFICIENCY).max(SB_MBMAX_MIN)
+}
+
 #[derive(Default)]
 struct SbInner {
     q: VecDeque<(Vec<u8>, Vec<u8>)>,
-    /// Stream buffers: the bytes themselves.
-    s: VecDeque<u8>,
+    /// Stream buffers: the data, in the mbufs it came in.
+    s: MbufChain,
     bytes: usize,
     cantrcvmore: bool,
     error: Option<Errno>,
 }
 
-/// Append up to `len` bytes of `q` starting `off` bytes in to `out`, a
-/// memcpy per contiguous half of the ring; how many were appended.
-fn stream_extend(q: &VecDeque<u8>, off: usize, len: usize, out: &mut Vec<u8>) -> usize {
-    let (a, b) = q.as_slices();
-    let start = out.len();
-    if off < a.len() {
-        let k = len.min(a.len() - off);
-        out.extend_from_slice(&a[off..off + k]);
+impl SbInner {
+    /// `sbspace`: bytes that may still be appended, by the byte limit and by
+    /// the storage limit (`sb_mbmax`).
+    fn space(&self, hiwat: usize) -> usize {
+        let by_mb = sb_mbmax(hiwat).saturating_sub(self.s.mbcnt());
+        hiwat.saturating_sub(self.bytes).min(by_mb)
     }
-    let done = out.len() - start;
-    let boff = off.saturating_sub(a.len());
-    if done < len && boff < b.len() {
-        let k = (len - done).min(b.len() - boff);
-        out.extend_from_slice(&b[boff..boff + k]);
-    }
-    out.len() - start
 }
 
 /// Called after a stream buffer was read from (`pru_rcvd`), outside its lock.
@@ -409,9 +428,18 @@ impl SockBuf {
         self.autosize.store(on, Ordering::Relaxed);
     }
 
-    /// Free space in bytes (`sbspace`).
+    /// Free space in bytes (`sbspace`): what the byte limit leaves, less
+    /// when the mbufs held pin more than [`SB_EFFICIENCY`] times the limit.
     pub fn space(&self) -> usize {
-        self.hiwat().saturating_sub(self.cc())
+        self.inner
+            .lock()
+            .map(|g| g.space(self.hiwat()))
+            .unwrap_or(0)
+    }
+
+    /// Bytes of mbuf storage held (`sb_mbcnt`, netstat's `-m` view).
+    pub fn mbcnt(&self) -> usize {
+        self.inner.lock().map(|g| g.s.mbcnt()).unwrap_or(0)
     }
 
     /// Set the function called after every stream read (the protocol's
@@ -422,18 +450,48 @@ impl SockBuf {
         }
     }
 
-    /// Stream `sbappend`: copy as much of `data` as fits; how much was taken.
+    /// Stream `sbappendstream` of bytes that live elsewhere: copy as much of
+    /// `data` as fits ([`SockBuf::space`]); how much was taken.
     pub fn append_stream(&self, data: &[u8]) -> usize {
         let Ok(mut g) = self.inner.lock() else {
             return 0;
         };
-        let n = data.len().min(self.hiwat().saturating_sub(g.bytes));
-        g.s.extend(&data[..n]);
+        let n = data.len().min(g.space(self.hiwat()));
+        g.s.append_slice(&data[..n]);
         g.bytes += n;
         drop(g);
         if n > 0 {
             self.wake();
         }
+        n
+    }
+
+    /// Stream `sbappendstream` of an mbuf: when all of `m` fits, it is
+    /// linked into the buffer as it is (no copy) and `m` left empty; when
+    /// only part fits, that part is copied and cut off the front of `m`
+    /// (`m_adj`), the rest staying with the caller.  Its storage counts
+    /// against the buffer's storage limit (`sb_mbcnt`): data that would pin
+    /// too much of it is copied into buffers of its own size instead.  How
+    /// many bytes were taken.
+    pub fn append_stream_mbuf(&self, m: &mut Mbuf) -> usize {
+        let Ok(mut g) = self.inner.lock() else {
+            return 0;
+        };
+        let hiwat = self.hiwat();
+        let len = m.len();
+        let n = len.min(hiwat.saturating_sub(g.bytes));
+        if n == 0 {
+            return 0;
+        }
+        if n == len && g.s.mbcnt() + m.storage() <= sb_mbmax(hiwat) {
+            g.s.append(std::mem::take(m));
+        } else {
+            g.s.append_slice(&m.data()[..n]);
+            m.adj(n);
+        }
+        g.bytes += n;
+        drop(g);
+        self.wake();
         n
     }
 
@@ -444,7 +502,7 @@ impl SockBuf {
             return Vec::new();
         };
         let mut v = Vec::with_capacity(len.min(g.s.len().saturating_sub(off)));
-        stream_extend(&g.s, off, len, &mut v);
+        g.s.copy_data(off, len, &mut v);
         v
     }
 
@@ -453,16 +511,17 @@ impl SockBuf {
     /// staging); how many were appended.
     pub fn extend_into(&self, off: usize, len: usize, out: &mut Vec<u8>) -> usize {
         match self.inner.lock() {
-            Ok(g) => stream_extend(&g.s, off, len, out),
+            Ok(g) => g.s.copy_data(off, len, out),
             Err(_) => 0,
         }
     }
 
-    /// Stream `sbdrop`: discard the first `n` bytes.
+    /// Stream `sbdrop`: discard the first `n` bytes, freeing the mbufs
+    /// emptied.
     pub fn drop_front(&self, n: usize) {
         if let Ok(mut g) = self.inner.lock() {
             let n = n.min(g.s.len());
-            g.s.drain(..n);
+            g.s.drop_front(n);
             g.bytes -= n;
         }
         self.wake();
@@ -536,7 +595,8 @@ impl SockBuf {
     /// `soreceive` for one datagram: truncated to `len` bytes.  Waits unless
     /// `MSG_DONTWAIT` (then `EAGAIN`); gives up with `EAGAIN` once kernel time
     /// reaches `timo`, and with `EINTR` as soon as `intr` says the caller went
-    /// away.
+    /// away.  (Stream buffers: up to `len` bytes, empty at EOF.)  The data as
+    /// one vector; [`SockBuf::recv_chain`] leaves it in its mbufs.
     pub fn recv(
         &self,
         len: usize,
@@ -544,6 +604,21 @@ impl SockBuf {
         timo: Option<Deadline<'_>>,
         intr: &dyn Fn() -> bool,
     ) -> Result<(Vec<u8>, Vec<u8>), Errno> {
+        self.recv_chain(len, flags, timo, intr)
+            .map(|(d, a)| (d.into_vec(), a))
+    }
+
+    /// [`SockBuf::recv`] with the data handed over in the mbufs it is held
+    /// in (`soreceive` with `mp0`): a stream read takes whole mbufs off the
+    /// front (copying only the front of one that straddles `len`), a
+    /// datagram comes as one mbuf; `MSG_PEEK` copies.
+    pub fn recv_chain(
+        &self,
+        len: usize,
+        flags: i32,
+        timo: Option<Deadline<'_>>,
+        intr: &dyn Fn() -> bool,
+    ) -> Result<(MbufChain, Vec<u8>), Errno> {
         loop {
             let mut g = self.inner.lock().map_err(|_| Errno::EDOOFUS)?;
             // Read before looking at the buffer, under its lock: whatever
@@ -551,21 +626,13 @@ impl SockBuf {
             let seen = self.chan.generation();
             if self.stream && !g.s.is_empty() {
                 let n = len.min(g.s.len());
-                let d = if flags & MSG_PEEK == 0 && n == g.s.len() {
-                    // The reader takes everything: hand it the buffer itself
-                    // (no copy while the ring has not wrapped) and start a
-                    // fresh one.
+                let d = if flags & MSG_PEEK == 0 {
                     g.bytes -= n;
-                    let cap = self.hiwat().min(1 << 20);
-                    Vec::from(std::mem::replace(&mut g.s, VecDeque::with_capacity(cap)))
+                    g.s.take_front(n)
                 } else {
                     let mut d = Vec::with_capacity(n);
-                    stream_extend(&g.s, 0, n, &mut d);
-                    if flags & MSG_PEEK == 0 {
-                        g.bytes -= n;
-                        g.s.drain(..n);
-                    }
-                    d
+                    g.s.copy_data(0, n, &mut d);
+                    MbufChain::from(d)
                 };
                 drop(g);
                 if flags & MSG_PEEK == 0 {
@@ -582,7 +649,7 @@ impl SockBuf {
                 return Err(e);
             }
             if self.stream && (g.cantrcvmore || len == 0) {
-                return Ok((Vec::new(), Vec::new()));
+                return Ok((MbufChain::new(), Vec::new()));
             }
             if let Some((d, a)) = g.q.front() {
                 let rec = if flags & MSG_PEEK != 0 {
@@ -594,7 +661,7 @@ impl SockBuf {
                 };
                 let (mut d, a) = rec;
                 d.truncate(len);
-                return Ok((d, a));
+                return Ok((MbufChain::from(d), a));
             }
             if g.cantrcvmore {
                 return Err(Errno::ENOTCONN);
@@ -826,8 +893,8 @@ mod tests {
             .unwrap_or_default()
     }
 
-    /// Whole-buffer reads hand the buffer over; partial reads, peeks and
-    /// wrapped rings copy; the byte stream comes out the same either way.
+    /// Reads take mbufs off the front, peeks copy; the byte stream comes
+    /// out the same either way.
     #[test]
     fn stream_reads_whole_partial_peeked_and_wrapped() {
         let sb = SockBuf::new_stream(64);
@@ -866,5 +933,42 @@ mod tests {
         // The fresh buffer takes data again.
         put(&sb, 5, &mut want);
         assert_eq!(recv(&sb, 5, 0), want.drain(..).collect::<Vec<_>>());
+    }
+
+    /// An mbuf that fits is linked in place and handed back out in place;
+    /// one that does not is taken in part, by copy; storage is bounded by
+    /// `sb_mbmax` however small the segments.
+    #[test]
+    fn stream_mbufs_adopted_and_storage_bounded() {
+        let sb = SockBuf::new_stream(100_000);
+        let mut m = Mbuf::from_vec(vec![7u8; 60_000]);
+        let p = m.data().as_ptr();
+        assert_eq!(sb.append_stream_mbuf(&mut m), 60_000);
+        assert!(m.is_empty());
+        let mut m = Mbuf::from_vec(vec![8u8; 60_000]);
+        assert_eq!(sb.append_stream_mbuf(&mut m), 40_000, "bounded by hiwat");
+        assert_eq!(m.len(), 20_000, "the rest stays with the caller");
+        assert_eq!(sb.space(), 0);
+        let (c, _) = sb
+            .recv_chain(60_000, MSG_DONTWAIT, None, &|| false)
+            .unwrap();
+        assert_eq!(c.slices().next().unwrap().as_ptr(), p, "no copy either way");
+        assert_eq!(c.len(), 60_000);
+        assert_eq!(sb.append_stream_mbuf(&mut m), 20_000);
+        let d = recv(&sb, 1 << 20, 0);
+        assert_eq!(d.len(), 60_000);
+        assert!(d[..40_000].iter().all(|&b| b == 8));
+        // One-byte segments, each in a 64 KiB buffer: linked while the
+        // storage allows, then copied, never past sb_mbmax by more than one.
+        let sb = SockBuf::new_stream(4096);
+        let mut n = 0;
+        for _ in 0..4096 {
+            let mut v = Vec::with_capacity(64 << 10);
+            v.extend_from_slice(&[1]);
+            let mut m = Mbuf::from_vec(v);
+            n += sb.append_stream_mbuf(&mut m);
+        }
+        assert_eq!(n, 4096);
+        assert!(sb.mbcnt() <= sb_mbmax(4096) + (64 << 10), "{}", sb.mbcnt());
     }
 }
