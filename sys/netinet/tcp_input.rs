@@ -75,7 +75,7 @@ pub fn tcp_dooptions(opts: &[u8], syn: bool) -> SegOpts {
 }
 
 /// An arriving segment after validation.
-pub struct Seg<'a> {
+pub struct Seg {
     /// Sequence number.
     pub seq: u32,
     /// Acknowledgment number.
@@ -84,14 +84,23 @@ pub struct Seg<'a> {
     pub flags: u8,
     /// Window field (unscaled).
     pub wnd: u16,
-    /// Data.
-    pub data: &'a [u8],
     /// Options.
     pub opts: SegOpts,
+    /// The data, in the mbuf it arrived in (headers cut off): trimmed in
+    /// place (`m_adj`) and linked into the receive buffer as it is.
+    pub m: Mbuf,
+}
+
+impl Seg {
+    /// The segment's data.
+    pub fn data(&self) -> &[u8] {
+        self.m.data()
+    }
 }
 
 /// `tcp_input` for IPv4: `m` is a whole datagram whose header is `hl` bytes.
-pub fn tcp_input(ifp: &Arc<Ifnet>, m: Mbuf, hl: usize) {
+/// The segment's data stays in `m`, which the receive buffer takes as it is.
+pub fn tcp_input(ifp: &Arc<Ifnet>, mut m: Mbuf, hl: usize) {
     let d = m.data();
     if d.len() < super::ip::IP_HDR_LEN {
         return;
@@ -99,17 +108,21 @@ pub fn tcp_input(ifp: &Arc<Ifnet>, m: Mbuf, hl: usize) {
     let ip = Ipv4Packet::new_unchecked(d);
     let (src, dst) = (ip.src_addr(), ip.dst_addr());
     let end = usize::from(ip.total_len()).min(d.len());
-    let seg = d.get(hl..end).unwrap_or(&[]);
-    if dst.is_multicast() || dst.is_broadcast() || super::r#in::in_broadcast(dst, ifp) {
+    if hl > end || dst.is_multicast() || dst.is_broadcast() || super::r#in::in_broadcast(dst, ifp) {
         return;
     }
+    let csum_valid = m.csum_flags & CSUM_DATA_VALID != 0;
+    // The TCP segment alone: link-layer padding off the end, the IP header
+    // off the front.
+    m.truncate(end);
+    m.adj(hl);
     tcp_input_common(
         IpAddr::V4(src),
         IpAddr::V4(dst),
         0,
-        seg,
+        m,
         &PseudoHdr::V4 { src, dst },
-        m.csum_flags & CSUM_DATA_VALID != 0,
+        csum_valid,
     );
 }
 
@@ -125,11 +138,13 @@ pub fn tcp6_input(inp: &Ip6In<'_>, off: usize) {
     } else {
         0
     };
+    // (The IPv6 input path hands a slice: copied once here, as the data
+    // would have been into the receive buffer.)
     tcp_input_common(
         IpAddr::V6(inp.src),
         IpAddr::V6(inp.dst),
         zone,
-        seg,
+        Mbuf::from_slice(seg),
         &PseudoHdr::V6 {
             src: inp.src,
             dst: inp.dst,
@@ -138,16 +153,18 @@ pub fn tcp6_input(inp: &Ip6In<'_>, off: usize) {
     );
 }
 
+/// `tcp_input` proper: `m` holds the TCP segment, header first.
 fn tcp_input_common(
     src: IpAddr,
     dst: IpAddr,
     zone: u32,
-    seg: &[u8],
+    mut m: Mbuf,
     ph: &PseudoHdr,
     csum_valid: bool,
 ) {
     VNET_TCP.try_with(|t| {
         inc(&t.stat.tcps_rcvtotal);
+        let seg = m.data();
         if seg.len() < TCP_HDR_LEN {
             inc(&t.stat.tcps_rcvshort);
             return;
@@ -162,15 +179,20 @@ fn tcp_input_common(
             return;
         }
         let flags = pkt.flags();
-        let s = Seg {
-            seq: pkt.seq_number(),
-            ack: pkt.ack_number(),
-            flags,
-            wnd: pkt.window(),
-            data: pkt.payload(),
-            opts: tcp_dooptions(pkt.options(), flags & TH_SYN != 0),
-        };
+        let (seq, ack, wnd) = (pkt.seq_number(), pkt.ack_number(), pkt.window());
+        let opts = tcp_dooptions(pkt.options(), flags & TH_SYN != 0);
         let (sport, dport) = (pkt.src_port(), pkt.dst_port());
+        let thl = seg.len() - pkt.payload().len();
+        // The header is parsed: the mbuf now holds just the data.
+        m.adj(thl);
+        let mut s = Seg {
+            seq,
+            ack,
+            flags,
+            wnd,
+            opts,
+            m,
+        };
         let ep = TcpEndpoints {
             laddr: dst,
             lport: dport,
@@ -179,7 +201,7 @@ fn tcp_input_common(
             zone,
         };
         let seglen =
-            s.data.len() as u32 + u32::from(flags & TH_SYN != 0) + u32::from(flags & TH_FIN != 0);
+            s.m.len() as u32 + u32::from(flags & TH_SYN != 0) + u32::from(flags & TH_FIN != 0);
         if sport == 0 || dport == 0 {
             return;
         }
@@ -189,17 +211,17 @@ fn tcp_input_common(
         };
         let Ok(mut tp) = cb.lock() else { return };
         match tp.state {
-            TcpState::Listen => tcp_listen_input(&mut tp, &ep, &s, seglen),
+            TcpState::Listen => tcp_listen_input(&mut tp, &ep, &mut s, seglen),
             TcpState::Closed => {
                 drop(tp);
                 tcp_reset_for(&ep, flags, s.seq, s.ack, seglen);
             }
-            _ => tcp_do_segment(&mut tp, &s),
+            _ => tcp_do_segment(&mut tp, &mut s),
         }
     });
 }
 
-fn tcp_listen_input(lp: &mut Tcpcb, ep: &TcpEndpoints, s: &Seg<'_>, seglen: u32) {
+fn tcp_listen_input(lp: &mut Tcpcb, ep: &TcpEndpoints, s: &mut Seg, seglen: u32) {
     VNET_TCP.try_with(|t| {
         if s.flags & TH_RST != 0 {
             syncache_chkrst(lp, ep, s.seq);
@@ -281,7 +303,7 @@ fn tcp_listen_input(lp: &mut Tcpcb, ep: &TcpEndpoints, s: &Seg<'_>, seglen: u32)
                 inc(&t.stat.tcps_connects);
                 inc(&t.stat.tcps_sc_completed);
                 // The ACK may carry data already.
-                if !s.data.is_empty() || s.flags & TH_FIN != 0 {
+                if !s.m.is_empty() || s.flags & TH_FIN != 0 {
                     tcp_do_segment(&mut c, s);
                 }
             }
@@ -400,7 +422,7 @@ fn tcp_reset_close(tp: &mut Tcpcb, err: Option<Errno>) {
     tcp_close(tp);
 }
 
-fn synsent_input(tp: &mut Tcpcb, s: &Seg<'_>) {
+fn synsent_input(tp: &mut Tcpcb, s: &Seg) {
     VNET_TCP.try_with(|t| {
         let f = s.flags;
         if f & TH_ACK != 0 && (seq_leq(s.ack, tp.iss) || seq_gt(s.ack, tp.snd_max)) {
@@ -490,7 +512,7 @@ fn synsent_input(tp: &mut Tcpcb, s: &Seg<'_>) {
 }
 
 /// The state machine for a segment on a connection that is not listening.
-pub fn tcp_do_segment(tp: &mut Tcpcb, s: &Seg<'_>) {
+pub fn tcp_do_segment(tp: &mut Tcpcb, s: &mut Seg) {
     VNET_TCP.try_with(|t| {
         let now = getnow_ns();
         if tp.state == TcpState::SynSent {
@@ -505,7 +527,6 @@ pub fn tcp_do_segment(tp: &mut Tcpcb, s: &Seg<'_>) {
         }
         let mut flags = s.flags;
         let mut seq = s.seq;
-        let mut data = s.data;
         // PAWS (RFC 7323 5.3).
         if let Some((tsval, _)) = s.opts.ts {
             if tp.flags & TF_RCVD_TSTMP != 0
@@ -518,7 +539,7 @@ pub fn tcp_do_segment(tp: &mut Tcpcb, s: &Seg<'_>) {
                 } else {
                     inc(&t.stat.tcps_pawsdrop);
                     inc(&t.stat.tcps_rcvduppack);
-                    if flags & TH_ACK != 0 || !data.is_empty() {
+                    if flags & TH_ACK != 0 || !s.m.is_empty() {
                         tp.flags |= TF_ACKNOW;
                         tcp_output(tp);
                     }
@@ -540,7 +561,7 @@ pub fn tcp_do_segment(tp: &mut Tcpcb, s: &Seg<'_>) {
         }
         let rcv_wnd = tcp_rcv_window(tp);
         let fin = flags & TH_FIN != 0;
-        let seglen = data.len() as u32 + u32::from(fin);
+        let seglen = s.m.len() as u32 + u32::from(fin);
         let in_win = |x: u32| seq_geq(x, tp.rcv_nxt) && seq_lt(x, tp.rcv_nxt.wrapping_add(rcv_wnd));
         let acceptable = if seglen == 0 {
             if rcv_wnd == 0 {
@@ -560,11 +581,11 @@ pub fn tcp_do_segment(tp: &mut Tcpcb, s: &Seg<'_>) {
                     inc(&t.stat.tcps_rcvduppack);
                     t.stat
                         .tcps_rcvdupbyte
-                        .fetch_add(data.len() as u64, Ordering::Relaxed);
+                        .fetch_add(s.m.len() as u64, Ordering::Relaxed);
                 } else {
                     inc(&t.stat.tcps_rcvpackafterwin);
                 }
-                if data.is_empty() {
+                if s.m.is_empty() {
                     // A bare ACK out of the window: answered at a limited rate.
                     dropafterack_limited(tp);
                 } else {
@@ -603,26 +624,26 @@ pub fn tcp_do_segment(tp: &mut Tcpcb, s: &Seg<'_>) {
         let mut fin = fin;
         if seq_lt(seq, tp.rcv_nxt) {
             let todrop = tp.rcv_nxt.wrapping_sub(seq) as usize;
-            if todrop >= data.len() {
-                if todrop > data.len() {
+            if todrop >= s.m.len() {
+                if todrop > s.m.len() {
                     fin = false;
                 }
-                if !data.is_empty() {
+                if !s.m.is_empty() {
                     inc(&t.stat.tcps_rcvduppack);
                 }
-                data = &[];
+                s.m.truncate(0);
                 tp.flags |= TF_ACKNOW;
             } else {
                 inc(&t.stat.tcps_rcvpartduppack);
                 t.stat
                     .tcps_rcvpartdupbyte
                     .fetch_add(todrop as u64, Ordering::Relaxed);
-                data = &data[todrop..];
+                s.m.adj(todrop);
             }
             seq = tp.rcv_nxt;
         }
         // Data after the socket closed: reset (FreeBSD's rcvafterclose).
-        if tp.flags & TF_NOFDREF != 0 && tp.state > TcpState::CloseWait && !data.is_empty() {
+        if tp.flags & TF_NOFDREF != 0 && tp.state > TcpState::CloseWait && !s.m.is_empty() {
             inc(&t.stat.tcps_rcvafterclose);
             tcp_respond(&tp.ep, tp.snd_nxt, tp.rcv_nxt, TH_RST | TH_ACK);
             tcp_reset_close(tp, None);
@@ -630,20 +651,20 @@ pub fn tcp_do_segment(tp: &mut Tcpcb, s: &Seg<'_>) {
         }
         // Trim what lies beyond the window.
         let winend = tp.rcv_nxt.wrapping_add(rcv_wnd);
-        let segend = seq.wrapping_add(data.len() as u32);
+        let segend = seq.wrapping_add(s.m.len() as u32);
         if seq_gt(segend, winend) {
             let excess = segend.wrapping_sub(winend) as usize;
             inc(&t.stat.tcps_rcvpackafterwin);
             t.stat
                 .tcps_rcvbyteafterwin
-                .fetch_add(excess.min(data.len()) as u64, Ordering::Relaxed);
-            if excess >= data.len() {
+                .fetch_add(excess.min(s.m.len()) as u64, Ordering::Relaxed);
+            if excess >= s.m.len() {
                 if rcv_wnd == 0 && seq == tp.rcv_nxt {
                     inc(&t.stat.tcps_rcvwinprobe);
                 }
-                data = &[];
+                s.m.truncate(0);
             } else {
-                data = &data[..data.len() - excess];
+                s.m.truncate(s.m.len() - excess);
             }
             fin = false;
             tp.flags |= TF_ACKNOW;
@@ -680,7 +701,7 @@ pub fn tcp_do_segment(tp: &mut Tcpcb, s: &Seg<'_>) {
             }
         }
         let tiwin = u32::from(s.wnd) << tp.snd_scale;
-        if !tcp_ack_input(tp, s, seq, ack, tiwin, data.len(), fin) {
+        if !tcp_ack_input(tp, s, seq, ack, tiwin, s.m.len(), fin) {
             return;
         }
         // Window update (RFC 9293 3.10.7.4, fifth check).
@@ -688,7 +709,7 @@ pub fn tcp_do_segment(tp: &mut Tcpcb, s: &Seg<'_>) {
             || (tp.snd_wl1 == seq
                 && (seq_lt(tp.snd_wl2, ack) || (tp.snd_wl2 == ack && tiwin > tp.snd_wnd)))
         {
-            if data.is_empty() && tp.snd_wl2 == ack && tiwin > tp.snd_wnd {
+            if s.m.is_empty() && tp.snd_wl2 == ack && tiwin > tp.snd_wnd {
                 inc(&t.stat.tcps_rcvwinupd);
             }
             tp.snd_wnd = tiwin;
@@ -709,11 +730,11 @@ pub fn tcp_do_segment(tp: &mut Tcpcb, s: &Seg<'_>) {
             tp.state,
             TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2
         );
-        if can_rcv && !data.is_empty() && seq == tp.rcv_nxt && tp.segq.is_empty() {
-            tcp_autorcvbuf(tp, t, s.opts.ts.map(|(_, ecr)| ecr), data.len());
+        if can_rcv && !s.m.is_empty() && seq == tp.rcv_nxt && tp.segq.is_empty() {
+            tcp_autorcvbuf(tp, t, s.opts.ts.map(|(_, ecr)| ecr), s.m.len());
         }
-        if can_rcv && (!data.is_empty() || fin) {
-            tcp_reass(tp, seq, data, fin);
+        if can_rcv && (!s.m.is_empty() || fin) {
+            tcp_reass(tp, seq, &mut s.m, fin);
         } else if fin && tp.state.have_rcvd_fin() {
             // A retransmitted FIN: ACK it again.
             tp.flags |= TF_ACKNOW;
@@ -731,7 +752,7 @@ pub fn tcp_do_segment(tp: &mut Tcpcb, s: &Seg<'_>) {
 /// ACK processing; false when the segment is finished with.
 fn tcp_ack_input(
     tp: &mut Tcpcb,
-    s: &Seg<'_>,
+    s: &Seg,
     _seq: u32,
     ack: u32,
     tiwin: u32,
@@ -980,14 +1001,18 @@ fn tcp_autorcvbuf(tp: &mut Tcpcb, t: &VnetTcp, tsecr: Option<u32>, len: usize) {
 }
 
 /// `tcp_reass`: place data (and FIN) at `seq`; deliver what is now in order.
-fn tcp_reass(tp: &mut Tcpcb, seq: u32, data: &[u8], fin: bool) {
+/// In order, the data's mbuf is linked into the receive buffer as it is
+/// (`sbappendstream`, no copy; `m` is left empty); out of order it is copied
+/// into the reassembly queue.
+fn tcp_reass(tp: &mut Tcpcb, seq: u32, m: &mut Mbuf, fin: bool) {
     VNET_TCP.try_with(|t| {
+        let dlen = m.len();
         if seq == tp.rcv_nxt && tp.segq.is_empty() {
-            let n = tp.rcv.append_stream(data);
+            let n = tp.rcv.append_stream_mbuf(m);
             tp.rcv_nxt = tp.rcv_nxt.wrapping_add(n as u32);
             inc(&t.stat.tcps_rcvpack);
             t.stat.tcps_rcvbyte.fetch_add(n as u64, Ordering::Relaxed);
-            if n < data.len() {
+            if n < dlen {
                 inc(&t.stat.tcps_rcvmemdrop);
                 tp.flags |= TF_ACKNOW;
             } else if fin {
@@ -1010,20 +1035,20 @@ fn tcp_reass(tp: &mut Tcpcb, seq: u32, data: &[u8], fin: bool) {
         // segment that fills the hole at rcv_nxt is always taken, however full
         // the queue: refusing it would stall the connection for good, as every
         // retransmission of it would be refused too.
-        if !data.is_empty() || fin {
+        if dlen > 0 || fin {
             let queued: usize = tp.segq.iter().map(|(_, d, _)| d.len()).sum();
             let fills_hole = seq_leq(seq, tp.rcv_nxt);
-            if fills_hole || (queued + data.len() <= tp.rcv.hiwat() && tp.segq.len() < 1024) {
+            if fills_hole || (queued + dlen <= tp.rcv.hiwat() && tp.segq.len() < 1024) {
                 inc(&t.stat.tcps_rcvoopack);
                 t.stat
                     .tcps_rcvoobyte
-                    .fetch_add(data.len() as u64, Ordering::Relaxed);
+                    .fetch_add(dlen as u64, Ordering::Relaxed);
                 if !tp
                     .segq
                     .iter()
-                    .any(|(s, d, f)| *s == seq && d.len() >= data.len() && *f == fin)
+                    .any(|(s, d, f)| *s == seq && d.len() >= dlen && *f == fin)
                 {
-                    tp.segq.push((seq, data.to_vec(), fin));
+                    tp.segq.push((seq, m.data().to_vec(), fin));
                 }
             } else {
                 inc(&t.stat.tcps_rcvmemdrop);
