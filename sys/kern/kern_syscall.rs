@@ -14,6 +14,7 @@ use vimage_abi::sysctl::{SysctlValue, CTLFLAG_RW, CTLFLAG_VNET};
 use vimage_abi::vimage::*;
 use vimage_abi::wire::Reader;
 use vimage_abi::Errno;
+use vimage_mbuf::Mbuf;
 
 use super::kern_conf::{IfMoveFn, IoctlFn, KernConf};
 use super::kern_linker::{KldModule, Linker};
@@ -67,7 +68,7 @@ pub struct Kernel {
     /// Loaded and loadable modules.
     pub linker: Mutex<Linker>,
     /// Process membership.
-    pub procs: ProcTable,
+    pub procs: Arc<ProcTable>,
     domains: RwLock<Vec<Arc<dyn Domain>>>,
     /// Ioctl groups the configuration's options handle (`'i'`: interfaces).
     ioctls: Vec<(u8, IoctlFn)>,
@@ -140,7 +141,7 @@ impl Kernel {
             res,
             sysctl: SysctlTree::default(),
             linker: Mutex::new(Linker::new(builtin)),
-            procs: ProcTable::new(cfg.host.clone()),
+            procs: Arc::new(ProcTable::new(cfg.host.clone())),
             domains: RwLock::new(Vec::new()),
             ioctls: conf.ioctls(),
             ifmove: conf.ifmove(),
@@ -216,6 +217,7 @@ impl Kernel {
                 }),
             },
         );
+        crate::kern_proc::sysctl_init(t, &self.procs);
         let files = self.files.clone();
         let _ = t.add(
             "kern.file",
@@ -511,6 +513,50 @@ impl Kernel {
         })
     }
 
+    /// `send(2)` on a connected socket with the payload in an mbuf: the
+    /// door's request frame, its data starting at the mbuf's data.  A stream
+    /// socket links it into its send buffer instead of copying it, leaving
+    /// `m` empty; what was not taken stays in `m` (its storage the caller's
+    /// to reuse).  Other sockets copy from it, as [`Kernel::sys_sendto`].
+    pub fn sys_send_mbuf(
+        self: &Arc<Self>,
+        td: &mut Td,
+        fd: i32,
+        flags: i32,
+        m: &mut Mbuf,
+    ) -> Reply {
+        self.enter(td, |_, td| {
+            let so = td.fds.get(fd)?;
+            let _cv = CurvnetGuard::set(&so.vnet);
+            so_calls::send_mbuf_as(td, &so, m, flags, so.is_nonblock())
+        })
+    }
+
+    /// `recvfrom(2)` answered with the data in the mbufs it was received in,
+    /// for the door to write with one `writev` (no staging copy); the same
+    /// call as [`Request::Recvfrom`].
+    pub fn sys_recvfrom(
+        self: &Arc<Self>,
+        td: &mut Td,
+        fd: i32,
+        len: u32,
+        flags: i32,
+    ) -> so_calls::ChainReply {
+        self.enter_r(td, |_, td| {
+            let so = td.fds.get(fd)?;
+            let _cv = CurvnetGuard::set(&so.vnet);
+            let len = (len as usize).min(vimage_abi::wire::MAX_FRAME);
+            let (data, addr) = so_calls::recv_chain_as(td, &so, len, flags, so.is_nonblock())?;
+            Ok(so_calls::ChainReply {
+                errno: 0,
+                val: data.len() as i64,
+                data,
+                addr,
+            })
+        })
+        .into()
+    }
+
     /// The system call prologue: the caller's vimage is curvnet, and frames the
     /// call sets in motion are processed before it returns.
     fn enter(
@@ -518,15 +564,24 @@ impl Kernel {
         td: &mut Td,
         f: impl FnOnce(&Arc<Self>, &mut Td) -> Result<Reply, Errno>,
     ) -> Reply {
+        self.enter_r(td, f).into()
+    }
+
+    /// [`Kernel::enter`] for a call whose answer is not a plain [`Reply`].
+    fn enter_r<R>(
+        self: &Arc<Self>,
+        td: &mut Td,
+        f: impl FnOnce(&Arc<Self>, &mut Td) -> Result<R, Errno>,
+    ) -> Result<R, Errno> {
         if td.vimage.is_dead() {
             // Its vimage went away under it (cannot happen while it has processes,
             // but a racing destroy is answered, not trusted).
-            return Reply::err(Errno::ESRCH);
+            return Err(Errno::ESRCH);
         }
         let vnet = td.vimage.vnet.clone();
         let _cv = CurvnetGuard::set(&vnet);
         let _ns = super::kern_intr::swi_enter();
-        f(self, td).into()
+        f(self, td)
     }
 
     fn dispatch(self: &Arc<Self>, td: &mut Td, req: Request) -> Result<Reply, Errno> {

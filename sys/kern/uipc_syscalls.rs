@@ -20,9 +20,10 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 use vimage_abi::socket::*;
-use vimage_abi::syscall::Reply;
-use vimage_abi::wire::Reader;
+use vimage_abi::syscall::{write_frame_parts, Reply};
+use vimage_abi::wire::{Reader, Writer};
 use vimage_abi::Errno;
+use vimage_mbuf::{Mbuf, MbufChain};
 
 use super::kern_resource::SoCharge;
 use super::kern_synch::{msleep, Deadline};
@@ -296,6 +297,76 @@ pub fn send_as(
     }
 }
 
+/// [`send_as`] with the data in an mbuf (the door's request frame, its
+/// payload starting at the mbuf's data): a stream socket's protocol links it
+/// into the send buffer instead of copying it ([`ProtoSocket::send_mbuf`]),
+/// leaving `m` empty; whatever was not taken stays in `m`.  A blocking send
+/// without `SO_SNDTIMEO` waits until the buffer has room for all of what is
+/// left, when it could ever hold it, so the data is linked whole rather than
+/// copied in parts; the call's result is the same as [`send_as`]'s.
+pub fn send_mbuf_as(
+    td: &Td,
+    so: &Arc<Socket>,
+    m: &mut Mbuf,
+    flags: i32,
+    nonblock: bool,
+) -> Result<Reply, Errno> {
+    if so.cantsendmore.load(Ordering::Relaxed) {
+        return Err(Errno::EPIPE);
+    }
+    let dontwait = flags & MSG_DONTWAIT != 0 || nonblock;
+    let w = {
+        let mut p = pcb(so)?;
+        match p.wakeup() {
+            Some(w) if so.ty == SOCK_STREAM && !m.is_empty() => w,
+            _ => {
+                let f = if dontwait {
+                    flags | MSG_DONTWAIT
+                } else {
+                    flags
+                };
+                return p.send_mbuf(m, false, f).map(|n| Reply::val(n as i64));
+            }
+        }
+    };
+    let sndtimeo = so.sndtimeo_us.load(Ordering::Relaxed);
+    let deadline = timeo(&so.vnet, sndtimeo);
+    // (With a timeout, what fit by then must have been taken: FreeBSD's
+    // partial count.)
+    let whole = !dontwait && sndtimeo == 0;
+    let mut off = 0usize;
+    let done = |off: usize, e: Errno| {
+        if off > 0 {
+            Ok(Reply::val(off as i64))
+        } else {
+            Err(e)
+        }
+    };
+    loop {
+        let (gen, r) = {
+            let mut p = pcb(so)?;
+            let gen = w.generation();
+            (gen, p.send_mbuf(m, whole, flags | MSG_DONTWAIT))
+        };
+        match r {
+            Ok(n) => {
+                off += n;
+                if m.is_empty() || (dontwait && n > 0) {
+                    return Ok(Reply::val(off as i64));
+                }
+                if dontwait {
+                    return done(off, Errno::EAGAIN);
+                }
+            }
+            Err(Errno::EAGAIN) if !dontwait => {}
+            Err(e) => return done(off, e),
+        }
+        if let Err(e) = sleep(&w, gen, td, deadline) {
+            return done(off, e);
+        }
+    }
+}
+
 /// The last `close(2)` of a socket with `SO_LINGER` on and a positive linger
 /// time (`soclose`): close the protocol, then wait up to that many seconds
 /// for the connection to finish disconnecting (its data and FIN acknowledged).
@@ -349,6 +420,68 @@ pub fn recv_as(
     flags: i32,
     nonblock: bool,
 ) -> Result<Reply, Errno> {
+    let (data, addr) = recv_chain_as(td, so, len, flags, nonblock)?;
+    Ok(Reply {
+        val: data.len() as i64,
+        data: data.into_vec(),
+        addr,
+        errno: 0,
+    })
+}
+
+/// A reply whose data stays in the mbufs it was received in: written as one
+/// frame by one `writev` of the header, the mbufs' slices and the address,
+/// the same bytes as [`Reply::write_frame`] of the data joined.
+#[derive(Debug, Default)]
+pub struct ChainReply {
+    /// 0 on success, else a FreeBSD errno.
+    pub errno: i32,
+    /// The call's result (the byte count).
+    pub val: i64,
+    /// The data, in its mbufs.
+    pub data: MbufChain,
+    /// The source address image.
+    pub addr: Vec<u8>,
+}
+
+impl ChainReply {
+    /// Write the reply frame.
+    pub fn write_frame(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        let mut h = Writer::new();
+        h.i32(self.errno).i64(self.val).u32(self.data.len() as u32);
+        let h = h.finish();
+        let mut t = Writer::new();
+        t.bytes(&self.addr);
+        let t = t.finish();
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(self.data.count() + 2);
+        parts.push(&h);
+        parts.extend(self.data.slices());
+        parts.push(&t);
+        write_frame_parts(w, &parts)
+    }
+}
+
+impl From<Result<ChainReply, Errno>> for ChainReply {
+    fn from(r: Result<ChainReply, Errno>) -> Self {
+        r.unwrap_or_else(|e| ChainReply {
+            errno: e.0,
+            val: -1,
+            ..Default::default()
+        })
+    }
+}
+
+/// [`recv_as`] with the data left in its mbufs ([`SockBuf::recv_chain`]),
+/// for a reply written straight from them ([`ChainReply`]).
+///
+/// [`SockBuf::recv_chain`]: super::uipc_socket::SockBuf::recv_chain
+pub fn recv_chain_as(
+    td: &Td,
+    so: &Arc<Socket>,
+    len: usize,
+    flags: i32,
+    nonblock: bool,
+) -> Result<(MbufChain, Vec<u8>), Errno> {
     let flags = if nonblock {
         flags | MSG_DONTWAIT
     } else {
@@ -376,30 +509,28 @@ pub fn recv_as(
                 && flags & MSG_WAITALL != 0
                 && flags & (MSG_PEEK | MSG_DONTWAIT) == 0;
             if waitall {
-                let mut out = Vec::with_capacity(len.min(64 * 1024));
+                let mut out = MbufChain::new();
                 while out.len() < len {
                     // Window updates from the previous read go out first.
                     crate::kern_intr::swi_drain();
-                    match sb.recv(len - out.len(), flags, timeout(), &*td.intr) {
+                    match sb.recv_chain(len - out.len(), flags, timeout(), &*td.intr) {
                         Ok((d, _)) if d.is_empty() => break,
-                        Ok((d, _)) => out.extend_from_slice(&d),
+                        Ok((d, _)) => out.cat(d),
                         Err(e) if out.is_empty() => return Err(e),
                         Err(_) => break,
                     }
                 }
                 (out, Vec::new())
             } else {
-                sb.recv(len, flags, timeout(), &*td.intr)?
+                sb.recv_chain(len, flags, timeout(), &*td.intr)?
             }
         }
-        None => pcb(so)?.recvfrom(len, flags)?,
+        None => {
+            let (d, a) = pcb(so)?.recvfrom(len, flags)?;
+            (MbufChain::from(d), a)
+        }
     };
-    Ok(Reply {
-        val: data.len() as i64,
-        data,
-        addr,
-        errno: 0,
-    })
+    Ok((data, addr))
 }
 
 /// `shutdown(2)`.  A protocol without its own (datagram sockets) gets FreeBSD's

@@ -348,6 +348,28 @@ fn tcp_usrclosed(tp: &mut Tcpcb) {
     tcp_output(tp);
 }
 
+/// `tcp_usr_send`'s checks: a pending error, a shut down send side, a
+/// connection not (or no longer) able to send.  `to_addr`: the caller named
+/// a destination (`EISCONN` on an unconnected socket, as FreeBSD's).
+fn tcp_send_ok(tp: &mut Tcpcb, to_addr: bool) -> Result<(), Errno> {
+    if let Some(e) = tp.so_error.take() {
+        return Err(e);
+    }
+    if tp.flags & TF_CANTSENDMORE != 0 {
+        return Err(Errno::EPIPE);
+    }
+    match tp.state {
+        TcpState::Established | TcpState::CloseWait => Ok(()),
+        TcpState::SynSent | TcpState::SynReceived => Err(Errno::EWOULDBLOCK),
+        TcpState::Closed if tp.iss != 0 => Err(Errno::EPIPE),
+        _ => Err(if to_addr {
+            Errno::EISCONN
+        } else {
+            Errno::ENOTCONN
+        }),
+    }
+}
+
 impl ProtoSocket for TcpSocket {
     fn bind(&mut self, addr: &[u8]) -> Result<(), Errno> {
         #[cfg_attr(not(feature = "inet6"), allow(unused_variables))]
@@ -523,28 +545,35 @@ impl ProtoSocket for TcpSocket {
     fn sendto(&mut self, data: &[u8], addr: Option<&[u8]>, _flags: i32) -> Result<usize, Errno> {
         let _ns = netisr_enter();
         let mut tp = self.lock()?;
-        if let Some(e) = tp.so_error.take() {
-            return Err(e);
-        }
-        if tp.flags & TF_CANTSENDMORE != 0 {
-            return Err(Errno::EPIPE);
-        }
-        match tp.state {
-            TcpState::Established | TcpState::CloseWait => {}
-            TcpState::SynSent | TcpState::SynReceived => return Err(Errno::EWOULDBLOCK),
-            TcpState::Closed if tp.iss != 0 => return Err(Errno::EPIPE),
-            _ => {
-                return Err(if addr.is_some() {
-                    Errno::EISCONN
-                } else {
-                    Errno::ENOTCONN
-                })
-            }
-        }
+        tcp_send_ok(&mut tp, addr.is_some())?;
         if data.is_empty() {
             return Ok(0);
         }
         let n = tp.snd.append_stream(data);
+        if n == 0 {
+            return Err(Errno::EWOULDBLOCK);
+        }
+        tcp_output(&mut tp);
+        Ok(n)
+    }
+
+    fn send_mbuf(
+        &mut self,
+        m: &mut vimage_net::mbuf::Mbuf,
+        whole: bool,
+        _flags: i32,
+    ) -> Result<usize, Errno> {
+        let _ns = netisr_enter();
+        let mut tp = self.lock()?;
+        tcp_send_ok(&mut tp, false)?;
+        if m.is_empty() {
+            return Ok(0);
+        }
+        if whole && m.len() <= tp.snd.hiwat() && tp.snd.space() < m.len() {
+            // Wait for room to link it whole rather than copy a part.
+            return Err(Errno::EWOULDBLOCK);
+        }
+        let n = tp.snd.append_stream_mbuf(m);
         if n == 0 {
             return Err(Errno::EWOULDBLOCK);
         }
