@@ -13,16 +13,20 @@
 //! must arrive whole within `kern.door.frametimeout` seconds.
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::mem::MaybeUninit;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use vimage_abi::syscall::Reply;
+use vimage_abi::syscall::{Reply, SendtoView};
+use vimage_abi::wire::MAX_FRAME;
 use vimage_abi::Errno;
+use vimage_kern::kern_syscall::Td;
 use vimage_kern::Kernel;
+use vimage_net::mbuf::Mbuf;
 
 /// `kern.door.maxconn` at boot: door connections in all.
 pub const MAXCONN: i64 = 1024;
@@ -266,8 +270,9 @@ impl<'a> DoorReader<'a> {
     }
 }
 
-impl Read for DoorReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl DoorReader<'_> {
+    /// Wait for the frame's next bytes while its deadline allows.
+    fn wait(&mut self) -> io::Result<()> {
         if let Some(dl) = self.deadline {
             loop {
                 let left = dl.saturating_duration_since(Instant::now());
@@ -293,11 +298,120 @@ impl Read for DoorReader<'_> {
                 }
             }
         }
-        let mut conn = self.conn;
-        let n = conn.read(buf)?;
+        Ok(())
+    }
+
+    /// Bytes of the frame arrived: from now on it must arrive whole in time.
+    fn arrived(&mut self, n: usize) {
         if n > 0 && self.deadline.is_none() {
             self.deadline = self.timeout.map(|t| Instant::now() + t);
         }
+    }
+
+    /// [`Read::read`] into memory not yet initialized (a fresh frame
+    /// buffer's spare capacity): no zero-fill ahead of the copy in.
+    fn read_uninit(&mut self, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+        self.wait()?;
+        loop {
+            // SAFETY: read(2) writes at most buf.len() bytes into memory we
+            // own exclusively; MaybeUninit<u8> has u8's layout.
+            let n = unsafe {
+                libc::read(
+                    self.conn.as_raw_fd(),
+                    buf.as_mut_ptr().cast::<libc::c_void>(),
+                    buf.len(),
+                )
+            };
+            if n >= 0 {
+                let n = n as usize;
+                self.arrived(n);
+                return Ok(n);
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
+impl Read for DoorReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.wait()?;
+        let mut conn = self.conn;
+        let n = conn.read(buf)?;
+        self.arrived(n);
         Ok(n)
     }
+}
+
+/// Read one request frame into `buf` (`Ok(false)`: the process closed its
+/// end).  A frame of up to [`FRAME_KEEP`] bytes gets its whole room at once
+/// when the buffer is short of it (the buffer's last one went into a socket
+/// buffer, [`sendto`]), so a connection pins at most that much more while a
+/// frame arrives, as it keeps that much between frames; a larger one grows
+/// with what arrives, at most by as much again as has come.  The bytes are
+/// read straight into the buffer's spare room, never zero-filled first.
+pub fn read_frame(rd: &mut BufReader<DoorReader<'_>>, buf: &mut Vec<u8>) -> io::Result<bool> {
+    let mut len = [0u8; 4];
+    match rd.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    let n = u32::from_le_bytes(len) as usize;
+    if n > MAX_FRAME {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame too long"));
+    }
+    buf.clear();
+    buf.reserve_exact(n.min(FRAME_KEEP));
+    // What the reader already holds first.
+    let k = rd.buffer().len().min(n);
+    buf.reserve(k);
+    buf.extend_from_slice(&rd.buffer()[..k]);
+    rd.consume(k);
+    while buf.len() < n {
+        if buf.capacity() == buf.len() {
+            let more = (n - buf.len()).min(buf.len().max(FRAME_KEEP));
+            buf.reserve_exact(more);
+        }
+        let want = n - buf.len();
+        let spare = buf.spare_capacity_mut();
+        let room = want.min(spare.len());
+        match rd.get_mut().read_uninit(&mut spare[..room]) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            // SAFETY: read_uninit initialized the first `k` spare bytes.
+            Ok(k) => unsafe { buf.set_len(buf.len() + k) },
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+/// A write of at least this many bytes on a stream socket hands its frame
+/// buffer over to the socket's send buffer instead of being copied there:
+/// smaller ones are copied, so a buffer holds little data in a large
+/// buffer only when that data is worth a buffer of its own.
+pub const ADOPT_MIN: usize = 16 * 1024;
+
+/// `sendto(2)` served from the request frame in `frame`: a large write
+/// without a destination gives its frame buffer to the socket's send buffer
+/// (`sosend` with the data already in an mbuf), so the bytes the process
+/// wrote are not copied again; `frame` is then empty, and the next request
+/// is read into a fresh buffer.  Anything else is copied from the frame in
+/// place.  `None`: `frame` is not a `sendto` request.
+pub fn sendto(k: &Arc<Kernel>, td: &mut Td, frame: &mut Vec<u8>) -> Option<Reply> {
+    let v = SendtoView::parse(frame)?;
+    if v.addr.is_some() || v.data.len() < ADOPT_MIN {
+        return Some(k.sys_sendto(td, v.fd, v.flags, v.addr, v.data));
+    }
+    // The payload is the frame's tail (the view ends the frame).
+    let (fd, flags, off) = (v.fd, v.flags, frame.len() - v.data.len());
+    let mut m = Mbuf::from_vec_at(std::mem::take(frame), off);
+    let reply = k.sys_send_mbuf(td, fd, flags, &mut m);
+    if m.storage() > 0 {
+        // Not (all) taken: the buffer serves the next frame.
+        *frame = m.into_storage();
+    }
+    Some(reply)
 }

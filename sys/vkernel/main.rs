@@ -23,7 +23,7 @@ use std::sync::Arc;
 use clap::Parser;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
-use vimage_abi::syscall::{read_frame_into, write_frame, Reply, Request, SendtoView};
+use vimage_abi::syscall::{write_frame, Reply, Request};
 use vimage_abi::Errno;
 use vimage_kern::{Kernel, KernelConfig};
 
@@ -584,7 +584,7 @@ fn serve(
         }
         let started = !rd.buffer().is_empty();
         rd.get_mut().next_frame(limits.frame_timeout(), started);
-        match read_frame_into(&mut rd, &mut frame) {
+        match door::read_frame(&mut rd, &mut frame) {
             Ok(true) => {}
             Ok(false) => break,
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
@@ -595,11 +595,19 @@ fn serve(
             }
             Err(_) => break,
         }
-        // The data-moving call is served from the frame in place.
-        let reply = if let Some(v) = SendtoView::parse(&frame) {
-            k.sys_sendto(&mut td, v.fd, v.flags, v.addr, v.data)
+        // The data-moving calls: a write's frame becomes socket-buffer data,
+        // a read is answered from the receive buffer's mbufs by one writev.
+        let reply = if let Some(r) = door::sendto(&k, &mut td, &mut frame) {
+            r
         } else {
             match Request::from_bytes(&frame) {
+                Ok(Request::Recvfrom { fd, len, flags }) => {
+                    let r = k.sys_recvfrom(&mut td, fd, len, flags);
+                    if r.write_frame(&mut wr).is_ok() && wr.flush().is_ok() {
+                        continue;
+                    }
+                    break;
+                }
                 Ok(Request::Export { fd, pid }) => {
                     // The reply carries a host descriptor: sent here, by hand.
                     // The owner it names is shown by kern.file (sockstat):
