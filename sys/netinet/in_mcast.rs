@@ -269,6 +269,8 @@ pub fn ip_getmoptions(imo: &Option<IpMoptions>, name: i32) -> Result<Vec<u8>, Er
 }
 
 #[cfg(test)]
+// Several stacks need VIMAGE: without it some helpers serve nothing.
+#[cfg_attr(not(feature = "vimage"), allow(dead_code, unused_imports))]
 pub(crate) mod tests {
     //! Multicast on the test network: stacks on one Ethernet segment (a hub
     //! here, an ng_bridge in the scenario test) or behind a router.

@@ -204,6 +204,8 @@ pub fn ip6_getmoptions(im6o: &Option<Ip6Moptions>, name: i32) -> Result<Vec<u8>,
 }
 
 #[cfg(test)]
+// Several stacks need VIMAGE: without it some helpers serve nothing.
+#[cfg_attr(not(feature = "vimage"), allow(dead_code, unused_imports))]
 mod tests {
     //! RIPng's way of using multicast, on stacks sharing one segment.
 
