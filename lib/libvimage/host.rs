@@ -123,6 +123,51 @@ pub fn getaddrinfo(host: &str, family: Option<i32>) -> Vec<IpAddr> {
         .collect()
 }
 
+/// The name of user `uid` in the host's password database (`getpwuid`).
+pub fn user_of(uid: u32) -> Option<String> {
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: getpwuid_r writes the entry into `pw` and its strings into
+    // `buf`, both sized here; `res` says whether it found one.
+    unsafe {
+        let mut pw: libc::passwd = std::mem::zeroed();
+        let mut res: *mut libc::passwd = std::ptr::null_mut();
+        let r = libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut res);
+        if r != 0 || res.is_null() || pw.pw_name.is_null() {
+            return None;
+        }
+        Some(
+            std::ffi::CStr::from_ptr(pw.pw_name)
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+}
+
+/// The uid of user `name`, or `name` itself if it is a number (`getpwnam`).
+pub fn uid_of(name: &str) -> Option<u32> {
+    if let Ok(n) = name.parse() {
+        return Some(n);
+    }
+    let c = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: as in user_of; `c` is NUL-terminated.
+    unsafe {
+        let mut pw: libc::passwd = std::mem::zeroed();
+        let mut res: *mut libc::passwd = std::ptr::null_mut();
+        let r = libc::getpwnam_r(
+            c.as_ptr(),
+            &mut pw,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut res,
+        );
+        if r != 0 || res.is_null() {
+            return None;
+        }
+        Some(pw.pw_uid)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

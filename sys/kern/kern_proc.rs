@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
 use super::kern_vimage::Vimage;
+use vimage_abi::user::{KinfoProc, KINFO_PROC_MAX};
 
 /// The host's process table, as vkernel reads it (`/proc` on Linux).
 pub trait HostProcs: Send + Sync {
@@ -26,6 +27,10 @@ pub trait HostProcs: Send + Sync {
     fn pids(&self) -> Vec<u32>;
     /// The kernel's own pid (never counted in any vimage).
     fn self_pid(&self) -> u32;
+    /// What ps shows of `pid` (`None`: gone, or not known).
+    fn info(&self, _pid: u32) -> Option<KinfoProc> {
+        None
+    }
 }
 
 struct Entry {
@@ -123,34 +128,35 @@ impl ProcTable {
         }
     }
 
-    /// Process counts per vimage id (id 0 = default) over the whole host table,
-    /// excluding the kernel itself and anchors.  Dead entries are dropped.
-    pub fn counts(&self) -> HashMap<u32, u32> {
+    /// Every live host pid with the vimage it belongs to (`None`: the top,
+    /// default) and whether it is an anchor; the kernel itself left out.
+    /// Dead entries are dropped on the way.
+    fn members(&self) -> Vec<(u32, Option<Arc<Vimage>>, bool)> {
         let pids = self.host.pids();
         let me = self.host.self_pid();
-        let mut out: HashMap<u32, u32> = HashMap::new();
         let Ok(mut e) = self.entries.lock() else {
-            return out;
+            return Vec::new();
         };
         e.retain(|pid, ent| {
             ent.vimage.strong_count() > 0 && self.host.start_time(*pid) == Some(ent.start)
         });
-        let mut memo: HashMap<u32, u32> = HashMap::new();
+        let mut memo: HashMap<u32, Option<Arc<Vimage>>> = HashMap::new();
+        let mut out = Vec::with_capacity(pids.len());
         for &pid in &pids {
-            if pid == me || e.get(&pid).is_some_and(|x| x.anchor) {
+            if pid == me {
                 continue;
             }
             // Walk up until a memoized or recorded pid; memoize the whole path.
             let mut path = Vec::new();
             let mut p = pid;
-            let mut id = 0u32;
+            let mut found = None;
             for _ in 0..MAX_DEPTH {
-                if let Some(&m) = memo.get(&p) {
-                    id = m;
+                if let Some(m) = memo.get(&p) {
+                    found = m.clone();
                     break;
                 }
                 if let Some(v) = self.lookup(&e, p) {
-                    id = v.id();
+                    found = Some(v);
                     break;
                 }
                 path.push(p);
@@ -160,12 +166,85 @@ impl ProcTable {
                 }
             }
             for q in path {
-                memo.insert(q, id);
+                memo.insert(q, found.clone());
             }
-            *out.entry(id).or_default() += 1;
+            let anchor = e.get(&pid).is_some_and(|x| x.anchor);
+            out.push((pid, found, anchor));
         }
         out
     }
+
+    /// Process counts per vimage id (id 0 = default) over the whole host table,
+    /// excluding the kernel itself and anchors.  Dead entries are dropped.
+    pub fn counts(&self) -> HashMap<u32, u32> {
+        let mut out: HashMap<u32, u32> = HashMap::new();
+        for (_, v, anchor) in self.members() {
+            if !anchor {
+                *out.entry(v.map_or(0, |v| v.id())).or_default() += 1;
+            }
+        }
+        out
+    }
+
+    /// The pids a process in `v` may see (`kern.proc.all`), in increasing
+    /// order: the top vimage sees the whole host; any other the processes of
+    /// itself and of the vimages below it, without the `vimage` tool's
+    /// anchors (as a jail sees only its own and its children's).
+    pub fn visible(&self, v: &Arc<Vimage>) -> Vec<u32> {
+        let top = v.parent().is_none();
+        let mut pids: Vec<u32> = self
+            .members()
+            .into_iter()
+            .filter(|(_, of, anchor)| {
+                top || (!anchor && of.as_ref().is_some_and(|of| is_within(of, v)))
+            })
+            .map(|(pid, _, _)| pid)
+            .collect();
+        pids.sort_unstable();
+        pids
+    }
+
+    /// What the host says of each process `v` may see (ps's `kern.proc.all`),
+    /// at most [`KINFO_PROC_MAX`]; a process gone meanwhile is left out.
+    pub fn kinfo(&self, v: &Arc<Vimage>) -> Vec<KinfoProc> {
+        self.visible(v)
+            .into_iter()
+            .filter_map(|pid| self.host.info(pid))
+            .take(KINFO_PROC_MAX)
+            .collect()
+    }
+}
+
+/// `kern.proc.all` (ps): the processes the caller's vimage sees.
+pub fn sysctl_init(t: &super::kern_sysctl::SysctlTree, procs: &Arc<ProcTable>) {
+    use super::kern_sysctl::{Oid, SysctlCtx};
+    use vimage_abi::sysctl::{SysctlValue, CTLFLAG_RD};
+    let procs = procs.clone();
+    let _ = t.add(
+        vimage_abi::user::KERN_PROC_ALL,
+        Oid {
+            flags: CTLFLAG_RD,
+            descr: "Processes of this vimage and the vimages below it (ps)",
+            handler: Arc::new(move |ctx: &SysctlCtx<'_>, _| {
+                Ok(SysctlValue::Opaque(
+                    "S,proc".into(),
+                    KinfoProc::encode_list(&procs.kinfo(ctx.vimage)),
+                ))
+            }),
+        },
+    );
+}
+
+/// Whether `v` is `top` or below it.
+fn is_within(v: &Arc<Vimage>, top: &Arc<Vimage>) -> bool {
+    let mut cur = Some(v.clone());
+    while let Some(c) = cur {
+        if Arc::ptr_eq(&c, top) {
+            return true;
+        }
+        cur = c.parent();
+    }
+    false
 }
 
 /// A fake host process table for tests: pid → (ppid, start time).
@@ -212,5 +291,20 @@ impl HostProcs for FakeHost {
     }
     fn self_pid(&self) -> u32 {
         self.me
+    }
+    fn info(&self, pid: u32) -> Option<KinfoProc> {
+        let (ppid, start) = *self.procs.lock().ok()?.get(&pid)?;
+        Some(KinfoProc {
+            pid,
+            ppid,
+            pgid: pid,
+            sid: pid,
+            state: b'S',
+            start,
+            nthreads: 1,
+            comm: format!("proc{pid}"),
+            args: vec![format!("proc{pid}")],
+            ..KinfoProc::default()
+        })
     }
 }

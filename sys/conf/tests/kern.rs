@@ -250,6 +250,59 @@ mod vimage_tests {
         );
     }
 
+    /// `kern.proc.all` (ps): default sees the whole host; a vimage its own
+    /// processes and those of the vimages below it, never its parent's,
+    /// a sibling's or the `vimage` tool's anchors.
+    #[test]
+    fn kern_proc_all_is_the_callers_vimage_and_below() {
+        use vimage_abi::user::KinfoProc;
+        let _l = test_lock();
+        let t = boot();
+        let k = &t.k;
+        let mut td = k.td_attach(100);
+        t.host.spawn(100, 1, 2);
+        create(k, &mut td, "n1").unwrap();
+        create(k, &mut td, "n2").unwrap();
+        let enter = |anchor: u32, parent: u32, child: u32, name: &str| {
+            t.host.spawn(anchor, parent, u64::from(anchor));
+            let mut a = k.td_attach(anchor);
+            vi(k, &mut a, SIOCSPVIMAGE, ViReq::new(VI_SWITCHTO, name)).unwrap();
+            t.host.spawn(child, anchor, u64::from(child));
+            k.td_attach(child)
+        };
+        let mut in1 = enter(200, 100, 201, "n1");
+        let mut in2 = enter(300, 100, 301, "n2");
+        create(k, &mut in1, "n3").unwrap();
+        let mut in3 = enter(400, 201, 401, "n3");
+        t.host.spawn(402, 401, 402);
+        let pids = |td: &mut Td| -> Vec<u32> {
+            match sysctl(k, td, "kern.proc.all", None).unwrap() {
+                SysctlValue::Opaque(_, b) => KinfoProc::decode_list(&b)
+                    .unwrap()
+                    .into_iter()
+                    .map(|p| p.pid)
+                    .collect(),
+                v => panic!("{v:?}"),
+            }
+        };
+        assert_eq!(pids(&mut in1), [201, 401, 402]);
+        assert_eq!(pids(&mut in2), [301]);
+        assert_eq!(pids(&mut in3), [401, 402]);
+        // Default: everything but the kernel itself (pid 1 here).
+        assert_eq!(pids(&mut td), [100, 200, 201, 300, 301, 400, 401, 402]);
+        // What the host says of one: its parent, its name.
+        let SysctlValue::Opaque(_, b) = sysctl(k, &mut in2, "kern.proc.all", None).unwrap() else {
+            panic!()
+        };
+        let p = &KinfoProc::decode_list(&b).unwrap()[0];
+        assert_eq!((p.ppid, p.comm.as_str()), (300, "proc301"));
+        // Read-only.
+        assert_eq!(
+            sysctl(k, &mut in1, "kern.proc.all", Some(SysctlValue::Int(1))).err(),
+            Some(Errno::EPERM)
+        );
+    }
+
     #[test]
     fn sockets_pin_their_vnet_and_block_destroy() {
         let _l = test_lock();

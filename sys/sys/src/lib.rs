@@ -17,6 +17,7 @@ pub mod socket;
 pub mod syscall;
 pub mod sysctl;
 pub mod testrand;
+pub mod user;
 pub mod vimage;
 pub mod wire;
 
