@@ -67,6 +67,25 @@ pub enum OptKind {
     /// `SO_PROTOCOL`: no kernel option; the supervisor answers the protocol
     /// [`crate::socket_protocol`] resolved at creation as an `int`.  Read-only.
     Protocol,
+    /// `IP_MULTICAST_IF`: Linux takes a `struct ip_mreqn` (`optlen >= 12`:
+    /// group, address, interface index), a `struct ip_mreq` (`>= 8`, the
+    /// interface named by its second address) or a `struct in_addr`
+    /// (`>= 4`); the kernel takes the same three images (FreeBSD's
+    /// `in_mcast.c` rules), so the first 12, 8 or 4 bytes go as they are.
+    /// Shorter is `EINVAL`.  Answered as the `struct in_addr` it is.
+    McastIf,
+    /// `IP_ADD_MEMBERSHIP` / `IP_DROP_MEMBERSHIP`: a `struct ip_mreqn`
+    /// (`optlen >= 12`) or `struct ip_mreq` (`>= 8`), passed as the first
+    /// 12 or 8 bytes ([`vimage_abi::netinet_in::IpMreq`] decodes both);
+    /// shorter is `EINVAL`.
+    IpMreq,
+    /// `IP_MULTICAST_TTL`: an `int` or a byte as [`OptKind::IntOrByte`],
+    /// with Linux's -1 meaning the default TTL 1.
+    McastTtl,
+    /// `IPV6_ADD_MEMBERSHIP` / `IPV6_DROP_MEMBERSHIP` (FreeBSD's
+    /// `IPV6_JOIN_GROUP` / `IPV6_LEAVE_GROUP`): `struct ipv6_mreq`, the same
+    /// 20 bytes on both (group, interface index); shorter is `EINVAL`.
+    Ipv6Mreq,
 }
 
 /// An option as the kernel names it.  For [`OptKind::Domain`] and
@@ -115,6 +134,11 @@ pub const SOCKOPT_TABLE: &[(i32, i32, SockOpt)] = {
         (l::SOL_IP,     l::IP_TOS,              opt(IP, inet::IP_TOS, IntOrByte)),
         (l::SOL_IP,     l::IP_TTL,              opt(IP, inet::IP_TTL, IntOrByte)),
         (l::SOL_IP,     l::IP_HDRINCL,          opt(IP, inet::IP_HDRINCL, IntOrByte)),
+        (l::SOL_IP,     l::IP_MULTICAST_IF,     opt(IP, inet::IP_MULTICAST_IF, McastIf)),
+        (l::SOL_IP,     l::IP_MULTICAST_TTL,    opt(IP, inet::IP_MULTICAST_TTL, McastTtl)),
+        (l::SOL_IP,     l::IP_MULTICAST_LOOP,   opt(IP, inet::IP_MULTICAST_LOOP, IntOrByte)),
+        (l::SOL_IP,     l::IP_ADD_MEMBERSHIP,   opt(IP, inet::IP_ADD_MEMBERSHIP, IpMreq)),
+        (l::SOL_IP,     l::IP_DROP_MEMBERSHIP,  opt(IP, inet::IP_DROP_MEMBERSHIP, IpMreq)),
         (l::SOL_TCP,    l::TCP_NODELAY,         opt(TCP, so::TCP_NODELAY, Bool)),
         (l::SOL_TCP,    l::TCP_MAXSEG,          opt(TCP, BSD_TCP_MAXSEG, Int)),
         (l::SOL_TCP,    l::TCP_INFO,            opt(TCP, so::TCP_INFO, TcpInfo)),
@@ -123,6 +147,9 @@ pub const SOCKOPT_TABLE: &[(i32, i32, SockOpt)] = {
         (l::SOL_IPV6,   l::IPV6_UNICAST_HOPS,   opt(V6, in6::IPV6_UNICAST_HOPS, Int)),
         (l::SOL_IPV6,   l::IPV6_MULTICAST_IF,   opt(V6, in6::IPV6_MULTICAST_IF, Int)),
         (l::SOL_IPV6,   l::IPV6_MULTICAST_HOPS, opt(V6, in6::IPV6_MULTICAST_HOPS, Int)),
+        (l::SOL_IPV6,   l::IPV6_MULTICAST_LOOP, opt(V6, in6::IPV6_MULTICAST_LOOP, Int)),
+        (l::SOL_IPV6,   l::IPV6_ADD_MEMBERSHIP, opt(V6, in6::IPV6_JOIN_GROUP, Ipv6Mreq)),
+        (l::SOL_IPV6,   l::IPV6_DROP_MEMBERSHIP, opt(V6, in6::IPV6_LEAVE_GROUP, Ipv6Mreq)),
         (l::SOL_IPV6,   l::IPV6_V6ONLY,         opt(V6, in6::IPV6_V6ONLY, Bool)),
         (l::SOL_IPV6,   l::IPV6_RECVPKTINFO,    opt(V6, in6::IPV6_RECVPKTINFO, Bool)),
         (l::SOL_IPV6,   l::IPV6_RECVHOPLIMIT,   opt(V6, in6::IPV6_RECVHOPLIMIT, Bool)),
@@ -150,6 +177,17 @@ fn i64_at(b: &[u8], at: usize) -> Option<i64> {
     let mut a = [0u8; 8];
     a.copy_from_slice(s);
     Some(i64::from_le_bytes(a))
+}
+
+/// The first `n` bytes of `val` for the largest `n` of `sizes` (largest
+/// first) it holds, as Linux copies the biggest structure `optlen` allows;
+/// `EINVAL` if it holds none.
+fn first_of(val: &[u8], sizes: &[usize]) -> Result<Vec<u8>, i32> {
+    sizes
+        .iter()
+        .find_map(|n| val.get(..*n))
+        .map(<[u8]>::to_vec)
+        .ok_or(l::EINVAL)
 }
 
 fn invert(b: &[u8]) -> Vec<u8> {
@@ -182,6 +220,12 @@ pub fn opt_value_to_kernel(kind: OptKind, val: &[u8]) -> Result<Vec<u8>, i32> {
             Ok([sec.to_le_bytes(), usec.to_le_bytes()].concat())
         }
         OptKind::Icmp6Filter => val.get(..32).map(invert).ok_or(l::EINVAL),
+        OptKind::McastIf => first_of(val, &[inet::IP_MREQN_SIZE, inet::IP_MREQ_SIZE, 4]),
+        OptKind::IpMreq => first_of(val, &[inet::IP_MREQN_SIZE, inet::IP_MREQ_SIZE]),
+        OptKind::McastTtl => int(int_at(val, 0)
+            .or(val.first().map(|b| i32::from(*b)))
+            .map(|v| if v == -1 { 1 } else { v })),
+        OptKind::Ipv6Mreq => first_of(val, &[in6::IPV6_MREQ_SIZE]),
         OptKind::Error | OptKind::Domain | OptKind::Protocol | OptKind::TcpInfo => {
             Err(l::ENOPROTOOPT)
         }
@@ -349,6 +393,11 @@ mod tests {
             ((0, 1), (0, 3, OptKind::IntOrByte)),          // IP_TOS
             ((0, 2), (0, 4, OptKind::IntOrByte)),          // IP_TTL
             ((0, 3), (0, 2, OptKind::IntOrByte)),          // IP_HDRINCL
+            ((0, 32), (0, 9, OptKind::McastIf)),           // IP_MULTICAST_IF
+            ((0, 33), (0, 10, OptKind::McastTtl)),         // IP_MULTICAST_TTL
+            ((0, 34), (0, 11, OptKind::IntOrByte)),        // IP_MULTICAST_LOOP
+            ((0, 35), (0, 12, OptKind::IpMreq)),           // IP_ADD_MEMBERSHIP
+            ((0, 36), (0, 13, OptKind::IpMreq)),           // IP_DROP_MEMBERSHIP
             ((6, 1), (6, 1, OptKind::Bool)),               // TCP_NODELAY
             ((6, 2), (6, 2, OptKind::Int)),                // TCP_MAXSEG
             ((6, 11), (6, 0x20, OptKind::TcpInfo)),        // TCP_INFO
@@ -357,6 +406,9 @@ mod tests {
             ((41, 16), (41, 4, OptKind::Int)),             // IPV6_UNICAST_HOPS
             ((41, 17), (41, 9, OptKind::Int)),             // IPV6_MULTICAST_IF
             ((41, 18), (41, 10, OptKind::Int)),            // IPV6_MULTICAST_HOPS
+            ((41, 19), (41, 11, OptKind::Int)),            // IPV6_MULTICAST_LOOP
+            ((41, 20), (41, 12, OptKind::Ipv6Mreq)),       // IPV6_ADD_MEMBERSHIP
+            ((41, 21), (41, 13, OptKind::Ipv6Mreq)),       // IPV6_DROP_MEMBERSHIP
             ((41, 26), (41, 27, OptKind::Bool)),           // IPV6_V6ONLY
             ((41, 49), (41, 36, OptKind::Bool)),           // IPV6_RECVPKTINFO
             ((41, 51), (41, 37, OptKind::Bool)),           // IPV6_RECVHOPLIMIT
@@ -389,10 +441,8 @@ mod tests {
             (0, l::IP_PKTINFO),
             (0, l::IP_RECVERR),
             (0, l::IP_MTU_DISCOVER),
-            (0, l::IP_MULTICAST_IF),
-            (0, l::IP_MULTICAST_TTL),
-            (0, l::IP_MULTICAST_LOOP),
-            (0, l::IP_ADD_MEMBERSHIP),
+            (0, 49), // IP_MULTICAST_ALL: FreeBSD's sockets filter by their groups
+            (0, 39), // IP_ADD_SOURCE_MEMBERSHIP: no source filters
             (6, l::TCP_CORK),
             (6, l::TCP_KEEPIDLE),
             (6, l::TCP_KEEPINTVL),
@@ -401,8 +451,7 @@ mod tests {
             (6, l::TCP_CONGESTION),
             (6, l::TCP_USER_TIMEOUT),
             (6, l::TCP_FASTOPEN),
-            (41, l::IPV6_MULTICAST_LOOP),
-            (41, l::IPV6_ADD_MEMBERSHIP),
+            (41, 29), // IPV6_MULTICAST_ALL
             (41, l::IPV6_RECVERR),
             (41, l::IPV6_TCLASS),
             (41, l::IPV6_MTU_DISCOVER),
@@ -519,6 +568,64 @@ mod tests {
         for k in [OptKind::Error, OptKind::Domain, OptKind::Protocol] {
             assert_eq!(opt_value_to_kernel(k, &[0; 4]), Err(92));
         }
+    }
+
+    /// Group requests and the multicast interface pass as the biggest
+    /// structure the program's `optlen` holds; the kernel's decoders take
+    /// what comes out; Linux's TTL -1 is the default 1.
+    #[test]
+    fn multicast_values() {
+        use vimage_abi::netinet6_in6::Ipv6Mreq;
+        use vimage_abi::netinet_in::IpMreq;
+        let mreq = [224, 0, 0, 9, 10, 0, 0, 1];
+        let mreqn = [224, 0, 0, 9, 0, 0, 0, 0, 2, 0, 0, 0];
+        let k = |kind, v: &[u8]| opt_value_to_kernel(kind, v);
+        assert_eq!(k(OptKind::IpMreq, &mreq), Ok(mreq.to_vec()));
+        assert_eq!(k(OptKind::IpMreq, &mreqn), Ok(mreqn.to_vec()));
+        // A longer buffer (glibc programs pass sizeof of a union) is cut.
+        let long = [&mreqn[..], &[9; 8]].concat();
+        assert_eq!(k(OptKind::IpMreq, &long), Ok(mreqn.to_vec()));
+        assert_eq!(k(OptKind::IpMreq, &mreq[..7]), Err(22));
+        let r = IpMreq::from_bytes(&k(OptKind::IpMreq, &mreqn).unwrap()).unwrap();
+        assert_eq!(r.ifindex, Some(2));
+        assert_eq!(r.multiaddr, std::net::Ipv4Addr::new(224, 0, 0, 9));
+        // IP_MULTICAST_IF: in_addr, ip_mreq, ip_mreqn.
+        assert_eq!(k(OptKind::McastIf, &[10, 0, 0, 1]), Ok(vec![10, 0, 0, 1]));
+        assert_eq!(
+            k(OptKind::McastIf, &[10, 0, 0, 1, 7]),
+            Ok(vec![10, 0, 0, 1])
+        );
+        assert_eq!(k(OptKind::McastIf, &mreq), Ok(mreq.to_vec()));
+        assert_eq!(k(OptKind::McastIf, &long), Ok(mreqn.to_vec()));
+        assert_eq!(k(OptKind::McastIf, &[10, 0, 0]), Err(22));
+        assert_eq!(
+            opt_value_to_linux(OptKind::McastIf, &[10, 0, 0, 1]),
+            vec![10, 0, 0, 1]
+        );
+        // TTL: int or byte; -1 is the default.
+        let i = |v: i32| Ok(v.to_le_bytes().to_vec());
+        assert_eq!(k(OptKind::McastTtl, &(-1i32).to_le_bytes()), i(1));
+        assert_eq!(k(OptKind::McastTtl, &[32]), i(32));
+        assert_eq!(k(OptKind::McastTtl, &255i32.to_le_bytes()), i(255));
+        assert_eq!(k(OptKind::McastTtl, &[]), Err(22));
+        // struct ipv6_mreq is the same 20 bytes on both.
+        let m6 = Ipv6Mreq {
+            multiaddr: "ff02::9".parse().unwrap(),
+            interface: 3,
+        }
+        .to_bytes();
+        assert_eq!(k(OptKind::Ipv6Mreq, &m6), Ok(m6.clone()));
+        assert_eq!(
+            k(OptKind::Ipv6Mreq, &[&m6[..], &[0; 4]].concat()),
+            Ok(m6.clone())
+        );
+        assert_eq!(k(OptKind::Ipv6Mreq, &m6[..19]), Err(22));
+        assert_eq!(
+            Ipv6Mreq::from_bytes(&k(OptKind::Ipv6Mreq, &m6).unwrap())
+                .unwrap()
+                .interface,
+            3
+        );
     }
 
     #[test]

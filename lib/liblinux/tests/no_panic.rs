@@ -197,6 +197,10 @@ const KINDS: &[OptKind] = &[
     OptKind::Icmp6Filter,
     OptKind::Domain,
     OptKind::Protocol,
+    OptKind::McastIf,
+    OptKind::IpMreq,
+    OptKind::McastTtl,
+    OptKind::Ipv6Mreq,
 ];
 
 const IOCTL_KINDS: &[IoctlKind] = &[

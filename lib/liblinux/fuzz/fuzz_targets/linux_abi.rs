@@ -74,7 +74,7 @@ fn int(b: &[u8]) -> i32 {
     i32::from_le_bytes(a)
 }
 
-const KINDS: [OptKind; 10] = [
+const KINDS: [OptKind; 14] = [
     OptKind::Int,
     OptKind::IntOrByte,
     OptKind::Bool,
@@ -85,6 +85,10 @@ const KINDS: [OptKind; 10] = [
     OptKind::Icmp6Filter,
     OptKind::Domain,
     OptKind::Protocol,
+    OptKind::McastIf,
+    OptKind::IpMreq,
+    OptKind::McastTtl,
+    OptKind::Ipv6Mreq,
 ];
 
 fn run(data: &[u8]) {
