@@ -102,6 +102,15 @@ impl UdpSocket {
         super::vnet_inet().udb.endpoints(self.id).laddr
     }
 
+    /// The interface `IP_MULTICAST_IF` chose, if any.
+    fn mcast_ifp(&self) -> Option<Arc<Ifnet>> {
+        self.cb
+            .moptions
+            .lock()
+            .ok()
+            .and_then(|g| g.as_ref().and_then(|o| o.multicast_ifp()))
+    }
+
     fn autobind(&self) -> Result<(), Errno> {
         let inet = super::vnet_inet();
         if inet.udb.endpoints(self.id).lport == 0 {
@@ -159,7 +168,10 @@ impl ProtoSocket for UdpSocket {
                 .ok_or(Errno::EADDRNOTAVAIL)?;
         }
         let ep = inet.udb.endpoints(self.id);
-        let laddr = if ep.laddr.is_unspecified() {
+        let laddr = if ep.laddr.is_unspecified() && faddr.is_multicast() {
+            // Connected to a group: the source is the multicast interface's.
+            Some(ip_srcaddr_mcast(faddr, self.mcast_ifp().as_ref())?)
+        } else if ep.laddr.is_unspecified() {
             Some(ip_srcaddr(faddr).map_err(|e| {
                 if e == Errno::EHOSTUNREACH {
                     Errno::ENETUNREACH

@@ -389,7 +389,13 @@ impl ProtoSocket for Udp6Socket {
             vnet_inet6().udb6.sync(&self.pcb);
             return Ok(());
         }
-        let zone = zone_of(&sa)?;
+        // A group without a zone: the one IPV6_MULTICAST_IF names.
+        let mif = self.mcast_ifindex();
+        let zone = if sa.addr.is_multicast() && sa.scope_id == 0 && mif != 0 {
+            mif
+        } else {
+            zone_of(&sa)?
+        };
         let ep = self.ep()?;
         let src = match ep.laddr {
             Some(l) => l,

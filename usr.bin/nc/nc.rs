@@ -1,7 +1,8 @@
 //! nc(1): OpenBSD's netcat through the vimage socket API.
 //!
 //! ```text
-//! nc [-46lNnuvz] [-p source_port] [-s sourceaddr] [-w timeout] [destination] [port]
+//! nc [-46lNnuvz] [-J interface] [-M ttl] [-p source_port] [-s sourceaddr] [-w timeout]
+//!    [destination] [port]
 //! ```
 //!
 //! * `nc HOST PORT`: connect (TCP, or UDP with `-u`), copy stdin to the
@@ -9,6 +10,15 @@
 //! * `nc -l [HOST] PORT` (or `-l -p PORT`): listen, take one connection (UDP:
 //!   the first sender) and copy the same way.
 //! * `nc -z HOST PORT[-PORT]`: only check that something listens (`-v` says so).
+//! * Multicast (UDP): `nc -lu GROUP PORT` binds to the group and joins it,
+//!   `nc -u GROUP PORT` sends to it.  `-J interface` (a name, or for IPv4 one
+//!   of its addresses; a vimage extension, as neither OpenBSD's nor
+//!   FreeBSD's nc has one) says where: the interface joined
+//!   (`IP_ADD_MEMBERSHIP`, `IPV6_JOIN_GROUP`) or sent by
+//!   (`IP_MULTICAST_IF`, `IPV6_MULTICAST_IF`); without it the route to the
+//!   group decides (an IPv6 `GROUP%ifname` names it too).  `-M ttl`
+//!   (OpenBSD's) sets the TTL or hop limit of what is sent, multicast
+//!   included.
 //! * `-N` shuts the connection down for writing after EOF on stdin; `-w`
 //!   bounds connecting and idleness; `-4`/`-6` pick the family; `-n` never
 //!   looks names up (there is no resolver here: only literal addresses and
@@ -30,10 +40,16 @@ use libvimage::{
     errx, getaddrinfo, parse_sockaddr, sockaddr, strerror, timeval_bytes, Errno, Sys, PF_INET6,
     POLLOUT, SHUT_WR, SOL_SOCKET, SO_ERROR, SO_RCVTIMEO, SO_REUSEADDR, SO_REUSEPORT,
 };
-use vimage_abi::netinet_in::{PF_INET, SOCK_DGRAM, SOCK_STREAM};
+use vimage_abi::netinet6_in6::{
+    Ipv6Mreq, IPPROTO_IPV6, IPV6_JOIN_GROUP, IPV6_MULTICAST_HOPS, IPV6_MULTICAST_IF,
+    IPV6_UNICAST_HOPS,
+};
+use vimage_abi::netinet_in::{
+    IpMreq, IPPROTO_IP, IP_ADD_MEMBERSHIP, IP_MULTICAST_IF, IP_MULTICAST_TTL, IP_TTL, PF_INET,
+    SOCK_DGRAM, SOCK_STREAM,
+};
 
-const USAGE: &str =
-    "usage: nc [-46lNnuvz] [-p source_port] [-s sourceaddr] [-w timeout]\n\t  [destination] [port]";
+const USAGE: &str = "usage: nc [-46lNnuvz] [-J interface] [-M ttl] [-p source_port] [-s sourceaddr]\n\t  [-w timeout] [destination] [port]";
 
 /// Command line options.
 #[derive(Debug, Default)]
@@ -48,6 +64,10 @@ struct Opts {
     sport: Option<u16>,
     saddr: Option<String>,
     timeout: Option<u64>,
+    /// `-J`: the interface of a multicast group.
+    mcast_if: Option<String>,
+    /// `-M`: TTL / hop limit.
+    ttl: Option<i32>,
     args: Vec<String>,
 }
 
@@ -58,7 +78,7 @@ fn usage() -> ! {
 
 fn parse_args() -> Opts {
     // Options may follow the operands, as they always could here.
-    let a = Getopt::new("46lNnp:s:uvw:z").permute().parse_env(usage);
+    let a = Getopt::new("46J:lM:Nnp:s:uvw:z").permute().parse_env(usage);
     let mut o = Opts {
         args: a.operands,
         ..Opts::default()
@@ -75,6 +95,13 @@ fn parse_args() -> Opts {
             'z' => o.zero = true,
             'p' => o.sport = Some(port_number(&v).unwrap_or_else(|m| errx(1, m))),
             's' => o.saddr = Some(v),
+            'J' => o.mcast_if = Some(v),
+            'M' => match v.parse::<i32>() {
+                Ok(t) if (0..=255).contains(&t) => o.ttl = Some(t),
+                Ok(t) if t < 0 => errx(1, format!("ttl {v}: too small")),
+                Ok(_) => errx(1, format!("ttl {v}: too large")),
+                Err(_) => errx(1, format!("ttl {v}: invalid")),
+            },
             _ => {
                 let t = v
                     .parse()
@@ -114,10 +141,112 @@ fn port_list(s: &str) -> Result<Vec<u16>, String> {
     }
 }
 
-fn scope_of(host: &str) -> u32 {
-    host.split_once('%')
-        .and_then(|(_, s)| s.trim_end_matches(']').parse().ok())
-        .unwrap_or(0)
+/// The scope of `host` (`%index` or `%ifname`), resolved in the vimage.
+fn scope_in(sys: &mut Sys, host: &str) -> u32 {
+    match host.split_once('%') {
+        Some((_, s)) => {
+            let s = s.trim_end_matches(']');
+            s.parse()
+                .ok()
+                .or_else(|| sys.ifnames().index(s))
+                .unwrap_or(0)
+        }
+        None => 0,
+    }
+}
+
+/// `-J`'s interface index (a name), if it names one.
+fn mcast_ifindex(sys: &mut Sys, o: &Opts) -> Result<u32, String> {
+    match &o.mcast_if {
+        None => Ok(0),
+        Some(n) => sys
+            .ifnames()
+            .index(n)
+            .ok_or_else(|| format!("{n}: no such interface")),
+    }
+}
+
+/// An IPv4 multicast request for `group` on `-J`'s interface: by address
+/// (`struct ip_mreq`) or by index (`struct ip_mreqn`); none: the route's.
+fn mreq4(sys: &mut Sys, o: &Opts, group: Ipv4Addr) -> Result<IpMreq, String> {
+    if let Some(a) = o
+        .mcast_if
+        .as_deref()
+        .and_then(|s| s.parse::<Ipv4Addr>().ok())
+    {
+        return Ok(IpMreq::new(group, a));
+    }
+    let i = mcast_ifindex(sys, o)?;
+    Ok(IpMreq {
+        multiaddr: group,
+        interface: Ipv4Addr::UNSPECIFIED,
+        ifindex: (i != 0).then_some(i),
+    })
+}
+
+/// Join `ip` (a group) on `-J`'s interface (`scope`: the IPv6 group's zone).
+fn join_group(sys: &mut Sys, o: &Opts, s: i32, ip: &IpAddr, scope: u32) -> Result<(), String> {
+    let r = match ip {
+        IpAddr::V4(g) => {
+            let m = mreq4(sys, o, *g)?;
+            sys.setsockopt(s, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m.to_bytes())
+        }
+        IpAddr::V6(g) => {
+            let i = match mcast_ifindex(sys, o)? {
+                0 => scope,
+                i => i,
+            };
+            let m = Ipv6Mreq {
+                multiaddr: *g,
+                interface: i,
+            };
+            sys.setsockopt(s, IPPROTO_IPV6, IPV6_JOIN_GROUP, &m.to_bytes())
+        }
+    };
+    r.map_err(|e| format!("setsockopt: {}", strerror(e)))
+}
+
+/// What is sent to a group leaves by `-J`'s interface with `-M`'s TTL; a
+/// unicast TTL is `-M`'s too.
+fn send_options(sys: &mut Sys, o: &Opts, s: i32, ip: &IpAddr) -> Result<(), String> {
+    let r = match (ip.is_multicast(), ip) {
+        (true, IpAddr::V4(g)) => {
+            let mut r = Ok(());
+            if o.mcast_if.is_some() {
+                let m = mreq4(sys, o, *g)?;
+                let v = if m.ifindex.is_some() {
+                    m.to_bytes()
+                } else {
+                    m.interface.octets().to_vec()
+                };
+                r = sys.setsockopt(s, IPPROTO_IP, IP_MULTICAST_IF, &v);
+            }
+            match o.ttl {
+                Some(t) if r.is_ok() => sys.setsockopt_int(s, IPPROTO_IP, IP_MULTICAST_TTL, t),
+                _ => r,
+            }
+        }
+        (true, IpAddr::V6(_)) => {
+            let i = mcast_ifindex(sys, o)?;
+            let mut r = Ok(());
+            if i != 0 {
+                r = sys.setsockopt_int(s, IPPROTO_IPV6, IPV6_MULTICAST_IF, i as i32);
+            }
+            match o.ttl {
+                Some(t) if r.is_ok() => sys.setsockopt_int(s, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, t),
+                _ => r,
+            }
+        }
+        (false, IpAddr::V4(_)) => match o.ttl {
+            Some(t) => sys.setsockopt_int(s, IPPROTO_IP, IP_TTL, t),
+            None => Ok(()),
+        },
+        (false, IpAddr::V6(_)) => match o.ttl {
+            Some(t) => sys.setsockopt_int(s, IPPROTO_IPV6, IPV6_UNICAST_HOPS, t),
+            None => Ok(()),
+        },
+    };
+    r.map_err(|e| format!("setsockopt: {}", strerror(e)))
 }
 
 fn sa(ip: IpAddr, port: u16, scope: u32) -> SocketAddr {
@@ -182,14 +311,17 @@ fn listen_mode(o: &Opts) -> i32 {
         None if o.family == Some(PF_INET6) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
         None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
     };
-    let scope = host.as_deref().map(scope_of).unwrap_or(0);
     let mut sys = Sys::open_or_exit();
+    let scope = host.as_deref().map(|h| scope_in(&mut sys, h)).unwrap_or(0);
     let s = socket_for(&mut sys, o, &ip).unwrap_or_else(|e| libvimage::err(1, "socket", e));
     let _ = sys.setsockopt_int(s, SOL_SOCKET, SO_REUSEADDR, 1);
     let _ = sys.setsockopt_int(s, SOL_SOCKET, SO_REUSEPORT, 1);
     let local = sa(ip, port, scope);
     if let Err(e) = sys.bind(s, &sockaddr(&local)) {
         libvimage::err(1, "bind failed", e);
+    }
+    if o.udp && ip.is_multicast() {
+        join_group(&mut sys, o, s, &ip, scope).unwrap_or_else(|m| errx(1, m));
     }
     if !o.udp {
         if let Err(e) = sys.listen(s, 1) {
@@ -281,9 +413,9 @@ fn connect_mode(o: &Opts) -> i32 {
             ),
         )
     }
-    let scope = scope_of(&host);
     let shown = host.trim_start_matches('[').trim_end_matches(']');
     let mut sys = Sys::open_or_exit();
+    let scope = scope_in(&mut sys, &host);
     let mut ret = 0;
     for port in ports {
         let mut connected = None;
@@ -313,6 +445,9 @@ fn connect_mode(o: &Opts) -> i32 {
                 if let Err(e) = sys.bind(s, &sockaddr(&sa(lip, o.sport.unwrap_or(0), 0))) {
                     libvimage::err(1, "bind failed", e);
                 }
+            }
+            if o.udp || o.ttl.is_some() {
+                send_options(&mut sys, o, s, ip).unwrap_or_else(|m| errx(1, m));
             }
             let to = sockaddr(&sa(*ip, port, scope));
             match connect_timeout(&mut sys, s, &to, o.timeout) {
