@@ -706,6 +706,41 @@ pub(crate) mod tests {
         assert_eq!(hub.to(&[0x01, 0x00, 0x5e]).len(), 2);
     }
 
+    /// Raw ICMP sockets, as routed's router discovery uses them: a router
+    /// solicitation to 224.0.0.2 reaches the socket that joined it (a copy
+    /// of the whole datagram, TTL 1) and not one that joined only 224.0.0.1.
+    #[cfg(feature = "vimage")]
+    #[test]
+    fn router_discovery_over_raw_sockets() {
+        let n = Net::boot();
+        let (mut a, mut b) = (n.host("a"), n.host("b"));
+        let hub = Arc::new(Hub::default());
+        let ea = hub.plug(&a, "eth0", mac(1));
+        a.addr(&ea, "10.0.0.1/24");
+        let eb = hub.plug(&b, "eth0", mac(2));
+        b.addr(&eb, "10.0.0.2/24");
+        let raw = |h: &mut Host| n.socket(h, PF_INET, SOCK_RAW, IPPROTO_ICMP);
+        let routers = raw(&mut b);
+        join(&n, &mut b, routers, "224.0.0.2", "10.0.0.2").unwrap();
+        let hosts = raw(&mut b);
+        join(&n, &mut b, hosts, "224.0.0.1", "10.0.0.2").unwrap();
+        let s = raw(&mut a);
+        setopt(&n, &mut a, s, IP_MULTICAST_IF, vec![10, 0, 0, 1]).unwrap();
+        let mut rs = vec![10, 0, 0, 0, 0, 0, 0, 0];
+        let c = crate::ip::in_cksum(&rs);
+        rs[2..4].copy_from_slice(&c.to_be_bytes());
+        send(&n, &mut a, s, &rs, "224.0.0.2", 0).unwrap();
+        let got = n.drain(&mut b, routers);
+        assert_eq!(got.len(), 1);
+        let ip = crate::ip::Ipv4Packet::new_checked(&got[0].0[..]).unwrap();
+        assert_eq!(ip.dst_addr(), "224.0.0.2".parse::<Ipv4Addr>().unwrap());
+        assert_eq!((ip.ttl(), ip.payload()[0]), (1, 10));
+        assert!(n.drain(&mut b, hosts).is_empty());
+        n.call(&mut b, Request::Close { fd: routers }).unwrap();
+        n.call(&mut b, Request::Close { fd: hosts }).unwrap();
+        assert!(if_multiaddrs(&eb).is_empty());
+    }
+
     /// A router forwards no multicast: neither RIP's link-local group with
     /// TTL 1 nor a global group with TTL 64 reaches a member behind it,
     /// while the router's own member socket on the first link gets them.

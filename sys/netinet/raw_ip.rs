@@ -7,12 +7,15 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use vimage_abi::netinet_in::{InPcbInfo, SockaddrIn, IPPROTO_IP, IPPROTO_RAW};
+use vimage_abi::netinet_in::{
+    InPcbInfo, SockaddrIn, IPPROTO_IP, IPPROTO_RAW, IP_DEFAULT_MULTICAST_TTL,
+};
 use vimage_abi::Errno;
 
+use super::in_mcast::{ip_getmoptions, ip_setmoptions, is_mcast_opt, IpMoptions};
 use super::in_pcb::{InPcbInfo as InPcbTable, InpEndpoints, InpOpts};
 use super::ip::{Ipv4Packet, IPVERSION, IP_HDR_LEN, IP_MAXPACKET};
-use super::ip_output::{ip_build, ip_output, IP_ALLOWBROADCAST, IP_RAWOUTPUT};
+use super::ip_output::{ip_build, ip_output_opt, IpMcastOut, IP_ALLOWBROADCAST, IP_RAWOUTPUT};
 use super::ip_var::inc;
 use super::r#in::in_localaddr;
 use vimage_kern::uipc_socket::{ProtoSocket, SockBuf};
@@ -76,6 +79,9 @@ pub struct RipCb {
     pub rcv: Arc<SockBuf>,
     /// Its id in the vnet's [`RipTable`].
     id: AtomicU64,
+    /// `inp_moptions` (router discovery joins 224.0.0.1 / 224.0.0.2 and
+    /// sends by chosen interfaces).
+    pub moptions: Mutex<Option<IpMoptions>>,
 }
 
 impl RipCb {
@@ -133,7 +139,7 @@ impl RipTable {
 
 /// `rip_input`: offer datagram `m` to every raw socket that wants it; whether
 /// any took it.
-pub fn rip_input(_ifp: &Arc<Ifnet>, m: &Mbuf) -> bool {
+pub fn rip_input(ifp: &Arc<Ifnet>, m: &Mbuf) -> bool {
     let Some(inet) = super::try_vnet_inet() else {
         return false;
     };
@@ -145,6 +151,19 @@ pub fn rip_input(_ifp: &Arc<Ifnet>, m: &Mbuf) -> bool {
     let (dst, src) = (IpAddr::V4(dst), IpAddr::V4(src));
     for key in [rip_key(proto), RIP_ANYPROTO] {
         for cb in inet.ripcb.info.lookup_all(dst, key, src, 0) {
+            // A group datagram only to sockets that joined it here, if
+            // they have multicast options (`imo_multi_filter`).
+            if let IpAddr::V4(g) = dst {
+                if g.is_multicast()
+                    && cb
+                        .moptions
+                        .lock()
+                        .ok()
+                        .is_some_and(|o| o.as_ref().is_some_and(|o| !o.is_member(g, ifp)))
+                {
+                    continue;
+                }
+            }
             any = true;
             let _ = cb.rcv.append(d.to_vec(), from.clone());
         }
@@ -168,6 +187,7 @@ impl RawSocket {
             addrs: Mutex::new((Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED)),
             rcv: Arc::new(SockBuf::new(RIP_RECVSPACE)),
             id: AtomicU64::new(0),
+            moptions: Mutex::new(None),
         });
         let ep = InpEndpoints {
             lport: rip_key(proto),
@@ -246,12 +266,29 @@ impl ProtoSocket for RawSocket {
             if data.len() + IP_HDR_LEN > IP_MAXPACKET {
                 return Err(Errno::EMSGSIZE);
             }
-            let ttl = self.opts.ttl.unwrap_or_else(|| inet.defttl());
+            let ttl = if dst.is_multicast() {
+                self.cb
+                    .moptions
+                    .lock()
+                    .ok()
+                    .and_then(|g| g.as_ref().map(|o| o.ttl))
+                    .unwrap_or(IP_DEFAULT_MULTICAST_TTL)
+            } else {
+                self.opts.ttl.unwrap_or_else(|| inet.defttl())
+            };
             ip_build(laddr, dst, self.cb.proto, ttl, self.opts.tos, data)
         };
         inc(&inet.ipstat.ips_rawout);
         let flags = if self.opts.hdrincl { IP_RAWOUTPUT } else { 0 } | bflag;
-        ip_output(m, flags)?;
+        let mo = dst.is_multicast().then(|| {
+            let g = self.cb.moptions.lock().ok();
+            let imo = g.as_ref().and_then(|g| g.as_ref());
+            IpMcastOut {
+                ifp: imo.and_then(|o| o.multicast_ifp()),
+                loop_: imo.is_none_or(|o| o.loop_),
+            }
+        });
+        ip_output_opt(m, flags, mo.as_ref())?;
         Ok(data.len())
     }
 
@@ -259,6 +296,10 @@ impl ProtoSocket for RawSocket {
         if level == IPPROTO_IP && is_ip_fw_opt(name) {
             let dir = SoptDir::Set;
             return ip_fw_ctl(&SockOpt { dir, name, val }).map(drop);
+        }
+        if level == IPPROTO_IP && is_mcast_opt(name) {
+            let mut g = self.cb.moptions.lock().map_err(|_| Errno::EDOOFUS)?;
+            return ip_setmoptions(&mut g, name, val);
         }
         self.opts.set(level, name, val, true)
     }
@@ -272,11 +313,20 @@ impl ProtoSocket for RawSocket {
     }
 
     fn getsockopt(&mut self, level: i32, name: i32) -> Result<Vec<u8>, Errno> {
+        if level == IPPROTO_IP && is_mcast_opt(name) {
+            let g = self.cb.moptions.lock().map_err(|_| Errno::EDOOFUS)?;
+            return ip_getmoptions(&g, name);
+        }
         let ttl = super::vnet_inet().defttl();
         self.opts.get(level, name, ttl, true)
     }
 
     fn close(&mut self) {
+        if let Ok(mut g) = self.cb.moptions.lock() {
+            if let Some(o) = g.as_mut() {
+                o.leave_all();
+            }
+        }
         if let Some(inet) = super::try_vnet_inet() {
             inet.ripcb.info.remove(self.cb.id.load(Ordering::Relaxed));
         }
