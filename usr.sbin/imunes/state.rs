@@ -261,9 +261,19 @@ impl Writer {
     }
 }
 
-/// Remove experiment `eid`'s directory.
+/// Remove experiment `eid`'s directory, and the kernel's when it was the
+/// last experiment.
 pub fn remove(eid: &str) -> io::Result<()> {
-    fs::remove_dir_all(exp_dir(eid))
+    fs::remove_dir_all(exp_dir(eid))?;
+    let kd = kernel_dir();
+    let others = fs::read_dir(&kd)
+        .map(|d| d.flatten().any(|e| e.path().is_dir()))
+        .unwrap_or(true);
+    if !others {
+        let _ = fs::remove_file(kd.join("socket"));
+        let _ = fs::remove_dir(&kd);
+    }
+    Ok(())
 }
 
 /// Why a node could not be found by its hostname.
