@@ -23,49 +23,6 @@ fn skip_reason() -> Option<String> {
     None
 }
 
-/// A network namespace and a veth pair: `host` stays in our namespace for the
-/// kernel to open, `peer` lives in the namespace.  Removed on drop.
-struct Netns {
-    ns: String,
-    host: String,
-    peer: String,
-}
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        let id = std::process::id() % 100_000;
-        let n = Netns {
-            ns: format!("vkt{tag}{id}"),
-            host: format!("vkh{tag}{id}"),
-            peer: format!("vkp{tag}{id}"),
-        };
-        let _ = Command::new("ip").args(["netns", "del", &n.ns]).output();
-        ip(&["netns", "add", &n.ns]);
-        ip(&[
-            "link", "add", &n.host, "type", "veth", "peer", "name", &n.peer,
-        ]);
-        ip(&["link", "set", &n.peer, "netns", &n.ns]);
-        ip(&["link", "set", &n.host, "up"]);
-        ip(&["netns", "exec", &n.ns, "ip", "link", "set", &n.peer, "up"]);
-        ip(&["netns", "exec", &n.ns, "ip", "link", "set", "lo", "up"]);
-        n
-    }
-
-    /// A raw AF_PACKET socket on `ifname` inside the namespace.
-    fn raw_socket(&self, ifname: &str) -> OwnedFd {
-        packet_socket_in(&self.ns, ifname)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.host])
-            .output();
-        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
-    }
-}
-
 fn send(fd: &OwnedFd, frame: &[u8]) {
     // SAFETY: writes a live slice.
     let n = unsafe { libc::send(fd.as_raw_fd(), frame.as_ptr() as *const _, frame.len(), 0) };

@@ -265,3 +265,50 @@ pub fn brief(l: &str) -> String {
         .map(|x| format!("{x}\n"))
         .collect()
 }
+
+/// A network namespace and a veth pair: `host` stays in our namespace for the
+/// kernel to open, `peer` lives in the namespace.  Removed on drop.
+pub struct Netns {
+    /// The namespace's name.
+    pub ns: String,
+    /// The veth end in our namespace.
+    pub host: String,
+    /// The veth end in the namespace.
+    pub peer: String,
+}
+
+impl Netns {
+    /// Make namespace and pair, both ends up, `lo` up inside.
+    pub fn new(tag: &str) -> Netns {
+        let id = std::process::id() % 100_000;
+        let n = Netns {
+            ns: format!("vkt{tag}{id}"),
+            host: format!("vkh{tag}{id}"),
+            peer: format!("vkp{tag}{id}"),
+        };
+        let _ = Command::new("ip").args(["netns", "del", &n.ns]).output();
+        ip(&["netns", "add", &n.ns]);
+        ip(&[
+            "link", "add", &n.host, "type", "veth", "peer", "name", &n.peer,
+        ]);
+        ip(&["link", "set", &n.peer, "netns", &n.ns]);
+        ip(&["link", "set", &n.host, "up"]);
+        ip(&["netns", "exec", &n.ns, "ip", "link", "set", &n.peer, "up"]);
+        ip(&["netns", "exec", &n.ns, "ip", "link", "set", "lo", "up"]);
+        n
+    }
+
+    /// A raw AF_PACKET socket on `ifname` inside the namespace.
+    pub fn raw_socket(&self, ifname: &str) -> std::os::fd::OwnedFd {
+        packet_socket_in(&self.ns, ifname)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host])
+            .output();
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
+    }
+}
