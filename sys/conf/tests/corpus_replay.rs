@@ -311,6 +311,32 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
     s.sock(0, &[]);
     add("udp", s);
 
+    // Multicast (routing daemons' way): join RIP's group on eth0 and send
+    // to it (looped back to the joined socket), a member datagram from the
+    // peer, loopback off, a leave; RIPng's group joined on eth0 and sent to.
+    let mut s = Seed::new();
+    s.rec(IP, &arp(1, PEER4, [0; 6], us));
+    let rip = [224, 0, 0, 9, 10, 0, 0, 20];
+    s.sock(5, &[&[0x42][..], &rip].concat());
+    s.rec(
+        IP | 0x20,
+        &ip4(
+            PEER4,
+            Ipv4Addr::new(224, 0, 0, 9),
+            17,
+            1,
+            0,
+            &udp(520, UDP_PORT, b"rip"),
+        ),
+    );
+    s.sock(5, &[0x42 | 4 << 2, 0]);
+    s.sock(5, &[&[0x42 | 1 << 2][..], &rip].concat());
+    let mut mreq6 = vec![0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9];
+    mreq6.extend_from_slice(&2u32.to_le_bytes());
+    s.sock(5, &[&[0x43 | 5 << 2][..], &mreq6].concat());
+    s.sock(0, &[]);
+    add("multicast", s);
+
     // IPv4 options, reassembly (in order, out of order, overlapping, never
     // completed), an unknown protocol.
     let mut s = Seed::new();

@@ -22,7 +22,10 @@
 //!   due run (`softclock`);
 //! * 3: a socket call (the first byte picks it): drain every socket, accept,
 //!   send on or close an accepted or connected socket, connect out, send a
-//!   datagram out.
+//!   datagram out (with bit 1 of its first argument byte, after setting the
+//!   multicast option bits 2..5 pick, valued with the datagram's bytes:
+//!   joins, leaves, interface, TTL, loop of either family; with bit 6, to
+//!   RIP's or RIPng's group instead of the peer).
 //!
 //! A record of kind 0 or 1 with `op & 0x40` goes to `eth0` with an 802.1Q
 //! tag for VLAN 5 put in after the MAC addresses: `eth0.5`, a vlan on
@@ -81,6 +84,24 @@ pub const IP6: [Ipv6Addr; 2] = [
 pub const PEER6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
 /// UDP port our sockets are bound to (both families).
 pub const UDP_PORT: u16 = 7777;
+/// RIP's group.
+const RIP_GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 9);
+/// RIPng's group.
+const RIPNG_GROUP: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 9);
+/// The multicast options a socket call may set (level, name): IPv4's and
+/// IPv6's joins, leaves, interface, TTL / hop limit and loopback.
+const MCAST_OPTS: [(i32, i32); 10] = [
+    (0, 12),  // IP_ADD_MEMBERSHIP
+    (0, 13),  // IP_DROP_MEMBERSHIP
+    (0, 9),   // IP_MULTICAST_IF
+    (0, 10),  // IP_MULTICAST_TTL
+    (0, 11),  // IP_MULTICAST_LOOP
+    (41, 12), // IPV6_JOIN_GROUP
+    (41, 13), // IPV6_LEAVE_GROUP
+    (41, 9),  // IPV6_MULTICAST_IF
+    (41, 10), // IPV6_MULTICAST_HOPS
+    (41, 11), // IPV6_MULTICAST_LOOP
+];
 /// TCP ports listened on: IPv4, IPv6.
 pub const TCP_PORT: [u16; 2] = [80, 81];
 /// Most records one input runs.
@@ -496,12 +517,31 @@ impl Stack {
                 }
             }
             _ => {
-                let v6 = arg.first().is_some_and(|b| b & 1 != 0);
-                let (fd, addr) = if v6 {
-                    (self.dgram[1], sin6(PEER6, UDP_PORT))
-                } else {
-                    (self.dgram[0], sin(PEER4, UDP_PORT))
+                let a0 = arg.first().copied().unwrap_or(0);
+                let v6 = a0 & 1 != 0;
+                let (fd, addr) = match (v6, a0 & 0x40 != 0) {
+                    (true, false) => (self.dgram[1], sin6(PEER6, UDP_PORT)),
+                    (false, false) => (self.dgram[0], sin(PEER4, UDP_PORT)),
+                    (true, true) => {
+                        // ff02::9 on eth0 (interface index 2).
+                        let mut s = SockaddrIn6::new(RIPNG_GROUP, 2);
+                        s.port = UDP_PORT;
+                        (self.dgram[1], s.to_bytes().to_vec())
+                    }
+                    (false, true) => (self.dgram[0], sin(RIP_GROUP, UDP_PORT)),
                 };
+                if a0 & 2 != 0 {
+                    // A hostile multicast option value: decoded by the
+                    // socket's ip_setmoptions / ip6_setmoptions.
+                    let k = usize::from(a0 >> 2 & 0xf) % MCAST_OPTS.len();
+                    let (level, name) = MCAST_OPTS[k];
+                    let _ = self.call(Request::Setsockopt {
+                        fd,
+                        level,
+                        name,
+                        val: arg.get(1..).unwrap_or(&[]).to_vec(),
+                    });
+                }
                 let _ = self.call(Request::Sendto {
                     fd,
                     flags: MSG_DONTWAIT,
