@@ -181,6 +181,20 @@ fn check_node(n: &mut Node) -> Result<(), ParseError> {
         }
     }
     if n.ty.is_l3() {
+        if let Some(i) = n
+            .ifaces
+            .iter()
+            .find(|i| i.name == "lo0" && i.kind != IfaceKind::Lo)
+        {
+            return Err(err(
+                n.line,
+                ErrorKind::BadName {
+                    object: format!("{object} interface"),
+                    name: i.name.clone(),
+                    why: "lo0 is the loopback's name",
+                },
+            ));
+        }
         if !n.ifaces.iter().any(|i| i.kind == IfaceKind::Lo) {
             let mut lo = Iface::new("lo0", IfaceKind::Lo);
             lo.ipv4.push((std::net::Ipv4Addr::LOCALHOST, 8));
