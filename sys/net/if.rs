@@ -461,11 +461,20 @@ pub fn if_multiaddrs(ifp: &Ifnet) -> Vec<IfMultiAddr> {
     ifp.multiaddrs.lock().map(|l| l.clone()).unwrap_or_default()
 }
 
-/// `if_purgemaddrs`: forget every multicast address of `ifp`.
+/// `if_purgemaddrs`: forget every multicast address of `ifp`.  Joins made
+/// before are then stale ([`if_maddr_gen`]): their sockets' leaves must not
+/// take references that joins made since hold.
 pub fn if_purgemaddrs(ifp: &Ifnet) {
     if let Ok(mut l) = ifp.multiaddrs.lock() {
         l.clear();
+        ifp.maddr_gen.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// The generation of `ifp`'s multicast list: a socket records it at a join
+/// and undoes the join only while it is unchanged.
+pub fn if_maddr_gen(ifp: &Ifnet) -> u64 {
+    ifp.maddr_gen.load(Ordering::Relaxed)
 }
 
 /// `if_vmove()`: move `ifp` from its vnet into `target` under `newname` (or the

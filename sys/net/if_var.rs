@@ -168,6 +168,9 @@ pub struct Ifnet {
     /// and the link-level addresses they map to, refcounted: see
     /// [`crate::r#if::if_addmulti`].
     pub multiaddrs: Mutex<Vec<IfMultiAddr>>,
+    /// Bumped each time the multicast list is purged (the interface left its
+    /// stack): a join made before is no longer the list's to undo.
+    pub maddr_gen: AtomicU64,
 }
 
 impl std::fmt::Debug for Ifnet {
@@ -211,6 +214,7 @@ impl Ifnet {
             capenable: AtomicU32::new(0),
             vlantrunk: OnceLock::new(),
             multiaddrs: Mutex::new(Vec::new()),
+            maddr_gen: AtomicU64::new(0),
         })
     }
 

@@ -22,7 +22,7 @@ use vimage_abi::Errno;
 use super::in_rt::in_rtalloc;
 use super::r#in::{ifa_ifwithaddr, in_first_addr};
 use vimage_net::if_var::Ifnet;
-use vimage_net::r#if::{if_addmulti, if_delmulti, ifnet_byindex};
+use vimage_net::r#if::{if_addmulti, if_delmulti, if_maddr_gen, ifnet_byindex};
 
 /// `IP_DEFAULT_MULTICAST_LOOP`.
 pub const IP_DEFAULT_MULTICAST_LOOP: bool = true;
@@ -42,6 +42,26 @@ pub fn in_delmulti(ifp: &Ifnet, group: Ipv4Addr) -> Result<(), Errno> {
 struct Membership {
     group: Ipv4Addr,
     ifp: Weak<Ifnet>,
+    /// The interface's multicast list generation at the join.
+    gen: u64,
+}
+
+impl Membership {
+    /// Whether this is a live join on `ifp` (same interface, list not
+    /// purged since).
+    fn is_on(&self, ifp: &Arc<Ifnet>) -> bool {
+        std::ptr::eq(self.ifp.as_ptr(), Arc::as_ptr(ifp)) && if_maddr_gen(ifp) == self.gen
+    }
+
+    /// Undo the join on the interface, unless the interface went away or
+    /// changed stacks since (its list was purged: the reference is gone).
+    fn release(&self) {
+        if let Some(ifp) = self.ifp.upgrade() {
+            if if_maddr_gen(&ifp) == self.gen {
+                let _ = in_delmulti(&ifp, self.group);
+            }
+        }
+    }
 }
 
 /// A socket's multicast options (`struct ip_moptions`).
@@ -128,7 +148,7 @@ impl IpMoptions {
     pub fn is_member(&self, group: Ipv4Addr, ifp: &Arc<Ifnet>) -> bool {
         self.memberships
             .iter()
-            .any(|m| m.group == group && std::ptr::eq(m.ifp.as_ptr(), Arc::as_ptr(ifp)))
+            .any(|m| m.group == group && m.is_on(ifp))
     }
 
     /// Number of groups joined.
@@ -159,6 +179,7 @@ impl IpMoptions {
         self.memberships.push(Membership {
             group: m.multiaddr,
             ifp: Arc::downgrade(&ifp),
+            gen: if_maddr_gen(&ifp),
         });
         Ok(())
     }
@@ -182,20 +203,14 @@ impl IpMoptions {
                         .is_none_or(|i| std::ptr::eq(x.ifp.as_ptr(), Arc::as_ptr(i)))
             })
             .ok_or(Errno::EADDRNOTAVAIL)?;
-        let x = self.memberships.remove(i);
-        if let Some(ifp) = x.ifp.upgrade() {
-            // Gone from the interface already if it changed stacks.
-            let _ = in_delmulti(&ifp, x.group);
-        }
+        self.memberships.remove(i).release();
         Ok(())
     }
 
     /// Leave every group (`inp_freemoptions`, the socket closes).
     pub fn leave_all(&mut self) {
         for x in std::mem::take(&mut self.memberships) {
-            if let Some(ifp) = x.ifp.upgrade() {
-                let _ = in_delmulti(&ifp, x.group);
-            }
+            x.release();
         }
     }
 }
@@ -551,6 +566,22 @@ pub(crate) mod tests {
             "224.0.0.9".parse().unwrap()
         ));
         leave(&n, &mut h, fd2, RIP, "0.0.0.0").unwrap();
+        assert!(if_multiaddrs(&e0).is_empty());
+        // The interface's list is purged (it left the stack and came back):
+        // an old join is stale, its leave takes nothing from a new one.
+        let old = udp(&n, &mut h);
+        join(&n, &mut h, old, RIP, "10.0.0.1").unwrap();
+        vimage_net::r#if::if_purgemaddrs(&e0);
+        let new = udp(&n, &mut h);
+        join(&n, &mut h, new, RIP, "10.0.0.1").unwrap();
+        // The stale one may join again; it then holds its own reference.
+        join(&n, &mut h, old, RIP, "10.0.0.1").unwrap();
+        n.call(&mut h, Request::Close { fd: old }).unwrap();
+        assert!(vimage_net::r#if::if_findmulti(
+            &e0,
+            "224.0.0.9".parse().unwrap()
+        ));
+        n.call(&mut h, Request::Close { fd: new }).unwrap();
         assert!(if_multiaddrs(&e0).is_empty());
     }
 

@@ -19,7 +19,7 @@ use vimage_abi::Errno;
 
 use super::in6::in6_route;
 use vimage_net::if_var::Ifnet;
-use vimage_net::r#if::{if_addmulti, if_delmulti, ifnet_byindex};
+use vimage_net::r#if::{if_addmulti, if_delmulti, if_maddr_gen, ifnet_byindex};
 
 /// `in6_mc_join`'s interface half: `ifp` listens to `group`.
 pub fn in6_addmulti(ifp: &Ifnet, group: &Ipv6Addr) -> Result<(), Errno> {
@@ -35,6 +35,26 @@ pub fn in6_delmulti(ifp: &Ifnet, group: &Ipv6Addr) -> Result<(), Errno> {
 struct Membership {
     group: Ipv6Addr,
     ifp: Weak<Ifnet>,
+    /// The interface's multicast list generation at the join.
+    gen: u64,
+}
+
+impl Membership {
+    /// Whether this is a live join on `ifp` (same interface, list not
+    /// purged since).
+    fn is_on(&self, ifp: &Arc<Ifnet>) -> bool {
+        std::ptr::eq(self.ifp.as_ptr(), Arc::as_ptr(ifp)) && if_maddr_gen(ifp) == self.gen
+    }
+
+    /// Undo the join on the interface, unless the interface went away or
+    /// changed stacks since (its list was purged: the reference is gone).
+    fn release(&self) {
+        if let Some(ifp) = self.ifp.upgrade() {
+            if if_maddr_gen(&ifp) == self.gen {
+                let _ = in6_delmulti(&ifp, &self.group);
+            }
+        }
+    }
 }
 
 /// A socket's IPv6 multicast options (`struct ip6_moptions`).
@@ -75,7 +95,7 @@ impl Ip6Moptions {
     pub fn is_member(&self, group: &Ipv6Addr, ifp: &Arc<Ifnet>) -> bool {
         self.memberships
             .iter()
-            .any(|m| m.group == *group && std::ptr::eq(m.ifp.as_ptr(), Arc::as_ptr(ifp)))
+            .any(|m| m.group == *group && m.is_on(ifp))
     }
 
     /// Number of groups joined.
@@ -117,6 +137,7 @@ impl Ip6Moptions {
         self.memberships.push(Membership {
             group: m.multiaddr,
             ifp: Arc::downgrade(&ifp),
+            gen: if_maddr_gen(&ifp),
         });
         Ok(())
     }
@@ -142,19 +163,14 @@ impl Ip6Moptions {
                         .is_none_or(|i| std::ptr::eq(x.ifp.as_ptr(), Arc::as_ptr(i)))
             })
             .ok_or(Errno::EADDRNOTAVAIL)?;
-        let x = self.memberships.remove(i);
-        if let Some(ifp) = x.ifp.upgrade() {
-            let _ = in6_delmulti(&ifp, &x.group);
-        }
+        self.memberships.remove(i).release();
         Ok(())
     }
 
     /// Leave every group (the socket closes).
     pub fn leave_all(&mut self) {
         for x in std::mem::take(&mut self.memberships) {
-            if let Some(ifp) = x.ifp.upgrade() {
-                let _ = in6_delmulti(&ifp, &x.group);
-            }
+            x.release();
         }
     }
 }
