@@ -155,7 +155,14 @@ fn routed_learns_withdraws_and_times_out() {
         .expect("routed");
     assert!(st.success());
     assert!(t0.elapsed() < Duration::from_secs(5));
-    let n2 = daemon_fg(&vk, "n2", "routed", &["-s", "-d", "-P", LAB]);
+    let trace = std::env::temp_dir().join(format!("rip4-n2-{}.trace", std::process::id()));
+    let tr = trace.display().to_string();
+    let n2 = daemon_fg(
+        &vk,
+        "n2",
+        "routed",
+        &["-s", "-d", "-t", "-T", &tr, "-P", LAB],
+    );
     let n3 = daemon_fg(&vk, "n3", "routed", &["-s", "-d", "-P", LAB]);
     wait_for(20, "n1 learns n3's stub network", || {
         learned(&route_line(&vk, "n1", false, "10.0.3.0/24"), "10.0.1.2")
@@ -182,12 +189,42 @@ fn routed_learns_withdraws_and_times_out() {
         route_line(&vk, "n1", false, "10.0.3.0/24").is_none()
     });
     assert!(took < Duration::from_secs(8));
-    // Back again; then the n2–n3 cable is pulled without a word: n2's route
-    // times out (9 s) and n1 follows.
+    // Back again.  An interface that goes down is noticed (routing socket
+    // or rescan) and its network withdrawn; up again, it comes back.
     let n3 = daemon_fg(&vk, "n3", "routed", &["-s", "-d", "-P", LAB]);
     wait_for(20, "n1 relearns n3's stub network", || {
         learned(&route_line(&vk, "n1", false, "10.0.3.0/24"), "10.0.1.2")
     });
+    vok(&vk, "n3", "ifconfig", &["eth1", "down"]);
+    wait_for(15, "n1 drops the stub network that went down", || {
+        route_line(&vk, "n1", false, "10.0.3.0/24").is_none()
+    });
+    vok(&vk, "n3", "ifconfig", &["eth1", "up"]);
+    wait_for(20, "n1 learns it again", || {
+        learned(&route_line(&vk, "n1", false, "10.0.3.0/24"), "10.0.1.2")
+    });
+    // Garbage on the RIP port does not hurt a daemon.
+    for junk in [
+        "x",
+        r"\002\002\000\000",
+        r"\002\011\000\000garbagegarbagegarbag",
+        r"\002\002\000\000\000\002\000\000\012\000\000\000\377\377\377\000\000\000\000\000\000\000\000\021",
+    ] {
+        let sh = format!("printf '{junk}' | {} -u -w 1 10.0.1.2 520", tool("nc"));
+        let _ = vrun(&vk, "n1", "/bin/sh", &["-c", &sh]);
+    }
+    assert!(learned(
+        &route_line(&vk, "n1", false, "10.0.3.0/24"),
+        "10.0.1.2"
+    ));
+    let t = std::fs::read_to_string(&trace).expect("trace");
+    for why in ["truncated message", "bad version", "bad metric"] {
+        assert!(t.contains("bad packet from 10.0.1.1:"), "{t}");
+        assert!(t.contains(why), "{why}: {t}");
+    }
+    let _ = std::fs::remove_file(&trace);
+    // Then the n2–n3 cable is pulled without a word: n2's route times out
+    // (9 s) and n1 follows.
     vk.ok("ngctl", &["rmhook", "ngeth2:", "ether"]);
     let took = wait_for(40, "the route through the broken link times out", || {
         route_line(&vk, "n1", false, "10.0.3.0/24").is_none()
@@ -196,6 +233,8 @@ fn routed_learns_withdraws_and_times_out() {
     let (c, _, _) = vrun(&vk, "n1", "ping", &["-c", "1", "-t", "2", "10.0.3.1"]);
     assert_ne!(c, 0);
     term(n3);
+    let mut n2 = n2;
+    assert!(n2.try_wait().expect("wait").is_none(), "n2's routed died");
     term(n2);
     vk.halt();
 }

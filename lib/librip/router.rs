@@ -211,6 +211,10 @@ pub struct Config {
     pub port: u16,
     /// Seed of the random parts of the timers.
     pub seed: u64,
+    /// Most routes the table holds: past it, new destinations from
+    /// neighbours are ignored (a flood cannot exhaust memory or the
+    /// kernel's table).
+    pub max_routes: usize,
 }
 
 impl Config {
@@ -223,6 +227,7 @@ impl Config {
             default_metric: None,
             port,
             seed: 0x5eed_0000_0000_0001,
+            max_routes: 10_000,
         }
     }
 }
@@ -803,6 +808,10 @@ impl Router {
             installed: None,
         };
         let Some(cur) = self.routes.get(&p).cloned() else {
+            if self.routes.len() >= self.cfg.max_routes {
+                self.trace(format!("{p}: table full, ignored"));
+                return;
+            }
             if metric < INFINITY {
                 self.routes.insert(p, fresh);
                 self.trace(format!("{p}: learned via {gw} metric {metric}"));

@@ -728,3 +728,37 @@ fn poll_at_tracks_the_next_deadline() {
     let at = r.poll_at().unwrap();
     assert!(at >= secs(1.0) && at <= secs(35.0), "{at:?}");
 }
+
+#[test]
+fn a_flood_of_routes_is_bounded() {
+    let mut cfg = rip();
+    cfg.max_routes = 100;
+    let mut r = Router::new(cfg);
+    r.set_interfaces(
+        secs(0.0),
+        vec![IfConfig::new(1, "eth0", vec![(v4("10.0.0.1"), 24)])],
+    );
+    let flood: Vec<Entry> = (0..1000u32)
+        .map(|i| Entry {
+            prefix: Prefix::new(IpAddr::V4(Ipv4Addr::from(0x0b00_0000 + (i << 8))), 24),
+            metric: 1,
+            tag: 0,
+            next_hop: None,
+        })
+        .collect();
+    for chunk in flood.chunks(25) {
+        r.input(
+            secs(0.0),
+            1,
+            SocketAddr::new(v4("10.0.0.2"), PORT),
+            &Message::Response(chunk.to_vec()),
+        );
+    }
+    assert_eq!(r.routes().count(), 100);
+    let adds = r
+        .take_actions()
+        .iter()
+        .filter(|a| matches!(a, Action::Kernel(KernelOp::Add(..))))
+        .count();
+    assert_eq!(adds, 99);
+}
