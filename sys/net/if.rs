@@ -866,6 +866,29 @@ pub fn if_list_info() -> Vec<IfInfo> {
     vnet_net().list().iter().map(|i| i.info()).collect()
 }
 
+/// Every multicast address of curvnet's interfaces, interface by interface
+/// in list order (`net.link.ifmalist`).
+pub fn if_maddr_list_info() -> Vec<IfMaddrInfo> {
+    let mut v = Vec::new();
+    for ifp in vnet_net().list() {
+        let (index, name) = (ifp.index.load(Ordering::Relaxed), ifp.name());
+        for m in if_multiaddrs(&ifp) {
+            let addr = match m.addr {
+                IfmaAddr::Inet(IpAddr::V4(a)) => a.octets().to_vec(),
+                IfmaAddr::Inet(IpAddr::V6(a)) => a.octets().to_vec(),
+                IfmaAddr::Link(l) => l,
+            };
+            v.push(IfMaddrInfo {
+                index,
+                name: name.clone(),
+                addr,
+                refcount: m.refcount,
+            });
+        }
+    }
+    v
+}
+
 /// `vimage -i` (`VI_IFACE`): move the interface called `ifname` in `from`
 /// into `to`, under `newname` if given.  Moving it back where it came from
 /// restores the name it had there ([`if_vmove`]'s rules).  Returns its name
@@ -889,8 +912,9 @@ pub fn vnet_ifmove(
     }
 }
 
-/// The interface layer's sysctls: `net.link.iflist` (getifaddrs, ifconfig)
-/// and `net.link.cloners` (`ifconfig -C`).
+/// The interface layer's sysctls: `net.link.iflist` (getifaddrs, ifconfig),
+/// `net.link.ifmalist` (multicast memberships, `netstat -g`) and
+/// `net.link.cloners` (`ifconfig -C`).
 pub fn if_sysctl_init(t: &SysctlTree) {
     t.add_vnet_int::<VnetNet>(
         "net.link.ether.ipfw",
@@ -909,6 +933,19 @@ pub fn if_sysctl_init(t: &SysctlTree) {
                 Ok(SysctlValue::Opaque(
                     "S,iflist".into(),
                     IfInfo::encode_list(&if_list_info()),
+                ))
+            }),
+        },
+    );
+    let _ = t.add(
+        "net.link.ifmalist",
+        Oid {
+            flags: CTLFLAG_RD | CTLFLAG_VNET,
+            descr: "Multicast addresses of this vnet's interfaces (netstat -g)",
+            handler: Arc::new(|_, _| {
+                Ok(SysctlValue::Opaque(
+                    "S,ifmalist".into(),
+                    IfMaddrInfo::encode_list(&if_maddr_list_info()),
                 ))
             }),
         },

@@ -542,6 +542,26 @@ pub(crate) mod tests {
                 .count()
         };
         assert_eq!(groups(&e0), 2);
+        // What netstat -g would show: both groups and their Ethernet
+        // addresses on eth0, one join each.
+        let v = n.sysctl(&mut h, "net.link.ifmalist", None);
+        let vimage_abi::sysctl::SysctlValue::Opaque(_, b) = v else {
+            panic!("opaque");
+        };
+        let l = vimage_abi::net_if::IfMaddrInfo::decode_list(&b).unwrap();
+        let shown: Vec<(&str, &[u8], u32)> = l
+            .iter()
+            .map(|m| (m.name.as_str(), m.addr.as_slice(), m.refcount))
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                ("eth0", &[224, 0, 0, 9][..], 1),
+                ("eth0", &[1, 0, 0x5e, 0, 0, 9][..], 1),
+                ("eth0", &[224, 0, 0, 5][..], 1),
+                ("eth0", &[1, 0, 0x5e, 0, 0, 5][..], 1),
+            ]
+        );
         setopt(&n, &mut h, fd, IP_MULTICAST_IF, vec![10, 0, 0, 1]).unwrap();
         assert_eq!(
             getopt(&n, &mut h, fd, IP_MULTICAST_IF),

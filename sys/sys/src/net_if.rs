@@ -407,6 +407,57 @@ impl IfInfo {
     }
 }
 
+/// One multicast address an interface listens to, as `net.link.ifmalist`
+/// reports it for `netstat -g` (FreeBSD's `NET_RT_IFMALIST` records,
+/// reduced): the interface, the address (4 bytes: an IPv4 group, 16: an
+/// IPv6 group, 6: an Ethernet address groups map to) and its joins.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IfMaddrInfo {
+    /// Interface index.
+    pub index: u32,
+    /// Interface name.
+    pub name: String,
+    /// The address.
+    pub addr: Vec<u8>,
+    /// Joins holding it (`ifma_refcount`).
+    pub refcount: u32,
+}
+
+impl IfMaddrInfo {
+    /// Encode a whole list (the sysctl's opaque value).
+    pub fn encode_list(list: &[IfMaddrInfo]) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u32(list.len() as u32);
+        for m in list {
+            w.u32(m.index).str(&m.name).bytes(&m.addr).u32(m.refcount);
+        }
+        w.finish()
+    }
+    /// Decode a whole list: `EINVAL` when short, with bytes left over, or
+    /// with an address of another length than 4, 6 or 16.
+    pub fn decode_list(b: &[u8]) -> Result<Vec<IfMaddrInfo>, Errno> {
+        let mut r = Reader::new(b);
+        let n = r.u32()? as usize;
+        let mut v = Vec::new();
+        for _ in 0..n {
+            let index = r.u32()?;
+            let name = r.str()?.to_string();
+            let addr = r.bytes()?.to_vec();
+            if ![4, 6, 16].contains(&addr.len()) {
+                return Err(Errno::EINVAL);
+            }
+            v.push(IfMaddrInfo {
+                index,
+                name,
+                addr,
+                refcount: r.u32()?,
+            });
+        }
+        r.end()?;
+        Ok(v)
+    }
+}
+
 /// Format `flags=HEX<LIST>` exactly as ifconfig does.
 pub fn format_flags(flags: u32) -> String {
     let names: Vec<&str> = IFF_NAMES
@@ -420,6 +471,30 @@ pub fn format_flags(flags: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ifmaddr_list_round_trips() {
+        let l = vec![
+            IfMaddrInfo {
+                index: 2,
+                name: "eth0".into(),
+                addr: vec![224, 0, 0, 9],
+                refcount: 2,
+            },
+            IfMaddrInfo {
+                index: 2,
+                name: "eth0".into(),
+                addr: vec![1, 0, 0x5e, 0, 0, 9],
+                refcount: 1,
+            },
+        ];
+        let b = IfMaddrInfo::encode_list(&l);
+        assert_eq!(IfMaddrInfo::decode_list(&b), Ok(l.clone()));
+        assert!(IfMaddrInfo::decode_list(&b[..b.len() - 1]).is_err());
+        let mut bad = l;
+        bad[0].addr = vec![1, 2, 3];
+        assert!(IfMaddrInfo::decode_list(&IfMaddrInfo::encode_list(&bad)).is_err());
+    }
 
     #[test]
     fn flag_strings() {

@@ -670,6 +670,16 @@ fn payload_seeds() -> Vec<(String, Vec<u8>)> {
     );
     add(
         9,
+        "ifmalist",
+        IfMaddrInfo::encode_list(&[IfMaddrInfo {
+            index: 2,
+            name: "eth0".into(),
+            addr: vec![224, 0, 0, 9],
+            refcount: 1,
+        }]),
+    );
+    add(
+        9,
         "iflist",
         IfInfo::encode_list(&[IfInfo {
             index: 1,

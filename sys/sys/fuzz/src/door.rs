@@ -23,7 +23,7 @@ use std::io::Cursor;
 use vimage_abi::ip_fw::{
     ipfw_table_arg, ipfw_table_list, ipfw_zero_arg, IpFwDel, IpFwGet, IpFwRule, IpFwTableEntry,
 };
-use vimage_abi::net_if::{IfInfo, IfReq, IFREQ_SIZE};
+use vimage_abi::net_if::{IfInfo, IfMaddrInfo, IfReq, IFREQ_SIZE};
 use vimage_abi::net_if_vlan_var::{VlanReq, VLANREQ_SIZE};
 use vimage_abi::netgraph::*;
 use vimage_abi::netinet6_in6::*;
@@ -330,6 +330,9 @@ fn ng_args(b: &[u8]) {
 fn lists(b: &[u8]) {
     round_trip("IfInfo list", b, IfInfo::decode_list, |l| {
         Ok(IfInfo::encode_list(l))
+    });
+    round_trip("IfMaddrInfo list", b, IfMaddrInfo::decode_list, |l| {
+        Ok(IfMaddrInfo::encode_list(l))
     });
     round_trip("ArpEntryInfo list", b, ArpEntryInfo::decode_list, |l| {
         Ok(ArpEntryInfo::encode_list(l))
