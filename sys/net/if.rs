@@ -14,6 +14,7 @@ use super::if_var::{IfMultiAddr, IfmaAddr, Ifnet};
 use super::if_vlan_var::VlanDemux;
 use super::mbuf::Mbuf;
 use super::pfil::PfilDir;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use vimage_abi::sysctl::{SysctlValue, CTLFLAG_RD, CTLFLAG_VNET};
 use vimage_kern::kern_resource::ResLimits;
@@ -366,27 +367,20 @@ fn if_resolvemulti(ifp: &Ifnet, group: IpAddr) -> Option<Vec<u8>> {
 }
 
 /// Take one more reference on `addr` in `list`; whether it is new.
-fn ifma_ref(list: &mut Vec<IfMultiAddr>, addr: IfmaAddr) -> bool {
-    match list.iter_mut().find(|m| m.addr == addr) {
-        Some(m) => {
-            m.refcount = m.refcount.saturating_add(1);
-            false
-        }
-        None => {
-            list.push(IfMultiAddr { addr, refcount: 1 });
-            true
-        }
-    }
+fn ifma_ref(list: &mut BTreeMap<IfmaAddr, u32>, addr: IfmaAddr) -> bool {
+    let n = list.entry(addr).or_insert(0);
+    *n = n.saturating_add(1);
+    *n == 1
 }
 
 /// Drop one reference on `addr`; false if there was none.
-fn ifma_unref(list: &mut Vec<IfMultiAddr>, addr: &IfmaAddr) -> bool {
-    let Some(i) = list.iter().position(|m| m.addr == *addr) else {
+fn ifma_unref(list: &mut BTreeMap<IfmaAddr, u32>, addr: &IfmaAddr) -> bool {
+    let Some(n) = list.get_mut(addr) else {
         return false;
     };
-    list[i].refcount = list[i].refcount.saturating_sub(1);
-    if list[i].refcount == 0 {
-        list.remove(i);
+    *n = n.saturating_sub(1);
+    if *n == 0 {
+        list.remove(addr);
     }
     true
 }
@@ -422,7 +416,7 @@ pub fn if_delmulti(ifp: &Ifnet, group: IpAddr) -> Result<(), Errno> {
     if !ifma_unref(&mut l, &g) {
         return Err(Errno::EADDRNOTAVAIL);
     }
-    if !l.iter().any(|m| m.addr == g) {
+    if !l.contains_key(&g) {
         if let Some(ll) = if_resolvemulti(ifp, group) {
             ifma_unref(&mut l, &IfmaAddr::Link(ll));
         }
@@ -436,7 +430,7 @@ pub fn if_findmulti(ifp: &Ifnet, group: IpAddr) -> bool {
     let g = IfmaAddr::Inet(group);
     ifp.multiaddrs
         .lock()
-        .map(|l| l.iter().any(|m| m.addr == g))
+        .map(|l| l.contains_key(&g))
         .unwrap_or(false)
 }
 
@@ -446,19 +440,27 @@ pub fn if_findmulti_ll(ifp: &Ifnet, lladdr: &[u8]) -> bool {
     if lladdr.iter().all(|b| *b == 0xff) {
         return true;
     }
+    let a = IfmaAddr::Link(lladdr.to_vec());
     ifp.multiaddrs
         .lock()
-        .map(|l| {
-            l.iter()
-                .any(|m| matches!(&m.addr, IfmaAddr::Link(a) if a.as_slice() == lladdr))
-        })
+        .map(|l| l.contains_key(&a))
         .unwrap_or(false)
 }
 
 /// `ifp`'s multicast addresses with their reference counts (`netstat -g`'s
-/// source, `if_multiaddrs`).
+/// source, `if_multiaddrs`): groups, then link-level addresses, each sorted.
 pub fn if_multiaddrs(ifp: &Ifnet) -> Vec<IfMultiAddr> {
-    ifp.multiaddrs.lock().map(|l| l.clone()).unwrap_or_default()
+    ifp.multiaddrs
+        .lock()
+        .map(|l| {
+            l.iter()
+                .map(|(a, n)| IfMultiAddr {
+                    addr: a.clone(),
+                    refcount: *n,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// `if_purgemaddrs`: forget every multicast address of `ifp`.  Joins made

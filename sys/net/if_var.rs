@@ -1,5 +1,6 @@
 //! `struct ifnet`: one network interface, owned by exactly one vnet at a time.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use vimage_abi::net_if::{IfInfo, IfStats};
@@ -100,8 +101,9 @@ pub struct IfAddr {
 }
 
 /// What a multicast membership of an interface names (`ifma_addr`): a
-/// protocol group, or the link-level address groups map to.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// protocol group, or the link-level address groups map to.  Ordered: groups
+/// first, then link-level addresses.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum IfmaAddr {
     /// An IPv4 or IPv6 group (`AF_INET`/`AF_INET6` `ifma_addr`).
     Inet(std::net::IpAddr),
@@ -167,7 +169,9 @@ pub struct Ifnet {
     /// Multicast addresses it listens to (`if_multiaddrs`), protocol groups
     /// and the link-level addresses they map to, refcounted: see
     /// [`crate::r#if::if_addmulti`].
-    pub multiaddrs: Mutex<Vec<IfMultiAddr>>,
+    /// Kept by address with its join count, so the lookup every multicast
+    /// packet makes costs a logarithm of the joins a tenant piled up.
+    pub multiaddrs: Mutex<BTreeMap<IfmaAddr, u32>>,
     /// Bumped each time the multicast list is purged (the interface left its
     /// stack): a join made before is no longer the list's to undo.
     pub maddr_gen: AtomicU64,
@@ -213,7 +217,7 @@ impl Ifnet {
             inq: Arc::default(),
             capenable: AtomicU32::new(0),
             vlantrunk: OnceLock::new(),
-            multiaddrs: Mutex::new(Vec::new()),
+            multiaddrs: Mutex::new(BTreeMap::new()),
             maddr_gen: AtomicU64::new(0),
         })
     }

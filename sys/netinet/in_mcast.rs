@@ -542,8 +542,8 @@ pub(crate) mod tests {
                 .count()
         };
         assert_eq!(groups(&e0), 2);
-        // What netstat -g would show: both groups and their Ethernet
-        // addresses on eth0, one join each.
+        // What netstat -g would show: both groups, then their Ethernet
+        // addresses, on eth0, one join each.
         let v = n.sysctl(&mut h, "net.link.ifmalist", None);
         let vimage_abi::sysctl::SysctlValue::Opaque(_, b) = v else {
             panic!("opaque");
@@ -556,10 +556,10 @@ pub(crate) mod tests {
         assert_eq!(
             shown,
             vec![
-                ("eth0", &[224, 0, 0, 9][..], 1),
-                ("eth0", &[1, 0, 0x5e, 0, 0, 9][..], 1),
                 ("eth0", &[224, 0, 0, 5][..], 1),
+                ("eth0", &[224, 0, 0, 9][..], 1),
                 ("eth0", &[1, 0, 0x5e, 0, 0, 5][..], 1),
+                ("eth0", &[1, 0, 0x5e, 0, 0, 9][..], 1),
             ]
         );
         setopt(&n, &mut h, fd, IP_MULTICAST_IF, vec![10, 0, 0, 1]).unwrap();
