@@ -223,6 +223,18 @@ fn routed_learns_withdraws_and_times_out() {
         assert!(t.contains(why), "{why}: {t}");
     }
     let _ = std::fs::remove_file(&trace);
+    // A static route of n3's kernel (`route add`) is advertised, and
+    // withdrawn when it is deleted.
+    vok(&vk, "n3", "route", &["add", "10.0.9.0/24", "10.0.3.7"]);
+    wait_for(15, "n1 learns n3's static route", || {
+        learned(&route_line(&vk, "n1", false, "10.0.9.0/24"), "10.0.1.2")
+    });
+    let l = route_line(&vk, "n3", false, "10.0.9.0/24").expect("static");
+    assert!(l.contains("UGS"), "{l}");
+    vok(&vk, "n3", "route", &["delete", "10.0.9.0/24"]);
+    wait_for(15, "n1 drops it", || {
+        route_line(&vk, "n1", false, "10.0.9.0/24").is_none()
+    });
     // Then the n2–n3 cable is pulled without a word: n2's route times out
     // (9 s) and n1 follows.
     vk.ok("ngctl", &["rmhook", "ngeth2:", "ether"]);

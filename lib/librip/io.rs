@@ -402,17 +402,46 @@ impl Kernel {
         }
     }
 
-    /// Read what is queued; whether an interface or address changed.
+    /// The kernel's static gateway routes of our family (`route add`:
+    /// `RTF_STATIC`, not ours).
+    fn statics(&self, sys: &mut Sys) -> Vec<(Prefix, IpAddr, u32)> {
+        let Ok(r) = sys.sysctl(NET_ROUTE_DUMP) else {
+            return Vec::new();
+        };
+        let SysctlValue::Opaque(_, b) = r.value else {
+            return Vec::new();
+        };
+        let Ok(dump) = RouteDump::from_bytes(&b) else {
+            return Vec::new();
+        };
+        dump.routes
+            .into_iter()
+            .filter(|e| {
+                e.flags & (RTF_STATIC | RTF_GATEWAY) == RTF_STATIC | RTF_GATEWAY
+                    && e.flags & RTF_PROTO1 == 0
+                    && e.dst.is_ipv6() == self.v6
+            })
+            .filter_map(|e| match e.gateway {
+                DumpGateway::Inet(g) => Some((Prefix::new(e.dst, e.plen), g, e.ifindex)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Read what is queued; whether an interface, an address or someone
+    /// else's route changed.
     fn drain(&mut self, sys: &mut Sys) -> bool {
         let mut changed = false;
         while let Ok((d, _)) = sys.recvfrom(self.fd, 4096, libvimage::MSG_DONTWAIT) {
             if d.is_empty() {
                 break;
             }
-            if let Ok(RtSockMsg::Addr(_) | RtSockMsg::Ifinfo(_) | RtSockMsg::Announce(_)) =
-                RtSockMsg::decode(&d)
-            {
-                changed = true;
+            match RtSockMsg::decode(&d) {
+                Ok(RtSockMsg::Addr(_) | RtSockMsg::Ifinfo(_) | RtSockMsg::Announce(_)) => {
+                    changed = true
+                }
+                Ok(RtSockMsg::Route(m)) if m.hdr.pid != self.pid => changed = true,
+                _ => {}
             }
         }
         changed
@@ -679,6 +708,8 @@ pub fn run(mut opts: Options, fam: &mut dyn Family) -> ! {
             }
         }
     }
+    let statics = kern.statics(&mut sys);
+    router.set_kernel_statics(now(), &statics);
     router.start(now());
     let mut last_scan = Instant::now();
     loop {
@@ -758,6 +789,8 @@ pub fn run(mut opts: Options, fam: &mut dyn Family) -> ! {
                     router.set_interfaces(now(), ifs);
                 }
             }
+            let statics = kern.statics(&mut sys);
+            router.set_kernel_statics(now(), &statics);
         }
         router.poll(now());
     }

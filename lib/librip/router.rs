@@ -17,7 +17,8 @@
 //!   (infinity), is advertised so, and is deleted [`Timers::garbage`] later;
 //! * split horizon with poisoned reverse (or plain, or none);
 //! * whole-table and specific requests answered, to the asker's port;
-//! * static routes (`/etc/gateways`: passive, active, extern).
+//! * static routes (`/etc/gateways`: passive, active, extern), and the
+//!   kernel's own static routes, advertised as they are.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -316,6 +317,9 @@ pub enum Origin {
     Static,
     /// Heard from a neighbour (or an `active` gateways line).
     Learned,
+    /// A static route of the kernel's table (`route add`): advertised,
+    /// never changed or deleted by the router.
+    Kernel,
 }
 
 /// What a gateways line says of its gateway.
@@ -721,6 +725,64 @@ impl Router {
         self.mark(prefix);
         self.sync(prefix);
         Ok(())
+    }
+
+    /// The static routes of the kernel's table (`route add`: prefix,
+    /// gateway, interface), a fresh read: new ones are advertised with
+    /// metric 1 and beat learned ones (which the router then no longer owns
+    /// in the kernel), vanished ones are withdrawn (metric 16, then
+    /// deleted).  The router never writes them to the kernel.
+    pub fn set_kernel_statics(&mut self, now: Time, statics: &[(Prefix, IpAddr, u32)]) {
+        let garbage = self.cfg.timers.garbage;
+        let gone: Vec<Prefix> = self
+            .routes
+            .values()
+            .filter(|r| r.origin == Origin::Kernel && r.metric < INFINITY)
+            .filter(|r| {
+                !statics
+                    .iter()
+                    .any(|s| s.0 == r.prefix && Some(s.1) == r.gateway)
+            })
+            .map(|r| r.prefix)
+            .collect();
+        for p in gone {
+            if let Some(r) = self.routes.get_mut(&p) {
+                r.metric = INFINITY;
+                r.gc = Some(now + garbage);
+            }
+            self.trace(format!("{p}: static route gone"));
+            self.mark(p);
+        }
+        for &(p, gw, ifindex) in statics {
+            match self.routes.get(&p) {
+                Some(r) if r.metric < INFINITY && r.origin == Origin::Connected => continue,
+                Some(r)
+                    if r.metric < INFINITY
+                        && r.origin == Origin::Kernel
+                        && r.gateway == Some(gw) =>
+                {
+                    continue
+                }
+                _ => {}
+            }
+            self.routes.insert(
+                p,
+                Route {
+                    prefix: p,
+                    gateway: Some(gw),
+                    ifindex,
+                    metric: 1,
+                    tag: 0,
+                    origin: Origin::Kernel,
+                    expires: None,
+                    gc: None,
+                    changed: true,
+                    installed: None,
+                },
+            );
+            self.trace(format!("{p}: static route via {gw}"));
+            self.mark(p);
+        }
     }
 
     /// A message from `src` arrived on interface `ifindex`.

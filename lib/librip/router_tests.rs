@@ -762,3 +762,84 @@ fn a_flood_of_routes_is_bounded() {
         .count();
     assert_eq!(adds, 99);
 }
+
+#[test]
+fn kernel_static_routes_are_advertised_and_left_alone() {
+    let mut r = Router::new(rip());
+    r.set_interfaces(
+        secs(0.0),
+        vec![
+            IfConfig::new(1, "eth0", vec![(v4("10.0.0.1"), 24)]),
+            IfConfig::new(2, "eth1", vec![(v4("10.0.1.1"), 24)]),
+        ],
+    );
+    r.start(secs(0.0));
+    let s = pfx("192.168.9.0/24");
+    // Learned first (and installed), then the admin adds a static route.
+    r.input(
+        secs(0.0),
+        2,
+        SocketAddr::new(v4("10.0.1.2"), PORT),
+        &Message::Response(vec![Entry {
+            prefix: s,
+            metric: 3,
+            tag: 0,
+            next_hop: None,
+        }]),
+    );
+    r.take_actions();
+    r.set_kernel_statics(secs(1.0), &[(s, v4("10.0.0.9"), 1)]);
+    r.poll(secs(1.0));
+    let acts = r.take_actions();
+    assert!(
+        !acts.iter().any(|a| matches!(a, Action::Kernel(_))),
+        "{acts:?}"
+    );
+    // Advertised with metric 1 on eth1, poisoned on its own eth0.
+    let sent: Vec<(u32, u8)> = acts
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send {
+                ifindex,
+                msg: Message::Response(e),
+                ..
+            } => e
+                .iter()
+                .find(|x| x.prefix == s)
+                .map(|x| (*ifindex, x.metric)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, vec![(1, INFINITY), (2, 1)]);
+    // Neighbours cannot replace it; it survives timeouts and shutdown.
+    r.input(
+        secs(2.0),
+        2,
+        SocketAddr::new(v4("10.0.1.2"), PORT),
+        &Message::Response(vec![Entry {
+            prefix: s,
+            metric: 1,
+            tag: 0,
+            next_hop: None,
+        }]),
+    );
+    r.poll(secs(1000.0));
+    assert_eq!(r.route(&s).unwrap().origin, Origin::Kernel);
+    r.take_actions();
+    r.shutdown(secs(1001.0));
+    assert!(!r
+        .take_actions()
+        .iter()
+        .any(|a| matches!(a, Action::Kernel(_))));
+    // Deleted by the admin: withdrawn.
+    let mut r2 = Router::new(rip());
+    r2.set_interfaces(
+        secs(0.0),
+        vec![IfConfig::new(1, "eth0", vec![(v4("10.0.0.1"), 24)])],
+    );
+    r2.set_kernel_statics(secs(0.0), &[(s, v4("10.0.0.9"), 1)]);
+    r2.set_kernel_statics(secs(5.0), &[]);
+    assert_eq!(r2.route(&s).unwrap().metric, INFINITY);
+    r2.poll(secs(200.0));
+    assert!(r2.route(&s).is_none());
+}
