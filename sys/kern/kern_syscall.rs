@@ -14,7 +14,7 @@ use vimage_abi::sysctl::{SysctlValue, CTLFLAG_RW, CTLFLAG_VNET};
 use vimage_abi::vimage::*;
 use vimage_abi::wire::Reader;
 use vimage_abi::Errno;
-use vimage_mbuf::Mbuf;
+use vimage_mbuf::MbufChain;
 
 use super::kern_conf::{IfMoveFn, IoctlFn, KernConf};
 use super::kern_linker::{KldModule, Linker};
@@ -513,22 +513,22 @@ impl Kernel {
         })
     }
 
-    /// `send(2)` on a connected socket with the payload in an mbuf: the
-    /// door's request frame, its data starting at the mbuf's data.  A stream
-    /// socket links it into its send buffer instead of copying it, leaving
-    /// `m` empty; what was not taken stays in `m` (its storage the caller's
-    /// to reuse).  Other sockets copy from it, as [`Kernel::sys_sendto`].
-    pub fn sys_send_mbuf(
+    /// `send(2)` on a connected socket with the payload in mbufs (the
+    /// door's request frame, its data starting at the mbuf's data).  A
+    /// stream socket links them into its send buffer instead of copying
+    /// them; what was not taken stays in `c`.  Other sockets copy, as
+    /// [`Kernel::sys_sendto`].
+    pub fn sys_send_chain(
         self: &Arc<Self>,
         td: &mut Td,
         fd: i32,
         flags: i32,
-        m: &mut Mbuf,
+        c: &mut MbufChain,
     ) -> Reply {
         self.enter(td, |_, td| {
             let so = td.fds.get(fd)?;
             let _cv = CurvnetGuard::set(&so.vnet);
-            so_calls::send_mbuf_as(td, &so, m, flags, so.is_nonblock())
+            so_calls::send_chain_as(td, &so, c, flags, so.is_nonblock())
         })
     }
 

@@ -28,17 +28,21 @@ pub trait ProtoSocket: Send {
     fn sendto(&mut self, _data: &[u8], _addr: Option<&[u8]>, _flags: i32) -> Result<usize, Errno> {
         Err(Errno::EOPNOTSUPP)
     }
-    /// `pru_send` with the data in an mbuf (`sosend`'s `top`): a stream
-    /// protocol links `m` into its send buffer when all of it fits, leaving
-    /// `m` empty, or takes what fits by copy and cuts that off the front of
-    /// `m`; the bytes taken.  With `whole`, a stream protocol takes nothing
-    /// (`EWOULDBLOCK`) while all of `m` could fit once the buffer drains but
-    /// does not yet, so a blocking sender waits to hand the buffer over
-    /// whole.  Default: [`ProtoSocket::sendto`] from the mbuf's bytes.
-    fn send_mbuf(&mut self, m: &mut Mbuf, whole: bool, flags: i32) -> Result<usize, Errno> {
-        let _ = whole;
-        let n = self.sendto(m.data(), None, flags)?;
-        m.adj(n.min(m.len()));
+    /// `pru_send` with the data in mbufs (`sosend`'s `top`): a stream
+    /// protocol moves what fits off the front of `c` into its send buffer
+    /// ([`SockBuf::append_stream_chain`], no copy); the bytes taken, the
+    /// rest staying in `c`.  Default: [`ProtoSocket::sendto`] from the
+    /// chain's bytes (copied into one piece only when it has several).
+    fn send_chain(&mut self, c: &mut MbufChain, flags: i32) -> Result<usize, Errno> {
+        let n = if c.count() <= 1 {
+            let d = c.slices().next().unwrap_or(&[]);
+            self.sendto(d, None, flags)?
+        } else {
+            let mut v = Vec::with_capacity(c.len());
+            c.copy_data(0, c.len(), &mut v);
+            self.sendto(&v, None, flags)?
+        };
+        c.drop_front(n);
         Ok(n)
     }
     /// `recvfrom`; returns (data, source address).  Called without the socket lock
@@ -488,6 +492,34 @@ impl SockBuf {
         } else {
             g.s.append_slice(&m.data()[..n]);
             m.adj(n);
+        }
+        g.bytes += n;
+        drop(g);
+        self.wake();
+        n
+    }
+
+    /// Stream `sbappendstream` of a chain: as much of `c` as fits
+    /// ([`SockBuf::space`]) moves off its front into the buffer, its mbufs
+    /// linked, not copied (an mbuf cut at the limit is shared, `m_split`);
+    /// data that would pin more storage than the buffer may (`sb_mbmax`) is
+    /// copied into buffers of its own size instead.  How many bytes moved.
+    pub fn append_stream_chain(&self, c: &mut MbufChain) -> usize {
+        let Ok(mut g) = self.inner.lock() else {
+            return 0;
+        };
+        let hiwat = self.hiwat();
+        let n = c.len().min(g.space(hiwat));
+        if n == 0 {
+            return 0;
+        }
+        let part = c.take_front(n);
+        if g.s.mbcnt() + part.mbcnt() <= sb_mbmax(hiwat) {
+            g.s.append_chain(part);
+        } else {
+            for d in part.slices() {
+                g.s.append_slice(d);
+            }
         }
         g.bytes += n;
         drop(g);
@@ -970,5 +1002,20 @@ mod tests {
         }
         assert_eq!(n, 4096);
         assert!(sb.mbcnt() <= sb_mbmax(4096) + (64 << 10), "{}", sb.mbcnt());
+        // A chain moves in as far as there is room, cut inside its mbuf
+        // without a copy: the buffer and the caller share it.
+        let sb = SockBuf::new_stream(100_000);
+        let mut c = MbufChain::from(vec![3u8; 150_000]);
+        let p = c.slices().next().unwrap().as_ptr();
+        assert_eq!(sb.append_stream_chain(&mut c), 100_000);
+        assert_eq!(c.len(), 50_000);
+        assert_eq!(c.slices().next().unwrap().as_ptr(), p.wrapping_add(100_000));
+        let (d, _) = sb
+            .recv_chain(1 << 20, MSG_DONTWAIT, None, &|| false)
+            .unwrap();
+        assert_eq!(d.slices().next().unwrap().as_ptr(), p);
+        assert_eq!(sb.append_stream_chain(&mut c), 50_000);
+        assert!(c.is_empty());
+        assert_eq!(recv(&sb, 1 << 20, 0), vec![3u8; 50_000]);
     }
 }

@@ -23,7 +23,7 @@ use vimage_abi::socket::*;
 use vimage_abi::syscall::{write_frame_parts, Reply};
 use vimage_abi::wire::{Reader, Writer};
 use vimage_abi::Errno;
-use vimage_mbuf::{Mbuf, MbufChain};
+use vimage_mbuf::MbufChain;
 
 use super::kern_resource::SoCharge;
 use super::kern_synch::{msleep, Deadline};
@@ -297,17 +297,15 @@ pub fn send_as(
     }
 }
 
-/// [`send_as`] with the data in an mbuf (the door's request frame, its
-/// payload starting at the mbuf's data): a stream socket's protocol links it
-/// into the send buffer instead of copying it ([`ProtoSocket::send_mbuf`]),
-/// leaving `m` empty; whatever was not taken stays in `m`.  A blocking send
-/// without `SO_SNDTIMEO` waits until the buffer has room for all of what is
-/// left, when it could ever hold it, so the data is linked whole rather than
-/// copied in parts; the call's result is the same as [`send_as`]'s.
-pub fn send_mbuf_as(
+/// [`send_as`] with the data in mbufs (the door's request frame, its
+/// payload starting at the mbuf's data): a stream socket's protocol moves it
+/// into the send buffer as it finds room, linking the mbufs instead of
+/// copying them ([`ProtoSocket::send_chain`]); whatever was not taken stays
+/// in `c`.  Otherwise the same call as [`send_as`].
+pub fn send_chain_as(
     td: &Td,
     so: &Arc<Socket>,
-    m: &mut Mbuf,
+    c: &mut MbufChain,
     flags: i32,
     nonblock: bool,
 ) -> Result<Reply, Errno> {
@@ -318,22 +316,18 @@ pub fn send_mbuf_as(
     let w = {
         let mut p = pcb(so)?;
         match p.wakeup() {
-            Some(w) if so.ty == SOCK_STREAM && !m.is_empty() => w,
+            Some(w) if so.ty == SOCK_STREAM && !c.is_empty() => w,
             _ => {
                 let f = if dontwait {
                     flags | MSG_DONTWAIT
                 } else {
                     flags
                 };
-                return p.send_mbuf(m, false, f).map(|n| Reply::val(n as i64));
+                return p.send_chain(c, f).map(|n| Reply::val(n as i64));
             }
         }
     };
-    let sndtimeo = so.sndtimeo_us.load(Ordering::Relaxed);
-    let deadline = timeo(&so.vnet, sndtimeo);
-    // (With a timeout, what fit by then must have been taken: FreeBSD's
-    // partial count.)
-    let whole = !dontwait && sndtimeo == 0;
+    let deadline = timeo(&so.vnet, so.sndtimeo_us.load(Ordering::Relaxed));
     let mut off = 0usize;
     let done = |off: usize, e: Errno| {
         if off > 0 {
@@ -346,12 +340,12 @@ pub fn send_mbuf_as(
         let (gen, r) = {
             let mut p = pcb(so)?;
             let gen = w.generation();
-            (gen, p.send_mbuf(m, whole, flags | MSG_DONTWAIT))
+            (gen, p.send_chain(c, flags | MSG_DONTWAIT))
         };
         match r {
             Ok(n) => {
                 off += n;
-                if m.is_empty() || (dontwait && n > 0) {
+                if c.is_empty() || (dontwait && n > 0) {
                     return Ok(Reply::val(off as i64));
                 }
                 if dontwait {

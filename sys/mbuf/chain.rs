@@ -1,11 +1,86 @@
 //! Chains of mbufs (`m_next`, as a socket buffer holds them): data kept in
 //! the buffers it arrived in, so a segment received or a frame written by a
 //! process is queued without being copied, and handed on as a list of slices
-//! (one `writev`).
+//! (one `writev`).  Cutting a chain inside an mbuf (`m_split`) shares that
+//! mbuf's buffer between the two parts, as FreeBSD's clusters are shared
+//! through their reference count (`ext_count`), instead of copying either.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use super::Mbuf;
+
+/// One link of a chain: an mbuf of its own, or `len` bytes at `off` in the
+/// data of an mbuf other links share.
+#[derive(Debug)]
+enum Link {
+    Own(Mbuf),
+    Ref {
+        m: Arc<Mbuf>,
+        off: usize,
+        len: usize,
+    },
+}
+
+impl Link {
+    fn data(&self) -> &[u8] {
+        match self {
+            Link::Own(m) => m.data(),
+            Link::Ref { m, off, len } => m.data().get(*off..*off + *len).unwrap_or(&[]),
+        }
+    }
+    fn len(&self) -> usize {
+        match self {
+            Link::Own(m) => m.len(),
+            Link::Ref { len, .. } => *len,
+        }
+    }
+    /// Storage it pins: a shared buffer counts whole for every link that
+    /// refers to it (as each mbuf on a cluster counts the cluster).
+    fn storage(&self) -> usize {
+        match self {
+            Link::Own(m) => m.storage(),
+            Link::Ref { m, .. } => m.storage(),
+        }
+    }
+    /// Drop `n` (at most its length) bytes from the front.
+    fn adj(&mut self, n: usize) {
+        match self {
+            Link::Own(m) => {
+                m.adj(n);
+            }
+            Link::Ref { off, len, .. } => {
+                let n = n.min(*len);
+                *off += n;
+                *len -= n;
+            }
+        }
+    }
+    /// Cut after `n` bytes (`0 < n < len`): both parts refer to the one
+    /// buffer, nothing is copied.
+    fn split(self, n: usize) -> (Link, Link) {
+        let (m, off, len) = match self {
+            Link::Own(m) => {
+                let len = m.len();
+                (Arc::new(m), 0, len)
+            }
+            Link::Ref { m, off, len } => (m, off, len),
+        };
+        let head = Link::Ref {
+            m: m.clone(),
+            off,
+            len: n,
+        };
+        (
+            head,
+            Link::Ref {
+                m,
+                off: off + n,
+                len: len - n,
+            },
+        )
+    }
+}
 
 /// Data shorter than this is copied into the last mbuf's trailing space when
 /// it fits (`sbcompress`, FreeBSD's `MCLBYTES / 4` rule), so a stream of tiny
@@ -23,7 +98,7 @@ const SB_CHUNK_MAX: usize = 16 * 1024;
 /// bytes of storage.
 #[derive(Debug, Default)]
 pub struct MbufChain {
-    q: VecDeque<Mbuf>,
+    q: VecDeque<Link>,
     cc: usize,
     mbcnt: usize,
 }
@@ -67,29 +142,42 @@ impl MbufChain {
 
     /// The data, one slice per mbuf, in order (what a `writev` takes).
     pub fn slices(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.q.iter().map(|m| m.data())
+        self.q.iter().map(|l| l.data())
     }
 
     /// `sbappendstream`: put `m` at the end.  Short data that fits in the
     /// last mbuf's trailing space is copied there and `m` freed
     /// (`sbcompress`); anything else is linked as it is, no copy.
     pub fn append(&mut self, m: Mbuf) {
-        let n = m.len();
+        self.append_link(Link::Own(m));
+    }
+
+    /// `sbappendstream` of a chain: its links moved onto the end, short ones
+    /// compacted into the last mbuf's trailing space as by
+    /// [`MbufChain::append`].
+    pub fn append_chain(&mut self, other: MbufChain) {
+        for l in other.q {
+            self.append_link(l);
+        }
+    }
+
+    fn append_link(&mut self, l: Link) {
+        let n = l.len();
         if n == 0 {
             return;
         }
         if n <= SB_COMPRESS_MAX {
-            if let Some(t) = self.q.back_mut() {
+            if let Some(Link::Own(t)) = self.q.back_mut() {
                 if t.trailing_space() >= n {
-                    t.append_within(m.data());
+                    t.append_within(l.data());
                     self.cc += n;
                     return;
                 }
             }
         }
         self.cc += n;
-        self.mbcnt += m.storage();
-        self.q.push_back(m);
+        self.mbcnt += l.storage();
+        self.q.push_back(l);
     }
 
     /// `sbappendstream` of bytes that live elsewhere (`m_append`): fill the
@@ -99,7 +187,7 @@ impl MbufChain {
         if data.is_empty() {
             return;
         }
-        if let Some(t) = self.q.back_mut() {
+        if let Some(Link::Own(t)) = self.q.back_mut() {
             let k = t.append_within(data);
             self.cc += k;
             data = &data[k..];
@@ -111,7 +199,7 @@ impl MbufChain {
             data = &data[k..];
             self.cc += k;
             self.mbcnt += m.storage();
-            self.q.push_back(m);
+            self.q.push_back(Link::Own(m));
         }
     }
 
@@ -156,21 +244,21 @@ impl MbufChain {
         let mut left = n.min(self.cc);
         self.cc -= left;
         while left > 0 {
-            let Some(m) = self.q.front_mut() else { break };
-            if m.len() > left {
-                m.adj(left);
+            let Some(l) = self.q.front_mut() else { break };
+            if l.len() > left {
+                l.adj(left);
                 break;
             }
-            left -= m.len();
-            if let Some(m) = self.q.pop_front() {
-                self.mbcnt -= m.storage();
+            left -= l.len();
+            if let Some(l) = self.q.pop_front() {
+                self.mbcnt -= l.storage();
             }
         }
     }
 
     /// Take the first `n` bytes off as a chain of their own (`m_split` at
-    /// `n`): whole mbufs move; an mbuf straddling `n` has its front part
-    /// copied out (at most one mbuf's worth), its storage staying here.
+    /// `n`): whole mbufs move; an mbuf straddling `n` is shared by both
+    /// chains, each referring to its part (no copy).
     pub fn take_front(&mut self, n: usize) -> MbufChain {
         if n >= self.cc {
             return std::mem::take(self);
@@ -178,28 +266,36 @@ impl MbufChain {
         let mut out = MbufChain::new();
         let mut left = n;
         while left > 0 {
-            let Some(front) = self.q.front_mut() else {
-                break;
-            };
-            if front.len() > left {
-                let mut head = Mbuf::with_capacity(left);
-                head.append_within(&front.data()[..left]);
-                front.adj(left);
-                self.cc -= left;
-                out.cc += left;
+            let Some(l) = self.q.pop_front() else { break };
+            let len = l.len();
+            self.cc -= len;
+            self.mbcnt -= l.storage();
+            if len > left {
+                let (head, rest) = l.split(left);
+                // The rest stays here, still pinning the buffer.
+                self.cc += rest.len();
+                self.mbcnt += rest.storage();
+                self.q.push_front(rest);
+                out.cc += head.len();
                 out.mbcnt += head.storage();
                 out.q.push_back(head);
                 break;
             }
-            let Some(m) = self.q.pop_front() else { break };
-            left -= m.len();
-            self.cc -= m.len();
-            self.mbcnt -= m.storage();
-            out.cc += m.len();
-            out.mbcnt += m.storage();
-            out.q.push_back(m);
+            left -= len;
+            out.cc += len;
+            out.mbcnt += l.storage();
+            out.q.push_back(l);
         }
         out
+    }
+
+    /// The chain's one mbuf, when it is a single mbuf of its own (not
+    /// shared): for reuse of its buffer.
+    pub fn into_mbuf(mut self) -> Option<Mbuf> {
+        match (self.q.len(), self.q.pop_front()) {
+            (1, Some(Link::Own(m))) => Some(m),
+            _ => None,
+        }
     }
 
     /// Discard everything.
@@ -212,14 +308,14 @@ impl MbufChain {
     /// The data as one vector: a lone mbuf without headroom gives its
     /// buffer up as it is; otherwise the data is copied once.
     pub fn into_vec(mut self) -> Vec<u8> {
-        if self.q.len() == 1 {
-            if let Some(m) = self.q.pop_front() {
+        if self.q.len() == 1 && matches!(self.q.front(), Some(Link::Own(_))) {
+            if let Some(Link::Own(m)) = self.q.pop_front() {
                 return m.into_vec();
             }
         }
         let mut v = Vec::with_capacity(self.cc);
-        for m in &self.q {
-            v.extend_from_slice(m.data());
+        for l in &self.q {
+            v.extend_from_slice(l.data());
         }
         v
     }
@@ -257,7 +353,7 @@ mod tests {
         let check = |c: &MbufChain, want: &VecDeque<u8>| {
             assert_eq!(c.len(), want.len());
             assert_eq!(flat(c), want.iter().copied().collect::<Vec<_>>());
-            let st: usize = c.q.iter().map(|m| m.storage()).sum();
+            let st: usize = c.q.iter().map(|l| l.storage()).sum();
             assert_eq!(c.mbcnt(), st);
         };
         for (i, n) in [1usize, 3, 5000, 10, 40_000, 2, 16_384, 700]
@@ -341,5 +437,39 @@ mod tests {
         let p = v.as_ptr();
         let out = MbufChain::from(v).into_vec();
         assert_eq!(out.as_ptr(), p);
+    }
+
+    /// `m_split` inside an mbuf shares its buffer: both parts point into
+    /// it, each counts it in `sb_mbcnt`, and it is freed with the last.
+    #[test]
+    fn split_shares_the_buffer() {
+        let v: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+        let base = v.as_ptr();
+        let mut c = MbufChain::from_mbuf(Mbuf::from_vec_at(v, 10));
+        let st = c.mbcnt();
+        let a = c.take_front(30_000);
+        assert_eq!(a.slices().next().unwrap().as_ptr(), base.wrapping_add(10));
+        assert_eq!(
+            c.slices().next().unwrap().as_ptr(),
+            base.wrapping_add(30_010)
+        );
+        assert_eq!((a.len(), c.len()), (30_000, 69_990));
+        assert_eq!((a.mbcnt(), c.mbcnt()), (st, st));
+        // Split again, then put the pieces back together in another chain.
+        let b = c.take_front(5);
+        let mut d = MbufChain::new();
+        d.append_chain(a);
+        d.append_chain(b);
+        d.append_chain(std::mem::take(&mut c));
+        assert_eq!(d.len(), 99_990);
+        let want: Vec<u8> = (0..=255u8).cycle().skip(10).take(99_990).collect();
+        let mut out = Vec::new();
+        assert_eq!(d.copy_data(0, usize::MAX, &mut out), 99_990);
+        assert_eq!(out, want);
+        d.drop_front(30_002);
+        assert_eq!(d.count(), 2);
+        assert!(d.into_mbuf().is_none(), "shared, not one's own");
+        let m = MbufChain::from(vec![1u8, 2]).into_mbuf().unwrap();
+        assert_eq!(m.data(), &[1, 2]);
     }
 }

@@ -557,23 +557,18 @@ impl ProtoSocket for TcpSocket {
         Ok(n)
     }
 
-    fn send_mbuf(
+    fn send_chain(
         &mut self,
-        m: &mut vimage_net::mbuf::Mbuf,
-        whole: bool,
+        c: &mut vimage_net::mbuf::MbufChain,
         _flags: i32,
     ) -> Result<usize, Errno> {
         let _ns = netisr_enter();
         let mut tp = self.lock()?;
         tcp_send_ok(&mut tp, false)?;
-        if m.is_empty() {
+        if c.is_empty() {
             return Ok(0);
         }
-        if whole && m.len() <= tp.snd.hiwat() && tp.snd.space() < m.len() {
-            // Wait for room to link it whole rather than copy a part.
-            return Err(Errno::EWOULDBLOCK);
-        }
-        let n = tp.snd.append_stream_mbuf(m);
+        let n = tp.snd.append_stream_chain(c);
         if n == 0 {
             return Err(Errno::EWOULDBLOCK);
         }

@@ -26,7 +26,7 @@ use vimage_abi::wire::MAX_FRAME;
 use vimage_abi::Errno;
 use vimage_kern::kern_syscall::Td;
 use vimage_kern::Kernel;
-use vimage_net::mbuf::Mbuf;
+use vimage_net::mbuf::{Mbuf, MbufChain};
 
 /// `kern.door.maxconn` at boot: door connections in all.
 pub const MAXCONN: i64 = 1024;
@@ -396,7 +396,8 @@ pub const ADOPT_MIN: usize = 16 * 1024;
 
 /// `sendto(2)` served from the request frame in `frame`: a large write
 /// without a destination gives its frame buffer to the socket's send buffer
-/// (`sosend` with the data already in an mbuf), so the bytes the process
+/// (`sosend` with the data already in an mbuf; cut where the buffer's room
+/// ends, both parts sharing the frame's storage), so the bytes the process
 /// wrote are not copied again; `frame` is then empty, and the next request
 /// is read into a fresh buffer.  Anything else is copied from the frame in
 /// place.  `None`: `frame` is not a `sendto` request.
@@ -407,10 +408,11 @@ pub fn sendto(k: &Arc<Kernel>, td: &mut Td, frame: &mut Vec<u8>) -> Option<Reply
     }
     // The payload is the frame's tail (the view ends the frame).
     let (fd, flags, off) = (v.fd, v.flags, frame.len() - v.data.len());
-    let mut m = Mbuf::from_vec_at(std::mem::take(frame), off);
-    let reply = k.sys_send_mbuf(td, fd, flags, &mut m);
-    if m.storage() > 0 {
-        // Not (all) taken: the buffer serves the next frame.
+    let mut c = MbufChain::from_mbuf(Mbuf::from_vec_at(std::mem::take(frame), off));
+    let reply = k.sys_send_chain(td, fd, flags, &mut c);
+    if let Some(m) = c.into_mbuf() {
+        // Not taken at all (an error, a full buffer not waited for): the
+        // buffer serves the next frame.
         *frame = m.into_storage();
     }
     Some(reply)
