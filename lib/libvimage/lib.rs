@@ -315,6 +315,79 @@ fn check_peer(s: &UnixStream) -> io::Result<()> {
     Ok(())
 }
 
+/// Read one reply frame (the bytes [`Reply::read_frame`] reads): the header
+/// through the buffer, the data straight from the socket into the reply's
+/// own uninitialized room, all that is still to come asked for at once
+/// (`MSG_WAITALL`), so a large read is one system call and no zero-fill
+/// whatever the kernel's pace.  `Ok(None)` on a clean end of stream.
+fn read_reply(rd: &mut io::BufReader<UnixStream>) -> io::Result<Option<Reply>> {
+    use io::{BufRead, Read};
+    use std::os::fd::AsRawFd;
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, "bad reply frame");
+    let mut len = [0u8; 4];
+    match rd.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let n = u32::from_le_bytes(len) as usize;
+    if !(20..=vimage_abi::wire::MAX_FRAME).contains(&n) {
+        return Err(bad());
+    }
+    let mut h = [0u8; 16];
+    rd.read_exact(&mut h)?;
+    let errno = i32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+    let val = i64::from_le_bytes([h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11]]);
+    let dlen = u32::from_le_bytes([h[12], h[13], h[14], h[15]]) as usize;
+    if dlen > n - 20 {
+        return Err(bad());
+    }
+    let mut data = Vec::with_capacity(dlen);
+    let k = rd.buffer().len().min(dlen);
+    data.extend_from_slice(&rd.buffer()[..k]);
+    rd.consume(k);
+    let fd = rd.get_ref().as_raw_fd();
+    while data.len() < dlen {
+        let want = dlen - data.len();
+        let spare = &mut data.spare_capacity_mut()[..want];
+        // SAFETY: recv(2) writes at most spare.len() bytes into memory the
+        // vector owns and does not yet use; MaybeUninit<u8> is u8's layout.
+        let r = unsafe {
+            libc::recv(
+                fd,
+                spare.as_mut_ptr().cast::<libc::c_void>(),
+                spare.len(),
+                libc::MSG_WAITALL,
+            )
+        };
+        match r {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            // SAFETY: recv initialized the first r bytes of the spare room.
+            r if r > 0 => unsafe { data.set_len(data.len() + r as usize) },
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    let mut al = [0u8; 4];
+    rd.read_exact(&mut al)?;
+    let alen = u32::from_le_bytes(al) as usize;
+    if alen != n - 20 - dlen {
+        return Err(bad());
+    }
+    let mut addr = vec![0u8; alen];
+    rd.read_exact(&mut addr)?;
+    Ok(Some(Reply {
+        errno,
+        val,
+        data,
+        addr,
+    }))
+}
+
 /// A connection to the kernel: the process's system call gate.
 pub struct Sys {
     stream: UnixStream,
@@ -522,7 +595,7 @@ impl Sys {
 
     /// Read the kernel's answer to the call just written.
     fn reply(&mut self) -> Result<Reply, Errno> {
-        Reply::read_frame(&mut self.rd)
+        read_reply(&mut self.rd)
             .map_err(|_| Errno::EIO)?
             .ok_or(Errno::EIO)?
             .result()
