@@ -3,7 +3,7 @@ CARGO ?= cargo
 REL := target/release
 SOCK ?= $(CURDIR)/target/demo.sock
 
-.PHONY: all build test demo bench bench-soak bench-tcp bench-apps fmt clippy clean
+.PHONY: all build test demo demo1 demo-exercises bench bench-soak bench-tcp bench-apps fmt clippy clean
 
 all: build
 
@@ -24,8 +24,17 @@ test:
 	$(CARGO) test -p vimage-kern -p vimage-net -p vimage-inet -p vimage-conf -p vimage-kmod --no-default-features --features vimage --target-dir target/noinet6
 	$(CARGO) build --workspace
 
-# Boot a kernel, build vimages as the tutorial does, list them, halt.
+# The tutorial's Demo 1 (an IMUNES topology of routers running RIP, a link
+# broken and traffic rerouted), then its vimage steps and Exercises 1-3; each
+# part boots a kernel of its own and halts it.
 demo: build
+	@VIMAGE_SOCKET=$(SOCK) sh scripts/demo1.sh $(REL)
+	@VIMAGE_SOCKET=$(SOCK) sh scripts/demo.sh $(REL)
+
+# Only Demo 1, or only the exercises.
+demo1: build
+	@VIMAGE_SOCKET=$(SOCK) sh scripts/demo1.sh $(REL)
+demo-exercises: build
 	@VIMAGE_SOCKET=$(SOCK) sh scripts/demo.sh $(REL)
 
 # Everything in under 5 minutes on 2 cores: the soak runs 3,000 vimages a
