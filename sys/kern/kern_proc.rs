@@ -226,9 +226,15 @@ pub fn sysctl_init(t: &super::kern_sysctl::SysctlTree, procs: &Arc<ProcTable>) {
             flags: CTLFLAG_RD,
             descr: "Processes of this vimage and the vimages below it (ps)",
             handler: Arc::new(move |ctx: &SysctlCtx<'_>, _| {
+                let mut l = procs.kinfo(ctx.vimage);
+                // The caller is running (in this very call), though the
+                // host sees it waiting for the answer.
+                for p in l.iter_mut().filter(|p| p.pid == ctx.pid) {
+                    p.state = b'R';
+                }
                 Ok(SysctlValue::Opaque(
                     "S,proc".into(),
-                    KinfoProc::encode_list(&procs.kinfo(ctx.vimage)),
+                    KinfoProc::encode_list(&l),
                 ))
             }),
         },
