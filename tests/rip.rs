@@ -141,6 +141,10 @@ fn learned(l: &Option<String>, gw: &str) -> bool {
 
 #[test]
 fn routed_learns_withdraws_and_times_out() {
+    if !cfg!(feature = "vimage") {
+        eprintln!("skipping: needs options VIMAGE (three vimages)");
+        return;
+    }
     let vk = Vk::boot("rip4");
     line(&vk, false);
     // n1's routed is a real daemon: the command returns at once.
@@ -253,6 +257,10 @@ fn routed_learns_withdraws_and_times_out() {
 
 #[test]
 fn route6d_learns_and_withdraws() {
+    if !cfg!(feature = "vimage") {
+        eprintln!("skipping: needs options VIMAGE (three vimages)");
+        return;
+    }
     let vk = Vk::boot("rip6");
     line(&vk, true);
     let d: Vec<Child> = ["n1", "n2", "n3"]
