@@ -770,6 +770,15 @@ pub fn run(mut opts: Options, fam: &mut dyn Family) -> ! {
                 let ifs = scan(&infos, v6, &opts);
                 if ifs != router.interfaces().cloned().collect::<Vec<_>>() {
                     tr.line(1, "interfaces changed");
+                    if opts.supply.is_none() {
+                        // Neither -s nor -q: a router once it has two
+                        // interfaces and forwards.
+                        let on = ifs.len() >= 2 && forwarding(&mut sys, v6);
+                        if on != router.config().supply {
+                            tr.line(1, if on { "now supplying" } else { "now quiet" });
+                            router.set_supply(on);
+                        }
+                    }
                     for i in &ifs {
                         let fl = infos
                             .iter()
