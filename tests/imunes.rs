@@ -319,3 +319,74 @@ fn rip_reaches_across_routers() {
     lab.ok("imunes", &["-b", "-e", "e0"]);
     lab.assert_clean();
 }
+
+/// The round-trip time of the first reply in ping's output, in ms.
+fn rtt(out: &str) -> f64 {
+    out.lines()
+        .find_map(|l| l.split("time=").nth(1))
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no reply in {out}"))
+}
+
+#[test]
+fn static_routes_only() {
+    if !cfg!(feature = "vimage") {
+        return;
+    }
+    let lab = Lab::new("imunes-static");
+    let (c, _, e) = lab.run("imunes", &["-b", "-e", "s0", &data("ipsec44.imn")]);
+    assert_eq!(c, 0, "{e}");
+    assert!(!e.contains("routed"), "model static starts no daemon: {e}");
+    // moon and sun reach each other through routerX by static routes ...
+    lab.eventually(&["moon", "ping", "-c", "1", "10.0.3.1"], 10);
+    lab.eventually(&["sun", "ping", "-c", "1", "10.0.2.1"], 10);
+    lab.eventually(&["pc1", "ping", "-c", "1", "10.0.0.1"], 10);
+    // ... but pc1 and pc2 do not (only an IPsec tunnel would join them).
+    let (c, _, _) = lab.run(
+        "himage",
+        &["pc1", "ping", "-c", "1", "-t", "2", "10.0.1.20"],
+    );
+    assert_ne!(c, 0);
+    let ps = lab.ok("himage", &["moon", "ps", "-ax"]);
+    assert!(!ps.contains("routed"), "{ps}");
+    lab.ok("imunes", &["-b", "-e", "s0"]);
+    lab.assert_clean();
+}
+
+#[test]
+fn rip_reroutes_around_a_broken_link() {
+    if !cfg!(feature = "vimage") {
+        return;
+    }
+    if !bindir().join("routed").exists() {
+        return;
+    }
+    let lab = Lab::new("imunes-reroute");
+    lab.ok("imunes", &["-b", "-e", "r0", &data("RIP.imn")]);
+    // host5 (behind router2) to host6 (behind router3): one slow link,
+    // 2.5 ms each way.
+    let o = lab.eventually(&["host5", "ping", "-c", "1", "10.0.8.2"], 40);
+    assert!(rtt(&o) >= 5.0, "{o}");
+    lab.eventually(&["host5", "ping", "-c", "1", "10.0.9.1"], 40);
+    lab.eventually(&["pc7", "ping", "-c", "1", "10.0.8.2"], 40);
+    // Break router2-router3 as the tutorial does (every frame lost): once
+    // RIP's (lab) timeout has passed, the way goes through router1 or
+    // router4, two slow links.
+    lab.ok("vlink", &["-BER", "1", "router2:router3"]);
+    let t0 = Instant::now();
+    loop {
+        let (c, o, _) = lab.run(
+            "himage",
+            &["host5", "ping", "-c", "1", "-t", "2", "10.0.8.2"],
+        );
+        if c == 0 && rtt(&o) >= 10.0 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "no reroute: {o}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    lab.ok("vlink", &["-BER", "0", "router2:router3"]);
+    lab.ok("imunes", &["-b", "-e", "r0"]);
+    lab.assert_clean();
+}

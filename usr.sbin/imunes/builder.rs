@@ -100,6 +100,10 @@ pub struct Plan {
     pub pipes: Vec<Option<String>>,
     /// Per L2 node and interface index: the bridge or hub hook.
     pub hooks: HashMap<(usize, usize), String>,
+    /// Per L3 node and interface index: the MAC address given to a
+    /// physical interface the file has none for (IMUNES's next free
+    /// `42:00:aa:00:00:NN`; an eiface starts with all zeros).
+    pub macs: HashMap<(usize, usize), [u8; 6]>,
 }
 
 /// Choose every name and check it fits netgraph's rules.
@@ -157,10 +161,35 @@ pub fn plan(t: &Topology, eid: &str) -> Result<Plan, BuildError> {
             hooks.insert((ni, i), format!("link{k}"));
         }
     }
+    let taken: HashSet<[u8; 6]> = t
+        .nodes
+        .iter()
+        .flat_map(|n| n.ifaces.iter().filter_map(|i| i.mac))
+        .collect();
+    let mut macs = HashMap::new();
+    let mut next: u32 = 0;
+    for (ni, n) in t.nodes.iter().enumerate().filter(|(_, n)| n.ty.is_l3()) {
+        let mut phys: Vec<usize> = (0..n.ifaces.len())
+            .filter(|&i| n.ifaces[i].kind == IfaceKind::Phys && n.ifaces[i].mac.is_none())
+            .collect();
+        phys.sort_by(|&x, &y| dict_cmp(&n.ifaces[x].name, &n.ifaces[y].name));
+        for i in phys {
+            let mac = loop {
+                let b = next.to_be_bytes();
+                next += 1;
+                let m = [0x42, 0, 0xaa, b[1], b[2], b[3]];
+                if !taken.contains(&m) {
+                    break m;
+                }
+            };
+            macs.insert((ni, i), mac);
+        }
+    }
     Ok(Plan {
         objects,
         pipes,
         hooks,
+        macs,
     })
 }
 
@@ -471,7 +500,13 @@ pub fn build(
         .filter(|&i| t.nodes[i].ty.is_l3())
         .collect();
     for (k, &ni) in l3.iter().enumerate() {
-        let n = &t.nodes[ni];
+        let mut n = t.nodes[ni].clone();
+        for (i, ifc) in n.ifaces.iter_mut().enumerate() {
+            if let Some(m) = plan.macs.get(&(ni, i)) {
+                ifc.mac = Some(*m);
+            }
+        }
+        let n = &n;
         let routes = node_routes(t, ni);
         let name = plan.objects[ni].clone();
         in_vimage(&name, |s| configure(s, n, &routes))

@@ -206,6 +206,16 @@ fn every_data_file_parses_and_plans() {
             assert_eq!(plan.objects.len(), t.nodes.len());
         }
     }
+    // MAC-less interfaces get IMUNES's next free default.
+    let t = topo("RIP.imn");
+    let plan = imunes::builder::plan(&t, "e0").unwrap();
+    let mut macs: Vec<[u8; 6]> = plan.macs.values().copied().collect();
+    macs.sort();
+    assert_eq!(macs.len(), 20);
+    assert_eq!(macs[0], [0x42, 0, 0xaa, 0, 0, 0]);
+    assert_eq!(macs[19], [0x42, 0, 0xaa, 0, 0, 19]);
+    let t = topo("p-s-p.imn");
+    assert!(imunes::builder::plan(&t, "e0").unwrap().macs.is_empty());
     // Tutorial names.
     let t = topo("p-s-p.imn");
     let plan = imunes::builder::plan(&t, "e0").unwrap();
