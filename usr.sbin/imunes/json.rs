@@ -358,6 +358,9 @@ fn node(id: &str, v: &Value) -> Result<Node, ParseError> {
                     if on == "0" {
                         continue;
                     }
+                    if !valid_protocol(&p) {
+                        return Err(bad(f.line, &object, "router_config", &p));
+                    }
                     let p = match p.as_str() {
                         "rip" => Protocol::Rip,
                         "ripng" => Protocol::Ripng,

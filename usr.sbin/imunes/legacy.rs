@@ -368,10 +368,14 @@ fn network_config(n: &mut Node, v: &Word, object: &str) -> Result<(), ParseError
                 n.routes.push(r);
             }
             ["router", proto, ..] => {
+                let words = w[1..].join(" ");
+                if !valid_protocol(&words) {
+                    return Err(bad(line, object, "router", &words));
+                }
                 let p = match *proto {
                     "rip" => Protocol::Rip,
                     "ripng" => Protocol::Ripng,
-                    _ => Protocol::Other(w[1..].join(" ")),
+                    _ => Protocol::Other(words),
                 };
                 if !n.protocols.contains(&p) {
                     n.protocols.push(p);

@@ -71,8 +71,12 @@ pub fn write_legacy(t: &Topology) -> String {
         let _ = writeln!(s, "    network-config {{\n\thostname {}\n\t!", n.hostname);
         for i in &n.ifaces {
             let _ = writeln!(s, "\tinterface {}", i.name);
-            if i.kind == IfaceKind::Lo {
-                s.push_str("\t type lo\n");
+            match i.kind {
+                IfaceKind::Lo => s.push_str("\t type lo\n"),
+                // Read back by its name as a loopback otherwise.
+                IfaceKind::Phys if i.name.starts_with("lo") => s.push_str("\t type phys\n"),
+                IfaceKind::Phys => {}
+                IfaceKind::Other => s.push_str("\t type other\n"),
             }
             for (a, l) in &i.ipv4 {
                 let _ = writeln!(s, "\t ip address {a}/{l}");

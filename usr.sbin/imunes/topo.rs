@@ -484,6 +484,15 @@ pub fn ifname_problem(s: &str) -> Option<&'static str> {
     None
 }
 
+/// Whether `s` may be a routing protocol's words (`bgp 65000`): ASCII
+/// letters, digits, blanks and `.:/_-` only, so it is written back as read.
+pub fn valid_protocol(s: &str) -> bool {
+    !s.trim().is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b" .:/_-".contains(&c))
+}
+
 /// Tcl's `lsort -dictionary` order: digit runs compare as numbers.
 pub fn dict_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     fn chunks(s: &str) -> Vec<(bool, &str)> {
