@@ -390,3 +390,44 @@ fn rip_reroutes_around_a_broken_link() {
     lab.ok("imunes", &["-b", "-e", "r0"]);
     lab.assert_clean();
 }
+
+#[test]
+fn demo1_reroutes_both_families() {
+    if !cfg!(feature = "vimage") || !bindir().join("routed").exists() {
+        return;
+    }
+    let lab = Lab::new("imunes-demo1");
+    lab.ok("imunes", &["-b", "-e", "e0", &data("demo1.imn")]);
+    let l = lab.ok("vimage", &["-l"]);
+    for v in ["e0_n0", "e0_n1", "e0_n2", "e0_n4", "e0_n5"] {
+        assert!(l.contains(&format!("\"{v}\":")), "{v}: {l}");
+    }
+    let n = lab.ok("ngctl", &["list"]);
+    for p in [
+        "e0_n3", "e0_n0-n3", "e0_n4-n3", "e0_n0-n1", "e0_n0-n2", "e0_n1-n2", "e0_n2-n5",
+    ] {
+        assert!(n.contains(&format!("Name: {p} ")), "{p}: {n}");
+    }
+    // Over the slow router1-router3 link: 10 ms each way.
+    let o = lab.eventually(&["pc1", "ping", "-c", "1", "10.0.3.20"], 40);
+    assert!(rtt(&o) >= 20.0, "{o}");
+    let o = lab.eventually(&["pc1", "ping6", "-c", "1", "fc00:3::20"], 40);
+    assert!(rtt(&o) >= 20.0, "{o}");
+    // Broken: RIP and RIPng time the routes out and go through router2.
+    lab.ok("vlink", &["-BER", "1", "router1:router3"]);
+    for (tool, dst) in [("ping", "10.0.3.20"), ("ping6", "fc00:3::20")] {
+        let t0 = Instant::now();
+        loop {
+            let (c, o, _) = lab.run("himage", &["pc1", tool, "-c", "1", dst]);
+            if c == 0 {
+                let r = rtt(&o);
+                assert!((4.0..20.0).contains(&r), "{o}");
+                break;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(60), "no reroute: {o}");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    lab.ok("imunes", &["-b", "-e", "e0"]);
+    lab.assert_clean();
+}

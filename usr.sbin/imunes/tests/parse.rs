@@ -370,3 +370,30 @@ fn json_errors() {
     let (l, _, _) = fails("{\n\"nodes\": [\n");
     assert!(l >= 2);
 }
+
+#[test]
+fn demo1_names_as_on_the_slides() {
+    let t = topo("demo1.imn");
+    assert_eq!((t.nodes.len(), t.links.len()), (6, 6));
+    let plan = imunes::builder::plan(&t, "e0").unwrap();
+    assert_eq!(
+        plan.objects,
+        ["e0_n0", "e0_n1", "e0_n2", "e0_n3", "e0_n4", "e0_n5"]
+    );
+    let pipes: Vec<String> = plan.pipes.iter().flatten().cloned().collect();
+    assert_eq!(
+        pipes,
+        ["e0_n0-n3", "e0_n4-n3", "e0_n0-n1", "e0_n0-n2", "e0_n1-n2", "e0_n2-n5"]
+    );
+    // pc1's MAC is the file's; the others are IMUNES's defaults.
+    assert_eq!(
+        node(&t, "pc1").iface("eth0").unwrap().mac,
+        Some([0x42, 0, 0xaa, 0, 0, 0x10])
+    );
+    assert_eq!(plan.macs.len(), 9);
+    assert!(!plan
+        .macs
+        .values()
+        .any(|m| *m == [0x42, 0, 0xaa, 0, 0, 0x10]));
+    round_trip(&t);
+}
