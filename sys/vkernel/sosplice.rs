@@ -59,6 +59,7 @@ use vimage_kern::uipc_socket::{
 };
 use vimage_kern::uipc_syscalls as so_calls;
 use vimage_kern::Kernel;
+use vimage_net::mbuf::MbufChain;
 
 /// `SOCK_STREAM` in the kernel's numbering.
 const SOCK_STREAM: i32 = 1;
@@ -635,8 +636,9 @@ struct Entry {
     /// more (an error: the rest is dropped).
     in_done: bool,
     /// Kernel → program: bytes received but not yet written to our end.
-    outbuf: Vec<u8>,
-    outoff: usize,
+    /// Data read from the kernel socket, in its mbufs, not yet written to
+    /// the program's end.
+    outbuf: MbufChain,
     /// The kernel will send no more (EOF passed on with `SHUT_WR`).
     out_done: bool,
     /// The datagram (data, source) waiting for room in our end: at most
@@ -665,8 +667,7 @@ impl Entry {
             inbuf: Vec::new(),
             inoff: 0,
             in_done: false,
-            outbuf: Vec::new(),
-            outoff: 0,
+            outbuf: MbufChain::new(),
             out_done: false,
             pending: None,
             tokens: HashMap::new(),
@@ -847,24 +848,19 @@ impl Entry {
             if moved >= TURN_BYTES {
                 return true;
             }
-            if self.outoff < self.outbuf.len() {
+            if !self.outbuf.is_empty() {
                 if self.hup {
                     // Nobody will read it.
                     self.outbuf.clear();
-                    self.outoff = 0;
                     continue;
                 }
                 if !self.wr {
                     return false;
                 }
-                match write_nb(self.sp.end, &self.outbuf[self.outoff..]) {
+                match writev_nb(self.sp.end, &self.outbuf) {
                     Io::Got(n) => {
                         moved += n;
-                        self.outoff += n;
-                        if self.outoff == self.outbuf.len() {
-                            self.outbuf = Vec::new();
-                            self.outoff = 0;
-                        }
+                        self.outbuf.drop_front(n);
                     }
                     Io::Again => {
                         self.wr = false;
@@ -872,7 +868,6 @@ impl Entry {
                     }
                     Io::Eof | Io::Err => {
                         self.outbuf.clear();
-                        self.outoff = 0;
                         self.out_done = true;
                         return false;
                     }
@@ -883,11 +878,17 @@ impl Entry {
                 return false;
             }
             let so = self.sp.so.clone();
+            // The data stays in its mbufs up to the program's end (one
+            // sendmsg of their slices, no flattening copy).
+            let mut data = MbufChain::new();
             let r = self.sp.k.sock_call(&mut self.td, &so, |td, so| {
-                so_calls::recv_as(td, so, CHUNK, 0, true)
+                let (d, _) = so_calls::recv_chain_as(td, so, CHUNK, 0, true)?;
+                let n = d.len() as i64;
+                data = d;
+                Ok(Reply::val(n))
             });
             match Errno(r.errno) {
-                Errno(0) if r.data.is_empty() => {
+                Errno(0) if data.is_empty() => {
                     // EOF from the peer: the program reads EOF too.
                     // SAFETY: shutdown on our own descriptor.
                     unsafe {
@@ -897,8 +898,7 @@ impl Entry {
                     return false;
                 }
                 Errno(0) => {
-                    self.outbuf = r.data;
-                    self.outoff = 0;
+                    self.outbuf = data;
                 }
                 Errno::EAGAIN | Errno::ENOTCONN | Errno::EINTR => return false,
                 Errno::ECONNRESET if reset_program_end(&self.sp) => {
@@ -1212,6 +1212,38 @@ fn write_nb(fd: RawFd, b: &[u8]) -> Io {
                 b.len(),
                 libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
             )
+        };
+        if n >= 0 {
+            return Io::Got(n as usize);
+        }
+        match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) => return Io::Again,
+            _ => return Io::Err,
+        }
+    }
+}
+
+/// [`write_nb`] of a chain's slices at once (`sendmsg` with one iovec per
+/// mbuf, at most `IOV_MAX` of them).
+fn writev_nb(fd: RawFd, c: &MbufChain) -> Io {
+    const IOV_MAX: usize = 1024;
+    let iov: Vec<libc::iovec> = c
+        .slices()
+        .take(IOV_MAX)
+        .map(|s| libc::iovec {
+            iov_base: s.as_ptr() as *mut libc::c_void,
+            iov_len: s.len(),
+        })
+        .collect();
+    loop {
+        // SAFETY: msghdr is plain data; it points at iovecs that point into
+        // slices the chain keeps alive for the call; sendmsg only reads them.
+        let n = unsafe {
+            let mut mh: libc::msghdr = std::mem::zeroed();
+            mh.msg_iov = iov.as_ptr() as *mut libc::iovec;
+            mh.msg_iovlen = iov.len() as _;
+            libc::sendmsg(fd, &mh, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
         };
         if n >= 0 {
             return Io::Got(n as usize);
