@@ -441,19 +441,25 @@ pub fn build(
 
     // 3. Links: an ng_pipe between the ends, or the hooks joined directly.
     progress(Progress::Phase("Creating links..."));
-    let end = |e: &End| -> (String, String) {
-        if t.nodes[e.node].ty.is_l3() {
-            (eif[&(e.node, e.iface)].clone(), "ether".into())
+    let end = |e: &End| -> Result<(String, String), BuildError> {
+        let n = &t.nodes[e.node];
+        let missing = || {
+            BuildError::Name(format!(
+                "node {}: interface {} cannot be linked",
+                n.id, n.ifaces[e.iface].name
+            ))
+        };
+        if n.ty.is_l3() {
+            let p = eif.get(&(e.node, e.iface)).ok_or_else(missing)?;
+            Ok((p.clone(), "ether".into()))
         } else {
-            (
-                format!("{}:", plan.objects[e.node]),
-                plan.hooks[&(e.node, e.iface)].clone(),
-            )
+            let h = plan.hooks.get(&(e.node, e.iface)).ok_or_else(missing)?;
+            Ok((format!("{}:", plan.objects[e.node]), h.clone()))
         }
     };
     for (k, l) in t.links.iter().enumerate() {
-        let (ap, ah) = end(&l.a);
-        let (bp, bh) = end(&l.b);
+        let (ap, ah) = end(&l.a)?;
+        let (bp, bh) = end(&l.b)?;
         match &plan.pipes[k] {
             None => ng.connect(&ap, &bp, &ah, &bh)?,
             Some(p) => {

@@ -101,7 +101,9 @@ fn bind_peer(
     let i = n
         .ifaces
         .iter()
-        .position(|i| i.link.is_none() && i.peer.as_deref() == Some(to_id.as_str()))
+        .position(|i| {
+            i.link.is_none() && i.kind != IfaceKind::Lo && i.peer.as_deref() == Some(to_id.as_str())
+        })
         .ok_or_else(|| {
             err(
                 l.line,

@@ -265,6 +265,10 @@ fn errors_name_the_line_and_object() {
     let (l, k, _) = fails("node n1 {\n type pc\n network-config {\n\thostname pc1\n\tinterface eth0\n\t ip address 10.0.0.300/24\n }\n}\n");
     assert_eq!(l, 6);
     assert!(matches!(k, ErrorKind::BadValue { .. }), "{k:?}");
+    // A loopback cannot be linked.
+    let lo = "node n1 { type pc network-config {\n\tinterface lo0\n\t type lo\n\t!\n} interface-peer {lo0 n2} }\n\
+              node n2 { type pc interface-peer {eth0 n1} }\nlink l0 { nodes {n1 n2} }\n";
+    assert!(matches!(fails(lo).1, ErrorKind::NoInterface { .. }));
     let (_, k, _) = fails("node n1 {\n type pc\n interface-peer {eth0 n7}\n}\n");
     assert!(matches!(k, ErrorKind::UnknownNode { .. }), "{k:?}");
     let (_, k, _) = fails("node n1 {\n type rj45\n}\n");

@@ -4,7 +4,7 @@
 //! plans without panicking, and survives a round trip through the legacy
 //! writer (same nodes, links, ends and settings).
 
-use imunes::topo::{Format, Topology, MAX_LINKS, MAX_NODES};
+use imunes::topo::{Format, IfaceKind, Topology, MAX_LINKS, MAX_NODES};
 
 /// The fuzz entry point.
 pub fn imn(data: &[u8]) {
@@ -64,6 +64,10 @@ fn check(t: &Topology) {
             let n = &t.nodes[e.node];
             assert!(n.ty.is_l2() || n.ty.is_l3(), "{:?}", n.ty);
             assert_eq!(n.ifaces[e.iface].link, Some(k));
+            if n.ty.is_l3() {
+                // Only physical interfaces become eifaces a link can reach.
+                assert_eq!(n.ifaces[e.iface].kind, IfaceKind::Phys);
+            }
         }
     }
     for n in &t.nodes {
