@@ -141,6 +141,9 @@ fn start(file: &str, eid: Option<String>) {
         Ok(t) => t,
         Err(e) => libvimage::errx(1, format!("{file}:{}: {e}", e.line)),
     };
+    for (line, w) in &topo.warnings {
+        libvimage::warnx(format!("{file}:{line}: warning: {w}"));
+    }
     let mut eid = match eid {
         Some(e) => {
             println!("Using experiment ID '{e}'.");

@@ -528,6 +528,13 @@ fn link(id: &str, v: &Value) -> Result<RawLink, ParseError> {
         },
         direct: num(v.get("direct"), &object, "direct")? != 0,
         mirror: None,
+        warnings: match v.get("loss").and_then(Value::text) {
+            Some(l) if !matches!(l.trim(), "" | "0") => vec![(
+                v.line,
+                format!("{object}: loss is emulated by IMUNES on Linux only (use ber)"),
+            )],
+            _ => Vec::new(),
+        },
     })
 }
 

@@ -133,6 +133,8 @@ pub struct RawLink {
     pub direct: bool,
     /// `mirror` (pseudo links).
     pub mirror: Option<String>,
+    /// Settings read but not emulated.
+    pub warnings: Vec<(Line, String)>,
 }
 
 fn bad(line: Line, object: &str, field: &str, value: &str) -> ParseError {
@@ -317,6 +319,7 @@ fn network_config(n: &mut Node, v: &Word, object: &str) -> Result<(), ParseError
         Router,
     }
     let mut block = Block::None;
+    let mut warnings = Vec::new();
     for (k, raw) in v.text.split('\n').enumerate() {
         let line = v.line + k;
         let l = raw.strip_suffix('\r').unwrap_or(raw);
@@ -327,7 +330,7 @@ fn network_config(n: &mut Node, v: &Word, object: &str) -> Result<(), ParseError
         let w: Vec<&str> = l.split_whitespace().collect();
         if l.starts_with(' ') {
             if let Block::Iface(i) = block {
-                iface_line(&mut n.ifaces[i], &w, line, object)?;
+                iface_line(&mut n.ifaces[i], &w, line, object, &mut warnings)?;
             }
             continue;
         }
@@ -385,10 +388,17 @@ fn network_config(n: &mut Node, v: &Word, object: &str) -> Result<(), ParseError
             _ => {}
         }
     }
+    n.warnings.append(&mut warnings);
     Ok(())
 }
 
-fn iface_line(i: &mut Iface, w: &[&str], line: Line, object: &str) -> Result<(), ParseError> {
+fn iface_line(
+    i: &mut Iface,
+    w: &[&str],
+    line: Line,
+    object: &str,
+    warnings: &mut Vec<(Line, String)>,
+) -> Result<(), ParseError> {
     let field = |f: &str| format!("{f} of interface {}", i.name);
     match w {
         ["ip", "address", a] => {
@@ -430,6 +440,17 @@ fn iface_line(i: &mut Iface, w: &[&str], line: Line, object: &str) -> Result<(),
             )
         }
         ["shutdown"] => i.shutdown = true,
+        [q @ ("fair-queue" | "drr-queue" | "drop-head")] => warnings.push((
+            line,
+            format!("{object}: interface {}: {q} is not emulated", i.name),
+        )),
+        ["queue-len", n] if *n != "50" => warnings.push((
+            line,
+            format!(
+                "{object}: interface {}: queue-len {n} is not emulated",
+                i.name
+            ),
+        )),
         _ => {}
     }
     Ok(())
@@ -451,6 +472,7 @@ fn parse_link(id: &Word, body: &Word) -> Result<RawLink, ParseError> {
     let mut params = LinkParams::default();
     let mut direct = false;
     let mut mirror = None;
+    let mut warnings = Vec::new();
     for (k, v) in pairs(body, &object)? {
         match k.text.as_str() {
             "nodes" => {
@@ -472,6 +494,13 @@ fn parse_link(id: &Word, body: &Word) -> Result<RawLink, ParseError> {
             }
             "direct" => direct = parse_num(&v, &object, "direct")? != 0,
             "mirror" => mirror = Some(v.text.clone()),
+            "loss" if !matches!(v.text.trim(), "" | "0") => warnings.push((
+                v.line,
+                format!("{object}: loss is emulated by IMUNES on Linux only (use ber)"),
+            )),
+            f if f.starts_with("jitter-") && !matches!(v.text.trim(), "" | "0") => {
+                warnings.push((v.line, format!("{object}: {f} is not emulated")))
+            }
             _ => {}
         }
     }
@@ -492,6 +521,7 @@ fn parse_link(id: &Word, body: &Word) -> Result<RawLink, ParseError> {
         params,
         direct,
         mirror,
+        warnings,
     })
 }
 

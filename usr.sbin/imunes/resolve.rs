@@ -80,10 +80,21 @@ pub fn resolve(
             direct: l.direct,
         });
     }
+    let mut warnings: Vec<(Line, String)> = nodes
+        .iter_mut()
+        .flat_map(|n| std::mem::take(&mut n.warnings))
+        .chain(
+            links
+                .iter_mut()
+                .flat_map(|l| std::mem::take(&mut l.warnings)),
+        )
+        .collect();
+    warnings.sort();
     Ok(Topology {
         format,
         nodes,
         links: out,
+        warnings,
     })
 }
 

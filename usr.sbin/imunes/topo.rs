@@ -335,6 +335,9 @@ pub struct Node {
     pub auto_default_routes: bool,
     /// `mirror` of a pseudo node.
     pub mirror: Option<String>,
+    /// Settings read but not emulated here (moved to
+    /// [`Topology::warnings`] once the file is read).
+    pub warnings: Vec<(Line, String)>,
 }
 
 impl Node {
@@ -351,6 +354,7 @@ impl Node {
             protocols: Vec::new(),
             auto_default_routes: false,
             mirror: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -413,6 +417,9 @@ pub struct Topology {
     pub nodes: Vec<Node>,
     /// Its links.
     pub links: Vec<Link>,
+    /// Settings read but not emulated here (`loss`, jitter, queue
+    /// disciplines), by line: the topology is built without them.
+    pub warnings: Vec<(Line, String)>,
 }
 
 impl Topology {

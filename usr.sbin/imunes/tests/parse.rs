@@ -286,6 +286,37 @@ fn errors_name_the_line_and_object() {
 }
 
 #[test]
+fn settings_not_emulated_are_warned_about() {
+    let t = parse(&format!(
+        "{PC}{PC2}link l0 {{\n nodes {{n1 n2}}\n loss 5\n jitter-upstream {{10 20}}\n}}\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        t.warnings,
+        [
+            (
+                15,
+                "link l0: loss is emulated by IMUNES on Linux only (use ber)".to_string()
+            ),
+            (16, "link l0: jitter-upstream is not emulated".to_string())
+        ]
+    );
+    let t = parse("node n1 { type pc network-config {\n\tinterface eth0\n\t fair-queue\n\t queue-len 50\n\t!\n} }\n").unwrap();
+    assert_eq!(t.warnings.len(), 1, "{:?}", t.warnings);
+    assert_eq!(t.warnings[0].0, 3);
+    for f in [
+        "p-s-p.imn",
+        "RIP.imn",
+        "RIP1.imn",
+        "ping.imn",
+        "ipsec44.imn",
+        "topo.imn",
+    ] {
+        assert!(topo(f).warnings.is_empty(), "{f}");
+    }
+}
+
+#[test]
 fn odd_names_are_refused() {
     for (id, host) in [
         ("n.1", "pc1"),
