@@ -1413,6 +1413,10 @@ pub fn watch_kernel(kpid: i32) {
                 }
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
+            // Stopped first, so that none runs on between two kills (a
+            // shell whose child was killed first would go on to its next
+            // command and exit as if nothing happened).
+            end_all(libc::SIGSTOP);
             end_all(libc::SIGKILL);
         });
 }
