@@ -119,6 +119,7 @@ fn p_s_p_pings_breaks_and_tears_down() {
         // One stack only: refused cleanly, nothing built.
         let (c, _, e) = lab.run("imunes", &["-b", "-e", "e0", &file]);
         assert_eq!(c, 1, "{e}");
+        assert!(e.contains("kernel built without VIMAGE support"), "{e}");
         lab.assert_clean();
         return;
     }

@@ -357,7 +357,12 @@ pub fn build(
         let name = &plan.objects[k];
         if n.ty.is_l3() {
             sys.vi_ioctl(SIOCSPVIMAGE, &ViReq::new(VI_CREATE, name))
-                .map_err(kerr(format!("vimage -c {name}")))?;
+                .map_err(|e| match e {
+                    Errno::EOPNOTSUPP => {
+                        BuildError::Name("kernel built without VIMAGE support".into())
+                    }
+                    e => BuildError::Kernel(format!("vimage -c {name}"), e),
+                })?;
             rec(
                 w,
                 Record::Node(NodeState {
