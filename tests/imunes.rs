@@ -253,6 +253,20 @@ fn errors_build_nothing() {
     assert!(e.contains("Experiment ID should only consists of alphanumeric characters."));
     let (c, _, _) = lab.run("imunes", &["-b"]);
     assert_eq!(c, 1);
+    // A run directory others may write is refused, before anything is built.
+    let open = dir.join("open-run");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let out = lab
+        .vk
+        .cmd("imunes")
+        .env("IMUNES_RUNDIR", &open)
+        .args(["-b", &data("p-s-p.imn")])
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(e.contains("is writable by others: refusing it"), "{e}");
     lab.assert_clean();
     if !cfg!(feature = "vimage") {
         return;

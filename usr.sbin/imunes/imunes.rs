@@ -102,6 +102,9 @@ fn terminate(eid: &str) {
         eprintln!("Experiment ID should only consists of alphanumeric characters.");
         std::process::exit(1)
     }
+    if let Err(e) = state::check_rundir() {
+        libvimage::errx(1, e)
+    }
     let Some(st) = state::load(eid) else {
         libvimage::errx(1, format!("Experiment ID {eid} is not running"))
     };
@@ -201,7 +204,7 @@ fn start(file: &str, eid: Option<String>) {
         match p {
             Progress::Phase(s) => {
                 if in_phase {
-                    let _ = writeln!(out, "\r100.0%");
+                    let _ = writeln!(out, "{}100.0%", if tty { "\r" } else { "" });
                 }
                 let _ = writeln!(out, "{s}");
                 in_phase = true;

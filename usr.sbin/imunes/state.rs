@@ -67,6 +67,38 @@ pub fn mkdirs(d: &Path) -> io::Result<()> {
     fs::DirBuilder::new().recursive(true).mode(0o700).create(d)
 }
 
+/// Refuse a run directory someone else could have prepared (the state
+/// decides what teardown shuts down and which processes it signals): it
+/// must belong to the user or root and be writable by no one else.
+pub fn check_rundir() -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let d = rundir();
+    let m = match fs::metadata(&d) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    // SAFETY: getuid has no preconditions.
+    let me = unsafe { libc::getuid() };
+    if m.uid() != me && m.uid() != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} belongs to uid {}, not to you or root: refusing it",
+                d.display(),
+                m.uid()
+            ),
+        ));
+    }
+    if m.mode() & 0o022 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{} is writable by others: refusing it", d.display()),
+        ));
+    }
+    Ok(())
+}
+
 /// The experiments with state for this kernel, sorted.
 pub fn experiments() -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(kernel_dir())
@@ -217,6 +249,7 @@ pub fn parse(text: &str) -> State {
 
 /// Read experiment `eid`'s state (`None`: no such experiment).
 pub fn load(eid: &str) -> Option<State> {
+    check_rundir().ok()?;
     let t = fs::read_to_string(exp_dir(eid).join("state")).ok()?;
     Some(parse(&t))
 }
@@ -231,7 +264,9 @@ impl Writer {
     /// `AlreadyExists` if it is in use.
     pub fn create(eid: &str) -> io::Result<Writer> {
         let kd = kernel_dir();
+        check_rundir()?;
         mkdirs(&kd)?;
+        check_rundir()?;
         let p = libvimage::socket_path();
         let _ = fs::write(
             kd.join("socket"),
@@ -249,6 +284,7 @@ impl Writer {
 
     /// Open an existing experiment's state file for appending.
     pub fn open(eid: &str) -> io::Result<Writer> {
+        check_rundir()?;
         let f = fs::OpenOptions::new()
             .append(true)
             .open(exp_dir(eid).join("state"))?;
