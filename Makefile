@@ -45,6 +45,7 @@ bench: build
 	$(CARGO) bench --bench netgraph_chain
 	$(CARGO) bench --bench forwarding_chain
 	$(CARGO) bench --bench route_table
+	$(CARGO) bench --bench imunes_scale
 	SOAK_N=$${SOAK_N:-3000} $(MAKE) bench-soak
 
 # 10,000 vimages made and destroyed through vimage(8), three rounds, with
