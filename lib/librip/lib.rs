@@ -6,6 +6,10 @@
 //! `io` feature, the daemons' system side over libvimage ([`io`]).
 
 pub mod codec;
+/// MD5 for keyed-MD5 authentication (RFC 2082): the kernel's own
+/// `sys/kern/md5c.rs`, built here too, as FreeBSD's libmd builds
+/// `sys/kern/md5c.c`.
+#[path = "../../sys/kern/md5c.rs"]
 pub mod md5;
 pub mod parms;
 pub mod ripng;
