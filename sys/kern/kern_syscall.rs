@@ -5,6 +5,7 @@
 //! vnet, and answers a [`Reply`] carrying a FreeBSD errno.  Bad requests get an errno;
 //! nothing a process sends can take the kernel down.
 
+use super::kern_intr::SwiSection;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -518,31 +519,39 @@ impl Kernel {
     /// stream socket links them into its send buffer instead of copying
     /// them; what was not taken stays in `c`.  Other sockets copy, as
     /// [`Kernel::sys_sendto`].
+    ///
+    /// The frames the call set in motion (segments over lo0, and all they
+    /// lead to) are left queued in the returned section, processed when it
+    /// is dropped: the door answers first, as FreeBSD's netisr processes a
+    /// loopback packet after the `send` that queued it has returned.
     pub fn sys_send_chain(
         self: &Arc<Self>,
         td: &mut Td,
         fd: i32,
         flags: i32,
         c: &mut MbufChain,
-    ) -> Reply {
-        self.enter(td, |_, td| {
+    ) -> (Reply, Option<SwiSection>) {
+        let (r, ns) = self.enter_deferred(td, |_, td| {
             let so = td.fds.get(fd)?;
             let _cv = CurvnetGuard::set(&so.vnet);
             so_calls::send_chain_as(td, &so, c, flags, so.is_nonblock())
-        })
+        });
+        (r.into(), ns)
     }
 
     /// `recvfrom(2)` answered with the data in the mbufs it was received in,
     /// for the door to write with one `writev` (no staging copy); the same
-    /// call as [`Request::Recvfrom`].
+    /// call as [`Request::Recvfrom`].  What the read set in motion (a window
+    /// update, and the peer's data it lets through) is left in the returned
+    /// section, as by [`Kernel::sys_send_chain`].
     pub fn sys_recvfrom(
         self: &Arc<Self>,
         td: &mut Td,
         fd: i32,
         len: u32,
         flags: i32,
-    ) -> so_calls::ChainReply {
-        self.enter_r(td, |_, td| {
+    ) -> (so_calls::ChainReply, Option<SwiSection>) {
+        let (r, ns) = self.enter_deferred(td, |_, td| {
             let so = td.fds.get(fd)?;
             let _cv = CurvnetGuard::set(&so.vnet);
             let len = (len as usize).min(vimage_abi::wire::MAX_FRAME);
@@ -553,8 +562,8 @@ impl Kernel {
                 data,
                 addr,
             })
-        })
-        .into()
+        });
+        (r.into(), ns)
     }
 
     /// The system call prologue: the caller's vimage is curvnet, and frames the
@@ -565,6 +574,27 @@ impl Kernel {
         f: impl FnOnce(&Arc<Self>, &mut Td) -> Result<Reply, Errno>,
     ) -> Reply {
         self.enter_r(td, f).into()
+    }
+
+    /// [`Kernel::enter_r`] with the work the call queued (`swi`) left for
+    /// the caller to run by dropping the returned section, after it has
+    /// answered.  The section is opened before curvnet is set: the queued
+    /// work enters its interfaces' vnets itself (`if_input`).
+    fn enter_deferred<R>(
+        self: &Arc<Self>,
+        td: &mut Td,
+        f: impl FnOnce(&Arc<Self>, &mut Td) -> Result<R, Errno>,
+    ) -> (Result<R, Errno>, Option<SwiSection>) {
+        if td.vimage.is_dead() {
+            return (Err(Errno::ESRCH), None);
+        }
+        let ns = super::kern_intr::swi_enter();
+        let vnet = td.vimage.vnet.clone();
+        let r = {
+            let _cv = CurvnetGuard::set(&vnet);
+            f(self, td)
+        };
+        (r, Some(ns))
     }
 
     /// [`Kernel::enter`] for a call whose answer is not a plain [`Reply`].

@@ -394,26 +394,55 @@ pub fn read_frame(rd: &mut BufReader<DoorReader<'_>>, buf: &mut Vec<u8>) -> io::
 /// buffer only when that data is worth a buffer of its own.
 pub const ADOPT_MIN: usize = 16 * 1024;
 
-/// `sendto(2)` served from the request frame in `frame`: a large write
-/// without a destination gives its frame buffer to the socket's send buffer
-/// (`sosend` with the data already in an mbuf; cut where the buffer's room
-/// ends, both parts sharing the frame's storage), so the bytes the process
-/// wrote are not copied again; `frame` is then empty, and the next request
-/// is read into a fresh buffer.  Anything else is copied from the frame in
-/// place.  `None`: `frame` is not a `sendto` request.
-pub fn sendto(k: &Arc<Kernel>, td: &mut Td, frame: &mut Vec<u8>) -> Option<Reply> {
+/// `sendto(2)` served from the request frame in `frame`, its reply written
+/// to `wr`: a large write without a destination gives its frame buffer to
+/// the socket's send buffer (`sosend` with the data already in an mbuf; cut
+/// where the buffer's room ends, both parts sharing the frame's storage), so
+/// the bytes the process wrote are not copied again; `frame` is then empty,
+/// and the next request is read into a fresh buffer.  The process has its
+/// answer before the segments the write queued are processed.  Anything else
+/// is copied from the frame in place.  `None`: `frame` is not a `sendto`
+/// request; else whether the reply went out.
+pub fn sendto(
+    k: &Arc<Kernel>,
+    td: &mut Td,
+    frame: &mut Vec<u8>,
+    wr: &mut impl Write,
+) -> Option<bool> {
     let v = SendtoView::parse(frame)?;
     if v.addr.is_some() || v.data.len() < ADOPT_MIN {
-        return Some(k.sys_sendto(td, v.fd, v.flags, v.addr, v.data));
+        let r = k.sys_sendto(td, v.fd, v.flags, v.addr, v.data);
+        return Some(r.write_frame(wr).is_ok() && wr.flush().is_ok());
     }
     // The payload is the frame's tail (the view ends the frame).
     let (fd, flags, off) = (v.fd, v.flags, frame.len() - v.data.len());
     let mut c = MbufChain::from_mbuf(Mbuf::from_vec_at(std::mem::take(frame), off));
-    let reply = k.sys_send_chain(td, fd, flags, &mut c);
+    let (reply, queued) = k.sys_send_chain(td, fd, flags, &mut c);
     if let Some(m) = c.into_mbuf() {
         // Not taken at all (an error, a full buffer not waited for): the
         // buffer serves the next frame.
         *frame = m.into_storage();
     }
-    Some(reply)
+    let sent = reply.write_frame(wr).is_ok() && wr.flush().is_ok();
+    drop(queued);
+    Some(sent)
+}
+
+/// `recvfrom(2)`, its reply written to `wr` by one `writev` from the receive
+/// buffer's mbufs; what the read set in motion (the window update and the
+/// data it lets through) is processed after the reply went out.  Whether it
+/// did.
+pub fn recvfrom(
+    k: &Arc<Kernel>,
+    td: &mut Td,
+    fd: i32,
+    len: u32,
+    flags: i32,
+    wr: &mut impl Write,
+) -> bool {
+    let (r, queued) = k.sys_recvfrom(td, fd, len, flags);
+    let sent = r.write_frame(wr).is_ok() && wr.flush().is_ok();
+    drop(r);
+    drop(queued);
+    sent
 }

@@ -597,13 +597,16 @@ fn serve(
         }
         // The data-moving calls: a write's frame becomes socket-buffer data,
         // a read is answered from the receive buffer's mbufs by one writev.
-        let reply = if let Some(r) = door::sendto(&k, &mut td, &mut frame) {
-            r
-        } else {
+        if let Some(sent) = door::sendto(&k, &mut td, &mut frame, &mut wr) {
+            if sent {
+                continue;
+            }
+            break;
+        }
+        let reply = {
             match Request::from_bytes(&frame) {
                 Ok(Request::Recvfrom { fd, len, flags }) => {
-                    let r = k.sys_recvfrom(&mut td, fd, len, flags);
-                    if r.write_frame(&mut wr).is_ok() && wr.flush().is_ok() {
+                    if door::recvfrom(&k, &mut td, fd, len, flags, &mut wr) {
                         continue;
                     }
                     break;
