@@ -44,10 +44,13 @@ route_via() {
   "$BIN/vimage" "e0_$1" netstat -rnf inet | grep -q "^$2 *$3 *UG1"
 }
 
-"$BIN/vkernel" -s "$VIMAGE_SOCKET" > "$TOP/target/demo1-console.log" 2>&1 &
+# The kernel's console (its messages) goes to a file of our own.
+CONSOLE=$(mktemp "${TMPDIR:-/tmp}/vkernel-demo1.XXXXXX")
+"$BIN/vkernel" -s "$VIMAGE_SOCKET" > "$CONSOLE" 2>&1 &
 KPID=$!
 NS=
 cleanup() {
+  rm -f "$CONSOLE"
   "$BIN/imunes" -b -e e0 >/dev/null 2>&1 || true
   kill $KPID 2>/dev/null || true
   if [ -n "$NS" ]; then ip netns del "$NS" 2>/dev/null || true; ip link del vkdemo0 2>/dev/null || true; fi
