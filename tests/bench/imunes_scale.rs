@@ -23,19 +23,8 @@ mod common;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// The release binaries: this bench runs from target/release/deps.
-fn bindir() -> Option<PathBuf> {
-    let d = std::env::current_exe()
-        .ok()?
-        .parent()?
-        .parent()?
-        .to_path_buf();
-    (d.join("vkernel").exists() && d.join("imunes").exists() && d.join("routed").exists())
-        .then_some(d)
-}
 
 /// The shape for `n` nodes: (routers, LANs a router).  A ring of at most
 /// 25 routers keeps every LAN within RIP's 15 hops; a LAN (an ng_bridge)
@@ -147,61 +136,35 @@ fn topology(n: usize) -> String {
     f
 }
 
+/// A release kernel and the experiments' run directory.
 struct Vk {
-    child: Child,
-    sock: PathBuf,
-    bin: PathBuf,
+    k: common::Vkernel,
     rundir: PathBuf,
 }
 
 impl Vk {
     fn boot(bin: &Path, tag: &str) -> Vk {
-        let sock = std::env::temp_dir().join(format!("vk-imn-{tag}-{}.sock", std::process::id()));
-        let rundir = std::env::temp_dir().join(format!("vk-imn-run-{}", std::process::id()));
-        let _ = std::fs::remove_file(&sock);
-        let child = Command::new(bin.join("vkernel"))
-            .args(["-q", "-s"])
-            .arg(&sock)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn vkernel");
-        let t0 = Instant::now();
-        while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(30),
-                "vkernel did not come up"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
         Vk {
-            child,
-            sock,
-            bin: bin.to_path_buf(),
-            rundir,
+            k: common::Vkernel::boot(bin, &format!("imn-{tag}")),
+            rundir: std::env::temp_dir().join(format!("vk-imn-run-{}", std::process::id())),
         }
     }
 
     fn run(&self, tool: &str, args: &[&str]) -> String {
-        let out = Command::new(self.bin.join(tool))
-            .args(args)
-            .env("VIMAGE_SOCKET", &self.sock)
-            .env("IMUNES_RUNDIR", &self.rundir)
-            .env("IMUNES_RIP_PARMS", "timescale=10")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run tool");
-        assert!(
-            out.status.success(),
-            "{tool} {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.k.run(
+            tool,
+            args,
+            &[
+                ("IMUNES_RUNDIR", self.rundir.as_os_str()),
+                ("IMUNES_RIP_PARMS", "timescale=10".as_ref()),
+            ],
+        )
     }
 
     /// Learned routes of router `k` (`UG1` lines of `netstat -rnf inet`).
     fn learned(&self, k: usize) -> usize {
         let v = format!("b0_n{k}");
-        let ns = self.bin.join("netstat");
+        let ns = self.k.bin.join("netstat");
         let ns = ns.to_string_lossy();
         self.run("vimage", &[&v, &ns, "-rnf", "inet"])
             .lines()
@@ -209,21 +172,8 @@ impl Vk {
             .count()
     }
 
-    fn halt(mut self) {
-        let _ = Command::new(self.bin.join("halt"))
-            .env("VIMAGE_SOCKET", &self.sock)
-            .stdout(Stdio::null())
-            .status();
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(20) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                let _ = std::fs::remove_dir_all(&self.rundir);
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn halt(self) {
+        self.k.halt();
         let _ = std::fs::remove_dir_all(&self.rundir);
     }
 }
@@ -232,7 +182,7 @@ impl Vk {
 /// KiB, teardown s, RSS after teardown KiB, RSS at boot KiB).
 fn ours(bin: &Path, n: usize) -> (f64, Option<f64>, u64, f64, u64, u64) {
     let vk = Vk::boot(bin, &n.to_string());
-    let boot = common::rss_kib(vk.child.id());
+    let boot = common::rss_kib(vk.k.pid());
     let file = std::env::temp_dir().join(format!("vk-imn-{n}-{}.imn", std::process::id()));
     std::fs::write(&file, topology(n)).expect("write imn");
     let t0 = Instant::now();
@@ -252,12 +202,12 @@ fn ours(bin: &Path, n: usize) -> (f64, Option<f64>, u64, f64, u64, u64) {
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    let built = common::rss_kib(vk.child.id());
+    let built = common::rss_kib(vk.k.pid());
     let t0 = Instant::now();
     vk.run("imunes", &["-b", "-e", "b0"]);
     let down = t0.elapsed().as_secs_f64();
     std::thread::sleep(Duration::from_millis(1500));
-    let after = common::rss_kib(vk.child.id());
+    let after = common::rss_kib(vk.k.pid());
     let _ = std::fs::remove_file(&file);
     vk.halt();
     (build, converged, built, down, after, boot)
@@ -320,7 +270,7 @@ fn linux(n: usize) -> Result<(f64, f64), String> {
 }
 
 fn main() {
-    let Some(bin) = bindir() else {
+    let Some(bin) = common::release_bindir(&["vkernel", "imunes", "routed"]) else {
         println!("imunes_scale: release binaries missing (cargo build --release --workspace)");
         return;
     };

@@ -16,8 +16,6 @@
 #[allow(dead_code)]
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use vimage_abi::syscall::Request;
@@ -67,89 +65,24 @@ fn mib(kib: u64) -> String {
     }
 }
 
-/// The release binaries: this bench runs from target/release/deps.
-fn bindir() -> Option<PathBuf> {
-    let d = std::env::current_exe()
-        .ok()?
-        .parent()?
-        .parent()?
-        .to_path_buf();
-    (d.join("vkernel").exists() && d.join("vimage").exists()).then_some(d)
-}
-
-struct Vkernel {
-    child: Child,
-    sock: PathBuf,
-    bin: PathBuf,
-}
-
-impl Vkernel {
-    fn boot(bin: &Path) -> Vkernel {
-        let sock = std::env::temp_dir().join(format!("vk-soak-{}.sock", std::process::id()));
-        let _ = std::fs::remove_file(&sock);
-        let child = Command::new(bin.join("vkernel"))
-            .arg("-q")
-            .arg("-s")
-            .arg(&sock)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn vkernel");
-        let t0 = Instant::now();
-        while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(30),
-                "vkernel did not come up"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Vkernel {
-            child,
-            sock,
-            bin: bin.to_path_buf(),
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
+/// vimage(8) against a booted release kernel.
+trait Soak {
     /// Run vimage(8) with `args`; its stdout.
+    fn vimage(&self, args: &[&str]) -> String;
+    /// Blocks `vimage -l` prints.
+    fn listed(&self) -> usize;
+}
+
+impl Soak for common::Vkernel {
     fn vimage(&self, args: &[&str]) -> String {
-        let out = Command::new(self.bin.join("vimage"))
-            .args(args)
-            .env("VIMAGE_SOCKET", &self.sock)
-            .output()
-            .expect("run vimage");
-        assert!(
-            out.status.success(),
-            "vimage {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.run("vimage", args, &[])
     }
 
-    /// Blocks `vimage -l` prints.
     fn listed(&self) -> usize {
         self.vimage(&["-l"])
             .lines()
             .filter(|l| l.starts_with('"'))
             .count()
-    }
-
-    fn halt(mut self) {
-        let _ = Command::new(self.bin.join("halt"))
-            .env("VIMAGE_SOCKET", &self.sock)
-            .stdout(Stdio::null())
-            .status();
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(20) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -210,11 +143,11 @@ fn main() {
     };
     let n = env("SOAK_N", 10_000);
     let rounds = env("SOAK_ROUNDS", 3).max(1);
-    let Some(bin) = bindir() else {
+    let Some(bin) = common::release_bindir(&["vkernel", "vimage"]) else {
         println!("vimage_soak: build the workspace first (make build)");
         return;
     };
-    let k = Vkernel::boot(&bin);
+    let k = common::Vkernel::boot(&bin, "soak");
     let pid = k.pid();
     let boot = settled_rss(pid);
     println!("vimage soak: {n} vimages through vimage(8), created and destroyed {rounds} times");
