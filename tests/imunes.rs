@@ -455,3 +455,61 @@ fn demo1_reroutes_both_families() {
     lab.ok("imunes", &["-b", "-e", "e0"]);
     lab.assert_clean();
 }
+
+/// An experiment's files outlive a kernel restarted on the same socket:
+/// the next `imunes -b -e ID` reuses the id, and tearing the old one down
+/// never touches the new kernel's nodes (the node ids it recorded may be
+/// another's by then).
+#[test]
+fn a_restarted_kernel_leaves_only_stale_files() {
+    if !cfg!(feature = "vimage") {
+        return;
+    }
+    let run = std::env::temp_dir().join(format!("vk-imn-stale-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&run);
+    let imunes = |vk: &Vk, args: &[&str]| {
+        let out = vk
+            .cmd("imunes")
+            .env("IMUNES_RUNDIR", &run)
+            .args(args)
+            .output()
+            .expect("imunes");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let vk = Vk::boot("imn-stale");
+    imunes(&vk, &["-b", "-e", "e0", &data("p-s-p.imn")]);
+    vk.halt();
+    // The same socket, another kernel, with eifaces of its own user.
+    let vk = Vk::boot("imn-stale");
+    for _ in 0..3 {
+        vk.ok("ngctl", &["mkpeer", "eiface", "ether", "ether"]);
+    }
+    let eifaces = |vk: &Vk| {
+        vk.ok("ngctl", &["list"])
+            .lines()
+            .filter(|l| l.contains("Type: eiface"))
+            .count()
+    };
+    let o = imunes(&vk, &["-b", "-e", "e0", &data("p-s-p.imn")]);
+    assert!(o.starts_with("Using experiment ID 'e0'.\n"), "{o}");
+    assert_eq!(eifaces(&vk), 5);
+    imunes(&vk, &["-b", "-e", "e0"]);
+    assert_eq!(eifaces(&vk), 3);
+    // Stale again, torn down from the new kernel: the user's nodes stay.
+    imunes(&vk, &["-b", "-e", "e0", &data("p-s-p.imn")]);
+    vk.halt();
+    let vk = Vk::boot("imn-stale");
+    for _ in 0..3 {
+        vk.ok("ngctl", &["mkpeer", "eiface", "ether", "ether"]);
+    }
+    let o = imunes(&vk, &["-b", "-e", "e0"]);
+    assert!(o.contains("Terminated experiment ID = e0"), "{o}");
+    assert_eq!(eifaces(&vk), 3);
+    vk.halt();
+    let _ = std::fs::remove_dir_all(&run);
+}

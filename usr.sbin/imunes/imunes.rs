@@ -162,6 +162,12 @@ fn start(file: &str, eid: Option<String>) {
     if let Err(e) = builder::plan(&topo, &eid) {
         libvimage::errx(1, format!("{file}: {e}"))
     }
+    // An experiment of that id left by a kernel since restarted is gone
+    // but for its files (and any process of it still running).
+    if let Some(st) = state::load(&eid).filter(|s| s.is_stale()) {
+        let _ = builder::teardown(&st);
+        let _ = state::remove(&eid);
+    }
     let mut w = loop {
         match state::Writer::create(&eid) {
             Ok(w) => break w,
@@ -180,6 +186,9 @@ fn start(file: &str, eid: Option<String>) {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let _ = w.record(&state::Record::Eid(eid.clone()));
+    if let Some(k) = state::kernel_instance() {
+        let _ = w.record(&state::Record::Kernel(k));
+    }
     let _ = w.record(&state::Record::Name(name));
     let _ = w.record(&state::Record::Timestamp(timestamp()));
     let bindir = std::env::current_exe()

@@ -158,6 +158,56 @@ pub struct State {
     pub links: Vec<LinkState>,
     /// Whether the build finished.
     pub complete: bool,
+    /// The kernel it was built in ([`kernel_instance`]); `None` in a state
+    /// written before this was recorded.
+    pub kernel: Option<String>,
+}
+
+impl State {
+    /// Whether the kernel it was built in is gone (the socket's kernel was
+    /// restarted since): its vimages and nodes went with that kernel, and
+    /// the node ids it recorded (`[5]:`) may name another's nodes now.
+    pub fn is_stale(&self) -> bool {
+        match &self.kernel {
+            Some(k) => kernel_instance().as_deref() != Some(k.as_str()),
+            None => false,
+        }
+    }
+}
+
+/// The kernel now serving [`libvimage::socket_path`], as `PID:START` (its
+/// host pid, from the connected socket's peer credentials, and that
+/// process's start time, so a reused pid is another kernel); `None` if
+/// none answers.
+pub fn kernel_instance() -> Option<String> {
+    use std::os::fd::AsRawFd;
+    let s = std::os::unix::net::UnixStream::connect(libvimage::socket_path()).ok()?;
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: SO_PEERCRED fills a ucred of the size given.
+    let r = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 || cred.pid <= 0 {
+        return None;
+    }
+    let stat = fs::read_to_string(format!("/proc/{}/stat", cred.pid)).ok()?;
+    // Field 22 (starttime) is the 20th after the command's closing ')'.
+    let start = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .nth(19)?;
+    Some(format!("{}:{start}", cred.pid))
 }
 
 /// One line of the state file.
@@ -178,6 +228,8 @@ pub enum Record {
     Link(LinkState),
     /// `complete`.
     Complete,
+    /// `kernel PID:START`: the kernel it is built in.
+    Kernel(String),
 }
 
 impl Record {
@@ -201,6 +253,7 @@ impl Record {
                 l.params.duplicate
             ),
             Record::Complete => "complete".into(),
+            Record::Kernel(k) => format!("kernel {k}"),
         }
     }
 }
@@ -241,6 +294,7 @@ pub fn parse(text: &str) -> State {
                 }
             }
             ["complete"] => s.complete = true,
+            ["kernel", k] => s.kernel = Some((*k).into()),
             _ => {}
         }
     }
