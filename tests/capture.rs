@@ -894,3 +894,64 @@ fn single_stack_default() {
     kill_tree(&mut srv);
     let _ = std::fs::remove_dir_all(&www);
 }
+
+const PKTINFO_SERVER: &str = r#"import socket, struct, sys
+IP_PKTINFO = 8  # (not in every Python's socket module)
+s4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s4.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+s4.bind(('0.0.0.0', 7400))
+s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+s6.bind(('::', 7401))
+print('on', s4.getsockopt(socket.IPPROTO_IP, IP_PKTINFO), flush=True)
+d, anc, fl, a = s4.recvmsg(100, 256)
+for lv, ty, b in anc:
+    idx, spec, dst = struct.unpack('i4s4s', b)
+    print('v4', lv, ty, idx, socket.inet_ntoa(spec), socket.inet_ntoa(dst), a[0], d.decode(), flush=True)
+d, anc, fl, a = s4.recvmsg(100, 8)
+print('short', len(anc), fl & socket.MSG_CTRUNC != 0, flush=True)
+d, anc, fl, a = s6.recvmsg(100, 256)
+for lv, ty, b in anc:
+    addr, idx = struct.unpack('16si', b)
+    print('v6', lv, ty, idx, socket.inet_ntop(socket.AF_INET6, addr), d.decode(), flush=True)
+"#;
+
+/// `IP_PKTINFO` and `IPV6_RECVPKTINFO` as Linux programs use them (routing
+/// daemons, DNS servers): recvmsg's control messages carry the receiving
+/// interface and the destination, whole or not at all (`MSG_CTRUNC`).
+#[test]
+fn recvmsg_control_messages() {
+    let Some(vk) = setup("cap-pktinfo") else {
+        return;
+    };
+    let mut srv = spawn_in(&vk, "n1", &["python3", "-c", PKTINFO_SERVER], None);
+    prove_capture(&vk, "n1", &srv, 7400, "python3");
+    let send = "import socket,sys,time\nfor fam,a,p,m in ((socket.AF_INET,'10.0.0.20',7400,'one'),(socket.AF_INET,'10.0.0.20',7400,'two'),(socket.AF_INET6,'a::20',7401,'six')):\n s=socket.socket(fam,socket.SOCK_DGRAM); s.sendto(m.encode(),(a,p)); time.sleep(0.2)";
+    let (c, o, e) = run_in(&vk, "n2", &["python3", "-c", send]);
+    assert_eq!(c, 0, "{o}{e}");
+    let st = srv.wait().expect("server");
+    let mut out = String::new();
+    let _ = srv
+        .stdout
+        .as_mut()
+        .expect("stdout")
+        .read_to_string(&mut out);
+    assert!(st.success(), "{out}");
+    let ifindex = vok(&vk, "n1", "ifconfig", &["-l"])
+        .split_whitespace()
+        .position(|i| i == "eth0")
+        .map(|i| i + 1)
+        .expect("eth0");
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(l[0], "on 1", "{out}");
+    assert_eq!(
+        l[1],
+        format!("v4 0 8 {ifindex} 10.0.0.20 10.0.0.20 10.0.0.21 one"),
+        "{out}"
+    );
+    assert_eq!(l[2], "short 0 True", "{out}");
+    assert!(
+        l[3].starts_with(&format!("v6 41 50 {ifindex} a::20 six")),
+        "{out}"
+    );
+}

@@ -37,9 +37,9 @@ pub use ioctl::{
     IOCTL_TABLE, TXQLEN,
 };
 pub use msg::{
-    msg_flags_to_kernel, msg_flags_to_linux, push_cmsg, recv_addr_to_linux, BSD_MSG_CTRUNC,
-    BSD_MSG_DONTROUTE, BSD_MSG_EOR, BSD_MSG_TRUNC, MSG_DROPPED, MSG_REFUSED, MSG_TO_KERNEL,
-    MSG_TO_LINUX,
+    cmsg_fit, msg_flags_to_kernel, msg_flags_to_linux, push_cmsg, recv_addr_to_linux,
+    BSD_MSG_CTRUNC, BSD_MSG_DONTROUTE, BSD_MSG_EOR, BSD_MSG_TRUNC, MSG_DROPPED, MSG_REFUSED,
+    MSG_TO_KERNEL, MSG_TO_LINUX,
 };
 pub use sockaddr::{
     family_to_kernel, family_to_linux, sockaddr_to_kernel, sockaddr_to_kernel_on,
@@ -47,6 +47,6 @@ pub use sockaddr::{
     LINUX_SOCKADDR_IN_SIZE, SIN6_LEN_RFC2133, SOCK_TYPE_TABLE,
 };
 pub use sockopt::{
-    opt_value_to_kernel, opt_value_to_linux, sockopt_to_kernel, OptKind, SockOpt, BSD_TCP_MAXSEG,
-    KERNEL_MAXSOCKBUF, MIN_SOCKBUF, SOCKOPT_TABLE,
+    opt_companion, opt_value_to_kernel, opt_value_to_linux, sockopt_to_kernel, OptKind, SockOpt,
+    BSD_TCP_MAXSEG, KERNEL_MAXSOCKBUF, MIN_SOCKBUF, SOCKOPT_TABLE,
 };

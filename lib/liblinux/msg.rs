@@ -1,7 +1,10 @@
 //! `send`/`recv` flags and the control data `recvmsg` returns.
 
-use vimage_abi::net_if::AF_INET6 as BSD_AF_INET6;
+use std::net::Ipv4Addr;
+
+use vimage_abi::net_if::{AF_INET as BSD_AF_INET, AF_INET6 as BSD_AF_INET6};
 use vimage_abi::netinet6_in6::{Ip6RecvInfo, SOCKADDR_IN6_LEN};
+use vimage_abi::netinet_in::{InRecvInfo, SOCKADDR_IN_SIZE};
 use vimage_abi::socket as so;
 
 use crate::errno::errno_to_linux;
@@ -109,6 +112,25 @@ pub fn push_cmsg(buf: &mut Vec<u8>, level: i32, ty: i32, data: &[u8]) {
     buf.resize(buf.len() + cmsg_align(len) - len, 0);
 }
 
+/// How many bytes of control buffer `ctl` (whole `cmsghdr` records, as
+/// [`push_cmsg`] lays them out) fit in `room` bytes: Linux copies whole
+/// messages and sets `MSG_CTRUNC` for the rest.
+pub fn cmsg_fit(ctl: &[u8], room: usize) -> usize {
+    let mut at = 0;
+    while at + 16 <= ctl.len() {
+        let mut l8 = [0u8; 8];
+        l8.copy_from_slice(&ctl[at..at + 8]);
+        let len = usize::try_from(u64::from_le_bytes(l8)).unwrap_or(usize::MAX);
+        let next = at.saturating_add(cmsg_align(len.max(16)));
+        // The last message needs only its own length, not its padding.
+        if at + len > room || len < 16 {
+            break;
+        }
+        at = next.min(ctl.len());
+    }
+    at.min(room)
+}
+
 /// The source address a kernel `recvfrom` reports, possibly followed by
 /// IPv6 control records ([`Ip6RecvInfo`], when `IPV6_RECVPKTINFO` /
 /// `IPV6_RECVHOPLIMIT` are on) → Linux's (`sockaddr`, control buffer).  The
@@ -116,7 +138,31 @@ pub fn push_cmsg(buf: &mut Vec<u8>, level: i32, ty: i32, data: &[u8]) {
 /// `int` interface index) then `IPV6_HOPLIMIT` (`int`), level `SOL_IPV6`, in
 /// Linux's order; the caller truncates it to `msg_controllen` and sets
 /// `MSG_CTRUNC` if it had to.
+///
+/// IPv4 records ([`InRecvInfo`], `IP_RECVIF`/`IP_RECVDSTADDR`, which
+/// Linux's `IP_PKTINFO` turns on together) become one `IP_PKTINFO` (`struct
+/// in_pktinfo`: `int` interface index, the local address a reply would
+/// come from — the destination unless it was a group or a broadcast — and
+/// the header's destination), level `SOL_IP`.
 pub fn recv_addr_to_linux(kernel: &[u8]) -> Result<(Vec<u8>, Vec<u8>), i32> {
+    if kernel.get(1) == Some(&BSD_AF_INET) && kernel.len() > SOCKADDR_IN_SIZE {
+        let info = InRecvInfo::from_bytes(kernel).map_err(errno_to_linux)?;
+        let addr = sockaddr_to_linux(&kernel[..SOCKADDR_IN_SIZE])?;
+        let mut ctl = Vec::new();
+        if info.ifindex.is_some() || info.dstaddr.is_some() {
+            let dst = info.dstaddr.unwrap_or(Ipv4Addr::UNSPECIFIED);
+            let spec = if dst.is_multicast() || dst.is_broadcast() {
+                Ipv4Addr::UNSPECIFIED
+            } else {
+                dst
+            };
+            let mut d = info.ifindex.unwrap_or(0).to_le_bytes().to_vec();
+            d.extend_from_slice(&spec.octets());
+            d.extend_from_slice(&dst.octets());
+            push_cmsg(&mut ctl, l::SOL_IP, l::IP_PKTINFO, &d);
+        }
+        return Ok((addr, ctl));
+    }
     if kernel.get(1) != Some(&BSD_AF_INET6) || kernel.len() <= SOCKADDR_IN6_LEN {
         return Ok((sockaddr_to_linux(kernel)?, Vec::new()));
     }

@@ -33,6 +33,10 @@ pub enum OptKind {
     /// A boolean `int`: set as [`OptKind::Int`]; the kernel answers
     /// FreeBSD-style (the option's bit when set), Linux programs get 0 or 1.
     Bool,
+    /// `IP_PKTINFO`: a boolean that is two of the kernel's options,
+    /// `IP_RECVIF` and `IP_RECVDSTADDR` (see [`opt_companion`]); what they
+    /// return comes back as one `IP_PKTINFO` control message.
+    PktInfo,
     /// `SO_SNDBUF`/`SO_RCVBUF`: an `int`, clamped to
     /// [`MIN_SOCKBUF`]..=[`KERNEL_MAXSOCKBUF`] (a negative one counts as
     /// huge, as Linux's unsigned comparison does) instead of failing.  Not
@@ -137,6 +141,7 @@ pub const SOCKOPT_TABLE: &[(i32, i32, SockOpt)] = {
         (l::SOL_IP,     l::IP_MULTICAST_IF,     opt(IP, inet::IP_MULTICAST_IF, McastIf)),
         (l::SOL_IP,     l::IP_MULTICAST_TTL,    opt(IP, inet::IP_MULTICAST_TTL, McastTtl)),
         (l::SOL_IP,     l::IP_MULTICAST_LOOP,   opt(IP, inet::IP_MULTICAST_LOOP, IntOrByte)),
+        (l::SOL_IP,     l::IP_PKTINFO,          opt(IP, inet::IP_RECVIF, PktInfo)),
         (l::SOL_IP,     l::IP_ADD_MEMBERSHIP,   opt(IP, inet::IP_ADD_MEMBERSHIP, IpMreq)),
         (l::SOL_IP,     l::IP_DROP_MEMBERSHIP,  opt(IP, inet::IP_DROP_MEMBERSHIP, IpMreq)),
         (l::SOL_TCP,    l::TCP_NODELAY,         opt(TCP, so::TCP_NODELAY, Bool)),
@@ -156,6 +161,12 @@ pub const SOCKOPT_TABLE: &[(i32, i32, SockOpt)] = {
         (l::SOL_ICMPV6, l::ICMPV6_FILTER,       opt(in6::IPPROTO_ICMPV6, in6::ICMP6_FILTER, Icmp6Filter)),
     ]
 };
+
+/// The second kernel option a Linux option sets with the same value, if it
+/// is two (`IP_PKTINFO`: `IP_RECVIF` and `IP_RECVDSTADDR`).
+pub fn opt_companion(o: SockOpt) -> Option<(i32, i32)> {
+    (o.kind == OptKind::PktInfo).then_some((inet::IPPROTO_IP, inet::IP_RECVDSTADDR))
+}
 
 /// The kernel's option for Linux `(level, name)`; `ENOPROTOOPT` (what Linux
 /// answers for an option it does not know) when the kernel has none.
@@ -201,7 +212,7 @@ fn invert(b: &[u8]) -> Vec<u8> {
 pub fn opt_value_to_kernel(kind: OptKind, val: &[u8]) -> Result<Vec<u8>, i32> {
     let int = |n: Option<i32>| n.map(|v| v.to_le_bytes().to_vec()).ok_or(l::EINVAL);
     match kind {
-        OptKind::Int | OptKind::Bool => int(int_at(val, 0)),
+        OptKind::Int | OptKind::Bool | OptKind::PktInfo => int(int_at(val, 0)),
         OptKind::IntOrByte => int(int_at(val, 0).or(val.first().map(|b| i32::from(*b)))),
         OptKind::BufSize => int(int_at(val, 0).map(|v| {
             if v < 0 {
@@ -239,7 +250,7 @@ pub fn opt_value_to_kernel(kind: OptKind, val: &[u8]) -> Result<Vec<u8>, i32> {
 pub fn opt_value_to_linux(kind: OptKind, kernel: &[u8]) -> Vec<u8> {
     let int = |v: i32| v.to_le_bytes().to_vec();
     match (kind, int_at(kernel, 0)) {
-        (OptKind::Bool, Some(v)) if kernel.len() == 4 => int(i32::from(v != 0)),
+        (OptKind::Bool | OptKind::PktInfo, Some(v)) if kernel.len() == 4 => int(i32::from(v != 0)),
         (OptKind::Error, Some(v)) if kernel.len() == 4 => int(errno_to_linux(Errno(v))),
         (OptKind::Linger, Some(on)) if kernel.len() == 8 => {
             let mut b = int(i32::from(on != 0));
@@ -398,6 +409,7 @@ mod tests {
             ((0, 34), (0, 11, OptKind::IntOrByte)),        // IP_MULTICAST_LOOP
             ((0, 35), (0, 12, OptKind::IpMreq)),           // IP_ADD_MEMBERSHIP
             ((0, 36), (0, 13, OptKind::IpMreq)),           // IP_DROP_MEMBERSHIP
+            ((0, 8), (0, 20, OptKind::PktInfo)),           // IP_PKTINFO
             ((6, 1), (6, 1, OptKind::Bool)),               // TCP_NODELAY
             ((6, 2), (6, 2, OptKind::Int)),                // TCP_MAXSEG
             ((6, 11), (6, 0x20, OptKind::TcpInfo)),        // TCP_INFO
@@ -438,7 +450,6 @@ mod tests {
             (1, l::SO_MARK),
             (1, l::SO_ZEROCOPY),
             (0, l::IP_OPTIONS),
-            (0, l::IP_PKTINFO),
             (0, l::IP_RECVERR),
             (0, l::IP_MTU_DISCOVER),
             (0, 49), // IP_MULTICAST_ALL: FreeBSD's sockets filter by their groups

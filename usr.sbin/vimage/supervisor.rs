@@ -755,6 +755,13 @@ impl Supervisor {
             .s()
             .setsockopt(e.kfd, o.level, o.name, &kv)
             .map_err(kerr)?;
+        if let Some((level, name)) = liblinux::opt_companion(o) {
+            // IP_PKTINFO is two of the kernel's options.
+            self.door()?
+                .s()
+                .setsockopt(e.kfd, level, name, &kv)
+                .map_err(kerr)?;
+        }
         Ok(Ans::Ret(0))
     }
 
@@ -908,9 +915,10 @@ impl Supervisor {
         flags: i32,
         addr: u64,
         lenp: u64,
-        namelen_at: Option<(u64, u32)>,
+        mut namelen_at: Option<(u64, u32, &mut Vec<u8>)>,
     ) -> Result<(usize, bool), i32> {
-        if let Some(r) = netlink::recvfrom(c, fd, v, flags, addr, lenp, namelen_at) {
+        let nl = namelen_at.as_ref().map(|(a, r, _)| (*a, *r));
+        if let Some(r) = netlink::recvfrom(c, fd, v, flags, addr, lenp, nl) {
             return r;
         }
         let Some((dup, e)) = self.ours(c, fd)? else {
@@ -943,9 +951,12 @@ impl Supervisor {
                         return Err(libc::EINTR);
                     }
                     v.scatter(&c.mem, &data)?;
-                    if let Some((at, room)) = namelen_at {
-                        // recvmsg: msg_name/msg_namelen.
-                        let la = liblinux::sockaddr_to_linux(&src).unwrap_or_default();
+                    if let Some((at, room, ctl)) = namelen_at.take() {
+                        // recvmsg: msg_name/msg_namelen, and the control
+                        // data the kernel put after the address
+                        // (IP_PKTINFO, IPV6_PKTINFO, IPV6_HOPLIMIT).
+                        let (la, c2) = liblinux::recv_addr_to_linux(&src).unwrap_or_default();
+                        *ctl = c2;
                         if addr != 0 {
                             c.mem.write(addr, &la[..la.len().min(room as usize)])?;
                         }
@@ -1004,15 +1015,35 @@ impl Supervisor {
         }
         let h = MsgHdr::read(&c.mem, msg)?;
         let v = Vectored::read(&c.mem, h.iov, h.iovlen)?;
+        let mut ctl = Vec::new();
         let (n, trunc) = self
-            .sys_recv(c, fd, &v, flags, h.name, 0, Some((msg + 8, h.namelen)))
+            .sys_recv(
+                c,
+                fd,
+                &v,
+                flags,
+                h.name,
+                0,
+                Some((msg + 8, h.namelen, &mut ctl)),
+            )
             .map_err(|e| if e == -1 { libc::EBADF } else { e })?;
-        // No ancillary data; MSG_TRUNC when the datagram was cut.
-        c.mem.write(msg + 40, &0u64.to_le_bytes())?;
-        c.mem.write(
-            msg + 48,
-            &(if trunc { libc::MSG_TRUNC } else { 0 }).to_le_bytes(),
-        )?;
+        // The control data, as much as msg_controllen holds (whole
+        // messages only: MSG_CTRUNC when one did not fit); MSG_TRUNC when
+        // the datagram was cut.
+        let fit = if h.control == 0 {
+            0
+        } else {
+            liblinux::cmsg_fit(&ctl, h.controllen.min(4096) as usize)
+        };
+        if fit > 0 {
+            c.mem.write(h.control, &ctl[..fit])?;
+        }
+        c.mem.write(msg + 40, &(fit as u64).to_le_bytes())?;
+        let mut mflags = if trunc { libc::MSG_TRUNC } else { 0 };
+        if fit < ctl.len() {
+            mflags |= libc::MSG_CTRUNC;
+        }
+        c.mem.write(msg + 48, &mflags.to_le_bytes())?;
         Ok(Ans::Ret(n as i64))
     }
 
@@ -1281,6 +1312,7 @@ struct MsgHdr {
     namelen: u32,
     iov: u64,
     iovlen: u64,
+    control: u64,
     controllen: u64,
 }
 
@@ -1297,6 +1329,7 @@ impl MsgHdr {
             namelen: q(8) as u32,
             iov: q(16),
             iovlen: q(24),
+            control: q(32),
             controllen: q(40),
         })
     }
