@@ -260,5 +260,41 @@ mod tests {
         assert_eq!(&c[56..60], &64i32.to_le_bytes());
         assert!(recv_addr_to_linux(&info.to_bytes()[..40]).is_err());
         assert_eq!(recv_addr_to_linux(&[]).unwrap(), (vec![], vec![]));
+        // Whole messages fit or none (the last without its padding): 40
+        // holds the first, 59 still only it, 60 both.
+        assert_eq!(cmsg_fit(&c, 0), 0);
+        assert_eq!(cmsg_fit(&c, 35), 0);
+        assert_eq!(cmsg_fit(&c, 40), 40);
+        assert_eq!(cmsg_fit(&c, 59), 40);
+        assert_eq!(cmsg_fit(&c, 60), 60);
+        assert_eq!(cmsg_fit(&c, 63), 63);
+        assert_eq!(cmsg_fit(&c, 64), 64);
+        assert_eq!(cmsg_fit(&c, 1000), 64);
+    }
+
+    #[test]
+    fn ipv4_records_become_one_ip_pktinfo() {
+        use vimage_abi::netinet_in::{InRecvInfo, SockaddrIn};
+        let from = SockaddrIn::new("10.0.0.21".parse().unwrap(), 9);
+        let (a, c) = recv_addr_to_linux(&from.to_bytes()).unwrap();
+        assert_eq!(a.len(), 16);
+        assert!(c.is_empty());
+        let mut info = InRecvInfo {
+            from: Some(from),
+            dstaddr: Some("10.0.0.20".parse().unwrap()),
+            ifindex: Some(2),
+        };
+        let (a, c) = recv_addr_to_linux(&info.to_bytes()).unwrap();
+        assert_eq!(a, sockaddr_to_linux(&from.to_bytes()).unwrap());
+        // CMSG_LEN(12) = 28, padded to 32; SOL_IP, IP_PKTINFO.
+        assert_eq!(c.len(), 32);
+        assert_eq!(&c[..16], &[28, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0]);
+        assert_eq!(&c[16..20], &2i32.to_le_bytes());
+        assert_eq!(&c[20..24], &[10, 0, 0, 20]);
+        assert_eq!(&c[24..28], &[10, 0, 0, 20]);
+        // To a group: no local address to answer from.
+        info.dstaddr = Some("224.0.0.9".parse().unwrap());
+        let (_, c) = recv_addr_to_linux(&info.to_bytes()).unwrap();
+        assert_eq!(&c[20..28], &[0, 0, 0, 0, 224, 0, 0, 9]);
     }
 }
