@@ -352,12 +352,12 @@ pub fn check_socket(path: &std::path::Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Check that the process at the other end of `s` (the kernel) runs as the
-/// user or as root.
-fn check_peer(s: &UnixStream) -> io::Result<()> {
+/// The credentials of the process at the other end of `s` (`SO_PEERCRED`:
+/// the kernel's, for a door connection).
+pub fn peer_cred(s: &UnixStream) -> io::Result<libc::ucred> {
     use std::os::fd::AsRawFd;
     // SAFETY: a zeroed ucred and its exact length for SO_PEERCRED.
-    let uid = unsafe {
+    unsafe {
         let mut c: libc::ucred = std::mem::zeroed();
         let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
         if libc::getsockopt(
@@ -370,8 +370,14 @@ fn check_peer(s: &UnixStream) -> io::Result<()> {
         {
             return Err(io::Error::last_os_error());
         }
-        c.uid
-    };
+        Ok(c)
+    }
+}
+
+/// Check that the process at the other end of `s` (the kernel) runs as the
+/// user or as root.
+fn check_peer(s: &UnixStream) -> io::Result<()> {
+    let uid = peer_cred(s)?.uid;
     if !trusted_uid(uid) {
         return Err(refused(format!(
             "the kernel runs as uid {uid}, not as you or root: refusing it"

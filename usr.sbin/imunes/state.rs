@@ -180,27 +180,8 @@ impl State {
 /// process's start time, so a reused pid is another kernel); `None` if
 /// none answers.
 pub fn kernel_instance() -> Option<String> {
-    use std::os::fd::AsRawFd;
     let s = std::os::unix::net::UnixStream::connect(libvimage::socket_path()).ok()?;
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: SO_PEERCRED fills a ucred of the size given.
-    let r = unsafe {
-        libc::getsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    if r != 0 || cred.pid <= 0 {
-        return None;
-    }
+    let cred = libvimage::peer_cred(&s).ok().filter(|c| c.pid > 0)?;
     let stat = fs::read_to_string(format!("/proc/{}/stat", cred.pid)).ok()?;
     // Field 22 (starttime) is the 20th after the command's closing ')'.
     let start = stat

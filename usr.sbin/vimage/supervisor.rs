@@ -1389,23 +1389,10 @@ fn may_block(n: &Notif) -> bool {
 /// The pid of the kernel at the other end of door connection `s`
 /// (`SO_PEERCRED`).
 pub fn kernel_pid(s: &std::os::unix::net::UnixStream) -> Option<i32> {
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `cred`.
-    let r = unsafe {
-        libc::getsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    (r == 0 && cred.pid > 0).then_some(cred.pid)
+    libvimage::peer_cred(s)
+        .ok()
+        .map(|c| c.pid)
+        .filter(|&p| p > 0)
 }
 
 /// How long processes get after `SIGTERM` when their kernel halts, before
