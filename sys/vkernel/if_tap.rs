@@ -484,85 +484,83 @@ fn host_root(pid: u32) -> bool {
 /// either lists the attached ones.  Only root in the default vimage may: a
 /// host interface is the machine's, not a tenant's.
 pub fn sysctl_init(k: &Arc<Kernel>) {
+    hostif_oid(
+        k,
+        "net.link.hostif.attach",
+        "Attach a host interface: NAME=tap[:HOSTIF] or NAME=packet:HOSTIF",
+        |k, spec| {
+            let spec: AttachSpec = spec.parse().map_err(|_| Errno::EINVAL)?;
+            attach(k, &spec)
+        },
+    );
+    hostif_oid(
+        k,
+        "net.link.hostif.detach",
+        "Detach a host interface attached in the default vimage",
+        |k, name| {
+            let vnet = k.vimage0().vnet.clone();
+            let _cv = CurvnetGuard::set(&vnet);
+            let ifp = vimage_net::r#if::ifunit(name).ok_or(Errno::ENXIO)?;
+            if ifp.driver.as_any().downcast_ref::<HostDriver>().is_none() {
+                return Err(Errno::EINVAL);
+            }
+            vimage_net::r#if::if_detach(&ifp);
+            ifp.driver.detached(&ifp);
+            Ok(format!("{name}: detached from the host"))
+        },
+    );
+}
+
+/// One `net.link.hostif.*` leaf: reading lists the attached host
+/// interfaces; writing a string runs `act` (its console line printed).
+/// Neither from below default (the host's interface names are the
+/// machine's, not a tenant's); writing only as root.
+fn hostif_oid(
+    k: &Arc<Kernel>,
+    name: &str,
+    descr: &'static str,
+    act: fn(&Arc<Kernel>, &str) -> Result<String, Errno>,
+) {
     use vimage_abi::sysctl::{SysctlValue, CTLFLAG_RW};
     use vimage_kern::kern_sysctl::{Oid, SysctlCtx};
-    let list = |k: &Kernel| -> String {
-        let vnet = k.vimage0().vnet.clone();
-        let _cv = CurvnetGuard::set(&vnet);
-        vimage_net::r#if::vnet_net()
-            .list()
-            .iter()
-            .filter(|i| i.driver.as_any().downcast_ref::<HostDriver>().is_some())
-            .map(|i| i.name())
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    let allowed = |ctx: &SysctlCtx<'_>| -> Result<(), Errno> {
-        if ctx.vimage.parent().is_some() || !host_root(ctx.pid) {
-            return Err(Errno::EPERM);
-        }
-        Ok(())
-    };
     let w = Arc::downgrade(k);
     let _ = k.sysctl.add(
-        "net.link.hostif.attach",
+        name,
         Oid {
             flags: CTLFLAG_RW,
-            descr: "Attach a host interface: NAME=tap[:HOSTIF] or NAME=packet:HOSTIF",
+            descr,
             handler: Arc::new(move |ctx: &SysctlCtx<'_>, new: Option<&SysctlValue>| {
                 let k = w.upgrade().ok_or(Errno::ENXIO)?;
-                // The host's interfaces are the machine's: a vimage below
-                // default learns nothing of them, not even their names.
                 if ctx.vimage.parent().is_some() {
                     return Err(Errno::EPERM);
                 }
-                let old = list(&k);
+                let old = attached_names(&k);
                 if let Some(v) = new {
-                    allowed(ctx)?;
-                    let SysctlValue::Str(spec) = v else {
-                        return Err(Errno::EINVAL);
-                    };
-                    let spec: AttachSpec = spec.parse().map_err(|_| Errno::EINVAL)?;
-                    let line = attach(&k, &spec)?;
-                    println!("{line}");
-                }
-                Ok(SysctlValue::Str(old))
-            }),
-        },
-    );
-    let w = Arc::downgrade(k);
-    let _ = k.sysctl.add(
-        "net.link.hostif.detach",
-        Oid {
-            flags: CTLFLAG_RW,
-            descr: "Detach a host interface attached in the default vimage",
-            handler: Arc::new(move |ctx: &SysctlCtx<'_>, new: Option<&SysctlValue>| {
-                let k = w.upgrade().ok_or(Errno::ENXIO)?;
-                // The host's interfaces are the machine's: a vimage below
-                // default learns nothing of them, not even their names.
-                if ctx.vimage.parent().is_some() {
-                    return Err(Errno::EPERM);
-                }
-                let old = list(&k);
-                if let Some(v) = new {
-                    allowed(ctx)?;
-                    let SysctlValue::Str(name) = v else {
-                        return Err(Errno::EINVAL);
-                    };
-                    let vnet = k.vimage0().vnet.clone();
-                    let _cv = CurvnetGuard::set(&vnet);
-                    let ifp = vimage_net::r#if::ifunit(name).ok_or(Errno::ENXIO)?;
-                    if ifp.driver.as_any().downcast_ref::<HostDriver>().is_none() {
-                        return Err(Errno::EINVAL);
+                    if !host_root(ctx.pid) {
+                        return Err(Errno::EPERM);
                     }
-                    vimage_net::r#if::if_detach(&ifp);
-                    ifp.driver.detached(&ifp);
-                    println!("{name}: detached from the host");
+                    let SysctlValue::Str(arg) = v else {
+                        return Err(Errno::EINVAL);
+                    };
+                    println!("{}", act(&k, arg)?);
                 }
                 Ok(SysctlValue::Str(old))
             }),
         },
     );
+}
+
+/// The names of the host interfaces attached in default, space separated.
+fn attached_names(k: &Kernel) -> String {
+    let vnet = k.vimage0().vnet.clone();
+    let _cv = CurvnetGuard::set(&vnet);
+    vimage_net::r#if::vnet_net()
+        .list()
+        .iter()
+        .filter(|i| i.driver.as_any().downcast_ref::<HostDriver>().is_some())
+        .map(|i| i.name())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
