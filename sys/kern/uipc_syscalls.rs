@@ -245,56 +245,12 @@ pub fn send_as(
     flags: i32,
     nonblock: bool,
 ) -> Result<Reply, Errno> {
-    if so.cantsendmore.load(Ordering::Relaxed) {
-        return Err(Errno::EPIPE);
-    }
-    let dontwait = flags & MSG_DONTWAIT != 0 || nonblock;
-    let w = {
-        let mut p = pcb(so)?;
-        match p.wakeup() {
-            Some(w) if so.ty == SOCK_STREAM && !data.is_empty() => w,
-            _ => {
-                let f = if dontwait {
-                    flags | MSG_DONTWAIT
-                } else {
-                    flags
-                };
-                return p.sendto(data, addr, f).map(|n| Reply::val(n as i64));
-            }
-        }
-    };
-    let deadline = timeo(&so.vnet, so.sndtimeo_us.load(Ordering::Relaxed));
     let mut off = 0usize;
-    let done = |off: usize, e: Errno| {
-        if off > 0 {
-            Ok(Reply::val(off as i64))
-        } else {
-            Err(e)
-        }
-    };
-    loop {
-        let (gen, r) = {
-            let mut p = pcb(so)?;
-            let gen = w.generation();
-            (gen, p.sendto(&data[off..], addr, flags | MSG_DONTWAIT))
-        };
-        match r {
-            Ok(n) => {
-                off += n.min(data.len() - off);
-                if off == data.len() || (dontwait && n > 0) {
-                    return Ok(Reply::val(off as i64));
-                }
-                if dontwait {
-                    return done(off, Errno::EAGAIN);
-                }
-            }
-            Err(Errno::EAGAIN) if !dontwait => {}
-            Err(e) => return done(off, e),
-        }
-        if let Err(e) = sleep(&w, gen, td, deadline) {
-            return done(off, e);
-        }
-    }
+    sosend(td, so, flags, nonblock, data.is_empty(), |p, f| {
+        let n = p.sendto(&data[off..], addr, f)?.min(data.len() - off);
+        off += n;
+        Ok((n, off == data.len()))
+    })
 }
 
 /// [`send_as`] with the data in mbufs (the door's request frame, its
@@ -309,6 +265,27 @@ pub fn send_chain_as(
     flags: i32,
     nonblock: bool,
 ) -> Result<Reply, Errno> {
+    let empty = c.is_empty();
+    sosend(td, so, flags, nonblock, empty, |p, f| {
+        let n = p.send_chain(c, f)?;
+        Ok((n, c.is_empty()))
+    })
+}
+
+/// `sosend`'s loop, whatever holds the data: `step` hands the protocol what
+/// is left with the flags given and says how much it took and whether
+/// that was the last of it.  A datagram, or an empty stream write, is one
+/// call; a blocking stream write sleeps for room until all is taken (or an
+/// error, a timeout or a signal ends it after a part: the part is the
+/// answer).
+fn sosend(
+    td: &Td,
+    so: &Arc<Socket>,
+    flags: i32,
+    nonblock: bool,
+    empty: bool,
+    mut step: impl FnMut(&mut Box<dyn ProtoSocket>, i32) -> Result<(usize, bool), Errno>,
+) -> Result<Reply, Errno> {
     if so.cantsendmore.load(Ordering::Relaxed) {
         return Err(Errno::EPIPE);
     }
@@ -316,14 +293,14 @@ pub fn send_chain_as(
     let w = {
         let mut p = pcb(so)?;
         match p.wakeup() {
-            Some(w) if so.ty == SOCK_STREAM && !c.is_empty() => w,
+            Some(w) if so.ty == SOCK_STREAM && !empty => w,
             _ => {
                 let f = if dontwait {
                     flags | MSG_DONTWAIT
                 } else {
                     flags
                 };
-                return p.send_chain(c, f).map(|n| Reply::val(n as i64));
+                return step(&mut p, f).map(|(n, _)| Reply::val(n as i64));
             }
         }
     };
@@ -340,12 +317,12 @@ pub fn send_chain_as(
         let (gen, r) = {
             let mut p = pcb(so)?;
             let gen = w.generation();
-            (gen, p.send_chain(c, flags | MSG_DONTWAIT))
+            (gen, step(&mut p, flags | MSG_DONTWAIT))
         };
         match r {
-            Ok(n) => {
+            Ok((n, all)) => {
                 off += n;
-                if c.is_empty() || (dontwait && n > 0) {
+                if all || (dontwait && n > 0) {
                     return Ok(Reply::val(off as i64));
                 }
                 if dontwait {
