@@ -417,6 +417,10 @@ fn layer2_filtering_per_vimage() {
         vok(&vk, "n1", "sysctl", &["net.link.ether.ipfw=1"]),
         "net.link.ether.ipfw: 0 -> 1\n"
     );
+    // A boolean: anything else is refused.
+    let (c, _, e) = vrun(&vk, "n1", "sysctl", &["net.link.ether.ipfw=2"]);
+    assert_eq!(c, 1);
+    assert!(e.ends_with("Invalid argument\n"), "{e}");
     // n2's own switch stayed off.
     assert_eq!(
         vok(&vk, "n2", "sysctl", &["-n", "net.link.ether.ipfw"]),

@@ -78,6 +78,8 @@ fn ps_lists_the_callers_vimage_only() {
     ));
     let (c, _, e) = vrun(&vk, "n1", "ps", &["-o", "bogus"]);
     assert_eq!((c, e.as_str()), (1, "ps: bogus: keyword not found\n"));
+    let (c, _, e) = vrun(&vk, "n1", "ps", &["-p", "12x"]);
+    assert_eq!((c, e.as_str()), (1, "ps: 12x: illegal process id\n"));
     let _ = a.kill();
     let _ = b.kill();
     let _ = a.wait();
