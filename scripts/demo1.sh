@@ -53,7 +53,7 @@ cleanup() {
   rm -f "$CONSOLE"
   "$BIN/imunes" -b -e e0 >/dev/null 2>&1 || true
   kill $KPID 2>/dev/null || true
-  if [ -n "$NS" ]; then ip netns del "$NS" 2>/dev/null || true; ip link del vkdemo0 2>/dev/null || true; fi
+  if [ -n "$NS" ]; then ip netns del "$NS" 2>/dev/null || true; ip link del "$VH" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
 i=0
@@ -120,16 +120,17 @@ elif ! command -v ip >/dev/null 2>&1 || [ -z "$HOSTPING" ]; then
 else
   # em0 is one end of a veth pair; the "external" host 192.168.200.2 is
   # the other end, in a network namespace of its own.
-  NS=vkdemo$$
-  ip link add vkdemo0 type veth peer name vkdemo1
+  # (Names of this run's own, so two runs never meet.)
+  NS=vkdemo$$ VH=vkd$$h VP=vkd$$p
+  ip link add "$VH" type veth peer name "$VP"
   ip netns add "$NS"
-  ip link set vkdemo1 netns "$NS"
-  ip link set vkdemo0 up
+  ip link set "$VP" netns "$NS"
+  ip link set "$VH" up
   ip -n "$NS" link set lo up
-  ip -n "$NS" link set vkdemo1 up
-  ip -n "$NS" addr add 192.168.200.2/24 dev vkdemo1
+  ip -n "$NS" link set "$VP" up
+  ip -n "$NS" addr add 192.168.200.2/24 dev "$VP"
   ip -n "$NS" route add 10.0.0.0/16 via 192.168.200.1
-  t sysctl net.link.hostif.attach=em0=packet:vkdemo0
+  t sysctl net.link.hostif.attach="em0=packet:$VH"
   t kldload ng_ether
   t ngctl mkpeer em0: pipe lower upper
   t ngctl name em0:lower e0_n5-n0
