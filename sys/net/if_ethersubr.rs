@@ -19,7 +19,7 @@ use vimage_abi::Errno;
 
 use super::ethernet::{EtherAddr, ETHERTYPE_IP, ETHERTYPE_IPV6, ETHER_HDR_LEN};
 use super::if_var::Ifnet;
-use super::mbuf::{Mbuf, CSUM_DATA_VALID, CSUM_DELAY_DATA};
+use super::mbuf::Mbuf;
 
 /// IPv4 address resolution for Ethernet output (`arpresolve`, and the
 /// interface's broadcast addresses): as [`Nd6ResolveFn`].
@@ -52,11 +52,12 @@ pub fn looutput(ifp: &Arc<Ifnet>, mut m: Mbuf) -> Result<(), Errno> {
     if ifp.flags() & IFF_UP == 0 {
         return Err(Errno::ENETDOWN);
     }
-    // lo's `if_hwassist`/`IFCAP_RXCSUM`: a transport checksum ip_output left
-    // undone is valid on the way back in, as the data never left memory.
-    if m.csum_flags & CSUM_DELAY_DATA != 0 {
-        m.csum_flags = CSUM_DATA_VALID;
-    }
+    // lo's `if_hwassist`/`IFCAP_RXCSUM` ([`LO_HWASSIST`]): a transport
+    // checksum ip_output left undone is valid on the way back in, and a TSO
+    // segment is taken whole, as the data never left memory.
+    //
+    // [`LO_HWASSIST`]: super::if_loop::LO_HWASSIST
+    m.offload_input();
     let proto = match m.data().first().map(|b| b >> 4) {
         Some(4) => ETHERTYPE_IP,
         Some(6) => ETHERTYPE_IPV6,

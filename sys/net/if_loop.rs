@@ -7,12 +7,17 @@ use vimage_abi::Errno;
 
 use super::if_clone::{requested_unit, IfCloner};
 use super::if_var::{IfDriver, Ifnet};
-use super::mbuf::Mbuf;
+use super::mbuf::{Mbuf, CSUM_DELAY_DATA, CSUM_TSO};
 use super::r#if::{if_attach, if_detach, if_free_unit, if_input, vnet_net};
 use vimage_kern::vnet::{curvnet, ModState, Vnet, VnetModInfo, VNET_MOD_NET};
 
 /// Loopback MTU.
 pub const LOMTU: u32 = 16384;
+/// Loopback's `if_hwassist`: the transport checksum and TCP segmentation
+/// are never done, as the data never leaves memory (FreeBSD's lo offers
+/// `IFCAP_HWCSUM`; TSO as well, as Linux's lo offers GSO, so a bulk write
+/// crosses in 64 KB segments instead of 16 KiB ones).
+pub const LO_HWASSIST: u32 = CSUM_DELAY_DATA | CSUM_TSO;
 /// Module id of the stateless loopback module (the 7.0 patch's `VNET_MOD_LOIF`).
 pub const VNET_MOD_LOIF: usize = 30;
 
@@ -45,6 +50,8 @@ pub fn lo_create(name: &str) -> Result<Arc<Ifnet>, Errno> {
         Box::new(LoDriver),
         "lo",
     );
+    ifp.hwassist
+        .store(LO_HWASSIST, std::sync::atomic::Ordering::Relaxed);
     if_attach(&ifp)?;
     Ok(ifp)
 }

@@ -128,12 +128,12 @@ fn route(dst: Ipv4Addr, src: Ipv4Addr) -> Result<Hop, Errno> {
 }
 
 /// The MTU of curvnet's path to `dst` and the `if_hwassist` of its interface
-/// (`tcp_maxmtu`): the route's, or loopback's (no assist) for one of our own
-/// addresses, as FreeBSD routes those via lo0.
+/// (`tcp_maxmtu`): the route's, or loopback's for one of our own addresses,
+/// as FreeBSD routes those via lo0.
 pub fn ip_pathmtu(dst: Ipv4Addr) -> Option<(u32, u32)> {
     let h = route(dst, Ipv4Addr::UNSPECIFIED).ok()?;
     Some(if h.local {
-        (vimage_net::if_loop::LOMTU, 0)
+        (vimage_net::if_loop::LOMTU, vimage_net::if_loop::LO_HWASSIST)
     } else {
         (h.mtu as u32, h.ifp.hwassist.load(Ordering::Relaxed))
     })

@@ -887,14 +887,33 @@ fn mss_follows_the_route_mtu_and_tcp_maxseg() {
             (16344, 16344),
             "{dst}"
         );
-        // A megabyte crosses lo0 in 16 KiB segments intact, with no checksum
-        // computed or checked (loopback's offload) and none found bad.
+        // A megabyte crosses lo0 intact, with no checksum computed or
+        // checked (loopback's offload) and none found bad; in TSO segments
+        // of up to 64 KB (lo0 offers `CSUM_TSO`, as Linux's lo does GSO),
+        // or in 16 KiB ones with `net.inet.tcp.tso` off.
         let data: Vec<u8> = (0..(1u32 << 20)).map(|i| (i * 7 + i / 251) as u8).collect();
-        let before = a.stat("tcps_sndpack");
-        let got = transfer(&n, &a, &mut c, &a, &*s, &data, 10_000);
-        assert!(got == data, "stream over {dst} corrupted");
-        let segs = a.stat("tcps_sndpack") - before;
-        assert!(segs <= (1 << 20) / 16_000 + 8, "{segs} segments");
+        for tso in [1, 0] {
+            a.set(|t| t.tso.store(tso, Ordering::Relaxed));
+            let mut c = a.socket();
+            assert_eq!(a.with(|| c.connect(&sa(dst, 121))), Err(Errno::EINPROGRESS));
+            n.run(2);
+            let (mut s, _) = a.with(|| l.accept()).expect("accept");
+            let before = a.stat("tcps_sndpack");
+            let got = transfer(&n, &a, &mut c, &a, &*s, &data, 10_000);
+            assert!(got == data, "stream over {dst} corrupted (tso {tso})");
+            let segs = a.stat("tcps_sndpack") - before;
+            if tso == 1 {
+                assert!(segs <= (1 << 20) / 16_344 / 2, "{segs} segments with TSO");
+            } else {
+                assert!(
+                    (((1 << 20) / 16_344)..=(1 << 20) / 16_000 + 8).contains(&segs),
+                    "{segs} segments without TSO"
+                );
+            }
+            a.with(|| c.close());
+            a.with(|| s.close());
+        }
+        a.set(|t| t.tso.store(1, Ordering::Relaxed));
         assert_eq!(a.stat("tcps_rcvbadsum"), 0);
         a.with(|| c.close());
         a.with(|| s.close());
