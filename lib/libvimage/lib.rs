@@ -413,13 +413,15 @@ fn read_reply(rd: &mut io::BufReader<UnixStream>) -> io::Result<Option<Reply>> {
     if dlen > n - 20 {
         return Err(bad());
     }
-    let mut data = Vec::with_capacity(dlen);
-    let k = rd.buffer().len().min(dlen);
+    // The data and the address length after it, read together: the
+    // address length costs no system call of its own.
+    let mut data = Vec::with_capacity(dlen + 4);
+    let k = rd.buffer().len().min(dlen + 4);
     data.extend_from_slice(&rd.buffer()[..k]);
     rd.consume(k);
     let fd = rd.get_ref().as_raw_fd();
-    while data.len() < dlen {
-        let want = dlen - data.len();
+    while data.len() < dlen + 4 {
+        let want = dlen + 4 - data.len();
         let spare = &mut data.spare_capacity_mut()[..want];
         // SAFETY: recv(2) writes at most spare.len() bytes into memory the
         // vector owns and does not yet use; MaybeUninit<u8> is u8's layout.
@@ -443,9 +445,9 @@ fn read_reply(rd: &mut io::BufReader<UnixStream>) -> io::Result<Option<Reply>> {
             }
         }
     }
-    let mut al = [0u8; 4];
-    rd.read_exact(&mut al)?;
-    let alen = u32::from_le_bytes(al) as usize;
+    let alen =
+        u32::from_le_bytes([data[dlen], data[dlen + 1], data[dlen + 2], data[dlen + 3]]) as usize;
+    data.truncate(dlen);
     if alen != n - 20 - dlen {
         return Err(bad());
     }

@@ -311,15 +311,19 @@ impl DoorReader<'_> {
     /// [`Read::read`] into memory not yet initialized (a fresh frame
     /// buffer's spare capacity): no zero-fill ahead of the copy in.
     fn read_uninit(&mut self, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
-        self.wait()?;
+        // Within a frame the rest is usually there already: try for it
+        // first, and wait (poll with the deadline) only when it is not.
+        let mut waited = self.deadline.is_none();
         loop {
-            // SAFETY: read(2) writes at most buf.len() bytes into memory we
+            let flags = if waited { 0 } else { libc::MSG_DONTWAIT };
+            // SAFETY: recv(2) writes at most buf.len() bytes into memory we
             // own exclusively; MaybeUninit<u8> has u8's layout.
             let n = unsafe {
-                libc::read(
+                libc::recv(
                     self.conn.as_raw_fd(),
                     buf.as_mut_ptr().cast::<libc::c_void>(),
                     buf.len(),
+                    flags,
                 )
             };
             if n >= 0 {
@@ -328,8 +332,13 @@ impl DoorReader<'_> {
                 return Ok(n);
             }
             let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
+            match e.kind() {
+                io::ErrorKind::Interrupted => {}
+                io::ErrorKind::WouldBlock if !waited => {
+                    self.wait()?;
+                    waited = true;
+                }
+                _ => return Err(e),
             }
         }
     }
