@@ -754,6 +754,10 @@ impl Kernel {
             Request::Export { .. } => Err(Errno::EOPNOTSUPP),
             Request::SetOwner { pid } => self.td_setowner(td, pid).map(|_| Reply::val(0)),
             Request::ActAs { pid } => self.td_actas(td, pid),
+            // The caller's memory is the door's business (copyin/copyout):
+            // a kernel reached without one says so, and the caller sends
+            // the data in the frame instead.
+            Request::SendUser { .. } | Request::RecvfromUser { .. } => Err(Errno::ENOSYS),
             Request::Kldload { name } => {
                 self.require_top(td)?;
                 self.kldload(&name).map(|id| Reply::val(id as i64))

@@ -217,6 +217,35 @@ pub enum Request {
         /// Host pid.
         pid: u32,
     },
+    /// `send(fd, buf, len, flags)` with the payload left in the caller's
+    /// memory: the kernel copies it in from `ptr` (`copyin`), so it never
+    /// crosses the door's socket.  Reply as [`Request::Sendto`]'s.
+    /// `ENOSYS` when this connection may not be served so (the caller
+    /// sends the data in the frame instead); `EFAULT` for a bad buffer.
+    SendUser {
+        /// Descriptor.
+        fd: i32,
+        /// `MSG_*` flags.
+        flags: i32,
+        /// The buffer's address in the caller.
+        ptr: u64,
+        /// Its length.
+        len: u32,
+    },
+    /// `recvfrom(fd, buf, len, flags)` copying the data out to `ptr` in the
+    /// caller's memory (`copyout`): reply `val` is the byte count, `addr`
+    /// the source, `data` empty.  `ENOSYS` and `EFAULT` as for
+    /// [`Request::SendUser`].
+    RecvfromUser {
+        /// Descriptor.
+        fd: i32,
+        /// Buffer size.
+        len: u32,
+        /// `MSG_*` flags.
+        flags: i32,
+        /// The buffer's address in the caller.
+        ptr: u64,
+    },
 }
 
 /// `reboot(2)` flag: halt instead of rebooting.
@@ -249,6 +278,8 @@ const T_FCNTL: u32 = 24;
 const T_EXPORT: u32 = 25;
 const T_SETOWNER: u32 = 26;
 const T_ACTAS: u32 = 27;
+const T_SENDUSER: u32 = 28;
+const T_RECVFROMUSER: u32 = 29;
 
 impl Request {
     /// Encode the frame payload.
@@ -360,6 +391,26 @@ impl Request {
             Request::SetOwner { pid } => {
                 w.u32(T_SETOWNER).u32(*pid);
             }
+            Request::SendUser {
+                fd,
+                flags,
+                ptr,
+                len,
+            } => {
+                w.u32(T_SENDUSER).i32(*fd).i32(*flags).u64(*ptr).u32(*len);
+            }
+            Request::RecvfromUser {
+                fd,
+                len,
+                flags,
+                ptr,
+            } => {
+                w.u32(T_RECVFROMUSER)
+                    .i32(*fd)
+                    .u32(*len)
+                    .i32(*flags)
+                    .u64(*ptr);
+            }
             Request::ActAs { pid } => {
                 w.u32(T_ACTAS).u32(*pid);
             }
@@ -462,6 +513,18 @@ impl Request {
             },
             T_SETOWNER => Request::SetOwner { pid: r.u32()? },
             T_ACTAS => Request::ActAs { pid: r.u32()? },
+            T_SENDUSER => Request::SendUser {
+                fd: r.i32()?,
+                flags: r.i32()?,
+                ptr: r.u64()?,
+                len: r.u32()?,
+            },
+            T_RECVFROMUSER => Request::RecvfromUser {
+                fd: r.i32()?,
+                len: r.u32()?,
+                flags: r.i32()?,
+                ptr: r.u64()?,
+            },
             _ => return Err(Errno::EINVAL),
         };
         r.end()?;
@@ -885,6 +948,18 @@ mod tests {
             Request::Export { fd: 7, pid: 4241 },
             Request::SetOwner { pid: 4242 },
             Request::ActAs { pid: 4243 },
+            Request::SendUser {
+                fd: 4,
+                flags: 0x80,
+                ptr: 0x7fff_0000_1000,
+                len: 262_144,
+            },
+            Request::RecvfromUser {
+                fd: 5,
+                len: 65_536,
+                flags: 0x40,
+                ptr: 0x5555_0000_2000,
+            },
         ]
     }
 

@@ -386,6 +386,24 @@ fn requests() -> Vec<(&'static str, Request)> {
         ("export", Request::Export { fd: 3, pid: 4242 }),
         ("setowner", Request::SetOwner { pid: 1234 }),
         ("actas", Request::ActAs { pid: 1234 }),
+        (
+            "senduser",
+            Request::SendUser {
+                fd: 3,
+                flags: 0,
+                ptr: 0x7f00_0000_0000,
+                len: 65_536,
+            },
+        ),
+        (
+            "recvfromuser",
+            Request::RecvfromUser {
+                fd: 3,
+                len: 65_536,
+                flags: 0,
+                ptr: 0x7f00_0000_0000,
+            },
+        ),
     ]
 }
 
