@@ -28,6 +28,8 @@ use vimage_kern::kern_syscall::Td;
 use vimage_kern::Kernel;
 use vimage_net::mbuf::{Mbuf, MbufChain};
 
+use crate::copyio::UserMem;
+
 /// `kern.door.maxconn` at boot: door connections in all.
 pub const MAXCONN: i64 = 1024;
 /// `kern.door.maxconnperproc` at boot: connections one host process may
@@ -55,6 +57,7 @@ pub struct Door {
     maxconnperuid: Arc<AtomicI64>,
     maxconnperproc: Arc<AtomicI64>,
     frametimeout: Arc<AtomicI64>,
+    copyio: Arc<AtomicI64>,
     nconn: Arc<AtomicI64>,
     counts: Mutex<Counts>,
     /// Set when a large buffer was let go: the trimmer hands free memory
@@ -97,6 +100,7 @@ impl Door {
             maxconnperuid: int(MAXCONN * 9 / 10),
             maxconnperproc: int(MAXCONNPERPROC),
             frametimeout: int(FRAMETIMEOUT),
+            copyio: int(1),
             nconn: int(0),
             counts: Mutex::new(Counts::default()),
             trim: AtomicBool::new(false),
@@ -134,6 +138,14 @@ impl Door {
             true,
             0,
             86400,
+        );
+        t.add_int(
+            "kern.door.copyio",
+            "Large sends and receives copy straight from and to the caller's memory",
+            d.copyio.clone(),
+            true,
+            0,
+            1,
         );
         t.add_int(
             "kern.door.nconn",
@@ -206,6 +218,12 @@ impl Door {
     }
 
     /// How long a started request may take to arrive (`None`: no limit).
+    /// Whether new connections may copy from and to their caller's memory
+    /// (`kern.door.copyio`).
+    pub fn copyio(&self) -> bool {
+        self.copyio.load(Ordering::Relaxed) != 0
+    }
+
     pub fn frame_timeout(&self) -> Option<Duration> {
         match self.frametimeout.load(Ordering::Relaxed) {
             s if s > 0 => Some(Duration::from_secs(s as u64)),
@@ -451,6 +469,76 @@ pub fn recvfrom(
 ) -> bool {
     let (r, queued) = k.sys_recvfrom(td, fd, len, flags);
     let sent = r.write_frame(wr).is_ok() && wr.flush().is_ok();
+    drop(r);
+    drop(queued);
+    sent
+}
+
+/// `send(2)` with the data copied in from the caller's memory
+/// ([`Request::SendUser`](vimage_abi::syscall::Request::SendUser)): into
+/// `frame`'s buffer, which then becomes socket-buffer data as a large
+/// [`sendto`]'s frame does.  Whether the reply went out.
+#[allow(clippy::too_many_arguments)]
+pub fn send_user(
+    k: &Arc<Kernel>,
+    td: &mut Td,
+    um: &mut UserMem,
+    conn: &UnixStream,
+    frame: &mut Vec<u8>,
+    (fd, flags, ptr, len): (i32, i32, u64, u32),
+    wr: &mut impl Write,
+) -> bool {
+    let len = len as usize;
+    if len > MAX_FRAME {
+        return Reply::err(Errno::EINVAL).write_frame(wr).is_ok() && wr.flush().is_ok();
+    }
+    frame.clear();
+    if let Err(e) = um.copyin(conn, ptr, len, frame) {
+        return Reply::err(e).write_frame(wr).is_ok() && wr.flush().is_ok();
+    }
+    let mut c = MbufChain::from_mbuf(Mbuf::from_vec_at(std::mem::take(frame), 0));
+    let (reply, queued) = k.sys_send_chain(td, fd, flags, &mut c);
+    if let Some(m) = c.into_mbuf() {
+        *frame = m.into_storage();
+    }
+    let sent = reply.write_frame(wr).is_ok() && wr.flush().is_ok();
+    drop(queued);
+    sent
+}
+
+/// `recvfrom(2)` with the data copied out to the caller's memory
+/// ([`Request::RecvfromUser`](vimage_abi::syscall::Request::RecvfromUser))
+/// from the receive buffer's mbufs; the reply carries the count and the
+/// source address.  Data taken from the socket that cannot be copied out is
+/// lost, with `EFAULT`, as FreeBSD's `soreceive` loses what `uiomove`
+/// fails on.  Whether the reply went out.
+pub fn recvfrom_user(
+    k: &Arc<Kernel>,
+    td: &mut Td,
+    um: &mut UserMem,
+    conn: &UnixStream,
+    (fd, len, flags, ptr): (i32, u32, i32, u64),
+    wr: &mut impl Write,
+) -> bool {
+    // Refused before anything is taken from the socket.
+    if let Err(e) = um.copyout(conn, ptr, std::iter::empty()) {
+        return Reply::err(e).write_frame(wr).is_ok() && wr.flush().is_ok();
+    }
+    let (r, queued) = k.sys_recvfrom(td, fd, len, flags);
+    let reply = if r.errno != 0 {
+        Reply::err(Errno(r.errno))
+    } else {
+        match um.copyout(conn, ptr, r.data.slices()) {
+            Ok(n) => Reply {
+                errno: 0,
+                val: n as i64,
+                data: Vec::new(),
+                addr: r.addr.clone(),
+            },
+            Err(e) => Reply::err(e),
+        }
+    };
+    let sent = reply.write_frame(wr).is_ok() && wr.flush().is_ok();
     drop(r);
     drop(queued);
     sent

@@ -6,6 +6,7 @@
 //! SIGTERM, SIGINT or `halt` from the default vimage shut it down cleanly:
 //! every vimage is destroyed, the socket is removed.
 
+mod copyio;
 mod door;
 mod hostprocs;
 mod if_tap;
@@ -553,6 +554,11 @@ fn serve(
         let _ = setsockopt(&conn, sockopt::SndBuf, &vimage_abi::syscall::DOOR_SOCKBUF);
         let _ = setsockopt(&conn, sockopt::RcvBuf, &vimage_abi::syscall::DOOR_SOCKBUF);
     }
+    let mut um = {
+        let c = getsockopt(&conn, PeerCredentials).ok();
+        let (uid, gid) = c.map_or((u32::MAX, u32::MAX), |c| (c.uid(), c.gid()));
+        copyio::UserMem::new(uid, gid, limits.copyio())
+    };
     let mut td = k.td_attach(pid);
     {
         // A process blocked in recvfrom that dies must not pin its thread: the
@@ -605,6 +611,30 @@ fn serve(
         }
         let reply = {
             match Request::from_bytes(&frame) {
+                Ok(Request::SendUser {
+                    fd,
+                    flags,
+                    ptr,
+                    len,
+                }) => {
+                    let call = (fd, flags, ptr, len);
+                    if door::send_user(&k, &mut td, &mut um, &conn, &mut frame, call, &mut wr) {
+                        continue;
+                    }
+                    break;
+                }
+                Ok(Request::RecvfromUser {
+                    fd,
+                    len,
+                    flags,
+                    ptr,
+                }) => {
+                    let call = (fd, len, flags, ptr);
+                    if door::recvfrom_user(&k, &mut td, &mut um, &conn, call, &mut wr) {
+                        continue;
+                    }
+                    break;
+                }
                 Ok(Request::Recvfrom { fd, len, flags }) => {
                     if door::recvfrom(&k, &mut td, fd, len, flags, &mut wr) {
                         continue;
@@ -638,6 +668,13 @@ fn serve(
                         break;
                     }
                     continue;
+                }
+                Ok(Request::SetOwner { pid }) => {
+                    let r = k.syscall(&mut td, Request::SetOwner { pid });
+                    if r.errno == 0 {
+                        um.set_owner(pid);
+                    }
+                    r
                 }
                 Ok(req) => k.syscall(&mut td, req),
                 Err(e) => Reply::err(e),
