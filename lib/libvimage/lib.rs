@@ -467,9 +467,40 @@ pub struct Sys {
     /// The same connection, buffered for reading: a reply's small header
     /// pieces cost no system call each (its bulk data bypasses the buffer).
     rd: io::BufReader<UnixStream>,
+    /// The process that opened the connection (the one the kernel copies
+    /// from and to), and whether the kernel still does so for it.
+    copyio: (u32, bool),
 }
 
+/// Sends and receives of at least this many bytes leave their data in this
+/// process's memory for the kernel to copy (`copyin`/`copyout`:
+/// [`Request::SendUser`], [`Request::RecvfromUser`]) instead of carrying it
+/// in the frame: one copy each way instead of two.
+pub const COPYIO_MIN: usize = 16 * 1024;
+
+/// The most one [`Sys::sendto`] carries: a frame's size less room for the
+/// request's header and address.
+pub const SEND_MAX: usize = vimage_abi::wire::MAX_FRAME - 4096;
+
 impl Sys {
+    fn new(stream: UnixStream, rd: io::BufReader<UnixStream>) -> Sys {
+        Sys {
+            stream,
+            rd,
+            copyio: (std::process::id(), true),
+        }
+    }
+
+    /// Whether a call moving `len` bytes may leave them in memory: large
+    /// enough, within a frame's size, the kernel still willing, and this the
+    /// process that opened the connection (not a child that inherited it,
+    /// whose memory the kernel would not see).
+    fn use_copyio(&self, len: usize) -> bool {
+        (COPYIO_MIN..=SEND_MAX).contains(&len)
+            && self.copyio.1
+            && self.copyio.0 == std::process::id()
+    }
+
     /// Connect to the kernel at [`socket_path`], once [`check_socket`] and
     /// the kernel's credentials show it is the user's or root's.  A kernel
     /// at its connection limits turns the connection away with `EAGAIN`
@@ -481,7 +512,7 @@ impl Sys {
         check_peer(&stream)?;
         door_buffers(&stream);
         let rd = io::BufReader::with_capacity(16 * 1024, stream.try_clone()?);
-        Sys { stream, rd }.admitted()
+        Sys::new(stream, rd).admitted()
     }
 
     /// [`Sys::connect_at`] and the first round trip of [`Sys::open`]: a
@@ -548,7 +579,7 @@ impl Sys {
         check_peer(&stream)?;
         door_buffers(&stream);
         let rd = io::BufReader::with_capacity(16 * 1024, stream.try_clone()?);
-        Ok(Sys { stream, rd })
+        Ok(Sys::new(stream, rd))
     }
 
     /// Whether the connection can serve another call: nothing is left
@@ -734,6 +765,8 @@ impl Sys {
     }
 
     /// `sendto(2)`: send `data` (to `addr`, if given); returns the bytes sent.
+    /// One call carries at most [`SEND_MAX`] bytes: a longer write is a short
+    /// one (a stream's caller writes the rest; no datagram is that long).
     pub fn sendto(
         &mut self,
         fd: i32,
@@ -741,6 +774,20 @@ impl Sys {
         flags: i32,
         addr: Option<&[u8]>,
     ) -> Result<usize, Errno> {
+        let data = &data[..data.len().min(SEND_MAX)];
+        if addr.is_none() && self.use_copyio(data.len()) {
+            // The kernel copies the data in from `data` itself.
+            let req = Request::SendUser {
+                fd,
+                flags,
+                ptr: data.as_ptr() as u64,
+                len: data.len() as u32,
+            };
+            match self.call(&req) {
+                Err(Errno::ENOSYS) => self.copyio.1 = false,
+                r => return usize::try_from(r?.val).map_err(|_| Errno::EINVAL),
+            }
+        }
         // Straight from the caller's buffer into the socket.
         write_sendto(&mut NoSigpipe(&self.stream), fd, flags, addr, data)
             .map_err(|_| Errno::EIO)?;
@@ -756,6 +803,30 @@ impl Sys {
         len: usize,
         flags: i32,
     ) -> Result<(Vec<u8>, Vec<u8>), Errno> {
+        if self.use_copyio(len) {
+            // The kernel copies the data out into `buf`'s room itself.
+            let mut buf: Vec<u8> = Vec::with_capacity(len);
+            let req = Request::RecvfromUser {
+                fd,
+                len: len as u32,
+                flags,
+                ptr: buf.as_mut_ptr() as u64,
+            };
+            match self.call(&req) {
+                Err(Errno::ENOSYS) => self.copyio.1 = false,
+                r => {
+                    let r = r?;
+                    let n = usize::try_from(r.val).map_err(|_| Errno::EINVAL)?;
+                    if n > len {
+                        return Err(Errno::EINVAL);
+                    }
+                    // SAFETY: the kernel wrote the first `n` bytes of the
+                    // room (it answers with the count it copied out).
+                    unsafe { buf.set_len(n) };
+                    return Ok((buf, r.addr));
+                }
+            }
+        }
         let len = u32::try_from(len).unwrap_or(u32::MAX);
         let r = self.call(&Request::Recvfrom { fd, len, flags })?;
         Ok((r.data, r.addr))
@@ -1067,9 +1138,8 @@ impl io::Read for Stream {
 
 impl io::Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        // One frame carries at most MAX_FRAME bytes; stay well below.
-        let n = buf.len().min(64 * 1024);
-        self.sys.send(self.fd, &buf[..n], 0).map_err(io_error)
+        // sendto carries at most SEND_MAX bytes and says how many it took.
+        self.sys.send(self.fd, buf, 0).map_err(io_error)
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
