@@ -116,7 +116,9 @@ for r in $(seq 1 "$ROUNDS"); do
   fi
   V+=("${v% *}"); N+=("${n% *}"); VC+=("${v#* }"); NC+=("${n#* }")
   R+=("$(awk -v v="${v% *}" -v n="${n% *}" 'BEGIN {printf "%.3f", v / n}')")
-  echo "round $r: VIMAGE ${v% *} Mbit/s ${v#* } us/MB, no VIMAGE ${n% *} Mbit/s ${n#* } us/MB, Linux ${L[-1]:-?} Mbit/s" >&2
+  last=?
+  [ ${#L[@]} = 0 ] || last=${L[${#L[@]} - 1]}
+  echo "round $r: VIMAGE ${v% *} Mbit/s ${v#* } us/MB, no VIMAGE ${n% *} Mbit/s ${n#* } us/MB, Linux $last Mbit/s" >&2
 done
 vm=$(printf '%s\n' "${V[@]}" | median)
 nm=$(printf '%s\n' "${N[@]}" | median)
