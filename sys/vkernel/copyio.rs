@@ -129,7 +129,11 @@ impl UserMem {
         // SAFETY: `local` is `len` bytes of room `out` owns; the remote side
         // is the caller's address space, checked by the host kernel.
         let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
-        if n < 0 || n as usize != len {
+        if n < 0 {
+            // Nothing taken yet: a refusal sends the data in the frame.
+            return Err(self.refused(Errno::ENOSYS));
+        }
+        if n as usize != len {
             return Err(Errno::EFAULT);
         }
         // The bytes are the caller's only if it was still there after the
@@ -141,6 +145,44 @@ impl UserMem {
         // SAFETY: process_vm_readv filled all `len` bytes.
         unsafe { out.set_len(out.len() + len) };
         Ok(())
+    }
+
+    /// Whether a receive into `ptr` can be copied out, asked before anything
+    /// is taken from the socket: `ENOSYS` when the host refuses this kernel
+    /// the caller's memory (Yama's `ptrace_scope`, a process made
+    /// non-dumpable), so the library receives through the frame instead, and
+    /// `EFAULT` when `ptr` is not the caller's.
+    pub fn probe(&mut self, conn: &UnixStream, ptr: u64) -> Result<(), Errno> {
+        let pid = self.caller(conn)?;
+        let mut b = [0u8; 1];
+        let local = libc::iovec {
+            iov_base: b.as_mut_ptr().cast(),
+            iov_len: 1,
+        };
+        let remote = libc::iovec {
+            iov_base: ptr as usize as *mut libc::c_void,
+            iov_len: 1,
+        };
+        // SAFETY: one byte of our own stack; the remote side is checked by
+        // the host kernel.
+        let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
+        match n {
+            1 => Ok(()),
+            n if n < 0 => Err(self.refused(Errno::ENOSYS)),
+            _ => Err(Errno::EFAULT),
+        }
+    }
+
+    /// The errno for a failed `process_vm_*` call: a permission refusal
+    /// turns copying off for the connection and answers `refusal`; any other
+    /// failure is the caller's bad buffer (`EFAULT`).
+    fn refused(&mut self, refusal: Errno) -> Errno {
+        if std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM) {
+            self.state = State::No;
+            refusal
+        } else {
+            Errno::EFAULT
+        }
     }
 
     /// Copy `parts` (in order) to `ptr` in the caller (`copyout`); the bytes
@@ -319,5 +361,118 @@ mod tests {
             off.copyin(&a, src.as_ptr() as u64, 4, &mut Vec::new()),
             Err(Errno::ENOSYS)
         );
+    }
+
+    /// What the refusal test's helper processes do, by `VK_COPYIO_HELPER`:
+    /// `target` makes itself non-dumpable, prints the address of a buffer
+    /// and waits for its stdin to close; `probe PID ADDR` asks for that
+    /// buffer as a connection of its own ids would, and prints the answers.
+    #[test]
+    fn helper() {
+        let Ok(mode) = std::env::var("VK_COPYIO_HELPER") else {
+            return;
+        };
+        let mut w = mode.split_whitespace();
+        match w.next() {
+            Some("target") => {
+                let buf = [7u8; 64];
+                if w.next() != Some("dumpable") {
+                    // SAFETY: prctl with integer arguments.
+                    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+                }
+                println!("addr {}", buf.as_ptr() as u64);
+                let mut s = String::new();
+                let _ = std::io::stdin().read_line(&mut s);
+                std::hint::black_box(&buf);
+            }
+            Some("probe") => {
+                let pid: u32 = w.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+                let addr: u64 = w.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+                println!("{}", refused_answers(pid, addr));
+            }
+            _ => {}
+        }
+    }
+
+    /// Probe, copy in and probe again at `addr` in `pid` as this process's
+    /// own ids.
+    fn refused_answers(pid: u32, addr: u64) -> String {
+        let (a, _b) = UnixStream::pair().unwrap();
+        // SAFETY: plain getters.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let mut m = UserMem::new(uid, gid, true);
+        m.set_owner(pid);
+        let p1 = m.probe(&a, addr);
+        let c = m.copyin(&a, addr, 8, &mut Vec::new());
+        format!("answers {p1:?} {c:?}")
+    }
+
+    /// A process the host will not let this kernel read (non-dumpable, so
+    /// ptrace is refused; Yama's `ptrace_scope` refuses the same way) is
+    /// served through the socket: `ENOSYS` from the probe, before anything
+    /// is received, and from then on.
+    #[test]
+    fn a_process_the_host_refuses_us_is_served_through_the_socket() {
+        use std::io::{BufRead, BufReader};
+        use std::os::unix::process::CommandExt;
+        use std::process::{Command, Stdio};
+        // SAFETY: plain getter.
+        let root = unsafe { libc::geteuid() } == 0;
+        let exe = std::env::current_exe().unwrap();
+        let helper = |mode: String| {
+            let mut c = Command::new(&exe);
+            c.args([
+                "--exact",
+                "copyio::tests::helper",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("VK_COPYIO_HELPER", mode)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+            if root {
+                // Root may read anything: both sides become nobody.
+                c.uid(65534).gid(65534);
+            }
+            c
+        };
+        // The answers for a target that is (or is not) dumpable; None when
+        // a helper cannot start.
+        let answers = |mode: &str| -> Option<String> {
+            let mut target = helper(mode.into()).spawn().unwrap();
+            let mut addr = None;
+            for l in BufReader::new(target.stdout.take().unwrap()).lines() {
+                let l = l.unwrap();
+                // (after libtest's "test … " on the same line)
+                if let Some(a) = l.split("addr ").nth(1) {
+                    addr = a.parse::<u64>().ok();
+                    break;
+                }
+            }
+            let Some(addr) = addr else {
+                let _ = target.kill();
+                let _ = target.wait();
+                return None;
+            };
+            let answers = if root {
+                let out = helper(format!("probe {} {addr}", target.id()))
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .find_map(|l| l.find("answers").map(|i| l[i..].to_string()))
+            } else {
+                Some(refused_answers(target.id(), addr))
+            };
+            drop(target.stdin.take());
+            let _ = target.wait();
+            answers
+        };
+        let (Some(yes), Some(no)) = (answers("target dumpable"), answers("target")) else {
+            eprintln!("skipped: a helper could not start (as nobody, is the binary readable?)");
+            return;
+        };
+        assert_eq!(yes, "answers Ok(()) Ok(())");
+        assert_eq!(no, "answers Err(ENOSYS(78)) Err(ENOSYS(78))");
     }
 }

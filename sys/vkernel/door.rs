@@ -521,7 +521,7 @@ pub fn recvfrom_user(
     wr: &mut impl Write,
 ) -> bool {
     // Refused before anything is taken from the socket.
-    if let Err(e) = um.copyout(conn, ptr, std::iter::empty()) {
+    if let Err(e) = um.probe(conn, ptr) {
         return Reply::err(e).write_frame(wr).is_ok() && wr.flush().is_ok();
     }
     let (r, queued) = k.sys_recvfrom(td, fd, len, flags);
