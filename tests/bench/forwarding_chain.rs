@@ -23,9 +23,18 @@ fn main() {
         match linux_chain::unavailable() {
             Some(why) => println!("| Linux netns + veth | {k} | ({why}) | | |"),
             None => match linux_chain::measure(k, DATAGRAMS, LEN) {
-                Some((pps, rtt, ping)) => println!(
-                    "| Linux netns + veth | {k} | {pps:.0} | {rtt:.1} µs | {ping:.1} µs (avg) |"
-                ),
+                Some((pps, rtt, ping)) => {
+                    let ping = if ping.is_nan() {
+                        if linux_chain::host_has("ping") {
+                            "(ping failed)".to_string()
+                        } else {
+                            "(no host ping: apt-get install iputils-ping)".to_string()
+                        }
+                    } else {
+                        format!("{ping:.1} µs (avg)")
+                    };
+                    println!("| Linux netns + veth | {k} | {pps:.0} | {rtt:.1} µs | {ping} |")
+                }
                 None => println!("| Linux netns + veth | {k} | (setup failed) | | |"),
             },
         }

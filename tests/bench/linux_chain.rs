@@ -9,8 +9,32 @@ use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// The host's own command search path: the Linux side never runs this
+/// project's tools (a `ping` or `ip` of ours first in the caller's PATH).
+const HOST_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The host's `prog`, found in [`HOST_PATH`] only, with that PATH for
+/// whatever it runs in turn (`ip netns exec … ping`).
+fn host(prog: &str) -> Command {
+    let path = HOST_PATH
+        .split(':')
+        .map(|d| std::path::Path::new(d).join(prog))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| std::path::Path::new("/nonexistent").join(prog));
+    let mut c = Command::new(path);
+    c.env("PATH", HOST_PATH);
+    c
+}
+
+/// Whether the host has `prog` in [`HOST_PATH`].
+pub fn host_has(prog: &str) -> bool {
+    HOST_PATH
+        .split(':')
+        .any(|d| std::path::Path::new(d).join(prog).exists())
+}
+
 fn ip(args: &[&str]) -> bool {
-    Command::new("ip")
+    host("ip")
         .args(args)
         .output()
         .map(|o| o.status.success())
@@ -36,7 +60,7 @@ struct Chain {
 impl Drop for Chain {
     fn drop(&mut self) {
         for n in &self.names {
-            let _ = Command::new("ip").args(["netns", "del", n]).output();
+            let _ = host("ip").args(["netns", "del", n]).output();
         }
     }
 }
@@ -50,7 +74,7 @@ fn build(k: usize) -> Option<Chain> {
         names: names.clone(),
     };
     for n in &names {
-        let _ = Command::new("ip").args(["netns", "del", n]).output();
+        let _ = host("ip").args(["netns", "del", n]).output();
         if !ip(&["netns", "add", n]) {
             return None;
         }
@@ -203,7 +227,7 @@ pub fn measure(k: usize, datagrams: u32, len: usize) -> Option<(f64, f64, f64)> 
     let rtt = tx.join().ok()?;
     let (n, dt) = rx.join().ok()?;
     // Linux's own ping, inside the sender namespace (traffic stays in the chain).
-    let ping = Command::new("ip")
+    let ping = host("ip")
         .args([
             "netns",
             "exec",
