@@ -40,6 +40,19 @@ fn tcp_pair(s: &mut Sys, port: u16) -> (i32, i32) {
     (c, d)
 }
 
+/// A raw `SendUser` of `len` bytes at `ptr` on `fd`.
+fn send_user(s: &mut UnixStream, fd: i32, ptr: u64, len: usize) -> Reply {
+    call(
+        s,
+        &Request::SendUser {
+            fd,
+            flags: 0,
+            ptr,
+            len: len as u32,
+        },
+    )
+}
+
 fn pattern(n: usize, seed: u32) -> Vec<u8> {
     (0..n as u32)
         .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed) >> 13) as u8)
@@ -58,15 +71,7 @@ fn raw_copyin_and_copyout_move_the_callers_bytes_and_refuse_bad_ones() {
     // Descriptors belong to the process: a raw connection of ours sees them.
     let mut s = UnixStream::connect(&vk.sock).expect("connect");
     let data = pattern(100_000, 1);
-    let r = call(
-        &mut s,
-        &Request::SendUser {
-            fd: c,
-            flags: 0,
-            ptr: data.as_ptr() as u64,
-            len: data.len() as u32,
-        },
-    );
+    let r = send_user(&mut s, c, data.as_ptr() as u64, data.len());
     if r.errno == Errno::ENOSYS.0 {
         eprintln!("skipping: this host gives no SO_PEERPIDFD (copyio off)");
         return;
@@ -91,24 +96,13 @@ fn raw_copyin_and_copyout_move_the_callers_bytes_and_refuse_bad_ones() {
     }
     assert!(got == data, "stream corrupted");
     // A bad buffer is EFAULT, and the connection goes on serving.
-    let r = call(
-        &mut s,
-        &Request::SendUser {
-            fd: c,
-            flags: 0,
-            ptr: 16,
-            len: 20_000,
-        },
-    );
+    let r = send_user(&mut s, c, 16, 20_000);
     assert_eq!(r.errno, Errno::EFAULT.0);
-    let r = call(
+    let r = send_user(
         &mut s,
-        &Request::SendUser {
-            fd: c,
-            flags: 0,
-            ptr: data.as_ptr() as u64,
-            len: (vimage_abi::wire::MAX_FRAME + 1) as u32,
-        },
+        c,
+        data.as_ptr() as u64,
+        vimage_abi::wire::MAX_FRAME + 1,
     );
     assert_eq!(r.errno, Errno::EINVAL.0);
     let r = call(
@@ -127,17 +121,7 @@ fn raw_copyin_and_copyout_move_the_callers_bytes_and_refuse_bad_ones() {
     let mut h = UnixStream::connect(&vk.sock).expect("connect");
     assert_eq!(call(&mut h, &Request::SetOwner { pid: me }).errno, 0);
     let small = pattern(20_000, 2);
-    let send = |h: &mut UnixStream| {
-        call(
-            h,
-            &Request::SendUser {
-                fd: c,
-                flags: 0,
-                ptr: small.as_ptr() as u64,
-                len: small.len() as u32,
-            },
-        )
-    };
+    let send = |h: &mut UnixStream| send_user(h, c, small.as_ptr() as u64, small.len());
     assert_eq!(send(&mut h).val, small.len() as i64);
     assert_eq!(call(&mut h, &Request::SetOwner { pid: me }).errno, 0);
     assert_eq!(send(&mut h).errno, Errno::ENOSYS.0);
