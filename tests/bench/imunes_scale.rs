@@ -223,7 +223,13 @@ fn linux(n: usize) -> Result<(f64, f64), String> {
     }
     let tag = format!("vkb{}", std::process::id() % 10_000);
     let batch = |script: &str| -> Result<(), String> {
+        // The host's ip(8) whatever the caller's PATH says (std searches the
+        // PATH given to the child).
         let mut c = Command::new("ip")
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            )
             .args(["-batch", "-"])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
