@@ -606,6 +606,71 @@ fn per_user_default_socket_is_private() {
     let _ = std::fs::remove_dir_all(&xdg);
 }
 
+/// What `set_owner_needs_the_right_to_debug_the_process` runs as another
+/// user (`VK_SETOWNER_HELPER` = "SOCKET PID PID"): `SetOwner` of each pid on a
+/// connection of its own, printing the errnos.
+#[test]
+fn setowner_helper() {
+    let Ok(arg) = std::env::var("VK_SETOWNER_HELPER") else {
+        return;
+    };
+    let mut w = arg.split_whitespace();
+    let sock = PathBuf::from(w.next().unwrap_or(""));
+    let answers: Vec<String> = w
+        .map(|pid| {
+            let pid: u32 = pid.parse().unwrap_or(0);
+            match libvimage::Sys::connect_at(&sock).map(|mut s| s.set_owner(pid)) {
+                Ok(Ok(())) => "ok".to_string(),
+                Ok(Err(e)) => format!("errno {}", e.0),
+                Err(e) => format!("connect {e}"),
+            }
+        })
+        .collect();
+    println!("answers {}", answers.join(", "));
+}
+
+/// `SetOwner` hands a connection a process's descriptors, so it asks what
+/// ptrace(2) and FreeBSD's `p_candebug` ask: a user may name their own
+/// process, never another user's (EPERM), whatever vimage they share.
+#[test]
+fn set_owner_needs_the_right_to_debug_the_process() {
+    if !can_play_users() || !tools_built(&["vkernel"]) {
+        return;
+    }
+    let uid = 65532u32;
+    let d = scratch("setowner");
+    chown(&d, uid);
+    let sock = d.join("k.sock");
+    let mut k = boot_as(uid, &sock, &[]);
+    wait_socket(&mut k, &sock);
+    // The user's own process, and ours (root's).
+    let mut theirs = as_user(uid, Path::new("/bin/sleep"), &["30"], &[])
+        .spawn()
+        .expect("sleep");
+    let arg = format!("{} {} {}", sock.display(), theirs.id(), std::process::id());
+    let out = as_user(
+        uid,
+        &std::env::current_exe().unwrap(),
+        &[
+            "--exact",
+            "setowner_helper",
+            "--nocapture",
+            "--test-threads=1",
+        ],
+        &[("VK_SETOWNER_HELPER", &arg)],
+    )
+    .output()
+    .unwrap();
+    let _ = theirs.kill();
+    let _ = theirs.wait();
+    stop(k);
+    let _ = std::fs::remove_dir_all(&d);
+    let text = String::from_utf8_lossy(&out.stdout);
+    // (after libtest's "test … " on the same line)
+    let answers = text.split("answers ").nth(1).and_then(|a| a.lines().next());
+    assert_eq!(answers, Some("ok, errno 1"), "{text}");
+}
+
 #[test]
 fn nc_says_so_when_the_kernel_dies() {
     // Found: nc exited silently (status 0) when the kernel died.

@@ -65,6 +65,14 @@ impl UserMem {
         }
     }
 
+    /// Whether the connection's user may take over host process `pid`'s
+    /// descriptors (`SetOwner`): root, or the process's user and group in
+    /// every id, as ptrace(2) and FreeBSD's `p_candebug` ask, so one user
+    /// in a vimage cannot take another's sockets.
+    pub fn may_debug(&self, pid: u32) -> bool {
+        self.uid == 0 || i32::try_from(pid).is_ok_and(|p| same_ids(p, self.uid, self.gid))
+    }
+
     /// The connection now serves host process `pid` (`SetOwner` done): its
     /// memory is the one copied from and to, if its ids are the
     /// connection's; a second owner turns copying off for good.

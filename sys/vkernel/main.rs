@@ -669,6 +669,7 @@ fn serve(
                     }
                     continue;
                 }
+                Ok(Request::SetOwner { pid }) if !um.may_debug(pid) => Reply::err(Errno::EPERM),
                 Ok(Request::SetOwner { pid }) => {
                     let r = k.syscall(&mut td, Request::SetOwner { pid });
                     if r.errno == 0 {

@@ -204,7 +204,8 @@ pub enum Request {
     /// Make this connection act for host process `pid` of the caller's own
     /// vimage: its descriptor table becomes that process's (a supervisor
     /// opening the door on behalf of a process it captured).  `EPERM` when
-    /// `pid` is not in the caller's vimage.
+    /// `pid` is not in the caller's vimage, or when the caller is neither
+    /// root nor the process's user and group in every id (ptrace's rule).
     SetOwner {
         /// Host pid.
         pid: u32,
