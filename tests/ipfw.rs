@@ -142,6 +142,55 @@ fn exercise2_firewall_per_vimage() {
 /// ipfw(8)'s other commands in one kernel's default vimage: numbering,
 /// deletion and its errors, zero, flush, sets, keep-state with `-d`, rule
 /// files, IPv6, sysctls, and unloading.
+/// Traffic to one of a vimage's own addresses on an Ethernet interface
+/// goes through lo0, as FreeBSD's does (its ARP entry points at the
+/// loopback): rc.firewall's `allow ip from any to any via lo0` lets it
+/// pass, and it never counts as "via e0".
+#[test]
+fn own_address_traffic_goes_via_lo0() {
+    if !cfg!(feature = "vimage") {
+        eprintln!("skipping: needs options VIMAGE");
+        return;
+    }
+    let vk = exercise2("ipfw-own");
+    vk.ok("kldload", &["ipfw"]);
+    let ipfw = |args: &[&str]| vok(&vk, "n1", "ipfw", args);
+    ipfw(&[
+        "-q", "add", "100", "allow", "ip", "from", "any", "to", "any", "via", "lo0",
+    ]);
+    ipfw(&[
+        "-q", "add", "200", "count", "ip", "from", "any", "to", "any", "via", "e0",
+    ]);
+    // (Ipkts, Opkts) of one of n1's interfaces, from netstat -i.
+    let pkts = |ifname: &str| -> (u64, u64) {
+        let out = vok(&vk, "n1", "netstat", &["-i", "-n", "-I", ifname]);
+        let f: Vec<u64> = out
+            .lines()
+            .nth(1)
+            .unwrap_or("")
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        // Mtu, Ipkts, Ierrs, Opkts, …
+        (f[1], f[3])
+    };
+    let (e0, lo0) = (pkts("e0"), pkts("lo0"));
+    let (c, out, err) = vrun(&vk, "n1", "ping", &["-c", "1", "-W", "500", "10.0.1.10"]);
+    assert_eq!(c, 0, "{out}{err}");
+    assert!(
+        out.contains("1 packets transmitted, 1 packets received"),
+        "{out}"
+    );
+    // The request out and in, the reply out and in, all on lo0.
+    assert_eq!(
+        ipfw(&["show", "100", "200"]),
+        "00100 4 336 allow ip from any to any via lo0\n00200 0   0 count ip from any to any via e0\n"
+    );
+    // Counted on lo0 in netstat -i too, not on e0.
+    assert_eq!(pkts("e0"), e0);
+    assert_eq!(pkts("lo0"), (lo0.0 + 2, lo0.1 + 2));
+}
+
 #[test]
 fn ipfw_commands_output_and_errors() {
     let vk = Vk::boot("ipfw-cmds");

@@ -13,7 +13,7 @@ use super::ip::{Ipv4Packet, PseudoHdr, IP_DF, IP_HDR_LEN, IP_MF, IP_OFFMASK};
 use super::ip_var::inc;
 use super::r#in::{ifa_ifwithaddr, in_broadcast, in_find, in_first_addr};
 use vimage_kern::vnet::CurvnetGuard;
-use vimage_net::if_ethersubr::if_output;
+use vimage_net::if_ethersubr::{if_output, looutput};
 use vimage_net::if_var::Ifnet;
 use vimage_net::mbuf::{Mbuf, CSUM_DATA_VALID, CSUM_DELAY_DATA, CSUM_TSO};
 use vimage_net::pfil::{pfil_run_hooks, PfilAf, PfilDir};
@@ -72,10 +72,21 @@ struct Hop {
 }
 
 fn route(dst: Ipv4Addr, src: Ipv4Addr) -> Result<Hop, Errno> {
-    // One of our own addresses (not on a loopback): looped back as the
-    // interface's own simplex copy would be.
+    // One of our own addresses (not on a loopback): through lo0, as
+    // FreeBSD's ARP entry for an own address points there
+    // (`net.link.ether.inet.useloopback`), so packet filters see it leave
+    // and arrive "via lo0" and lo0 counts it.  While lo0 is down (a new
+    // vimage's) it is looped back on the address's interface instead, as
+    // FreeBSD's lo0 would take it up or not.
     if let Some(ifp) = ifa_ifwithaddr(dst) {
         if ifp.flags() & IFF_LOOPBACK == 0 {
+            let ifp = vnet_net()
+                .loif
+                .read()
+                .ok()
+                .and_then(|g| g.clone())
+                .filter(|lo| lo.flags() & IFF_UP != 0)
+                .unwrap_or(ifp);
             return Ok(Hop {
                 mtu: ifp.mtu.load(Ordering::Relaxed) as usize,
                 ifp,
@@ -296,8 +307,13 @@ pub fn ip_output_opt(mut m: Mbuf, flags: u32, mo: Option<&IpMcastOut>) -> Result
         if pfil_run_hooks(PfilAf::Inet, m.data(), PfilDir::Out, &hop.ifp).is_drop() {
             return Err(Errno::EACCES);
         }
+        if hop.local && hop.ifp.flags() & IFF_LOOPBACK != 0 {
+            // To an own address through lo0, whole (nothing leaves memory),
+            // counted there.
+            return looutput(&hop.ifp, m);
+        }
         if hop.local {
-            // Looped to an own address: whatever was left undone (the transport
+            // Looped to an own address (a vnet without lo0): whatever was left undone (the transport
             // checksum, segmentation) is never needed, as the data never leaves
             // memory; ip_loopback tells the input side the data is valid.
             return ip_loopback(&hop.ifp, m);
