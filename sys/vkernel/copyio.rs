@@ -100,6 +100,8 @@ impl UserMem {
     }
 
     /// The caller's pid when it may be copied from and to, looking once.
+    /// Whether it is still there is asked where it matters: after a copy in,
+    /// before a copy out ([`UserMem::still_there`]).
     fn caller(&mut self, conn: &UnixStream) -> Result<i32, Errno> {
         if matches!(self.state, State::Unknown) {
             self.state = match check(conn, self.uid, self.gid) {
@@ -108,10 +110,14 @@ impl UserMem {
             };
         }
         match &self.state {
-            State::Ok(pid, fd) if alive(fd) => Ok(*pid),
-            State::Ok(..) => Err(Errno::EFAULT),
+            State::Ok(pid, _) => Ok(*pid),
             _ => Err(Errno::ENOSYS),
         }
+    }
+
+    /// Whether the caller has not exited (so its pid is still its own).
+    fn still_there(&self) -> bool {
+        matches!(&self.state, State::Ok(_, fd) if alive(fd))
     }
 
     /// Copy `len` bytes at `ptr` in the caller into `out`'s spare room,
@@ -146,9 +152,8 @@ impl UserMem {
         }
         // The bytes are the caller's only if it was still there after the
         // copy (its pid not yet anyone else's).
-        match &self.state {
-            State::Ok(_, fd) if alive(fd) => {}
-            _ => return Err(Errno::EFAULT),
+        if !self.still_there() {
+            return Err(Errno::EFAULT);
         }
         // SAFETY: process_vm_readv filled all `len` bytes.
         unsafe { out.set_len(out.len() + len) };
@@ -202,6 +207,11 @@ impl UserMem {
         parts: impl Iterator<Item = &'a [u8]>,
     ) -> Result<usize, Errno> {
         let pid = self.caller(conn)?;
+        // Written only while the caller is there (a pid is not handed out
+        // again before its process is reaped).
+        if !self.still_there() {
+            return Err(Errno::EFAULT);
+        }
         let mut at = ptr;
         let mut total = 0usize;
         let mut iov: Vec<libc::iovec> = Vec::with_capacity(16);

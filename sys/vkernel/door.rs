@@ -217,13 +217,13 @@ impl Door {
         }
     }
 
-    /// How long a started request may take to arrive (`None`: no limit).
     /// Whether new connections may copy from and to their caller's memory
     /// (`kern.door.copyio`).
     pub fn copyio(&self) -> bool {
         self.copyio.load(Ordering::Relaxed) != 0
     }
 
+    /// How long a started request may take to arrive (`None`: no limit).
     pub fn frame_timeout(&self) -> Option<Duration> {
         match self.frametimeout.load(Ordering::Relaxed) {
             s if s > 0 => Some(Duration::from_secs(s as u64)),
@@ -439,10 +439,24 @@ pub fn sendto(
     let v = SendtoView::parse(frame)?;
     if v.addr.is_some() || v.data.len() < ADOPT_MIN {
         let r = k.sys_sendto(td, v.fd, v.flags, v.addr, v.data);
-        return Some(r.write_frame(wr).is_ok() && wr.flush().is_ok());
+        return Some(answer(&r, wr));
     }
     // The payload is the frame's tail (the view ends the frame).
     let (fd, flags, off) = (v.fd, v.flags, frame.len() - v.data.len());
+    Some(send_adopted(k, td, frame, off, (fd, flags), wr))
+}
+
+/// `send(2)` of `frame` from `off` on, the buffer itself linked into the
+/// send buffer; the reply goes out before the segments the write queued are
+/// processed.  Whether it did.
+fn send_adopted(
+    k: &Arc<Kernel>,
+    td: &mut Td,
+    frame: &mut Vec<u8>,
+    off: usize,
+    (fd, flags): (i32, i32),
+    wr: &mut impl Write,
+) -> bool {
     let mut c = MbufChain::from_mbuf(Mbuf::from_vec_at(std::mem::take(frame), off));
     let (reply, queued) = k.sys_send_chain(td, fd, flags, &mut c);
     if let Some(m) = c.into_mbuf() {
@@ -450,9 +464,14 @@ pub fn sendto(
         // buffer serves the next frame.
         *frame = m.into_storage();
     }
-    let sent = reply.write_frame(wr).is_ok() && wr.flush().is_ok();
+    let sent = answer(&reply, wr);
     drop(queued);
-    Some(sent)
+    sent
+}
+
+/// Write `r` as the reply frame and flush it; whether it went out.
+fn answer(r: &Reply, wr: &mut impl Write) -> bool {
+    r.write_frame(wr).is_ok() && wr.flush().is_ok()
 }
 
 /// `recvfrom(2)`, its reply written to `wr` by one `writev` from the receive
@@ -478,7 +497,6 @@ pub fn recvfrom(
 /// ([`Request::SendUser`](vimage_abi::syscall::Request::SendUser)): into
 /// `frame`'s buffer, which then becomes socket-buffer data as a large
 /// [`sendto`]'s frame does.  Whether the reply went out.
-#[allow(clippy::too_many_arguments)]
 pub fn send_user(
     k: &Arc<Kernel>,
     td: &mut Td,
@@ -490,20 +508,13 @@ pub fn send_user(
 ) -> bool {
     let len = len as usize;
     if len > MAX_FRAME {
-        return Reply::err(Errno::EINVAL).write_frame(wr).is_ok() && wr.flush().is_ok();
+        return answer(&Reply::err(Errno::EINVAL), wr);
     }
     frame.clear();
     if let Err(e) = um.copyin(conn, ptr, len, frame) {
-        return Reply::err(e).write_frame(wr).is_ok() && wr.flush().is_ok();
+        return answer(&Reply::err(e), wr);
     }
-    let mut c = MbufChain::from_mbuf(Mbuf::from_vec_at(std::mem::take(frame), 0));
-    let (reply, queued) = k.sys_send_chain(td, fd, flags, &mut c);
-    if let Some(m) = c.into_mbuf() {
-        *frame = m.into_storage();
-    }
-    let sent = reply.write_frame(wr).is_ok() && wr.flush().is_ok();
-    drop(queued);
-    sent
+    send_adopted(k, td, frame, 0, (fd, flags), wr)
 }
 
 /// `recvfrom(2)` with the data copied out to the caller's memory
@@ -522,9 +533,9 @@ pub fn recvfrom_user(
 ) -> bool {
     // Refused before anything is taken from the socket.
     if let Err(e) = um.probe(conn, ptr) {
-        return Reply::err(e).write_frame(wr).is_ok() && wr.flush().is_ok();
+        return answer(&Reply::err(e), wr);
     }
-    let (r, queued) = k.sys_recvfrom(td, fd, len, flags);
+    let (mut r, queued) = k.sys_recvfrom(td, fd, len, flags);
     let reply = if r.errno != 0 {
         Reply::err(Errno(r.errno))
     } else {
@@ -533,12 +544,12 @@ pub fn recvfrom_user(
                 errno: 0,
                 val: n as i64,
                 data: Vec::new(),
-                addr: r.addr.clone(),
+                addr: std::mem::take(&mut r.addr),
             },
             Err(e) => Reply::err(e),
         }
     };
-    let sent = reply.write_frame(wr).is_ok() && wr.flush().is_ok();
+    let sent = answer(&reply, wr);
     drop(r);
     drop(queued);
     sent
