@@ -37,6 +37,11 @@ impl IfDriver for LoDriver {
     }
 }
 
+/// Curvnet's loopback interface (`V_loif`), if it has one.
+pub fn loif() -> Option<Arc<Ifnet>> {
+    vnet_net().loif.read().ok().and_then(|g| g.clone())
+}
+
 /// Make and attach loopback `name` in curvnet.
 pub fn lo_create(name: &str) -> Result<Arc<Ifnet>, Errno> {
     let ifp = Ifnet::new_cloned(

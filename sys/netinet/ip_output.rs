@@ -80,11 +80,7 @@ fn route(dst: Ipv4Addr, src: Ipv4Addr) -> Result<Hop, Errno> {
     // FreeBSD's lo0 would take it up or not.
     if let Some(ifp) = ifa_ifwithaddr(dst) {
         if ifp.flags() & IFF_LOOPBACK == 0 {
-            let ifp = vnet_net()
-                .loif
-                .read()
-                .ok()
-                .and_then(|g| g.clone())
+            let ifp = vimage_net::if_loop::loif()
                 .filter(|lo| lo.flags() & IFF_UP != 0)
                 .unwrap_or(ifp);
             return Ok(Hop {
@@ -307,16 +303,17 @@ pub fn ip_output_opt(mut m: Mbuf, flags: u32, mo: Option<&IpMcastOut>) -> Result
         if pfil_run_hooks(PfilAf::Inet, m.data(), PfilDir::Out, &hop.ifp).is_drop() {
             return Err(Errno::EACCES);
         }
-        if hop.local && hop.ifp.flags() & IFF_LOOPBACK != 0 {
-            // To an own address through lo0, whole (nothing leaves memory),
-            // counted there.
-            return looutput(&hop.ifp, m);
-        }
         if hop.local {
-            // Looped to an own address (a vnet without lo0): whatever was left undone (the transport
-            // checksum, segmentation) is never needed, as the data never leaves
-            // memory; ip_loopback tells the input side the data is valid.
-            return ip_loopback(&hop.ifp, m);
+            // Looped to an own address, whole: whatever was left undone (the
+            // transport checksum, segmentation) is never needed, as the data
+            // never leaves memory.  Through lo0 (counted there) when it is
+            // up, else on the address's interface (ip_loopback tells the
+            // input side the data is valid).
+            return if hop.ifp.flags() & IFF_LOOPBACK != 0 {
+                looutput(&hop.ifp, m)
+            } else {
+                ip_loopback(&hop.ifp, m)
+            };
         }
         let hwassist = hop.ifp.hwassist.load(Ordering::Relaxed);
         if m.csum_flags & CSUM_TSO != 0 && hwassist & CSUM_TSO == 0 {

@@ -425,7 +425,7 @@ pub fn in6_ifawithaddr(a: &Ipv6Addr, scope: u32) -> Option<(Arc<Ifnet>, In6Ifadd
 
 /// curvnet's loopback interface.
 pub fn in6_loif() -> Option<Arc<Ifnet>> {
-    vnet_net().loif.read().ok().and_then(|g| g.clone())
+    vimage_net::if_loop::loif()
 }
 
 fn ifindex(ifp: &Ifnet) -> u32 {
