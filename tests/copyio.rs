@@ -53,6 +53,19 @@ fn send_user(s: &mut UnixStream, fd: i32, ptr: u64, len: usize) -> Reply {
     )
 }
 
+/// A raw `RecvfromUser` of up to `len` bytes into `ptr` from `fd`.
+fn recv_user(s: &mut UnixStream, fd: i32, ptr: u64, len: usize) -> Reply {
+    call(
+        s,
+        &Request::RecvfromUser {
+            fd,
+            len: len as u32,
+            flags: 0,
+            ptr,
+        },
+    )
+}
+
 fn pattern(n: usize, seed: u32) -> Vec<u8> {
     (0..n as u32)
         .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed) >> 13) as u8)
@@ -80,15 +93,7 @@ fn raw_copyin_and_copyout_move_the_callers_bytes_and_refuse_bad_ones() {
     let mut got: Vec<u8> = Vec::new();
     while got.len() < data.len() {
         let mut buf = vec![0u8; 70_000];
-        let r = call(
-            &mut s,
-            &Request::RecvfromUser {
-                fd: d,
-                len: buf.len() as u32,
-                flags: 0,
-                ptr: buf.as_mut_ptr() as u64,
-            },
-        );
+        let r = recv_user(&mut s, d, buf.as_mut_ptr() as u64, buf.len());
         assert_eq!(r.errno, 0);
         assert!(r.data.is_empty(), "data came in the frame");
         assert!(r.val > 0 && r.val as usize <= buf.len());
@@ -105,6 +110,20 @@ fn raw_copyin_and_copyout_move_the_callers_bytes_and_refuse_bad_ones() {
         vimage_abi::wire::MAX_FRAME + 1,
     );
     assert_eq!(r.errno, Errno::EINVAL.0);
+    // A receive into a bad buffer is refused before anything is taken from
+    // the socket: the data is still there for a good one.
+    let msg = pattern(20_000, 3);
+    let r = send_user(&mut s, c, msg.as_ptr() as u64, msg.len());
+    assert_eq!((r.errno, r.val), (0, msg.len() as i64));
+    assert_eq!(recv_user(&mut s, d, 16, msg.len()).errno, Errno::EFAULT.0);
+    let mut got = vec![0u8; msg.len()];
+    let mut n = 0;
+    while n < msg.len() {
+        let r = recv_user(&mut s, d, got[n..].as_mut_ptr() as u64, msg.len() - n);
+        assert!(r.errno == 0 && r.val > 0, "{r:?}");
+        n += r.val as usize;
+    }
+    assert!(got == msg, "data lost to the bad receive");
     let r = call(
         &mut s,
         &Request::Fcntl {
