@@ -55,12 +55,17 @@ fn send_user(s: &mut UnixStream, fd: i32, ptr: u64, len: usize) -> Reply {
 
 /// A raw `RecvfromUser` of up to `len` bytes into `ptr` from `fd`.
 fn recv_user(s: &mut UnixStream, fd: i32, ptr: u64, len: usize) -> Reply {
+    recv_user_flags(s, fd, ptr, len, 0)
+}
+
+/// The same with `flags`.
+fn recv_user_flags(s: &mut UnixStream, fd: i32, ptr: u64, len: usize, flags: i32) -> Reply {
     call(
         s,
         &Request::RecvfromUser {
             fd,
             len: len as u32,
-            flags: 0,
+            flags,
             ptr,
         },
     )
@@ -118,8 +123,15 @@ fn raw_copyin_and_copyout_move_the_callers_bytes_and_refuse_bad_ones() {
     assert_eq!(recv_user(&mut s, d, 16, msg.len()).errno, Errno::EFAULT.0);
     let mut got = vec![0u8; msg.len()];
     let mut n = 0;
-    while n < msg.len() {
-        let r = recv_user(&mut s, d, got[n..].as_mut_ptr() as u64, msg.len() - n);
+    // Without waiting (a lost byte must fail the test, not hang it).
+    let t0 = std::time::Instant::now();
+    while n < msg.len() && t0.elapsed() < std::time::Duration::from_secs(5) {
+        let ptr = got[n..].as_mut_ptr() as u64;
+        let r = recv_user_flags(&mut s, d, ptr, msg.len() - n, libvimage::MSG_DONTWAIT);
+        if r.errno == Errno::EAGAIN.0 {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            continue;
+        }
         assert!(r.errno == 0 && r.val > 0, "{r:?}");
         n += r.val as usize;
     }
